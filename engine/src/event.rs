@@ -1,0 +1,158 @@
+//! The event log's line format, written without allocation so the shim can emit it from a hook.
+//!
+//! One JSON object per line (JSON Lines). The shim formats a line into a `LineBuf` on its stack and
+//! writes it with a single `write(2)` to an O_APPEND file, so lines from many threads and processes
+//! never interleave. Field reference: README.md, "The event log".
+
+use core::fmt::{self, Write};
+
+pub const LINE_MAX: usize = 4096;
+
+/// A fixed-capacity line. Writes past the end are dropped and `overflowed` is set; `finish` then
+/// still yields valid JSON by closing with a `"truncated":true` marker.
+pub struct LineBuf {
+    buf: [u8; LINE_MAX],
+    len: usize,
+    overflowed: bool,
+}
+
+impl Default for LineBuf {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LineBuf {
+    pub const fn new() -> Self {
+        LineBuf {
+            buf: [0; LINE_MAX],
+            len: 0,
+            overflowed: false,
+        }
+    }
+
+    pub fn push(&mut self, bytes: &[u8]) {
+        // Keep room for the truncation marker and newline.
+        let room = LINE_MAX - 32 - self.len.min(LINE_MAX - 32);
+        if bytes.len() > room {
+            self.overflowed = true;
+            return;
+        }
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    /// `"key":` with a leading comma unless it is the first field.
+    pub fn key(&mut self, key: &str) {
+        if self.len > 1 {
+            self.push(b",");
+        }
+        self.push(b"\"");
+        self.push(key.as_bytes());
+        self.push(b"\":");
+    }
+
+    pub fn field_str(&mut self, key: &str, value: &[u8]) {
+        self.key(key);
+        self.json_string(value);
+    }
+
+    pub fn field_num(&mut self, key: &str, value: impl fmt::Display) {
+        self.key(key);
+        let _ = write!(self, "{value}");
+    }
+
+    pub fn field_display(&mut self, key: &str, value: impl fmt::Display) {
+        self.key(key);
+        self.push(b"\"");
+        let _ = write!(Escaper(self), "{value}");
+        self.push(b"\"");
+    }
+
+    /// A JSON string from raw bytes: escapes quotes, backslashes and control bytes; bytes that are
+    /// not valid UTF-8 become U+FFFD so the line always parses.
+    pub fn json_string(&mut self, value: &[u8]) {
+        self.push(b"\"");
+        for chunk in value.utf8_chunks() {
+            let _ = Escaper(self).write_str(chunk.valid());
+            if !chunk.invalid().is_empty() {
+                self.push("\u{fffd}".as_bytes());
+            }
+        }
+        self.push(b"\"");
+    }
+
+    pub fn begin(&mut self) {
+        self.len = 0;
+        self.overflowed = false;
+        self.push(b"{");
+    }
+
+    /// Closes the object and appends the newline; returns the bytes to write.
+    pub fn finish(&mut self) -> &[u8] {
+        if self.overflowed {
+            let tail = b",\"truncated\":true";
+            self.buf[self.len..self.len + tail.len()].copy_from_slice(tail);
+            self.len += tail.len();
+        }
+        self.buf[self.len] = b'}';
+        self.buf[self.len + 1] = b'\n';
+        self.len += 2;
+        &self.buf[..self.len]
+    }
+}
+
+impl Write for LineBuf {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.push(s.as_bytes());
+        Ok(())
+    }
+}
+
+struct Escaper<'a>(&'a mut LineBuf);
+
+impl Write for Escaper<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for c in s.chars() {
+            match c {
+                '"' => self.0.push(b"\\\""),
+                '\\' => self.0.push(b"\\\\"),
+                '\n' => self.0.push(b"\\n"),
+                c if (c as u32) < 0x20 => {
+                    let _ = write!(self.0, "\\u{:04x}", c as u32);
+                }
+                c => {
+                    let mut tmp = [0u8; 4];
+                    self.0.push(c.encode_utf8(&mut tmp).as_bytes());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_valid_json_even_with_odd_bytes_and_overflow() {
+        let mut b = LineBuf::new();
+        b.begin();
+        b.field_str("ev", b"fault");
+        b.field_num("fd", 5);
+        b.field_str("path", b"/tmp/a\"b\\c\n\x01\xff");
+        let line = b.finish().to_vec();
+        assert_eq!(*line.last().unwrap(), b'\n');
+        let s = std::str::from_utf8(&line).unwrap();
+        assert!(s.starts_with("{\"ev\":\"fault\",\"fd\":5,"), "{s}");
+        assert!(s.contains(r#"/tmp/a\"b\\c\n\u0001"#), "{s}");
+
+        b.begin();
+        for _ in 0..1000 {
+            b.field_str("k", b"0123456789");
+        }
+        let s = String::from_utf8(b.finish().to_vec()).unwrap();
+        assert!(s.len() <= LINE_MAX && s.ends_with(",\"truncated\":true}\n"), "{s}");
+    }
+}

@@ -1,0 +1,182 @@
+//! What a rule does when it fires, and the syntax for it.
+
+use crate::errno::{errno_name, errno_value};
+
+/// Inclusive range of nanoseconds, e.g. `delay = "10ms..200ms"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NsRange {
+    pub lo: u64,
+    pub hi: u64,
+}
+
+/// How much a short read or write transfers, e.g. `short = "1..50%"` or `short = "1..512"` bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShortSpec {
+    Percent { lo: u8, hi: u8 },
+    Bytes { lo: u64, hi: u64 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Fail the call with this errno before it does anything (EINTR included). ECONNRESET and EPIPE
+    /// on a connected stream socket also break the connection for real, so later calls agree.
+    Errno(i32),
+    /// Send a real RST (`connect(AF_UNSPEC)` on the live TCP socket) and fail with ECONNRESET.
+    Reset,
+    /// Sleep, then make the real call.
+    Delay(NsRange),
+    /// Transfer fewer bytes than asked (stream sockets, pipes, file reads only).
+    Short(ShortSpec),
+}
+
+impl Fault {
+    /// The name used in events and reports: an errno name, or `reset`, `delay`, `short`.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Fault::Errno(e) => errno_name(*e),
+            Fault::Reset => "reset",
+            Fault::Delay(_) => "delay",
+            Fault::Short(_) => "short",
+        }
+    }
+}
+
+impl ShortSpec {
+    /// Picks the shortened length for a request of `requested` bytes from a uniform draw. Always in
+    /// `1..requested`; None when the request is too small to shorten.
+    pub fn pick(&self, requested: usize, draw: u64) -> Option<usize> {
+        if requested < 2 {
+            return None;
+        }
+        let (lo, hi) = match *self {
+            ShortSpec::Percent { lo, hi } => (
+                (requested as u128 * lo as u128 / 100) as u64,
+                (requested as u128 * hi as u128 / 100) as u64,
+            ),
+            ShortSpec::Bytes { lo, hi } => (lo, hi),
+        };
+        let max = requested as u64 - 1;
+        let lo = lo.clamp(1, max);
+        let hi = hi.clamp(lo, max);
+        Some((lo + draw % (hi - lo + 1)) as usize)
+    }
+}
+
+impl NsRange {
+    pub fn pick(&self, draw: u64) -> u64 {
+        self.lo + draw % (self.hi - self.lo + 1)
+    }
+}
+
+/// Parses `"10ms"`, `"1.5s"`, `"250us"`, `"100ns"`.
+pub fn parse_duration(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let scale: f64 = match unit {
+        "ns" => 1.0,
+        "us" | "µs" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        _ => {
+            return Err(format!(
+                "`{text}` is not a duration; expected a number with ns, us, ms or s (e.g. 10ms)"
+            ));
+        }
+    };
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration; expected e.g. 10ms"))?;
+    let ns = value * scale;
+    if !(0.0..=3.6e12).contains(&ns) {
+        return Err(format!("`{text}` is out of range (0 to 1h)"));
+    }
+    Ok(ns as u64)
+}
+
+/// Splits `"a..b"` into its ends; a single value is a range of one.
+fn split_range(text: &str) -> (&str, &str) {
+    match text.split_once("..") {
+        Some((a, b)) => (a, b),
+        None => (text, text),
+    }
+}
+
+pub fn parse_ns_range(text: &str) -> Result<NsRange, String> {
+    let (a, b) = split_range(text);
+    let (lo, hi) = (parse_duration(a)?, parse_duration(b)?);
+    if lo > hi {
+        return Err(format!("`{text}`: the range's start is after its end"));
+    }
+    Ok(NsRange { lo, hi })
+}
+
+pub fn parse_short(text: &str) -> Result<ShortSpec, String> {
+    let t = text.trim();
+    let expected = "expected \"1..50%\" (percent of the request) or \"1..512\" (bytes)";
+    if let Some(body) = t.strip_suffix('%') {
+        let (a, b) = split_range(body);
+        let (lo, hi) = (a.trim().trim_end_matches('%'), b.trim());
+        let parse = |s: &str| s.parse::<u8>().ok().filter(|v| (1..=99).contains(v));
+        match (parse(lo), parse(hi)) {
+            (Some(lo), Some(hi)) if lo <= hi => Ok(ShortSpec::Percent { lo, hi }),
+            _ => Err(format!(
+                "short `{text}`: percentages must be 1..99 with start <= end; {expected}"
+            )),
+        }
+    } else {
+        let (a, b) = split_range(t);
+        match (a.trim().parse::<u64>(), b.trim().parse::<u64>()) {
+            (Ok(lo), Ok(hi)) if lo >= 1 && lo <= hi => Ok(ShortSpec::Bytes { lo, hi }),
+            _ => Err(format!("short `{text}`: {expected}")),
+        }
+    }
+}
+
+/// Parses an errno name as a policy writes it.
+pub fn parse_errno(name: &str) -> Result<i32, String> {
+    errno_value(name).ok_or_else(|| {
+        format!("unknown errno `{name}`; expected a Linux errno name such as ECONNRESET, EINTR, EPIPE")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_ranges() {
+        assert_eq!(parse_duration("10ms").unwrap(), 10_000_000);
+        assert_eq!(parse_duration("1.5s").unwrap(), 1_500_000_000);
+        assert_eq!(parse_duration("7us").unwrap(), 7_000);
+        assert!(parse_duration("10").is_err());
+        assert!(parse_duration("fast").is_err());
+        assert_eq!(
+            parse_ns_range("1ms..3ms").unwrap(),
+            NsRange {
+                lo: 1_000_000,
+                hi: 3_000_000
+            }
+        );
+        assert!(parse_ns_range("3ms..1ms").is_err());
+    }
+
+    #[test]
+    fn short_picks_stay_inside_the_request() {
+        let pct = parse_short("1..50%").unwrap();
+        for draw in 0..1000 {
+            let n = pct.pick(100, draw).unwrap();
+            assert!((1..=50).contains(&n), "{n}");
+        }
+        let bytes = parse_short("1..512").unwrap();
+        for draw in 0..1000 {
+            let n = bytes.pick(10, draw).unwrap();
+            assert!((1..10).contains(&n), "{n}");
+        }
+        assert_eq!(bytes.pick(1, 5), None);
+        assert!(parse_short("0..50%").is_err());
+        assert!(parse_short("50..10").is_err());
+    }
+}

@@ -1,0 +1,23 @@
+//! chaos-engine: the pure logic of chaos. No hooks, no global state.
+//!
+//! - [`parse`] turns policy TOML into a validated [`policy::Policy`], with `file:line:col` errors.
+//! - [`profiles`] holds the built-in policies (`benign`, `network`, `none`).
+//! - [`decide`] makes counter-based decisions that do not depend on thread interleaving.
+//! - [`event`] formats event-log lines without allocating, for the shim's hooks.
+//!
+//! The shim (`chaos-shim`) and the CLI (`chaos-ctl`) both depend on this crate; it depends on neither.
+
+pub mod addr;
+pub mod decide;
+pub mod errno;
+pub mod event;
+pub mod fault;
+pub mod glob;
+pub mod kind;
+pub mod op;
+pub mod parse;
+pub mod policy;
+pub mod profiles;
+
+/// Version written into every `start` event.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,429 @@
+//! TOML policy text -> validated `Policy`, with errors that name the file, line and column.
+
+use crate::addr::AddrPattern;
+use crate::errno::{allowed_names, can_return, errno_name};
+use crate::fault::{Fault, parse_errno, parse_ns_range, parse_short};
+use crate::glob::Glob;
+use crate::kind::{KIND_NAMES_HELP, KindSet};
+use crate::op::{OP_NAMES_HELP, OpClass, OpSet};
+use crate::policy::{MAX_RULES, Policy, Rule, fnv1a};
+use serde::Deserialize;
+use std::fmt;
+use std::ops::Range;
+use toml::Spanned;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyError {
+    pub origin: String,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{}:{}:{}: {}", self.origin, self.line, self.col, self.message)
+    }
+}
+
+impl std::error::Error for PolicyError {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    seed: Option<Spanned<u64>>,
+    #[serde(default)]
+    rules: Vec<Spanned<RawRule>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn items(&self) -> Vec<&str> {
+        match self {
+            OneOrMany::One(s) => vec![s.as_str()],
+            OneOrMany::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Number {
+    Int(i64),
+    Float(f64),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    name: Option<Spanned<String>>,
+    on: Spanned<OneOrMany>,
+    fd: Option<Spanned<OneOrMany>>,
+    peer: Option<Spanned<String>>,
+    local: Option<Spanned<String>>,
+    path: Option<Spanned<String>>,
+    probability: Option<Spanned<Number>>,
+    after: Option<u64>,
+    every: Option<Spanned<u64>>,
+    times: Option<u64>,
+    window: Option<Spanned<Vec<String>>>,
+    fault: Spanned<toml::Value>,
+    #[serde(default)]
+    any_errno: bool,
+}
+
+/// Parses and validates policy text. `origin` is what error messages and events call it.
+pub fn parse_policy(text: &str, origin: &str) -> Result<Policy, PolicyError> {
+    let err_at = |span: Range<usize>, message: String| {
+        let (line, col) = line_col(text, span.start);
+        PolicyError {
+            origin: origin.to_string(),
+            line,
+            col,
+            message,
+        }
+    };
+    let raw: RawPolicy = toml::from_str(text).map_err(|e| {
+        let message = e.message().trim().replace('\n', " ");
+        err_at(e.span().unwrap_or(0..0), message)
+    })?;
+    if raw.rules.len() > MAX_RULES {
+        return Err(err_at(
+            raw.rules[MAX_RULES].span(),
+            format!(
+                "too many rules ({}); at most {MAX_RULES} are supported",
+                raw.rules.len()
+            ),
+        ));
+    }
+    let mut rules = Vec::with_capacity(raw.rules.len());
+    for (index, raw_rule) in raw.rules.into_iter().enumerate() {
+        let span = raw_rule.span();
+        let rule = build_rule(raw_rule.into_inner(), index, &|s, m| err_at(s, m))
+            .map_err(|e| if e.line == 0 { err_at(span.clone(), e.message) } else { e })?;
+        if let Some(prev) = rules.iter().find(|r: &&Rule| r.name == rule.name) {
+            return Err(err_at(span, format!("duplicate rule name `{}`", prev.name)));
+        }
+        rules.push(rule);
+    }
+    Ok(Policy {
+        seed: raw.seed.map(|s| s.into_inner()).unwrap_or(1),
+        rules,
+        origin: origin.to_string(),
+        digest: fnv1a(text.as_bytes()),
+    })
+}
+
+type ErrAt<'a> = &'a dyn Fn(Range<usize>, String) -> PolicyError;
+
+fn build_rule(raw: RawRule, index: usize, err_at: ErrAt) -> Result<Rule, PolicyError> {
+    let name = match raw.name {
+        Some(n) if n.get_ref().trim().is_empty() => {
+            return Err(err_at(n.span(), "rule name must not be empty".into()));
+        }
+        Some(n) => n.into_inner(),
+        None => format!("rule-{}", index + 1),
+    };
+
+    let mut ops = OpSet::default();
+    for item in raw.on.get_ref().items() {
+        let set = OpSet::from_name(item).ok_or_else(|| {
+            err_at(
+                raw.on.span(),
+                format!("unknown op `{item}` in `on`; expected {OP_NAMES_HELP}"),
+            )
+        })?;
+        ops.0 |= set.0;
+    }
+    if ops.is_empty() {
+        return Err(err_at(raw.on.span(), "`on` names no ops".into()));
+    }
+
+    let kinds = match &raw.fd {
+        None => KindSet::SOCKET,
+        Some(fd) => {
+            let mut set = KindSet(0);
+            for item in fd.get_ref().items() {
+                let k = KindSet::from_name(item).ok_or_else(|| {
+                    err_at(
+                        fd.span(),
+                        format!("unknown fd kind `{item}`; expected {KIND_NAMES_HELP}"),
+                    )
+                })?;
+                set.0 |= k.0;
+            }
+            set
+        }
+    };
+
+    let addr = |field: &Option<Spanned<String>>| -> Result<Option<AddrPattern>, PolicyError> {
+        field
+            .as_ref()
+            .map(|s| AddrPattern::parse(s.get_ref()).map_err(|m| err_at(s.span(), m)))
+            .transpose()
+    };
+    let peer = addr(&raw.peer)?;
+    let local = addr(&raw.local)?;
+    if let Some(s) = raw.peer.as_ref().or(raw.local.as_ref())
+        && kinds.0 & KindSet::SOCKET.0 == 0
+    {
+        return Err(err_at(
+            s.span(),
+            "`peer`/`local` only match sockets, but `fd` selects no socket kind".into(),
+        ));
+    }
+    let path = raw.path.map(|p| Glob(p.into_inner()));
+
+    let probability = match raw.probability {
+        None => 1.0,
+        Some(p) => {
+            let v = match p.get_ref() {
+                Number::Int(i) => *i as f64,
+                Number::Float(f) => *f,
+            };
+            if !(0.0..=1.0).contains(&v) {
+                return Err(err_at(
+                    p.span(),
+                    format!("probability {v} is outside 0.0..=1.0"),
+                ));
+            }
+            v
+        }
+    };
+    let every = match raw.every {
+        Some(e) if *e.get_ref() == 0 => {
+            return Err(err_at(e.span(), "`every` must be at least 1".into()));
+        }
+        Some(e) => e.into_inner(),
+        None => 1,
+    };
+    let window = match raw.window {
+        None => None,
+        Some(w) => {
+            let parts = w.get_ref();
+            let bad = || {
+                err_at(
+                    w.span(),
+                    "`window` must be two durations, start before end, e.g. [\"2s\", \"10s\"]".into(),
+                )
+            };
+            if parts.len() != 2 {
+                return Err(bad());
+            }
+            let start = crate::fault::parse_duration(&parts[0]).map_err(|m| err_at(w.span(), m))?;
+            let end = crate::fault::parse_duration(&parts[1]).map_err(|m| err_at(w.span(), m))?;
+            if start >= end {
+                return Err(bad());
+            }
+            Some((start, end))
+        }
+    };
+
+    let fault_span = raw.fault.span();
+    let fault = parse_fault(raw.fault.get_ref()).map_err(|m| err_at(fault_span.clone(), m))?;
+    check_fault_fits(&fault, ops, kinds, raw.any_errno).map_err(|m| err_at(fault_span, m))?;
+
+    Ok(Rule {
+        name,
+        ops,
+        kinds,
+        peer,
+        local,
+        path,
+        probability,
+        after: raw.after.unwrap_or(0),
+        every,
+        times: raw.times,
+        window,
+        fault,
+    })
+}
+
+const FAULT_HELP: &str = "expected an errno name (\"ECONNRESET\", \"EINTR\"...), \
+{ errno = \"...\" }, { reset = true }, { delay = \"10ms..200ms\" } or { short = \"1..50%\" }";
+
+const STALL_LATER: &str = "EAGAIN stalls are not supported yet: faking EAGAIN needs the \
+readiness tracking (epoll/poll) that keeps event loops from hanging, which is not built yet; \
+use { delay = \"...\" } for now";
+
+fn parse_fault(value: &toml::Value) -> Result<Fault, String> {
+    let errno_fault = |name: &str| -> Result<Fault, String> {
+        let e = parse_errno(name)?;
+        if e == libc::EAGAIN {
+            return Err(STALL_LATER.into());
+        }
+        Ok(Fault::Errno(e))
+    };
+    match value {
+        toml::Value::String(s) if s == "reset" => Ok(Fault::Reset),
+        toml::Value::String(s) => errno_fault(s),
+        toml::Value::Table(t) => {
+            if t.len() != 1 {
+                return Err(format!("a fault table has exactly one key; {FAULT_HELP}"));
+            }
+            let (key, v) = t.iter().next().expect("one entry");
+            let text = || {
+                v.as_str()
+                    .ok_or_else(|| format!("`{key}` takes a string; {FAULT_HELP}"))
+            };
+            match key.as_str() {
+                "errno" => errno_fault(text()?),
+                "reset" if v.as_bool() == Some(true) => Ok(Fault::Reset),
+                "reset" => Err("`reset` takes `true`".into()),
+                "delay" => parse_ns_range(text()?).map(Fault::Delay),
+                "short" => parse_short(text()?).map(Fault::Short),
+                "stall" => Err(STALL_LATER.into()),
+                other => Err(format!("unknown fault `{other}`; {FAULT_HELP}")),
+            }
+        }
+        _ => Err(FAULT_HELP.to_string()),
+    }
+}
+
+/// Rejects faults the rule's calls could never produce on Linux.
+fn check_fault_fits(fault: &Fault, ops: OpSet, kinds: KindSet, any_errno: bool) -> Result<(), String> {
+    let classes: Vec<OpClass> = {
+        let mut v: Vec<OpClass> = ops.iter().map(|o| o.class()).collect();
+        v.dedup();
+        v
+    };
+    match fault {
+        Fault::Errno(e) if !any_errno => {
+            for class in classes {
+                if !can_return(class, *e) {
+                    return Err(format!(
+                        "{} cannot return {} on Linux; it can return {} (or set any_errno = true)",
+                        class.name(),
+                        errno_name(*e),
+                        allowed_names(class).join(", ")
+                    ));
+                }
+            }
+            Ok(())
+        }
+        Fault::Errno(_) | Fault::Delay(_) => Ok(()),
+        Fault::Short(_) => match ops.iter().find(|o| !o.class().is_data()) {
+            Some(op) => Err(format!(
+                "`short` applies to reads and writes only, not to {}",
+                op.name()
+            )),
+            None => Ok(()),
+        },
+        Fault::Reset => {
+            if let Some(op) = ops.iter().find(|o| !o.class().is_data()) {
+                return Err(format!(
+                    "`reset` applies to reads and writes on TCP, not to {}; use an errno such as \
+                     ECONNREFUSED for {}",
+                    op.name(),
+                    op.name()
+                ));
+            }
+            if !kinds.contains(crate::kind::FdKind::Tcp) {
+                return Err("`reset` needs TCP sockets, but `fd` excludes tcp".into());
+            }
+            Ok(())
+        }
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::op::Op;
+
+    fn err(text: &str) -> PolicyError {
+        parse_policy(text, "p.toml").unwrap_err()
+    }
+
+    #[test]
+    fn full_rule_parses() {
+        let p = parse_policy(
+            r#"
+seed = 7
+[[rules]]
+name = "reset-redis"
+on = ["recv", "read"]
+fd = "tcp"
+peer = "127.0.0.1:6379"
+probability = 0.05
+after = 10
+every = 3
+times = 2
+window = ["2s", "10s"]
+fault = "ECONNRESET"
+
+[[rules]]
+on = "writes"
+fault = { short = "1..50%" }
+"#,
+            "p.toml",
+        )
+        .unwrap();
+        assert_eq!(p.seed, 7);
+        assert_eq!(p.rules.len(), 2);
+        let r = &p.rules[0];
+        assert!(r.ops.contains(Op::Recv) && !r.ops.contains(Op::Send));
+        assert_eq!(r.fault, Fault::Errno(libc::ECONNRESET));
+        assert_eq!(r.window, Some((2_000_000_000, 10_000_000_000)));
+        assert_eq!(p.rules[1].name, "rule-2");
+        assert!(p.rules[1].ops.contains(Op::Sendmsg));
+    }
+
+    #[test]
+    fn errors_point_at_the_offending_value() {
+        let e = err("[[rules]]\non = [\"recieve\"]\nfault = \"EINTR\"\n");
+        assert_eq!((e.line, e.col), (2, 6), "{e}");
+        assert!(e.message.contains("unknown op `recieve`"), "{e}");
+
+        let e = err("[[rules]]\non = \"recv\"\nfault = \"ENOENT\"\n");
+        assert_eq!(e.line, 3, "{e}");
+        assert!(e.message.contains("reads cannot return ENOENT"), "{e}");
+
+        let e = err("[[rules]]\non = \"recv\"\nfault = \"EBOGUS\"\n");
+        assert!(e.message.contains("unknown errno `EBOGUS`"), "{e}");
+
+        let e = err("[[rules]]\non = \"recv\"\nfd = \"socks\"\nfault = \"EINTR\"\n");
+        assert!(e.message.contains("unknown fd kind `socks`"), "{e}");
+
+        let e = err("[[rules]]\non = \"recv\"\nfault = \"EINTR\"\nprobabilty = 1\n");
+        assert_eq!(e.line, 4, "{e}");
+        assert!(e.message.contains("unknown field `probabilty`"), "{e}");
+
+        let e = err("seed = 1\n[[rules\n");
+        assert_eq!(e.line, 2, "{e}");
+
+        let e = err("[[rules]]\non = \"connect\"\nfault = { short = \"1..5\" }\n");
+        assert!(e.message.contains("reads and writes only"), "{e}");
+
+        let e = err("[[rules]]\non = \"recv\"\nfault = \"EAGAIN\"\n");
+        assert!(e.message.contains("not supported yet"), "{e}");
+
+        let e = err("[[rules]]\non = \"recv\"\nprobability = 1.5\nfault = \"EINTR\"\n");
+        assert!(e.message.contains("outside"), "{e}");
+        assert!(e.to_string().starts_with("p.toml:3:"), "{e}");
+    }
+
+    #[test]
+    fn any_errno_lifts_the_realism_check() {
+        let p = parse_policy(
+            "[[rules]]\non = \"recv\"\nfault = \"ENOENT\"\nany_errno = true\n",
+            "p",
+        );
+        assert!(p.is_ok());
+    }
+}

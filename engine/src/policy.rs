@@ -1,0 +1,101 @@
+//! The validated policy model the shim executes. Built by `parse`, never by hand in the shim.
+
+use crate::addr::{AddrPattern, Endpoint};
+use crate::fault::Fault;
+use crate::glob::Glob;
+use crate::kind::{FdKind, KindSet};
+use crate::op::{Op, OpSet};
+
+/// Rule masks are 32-bit in the shim's fd table.
+pub const MAX_RULES: usize = 32;
+
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub seed: u64,
+    pub rules: Vec<Rule>,
+    /// Where it came from: a file path or `profile:NAME`, for messages and the `start` event.
+    pub origin: String,
+    /// FNV-1a of the policy text, so a log names exactly the policy that produced it.
+    pub digest: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub name: String,
+    pub ops: OpSet,
+    pub kinds: KindSet,
+    pub peer: Option<AddrPattern>,
+    pub local: Option<AddrPattern>,
+    pub path: Option<Glob>,
+    pub probability: f64,
+    pub after: u64,
+    pub every: u64,
+    pub times: Option<u64>,
+    /// Nanoseconds since process start, `[start, end)`.
+    pub window: Option<(u64, u64)>,
+    pub fault: Fault,
+}
+
+/// What the shim knows about an fd when it decides which rules can ever apply to it.
+#[derive(Clone, Copy, Debug)]
+pub struct FdFacts<'a> {
+    pub kind: FdKind,
+    pub peer: Endpoint<'a>,
+    pub local: Endpoint<'a>,
+    pub path: Option<&'a [u8]>,
+}
+
+impl Rule {
+    /// Whether this rule's target (kind, addresses, path) covers the fd. Ops, counts and chance are
+    /// decided per call.
+    pub fn targets(&self, fd: &FdFacts) -> bool {
+        self.kinds.contains(fd.kind)
+            && self.peer.as_ref().is_none_or(|p| p.matches(&fd.peer))
+            && self.local.as_ref().is_none_or(|p| p.matches(&fd.local))
+            && self
+                .path
+                .as_ref()
+                .is_none_or(|g| fd.path.is_some_and(|p| g.matches(p)))
+    }
+
+    /// The probability as a 64-bit threshold for `Draw::chance`.
+    pub fn threshold(&self) -> u64 {
+        if self.probability >= 1.0 {
+            u64::MAX
+        } else {
+            (self.probability * 18_446_744_073_709_551_616.0) as u64
+        }
+    }
+
+    /// `after`/`every` on the n-th (0-based) matching call of a connection.
+    pub fn counts_allow(&self, n: u64) -> bool {
+        n >= self.after && (n - self.after) % self.every.max(1) == 0
+    }
+}
+
+impl Policy {
+    /// Bitmask of rules whose target covers this fd.
+    pub fn mask_for(&self, fd: &FdFacts) -> u32 {
+        self.rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.targets(fd))
+            .fold(0, |m, (i, _)| m | (1 << i))
+    }
+
+    /// Bitmask of rules that act on `op`.
+    pub fn mask_for_op(&self, op: Op) -> u32 {
+        self.rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.ops.contains(op))
+            .fold(0, |m, (i, _)| m | (1 << i))
+    }
+}
+
+/// FNV-1a, used for digests and for turning names into key material.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
