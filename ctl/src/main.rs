@@ -1,1 +1,41 @@
-fn main(){}
+//! chaos-ctl: run a program under the chaos shim, validate policies, report on event logs.
+
+mod cli;
+mod events;
+mod failure;
+mod policy_source;
+mod preflight;
+mod report;
+mod run;
+mod shim_path;
+
+use clap::Parser;
+use cli::{Cli, Command, ProfilesCommand};
+use failure::Failure;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { failure::USAGE } else { 0 });
+        }
+    };
+    let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Validate { policy } => policy_source::validate(&policy),
+        Command::Report { log, json } => report::report(&log, json).map(|_| 0),
+        Command::Profiles { command } => match command {
+            None | Some(ProfilesCommand::List) => policy_source::list_profiles().map(|_| 0),
+            Some(ProfilesCommand::Show { name }) => policy_source::show_profile(&name).map(|_| 0),
+        },
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(Failure { code, message }) => {
+            eprintln!("chaos-ctl: {message}");
+            ExitCode::from(code)
+        }
+    }
+}

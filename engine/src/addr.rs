@@ -158,7 +158,11 @@ mod tests {
 
     #[test]
     fn bad_patterns_say_what_was_expected() {
-        assert!(AddrPattern::parse("localhost:80").unwrap_err().contains("expected"));
+        assert!(
+            AddrPattern::parse("localhost:80")
+                .unwrap_err()
+                .contains("expected")
+        );
         assert!(AddrPattern::parse(":99999").is_err());
         assert!(AddrPattern::parse("10.0.0.0/33").is_err());
     }

@@ -51,7 +51,9 @@ pub fn splitmix(mut x: u64) -> u64 {
 
 /// Folds values into one well-mixed u64.
 pub fn mix(parts: &[u64]) -> u64 {
-    parts.iter().fold(0x243f_6a88_85a3_08d3, |h, p| splitmix(h ^ p))
+    parts
+        .iter()
+        .fold(0x243f_6a88_85a3_08d3, |h, p| splitmix(h ^ p))
 }
 
 impl Key {
@@ -78,7 +80,11 @@ pub fn draw(seed: u64, key: &Key) -> Draw {
 /// `replay` and `freeze` match faults by this string.
 impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "{:016x}-{:016x}/r{}/", self.process, self.conn, self.rule)?;
+        write!(
+            f,
+            "{:016x}-{:016x}/r{}/",
+            self.process, self.conn, self.rule
+        )?;
         match self.site {
             Site::Stream { dir, pos, attempt } => {
                 let d = if dir == Dir::Rx { "rx" } else { "tx" };

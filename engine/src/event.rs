@@ -153,6 +153,9 @@ mod tests {
             b.field_str("k", b"0123456789");
         }
         let s = String::from_utf8(b.finish().to_vec()).unwrap();
-        assert!(s.len() <= LINE_MAX && s.ends_with(",\"truncated\":true}\n"), "{s}");
+        assert!(
+            s.len() <= LINE_MAX && s.ends_with(",\"truncated\":true}\n"),
+            "{s}"
+        );
     }
 }

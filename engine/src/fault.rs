@@ -138,7 +138,9 @@ pub fn parse_short(text: &str) -> Result<ShortSpec, String> {
 /// Parses an errno name as a policy writes it.
 pub fn parse_errno(name: &str) -> Result<i32, String> {
     errno_value(name).ok_or_else(|| {
-        format!("unknown errno `{name}`; expected a Linux errno name such as ECONNRESET, EINTR, EPIPE")
+        format!(
+            "unknown errno `{name}`; expected a Linux errno name such as ECONNRESET, EINTR, EPIPE"
+        )
     })
 }
 

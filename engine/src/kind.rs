@@ -38,7 +38,10 @@ impl FdKind {
     }
 
     pub fn from_bits(bits: u8) -> FdKind {
-        FdKind::ALL.get(bits as usize).copied().unwrap_or(FdKind::Other)
+        FdKind::ALL
+            .get(bits as usize)
+            .copied()
+            .unwrap_or(FdKind::Other)
     }
 
     pub fn is_socket(self) -> bool {

@@ -22,7 +22,11 @@ pub struct PolicyError {
 
 impl fmt::Display for PolicyError {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.origin, self.line, self.col, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.origin, self.line, self.col, self.message
+        )
     }
 }
 
@@ -105,8 +109,13 @@ pub fn parse_policy(text: &str, origin: &str) -> Result<Policy, PolicyError> {
     let mut rules = Vec::with_capacity(raw.rules.len());
     for (index, raw_rule) in raw.rules.into_iter().enumerate() {
         let span = raw_rule.span();
-        let rule = build_rule(raw_rule.into_inner(), index, &|s, m| err_at(s, m))
-            .map_err(|e| if e.line == 0 { err_at(span.clone(), e.message) } else { e })?;
+        let rule = build_rule(raw_rule.into_inner(), index, &|s, m| err_at(s, m)).map_err(|e| {
+            if e.line == 0 {
+                err_at(span.clone(), e.message)
+            } else {
+                e
+            }
+        })?;
         if let Some(prev) = rules.iter().find(|r: &&Rule| r.name == rule.name) {
             return Err(err_at(span, format!("duplicate rule name `{}`", prev.name)));
         }
@@ -210,7 +219,8 @@ fn build_rule(raw: RawRule, index: usize, err_at: ErrAt) -> Result<Rule, PolicyE
             let bad = || {
                 err_at(
                     w.span(),
-                    "`window` must be two durations, start before end, e.g. [\"2s\", \"10s\"]".into(),
+                    "`window` must be two durations, start before end, e.g. [\"2s\", \"10s\"]"
+                        .into(),
                 )
             };
             if parts.len() != 2 {
@@ -287,7 +297,12 @@ fn parse_fault(value: &toml::Value) -> Result<Fault, String> {
 }
 
 /// Rejects faults the rule's calls could never produce on Linux.
-fn check_fault_fits(fault: &Fault, ops: OpSet, kinds: KindSet, any_errno: bool) -> Result<(), String> {
+fn check_fault_fits(
+    fault: &Fault,
+    ops: OpSet,
+    kinds: KindSet,
+    any_errno: bool,
+) -> Result<(), String> {
     let classes: Vec<OpClass> = {
         let mut v: Vec<OpClass> = ops.iter().map(|o| o.class()).collect();
         v.dedup();

@@ -34,7 +34,11 @@ pub fn find(name: &str) -> Option<&'static Profile> {
 }
 
 pub fn profile_names() -> String {
-    PROFILES.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+    PROFILES
+        .iter()
+        .map(|p| p.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub fn load_profile(name: &str) -> Result<Policy, PolicyError> {
@@ -42,7 +46,10 @@ pub fn load_profile(name: &str) -> Result<Policy, PolicyError> {
         origin: format!("profile:{name}"),
         line: 0,
         col: 0,
-        message: format!("unknown profile `{name}`; expected one of {}", profile_names()),
+        message: format!(
+            "unknown profile `{name}`; expected one of {}",
+            profile_names()
+        ),
     })?;
     parse_policy(profile.text, &format!("profile:{name}"))
 }

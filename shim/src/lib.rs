@@ -1,1 +1,16 @@
+//! chaos-shim: the preloaded library. It exports libc's socket and I/O entry points, asks the engine
+//! what to do when a rule can apply, and does it. See DESIGN.md, "The hot path".
+//!
+//! Layout: `real` (the real functions), `init` (the constructor), `runtime` (process-wide state),
+//! `fdtable` (the lock-free fd cache), `plan` (decisions and realism), `hooks` (the exported symbols),
+//! `log` (the event log), `guard` (re-entry and panic containment), `sys` (raw syscalls).
 
+mod fdtable;
+mod guard;
+mod hooks;
+mod init;
+mod log;
+mod plan;
+mod real;
+mod runtime;
+mod sys;

@@ -1,0 +1,46 @@
+//! Reading the event log back.
+
+use serde::Deserialize;
+use std::path::Path;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Event {
+    pub ev: String,
+    #[serde(default)]
+    pub pid: i64,
+    #[serde(default)]
+    pub rule: Option<String>,
+    #[serde(default)]
+    pub op: Option<String>,
+    #[serde(default)]
+    pub fault: Option<String>,
+}
+
+pub struct Log {
+    pub events: Vec<Event>,
+    /// Lines that did not parse (should be none: lines are written whole).
+    pub bad_lines: usize,
+}
+
+impl Log {
+    pub fn read(path: &Path) -> std::io::Result<Log> {
+        let text = std::fs::read_to_string(path)?;
+        let mut events = Vec::new();
+        let mut bad_lines = 0;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            match serde_json::from_str::<Event>(line) {
+                Ok(e) => events.push(e),
+                Err(_) => bad_lines += 1,
+            }
+        }
+        Ok(Log { events, bad_lines })
+    }
+
+    pub fn starts(&self) -> impl Iterator<Item = &Event> {
+        self.events.iter().filter(|e| e.ev == "start")
+    }
+
+    pub fn faults(&self) -> impl Iterator<Item = &Event> {
+        self.events.iter().filter(|e| e.ev == "fault")
+    }
+}

@@ -1,0 +1,204 @@
+//! Before launching: can the shim reach this program at all?
+//!
+//! LD_PRELOAD only works for dynamically linked glibc programs of our own architecture that are not
+//! setuid and that call libc for their I/O. Each check below is one way a run could silently inject
+//! nothing; it is refused (or, with --force, warned about) before the program starts.
+
+use crate::failure::{self, Failure};
+use object::read::elf::{ElfFile64, ProgramHeader};
+use object::{Architecture, Endianness, FileKind, Object};
+use std::ffi::OsStr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// Why the shim cannot (fully) reach a program.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Refusal(pub String);
+
+/// Resolves `cmd` like execvp: a name with a slash as is, otherwise the first match in PATH.
+pub fn resolve_command(cmd: &OsStr) -> Result<PathBuf, Failure> {
+    let path = Path::new(cmd);
+    let found = if cmd.as_encoded_bytes().contains(&b'/') {
+        path.exists().then(|| path.to_path_buf())
+    } else {
+        which(cmd)
+    };
+    let found = found.ok_or_else(|| {
+        Failure::with(
+            failure::NOT_FOUND,
+            format!("{}: command not found", path.display()),
+        )
+    })?;
+    let meta = std::fs::metadata(&found)
+        .map_err(|e| Failure::with(failure::CANNOT_EXECUTE, format!("{}: {e}", found.display())))?;
+    if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+        return Err(Failure::with(
+            failure::CANNOT_EXECUTE,
+            format!("{}: not an executable file", found.display()),
+        ));
+    }
+    Ok(found)
+}
+
+fn which(name: &OsStr) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// Checks the program (following `#!` to the interpreter that really runs). Returns every reason
+/// the shim would not reach it.
+pub fn check(program: &Path) -> Vec<Refusal> {
+    let mut refusals = Vec::new();
+    let mut current = program.to_path_buf();
+    for _ in 0..4 {
+        match interpreter_of(&current) {
+            Ok(Some(interp)) => current = interp,
+            Ok(None) => break,
+            Err(r) => {
+                refusals.push(r);
+                return refusals;
+            }
+        }
+    }
+    check_privileges(&current, &mut refusals);
+    check_elf(&current, &mut refusals);
+    refusals
+}
+
+/// For a `#!` script, the interpreter that will run it (`env NAME` resolved through PATH).
+fn interpreter_of(path: &Path) -> Result<Option<PathBuf>, Refusal> {
+    let head = read_head(path, 256).map_err(|e| Refusal(format!("{}: {e}", path.display())))?;
+    let Some(line) = head.strip_prefix(b"#!") else {
+        return Ok(None);
+    };
+    let line = line.split(|b| *b == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(line);
+    let mut words = line.split_whitespace();
+    let Some(interp) = words.next() else {
+        return Err(Refusal(format!("{}: empty #! line", path.display())));
+    };
+    let interp = PathBuf::from(interp);
+    if interp.file_name() == Some(OsStr::new("env")) {
+        let name = words
+            .find(|w| !w.starts_with('-'))
+            .ok_or_else(|| Refusal(format!("{}: `#!{line}` names no program", path.display())))?;
+        return which(OsStr::new(name)).map(Some).ok_or_else(|| {
+            Refusal(format!(
+                "{}: its interpreter `{name}` is not in PATH",
+                path.display()
+            ))
+        });
+    }
+    Ok(Some(interp))
+}
+
+fn read_head(path: &Path, n: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::with_capacity(n);
+    std::fs::File::open(path)?
+        .take(n as u64)
+        .read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+fn check_privileges(path: &Path, refusals: &mut Vec<Refusal>) {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return;
+    };
+    if meta.permissions().mode() & 0o6000 != 0 {
+        refusals.push(Refusal(format!(
+            "{} is setuid/setgid: the loader ignores LD_PRELOAD for it (secure-execution mode)",
+            path.display()
+        )));
+    }
+    let cpath = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap_or_default();
+    let has_caps = unsafe {
+        libc::getxattr(
+            cpath.as_ptr(),
+            c"security.capability".as_ptr(),
+            std::ptr::null_mut(),
+            0,
+        )
+    } > 0;
+    if has_caps {
+        refusals.push(Refusal(format!(
+            "{} has file capabilities: the loader ignores LD_PRELOAD for it (secure-execution mode)",
+            path.display()
+        )));
+    }
+}
+
+fn host_architecture() -> Architecture {
+    if cfg!(target_arch = "x86_64") {
+        Architecture::X86_64
+    } else if cfg!(target_arch = "aarch64") {
+        Architecture::Aarch64
+    } else {
+        Architecture::Unknown
+    }
+}
+
+fn check_elf(path: &Path, refusals: &mut Vec<Refusal>) {
+    let shown = path.display();
+    let data = match std::fs::read(path) {
+        Ok(d) => d,
+        Err(e) => return refusals.push(Refusal(format!("{shown}: {e}"))),
+    };
+    match FileKind::parse(&*data) {
+        Ok(FileKind::Elf64) => {}
+        Ok(FileKind::Elf32) => {
+            return refusals.push(Refusal(format!(
+                "{shown} is a 32-bit program; the shim is 64-bit and the loader would skip it"
+            )));
+        }
+        _ => {
+            return refusals.push(Refusal(format!(
+                "{shown} is neither an ELF program nor a #! script"
+            )));
+        }
+    }
+    let elf = match ElfFile64::<Endianness>::parse(&*data) {
+        Ok(elf) => elf,
+        Err(e) => return refusals.push(Refusal(format!("{shown}: unreadable ELF: {e}"))),
+    };
+    if elf.architecture() != host_architecture() {
+        refusals.push(Refusal(format!(
+            "{shown} is built for {:?}, the shim for {:?}",
+            elf.architecture(),
+            host_architecture()
+        )));
+    }
+    let endian = elf.endian();
+    let interp = elf
+        .elf_program_headers()
+        .iter()
+        .find(|ph| ph.p_type(endian) == object::elf::PT_INTERP)
+        .and_then(|ph| ph.data(endian, &*data).ok())
+        .map(|bytes| {
+            String::from_utf8_lossy(bytes)
+                .trim_end_matches('\0')
+                .to_string()
+        });
+    match interp {
+        None => refusals.push(Refusal(format!(
+            "{shown} is statically linked (no PT_INTERP): no dynamic loader runs, so nothing can be \
+             preloaded; use strace --inject or rebuild it dynamically"
+        ))),
+        Some(i) if !i.contains("ld-linux") => refusals.push(Refusal(format!(
+            "{shown} uses the loader {i}, not glibc's (musl or another libc?); the shim needs glibc"
+        ))),
+        Some(_) => {}
+    }
+    if elf.section_by_name(".go.buildinfo").is_some()
+        || elf.section_by_name(".note.go.buildid").is_some()
+    {
+        refusals.push(Refusal(format!(
+            "{shown} is a Go program: Go makes its socket system calls directly, not through libc, \
+             so the shim sees none of them"
+        )));
+    }
+}

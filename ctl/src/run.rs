@@ -1,0 +1,180 @@
+//! `chaos-ctl run`: validate, preflight, launch under the shim, forward signals, wait, summarise.
+
+use crate::cli::RunArgs;
+use crate::events::Log;
+use crate::failure::{self, Failure};
+use crate::policy_source::PolicySource;
+use crate::{preflight, report, shim_path};
+use chaos_engine::profiles::DEFAULT_PROFILE;
+use std::ffi::OsString;
+use std::io::ErrorKind;
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+pub fn run(args: RunArgs) -> Result<u8, Failure> {
+    let source = match (&args.policy, &args.profile) {
+        (Some(path), _) => PolicySource::File(absolute(path)?),
+        (None, Some(name)) => PolicySource::Profile(name.clone()),
+        (None, None) => PolicySource::Profile(DEFAULT_PROFILE.to_string()),
+    };
+    let policy = source.load()?;
+    let shim = shim_path::find_shim()?;
+    let program = preflight::resolve_command(&args.cmd[0])?;
+    for refusal in preflight::check(&program) {
+        if args.force {
+            eprintln!(
+                "chaos-ctl: warning: {} (running anyway: --force)",
+                refusal.0
+            );
+        } else {
+            return Err(Failure::own(format!(
+                "{} (use --force to run it anyway)",
+                refusal.0
+            )));
+        }
+    }
+    let log_path = match &args.log {
+        Some(p) => absolute(p)?,
+        None => default_log_path(),
+    };
+    create_log(&log_path)?;
+
+    let mut cmd = Command::new(&args.cmd[0]);
+    cmd.args(&args.cmd[1..]);
+    for var in ["CHAOS_POLICY", "CHAOS_PROFILE", "CHAOS_SEED", "CHAOS_LOG"] {
+        cmd.env_remove(var);
+    }
+    match &source {
+        PolicySource::File(path) => cmd.env("CHAOS_POLICY", path),
+        PolicySource::Profile(name) => cmd.env("CHAOS_PROFILE", name),
+    };
+    if let Some(seed) = args.seed {
+        cmd.env("CHAOS_SEED", seed.to_string());
+    }
+    cmd.env("CHAOS_LOG", &log_path);
+    cmd.env("LD_PRELOAD", preload_value(&shim));
+
+    let mut child = cmd.spawn().map_err(|e| {
+        let code = match e.kind() {
+            ErrorKind::NotFound => failure::NOT_FOUND,
+            _ => failure::CANNOT_EXECUTE,
+        };
+        Failure::with(code, format!("{}: {e}", args.cmd[0].to_string_lossy()))
+    })?;
+    forward_signals_to(child.id() as i32);
+    let status = child
+        .wait()
+        .map_err(|e| Failure::own(format!("waiting for the program: {e}")))?;
+    CHILD.store(0, Ordering::SeqCst);
+    let code = match (status.code(), status.signal()) {
+        (Some(c), _) => c as u8,
+        (None, Some(sig)) => 128u8.wrapping_add(sig as u8),
+        _ => failure::OWN,
+    };
+
+    let log = Log::read(&log_path).map_err(|e| {
+        Failure::own(format!(
+            "cannot read the event log {}: {e}",
+            log_path.display()
+        ))
+    })?;
+    let seed = args.seed.unwrap_or(policy.seed);
+    if !args.quiet {
+        summarise(&log, &log_path, seed, &policy.origin);
+    }
+    let intercepted = log.starts().any(|s| s.pid == child.id() as i64);
+    if !intercepted {
+        let msg = format!(
+            "{} never loaded the shim (no `start` event from pid {}): nothing was injected",
+            program.display(),
+            child.id()
+        );
+        if args.force {
+            eprintln!("chaos-ctl: warning: {msg}");
+        } else {
+            return Err(Failure::own(format!(
+                "{msg} (use --force to accept such runs)"
+            )));
+        }
+    }
+    Ok(code)
+}
+
+fn absolute(p: &Path) -> Result<PathBuf, Failure> {
+    std::path::absolute(p).map_err(|e| Failure::own(format!("{}: {e}", p.display())))
+}
+
+fn default_log_path() -> PathBuf {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    std::env::temp_dir().join(format!("chaos-{stamp}-{}.jsonl", std::process::id()))
+}
+
+/// Creates (or empties) the log, 0600, refusing to follow a symlink.
+fn create_log(path: &Path) -> Result<(), Failure> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map(drop)
+        .map_err(|e| {
+            Failure::own(format!(
+                "cannot create the event log {}: {e}",
+                path.display()
+            ))
+        })
+}
+
+/// The shim goes first; whatever the user already preloads stays after it.
+fn preload_value(shim: &Path) -> OsString {
+    let mut value = shim.as_os_str().to_os_string();
+    if let Some(existing) = std::env::var_os("LD_PRELOAD").filter(|v| !v.is_empty()) {
+        value.push(":");
+        value.push(existing);
+    }
+    value
+}
+
+static CHILD: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // A terminal's Ctrl-C already reaches the child (same process group, si_code SI_KERNEL);
+    // forward only signals sent to us in particular (kill, CI runners' timeouts).
+    let from_kernel = !info.is_null() && unsafe { (*info).si_code } > 0;
+    let child = CHILD.load(Ordering::SeqCst);
+    if child > 0 && !from_kernel {
+        unsafe { libc::kill(child, sig) };
+    }
+}
+
+fn forward_signals_to(pid: i32) {
+    CHILD.store(pid, Ordering::SeqCst);
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = forward as *const () as usize;
+            sa.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+fn summarise(log: &Log, log_path: &Path, seed: u64, origin: &str) {
+    let processes = log.starts().count();
+    let faults = log.faults().count();
+    eprintln!("chaos: {faults} fault(s) in {processes} process(es); policy {origin}, seed {seed}");
+    eprint!("{}", report::table(log));
+    if log.bad_lines > 0 {
+        eprintln!("chaos: warning: {} unparseable log line(s)", log.bad_lines);
+    }
+    eprintln!("chaos: log {}", log_path.display());
+}

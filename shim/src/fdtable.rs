@@ -1,0 +1,270 @@
+//! The lock-free fd cache: one slot of atomics per fd number.
+//!
+//! A slot holds what the fd is (kind, role, connection key) and the bitmask of rules whose target
+//! covers it, so the common case in a hook is two loads and a branch. It is a cache: hooks that create
+//! or destroy fds (socket, accept, connect, close, dup2...) invalidate it, and an unknown fd is
+//! classified once (fstat, getsockopt, getsockname/getpeername) on its first hooked call.
+
+use crate::runtime::Runtime;
+use crate::sys;
+use chaos_engine::addr::{Endpoint, ipv4, ipv6};
+use chaos_engine::decide::mix;
+use chaos_engine::kind::FdKind;
+use chaos_engine::op::CLASS_COUNT;
+use chaos_engine::policy::FdFacts;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use libc::c_int;
+
+/// fds at or above this number are passed through untouched.
+pub const MAX_FDS: usize = 65536;
+
+const VALID: u64 = 1 << 63;
+const STREAM: u64 = 1 << 35;
+
+/// How the connection came to be; part of the connection key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Role {
+    /// We connect()ed it.
+    Out = 0,
+    /// accept() returned it.
+    In = 1,
+    Listen = 2,
+    /// Anything else: unconnected sockets, pipes, files, inherited fds.
+    Other = 3,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Out => "out",
+            Role::In => "in",
+            Role::Listen => "listen",
+            Role::Other => "fd",
+        }
+    }
+    fn from_bits(b: u64) -> Role {
+        match b & 3 {
+            0 => Role::Out,
+            1 => Role::In,
+            2 => Role::Listen,
+            _ => Role::Other,
+        }
+    }
+}
+
+/// A decoded slot meta word.
+#[derive(Clone, Copy, Debug)]
+pub struct Meta(pub u64);
+
+impl Meta {
+    #[inline(always)]
+    pub fn valid(self) -> bool {
+        self.0 & VALID != 0
+    }
+    #[inline(always)]
+    pub fn mask(self) -> u32 {
+        self.0 as u32
+    }
+    pub fn kind(self) -> FdKind {
+        FdKind::from_bits(((self.0 >> 32) & 7) as u8)
+    }
+    /// A byte stream: TCP, unix SOCK_STREAM, pipe, regular file.
+    pub fn stream(self) -> bool {
+        self.0 & STREAM != 0
+    }
+    pub fn role(self) -> Role {
+        Role::from_bits(self.0 >> 36)
+    }
+    fn pack(mask: u32, kind: FdKind, stream: bool, role: Role) -> u64 {
+        VALID
+            | mask as u64
+            | ((kind as u64) << 32)
+            | if stream { STREAM } else { 0 }
+            | ((role as u64) << 36)
+    }
+}
+
+pub struct Slot {
+    pub meta: AtomicU64,
+    pub ino: AtomicU64,
+    pub conn: AtomicU64,
+    pub ordinal: AtomicU32,
+    /// Bytes moved so far, [rx, tx].
+    pub pos: [AtomicU64; 2],
+    /// Calls made at the current offset, [rx, tx].
+    pub attempt: [AtomicU32; 2],
+    /// Calls per op class on this connection, for `after`/`every` and non-stream keys.
+    pub calls: [AtomicU32; CLASS_COUNT],
+}
+
+impl Slot {
+    const fn new() -> Slot {
+        Slot {
+            meta: AtomicU64::new(0),
+            ino: AtomicU64::new(0),
+            conn: AtomicU64::new(0),
+            ordinal: AtomicU32::new(0),
+            pos: [const { AtomicU64::new(0) }; 2],
+            attempt: [const { AtomicU32::new(0) }; 2],
+            calls: [const { AtomicU32::new(0) }; CLASS_COUNT],
+        }
+    }
+}
+
+static TABLE: [Slot; MAX_FDS] = [const { Slot::new() }; MAX_FDS];
+
+/// Connections opened so far in this process, per kind and role: the ordinal in the connection key.
+static ORDINALS: [[AtomicU32; 4]; 7] = [const { [const { AtomicU32::new(0) }; 4] }; 7];
+
+#[inline(always)]
+pub fn slot(fd: c_int) -> Option<&'static Slot> {
+    TABLE.get(usize::try_from(fd).ok()?)
+}
+
+pub fn invalidate(fd: c_int) {
+    if let Some(s) = slot(fd) {
+        s.meta.store(0, Relaxed);
+    }
+}
+
+pub fn invalidate_range(first: u32, last: u32) {
+    let last = (last as usize).min(MAX_FDS - 1);
+    for fd in first as usize..=last {
+        TABLE[fd].meta.store(0, Relaxed);
+    }
+}
+
+/// A sockaddr read from the kernel, kept on the caller's stack.
+pub struct SockAddrBuf {
+    pub storage: libc::sockaddr_storage,
+    pub len: usize,
+}
+
+impl SockAddrBuf {
+    pub fn read(fd: c_int, peer: bool) -> SockAddrBuf {
+        let mut storage: libc::sockaddr_storage = unsafe { core::mem::zeroed() };
+        let len = sys::sockname(fd, peer, &mut storage).unwrap_or(0);
+        SockAddrBuf { storage, len }
+    }
+
+    pub fn endpoint(&self) -> Endpoint<'_> {
+        unsafe { endpoint_of(&self.storage as *const _ as *const libc::sockaddr, self.len) }
+    }
+}
+
+/// Decodes a sockaddr without copying: IPv4, IPv6, unix paths (abstract names shown with `@`).
+///
+/// # Safety
+/// `sa` must point to at least `len` readable bytes.
+pub unsafe fn endpoint_of<'a>(sa: *const libc::sockaddr, len: usize) -> Endpoint<'a> {
+    if sa.is_null() || len < 2 {
+        return Endpoint::Unknown;
+    }
+    match unsafe { (*sa).sa_family } as c_int {
+        libc::AF_INET if len >= core::mem::size_of::<libc::sockaddr_in>() => {
+            let a = unsafe { &*(sa as *const libc::sockaddr_in) };
+            ipv4(a.sin_addr.s_addr.to_ne_bytes(), u16::from_be(a.sin_port))
+        }
+        libc::AF_INET6 if len >= core::mem::size_of::<libc::sockaddr_in6>() => {
+            let a = unsafe { &*(sa as *const libc::sockaddr_in6) };
+            ipv6(a.sin6_addr.s6_addr, u16::from_be(a.sin6_port))
+        }
+        libc::AF_UNIX => {
+            let un = sa as *const libc::sockaddr_un;
+            let path_len = len.saturating_sub(2).min(108);
+            let path = unsafe {
+                core::slice::from_raw_parts((*un).sun_path.as_ptr() as *const u8, path_len)
+            };
+            // Pathname sockets are NUL-terminated; abstract ones start with NUL (shown as '@').
+            let path = match path.iter().position(|b| *b == 0) {
+                Some(0) if path.len() > 1 => &path[1..],
+                Some(end) => &path[..end],
+                None => path,
+            };
+            Endpoint::Unix(path)
+        }
+        _ => Endpoint::Unknown,
+    }
+}
+
+/// Classifies `fd`, stores the result in its slot and returns the new meta. Never allocates.
+pub fn classify(rt: &Runtime, fd: c_int, role_hint: Role) -> Meta {
+    let Some(slot) = slot(fd) else {
+        return Meta(0);
+    };
+    let Some(st) = sys::fstat(fd) else {
+        slot.meta.store(0, Relaxed);
+        return Meta(0);
+    };
+    let fmt = st.st_mode & libc::S_IFMT;
+    let (kind, stream) = match fmt {
+        libc::S_IFSOCK => {
+            let domain = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN).unwrap_or(-1);
+            let ty = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE).unwrap_or(-1);
+            match (domain, ty) {
+                (libc::AF_INET | libc::AF_INET6, libc::SOCK_STREAM) => (FdKind::Tcp, true),
+                (libc::AF_INET | libc::AF_INET6, libc::SOCK_DGRAM) => (FdKind::Udp, false),
+                (libc::AF_UNIX, t) => (FdKind::Unix, t == libc::SOCK_STREAM),
+                _ => (FdKind::OtherSocket, false),
+            }
+        }
+        libc::S_IFIFO => (FdKind::Pipe, true),
+        libc::S_IFREG => (FdKind::File, true),
+        _ => (FdKind::Other, false),
+    };
+    let (peer, local) = if kind.is_socket() {
+        (SockAddrBuf::read(fd, true), SockAddrBuf::read(fd, false))
+    } else {
+        let empty = || SockAddrBuf {
+            storage: unsafe { core::mem::zeroed() },
+            len: 0,
+        };
+        (empty(), empty())
+    };
+    let mut path_buf = [0u8; 512];
+    let path = if kind == FdKind::File {
+        sys::fd_path(fd, &mut path_buf).map(|n| &path_buf[..n])
+    } else {
+        None
+    };
+    let facts = FdFacts {
+        kind,
+        peer: peer.endpoint(),
+        local: local.endpoint(),
+        path,
+    };
+    let mask = rt.policy.mask_for(&facts);
+    let role = match role_hint {
+        Role::Other
+            if kind.is_socket()
+                && sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN) == Some(1) =>
+        {
+            Role::Listen
+        }
+        r => r,
+    };
+    let ordinal = ORDINALS[kind as usize][role as usize].fetch_add(1, Relaxed);
+    slot.ino.store(st.st_ino, Relaxed);
+    slot.conn
+        .store(mix(&[kind as u64, role as u64, ordinal as u64]), Relaxed);
+    slot.ordinal.store(ordinal, Relaxed);
+    for p in &slot.pos {
+        p.store(0, Relaxed);
+    }
+    for a in &slot.attempt {
+        a.store(0, Relaxed);
+    }
+    for c in &slot.calls {
+        c.store(0, Relaxed);
+    }
+    let meta = Meta::pack(mask, kind, stream, role);
+    slot.meta.store(meta, Relaxed);
+    Meta(meta)
+}
+
+/// Whether the slot still describes the open file behind `fd` (fds closed by glibc internally, e.g.
+/// fclose, never pass our close hook). Checked before a fault is applied.
+pub fn still_same_file(fd: c_int, slot: &Slot) -> bool {
+    sys::fstat(fd).is_some_and(|st| st.st_ino == slot.ino.load(Relaxed))
+}

@@ -1,0 +1,131 @@
+//! Calls that create, replace or destroy fds. They keep the fd cache honest and keep the program from
+//! closing or overwriting the shim's log fd.
+
+use super::conn::close_with_rules;
+use super::new_fd;
+use crate::fdtable;
+use crate::log;
+use crate::real;
+use crate::runtime;
+use libc::{c_int, c_uint};
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+    if log::is_log_fd(fd) && runtime::in_own_process() {
+        // Programs that close every fd they did not open would cut the log; report success and keep
+        // it (the program never got this number from the kernel, so it cannot be confused by it).
+        return 0;
+    }
+    close_with_rules(fd)
+}
+
+/// close_range/closefrom, but never over the log fd.
+fn close_range_sparing_log(first: c_uint, last: c_uint, flags: c_int) -> c_int {
+    let log_fd = runtime::get().map_or(-1, |rt| {
+        rt.log_fd.load(core::sync::atomic::Ordering::Relaxed)
+    });
+    let own = runtime::in_own_process();
+    let spans_log = own
+        && log_fd >= 0
+        && (first..=last).contains(&(log_fd as c_uint))
+        && flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0;
+    let r = if spans_log {
+        let log_fd = log_fd as c_uint;
+        let mut r = 0;
+        if log_fd > first {
+            r = unsafe { real::close_range(first, log_fd - 1, flags) };
+        }
+        if r == 0 && log_fd < last {
+            r = unsafe { real::close_range(log_fd + 1, last, flags) };
+        }
+        r
+    } else {
+        unsafe { real::close_range(first, last, flags) }
+    };
+    if own && flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0 {
+        fdtable::invalidate_range(first, last);
+    }
+    r
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
+    close_range_sparing_log(first, last, flags)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn closefrom(low: c_int) {
+    let saved = crate::sys::errno();
+    close_range_sparing_log(low.max(0) as c_uint, c_uint::MAX, 0);
+    crate::sys::set_errno(saved);
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
+    if runtime::in_own_process() {
+        log::relocate_if_target(new);
+    }
+    let r = unsafe { real::dup2(old, new) };
+    if r >= 0 && old != new {
+        new_fd(r, None);
+    }
+    r
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
+    if runtime::in_own_process() {
+        log::relocate_if_target(new);
+    }
+    let r = unsafe { real::dup3(old, new, flags) };
+    new_fd(r, None);
+    r
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, proto: c_int) -> c_int {
+    let r = unsafe { real::socket(domain, ty, proto) };
+    new_fd(r, None);
+    r
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn socketpair(
+    domain: c_int,
+    ty: c_int,
+    proto: c_int,
+    fds: *mut c_int,
+) -> c_int {
+    let r = unsafe { real::socketpair(domain, ty, proto, fds) };
+    if r == 0 {
+        unsafe {
+            new_fd(*fds, None);
+            new_fd(*fds.add(1), None);
+        }
+    }
+    r
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pipe(fds: *mut c_int) -> c_int {
+    let r = unsafe { real::pipe(fds) };
+    if r == 0 {
+        unsafe {
+            new_fd(*fds, None);
+            new_fd(*fds.add(1), None);
+        }
+    }
+    r
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pipe2(fds: *mut c_int, flags: c_int) -> c_int {
+    let r = unsafe { real::pipe2(fds, flags) };
+    if r == 0 {
+        unsafe {
+            new_fd(*fds, None);
+            new_fd(*fds.add(1), None);
+        }
+    }
+    r
+}

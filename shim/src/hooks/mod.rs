@@ -1,0 +1,50 @@
+//! The exported libc symbols. Each hook takes the fast path (two loads and a branch) unless a rule
+//! can apply to its fd, and keeps the real call outside every guard and `catch_unwind`.
+
+mod conn;
+mod data;
+mod fdlife;
+pub(crate) mod transfer;
+
+use crate::fdtable::{self, Meta, Role, Slot};
+use crate::runtime::{self, Runtime};
+use chaos_engine::op::Op;
+use core::sync::atomic::Ordering::Relaxed;
+use libc::c_int;
+
+/// The fast path: Some only when the runtime is up and a rule for `op` may cover `fd` (or the fd has
+/// not been classified yet).
+#[inline(always)]
+pub(crate) fn gate(op: Op, fd: c_int) -> Option<(&'static Runtime, &'static Slot)> {
+    let rt = runtime::get()?;
+    let slot = fdtable::slot(fd)?;
+    let meta = Meta(slot.meta.load(Relaxed));
+    if meta.valid() && meta.mask() & rt.op_masks[op as usize] == 0 {
+        return None;
+    }
+    Some((rt, slot))
+}
+
+/// The slot's meta, classifying the fd first if needed. Shim logic only (inside `guarded`).
+pub(crate) fn current_meta(rt: &Runtime, fd: c_int, slot: &Slot) -> Meta {
+    let meta = Meta(slot.meta.load(Relaxed));
+    if meta.valid() {
+        meta
+    } else {
+        fdtable::classify(rt, fd, Role::Other)
+    }
+}
+
+/// A hook produced a new fd (socket, accept, pipe...): forget what the number meant before. Sockets
+/// we know the role of are classified now; the rest lazily on first use.
+pub(crate) fn new_fd(fd: c_int, role: Option<Role>) {
+    if fd < 0 || !runtime::in_own_process() {
+        return;
+    }
+    fdtable::invalidate(fd);
+    if let (Some(role), Some(rt)) = (role, runtime::get())
+        && !rt.policy.rules.is_empty()
+    {
+        crate::guard::guarded(|| fdtable::classify(rt, fd, role));
+    }
+}

@@ -1,0 +1,97 @@
+//! The constructor: resolve real functions, load the policy, open the log, publish the runtime.
+//!
+//! It runs from `.init_array` when ld.so loads the shim, before `main` and before any thread of the
+//! program exists. It may allocate; hooks may not. An unusable policy or log ends the process with
+//! status 125 and one line on stderr: a program never runs without the chaos it was asked for.
+
+use crate::guard::guarded;
+use crate::runtime::{self, FORKS, PID, PROCESS_KEY, Runtime};
+use crate::{log, real, sys};
+use chaos_engine::decide::mix;
+use chaos_engine::policy::{Policy, fnv1a};
+use chaos_engine::{parse, profiles};
+use core::sync::atomic::Ordering::Relaxed;
+use std::ffi::OsString;
+
+#[used]
+#[unsafe(link_section = ".init_array")]
+static CONSTRUCTOR: extern "C" fn() = chaos_shim_init;
+
+extern "C" fn chaos_shim_init() {
+    // Guarded so that the I/O we do here (reading the policy) passes through our own hooks untouched.
+    guarded(|| {
+        real::resolve_all();
+        if unsafe { libc::getauxval(libc::AT_SECURE) } != 0 {
+            return; // setuid/setgid/capabilities: do nothing at all.
+        }
+        std::panic::set_hook(Box::new(|_| {})); // only the shim's own std: the program's is separate
+        if let Err(message) = init() {
+            sys::write_all(2, format!("{message}\n").as_bytes());
+            sys::exit_group(125);
+        }
+    });
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var_os(name)
+        .map(OsString::into_string)
+        .and_then(Result::ok)
+        .filter(|s| !s.is_empty())
+}
+
+fn load_policy() -> Result<Policy, String> {
+    if let Some(path) = env("CHAOS_POLICY") {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("chaos: cannot read policy {path} (CHAOS_POLICY): {e}"))?;
+        return parse::parse_policy(&text, &path).map_err(|e| e.to_string());
+    }
+    let name = env("CHAOS_PROFILE").unwrap_or_else(|| profiles::DEFAULT_PROFILE.to_string());
+    profiles::load_profile(&name).map_err(|e| format!("chaos: CHAOS_PROFILE: {}", e.message))
+}
+
+fn init() -> Result<(), String> {
+    let policy = load_policy()?;
+    let seed = match env("CHAOS_SEED") {
+        Some(s) => s
+            .parse::<u64>()
+            .map_err(|_| format!("chaos: CHAOS_SEED must be an unsigned integer, got `{s}`"))?,
+        None => policy.seed,
+    };
+    let exe = std::fs::read_link("/proc/self/exe")
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let cmdline = std::fs::read("/proc/self/cmdline").unwrap_or_default();
+    let argv = cmdline
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    PID.store(sys::getpid(), Relaxed);
+    PROCESS_KEY.store(mix(&[fnv1a(exe.as_bytes()), fnv1a(&cmdline)]), Relaxed);
+    let rt = Runtime::new(policy, seed, exe, argv);
+    if let Some(path) = env("CHAOS_LOG") {
+        log::open(&rt, &path).map_err(|e| format!("chaos: {e}"))?;
+    }
+    unsafe { libc::pthread_atfork(Some(before_fork), None, Some(in_fork_child)) };
+    log::write_start(&rt, "exec");
+    runtime::publish(rt);
+    Ok(())
+}
+
+extern "C" fn before_fork() {
+    FORKS.fetch_add(1, Relaxed);
+}
+
+/// A forked child is a new process: new key (from the parent's and the fork ordinal, so it is the
+/// same in every run), its own `times` budget, and its own `start` line.
+extern "C" fn in_fork_child() {
+    let parent = PROCESS_KEY.load(Relaxed);
+    PROCESS_KEY.store(mix(&[parent, FORKS.load(Relaxed)]), Relaxed);
+    PID.store(sys::getpid(), Relaxed);
+    if let Some(rt) = runtime::get() {
+        for n in &rt.injected {
+            n.store(0, Relaxed);
+        }
+        guarded(|| log::write_start(rt, "fork"));
+    }
+}

@@ -1,0 +1,161 @@
+//! The event log: one JSON line per `write(2)` on an O_APPEND fd, so processes and threads never
+//! interleave inside a line and a SIGKILL loses nothing already written.
+
+use crate::fdtable::{Meta, Slot, SockAddrBuf};
+use crate::runtime::{self, PROCESS_KEY, Runtime};
+use crate::sys;
+use chaos_engine::addr::Endpoint;
+use chaos_engine::decide::Key;
+use chaos_engine::errno::errno_name;
+use chaos_engine::event::LineBuf;
+use chaos_engine::kind::FdKind;
+use chaos_engine::op::Op;
+use core::sync::atomic::Ordering::Relaxed;
+use libc::c_int;
+
+/// The fd the log is kept at: high, so it does not take a number the program expects to get.
+const LOG_FD_FLOOR: c_int = 1000;
+
+pub fn open(rt: &Runtime, path: &str) -> Result<(), String> {
+    let cpath =
+        std::ffi::CString::new(path).map_err(|_| "CHAOS_LOG contains a NUL byte".to_string())?;
+    let fd = sys::open_log(&cpath);
+    if fd < 0 {
+        let why = std::io::Error::from_raw_os_error(-fd);
+        return Err(format!(
+            "cannot open the event log {path}: {why} (it must not be a symlink)"
+        ));
+    }
+    let high = sys::dup_cloexec_at_least(fd, LOG_FD_FLOOR);
+    if high >= 0 {
+        sys::close(fd);
+        rt.log_fd.store(high, Relaxed);
+    } else {
+        rt.log_fd.store(fd, Relaxed);
+    }
+    Ok(())
+}
+
+pub fn is_log_fd(fd: c_int) -> bool {
+    runtime::get().is_some_and(|rt| rt.log_fd.load(Relaxed) == fd && fd >= 0)
+}
+
+/// The program is about to dup2() over our log fd: move the log out of the way first.
+pub fn relocate_if_target(fd: c_int) {
+    if let Some(rt) = runtime::get() {
+        let cur = rt.log_fd.load(Relaxed);
+        if cur == fd && cur >= 0 {
+            let moved = sys::dup_cloexec_at_least(cur, cur + 1);
+            rt.log_fd.store(moved, Relaxed);
+        }
+    }
+}
+
+fn emit(rt: &Runtime, line: &mut LineBuf) {
+    let fd = rt.log_fd.load(Relaxed);
+    if fd >= 0 {
+        sys::write_all(fd, line.finish());
+    }
+}
+
+fn field_endpoint(line: &mut LineBuf, key: &str, ep: Endpoint) {
+    match ep {
+        Endpoint::Ip(sa) => line.field_display(key, sa),
+        Endpoint::Unix(path) => line.field_str(key, path),
+        Endpoint::Unknown => {}
+    }
+}
+
+pub fn write_start(rt: &Runtime, via: &str) {
+    let mut line = LineBuf::new();
+    line.begin();
+    line.field_str("ev", b"start");
+    line.field_num("ts_ns", sys::now_ns(libc::CLOCK_REALTIME));
+    line.field_num("pid", sys::getpid());
+    line.field_num("ppid", sys::getppid());
+    line.field_display("proc", format_args!("{:016x}", PROCESS_KEY.load(Relaxed)));
+    line.field_str("via", via.as_bytes());
+    line.field_str("exe", rt.exe.as_bytes());
+    line.key("argv");
+    line.push(b"[");
+    for (i, arg) in rt.argv.iter().enumerate() {
+        if i > 0 {
+            line.push(b",");
+        }
+        line.json_string(arg.as_bytes());
+    }
+    line.push(b"]");
+    line.field_num("seed", rt.seed);
+    line.field_str("policy", rt.policy.origin.as_bytes());
+    line.field_display("policy_digest", format_args!("{:016x}", rt.policy.digest));
+    line.field_num("rules", rt.policy.rules.len());
+    line.field_num("missing_symbols", crate::real::MISSING.load(Relaxed));
+    line.field_str("shim_version", chaos_engine::VERSION.as_bytes());
+    emit(rt, &mut line);
+}
+
+/// Everything one fault event says.
+pub struct FaultRecord<'a> {
+    pub op: Op,
+    pub fd: c_int,
+    pub meta: Meta,
+    pub slot: &'a Slot,
+    pub rule: usize,
+    pub fault: &'a str,
+    pub errno: Option<c_int>,
+    pub requested: usize,
+    pub returned: isize,
+    pub delay_ns: u64,
+    pub key: &'a Key,
+    /// What the shim did beyond failing the call, e.g. "rst-sent".
+    pub effect: Option<&'a str>,
+}
+
+pub fn write_fault(rt: &Runtime, rec: &FaultRecord) {
+    let mut line = LineBuf::new();
+    line.begin();
+    line.field_str("ev", b"fault");
+    line.field_num("ts_ns", sys::now_ns(libc::CLOCK_REALTIME));
+    line.field_num("pid", sys::getpid());
+    line.field_num("tid", sys::gettid());
+    line.field_display("proc", format_args!("{:016x}", PROCESS_KEY.load(Relaxed)));
+    line.field_str("op", rec.op.name().as_bytes());
+    line.field_num("fd", rec.fd);
+    let kind = rec.meta.kind();
+    line.field_str("kind", kind.name().as_bytes());
+    line.field_display(
+        "conn",
+        format_args!(
+            "{}-{}#{}",
+            kind.name(),
+            rec.meta.role().name(),
+            rec.slot.ordinal.load(Relaxed)
+        ),
+    );
+    if kind.is_socket() {
+        let peer = SockAddrBuf::read(rec.fd, true);
+        field_endpoint(&mut line, "peer", peer.endpoint());
+        let local = SockAddrBuf::read(rec.fd, false);
+        field_endpoint(&mut line, "local", local.endpoint());
+    } else if kind == FdKind::File {
+        let mut buf = [0u8; 512];
+        if let Some(n) = sys::fd_path(rec.fd, &mut buf) {
+            line.field_str("path", &buf[..n]);
+        }
+    }
+    let rule = &rt.policy.rules[rec.rule];
+    line.field_str("rule", rule.name.as_bytes());
+    line.field_num("rule_index", rec.rule);
+    line.field_str("fault", rec.fault.as_bytes());
+    if let Some(e) = rec.errno {
+        line.field_str("errno", errno_name(e).as_bytes());
+    }
+    line.field_num("requested", rec.requested);
+    line.field_num("returned", rec.returned);
+    line.field_num("delay_ns", rec.delay_ns);
+    if let Some(effect) = rec.effect {
+        line.field_str("effect", effect.as_bytes());
+    }
+    line.field_display("key", rec.key);
+    emit(rt, &mut line);
+}

@@ -1,0 +1,117 @@
+//! The real libc functions behind our hooks, resolved once with `dlsym(RTLD_NEXT)` in the constructor.
+//!
+//! We do not use redhook: it resolves lazily on the first call (dlsym can allocate and has deadlocked
+//! jemalloc users), panics on a missing symbol, runs the real call inside `catch_unwind` and calls it
+//! a second time after a panic, and neither guards re-entry nor preserves errno. This table is filled
+//! before any hook makes a decision; until then (other libraries' constructors run before ours) each
+//! function falls back to the raw system call. A symbol that cannot be found keeps the fallback and is
+//! counted in `MISSING`, never a panic.
+
+use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use libc::{
+    c_int, c_uint, c_void, iovec, mmsghdr, msghdr, size_t, sockaddr, socklen_t, ssize_t, timespec,
+};
+
+pub static MISSING: AtomicUsize = AtomicUsize::new(0);
+
+macro_rules! real_functions {
+    ($( $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty => $fallback:expr; )*) => {
+        mod ptr {
+            use core::sync::atomic::AtomicUsize;
+            $( #[allow(non_upper_case_globals)] pub static $name: AtomicUsize = AtomicUsize::new(0); )*
+        }
+
+        /// Resolves every real function. Runs in the constructor only.
+        pub fn resolve_all() {
+            $( resolve(&ptr::$name, concat!(stringify!($name), "\0")); )*
+        }
+
+        $(
+            #[inline(always)]
+            #[allow(clippy::missing_safety_doc)]
+            pub unsafe fn $name($($arg: $ty),*) -> $ret {
+                let p = ptr::$name.load(Relaxed);
+                if p == 0 {
+                    #[allow(unused_unsafe)]
+                    return unsafe { $fallback };
+                }
+                let f: unsafe extern "C" fn($($ty),*) -> $ret = unsafe { core::mem::transmute(p) };
+                unsafe { f($($arg),*) }
+            }
+        )*
+    };
+}
+
+fn resolve(slot: &AtomicUsize, name: &str) {
+    let p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr().cast()) };
+    if p.is_null() {
+        MISSING.fetch_add(1, Relaxed);
+    } else {
+        slot.store(p as usize, Relaxed);
+    }
+}
+
+fn sys(nr: libc::c_long, args: [usize; 6]) -> isize {
+    unsafe { libc::syscall(nr, args[0], args[1], args[2], args[3], args[4], args[5]) as isize }
+}
+
+const NULL: usize = 0;
+
+real_functions! {
+    read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t
+        => sys(libc::SYS_read, [fd as usize, buf as usize, n, 0, 0, 0]);
+    readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t
+        => sys(libc::SYS_readv, [fd as usize, iov as usize, cnt as usize, 0, 0, 0]);
+    write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t
+        => sys(libc::SYS_write, [fd as usize, buf as usize, n, 0, 0, 0]);
+    writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t
+        => sys(libc::SYS_writev, [fd as usize, iov as usize, cnt as usize, 0, 0, 0]);
+    recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t
+        => sys(libc::SYS_recvfrom, [fd as usize, buf as usize, n, flags as usize, NULL, NULL]);
+    recvfrom(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> ssize_t
+        => sys(libc::SYS_recvfrom, [fd as usize, buf as usize, n, flags as usize, addr as usize, len as usize]);
+    recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t
+        => sys(libc::SYS_recvmsg, [fd as usize, msg as usize, flags as usize, 0, 0, 0]);
+    recvmmsg(fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, flags: c_int, timeout: *mut timespec) -> c_int
+        => sys(libc::SYS_recvmmsg, [fd as usize, msgs as usize, vlen as usize, flags as usize, timeout as usize, 0]) as c_int;
+    send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t
+        => sys(libc::SYS_sendto, [fd as usize, buf as usize, n, flags as usize, NULL, 0]);
+    sendto(fd: c_int, buf: *const c_void, n: size_t, flags: c_int, addr: *const sockaddr, len: socklen_t) -> ssize_t
+        => sys(libc::SYS_sendto, [fd as usize, buf as usize, n, flags as usize, addr as usize, len as usize]);
+    sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t
+        => sys(libc::SYS_sendmsg, [fd as usize, msg as usize, flags as usize, 0, 0, 0]);
+    sendmmsg(fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int
+        => sys(libc::SYS_sendmmsg, [fd as usize, msgs as usize, vlen as usize, flags as usize, 0, 0]) as c_int;
+    connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int
+        => sys(libc::SYS_connect, [fd as usize, addr as usize, len as usize, 0, 0, 0]) as c_int;
+    accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int
+        => sys(libc::SYS_accept4, [fd as usize, addr as usize, len as usize, 0, 0, 0]) as c_int;
+    accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int
+        => sys(libc::SYS_accept4, [fd as usize, addr as usize, len as usize, flags as usize, 0, 0]) as c_int;
+    setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int
+        => sys(libc::SYS_setsockopt, [fd as usize, level as usize, name as usize, val as usize, len as usize, 0]) as c_int;
+    shutdown(fd: c_int, how: c_int) -> c_int
+        => sys(libc::SYS_shutdown, [fd as usize, how as usize, 0, 0, 0, 0]) as c_int;
+    close(fd: c_int) -> c_int
+        => sys(libc::SYS_close, [fd as usize, 0, 0, 0, 0, 0]) as c_int;
+    close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int
+        => sys(libc::SYS_close_range, [first as usize, last as usize, flags as usize, 0, 0, 0]) as c_int;
+    dup2(old: c_int, new: c_int) -> c_int
+        => if old == new { old } else { sys(libc::SYS_dup3, [old as usize, new as usize, 0, 0, 0, 0]) as c_int };
+    dup3(old: c_int, new: c_int, flags: c_int) -> c_int
+        => sys(libc::SYS_dup3, [old as usize, new as usize, flags as usize, 0, 0, 0]) as c_int;
+    socket(domain: c_int, ty: c_int, proto: c_int) -> c_int
+        => sys(libc::SYS_socket, [domain as usize, ty as usize, proto as usize, 0, 0, 0]) as c_int;
+    socketpair(domain: c_int, ty: c_int, proto: c_int, fds: *mut c_int) -> c_int
+        => sys(libc::SYS_socketpair, [domain as usize, ty as usize, proto as usize, fds as usize, 0, 0]) as c_int;
+    pipe(fds: *mut c_int) -> c_int
+        => sys(libc::SYS_pipe2, [fds as usize, 0, 0, 0, 0, 0]) as c_int;
+    pipe2(fds: *mut c_int, flags: c_int) -> c_int
+        => sys(libc::SYS_pipe2, [fds as usize, flags as usize, 0, 0, 0, 0]) as c_int;
+    __read_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t) -> ssize_t
+        => { let _ = buflen; sys(libc::SYS_read, [fd as usize, buf as usize, n, 0, 0, 0]) };
+    __recv_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t, flags: c_int) -> ssize_t
+        => { let _ = buflen; sys(libc::SYS_recvfrom, [fd as usize, buf as usize, n, flags as usize, NULL, NULL]) };
+    __recvfrom_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> ssize_t
+        => { let _ = buflen; sys(libc::SYS_recvfrom, [fd as usize, buf as usize, n, flags as usize, addr as usize, len as usize]) };
+}
