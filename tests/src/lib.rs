@@ -1,1 +1,293 @@
+//! Shared helpers for the integration tests: the built binaries, per-test temp dirs, C fixtures
+//! compiled at test time, children with hard deadlines, and the event log.
 
+use serde_json::Value;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+pub struct Bins {
+    pub ctl: PathBuf,
+    pub shim: PathBuf,
+}
+
+/// The release chaos-ctl and shim. `cargo test` never builds a cdylib where we could find it
+/// (cargo#8311), so this runs `cargo build --release` once (fast when up to date).
+/// `CHAOS_TEST_BIN_DIR` points at an existing build instead.
+pub fn bins() -> &'static Bins {
+    static BINS: OnceLock<Bins> = OnceLock::new();
+    BINS.get_or_init(|| {
+        let dir = match std::env::var_os("CHAOS_TEST_BIN_DIR") {
+            Some(d) => PathBuf::from(d),
+            None => {
+                let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+                let status = Command::new(cargo)
+                    .args(["build", "--release", "-p", "chaos-shim", "-p", "chaos-ctl"])
+                    .current_dir(workspace_root())
+                    .status()
+                    .expect("run cargo build");
+                assert!(status.success(), "cargo build --release failed");
+                workspace_root().join("target/release")
+            }
+        };
+        let bins = Bins {
+            ctl: dir.join("chaos-ctl"),
+            shim: dir.join("libchaos_shim.so"),
+        };
+        assert!(bins.ctl.is_file(), "missing {}", bins.ctl.display());
+        assert!(bins.shim.is_file(), "missing {}", bins.shim.display());
+        bins
+    })
+}
+
+/// A directory removed when dropped; unique per test.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir =
+            std::env::temp_dir().join(format!("chaos-test-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.0.join(p)
+    }
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// A program a test needs. Under CI (CI=true) a missing one fails the test; elsewhere the test is
+/// skipped with a message.
+pub fn require(program: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        if std::env::var_os("CI").is_some() {
+            panic!("{program} is required under CI but is not installed (.ci/run installs it)");
+        }
+        eprintln!("SKIPPED: {program} is not installed");
+    }
+    found
+}
+
+/// Compiles `tests/fixtures/NAME.c` into `dir` with the given extra flags.
+pub fn compile_c(name: &str, dir: &Path, flags: &[&str]) -> PathBuf {
+    require("cc").expect("a C compiler");
+    let src = workspace_root().join(format!("tests/fixtures/{name}.c"));
+    let out = dir.join(name);
+    let output = Command::new("cc")
+        .args(["-O2", "-Wall", "-pthread", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .args(flags)
+        .output()
+        .expect("run cc");
+    assert!(
+        output.status.success(),
+        "cc {name}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    out
+}
+
+pub struct Finished {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Finished {
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+    pub fn describe(&self) -> String {
+        format!(
+            "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `cmd` to completion, killing it (and failing the test) after `secs` seconds.
+pub fn run(cmd: &mut Command, secs: u64) -> Finished {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    wait_with_deadline(child, secs, &format!("{cmd:?}"))
+}
+
+pub fn wait_with_deadline(mut child: Child, secs: u64, what: &str) -> Finished {
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = out.read_to_end(&mut s);
+        String::from_utf8_lossy(&s).into_owned()
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = err.read_to_end(&mut s);
+        String::from_utf8_lossy(&s).into_owned()
+    });
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stdout = t_out.join().unwrap_or_default();
+            let stderr = t_err.join().unwrap_or_default();
+            panic!(
+                "{what} did not finish within {secs}s (killed)\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Finished {
+        status,
+        stdout: t_out.join().unwrap_or_default(),
+        stderr: t_err.join().unwrap_or_default(),
+    }
+}
+
+/// A background child killed when dropped (servers).
+pub struct Background(pub Child);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `chaos-ctl run` with a policy file and log in `dir`.
+pub fn ctl_run(dir: &TempDir, policy: Option<&str>, log: &str, argv: &[&str]) -> Command {
+    let mut cmd = Command::new(&bins().ctl);
+    cmd.arg("run").arg("--log").arg(dir.join(log));
+    if let Some(text) = policy {
+        cmd.arg("--policy")
+            .arg(dir.write(&format!("{log}.toml"), text));
+    }
+    cmd.arg("--").args(argv);
+    cmd
+}
+
+/// A command with the shim preloaded directly (no chaos-ctl).
+pub fn preloaded(program: &Path, policy: &Path, log: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env("LD_PRELOAD", &bins().shim)
+        .env("CHAOS_POLICY", policy)
+        .env("CHAOS_LOG", log)
+        .env_remove("CHAOS_SEED")
+        .env_remove("CHAOS_PROFILE");
+    cmd
+}
+
+/// Every line of a log as JSON; panics on a line that does not parse.
+pub fn read_log(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("read log {}: {e}", path.display()));
+    text.lines()
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("torn or invalid log line ({e}): {l}"))
+        })
+        .collect()
+}
+
+pub fn faults(events: &[Value]) -> Vec<&Value> {
+    events.iter().filter(|e| e["ev"] == "fault").collect()
+}
+
+pub fn count_fault(events: &[Value], fault: &str) -> usize {
+    faults(events)
+        .iter()
+        .filter(|e| e["fault"] == fault)
+        .count()
+}
+
+/// A child's stdout as a stream of lines, read on a thread so waits can time out.
+pub fn stdout_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits for a line starting with `prefix`; returns the rest of it.
+pub fn wait_for_line(lines: &std::sync::mpsc::Receiver<String>, prefix: &str, secs: u64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => {
+                if let Some(rest) = line.strip_prefix(prefix) {
+                    return rest.to_string();
+                }
+            }
+            Err(_) => panic!("no line starting with {prefix:?} within {secs}s"),
+        }
+    }
+}
+
+/// Reads a child's stdout until a line starts with `prefix` (the rest of stdout is then ignored).
+pub fn read_line_starting(child: &mut Child, prefix: &str, secs: u64) -> String {
+    wait_for_line(&stdout_lines(child), prefix, secs)
+}
+
+pub fn sha256(path: &Path) -> String {
+    let out = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}

@@ -252,9 +252,18 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
     r
 }
 
-/// A connect that succeeded or is under way makes the fd a new outbound connection.
+/// A connect that succeeded or is under way makes the fd a new outbound connection, unless it
+/// already is one: a retry after EINTR, or the completion of a non-blocking connect, continues the
+/// same connection and must keep its key.
 fn after_connect(fd: c_int, r: c_int, e: c_int) {
-    if r == 0 || e == libc::EINPROGRESS {
+    if r != 0 && e != libc::EINPROGRESS {
+        return;
+    }
+    let same = fdtable::slot(fd).is_some_and(|slot| {
+        let meta = Meta(slot.meta.load(Relaxed));
+        meta.valid() && meta.role() == Role::Out
+    });
+    if !same {
         let saved = sys::errno();
         new_fd(fd, Some(Role::Out));
         sys::set_errno(saved);

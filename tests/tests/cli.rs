@@ -1,0 +1,138 @@
+//! chaos-ctl's contract: exit statuses pass through, signals are forwarded, reports and profiles work.
+
+use chaos_tests::*;
+use std::process::Command;
+
+fn ctl() -> Command {
+    Command::new(&bins().ctl)
+}
+
+#[test]
+fn exit_status_passes_through_and_signals_become_128_plus_n() {
+    let dir = TempDir::new("status");
+    let r = run(
+        &mut ctl_run(&dir, None, "a.jsonl", &["sh", "-c", "exit 3"]),
+        20,
+    );
+    assert_eq!(r.code(), Some(3), "{}", r.describe());
+    let r = run(
+        &mut ctl_run(&dir, None, "b.jsonl", &["sh", "-c", "kill -TERM $$"]),
+        20,
+    );
+    assert_eq!(r.code(), Some(128 + 15), "{}", r.describe());
+}
+
+#[test]
+fn sigterm_to_chaos_ctl_reaches_the_program() {
+    let dir = TempDir::new("forward");
+    let marker = dir.join("got-term");
+    let script = format!(
+        "trap 'touch {}; exit 0' TERM; echo ready; while true; do sleep 0.05; done",
+        marker.display()
+    );
+    let mut child = ctl_run(&dir, None, "f.jsonl", &["sh", "-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    read_line_starting(&mut child, "ready", 20);
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let finished = {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("chaos-ctl did not finish after SIGTERM");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    assert_eq!(finished.code(), Some(0));
+    assert!(marker.exists(), "the program's TERM trap ran");
+}
+
+#[test]
+fn summary_report_and_json_report_agree_with_the_log() {
+    let dir = TempDir::new("report");
+    let policy = "[[rules]]\nname = \"pipe-short\"\non = \"write\"\nfd = \"pipe\"\nfault = { short = \"1..50%\" }\n";
+    let data = dir.write("in.txt", &"x".repeat(200_000));
+    let r = run(
+        &mut ctl_run(
+            &dir,
+            Some(policy),
+            "r.jsonl",
+            &["sh", "-c", &format!("cat {} | wc -c", data.display())],
+        ),
+        30,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    assert_eq!(r.stdout.trim(), "200000");
+    let log = read_log(&dir.join("r.jsonl"));
+    let n = faults(&log).len();
+    assert!(n > 0);
+    assert!(
+        r.stderr.contains(&format!("chaos: {n} fault(s)")),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("pipe-short"), "{}", r.stderr);
+
+    let rep = run(
+        ctl().arg("report").arg("--json").arg(dir.join("r.jsonl")),
+        20,
+    );
+    assert_eq!(rep.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_str(&rep.stdout).unwrap();
+    assert_eq!(doc["faults"], n);
+    assert_eq!(doc["by_rule_op_fault"][0]["rule"], "pipe-short");
+    assert_eq!(doc["by_rule_op_fault"][0]["fault"], "short");
+    assert_eq!(doc["bad_lines"], 0);
+}
+
+#[test]
+fn profiles_list_and_show() {
+    let r = run(ctl().arg("profiles"), 20);
+    assert!(
+        r.stdout.contains("benign")
+            && r.stdout.contains("(default)")
+            && r.stdout.contains("network")
+    );
+    let r = run(ctl().args(["profiles", "show", "network"]), 20);
+    assert!(
+        r.stdout.contains("name = \"network-reset\""),
+        "{}",
+        r.stdout
+    );
+    let dir = TempDir::new("profile-valid");
+    let p = dir.write("network.toml", &r.stdout);
+    let v = run(ctl().arg("validate").arg(&p), 20);
+    assert_eq!(
+        v.code(),
+        Some(0),
+        "a shown profile is a valid policy: {}",
+        v.describe()
+    );
+    let r = run(ctl().args(["profiles", "show", "nope"]), 20);
+    assert_eq!(r.code(), Some(125));
+}
+
+#[test]
+fn log_is_created_private_and_never_through_a_symlink() {
+    let dir = TempDir::new("logperm");
+    let r = run(&mut ctl_run(&dir, None, "p.jsonl", &["true"]), 20);
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.join("p.jsonl"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let target = dir.join("elsewhere");
+    std::os::unix::fs::symlink(&target, dir.join("link.jsonl")).unwrap();
+    let r = run(&mut ctl_run(&dir, None, "link.jsonl", &["true"]), 20);
+    assert_eq!(r.code(), Some(125), "{}", r.describe());
+    assert!(!target.exists());
+}
