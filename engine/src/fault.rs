@@ -68,7 +68,7 @@ impl NsRange {
     }
 }
 
-/// Parses `"10ms"`, `"1.5s"`, `"250us"`, `"100ns"`.
+/// Parses `"10ms"`, `"1.5s"`, `"250us"`, `"100ns"`, `"2m"`, `"1h"`.
 pub fn parse_duration(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let split = t
@@ -80,9 +80,11 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
         "us" | "µs" => 1e3,
         "ms" => 1e6,
         "s" => 1e9,
+        "m" => 60e9,
+        "h" => 3600e9,
         _ => {
             return Err(format!(
-                "`{text}` is not a duration; expected a number with ns, us, ms or s (e.g. 10ms)"
+                "`{text}` is not a duration; expected a number with ns, us, ms, s, m or h (e.g. 10ms)"
             ));
         }
     };
@@ -90,8 +92,8 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
         .parse()
         .map_err(|_| format!("`{text}` is not a duration; expected e.g. 10ms"))?;
     let ns = value * scale;
-    if !(0.0..=3.6e12).contains(&ns) {
-        return Err(format!("`{text}` is out of range (0 to 1h)"));
+    if !(0.0..=86_400e9).contains(&ns) {
+        return Err(format!("`{text}` is out of range (0 to 24h)"));
     }
     Ok(ns as u64)
 }
@@ -153,6 +155,8 @@ mod tests {
         assert_eq!(parse_duration("10ms").unwrap(), 10_000_000);
         assert_eq!(parse_duration("1.5s").unwrap(), 1_500_000_000);
         assert_eq!(parse_duration("7us").unwrap(), 7_000);
+        assert_eq!(parse_duration("2m").unwrap(), 120_000_000_000);
+        assert_eq!(parse_duration("1h").unwrap(), 3_600_000_000_000);
         assert!(parse_duration("10").is_err());
         assert!(parse_duration("fast").is_err());
         assert_eq!(

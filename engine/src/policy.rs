@@ -69,7 +69,8 @@ impl Rule {
 
     /// `after`/`every` on the n-th (0-based) matching call of a connection.
     pub fn counts_allow(&self, n: u64) -> bool {
-        n >= self.after && (n - self.after) % self.every.max(1) == 0
+        // `every` is almost always 1: skip the division (tens of cycles) on the hot path.
+        n >= self.after && (self.every <= 1 || (n - self.after) % self.every == 0)
     }
 }
 

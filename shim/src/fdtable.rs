@@ -130,8 +130,8 @@ pub fn invalidate(fd: c_int) {
 
 pub fn invalidate_range(first: u32, last: u32) {
     let last = (last as usize).min(MAX_FDS - 1);
-    for fd in first as usize..=last {
-        TABLE[fd].meta.store(0, Relaxed);
+    for slot in TABLE.iter().take(last + 1).skip(first as usize) {
+        slot.meta.store(0, Relaxed);
     }
 }
 

@@ -112,7 +112,7 @@ pub fn choose(
             site,
         };
         let d = draw(rt.seed, &key);
-        if rule.threshold() != u64::MAX && d.chance >= rt.thresholds[i] {
+        if d.chance >= rt.thresholds[i] && rt.thresholds[i] != u64::MAX {
             continue;
         }
         let Some(action) = realise(&rule.fault, call, meta, d.param) else {

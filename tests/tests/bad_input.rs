@@ -215,7 +215,7 @@ fn scripts_are_followed_to_their_interpreter() {
 #[test]
 fn missing_shim_is_an_error_not_a_silent_run() {
     let r = run(
-        &mut ctl(&["run", "--", "true"]).env("CHAOS_SHIM", "/nonexistent/libchaos_shim.so"),
+        ctl(&["run", "--", "true"]).env("CHAOS_SHIM", "/nonexistent/libchaos_shim.so"),
         20,
     );
     assert_eq!(r.code(), Some(125));

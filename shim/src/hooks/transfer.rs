@@ -35,9 +35,7 @@ fn transfer_slow(
     let Some(plan) = plan else {
         // A rule covers this fd but none fired: still keep the stream position exact.
         let r = real(call.requested);
-        let e = sys::errno();
-        guarded(|| advance(slot, &call, r));
-        sys::set_errno(e);
+        advance(slot, &call, r); // atomics only: no guard needed, errno untouched
         return r;
     };
     let (limit, delay) = match plan.action {
@@ -84,6 +82,7 @@ fn decide(rt: &Runtime, slot: &Slot, call: &Call) -> Option<(Meta, Option<Plan>)
 }
 
 /// Moves the stream position past what the call transferred.
+#[inline(always)]
 fn advance(slot: &Slot, call: &Call, r: isize) {
     let Some(dir) = call.dir() else { return };
     if r > 0 && call.msg_flags & libc::MSG_PEEK == 0 && !call.op.is_multi_message() {

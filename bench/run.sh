@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# `make bench`: overhead of the shim against running without it, side by side in one run.
+# Each configuration runs ROUNDS times, interleaved with the others; the fastest run is reported (the
+# least disturbed by the rest of the machine; medians are printed too).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ITER=${ITER:-1000000}
+ROUNDS=${ROUNDS:-7}
+SHIM=$PWD/target/release/libchaos_shim.so
+CTL=$PWD/target/release/chaos-ctl
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
+cc -O2 -o "$OUT/pingpong" bench/pingpong.c
+
+declare -A RUNS
+configs=(native empty nomatch match-p0)
+command -v fiu-run >/dev/null && configs+=(fiu-run)
+for ((r = 0; r < ROUNDS; r++)); do
+  for c in "${configs[@]}"; do
+    case $c in
+      native)   v=$(env -u LD_PRELOAD "$OUT/pingpong" "$ITER") ;;
+      empty)    v=$(LD_PRELOAD=$SHIM CHAOS_PROFILE=none "$OUT/pingpong" "$ITER") ;;
+      nomatch)  v=$(LD_PRELOAD=$SHIM CHAOS_POLICY=bench/nomatch.toml "$OUT/pingpong" "$ITER") ;;
+      match-p0) v=$(LD_PRELOAD=$SHIM CHAOS_POLICY=bench/match-p0.toml "$OUT/pingpong" "$ITER") ;;
+      fiu-run)  v=$(fiu-run -x "$OUT/pingpong" "$ITER") ;;
+    esac
+    RUNS[$c]+="$v "
+  done
+done
+median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+fastest() { tr ' ' '\n' | grep -v '^$' | sort -n | head -1; }
+base=$(echo "${RUNS[native]}" | fastest)
+echo "send+recv ping-pong on a unix socketpair, $ITER round trips, best of $ROUNDS"
+printf '%-30s %12s %12s %12s\n' "configuration" "ns/call" "vs native" "median"
+for c in "${configs[@]}"; do
+  m=$(echo "${RUNS[$c]}" | fastest)
+  med=$(echo "${RUNS[$c]}" | median)
+  label=$c
+  case $c in
+    native) label="native (no shim)";;
+    empty) label="shim, no rules (profile none)";;
+    nomatch) label="shim, rules not matching fd";;
+    match-p0) label="shim, matching rule, p=0";;
+    fiu-run) label="libfiu fiu-run -x";;
+  esac
+  printf '%-30s %12.1f %+11.1f %12.1f\n' "$label" "$m" "$(echo "$m - $base" | bc -l)" "$med"
+done
+
+if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; then
+  echo
+  echo "redis-benchmark (SET/GET, 50 clients, 200000 requests) against redis-server"
+  port=$((20000 + RANDOM % 20000))
+  bench_redis() {
+    "$@" redis-server --port "$port" --save '' --appendonly no --daemonize no >/dev/null 2>&1 &
+    local pid=$!
+    for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    timeout 120 redis-benchmark -p "$port" -t set,get -n 200000 -c 50 -q 2>/dev/null | tr '\r' '\n' | grep 'requests per second' | awk '{print $2}' | paste -sd+ | bc -l
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+  }
+  n1=$(bench_redis env); s1=$(bench_redis env LD_PRELOAD="$SHIM" CHAOS_PROFILE=none)
+  n2=$(bench_redis env); s2=$(bench_redis env LD_PRELOAD="$SHIM" CHAOS_PROFILE=none)
+  native=$(echo "($n1 + $n2) / 2" | bc -l); shim=$(echo "($s1 + $s2) / 2" | bc -l)
+  printf '%-30s %12.0f req/s (SET+GET)\n' "native" "$native"
+  printf '%-30s %12.0f req/s  (%.1f%% of native)\n' "shim, no rules" "$shim" "$(echo "100 * $shim / $native" | bc -l)"
+fi

@@ -1,0 +1,107 @@
+//! Which calls a rule hits: after/every/times, time windows, file path globs, local addresses.
+
+use chaos_tests::*;
+
+fn counts_with(dir: &TempDir, rule_extra: &str) -> String {
+    let fixture = compile_c("realism", dir.path(), &[]);
+    let policy = dir.write(
+        "p.toml",
+        &format!("[[rules]]\non = \"send\"\nfd = \"unix\"\nfault = \"ENOBUFS\"\n{rule_extra}\n"),
+    );
+    let r = run(
+        preloaded(&fixture, &policy, &dir.join("c.jsonl")).arg("counts"),
+        30,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    r.stdout.trim().to_string()
+}
+
+#[test]
+fn after_every_and_times_pick_exact_calls() {
+    let dir = TempDir::new("counts");
+    assert_eq!(
+        counts_with(&dir, "after = 5\nevery = 3\ntimes = 4"),
+        "failed: 5 8 11 14"
+    );
+    assert_eq!(counts_with(&dir, "after = 28"), "failed: 28 29");
+    assert_eq!(counts_with(&dir, "probability = 0.0"), "failed:");
+}
+
+#[test]
+fn window_limits_faults_to_a_time_range() {
+    let dir = TempDir::new("window");
+    assert_eq!(counts_with(&dir, "window = [\"1h\", \"2h\"]"), "failed:");
+    let all: String = (0..30).map(|i| format!(" {i}")).collect();
+    assert_eq!(
+        counts_with(&dir, "window = [\"0s\", \"1h\"]"),
+        format!("failed:{all}")
+    );
+}
+
+#[test]
+fn file_rules_match_by_path_glob() {
+    let dir = TempDir::new("paths");
+    let data = dir.write("match-me.txt", &"0123456789\n".repeat(50_000));
+    let other = dir.write("other.txt", &"0123456789\n".repeat(50_000));
+    let policy = format!(
+        "[[rules]]\non = \"read\"\nfd = \"file\"\npath = \"{}/match-*\"\nfault = {{ short = \"1..10%\" }}\n",
+        dir.path().display()
+    );
+    let script = format!(
+        "cat {} > /dev/null; cat {} | wc -c",
+        other.display(),
+        data.display()
+    );
+    let r = run(
+        &mut ctl_run(&dir, Some(&policy), "p.jsonl", &["sh", "-c", &script]),
+        30,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    assert_eq!(r.stdout.trim(), "550000", "short file reads lose nothing");
+    let log = read_log(&dir.join("p.jsonl"));
+    let f = faults(&log);
+    assert!(!f.is_empty());
+    assert!(
+        f.iter()
+            .all(|e| e["kind"] == "file" && e["path"] == data.to_str().unwrap()),
+        "{f:?}"
+    );
+}
+
+#[test]
+fn local_address_rules_hit_the_server_side_only() {
+    let Some(_) = require("python3") else { return };
+    let dir = TempDir::new("local");
+    // Server and client in one python process; the rule names the server's port as `local`, so only
+    // the accepted socket's sends are delayed, never the client's.
+    let script = dir.write(
+        "srv.py",
+        "import socket, threading, sys\nl = socket.create_server(('127.0.0.1', int(sys.argv[1])))\n\
+def serve():\n    c, _ = l.accept()\n    c.sendall(c.recv(100))\n    c.close()\n\
+threading.Thread(target=serve).start()\n\
+s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\ns.sendall(b'hi')\nprint(s.recv(100))\n",
+    );
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let policy =
+        format!("[[rules]]\non = \"writes\"\nlocal = \":{port}\"\nfault = {{ delay = \"1ms\" }}\n");
+    let r = run(
+        &mut ctl_run(
+            &dir,
+            Some(&policy),
+            "l.jsonl",
+            &["python3", script.to_str().unwrap(), &port.to_string()],
+        ),
+        30,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    let log = read_log(&dir.join("l.jsonl"));
+    let f = faults(&log);
+    assert!(!f.is_empty());
+    for e in &f {
+        assert_eq!(e["local"], format!("127.0.0.1:{port}"), "{e}");
+        assert!(e["conn"].as_str().unwrap().starts_with("tcp-in#"), "{e}");
+    }
+}
