@@ -9,7 +9,7 @@ use chaos_engine::profiles::DEFAULT_PROFILE;
 use std::ffi::OsString;
 use std::io::ErrorKind;
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -57,14 +57,28 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     cmd.env("CHAOS_LOG", &log_path);
     cmd.env("LD_PRELOAD", preload_value(&shim));
 
-    let mut child = cmd.spawn().map_err(|e| {
+    // Signals sent to us between the spawn and the handler's installation must not kill us: hold
+    // them until the child is known, then forward whatever arrived. The child gets the original mask
+    // back before exec (std does not reset it).
+    let held = hold_forwarded_signals();
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::pthread_sigmask(libc::SIG_SETMASK, &held, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    let spawned = cmd.spawn();
+    if let Ok(child) = &spawned {
+        forward_signals_to(child.id() as i32);
+    }
+    release_signals(held);
+    let mut child = spawned.map_err(|e| {
         let code = match e.kind() {
             ErrorKind::NotFound => failure::NOT_FOUND,
             _ => failure::CANNOT_EXECUTE,
         };
         Failure::with(code, format!("{}: {e}", args.cmd[0].to_string_lossy()))
     })?;
-    forward_signals_to(child.id() as i32);
     let status = child
         .wait()
         .map_err(|e| Failure::own(format!("waiting for the program: {e}")))?;
@@ -155,9 +169,28 @@ extern "C" fn forward(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc
     }
 }
 
+const FORWARDED: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+
+fn hold_forwarded_signals() -> libc::sigset_t {
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in FORWARDED {
+            libc::sigaddset(&mut set, sig);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+        old
+    }
+}
+
+fn release_signals(old: libc::sigset_t) {
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+}
+
 fn forward_signals_to(pid: i32) {
     CHILD.store(pid, Ordering::SeqCst);
-    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+    for sig in FORWARDED {
         unsafe {
             let mut sa: libc::sigaction = std::mem::zeroed();
             sa.sa_sigaction = forward as *const () as usize;

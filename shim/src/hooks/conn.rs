@@ -1,6 +1,6 @@
 //! connect, accept, setsockopt, shutdown: calls that are counted per connection, not by offset.
 
-use super::transfer::{effect_of, log_fault};
+use super::transfer::{decide, effect_of, log_fault};
 use super::{current_meta, gate, new_fd};
 use crate::fdtable::{self, Meta, Role, SockAddrBuf};
 use crate::guard::guarded;
@@ -13,19 +13,11 @@ use chaos_engine::policy::FdFacts;
 use core::sync::atomic::Ordering::Relaxed;
 use libc::{c_int, c_void, sockaddr, socklen_t};
 
-/// A plain decision for a non-data call on an already classified fd.
+/// The data path's decision, for calls keyed by their count on the connection.
 fn decide_simple(rt: &Runtime, call: &Call) -> Option<(Meta, Plan)> {
     let slot = fdtable::slot(call.fd)?;
-    let meta = current_meta(rt, call.fd, slot);
-    let candidates = meta.mask() & rt.op_masks[call.op as usize];
-    if !meta.valid() || candidates == 0 {
-        return None;
-    }
-    let (site, n) = plan::site_for(call, slot, meta);
-    let conn = slot.conn.load(Relaxed);
-    plan::choose(rt, call, meta, conn, site, n, candidates)
-        .filter(|_| fdtable::still_same_file(call.fd, slot) && runtime::in_own_process())
-        .map(|p| (meta, p))
+    let (meta, plan) = decide(rt, slot, call)?;
+    Some((meta, plan?))
 }
 
 /// Applies a decided Fail or Delay around `real`; other actions do not occur for these calls.
@@ -40,12 +32,10 @@ fn run_simple(rt: &'static Runtime, call: Call, real: impl FnOnce() -> c_int) ->
     let slot = fdtable::slot(call.fd).expect("decided fds have slots");
     match plan.action {
         Action::Fail { errno, brk } => {
+            guarded(|| log_fault(rt, slot, meta, &call, &plan, -1, 0, effect_of(brk)));
             if call.op == Op::Close {
                 // close really closes even when it reports an error: retrying it is the bug.
-                guarded(|| log_fault(rt, slot, meta, &call, &plan, -1, 0, effect_of(brk)));
                 real();
-            } else {
-                guarded(|| log_fault(rt, slot, meta, &call, &plan, -1, 0, effect_of(brk)));
             }
             sys::set_errno(errno);
             -1
@@ -114,39 +104,11 @@ pub(crate) fn close_with_rules(fd: c_int) -> c_int {
 fn accept_common(op: Op, fd: c_int, real: impl FnOnce() -> c_int) -> c_int {
     let r = match runtime::get() {
         None => real(),
-        Some(rt) => run_accept(rt, op, fd, real),
+        // A failed accept leaves the queued connection queued, as when the kernel fails it early.
+        Some(rt) => run_simple(rt, simple_call(op, fd), real),
     };
     new_fd(r, Some(Role::In));
     r
-}
-
-fn run_accept(rt: &'static Runtime, op: Op, fd: c_int, real: impl FnOnce() -> c_int) -> c_int {
-    let call = simple_call(op, fd);
-    let decision = match gate(op, fd) {
-        None => None,
-        Some(_) => guarded(|| decide_simple(rt, &call)).flatten(),
-    };
-    let Some((meta, plan)) = decision else {
-        return real();
-    };
-    let slot = fdtable::slot(fd).expect("decided fds have slots");
-    match plan.action {
-        // The queued connection stays queued, as when the kernel fails accept before dequeuing.
-        Action::Fail { errno, .. } => {
-            guarded(|| log_fault(rt, slot, meta, &call, &plan, -1, 0, None));
-            sys::set_errno(errno);
-            -1
-        }
-        Action::Delay(ns) => {
-            sys::sleep_ns(ns);
-            let r = real();
-            let e = sys::errno();
-            guarded(|| log_fault(rt, slot, meta, &call, &plan, r as isize, ns, None));
-            sys::set_errno(e);
-            r
-        }
-        Action::Short(_) | Action::ConnectEintr => real(),
-    }
 }
 
 #[unsafe(no_mangle)]

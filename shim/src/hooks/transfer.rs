@@ -68,7 +68,7 @@ fn transfer_slow(
 }
 
 /// Some((meta, plan)) when the fd is covered by a rule for this op; None to pass straight through.
-fn decide(rt: &Runtime, slot: &Slot, call: &Call) -> Option<(Meta, Option<Plan>)> {
+pub(crate) fn decide(rt: &Runtime, slot: &Slot, call: &Call) -> Option<(Meta, Option<Plan>)> {
     let meta = current_meta(rt, call.fd, slot);
     let candidates = meta.mask() & rt.op_masks[call.op as usize];
     if !meta.valid() || candidates == 0 {
