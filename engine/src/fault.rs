@@ -27,6 +27,9 @@ pub enum Fault {
     Delay(NsRange),
     /// Transfer fewer bytes than asked (stream sockets, pipes, file reads only).
     Short(ShortSpec),
+    /// The fd is not ready for this long: EAGAIN (with its readiness hidden from epoll/poll/select)
+    /// where the call could not block, a delay where it could.
+    Stall(NsRange),
 }
 
 impl Fault {
@@ -37,6 +40,7 @@ impl Fault {
             Fault::Reset => "reset",
             Fault::Delay(_) => "delay",
             Fault::Short(_) => "short",
+            Fault::Stall(_) => "stall",
         }
     }
 }

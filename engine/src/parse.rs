@@ -256,20 +256,11 @@ fn build_rule(raw: RawRule, index: usize, err_at: ErrAt) -> Result<Rule, PolicyE
 }
 
 const FAULT_HELP: &str = "expected an errno name (\"ECONNRESET\", \"EINTR\"...), \
-{ errno = \"...\" }, { reset = true }, { delay = \"10ms..200ms\" } or { short = \"1..50%\" }";
-
-const STALL_LATER: &str = "EAGAIN stalls are not supported yet: faking EAGAIN needs the \
-readiness tracking (epoll/poll) that keeps event loops from hanging, which is not built yet; \
-use { delay = \"...\" } for now";
+{ errno = \"...\" }, { reset = true }, { delay = \"10ms..200ms\" }, { short = \"1..50%\" } \
+or { stall = \"5ms..200ms\" }";
 
 fn parse_fault(value: &toml::Value) -> Result<Fault, String> {
-    let errno_fault = |name: &str| -> Result<Fault, String> {
-        let e = parse_errno(name)?;
-        if e == libc::EAGAIN {
-            return Err(STALL_LATER.into());
-        }
-        Ok(Fault::Errno(e))
-    };
+    let errno_fault = |name: &str| -> Result<Fault, String> { parse_errno(name).map(Fault::Errno) };
     match value {
         toml::Value::String(s) if s == "reset" => Ok(Fault::Reset),
         toml::Value::String(s) => errno_fault(s),
@@ -288,7 +279,7 @@ fn parse_fault(value: &toml::Value) -> Result<Fault, String> {
                 "reset" => Err("`reset` takes `true`".into()),
                 "delay" => parse_ns_range(text()?).map(Fault::Delay),
                 "short" => parse_short(text()?).map(Fault::Short),
-                "stall" => Err(STALL_LATER.into()),
+                "stall" => parse_ns_range(text()?).map(Fault::Stall),
                 other => Err(format!("unknown fault `{other}`; {FAULT_HELP}")),
             }
         }
@@ -323,6 +314,18 @@ fn check_fault_fits(
             Ok(())
         }
         Fault::Errno(_) | Fault::Delay(_) => Ok(()),
+        Fault::Stall(_) => match ops.iter().find(|o| {
+            !matches!(
+                o.class(),
+                OpClass::Reads | OpClass::Writes | OpClass::Accept | OpClass::Connect
+            )
+        }) {
+            Some(op) => Err(format!(
+                "`stall` applies to reads, writes, accept and connect, not to {}",
+                op.name()
+            )),
+            None => Ok(()),
+        },
         Fault::Short(_) => match ops.iter().find(|o| !o.class().is_data()) {
             Some(op) => Err(format!(
                 "`short` applies to reads and writes only, not to {}",
@@ -425,12 +428,29 @@ fault = { short = "1..50%" }
         let e = err("[[rules]]\non = \"connect\"\nfault = { short = \"1..5\" }\n");
         assert!(e.message.contains("reads and writes only"), "{e}");
 
-        let e = err("[[rules]]\non = \"recv\"\nfault = \"EAGAIN\"\n");
-        assert!(e.message.contains("not supported yet"), "{e}");
+        let e = err("[[rules]]\non = \"close\"\nfault = { stall = \"1ms\" }\n");
+        assert!(e.message.contains("not to close"), "{e}");
 
         let e = err("[[rules]]\non = \"recv\"\nprobability = 1.5\nfault = \"EINTR\"\n");
         assert!(e.message.contains("outside"), "{e}");
         assert!(e.to_string().starts_with("p.toml:3:"), "{e}");
+    }
+
+    #[test]
+    fn stalls_and_eagain_parse() {
+        let p = parse_policy(
+            "[[rules]]\non = [\"reads\", \"accept\", \"connect\"]\nfault = { stall = \"5ms..200ms\" }\n\n[[rules]]\non = \"recv\"\nfault = \"EAGAIN\"\n",
+            "p",
+        )
+        .unwrap();
+        assert_eq!(
+            p.rules[0].fault,
+            Fault::Stall(crate::fault::NsRange {
+                lo: 5_000_000,
+                hi: 200_000_000
+            })
+        );
+        assert_eq!(p.rules[1].fault, Fault::Errno(libc::EAGAIN));
     }
 
     #[test]

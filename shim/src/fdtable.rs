@@ -20,6 +20,8 @@ pub const MAX_FDS: usize = 65536;
 
 const VALID: u64 = 1 << 63;
 const STREAM: u64 = 1 << 35;
+/// Set while the fd is stalled: every hooked call on it takes the slow path, whatever its rules.
+pub const FORCE_SLOW: u64 = 1 << 62;
 
 /// How the connection came to be; part of the connection key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +98,8 @@ pub struct Slot {
     pub attempt: [AtomicU32; 2],
     /// Calls per op class on this connection, for `after`/`every` and non-stream keys.
     pub calls: [AtomicU32; CLASS_COUNT],
+    /// CLOCK_MONOTONIC ns until which [rx, tx] is stalled; 0 when not stalled.
+    pub stall_until: [AtomicU64; 2],
 }
 
 impl Slot {
@@ -108,6 +112,7 @@ impl Slot {
             pos: [const { AtomicU64::new(0) }; 2],
             attempt: [const { AtomicU32::new(0) }; 2],
             calls: [const { AtomicU32::new(0) }; CLASS_COUNT],
+            stall_until: [const { AtomicU64::new(0) }; 2],
         }
     }
 }
@@ -258,7 +263,8 @@ pub fn classify(rt: &Runtime, fd: c_int, role_hint: Role) -> Meta {
     for c in &slot.calls {
         c.store(0, Relaxed);
     }
-    let meta = Meta::pack(mask, kind, stream, role);
+    let stalled = slot.stall_until.iter().any(|u| u.load(Relaxed) != 0);
+    let meta = Meta::pack(mask, kind, stream, role) | if stalled { FORCE_SLOW } else { 0 };
     slot.meta.store(meta, Relaxed);
     Meta(meta)
 }

@@ -3,14 +3,17 @@
 //!
 //! Layout: `real` (the real functions), `init` (the constructor), `runtime` (process-wide state),
 //! `fdtable` (the lock-free fd cache), `plan` (decisions and realism), `hooks` (the exported symbols),
-//! `log` (the event log), `guard` (re-entry and panic containment), `sys` (raw syscalls).
+//! `log` (the event log), `readiness` (epoll registrations and stalls), `ownfd` (the shim's own
+//! fds), `guard` (re-entry and panic containment), `sys` (raw syscalls).
 
 mod fdtable;
 mod guard;
 mod hooks;
 mod init;
 mod log;
+mod ownfd;
 mod plan;
+mod readiness;
 mod real;
 mod runtime;
 mod sys;

@@ -2,7 +2,9 @@
 //! interleave inside a line and a SIGKILL loses nothing already written.
 
 use crate::fdtable::{Meta, Slot, SockAddrBuf};
-use crate::runtime::{self, PROCESS_KEY, Runtime};
+use crate::hooks::transfer::Applied;
+use crate::ownfd;
+use crate::runtime::{PROCESS_KEY, Runtime};
 use crate::sys;
 use chaos_engine::addr::Endpoint;
 use chaos_engine::decide::Key;
@@ -13,10 +15,7 @@ use chaos_engine::op::Op;
 use core::sync::atomic::Ordering::Relaxed;
 use libc::c_int;
 
-/// The fd the log is kept at: high, so it does not take a number the program expects to get.
-const LOG_FD_FLOOR: c_int = 1000;
-
-pub fn open(rt: &Runtime, path: &str) -> Result<(), String> {
+pub fn open(path: &str) -> Result<(), String> {
     let cpath =
         std::ffi::CString::new(path).map_err(|_| "CHAOS_LOG contains a NUL byte".to_string())?;
     let fd = sys::open_log(&cpath);
@@ -26,33 +25,12 @@ pub fn open(rt: &Runtime, path: &str) -> Result<(), String> {
             "cannot open the event log {path}: {why} (it must not be a symlink)"
         ));
     }
-    let high = sys::dup_cloexec_at_least(fd, LOG_FD_FLOOR);
-    if high >= 0 {
-        sys::close(fd);
-        rt.log_fd.store(high, Relaxed);
-    } else {
-        rt.log_fd.store(fd, Relaxed);
-    }
+    ownfd::LOG.store(ownfd::move_high(fd), Relaxed);
     Ok(())
 }
 
-pub fn is_log_fd(fd: c_int) -> bool {
-    runtime::get().is_some_and(|rt| rt.log_fd.load(Relaxed) == fd && fd >= 0)
-}
-
-/// The program is about to dup2() over our log fd: move the log out of the way first.
-pub fn relocate_if_target(fd: c_int) {
-    if let Some(rt) = runtime::get() {
-        let cur = rt.log_fd.load(Relaxed);
-        if cur == fd && cur >= 0 {
-            let moved = sys::dup_cloexec_at_least(cur, cur + 1);
-            rt.log_fd.store(moved, Relaxed);
-        }
-    }
-}
-
-fn emit(rt: &Runtime, line: &mut LineBuf) {
-    let fd = rt.log_fd.load(Relaxed);
+fn emit(line: &mut LineBuf) {
+    let fd = ownfd::LOG.load(Relaxed);
     if fd >= 0 {
         sys::write_all(fd, line.finish());
     }
@@ -91,7 +69,7 @@ pub fn write_start(rt: &Runtime, via: &str) {
     line.field_num("rules", rt.policy.rules.len());
     line.field_num("missing_symbols", crate::real::MISSING.load(Relaxed));
     line.field_str("shim_version", chaos_engine::VERSION.as_bytes());
-    emit(rt, &mut line);
+    emit(&mut line);
 }
 
 /// Everything one fault event says.
@@ -105,10 +83,9 @@ pub struct FaultRecord<'a> {
     pub errno: Option<c_int>,
     pub requested: usize,
     pub returned: isize,
-    pub delay_ns: u64,
     pub key: &'a Key,
-    /// What the shim did beyond failing the call, e.g. "rst-sent".
-    pub effect: Option<&'a str>,
+    /// Delays, stall length, side effects and degradations.
+    pub applied: &'a Applied,
 }
 
 pub fn write_fault(rt: &Runtime, rec: &FaultRecord) {
@@ -152,10 +129,16 @@ pub fn write_fault(rt: &Runtime, rec: &FaultRecord) {
     }
     line.field_num("requested", rec.requested);
     line.field_num("returned", rec.returned);
-    line.field_num("delay_ns", rec.delay_ns);
-    if let Some(effect) = rec.effect {
+    line.field_num("delay_ns", rec.applied.delay_ns);
+    if rec.applied.stall_ns > 0 {
+        line.field_num("stall_ns", rec.applied.stall_ns);
+    }
+    if let Some(effect) = rec.applied.effect {
         line.field_str("effect", effect.as_bytes());
     }
+    if let Some(why) = rec.applied.degraded {
+        line.field_str("degraded", why.as_bytes());
+    }
     line.field_display("key", rec.key);
-    emit(rt, &mut line);
+    emit(&mut line);
 }

@@ -19,7 +19,10 @@ pub enum Action {
     /// Sleep, then make the real call.
     Delay(u64),
     /// Make the real call with this smaller length.
-    Short(usize),
+    Short { len: usize, nonblocking: bool },
+    /// Not ready for `ns` (0: this one call): EAGAIN with readiness hidden, or the blocking
+    /// equivalent (see `Mode`).
+    Stall { ns: u64, mode: Mode },
     /// connect() only: start the connection non-blocking, as an interrupted blocking connect leaves
     /// it, then report EINTR.
     ConnectEintr,
@@ -35,6 +38,18 @@ pub enum Break {
     ShutBoth,
     /// EPIPE: our side can no longer send.
     ShutWrite,
+}
+
+/// Whether the call could block, which decides what "not ready" looks like.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// O_NONBLOCK or MSG_DONTWAIT: EAGAIN.
+    Nonblocking,
+    /// A blocking socket with SO_RCVTIMEO/SO_SNDTIMEO of this many ns: it waits at most that long,
+    /// then fails with EAGAIN.
+    Timeout(u64),
+    /// It would simply wait: a delay.
+    Blocking,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -148,7 +163,20 @@ fn realise(fault: &Fault, call: &Call, meta: Meta, param: u64) -> Option<Action>
             if !shortable {
                 return None;
             }
-            spec.pick(call.requested, param).map(Action::Short)
+            let len = spec.pick(call.requested, param)?;
+            Some(Action::Short {
+                len,
+                nonblocking: mode(call, kind) == Mode::Nonblocking,
+            })
+        }
+        Fault::Stall(range) => Some(Action::Stall {
+            ns: range.pick(param),
+            mode: mode(call, kind),
+        }),
+        Fault::Errno(libc::EAGAIN) if call.op != Op::Connect => {
+            // A plain EAGAIN is a one-call stall, and only where the call could not block.
+            let m = mode(call, kind);
+            (m == Mode::Nonblocking).then_some(Action::Stall { ns: 0, mode: m })
         }
         Fault::Reset => {
             let connected = kind == FdKind::Tcp && peer_known(call.fd);
@@ -190,6 +218,24 @@ fn realise(fault: &Fault, call: &Call, meta: Meta, param: u64) -> Option<Action>
             Some(Action::Fail { errno, brk })
         }
     }
+}
+
+/// How this call would behave if the fd were not ready.
+pub fn mode(call: &Call, kind: FdKind) -> Mode {
+    if call.msg_flags & libc::MSG_DONTWAIT != 0 || sys::fcntl_getfl(call.fd) & libc::O_NONBLOCK != 0
+    {
+        return Mode::Nonblocking;
+    }
+    if kind.is_socket() {
+        let name = match call.dir() {
+            Some(Dir::Tx) => libc::SO_SNDTIMEO,
+            _ => libc::SO_RCVTIMEO,
+        };
+        if let Some(ns) = sys::timeout_ns(call.fd, name) {
+            return Mode::Timeout(ns);
+        }
+    }
+    Mode::Blocking
 }
 
 fn peer_known(fd: c_int) -> bool {

@@ -9,7 +9,8 @@
 
 use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use libc::{
-    c_int, c_uint, c_void, iovec, mmsghdr, msghdr, size_t, sockaddr, socklen_t, ssize_t, timespec,
+    c_int, c_uint, c_void, epoll_event, fd_set, iovec, mmsghdr, msghdr, nfds_t, pollfd, sigset_t,
+    size_t, sockaddr, socklen_t, ssize_t, timespec, timeval,
 };
 
 pub static MISSING: AtomicUsize = AtomicUsize::new(0);
@@ -56,6 +57,51 @@ fn sys(nr: libc::c_long, args: [usize; 6]) -> isize {
 }
 
 const NULL: usize = 0;
+/// The kernel's sigset size for the *pwait/ppoll/pselect6 system calls.
+const SIGSET: usize = 8;
+
+fn ms_to_timespec(ms: c_int) -> timespec {
+    timespec {
+        tv_sec: (ms / 1000) as libc::time_t,
+        tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
+    }
+}
+
+fn poll_fallback(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int {
+    let ts = ms_to_timespec(timeout);
+    let tsp = if timeout < 0 {
+        NULL
+    } else {
+        &ts as *const _ as usize
+    };
+    sys(
+        libc::SYS_ppoll,
+        [fds as usize, n as usize, tsp, NULL, SIGSET, 0],
+    ) as c_int
+}
+
+fn select_fallback(
+    n: c_int,
+    r: *mut fd_set,
+    w: *mut fd_set,
+    e: *mut fd_set,
+    tv: *mut timeval,
+) -> c_int {
+    let ts = if tv.is_null() {
+        None
+    } else {
+        let tv = unsafe { *tv };
+        Some(timespec {
+            tv_sec: tv.tv_sec,
+            tv_nsec: tv.tv_usec * 1000,
+        })
+    };
+    let tsp = ts.as_ref().map_or(NULL, |t| t as *const _ as usize);
+    sys(
+        libc::SYS_pselect6,
+        [n as usize, r as usize, w as usize, e as usize, tsp, NULL],
+    ) as c_int
+}
 
 real_functions! {
     read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t
@@ -114,4 +160,28 @@ real_functions! {
         => { let _ = buflen; sys(libc::SYS_recvfrom, [fd as usize, buf as usize, n, flags as usize, NULL, NULL]) };
     __recvfrom_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> ssize_t
         => { let _ = buflen; sys(libc::SYS_recvfrom, [fd as usize, buf as usize, n, flags as usize, addr as usize, len as usize]) };
+    epoll_create(size: c_int) -> c_int
+        => { let _ = size; sys(libc::SYS_epoll_create1, [0, 0, 0, 0, 0, 0]) as c_int };
+    epoll_create1(flags: c_int) -> c_int
+        => sys(libc::SYS_epoll_create1, [flags as usize, 0, 0, 0, 0, 0]) as c_int;
+    epoll_ctl(epfd: c_int, op: c_int, fd: c_int, ev: *mut epoll_event) -> c_int
+        => sys(libc::SYS_epoll_ctl, [epfd as usize, op as usize, fd as usize, ev as usize, 0, 0]) as c_int;
+    epoll_wait(epfd: c_int, evs: *mut epoll_event, max: c_int, timeout: c_int) -> c_int
+        => sys(libc::SYS_epoll_pwait, [epfd as usize, evs as usize, max as usize, timeout as usize, NULL, SIGSET]) as c_int;
+    epoll_pwait(epfd: c_int, evs: *mut epoll_event, max: c_int, timeout: c_int, mask: *const sigset_t) -> c_int
+        => sys(libc::SYS_epoll_pwait, [epfd as usize, evs as usize, max as usize, timeout as usize, mask as usize, SIGSET]) as c_int;
+    epoll_pwait2(epfd: c_int, evs: *mut epoll_event, max: c_int, ts: *const timespec, mask: *const sigset_t) -> c_int
+        => sys(441, [epfd as usize, evs as usize, max as usize, ts as usize, mask as usize, SIGSET]) as c_int;
+    poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int
+        => poll_fallback(fds, n, timeout);
+    ppoll(fds: *mut pollfd, n: nfds_t, ts: *const timespec, mask: *const sigset_t) -> c_int
+        => sys(libc::SYS_ppoll, [fds as usize, n as usize, ts as usize, mask as usize, SIGSET, 0]) as c_int;
+    __poll_chk(fds: *mut pollfd, n: nfds_t, timeout: c_int, fdslen: size_t) -> c_int
+        => { let _ = fdslen; poll_fallback(fds, n, timeout) };
+    __ppoll_chk(fds: *mut pollfd, n: nfds_t, ts: *const timespec, mask: *const sigset_t, fdslen: size_t) -> c_int
+        => { let _ = fdslen; sys(libc::SYS_ppoll, [fds as usize, n as usize, ts as usize, mask as usize, SIGSET, 0]) as c_int };
+    select(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, tv: *mut timeval) -> c_int
+        => select_fallback(n, r, w, e, tv);
+    pselect(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, ts: *const timespec, mask: *const sigset_t) -> c_int
+        => { let _ = mask; sys(libc::SYS_pselect6, [n as usize, r as usize, w as usize, e as usize, ts as usize, NULL]) as c_int };
 }

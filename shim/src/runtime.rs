@@ -8,16 +8,14 @@ use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicU64, Ordering::Acquire, Ord
 pub struct Runtime {
     pub policy: Policy,
     pub seed: u64,
-    /// Per op, the rules that act on it: a hook whose fd's rule mask shares no bit with this is
-    /// passed straight through.
-    pub op_masks: [u32; OP_COUNT],
+    /// Per op, the rules that act on it (low 32 bits) plus FORCE_SLOW: a hook whose fd's meta word
+    /// shares no bit with this is passed straight through.
+    pub op_masks: [u64; OP_COUNT],
     pub thresholds: Vec<u64>,
     /// Injections so far per rule, for `times`.
     pub injected: Vec<AtomicU64>,
     /// CLOCK_MONOTONIC at process start, for `window`.
     pub start_ns: u64,
-    /// O_APPEND log fd, or -1. Kept at a high number and moved if the program dup2()s over it.
-    pub log_fd: AtomicI32,
     pub exe: String,
     pub argv: Vec<String>,
 }
@@ -52,10 +50,16 @@ pub fn publish(rt: Runtime) {
 }
 
 impl Runtime {
+    /// The rules that act on `op`, as a rule mask.
+    #[inline(always)]
+    pub fn rules_for(&self, op: chaos_engine::op::Op) -> u32 {
+        self.op_masks[op as usize] as u32
+    }
+
     pub fn new(policy: Policy, seed: u64, exe: String, argv: Vec<String>) -> Runtime {
-        let mut op_masks = [0u32; OP_COUNT];
+        let mut op_masks = [0u64; OP_COUNT];
         for op in ALL_OPS {
-            op_masks[op as usize] = policy.mask_for_op(op);
+            op_masks[op as usize] = policy.mask_for_op(op) as u64 | crate::fdtable::FORCE_SLOW;
         }
         let thresholds = policy.rules.iter().map(|r| r.threshold()).collect();
         let injected = policy.rules.iter().map(|_| AtomicU64::new(0)).collect();
@@ -66,7 +70,6 @@ impl Runtime {
             thresholds,
             injected,
             start_ns: crate::sys::now_ns(libc::CLOCK_MONOTONIC),
-            log_fd: AtomicI32::new(-1),
             exe,
             argv,
         }

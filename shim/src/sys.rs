@@ -143,6 +143,11 @@ pub fn getsockopt_int(fd: c_int, level: c_int, name: c_int) -> Option<c_int> {
 /// Whether SO_RCVTIMEO / SO_SNDTIMEO is set (a blocking call can then time out with EAGAIN and be
 /// interrupted by stop signals even with SA_RESTART).
 pub fn has_timeout(fd: c_int, name: c_int) -> bool {
+    timeout_ns(fd, name).is_some()
+}
+
+/// SO_RCVTIMEO / SO_SNDTIMEO in ns, when set.
+pub fn timeout_ns(fd: c_int, name: c_int) -> Option<u64> {
     let mut tv = libc::timeval {
         tv_sec: 0,
         tv_usec: 0,
@@ -158,7 +163,8 @@ pub fn has_timeout(fd: c_int, name: c_int) -> bool {
             &mut len as *mut _ as usize,
         )
     };
-    r == 0 && (tv.tv_sec != 0 || tv.tv_usec != 0)
+    (r == 0 && (tv.tv_sec != 0 || tv.tv_usec != 0))
+        .then(|| tv.tv_sec as u64 * 1_000_000_000 + tv.tv_usec as u64 * 1000)
 }
 
 pub fn sockname(fd: c_int, peer: bool, out: &mut libc::sockaddr_storage) -> Option<usize> {

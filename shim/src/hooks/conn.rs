@@ -1,55 +1,78 @@
 //! connect, accept, setsockopt, shutdown: calls that are counted per connection, not by offset.
 
-use super::transfer::{decide, effect_of, log_fault};
+use super::transfer::{Applied, Decision, StallOutcome, decide, effect_of, log_fault, start_stall};
 use super::{current_meta, gate, new_fd};
 use crate::fdtable::{self, Meta, Role, SockAddrBuf};
 use crate::guard::guarded;
-use crate::plan::{self, Action, Call, Plan};
+use crate::plan::{self, Action, Call, Mode, Plan};
+use crate::readiness;
 use crate::real;
 use crate::runtime::{self, Runtime};
 use crate::sys;
+use chaos_engine::decide::Dir;
 use chaos_engine::op::Op;
 use chaos_engine::policy::FdFacts;
 use core::sync::atomic::Ordering::Relaxed;
 use libc::{c_int, c_void, sockaddr, socklen_t};
 
-/// The data path's decision, for calls keyed by their count on the connection.
-fn decide_simple(rt: &Runtime, call: &Call) -> Option<(Meta, Plan)> {
-    let slot = fdtable::slot(call.fd)?;
-    let (meta, plan) = decide(rt, slot, call)?;
-    Some((meta, plan?))
-}
-
-/// Applies a decided Fail or Delay around `real`; other actions do not occur for these calls.
+/// Runs a call keyed by its count on the connection: fail, delay or (accept) stall around `real`.
 fn run_simple(rt: &'static Runtime, call: Call, real: impl FnOnce() -> c_int) -> c_int {
-    let decision = match gate(call.op, call.fd) {
-        None => None,
-        Some(_) => guarded(|| decide_simple(rt, &call)).flatten(),
-    };
-    let Some((meta, plan)) = decision else {
+    let Some((_, slot)) = gate(call.op, call.fd) else {
         return real();
     };
-    let slot = fdtable::slot(call.fd).expect("decided fds have slots");
+    let (meta, plan) = match guarded(|| decide(rt, slot, &call)).unwrap_or(Decision::Pass) {
+        Decision::Pass | Decision::Track => return real(),
+        Decision::Stalled => {
+            sys::set_errno(libc::EAGAIN);
+            return -1;
+        }
+        Decision::Fault(meta, plan) => (meta, plan),
+    };
+    let mut applied = Applied::default();
     match plan.action {
         Action::Fail { errno, brk } => {
-            guarded(|| log_fault(rt, slot, meta, &call, &plan, -1, 0, effect_of(brk)));
+            applied.effect = effect_of(brk);
+            guarded(|| log_fault(rt, slot, meta, &call, &plan, -1, &applied));
             if call.op == Op::Close {
                 // close really closes even when it reports an error: retrying it is the bug.
                 real();
             }
+            // A failed accept leaves the queued connection queued, as when the kernel fails early.
             sys::set_errno(errno);
             -1
         }
+        Action::Stall { ns, mode } => match start_stall(slot, &call, ns, mode, &mut applied) {
+            StallOutcome::Eagain => {
+                guarded(|| log_fault(rt, slot, meta, &call, &plan, -1, &applied));
+                sys::set_errno(libc::EAGAIN);
+                -1
+            }
+            StallOutcome::Proceed => finish(rt, slot, meta, &call, &plan, &applied, real),
+        },
         Action::Delay(ns) => {
             sys::sleep_ns(ns);
-            let r = real();
-            let e = sys::errno();
-            guarded(|| log_fault(rt, slot, meta, &call, &plan, r as isize, ns, None));
-            sys::set_errno(e);
-            r
+            applied.delay_ns = ns;
+            finish(rt, slot, meta, &call, &plan, &applied, real)
         }
-        Action::Short(_) | Action::ConnectEintr => real(),
+        Action::Short { .. } | Action::ConnectEintr => real(),
     }
+}
+
+/// Makes the real call after a delay and logs it with its result.
+fn finish(
+    rt: &Runtime,
+    slot: &fdtable::Slot,
+    meta: Meta,
+    call: &Call,
+    plan: &Plan,
+    applied: &Applied,
+    real: impl FnOnce() -> c_int,
+) -> c_int {
+    let r = real();
+    let e = sys::errno();
+    guarded(|| log_fault(rt, slot, meta, call, plan, r as isize, applied));
+    sys::set_errno(e);
+    r
 }
 
 fn simple_call(op: Op, fd: c_int) -> Call {
@@ -95,7 +118,10 @@ pub(crate) fn close_with_rules(fd: c_int) -> c_int {
     run_simple(rt, simple_call(Op::Close, fd), || {
         let r = unsafe { real::close(fd) };
         if runtime::in_own_process() {
+            let e = sys::errno();
             fdtable::invalidate(fd);
+            readiness::forget_fd(fd);
+            sys::set_errno(e);
         }
         r
     })
@@ -104,7 +130,6 @@ pub(crate) fn close_with_rules(fd: c_int) -> c_int {
 fn accept_common(op: Op, fd: c_int, real: impl FnOnce() -> c_int) -> c_int {
     let r = match runtime::get() {
         None => real(),
-        // A failed accept leaves the queued connection queued, as when the kernel fails it early.
         Some(rt) => run_simple(rt, simple_call(op, fd), real),
     };
     new_fd(r, Some(Role::In));
@@ -131,7 +156,7 @@ pub unsafe extern "C" fn accept4(
 /// What a connect() decision needs: the socket's kind and the rules whose target covers the address
 /// being connected to.
 fn decide_connect(rt: &Runtime, fd: c_int, addr: *const sockaddr, len: socklen_t) -> Option<Plan> {
-    let candidates_for_op = rt.op_masks[Op::Connect as usize];
+    let candidates_for_op = rt.rules_for(Op::Connect);
     if candidates_for_op == 0 {
         return None;
     }
@@ -161,57 +186,82 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
     let Some(rt) = runtime::get() else {
         return unsafe { real::connect(fd, addr, len) };
     };
-    let plan = guarded(|| decide_connect(rt, fd, addr, len)).flatten();
-    let mut delay = 0;
-    if let Some(plan) = &plan {
-        let call = simple_call(Op::Connect, fd);
-        let slot = fdtable::slot(fd).expect("decided fds have slots");
-        let meta = Meta(slot.meta.load(Relaxed));
-        match plan.action {
-            Action::Fail { errno, .. } => {
-                guarded(|| log_fault(rt, slot, meta, &call, plan, -1, 0, None));
-                sys::set_errno(errno);
+    let Some(plan) = guarded(|| decide_connect(rt, fd, addr, len)).flatten() else {
+        let r = unsafe { real::connect(fd, addr, len) };
+        after_connect(fd, r, sys::errno());
+        return r;
+    };
+    let call = simple_call(Op::Connect, fd);
+    let slot = fdtable::slot(fd).expect("decided fds have slots");
+    let meta = Meta(slot.meta.load(Relaxed));
+    let mut applied = Applied::default();
+    let log = |r: c_int, applied: &Applied| {
+        guarded(|| log_fault(rt, slot, meta, &call, &plan, r as isize, applied));
+    };
+    match plan.action {
+        Action::Fail { errno, .. } => {
+            log(-1, &applied);
+            sys::set_errno(errno);
+            -1
+        }
+        Action::ConnectEintr => {
+            // Start the connection in the background exactly as an interrupted blocking connect
+            // leaves it; a retry then gets what Linux gives (waits and returns 0, or the error).
+            let flags = sys::fcntl_getfl(fd);
+            sys::fcntl_setfl(fd, flags | libc::O_NONBLOCK);
+            let r = unsafe { real::connect(fd, addr, len) };
+            let e = sys::errno();
+            sys::fcntl_setfl(fd, flags);
+            after_connect(fd, r, e);
+            if r == -1 && e == libc::EINPROGRESS {
+                log(-1, &applied);
+                sys::set_errno(libc::EINTR);
                 return -1;
             }
-            Action::ConnectEintr => {
-                // Start the connection in the background exactly as an interrupted blocking connect
-                // leaves it; a retry then gets what Linux gives (waits and returns 0, or the error).
-                let flags = sys::fcntl_getfl(fd);
-                sys::fcntl_setfl(fd, flags | libc::O_NONBLOCK);
-                let r = unsafe { real::connect(fd, addr, len) };
-                let e = sys::errno();
-                sys::fcntl_setfl(fd, flags);
-                if r == -1 && e == libc::EINPROGRESS {
-                    guarded(|| log_fault(rt, slot, meta, &call, plan, -1, 0, None));
-                    new_fd(fd, Some(Role::Out));
-                    sys::set_errno(libc::EINTR);
-                    return -1;
+            // It finished (or failed) at once: a blocking connect would have returned that.
+            sys::set_errno(e);
+            r
+        }
+        Action::Stall {
+            ns,
+            mode: Mode::Nonblocking,
+        } => {
+            // The handshake's completion is what stalls: hide writability until it is over.
+            let r = unsafe { real::connect(fd, addr, len) };
+            let e = sys::errno();
+            after_connect(fd, r, e);
+            if r == -1 && e == libc::EINPROGRESS {
+                applied.stall_ns = ns;
+                let until = sys::now_ns(libc::CLOCK_MONOTONIC) + ns;
+                let known = readiness::registrations_known(fd);
+                if !(known && readiness::begin_stall(fd, slot, Dir::Tx, until)) {
+                    applied.degraded = Some(if known {
+                        "stall-table-full"
+                    } else {
+                        "unseen-registration"
+                    });
                 }
-                // It finished (or failed) at once: a blocking connect would have returned that.
-                sys::set_errno(e);
-                after_connect(fd, r, e);
-                return r;
+                log(r, &applied);
             }
-            Action::Delay(ns) => {
-                sys::sleep_ns(ns);
-                delay = ns;
-            }
-            Action::Short(_) => {}
+            sys::set_errno(e);
+            r
+        }
+        Action::Stall { ns, .. } | Action::Delay(ns) => {
+            sys::sleep_ns(ns);
+            applied.delay_ns = ns;
+            let r = unsafe { real::connect(fd, addr, len) };
+            let e = sys::errno();
+            log(r, &applied);
+            after_connect(fd, r, e);
+            sys::set_errno(e);
+            r
+        }
+        Action::Short { .. } => {
+            let r = unsafe { real::connect(fd, addr, len) };
+            after_connect(fd, r, sys::errno());
+            r
         }
     }
-    let r = unsafe { real::connect(fd, addr, len) };
-    let e = sys::errno();
-    if let Some(plan) = &plan
-        && delay > 0
-    {
-        let call = simple_call(Op::Connect, fd);
-        let slot = fdtable::slot(fd).expect("decided fds have slots");
-        let meta = Meta(slot.meta.load(Relaxed));
-        guarded(|| log_fault(rt, slot, meta, &call, plan, r as isize, delay, None));
-    }
-    after_connect(fd, r, e);
-    sys::set_errno(e);
-    r
 }
 
 /// A connect that succeeded or is under way makes the fd a new outbound connection, unless it
@@ -230,4 +280,5 @@ fn after_connect(fd: c_int, r: c_int, e: c_int) {
         new_fd(fd, Some(Role::Out));
         sys::set_errno(saved);
     }
+    sys::set_errno(e);
 }

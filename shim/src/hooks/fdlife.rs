@@ -4,14 +4,14 @@
 use super::conn::close_with_rules;
 use super::new_fd;
 use crate::fdtable;
-use crate::log;
+use crate::ownfd;
 use crate::real;
 use crate::runtime;
 use libc::{c_int, c_uint};
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
-    if log::is_log_fd(fd) && runtime::in_own_process() {
+    if ownfd::is_own(fd) && runtime::in_own_process() {
         // Programs that close every fd they did not open would cut the log; report success and keep
         // it (the program never got this number from the kernel, so it cannot be confused by it).
         return 0;
@@ -19,51 +19,54 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
     close_with_rules(fd)
 }
 
-/// close_range/closefrom, but never over the log fd.
-fn close_range_sparing_log(first: c_uint, last: c_uint, flags: c_int) -> c_int {
-    let log_fd = runtime::get().map_or(-1, |rt| {
-        rt.log_fd.load(core::sync::atomic::Ordering::Relaxed)
-    });
+/// close_range/closefrom, but never over the shim's own fds.
+fn close_range_sparing_own(first: c_uint, last: c_uint, flags: c_int) -> c_int {
     let own = runtime::in_own_process();
-    let spans_log = own
-        && log_fd >= 0
-        && (first..=last).contains(&(log_fd as c_uint))
-        && flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0;
-    let r = if spans_log {
-        let log_fd = log_fd as c_uint;
+    let cloexec_only = flags & libc::CLOSE_RANGE_CLOEXEC as c_int != 0;
+    let r = if own && !cloexec_only {
+        // Close the stretches between our fds; the first error is the result.
+        let mut start = first;
         let mut r = 0;
-        if log_fd > first {
-            r = unsafe { real::close_range(first, log_fd - 1, flags) };
+        for fd in ownfd::within(first, last).into_iter().flatten() {
+            if fd > start && r == 0 {
+                r = unsafe { real::close_range(start, fd - 1, flags) };
+            }
+            start = fd + 1;
         }
-        if r == 0 && log_fd < last {
-            r = unsafe { real::close_range(log_fd + 1, last, flags) };
+        if start <= last && r == 0 {
+            r = unsafe { real::close_range(start, last, flags) };
         }
         r
     } else {
         unsafe { real::close_range(first, last, flags) }
     };
-    if own && flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0 {
+    if own && !cloexec_only {
+        let e = crate::sys::errno();
         fdtable::invalidate_range(first, last);
+        for fd in first..=last.min(fdtable::MAX_FDS as c_uint - 1) {
+            crate::readiness::forget_fd(fd as c_int);
+        }
+        crate::sys::set_errno(e);
     }
     r
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
-    close_range_sparing_log(first, last, flags)
+    close_range_sparing_own(first, last, flags)
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn closefrom(low: c_int) {
     let saved = crate::sys::errno();
-    close_range_sparing_log(low.max(0) as c_uint, c_uint::MAX, 0);
+    close_range_sparing_own(low.max(0) as c_uint, c_uint::MAX, 0);
     crate::sys::set_errno(saved);
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
     if runtime::in_own_process() {
-        log::relocate_if_target(new);
+        ownfd::relocate_if_own(new);
     }
     let r = unsafe { real::dup2(old, new) };
     if r >= 0 && old != new {
@@ -75,7 +78,7 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     if runtime::in_own_process() {
-        log::relocate_if_target(new);
+        ownfd::relocate_if_own(new);
     }
     let r = unsafe { real::dup3(old, new, flags) };
     new_fd(r, None);

@@ -5,6 +5,7 @@ mod conn;
 mod data;
 mod fdlife;
 pub(crate) mod transfer;
+mod wait;
 
 use crate::fdtable::{self, Meta, Role, Slot};
 use crate::runtime::{self, Runtime};
@@ -19,7 +20,8 @@ pub(crate) fn gate(op: Op, fd: c_int) -> Option<(&'static Runtime, &'static Slot
     let rt = runtime::get()?;
     let slot = fdtable::slot(fd)?;
     let meta = Meta(slot.meta.load(Relaxed));
-    if meta.valid() && meta.mask() & rt.op_masks[op as usize] == 0 {
+    // op_masks carry FORCE_SLOW too, so a stalled fd never takes the fast path.
+    if meta.valid() && meta.0 & rt.op_masks[op as usize] == 0 {
         return None;
     }
     Some((rt, slot))

@@ -5,11 +5,27 @@ use super::{current_meta, gate};
 use crate::fdtable::{self, Meta, Slot};
 use crate::guard::guarded;
 use crate::log::{self, FaultRecord};
-use crate::plan::{self, Action, Break, Call, Plan};
+use crate::plan::{self, Action, Break, Call, Mode, Plan};
+use crate::readiness;
 use crate::runtime::{self, Runtime};
 use crate::sys;
+use chaos_engine::decide::Dir;
 use core::sync::atomic::Ordering::Relaxed;
 use libc::c_int;
+
+/// A delay standing in for a short transfer where faking one could hang an event loop.
+const SHORT_FALLBACK_NS: u64 = 500_000;
+
+/// What the slow path decided for one call.
+pub(crate) enum Decision {
+    /// No rule covers this fd for this op.
+    Pass,
+    /// The fd is in a stall in this call's direction: fail with EAGAIN, nothing else.
+    Stalled,
+    /// Covered, but no rule fired: make the call and keep the stream position.
+    Track,
+    Fault(Meta, Plan),
+}
 
 /// Runs a data call. `real(limit)` makes the real call transferring at most `limit` bytes (or
 /// messages, for the mmsg forms).
@@ -28,21 +44,26 @@ fn transfer_slow(
     call: Call,
     real: impl FnOnce(usize) -> isize,
 ) -> isize {
-    let decision = guarded(|| decide(rt, slot, &call)).flatten();
-    let Some((meta, plan)) = decision else {
-        return real(call.requested);
+    let (meta, plan) = match guarded(|| decide(rt, slot, &call)).unwrap_or(Decision::Pass) {
+        Decision::Pass => return real(call.requested),
+        Decision::Stalled => {
+            sys::set_errno(libc::EAGAIN);
+            return -1;
+        }
+        Decision::Track => {
+            let r = real(call.requested);
+            advance(slot, &call, r); // atomics only: no guard needed, errno untouched
+            return r;
+        }
+        Decision::Fault(meta, plan) => (meta, plan),
     };
-    let Some(plan) = plan else {
-        // A rule covers this fd but none fired: still keep the stream position exact.
-        let r = real(call.requested);
-        advance(slot, &call, r); // atomics only: no guard needed, errno untouched
-        return r;
-    };
-    let (limit, delay) = match plan.action {
+    let mut applied = Applied::default();
+    let limit = match plan.action {
         Action::Fail { errno, brk } => {
             guarded(|| {
                 apply_break(call.fd, brk);
-                log_fault(rt, slot, meta, &call, &plan, -1, 0, effect_of(brk));
+                applied.effect = effect_of(brk);
+                log_fault(rt, slot, meta, &call, &plan, -1, &applied);
             });
             if errno == libc::EPIPE && call.msg_flags & libc::MSG_NOSIGNAL == 0 {
                 sys::raise_sigpipe();
@@ -50,35 +71,139 @@ fn transfer_slow(
             sys::set_errno(errno);
             return -1;
         }
+        Action::Stall { ns, mode } => {
+            match start_stall(slot, &call, ns, mode, &mut applied) {
+                StallOutcome::Eagain => {
+                    guarded(|| log_fault(rt, slot, meta, &call, &plan, -1, &applied));
+                    sys::set_errno(libc::EAGAIN);
+                    return -1;
+                }
+                StallOutcome::Proceed => {}
+            }
+            call.requested
+        }
         Action::Delay(ns) => {
             sys::sleep_ns(ns);
-            (call.requested, ns)
+            applied.delay_ns = ns;
+            call.requested
         }
-        Action::Short(n) => (n, 0),
-        Action::ConnectEintr => (call.requested, 0),
+        Action::Short { len, nonblocking } => {
+            if nonblocking && !readiness::registrations_known(call.fd) {
+                // An edge-triggered loop we cannot re-arm would take the short transfer as
+                // "drained" and wait forever: delay instead.
+                sys::sleep_ns(SHORT_FALLBACK_NS);
+                applied.delay_ns = SHORT_FALLBACK_NS;
+                applied.degraded = Some("unseen-registration");
+                call.requested
+            } else {
+                len
+            }
+        }
+        Action::ConnectEintr => call.requested,
     };
     let r = real(limit);
     let e = sys::errno();
     guarded(|| {
         advance(slot, &call, r);
-        log_fault(rt, slot, meta, &call, &plan, r, delay, None);
+        if matches!(plan.action, Action::Short { .. }) && applied.degraded.is_none() {
+            // Data or buffer space is still there: make sure an edge-triggered waiter hears of it.
+            readiness::rearm(call.fd);
+        }
+        log_fault(rt, slot, meta, &call, &plan, r, &applied);
     });
     sys::set_errno(e);
     r
 }
 
-/// Some((meta, plan)) when the fd is covered by a rule for this op; None to pass straight through.
-pub(crate) fn decide(rt: &Runtime, slot: &Slot, call: &Call) -> Option<(Meta, Option<Plan>)> {
+pub(crate) enum StallOutcome {
+    /// Fail this call with EAGAIN.
+    Eagain,
+    /// Make the real call (after the sleep already taken).
+    Proceed,
+}
+
+/// Puts a decided stall into effect for a data call (or accept, whose "direction" is rx).
+pub(crate) fn start_stall(
+    slot: &Slot,
+    call: &Call,
+    ns: u64,
+    mode: Mode,
+    applied: &mut Applied,
+) -> StallOutcome {
+    let dir = call.dir().unwrap_or(Dir::Rx);
+    applied.stall_ns = ns;
+    match mode {
+        Mode::Blocking => {
+            sys::sleep_ns(ns);
+            applied.delay_ns = ns;
+            StallOutcome::Proceed
+        }
+        Mode::Timeout(timeout) => {
+            // The call waits up to its timeout; a longer stall makes it time out with EAGAIN.
+            let waited = ns.min(timeout);
+            sys::sleep_ns(waited);
+            applied.delay_ns = waited;
+            if ns >= timeout {
+                StallOutcome::Eagain
+            } else {
+                StallOutcome::Proceed
+            }
+        }
+        Mode::Nonblocking => {
+            let known = readiness::registrations_known(call.fd);
+            let started = known
+                && (ns == 0 || {
+                    let until = sys::now_ns(libc::CLOCK_MONOTONIC) + ns;
+                    readiness::begin_stall(call.fd, slot, dir, until)
+                });
+            if !started {
+                sys::sleep_ns(ns);
+                applied.delay_ns = ns;
+                applied.degraded = Some(if known {
+                    "stall-table-full"
+                } else {
+                    "unseen-registration"
+                });
+                return StallOutcome::Proceed;
+            }
+            if ns == 0 {
+                // One call's EAGAIN: the readiness it consumed is re-armed right away.
+                readiness::rearm(call.fd);
+            }
+            StallOutcome::Eagain
+        }
+    }
+}
+
+/// The slow path's decision, shared with the non-data calls.
+pub(crate) fn decide(rt: &Runtime, slot: &Slot, call: &Call) -> Decision {
     let meta = current_meta(rt, call.fd, slot);
-    let candidates = meta.mask() & rt.op_masks[call.op as usize];
+    if let Some(dir) = stall_dir(call)
+        && readiness::still_stalled(call.fd, slot, dir)
+    {
+        return Decision::Stalled;
+    }
+    let candidates = meta.mask() & rt.rules_for(call.op);
     if !meta.valid() || candidates == 0 {
-        return None;
+        return Decision::Pass;
     }
     let (site, n) = plan::site_for(call, slot, meta);
     let conn = slot.conn.load(Relaxed);
-    let plan = plan::choose(rt, call, meta, conn, site, n, candidates)
-        .filter(|_| fdtable::still_same_file(call.fd, slot) && runtime::in_own_process());
-    Some((meta, plan))
+    match plan::choose(rt, call, meta, conn, site, n, candidates)
+        .filter(|_| fdtable::still_same_file(call.fd, slot) && runtime::in_own_process())
+    {
+        Some(plan) => Decision::Fault(meta, plan),
+        None => Decision::Track,
+    }
+}
+
+/// The direction a call waits on when its fd is stalled: reads and accept wait to read, writes to
+/// write.
+fn stall_dir(call: &Call) -> Option<Dir> {
+    match call.op.class() {
+        chaos_engine::op::OpClass::Accept => Some(Dir::Rx),
+        _ => call.dir(),
+    }
 }
 
 /// Moves the stream position past what the call transferred.
@@ -122,7 +247,16 @@ pub(crate) fn effect_of(brk: Break) -> Option<&'static str> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What applying a plan actually did, for the event.
+#[derive(Default)]
+pub(crate) struct Applied {
+    pub delay_ns: u64,
+    pub stall_ns: u64,
+    pub effect: Option<&'static str>,
+    /// Why the fault was weakened (to a delay) instead of applied as written.
+    pub degraded: Option<&'static str>,
+}
+
 pub(crate) fn log_fault(
     rt: &Runtime,
     slot: &Slot,
@@ -130,16 +264,14 @@ pub(crate) fn log_fault(
     call: &Call,
     plan: &Plan,
     returned: isize,
-    delay_ns: u64,
-    effect: Option<&str>,
+    applied: &Applied,
 ) {
-    let rule = &rt.policy.rules[plan.rule];
     let errno = match plan.action {
         Action::Fail { errno, .. } => Some(errno),
         Action::ConnectEintr => Some(libc::EINTR),
+        Action::Stall { .. } if returned < 0 && applied.degraded.is_none() => Some(libc::EAGAIN),
         _ => None,
     };
-    let fault = rule.fault.kind_name();
     log::write_fault(
         rt,
         &FaultRecord {
@@ -148,13 +280,12 @@ pub(crate) fn log_fault(
             meta,
             slot,
             rule: plan.rule,
-            fault,
+            fault: rt.policy.rules[plan.rule].fault.kind_name(),
             errno,
             requested: call.requested,
             returned,
-            delay_ns,
             key: &plan.key,
-            effect,
+            applied,
         },
     );
 }

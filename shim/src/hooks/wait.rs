@@ -1,0 +1,424 @@
+//! epoll, poll and select: registrations are recorded, stalled directions are hidden, timeouts are
+//! clamped to the next stall's end, and the shim's own wake events never reach the program.
+//! With no stall in progress, poll/select go straight to the real call and epoll_wait only drops
+//! wake events from its result.
+
+use super::new_fd;
+use crate::readiness::{self, ACTIVE, WAKE_DATA};
+use crate::real;
+use crate::runtime;
+use crate::sys;
+use chaos_engine::decide::Dir;
+use core::sync::atomic::Ordering::Relaxed;
+use libc::{c_int, epoll_event, fd_set, nfds_t, pollfd, sigset_t, size_t, timespec, timeval};
+
+fn now() -> u64 {
+    sys::now_ns(libc::CLOCK_MONOTONIC)
+}
+
+fn ns_of_ms(ms: c_int) -> Option<u64> {
+    (ms >= 0).then(|| ms as u64 * 1_000_000)
+}
+
+fn ns_of_timespec(ts: *const timespec) -> Option<u64> {
+    if ts.is_null() {
+        return None;
+    }
+    let ts = unsafe { *ts };
+    Some(ts.tv_sec.max(0) as u64 * 1_000_000_000 + ts.tv_nsec.max(0) as u64)
+}
+
+/// Rounds up so a clamped wait never returns before the stall has ended.
+fn ms_of_ns(ns: Option<u64>) -> c_int {
+    match ns {
+        None => -1,
+        Some(ns) => ns.div_ceil(1_000_000).min(c_int::MAX as u64) as c_int,
+    }
+}
+
+fn timespec_of_ns(ns: u64) -> timespec {
+    timespec {
+        tv_sec: (ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (ns % 1_000_000_000) as libc::c_long,
+    }
+}
+
+/// The shared loop of every wait: clamp to the next stall end, call, and go round again when a
+/// stall change (not the program's own events) ended the wait early. `call(wait_ns)` returns the
+/// number of events for the program (after filtering), or -1.
+fn wait_loop(timeout: Option<u64>, mut call: impl FnMut(Option<u64>) -> c_int) -> c_int {
+    let deadline = timeout.map(|t| now().saturating_add(t));
+    loop {
+        let t = now();
+        let next_end = if ACTIVE.load(Relaxed) > 0 {
+            readiness::expire_and_next_end(t)
+        } else {
+            None
+        };
+        let remaining = deadline.map(|d| d.saturating_sub(t));
+        let wait = match (remaining, next_end) {
+            (r, Some(end)) => Some(r.unwrap_or(u64::MAX).min(end.saturating_sub(t))),
+            (r, None) => r,
+        };
+        let n = call(wait);
+        if n != 0 || timeout == Some(0) || deadline.is_some_and(|d| now() >= d) {
+            return n;
+        }
+    }
+}
+
+// ---- epoll --------------------------------------------------------------------------------------
+
+fn created(epfd: c_int) -> c_int {
+    if epfd >= 0 && runtime::get().is_some() && runtime::in_own_process() {
+        let saved = sys::errno();
+        new_fd(epfd, None);
+        readiness::on_epoll_created(epfd);
+        sys::set_errno(saved);
+    }
+    epfd
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn epoll_create(size: c_int) -> c_int {
+    created(unsafe { real::epoll_create(size) })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn epoll_create1(flags: c_int) -> c_int {
+    created(unsafe { real::epoll_create1(flags) })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn epoll_ctl(
+    epfd: c_int,
+    op: c_int,
+    fd: c_int,
+    ev: *mut epoll_event,
+) -> c_int {
+    if runtime::get().is_none() {
+        return unsafe { real::epoll_ctl(epfd, op, fd, ev) };
+    }
+    let (events, data) = if ev.is_null() {
+        (0, 0)
+    } else {
+        let e = unsafe { ev.read_unaligned() };
+        (e.events, e.u64)
+    };
+    let apply = if ev.is_null() || ACTIVE.load(Relaxed) == 0 {
+        events
+    } else {
+        readiness::events_to_apply(fd, events)
+    };
+    let r = if apply == events {
+        unsafe { real::epoll_ctl(epfd, op, fd, ev) }
+    } else {
+        let mut masked = epoll_event {
+            events: apply,
+            u64: data,
+        };
+        unsafe { real::epoll_ctl(epfd, op, fd, &mut masked) }
+    };
+    if r == 0 {
+        let saved = sys::errno();
+        readiness::on_epoll_ctl(epfd, op, fd, events, data);
+        sys::set_errno(saved);
+    }
+    r
+}
+
+/// Removes the shim's wake events from a result; returns how many are left.
+fn drop_wake_events(evs: *mut epoll_event, n: c_int) -> c_int {
+    let mut kept = 0;
+    for i in 0..n.max(0) as usize {
+        let e = unsafe { evs.add(i).read_unaligned() };
+        if e.u64 != WAKE_DATA {
+            if kept != i {
+                unsafe { evs.add(kept).write_unaligned(e) };
+            }
+            kept += 1;
+        }
+    }
+    kept as c_int
+}
+
+fn epoll_common(
+    epfd: c_int,
+    evs: *mut epoll_event,
+    timeout: Option<u64>,
+    mut call: impl FnMut(Option<u64>) -> c_int,
+) -> c_int {
+    if runtime::get().is_none() {
+        return call(timeout);
+    }
+    readiness::note_waited(epfd);
+    wait_loop(timeout, |wait| {
+        let n = call(wait);
+        if n <= 0 { n } else { drop_wake_events(evs, n) }
+    })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn epoll_wait(
+    epfd: c_int,
+    evs: *mut epoll_event,
+    max: c_int,
+    timeout: c_int,
+) -> c_int {
+    epoll_common(epfd, evs, ns_of_ms(timeout), |wait| unsafe {
+        real::epoll_wait(epfd, evs, max, ms_of_ns(wait))
+    })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn epoll_pwait(
+    epfd: c_int,
+    evs: *mut epoll_event,
+    max: c_int,
+    timeout: c_int,
+    mask: *const sigset_t,
+) -> c_int {
+    epoll_common(epfd, evs, ns_of_ms(timeout), |wait| unsafe {
+        real::epoll_pwait(epfd, evs, max, ms_of_ns(wait), mask)
+    })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn epoll_pwait2(
+    epfd: c_int,
+    evs: *mut epoll_event,
+    max: c_int,
+    ts: *const timespec,
+    mask: *const sigset_t,
+) -> c_int {
+    epoll_common(epfd, evs, ns_of_timespec(ts), |wait| {
+        let clamped = wait.map(timespec_of_ns);
+        let p = clamped
+            .as_ref()
+            .map_or(core::ptr::null(), |t| t as *const timespec);
+        unsafe { real::epoll_pwait2(epfd, evs, max, p, mask) }
+    })
+}
+
+// ---- poll ---------------------------------------------------------------------------------------
+
+fn poll_bits(dirs: u32) -> i16 {
+    let mut bits = 0;
+    if dirs & (1 << Dir::Rx as u32) != 0 {
+        bits |= libc::POLLIN | libc::POLLRDNORM;
+    }
+    if dirs & (1 << Dir::Tx as u32) != 0 {
+        bits |= libc::POLLOUT | libc::POLLWRNORM;
+    }
+    bits
+}
+
+/// Most pollfd entries masked at once; further stalled entries stay visible (and may spin).
+const POLL_MASKED_MAX: usize = 64;
+
+fn poll_common(
+    fds: *mut pollfd,
+    n: nfds_t,
+    timeout: Option<u64>,
+    mut call: impl FnMut(Option<u64>) -> c_int,
+) -> c_int {
+    if runtime::get().is_none() || ACTIVE.load(Relaxed) == 0 {
+        return call(timeout);
+    }
+    wait_loop(timeout, |wait| {
+        let mut saved = [(0usize, 0i16); POLL_MASKED_MAX];
+        let mut count = 0;
+        for i in 0..n as usize {
+            let p = unsafe { &mut *fds.add(i) };
+            let hide = poll_bits(readiness::stalled_now(p.fd)) & p.events;
+            if hide != 0 && count < POLL_MASKED_MAX {
+                saved[count] = (i, p.events);
+                count += 1;
+                p.events &= !hide;
+            }
+        }
+        let r = call(wait);
+        let e = sys::errno();
+        for &(i, events) in &saved[..count] {
+            unsafe { (*fds.add(i)).events = events };
+        }
+        sys::set_errno(e);
+        r
+    })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int {
+    poll_common(fds, n, ns_of_ms(timeout), |wait| unsafe {
+        real::poll(fds, n, ms_of_ns(wait))
+    })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn __poll_chk(
+    fds: *mut pollfd,
+    n: nfds_t,
+    timeout: c_int,
+    fdslen: size_t,
+) -> c_int {
+    if (n as usize).saturating_mul(core::mem::size_of::<pollfd>()) > fdslen {
+        return unsafe { real::__poll_chk(fds, n, timeout, fdslen) }; // glibc reports the overflow
+    }
+    poll_common(fds, n, ns_of_ms(timeout), |wait| unsafe {
+        real::poll(fds, n, ms_of_ns(wait))
+    })
+}
+
+fn ppoll_with(fds: *mut pollfd, n: nfds_t, wait: Option<u64>, mask: *const sigset_t) -> c_int {
+    let clamped = wait.map(timespec_of_ns);
+    let p = clamped
+        .as_ref()
+        .map_or(core::ptr::null(), |t| t as *const timespec);
+    unsafe { real::ppoll(fds, n, p, mask) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ppoll(
+    fds: *mut pollfd,
+    n: nfds_t,
+    ts: *const timespec,
+    mask: *const sigset_t,
+) -> c_int {
+    poll_common(fds, n, ns_of_timespec(ts), |wait| {
+        ppoll_with(fds, n, wait, mask)
+    })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn __ppoll_chk(
+    fds: *mut pollfd,
+    n: nfds_t,
+    ts: *const timespec,
+    mask: *const sigset_t,
+    fdslen: size_t,
+) -> c_int {
+    if (n as usize).saturating_mul(core::mem::size_of::<pollfd>()) > fdslen {
+        return unsafe { real::__ppoll_chk(fds, n, ts, mask, fdslen) };
+    }
+    poll_common(fds, n, ns_of_timespec(ts), |wait| {
+        ppoll_with(fds, n, wait, mask)
+    })
+}
+
+// ---- select -------------------------------------------------------------------------------------
+
+/// Clears the bits of fds stalled in `dir` from a copy of `set`.
+fn masked(set: *mut fd_set, n: c_int, dir: Dir) -> Option<fd_set> {
+    if set.is_null() {
+        return None;
+    }
+    let mut copy = unsafe { *set };
+    for fd in 0..n.clamp(0, libc::FD_SETSIZE as c_int) {
+        if unsafe { libc::FD_ISSET(fd, &copy) }
+            && readiness::stalled_now(fd) & (1 << dir as u32) != 0
+        {
+            unsafe { libc::FD_CLR(fd, &mut copy) };
+        }
+    }
+    Some(copy)
+}
+
+fn select_common(
+    n: c_int,
+    r: *mut fd_set,
+    w: *mut fd_set,
+    e: *mut fd_set,
+    timeout: Option<u64>,
+    mut call: impl FnMut(*mut fd_set, *mut fd_set, *mut fd_set, Option<u64>) -> c_int,
+) -> c_int {
+    if runtime::get().is_none() || ACTIVE.load(Relaxed) == 0 {
+        return call(r, w, e, timeout);
+    }
+    let (orig_r, orig_w, orig_e) = unsafe {
+        (
+            (!r.is_null()).then(|| *r),
+            (!w.is_null()).then(|| *w),
+            (!e.is_null()).then(|| *e),
+        )
+    };
+    wait_loop(timeout, |wait| {
+        // Each round starts from the program's sets: select overwrites them.
+        unsafe {
+            if let Some(s) = orig_r {
+                *r = s;
+            }
+            if let Some(s) = orig_w {
+                *w = s;
+            }
+            if let Some(s) = orig_e {
+                *e = s;
+            }
+        }
+        let mut rc = masked(r, n, Dir::Rx);
+        let mut wc = masked(w, n, Dir::Tx);
+        let ptr = |c: &mut Option<fd_set>| {
+            c.as_mut()
+                .map_or(core::ptr::null_mut(), |s| s as *mut fd_set)
+        };
+        let res = call(ptr(&mut rc), ptr(&mut wc), e, wait);
+        let err = sys::errno();
+        if res >= 0 {
+            unsafe {
+                if let Some(s) = rc {
+                    *r = s;
+                }
+                if let Some(s) = wc {
+                    *w = s;
+                }
+            }
+        }
+        sys::set_errno(err);
+        res
+    })
+}
+
+fn ns_of_timeval(tv: *const timeval) -> Option<u64> {
+    if tv.is_null() {
+        return None;
+    }
+    let tv = unsafe { *tv };
+    Some(tv.tv_sec.max(0) as u64 * 1_000_000_000 + tv.tv_usec.max(0) as u64 * 1000)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn select(
+    n: c_int,
+    r: *mut fd_set,
+    w: *mut fd_set,
+    e: *mut fd_set,
+    tv: *mut timeval,
+) -> c_int {
+    select_common(n, r, w, e, ns_of_timeval(tv), |r, w, e, wait| {
+        let mut t = wait.map(|ns| timeval {
+            tv_sec: (ns / 1_000_000_000) as libc::time_t,
+            tv_usec: ((ns % 1_000_000_000) / 1000) as libc::suseconds_t,
+        });
+        let p = t
+            .as_mut()
+            .map_or(core::ptr::null_mut(), |t| t as *mut timeval);
+        unsafe { real::select(n, r, w, e, p) }
+    })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pselect(
+    n: c_int,
+    r: *mut fd_set,
+    w: *mut fd_set,
+    e: *mut fd_set,
+    ts: *const timespec,
+    mask: *const sigset_t,
+) -> c_int {
+    select_common(n, r, w, e, ns_of_timespec(ts), |r, w, e, wait| {
+        let clamped = wait.map(timespec_of_ns);
+        let p = clamped
+            .as_ref()
+            .map_or(core::ptr::null(), |t| t as *const timespec);
+        unsafe { real::pselect(n, r, w, e, p, mask) }
+    })
+}

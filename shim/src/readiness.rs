@@ -1,0 +1,414 @@
+//! Readiness bookkeeping: what the program registered with epoll, which fds are stalled, and how
+//! waiters are kept from seeing (or missing) readiness.
+//!
+//! Event loops that register edge-triggered (tokio/mio, nginx) treat EAGAIN, and often a short read
+//! or write, as "drained, wait for the next edge". When the shim fakes one of those while data or
+//! buffer space is really there, no new edge would ever come. So:
+//! - a stall hides the stalled direction from epoll by `EPOLL_CTL_MOD` with that direction masked,
+//!   and at its end restores the program's events with another MOD, which re-arms the edge (the
+//!   kernel re-checks readiness and wakes waiters);
+//! - a fake short read/write re-arms right away (MOD with the same events);
+//! - waiters already blocked when a stall begins are woken through a shim-owned eventfd added to
+//!   every epoll set (its events never reach the program) so they come back with a timeout clamped
+//!   to the stall's end;
+//! - poll/select are stateless: the stalled direction is masked in the call and the timeout clamped.
+//!
+//! EPOLLONESHOT registrations are never MODed by the shim while disarmed (that would hand the fd to
+//! a second thread); the program's own re-arm passes through here and is masked while stalled.
+//! Registrations the shim never saw (inherited epoll fds, io_uring) or cannot re-arm (EPOLLEXCLUSIVE)
+//! make the fd "unseen": EAGAIN and short I/O degrade to delays there.
+//!
+//! Everything is fixed tables of atomics: no lock, no allocation.
+
+use crate::fdtable::{self, MAX_FDS, Slot};
+use crate::ownfd;
+use crate::real;
+use crate::sys;
+use chaos_engine::decide::Dir;
+use core::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering::Relaxed, Ordering::SeqCst,
+};
+use libc::c_int;
+
+/// The epoll data of the shim's wake eventfd; filtered out of every result.
+pub const WAKE_DATA: u64 = 0xc4a0_5c4a_05c4_a05c;
+
+const REGS_PER_FD: usize = 2;
+
+/// One (epfd, fd) registration as the program made it.
+struct Reg {
+    epfd: AtomicI32,
+    events: AtomicU32,
+    data: AtomicU64,
+    /// Direction bits (`dir_events`) currently masked out by the shim.
+    hidden: AtomicU32,
+}
+
+struct FdRegs {
+    regs: [Reg; REGS_PER_FD],
+    /// Registered in more epoll sets than we track: treated as unseen.
+    overflow: AtomicBool,
+}
+
+impl FdRegs {
+    const fn new() -> FdRegs {
+        FdRegs {
+            regs: [const {
+                Reg {
+                    epfd: AtomicI32::new(-1),
+                    events: AtomicU32::new(0),
+                    data: AtomicU64::new(0),
+                    hidden: AtomicU32::new(0),
+                }
+            }; REGS_PER_FD],
+            overflow: AtomicBool::new(false),
+        }
+    }
+}
+
+static REGS: [FdRegs; MAX_FDS] = [const { FdRegs::new() }; MAX_FDS];
+
+/// epoll fds created through our hooks (bitmap by fd number).
+static KNOWN_EPFD: [AtomicU64; MAX_FDS / 64] = [const { AtomicU64::new(0) }; MAX_FDS / 64];
+
+/// The process uses epoll (an epoll fd was created, or waited on): an fd with no registration we saw
+/// may be in a set we did not see.
+pub static HAS_EPOLL: AtomicBool = AtomicBool::new(false);
+
+/// fds with a stall in progress, for waiters to clamp their timeouts and end expired stalls.
+const STALL_SLOTS: usize = 256;
+static STALLED: [AtomicI32; STALL_SLOTS] = [const { AtomicI32::new(-1) }; STALL_SLOTS];
+/// How many entries of STALLED are in use; 0 keeps every wait on its fast path.
+pub static ACTIVE: AtomicU32 = AtomicU32::new(0);
+
+pub fn dir_events(dir: Dir) -> u32 {
+    match dir {
+        Dir::Rx => (libc::EPOLLIN | libc::EPOLLRDNORM) as u32,
+        Dir::Tx => (libc::EPOLLOUT | libc::EPOLLWRNORM) as u32,
+    }
+}
+
+fn all_dirs(hidden_dirs: u32) -> u32 {
+    let mut bits = 0;
+    if hidden_dirs & 1 != 0 {
+        bits |= dir_events(Dir::Rx);
+    }
+    if hidden_dirs & 2 != 0 {
+        bits |= dir_events(Dir::Tx);
+    }
+    bits
+}
+
+fn dir_bit(dir: Dir) -> u32 {
+    1 << dir as u32
+}
+
+fn regs(fd: c_int) -> Option<&'static FdRegs> {
+    REGS.get(usize::try_from(fd).ok()?)
+}
+
+fn epfd_bit(epfd: c_int) -> Option<(&'static AtomicU64, u64)> {
+    let i = usize::try_from(epfd).ok()?;
+    Some((KNOWN_EPFD.get(i / 64)?, 1u64 << (i % 64)))
+}
+
+// ---- wake fd ----------------------------------------------------------------------------------
+
+/// Creates the wake eventfd (constructor only).
+pub fn init_wake_fd() {
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_eventfd2,
+            0,
+            libc::EFD_CLOEXEC | libc::EFD_NONBLOCK,
+        )
+    } as c_int;
+    if fd >= 0 {
+        ownfd::WAKE.store(ownfd::move_high(fd), Relaxed);
+    }
+}
+
+/// Wakes every epoll waiter of this process so it re-evaluates stalls and timeouts.
+fn wake_waiters() {
+    let fd = ownfd::WAKE.load(Relaxed);
+    if fd >= 0 {
+        let one: u64 = 1;
+        sys::write_all(fd, &one.to_ne_bytes());
+    }
+}
+
+fn ctl(epfd: c_int, op: c_int, fd: c_int, events: u32, data: u64) -> c_int {
+    let mut ev = libc::epoll_event { events, u64: data };
+    unsafe { real::epoll_ctl(epfd, op, fd, &mut ev) }
+}
+
+// ---- epoll registrations ------------------------------------------------------------------------
+
+/// A new epoll fd: remember it and put our wake eventfd in it.
+pub fn on_epoll_created(epfd: c_int) {
+    if let Some((word, bit)) = epfd_bit(epfd) {
+        word.fetch_or(bit, Relaxed);
+    }
+    HAS_EPOLL.store(true, Relaxed);
+    let wake = ownfd::WAKE.load(Relaxed);
+    if wake >= 0 {
+        let events = (libc::EPOLLIN | libc::EPOLLET) as u32;
+        ctl(epfd, libc::EPOLL_CTL_ADD, wake, events, WAKE_DATA);
+    }
+}
+
+/// A wait on an epoll fd we did not see created (inherited across exec, or made by io_uring).
+pub fn note_waited(epfd: c_int) {
+    if let Some((word, bit)) = epfd_bit(epfd)
+        && word.load(Relaxed) & bit == 0
+    {
+        HAS_EPOLL.store(true, Relaxed);
+    }
+}
+
+/// The events the real epoll_ctl should get for `fd`: the program's, minus stalled directions.
+pub fn events_to_apply(fd: c_int, events: u32) -> u32 {
+    match fdtable::slot(fd) {
+        Some(slot) => events & !all_dirs(stalled_dirs(slot)),
+        None => events,
+    }
+}
+
+/// Records a successful epoll_ctl the program made.
+pub fn on_epoll_ctl(epfd: c_int, op: c_int, fd: c_int, events: u32, data: u64) {
+    let Some(fr) = regs(fd) else { return };
+    let hidden = events & all_dirs(fdtable::slot(fd).map_or(0, stalled_dirs));
+    match op {
+        libc::EPOLL_CTL_ADD => {
+            let free = fr.regs.iter().find(|r| {
+                r.epfd.load(Relaxed) == epfd
+                    || r.epfd.compare_exchange(-1, epfd, SeqCst, Relaxed).is_ok()
+            });
+            match free {
+                Some(r) => {
+                    r.events.store(events, Relaxed);
+                    r.data.store(data, Relaxed);
+                    r.hidden.store(hidden, Relaxed);
+                }
+                None => fr.overflow.store(true, Relaxed),
+            }
+        }
+        libc::EPOLL_CTL_MOD => {
+            if let Some(r) = fr.regs.iter().find(|r| r.epfd.load(Relaxed) == epfd) {
+                r.events.store(events, Relaxed);
+                r.data.store(data, Relaxed);
+                r.hidden.store(hidden, Relaxed);
+            }
+        }
+        libc::EPOLL_CTL_DEL => {
+            for r in &fr.regs {
+                if r.epfd.load(Relaxed) == epfd {
+                    r.epfd.store(-1, Relaxed);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `fd` was closed: its registrations and stalls are gone with it. An epoll fd's registrations in
+/// other fds' entries are cleared too.
+pub fn forget_fd(fd: c_int) {
+    if let Some(fr) = regs(fd) {
+        for r in &fr.regs {
+            r.epfd.store(-1, Relaxed);
+        }
+        fr.overflow.store(false, Relaxed);
+    }
+    if let Some(slot) = fdtable::slot(fd) {
+        for dir in [Dir::Rx, Dir::Tx] {
+            if slot.stall_until[dir as usize].swap(0, Relaxed) != 0 {
+                unlist(fd, slot);
+            }
+        }
+    }
+    if let Some((word, bit)) = epfd_bit(fd)
+        && word.fetch_and(!bit, Relaxed) & bit != 0
+    {
+        for fr in REGS.iter() {
+            for r in &fr.regs {
+                let _ = r.epfd.compare_exchange(fd, -1, Relaxed, Relaxed);
+            }
+        }
+    }
+}
+
+/// Whether faking "not ready" on `fd` is safe: either the process does not use epoll, or every
+/// epoll registration of the fd is one we saw and can re-arm.
+pub fn registrations_known(fd: c_int) -> bool {
+    if !HAS_EPOLL.load(Relaxed) {
+        return true;
+    }
+    let Some(fr) = regs(fd) else { return false };
+    if fr.overflow.load(Relaxed) {
+        return false;
+    }
+    let mut any = false;
+    for r in &fr.regs {
+        if r.epfd.load(Relaxed) >= 0 {
+            any = true;
+            if r.events.load(Relaxed) & libc::EPOLLEXCLUSIVE as u32 != 0 {
+                return false;
+            }
+        }
+    }
+    any
+}
+
+/// Re-applies each registration of `fd` (minus hidden directions). MOD re-checks readiness, so an
+/// edge-triggered waiter gets the event a fake short transfer or EAGAIN would otherwise have eaten.
+/// One-shot registrations are left to the program's own re-arm.
+pub fn rearm(fd: c_int) {
+    let Some(fr) = regs(fd) else { return };
+    let hidden = all_dirs(fdtable::slot(fd).map_or(0, stalled_dirs));
+    for r in &fr.regs {
+        let epfd = r.epfd.load(Relaxed);
+        let events = r.events.load(Relaxed);
+        if epfd >= 0 && events & libc::EPOLLONESHOT as u32 == 0 {
+            ctl(
+                epfd,
+                libc::EPOLL_CTL_MOD,
+                fd,
+                events & !hidden,
+                r.data.load(Relaxed),
+            );
+        }
+    }
+}
+
+// ---- stalls -------------------------------------------------------------------------------------
+
+fn stalled_dirs(slot: &Slot) -> u32 {
+    let now = sys::now_ns(libc::CLOCK_MONOTONIC);
+    let mut dirs = 0;
+    for dir in [Dir::Rx, Dir::Tx] {
+        let until = slot.stall_until[dir as usize].load(Relaxed);
+        if until != 0 && until > now {
+            dirs |= dir_bit(dir);
+        }
+    }
+    dirs
+}
+
+fn unlist(fd: c_int, slot: &Slot) {
+    if slot.stall_until.iter().any(|u| u.load(Relaxed) != 0) {
+        return; // the other direction is still stalled
+    }
+    if let Some(e) = STALLED.iter().find(|e| e.load(Relaxed) == fd)
+        && e.compare_exchange(fd, -1, SeqCst, Relaxed).is_ok()
+    {
+        ACTIVE.fetch_sub(1, SeqCst);
+    }
+    slot.meta.fetch_and(!fdtable::FORCE_SLOW, Relaxed);
+}
+
+/// Starts a stall of `fd` in `dir` until `until` (CLOCK_MONOTONIC ns). False when the stall table is
+/// full (the caller degrades to a delay).
+pub fn begin_stall(fd: c_int, slot: &Slot, dir: Dir, until: u64) -> bool {
+    let listed = STALLED.iter().any(|e| e.load(Relaxed) == fd)
+        || STALLED.iter().any(|e| {
+            e.compare_exchange(-1, fd, SeqCst, Relaxed)
+                .map(|_| ACTIVE.fetch_add(1, SeqCst))
+                .is_ok()
+        });
+    if !listed {
+        return false;
+    }
+    slot.stall_until[dir as usize].store(until, Relaxed);
+    slot.meta.fetch_or(fdtable::FORCE_SLOW, Relaxed);
+    let bits = dir_events(dir);
+    if let Some(fr) = regs(fd) {
+        for r in &fr.regs {
+            let epfd = r.epfd.load(Relaxed);
+            let events = r.events.load(Relaxed);
+            let oneshot = events & libc::EPOLLONESHOT as u32 != 0;
+            if epfd >= 0 && events & bits != 0 && !oneshot {
+                let hidden = r.hidden.fetch_or(events & bits, Relaxed) | (events & bits);
+                ctl(
+                    epfd,
+                    libc::EPOLL_CTL_MOD,
+                    fd,
+                    events & !hidden,
+                    r.data.load(Relaxed),
+                );
+            }
+        }
+    }
+    wake_waiters();
+    true
+}
+
+/// Ends the stall of `fd` in `dir`: restore (and so re-arm) every registration we masked.
+pub fn end_stall(fd: c_int, slot: &Slot, dir: Dir) {
+    if slot.stall_until[dir as usize].swap(0, Relaxed) == 0 {
+        return;
+    }
+    let bits = dir_events(dir);
+    if let Some(fr) = regs(fd) {
+        for r in &fr.regs {
+            let epfd = r.epfd.load(Relaxed);
+            let was = r.hidden.fetch_and(!bits, Relaxed);
+            if epfd >= 0 && was & bits != 0 {
+                let events = r.events.load(Relaxed);
+                ctl(
+                    epfd,
+                    libc::EPOLL_CTL_MOD,
+                    fd,
+                    events & !(was & !bits),
+                    r.data.load(Relaxed),
+                );
+            }
+        }
+    }
+    unlist(fd, slot);
+}
+
+/// For a data call on `fd`: Some(()) while `dir` is stalled (the call must fail with EAGAIN); ends
+/// an expired stall on the way.
+pub fn still_stalled(fd: c_int, slot: &Slot, dir: Dir) -> bool {
+    let until = slot.stall_until[dir as usize].load(Relaxed);
+    if until == 0 {
+        return false;
+    }
+    if sys::now_ns(libc::CLOCK_MONOTONIC) < until {
+        return true;
+    }
+    end_stall(fd, slot, dir);
+    false
+}
+
+/// Ends expired stalls and returns the earliest end of those still running (CLOCK_MONOTONIC ns).
+pub fn expire_and_next_end(now: u64) -> Option<u64> {
+    let mut next: Option<u64> = None;
+    for e in STALLED.iter() {
+        let fd = e.load(Relaxed);
+        if fd < 0 {
+            continue;
+        }
+        let Some(slot) = fdtable::slot(fd) else {
+            continue;
+        };
+        for dir in [Dir::Rx, Dir::Tx] {
+            let until = slot.stall_until[dir as usize].load(Relaxed);
+            if until == 0 {
+                continue;
+            }
+            if until <= now {
+                end_stall(fd, slot, dir);
+            } else {
+                next = Some(next.map_or(until, |n| n.min(until)));
+            }
+        }
+    }
+    next
+}
+
+/// Which directions of `fd` are stalled right now (bit 0 rx, bit 1 tx), for poll/select masking.
+pub fn stalled_now(fd: c_int) -> u32 {
+    fdtable::slot(fd).map_or(0, stalled_dirs)
+}
