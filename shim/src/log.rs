@@ -39,7 +39,8 @@ fn emit(line: &mut LineBuf) {
 fn field_endpoint(line: &mut LineBuf, key: &str, ep: Endpoint) {
     match ep {
         Endpoint::Ip(sa) => line.field_display(key, sa),
-        Endpoint::Unix(path) => line.field_str(key, path),
+        Endpoint::Unix(path) if !path.is_empty() => line.field_str(key, path),
+        Endpoint::Unix(_) => {} // unnamed (socketpair, unbound client)
         Endpoint::Unknown => {}
     }
 }

@@ -18,6 +18,8 @@ pub fn workspace_root() -> PathBuf {
 pub struct Bins {
     pub ctl: PathBuf,
     pub shim: PathBuf,
+    /// tests/programs/tokio-echo
+    pub tokio_echo: PathBuf,
 }
 
 /// The release chaos-ctl and shim. `cargo test` never builds a cdylib where we could find it
@@ -32,6 +34,7 @@ pub fn bins() -> &'static Bins {
                 let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
                 let status = Command::new(cargo)
                     .args(["build", "--release", "-p", "chaos-shim", "-p", "chaos-ctl"])
+                    .args(["-p", "chaos-tokio-echo"])
                     .current_dir(workspace_root())
                     .status()
                     .expect("run cargo build");
@@ -42,6 +45,7 @@ pub fn bins() -> &'static Bins {
         let bins = Bins {
             ctl: dir.join("chaos-ctl"),
             shim: dir.join("libchaos_shim.so"),
+            tokio_echo: dir.join("tokio-echo"),
         };
         assert!(bins.ctl.is_file(), "missing {}", bins.ctl.display());
         assert!(bins.shim.is_file(), "missing {}", bins.shim.display());

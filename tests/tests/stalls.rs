@@ -1,0 +1,415 @@
+//! EAGAIN stalls and fake short transfers never hang an event loop: edge-triggered (a C loop written
+//! like nginx, tokio, nginx itself), level-triggered (redis, asyncio) and poll-based (curl).
+
+use chaos_tests::*;
+use std::process::{Command, Stdio};
+
+/// Heavy faults on every TCP read and write: shorts, stalls, one-call EAGAINs.
+const HEAVY: &str = r#"
+[[rules]]
+name = "short"
+on = ["reads", "writes"]
+fd = "tcp"
+probability = 0.3
+fault = { short = "1..90%" }
+
+[[rules]]
+name = "stall"
+on = ["reads", "writes", "accept", "connect"]
+fd = "tcp"
+probability = 0.05
+fault = { stall = "1ms..20ms" }
+
+[[rules]]
+name = "eagain"
+on = ["reads", "writes"]
+fd = "tcp"
+probability = 0.05
+fault = "EAGAIN"
+"#;
+
+fn realism(dir: &TempDir, mode: &str, policy: &str) -> (Finished, Vec<serde_json::Value>) {
+    let fixture = compile_c("realism", dir.path(), &[]);
+    let p = dir.write(&format!("{mode}.toml"), policy);
+    let log = dir.join(&format!("{mode}.jsonl"));
+    let r = run(preloaded(&fixture, &p, &log).arg(mode), 30);
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    let events = read_log(&log);
+    (r, events)
+}
+
+const ONE_STALL: &str =
+    "[[rules]]\non = \"recv\"\nfd = \"unix\"\ntimes = 1\nfault = { stall = \"100ms\" }\n";
+
+#[test]
+fn a_stall_on_a_blocking_fd_is_a_delay() {
+    let dir = TempDir::new("stall-blocking");
+    let (r, log) = realism(&dir, "stall-blocking", ONE_STALL);
+    assert!(r.stdout.contains("recv=4 errno=-"), "{}", r.describe());
+    let f = faults(&log);
+    assert_eq!(f[0]["fault"], "stall");
+    assert_eq!(f[0]["delay_ns"], 100_000_000);
+    assert!(f[0].get("errno").is_none());
+}
+
+#[test]
+fn a_stall_longer_than_the_receive_timeout_times_out() {
+    let dir = TempDir::new("stall-timeout");
+    let (r, log) = realism(&dir, "stall-timeout", ONE_STALL);
+    assert!(
+        r.stdout
+            .contains("recv=-1 errno=Resource temporarily unavailable"),
+        "{}",
+        r.describe()
+    );
+    assert_eq!(
+        faults(&log)[0]["delay_ns"],
+        20_000_000,
+        "it waited exactly its 20ms timeout"
+    );
+}
+
+#[test]
+fn a_nonblocking_stall_is_eagain_and_hidden_from_poll_until_it_ends() {
+    let dir = TempDir::new("stall-nonblocking");
+    let (r, log) = realism(&dir, "stall-nonblocking", ONE_STALL);
+    assert!(
+        r.stdout.contains("first=Resource temporarily unavailable poll_now=0 again=Resource temporarily unavailable poll_wait=1 after_ms_ge_100=1 recv=4"),
+        "{}",
+        r.describe()
+    );
+    assert_eq!(faults(&log).len(), 1, "one stall, one event");
+    assert_eq!(faults(&log)[0]["errno"], "EAGAIN");
+}
+
+#[test]
+fn an_unseen_epoll_registration_degrades_the_stall_to_a_delay() {
+    let dir = TempDir::new("stall-unseen");
+    let (r, log) = realism(&dir, "stall-unseen", ONE_STALL);
+    assert!(r.stdout.contains("recv=4 errno=-"), "{}", r.describe());
+    assert_eq!(faults(&log)[0]["degraded"], "unseen-registration");
+}
+
+#[test]
+fn edge_triggered_loop_that_treats_short_reads_as_drained_never_hangs() {
+    let dir = TempDir::new("et-echo");
+    let fixture = compile_c("et_echo", dir.path(), &[]);
+    let mut kinds = std::collections::BTreeSet::new();
+    for seed in 1..=5 {
+        let log = format!("et-{seed}.jsonl");
+        let mut cmd = ctl_run(&dir, Some(HEAVY), &log, &[fixture.to_str().unwrap(), "40"]);
+        cmd.env("CHAOS_SEED", seed.to_string()); // the shim honours it; chaos-ctl passes it through
+        let r = run(&mut cmd, 60);
+        assert_eq!(r.code(), Some(0), "seed {seed}: {}", r.describe());
+        assert!(r.stdout.contains("ok 4 clients x 1048576 bytes echoed"));
+        for f in faults(&read_log(&dir.join(&log))) {
+            kinds.insert(f["fault"].as_str().unwrap().to_string());
+        }
+    }
+    for k in ["short", "stall", "EAGAIN"] {
+        assert!(kinds.contains(k), "{k} injected: {kinds:?}");
+    }
+}
+
+#[test]
+fn tokio_echo_under_stalls_and_short_io() {
+    let dir = TempDir::new("tokio");
+    let r = run(
+        &mut ctl_run(
+            &dir,
+            Some(HEAVY),
+            "tokio.jsonl",
+            &[bins().tokio_echo.to_str().unwrap()],
+        ),
+        120,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    assert!(r.stdout.contains("ok 8 clients"), "{}", r.describe());
+    let log = read_log(&dir.join("tokio.jsonl"));
+    assert!(count_fault(&log, "stall") > 0 && count_fault(&log, "short") > 0);
+    assert!(
+        faults(&log).iter().all(|f| f.get("degraded").is_none()),
+        "tokio's registrations are all seen"
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(port: u16, secs: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing listening on {port}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn pseudo_random_file(path: &std::path::Path, len: usize) {
+    let mut data = Vec::with_capacity(len);
+    let mut x: u32 = 2463534242;
+    for _ in 0..len {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        data.push(x as u8);
+    }
+    std::fs::write(path, data).unwrap();
+}
+
+#[test]
+fn nginx_serves_a_large_file_to_curl_under_benign_and_stalls() {
+    let (Some(nginx), Some(_)) = (require("nginx"), require("curl")) else {
+        return;
+    };
+    let dir = TempDir::new("nginx");
+    let www = dir.join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    pseudo_random_file(&www.join("big.bin"), 8 << 20);
+    let port = free_port();
+    let d = dir.path().display();
+    // sendfile off: nginx then reads the file and writes the socket through libc (sendfile
+    // bypasses the shim).
+    let conf = dir.write(
+        "nginx.conf",
+        &format!(
+            "daemon off;\nmaster_process on;\nworker_processes 1;\nuser root;\nerror_log {d}/error.log;\npid {d}/nginx.pid;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{ access_log off; sendfile off; client_body_temp_path {d}/t1; proxy_temp_path {d}/t2;\n\
+             fastcgi_temp_path {d}/t3; uwsgi_temp_path {d}/t4; scgi_temp_path {d}/t5;\n\
+             server {{ listen 127.0.0.1:{port}; root {d}/www; }} }}\n"
+        ),
+    );
+    let policy = format!(
+        "{}\n{HEAVY}",
+        include_str!("../../engine/src/profiles/benign.toml").replace("seed = 1", "")
+    );
+    let server = ctl_run(
+        &dir,
+        Some(&policy),
+        "nginx.jsonl",
+        &[
+            nginx.to_str().unwrap(),
+            "-c",
+            conf.to_str().unwrap(),
+            "-p",
+            dir.path().to_str().unwrap(),
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let _server = Background(server);
+    wait_for_port(port, 20);
+    let out = dir.join("got.bin");
+    let r = run(
+        Command::new(&bins().ctl)
+            .args(["run", "--log"])
+            .arg(dir.join("curl.jsonl"))
+            .args(["--", "curl", "-sS", "-o"])
+            .arg(&out)
+            .arg(format!("http://127.0.0.1:{port}/big.bin")),
+        120,
+    );
+    assert_eq!(
+        r.code(),
+        Some(0),
+        "{}\nnginx error log:\n{}",
+        r.describe(),
+        std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+    );
+    assert_eq!(sha256(&out), sha256(&www.join("big.bin")));
+    let log = read_log(&dir.join("nginx.jsonl"));
+    let stalls = faults(&log)
+        .iter()
+        .filter(|f| f["fault"] == "stall" && f["errno"] == "EAGAIN")
+        .count();
+    assert!(stalls > 0, "nginx got EAGAIN stalls");
+    assert!(count_fault(&log, "short") > 0);
+}
+
+#[test]
+fn redis_benchmark_against_redis_under_stalls() {
+    let (Some(_), Some(_)) = (require("redis-server"), require("redis-benchmark")) else {
+        return;
+    };
+    let dir = TempDir::new("redis");
+    let port = free_port().to_string();
+    let server = ctl_run(
+        &dir,
+        Some(HEAVY),
+        "redis.jsonl",
+        &[
+            "redis-server",
+            "--port",
+            &port,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--bind",
+            "127.0.0.1",
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let _server = Background(server);
+    wait_for_port(port.parse().unwrap(), 20);
+    let r = run(
+        &mut ctl_run(
+            &dir,
+            Some(HEAVY),
+            "bench.jsonl",
+            &[
+                "redis-benchmark",
+                "-p",
+                &port,
+                "-t",
+                "set,get",
+                "-n",
+                "20000",
+                "-c",
+                "20",
+                "-q",
+            ],
+        ),
+        180,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    let out = r.stdout.replace('\r', "\n");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("SET:") && l.contains("requests per second")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("GET:") && l.contains("requests per second")),
+        "{out}"
+    );
+    assert!(!out.to_lowercase().contains("error"), "{out}");
+    let log = read_log(&dir.join("redis.jsonl"));
+    assert!(
+        faults(&log)
+            .iter()
+            .any(|f| f["fault"] == "stall" && f["errno"] == "EAGAIN"),
+        "redis got stalls"
+    );
+}
+
+#[test]
+fn python_asyncio_echo_under_stalls() {
+    let Some(_) = require("python3") else { return };
+    let dir = TempDir::new("asyncio");
+    let script = dir.write(
+        "aecho.py",
+        r#"
+import asyncio, hashlib, os
+
+async def handle(reader, writer):
+    while data := await reader.read(65536):
+        writer.write(data)
+        await writer.drain()
+    writer.close()
+
+async def client(port, n):
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    payload = os.urandom(n)
+    async def send():
+        writer.write(payload)
+        await writer.drain()
+        writer.write_eof()
+    sender = asyncio.create_task(send())
+    got = await reader.read(-1)
+    await sender
+    assert hashlib.sha256(got).digest() == hashlib.sha256(payload).digest(), (len(got), n)
+
+async def main():
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    await asyncio.gather(*(client(port, 300_000) for _ in range(6)))
+    print("ok asyncio")
+
+asyncio.run(main())
+"#,
+    );
+    let r = run(
+        &mut ctl_run(
+            &dir,
+            Some(HEAVY),
+            "asyncio.jsonl",
+            &["python3", script.to_str().unwrap()],
+        ),
+        120,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    assert!(r.stdout.contains("ok asyncio"));
+    let log = read_log(&dir.join("asyncio.jsonl"));
+    assert!(
+        faults(&log)
+            .iter()
+            .any(|f| f["fault"] == "stall" && f["errno"] == "EAGAIN"),
+        "stalls injected"
+    );
+}
+
+#[test]
+fn curl_with_poll_under_stalls() {
+    let (Some(_), Some(_)) = (require("curl"), require("python3")) else {
+        return;
+    };
+    let dir = TempDir::new("curl-poll");
+    let www = dir.join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    pseudo_random_file(&www.join("f.bin"), 2 << 20);
+    let mut server = Command::new("python3")
+        .arg(workspace_root().join("tests/fixtures/serve.py"))
+        .arg(&www)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let port = read_line_starting(&mut server, "port ", 20);
+    let _server = Background(server);
+    let policy = "[[rules]]\non = \"recv\"\nfd = \"tcp\"\nprobability = 0.2\nfault = { stall = \"1ms..10ms\" }\n";
+    let out = dir.join("got.bin");
+    let r = run(
+        &mut ctl_run(
+            &dir,
+            Some(policy),
+            "curl.jsonl",
+            &[
+                "curl",
+                "-sS",
+                "-o",
+                out.to_str().unwrap(),
+                &format!("http://127.0.0.1:{}/f.bin", port.trim()),
+            ],
+        ),
+        120,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    assert_eq!(sha256(&out), sha256(&www.join("f.bin")));
+    let log = read_log(&dir.join("curl.jsonl"));
+    let stalls: Vec<_> = faults(&log)
+        .into_iter()
+        .filter(|f| f["fault"] == "stall")
+        .collect();
+    assert!(!stalls.is_empty());
+    assert!(
+        stalls
+            .iter()
+            .all(|f| f["errno"] == "EAGAIN" && f.get("degraded").is_none()),
+        "curl polls: real EAGAIN stalls"
+    );
+}
