@@ -1,23 +1,37 @@
-/* Syscall-bound loop for `make bench`: ITER round trips of send(16 B) + recv(16 B) on a unix
- * socketpair, in one thread. Prints nanoseconds per intercepted call (two calls per round trip). */
+/* Syscall-bound loops for `make bench`, on a unix socketpair in one thread. MODE:
+ *   plain  send(16 B) + recv(16 B)                       2 intercepted calls per round
+ *   poll   send + poll(POLLIN) + recv                    3 calls per round
+ *   epoll  send + epoll_wait (level-triggered) + recv    3 calls per round
+ * Prints nanoseconds per intercepted call. */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
 
 int main(int argc, char **argv) {
     long iter = argc > 1 ? atol(argv[1]) : 1000000;
+    const char *mode = argc > 2 ? argv[2] : "plain";
+    int calls = strcmp(mode, "plain") ? 3 : 2;
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) return 1;
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = sv[1]}, out;
+    epoll_ctl(ep, EPOLL_CTL_ADD, sv[1], &ev);
+    struct pollfd p = {.fd = sv[1], .events = POLLIN};
     char buf[16] = {0};
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
     for (long i = 0; i < iter; i++) {
         if (send(sv[0], buf, sizeof buf, 0) != sizeof buf) return 2;
+        if (mode[0] == 'p' && mode[1] == 'o' && poll(&p, 1, -1) != 1) return 4;
+        if (mode[0] == 'e' && epoll_wait(ep, &out, 1, -1) != 1) return 5;
         if (recv(sv[1], buf, sizeof buf, 0) != sizeof buf) return 3;
     }
     clock_gettime(CLOCK_MONOTONIC, &b);
     double ns = (b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec);
-    printf("%.1f\n", ns / (2.0 * iter));
+    printf("%.1f\n", ns / ((double)calls * iter));
     return 0;
 }

@@ -12,42 +12,53 @@ OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 cc -O2 -o "$OUT/pingpong" bench/pingpong.c
 
-declare -A RUNS
-configs=(native empty nomatch match-p0)
-command -v fiu-run >/dev/null && configs+=(fiu-run)
-for ((r = 0; r < ROUNDS; r++)); do
-  for c in "${configs[@]}"; do
-    case $c in
-      native)   v=$(env -u LD_PRELOAD "$OUT/pingpong" "$ITER") ;;
-      empty)    v=$(LD_PRELOAD=$SHIM CHAOS_PROFILE=none "$OUT/pingpong" "$ITER") ;;
-      nomatch)  v=$(LD_PRELOAD=$SHIM CHAOS_POLICY=bench/nomatch.toml "$OUT/pingpong" "$ITER") ;;
-      match-p0) v=$(LD_PRELOAD=$SHIM CHAOS_POLICY=bench/match-p0.toml "$OUT/pingpong" "$ITER") ;;
-      fiu-run)  v=$(fiu-run -x "$OUT/pingpong" "$ITER") ;;
-    esac
-    RUNS[$c]+="$v "
-  done
-done
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 fastest() { tr ' ' '\n' | grep -v '^$' | sort -n | head -1; }
-base=$(echo "${RUNS[native]}" | fastest)
-echo "send+recv ping-pong on a unix socketpair, $ITER round trips, best of $ROUNDS"
-printf '%-30s %12s %12s %12s\n' "configuration" "ns/call" "vs native" "median"
-for c in "${configs[@]}"; do
-  m=$(echo "${RUNS[$c]}" | fastest)
-  med=$(echo "${RUNS[$c]}" | median)
-  label=$c
-  case $c in
-    native) label="native (no shim)";;
-    empty) label="shim, no rules (profile none)";;
-    nomatch) label="shim, rules not matching fd";;
-    match-p0) label="shim, matching rule, p=0";;
-    fiu-run) label="libfiu fiu-run -x";;
-  esac
-  printf '%-30s %12.1f %+11.1f %12.1f\n' "$label" "$m" "$(echo "$m - $base" | bc -l)" "$med"
-done
+
+# One table per loop shape: MODE is plain (send+recv), poll (send+poll+recv), epoll (+epoll_wait).
+bench_mode() {
+  local mode=$1; shift
+  local configs=("$@")
+  declare -A RUNS=()
+  for ((r = 0; r < ROUNDS; r++)); do
+    for c in "${configs[@]}"; do
+      case $c in
+        native)   v=$(env -u LD_PRELOAD "$OUT/pingpong" "$ITER" "$mode") ;;
+        empty)    v=$(LD_PRELOAD=$SHIM CHAOS_PROFILE=none "$OUT/pingpong" "$ITER" "$mode") ;;
+        nomatch)  v=$(LD_PRELOAD=$SHIM CHAOS_POLICY=bench/nomatch.toml "$OUT/pingpong" "$ITER" "$mode") ;;
+        match-p0) v=$(LD_PRELOAD=$SHIM CHAOS_POLICY=bench/match-p0.toml "$OUT/pingpong" "$ITER" "$mode") ;;
+        fiu-run)  v=$(fiu-run -x "$OUT/pingpong" "$ITER" "$mode") ;;
+      esac
+      RUNS[$c]+="$v "
+    done
+  done
+  local base
+  base=$(echo "${RUNS[native]}" | fastest)
+  echo "$mode loop on a unix socketpair, $ITER rounds, best of $ROUNDS (ns per intercepted call)"
+  printf '%-30s %12s %12s %12s\n' "configuration" "ns/call" "vs native" "median"
+  for c in "${configs[@]}"; do
+    local m med label=$c
+    m=$(echo "${RUNS[$c]}" | fastest)
+    med=$(echo "${RUNS[$c]}" | median)
+    case $c in
+      native) label="native (no shim)";;
+      empty) label="shim, no rules (profile none)";;
+      nomatch) label="shim, rules not matching fd";;
+      match-p0) label="shim, matching rule, p=0";;
+      fiu-run) label="libfiu fiu-run -x";;
+    esac
+    printf '%-30s %12.1f %+11.1f %12.1f\n' "$label" "$m" "$(echo "$m - $base" | bc -l)" "$med"
+  done
+  echo
+}
+
+configs=(native empty nomatch match-p0)
+command -v fiu-run >/dev/null && configs+=(fiu-run)
+bench_mode plain "${configs[@]}"
+bench_mode poll native empty nomatch
+bench_mode epoll native empty nomatch
 
 if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; then
-  echo
   echo "redis-benchmark (SET/GET, 50 clients, 200000 requests) against redis-server"
   port=$((20000 + RANDOM % 20000))
   bench_redis() {

@@ -14,7 +14,7 @@ pub const DEFAULT_PROFILE: &str = "benign";
 pub const PROFILES: &[Profile] = &[
     Profile {
         name: "benign",
-        summary: "short reads/writes, EINTR, small delays on sockets and pipes: a correct program passes",
+        summary: "short reads/writes, EINTR, EAGAIN stalls, small delays on sockets and pipes: a correct program passes",
         text: include_str!("profiles/benign.toml"),
     },
     Profile {

@@ -142,9 +142,10 @@ impl Finished {
     }
 }
 
-/// Runs `cmd` to completion, killing it (and failing the test) after `secs` seconds.
+/// Runs `cmd` to completion, killing it and everything it started (and failing the test) after
+/// `secs` seconds.
 pub fn run(cmd: &mut Command, secs: u64) -> Finished {
-    let child = cmd
+    let child = own_group(cmd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -172,8 +173,7 @@ pub fn wait_with_deadline(mut child: Child, secs: u64, what: &str) -> Finished {
             break status;
         }
         if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
+            kill_group(&mut child);
             let stdout = t_out.join().unwrap_or_default();
             let stderr = t_err.join().unwrap_or_default();
             panic!(
@@ -189,13 +189,36 @@ pub fn wait_with_deadline(mut child: Child, secs: u64, what: &str) -> Finished {
     }
 }
 
-/// A background child killed when dropped (servers).
+/// Puts the child in a process group of its own, so that it and everything it starts (chaos-ctl's
+/// program, nginx's workers) can be killed together.
+pub fn own_group(cmd: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0)
+}
+
+/// SIGKILLs a child's whole process group (see `own_group`) and reaps the child.
+pub fn kill_group(child: &mut Child) {
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A background child (a server) and its process group, killed when dropped.
 pub struct Background(pub Child);
+
+impl Background {
+    pub fn spawn(cmd: &mut Command) -> Background {
+        Background(
+            own_group(cmd)
+                .spawn()
+                .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}")),
+        )
+    }
+}
 
 impl Drop for Background {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        kill_group(&mut self.0);
     }
 }
 

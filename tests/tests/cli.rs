@@ -30,12 +30,13 @@ fn sigterm_to_chaos_ctl_reaches_the_program() {
         "trap 'touch {}; exit 0' TERM; echo ready; while true; do sleep 0.05; done",
         marker.display()
     );
-    let mut child = ctl_run(&dir, None, "f.jsonl", &["sh", "-c", &script])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    read_line_starting(&mut child, "ready", 20);
+    let mut guard = Background::spawn(
+        ctl_run(&dir, None, "f.jsonl", &["sh", "-c", &script])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null()),
+    );
+    let child = &mut guard.0;
+    read_line_starting(child, "ready", 20);
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let finished = {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -44,7 +45,6 @@ fn sigterm_to_chaos_ctl_reaches_the_program() {
                 break s;
             }
             if std::time::Instant::now() > deadline {
-                let _ = child.kill();
                 panic!("chaos-ctl did not finish after SIGTERM");
             }
             std::thread::sleep(std::time::Duration::from_millis(20));

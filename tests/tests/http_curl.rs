@@ -23,10 +23,10 @@ fn serve(
         .arg(root)
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
-    let mut child = cmd.spawn().expect("start server");
-    let lines = stdout_lines(&mut child);
+    let mut server = Background::spawn(&mut cmd);
+    let lines = stdout_lines(&mut server.0);
     let port = wait_for_line(&lines, "port ", 20).trim().parse().unwrap();
-    (Background(child), port, lines)
+    (server, port, lines)
 }
 
 fn big_file(dir: &TempDir) -> std::path::PathBuf {

@@ -39,11 +39,12 @@ fn sigkill_loses_no_fault_already_injected() {
         "[[rules]]\non = \"send\"\nfd = \"unix\"\nfault = \"ENOBUFS\"\n",
     );
     let log = dir.join("kill.jsonl");
-    let mut child = preloaded(&fixture, &policy, &log)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut guard = Background::spawn(
+        preloaded(&fixture, &policy, &log)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    );
+    let child = &mut guard.0;
     let seen: u64 = {
         use std::io::BufRead;
         let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());

@@ -46,8 +46,22 @@ fn timespec_of_ns(ns: u64) -> timespec {
 /// The shared loop of every wait: clamp to the next stall end, call, and go round again when a
 /// stall change (not the program's own events) ended the wait early. `call(wait_ns)` returns the
 /// number of events for the program (after filtering), or -1.
+///
+/// With no stall in progress the first call is made as is; only a wait cut short by the shim's wake
+/// event (a stall began meanwhile) goes round the loop. The entry time is taken from the coarse
+/// clock (a few ns in the vDSO) and only for finite timeouts.
 fn wait_loop(timeout: Option<u64>, mut call: impl FnMut(Option<u64>) -> c_int) -> c_int {
-    let deadline = timeout.map(|t| now().saturating_add(t));
+    let entered = match timeout {
+        Some(t) if t > 0 => sys::now_ns(libc::CLOCK_MONOTONIC_COARSE),
+        _ => 0,
+    };
+    if ACTIVE.load(Relaxed) == 0 {
+        let n = call(timeout);
+        if n != 0 || timeout == Some(0) || !WOKEN.with(|w| w.replace(false)) {
+            return n;
+        }
+    }
+    let deadline = timeout.map(|t| entered.saturating_add(t));
     loop {
         let t = now();
         let next_end = if ACTIVE.load(Relaxed) > 0 {
@@ -65,6 +79,12 @@ fn wait_loop(timeout: Option<u64>, mut call: impl FnMut(Option<u64>) -> c_int) -
             return n;
         }
     }
+}
+
+thread_local! {
+    /// Set when the last epoll result on this thread held only the shim's wake event: the wait
+    /// ended for our sake, not the program's, and must go on.
+    static WOKEN: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
 }
 
 // ---- epoll --------------------------------------------------------------------------------------
@@ -154,7 +174,14 @@ fn epoll_common(
     readiness::note_waited(epfd);
     wait_loop(timeout, |wait| {
         let n = call(wait);
-        if n <= 0 { n } else { drop_wake_events(evs, n) }
+        if n <= 0 {
+            return n;
+        }
+        let kept = drop_wake_events(evs, n);
+        if kept == 0 {
+            WOKEN.with(|w| w.set(true));
+        }
+        kept
     })
 }
 
