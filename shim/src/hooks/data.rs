@@ -60,9 +60,13 @@ fn call(op: Op, fd: c_int, requested: usize, msg_flags: c_int) -> Call {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
-    transfer(call(Op::Read, fd, n, 0), |lim| unsafe {
-        real::read(fd, buf, lim)
-    })
+    transfer(
+        Op::Read,
+        fd,
+        move || call(Op::Read, fd, n, 0),
+        move || unsafe { real::read(fd, buf, n) },
+        move |lim| unsafe { real::read(fd, buf, lim) },
+    )
 }
 
 #[unsafe(no_mangle)]
@@ -76,37 +80,57 @@ pub unsafe extern "C" fn __read_chk(
         // Let glibc report the buffer overflow exactly as it would without us.
         return unsafe { real::__read_chk(fd, buf, n, buflen) };
     }
-    transfer(call(Op::Read, fd, n, 0), |lim| unsafe {
-        real::read(fd, buf, lim)
-    })
+    transfer(
+        Op::Read,
+        fd,
+        move || call(Op::Read, fd, n, 0),
+        move || unsafe { real::read(fd, buf, n) },
+        move |lim| unsafe { real::read(fd, buf, lim) },
+    )
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
-    transfer(call(Op::Readv, fd, iov_total(iov, cnt), 0), |lim| {
-        with_limited_iov(iov, cnt, lim, |v, c| unsafe { real::readv(fd, v, c) })
-    })
+    transfer(
+        Op::Readv,
+        fd,
+        move || call(Op::Readv, fd, iov_total(iov, cnt), 0),
+        move || unsafe { real::readv(fd, iov, cnt) },
+        move |lim| with_limited_iov(iov, cnt, lim, |v, c| unsafe { real::readv(fd, v, c) }),
+    )
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
-    transfer(call(Op::Write, fd, n, 0), |lim| unsafe {
-        real::write(fd, buf, lim)
-    })
+    transfer(
+        Op::Write,
+        fd,
+        move || call(Op::Write, fd, n, 0),
+        move || unsafe { real::write(fd, buf, n) },
+        move |lim| unsafe { real::write(fd, buf, lim) },
+    )
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
-    transfer(call(Op::Writev, fd, iov_total(iov, cnt), 0), |lim| {
-        with_limited_iov(iov, cnt, lim, |v, c| unsafe { real::writev(fd, v, c) })
-    })
+    transfer(
+        Op::Writev,
+        fd,
+        move || call(Op::Writev, fd, iov_total(iov, cnt), 0),
+        move || unsafe { real::writev(fd, iov, cnt) },
+        move |lim| with_limited_iov(iov, cnt, lim, |v, c| unsafe { real::writev(fd, v, c) }),
+    )
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t {
-    transfer(call(Op::Recv, fd, n, flags), |lim| unsafe {
-        real::recv(fd, buf, lim, flags)
-    })
+    transfer(
+        Op::Recv,
+        fd,
+        move || call(Op::Recv, fd, n, flags),
+        move || unsafe { real::recv(fd, buf, n, flags) },
+        move |lim| unsafe { real::recv(fd, buf, lim, flags) },
+    )
 }
 
 #[unsafe(no_mangle)]
@@ -120,9 +144,13 @@ pub unsafe extern "C" fn __recv_chk(
     if n > buflen {
         return unsafe { real::__recv_chk(fd, buf, n, buflen, flags) };
     }
-    transfer(call(Op::Recv, fd, n, flags), |lim| unsafe {
-        real::recv(fd, buf, lim, flags)
-    })
+    transfer(
+        Op::Recv,
+        fd,
+        move || call(Op::Recv, fd, n, flags),
+        move || unsafe { real::recv(fd, buf, n, flags) },
+        move |lim| unsafe { real::recv(fd, buf, lim, flags) },
+    )
 }
 
 #[unsafe(no_mangle)]
@@ -134,9 +162,13 @@ pub unsafe extern "C" fn recvfrom(
     addr: *mut sockaddr,
     len: *mut socklen_t,
 ) -> ssize_t {
-    transfer(call(Op::Recvfrom, fd, n, flags), |lim| unsafe {
-        real::recvfrom(fd, buf, lim, flags, addr, len)
-    })
+    transfer(
+        Op::Recvfrom,
+        fd,
+        move || call(Op::Recvfrom, fd, n, flags),
+        move || unsafe { real::recvfrom(fd, buf, n, flags, addr, len) },
+        move |lim| unsafe { real::recvfrom(fd, buf, lim, flags, addr, len) },
+    )
 }
 
 #[unsafe(no_mangle)]
@@ -152,9 +184,13 @@ pub unsafe extern "C" fn __recvfrom_chk(
     if n > buflen {
         return unsafe { real::__recvfrom_chk(fd, buf, n, buflen, flags, addr, len) };
     }
-    transfer(call(Op::Recvfrom, fd, n, flags), |lim| unsafe {
-        real::recvfrom(fd, buf, lim, flags, addr, len)
-    })
+    transfer(
+        Op::Recvfrom,
+        fd,
+        move || call(Op::Recvfrom, fd, n, flags),
+        move || unsafe { real::recvfrom(fd, buf, n, flags, addr, len) },
+        move |lim| unsafe { real::recvfrom(fd, buf, lim, flags, addr, len) },
+    )
 }
 
 /// Runs `f` with a copy of `msg` whose iovecs cover at most `limit` bytes.
@@ -184,26 +220,36 @@ fn msg_total(msg: *const msghdr) -> usize {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
-    let total = msg_total(msg);
-    transfer(call(Op::Recvmsg, fd, total, flags), |lim| {
-        if lim >= total {
-            unsafe { real::recvmsg(fd, msg, flags) }
-        } else {
-            with_limited_msg(msg, lim, |m| unsafe { real::recvmsg(fd, m, flags) })
-        }
-    })
+    transfer(
+        Op::Recvmsg,
+        fd,
+        move || call(Op::Recvmsg, fd, msg_total(msg), flags),
+        move || unsafe { real::recvmsg(fd, msg, flags) },
+        move |lim| {
+            if lim >= msg_total(msg) {
+                unsafe { real::recvmsg(fd, msg, flags) }
+            } else {
+                with_limited_msg(msg, lim, |m| unsafe { real::recvmsg(fd, m, flags) })
+            }
+        },
+    )
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
-    let total = msg_total(msg);
-    transfer(call(Op::Sendmsg, fd, total, flags), |lim| {
-        if lim >= total {
-            unsafe { real::sendmsg(fd, msg, flags) }
-        } else {
-            with_limited_msg(msg, lim, |m| unsafe { real::sendmsg(fd, m, flags) })
-        }
-    })
+    transfer(
+        Op::Sendmsg,
+        fd,
+        move || call(Op::Sendmsg, fd, msg_total(msg), flags),
+        move || unsafe { real::sendmsg(fd, msg, flags) },
+        move |lim| {
+            if lim >= msg_total(msg) {
+                unsafe { real::sendmsg(fd, msg, flags) }
+            } else {
+                with_limited_msg(msg, lim, |m| unsafe { real::sendmsg(fd, m, flags) })
+            }
+        },
+    )
 }
 
 #[unsafe(no_mangle)]
@@ -214,16 +260,24 @@ pub unsafe extern "C" fn recvmmsg(
     flags: c_int,
     timeout: *mut libc::timespec,
 ) -> c_int {
-    transfer(call(Op::Recvmmsg, fd, vlen as usize, flags), |lim| unsafe {
-        real::recvmmsg(fd, msgs, lim as c_uint, flags, timeout) as isize
-    }) as c_int
+    transfer(
+        Op::Recvmmsg,
+        fd,
+        move || call(Op::Recvmmsg, fd, vlen as usize, flags),
+        move || unsafe { real::recvmmsg(fd, msgs, vlen, flags, timeout) as isize },
+        move |lim| unsafe { real::recvmmsg(fd, msgs, lim as c_uint, flags, timeout) as isize },
+    ) as c_int
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t {
-    transfer(call(Op::Send, fd, n, flags), |lim| unsafe {
-        real::send(fd, buf, lim, flags)
-    })
+    transfer(
+        Op::Send,
+        fd,
+        move || call(Op::Send, fd, n, flags),
+        move || unsafe { real::send(fd, buf, n, flags) },
+        move |lim| unsafe { real::send(fd, buf, lim, flags) },
+    )
 }
 
 #[unsafe(no_mangle)]
@@ -235,9 +289,13 @@ pub unsafe extern "C" fn sendto(
     addr: *const sockaddr,
     len: socklen_t,
 ) -> ssize_t {
-    transfer(call(Op::Sendto, fd, n, flags), |lim| unsafe {
-        real::sendto(fd, buf, lim, flags, addr, len)
-    })
+    transfer(
+        Op::Sendto,
+        fd,
+        move || call(Op::Sendto, fd, n, flags),
+        move || unsafe { real::sendto(fd, buf, n, flags, addr, len) },
+        move |lim| unsafe { real::sendto(fd, buf, lim, flags, addr, len) },
+    )
 }
 
 #[unsafe(no_mangle)]
@@ -247,7 +305,11 @@ pub unsafe extern "C" fn sendmmsg(
     vlen: c_uint,
     flags: c_int,
 ) -> c_int {
-    transfer(call(Op::Sendmmsg, fd, vlen as usize, flags), |lim| unsafe {
-        real::sendmmsg(fd, msgs, lim as c_uint, flags) as isize
-    }) as c_int
+    transfer(
+        Op::Sendmmsg,
+        fd,
+        move || call(Op::Sendmmsg, fd, vlen as usize, flags),
+        move || unsafe { real::sendmmsg(fd, msgs, vlen, flags) as isize },
+        move |lim| unsafe { real::sendmmsg(fd, msgs, lim as c_uint, flags) as isize },
+    ) as c_int
 }

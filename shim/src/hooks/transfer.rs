@@ -10,6 +10,7 @@ use crate::readiness;
 use crate::runtime::{self, Runtime};
 use crate::sys;
 use chaos_engine::decide::Dir;
+use chaos_engine::op::Op;
 use core::sync::atomic::Ordering::Relaxed;
 use libc::c_int;
 
@@ -27,13 +28,21 @@ pub(crate) enum Decision {
     Fault(Meta, Plan),
 }
 
-/// Runs a data call. `real(limit)` makes the real call transferring at most `limit` bytes (or
-/// messages, for the mmsg forms).
+/// Runs a data call on `fd`. `direct()` is the unmodified real call (the fast path). On the slow
+/// path, `describe()` builds the call's description (summing iovecs costs a loop, so it is not done
+/// up front) and `real(limit)` makes the real call transferring at most `limit` bytes (or messages,
+/// for the mmsg forms). Separate closures so the fast path materialises nothing.
 #[inline(always)]
-pub(crate) fn transfer(call: Call, real: impl FnOnce(usize) -> isize) -> isize {
-    match gate(call.op, call.fd) {
-        None => real(call.requested),
-        Some((rt, slot)) => transfer_slow(rt, slot, call, real),
+pub(crate) fn transfer(
+    op: Op,
+    fd: c_int,
+    describe: impl FnOnce() -> Call,
+    direct: impl FnOnce() -> isize,
+    real: impl FnOnce(usize) -> isize,
+) -> isize {
+    match gate(op, fd) {
+        None => direct(),
+        Some((rt, slot)) => transfer_slow(rt, slot, describe(), real),
     }
 }
 
