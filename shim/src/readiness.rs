@@ -71,9 +71,17 @@ static REGS: [FdRegs; MAX_FDS] = [const { FdRegs::new() }; MAX_FDS];
 /// epoll fds created through our hooks (bitmap by fd number).
 static KNOWN_EPFD: [AtomicU64; MAX_FDS / 64] = [const { AtomicU64::new(0) }; MAX_FDS / 64];
 
-/// The process uses epoll (an epoll fd was created, or waited on): an fd with no registration we saw
-/// may be in a set we did not see.
-pub static HAS_EPOLL: AtomicBool = AtomicBool::new(false);
+/// Epoll fds created through our hooks and still open. (Python's `selectors` creates one and closes it
+/// at import, just to see whether epoll works: that must not count as using epoll.)
+static LIVE_EPFDS: AtomicU32 = AtomicU32::new(0);
+/// A wait on an epoll fd we never saw created (inherited across exec, dup'd): its registrations are
+/// unknown for good.
+static UNSEEN_EPFD: AtomicBool = AtomicBool::new(false);
+
+/// Whether an fd with no registration we saw could be in an epoll set.
+fn uses_epoll() -> bool {
+    LIVE_EPFDS.load(Relaxed) > 0 || UNSEEN_EPFD.load(Relaxed)
+}
 
 /// fds with a stall in progress, for waiters to clamp their timeouts and end expired stalls.
 const STALL_SLOTS: usize = 256;
@@ -146,10 +154,11 @@ fn ctl(epfd: c_int, op: c_int, fd: c_int, events: u32, data: u64) -> c_int {
 
 /// A new epoll fd: remember it and put our wake eventfd in it.
 pub fn on_epoll_created(epfd: c_int) {
-    if let Some((word, bit)) = epfd_bit(epfd) {
-        word.fetch_or(bit, Relaxed);
+    if let Some((word, bit)) = epfd_bit(epfd)
+        && word.fetch_or(bit, Relaxed) & bit == 0
+    {
+        LIVE_EPFDS.fetch_add(1, Relaxed);
     }
-    HAS_EPOLL.store(true, Relaxed);
     let wake = ownfd::WAKE.load(Relaxed);
     if wake >= 0 {
         let events = (libc::EPOLLIN | libc::EPOLLET) as u32;
@@ -162,7 +171,7 @@ pub fn note_waited(epfd: c_int) {
     if let Some((word, bit)) = epfd_bit(epfd)
         && word.load(Relaxed) & bit == 0
     {
-        HAS_EPOLL.store(true, Relaxed);
+        UNSEEN_EPFD.store(true, Relaxed);
     }
 }
 
@@ -230,6 +239,7 @@ pub fn forget_fd(fd: c_int) {
     if let Some((word, bit)) = epfd_bit(fd)
         && word.fetch_and(!bit, Relaxed) & bit != 0
     {
+        LIVE_EPFDS.fetch_sub(1, Relaxed);
         for fr in REGS.iter() {
             for r in &fr.regs {
                 let _ = r.epfd.compare_exchange(fd, -1, Relaxed, Relaxed);
@@ -241,7 +251,7 @@ pub fn forget_fd(fd: c_int) {
 /// Whether faking "not ready" on `fd` is safe: either the process does not use epoll, or every
 /// epoll registration of the fd is one we saw and can re-arm.
 pub fn registrations_known(fd: c_int) -> bool {
-    if !HAS_EPOLL.load(Relaxed) {
+    if !uses_epoll() {
         return true;
     }
     let Some(fr) = regs(fd) else { return false };

@@ -188,6 +188,51 @@ fn static_binaries_are_refused_unless_forced() {
     );
 }
 
+/// A dynamically linked C program dressed up as Go (the section Go's linker writes): Go makes its
+/// system calls directly, so the preflight refuses it.
+#[test]
+fn go_programs_are_refused() {
+    let Some(_) = require("objcopy") else { return };
+    let dir = TempDir::new("go");
+    let src = dir.write("main.c", "int main(void){return 0;}\n");
+    let plain = dir.join("plain");
+    let cc = run(Command::new("cc").arg("-o").arg(&plain).arg(&src), 60);
+    assert_eq!(cc.code(), Some(0), "{}", cc.describe());
+    let info = dir.write("buildinfo", "\u{ff} Go buildinf:");
+    let go = dir.join("gobin");
+    let oc = run(
+        Command::new("objcopy")
+            .arg(format!("--add-section=.go.buildinfo={}", info.display()))
+            .arg(&plain)
+            .arg(&go),
+        60,
+    );
+    assert_eq!(oc.code(), Some(0), "{}", oc.describe());
+    let r = run(&mut ctl(&["run", "--", go.to_str().unwrap()]), 20);
+    assert_eq!(r.code(), Some(125), "{}", r.describe());
+    assert!(r.stderr.contains("is a Go program"), "{}", r.stderr);
+    let r = run(&mut ctl(&["run", "--", plain.to_str().unwrap()]), 20);
+    assert_eq!(
+        r.code(),
+        Some(0),
+        "the same program without the section runs: {}",
+        r.describe()
+    );
+}
+
+#[test]
+fn setuid_programs_are_refused() {
+    let dir = TempDir::new("setuid");
+    let src = dir.write("main.c", "int main(void){return 0;}\n");
+    let exe = dir.join("suid");
+    let cc = run(Command::new("cc").arg("-o").arg(&exe).arg(&src), 60);
+    assert_eq!(cc.code(), Some(0));
+    std::fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o4755)).unwrap();
+    let r = run(&mut ctl(&["run", "--", exe.to_str().unwrap()]), 20);
+    assert_eq!(r.code(), Some(125), "{}", r.describe());
+    assert!(r.stderr.contains("is setuid/setgid"), "{}", r.stderr);
+}
+
 #[test]
 fn scripts_are_followed_to_their_interpreter() {
     let dir = TempDir::new("shebang");

@@ -303,6 +303,7 @@ fn redis_benchmark_against_redis_under_stalls() {
     );
 }
 
+/// asyncio on each of its selectors: epoll (level-triggered), poll and select.
 #[test]
 fn python_asyncio_echo_under_stalls() {
     let Some(_) = require("python3") else { return };
@@ -336,27 +337,25 @@ async def main():
     await asyncio.gather(*(client(port, 300_000) for _ in range(6)))
     print("ok asyncio")
 
-asyncio.run(main())
+import selectors, sys
+asyncio.set_event_loop(asyncio.SelectorEventLoop(getattr(selectors, sys.argv[1])()))
+asyncio.get_event_loop().run_until_complete(main())
 "#,
     );
-    let r = run(
-        &mut ctl_run(
-            &dir,
-            Some(HEAVY),
-            "asyncio.jsonl",
-            &["python3", script.to_str().unwrap()],
-        ),
-        120,
-    );
-    assert_eq!(r.code(), Some(0), "{}", r.describe());
-    assert!(r.stdout.contains("ok asyncio"));
-    let log = read_log(&dir.join("asyncio.jsonl"));
-    assert!(
-        faults(&log)
-            .iter()
-            .any(|f| f["fault"] == "stall" && f["errno"] == "EAGAIN"),
-        "stalls injected"
-    );
+    for selector in ["EpollSelector", "PollSelector", "SelectSelector"] {
+        let log = format!("asyncio-{selector}.jsonl");
+        let argv = ["python3", script.to_str().unwrap(), selector];
+        let r = run(&mut ctl_run(&dir, Some(HEAVY), &log, &argv), 120);
+        assert_eq!(r.code(), Some(0), "{selector}: {}", r.describe());
+        assert!(r.stdout.contains("ok asyncio"), "{selector}");
+        let log = read_log(&dir.join(&log));
+        assert!(
+            faults(&log)
+                .iter()
+                .any(|f| f["fault"] == "stall" && f["errno"] == "EAGAIN"),
+            "{selector}: stalls injected"
+        );
+    }
 }
 
 #[test]
