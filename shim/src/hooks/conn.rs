@@ -1,7 +1,7 @@
 //! connect, accept, setsockopt, shutdown: calls that are counted per connection, not by offset.
 
 use super::transfer::{Applied, Decision, StallOutcome, decide, effect_of, log_fault, start_stall};
-use super::{current_meta, gate, new_fd};
+use super::{current_meta, gate, new_fd, reclassify};
 use crate::fdtable::{self, Meta, Role, SockAddrBuf};
 use crate::guard::guarded;
 use crate::plan::{self, Action, Call, Mode, Plan};
@@ -275,7 +275,7 @@ fn after_connect(fd: c_int, r: c_int, e: c_int) {
     });
     if !same {
         let saved = sys::errno();
-        new_fd(fd, Some(Role::Out));
+        reclassify(fd, Some(Role::Out));
         sys::set_errno(saved);
     }
     sys::set_errno(e);

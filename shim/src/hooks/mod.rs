@@ -37,9 +37,20 @@ pub(crate) fn current_meta(rt: &Runtime, fd: c_int, slot: &Slot) -> Meta {
     }
 }
 
-/// A hook produced a new fd (socket, accept, pipe...): forget what the number meant before. Sockets
-/// we know the role of are classified now; the rest lazily on first use.
+/// A hook produced a new fd (socket, accept, pipe, dup...): forget everything the number meant
+/// before, including stalls and epoll registrations a close we never saw (glibc-internal) left
+/// behind. Sockets we know the role of are classified now; the rest lazily on first use.
 pub(crate) fn new_fd(fd: c_int, role: Option<Role>) {
+    if fd < 0 || !runtime::in_own_process() {
+        return;
+    }
+    crate::readiness::forget_fd(fd);
+    reclassify(fd, role);
+}
+
+/// The same fd changed what it is (a socket got connected): drop the cached classification but keep
+/// its epoll registrations.
+pub(crate) fn reclassify(fd: c_int, role: Option<Role>) {
     if fd < 0 || !runtime::in_own_process() {
         return;
     }
