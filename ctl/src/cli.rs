@@ -37,6 +37,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the platform quirks --platform and --quirk can reproduce
+    Quirks {
+        /// Only this platform's quirks (macos, freebsd, openbsd, linux-old, wsl1)
+        #[arg(long)]
+        platform: Option<String>,
+    },
     /// List the built-in profiles, or show one
     Profiles {
         #[command(subcommand)]
@@ -60,6 +66,15 @@ pub struct RunArgs {
     /// Built-in profile: benign (default), network, none
     #[arg(long, short = 'P')]
     pub profile: Option<String>,
+    /// Reproduce a platform's errno quirks: macos, freebsd, openbsd, linux-old, wsl1 (see `quirks`)
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Enable one quirk by name (repeatable)
+    #[arg(long = "quirk", value_name = "NAME")]
+    pub quirks: Vec<String>,
+    /// Leave one quirk out (repeatable)
+    #[arg(long = "no-quirk", value_name = "NAME")]
+    pub no_quirks: Vec<String>,
     /// Seed for every decision (overrides the policy's `seed`)
     #[arg(long, short = 's')]
     pub seed: Option<u64>,

@@ -14,6 +14,8 @@ pub struct Event {
     pub op: Option<String>,
     #[serde(default)]
     pub fault: Option<String>,
+    #[serde(default)]
+    pub quirk: Option<String>,
 }
 
 pub struct Log {

@@ -5,6 +5,7 @@ mod events;
 mod failure;
 mod policy_source;
 mod preflight;
+mod quirks;
 mod report;
 mod run;
 mod shim_path;
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Validate { policy } => policy_source::validate(&policy),
         Command::Report { log, json } => report::report(&log, json).map(|_| 0),
+        Command::Quirks { platform } => quirks::list(platform.as_deref()).map(|_| 0),
         Command::Profiles { command } => match command {
             None | Some(ProfilesCommand::List) => policy_source::list_profiles().map(|_| 0),
             Some(ProfilesCommand::Show { name }) => policy_source::show_profile(&name).map(|_| 0),

@@ -12,7 +12,11 @@ pub fn tally(log: &Log) -> BTreeMap<(String, String, String), usize> {
         let key = (
             f.rule.clone().unwrap_or_default(),
             f.op.clone().unwrap_or_default(),
-            f.fault.clone().unwrap_or_default(),
+            // A quirk's name says more than "quirk".
+            f.quirk
+                .clone()
+                .or_else(|| f.fault.clone())
+                .unwrap_or_default(),
         );
         *counts.entry(key).or_insert(0) += 1;
     }

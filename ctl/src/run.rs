@@ -6,6 +6,7 @@ use crate::failure::{self, Failure};
 use crate::policy_source::PolicySource;
 use crate::{preflight, report, shim_path};
 use chaos_engine::profiles::DEFAULT_PROFILE;
+use chaos_engine::quirk;
 use std::ffi::OsString;
 use std::io::ErrorKind;
 use std::os::unix::fs::OpenOptionsExt;
@@ -21,6 +22,14 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
         (None, None) => PolicySource::Profile(DEFAULT_PROFILE.to_string()),
     };
     let policy = source.load()?;
+    // Checked here so a misspelt quirk fails before the program starts, not inside it.
+    fn names(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    let added = quirk::resolve(args.platform.as_deref(), &names(&args.quirks), &[])
+        .map_err(Failure::own)?;
+    let removed = quirk::resolve(None, &names(&args.no_quirks), &[]).map_err(Failure::own)?;
+    let quirks = quirk::QuirkSet((policy.quirks.0 | added.0) & !removed.0);
     let shim = shim_path::find_shim()?;
     let program = preflight::resolve_command(&args.cmd[0])?;
     for refusal in preflight::check(&program) {
@@ -44,8 +53,25 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
 
     let mut cmd = Command::new(&args.cmd[0]);
     cmd.args(&args.cmd[1..]);
-    for var in ["CHAOS_POLICY", "CHAOS_PROFILE", "CHAOS_SEED", "CHAOS_LOG"] {
+    for var in [
+        "CHAOS_POLICY",
+        "CHAOS_PROFILE",
+        "CHAOS_SEED",
+        "CHAOS_LOG",
+        "CHAOS_PLATFORM",
+        "CHAOS_QUIRKS",
+        "CHAOS_NO_QUIRKS",
+    ] {
         cmd.env_remove(var);
+    }
+    if let Some(p) = &args.platform {
+        cmd.env("CHAOS_PLATFORM", p);
+    }
+    if !args.quirks.is_empty() {
+        cmd.env("CHAOS_QUIRKS", args.quirks.join(","));
+    }
+    if !args.no_quirks.is_empty() {
+        cmd.env("CHAOS_NO_QUIRKS", args.no_quirks.join(","));
     }
     match &source {
         PolicySource::File(path) => cmd.env("CHAOS_POLICY", path),
@@ -98,6 +124,9 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     let seed = args.seed.unwrap_or(policy.seed);
     if !args.quiet {
         summarise(&log, &log_path, seed, &policy.origin);
+        if !quirks.is_empty() {
+            eprintln!("chaos: quirks {}", quirks.names().join(", "));
+        }
     }
     let intercepted = log.starts().any(|s| s.pid == child.id() as i64);
     if !intercepted {

@@ -4,6 +4,7 @@
 //! - [`profiles`] holds the built-in policies (`benign`, `network`, `none`).
 //! - [`decide`] makes counter-based decisions that do not depend on thread interleaving.
 //! - [`event`] formats event-log lines without allocating, for the shim's hooks.
+//! - [`quirk`] catalogues the platform quirks (macOS, BSD, old Linux, WSL1) the shim can reproduce.
 //!
 //! The shim (`chaos-shim`) and the CLI (`chaos-ctl`) both depend on this crate; it depends on neither.
 
@@ -18,6 +19,7 @@ pub mod op;
 pub mod parse;
 pub mod policy;
 pub mod profiles;
+pub mod quirk;
 
 /// Version written into every `start` event.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -36,6 +36,9 @@ impl std::error::Error for PolicyError {}
 #[serde(deny_unknown_fields)]
 struct RawPolicy {
     seed: Option<Spanned<u64>>,
+    platform: Option<Spanned<String>>,
+    quirks: Option<Spanned<Vec<String>>>,
+    no_quirks: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     rules: Vec<Spanned<RawRule>>,
 }
@@ -121,7 +124,31 @@ pub fn parse_policy(text: &str, origin: &str) -> Result<Policy, PolicyError> {
         }
         rules.push(rule);
     }
+    let names = |list: &Option<Spanned<Vec<String>>>| -> Vec<String> {
+        list.as_ref()
+            .map(|l| l.get_ref().clone())
+            .unwrap_or_default()
+    };
+    let (add, remove) = (names(&raw.quirks), names(&raw.no_quirks));
+    let add: Vec<&str> = add.iter().map(String::as_str).collect();
+    let remove: Vec<&str> = remove.iter().map(String::as_str).collect();
+    let quirks = crate::quirk::resolve(
+        raw.platform.as_ref().map(|p| p.get_ref().as_str()),
+        &add,
+        &remove,
+    )
+    .map_err(|m| {
+        let span = if m.starts_with("unknown platform") {
+            raw.platform.as_ref().map(|p| p.span())
+        } else if add.iter().any(|n| m.contains(&format!("`{n}`"))) {
+            raw.quirks.as_ref().map(|q| q.span())
+        } else {
+            raw.no_quirks.as_ref().map(|q| q.span())
+        };
+        err_at(span.unwrap_or(0..0), m)
+    })?;
     Ok(Policy {
+        quirks,
         seed: raw.seed.map(|s| s.into_inner()).unwrap_or(1),
         rules,
         origin: origin.to_string(),
@@ -451,6 +478,23 @@ fault = { short = "1..50%" }
             })
         );
         assert_eq!(p.rules[1].fault, Fault::Errno(libc::EAGAIN));
+    }
+
+    #[test]
+    fn platform_and_quirk_fields() {
+        let p = parse_policy(
+            "platform = \"macos\"\nno_quirks = [\"getpeername-einval\"]\nquirks = [\"no-accept4\"]\n",
+            "p",
+        )
+        .unwrap();
+        assert!(p.quirks.has(crate::quirk::Quirk::SetsockoptAfterShutdown));
+        assert!(!p.quirks.has(crate::quirk::Quirk::GetpeernameEinval));
+        assert!(p.quirks.has(crate::quirk::Quirk::NoAccept4));
+        let e = err("platform = \"darwin\"\n");
+        assert_eq!((e.line, e.col), (1, 12), "{e}");
+        assert!(e.message.contains("expected one of macos"), "{e}");
+        let e = err("quirks = [\"nope\"]\n");
+        assert!(e.message.contains("unknown quirk `nope`"), "{e}");
     }
 
     #[test]

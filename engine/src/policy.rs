@@ -17,6 +17,8 @@ pub struct Policy {
     pub origin: String,
     /// FNV-1a of the policy text, so a log names exactly the policy that produced it.
     pub digest: u64,
+    /// Platform quirks in effect (`platform`, `quirks`, `no_quirks`).
+    pub quirks: crate::quirk::QuirkSet,
 }
 
 #[derive(Clone, Debug)]

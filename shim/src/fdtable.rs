@@ -100,6 +100,11 @@ pub struct Slot {
     pub calls: [AtomicU32; CLASS_COUNT],
     /// CLOCK_MONOTONIC ns until which [rx, tx] is stalled; 0 when not stalled.
     pub stall_until: [AtomicU64; 2],
+    /// What platform quirks need to remember about the socket (`sockstate` bits). Kept across
+    /// reclassification; cleared for a fresh fd.
+    pub qstate: AtomicU32,
+    /// SO_SNDBUF the program asked for (0: never set), for datagram size limits.
+    pub sndbuf: AtomicU32,
 }
 
 impl Slot {
@@ -113,6 +118,8 @@ impl Slot {
             attempt: [const { AtomicU32::new(0) }; 2],
             calls: [const { AtomicU32::new(0) }; CLASS_COUNT],
             stall_until: [const { AtomicU64::new(0) }; 2],
+            qstate: AtomicU32::new(0),
+            sndbuf: AtomicU32::new(0),
         }
     }
 }

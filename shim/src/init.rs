@@ -9,6 +9,7 @@ use crate::runtime::{self, FORKS, PID, PROCESS_KEY, Runtime};
 use crate::{log, readiness, real, sys};
 use chaos_engine::decide::mix;
 use chaos_engine::policy::{Policy, fnv1a};
+use chaos_engine::quirk::{self, QuirkSet};
 use chaos_engine::{parse, profiles};
 use core::sync::atomic::Ordering::Relaxed;
 use std::ffi::OsString;
@@ -68,7 +69,8 @@ fn init() -> Result<(), String> {
         .collect();
     PID.store(sys::getpid(), Relaxed);
     PROCESS_KEY.store(mix(&[fnv1a(exe.as_bytes()), fnv1a(&cmdline)]), Relaxed);
-    let rt = Runtime::new(policy, seed, exe, argv);
+    let quirks = quirks_from_env(policy.quirks)?;
+    let rt = Runtime::new(policy, seed, exe, argv, quirks);
     if let Some(path) = env("CHAOS_LOG") {
         log::open(&path).map_err(|e| format!("chaos: {e}"))?;
     }
@@ -77,6 +79,30 @@ fn init() -> Result<(), String> {
     log::write_start(&rt, "exec");
     runtime::publish(rt);
     Ok(())
+}
+
+/// The policy's quirks plus CHAOS_PLATFORM and CHAOS_QUIRKS, minus CHAOS_NO_QUIRKS (comma lists).
+fn names(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn quirks_from_env(policy: QuirkSet) -> Result<QuirkSet, String> {
+    let list = |name| env(name).unwrap_or_default();
+    let (add, remove) = (list("CHAOS_QUIRKS"), list("CHAOS_NO_QUIRKS"));
+    let split = |s: &str| {
+        s.split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    let (add, remove) = (split(&add), split(&remove));
+    let platform = env("CHAOS_PLATFORM");
+    let from_env = quirk::resolve(platform.as_deref(), &names(&add), &[])
+        .map_err(|e| format!("chaos: CHAOS_PLATFORM/CHAOS_QUIRKS: {e}"))?;
+    let without = quirk::resolve(None, &names(&remove), &[])
+        .map_err(|e| format!("chaos: CHAOS_NO_QUIRKS: {e}"))?;
+    Ok(QuirkSet((policy.0 | from_env.0) & !without.0))
 }
 
 extern "C" fn before_fork() {

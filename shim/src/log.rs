@@ -73,6 +73,36 @@ pub fn write_start(rt: &Runtime, via: &str) {
     emit(&mut line);
 }
 
+/// A platform quirk fired: `{"ev":"fault","fault":"quirk","quirk":NAME,...}`.
+pub fn write_quirk(op: &str, fd: c_int, quirk: chaos_engine::quirk::Quirk, errno: Option<c_int>) {
+    let mut line = LineBuf::new();
+    line.begin();
+    line.field_str("ev", b"fault");
+    line.field_num("ts_ns", sys::now_ns(libc::CLOCK_REALTIME));
+    line.field_num("pid", sys::getpid());
+    line.field_num("tid", sys::gettid());
+    line.field_display("proc", format_args!("{:016x}", PROCESS_KEY.load(Relaxed)));
+    line.field_str("op", op.as_bytes());
+    line.field_num("fd", fd);
+    if let Some(slot) = crate::fdtable::slot(fd) {
+        let meta = Meta(slot.meta.load(Relaxed));
+        if meta.valid() {
+            line.field_str("kind", meta.kind().name().as_bytes());
+        }
+    }
+    let peer = SockAddrBuf::read(fd, true);
+    field_endpoint(&mut line, "peer", peer.endpoint());
+    let local = SockAddrBuf::read(fd, false);
+    field_endpoint(&mut line, "local", local.endpoint());
+    line.field_str("rule", b"quirk");
+    line.field_str("fault", b"quirk");
+    line.field_str("quirk", quirk.name().as_bytes());
+    if let Some(e) = errno {
+        line.field_str("errno", errno_name(e).as_bytes());
+    }
+    emit(&mut line);
+}
+
 /// Everything one fault event says.
 pub struct FaultRecord<'a> {
     pub op: Op,

@@ -67,6 +67,9 @@ pub struct Call {
     pub requested: usize,
     /// MSG_* flags of the call (0 for read/write).
     pub msg_flags: c_int,
+    /// sendto/sendmsg's destination address (null otherwise).
+    pub dest: *const libc::sockaddr,
+    pub dest_len: libc::socklen_t,
 }
 
 impl Call {

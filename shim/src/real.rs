@@ -160,6 +160,10 @@ real_functions! {
         => { let _ = buflen; sys(libc::SYS_recvfrom, [fd as usize, buf as usize, n, flags as usize, NULL, NULL]) };
     __recvfrom_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> ssize_t
         => { let _ = buflen; sys(libc::SYS_recvfrom, [fd as usize, buf as usize, n, flags as usize, addr as usize, len as usize]) };
+    bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int
+        => sys(libc::SYS_bind, [fd as usize, addr as usize, len as usize, 0, 0, 0]) as c_int;
+    getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int
+        => sys(libc::SYS_getpeername, [fd as usize, addr as usize, len as usize, 0, 0, 0]) as c_int;
     epoll_create(size: c_int) -> c_int
         => { let _ = size; sys(libc::SYS_epoll_create1, [0, 0, 0, 0, 0, 0]) as c_int };
     epoll_create1(flags: c_int) -> c_int

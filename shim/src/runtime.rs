@@ -18,6 +18,8 @@ pub struct Runtime {
     pub start_ns: u64,
     pub exe: String,
     pub argv: Vec<String>,
+    /// Platform quirks in effect (the policy's, plus CHAOS_PLATFORM/CHAOS_QUIRKS).
+    pub quirks: chaos_engine::quirk::QuirkSet,
 }
 
 /// Null until the constructor has finished: hooks then pass everything through.
@@ -56,10 +58,21 @@ impl Runtime {
         self.op_masks[op as usize] as u32
     }
 
-    pub fn new(policy: Policy, seed: u64, exe: String, argv: Vec<String>) -> Runtime {
+    pub fn new(
+        policy: Policy,
+        seed: u64,
+        exe: String,
+        argv: Vec<String>,
+        quirks: chaos_engine::quirk::QuirkSet,
+    ) -> Runtime {
         let mut op_masks = [0u64; OP_COUNT];
+        let forced = crate::quirks::forced_ops(quirks);
         for op in ALL_OPS {
-            op_masks[op as usize] = policy.mask_for_op(op) as u64 | crate::fdtable::FORCE_SLOW;
+            op_masks[op as usize] = if forced[op as usize] {
+                u64::MAX // every call of this op is checked for quirks
+            } else {
+                policy.mask_for_op(op) as u64 | crate::fdtable::FORCE_SLOW
+            };
         }
         let thresholds = policy.rules.iter().map(|r| r.threshold()).collect();
         let injected = policy.rules.iter().map(|_| AtomicU64::new(0)).collect();
@@ -72,6 +85,7 @@ impl Runtime {
             start_ns: crate::sys::now_ns(libc::CLOCK_MONOTONIC),
             exe,
             argv,
+            quirks,
         }
     }
 }

@@ -1,10 +1,13 @@
 //! connect, accept, setsockopt, shutdown: calls that are counted per connection, not by offset.
 
-use super::transfer::{Applied, Decision, StallOutcome, decide, effect_of, log_fault, start_stall};
+use super::transfer::{
+    Applied, Decision, StallOutcome, decide, effect_of, log_fault, quirk_fail, start_stall,
+};
 use super::{current_meta, gate, new_fd, reclassify};
 use crate::fdtable::{self, Meta, Role, SockAddrBuf};
 use crate::guard::guarded;
 use crate::plan::{self, Action, Call, Mode, Plan};
+use crate::quirks;
 use crate::readiness;
 use crate::real;
 use crate::runtime::{self, Runtime};
@@ -81,6 +84,8 @@ fn simple_call(op: Op, fd: c_int) -> Call {
         fd,
         requested: 0,
         msg_flags: 0,
+        dest: core::ptr::null(),
+        dest_len: 0,
     }
 }
 
@@ -95,9 +100,32 @@ pub unsafe extern "C" fn setsockopt(
     let Some(rt) = runtime::get() else {
         return unsafe { real::setsockopt(fd, level, name, val, len) };
     };
-    run_simple(rt, simple_call(Op::Setsockopt, fd), || unsafe {
+    let opt = quirks::SockOpt {
+        level,
+        name,
+        val,
+        len,
+    };
+    if !rt.quirks.is_empty()
+        && let Some(slot) = fdtable::slot(fd)
+    {
+        let hit = guarded(|| {
+            let meta = current_meta(rt, fd, slot);
+            quirks::setsockopt(rt, fd, slot, meta, opt)
+        });
+        if let Some(h) = hit.flatten() {
+            return quirk_fail(Op::Setsockopt.name(), fd, 0, h) as c_int;
+        }
+    }
+    let r = run_simple(rt, simple_call(Op::Setsockopt, fd), || unsafe {
         real::setsockopt(fd, level, name, val, len)
-    })
+    });
+    if r == 0
+        && let Some(slot) = fdtable::slot(fd)
+    {
+        quirks::after_setsockopt(slot, opt);
+    }
+    r
 }
 
 #[unsafe(no_mangle)]
@@ -105,9 +133,28 @@ pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
     let Some(rt) = runtime::get() else {
         return unsafe { real::shutdown(fd, how) };
     };
-    run_simple(rt, simple_call(Op::Shutdown, fd), || unsafe {
+    let slot = fdtable::slot(fd);
+    if !rt.quirks.is_empty()
+        && let Some(slot) = slot
+    {
+        let hit = guarded(|| {
+            let meta = current_meta(rt, fd, slot);
+            quirks::shutdown(rt, fd, slot, meta, how)
+        });
+        if let Some(h) = hit.flatten() {
+            // Nothing is shut: the platform returns before touching the socket.
+            return quirk_fail(Op::Shutdown.name(), fd, 0, h) as c_int;
+        }
+    }
+    let r = run_simple(rt, simple_call(Op::Shutdown, fd), || unsafe {
         real::shutdown(fd, how)
-    })
+    });
+    if r == 0
+        && let Some(slot) = slot
+    {
+        quirks::after_shutdown(slot, how);
+    }
+    r
 }
 
 /// Shared by close and the fd-lifecycle hooks.
@@ -128,12 +175,51 @@ pub(crate) fn close_with_rules(fd: c_int) -> c_int {
 }
 
 fn accept_common(op: Op, fd: c_int, real: impl FnOnce() -> c_int) -> c_int {
-    let r = match runtime::get() {
-        None => real(),
-        Some(rt) => run_simple(rt, simple_call(op, fd), real),
+    let Some(rt) = runtime::get() else {
+        return real();
     };
-    new_fd(r, Some(Role::In));
+    if op == Op::Accept4
+        && let Some(h) = quirks::accept4(rt)
+    {
+        return quirk_fail(op.name(), fd, 0, h) as c_int;
+    }
+    let r = run_simple(rt, simple_call(op, fd), real);
+    if r >= 0 {
+        let e = sys::errno();
+        new_fd(r, Some(Role::In));
+        if let Some(q) = quirks::after_accept(rt, fd, r, op == Op::Accept) {
+            guarded(|| crate::log::write_quirk(op.name(), r, q, None));
+        }
+        sys::set_errno(e);
+    }
     r
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+    if let Some(rt) = runtime::get()
+        && let Some(h) = quirks::check_address(rt, addr, len)
+    {
+        return quirk_fail("bind", fd, 0, h) as c_int;
+    }
+    unsafe { real::bind(fd, addr, len) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    if let Some(rt) = runtime::get()
+        && !rt.quirks.is_empty()
+        && let Some(slot) = fdtable::slot(fd)
+    {
+        let hit = guarded(|| {
+            let meta = current_meta(rt, fd, slot);
+            quirks::getpeername(rt, fd, slot, meta)
+        });
+        if let Some(h) = hit.flatten() {
+            return quirk_fail("getpeername", fd, 0, h) as c_int;
+        }
+    }
+    unsafe { real::getpeername(fd, addr, len) }
 }
 
 #[unsafe(no_mangle)]
@@ -186,6 +272,9 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
     let Some(rt) = runtime::get() else {
         return unsafe { real::connect(fd, addr, len) };
     };
+    if let Some(h) = quirks::check_address(rt, addr, len) {
+        return quirk_fail(Op::Connect.name(), fd, 0, h) as c_int;
+    }
     let Some(plan) = guarded(|| decide_connect(rt, fd, addr, len)).flatten() else {
         let r = unsafe { real::connect(fd, addr, len) };
         after_connect(fd, r, sys::errno());
@@ -269,6 +358,7 @@ fn after_connect(fd: c_int, r: c_int, e: c_int) {
     if r != 0 && e != libc::EINPROGRESS {
         return;
     }
+    quirks::note_connected(fd);
     let same = fdtable::slot(fd).is_some_and(|slot| {
         let meta = Meta(slot.meta.load(Relaxed));
         meta.valid() && meta.role() == Role::Out

@@ -50,12 +50,33 @@ fn with_limited_iov<R>(
 }
 
 fn call(op: Op, fd: c_int, requested: usize, msg_flags: c_int) -> Call {
+    call_to(op, fd, requested, msg_flags, core::ptr::null(), 0)
+}
+
+fn call_to(
+    op: Op,
+    fd: c_int,
+    requested: usize,
+    msg_flags: c_int,
+    dest: *const sockaddr,
+    dest_len: socklen_t,
+) -> Call {
     Call {
         op,
         fd,
         requested,
         msg_flags,
+        dest,
+        dest_len,
     }
+}
+
+fn msg_dest(msg: *const msghdr) -> (*const sockaddr, socklen_t) {
+    if msg.is_null() {
+        return (core::ptr::null(), 0);
+    }
+    let m = unsafe { &*msg };
+    (m.msg_name as *const sockaddr, m.msg_namelen)
 }
 
 #[unsafe(no_mangle)]
@@ -240,7 +261,10 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
     transfer(
         Op::Sendmsg,
         fd,
-        move || call(Op::Sendmsg, fd, msg_total(msg), flags),
+        move || {
+            let (dest, dest_len) = msg_dest(msg);
+            call_to(Op::Sendmsg, fd, msg_total(msg), flags, dest, dest_len)
+        },
         move || unsafe { real::sendmsg(fd, msg, flags) },
         move |lim| {
             if lim >= msg_total(msg) {
@@ -292,7 +316,7 @@ pub unsafe extern "C" fn sendto(
     transfer(
         Op::Sendto,
         fd,
-        move || call(Op::Sendto, fd, n, flags),
+        move || call_to(Op::Sendto, fd, n, flags, addr, len),
         move || unsafe { real::sendto(fd, buf, n, flags, addr, len) },
         move |lim| unsafe { real::sendto(fd, buf, lim, flags, addr, len) },
     )

@@ -87,6 +87,11 @@ pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, proto: c_int) -> c_int {
+    if let Some(rt) = runtime::get()
+        && let Some(h) = crate::quirks::socket_type(rt, ty)
+    {
+        return super::transfer::quirk_fail("socket", -1, 0, h) as c_int;
+    }
     let r = unsafe { real::socket(domain, ty, proto) };
     new_fd(r, None);
     r
@@ -99,6 +104,11 @@ pub unsafe extern "C" fn socketpair(
     proto: c_int,
     fds: *mut c_int,
 ) -> c_int {
+    if let Some(rt) = runtime::get()
+        && let Some(h) = crate::quirks::socket_type(rt, ty)
+    {
+        return super::transfer::quirk_fail("socketpair", -1, 0, h) as c_int;
+    }
     let r = unsafe { real::socketpair(domain, ty, proto, fds) };
     if r == 0 {
         unsafe {

@@ -45,6 +45,10 @@ pub(crate) fn new_fd(fd: c_int, role: Option<Role>) {
         return;
     }
     crate::readiness::forget_fd(fd);
+    if let Some(slot) = fdtable::slot(fd) {
+        slot.qstate.store(0, Relaxed);
+        slot.sndbuf.store(0, Relaxed);
+    }
     reclassify(fd, role);
 }
 

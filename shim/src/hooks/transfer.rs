@@ -6,6 +6,7 @@ use crate::fdtable::{self, Meta, Slot};
 use crate::guard::guarded;
 use crate::log::{self, FaultRecord};
 use crate::plan::{self, Action, Break, Call, Mode, Plan};
+use crate::quirks;
 use crate::readiness;
 use crate::runtime::{self, Runtime};
 use crate::sys;
@@ -48,6 +49,44 @@ pub(crate) fn transfer(
 
 #[inline(never)]
 fn transfer_slow(
+    rt: &'static Runtime,
+    slot: &'static Slot,
+    call: Call,
+    real: impl FnOnce(usize) -> isize,
+) -> isize {
+    if rt.quirks.is_empty() {
+        return transfer_rules(rt, slot, call, real);
+    }
+    // Platform quirks come first: the platform's kernel refuses before anything else happens.
+    let meta = guarded(|| current_meta(rt, call.fd, slot));
+    let Some(meta) = meta else {
+        return transfer_rules(rt, slot, call, real);
+    };
+    if let Some(h) = guarded(|| quirks::before_data(rt, slot, meta, &call)).flatten() {
+        return quirk_fail(call.op.name(), call.fd, call.msg_flags, h);
+    }
+    let r = transfer_rules(rt, slot, call, real);
+    let e = sys::errno();
+    if let Some(h) = guarded(|| quirks::after_data(rt, slot, meta, &call, r, e)).flatten() {
+        return quirk_fail(call.op.name(), call.fd, call.msg_flags, h);
+    }
+    sys::set_errno(e);
+    r
+}
+
+/// Fails a call the way a platform quirk says, logging it (and raising SIGPIPE for EPIPE on a send
+/// without MSG_NOSIGNAL, as BSD kernels do).
+pub(crate) fn quirk_fail(op: &str, fd: c_int, msg_flags: c_int, h: quirks::Hit) -> isize {
+    guarded(|| log::write_quirk(op, fd, h.quirk, Some(h.errno)));
+    if h.errno == libc::EPIPE && msg_flags & libc::MSG_NOSIGNAL == 0 {
+        sys::raise_sigpipe();
+    }
+    sys::set_errno(h.errno);
+    -1
+}
+
+/// The rule-driven part of a data call.
+fn transfer_rules(
     rt: &'static Runtime,
     slot: &'static Slot,
     call: Call,

@@ -1,0 +1,348 @@
+//! Platform quirks: errno behaviours of macOS, the BSDs, old Linux and WSL1 that a Linux program never
+//! sees in Linux CI, reproduced on Linux. Catalogue and evidence: ../shared/notes/platform-quirks.md
+//! (entry numbers below refer to it).
+//!
+//! Every quirk here is state-triggered: it fires whenever its state occurs, as on the real platform,
+//! and returns the Linux value of the errno that platform returns.
+
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Platform {
+    Macos,
+    Freebsd,
+    Openbsd,
+    LinuxOld,
+    Wsl1,
+}
+
+impl Platform {
+    pub const ALL: [Platform; 5] = [
+        Platform::Macos,
+        Platform::Freebsd,
+        Platform::Openbsd,
+        Platform::LinuxOld,
+        Platform::Wsl1,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Platform::Macos => "macos",
+            Platform::Freebsd => "freebsd",
+            Platform::Openbsd => "openbsd",
+            Platform::LinuxOld => "linux-old",
+            Platform::Wsl1 => "wsl1",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Platform> {
+        Platform::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    pub fn names() -> String {
+        Platform::ALL.map(|p| p.name()).join(", ")
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The quirks the shim implements. The discriminant is the bit in a `QuirkSet`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Quirk {
+    SetsockoptAfterShutdown,
+    WriteAfterResetEpipe,
+    AcceptInheritsNonblock,
+    ShutdownEnotconn,
+    UnixPathMax103,
+    DgramSizeLimit,
+    SendtoConnectedEisconn,
+    IoOverIntMax,
+    GetpeernameEinval,
+    SockbufEnobufs,
+    NoAccept4,
+    NoSocketTypeFlags,
+    NoReuseport,
+    Wsl1SockoptGaps,
+}
+
+pub struct QuirkInfo {
+    pub quirk: Quirk,
+    pub name: &'static str,
+    /// Entry in ../shared/notes/platform-quirks.md.
+    pub entry: u8,
+    pub platforms: &'static [Platform],
+    pub calls: &'static str,
+    pub trigger: &'static str,
+    pub emulated: &'static str,
+    pub linux: &'static str,
+    pub references: &'static str,
+}
+
+use Platform::*;
+
+pub const QUIRKS: &[QuirkInfo] = &[
+    QuirkInfo {
+        quirk: Quirk::SetsockoptAfterShutdown,
+        name: "setsockopt-after-shutdown",
+        entry: 2,
+        platforms: &[Macos],
+        calls: "setsockopt (any option)",
+        trigger: "the socket is fully shut down: peer reset, TIME_WAIT/CLOSED after a connection, local SHUT_RDWR, SHUT_WR then peer FIN, or the unix peer closed",
+        emulated: "EINVAL, option not applied",
+        linux: "succeeds",
+        references: "xnu sosetoptlock; falcosecurity/prempti#23, envoyproxy/envoy#1446, capnproto/capnproto#2365, rust-lang/socket2#631",
+    },
+    QuirkInfo {
+        quirk: Quirk::WriteAfterResetEpipe,
+        name: "write-after-reset-epipe",
+        entry: 5,
+        platforms: &[Macos, Freebsd, Openbsd],
+        calls: "write, writev, send, sendto, sendmsg",
+        trigger: "a send on a TCP socket the peer has reset (Linux would return ECONNRESET)",
+        emulated: "EPIPE (and SIGPIPE unless MSG_NOSIGNAL); the next read returns the ECONNRESET",
+        linux: "ECONNRESET first, without SIGPIPE, then EPIPE",
+        references: "xnu sosendcheck; python/cpython#117484, urllib3/urllib3#3246, oven-sh/bun#36422",
+    },
+    QuirkInfo {
+        quirk: Quirk::AcceptInheritsNonblock,
+        name: "accept-inherits-nonblock",
+        entry: 6,
+        platforms: &[Macos, Freebsd, Openbsd],
+        calls: "accept",
+        trigger: "accept() on a non-blocking listener",
+        emulated: "the new socket is non-blocking too (its first read may fail with EAGAIN)",
+        linux: "the new socket is blocking",
+        references: "xnu accept1; dotnet/corefx#27210, libsdl-org/SDL_net#6, ziglang/zig#14466",
+    },
+    QuirkInfo {
+        quirk: Quirk::ShutdownEnotconn,
+        name: "shutdown-enotconn",
+        entry: 7,
+        platforms: &[Macos, Freebsd, Openbsd],
+        calls: "shutdown",
+        trigger: "a listener; SHUT_RD/SHUT_RDWR after the peer's FIN (our FIN is then not sent); SHUT_WR twice; a TCP socket disconnected after a connection",
+        emulated: "ENOTCONN, nothing shut (a thread in accept() is not woken)",
+        linux: "0 (a listener's accept() is woken and fails EINVAL)",
+        references: "xnu soshutdown; tokio-rs/tokio#4665, NixOS/nix#8168, FluidSynth/fluidsynth#1837",
+    },
+    QuirkInfo {
+        quirk: Quirk::UnixPathMax103,
+        name: "unix-path-max-103",
+        entry: 8,
+        platforms: &[Macos, Freebsd, Openbsd],
+        calls: "bind, connect, sendto",
+        trigger: "an AF_UNIX path longer than 103 bytes (sun_path is 104 bytes there)",
+        emulated: "EINVAL",
+        linux: "fine up to 107 bytes",
+        references: "python/cpython#93852, tailscale/tailscale#19706, MagicStack/uvloop#463",
+    },
+    QuirkInfo {
+        quirk: Quirk::DgramSizeLimit,
+        name: "dgram-size-limit",
+        entry: 9,
+        platforms: &[Macos],
+        calls: "send, sendto, sendmsg, write on datagram sockets",
+        trigger: "a UDP datagram over 9216 bytes or a unix datagram over 2048, unless SO_SNDBUF was raised",
+        emulated: "EMSGSIZE",
+        linux: "UDP up to 65507 bytes; unix datagrams up to the send buffer",
+        references: "xnu sosendcheck (net.inet.udp.maxdgram, net.local.dgram.maxdgram); dotnet/corefx#23871, solana-labs/solana#4945",
+    },
+    QuirkInfo {
+        quirk: Quirk::SendtoConnectedEisconn,
+        name: "sendto-connected-eisconn",
+        entry: 10,
+        platforms: &[Macos, Freebsd, Openbsd],
+        calls: "sendto, sendmsg",
+        trigger: "a destination address passed on a connected datagram socket",
+        emulated: "EISCONN",
+        linux: "sends to the given address",
+        references: "xnu udp_output; curl/curl#7260, ngtcp2/ngtcp2#43, envoyproxy/envoy#38171",
+    },
+    QuirkInfo {
+        quirk: Quirk::IoOverIntMax,
+        name: "io-over-int-max",
+        entry: 11,
+        platforms: &[Macos, Freebsd],
+        calls: "read, write, recv, send and their vector/message forms",
+        trigger: "a size (or iovec sum) above INT_MAX",
+        emulated: "EINVAL",
+        linux: "a short transfer of at most 0x7ffff000 bytes",
+        references: "xnu sys_generic.c; rust-lang/rust#38590, golang.org/issue/7812, erlang/otp#6242",
+    },
+    QuirkInfo {
+        quirk: Quirk::GetpeernameEinval,
+        name: "getpeername-einval",
+        entry: 16,
+        platforms: &[Macos],
+        calls: "getpeername",
+        trigger: "the socket is fully shut down (as for setsockopt-after-shutdown)",
+        emulated: "EINVAL",
+        linux: "succeeds, or ENOTCONN once closed",
+        references: "xnu getpeername; Thomasdezeeuw/heph#336, giampaolo/pyftpdlib#143, Kludex/uvicorn#494",
+    },
+    QuirkInfo {
+        quirk: Quirk::SockbufEnobufs,
+        name: "sockbuf-enobufs",
+        entry: 18,
+        platforms: &[Macos, Freebsd],
+        calls: "setsockopt SO_SNDBUF/SO_RCVBUF",
+        trigger: "a size above the platform limit (macOS <= 14.0: 7,456,540 bytes) or below 1",
+        emulated: "ENOBUFS (below 1: EINVAL), option not applied",
+        linux: "silently clamped",
+        references: "xnu sbreserve; dotnet/corefx#27814, pebbe/zmq4#73, private-octopus/picoquic#2180",
+    },
+    QuirkInfo {
+        quirk: Quirk::NoAccept4,
+        name: "no-accept4",
+        entry: 23,
+        platforms: &[LinuxOld],
+        calls: "accept4",
+        trigger: "any call (Linux before 2.6.28)",
+        emulated: "ENOSYS, nothing accepted",
+        linux: "accept4 works",
+        references: "gdnsd/gdnsd#33, tokio-rs/mio#1466, Go internal/poll/sock_cloexec.go",
+    },
+    QuirkInfo {
+        quirk: Quirk::NoSocketTypeFlags,
+        name: "no-socket-type-flags",
+        entry: 23,
+        platforms: &[LinuxOld],
+        calls: "socket, socketpair",
+        trigger: "SOCK_NONBLOCK or SOCK_CLOEXEC in the type (Linux before 2.6.27)",
+        emulated: "EINVAL",
+        linux: "accepted",
+        references: "eudev-project/eudev#7, Go internal/poll/sock_cloexec.go",
+    },
+    QuirkInfo {
+        quirk: Quirk::NoReuseport,
+        name: "no-reuseport",
+        entry: 23,
+        platforms: &[LinuxOld],
+        calls: "setsockopt SO_REUSEPORT",
+        trigger: "any call (Linux before 3.9, e.g. RHEL/CentOS 6 whose headers define it)",
+        emulated: "ENOPROTOOPT",
+        linux: "supported",
+        references: "nanomsg/nanomsg#800, alibaba/tengine#704, varnish/hitch#122",
+    },
+    QuirkInfo {
+        quirk: Quirk::Wsl1SockoptGaps,
+        name: "wsl1-sockopt-gaps",
+        entry: 24,
+        platforms: &[Wsl1],
+        calls: "setsockopt SO_REUSEPORT, TCP_KEEPCNT, SO_LINGER on AF_UNIX",
+        trigger: "those options",
+        emulated: "EINVAL",
+        linux: "supported",
+        references: "microsoft/WSL#1419, #843, #3992; Kitura/BlueSocket#81",
+    },
+];
+
+impl Quirk {
+    pub fn info(self) -> &'static QuirkInfo {
+        QUIRKS
+            .iter()
+            .find(|q| q.quirk == self)
+            .expect("every quirk is catalogued")
+    }
+    pub fn name(self) -> &'static str {
+        self.info().name
+    }
+    pub fn bit(self) -> u32 {
+        1 << self as u32
+    }
+}
+
+pub fn quirk_by_name(name: &str) -> Option<Quirk> {
+    QUIRKS.iter().find(|q| q.name == name).map(|q| q.quirk)
+}
+
+pub fn quirk_names() -> String {
+    QUIRKS.iter().map(|q| q.name).collect::<Vec<_>>().join(", ")
+}
+
+/// A set of quirks as a bitmask.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QuirkSet(pub u32);
+
+impl QuirkSet {
+    pub fn has(self, q: Quirk) -> bool {
+        self.0 & q.bit() != 0
+    }
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    pub fn of_platform(p: Platform) -> QuirkSet {
+        QuirkSet(
+            QUIRKS
+                .iter()
+                .filter(|q| q.platforms.contains(&p))
+                .fold(0, |m, q| m | q.quirk.bit()),
+        )
+    }
+    pub fn names(self) -> Vec<&'static str> {
+        QUIRKS
+            .iter()
+            .filter(|q| self.has(q.quirk))
+            .map(|q| q.name)
+            .collect()
+    }
+}
+
+/// The quirks in effect: a platform's, plus `add`, minus `remove`. Names are checked.
+pub fn resolve(platform: Option<&str>, add: &[&str], remove: &[&str]) -> Result<QuirkSet, String> {
+    let mut set = match platform {
+        None => QuirkSet::default(),
+        Some(p) => QuirkSet::of_platform(Platform::from_name(p).ok_or_else(|| {
+            format!(
+                "unknown platform `{p}`; expected one of {}",
+                Platform::names()
+            )
+        })?),
+    };
+    let lookup = |n: &str| {
+        quirk_by_name(n)
+            .ok_or_else(|| format!("unknown quirk `{n}`; expected one of {}", quirk_names()))
+    };
+    for n in add {
+        set.0 |= lookup(n)?.bit();
+    }
+    for n in remove {
+        set.0 &= !lookup(n)?.bit();
+    }
+    Ok(set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platforms_and_names_resolve() {
+        let mac = resolve(Some("macos"), &[], &[]).unwrap();
+        assert!(mac.has(Quirk::SetsockoptAfterShutdown));
+        assert!(!mac.has(Quirk::NoAccept4));
+        let less = resolve(Some("macos"), &[], &["setsockopt-after-shutdown"]).unwrap();
+        assert!(!less.has(Quirk::SetsockoptAfterShutdown));
+        let one = resolve(None, &["no-accept4"], &[]).unwrap();
+        assert_eq!(one.names(), vec!["no-accept4"]);
+        assert!(
+            resolve(Some("macOS"), &[], &[])
+                .unwrap_err()
+                .contains("expected one of macos")
+        );
+        assert!(
+            resolve(None, &["nope"], &[])
+                .unwrap_err()
+                .contains("unknown quirk `nope`")
+        );
+        for q in QUIRKS {
+            assert_eq!(q.quirk.info().name, q.name);
+            assert!(!q.platforms.is_empty());
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! Applying platform quirks (chaos_engine::quirk) in the hooks. Each check reads the socket's state
+//! without side effects (`sockstate`), returns the errno the platform would, and the hook logs it with
+//! the quirk's name.
+
+use crate::fdtable::{self, Meta, Slot, SockAddrBuf};
+use crate::plan::Call;
+use crate::runtime::Runtime;
+use crate::sockstate::{self, CONNECTED, PENDING_RESET, SHUT_RD, SHUT_WR};
+use crate::sys;
+use chaos_engine::decide::Dir;
+use chaos_engine::kind::FdKind;
+use chaos_engine::op::{ALL_OPS, OP_COUNT, OpClass};
+use chaos_engine::quirk::{Quirk, QuirkSet};
+use core::sync::atomic::Ordering::Relaxed;
+use libc::{c_int, c_void, sockaddr, socklen_t};
+
+/// A quirk that fired: the errno to fail with.
+#[derive(Clone, Copy, Debug)]
+pub struct Hit {
+    pub quirk: Quirk,
+    pub errno: c_int,
+}
+
+fn hit(quirk: Quirk, errno: c_int) -> Option<Hit> {
+    Some(Hit { quirk, errno })
+}
+
+/// macOS `kern.ipc.maxsockbuf` (8 MiB) scaled as sbreserve does (x 2048/2304), before macOS 14.4.
+const MAC_SOCKBUF_MAX: i64 = 8 * 1024 * 1024 * 2048 / 2304;
+const UDP_MAXDGRAM: usize = 9216;
+const UNIX_MAXDGRAM: usize = 2048;
+const UNIX_PATH_MAX: usize = 103;
+
+/// Ops whose every call must take the slow path for the quirks in effect.
+pub fn forced_ops(quirks: QuirkSet) -> [bool; OP_COUNT] {
+    let mut forced = [false; OP_COUNT];
+    for op in ALL_OPS {
+        let class = op.class();
+        let data = class.is_data();
+        let writes = class == OpClass::Writes;
+        forced[op as usize] = (data
+            && (quirks.has(Quirk::IoOverIntMax) || quirks.has(Quirk::WriteAfterResetEpipe)))
+            || (writes
+                && (quirks.has(Quirk::DgramSizeLimit)
+                    || quirks.has(Quirk::SendtoConnectedEisconn)
+                    || quirks.has(Quirk::UnixPathMax103)));
+    }
+    forced
+}
+
+/// The path in a sockaddr_un, if it is a pathname (not abstract) unix address.
+fn unix_path_len(addr: *const sockaddr, len: socklen_t) -> Option<usize> {
+    if addr.is_null()
+        || (len as usize) < 2
+        || unsafe { (*addr).sa_family } as c_int != libc::AF_UNIX
+    {
+        return None;
+    }
+    let un = addr as *const libc::sockaddr_un;
+    let max = (len as usize - 2).min(108);
+    let path = unsafe { core::slice::from_raw_parts((*un).sun_path.as_ptr() as *const u8, max) };
+    match path.first() {
+        None | Some(0) => None, // unnamed or abstract
+        Some(_) => Some(path.iter().position(|b| *b == 0).unwrap_or(max)),
+    }
+}
+
+/// bind, connect, sendto to a unix path longer than the platform's sun_path holds.
+pub fn check_address(rt: &Runtime, addr: *const sockaddr, len: socklen_t) -> Option<Hit> {
+    if rt.quirks.has(Quirk::UnixPathMax103)
+        && unix_path_len(addr, len).is_some_and(|n| n > UNIX_PATH_MAX)
+    {
+        return hit(Quirk::UnixPathMax103, libc::EINVAL);
+    }
+    None
+}
+
+/// Before a data call.
+pub fn before_data(rt: &Runtime, slot: &Slot, meta: Meta, call: &Call) -> Option<Hit> {
+    let q = rt.quirks;
+    if q.has(Quirk::IoOverIntMax)
+        && !call.op.is_multi_message()
+        && call.requested > i32::MAX as usize
+    {
+        return hit(Quirk::IoOverIntMax, libc::EINVAL);
+    }
+    let kind = meta.kind();
+    match call.dir() {
+        Some(Dir::Rx)
+            if q.has(Quirk::WriteAfterResetEpipe)
+                && slot.qstate.load(Relaxed) & PENDING_RESET != 0
+                && slot.qstate.fetch_and(!PENDING_RESET, Relaxed) & PENDING_RESET != 0 =>
+        {
+            return hit(Quirk::WriteAfterResetEpipe, libc::ECONNRESET);
+        }
+        Some(Dir::Tx) => {
+            let datagram = matches!(kind, FdKind::Udp | FdKind::Unix) && !meta.stream();
+            if !call.dest.is_null() {
+                if let Some(h) = check_address(rt, call.dest, call.dest_len) {
+                    return Some(h);
+                }
+                if q.has(Quirk::SendtoConnectedEisconn)
+                    && datagram
+                    && SockAddrBuf::read(call.fd, true).len > 0
+                {
+                    return hit(Quirk::SendtoConnectedEisconn, libc::EISCONN);
+                }
+            }
+            if q.has(Quirk::DgramSizeLimit) && datagram && !call.op.is_multi_message() {
+                let default = if kind == FdKind::Udp {
+                    UDP_MAXDGRAM
+                } else {
+                    UNIX_MAXDGRAM
+                };
+                let limit = default.max(slot.sndbuf.load(Relaxed) as usize);
+                if call.requested > limit {
+                    return hit(Quirk::DgramSizeLimit, libc::EMSGSIZE);
+                }
+            }
+        }
+        _ => {}
+    }
+    None
+}
+
+/// After a data call returned `r` with `errno`: what the platform would have reported instead.
+pub fn after_data(
+    rt: &Runtime,
+    slot: &Slot,
+    meta: Meta,
+    call: &Call,
+    r: isize,
+    errno: c_int,
+) -> Option<Hit> {
+    if rt.quirks.has(Quirk::WriteAfterResetEpipe)
+        && call.dir() == Some(Dir::Tx)
+        && r == -1
+        && errno == libc::ECONNRESET
+        && meta.kind() == FdKind::Tcp
+    {
+        // BSD checks "can't send more" before the pending error: EPIPE now, ECONNRESET on the next read.
+        slot.qstate.fetch_or(PENDING_RESET, Relaxed);
+        return hit(Quirk::WriteAfterResetEpipe, libc::EPIPE);
+    }
+    None
+}
+
+/// A setsockopt call's arguments.
+#[derive(Clone, Copy)]
+pub struct SockOpt {
+    pub level: c_int,
+    pub name: c_int,
+    pub val: *const c_void,
+    pub len: socklen_t,
+}
+
+impl SockOpt {
+    fn int_value(&self) -> Option<c_int> {
+        (!self.val.is_null() && self.len as usize >= core::mem::size_of::<c_int>())
+            .then(|| unsafe { *(self.val as *const c_int) })
+    }
+}
+
+pub fn setsockopt(rt: &Runtime, fd: c_int, slot: &Slot, meta: Meta, opt: SockOpt) -> Option<Hit> {
+    let (level, name) = (opt.level, opt.name);
+    let q = rt.quirks;
+    let kind = meta.kind();
+    let sol = level == libc::SOL_SOCKET;
+    if q.has(Quirk::NoReuseport) && sol && name == libc::SO_REUSEPORT {
+        return hit(Quirk::NoReuseport, libc::ENOPROTOOPT);
+    }
+    if q.has(Quirk::Wsl1SockoptGaps)
+        && ((sol && name == libc::SO_REUSEPORT)
+            || (level == libc::IPPROTO_TCP && name == libc::TCP_KEEPCNT)
+            || (sol && name == libc::SO_LINGER && kind == FdKind::Unix))
+    {
+        return hit(Quirk::Wsl1SockoptGaps, libc::EINVAL);
+    }
+    if q.has(Quirk::SetsockoptAfterShutdown)
+        && matches!(kind, FdKind::Tcp | FdKind::Unix)
+        && sockstate::shut_state(fd, kind, slot).full()
+    {
+        return hit(Quirk::SetsockoptAfterShutdown, libc::EINVAL);
+    }
+    if q.has(Quirk::SockbufEnobufs)
+        && sol
+        && (name == libc::SO_SNDBUF || name == libc::SO_RCVBUF)
+        && let Some(v) = opt.int_value()
+    {
+        let v = v as i64;
+        if v < 1 {
+            return hit(Quirk::SockbufEnobufs, libc::EINVAL);
+        }
+        if v > MAC_SOCKBUF_MAX {
+            return hit(Quirk::SockbufEnobufs, libc::ENOBUFS);
+        }
+    }
+    None
+}
+
+/// Records what a successful setsockopt set that quirks depend on.
+pub fn after_setsockopt(slot: &Slot, opt: SockOpt) {
+    if opt.level == libc::SOL_SOCKET
+        && opt.name == libc::SO_SNDBUF
+        && let Some(v) = opt.int_value()
+    {
+        slot.sndbuf.store(v.max(0) as u32, Relaxed);
+    }
+}
+
+pub fn shutdown(rt: &Runtime, fd: c_int, slot: &Slot, meta: Meta, how: c_int) -> Option<Hit> {
+    if !rt.quirks.has(Quirk::ShutdownEnotconn) || !matches!(meta.kind(), FdKind::Tcp | FdKind::Unix)
+    {
+        return None;
+    }
+    let enotconn = hit(Quirk::ShutdownEnotconn, libc::ENOTCONN);
+    if sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN) == Some(1) {
+        return enotconn;
+    }
+    if meta.kind() == FdKind::Tcp && sockstate::tcp_disconnected_after_connect(fd, slot) {
+        return enotconn;
+    }
+    let shut = sockstate::shut_state(fd, meta.kind(), slot);
+    let wants_rd = how == libc::SHUT_RD || how == libc::SHUT_RDWR;
+    if wants_rd && shut.cant_recv {
+        return enotconn; // and the write side is left open: our FIN is never sent
+    }
+    if how == libc::SHUT_WR && slot.qstate.load(Relaxed) & SHUT_WR != 0 {
+        return enotconn;
+    }
+    None
+}
+
+pub fn after_shutdown(slot: &Slot, how: c_int) {
+    let bits = match how {
+        libc::SHUT_RD => SHUT_RD,
+        libc::SHUT_WR => SHUT_WR,
+        _ => SHUT_RD | SHUT_WR,
+    };
+    slot.qstate.fetch_or(bits, Relaxed);
+}
+
+pub fn getpeername(rt: &Runtime, fd: c_int, slot: &Slot, meta: Meta) -> Option<Hit> {
+    if rt.quirks.has(Quirk::GetpeernameEinval)
+        && matches!(meta.kind(), FdKind::Tcp | FdKind::Unix)
+        && sockstate::shut_state(fd, meta.kind(), slot).full()
+    {
+        return hit(Quirk::GetpeernameEinval, libc::EINVAL);
+    }
+    None
+}
+
+/// After accept() returned `new_fd` from `listener`.
+pub fn after_accept(
+    rt: &Runtime,
+    listener: c_int,
+    new_fd: c_int,
+    plain_accept: bool,
+) -> Option<Quirk> {
+    if let Some(slot) = fdtable::slot(new_fd) {
+        slot.qstate.fetch_or(CONNECTED, Relaxed);
+    }
+    if plain_accept && rt.quirks.has(Quirk::AcceptInheritsNonblock) {
+        let lflags = sys::fcntl_getfl(listener);
+        if lflags >= 0 && lflags & libc::O_NONBLOCK != 0 {
+            let flags = sys::fcntl_getfl(new_fd);
+            sys::fcntl_setfl(new_fd, flags | libc::O_NONBLOCK);
+            return Some(Quirk::AcceptInheritsNonblock);
+        }
+    }
+    None
+}
+
+pub fn socket_type(rt: &Runtime, ty: c_int) -> Option<Hit> {
+    if rt.quirks.has(Quirk::NoSocketTypeFlags)
+        && ty & (libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) != 0
+    {
+        return hit(Quirk::NoSocketTypeFlags, libc::EINVAL);
+    }
+    None
+}
+
+pub fn accept4(rt: &Runtime) -> Option<Hit> {
+    rt.quirks.has(Quirk::NoAccept4).then_some(Hit {
+        quirk: Quirk::NoAccept4,
+        errno: libc::ENOSYS,
+    })
+}
+
+pub fn note_connected(fd: c_int) {
+    if let Some(slot) = fdtable::slot(fd) {
+        slot.qstate.fetch_or(CONNECTED, Relaxed);
+    }
+}

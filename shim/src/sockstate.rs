@@ -1,0 +1,115 @@
+//! A socket's shutdown state as BSD kernels track it ("can't receive more", "can't send more"),
+//! rebuilt on Linux without side effects: TCP_INFO's state for TCP, POLLRDHUP/POLLHUP for unix
+//! sockets, plus the shutdowns and connections the shim recorded. Never SO_ERROR (reading it clears
+//! the pending error) and never MSG_PEEK (it returns buffered data instead of EOF).
+
+use crate::fdtable::Slot;
+use chaos_engine::kind::FdKind;
+use core::sync::atomic::Ordering::Relaxed;
+use libc::c_int;
+
+/// Bits of `Slot::qstate`.
+pub const SHUT_RD: u32 = 1;
+pub const SHUT_WR: u32 = 2;
+/// connect() succeeded or began, or accept() returned it.
+pub const CONNECTED: u32 = 4;
+/// An ECONNRESET converted to EPIPE on a send, still owed to the next read.
+pub const PENDING_RESET: u32 = 8;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Shut {
+    pub cant_recv: bool,
+    pub cant_send: bool,
+}
+
+impl Shut {
+    pub fn full(self) -> bool {
+        self.cant_recv && self.cant_send
+    }
+}
+
+/// Linux TCP states (include/net/tcp_states.h).
+const TCP_FIN_WAIT1: u8 = 4;
+const TCP_FIN_WAIT2: u8 = 5;
+const TCP_TIME_WAIT: u8 = 6;
+const TCP_CLOSE: u8 = 7;
+const TCP_CLOSE_WAIT: u8 = 8;
+const TCP_LAST_ACK: u8 = 9;
+const TCP_CLOSING: u8 = 11;
+
+pub fn tcp_state(fd: c_int) -> Option<u8> {
+    // tcpi_state is the first byte of struct tcp_info; a short buffer is fine.
+    let mut info = [0u8; 8];
+    let mut len = info.len() as libc::socklen_t;
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_getsockopt,
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            info.as_mut_ptr(),
+            &mut len,
+        )
+    };
+    (r == 0).then_some(info[0])
+}
+
+fn unix_hangup(fd: c_int) -> (bool, bool) {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    let zero = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let r = unsafe { libc::syscall(libc::SYS_ppoll, &mut p, 1, &zero, 0usize, 8usize) };
+    if r <= 0 {
+        return (false, false);
+    }
+    (
+        p.revents & libc::POLLHUP != 0,
+        p.revents & libc::POLLRDHUP != 0,
+    )
+}
+
+pub fn shut_state(fd: c_int, kind: FdKind, slot: &Slot) -> Shut {
+    let recorded = slot.qstate.load(Relaxed);
+    let mut shut = Shut {
+        cant_recv: recorded & SHUT_RD != 0,
+        cant_send: recorded & SHUT_WR != 0,
+    };
+    match kind {
+        FdKind::Tcp => match tcp_state(fd) {
+            Some(TCP_CLOSE_WAIT) => shut.cant_recv = true,
+            Some(TCP_FIN_WAIT1 | TCP_FIN_WAIT2) => shut.cant_send = true,
+            Some(TCP_CLOSING | TCP_LAST_ACK | TCP_TIME_WAIT) => {
+                shut.cant_recv = true;
+                shut.cant_send = true;
+            }
+            // A fresh socket is CLOSE too: only one that was connected is disconnected.
+            Some(TCP_CLOSE) if recorded & CONNECTED != 0 => {
+                shut.cant_recv = true;
+                shut.cant_send = true;
+            }
+            _ => {}
+        },
+        FdKind::Unix => {
+            // The peer closed: BSD's unp_disconnect marks both directions.
+            let (hup, rdhup) = unix_hangup(fd);
+            if hup {
+                shut.cant_recv = true;
+                shut.cant_send = true;
+            } else if rdhup {
+                shut.cant_recv = true;
+            }
+        }
+        _ => {}
+    }
+    shut
+}
+
+pub fn tcp_disconnected_after_connect(fd: c_int, slot: &Slot) -> bool {
+    slot.qstate.load(Relaxed) & CONNECTED != 0 && tcp_state(fd) == Some(TCP_CLOSE)
+}
