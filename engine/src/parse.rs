@@ -39,6 +39,7 @@ struct RawPolicy {
     platform: Option<Spanned<String>>,
     quirks: Option<Spanned<Vec<String>>>,
     no_quirks: Option<Spanned<Vec<String>>>,
+    quirk_probability: Option<Spanned<Number>>,
     #[serde(default)]
     rules: Vec<Spanned<RawRule>>,
 }
@@ -147,8 +148,25 @@ pub fn parse_policy(text: &str, origin: &str) -> Result<Policy, PolicyError> {
         };
         err_at(span.unwrap_or(0..0), m)
     })?;
+    let quirk_probability = match &raw.quirk_probability {
+        None => 1.0,
+        Some(p) => {
+            let v = match p.get_ref() {
+                Number::Int(i) => *i as f64,
+                Number::Float(f) => *f,
+            };
+            if !(0.0..=1.0).contains(&v) {
+                return Err(err_at(
+                    p.span(),
+                    format!("quirk_probability {v} is outside 0.0..=1.0"),
+                ));
+            }
+            v
+        }
+    };
     Ok(Policy {
         quirks,
+        quirk_probability,
         seed: raw.seed.map(|s| s.into_inner()).unwrap_or(1),
         rules,
         origin: origin.to_string(),

@@ -19,6 +19,8 @@ pub struct Policy {
     pub digest: u64,
     /// Platform quirks in effect (`platform`, `quirks`, `no_quirks`).
     pub quirks: crate::quirk::QuirkSet,
+    /// How often race-type quirks fire when their state occurs (default 1.0).
+    pub quirk_probability: f64,
 }
 
 #[derive(Clone, Debug)]

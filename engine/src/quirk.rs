@@ -68,6 +68,15 @@ pub enum Quirk {
     NoSocketTypeFlags,
     NoReuseport,
     Wsl1SockoptGaps,
+    SendResetEprototype,
+    AcceptAbortedEconnaborted,
+    AcceptAbortedEmptyAddress,
+    UnixDgramEnobufs,
+    ConnectRetry,
+    UnixBacklogEconnrefused,
+    MsgNosignalIgnored,
+    ConnectRefusedImmediately,
+    ConnectRefusedEinval,
 }
 
 pub struct QuirkInfo {
@@ -81,6 +90,11 @@ pub struct QuirkInfo {
     pub emulated: &'static str,
     pub linux: &'static str,
     pub references: &'static str,
+    /// Only with --quirk/`quirks = [...]`: it belongs to old versions or special setups of the
+    /// platform, so `--platform` alone does not turn it on.
+    pub opt_in: bool,
+    /// A race on the real platform: fires with the policy's `quirk_probability` (drawn from the seed).
+    pub race: bool,
 }
 
 use Platform::*;
@@ -95,6 +109,8 @@ pub const QUIRKS: &[QuirkInfo] = &[
         trigger: "the socket is fully shut down: peer reset, TIME_WAIT/CLOSED after a connection, local SHUT_RDWR, SHUT_WR then peer FIN, or the unix peer closed",
         emulated: "EINVAL, option not applied",
         linux: "succeeds",
+        opt_in: false,
+        race: false,
         references: "xnu sosetoptlock; falcosecurity/prempti#23, envoyproxy/envoy#1446, capnproto/capnproto#2365, rust-lang/socket2#631",
     },
     QuirkInfo {
@@ -106,6 +122,8 @@ pub const QUIRKS: &[QuirkInfo] = &[
         trigger: "a send on a TCP socket the peer has reset (Linux would return ECONNRESET)",
         emulated: "EPIPE (and SIGPIPE unless MSG_NOSIGNAL); the next read returns the ECONNRESET",
         linux: "ECONNRESET first, without SIGPIPE, then EPIPE",
+        opt_in: false,
+        race: false,
         references: "xnu sosendcheck; python/cpython#117484, urllib3/urllib3#3246, oven-sh/bun#36422",
     },
     QuirkInfo {
@@ -117,6 +135,8 @@ pub const QUIRKS: &[QuirkInfo] = &[
         trigger: "accept() on a non-blocking listener",
         emulated: "the new socket is non-blocking too (its first read may fail with EAGAIN)",
         linux: "the new socket is blocking",
+        opt_in: false,
+        race: false,
         references: "xnu accept1; dotnet/corefx#27210, libsdl-org/SDL_net#6, ziglang/zig#14466",
     },
     QuirkInfo {
@@ -128,6 +148,8 @@ pub const QUIRKS: &[QuirkInfo] = &[
         trigger: "a listener; SHUT_RD/SHUT_RDWR after the peer's FIN (our FIN is then not sent); SHUT_WR twice; a TCP socket disconnected after a connection",
         emulated: "ENOTCONN, nothing shut (a thread in accept() is not woken)",
         linux: "0 (a listener's accept() is woken and fails EINVAL)",
+        opt_in: false,
+        race: false,
         references: "xnu soshutdown; tokio-rs/tokio#4665, NixOS/nix#8168, FluidSynth/fluidsynth#1837",
     },
     QuirkInfo {
@@ -139,6 +161,8 @@ pub const QUIRKS: &[QuirkInfo] = &[
         trigger: "an AF_UNIX path longer than 103 bytes (sun_path is 104 bytes there)",
         emulated: "EINVAL",
         linux: "fine up to 107 bytes",
+        opt_in: false,
+        race: false,
         references: "python/cpython#93852, tailscale/tailscale#19706, MagicStack/uvloop#463",
     },
     QuirkInfo {
@@ -150,6 +174,8 @@ pub const QUIRKS: &[QuirkInfo] = &[
         trigger: "a UDP datagram over 9216 bytes or a unix datagram over 2048, unless SO_SNDBUF was raised",
         emulated: "EMSGSIZE",
         linux: "UDP up to 65507 bytes; unix datagrams up to the send buffer",
+        opt_in: false,
+        race: false,
         references: "xnu sosendcheck (net.inet.udp.maxdgram, net.local.dgram.maxdgram); dotnet/corefx#23871, solana-labs/solana#4945",
     },
     QuirkInfo {
@@ -161,6 +187,8 @@ pub const QUIRKS: &[QuirkInfo] = &[
         trigger: "a destination address passed on a connected datagram socket",
         emulated: "EISCONN",
         linux: "sends to the given address",
+        opt_in: false,
+        race: false,
         references: "xnu udp_output; curl/curl#7260, ngtcp2/ngtcp2#43, envoyproxy/envoy#38171",
     },
     QuirkInfo {
@@ -172,6 +200,8 @@ pub const QUIRKS: &[QuirkInfo] = &[
         trigger: "a size (or iovec sum) above INT_MAX",
         emulated: "EINVAL",
         linux: "a short transfer of at most 0x7ffff000 bytes",
+        opt_in: false,
+        race: false,
         references: "xnu sys_generic.c; rust-lang/rust#38590, golang.org/issue/7812, erlang/otp#6242",
     },
     QuirkInfo {
@@ -183,6 +213,8 @@ pub const QUIRKS: &[QuirkInfo] = &[
         trigger: "the socket is fully shut down (as for setsockopt-after-shutdown)",
         emulated: "EINVAL",
         linux: "succeeds, or ENOTCONN once closed",
+        opt_in: false,
+        race: false,
         references: "xnu getpeername; Thomasdezeeuw/heph#336, giampaolo/pyftpdlib#143, Kludex/uvicorn#494",
     },
     QuirkInfo {
@@ -194,6 +226,8 @@ pub const QUIRKS: &[QuirkInfo] = &[
         trigger: "a size above the platform limit (macOS <= 14.0: 7,456,540 bytes) or below 1",
         emulated: "ENOBUFS (below 1: EINVAL), option not applied",
         linux: "silently clamped",
+        opt_in: false,
+        race: false,
         references: "xnu sbreserve; dotnet/corefx#27814, pebbe/zmq4#73, private-octopus/picoquic#2180",
     },
     QuirkInfo {
@@ -205,6 +239,8 @@ pub const QUIRKS: &[QuirkInfo] = &[
         trigger: "any call (Linux before 2.6.28)",
         emulated: "ENOSYS, nothing accepted",
         linux: "accept4 works",
+        opt_in: false,
+        race: false,
         references: "gdnsd/gdnsd#33, tokio-rs/mio#1466, Go internal/poll/sock_cloexec.go",
     },
     QuirkInfo {
@@ -216,6 +252,8 @@ pub const QUIRKS: &[QuirkInfo] = &[
         trigger: "SOCK_NONBLOCK or SOCK_CLOEXEC in the type (Linux before 2.6.27)",
         emulated: "EINVAL",
         linux: "accepted",
+        opt_in: false,
+        race: false,
         references: "eudev-project/eudev#7, Go internal/poll/sock_cloexec.go",
     },
     QuirkInfo {
@@ -227,6 +265,8 @@ pub const QUIRKS: &[QuirkInfo] = &[
         trigger: "any call (Linux before 3.9, e.g. RHEL/CentOS 6 whose headers define it)",
         emulated: "ENOPROTOOPT",
         linux: "supported",
+        opt_in: false,
+        race: false,
         references: "nanomsg/nanomsg#800, alibaba/tengine#704, varnish/hitch#122",
     },
     QuirkInfo {
@@ -238,7 +278,126 @@ pub const QUIRKS: &[QuirkInfo] = &[
         trigger: "those options",
         emulated: "EINVAL",
         linux: "supported",
+        opt_in: false,
+        race: false,
         references: "microsoft/WSL#1419, #843, #3992; Kitura/BlueSocket#81",
+    },
+    QuirkInfo {
+        quirk: Quirk::SendResetEprototype,
+        name: "send-reset-eprototype",
+        entry: 1,
+        platforms: &[Macos],
+        calls: "write, writev, send, sendto, sendmsg on TCP",
+        trigger: "the first send that fails because the peer reset the connection (macOS 10.10-11, or any macOS with a VPN/flow-divert extension)",
+        emulated: "EPROTOTYPE",
+        linux: "ECONNRESET, then EPIPE",
+        opt_in: true,
+        race: true,
+        references: "xnu tcp_usr_send; golang/go#51538, libuv/libuv#482 #3405, tokio-rs/mio#1364, apple/swift-nio#1706",
+    },
+    QuirkInfo {
+        quirk: Quirk::AcceptAbortedEconnaborted,
+        name: "accept-aborted-econnaborted",
+        entry: 3,
+        platforms: &[Freebsd, Openbsd],
+        calls: "accept, accept4",
+        trigger: "the queued connection was reset by the client before accept() took it",
+        emulated: "ECONNABORTED (the dead connection is closed)",
+        linux: "returns the socket; its first read fails with ECONNRESET",
+        opt_in: false,
+        race: true,
+        references: "FreeBSD accept(2); giampaolo/pyftpdlib#105, grpc/grpc#29318, measurement-factory/squid#27",
+    },
+    QuirkInfo {
+        quirk: Quirk::AcceptAbortedEmptyAddress,
+        name: "accept-aborted-empty-address",
+        entry: 3,
+        platforms: &[Macos],
+        calls: "accept, accept4",
+        trigger: "the queued connection was reset by the client before accept() took it",
+        emulated: "success with *addrlen = 0 and a dead socket (setsockopt then fails EINVAL)",
+        linux: "returns the socket with its peer address",
+        opt_in: false,
+        race: true,
+        references: "xnu accept1; cloudflare/workerd#4623, capnproto/capnproto#2365",
+    },
+    QuirkInfo {
+        quirk: Quirk::UnixDgramEnobufs,
+        name: "unix-dgram-enobufs",
+        entry: 4,
+        platforms: &[Macos, Freebsd],
+        calls: "send, sendto, sendmsg, write on AF_UNIX datagram sockets",
+        trigger: "the receiver's queue is full, even on a blocking socket",
+        emulated: "ENOBUFS at once",
+        linux: "a blocking send waits; a non-blocking one fails EAGAIN",
+        opt_in: false,
+        race: false,
+        references: "wazuh/wazuh#37349, bnoordhuis/node-unix-dgram#39, quinn-rs/quinn#2293, firezone/firezone#9798",
+    },
+    QuirkInfo {
+        quirk: Quirk::ConnectRetry,
+        name: "connect-retry",
+        entry: 14,
+        platforms: &[Macos, Freebsd, Openbsd],
+        calls: "connect",
+        trigger: "a second connect() on the same socket: after EINTR, or after a failed connect",
+        emulated: "after EINTR: EISCONN (blocking) or EALREADY (non-blocking, handshake under way); after a failure: EINVAL",
+        linux: "after EINTR the retry waits and returns 0; after a failure the retry works",
+        opt_in: false,
+        race: false,
+        references: "rust-lang/rust#116132, irods/irods#2948, lf-lang/reactor-c#595, dotnet/corefx#5871",
+    },
+    QuirkInfo {
+        quirk: Quirk::UnixBacklogEconnrefused,
+        name: "unix-backlog-econnrefused",
+        entry: 17,
+        platforms: &[Macos, Freebsd, Openbsd],
+        calls: "connect on AF_UNIX stream sockets",
+        trigger: "the listener's backlog is full",
+        emulated: "ECONNREFUSED, as if nobody listened",
+        linux: "EAGAIN (non-blocking) or waits",
+        opt_in: false,
+        race: false,
+        references: "xnu unp_connect; curl/curl#18748, tokio-rs/mio#1560, elle-lisp/elle#975",
+    },
+    QuirkInfo {
+        quirk: Quirk::MsgNosignalIgnored,
+        name: "msg-nosignal-ignored",
+        entry: 21,
+        platforms: &[Macos],
+        calls: "send, sendto, sendmsg",
+        trigger: "EPIPE on a send that passed MSG_NOSIGNAL (portable code built against macOS < 11 headers defines it as 0)",
+        emulated: "SIGPIPE is raised anyway",
+        linux: "EPIPE without a signal",
+        opt_in: true,
+        race: false,
+        references: "nim-lang/Nim#1784, irungentoo/toxcore#832, nats-io/nats.c#277",
+    },
+    QuirkInfo {
+        quirk: Quirk::ConnectRefusedImmediately,
+        name: "connect-refused-immediately",
+        entry: 22,
+        platforms: &[Freebsd, Wsl1],
+        calls: "connect (non-blocking TCP)",
+        trigger: "a refused connection to a local address",
+        emulated: "ECONNREFUSED from connect() itself",
+        linux: "EINPROGRESS; the refusal comes later through SO_ERROR",
+        opt_in: false,
+        race: false,
+        references: "libuv src/unix/tcp.c; microsoft/WSL#1584, equalsraf/neovim-qt#289",
+    },
+    QuirkInfo {
+        quirk: Quirk::ConnectRefusedEinval,
+        name: "connect-refused-einval",
+        entry: 22,
+        platforms: &[Openbsd],
+        calls: "connect (non-blocking TCP)",
+        trigger: "a refused connection to a local address",
+        emulated: "EINVAL from connect() itself",
+        linux: "EINPROGRESS; the refusal comes later through SO_ERROR",
+        opt_in: false,
+        race: false,
+        references: "libuv src/unix/tcp.c (\"Solaris and OpenBSD wants to report immediately\")",
     },
 ];
 
@@ -280,7 +439,7 @@ impl QuirkSet {
         QuirkSet(
             QUIRKS
                 .iter()
-                .filter(|q| q.platforms.contains(&p))
+                .filter(|q| q.platforms.contains(&p) && !q.opt_in)
                 .fold(0, |m, q| m | q.quirk.bit()),
         )
     }
@@ -328,6 +487,10 @@ mod tests {
         assert!(!mac.has(Quirk::NoAccept4));
         let less = resolve(Some("macos"), &[], &["setsockopt-after-shutdown"]).unwrap();
         assert!(!less.has(Quirk::SetsockoptAfterShutdown));
+        assert!(
+            !mac.has(Quirk::SendResetEprototype),
+            "opt-in quirks need --quirk"
+        );
         let one = resolve(None, &["no-accept4"], &[]).unwrap();
         assert_eq!(one.names(), vec!["no-accept4"]);
         assert!(

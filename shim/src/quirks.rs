@@ -5,9 +5,13 @@
 use crate::fdtable::{self, Meta, Slot, SockAddrBuf};
 use crate::plan::Call;
 use crate::runtime::Runtime;
-use crate::sockstate::{self, CONNECTED, PENDING_RESET, SHUT_RD, SHUT_WR};
+use crate::sockstate::{
+    self, CONNECT_FAILED, CONNECT_INTERRUPTED, CONNECTED, PENDING_RESET, SEND_FAILED, SHUT_RD,
+    SHUT_WR,
+};
 use crate::sys;
 use chaos_engine::decide::Dir;
+use chaos_engine::decide::{Key, Site, draw};
 use chaos_engine::kind::FdKind;
 use chaos_engine::op::{ALL_OPS, OP_COUNT, OpClass};
 use chaos_engine::quirk::{Quirk, QuirkSet};
@@ -41,9 +45,16 @@ pub fn forced_ops(quirks: QuirkSet) -> [bool; OP_COUNT] {
         forced[op as usize] = (data
             && (quirks.has(Quirk::IoOverIntMax) || quirks.has(Quirk::WriteAfterResetEpipe)))
             || (writes
-                && (quirks.has(Quirk::DgramSizeLimit)
-                    || quirks.has(Quirk::SendtoConnectedEisconn)
-                    || quirks.has(Quirk::UnixPathMax103)));
+                && [
+                    Quirk::DgramSizeLimit,
+                    Quirk::SendtoConnectedEisconn,
+                    Quirk::UnixPathMax103,
+                    Quirk::SendResetEprototype,
+                    Quirk::UnixDgramEnobufs,
+                    Quirk::MsgNosignalIgnored,
+                ]
+                .iter()
+                .any(|q| quirks.has(*q)));
     }
     forced
 }
@@ -123,6 +134,32 @@ pub fn before_data(rt: &Runtime, slot: &Slot, meta: Meta, call: &Call) -> Option
     None
 }
 
+/// Whether a race-type quirk fires this time: `quirk_probability`, drawn from the seed like a rule's.
+fn race_fires(rt: &Runtime, slot: &Slot, quirk: Quirk) -> bool {
+    let p = rt.policy.quirk_probability;
+    if p >= 1.0 {
+        return true;
+    }
+    let key = Key {
+        process: crate::runtime::PROCESS_KEY.load(Relaxed),
+        conn: slot.conn.load(Relaxed),
+        rule: 0x8000 | quirk as u16,
+        site: Site::Call {
+            class: OpClass::Writes,
+            n: slot.calls[OpClass::Writes as usize].load(Relaxed) as u64,
+        },
+    };
+    (draw(rt.seed, &key).chance as f64) < p * 18_446_744_073_709_551_616.0
+}
+
+/// Whether a datagram send on an AF_UNIX socket must not block (unix-dgram-enobufs).
+pub fn unix_dgram_enobufs(rt: &Runtime, meta: Meta, call: &Call) -> bool {
+    rt.quirks.has(Quirk::UnixDgramEnobufs)
+        && call.dir() == Some(Dir::Tx)
+        && meta.kind() == FdKind::Unix
+        && !meta.stream()
+}
+
 /// After a data call returned `r` with `errno`: what the platform would have reported instead.
 pub fn after_data(
     rt: &Runtime,
@@ -132,6 +169,28 @@ pub fn after_data(
     r: isize,
     errno: c_int,
 ) -> Option<Hit> {
+    let tx = call.dir() == Some(Dir::Tx);
+    if tx && r == -1 && errno == libc::EAGAIN && unix_dgram_enobufs(rt, meta, call) {
+        return hit(Quirk::UnixDgramEnobufs, libc::ENOBUFS);
+    }
+    if rt.quirks.has(Quirk::SendResetEprototype)
+        && tx
+        && r == -1
+        && (errno == libc::ECONNRESET || errno == libc::EPIPE)
+        && meta.kind() == FdKind::Tcp
+        && slot.qstate.fetch_or(SEND_FAILED, Relaxed) & SEND_FAILED == 0
+        && race_fires(rt, slot, Quirk::SendResetEprototype)
+    {
+        return hit(Quirk::SendResetEprototype, libc::EPROTOTYPE);
+    }
+    if rt.quirks.has(Quirk::MsgNosignalIgnored)
+        && tx
+        && r == -1
+        && errno == libc::EPIPE
+        && call.msg_flags & libc::MSG_NOSIGNAL != 0
+    {
+        return hit(Quirk::MsgNosignalIgnored, libc::EPIPE);
+    }
     if rt.quirks.has(Quirk::WriteAfterResetEpipe)
         && call.dir() == Some(Dir::Tx)
         && r == -1
@@ -248,6 +307,155 @@ pub fn getpeername(rt: &Runtime, fd: c_int, slot: &Slot, meta: Meta) -> Option<H
         return hit(Quirk::GetpeernameEinval, libc::EINVAL);
     }
     None
+}
+
+/// What happens to a connection the client reset while it sat in the accept queue.
+pub enum Aborted {
+    /// BSD: the dead connection is closed and accept fails ECONNABORTED.
+    Fail(Hit),
+    /// macOS: the dead socket is returned with an empty address.
+    EmptyAddress,
+}
+
+pub fn aborted_accept(rt: &Runtime, new_fd: c_int) -> Option<Aborted> {
+    let q = rt.quirks;
+    if !(q.has(Quirk::AcceptAbortedEconnaborted) || q.has(Quirk::AcceptAbortedEmptyAddress)) {
+        return None;
+    }
+    let slot = fdtable::slot(new_fd)?;
+    if sockstate::tcp_state(new_fd) != Some(sockstate::TCP_CLOSE_STATE) {
+        return None;
+    }
+    if q.has(Quirk::AcceptAbortedEconnaborted)
+        && race_fires(rt, slot, Quirk::AcceptAbortedEconnaborted)
+    {
+        return Some(Aborted::Fail(Hit {
+            quirk: Quirk::AcceptAbortedEconnaborted,
+            errno: libc::ECONNABORTED,
+        }));
+    }
+    if q.has(Quirk::AcceptAbortedEmptyAddress)
+        && race_fires(rt, slot, Quirk::AcceptAbortedEmptyAddress)
+    {
+        return Some(Aborted::EmptyAddress);
+    }
+    None
+}
+
+/// Before connect(): a retry on a socket whose last connect was interrupted or failed.
+pub fn connect_retry(rt: &Runtime, fd: c_int) -> Option<Hit> {
+    if !rt.quirks.has(Quirk::ConnectRetry) {
+        return None;
+    }
+    let slot = fdtable::slot(fd)?;
+    let state = slot.qstate.load(Relaxed);
+    let tcp = sockstate::tcp_state(fd);
+    if state & CONNECT_FAILED != 0
+        || (state & CONNECTED != 0 && tcp == Some(sockstate::TCP_CLOSE_STATE))
+    {
+        return hit(Quirk::ConnectRetry, libc::EINVAL);
+    }
+    if state & CONNECT_INTERRUPTED != 0 {
+        let nonblocking = sys::fcntl_getfl(fd) & libc::O_NONBLOCK != 0;
+        let errno = if nonblocking && tcp == Some(sockstate::TCP_SYN_SENT) {
+            libc::EALREADY
+        } else {
+            libc::EISCONN
+        };
+        return hit(Quirk::ConnectRetry, errno);
+    }
+    None
+}
+
+/// Records how a connect() ended, for connect-retry.
+pub fn after_connect(fd: c_int, r: c_int, errno: c_int) {
+    let Some(slot) = fdtable::slot(fd) else {
+        return;
+    };
+    if r == 0 || errno == libc::EINPROGRESS {
+        slot.qstate
+            .fetch_and(!(CONNECT_INTERRUPTED | CONNECT_FAILED), Relaxed);
+        slot.qstate.fetch_or(CONNECTED, Relaxed);
+    } else if errno == libc::EINTR {
+        slot.qstate
+            .fetch_or(CONNECT_INTERRUPTED | CONNECTED, Relaxed);
+    } else if matches!(
+        errno,
+        libc::ECONNREFUSED
+            | libc::ETIMEDOUT
+            | libc::ENETUNREACH
+            | libc::EHOSTUNREACH
+            | libc::ECONNRESET
+    ) {
+        slot.qstate.fetch_or(CONNECT_FAILED, Relaxed);
+    }
+}
+
+fn is_loopback(addr: *const sockaddr, len: socklen_t) -> bool {
+    matches!(unsafe { fdtable::endpoint_of(addr, len as usize) },
+        chaos_engine::addr::Endpoint::Ip(sa) if sa.ip().is_loopback())
+}
+
+/// After a non-blocking TCP connect to a local address returned EINPROGRESS: platforms that report a
+/// refusal at once. Waits up to 1 ms for the handshake's outcome; never reads SO_ERROR.
+pub fn connect_refused_now(
+    rt: &Runtime,
+    fd: c_int,
+    addr: *const sockaddr,
+    len: socklen_t,
+) -> Option<Hit> {
+    let q = rt.quirks;
+    let (quirk, errno) = if q.has(Quirk::ConnectRefusedImmediately) {
+        (Quirk::ConnectRefusedImmediately, libc::ECONNREFUSED)
+    } else if q.has(Quirk::ConnectRefusedEinval) {
+        (Quirk::ConnectRefusedEinval, libc::EINVAL)
+    } else {
+        return None;
+    };
+    if !is_loopback(addr, len) {
+        return None;
+    }
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    let ms = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 1_000_000,
+    };
+    unsafe { libc::syscall(libc::SYS_ppoll, &mut p, 1, &ms, 0usize, 8usize) };
+    if sockstate::tcp_state(fd) == Some(sockstate::TCP_CLOSE_STATE) {
+        return hit(quirk, errno);
+    }
+    None
+}
+
+/// A unix stream connect to a listener whose backlog is full: refused instead of EAGAIN or waiting.
+/// Makes the real connect non-blocking for the one call. None: the quirk does not apply.
+pub fn unix_connect(
+    rt: &Runtime,
+    fd: c_int,
+    addr: *const sockaddr,
+    len: socklen_t,
+) -> Option<(c_int, Option<Hit>)> {
+    if !rt.quirks.has(Quirk::UnixBacklogEconnrefused)
+        || addr.is_null()
+        || unsafe { (*addr).sa_family } as c_int != libc::AF_UNIX
+        || sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE) != Some(libc::SOCK_STREAM)
+    {
+        return None;
+    }
+    let flags = sys::fcntl_getfl(fd);
+    sys::fcntl_setfl(fd, flags | libc::O_NONBLOCK);
+    let r = unsafe { crate::real::connect(fd, addr, len) };
+    let e = sys::errno();
+    sys::fcntl_setfl(fd, flags);
+    if r == -1 && e == libc::EAGAIN {
+        return Some((-1, hit(Quirk::UnixBacklogEconnrefused, libc::ECONNREFUSED)));
+    }
+    sys::set_errno(e);
+    Some((r, None))
 }
 
 /// After accept() returned `new_fd` from `listener`.

@@ -15,6 +15,12 @@ pub const SHUT_WR: u32 = 2;
 pub const CONNECTED: u32 = 4;
 /// An ECONNRESET converted to EPIPE on a send, still owed to the next read.
 pub const PENDING_RESET: u32 = 8;
+/// A send on this socket already failed once (send-reset-eprototype fires on the first only).
+pub const SEND_FAILED: u32 = 16;
+/// The last connect() was interrupted (EINTR).
+pub const CONNECT_INTERRUPTED: u32 = 32;
+/// A connect() failed (refused, timed out, unreachable).
+pub const CONNECT_FAILED: u32 = 64;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Shut {
@@ -33,6 +39,7 @@ const TCP_FIN_WAIT1: u8 = 4;
 const TCP_FIN_WAIT2: u8 = 5;
 const TCP_TIME_WAIT: u8 = 6;
 const TCP_CLOSE: u8 = 7;
+pub const TCP_CLOSE_STATE: u8 = TCP_CLOSE;
 const TCP_CLOSE_WAIT: u8 = 8;
 const TCP_LAST_ACK: u8 = 9;
 const TCP_CLOSING: u8 = 11;
@@ -109,6 +116,8 @@ pub fn shut_state(fd: c_int, kind: FdKind, slot: &Slot) -> Shut {
     }
     shut
 }
+
+pub const TCP_SYN_SENT: u8 = 2;
 
 pub fn tcp_disconnected_after_connect(fd: c_int, slot: &Slot) -> bool {
     slot.qstate.load(Relaxed) & CONNECTED != 0 && tcp_state(fd) == Some(TCP_CLOSE)

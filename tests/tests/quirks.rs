@@ -214,6 +214,103 @@ fn every_quirk_changes_only_what_it_should() {
 }
 
 #[test]
+fn quirks_that_need_more_than_one_run() {
+    let dir = TempDir::new("quirks-more");
+    let fixture = compile_c("quirks", dir.path(), &[]);
+    let none = dir.write("none.toml", "");
+    let d = dir.path().to_str().unwrap();
+    let quirked = |mode: &str, quirk: &str, policy: &std::path::Path, log: &str| {
+        run(
+            preloaded(&fixture, policy, &dir.join(log))
+                .args([mode, d])
+                .env("CHAOS_QUIRKS", quirk),
+            30,
+        )
+    };
+    let plain = |mode: &str, policy: &std::path::Path, log: &str| {
+        run(
+            preloaded(&fixture, policy, &dir.join(log)).args([mode, d]),
+            30,
+        )
+    };
+
+    // A full unix datagram receiver: a blocking send would wait on Linux; on macOS it fails at once.
+    let r = quirked(
+        "unix-dgram-full-blocking",
+        "unix-dgram-enobufs",
+        &none,
+        "a.jsonl",
+    );
+    assert!(
+        r.stdout.contains("blocking=No buffer space available"),
+        "{}",
+        r.describe()
+    );
+
+    // A full unix listen backlog: EAGAIN on Linux, "nobody listens" on macOS/BSD.
+    assert!(
+        plain("unix-backlog", &none, "b.jsonl")
+            .stdout
+            .contains("connect=Resource temporarily unavailable")
+    );
+    let r = quirked(
+        "unix-backlog",
+        "unix-backlog-econnrefused",
+        &none,
+        "c.jsonl",
+    );
+    assert!(
+        r.stdout.contains("connect=Connection refused"),
+        "{}",
+        r.describe()
+    );
+
+    // MSG_NOSIGNAL that old macOS headers defined as 0: the EPIPE comes with SIGPIPE.
+    assert!(
+        plain("epipe-nosignal", &none, "d.jsonl")
+            .stdout
+            .contains("send=Broken pipe")
+    );
+    let r = quirked("epipe-nosignal", "msg-nosignal-ignored", &none, "e.jsonl");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(r.status.signal(), Some(libc::SIGPIPE), "{}", r.describe());
+
+    // A connect interrupted by a signal (an injected EINTR), then retried.
+    let eintr = dir.write(
+        "eintr.toml",
+        "[[rules]]\non = \"connect\"\nfd = \"tcp\"\ntimes = 1\nfault = \"EINTR\"\n",
+    );
+    let r = plain("connect-retry-eintr", &eintr, "f.jsonl");
+    assert!(
+        r.stdout.contains("first=Interrupted system call retry=ok"),
+        "{}",
+        r.describe()
+    );
+    let r = quirked("connect-retry-eintr", "connect-retry", &eintr, "g.jsonl");
+    assert!(
+        r.stdout.contains(
+            "first=Interrupted system call retry=Transport endpoint is already connected"
+        ),
+        "{}",
+        r.describe()
+    );
+
+    // Race-type quirks follow quirk_probability: at 0 they never fire.
+    let never = dir.write("never.toml", "quirk_probability = 0.0\n");
+    let r = quirked(
+        "send-reset-first",
+        "send-reset-eprototype",
+        &never,
+        "h.jsonl",
+    );
+    assert!(
+        r.stdout.contains("send=Connection reset by peer"),
+        "{}",
+        r.describe()
+    );
+}
+
+#[test]
 fn unix_paths_over_103_bytes() {
     let dir = TempDir::new("unixpath");
     let fixture = compile_c("quirks", dir.path(), &[]);

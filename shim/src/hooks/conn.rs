@@ -174,7 +174,12 @@ pub(crate) fn close_with_rules(fd: c_int) -> c_int {
     })
 }
 
-fn accept_common(op: Op, fd: c_int, real: impl FnOnce() -> c_int) -> c_int {
+fn accept_common(
+    op: Op,
+    fd: c_int,
+    addr_len: *mut socklen_t,
+    real: impl FnOnce() -> c_int,
+) -> c_int {
     let Some(rt) = runtime::get() else {
         return real();
     };
@@ -187,6 +192,23 @@ fn accept_common(op: Op, fd: c_int, real: impl FnOnce() -> c_int) -> c_int {
     if r >= 0 {
         let e = sys::errno();
         new_fd(r, Some(Role::In));
+        match quirks::aborted_accept(rt, r) {
+            Some(quirks::Aborted::Fail(h)) => {
+                // BSD closes the dead connection and reports it.
+                unsafe { real::close(r) };
+                fdtable::invalidate(r);
+                readiness::forget_fd(r);
+                return quirk_fail(op.name(), fd, 0, h) as c_int;
+            }
+            Some(quirks::Aborted::EmptyAddress) => {
+                if !addr_len.is_null() {
+                    unsafe { *addr_len = 0 };
+                }
+                let q = chaos_engine::quirk::Quirk::AcceptAbortedEmptyAddress;
+                guarded(|| crate::log::write_quirk(op.name(), r, q, None));
+            }
+            None => {}
+        }
         if let Some(q) = quirks::after_accept(rt, fd, r, op == Op::Accept) {
             guarded(|| crate::log::write_quirk(op.name(), r, q, None));
         }
@@ -224,7 +246,9 @@ pub unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut s
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
-    accept_common(Op::Accept, fd, || unsafe { real::accept(fd, addr, len) })
+    accept_common(Op::Accept, fd, len, || unsafe {
+        real::accept(fd, addr, len)
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -234,7 +258,7 @@ pub unsafe extern "C" fn accept4(
     len: *mut socklen_t,
     flags: c_int,
 ) -> c_int {
-    accept_common(Op::Accept4, fd, || unsafe {
+    accept_common(Op::Accept4, fd, len, || unsafe {
         real::accept4(fd, addr, len, flags)
     })
 }
@@ -272,9 +296,42 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
     let Some(rt) = runtime::get() else {
         return unsafe { real::connect(fd, addr, len) };
     };
+    if rt.quirks.is_empty() {
+        return connect_with_rules(rt, fd, addr, len);
+    }
     if let Some(h) = quirks::check_address(rt, addr, len) {
         return quirk_fail(Op::Connect.name(), fd, 0, h) as c_int;
     }
+    if let Some(h) = guarded(|| quirks::connect_retry(rt, fd)).flatten() {
+        return quirk_fail(Op::Connect.name(), fd, 0, h) as c_int;
+    }
+    // Syscalls only, and a cancellation point: outside the guard.
+    let (r, hit) = match quirks::unix_connect(rt, fd, addr, len) {
+        Some((r, hit)) => (r, hit),
+        None => (connect_with_rules(rt, fd, addr, len), None),
+    };
+    if let Some(h) = hit {
+        return quirk_fail(Op::Connect.name(), fd, 0, h) as c_int;
+    }
+    let e = sys::errno();
+    guarded(|| quirks::after_connect(fd, r, e));
+    if r == -1
+        && e == libc::EINPROGRESS
+        && let Some(h) = quirks::connect_refused_now(rt, fd, addr, len)
+    {
+        return quirk_fail(Op::Connect.name(), fd, 0, h) as c_int;
+    }
+    sys::set_errno(e);
+    r
+}
+
+/// connect() with the policy's rules applied.
+fn connect_with_rules(
+    rt: &'static Runtime,
+    fd: c_int,
+    addr: *const sockaddr,
+    len: socklen_t,
+) -> c_int {
     let Some(plan) = guarded(|| decide_connect(rt, fd, addr, len)).flatten() else {
         let r = unsafe { real::connect(fd, addr, len) };
         after_connect(fd, r, sys::errno());

@@ -65,8 +65,18 @@ fn transfer_slow(
     if let Some(h) = guarded(|| quirks::before_data(rt, slot, meta, &call)).flatten() {
         return quirk_fail(call.op.name(), call.fd, call.msg_flags, h);
     }
+    // unix-dgram-enobufs: the send must not block; a full receiver is reported, not waited for.
+    let nonblock_for_call = quirks::unix_dgram_enobufs(rt, meta, &call)
+        .then(|| sys::fcntl_getfl(call.fd))
+        .filter(|flags| *flags >= 0 && flags & libc::O_NONBLOCK == 0);
+    if let Some(flags) = nonblock_for_call {
+        sys::fcntl_setfl(call.fd, flags | libc::O_NONBLOCK);
+    }
     let r = transfer_rules(rt, slot, call, real);
     let e = sys::errno();
+    if let Some(flags) = nonblock_for_call {
+        sys::fcntl_setfl(call.fd, flags);
+    }
     if let Some(h) = guarded(|| quirks::after_data(rt, slot, meta, &call, r, e)).flatten() {
         return quirk_fail(call.op.name(), call.fd, call.msg_flags, h);
     }
@@ -78,7 +88,8 @@ fn transfer_slow(
 /// without MSG_NOSIGNAL, as BSD kernels do).
 pub(crate) fn quirk_fail(op: &str, fd: c_int, msg_flags: c_int, h: quirks::Hit) -> isize {
     guarded(|| log::write_quirk(op, fd, h.quirk, Some(h.errno)));
-    if h.errno == libc::EPIPE && msg_flags & libc::MSG_NOSIGNAL == 0 {
+    let nosignal_ignored = h.quirk == chaos_engine::quirk::Quirk::MsgNosignalIgnored;
+    if h.errno == libc::EPIPE && (msg_flags & libc::MSG_NOSIGNAL == 0 || nosignal_ignored) {
         sys::raise_sigpipe();
     }
     sys::set_errno(h.errno);
