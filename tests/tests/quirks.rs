@@ -482,8 +482,14 @@ fn curl_unix_socket_path_too_long_on_macos() {
         return;
     };
     let dir = TempDir::new("curl-unix");
-    let path = format!("{}/{}", dir.path().display(), "s".repeat(70));
-    let path = &path[..path.len().min(104)];
+    // Exactly 104 bytes: one more than macOS's sun_path holds, whatever the temp dir's length.
+    let base = format!("{}/", dir.path().display());
+    assert!(
+        base.len() < 100,
+        "temp dir path too long for this test: {base}"
+    );
+    let path = format!("{base}{}", "s".repeat(104 - base.len()));
+    let path = path.as_str();
     // A unix-socket HTTP server, so that the Linux run really succeeds.
     let server = dir.write(
         "userver.py",
