@@ -150,19 +150,7 @@ pub fn parse_policy(text: &str, origin: &str) -> Result<Policy, PolicyError> {
     })?;
     let quirk_probability = match &raw.quirk_probability {
         None => 1.0,
-        Some(p) => {
-            let v = match p.get_ref() {
-                Number::Int(i) => *i as f64,
-                Number::Float(f) => *f,
-            };
-            if !(0.0..=1.0).contains(&v) {
-                return Err(err_at(
-                    p.span(),
-                    format!("quirk_probability {v} is outside 0.0..=1.0"),
-                ));
-            }
-            v
-        }
+        Some(p) => probability(p, "quirk_probability", &err_at)?,
     };
     Ok(Policy {
         quirks,
@@ -175,6 +163,21 @@ pub fn parse_policy(text: &str, origin: &str) -> Result<Policy, PolicyError> {
 }
 
 type ErrAt<'a> = &'a dyn Fn(Range<usize>, String) -> PolicyError;
+
+/// A number in 0.0..=1.0 (an integer 0 or 1 is fine too).
+fn probability(p: &Spanned<Number>, field: &str, err_at: ErrAt) -> Result<f64, PolicyError> {
+    let v = match p.get_ref() {
+        Number::Int(i) => *i as f64,
+        Number::Float(f) => *f,
+    };
+    if !(0.0..=1.0).contains(&v) {
+        return Err(err_at(
+            p.span(),
+            format!("{field} {v} is outside 0.0..=1.0"),
+        ));
+    }
+    Ok(v)
+}
 
 fn build_rule(raw: RawRule, index: usize, err_at: ErrAt) -> Result<Rule, PolicyError> {
     let name = match raw.name {
@@ -234,21 +237,9 @@ fn build_rule(raw: RawRule, index: usize, err_at: ErrAt) -> Result<Rule, PolicyE
     }
     let path = raw.path.map(|p| Glob(p.into_inner()));
 
-    let probability = match raw.probability {
+    let probability = match &raw.probability {
         None => 1.0,
-        Some(p) => {
-            let v = match p.get_ref() {
-                Number::Int(i) => *i as f64,
-                Number::Float(f) => *f,
-            };
-            if !(0.0..=1.0).contains(&v) {
-                return Err(err_at(
-                    p.span(),
-                    format!("probability {v} is outside 0.0..=1.0"),
-                ));
-            }
-            v
-        }
+        Some(p) => probability(p, "probability", err_at)?,
     };
     let every = match raw.every {
         Some(e) if *e.get_ref() == 0 => {

@@ -29,6 +29,16 @@ pub fn open(path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Opens a line with the fields every event of this thread shares.
+fn begin_event(line: &mut LineBuf, ev: &str) {
+    line.begin();
+    line.field_str("ev", ev.as_bytes());
+    line.field_num("ts_ns", sys::now_ns(libc::CLOCK_REALTIME));
+    line.field_num("pid", sys::getpid());
+    line.field_num("tid", sys::gettid());
+    line.field_display("proc", format_args!("{:016x}", PROCESS_KEY.load(Relaxed)));
+}
+
 fn emit(line: &mut LineBuf) {
     let fd = ownfd::LOG.load(Relaxed);
     if fd >= 0 {
@@ -76,12 +86,7 @@ pub fn write_start(rt: &Runtime, via: &str) {
 /// A platform quirk fired: `{"ev":"fault","fault":"quirk","quirk":NAME,...}`.
 pub fn write_quirk(op: &str, fd: c_int, quirk: chaos_engine::quirk::Quirk, errno: Option<c_int>) {
     let mut line = LineBuf::new();
-    line.begin();
-    line.field_str("ev", b"fault");
-    line.field_num("ts_ns", sys::now_ns(libc::CLOCK_REALTIME));
-    line.field_num("pid", sys::getpid());
-    line.field_num("tid", sys::gettid());
-    line.field_display("proc", format_args!("{:016x}", PROCESS_KEY.load(Relaxed)));
+    begin_event(&mut line, "fault");
     line.field_str("op", op.as_bytes());
     line.field_num("fd", fd);
     if let Some(slot) = crate::fdtable::slot(fd) {
@@ -121,12 +126,7 @@ pub struct FaultRecord<'a> {
 
 pub fn write_fault(rt: &Runtime, rec: &FaultRecord) {
     let mut line = LineBuf::new();
-    line.begin();
-    line.field_str("ev", b"fault");
-    line.field_num("ts_ns", sys::now_ns(libc::CLOCK_REALTIME));
-    line.field_num("pid", sys::getpid());
-    line.field_num("tid", sys::gettid());
-    line.field_display("proc", format_args!("{:016x}", PROCESS_KEY.load(Relaxed)));
+    begin_event(&mut line, "fault");
     line.field_str("op", rec.op.name().as_bytes());
     line.field_num("fd", rec.fd);
     let kind = rec.meta.kind();

@@ -163,14 +163,13 @@ pub(crate) fn close_with_rules(fd: c_int) -> c_int {
         return unsafe { real::close(fd) };
     };
     run_simple(rt, simple_call(Op::Close, fd), || {
-        let r = unsafe { real::close(fd) };
+        // Forget the fd *before* closing it: once it is closed, another thread's accept or socket
+        // may get the same number at once, and forgetting afterwards would wipe that new entry.
         if runtime::in_own_process() {
-            let e = sys::errno();
             fdtable::invalidate(fd);
             readiness::forget_fd(fd);
-            sys::set_errno(e);
         }
-        r
+        unsafe { real::close(fd) }
     })
 }
 

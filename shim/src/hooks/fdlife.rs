@@ -23,7 +23,14 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
 fn close_range_sparing_own(first: c_uint, last: c_uint, flags: c_int) -> c_int {
     let own = runtime::in_own_process();
     let cloexec_only = flags & libc::CLOSE_RANGE_CLOEXEC as c_int != 0;
-    let r = if own && !cloexec_only {
+    // Forgotten before the real close, for the same reason as in close().
+    if own && !cloexec_only {
+        fdtable::invalidate_range(first, last);
+        for fd in first..=last.min(fdtable::MAX_FDS as c_uint - 1) {
+            crate::readiness::forget_fd(fd as c_int);
+        }
+    }
+    if own && !cloexec_only {
         // Close the stretches between our fds; the first error is the result.
         let mut start = first;
         let mut r = 0;
@@ -39,16 +46,7 @@ fn close_range_sparing_own(first: c_uint, last: c_uint, flags: c_int) -> c_int {
         r
     } else {
         unsafe { real::close_range(first, last, flags) }
-    };
-    if own && !cloexec_only {
-        let e = crate::sys::errno();
-        fdtable::invalidate_range(first, last);
-        for fd in first..=last.min(fdtable::MAX_FDS as c_uint - 1) {
-            crate::readiness::forget_fd(fd as c_int);
-        }
-        crate::sys::set_errno(e);
     }
-    r
 }
 
 #[unsafe(no_mangle)]
