@@ -415,16 +415,7 @@ pub fn connect_refused_now(
     if !is_loopback(addr, len) {
         return None;
     }
-    let mut p = libc::pollfd {
-        fd,
-        events: libc::POLLOUT,
-        revents: 0,
-    };
-    let ms = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 1_000_000,
-    };
-    unsafe { libc::syscall(libc::SYS_ppoll, &mut p, 1, &ms, 0usize, 8usize) };
+    sys::poll_one(fd, libc::POLLOUT, 1_000_000);
     if sockstate::tcp_state(fd) == Some(sockstate::TCP_CLOSE_STATE) {
         return hit(quirk, errno);
     }

@@ -145,6 +145,28 @@ fn wake_waiters() {
     }
 }
 
+impl Reg {
+    /// Re-applies this registration of `fd` with the `hidden` event bits masked out. The MOD also
+    /// makes the kernel re-check readiness and wake waiters: it is how edges are re-armed.
+    fn apply(&self, fd: c_int, hidden: u32) {
+        let epfd = self.epfd.load(Relaxed);
+        if epfd >= 0 {
+            let events = self.events.load(Relaxed);
+            ctl(
+                epfd,
+                libc::EPOLL_CTL_MOD,
+                fd,
+                events & !hidden,
+                self.data.load(Relaxed),
+            );
+        }
+    }
+
+    fn oneshot(&self) -> bool {
+        self.events.load(Relaxed) & libc::EPOLLONESHOT as u32 != 0
+    }
+}
+
 fn ctl(epfd: c_int, op: c_int, fd: c_int, events: u32, data: u64) -> c_int {
     let mut ev = libc::epoll_event { events, u64: data };
     unsafe { real::epoll_ctl(epfd, op, fd, &mut ev) }
@@ -276,18 +298,8 @@ pub fn registrations_known(fd: c_int) -> bool {
 pub fn rearm(fd: c_int) {
     let Some(fr) = regs(fd) else { return };
     let hidden = all_dirs(fdtable::slot(fd).map_or(0, stalled_dirs));
-    for r in &fr.regs {
-        let epfd = r.epfd.load(Relaxed);
-        let events = r.events.load(Relaxed);
-        if epfd >= 0 && events & libc::EPOLLONESHOT as u32 == 0 {
-            ctl(
-                epfd,
-                libc::EPOLL_CTL_MOD,
-                fd,
-                events & !hidden,
-                r.data.load(Relaxed),
-            );
-        }
+    for r in fr.regs.iter().filter(|r| !r.oneshot()) {
+        r.apply(fd, hidden);
     }
 }
 
@@ -333,19 +345,14 @@ pub fn begin_stall(fd: c_int, slot: &Slot, dir: Dir, until: u64) -> bool {
     slot.meta.fetch_or(fdtable::FORCE_SLOW, Relaxed);
     let bits = dir_events(dir);
     if let Some(fr) = regs(fd) {
-        for r in &fr.regs {
-            let epfd = r.epfd.load(Relaxed);
-            let events = r.events.load(Relaxed);
-            let oneshot = events & libc::EPOLLONESHOT as u32 != 0;
-            if epfd >= 0 && events & bits != 0 && !oneshot {
-                let hidden = r.hidden.fetch_or(events & bits, Relaxed) | (events & bits);
-                ctl(
-                    epfd,
-                    libc::EPOLL_CTL_MOD,
-                    fd,
-                    events & !hidden,
-                    r.data.load(Relaxed),
-                );
+        for r in fr
+            .regs
+            .iter()
+            .filter(|r| r.epfd.load(Relaxed) >= 0 && !r.oneshot())
+        {
+            let hide = r.events.load(Relaxed) & bits;
+            if hide != 0 {
+                r.apply(fd, r.hidden.fetch_or(hide, Relaxed) | hide);
             }
         }
     }
@@ -361,17 +368,9 @@ pub fn end_stall(fd: c_int, slot: &Slot, dir: Dir) {
     let bits = dir_events(dir);
     if let Some(fr) = regs(fd) {
         for r in &fr.regs {
-            let epfd = r.epfd.load(Relaxed);
             let was = r.hidden.fetch_and(!bits, Relaxed);
-            if epfd >= 0 && was & bits != 0 {
-                let events = r.events.load(Relaxed);
-                ctl(
-                    epfd,
-                    libc::EPOLL_CTL_MOD,
-                    fd,
-                    events & !(was & !bits),
-                    r.data.load(Relaxed),
-                );
+            if was & bits != 0 {
+                r.apply(fd, was & !bits);
             }
         }
     }

@@ -62,23 +62,8 @@ pub fn tcp_state(fd: c_int) -> Option<u8> {
 }
 
 fn unix_hangup(fd: c_int) -> (bool, bool) {
-    let mut p = libc::pollfd {
-        fd,
-        events: libc::POLLRDHUP,
-        revents: 0,
-    };
-    let zero = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    let r = unsafe { libc::syscall(libc::SYS_ppoll, &mut p, 1, &zero, 0usize, 8usize) };
-    if r <= 0 {
-        return (false, false);
-    }
-    (
-        p.revents & libc::POLLHUP != 0,
-        p.revents & libc::POLLRDHUP != 0,
-    )
+    let revents = crate::sys::poll_one(fd, libc::POLLRDHUP, 0);
+    (revents & libc::POLLHUP != 0, revents & libc::POLLRDHUP != 0)
 }
 
 pub fn shut_state(fd: c_int, kind: FdKind, slot: &Slot) -> Shut {

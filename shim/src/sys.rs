@@ -187,6 +187,31 @@ pub fn sockname(fd: c_int, peer: bool, out: &mut libc::sockaddr_storage) -> Opti
     (r == 0).then_some(len as usize)
 }
 
+/// Polls one fd for `events`, waiting at most `timeout_ns`; returns its revents (0 on timeout or
+/// error). A raw ppoll: it never reaches our own poll hook.
+pub fn poll_one(fd: c_int, events: i16, timeout_ns: u64) -> i16 {
+    let mut p = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    let ts = libc::timespec {
+        tv_sec: (timeout_ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (timeout_ns % 1_000_000_000) as libc::c_long,
+    };
+    let r = unsafe {
+        raw(
+            libc::SYS_ppoll,
+            &mut p as *mut _ as usize,
+            1,
+            &ts as *const _ as usize,
+            0,
+            8,
+        )
+    };
+    if r > 0 { p.revents } else { 0 }
+}
+
 pub fn fcntl_getfl(fd: c_int) -> c_int {
     unsafe {
         raw(
