@@ -16,6 +16,11 @@ pub struct Event {
     pub fault: Option<String>,
     #[serde(default)]
     pub quirk: Option<String>,
+    #[serde(default)]
+    pub fd: Option<i64>,
+    /// A warning's text.
+    #[serde(default)]
+    pub what: Option<String>,
 }
 
 pub struct Log {
@@ -44,5 +49,10 @@ impl Log {
 
     pub fn faults(&self) -> impl Iterator<Item = &Event> {
         self.events.iter().filter(|e| e.ev == "fault")
+    }
+
+    /// Bugs the shim saw the program make (e.g. a close retried after a failed close).
+    pub fn warnings(&self) -> impl Iterator<Item = &Event> {
+        self.events.iter().filter(|e| e.ev == "warning")
     }
 }

@@ -235,6 +235,12 @@ fn summarise(log: &Log, log_path: &Path, seed: u64, origin: &str) {
     let faults = log.faults().count();
     eprintln!("chaos: {faults} fault(s) in {processes} process(es); policy {origin}, seed {seed}");
     eprint!("{}", report::table(log));
+    for w in log.warnings() {
+        let op = w.op.as_deref().unwrap_or("?");
+        let fd = w.fd.unwrap_or(-1);
+        let what = w.what.as_deref().unwrap_or("");
+        eprintln!("chaos: program bug: pid {} {op}({fd}): {what}", w.pid);
+    }
     if log.bad_lines > 0 {
         eprintln!("chaos: warning: {} unparseable log line(s)", log.bad_lines);
     }

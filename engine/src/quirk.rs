@@ -2,8 +2,10 @@
 //! sees in Linux CI, reproduced on Linux. Catalogue and evidence: ../shared/notes/platform-quirks.md
 //! (entry numbers below refer to it).
 //!
-//! Every quirk here is state-triggered: it fires whenever its state occurs, as on the real platform,
-//! and returns the Linux value of the errno that platform returns.
+//! Most quirks are state-triggered: they fire whenever their state occurs, as on the real platform.
+//! Race-type ones (`race: true`) depend on timing there, so here they fire with the policy's
+//! `quirk_probability`, drawn from the seed. Every quirk returns the Linux value of the errno that
+//! platform returns.
 
 use std::fmt;
 
@@ -14,15 +16,18 @@ pub enum Platform {
     Openbsd,
     LinuxOld,
     Wsl1,
+    /// Current Linux itself: errors it really returns that a quiet CI machine almost never produces.
+    Linux,
 }
 
 impl Platform {
-    pub const ALL: [Platform; 5] = [
+    pub const ALL: [Platform; 6] = [
         Platform::Macos,
         Platform::Freebsd,
         Platform::Openbsd,
         Platform::LinuxOld,
         Platform::Wsl1,
+        Platform::Linux,
     ];
 
     pub fn name(self) -> &'static str {
@@ -32,6 +37,7 @@ impl Platform {
             Platform::Openbsd => "openbsd",
             Platform::LinuxOld => "linux-old",
             Platform::Wsl1 => "wsl1",
+            Platform::Linux => "linux",
         }
     }
 
@@ -77,6 +83,9 @@ pub enum Quirk {
     MsgNosignalIgnored,
     ConnectRefusedImmediately,
     ConnectRefusedEinval,
+    AcceptPendingError,
+    CloseResetEconnreset,
+    CloseLingerEintr,
 }
 
 pub struct QuirkInfo {
@@ -398,6 +407,45 @@ pub const QUIRKS: &[QuirkInfo] = &[
         opt_in: false,
         race: false,
         references: "libuv src/unix/tcp.c (\"Solaris and OpenBSD wants to report immediately\")",
+    },
+    QuirkInfo {
+        quirk: Quirk::AcceptPendingError,
+        name: "accept-pending-error",
+        entry: 12,
+        platforms: &[Linux],
+        calls: "accept, accept4 on TCP listeners",
+        trigger: "a connection is queued and the network reports an error for it (interface down, route gone, ICMP unreachable)",
+        emulated: "one of ENETDOWN, EPROTO, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP, ENETUNREACH; the connection stays queued, so a retry gets it",
+        linux: "the same, but almost never on a quiet CI machine",
+        opt_in: false,
+        race: true,
+        references: "man 2 accept (\"treat them like EAGAIN by retrying\"); cockpit-project/cockpit#12673, ponylang/ponyc#4052, yandex/odyssey#1508",
+    },
+    QuirkInfo {
+        quirk: Quirk::CloseResetEconnreset,
+        name: "close-reset-econnreset",
+        entry: 13,
+        platforms: &[Freebsd],
+        calls: "close on TCP",
+        trigger: "the peer reset the connection before all the data written to it was acknowledged",
+        emulated: "ECONNRESET; the fd is released anyway (a retried close gets EBADF, and is logged)",
+        linux: "0",
+        opt_in: false,
+        race: false,
+        references: "FreeBSD close(2); python/cpython#74504 (FreeBSD PR 159179), dotnet/corefx#33448, mirage/capnp-rpc#302",
+    },
+    QuirkInfo {
+        quirk: Quirk::CloseLingerEintr,
+        name: "close-linger-eintr",
+        entry: 13,
+        platforms: &[Macos],
+        calls: "close on TCP",
+        trigger: "SO_LINGER with l_linger > 0, unsent data, and a signal handler without SA_RESTART: a signal lands while close sleeps",
+        emulated: "EINTR; the fd is released anyway (a retried close gets EBADF, and is logged)",
+        linux: "0 after the linger wait",
+        opt_in: false,
+        race: true,
+        references: "xnu soclose_locked; wahern/cqueues#56, shellinabox/shellinabox#391, ocaml-multicore/eio#786",
     },
 ];
 

@@ -105,6 +105,8 @@ pub struct Slot {
     pub qstate: AtomicU32,
     /// SO_SNDBUF the program asked for (0: never set), for datagram size limits.
     pub sndbuf: AtomicU32,
+    /// Race-type quirk draws made on this fd: the position in their decision keys.
+    pub quirk_draws: AtomicU32,
 }
 
 impl Slot {
@@ -120,6 +122,7 @@ impl Slot {
             stall_until: [const { AtomicU64::new(0) }; 2],
             qstate: AtomicU32::new(0),
             sndbuf: AtomicU32::new(0),
+            quirk_draws: AtomicU32::new(0),
         }
     }
 }

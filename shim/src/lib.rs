@@ -4,8 +4,9 @@
 //! Layout: `real` (the real functions), `init` (the constructor), `runtime` (process-wide state),
 //! `fdtable` (the lock-free fd cache), `plan` (decisions and realism), `hooks` (the exported symbols),
 //! `log` (the event log), `readiness` (epoll registrations and stalls), `ownfd` (the shim's own
-//! fds), `guard` (re-entry and panic containment), `sys` (raw syscalls).
+//! fds), `failed_close` (fds whose close failed, to catch retried closes), `guard` (re-entry and panic containment), `sys` (raw syscalls).
 
+mod failed_close;
 mod fdtable;
 mod guard;
 mod hooks;

@@ -108,6 +108,16 @@ pub fn write_quirk(op: &str, fd: c_int, quirk: chaos_engine::quirk::Quirk, errno
     emit(&mut line);
 }
 
+/// Something the program did that is a bug on every platform: `{"ev":"warning",...}`.
+pub fn write_warning(op: &str, fd: c_int, what: &str) {
+    let mut line = LineBuf::new();
+    begin_event(&mut line, "warning");
+    line.field_str("op", op.as_bytes());
+    line.field_num("fd", fd);
+    line.field_str("what", what.as_bytes());
+    emit(&mut line);
+}
+
 /// Everything one fault event says.
 pub struct FaultRecord<'a> {
     pub op: Op,

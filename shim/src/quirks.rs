@@ -6,8 +6,8 @@ use crate::fdtable::{self, Meta, Slot, SockAddrBuf};
 use crate::plan::Call;
 use crate::runtime::Runtime;
 use crate::sockstate::{
-    self, CONNECT_FAILED, CONNECT_INTERRUPTED, CONNECTED, PENDING_RESET, SEND_FAILED, SHUT_RD,
-    SHUT_WR,
+    self, ACCEPT_ERROR_GIVEN, CONNECT_FAILED, CONNECT_INTERRUPTED, CONNECTED, LINGERING,
+    PENDING_RESET, SEND_FAILED, SHUT_RD, SHUT_WR,
 };
 use crate::sys;
 use chaos_engine::decide::Dir;
@@ -52,6 +52,8 @@ pub fn forced_ops(quirks: QuirkSet) -> [bool; OP_COUNT] {
                     Quirk::SendResetEprototype,
                     Quirk::UnixDgramEnobufs,
                     Quirk::MsgNosignalIgnored,
+                    // counts the bytes written, to know whether a reset left some unacknowledged
+                    Quirk::CloseResetEconnreset,
                 ]
                 .iter()
                 .any(|q| quirks.has(*q)));
@@ -134,8 +136,10 @@ pub fn before_data(rt: &Runtime, slot: &Slot, meta: Meta, call: &Call) -> Option
     None
 }
 
-/// Whether a race-type quirk fires this time: `quirk_probability`, drawn from the seed like a rule's.
+/// Whether a race-type quirk fires this time: `quirk_probability`, drawn from the seed like a rule's,
+/// keyed by the fd's connection and its count of such draws.
 fn race_fires(rt: &Runtime, slot: &Slot, quirk: Quirk) -> bool {
+    let n = slot.quirk_draws.fetch_add(1, Relaxed);
     let p = rt.policy.quirk_probability;
     if p >= 1.0 {
         return true;
@@ -146,7 +150,7 @@ fn race_fires(rt: &Runtime, slot: &Slot, quirk: Quirk) -> bool {
         rule: 0x8000 | quirk as u16,
         site: Site::Call {
             class: OpClass::Writes,
-            n: slot.calls[OpClass::Writes as usize].load(Relaxed) as u64,
+            n: n as u64,
         },
     };
     (draw(rt.seed, &key).chance as f64) < p * 18_446_744_073_709_551_616.0
@@ -264,6 +268,18 @@ pub fn after_setsockopt(slot: &Slot, opt: SockOpt) {
         && let Some(v) = opt.int_value()
     {
         slot.sndbuf.store(v.max(0) as u32, Relaxed);
+    }
+    if opt.level == libc::SOL_SOCKET
+        && opt.name == libc::SO_LINGER
+        && !opt.val.is_null()
+        && opt.len as usize >= core::mem::size_of::<libc::linger>()
+    {
+        let l = unsafe { *(opt.val as *const libc::linger) };
+        if l.l_onoff != 0 && l.l_linger > 0 {
+            slot.qstate.fetch_or(LINGERING, Relaxed);
+        } else {
+            slot.qstate.fetch_and(!LINGERING, Relaxed);
+        }
     }
 }
 
@@ -475,6 +491,74 @@ pub fn socket_type(rt: &Runtime, ty: c_int) -> Option<Hit> {
         && ty & (libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) != 0
     {
         return hit(Quirk::NoSocketTypeFlags, libc::EINVAL);
+    }
+    None
+}
+
+/// Linux errors accept(2) passes on from a queued connection's network ("treat them like EAGAIN").
+const ACCEPT_PENDING_ERRORS: [c_int; 8] = [
+    libc::ENETDOWN,
+    libc::EPROTO,
+    libc::ENOPROTOOPT,
+    libc::EHOSTDOWN,
+    libc::ENONET,
+    libc::EHOSTUNREACH,
+    libc::EOPNOTSUPP,
+    libc::ENETUNREACH,
+];
+
+/// Before accept() on a TCP listener: a pending network error for the queued connection. Only when
+/// a connection is queued (a blocking accept with none would wait, not fail), and at most once in a
+/// row, so a retry gets the connection as the man page promises.
+pub fn accept_pending_error(rt: &Runtime, listener: c_int, slot: &Slot, meta: Meta) -> Option<Hit> {
+    if !rt.quirks.has(Quirk::AcceptPendingError) || meta.kind() != FdKind::Tcp {
+        return None;
+    }
+    if slot.qstate.fetch_and(!ACCEPT_ERROR_GIVEN, Relaxed) & ACCEPT_ERROR_GIVEN != 0 {
+        return None;
+    }
+    if sys::poll_one(listener, libc::POLLIN, 0) & libc::POLLIN == 0
+        || !race_fires(rt, slot, Quirk::AcceptPendingError)
+    {
+        return None;
+    }
+    slot.qstate.fetch_or(ACCEPT_ERROR_GIVEN, Relaxed);
+    let n = slot.quirk_draws.load(Relaxed) as usize;
+    hit(
+        Quirk::AcceptPendingError,
+        ACCEPT_PENDING_ERRORS[n % ACCEPT_PENDING_ERRORS.len()],
+    )
+}
+
+/// Before close() on a TCP socket: the error the platform's close would report after releasing it.
+pub fn close(rt: &Runtime, fd: c_int, slot: &Slot, meta: Meta) -> Option<Hit> {
+    let q = rt.quirks;
+    if !(q.has(Quirk::CloseResetEconnreset) || q.has(Quirk::CloseLingerEintr))
+        || meta.kind() != FdKind::Tcp
+    {
+        return None;
+    }
+    let state = slot.qstate.load(Relaxed);
+    if q.has(Quirk::CloseResetEconnreset)
+        && state & CONNECTED != 0
+        && let Some(info) = sockstate::tcp_info(fd)
+        && info.state == sockstate::TCP_CLOSE_STATE
+    {
+        // Linux purges the send queue on a reset, so "unsent data" is what this process wrote
+        // beyond what the peer acknowledged (an active open's count includes its SYN).
+        let syn = u64::from(meta.role() == fdtable::Role::Out);
+        let written = slot.pos[1].load(Relaxed);
+        if written + syn > info.bytes_acked {
+            return hit(Quirk::CloseResetEconnreset, libc::ECONNRESET);
+        }
+    }
+    if q.has(Quirk::CloseLingerEintr)
+        && state & LINGERING != 0
+        && sys::outq_bytes(fd) > 0
+        && sys::interrupting_handler_installed(false)
+        && race_fires(rt, slot, Quirk::CloseLingerEintr)
+    {
+        return hit(Quirk::CloseLingerEintr, libc::EINTR);
     }
     None
 }

@@ -21,6 +21,10 @@ pub const SEND_FAILED: u32 = 16;
 pub const CONNECT_INTERRUPTED: u32 = 32;
 /// A connect() failed (refused, timed out, unreachable).
 pub const CONNECT_FAILED: u32 = 64;
+/// SO_LINGER is on with a positive time: close() sleeps while data is unsent.
+pub const LINGERING: u32 = 128;
+/// A listener's last accept() got an injected pending error; the next one gets the connection.
+pub const ACCEPT_ERROR_GIVEN: u32 = 256;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Shut {
@@ -45,8 +49,32 @@ const TCP_LAST_ACK: u8 = 9;
 const TCP_CLOSING: u8 = 11;
 
 pub fn tcp_state(fd: c_int) -> Option<u8> {
-    // tcpi_state is the first byte of struct tcp_info; a short buffer is fine.
-    let mut info = [0u8; 8];
+    tcp_info_bytes::<8>(fd).map(|info| info[0])
+}
+
+/// What the quirks read from struct tcp_info.
+pub struct TcpInfo {
+    pub state: u8,
+    /// tcpi_bytes_acked (Linux 4.2+): bytes the peer acknowledged, plus one for our SYN.
+    pub bytes_acked: u64,
+}
+
+/// Offset of tcpi_bytes_acked: 8 bytes of u8 fields, 24 u32s, then tcpi_pacing_rate and
+/// tcpi_max_pacing_rate.
+const BYTES_ACKED_AT: usize = 8 + 24 * 4 + 2 * 8;
+
+pub fn tcp_info(fd: c_int) -> Option<TcpInfo> {
+    let info = tcp_info_bytes::<{ BYTES_ACKED_AT + 8 }>(fd)?;
+    let acked: [u8; 8] = info[BYTES_ACKED_AT..].try_into().ok()?;
+    Some(TcpInfo {
+        state: info[0],
+        bytes_acked: u64::from_ne_bytes(acked),
+    })
+}
+
+/// struct tcp_info's first N bytes (the kernel fills what it has; older kernels leave the rest 0).
+fn tcp_info_bytes<const N: usize>(fd: c_int) -> Option<[u8; N]> {
+    let mut info = [0u8; N];
     let mut len = info.len() as libc::socklen_t;
     let r = unsafe {
         libc::syscall(
@@ -58,7 +86,7 @@ pub fn tcp_state(fd: c_int) -> Option<u8> {
             &mut len,
         )
     };
-    (r == 0).then_some(info[0])
+    (r == 0).then_some(info)
 }
 
 fn unix_hangup(fd: c_int) -> (bool, bool) {

@@ -212,6 +212,22 @@ pub fn poll_one(fd: c_int, events: i16, timeout_ns: u64) -> i16 {
     if r > 0 { p.revents } else { 0 }
 }
 
+/// Bytes in a socket's send queue not yet acknowledged (SIOCOUTQ); 0 on error.
+pub fn outq_bytes(fd: c_int) -> c_int {
+    let mut n: c_int = 0;
+    let r = unsafe {
+        raw(
+            libc::SYS_ioctl,
+            fd as usize,
+            libc::TIOCOUTQ as usize,
+            &mut n as *mut c_int as usize,
+            0,
+            0,
+        )
+    };
+    if r == 0 { n } else { 0 }
+}
+
 pub fn fcntl_getfl(fd: c_int) -> c_int {
     unsafe {
         raw(

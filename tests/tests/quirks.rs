@@ -176,6 +176,30 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "setsockopt=ok",
         "setsockopt=Invalid argument",
     ),
+    (
+        "close-reset-unacked",
+        "close-reset-econnreset",
+        "close=ok again=Bad file descriptor",
+        "close=Connection reset by peer again=Bad file descriptor",
+    ),
+    (
+        "close-reset-acked",
+        "close-reset-econnreset",
+        "close=ok",
+        "close=ok",
+    ),
+    (
+        "close-linger",
+        "close-linger-eintr",
+        "close=ok again=Bad file descriptor",
+        "close=Interrupted system call again=Bad file descriptor",
+    ),
+    (
+        "accept-pending",
+        "accept-pending-error",
+        "accept=ok",
+        "retry=ok",
+    ),
 ];
 
 #[test]
@@ -539,4 +563,39 @@ fn curl_unix_socket_path_too_long_on_macos() {
             .iter()
             .any(|f| f["quirk"] == "unix-path-max-103")
     );
+}
+
+#[test]
+fn a_close_retried_after_a_failed_close_is_reported() {
+    let dir = TempDir::new("close-retry");
+    let fixture = compile_c("quirks", dir.path(), &[]);
+    let none = dir.write("none.toml", "");
+    let warnings = |log: &std::path::Path| {
+        read_log(log)
+            .into_iter()
+            .filter(|e| e["ev"] == "warning" && e["op"] == "close")
+            .count()
+    };
+    // Plain Linux: the close succeeds, so the second close is an ordinary EBADF, not a retry.
+    let log = dir.join("plain.jsonl");
+    let r = run(
+        preloaded(&fixture, &none, &log).arg("close-reset-unacked"),
+        30,
+    );
+    assert!(r.stdout.contains("close=ok"), "{}", r.describe());
+    assert_eq!(warnings(&log), 0);
+    // FreeBSD: the close fails but releases the fd; closing it again is the bug, and is logged.
+    let log = dir.join("freebsd.jsonl");
+    let r = run(
+        preloaded(&fixture, &none, &log)
+            .arg("close-reset-unacked")
+            .env("CHAOS_PLATFORM", "freebsd"),
+        30,
+    );
+    assert!(
+        r.stdout.contains("close=Connection reset by peer"),
+        "{}",
+        r.describe()
+    );
+    assert_eq!(warnings(&log), 1, "{}", r.describe());
 }

@@ -4,6 +4,7 @@ use super::transfer::{
     Applied, Decision, StallOutcome, decide, effect_of, log_fault, quirk_fail, start_stall,
 };
 use super::{current_meta, gate, new_fd, reclassify};
+use crate::failed_close;
 use crate::fdtable::{self, Meta, Role, SockAddrBuf};
 use crate::guard::guarded;
 use crate::plan::{self, Action, Call, Mode, Plan};
@@ -162,15 +163,39 @@ pub(crate) fn close_with_rules(fd: c_int) -> c_int {
     let Some(rt) = runtime::get() else {
         return unsafe { real::close(fd) };
     };
-    run_simple(rt, simple_call(Op::Close, fd), || {
+    let own = runtime::in_own_process();
+    // The platform's close error is decided on the socket's state before it is gone.
+    let quirk = match rt.quirks.is_empty() || !own {
+        true => None,
+        false => guarded(|| {
+            let slot = fdtable::slot(fd)?;
+            quirks::close(rt, fd, slot, current_meta(rt, fd, slot))
+        })
+        .flatten(),
+    };
+    let retry_of_failed = own && failed_close::take(fd);
+    let r = run_simple(rt, simple_call(Op::Close, fd), || {
         // Forget the fd *before* closing it: once it is closed, another thread's accept or socket
         // may get the same number at once, and forgetting afterwards would wipe that new entry.
-        if runtime::in_own_process() {
+        if own {
             fdtable::invalidate(fd);
             readiness::forget_fd(fd);
         }
         unsafe { real::close(fd) }
-    })
+    });
+    let e = sys::errno();
+    if retry_of_failed && r == -1 && e == libc::EBADF {
+        guarded(|| crate::log::write_warning("close", fd, failed_close::RETRIED));
+    }
+    if let (0, Some(h)) = (r, quirk) {
+        failed_close::mark(fd);
+        return quirk_fail("close", fd, 0, h) as c_int;
+    }
+    if own && r == -1 && e != libc::EBADF {
+        failed_close::mark(fd);
+    }
+    sys::set_errno(e);
+    r
 }
 
 fn accept_common(
@@ -184,6 +209,15 @@ fn accept_common(
     };
     if op == Op::Accept4
         && let Some(h) = quirks::accept4(rt)
+    {
+        return quirk_fail(op.name(), fd, 0, h) as c_int;
+    }
+    if !rt.quirks.is_empty()
+        && let Some(h) = guarded(|| {
+            let slot = fdtable::slot(fd)?;
+            quirks::accept_pending_error(rt, fd, slot, current_meta(rt, fd, slot))
+        })
+        .flatten()
     {
         return quirk_fail(op.name(), fd, 0, h) as c_int;
     }

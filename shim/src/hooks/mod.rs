@@ -48,6 +48,7 @@ pub(crate) fn new_fd(fd: c_int, role: Option<Role>) {
     if let Some(slot) = fdtable::slot(fd) {
         slot.qstate.store(0, Relaxed);
         slot.sndbuf.store(0, Relaxed);
+        slot.quirk_draws.store(0, Relaxed);
     }
     reclassify(fd, role);
 }

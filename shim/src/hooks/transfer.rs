@@ -242,9 +242,14 @@ pub(crate) fn decide(rt: &Runtime, slot: &Slot, call: &Call) -> Decision {
     {
         return Decision::Stalled;
     }
-    let candidates = meta.mask() & rt.rules_for(call.op);
-    if !meta.valid() || candidates == 0 {
+    if !meta.valid() {
         return Decision::Pass;
+    }
+    let candidates = meta.mask() & rt.rules_for(call.op);
+    if candidates == 0 {
+        // Here only because quirks force the slow path: keep the stream positions, which
+        // close-reset-econnreset compares with what the peer acknowledged.
+        return Decision::Track;
     }
     let (site, n) = plan::site_for(call, slot, meta);
     let conn = slot.conn.load(Relaxed);
