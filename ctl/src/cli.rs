@@ -43,6 +43,17 @@ pub enum Command {
         #[arg(long)]
         platform: Option<String>,
     },
+    /// Re-run a program injecting exactly the faults of a log, matched by decision key
+    Replay(ReplayArgs),
+    /// Print a policy that injects exactly a log's faults, deterministically (a regression test)
+    Freeze {
+        /// The JSON Lines log of the run to freeze
+        log: PathBuf,
+    },
+    /// Run a program under many seeds (in parallel); report and keep the failing ones
+    Sweep(SweepArgs),
+    /// Shrink a failing run's faults to a minimal set that still fails; write its frozen policy
+    Minimize(MinimizeArgs),
     /// List the built-in profiles, or show one
     Profiles {
         #[command(subcommand)]
@@ -56,6 +67,85 @@ pub enum ProfilesCommand {
     List,
     /// Print a profile's policy (a starting point for your own)
     Show { name: String },
+}
+
+/// The program to run: what follows `--`.
+fn cmd_help() -> &'static str {
+    "The program and its arguments (default: the command the log's run started with)"
+}
+
+#[derive(Args)]
+pub struct ReplayArgs {
+    /// The log of the run to replay
+    pub log: PathBuf,
+    /// Where to write the replay's own log (default: a new file in $TMPDIR)
+    #[arg(long = "log", short = 'l', value_name = "FILE")]
+    pub out_log: Option<PathBuf>,
+    /// No summary on stderr (the replay's verdict is still printed)
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD", help = cmd_help())]
+    pub cmd: Vec<OsString>,
+}
+
+#[derive(Args)]
+pub struct SweepArgs {
+    /// Seeds to run, inclusive: A..B (e.g. 1..200)
+    #[arg(long, value_name = "A..B")]
+    pub seeds: String,
+    /// Runs at a time (default: the number of CPUs)
+    #[arg(long, short = 'j')]
+    pub jobs: Option<usize>,
+    /// Policy file (TOML)
+    #[arg(long, short = 'p', conflicts_with = "profile")]
+    pub policy: Option<PathBuf>,
+    /// Built-in profile (default: benign)
+    #[arg(long, short = 'P')]
+    pub profile: Option<String>,
+    /// Reproduce a platform's errno quirks (see `quirks`)
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// A run that takes longer than this fails and is killed (e.g. 30s, 2m)
+    #[arg(long, default_value = "60s")]
+    pub timeout: String,
+    /// Run every seed even after one fails (default: stop starting new ones)
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Write a JUnit XML report: one testcase per seed
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Only every Nth seed, starting with the Kth (1-based): shards a sweep across CI jobs
+    #[arg(long, value_name = "K/N")]
+    pub partition: Option<String>,
+    /// Where failing seeds' logs and output are kept
+    #[arg(long, default_value = "chaos-sweep")]
+    pub out: PathBuf,
+    /// The program and its arguments
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    pub cmd: Vec<OsString>,
+}
+
+#[derive(Args)]
+pub struct MinimizeArgs {
+    /// The log of the failing run
+    pub log: PathBuf,
+    /// Where to write the frozen policy of the minimal set (default: LOG with .min.toml)
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Runs per candidate: a candidate fails only if it fails every time, and is reported as flaky
+    /// if the runs disagree
+    #[arg(long, default_value_t = 2)]
+    pub runs: u32,
+    /// A run that takes longer than this fails and is killed (e.g. 30s, 2m)
+    #[arg(long, default_value = "60s")]
+    pub timeout: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD", help = cmd_help())]
+    pub cmd: Vec<OsString>,
 }
 
 #[derive(Args)]

@@ -21,6 +21,37 @@ pub struct Event {
     /// A warning's text.
     #[serde(default)]
     pub what: Option<String>,
+    /// The process key (every event).
+    #[serde(default)]
+    pub proc: Option<String>,
+    /// Faults: the decision key, the connection name, what the fault did.
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub conn: Option<String>,
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub peer: Option<String>,
+    #[serde(default)]
+    pub returned: Option<i64>,
+    #[serde(default)]
+    pub delay_ns: Option<u64>,
+    #[serde(default)]
+    pub stall_ns: Option<u64>,
+    /// `start` lines: what ran, and under which policy.
+    #[serde(default)]
+    pub argv: Option<Vec<String>>,
+    #[serde(default)]
+    pub seed: Option<u64>,
+    #[serde(default)]
+    pub policy: Option<String>,
+    #[serde(default)]
+    pub policy_digest: Option<String>,
+    #[serde(default)]
+    pub quirks: Option<Vec<String>>,
+    #[serde(default)]
+    pub quirk_probability: Option<String>,
 }
 
 pub struct Log {

@@ -3,12 +3,19 @@
 mod cli;
 mod events;
 mod failure;
+mod frozen;
+mod junit;
+mod launch;
+mod minimize;
 mod policy_source;
 mod preflight;
 mod quirks;
+mod replay;
 mod report;
 mod run;
 mod shim_path;
+mod sweep;
+mod trial;
 
 use clap::Parser;
 use cli::{Cli, Command, ProfilesCommand};
@@ -28,6 +35,10 @@ fn main() -> ExitCode {
         Command::Validate { policy } => policy_source::validate(&policy),
         Command::Report { log, json } => report::report(&log, json).map(|_| 0),
         Command::Quirks { platform } => quirks::list(platform.as_deref()).map(|_| 0),
+        Command::Replay(args) => replay::replay(args),
+        Command::Freeze { log } => frozen::freeze(&log),
+        Command::Sweep(args) => sweep::sweep(args),
+        Command::Minimize(args) => minimize::minimize(args),
         Command::Profiles { command } => match command {
             None | Some(ProfilesCommand::List) => policy_source::list_profiles().map(|_| 0),
             Some(ProfilesCommand::Show { name }) => policy_source::show_profile(&name).map(|_| 0),

@@ -3,16 +3,14 @@
 use crate::cli::RunArgs;
 use crate::events::Log;
 use crate::failure::{self, Failure};
+use crate::launch::{self, Launch, absolute, create_log, default_log_path};
 use crate::policy_source::PolicySource;
 use crate::{preflight, report, shim_path};
 use chaos_engine::profiles::DEFAULT_PROFILE;
 use chaos_engine::quirk;
-use std::ffi::OsString;
 use std::io::ErrorKind;
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 pub fn run(args: RunArgs) -> Result<u8, Failure> {
@@ -51,37 +49,18 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     };
     create_log(&log_path)?;
 
-    let mut cmd = Command::new(&args.cmd[0]);
-    cmd.args(&args.cmd[1..]);
-    for var in [
-        "CHAOS_POLICY",
-        "CHAOS_PROFILE",
-        "CHAOS_SEED",
-        "CHAOS_LOG",
-        "CHAOS_PLATFORM",
-        "CHAOS_QUIRKS",
-        "CHAOS_NO_QUIRKS",
-    ] {
-        cmd.env_remove(var);
-    }
-    if let Some(p) = &args.platform {
-        cmd.env("CHAOS_PLATFORM", p);
-    }
-    if !args.quirks.is_empty() {
-        cmd.env("CHAOS_QUIRKS", args.quirks.join(","));
-    }
-    if !args.no_quirks.is_empty() {
-        cmd.env("CHAOS_NO_QUIRKS", args.no_quirks.join(","));
-    }
-    match &source {
-        PolicySource::File(path) => cmd.env("CHAOS_POLICY", path),
-        PolicySource::Profile(name) => cmd.env("CHAOS_PROFILE", name),
-    };
-    if let Some(seed) = args.seed {
-        cmd.env("CHAOS_SEED", seed.to_string());
-    }
-    cmd.env("CHAOS_LOG", &log_path);
-    cmd.env("LD_PRELOAD", preload_value(&shim));
+    let mut cmd = launch::command(
+        &args.cmd,
+        &Launch {
+            shim: &shim,
+            source: &source,
+            seed: args.seed,
+            log: &log_path,
+            platform: args.platform.as_deref(),
+            quirks: &args.quirks,
+            no_quirks: &args.no_quirks,
+        },
+    );
 
     // Signals sent to us between the spawn and the handler's installation must not kill us: hold
     // them until the child is known, then forward whatever arrived. The child gets the original mask
@@ -144,46 +123,6 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
         }
     }
     Ok(code)
-}
-
-fn absolute(p: &Path) -> Result<PathBuf, Failure> {
-    std::path::absolute(p).map_err(|e| Failure::own(format!("{}: {e}", p.display())))
-}
-
-fn default_log_path() -> PathBuf {
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
-    std::env::temp_dir().join(format!("chaos-{stamp}-{}.jsonl", std::process::id()))
-}
-
-/// Creates (or empties) the log, 0600, refusing to follow a symlink.
-fn create_log(path: &Path) -> Result<(), Failure> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map(drop)
-        .map_err(|e| {
-            Failure::own(format!(
-                "cannot create the event log {}: {e}",
-                path.display()
-            ))
-        })
-}
-
-/// The shim goes first; whatever the user already preloads stays after it.
-fn preload_value(shim: &Path) -> OsString {
-    let mut value = shim.as_os_str().to_os_string();
-    if let Some(existing) = std::env::var_os("LD_PRELOAD").filter(|v| !v.is_empty()) {
-        value.push(":");
-        value.push(existing);
-    }
-    value
 }
 
 static CHILD: AtomicI32 = AtomicI32::new(0);

@@ -56,17 +56,21 @@ pub fn mix(parts: &[u64]) -> u64 {
         .fold(0x243f_6a88_85a3_08d3, |h, p| splitmix(h ^ p))
 }
 
-impl Key {
-    fn site_words(&self) -> [u64; 3] {
-        match self.site {
+impl Site {
+    /// The site as three numbers, for hashing and ordering.
+    pub fn words(&self) -> [u64; 3] {
+        match *self {
             Site::Stream { dir, pos, attempt } => [1 + dir as u64, pos, attempt as u64],
             Site::Call { class, n } => [16 + class as u64, n, 0],
         }
     }
 }
 
+/// The `rule` of a key whose fault came from an exact injection, not a rule's draw.
+pub const INJECTED: u16 = u16::MAX;
+
 pub fn draw(seed: u64, key: &Key) -> Draw {
-    let [s0, s1, s2] = key.site_words();
+    let [s0, s1, s2] = key.site.words();
     let hi = mix(&[seed, key.process, key.conn, key.rule as u64]);
     let lo = mix(&[hi, s0, s1, s2]);
     let mut rng = Pcg64::new(((hi as u128) << 64) | lo as u128, 0xa02b_dbf7_bb3c_0a7a);
@@ -80,11 +84,12 @@ pub fn draw(seed: u64, key: &Key) -> Draw {
 /// `replay` and `freeze` match faults by this string.
 impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(
-            f,
-            "{:016x}-{:016x}/r{}/",
-            self.process, self.conn, self.rule
-        )?;
+        write!(f, "{:016x}-{:016x}/", self.process, self.conn)?;
+        if self.rule == INJECTED {
+            f.write_str("inject/")?;
+        } else {
+            write!(f, "r{}/", self.rule)?;
+        }
         match self.site {
             Site::Stream { dir, pos, attempt } => {
                 let d = if dir == Dir::Rx { "rx" } else { "tx" };

@@ -3,6 +3,7 @@
 //! - [`parse`] turns policy TOML into a validated [`policy::Policy`], with `file:line:col` errors.
 //! - [`profiles`] holds the built-in policies (`benign`, `network`, `none`).
 //! - [`decide`] makes counter-based decisions that do not depend on thread interleaving.
+//! - [`inject`] holds exact injections (fault at a decision key), what frozen policies are made of.
 //! - [`event`] formats event-log lines without allocating, for the shim's hooks.
 //! - [`quirk`] catalogues the platform quirks (macOS, BSD, old Linux, WSL1) the shim can reproduce.
 //!
@@ -14,6 +15,7 @@ pub mod errno;
 pub mod event;
 pub mod fault;
 pub mod glob;
+pub mod inject;
 pub mod kind;
 pub mod op;
 pub mod parse;

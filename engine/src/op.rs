@@ -116,6 +116,16 @@ impl Op {
 }
 
 impl OpClass {
+    pub const ALL: [OpClass; CLASS_COUNT] = [
+        OpClass::Reads,
+        OpClass::Writes,
+        OpClass::Connect,
+        OpClass::Accept,
+        OpClass::Setsockopt,
+        OpClass::Shutdown,
+        OpClass::Close,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             OpClass::Reads => "reads",

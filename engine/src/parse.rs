@@ -4,8 +4,9 @@ use crate::addr::AddrPattern;
 use crate::errno::{allowed_names, can_return, errno_name};
 use crate::fault::{Fault, parse_errno, parse_ns_range, parse_short};
 use crate::glob::Glob;
+use crate::inject::{self, Injection};
 use crate::kind::{KIND_NAMES_HELP, KindSet};
-use crate::op::{OP_NAMES_HELP, OpClass, OpSet};
+use crate::op::{OP_NAMES_HELP, Op, OpClass, OpSet};
 use crate::policy::{MAX_RULES, Policy, Rule, fnv1a};
 use serde::Deserialize;
 use std::fmt;
@@ -42,6 +43,20 @@ struct RawPolicy {
     quirk_probability: Option<Spanned<Number>>,
     #[serde(default)]
     rules: Vec<Spanned<RawRule>>,
+    #[serde(default)]
+    inject: Vec<Spanned<RawInjection>>,
+}
+
+/// `[[inject]]`: one exact fault at one decision key.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInjection {
+    process: Spanned<String>,
+    conn: Spanned<String>,
+    at: Spanned<String>,
+    /// The op that took the fault in the original run: documentation, checked to be an op name.
+    on: Option<Spanned<String>>,
+    fault: Spanned<toml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -152,7 +167,12 @@ pub fn parse_policy(text: &str, origin: &str) -> Result<Policy, PolicyError> {
         None => 1.0,
         Some(p) => probability(p, "quirk_probability", &err_at)?,
     };
+    let mut injections = Vec::with_capacity(raw.inject.len());
+    for raw_inj in &raw.inject {
+        injections.push(build_injection(raw_inj.get_ref(), &err_at)?);
+    }
     Ok(Policy {
+        injections: crate::inject::Injections::new(injections),
         quirks,
         quirk_probability,
         seed: raw.seed.map(|s| s.into_inner()).unwrap_or(1),
@@ -163,6 +183,33 @@ pub fn parse_policy(text: &str, origin: &str) -> Result<Policy, PolicyError> {
 }
 
 type ErrAt<'a> = &'a dyn Fn(Range<usize>, String) -> PolicyError;
+
+fn build_injection(raw: &RawInjection, err_at: ErrAt) -> Result<Injection, PolicyError> {
+    let field = |v: &Spanned<String>, parse: fn(&str) -> Result<u64, String>| {
+        parse(v.get_ref()).map_err(|m| err_at(v.span(), m))
+    };
+    let process = field(&raw.process, inject::parse_process)?;
+    let conn = field(&raw.conn, inject::parse_conn)?;
+    let site = inject::parse_site(raw.at.get_ref()).map_err(|m| err_at(raw.at.span(), m))?;
+    if let Some(on) = &raw.on
+        && Op::from_name(on.get_ref()).is_none()
+    {
+        return Err(err_at(
+            on.span(),
+            format!(
+                "unknown op `{}` in `on`; expected {OP_NAMES_HELP}",
+                on.get_ref()
+            ),
+        ));
+    }
+    let fault = parse_fault(raw.fault.get_ref()).map_err(|m| err_at(raw.fault.span(), m))?;
+    Ok(Injection {
+        process,
+        conn,
+        site,
+        fault,
+    })
+}
 
 /// A number in 0.0..=1.0 (an integer 0 or 1 is fine too).
 fn probability(p: &Spanned<Number>, field: &str, err_at: ErrAt) -> Result<f64, PolicyError> {

@@ -21,6 +21,8 @@ pub struct Policy {
     pub quirks: crate::quirk::QuirkSet,
     /// How often race-type quirks fire when their state occurs (default 1.0).
     pub quirk_probability: f64,
+    /// Exact faults at decision keys (`[[inject]]`, what `chaos-ctl freeze` writes).
+    pub injections: crate::inject::Injections,
 }
 
 #[derive(Clone, Debug)]

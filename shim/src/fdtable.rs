@@ -8,7 +8,7 @@
 use crate::runtime::Runtime;
 use crate::sys;
 use chaos_engine::addr::{Endpoint, ipv4, ipv6};
-use chaos_engine::decide::mix;
+use chaos_engine::inject::conn_key;
 use chaos_engine::kind::FdKind;
 use chaos_engine::op::CLASS_COUNT;
 use chaos_engine::policy::FdFacts;
@@ -262,7 +262,7 @@ pub fn classify(rt: &Runtime, fd: c_int, role_hint: Role) -> Meta {
     let ordinal = ORDINALS[kind as usize][role as usize].fetch_add(1, Relaxed);
     slot.ino.store(st.st_ino, Relaxed);
     slot.conn
-        .store(mix(&[kind as u64, role as u64, ordinal as u64]), Relaxed);
+        .store(conn_key(kind, role as u8, ordinal), Relaxed);
     slot.ordinal.store(ordinal, Relaxed);
     for p in &slot.pos {
         p.store(0, Relaxed);

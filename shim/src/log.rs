@@ -4,6 +4,7 @@
 use crate::fdtable::{Meta, Slot, SockAddrBuf};
 use crate::hooks::transfer::Applied;
 use crate::ownfd;
+use crate::plan::Source;
 use crate::runtime::{PROCESS_KEY, Runtime};
 use crate::sys;
 use chaos_engine::addr::Endpoint;
@@ -78,6 +79,17 @@ pub fn write_start(rt: &Runtime, via: &str) {
     line.field_str("policy", rt.policy.origin.as_bytes());
     line.field_display("policy_digest", format_args!("{:016x}", rt.policy.digest));
     line.field_num("rules", rt.policy.rules.len());
+    line.field_num("injections", rt.policy.injections.len());
+    line.key("quirks");
+    line.push(b"[");
+    for (i, name) in rt.quirks.names().iter().enumerate() {
+        if i > 0 {
+            line.push(b",");
+        }
+        line.json_string(name.as_bytes());
+    }
+    line.push(b"]");
+    line.field_display("quirk_probability", rt.policy.quirk_probability);
     line.field_num("missing_symbols", crate::real::MISSING.load(Relaxed));
     line.field_str("shim_version", chaos_engine::VERSION.as_bytes());
     emit(&mut line);
@@ -124,7 +136,7 @@ pub struct FaultRecord<'a> {
     pub fd: c_int,
     pub meta: Meta,
     pub slot: &'a Slot,
-    pub rule: usize,
+    pub source: Source,
     pub fault: &'a str,
     pub errno: Option<c_int>,
     pub requested: usize,
@@ -161,9 +173,16 @@ pub fn write_fault(rt: &Runtime, rec: &FaultRecord) {
             line.field_str("path", &buf[..n]);
         }
     }
-    let rule = &rt.policy.rules[rec.rule];
-    line.field_str("rule", rule.name.as_bytes());
-    line.field_num("rule_index", rec.rule);
+    match rec.source {
+        Source::Rule(i) => {
+            line.field_str("rule", rt.policy.rules[i].name.as_bytes());
+            line.field_num("rule_index", i);
+        }
+        Source::Injection(i) => {
+            line.field_str("rule", b"inject");
+            line.field_num("inject_index", i);
+        }
+    }
     line.field_str("fault", rec.fault.as_bytes());
     if let Some(e) = rec.errno {
         line.field_str("errno", errno_name(e).as_bytes());

@@ -1,10 +1,10 @@
 //! Deciding what to do with one intercepted call: which rule fires, if any, and how the fault is
 //! applied so that the result is one the kernel could have produced.
 
-use crate::fdtable::{self, Meta, Role, Slot};
+use crate::fdtable::{self, Meta, Slot};
 use crate::runtime::Runtime;
 use crate::sys;
-use chaos_engine::decide::{Dir, Key, Site, draw, mix};
+use chaos_engine::decide::{Dir, INJECTED, Key, Site, draw};
 use chaos_engine::fault::Fault;
 use chaos_engine::kind::FdKind;
 use chaos_engine::op::{Op, OpClass};
@@ -55,8 +55,47 @@ pub enum Mode {
 #[derive(Clone, Copy, Debug)]
 pub struct Plan {
     pub action: Action,
-    pub rule: usize,
+    pub source: Source,
     pub key: Key,
+}
+
+/// What decided a fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The policy's rule with this index, by its draw.
+    Rule(usize),
+    /// The policy's exact injection with this index (`[[inject]]`).
+    Injection(usize),
+}
+
+impl Source {
+    pub fn fault(self, rt: &Runtime) -> &Fault {
+        match self {
+            Source::Rule(i) => &rt.policy.rules[i].fault,
+            Source::Injection(i) => &rt.policy.injections.get(i).fault,
+        }
+    }
+}
+
+/// The exact injection at this key, if the policy has one (no draw: it always fires, where the
+/// kernel could produce it).
+pub fn injected(rt: &Runtime, call: &Call, meta: Meta, conn: u64, site: Site) -> Option<Plan> {
+    if !rt.injecting {
+        return None;
+    }
+    let process = crate::runtime::PROCESS_KEY.load(Relaxed);
+    let (i, inj) = rt.policy.injections.at(process, conn, site)?;
+    let action = realise(&inj.fault, call, meta, 0)?;
+    Some(Plan {
+        action,
+        source: Source::Injection(i),
+        key: Key {
+            process,
+            conn,
+            rule: INJECTED,
+            site,
+        },
+    })
 }
 
 /// The facts about one call that decisions depend on.
@@ -143,7 +182,7 @@ pub fn choose(
         }
         return Some(Plan {
             action,
-            rule: i,
+            source: Source::Rule(i),
             key,
         });
     }
@@ -271,7 +310,7 @@ pub fn connect_site(kind: FdKind) -> (u64, Site, u64) {
     static ATTEMPTS: [core::sync::atomic::AtomicU32; 7] =
         [const { core::sync::atomic::AtomicU32::new(0) }; 7];
     let n = ATTEMPTS[kind as usize].fetch_add(1, Relaxed) as u64;
-    let conn = mix(&[kind as u64, Role::Out as u64, u64::MAX]);
+    let conn = chaos_engine::inject::connects_key(kind);
     (
         conn,
         Site::Call {

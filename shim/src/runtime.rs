@@ -8,9 +8,16 @@ use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicU64, Ordering::Acquire, Ord
 pub struct Runtime {
     pub policy: Policy,
     pub seed: u64,
-    /// Per op, the rules that act on it (low 32 bits) plus FORCE_SLOW: a hook whose fd's meta word
-    /// shares no bit with this is passed straight through.
+    /// Per op, the fast-path gate: every rule's bit plus FORCE_SLOW (u64::MAX where quirks or
+    /// injections need every call). A hook whose fd's meta word shares no bit with this is passed
+    /// straight through. Every call on an fd some rule targets takes the slow path, whatever the op,
+    /// so the per-connection counters in decision keys count all of its calls; a frozen policy
+    /// (which checks every call) then finds the same keys.
     pub op_masks: [u64; OP_COUNT],
+    /// Per op, the rules that act on it.
+    pub rule_masks: [u32; OP_COUNT],
+    /// The policy has exact injections (`[[inject]]`): every call is looked up.
+    pub injecting: bool,
     pub thresholds: Vec<u64>,
     /// Injections so far per rule, for `times`.
     pub injected: Vec<AtomicU64>,
@@ -55,7 +62,7 @@ impl Runtime {
     /// The rules that act on `op`, as a rule mask.
     #[inline(always)]
     pub fn rules_for(&self, op: chaos_engine::op::Op) -> u32 {
-        self.op_masks[op as usize] as u32
+        self.rule_masks[op as usize]
     }
 
     pub fn new(
@@ -66,12 +73,18 @@ impl Runtime {
         quirks: chaos_engine::quirk::QuirkSet,
     ) -> Runtime {
         let mut op_masks = [0u64; OP_COUNT];
+        let mut rule_masks = [0u32; OP_COUNT];
         let forced = crate::quirks::forced_ops(quirks);
+        let injecting = !policy.injections.is_empty();
+        let all_rules = ALL_OPS
+            .iter()
+            .fold(0u32, |m, op| m | policy.mask_for_op(*op));
         for op in ALL_OPS {
-            op_masks[op as usize] = if forced[op as usize] {
-                u64::MAX // every call of this op is checked for quirks
+            rule_masks[op as usize] = policy.mask_for_op(op);
+            op_masks[op as usize] = if forced[op as usize] || injecting {
+                u64::MAX // every call of this op is checked for quirks or injections
             } else {
-                policy.mask_for_op(op) as u64 | crate::fdtable::FORCE_SLOW
+                all_rules as u64 | crate::fdtable::FORCE_SLOW
             };
         }
         let thresholds = policy.rules.iter().map(|r| r.threshold()).collect();
@@ -80,6 +93,8 @@ impl Runtime {
             policy,
             seed,
             op_masks,
+            rule_masks,
+            injecting,
             thresholds,
             injected,
             start_ns: crate::sys::now_ns(libc::CLOCK_MONOTONIC),

@@ -297,10 +297,11 @@ pub unsafe extern "C" fn accept4(
 }
 
 /// What a connect() decision needs: the socket's kind and the rules whose target covers the address
-/// being connected to.
+/// being connected to. Every connect of the kind is counted, whichever address it goes to, so that
+/// keys are the same under a frozen policy.
 fn decide_connect(rt: &Runtime, fd: c_int, addr: *const sockaddr, len: socklen_t) -> Option<Plan> {
     let candidates_for_op = rt.rules_for(Op::Connect);
-    if candidates_for_op == 0 {
+    if candidates_for_op == 0 && !rt.injecting {
         return None;
     }
     let slot = fdtable::slot(fd)?;
@@ -308,20 +309,24 @@ fn decide_connect(rt: &Runtime, fd: c_int, addr: *const sockaddr, len: socklen_t
     if !meta.valid() {
         return None;
     }
-    let local = SockAddrBuf::read(fd, false);
-    let facts = FdFacts {
-        kind: meta.kind(),
-        peer: unsafe { fdtable::endpoint_of(addr, len as usize) },
-        local: local.endpoint(),
-        path: None,
-    };
-    let candidates = rt.policy.mask_for(&facts) & candidates_for_op;
-    if candidates == 0 {
-        return None;
-    }
     let call = simple_call(Op::Connect, fd);
     let (conn, site, n) = plan::connect_site(meta.kind());
-    plan::choose(rt, &call, meta, conn, site, n, candidates).filter(|_| runtime::in_own_process())
+    let chosen = || {
+        let local = SockAddrBuf::read(fd, false);
+        let facts = FdFacts {
+            kind: meta.kind(),
+            peer: unsafe { fdtable::endpoint_of(addr, len as usize) },
+            local: local.endpoint(),
+            path: None,
+        };
+        match rt.policy.mask_for(&facts) & candidates_for_op {
+            0 => None,
+            candidates => plan::choose(rt, &call, meta, conn, site, n, candidates),
+        }
+    };
+    plan::injected(rt, &call, meta, conn, site)
+        .or_else(chosen)
+        .filter(|_| runtime::in_own_process())
 }
 
 #[unsafe(no_mangle)]

@@ -245,15 +245,23 @@ pub(crate) fn decide(rt: &Runtime, slot: &Slot, call: &Call) -> Decision {
     if !meta.valid() {
         return Decision::Pass;
     }
-    let candidates = meta.mask() & rt.rules_for(call.op);
-    if candidates == 0 {
+    if meta.mask() == 0 && !rt.injecting {
         // Here only because quirks force the slow path: keep the stream positions, which
         // close-reset-econnreset compares with what the peer acknowledged.
         return Decision::Track;
     }
+    // Every call on a targeted fd is counted, whichever rules act on its op, so that keys are the
+    // same under a frozen policy.
+    let candidates = meta.mask() & rt.rules_for(call.op);
     let (site, n) = plan::site_for(call, slot, meta);
     let conn = slot.conn.load(Relaxed);
-    match plan::choose(rt, call, meta, conn, site, n, candidates)
+    let injected = || plan::injected(rt, call, meta, conn, site);
+    let chosen = || match candidates {
+        0 => None,
+        _ => plan::choose(rt, call, meta, conn, site, n, candidates),
+    };
+    match injected()
+        .or_else(chosen)
         .filter(|_| fdtable::still_same_file(call.fd, slot) && runtime::in_own_process())
     {
         Some(plan) => Decision::Fault(meta, plan),
@@ -343,8 +351,8 @@ pub(crate) fn log_fault(
             fd: call.fd,
             meta,
             slot,
-            rule: plan.rule,
-            fault: rt.policy.rules[plan.rule].fault.kind_name(),
+            source: plan.source,
+            fault: plan.source.fault(rt).kind_name(),
             errno,
             requested: call.requested,
             returned,

@@ -1,0 +1,216 @@
+//! Exact injections: "this fault, at this decision key". A frozen policy (`chaos-ctl freeze`) is a
+//! list of them, and `replay`/`minimize` run one. They fire whenever their key is reached, with no
+//! probability, so a failing run's faults come back exactly where they were.
+//!
+//! A key names the process (a hash of exe and argv, or of the parent's key and fork ordinal), the
+//! connection (`tcp-out#3`: the fourth outbound TCP connection of that process) and the site on it
+//! (`rx@1024#0`: a read at stream offset 1024, first attempt; `connect#0`: the first connect call).
+
+use crate::decide::{Dir, Site, mix};
+use crate::fault::Fault;
+use crate::kind::FdKind;
+use crate::op::OpClass;
+
+/// Names of the connection roles, in the shim's role order.
+pub const ROLE_NAMES: [&str; 4] = ["out", "in", "listen", "fd"];
+
+/// The connection part of a decision key: what the shim stores per fd and what `tcp-out#3` names.
+pub fn conn_key(kind: FdKind, role: u8, ordinal: u32) -> u64 {
+    mix(&[kind as u64, role as u64, ordinal as u64])
+}
+
+/// connect() calls are keyed by attempt among all connects of their kind (a client retrying on new
+/// sockets gets fresh draws): this is their connection part, named `tcp-connects`.
+pub fn connects_key(kind: FdKind) -> u64 {
+    mix(&[kind as u64, 0, u64::MAX])
+}
+
+/// Parses `tcp-out#3` (kind-role#ordinal), `tcp-connects`, or a raw 16-hex-digit key into a
+/// connection key.
+pub fn parse_conn(text: &str) -> Result<u64, String> {
+    let expected = || {
+        format!(
+            "connection `{text}`: expected KIND-ROLE#N, e.g. tcp-out#0 (roles: {}), or KIND-connects",
+            ROLE_NAMES.join(", ")
+        )
+    };
+    if let Some(kind) = text.strip_suffix("-connects") {
+        let kind = FdKind::ALL
+            .into_iter()
+            .find(|k| k.name() == kind)
+            .ok_or_else(expected)?;
+        return Ok(connects_key(kind));
+    }
+    if text.len() == 16
+        && let Ok(raw) = u64::from_str_radix(text, 16)
+    {
+        return Ok(raw);
+    }
+    let (name, ordinal) = text.split_once('#').ok_or_else(expected)?;
+    let ordinal: u32 = ordinal.parse().map_err(|_| expected())?;
+    let (kind, role) = name.rsplit_once('-').ok_or_else(expected)?;
+    let kind = FdKind::ALL
+        .into_iter()
+        .find(|k| k.name() == kind)
+        .ok_or_else(expected)?;
+    let role = ROLE_NAMES
+        .iter()
+        .position(|r| *r == role)
+        .ok_or_else(expected)?;
+    Ok(conn_key(kind, role as u8, ordinal))
+}
+
+/// Parses a site as the log prints it: `rx@1024#0`, `tx@0#2`, `connect#0`, `reads#5`.
+pub fn parse_site(text: &str) -> Result<Site, String> {
+    let expected = || {
+        format!(
+            "site `{text}`: expected rx@OFFSET#ATTEMPT, tx@OFFSET#ATTEMPT or CLASS#N (connect#0, reads#3)"
+        )
+    };
+    let (head, count) = text.rsplit_once('#').ok_or_else(expected)?;
+    if let Some((dir, pos)) = head.split_once('@') {
+        let dir = match dir {
+            "rx" => Dir::Rx,
+            "tx" => Dir::Tx,
+            _ => return Err(expected()),
+        };
+        return Ok(Site::Stream {
+            dir,
+            pos: pos.parse().map_err(|_| expected())?,
+            attempt: count.parse().map_err(|_| expected())?,
+        });
+    }
+    let class = OpClass::ALL
+        .into_iter()
+        .find(|c| c.name() == head)
+        .ok_or_else(expected)?;
+    Ok(Site::Call {
+        class,
+        n: count.parse().map_err(|_| expected())?,
+    })
+}
+
+/// Parses a process key: 16 hex digits, as in the log's `proc` field.
+pub fn parse_process(text: &str) -> Result<u64, String> {
+    if text.len() != 16 {
+        return Err(format!(
+            "process `{text}`: expected 16 hex digits, as in the log's `proc`"
+        ));
+    }
+    u64::from_str_radix(text, 16)
+        .map_err(|_| format!("process `{text}`: expected 16 hex digits, as in the log's `proc`"))
+}
+
+/// One fault at one decision key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Injection {
+    pub process: u64,
+    pub conn: u64,
+    pub site: Site,
+    /// An exact fault: ranges are single values.
+    pub fault: Fault,
+}
+
+impl Injection {
+    fn order_key(&self) -> (u64, u64, [u64; 3]) {
+        (self.process, self.conn, self.site.words())
+    }
+}
+
+/// A policy's injections, sorted for binary search.
+#[derive(Clone, Debug, Default)]
+pub struct Injections(Vec<Injection>);
+
+impl Injections {
+    pub fn new(mut list: Vec<Injection>) -> Injections {
+        list.sort_by_key(Injection::order_key);
+        Injections(list)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn get(&self, i: usize) -> &Injection {
+        &self.0[i]
+    }
+
+    /// The injection at this key, if any (index and entry).
+    pub fn at(&self, process: u64, conn: u64, site: Site) -> Option<(usize, &Injection)> {
+        let wanted = (process, conn, site.words());
+        let i = self
+            .0
+            .binary_search_by(|inj| inj.order_key().cmp(&wanted))
+            .ok()?;
+        Some((i, &self.0[i]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_names_map_to_the_shims_keys() {
+        assert_eq!(
+            parse_conn("tcp-out#3").unwrap(),
+            conn_key(FdKind::Tcp, 0, 3)
+        );
+        assert_eq!(
+            parse_conn("unix-fd#0").unwrap(),
+            conn_key(FdKind::Unix, 3, 0)
+        );
+        assert_ne!(
+            parse_conn("tcp-in#3").unwrap(),
+            parse_conn("tcp-out#3").unwrap()
+        );
+        for bad in [
+            "tcp-out",
+            "tcp#1",
+            "sctp-out#1",
+            "tcp-sideways#1",
+            "tcp-out#x",
+        ] {
+            assert!(parse_conn(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sites_round_trip_through_the_log_text() {
+        for text in ["rx@1024#0", "tx@0#2", "connect#0", "reads#17", "close#1"] {
+            let site = parse_site(text).unwrap();
+            let key = crate::decide::Key {
+                process: 0,
+                conn: 0,
+                rule: 0,
+                site,
+            };
+            assert!(key.to_string().ends_with(&format!("/{text}")), "{text}");
+        }
+        assert!(parse_site("up@1#0").is_err());
+        assert!(parse_site("bogus#1").is_err());
+    }
+
+    #[test]
+    fn lookup_finds_exactly_the_listed_keys() {
+        let site = |n| Site::Call {
+            class: OpClass::Connect,
+            n,
+        };
+        let inj = |process, n| Injection {
+            process,
+            conn: 9,
+            site: site(n),
+            fault: Fault::Reset,
+        };
+        let set = Injections::new(vec![inj(2, 5), inj(1, 0), inj(2, 1)]);
+        assert!(set.at(2, 9, site(5)).is_some());
+        assert!(set.at(1, 9, site(0)).is_some());
+        assert!(set.at(2, 9, site(0)).is_none());
+        assert!(set.at(2, 8, site(5)).is_none());
+    }
+}
