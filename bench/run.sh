@@ -26,6 +26,7 @@ bench_mode() {
         native)   v=$(env -u LD_PRELOAD "$OUT/pingpong" "$ITER" "$mode") ;;
         empty)    v=$(LD_PRELOAD=$SHIM CHAOS_PROFILE=none "$OUT/pingpong" "$ITER" "$mode") ;;
         nomatch)  v=$(LD_PRELOAD=$SHIM CHAOS_POLICY=bench/nomatch.toml "$OUT/pingpong" "$ITER" "$mode") ;;
+        other-op) v=$(LD_PRELOAD=$SHIM CHAOS_POLICY=bench/other-op.toml "$OUT/pingpong" "$ITER" "$mode") ;;
         match-p0) v=$(LD_PRELOAD=$SHIM CHAOS_POLICY=bench/match-p0.toml "$OUT/pingpong" "$ITER" "$mode") ;;
         fiu-run)  v=$(fiu-run -x "$OUT/pingpong" "$ITER" "$mode") ;;
       esac
@@ -44,6 +45,7 @@ bench_mode() {
       native) label="native (no shim)";;
       empty) label="shim, no rules (profile none)";;
       nomatch) label="shim, rules not matching fd";;
+      other-op) label="shim, rule on fd, other op";;
       match-p0) label="shim, matching rule, p=0";;
       fiu-run) label="libfiu fiu-run -x";;
     esac
@@ -52,7 +54,7 @@ bench_mode() {
   echo
 }
 
-configs=(native empty nomatch match-p0)
+configs=(native empty nomatch other-op match-p0)
 command -v fiu-run >/dev/null && configs+=(fiu-run)
 bench_mode plain "${configs[@]}"
 bench_mode poll native empty nomatch
@@ -64,7 +66,7 @@ bench_mode epoll native empty nomatch
 if command -v valgrind >/dev/null; then
   N=100000
   echo "extra user-space instructions per intercepted call (callgrind, slope between $N and $((2 * N)) rounds)"
-  printf '%-8s %16s %16s %16s\n' "loop" "no rules" "rules not match" "match, p=0"
+  printf '%-8s %16s %16s %16s %16s\n' "loop" "no rules" "rules not match" "fd, other op" "match, p=0"
   # The environment goes on valgrind itself: it hands LD_PRELOAD on to the program it runs.
   count() { local n=$1; shift
     env "$@" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$OUT/pingpong" "$n" "$mode" 2>&1 |
@@ -75,9 +77,11 @@ if command -v valgrind >/dev/null; then
     base=$(slope -u LD_PRELOAD)
     e=$(slope LD_PRELOAD="$SHIM" CHAOS_PROFILE=none)
     m=$(slope LD_PRELOAD="$SHIM" CHAOS_POLICY=bench/nomatch.toml)
+    o=$(slope LD_PRELOAD="$SHIM" CHAOS_POLICY=bench/other-op.toml)
     p=$(slope LD_PRELOAD="$SHIM" CHAOS_POLICY=bench/match-p0.toml)
-    printf '%-8s %16.1f %16.1f %16.1f\n' "$mode" "$(echo "($e - $base) / $calls" | bc -l)" \
-      "$(echo "($m - $base) / $calls" | bc -l)" "$(echo "($p - $base) / $calls" | bc -l)"
+    printf '%-8s %16.1f %16.1f %16.1f %16.1f\n' "$mode" "$(echo "($e - $base) / $calls" | bc -l)" \
+      "$(echo "($m - $base) / $calls" | bc -l)" "$(echo "($o - $base) / $calls" | bc -l)" \
+      "$(echo "($p - $base) / $calls" | bc -l)"
   done
   echo
 fi

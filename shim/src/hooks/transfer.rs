@@ -2,7 +2,7 @@
 //! decide, apply the fault, make the real call, advance the stream position, log.
 
 use super::{current_meta, gate};
-use crate::fdtable::{self, Meta, Slot};
+use crate::fdtable::{self, FORCE_SLOW, Meta, Slot};
 use crate::guard::guarded;
 use crate::log::{self, FaultRecord};
 use crate::plan::{self, Action, Break, Call, Mode, Plan};
@@ -103,6 +103,19 @@ fn transfer_rules(
     call: Call,
     real: impl FnOnce(usize) -> isize,
 ) -> isize {
+    let meta = Meta(slot.meta.load(Relaxed));
+    if meta.valid()
+        && meta.0 & FORCE_SLOW == 0
+        && meta.mask() & rt.rules_for(call.op) == 0
+        && !rt.injecting
+    {
+        // A targeted fd, an op no rule acts on: only its counters move (atomics, errno untouched,
+        // no guard needed), as `decide` would move them.
+        plan::site_for(&call, slot, meta);
+        let r = real(call.requested);
+        advance(slot, &call, r);
+        return r;
+    }
     let (meta, plan) = match guarded(|| decide(rt, slot, &call)).unwrap_or(Decision::Pass) {
         Decision::Pass => return real(call.requested),
         Decision::Stalled => {
