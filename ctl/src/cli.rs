@@ -96,12 +96,8 @@ pub struct SweepArgs {
     /// Runs at a time (default: the number of CPUs)
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
-    /// Policy file (TOML)
-    #[arg(long, short = 'p', conflicts_with = "profile")]
-    pub policy: Option<PathBuf>,
-    /// Built-in profile (default: benign)
-    #[arg(long, short = 'P')]
-    pub profile: Option<String>,
+    #[command(flatten)]
+    pub source: PolicyArgs,
     /// Reproduce a platform's errno quirks (see `quirks`)
     #[arg(long)]
     pub platform: Option<String>,
@@ -148,14 +144,21 @@ pub struct MinimizeArgs {
     pub cmd: Vec<OsString>,
 }
 
+/// Where a run's policy comes from: `--policy F` or `--profile P` (default: benign).
 #[derive(Args)]
-pub struct RunArgs {
+pub struct PolicyArgs {
     /// Policy file (TOML); see README "Policy reference"
     #[arg(long, short = 'p', conflicts_with = "profile")]
     pub policy: Option<PathBuf>,
     /// Built-in profile: benign (default), network, none
     #[arg(long, short = 'P')]
     pub profile: Option<String>,
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub source: PolicyArgs,
     /// Reproduce a platform's errno quirks: macos, freebsd, openbsd, linux-old, wsl1 (see `quirks`)
     #[arg(long)]
     pub platform: Option<String>,

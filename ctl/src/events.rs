@@ -74,6 +74,16 @@ impl Log {
         Ok(Log { events, bad_lines })
     }
 
+    /// `read`, failing with a message that names the file.
+    pub fn read_or_fail(path: &Path) -> Result<Log, crate::failure::Failure> {
+        Log::read(path).map_err(|e| {
+            crate::failure::Failure::own(format!(
+                "cannot read the event log {}: {e}",
+                path.display()
+            ))
+        })
+    }
+
     pub fn starts(&self) -> impl Iterator<Item = &Event> {
         self.events.iter().filter(|e| e.ev == "start")
     }

@@ -210,14 +210,9 @@ pub fn check(text: &str, origin: &str) -> Result<(), Failure> {
         })
 }
 
-pub fn read_log(path: &Path) -> Result<Log, Failure> {
-    Log::read(path)
-        .map_err(|e| Failure::own(format!("cannot read the event log {}: {e}", path.display())))
-}
-
 /// `chaos-ctl freeze LOG`: the frozen policy on stdout.
 pub fn freeze(log_path: &Path) -> Result<u8, Failure> {
-    let log = read_log(log_path)?;
+    let log = Log::read_or_fail(log_path)?;
     if log.starts().next().is_none() {
         return Err(Failure::own(format!(
             "{} has no `start` event: not a chaos event log",

@@ -156,7 +156,7 @@ fn ddmin(t: &mut Tester, mut set: Vec<usize>) -> Result<Vec<usize>, Failure> {
 
 pub fn minimize(args: MinimizeArgs) -> Result<u8, Failure> {
     let log_path = absolute(&args.log)?;
-    let original = frozen::read_log(&log_path)?;
+    let original = Log::read_or_fail(&log_path)?;
     let faults = frozen::logged_faults(&original);
     let cmd = crate::replay::command_or_logged(&args.cmd, &original, &log_path)?;
     let timeout = duration_arg(&args.timeout, "--timeout")?;

@@ -1,6 +1,7 @@
 //! Where a run's policy comes from (a file or a built-in profile), and the `validate` and
 //! `profiles` commands.
 
+use crate::cli::PolicyArgs;
 use crate::failure::{self, Failure};
 use chaos_engine::parse::parse_policy;
 use chaos_engine::policy::Policy;
@@ -14,6 +15,15 @@ pub enum PolicySource {
 }
 
 impl PolicySource {
+    /// What `--policy`/`--profile` ask for; a file path is made absolute (the program may chdir).
+    pub fn from_args(args: &PolicyArgs) -> Result<PolicySource, Failure> {
+        Ok(match (&args.policy, &args.profile) {
+            (Some(path), _) => PolicySource::File(crate::launch::absolute(path)?),
+            (None, Some(name)) => PolicySource::Profile(name.clone()),
+            (None, None) => PolicySource::Profile(profiles::DEFAULT_PROFILE.to_string()),
+        })
+    }
+
     /// Loads and validates it, so a bad policy fails before the program starts.
     pub fn load(&self) -> Result<Policy, Failure> {
         match self {

@@ -1,7 +1,7 @@
 //! `chaos-ctl replay LOG [--] [CMD…]`: run CMD under the frozen policy of LOG's faults, then say
 //! which of them came back (matched by decision key) and which the program never reached.
 
-use crate::cli::{ReplayArgs, RunArgs};
+use crate::cli::{PolicyArgs, ReplayArgs, RunArgs};
 use crate::events::Log;
 use crate::failure::Failure;
 use crate::frozen::{self, LoggedFault};
@@ -41,7 +41,7 @@ pub fn compare<'a>(faults: &'a [LoggedFault], log: &Log) -> (usize, Vec<&'a Logg
 
 pub fn replay(args: ReplayArgs) -> Result<u8, Failure> {
     let log_path = absolute(&args.log)?;
-    let original = frozen::read_log(&log_path)?;
+    let original = Log::read_or_fail(&log_path)?;
     let faults = frozen::logged_faults(&original);
     let cmd = command_or_logged(&args.cmd, &original, &log_path)?;
     let new_log = match &args.out_log {
@@ -55,8 +55,10 @@ pub fn replay(args: ReplayArgs) -> Result<u8, Failure> {
     std::fs::write(&policy_path, text)
         .map_err(|e| Failure::own(format!("cannot write {}: {e}", policy_path.display())))?;
     let code = crate::run::run(RunArgs {
-        policy: Some(policy_path.clone()),
-        profile: None,
+        source: PolicyArgs {
+            policy: Some(policy_path.clone()),
+            profile: None,
+        },
         platform: None,
         quirks: vec![],
         no_quirks: vec![],
@@ -66,7 +68,7 @@ pub fn replay(args: ReplayArgs) -> Result<u8, Failure> {
         force: false,
         cmd,
     })?;
-    let replayed = frozen::read_log(&new_log)?;
+    let replayed = Log::read_or_fail(&new_log)?;
     let (reproduced, missed) = compare(&faults, &replayed);
     eprintln!(
         "chaos: replay reproduced {reproduced} of {} logged fault(s); policy {}",

@@ -40,8 +40,7 @@ pub fn table(log: &Log) -> String {
 }
 
 pub fn report(path: &Path, json: bool) -> Result<(), Failure> {
-    let log = Log::read(path)
-        .map_err(|e| Failure::own(format!("cannot read log {}: {e}", path.display())))?;
+    let log = Log::read_or_fail(path)?;
     let processes = log.starts().count();
     let faults = log.faults().count();
     if json {

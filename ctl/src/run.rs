@@ -6,7 +6,6 @@ use crate::failure::{self, Failure};
 use crate::launch::{self, Launch, absolute, create_log, default_log_path};
 use crate::policy_source::PolicySource;
 use crate::{preflight, report, shim_path};
-use chaos_engine::profiles::DEFAULT_PROFILE;
 use chaos_engine::quirk;
 use std::io::ErrorKind;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -14,11 +13,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 pub fn run(args: RunArgs) -> Result<u8, Failure> {
-    let source = match (&args.policy, &args.profile) {
-        (Some(path), _) => PolicySource::File(absolute(path)?),
-        (None, Some(name)) => PolicySource::Profile(name.clone()),
-        (None, None) => PolicySource::Profile(DEFAULT_PROFILE.to_string()),
-    };
+    let source = PolicySource::from_args(&args.source)?;
     let policy = source.load()?;
     // Checked here so a misspelt quirk fails before the program starts, not inside it.
     fn names(v: &[String]) -> Vec<&str> {
@@ -94,12 +89,7 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
         _ => failure::OWN,
     };
 
-    let log = Log::read(&log_path).map_err(|e| {
-        Failure::own(format!(
-            "cannot read the event log {}: {e}",
-            log_path.display()
-        ))
-    })?;
+    let log = Log::read_or_fail(&log_path)?;
     let seed = args.seed.unwrap_or(policy.seed);
     if !args.quiet {
         summarise(&log, &log_path, seed, &policy.origin);

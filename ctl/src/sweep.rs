@@ -8,7 +8,6 @@ use crate::junit;
 use crate::launch::{self, Launch, absolute, create_log, duration_arg};
 use crate::policy_source::PolicySource;
 use crate::trial::{self, Outcome};
-use chaos_engine::profiles::DEFAULT_PROFILE;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::ffi::OsString;
 use std::io::IsTerminal;
@@ -97,11 +96,7 @@ pub fn sweep(args: SweepArgs) -> Result<u8, Failure> {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    let source = match (&args.policy, &args.profile) {
-        (Some(path), _) => PolicySource::File(absolute(path)?),
-        (None, Some(name)) => PolicySource::Profile(name.clone()),
-        (None, None) => PolicySource::Profile(DEFAULT_PROFILE.to_string()),
-    };
+    let source = PolicySource::from_args(&args.source)?;
     source.load()?;
     chaos_engine::quirk::resolve(args.platform.as_deref(), &[], &[]).map_err(Failure::own)?;
     launch::preflight(&args.cmd[0])?;

@@ -318,3 +318,37 @@ pub fn sha256(path: &Path) -> String {
         .unwrap_or_default()
         .to_string()
 }
+
+/// The echo_threads fixture's policy in the determinism and replay tests. Writes, connects and
+/// accepts only: the offsets of writes and the ordinals of connects do not depend on timing, while
+/// how the kernel chunks what a reader receives does, and so does whether a loopback connect
+/// completes before an EINTR could be injected (README, "Connections and decisions").
+pub const THREADED_WRITES_POLICY: &str = r#"
+[[rules]]
+name = "short-writes"
+on = "writes"
+fd = "tcp"
+probability = 0.3
+fault = { short = "1..60%" }
+
+[[rules]]
+name = "eintr-writes"
+on = "writes"
+fd = "tcp"
+probability = 0.1
+fault = "EINTR"
+
+[[rules]]
+name = "slow-connect"
+on = "connect"
+fd = "tcp"
+probability = 0.3
+fault = { delay = "10us..300us" }
+
+[[rules]]
+name = "slow-accept"
+on = "accept"
+fd = "tcp"
+probability = 0.3
+fault = { delay = "10us..300us" }
+"#;

@@ -3,46 +3,13 @@
 use chaos_tests::*;
 use std::collections::BTreeSet;
 
-/// Writes, connects and accepts only: the offsets of writes and the ordinals of connects do not
-/// depend on timing, while how the kernel chunks what a reader receives does, and so does whether a
-/// loopback connect completes before an EINTR could be injected (README, "Determinism").
-const POLICY: &str = r#"
-[[rules]]
-name = "short-writes"
-on = "writes"
-fd = "tcp"
-probability = 0.3
-fault = { short = "1..60%" }
-
-[[rules]]
-name = "eintr-writes"
-on = "writes"
-fd = "tcp"
-probability = 0.1
-fault = "EINTR"
-
-[[rules]]
-name = "slow-connect"
-on = "connect"
-fd = "tcp"
-probability = 0.3
-fault = { delay = "10us..300us" }
-
-[[rules]]
-name = "slow-accept"
-on = "accept"
-fd = "tcp"
-probability = 0.3
-fault = { delay = "10us..300us" }
-"#;
-
 fn fault_set(
     dir: &TempDir,
     fixture: &std::path::Path,
     seed: u64,
     run_no: usize,
 ) -> BTreeSet<String> {
-    let policy = dir.write("policy.toml", POLICY);
+    let policy = dir.write("policy.toml", THREADED_WRITES_POLICY);
     let log = dir.join(&format!("run-{seed}-{run_no}.jsonl"));
     let r = run(
         std::process::Command::new(&bins().ctl)

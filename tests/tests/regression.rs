@@ -207,35 +207,11 @@ fn sweep_finds_minimize_shrinks_freeze_pins_replay_reproduces() {
     }
 }
 
-/// Writes, connects and accepts across 4 threads (determinism.rs explains why not reads).
-const THREADED_POLICY: &str = r#"
-[[rules]]
-name = "short-writes"
-on = "writes"
-fd = "tcp"
-probability = 0.3
-fault = { short = "1..60%" }
-
-[[rules]]
-name = "eintr-writes"
-on = "writes"
-fd = "tcp"
-probability = 0.1
-fault = "EINTR"
-
-[[rules]]
-name = "slow-accept"
-on = "accept"
-fd = "tcp"
-probability = 0.3
-fault = { delay = "10us..300us" }
-"#;
-
 #[test]
 fn replay_of_a_threaded_run_reproduces_every_fault_20_times() {
     let dir = TempDir::new("replay-threads");
     let fixture = compile_c("echo_threads", dir.path(), &[]);
-    let policy = dir.write("policy.toml", THREADED_POLICY);
+    let policy = dir.write("policy.toml", THREADED_WRITES_POLICY);
     let original = dir.join("original.jsonl");
     let r = run(
         ctl()

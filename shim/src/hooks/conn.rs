@@ -79,6 +79,23 @@ fn finish(
     r
 }
 
+/// A platform quirk's check before a call, as shim logic (guarded), on the fd's slot and
+/// classification. None without quirks, so the common case costs one branch.
+fn quirk_check(
+    rt: &Runtime,
+    fd: c_int,
+    check: impl FnOnce(&'static fdtable::Slot, Meta) -> Option<quirks::Hit>,
+) -> Option<quirks::Hit> {
+    if rt.quirks.is_empty() {
+        return None;
+    }
+    guarded(|| {
+        let slot = fdtable::slot(fd)?;
+        check(slot, current_meta(rt, fd, slot))
+    })
+    .flatten()
+}
+
 fn simple_call(op: Op, fd: c_int) -> Call {
     Call {
         op,
@@ -107,16 +124,10 @@ pub unsafe extern "C" fn setsockopt(
         val,
         len,
     };
-    if !rt.quirks.is_empty()
-        && let Some(slot) = fdtable::slot(fd)
-    {
-        let hit = guarded(|| {
-            let meta = current_meta(rt, fd, slot);
-            quirks::setsockopt(rt, fd, slot, meta, opt)
-        });
-        if let Some(h) = hit.flatten() {
-            return quirk_fail(Op::Setsockopt.name(), fd, 0, h) as c_int;
-        }
+    if let Some(h) = quirk_check(rt, fd, |slot, meta| {
+        quirks::setsockopt(rt, fd, slot, meta, opt)
+    }) {
+        return quirk_fail(Op::Setsockopt.name(), fd, 0, h) as c_int;
     }
     let r = run_simple(rt, simple_call(Op::Setsockopt, fd), || unsafe {
         real::setsockopt(fd, level, name, val, len)
@@ -134,19 +145,13 @@ pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
     let Some(rt) = runtime::get() else {
         return unsafe { real::shutdown(fd, how) };
     };
-    let slot = fdtable::slot(fd);
-    if !rt.quirks.is_empty()
-        && let Some(slot) = slot
-    {
-        let hit = guarded(|| {
-            let meta = current_meta(rt, fd, slot);
-            quirks::shutdown(rt, fd, slot, meta, how)
-        });
-        if let Some(h) = hit.flatten() {
-            // Nothing is shut: the platform returns before touching the socket.
-            return quirk_fail(Op::Shutdown.name(), fd, 0, h) as c_int;
-        }
+    if let Some(h) = quirk_check(rt, fd, |slot, meta| {
+        quirks::shutdown(rt, fd, slot, meta, how)
+    }) {
+        // Nothing is shut: the platform returns before touching the socket.
+        return quirk_fail(Op::Shutdown.name(), fd, 0, h) as c_int;
     }
+    let slot = fdtable::slot(fd);
     let r = run_simple(rt, simple_call(Op::Shutdown, fd), || unsafe {
         real::shutdown(fd, how)
     });
@@ -165,14 +170,9 @@ pub(crate) fn close_with_rules(fd: c_int) -> c_int {
     };
     let own = runtime::in_own_process();
     // The platform's close error is decided on the socket's state before it is gone.
-    let quirk = match rt.quirks.is_empty() || !own {
-        true => None,
-        false => guarded(|| {
-            let slot = fdtable::slot(fd)?;
-            quirks::close(rt, fd, slot, current_meta(rt, fd, slot))
-        })
-        .flatten(),
-    };
+    let quirk = own
+        .then(|| quirk_check(rt, fd, |slot, meta| quirks::close(rt, fd, slot, meta)))
+        .flatten();
     let retry_of_failed = own && failed_close::take(fd);
     let r = run_simple(rt, simple_call(Op::Close, fd), || {
         // Forget the fd *before* closing it: once it is closed, another thread's accept or socket
@@ -212,13 +212,9 @@ fn accept_common(
     {
         return quirk_fail(op.name(), fd, 0, h) as c_int;
     }
-    if !rt.quirks.is_empty()
-        && let Some(h) = guarded(|| {
-            let slot = fdtable::slot(fd)?;
-            quirks::accept_pending_error(rt, fd, slot, current_meta(rt, fd, slot))
-        })
-        .flatten()
-    {
+    if let Some(h) = quirk_check(rt, fd, |slot, meta| {
+        quirks::accept_pending_error(rt, fd, slot, meta)
+    }) {
         return quirk_fail(op.name(), fd, 0, h) as c_int;
     }
     let r = run_simple(rt, simple_call(op, fd), real);
