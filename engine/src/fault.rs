@@ -21,6 +21,9 @@ pub enum Fault {
     /// Fail the call with this errno before it does anything (EINTR included). ECONNRESET and EPIPE
     /// on a connected stream socket also break the connection for real, so later calls agree.
     Errno(i32),
+    /// `{ errno = "ETIMEDOUT", after = "3s" }`: a connect that fails only after this long, the time
+    /// the kernel's SYN retries take (127 s by default, shortened here explicitly).
+    ErrnoAfter { errno: i32, after_ns: u64 },
     /// Send a real RST (`connect(AF_UNSPEC)` on the live TCP socket) and fail with ECONNRESET.
     Reset,
     /// Sleep, then make the real call.
@@ -36,7 +39,7 @@ impl Fault {
     /// The name used in events and reports: an errno name, or `reset`, `delay`, `short`.
     pub fn kind_name(&self) -> &'static str {
         match self {
-            Fault::Errno(e) => errno_name(*e),
+            Fault::Errno(e) | Fault::ErrnoAfter { errno: e, .. } => errno_name(*e),
             Fault::Reset => "reset",
             Fault::Delay(_) => "delay",
             Fault::Short(_) => "short",
@@ -60,6 +63,7 @@ impl ShortSpec {
             ShortSpec::Bytes { lo, hi } => (lo, hi),
         };
         let max = requested as u64 - 1;
+        // Spans wider than u64 never occur: lo..=hi is inside 1..requested.
         let lo = lo.clamp(1, max);
         let hi = hi.clamp(lo, max);
         Some((lo + draw % (hi - lo + 1)) as usize)

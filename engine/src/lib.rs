@@ -5,6 +5,8 @@
 //! - [`decide`] makes counter-based decisions that do not depend on thread interleaving.
 //! - [`inject`] holds exact injections (fault at a decision key), what frozen policies are made of.
 //! - [`event`] formats event-log lines without allocating, for the shim's hooks.
+//! - [`realise`] is the realism model: what a fault becomes given the facts about a call, or which
+//!   rule of Linux's behaviour forbids it there.
 //! - [`quirk`] catalogues the platform quirks (macOS, BSD, old Linux, WSL1) the shim can reproduce.
 //!
 //! The shim (`chaos-shim`) and the CLI (`chaos-ctl`) both depend on this crate; it depends on neither.
@@ -22,6 +24,8 @@ pub mod parse;
 pub mod policy;
 pub mod profiles;
 pub mod quirk;
+pub mod realise;
+pub mod signal;
 
 /// Version written into every `start` event.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -105,6 +105,15 @@ impl Op {
         }
     }
 
+    /// The direction data moves in: reads receive, writes send; None for every other op.
+    pub fn dir(self) -> Option<crate::decide::Dir> {
+        match self.class() {
+            OpClass::Reads => Some(crate::decide::Dir::Rx),
+            OpClass::Writes => Some(crate::decide::Dir::Tx),
+            _ => None,
+        }
+    }
+
     /// `mmsg` calls move several datagrams at once; they never get short I/O.
     pub fn is_multi_message(self) -> bool {
         matches!(self, Op::Recvmmsg | Op::Sendmmsg)

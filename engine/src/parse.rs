@@ -99,6 +99,8 @@ struct RawRule {
     fault: Spanned<toml::Value>,
     #[serde(default)]
     any_errno: bool,
+    signal: Option<Spanned<String>>,
+    min_bytes: Option<u64>,
 }
 
 /// Parses and validates policy text. `origin` is what error messages and events call it.
@@ -321,6 +323,22 @@ fn build_rule(raw: RawRule, index: usize, err_at: ErrAt) -> Result<Rule, PolicyE
     let fault_span = raw.fault.span();
     let fault = parse_fault(raw.fault.get_ref()).map_err(|m| err_at(fault_span.clone(), m))?;
     check_fault_fits(&fault, ops, kinds, raw.any_errno).map_err(|m| err_at(fault_span, m))?;
+    let signal = match raw.signal {
+        None => None,
+        Some(s) => {
+            let signo =
+                crate::signal::parse_signal(s.get_ref()).map_err(|m| err_at(s.span(), m))?;
+            if !matches!(fault, Fault::Errno(libc::EINTR) | Fault::Short(_)) {
+                return Err(err_at(
+                    s.span(),
+                    "`signal` names the handler that may interrupt a call: it applies to \
+                     fault = \"EINTR\" and to short writes"
+                        .into(),
+                ));
+            }
+            Some(signo)
+        }
+    };
 
     Ok(Rule {
         name,
@@ -335,11 +353,13 @@ fn build_rule(raw: RawRule, index: usize, err_at: ErrAt) -> Result<Rule, PolicyE
         times: raw.times,
         window,
         fault,
+        signal,
+        min_bytes: raw.min_bytes.unwrap_or(0),
     })
 }
 
 const FAULT_HELP: &str = "expected an errno name (\"ECONNRESET\", \"EINTR\"...), \
-{ errno = \"...\" }, { reset = true }, { delay = \"10ms..200ms\" }, { short = \"1..50%\" } \
+{ errno = \"...\" }, { errno = \"ETIMEDOUT\", after = \"3s\" }, { reset = true }, { delay = \"10ms..200ms\" }, { short = \"1..50%\" } \
 or { stall = \"5ms..200ms\" }";
 
 fn parse_fault(value: &toml::Value) -> Result<Fault, String> {
@@ -347,6 +367,24 @@ fn parse_fault(value: &toml::Value) -> Result<Fault, String> {
     match value {
         toml::Value::String(s) if s == "reset" => Ok(Fault::Reset),
         toml::Value::String(s) => errno_fault(s),
+        toml::Value::Table(t)
+            if t.len() == 2 && t.contains_key("errno") && t.contains_key("after") =>
+        {
+            let name = t["errno"]
+                .as_str()
+                .ok_or_else(|| format!("`errno` takes a string; {FAULT_HELP}"))?;
+            let errno = parse_errno(name)?;
+            if errno != libc::ETIMEDOUT {
+                return Err(format!(
+                    "`after` applies to ETIMEDOUT (the time a connect's SYN retries take), not to {name}"
+                ));
+            }
+            let after = t["after"]
+                .as_str()
+                .ok_or_else(|| "`after` takes a duration string, e.g. \"3s\"".to_string())?;
+            let after_ns = crate::fault::parse_duration(after)?;
+            Ok(Fault::ErrnoAfter { errno, after_ns })
+        }
         toml::Value::Table(t) => {
             if t.len() != 1 {
                 return Err(format!("a fault table has exactly one key; {FAULT_HELP}"));
@@ -396,6 +434,14 @@ fn check_fault_fits(
             }
             Ok(())
         }
+        Fault::ErrnoAfter { .. } => match ops.iter().find(|o| o.class() != OpClass::Connect) {
+            Some(op) => Err(format!(
+                "a timeout with `after` is what connect reports after its SYN retries; it does not \
+                 apply to {}",
+                op.name()
+            )),
+            None => Ok(()),
+        },
         Fault::Errno(_) | Fault::Delay(_) => Ok(()),
         Fault::Stall(_) => match ops.iter().find(|o| {
             !matches!(

@@ -40,6 +40,12 @@ pub struct Rule {
     /// Nanoseconds since process start, `[start, end)`.
     pub window: Option<(u64, u64)>,
     pub fault: Fault,
+    /// `signal = "SIGUSR1"`: a signal whose handler the user vouches for, so EINTR (and a blocking
+    /// write cut short) may be blamed on it as on the harmless ones.
+    pub signal: Option<i32>,
+    /// `min_bytes = 65536`: only calls asking for at least this many bytes (big transfers, which
+    /// the kernel splits far more often than small ones).
+    pub min_bytes: u64,
 }
 
 /// What the shim knows about an fd when it decides which rules can ever apply to it.
@@ -70,6 +76,20 @@ impl Rule {
             u64::MAX
         } else {
             (self.probability * 18_446_744_073_709_551_616.0) as u64
+        }
+    }
+
+    /// Whether a draw of `chance` fires this rule: probability 1.0 always does, even at the one
+    /// chance (u64::MAX) that the 2^64-scaled threshold cannot exceed.
+    #[inline(always)]
+    pub fn fires(threshold: u64, chance: u64) -> bool {
+        chance < threshold || threshold == u64::MAX
+    }
+
+    /// What the realism model needs from the rule besides its fault.
+    pub fn context(&self) -> crate::realise::RuleContext {
+        crate::realise::RuleContext {
+            signal: self.signal,
         }
     }
 

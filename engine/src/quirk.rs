@@ -7,6 +7,7 @@
 //! `quirk_probability`, drawn from the seed. Every quirk returns the Linux value of the errno that
 //! platform returns.
 
+use crate::op::{ALL_OPS, OP_COUNT, OpClass};
 use std::fmt;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -522,6 +523,32 @@ pub fn resolve(platform: Option<&str>, add: &[&str], remove: &[&str]) -> Result<
         set.0 &= !lookup(n)?.bit();
     }
     Ok(set)
+}
+
+/// Ops whose every call must take the slow path for the quirks in effect.
+pub fn forced_ops(quirks: QuirkSet) -> [bool; OP_COUNT] {
+    let mut forced = [false; OP_COUNT];
+    for op in ALL_OPS {
+        let class = op.class();
+        let data = class.is_data();
+        let writes = class == OpClass::Writes;
+        forced[op as usize] = (data
+            && (quirks.has(Quirk::IoOverIntMax) || quirks.has(Quirk::WriteAfterResetEpipe)))
+            || (writes
+                && [
+                    Quirk::DgramSizeLimit,
+                    Quirk::SendtoConnectedEisconn,
+                    Quirk::UnixPathMax103,
+                    Quirk::SendResetEprototype,
+                    Quirk::UnixDgramEnobufs,
+                    Quirk::MsgNosignalIgnored,
+                    // counts the bytes written, to know whether a reset left some unacknowledged
+                    Quirk::CloseResetEconnreset,
+                ]
+                .iter()
+                .any(|q| quirks.has(*q)));
+    }
+    forced
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use crate::guard::guarded;
 use crate::runtime::{self, FORKS, PID, PROCESS_KEY, Runtime};
-use crate::{log, readiness, real, sys};
+use crate::{log, real, sys};
 use chaos_engine::decide::mix;
 use chaos_engine::policy::{Policy, fnv1a};
 use chaos_engine::quirk::{self, QuirkSet};
@@ -74,7 +74,6 @@ fn init() -> Result<(), String> {
     if let Some(path) = env("CHAOS_LOG") {
         log::open(&path).map_err(|e| format!("chaos: {e}"))?;
     }
-    readiness::init_wake_fd();
     unsafe { libc::pthread_atfork(Some(before_fork), None, Some(in_fork_child)) };
     log::write_start(&rt, "exec");
     runtime::publish(rt);

@@ -6,6 +6,7 @@
 //! `log` (the event log), `readiness` (epoll registrations and stalls), `ownfd` (the shim's own
 //! fds), `failed_close` (fds whose close failed, to catch retried closes), `guard` (re-entry and panic containment), `sys` (raw syscalls).
 
+mod facts;
 mod failed_close;
 mod fdtable;
 mod guard;

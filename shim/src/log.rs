@@ -1,5 +1,9 @@
 //! The event log: one JSON line per `write(2)` on an O_APPEND fd, so processes and threads never
 //! interleave inside a line and a SIGKILL loses nothing already written.
+//!
+//! The program must not see our fds (a child auditing what it inherited, `close_range` checks): the
+//! `start` line is written through an fd opened and closed at once, and the fd kept for faults is
+//! opened by the first event that needs it, close-on-exec and moved above `ownfd::FLOOR`.
 
 use crate::fdtable::{Meta, Slot, SockAddrBuf};
 use crate::hooks::transfer::Applied;
@@ -13,9 +17,13 @@ use chaos_engine::errno::errno_name;
 use chaos_engine::event::LineBuf;
 use chaos_engine::kind::FdKind;
 use chaos_engine::op::Op;
-use core::sync::atomic::Ordering::Relaxed;
+use core::sync::atomic::{AtomicPtr, Ordering::Relaxed};
 use libc::c_int;
 
+/// The log's path, set once by the constructor (null: no log). Leaked on purpose: hooks read it.
+static PATH: AtomicPtr<libc::c_char> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Checks that the log can be opened (the constructor reports it if not) and remembers its path.
 pub fn open(path: &str) -> Result<(), String> {
     let cpath =
         std::ffi::CString::new(path).map_err(|_| "CHAOS_LOG contains a NUL byte".to_string())?;
@@ -26,8 +34,47 @@ pub fn open(path: &str) -> Result<(), String> {
             "cannot open the event log {path}: {why} (it must not be a symlink)"
         ));
     }
-    ownfd::LOG.store(ownfd::move_high(fd), Relaxed);
+    sys::close(fd);
+    PATH.store(cpath.into_raw(), Relaxed);
     Ok(())
+}
+
+fn path() -> Option<&'static core::ffi::CStr> {
+    let p = PATH.load(Relaxed);
+    // SAFETY: a CString leaked by `open` and never freed.
+    (!p.is_null()).then(|| unsafe { core::ffi::CStr::from_ptr(p) })
+}
+
+/// The kept log fd, opening it on first use. Two threads racing here both open; one keeps its fd.
+fn kept_fd() -> c_int {
+    let fd = ownfd::LOG.load(Relaxed);
+    if fd >= 0 {
+        return fd;
+    }
+    let Some(path) = path() else { return -1 };
+    let opened = sys::open_log(path);
+    if opened < 0 {
+        return -1;
+    }
+    let high = ownfd::move_high(opened);
+    match ownfd::LOG.compare_exchange(-1, high, Relaxed, Relaxed) {
+        Ok(_) => high,
+        Err(theirs) => {
+            sys::close(high);
+            theirs
+        }
+    }
+}
+
+/// Writes one line through an fd of its own, closed at once: for `start` lines, which every
+/// process writes whether or not it ever injects anything.
+fn emit_once(line: &mut LineBuf) {
+    let Some(path) = path() else { return };
+    let fd = sys::open_log(path);
+    if fd >= 0 {
+        sys::write_all(fd, line.finish());
+        sys::close(fd);
+    }
 }
 
 /// Opens a line with the fields every event of this thread shares.
@@ -41,7 +88,7 @@ fn begin_event(line: &mut LineBuf, ev: &str) {
 }
 
 fn emit(line: &mut LineBuf) {
-    let fd = ownfd::LOG.load(Relaxed);
+    let fd = kept_fd();
     if fd >= 0 {
         sys::write_all(fd, line.finish());
     }
@@ -92,7 +139,7 @@ pub fn write_start(rt: &Runtime, via: &str) {
     line.field_display("quirk_probability", rt.policy.quirk_probability);
     line.field_num("missing_symbols", crate::real::MISSING.load(Relaxed));
     line.field_str("shim_version", chaos_engine::VERSION.as_bytes());
-    emit(&mut line);
+    emit_once(&mut line);
 }
 
 /// A platform quirk fired: `{"ev":"fault","fault":"quirk","quirk":NAME,...}`.
@@ -188,8 +235,13 @@ pub fn write_fault(rt: &Runtime, rec: &FaultRecord) {
         line.field_str("errno", errno_name(e).as_bytes());
     }
     line.field_num("requested", rec.requested);
-    line.field_num("returned", rec.returned);
+    if !rec.applied.before_call {
+        line.field_num("returned", rec.returned);
+    }
     line.field_num("delay_ns", rec.applied.delay_ns);
+    if rec.applied.after_ns > 0 {
+        line.field_num("after_ns", rec.applied.after_ns);
+    }
     if rec.applied.stall_ns > 0 {
         line.field_num("stall_ns", rec.applied.stall_ns);
     }

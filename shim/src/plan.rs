@@ -1,56 +1,20 @@
 //! Deciding what to do with one intercepted call: which rule fires, if any, and how the fault is
 //! applied so that the result is one the kernel could have produced.
 
-use crate::fdtable::{self, Meta, Slot};
+use crate::facts::LiveFacts;
+use crate::fdtable::{Meta, Slot};
 use crate::runtime::Runtime;
 use crate::sys;
 use chaos_engine::decide::{Dir, INJECTED, Key, Site, draw};
 use chaos_engine::fault::Fault;
 use chaos_engine::kind::FdKind;
 use chaos_engine::op::{Op, OpClass};
+use chaos_engine::policy::Rule;
+use chaos_engine::realise::{self, RuleContext};
 use core::sync::atomic::Ordering::Relaxed;
 use libc::c_int;
 
-/// What the hook will do instead of (or around) the real call.
-#[derive(Clone, Copy, Debug)]
-pub enum Action {
-    /// Fail before doing anything, after breaking the connection as described.
-    Fail { errno: c_int, brk: Break },
-    /// Sleep, then make the real call.
-    Delay(u64),
-    /// Make the real call with this smaller length.
-    Short { len: usize, nonblocking: bool },
-    /// Not ready for `ns` (0: this one call): EAGAIN with readiness hidden, or the blocking
-    /// equivalent (see `Mode`).
-    Stall { ns: u64, mode: Mode },
-    /// connect() only: start the connection non-blocking, as an interrupted blocking connect leaves
-    /// it, then report EINTR.
-    ConnectEintr,
-}
-
-/// How an injected error leaves the connection, so later calls agree with it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Break {
-    None,
-    /// connect(AF_UNSPEC) on a live TCP socket: a real RST to the peer.
-    Rst,
-    /// A unix stream socket has no RST; shutting both directions is the closest real state.
-    ShutBoth,
-    /// EPIPE: our side can no longer send.
-    ShutWrite,
-}
-
-/// Whether the call could block, which decides what "not ready" looks like.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    /// O_NONBLOCK or MSG_DONTWAIT: EAGAIN.
-    Nonblocking,
-    /// A blocking socket with SO_RCVTIMEO/SO_SNDTIMEO of this many ns: it waits at most that long,
-    /// then fails with EAGAIN.
-    Timeout(u64),
-    /// It would simply wait: a delay.
-    Blocking,
-}
+pub use chaos_engine::realise::{Action, Break, Mode};
 
 #[derive(Clone, Copy, Debug)]
 pub struct Plan {
@@ -79,13 +43,14 @@ impl Source {
 
 /// The exact injection at this key, if the policy has one (no draw: it always fires, where the
 /// kernel could produce it).
-pub fn injected(rt: &Runtime, call: &Call, meta: Meta, conn: u64, site: Site) -> Option<Plan> {
+pub fn injected(rt: &Runtime, call: &Call, slot: &Slot, meta: Meta, at: Position) -> Option<Plan> {
+    let Position { conn, site, .. } = at;
     if !rt.injecting {
         return None;
     }
     let process = crate::runtime::PROCESS_KEY.load(Relaxed);
     let (i, inj) = rt.policy.injections.at(process, conn, site)?;
-    let action = realise(&inj.fault, call, meta, 0)?;
+    let action = realise(&inj.fault, RuleContext::default(), call, slot, meta, 0)?;
     Some(Plan {
         action,
         source: Source::Injection(i),
@@ -96,6 +61,15 @@ pub fn injected(rt: &Runtime, call: &Call, meta: Meta, conn: u64, site: Site) ->
             site,
         },
     })
+}
+
+/// Where a call sits among its connection's calls: the key's connection and site, and the call's
+/// number for `after`/`every`.
+#[derive(Clone, Copy, Debug)]
+pub struct Position {
+    pub conn: u64,
+    pub site: Site,
+    pub n: u64,
 }
 
 /// The facts about one call that decisions depend on.
@@ -113,10 +87,17 @@ pub struct Call {
 
 impl Call {
     pub fn dir(&self) -> Option<Dir> {
-        match self.op.class() {
-            OpClass::Reads => Some(Dir::Rx),
-            OpClass::Writes => Some(Dir::Tx),
-            _ => None,
+        self.op.dir()
+    }
+
+    /// The call as the realism model sees it.
+    pub fn shape(&self, meta: Meta) -> realise::Call {
+        realise::Call {
+            op: self.op,
+            kind: meta.kind(),
+            stream: meta.stream(),
+            requested: self.requested,
+            msg_flags: self.msg_flags,
         }
     }
 }
@@ -140,12 +121,12 @@ pub fn site_for(call: &Call, slot: &Slot, meta: Meta) -> (Site, u64) {
 pub fn choose(
     rt: &Runtime,
     call: &Call,
+    slot: &Slot,
     meta: Meta,
-    conn: u64,
-    site: Site,
-    n: u64,
+    at: Position,
     candidates: u32,
 ) -> Option<Plan> {
+    let Position { conn, site, n } = at;
     let process = crate::runtime::PROCESS_KEY.load(Relaxed);
     let mut bits = candidates;
     let mut now = None;
@@ -153,7 +134,7 @@ pub fn choose(
         let i = bits.trailing_zeros() as usize;
         bits &= bits - 1;
         let rule = &rt.policy.rules[i];
-        if !rule.counts_allow(n) {
+        if !rule.counts_allow(n) || (call.requested as u64) < rule.min_bytes {
             continue;
         }
         if let Some((start, end)) = rule.window {
@@ -169,10 +150,10 @@ pub fn choose(
             site,
         };
         let d = draw(rt.seed, &key);
-        if d.chance >= rt.thresholds[i] && rt.thresholds[i] != u64::MAX {
+        if !Rule::fires(rt.thresholds[i], d.chance) {
             continue;
         }
-        let Some(action) = realise(&rule.fault, call, meta, d.param) else {
+        let Some(action) = realise(&rule.fault, rule.context(), call, slot, meta, d.param) else {
             continue;
         };
         if let Some(times) = rule.times
@@ -189,134 +170,34 @@ pub fn choose(
     None
 }
 
-/// Turns a rule's fault into an action for this call, or None where the kernel could not have
-/// produced it here (the rule then does not fire).
-fn realise(fault: &Fault, call: &Call, meta: Meta, param: u64) -> Option<Action> {
-    let kind = meta.kind();
-    let dir = call.dir();
-    match *fault {
-        Fault::Delay(range) => Some(Action::Delay(range.pick(param))),
-        Fault::Short(spec) => {
-            let shortable = meta.stream()
-                && !call.op.is_multi_message()
-                && !(kind == FdKind::File && dir == Some(Dir::Tx))
-                // Pipe writes of at most PIPE_BUF bytes are atomic.
-                && !(kind == FdKind::Pipe && dir == Some(Dir::Tx) && call.requested <= libc::PIPE_BUF);
-            if !shortable {
-                return None;
-            }
-            let len = spec.pick(call.requested, param)?;
-            Some(Action::Short {
-                len,
-                nonblocking: mode(call, kind) == Mode::Nonblocking,
-            })
-        }
-        Fault::Stall(range) => Some(Action::Stall {
-            ns: range.pick(param),
-            mode: mode(call, kind),
-        }),
-        Fault::Errno(libc::EAGAIN) if call.op != Op::Connect => {
-            // A plain EAGAIN is a one-call stall, and only where the call could not block.
-            let m = mode(call, kind);
-            (m == Mode::Nonblocking).then_some(Action::Stall { ns: 0, mode: m })
-        }
-        Fault::Reset => {
-            let connected = kind == FdKind::Tcp && peer_known(call.fd);
-            connected.then_some(Action::Fail {
-                errno: libc::ECONNRESET,
-                brk: Break::Rst,
-            })
-        }
-        Fault::Errno(libc::EINTR) => {
-            if !could_be_interrupted(call, kind) {
-                return None;
-            }
-            Some(if call.op == Op::Connect {
-                Action::ConnectEintr
-            } else {
-                Action::Fail {
-                    errno: libc::EINTR,
-                    brk: Break::None,
-                }
-            })
-        }
-        Fault::Errno(errno) => {
-            let brk = match (errno, call.op.class(), kind) {
-                (libc::ECONNRESET, OpClass::Reads | OpClass::Writes, FdKind::Tcp)
-                    if peer_known(call.fd) =>
-                {
-                    Break::Rst
-                }
-                (libc::ECONNRESET, OpClass::Reads | OpClass::Writes, FdKind::Unix)
-                    if meta.stream() =>
-                {
-                    Break::ShutBoth
-                }
-                (libc::EPIPE, OpClass::Writes, FdKind::Tcp | FdKind::Unix) if meta.stream() => {
-                    Break::ShutWrite
-                }
-                _ => Break::None,
-            };
-            Some(Action::Fail { errno, brk })
-        }
-    }
-}
-
-/// How this call would behave if the fd were not ready.
-pub fn mode(call: &Call, kind: FdKind) -> Mode {
-    if call.msg_flags & libc::MSG_DONTWAIT != 0 || sys::fcntl_getfl(call.fd) & libc::O_NONBLOCK != 0
-    {
-        return Mode::Nonblocking;
-    }
-    if kind.is_socket() {
-        let name = match call.dir() {
-            Some(Dir::Tx) => libc::SO_SNDTIMEO,
-            _ => libc::SO_RCVTIMEO,
-        };
-        if let Some(ns) = sys::timeout_ns(call.fd, name) {
-            return Mode::Timeout(ns);
-        }
-    }
-    Mode::Blocking
-}
-
-fn peer_known(fd: c_int) -> bool {
-    fdtable::SockAddrBuf::read(fd, true).len > 0
-}
-
-/// EINTR needs a call that can block (no O_NONBLOCK, no MSG_DONTWAIT, not a regular file) and a
-/// signal handler that would interrupt it: installed without SA_RESTART, or any handler when the
-/// socket has a timeout (signal(7): such calls are never restarted).
-fn could_be_interrupted(call: &Call, kind: FdKind) -> bool {
-    if kind == FdKind::File || call.msg_flags & libc::MSG_DONTWAIT != 0 {
-        return false;
-    }
-    if call.op != Op::Close && sys::fcntl_getfl(call.fd) & libc::O_NONBLOCK != 0 {
-        return false;
-    }
-    let timeout = kind.is_socket()
-        && match call.dir() {
-            Some(Dir::Rx) => sys::has_timeout(call.fd, libc::SO_RCVTIMEO),
-            Some(Dir::Tx) => sys::has_timeout(call.fd, libc::SO_SNDTIMEO),
-            None => false,
-        };
-    sys::interrupting_handler_installed(timeout)
+/// Asks the engine's realism model what `fault` becomes on this call, with the live fd's facts.
+/// None where Linux could not have produced it (the rule then does not fire).
+fn realise(
+    fault: &Fault,
+    ctx: RuleContext,
+    call: &Call,
+    slot: &Slot,
+    meta: Meta,
+    param: u64,
+) -> Option<Action> {
+    let mut facts = LiveFacts::new(call.fd, slot, meta);
+    realise::realise(fault, ctx, &call.shape(meta), &mut facts, param).ok()
 }
 
 /// The connection key for a connect() that has not created its connection yet: every connect
 /// attempt of a kind in this process is numbered, so a program that retries on new sockets gets a
 /// fresh decision each time.
-pub fn connect_site(kind: FdKind) -> (u64, Site, u64) {
+pub fn connect_site(kind: FdKind) -> Position {
     static ATTEMPTS: [core::sync::atomic::AtomicU32; 7] =
         [const { core::sync::atomic::AtomicU32::new(0) }; 7];
     let n = ATTEMPTS[kind as usize].fetch_add(1, Relaxed) as u64;
     let conn = chaos_engine::inject::connects_key(kind);
-    (
+    Position {
         conn,
-        Site::Call {
+        site: Site::Call {
             class: OpClass::Connect,
             n,
         },
         n,
-    )
+    }
 }

@@ -13,8 +13,8 @@ use crate::sys;
 use chaos_engine::decide::Dir;
 use chaos_engine::decide::{Key, Site, draw};
 use chaos_engine::kind::FdKind;
-use chaos_engine::op::{ALL_OPS, OP_COUNT, OpClass};
-use chaos_engine::quirk::{Quirk, QuirkSet};
+use chaos_engine::op::OpClass;
+use chaos_engine::quirk::Quirk;
 use core::sync::atomic::Ordering::Relaxed;
 use libc::{c_int, c_void, sockaddr, socklen_t};
 
@@ -34,32 +34,6 @@ const MAC_SOCKBUF_MAX: i64 = 8 * 1024 * 1024 * 2048 / 2304;
 const UDP_MAXDGRAM: usize = 9216;
 const UNIX_MAXDGRAM: usize = 2048;
 const UNIX_PATH_MAX: usize = 103;
-
-/// Ops whose every call must take the slow path for the quirks in effect.
-pub fn forced_ops(quirks: QuirkSet) -> [bool; OP_COUNT] {
-    let mut forced = [false; OP_COUNT];
-    for op in ALL_OPS {
-        let class = op.class();
-        let data = class.is_data();
-        let writes = class == OpClass::Writes;
-        forced[op as usize] = (data
-            && (quirks.has(Quirk::IoOverIntMax) || quirks.has(Quirk::WriteAfterResetEpipe)))
-            || (writes
-                && [
-                    Quirk::DgramSizeLimit,
-                    Quirk::SendtoConnectedEisconn,
-                    Quirk::UnixPathMax103,
-                    Quirk::SendResetEprototype,
-                    Quirk::UnixDgramEnobufs,
-                    Quirk::MsgNosignalIgnored,
-                    // counts the bytes written, to know whether a reset left some unacknowledged
-                    Quirk::CloseResetEconnreset,
-                ]
-                .iter()
-                .any(|q| quirks.has(*q)));
-    }
-    forced
-}
 
 /// The path in a sockaddr_un, if it is a pathname (not abstract) unix address.
 fn unix_path_len(addr: *const sockaddr, len: socklen_t) -> Option<usize> {
@@ -555,7 +529,7 @@ pub fn close(rt: &Runtime, fd: c_int, slot: &Slot, meta: Meta) -> Option<Hit> {
     if q.has(Quirk::CloseLingerEintr)
         && state & LINGERING != 0
         && sys::outq_bytes(fd) > 0
-        && sys::interrupting_handler_installed(false)
+        && sys::interrupting_handler_installed()
         && race_fires(rt, slot, Quirk::CloseLingerEintr)
     {
         return hit(Quirk::CloseLingerEintr, libc::EINTR);

@@ -122,18 +122,41 @@ fn epfd_bit(epfd: c_int) -> Option<(&'static AtomicU64, u64)> {
 
 // ---- wake fd ----------------------------------------------------------------------------------
 
-/// Creates the wake eventfd (constructor only).
-pub fn init_wake_fd() {
-    let fd = unsafe {
+/// Creates the wake eventfd the first time a stall needs it, and puts it into every epoll set the
+/// program made so far (later ones get it in `on_epoll_created`). Until then the program has no fd
+/// of ours. Either side of a race adds it: `on_epoll_created` publishes the epfd before it reads
+/// WAKE, this publishes WAKE before it reads the epfds (both SeqCst); a double add is EEXIST.
+fn ensure_wake_fd() -> c_int {
+    let fd = ownfd::WAKE.load(SeqCst);
+    if fd >= 0 {
+        return fd;
+    }
+    // SAFETY: eventfd2 takes two integers and has no memory arguments.
+    let made = unsafe {
         libc::syscall(
             libc::SYS_eventfd2,
             0,
             libc::EFD_CLOEXEC | libc::EFD_NONBLOCK,
         )
     } as c_int;
-    if fd >= 0 {
-        ownfd::WAKE.store(ownfd::move_high(fd), Relaxed);
+    if made < 0 {
+        return -1;
     }
+    let high = ownfd::move_high(made);
+    if let Err(theirs) = ownfd::WAKE.compare_exchange(-1, high, SeqCst, SeqCst) {
+        sys::close(high);
+        return theirs;
+    }
+    let events = (libc::EPOLLIN | libc::EPOLLET) as u32;
+    for (w, word) in KNOWN_EPFD.iter().enumerate() {
+        let mut bits = word.load(SeqCst);
+        while bits != 0 {
+            let epfd = (w * 64 + bits.trailing_zeros() as usize) as c_int;
+            bits &= bits - 1;
+            ctl(epfd, libc::EPOLL_CTL_ADD, high, events, WAKE_DATA);
+        }
+    }
+    high
 }
 
 /// Wakes every epoll waiter of this process so it re-evaluates stalls and timeouts.
@@ -177,11 +200,11 @@ fn ctl(epfd: c_int, op: c_int, fd: c_int, events: u32, data: u64) -> c_int {
 /// A new epoll fd: remember it and put our wake eventfd in it.
 pub fn on_epoll_created(epfd: c_int) {
     if let Some((word, bit)) = epfd_bit(epfd)
-        && word.fetch_or(bit, Relaxed) & bit == 0
+        && word.fetch_or(bit, SeqCst) & bit == 0
     {
         LIVE_EPFDS.fetch_add(1, Relaxed);
     }
-    let wake = ownfd::WAKE.load(Relaxed);
+    let wake = ownfd::WAKE.load(SeqCst);
     if wake >= 0 {
         let events = (libc::EPOLLIN | libc::EPOLLET) as u32;
         ctl(epfd, libc::EPOLL_CTL_ADD, wake, events, WAKE_DATA);
@@ -356,6 +379,7 @@ pub fn begin_stall(fd: c_int, slot: &Slot, dir: Dir, until: u64) -> bool {
             }
         }
     }
+    ensure_wake_fd();
     wake_waiters();
     true
 }

@@ -74,7 +74,7 @@ impl Runtime {
     ) -> Runtime {
         let mut op_masks = [0u64; OP_COUNT];
         let mut rule_masks = [0u32; OP_COUNT];
-        let forced = crate::quirks::forced_ops(quirks);
+        let forced = chaos_engine::quirk::forced_ops(quirks);
         let injecting = !policy.injections.is_empty();
         let all_rules = ALL_OPS
             .iter()

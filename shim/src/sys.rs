@@ -140,12 +140,6 @@ pub fn getsockopt_int(fd: c_int, level: c_int, name: c_int) -> Option<c_int> {
     (r == 0).then_some(v)
 }
 
-/// Whether SO_RCVTIMEO / SO_SNDTIMEO is set (a blocking call can then time out with EAGAIN and be
-/// interrupted by stop signals even with SA_RESTART).
-pub fn has_timeout(fd: c_int, name: c_int) -> bool {
-    timeout_ns(fd, name).is_some()
-}
-
 /// SO_RCVTIMEO / SO_SNDTIMEO in ns, when set.
 pub fn timeout_ns(fd: c_int, name: c_int) -> Option<u64> {
     let mut tv = libc::timeval {
@@ -214,18 +208,7 @@ pub fn poll_one(fd: c_int, events: i16, timeout_ns: u64) -> i16 {
 
 /// Bytes in a socket's send queue not yet acknowledged (SIOCOUTQ); 0 on error.
 pub fn outq_bytes(fd: c_int) -> c_int {
-    let mut n: c_int = 0;
-    let r = unsafe {
-        raw(
-            libc::SYS_ioctl,
-            fd as usize,
-            libc::TIOCOUTQ as usize,
-            &mut n as *mut c_int as usize,
-            0,
-            0,
-        )
-    };
-    if r == 0 { n } else { 0 }
+    ioctl_int(fd, libc::TIOCOUTQ).max(0)
 }
 
 pub fn fcntl_getfl(fd: c_int) -> c_int {
@@ -301,43 +284,89 @@ pub fn fd_path(fd: c_int, out: &mut [u8]) -> Option<usize> {
     (r > 0).then_some(r as usize)
 }
 
-/// Whether some signal has a handler installed without SA_RESTART, so that a blocking call could
-/// really fail with EINTR. With `any_handler`, a handler with SA_RESTART also counts (sockets with a
-/// timeout are never restarted, see signal(7)).
-pub fn interrupting_handler_installed(any_handler: bool) -> bool {
-    #[repr(C)]
-    struct KernelSigaction {
-        handler: usize,
-        flags: u64,
-        restorer: usize,
-        mask: u64,
+/// The kernel's struct sigaction (x86_64/aarch64 layout, as rt_sigaction takes it).
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
+/// For a signal with a handler installed (not SIG_DFL or SIG_IGN): whether it has SA_RESTART.
+/// None when no handler is installed.
+pub fn handler_restarts(sig: c_int) -> Option<bool> {
+    let mut old = KernelSigaction {
+        handler: 0,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    let r = unsafe {
+        raw(
+            libc::SYS_rt_sigaction,
+            sig as usize,
+            0,
+            &mut old as *mut _ as usize,
+            8,
+            0,
+        )
+    };
+    let has_handler = old.handler != libc::SIG_DFL && old.handler != libc::SIG_IGN;
+    (r == 0 && has_handler).then_some(old.flags & libc::SA_RESTART as u64 != 0)
+}
+
+/// Whether any signal has a handler installed without SA_RESTART (the platform quirks' test).
+pub fn interrupting_handler_installed() -> bool {
+    (1..=64).any(|sig| {
+        sig != libc::SIGKILL && sig != libc::SIGSTOP && handler_restarts(sig) == Some(false)
+    })
+}
+
+/// The calling thread's blocked signals, bit N-1 for signal N.
+pub fn thread_blocked_signals() -> u64 {
+    let mut set: u64 = 0;
+    let r = unsafe {
+        raw(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_BLOCK as usize,
+            0,
+            &mut set as *mut u64 as usize,
+            8,
+            0,
+        )
+    };
+    if r == 0 { set } else { u64::MAX }
+}
+
+/// An int-valued ioctl (FIONREAD, SIOCOUTQ); -1 on error.
+pub fn ioctl_int(fd: c_int, req: libc::c_ulong) -> c_int {
+    let mut n: c_int = 0;
+    let r = unsafe {
+        raw(
+            libc::SYS_ioctl,
+            fd as usize,
+            req as usize,
+            &mut n as *mut c_int as usize,
+            0,
+            0,
+        )
+    };
+    if r == 0 { n } else { -1 }
+}
+
+/// A pipe's capacity (F_GETPIPE_SZ); -1 on error.
+pub fn fcntl_getpipe_sz(fd: c_int) -> c_int {
+    unsafe {
+        raw(
+            libc::SYS_fcntl,
+            fd as usize,
+            libc::F_GETPIPE_SZ as usize,
+            0,
+            0,
+            0,
+        ) as c_int
     }
-    for sig in 1..=64usize {
-        if sig == libc::SIGKILL as usize || sig == libc::SIGSTOP as usize {
-            continue;
-        }
-        let mut old = KernelSigaction {
-            handler: 0,
-            flags: 0,
-            restorer: 0,
-            mask: 0,
-        };
-        let r = unsafe {
-            raw(
-                libc::SYS_rt_sigaction,
-                sig,
-                0,
-                &mut old as *mut _ as usize,
-                8,
-                0,
-            )
-        };
-        let has_handler = old.handler != libc::SIG_DFL && old.handler != libc::SIG_IGN;
-        if r == 0 && has_handler && (any_handler || old.flags & libc::SA_RESTART as u64 == 0) {
-            return true;
-        }
-    }
-    false
 }
 
 /// Raises SIGPIPE on this thread, as the kernel does for EPIPE without MSG_NOSIGNAL.
@@ -368,4 +397,30 @@ pub fn open_log(path: &std::ffi::CStr) -> c_int {
         )
     };
     r as c_int
+}
+
+pub fn socket(family: c_int, ty: c_int, proto: c_int) -> c_int {
+    unsafe {
+        raw(
+            libc::SYS_socket,
+            family as usize,
+            ty as usize,
+            proto as usize,
+            0,
+            0,
+        ) as c_int
+    }
+}
+
+pub fn bind(fd: c_int, addr: &libc::sockaddr_storage, len: usize) -> bool {
+    unsafe {
+        raw(
+            libc::SYS_bind,
+            fd as usize,
+            addr as *const _ as usize,
+            len,
+            0,
+            0,
+        ) == 0
+    }
 }

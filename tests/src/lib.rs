@@ -325,18 +325,11 @@ pub fn sha256(path: &Path) -> String {
 /// completes before an EINTR could be injected (README, "Connections and decisions").
 pub const THREADED_WRITES_POLICY: &str = r#"
 [[rules]]
-name = "short-writes"
+name = "slow-writes"
 on = "writes"
 fd = "tcp"
 probability = 0.3
-fault = { short = "1..60%" }
-
-[[rules]]
-name = "eintr-writes"
-on = "writes"
-fd = "tcp"
-probability = 0.1
-fault = "EINTR"
+fault = { delay = "1us..30us" }
 
 [[rules]]
 name = "slow-connect"

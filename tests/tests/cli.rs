@@ -57,7 +57,7 @@ fn sigterm_to_chaos_ctl_reaches_the_program() {
 #[test]
 fn summary_report_and_json_report_agree_with_the_log() {
     let dir = TempDir::new("report");
-    let policy = "[[rules]]\nname = \"pipe-short\"\non = \"write\"\nfd = \"pipe\"\nfault = { short = \"1..50%\" }\n";
+    let policy = "[[rules]]\nname = \"pipe-slow\"\non = \"write\"\nfd = \"pipe\"\nfault = { delay = \"1us..20us\" }\n";
     let data = dir.write("in.txt", &"x".repeat(200_000));
     let r = run(
         &mut ctl_run(
@@ -78,7 +78,7 @@ fn summary_report_and_json_report_agree_with_the_log() {
         "{}",
         r.stderr
     );
-    assert!(r.stderr.contains("pipe-short"), "{}", r.stderr);
+    assert!(r.stderr.contains("pipe-slow"), "{}", r.stderr);
 
     let rep = run(
         ctl().arg("report").arg("--json").arg(dir.join("r.jsonl")),
@@ -87,8 +87,8 @@ fn summary_report_and_json_report_agree_with_the_log() {
     assert_eq!(rep.code(), Some(0));
     let doc: serde_json::Value = serde_json::from_str(&rep.stdout).unwrap();
     assert_eq!(doc["faults"], n);
-    assert_eq!(doc["by_rule_op_fault"][0]["rule"], "pipe-short");
-    assert_eq!(doc["by_rule_op_fault"][0]["fault"], "short");
+    assert_eq!(doc["by_rule_op_fault"][0]["rule"], "pipe-slow");
+    assert_eq!(doc["by_rule_op_fault"][0]["fault"], "delay");
     assert_eq!(doc["bad_lines"], 0);
 }
 

@@ -148,7 +148,7 @@ fn exec_children_through_sh_are_intercepted() {
     let data = dir.write("data.txt", &"line of text\n".repeat(20000));
     let out = dir.join("copy.txt");
     let script = format!("cat {} | cat | cat > {}", data.display(), out.display());
-    let policy = "[[rules]]\non = [\"read\", \"write\"]\nfd = \"pipe\"\nprobability = 0.3\nfault = { short = \"1..50%\" }\n";
+    let policy = "[[rules]]\non = [\"read\", \"write\"]\nfd = \"pipe\"\nprobability = 0.3\nfault = { delay = \"1us..20us\" }\n";
     let r = run(
         &mut ctl_run(&dir, Some(policy), "exec.jsonl", &["sh", "-c", &script]),
         60,

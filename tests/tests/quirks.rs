@@ -302,7 +302,7 @@ fn quirks_that_need_more_than_one_run() {
     // A connect interrupted by a signal (an injected EINTR), then retried.
     let eintr = dir.write(
         "eintr.toml",
-        "[[rules]]\non = \"connect\"\nfd = \"tcp\"\ntimes = 1\nfault = \"EINTR\"\n",
+        "[[rules]]\non = \"connect\"\nfd = \"tcp\"\ntimes = 1\nfault = \"EINTR\"\nsignal = \"SIGUSR1\"\n",
     );
     let r = plain("connect-retry-eintr", &eintr, "f.jsonl");
     assert!(

@@ -9,8 +9,9 @@ fn scenario(dir: &TempDir, policy: &str, mode: &str) -> Finished {
     run(preloaded(&fixture, &policy_path, &log).arg(mode), 30)
 }
 
-const EINTR_ON_RECV: &str =
-    "[[rules]]\non = \"recv\"\nfd = \"unix\"\nprobability = 0.5\nfault = \"EINTR\"\n";
+/// The fixture's handler is for SIGUSR1, which the rule vouches for (`signal`): without that,
+/// only harmless signals (SIGCHLD, SIGWINCH...) may be blamed for an EINTR.
+const EINTR_ON_RECV: &str = "[[rules]]\non = \"recv\"\nfd = \"unix\"\nprobability = 0.5\nfault = \"EINTR\"\nsignal = \"SIGUSR1\"\n";
 
 #[test]
 fn eintr_only_where_a_signal_handler_could_interrupt() {
@@ -108,7 +109,7 @@ fn interrupted_connect_keeps_connecting_like_linux() {
     let dir = TempDir::new("connect");
     let r = scenario(
         &dir,
-        "[[rules]]\non = \"connect\"\nfd = \"tcp\"\ntimes = 1\nfault = \"EINTR\"\n",
+        "[[rules]]\non = \"connect\"\nfd = \"tcp\"\ntimes = 1\nfault = \"EINTR\"\nsignal = \"SIGUSR1\"\n",
         "connect-eintr",
     );
     assert!(

@@ -15,7 +15,9 @@ name = "short-reads"
 on = "recv"
 fd = "tcp"
 probability = 0.3
-fault = { short = "1..60%" }
+# Bytes, not a percentage: 64-byte responses are one segment, which benign's realism never splits;
+# an explicit length says the user wants a nearly closed window's splits.
+fault = { short = "1..60" }
 
 [[rules]]
 name = "slow-writes"

@@ -58,7 +58,10 @@ fn run_simple(rt: &'static Runtime, call: Call, real: impl FnOnce() -> c_int) ->
             applied.delay_ns = ns;
             finish(rt, slot, meta, &call, &plan, &applied, real)
         }
-        Action::Short { .. } | Action::ConnectEintr => real(),
+        Action::Short { .. }
+        | Action::ConnectEintr
+        | Action::ConnectRefusedLater
+        | Action::FailAfter { .. } => real(),
     }
 }
 
@@ -306,7 +309,7 @@ fn decide_connect(rt: &Runtime, fd: c_int, addr: *const sockaddr, len: socklen_t
         return None;
     }
     let call = simple_call(Op::Connect, fd);
-    let (conn, site, n) = plan::connect_site(meta.kind());
+    let at = plan::connect_site(meta.kind());
     let chosen = || {
         let local = SockAddrBuf::read(fd, false);
         let facts = FdFacts {
@@ -317,10 +320,10 @@ fn decide_connect(rt: &Runtime, fd: c_int, addr: *const sockaddr, len: socklen_t
         };
         match rt.policy.mask_for(&facts) & candidates_for_op {
             0 => None,
-            candidates => plan::choose(rt, &call, meta, conn, site, n, candidates),
+            candidates => plan::choose(rt, &call, slot, meta, at, candidates),
         }
     };
-    plan::injected(rt, &call, meta, conn, site)
+    plan::injected(rt, &call, slot, meta, at)
         .or_else(chosen)
         .filter(|_| runtime::in_own_process())
 }
@@ -434,12 +437,83 @@ fn connect_with_rules(
             sys::set_errno(e);
             r
         }
+        Action::FailAfter { errno, ns } => {
+            // The kernel retries its SYN for this long before giving up; the socket is left
+            // unconnected, as after a real timeout.
+            sys::sleep_ns(ns);
+            applied.after_ns = ns;
+            log(-1, &applied);
+            sys::set_errno(errno);
+            -1
+        }
+        Action::ConnectRefusedLater => {
+            // Really connect towards a local port nobody listens on: the kernel answers
+            // EINPROGRESS, and its RST makes POLLOUT|POLLERR and SO_ERROR = ECONNREFUSED.
+            let r = match refusing_address(fd) {
+                Some(refuser) => unsafe {
+                    real::connect(
+                        fd,
+                        &refuser.storage as *const _ as *const sockaddr,
+                        refuser.len as socklen_t,
+                    )
+                },
+                None => unsafe { real::connect(fd, addr, len) },
+            };
+            let e = sys::errno();
+            after_connect(fd, r, e);
+            applied.effect = Some("refused-by-kernel");
+            log(r, &applied);
+            sys::set_errno(e);
+            r
+        }
         Action::Short { .. } => {
             let r = unsafe { real::connect(fd, addr, len) };
             after_connect(fd, r, sys::errno());
             r
         }
     }
+}
+
+/// A loopback address of `fd`'s family with no socket bound to it: a port taken from the kernel
+/// (bind to port 0) and given back at once. Whoever connects there gets an RST.
+fn refusing_address(fd: c_int) -> Option<SockAddrBuf> {
+    let family = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN)?;
+    let mut addr = SockAddrBuf {
+        storage: unsafe { core::mem::zeroed() },
+        len: 0,
+    };
+    match family {
+        libc::AF_INET => {
+            let sin = unsafe { &mut *(&mut addr.storage as *mut _ as *mut libc::sockaddr_in) };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_addr.s_addr = u32::from_be_bytes([127, 0, 0, 1]).to_be();
+            addr.len = core::mem::size_of::<libc::sockaddr_in>();
+        }
+        libc::AF_INET6 => {
+            let sin6 = unsafe { &mut *(&mut addr.storage as *mut _ as *mut libc::sockaddr_in6) };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_addr.s6_addr[15] = 1;
+            addr.len = core::mem::size_of::<libc::sockaddr_in6>();
+        }
+        _ => return None,
+    }
+    let probe = sys::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+    if probe < 0 {
+        return None;
+    }
+    let bound = sys::bind(probe, &addr.storage, addr.len) && {
+        let mut got: libc::sockaddr_storage = unsafe { core::mem::zeroed() };
+        match sys::sockname(probe, false, &mut got) {
+            Some(n) => {
+                addr.storage = got;
+                addr.len = n;
+                true
+            }
+            None => false,
+        }
+    };
+    sys::close(probe);
+    bound.then_some(addr)
 }
 
 /// A connect that succeeded or is under way makes the fd a new outbound connection, unless it

@@ -157,6 +157,10 @@ fn transfer_rules(
         Action::Delay(ns) => {
             sys::sleep_ns(ns);
             applied.delay_ns = ns;
+            // Logged before the call: its result may let the program (and its peer) finish and
+            // exit before a line written afterwards, and a fault must never go unlogged.
+            applied.before_call = true;
+            guarded(|| log_fault(rt, slot, meta, &call, &plan, -1, &applied));
             call.requested
         }
         Action::Short { len, nonblocking } => {
@@ -171,7 +175,10 @@ fn transfer_rules(
                 len
             }
         }
-        Action::ConnectEintr => call.requested,
+        // connect-only actions never come out of the model for a data call.
+        Action::ConnectEintr | Action::ConnectRefusedLater | Action::FailAfter { .. } => {
+            call.requested
+        }
     };
     let r = real(limit);
     let e = sys::errno();
@@ -181,7 +188,9 @@ fn transfer_rules(
             // Data or buffer space is still there: make sure an edge-triggered waiter hears of it.
             readiness::rearm(call.fd);
         }
-        log_fault(rt, slot, meta, &call, &plan, r, &applied);
+        if !applied.before_call {
+            log_fault(rt, slot, meta, &call, &plan, r, &applied);
+        }
     });
     sys::set_errno(e);
     r
@@ -267,11 +276,15 @@ pub(crate) fn decide(rt: &Runtime, slot: &Slot, call: &Call) -> Decision {
     // same under a frozen policy.
     let candidates = meta.mask() & rt.rules_for(call.op);
     let (site, n) = plan::site_for(call, slot, meta);
-    let conn = slot.conn.load(Relaxed);
-    let injected = || plan::injected(rt, call, meta, conn, site);
+    let at = plan::Position {
+        conn: slot.conn.load(Relaxed),
+        site,
+        n,
+    };
+    let injected = || plan::injected(rt, call, slot, meta, at);
     let chosen = || match candidates {
         0 => None,
-        _ => plan::choose(rt, call, meta, conn, site, n, candidates),
+        _ => plan::choose(rt, call, slot, meta, at, candidates),
     };
     match injected()
         .or_else(chosen)
@@ -337,6 +350,10 @@ pub(crate) fn effect_of(brk: Break) -> Option<&'static str> {
 pub(crate) struct Applied {
     pub delay_ns: u64,
     pub stall_ns: u64,
+    /// How long a connect waited before it failed (the emulated SYN retries).
+    pub after_ns: u64,
+    /// The event was written before the real call, so it has no `returned`.
+    pub before_call: bool,
     pub effect: Option<&'static str>,
     /// Why the fault was weakened (to a delay) instead of applied as written.
     pub degraded: Option<&'static str>,
@@ -352,7 +369,8 @@ pub(crate) fn log_fault(
     applied: &Applied,
 ) {
     let errno = match plan.action {
-        Action::Fail { errno, .. } => Some(errno),
+        Action::Fail { errno, .. } | Action::FailAfter { errno, .. } => Some(errno),
+        Action::ConnectRefusedLater => Some(libc::EINPROGRESS),
         Action::ConnectEintr => Some(libc::EINTR),
         Action::Stall { .. } if returned < 0 && applied.degraded.is_none() => Some(libc::EAGAIN),
         _ => None,

@@ -1,0 +1,399 @@
+//! The realism model: given a rule's fault and the facts about one call, what the call does — or
+//! that Linux could not have produced that fault there, and the rule does not fire.
+//!
+//! The shim gathers the facts (a `Facts` implementation that makes a system call only when a rule
+//! asks) and carries out the `Action`; every decision about what is possible is made here, so it is
+//! unit-tested without loading a shim, and the seccomp backend answers the same way.
+
+mod facts;
+mod rules;
+#[cfg(test)]
+mod tests;
+
+pub use facts::{Call, Deliverable, Facts, Link, Ready, Shut};
+pub use rules::{HARMLESS_SIGNALS, MIN_SEGMENT, NotHere, SYN_TIMEOUT_NS, candidate_signals};
+
+use crate::decide::Dir;
+use crate::fault::{Fault, ShortSpec};
+use crate::kind::FdKind;
+use crate::op::{Op, OpClass};
+
+/// What the hook does instead of (or around) the real call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Fail before doing anything, after breaking the connection as described.
+    Fail { errno: i32, brk: Break },
+    /// Sleep, then make the real call.
+    Delay(u64),
+    /// Make the real call with this smaller length.
+    Short { len: usize, nonblocking: bool },
+    /// Not ready for `ns` (0: this one call): EAGAIN with readiness hidden, or the blocking
+    /// equivalent (see `Mode`).
+    Stall { ns: u64, mode: Mode },
+    /// connect() only: start the connection non-blocking, as an interrupted blocking connect leaves
+    /// it, then report EINTR.
+    ConnectEintr,
+    /// Non-blocking connect() only: connect for real to a local port nobody listens on, so the
+    /// kernel itself answers EINPROGRESS and then reports ECONNREFUSED through POLLERR and SO_ERROR.
+    ConnectRefusedLater,
+    /// Blocking connect() only: wait this long (the kernel's SYN retries), then fail.
+    FailAfter { errno: i32, ns: u64 },
+}
+
+/// How an injected error leaves the connection, so later calls agree with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Break {
+    None,
+    /// connect(AF_UNSPEC) on a live TCP socket: a real RST to the peer.
+    Rst,
+    /// A unix stream socket has no RST; shutting both directions is the closest real state.
+    ShutBoth,
+    /// EPIPE: our side can no longer send.
+    ShutWrite,
+}
+
+/// Whether the call could block, which decides what "not ready" looks like.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// O_NONBLOCK or MSG_DONTWAIT: EAGAIN.
+    Nonblocking,
+    /// A blocking socket with SO_RCVTIMEO/SO_SNDTIMEO of this many ns: it waits at most that long,
+    /// then fails with EAGAIN.
+    Timeout(u64),
+    /// It would simply wait: a delay.
+    Blocking,
+}
+
+/// What a rule contributes besides its fault.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuleContext {
+    /// `signal = "SIGUSR1"`: this signal's handler may interrupt calls too.
+    pub signal: Option<i32>,
+}
+
+/// Turns a fault into an action for this call, or says which rule of the model forbids it here.
+/// `param` is the decision's second random number (the short length, the delay).
+pub fn realise(
+    fault: &Fault,
+    ctx: RuleContext,
+    call: &Call,
+    facts: &mut impl Facts,
+    param: u64,
+) -> Result<Action, NotHere> {
+    match *fault {
+        // Latency can happen anywhere: the call still returns what the kernel says.
+        Fault::Delay(range) => Ok(Action::Delay(range.pick(param))),
+        Fault::Short(spec) => short(spec, ctx, call, facts, param),
+        Fault::Stall(range) => stall(range.pick(param), call, facts),
+        Fault::Errno(libc::EAGAIN) if call.op != Op::Connect => {
+            // A plain EAGAIN is a one-call stall, and only where the call could not block.
+            match stall(0, call, facts)? {
+                a @ Action::Stall {
+                    mode: Mode::Nonblocking,
+                    ..
+                } => Ok(a),
+                _ => Err(NotHere::CouldBlock),
+            }
+        }
+        Fault::Reset => {
+            if call.kind == FdKind::Tcp && facts.link() == Link::Connected {
+                Ok(Action::Fail {
+                    errno: libc::ECONNRESET,
+                    brk: Break::Rst,
+                })
+            } else {
+                Err(NotHere::NoConnection)
+            }
+        }
+        Fault::Errno(libc::EINTR) => eintr(ctx, call, facts),
+        Fault::Errno(errno) => errno_fault(errno, None, call, facts),
+        Fault::ErrnoAfter { errno, after_ns } => errno_fault(errno, Some(after_ns), call, facts),
+    }
+}
+
+/// Rule "not connected" and "shut down": a data call on a connection-oriented socket transfers
+/// nothing, and waits for nothing, unless there is a connection open in its direction.
+fn transfers_data(call: &Call, facts: &mut impl Facts) -> Result<(), NotHere> {
+    let Some(dir) = call.dir() else {
+        return Ok(());
+    };
+    if call.connection_oriented() && facts.link() != Link::Connected {
+        return Err(NotHere::NotConnected);
+    }
+    if call.connection_oriented() || call.kind == FdKind::Pipe {
+        let shut = facts.shut();
+        let closed = match dir {
+            Dir::Rx => shut.cant_recv,
+            Dir::Tx => shut.cant_send,
+        };
+        if closed {
+            return Err(NotHere::ShutDown);
+        }
+    }
+    Ok(())
+}
+
+/// How this call would behave if the fd were not ready.
+pub fn mode(call: &Call, facts: &mut impl Facts) -> Mode {
+    if call.dontwait() || facts.nonblocking() {
+        return Mode::Nonblocking;
+    }
+    if call.kind.is_socket()
+        && let Some(ns) = facts.timeout_ns(call.dir().unwrap_or(Dir::Rx))
+    {
+        return Mode::Timeout(ns);
+    }
+    Mode::Blocking
+}
+
+/// Rule "buffer not full": the kernel says EAGAIN to a write (or accepts only part of it without
+/// waiting) when the send buffer has no room: possible only while the other side has unread data
+/// from us, or when the write is larger than the room there is at all.
+fn send_buffer_could_be_full(call: &Call, facts: &mut impl Facts) -> Result<(), NotHere> {
+    let unread = facts.queued_out();
+    if unread > 0 || call.requested as u64 > room(facts, unread) {
+        Ok(())
+    } else {
+        Err(NotHere::BufferNotFull)
+    }
+}
+
+/// The most the send buffer could take now (an upper bound on the payload: SO_SNDBUF counts the
+/// kernel's overhead too).
+fn room(facts: &mut impl Facts, unread: u64) -> u64 {
+    facts.send_buffer().saturating_sub(unread)
+}
+
+fn stall(ns: u64, call: &Call, facts: &mut impl Facts) -> Result<Action, NotHere> {
+    transfers_data(call, facts)?;
+    let m = mode(call, facts);
+    if call.dir() == Some(Dir::Tx) && m != Mode::Blocking {
+        // Not ready to write means no room: the EAGAIN (or send timeout) must be one a full buffer
+        // explains. A blocking write only waits longer, which any write may.
+        send_buffer_could_be_full(call, facts)?;
+    }
+    Ok(Action::Stall { ns, mode: m })
+}
+
+fn short(
+    spec: ShortSpec,
+    ctx: RuleContext,
+    call: &Call,
+    facts: &mut impl Facts,
+    param: u64,
+) -> Result<Action, NotHere> {
+    let dir = call.dir().ok_or(NotHere::WholeMessages)?;
+    if !call.stream || call.op.is_multi_message() {
+        return Err(NotHere::WholeMessages);
+    }
+    if call.requested < 2 {
+        return Err(NotHere::TooSmall);
+    }
+    transfers_data(call, facts)?;
+    let nonblocking = mode(call, facts) == Mode::Nonblocking;
+    let len = match (dir, call.kind) {
+        (Dir::Rx, FdKind::Pipe | FdKind::Unix) => return Err(NotHere::SplitsAWrite),
+        (Dir::Rx, FdKind::Tcp) => tcp_read_length(spec, call, facts, param)?,
+        (Dir::Rx, _) => spec.pick(call.requested, param).ok_or(NotHere::TooSmall)?,
+        (Dir::Tx, FdKind::File) => return Err(NotHere::FileWrite),
+        (Dir::Tx, FdKind::Pipe) if call.requested <= libc::PIPE_BUF => {
+            return Err(NotHere::AtomicPipeWrite);
+        }
+        (Dir::Tx, _) => write_length(spec, ctx, call, facts, nonblocking, param)?,
+    };
+    Ok(Action::Short { len, nonblocking })
+}
+
+/// Rule "segment boundary": a TCP read returns every queued byte up to its length, so it comes
+/// back short only where a segment ended; no segment is smaller than 536 bytes unless the window
+/// closes. Byte-length specs (`short = "1..10"`) are the user's explicit choice and go further.
+fn tcp_read_length(
+    spec: ShortSpec,
+    call: &Call,
+    facts: &mut impl Facts,
+    param: u64,
+) -> Result<usize, NotHere> {
+    let queued = facts.queued_in() as usize;
+    // With nothing queued the read waits for the next arrival, which may be a whole segment.
+    let avail = if queued > 0 {
+        call.requested.min(queued)
+    } else {
+        call.requested
+    };
+    if avail < 2 {
+        return Err(NotHere::TooSmall);
+    }
+    let floor = match spec {
+        ShortSpec::Percent { .. } => MIN_SEGMENT,
+        ShortSpec::Bytes { .. } => 1,
+    };
+    if avail <= floor {
+        return Err(NotHere::BelowSegment);
+    }
+    let picked = spec.pick(avail, param).ok_or(NotHere::TooSmall)?;
+    Ok(picked.clamp(floor, avail - 1))
+}
+
+/// Rules "buffer not full" (non-blocking) and "blocking write not interrupted" (blocking).
+fn write_length(
+    spec: ShortSpec,
+    ctx: RuleContext,
+    call: &Call,
+    facts: &mut impl Facts,
+    nonblocking: bool,
+    param: u64,
+) -> Result<usize, NotHere> {
+    let picked = spec.pick(call.requested, param).ok_or(NotHere::TooSmall)?;
+    if call.kind == FdKind::Unix {
+        // Rule "unix skbs": a unix stream send queues whole skbs, so it is cut short only
+        // between them (a multiple of the skb size), never inside one.
+        let skb = unix_skb_size(facts.send_buffer());
+        if call.requested <= skb {
+            return Err(NotHere::WithinOneSkb);
+        }
+        let whole = (picked / skb).max(1) * skb;
+        if whole >= call.requested {
+            return Err(NotHere::WithinOneSkb);
+        }
+        if nonblocking {
+            send_buffer_could_be_full(call, facts)?;
+            return Ok(whole);
+        }
+    }
+    if nonblocking {
+        send_buffer_could_be_full(call, facts)?;
+        return Ok(picked);
+    }
+    let unread = facts.queued_out();
+    let room = room(facts, unread);
+    if call.requested as u64 <= room {
+        return Err(NotHere::BlockingWriteNotInterrupted);
+    }
+    let (signals, n) = candidate_signals(ctx.signal);
+    let ended_by_signal = facts.deliverable(&signals[..n]).any;
+    if !ended_by_signal && facts.timeout_ns(Dir::Tx).is_none() {
+        return Err(NotHere::BlockingWriteNotInterrupted);
+    }
+    // The call fills the room there was before it waits, so a pipe write returns at least that.
+    Ok(match call.kind {
+        FdKind::Pipe => picked.clamp((room as usize).max(1), call.requested - 1),
+        FdKind::Unix => {
+            let skb = unix_skb_size(facts.send_buffer());
+            (picked / skb).max(1) * skb
+        }
+        _ => picked,
+    })
+}
+
+/// The most one unix stream skb carries (af_unix.c unix_stream_sendmsg): half the send buffer less
+/// 64 bytes, and at most one head page plus 32 KB of fragments.
+pub fn unix_skb_size(sndbuf: u64) -> usize {
+    const HEAD: usize = 4096 - 320; // SKB_MAX_HEAD(0): a page less skb_shared_info
+    const FRAGS: usize = 32768; // UNIX_SKB_FRAGS_SZ
+    ((sndbuf as usize / 2).saturating_sub(64)).clamp(1, HEAD + FRAGS)
+}
+
+/// Rule "EINTR means a handler ran": a harmless (or named) signal, deliverable to this thread,
+/// that the kernel would not restart the call for, arriving while the call waits.
+fn eintr(ctx: RuleContext, call: &Call, facts: &mut impl Facts) -> Result<Action, NotHere> {
+    transfers_data(call, facts)?;
+    if call.kind == FdKind::File || call.dontwait() {
+        return Err(NotHere::WouldNotWait);
+    }
+    let class = call.op.class();
+    if class != OpClass::Close && facts.nonblocking() {
+        return Err(NotHere::WouldNotWait);
+    }
+    match class {
+        // A unix connect completes or fails at once unless the listener's backlog is full.
+        OpClass::Connect if call.kind != FdKind::Tcp => return Err(NotHere::WouldNotWait),
+        OpClass::Reads | OpClass::Writes | OpClass::Accept => {
+            let dir = call.wait_dir().unwrap_or(Dir::Rx);
+            if !facts.ready().would_wait(dir) {
+                return Err(NotHere::WouldNotWait);
+            }
+        }
+        _ => {}
+    }
+    let (signals, n) = candidate_signals(ctx.signal);
+    let d = facts.deliverable(&signals[..n]);
+    if !d.any {
+        return Err(NotHere::NoDeliverableSignal);
+    }
+    let timeout = call.kind.is_socket()
+        && matches!(class, OpClass::Reads | OpClass::Writes | OpClass::Accept)
+        && facts
+            .timeout_ns(call.wait_dir().unwrap_or(Dir::Rx))
+            .is_some();
+    if !d.interrupting && !timeout {
+        return Err(NotHere::Restarted);
+    }
+    Ok(if call.op == Op::Connect {
+        Action::ConnectEintr
+    } else {
+        Action::Fail {
+            errno: libc::EINTR,
+            brk: Break::None,
+        }
+    })
+}
+
+fn errno_fault(
+    errno: i32,
+    after_ns: Option<u64>,
+    call: &Call,
+    facts: &mut impl Facts,
+) -> Result<Action, NotHere> {
+    if call.op == Op::Connect && call.kind == FdKind::Tcp {
+        return connect_error(errno, after_ns, call, facts);
+    }
+    // A never-connected socket's data calls fail with ENOTCONN/EPIPE, never with another error.
+    transfers_data(call, facts).or_else(|e| match e {
+        // A reset or broken pipe on a shut direction is still what a dead connection reports.
+        NotHere::ShutDown => Ok(()),
+        e => Err(e),
+    })?;
+    let data = matches!(call.op.class(), OpClass::Reads | OpClass::Writes);
+    let brk = match (errno, call.kind) {
+        (libc::ECONNRESET, FdKind::Tcp) if data && facts.link() == Link::Connected => Break::Rst,
+        (libc::ECONNRESET, FdKind::Unix) if data && call.stream => Break::ShutBoth,
+        (libc::EPIPE, FdKind::Tcp | FdKind::Unix)
+            if call.op.class() == OpClass::Writes && call.stream =>
+        {
+            Break::ShutWrite
+        }
+        _ => Break::None,
+    };
+    Ok(Action::Fail { errno, brk })
+}
+
+/// Rule "a non-blocking connect reports errors the Linux way": EINPROGRESS first, the error later
+/// through POLLERR and SO_ERROR; a timeout only after the SYN retries.
+fn connect_error(
+    errno: i32,
+    after_ns: Option<u64>,
+    call: &Call,
+    facts: &mut impl Facts,
+) -> Result<Action, NotHere> {
+    let nonblocking = facts.nonblocking();
+    match errno {
+        libc::ECONNREFUSED if nonblocking => Ok(Action::ConnectRefusedLater),
+        libc::ETIMEDOUT if nonblocking => Err(NotHere::TimeoutNeedsBlockingConnect),
+        libc::ETIMEDOUT => {
+            let ns = after_ns.unwrap_or(SYN_TIMEOUT_NS);
+            // SO_SNDTIMEO bounds a blocking connect, which then returns EINPROGRESS, not
+            // ETIMEDOUT: only a timeout the socket's own limit lets through is reachable.
+            match facts.timeout_ns(Dir::Tx) {
+                Some(limit) if limit <= ns => Err(NotHere::TimeoutNeedsBlockingConnect),
+                _ => Ok(Action::FailAfter { errno, ns }),
+            }
+        }
+        _ => {
+            let _ = call;
+            Ok(Action::Fail {
+                errno,
+                brk: Break::None,
+            })
+        }
+    }
+}
