@@ -1,58 +1,7 @@
-//! Reading the event log back.
+//! Reading the event log back, into the engine's schema (`chaos_engine::event::schema`).
 
-use serde::Deserialize;
+use chaos_engine::event::schema::{Event, Fault, Start, Warning};
 use std::path::Path;
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Event {
-    pub ev: String,
-    #[serde(default)]
-    pub pid: i64,
-    #[serde(default)]
-    pub rule: Option<String>,
-    #[serde(default)]
-    pub op: Option<String>,
-    #[serde(default)]
-    pub fault: Option<String>,
-    #[serde(default)]
-    pub quirk: Option<String>,
-    #[serde(default)]
-    pub fd: Option<i64>,
-    /// A warning's text.
-    #[serde(default)]
-    pub what: Option<String>,
-    /// The process key (every event).
-    #[serde(default)]
-    pub proc: Option<String>,
-    /// Faults: the decision key, the connection name, what the fault did.
-    #[serde(default)]
-    pub key: Option<String>,
-    #[serde(default)]
-    pub conn: Option<String>,
-    #[serde(default)]
-    pub kind: Option<String>,
-    #[serde(default)]
-    pub peer: Option<String>,
-    #[serde(default)]
-    pub returned: Option<i64>,
-    #[serde(default)]
-    pub delay_ns: Option<u64>,
-    #[serde(default)]
-    pub stall_ns: Option<u64>,
-    /// `start` lines: what ran, and under which policy.
-    #[serde(default)]
-    pub argv: Option<Vec<String>>,
-    #[serde(default)]
-    pub seed: Option<u64>,
-    #[serde(default)]
-    pub policy: Option<String>,
-    #[serde(default)]
-    pub policy_digest: Option<String>,
-    #[serde(default)]
-    pub quirks: Option<Vec<String>>,
-    #[serde(default)]
-    pub quirk_probability: Option<String>,
-}
 
 pub struct Log {
     pub events: Vec<Event>,
@@ -84,16 +33,17 @@ impl Log {
         })
     }
 
-    pub fn starts(&self) -> impl Iterator<Item = &Event> {
-        self.events.iter().filter(|e| e.ev == "start")
+    pub fn starts(&self) -> impl Iterator<Item = &Start> {
+        self.events.iter().filter_map(Event::as_start)
     }
 
-    pub fn faults(&self) -> impl Iterator<Item = &Event> {
-        self.events.iter().filter(|e| e.ev == "fault")
+    /// Injected faults and the platform quirks that fired.
+    pub fn faults(&self) -> impl Iterator<Item = &Fault> {
+        self.events.iter().filter_map(Event::as_fault)
     }
 
     /// Bugs the shim saw the program make (e.g. a close retried after a failed close).
-    pub fn warnings(&self) -> impl Iterator<Item = &Event> {
-        self.events.iter().filter(|e| e.ev == "warning")
+    pub fn warnings(&self) -> impl Iterator<Item = &Warning> {
+        self.events.iter().filter_map(Event::as_warning)
     }
 }

@@ -2,9 +2,12 @@
 //! (process, connection, site), with no probabilities. `freeze` prints one; `replay` and `minimize`
 //! run them.
 
-use crate::events::{Event, Log};
+use crate::events::Log;
 use crate::failure::Failure;
-use chaos_engine::inject::parse_conn;
+use chaos_engine::decide::{Key, Place, Site};
+use chaos_engine::event::schema::Fault;
+use chaos_engine::inject::{parse_conn, parse_process};
+use chaos_engine::op::OpClass;
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -12,13 +15,12 @@ use std::path::Path;
 /// One fault of a log, as a frozen policy replays it.
 #[derive(Clone, Debug)]
 pub struct LoggedFault {
-    /// `process-conn/site`: the key without the rule, which is what a replay must hit again.
-    pub ident: String,
-    pub process: String,
+    /// The logged decision key. Its place (the key without the rule) is what a replay must hit
+    /// again.
+    pub key: Key,
     /// The connection as `tcp-out#3` or `tcp-connects` when that names the key's connection,
     /// otherwise its 16 hex digits.
     pub conn: String,
-    pub site: String,
     pub op: String,
     /// The fault as a TOML value.
     pub fault: String,
@@ -26,102 +28,97 @@ pub struct LoggedFault {
     pub describe: String,
 }
 
-/// The parts of a logged key `PROC-CONN/rN/SITE` (or `.../inject/SITE`).
-fn split_key(key: &str) -> Option<(&str, &str, &str)> {
-    let (ids, rest) = key.split_once('/')?;
-    let (process, conn) = ids.split_once('-')?;
-    let site = rest.rsplit_once('/')?.1;
-    Some((process, conn, site))
-}
-
-/// The identity a replay must reproduce: the key without its rule part.
-pub fn ident_of(e: &Event) -> Option<String> {
-    let (process, conn, site) = split_key(e.key.as_deref()?)?;
-    Some(format!("{process}-{conn}/{site}"))
+impl LoggedFault {
+    pub fn place(&self) -> Place {
+        self.key.place()
+    }
 }
 
 /// Faults a frozen policy can carry: every fault with a key, except platform quirks (those come
 /// back by themselves under the same quirk settings).
-pub fn replayable(e: &Event) -> bool {
-    e.ev == "fault" && e.key.is_some() && e.fault.as_deref() != Some("quirk")
+pub fn replayable(f: &Fault) -> bool {
+    f.key.is_some() && !f.is_quirk()
 }
 
-/// The distinct identities of a log's replayable faults.
-pub fn idents(log: &Log) -> HashSet<String> {
+/// The distinct places of a log's replayable faults. A fault whose key does not parse has none,
+/// so it counts as not reproduced.
+pub fn places(log: &Log) -> HashSet<Place> {
     log.faults()
-        .filter(|e| replayable(e))
-        .filter_map(ident_of)
+        .filter(|f| replayable(f))
+        .filter_map(|f| f.parsed_key()?.ok())
+        .map(|k| k.place())
         .collect()
 }
 
 /// The exact fault a logged event describes, as a TOML value.
-fn fault_value(e: &Event) -> Option<String> {
-    let fault = e.fault.as_deref()?;
-    Some(match fault {
+fn fault_value(f: &Fault) -> String {
+    match f.fault.as_str() {
         "reset" => "\"reset\"".to_string(),
-        "delay" => format!("{{ delay = \"{}ns\" }}", e.delay_ns.unwrap_or(0)),
+        "delay" => format!("{{ delay = \"{}ns\" }}", f.delay_ns.unwrap_or(0)),
         // What the shortened call returned is at most the length it was cut to; replaying that
         // length gives the same transfer.
-        "short" => format!("{{ short = \"{}\" }}", e.returned.unwrap_or(1).max(1)),
-        "stall" => match e.stall_ns {
+        "short" => format!("{{ short = \"{}\" }}", f.returned.unwrap_or(1).max(1)),
+        "stall" => match f.stall_ns {
             Some(ns) if ns > 0 => format!("{{ stall = \"{ns}ns\" }}"),
             _ => "\"EAGAIN\"".to_string(),
         },
         errno => format!("\"{errno}\""),
-    })
-}
-
-/// The connection as its readable name when that name maps to the key's connection hash.
-fn conn_text(e: &Event, conn_hex: &str, site: &str) -> String {
-    let hash = u64::from_str_radix(conn_hex, 16).ok();
-    let named = if site.starts_with("connect#") {
-        e.kind.as_ref().map(|k| format!("{k}-connects"))
-    } else {
-        e.conn.clone()
-    };
-    match named {
-        Some(name) if parse_conn(&name).ok() == hash => name,
-        _ => conn_hex.to_string(),
     }
 }
 
-/// A log's replayable faults in the order they happened, one per identity.
-pub fn logged_faults(log: &Log) -> Vec<LoggedFault> {
+/// The connection as its readable name when that name maps to the key's connection hash.
+fn conn_text(f: &Fault, key: &Key) -> String {
+    let named = match key.site {
+        Site::Call {
+            class: OpClass::Connect,
+            ..
+        } => f.kind.as_ref().map(|k| format!("{k}-connects")),
+        _ => f.conn.clone(),
+    };
+    match named {
+        Some(name) if parse_conn(&name).ok() == Some(key.conn) => name,
+        _ => format!("{:016x}", key.conn),
+    }
+}
+
+/// A log's replayable faults in the order they happened, one per place. A fault whose key does
+/// not parse fails the whole: a frozen policy without it would not be the run's.
+pub fn logged_faults(log: &Log, log_path: &Path) -> Result<Vec<LoggedFault>, Failure> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
-    for e in log.faults().filter(|e| replayable(e)) {
-        let (Some(key), Some(fault)) = (e.key.as_deref(), fault_value(e)) else {
-            continue;
-        };
-        let Some((process, conn_hex, site)) = split_key(key) else {
-            continue;
-        };
-        let Some(ident) = ident_of(e) else { continue };
-        if !seen.insert(ident.clone()) {
+    for f in log.faults().filter(|f| replayable(f)) {
+        let Some(key) = f.parsed_key() else { continue };
+        let key = key.map_err(|e| {
+            Failure::own(format!(
+                "{}: a fault's decision key does not parse: {e}",
+                log_path.display()
+            ))
+        })?;
+        if !seen.insert(key.place()) {
             continue;
         }
-        let conn = conn_text(e, conn_hex, site);
-        let op = e.op.clone().unwrap_or_default();
-        let peer = e
+        let conn = conn_text(f, &key);
+        let peer = f
             .peer
             .as_deref()
             .map(|p| format!(" to {p}"))
             .unwrap_or_default();
-        let rule = e.rule.as_deref().unwrap_or("?");
+        let fault = fault_value(f);
         out.push(LoggedFault {
             describe: format!(
-                "{op} on {} ({conn}{peer}) at {site}: {fault}, from rule \"{rule}\"",
-                e.conn.as_deref().unwrap_or("?")
+                "{} on {} ({conn}{peer}) at {}: {fault}, from rule \"{}\"",
+                f.op,
+                f.conn.as_deref().unwrap_or("?"),
+                key.site,
+                f.rule
             ),
-            ident,
-            process: process.to_string(),
+            key,
             conn,
-            site: site.to_string(),
-            op,
+            op: f.op.clone(),
             fault,
         });
     }
-    out
+    Ok(out)
 }
 
 fn quoted(s: &str) -> String {
@@ -132,9 +129,9 @@ fn quoted(s: &str) -> String {
 /// came from.
 pub fn render(log: &Log, log_path: &Path, faults: &[&LoggedFault], total: usize) -> String {
     let first = log.starts().next();
-    let mut commands: HashMap<&str, String> = HashMap::new();
+    let mut commands: HashMap<u64, String> = HashMap::new();
     for s in log.starts() {
-        if let (Some(p), Some(argv)) = (s.proc.as_deref(), s.argv.as_ref()) {
+        if let (Ok(p), Some(argv)) = (parse_process(&s.header.proc), s.argv.as_ref()) {
             commands.entry(p).or_insert_with(|| argv.join(" "));
         }
     }
@@ -179,17 +176,17 @@ pub fn render(log: &Log, log_path: &Path, faults: &[&LoggedFault], total: usize)
         }
     }
     for (i, f) in faults.iter().enumerate() {
-        let cmd = commands.get(f.process.as_str()).map(String::as_str);
+        let process = format!("{:016x}", f.key.process);
+        let cmd = commands.get(&f.key.process).map(String::as_str);
         let _ = write!(
             t,
-            "\n# {}. {}\n#    in process {}{}\n[[inject]]\nprocess = {}\nconn = {}\nat = {}\n",
+            "\n# {}. {}\n#    in process {process}{}\n[[inject]]\nprocess = {}\nconn = {}\nat = {}\n",
             i + 1,
             f.describe,
-            f.process,
             cmd.map(|c| format!(" ({c})")).unwrap_or_default(),
-            quoted(&f.process),
+            quoted(&process),
             quoted(&f.conn),
-            quoted(&f.site),
+            quoted(&f.key.site.to_string()),
         );
         if !f.op.is_empty() {
             let _ = writeln!(t, "on = {}", quoted(&f.op));
@@ -219,10 +216,77 @@ pub fn freeze(log_path: &Path) -> Result<u8, Failure> {
             log_path.display()
         )));
     }
-    let faults = logged_faults(&log);
+    let faults = logged_faults(&log, log_path)?;
     let all: Vec<&LoggedFault> = faults.iter().collect();
     let text = render(&log, log_path, &all, faults.len());
     check(&text, "frozen policy")?;
     print!("{text}");
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chaos_engine::event::schema::Event;
+
+    fn log(lines: &[&str]) -> Log {
+        Log {
+            events: lines
+                .iter()
+                .map(|l| serde_json::from_str::<Event>(l).unwrap())
+                .collect(),
+            bad_lines: 0,
+        }
+    }
+
+    const START: &str = r#"{"ev":"start","ts_ns":1,"pid":7,"ppid":1,"proc":"c2459c08352fe84d","via":"exec","exe":"/usr/bin/python3","argv":["python3","d.py"],"seed":3,"policy":"/tmp/d.toml","policy_digest":"0123456789abcdef","rules":2,"injections":0,"quirks":[],"quirk_probability":"1","missing_symbols":0,"shim_version":"0.1.0"}"#;
+    const CONNECT: &str = r#"{"ev":"fault","ts_ns":2,"pid":7,"tid":7,"proc":"c2459c08352fe84d","op":"connect","fd":4,"kind":"tcp","conn":"tcp-fd#0","peer":"127.0.0.1:52975","rule":"slow-connect","rule_index":0,"fault":"delay","requested":0,"returned":0,"delay_ns":1000000,"key":"c2459c08352fe84d-eb20210d5326475e/r0/connect#0"}"#;
+    const RESET: &str = r#"{"ev":"fault","ts_ns":3,"pid":7,"tid":7,"proc":"c2459c08352fe84d","op":"recv","fd":5,"kind":"tcp","conn":"tcp-in#0","rule":"reset","rule_index":1,"fault":"reset","errno":"ECONNRESET","requested":10,"returned":-1,"delay_ns":0,"effect":"rst-sent","key":"c2459c08352fe84d-23da8bd2d98171d8/r1/rx@0#0"}"#;
+    /// The same place as RESET, drawn by another rule.
+    const RESET_AGAIN: &str = r#"{"ev":"fault","ts_ns":4,"pid":7,"tid":7,"proc":"c2459c08352fe84d","op":"recv","fd":5,"kind":"tcp","conn":"tcp-in#0","rule":"other","rule_index":2,"fault":"reset","requested":10,"returned":-1,"delay_ns":0,"key":"c2459c08352fe84d-23da8bd2d98171d8/r2/rx@0#0"}"#;
+    const QUIRK: &str = r#"{"ev":"fault","ts_ns":5,"pid":7,"tid":7,"proc":"c2459c08352fe84d","op":"shutdown","fd":3,"kind":"unix","rule":"quirk","fault":"quirk","quirk":"shutdown-enotconn","errno":"ENOTCONN"}"#;
+
+    #[test]
+    fn a_logs_faults_freeze_by_place_with_readable_connections() {
+        let log = log(&[START, CONNECT, RESET, RESET_AGAIN, QUIRK]);
+        let faults = logged_faults(&log, Path::new("d.jsonl")).unwrap();
+        assert_eq!(faults.len(), 2, "{faults:?}");
+        // connect#N keys count the connects of a kind: named KIND-connects.
+        assert_eq!(faults[0].conn, "tcp-connects");
+        assert_eq!(faults[0].fault, "{ delay = \"1000000ns\" }");
+        assert_eq!(faults[1].conn, "tcp-in#0");
+        assert_eq!(faults[1].fault, "\"reset\"");
+        assert_eq!(
+            faults[1].describe,
+            "recv on tcp-in#0 (tcp-in#0) at rx@0#0: \"reset\", from rule \"reset\""
+        );
+        assert_eq!(places(&log).len(), 2);
+
+        let all: Vec<&LoggedFault> = faults.iter().collect();
+        let text = render(&log, Path::new("d.jsonl"), &all, faults.len());
+        check(&text, "test").unwrap();
+        assert!(
+            text.contains(
+                "process = \"c2459c08352fe84d\"\nconn = \"tcp-in#0\"\nat = \"rx@0#0\"\non = \"recv\"\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("in process c2459c08352fe84d (python3 d.py)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_fault_whose_key_does_not_parse_is_not_frozen_silently() {
+        let bad = RESET.replace("/r1/rx@0#0", "/r1/rx@zero#0");
+        let log = log(&[START, &bad]);
+        let e = logged_faults(&log, Path::new("d.jsonl")).unwrap_err();
+        let msg = e.message;
+        assert!(
+            msg.contains("d.jsonl") && msg.contains("the stream offset"),
+            "{msg}"
+        );
+        assert!(places(&log).is_empty());
+    }
 }

@@ -157,7 +157,7 @@ fn ddmin(t: &mut Tester, mut set: Vec<usize>) -> Result<Vec<usize>, Failure> {
 pub fn minimize(args: MinimizeArgs) -> Result<u8, Failure> {
     let log_path = absolute(&args.log)?;
     let original = Log::read_or_fail(&log_path)?;
-    let faults = frozen::logged_faults(&original);
+    let faults = frozen::logged_faults(&original, &log_path)?;
     let cmd = crate::replay::command_or_logged(&args.cmd, &original, &log_path)?;
     let timeout = duration_arg(&args.timeout, "--timeout")?;
     if args.runs == 0 {

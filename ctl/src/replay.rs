@@ -6,6 +6,7 @@ use crate::events::Log;
 use crate::failure::Failure;
 use crate::frozen::{self, LoggedFault};
 use crate::launch::{absolute, default_log_path};
+use chaos_engine::decide::Place;
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::path::Path;
@@ -32,17 +33,21 @@ pub fn command_or_logged(
         })
 }
 
-/// How many of `faults` the run behind `log` hit again, and the ones it did not.
+/// How many of `faults` the run behind `log` hit again (at the same place, see `Key::place`), and
+/// the ones it did not.
 pub fn compare<'a>(faults: &'a [LoggedFault], log: &Log) -> (usize, Vec<&'a LoggedFault>) {
-    let hit: HashSet<String> = frozen::idents(log);
-    let missed: Vec<&LoggedFault> = faults.iter().filter(|f| !hit.contains(&f.ident)).collect();
+    let hit: HashSet<Place> = frozen::places(log);
+    let missed: Vec<&LoggedFault> = faults
+        .iter()
+        .filter(|f| !hit.contains(&f.place()))
+        .collect();
     (faults.len() - missed.len(), missed)
 }
 
 pub fn replay(args: ReplayArgs) -> Result<u8, Failure> {
     let log_path = absolute(&args.log)?;
     let original = Log::read_or_fail(&log_path)?;
-    let faults = frozen::logged_faults(&original);
+    let faults = frozen::logged_faults(&original, &log_path)?;
     let cmd = command_or_logged(&args.cmd, &original, &log_path)?;
     let new_log = match &args.out_log {
         Some(p) => absolute(p)?,

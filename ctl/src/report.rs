@@ -10,13 +10,10 @@ pub fn tally(log: &Log) -> BTreeMap<(String, String, String), usize> {
     let mut counts = BTreeMap::new();
     for f in log.faults() {
         let key = (
-            f.rule.clone().unwrap_or_default(),
-            f.op.clone().unwrap_or_default(),
+            f.rule.clone(),
+            f.op.clone(),
             // A quirk's name says more than "quirk".
-            f.quirk
-                .clone()
-                .or_else(|| f.fault.clone())
-                .unwrap_or_default(),
+            f.quirk.clone().unwrap_or_else(|| f.fault.clone()),
         );
         *counts.entry(key).or_insert(0) += 1;
     }

@@ -97,7 +97,9 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
             eprintln!("chaos: quirks {}", quirks.names().join(", "));
         }
     }
-    let intercepted = log.starts().any(|s| s.pid == child.id() as i64);
+    let intercepted = log
+        .starts()
+        .any(|s| i64::from(s.header.pid) == i64::from(child.id()));
     if !intercepted {
         let msg = format!(
             "{} never loaded the shim (no `start` event from pid {}): nothing was injected",
@@ -165,10 +167,10 @@ fn summarise(log: &Log, log_path: &Path, seed: u64, origin: &str) {
     eprintln!("chaos: {faults} fault(s) in {processes} process(es); policy {origin}, seed {seed}");
     eprint!("{}", report::table(log));
     for w in log.warnings() {
-        let op = w.op.as_deref().unwrap_or("?");
-        let fd = w.fd.unwrap_or(-1);
-        let what = w.what.as_deref().unwrap_or("");
-        eprintln!("chaos: program bug: pid {} {op}({fd}): {what}", w.pid);
+        eprintln!(
+            "chaos: program bug: pid {} {}({}): {}",
+            w.header.pid, w.op, w.fd, w.what
+        );
     }
     if log.bad_lines > 0 {
         eprintln!("chaos: warning: {} unparseable log line(s)", log.bad_lines);

@@ -2,9 +2,11 @@
 //!
 //! - [`parse`] turns policy TOML into a validated [`policy::Policy`], with `file:line:col` errors.
 //! - [`profiles`] holds the built-in policies (`benign`, `network`, `none`).
-//! - [`decide`] makes counter-based decisions that do not depend on thread interleaving.
+//! - [`decide`] makes counter-based decisions that do not depend on thread interleaving, keyed by a
+//!   [`decide::Key`] whose text (the log's `key`) reads back with `FromStr`.
 //! - [`inject`] holds exact injections (fault at a decision key), what frozen policies are made of.
-//! - [`event`] formats event-log lines without allocating, for the shim's hooks.
+//! - [`event`] formats event-log lines without allocating, for the shim's hooks; [`event::schema`]
+//!   holds the same lines as serde types, for reading a log back.
 //! - [`realise`] is the realism model: what a fault becomes given the facts about a call, or which
 //!   rule of Linux's behaviour forbids it there.
 //! - [`quirk`] catalogues the platform quirks (macOS, BSD, old Linux, WSL1) the shim can reproduce.
@@ -12,6 +14,7 @@
 //! The shim (`chaos-shim`) and the CLI (`chaos-ctl`) both depend on this crate; it depends on neither.
 
 pub mod addr;
+pub mod chance;
 pub mod decide;
 pub mod errno;
 pub mod event;

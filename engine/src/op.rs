@@ -147,6 +147,10 @@ impl OpClass {
         }
     }
 
+    pub fn from_name(name: &str) -> Option<OpClass> {
+        OpClass::ALL.into_iter().find(|c| c.name() == name)
+    }
+
     pub fn is_data(self) -> bool {
         matches!(self, OpClass::Reads | OpClass::Writes)
     }
@@ -207,5 +211,9 @@ mod tests {
         let accept = OpSet::from_name("accept").unwrap();
         assert!(accept.contains(Op::Accept) && accept.contains(Op::Accept4));
         assert_eq!(OpSet::from_name("recieve"), None);
+        for class in OpClass::ALL {
+            assert_eq!(OpClass::from_name(class.name()), Some(class));
+        }
+        assert_eq!(OpClass::from_name("read"), None);
     }
 }

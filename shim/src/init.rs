@@ -68,7 +68,7 @@ fn init() -> Result<(), String> {
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect();
     PID.store(sys::getpid(), Relaxed);
-    PROCESS_KEY.store(mix(&[fnv1a(exe.as_bytes()), fnv1a(&cmdline)]), Relaxed);
+    runtime::set_process_key(mix(&[fnv1a(exe.as_bytes()), fnv1a(&cmdline)]), seed);
     let quirks = quirks_from_env(policy.quirks)?;
     let rt = Runtime::new(policy, seed, exe, argv, quirks);
     if let Some(path) = env("CHAOS_LOG") {
@@ -112,9 +112,10 @@ extern "C" fn before_fork() {
 /// same in every run), its own `times` budget, and its own `start` line.
 extern "C" fn in_fork_child() {
     let parent = PROCESS_KEY.load(Relaxed);
-    PROCESS_KEY.store(mix(&[parent, FORKS.load(Relaxed)]), Relaxed);
+    let child = mix(&[parent, FORKS.load(Relaxed)]);
     PID.store(sys::getpid(), Relaxed);
     if let Some(rt) = runtime::get() {
+        runtime::set_process_key(child, rt.seed);
         for n in &rt.injected {
             n.store(0, Relaxed);
         }

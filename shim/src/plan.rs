@@ -3,13 +3,14 @@
 
 use crate::facts::LiveFacts;
 use crate::fdtable::{Meta, Slot};
+use crate::runtime::Gate;
 use crate::runtime::Runtime;
 use crate::sys;
-use chaos_engine::decide::{Dir, INJECTED, Key, Site, draw};
+use chaos_engine::chance::{chance_at, chance_of_words, param_at};
+use chaos_engine::decide::{Dir, INJECTED, Key, Site};
 use chaos_engine::fault::Fault;
 use chaos_engine::kind::FdKind;
 use chaos_engine::op::{Op, OpClass};
-use chaos_engine::policy::Rule;
 use chaos_engine::realise::{self, RuleContext};
 use core::sync::atomic::Ordering::Relaxed;
 use libc::c_int;
@@ -117,6 +118,27 @@ pub fn site_for(call: &Call, slot: &Slot, meta: Meta) -> (Site, u64) {
     (site, n)
 }
 
+/// Whether any rule among `candidates` has counts, size and chance that let it fire here: the
+/// hot path's early exit, before anything is gathered or guarded. Nearly always false. Out of
+/// line, so that the calls it is not needed for do not pay for its registers.
+#[inline(never)]
+pub fn any_may_fire(gates: &[Gate], at: &Position, requested: usize, candidates: u32) -> bool {
+    let base_conn = crate::runtime::KEY_BASE.load(Relaxed) ^ at.conn;
+    let words = at.site.words();
+    let mut bits = candidates;
+    while bits != 0 {
+        let i = bits.trailing_zeros();
+        bits &= bits - 1;
+        let chance = chance_of_words(base_conn, i as u16, words);
+        if let Some(gate) = gates.get(i as usize)
+            && gate.may_fire(at.n, requested, chance)
+        {
+            return true;
+        }
+    }
+    false
+}
+
 /// Runs the rules whose bits are in `candidates` in order; the first that fires wins.
 pub fn choose(
     rt: &Runtime,
@@ -128,13 +150,15 @@ pub fn choose(
 ) -> Option<Plan> {
     let Position { conn, site, n } = at;
     let process = crate::runtime::PROCESS_KEY.load(Relaxed);
+    let base = crate::runtime::KEY_BASE.load(Relaxed);
     let mut bits = candidates;
     let mut now = None;
     while bits != 0 {
         let i = bits.trailing_zeros() as usize;
         bits &= bits - 1;
         let rule = &rt.policy.rules[i];
-        if !rule.counts_allow(n) || (call.requested as u64) < rule.min_bytes {
+        let chance = chance_at(base, conn, i as u16, &site);
+        if !rt.gates[i].may_fire(n, call.requested, chance) {
             continue;
         }
         if let Some((start, end)) = rule.window {
@@ -149,11 +173,8 @@ pub fn choose(
             rule: i as u16,
             site,
         };
-        let d = draw(rt.seed, &key);
-        if !Rule::fires(rt.thresholds[i], d.chance) {
-            continue;
-        }
-        let Some(action) = realise(&rule.fault, rule.context(), call, slot, meta, d.param) else {
+        let param = param_at(chance);
+        let Some(action) = realise(&rule.fault, rule.context(), call, slot, meta, param) else {
             continue;
         };
         if let Some(times) = rule.times

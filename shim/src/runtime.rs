@@ -18,7 +18,9 @@ pub struct Runtime {
     pub rule_masks: [u32; OP_COUNT],
     /// The policy has exact injections (`[[inject]]`): every call is looked up.
     pub injecting: bool,
-    pub thresholds: Vec<u64>,
+    /// Per rule, what the hot path checks before it draws (copied out of `policy.rules`, so the
+    /// checks touch one small array).
+    pub gates: Vec<Gate>,
     /// Injections so far per rule, for `times`.
     pub injected: Vec<AtomicU64>,
     /// CLOCK_MONOTONIC at process start, for `window`.
@@ -35,6 +37,9 @@ static RUNTIME: AtomicPtr<Runtime> = AtomicPtr::new(ptr::null_mut());
 /// Deterministic identity of this process: from exe and argv, or from the parent's key and the fork
 /// ordinal. Never the pid, so it is the same in every run.
 pub static PROCESS_KEY: AtomicU64 = AtomicU64::new(0);
+/// `chance::key_base(seed, PROCESS_KEY)`: what every decision key of this process shares, mixed
+/// once (set with PROCESS_KEY).
+pub static KEY_BASE: AtomicU64 = AtomicU64::new(0);
 /// Our pid as last recorded (constructor, fork child handler). A hook running where getpid() differs
 /// is in a vfork child or a raw clone sharing our memory and must not touch shared state.
 pub static PID: AtomicI32 = AtomicI32::new(0);
@@ -87,7 +92,7 @@ impl Runtime {
                 all_rules as u64 | crate::fdtable::FORCE_SLOW
             };
         }
-        let thresholds = policy.rules.iter().map(|r| r.threshold()).collect();
+        let gates = policy.rules.iter().map(Gate::of).collect();
         let injected = policy.rules.iter().map(|_| AtomicU64::new(0)).collect();
         Runtime {
             policy,
@@ -95,7 +100,7 @@ impl Runtime {
             op_masks,
             rule_masks,
             injecting,
-            thresholds,
+            gates,
             injected,
             start_ns: crate::sys::now_ns(libc::CLOCK_MONOTONIC),
             exe,
@@ -103,6 +108,46 @@ impl Runtime {
             quirks,
         }
     }
+}
+
+/// A rule's cheap preconditions: counts, size and probability.
+#[derive(Clone, Copy, Debug)]
+pub struct Gate {
+    pub threshold: u64,
+    pub after: u64,
+    pub every: u64,
+    pub min_bytes: u64,
+}
+
+impl Gate {
+    fn of(rule: &chaos_engine::policy::Rule) -> Gate {
+        Gate {
+            threshold: rule.threshold(),
+            after: rule.after,
+            every: rule.every,
+            min_bytes: rule.min_bytes,
+        }
+    }
+
+    /// Whether the rule may fire on the n-th call of its connection asking for `requested` bytes,
+    /// given the key's chance. (`window` and `times` are left to `plan::choose`.)
+    #[inline(always)]
+    pub fn may_fire(&self, n: u64, requested: usize, chance: u64) -> bool {
+        chaos_engine::policy::Rule::fires(self.threshold, chance) && self.counts_allow(n, requested)
+    }
+
+    #[inline(always)]
+    fn counts_allow(&self, n: u64, requested: usize) -> bool {
+        n >= self.after
+            && (self.every <= 1 || (n - self.after) % self.every == 0)
+            && requested as u64 >= self.min_bytes
+    }
+}
+
+/// Records this process's key (constructor, fork child) and what its decisions share.
+pub fn set_process_key(key: u64, seed: u64) {
+    PROCESS_KEY.store(key, Relaxed);
+    KEY_BASE.store(chaos_engine::chance::key_base(seed, key), Relaxed);
 }
 
 /// True when this code runs in the process the runtime was built for (not a vfork child).

@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests: the built binaries, per-test temp dirs, C fixtures
 //! compiled at test time, children with hard deadlines, and the event log.
 
+pub use chaos_engine::decide::Key;
+pub use chaos_engine::event::schema::{Event, Fault};
 use serde_json::Value;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -255,6 +257,49 @@ pub fn read_log(path: &Path) -> Vec<Value> {
                 .unwrap_or_else(|e| panic!("torn or invalid log line ({e}): {l}"))
         })
         .collect()
+}
+
+/// Every line of a log in the engine's schema. Panics on a line that does not parse into it, or
+/// that has a field the schema does not know (serialising the parsed line back would lose it): the
+/// schema must say everything the shim writes.
+pub fn read_events(path: &Path) -> Vec<Event> {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("read log {}: {e}", path.display()));
+    text.lines()
+        .map(|l| {
+            let raw: Value = serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("torn or invalid log line ({e}): {l}"));
+            let event: Event = serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("a log line outside the event schema ({e}): {l}"));
+            let back = serde_json::to_value(&event).expect("events serialise");
+            let unknown: Vec<&String> = raw
+                .as_object()
+                .expect("lines are objects")
+                .keys()
+                .filter(|k| back.get(k.as_str()).is_none())
+                .collect();
+            assert!(
+                unknown.is_empty(),
+                "field(s) {unknown:?} missing from chaos_engine::event::schema: {l}"
+            );
+            assert_eq!(back, raw, "the schema reads this line differently: {l}");
+            event
+        })
+        .collect()
+}
+
+/// The injected faults and quirks of a log read with `read_events`.
+pub fn fault_events(events: &[Event]) -> Vec<&Fault> {
+    events.iter().filter_map(Event::as_fault).collect()
+}
+
+/// A fault's decision key; panics, saying why, if it has none or the key does not parse.
+pub fn key_of(f: &Fault) -> Key {
+    match f.parsed_key() {
+        Some(Ok(key)) => key,
+        Some(Err(e)) => panic!("{e}: {f:?}"),
+        None => panic!("a fault without a key: {f:?}"),
+    }
 }
 
 pub fn faults(events: &[Value]) -> Vec<&Value> {

@@ -23,10 +23,9 @@ fn fault_set(
     );
     assert_eq!(r.code(), Some(0), "{}", r.describe());
     assert!(r.stdout.contains("ok 12 connections"));
-    read_log(&log)
-        .iter()
-        .filter(|e| e["ev"] == "fault")
-        .map(|e| format!("{} {}", e["key"], e["fault"]))
+    fault_events(&read_events(&log))
+        .into_iter()
+        .map(|f| format!("{} {}", key_of(f), f.fault))
         .collect()
 }
 

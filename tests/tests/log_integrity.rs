@@ -18,16 +18,21 @@ fn threads_and_forked_children_never_tear_a_line() {
         120,
     );
     assert_eq!(r.code(), Some(0), "{}", r.describe());
-    let log = read_log(&dir.join("storm.jsonl")); // panics on any torn line
-    let n = faults(&log).len();
+    // Panics on any torn line, and on any field the engine's event schema does not know.
+    let log = read_events(&dir.join("storm.jsonl"));
+    let faults = fault_events(&log);
+    let n = faults.len();
     // 4 processes x 16 threads x 300 writes at p=0.7: about 13,440 faults.
     assert!((12_000..15_000).contains(&n), "{n} faults");
-    let pids: std::collections::HashSet<_> =
-        faults(&log).iter().map(|f| f["pid"].clone()).collect();
+    let pids: std::collections::HashSet<_> = faults.iter().map(|f| f.header.pid).collect();
     assert_eq!(pids.len(), 4);
-    let tids: std::collections::HashSet<_> =
-        faults(&log).iter().map(|f| f["tid"].clone()).collect();
+    let tids: std::collections::HashSet<_> = faults.iter().map(|f| f.header.tid).collect();
     assert_eq!(tids.len(), 64);
+    assert!(
+        faults
+            .iter()
+            .all(|f| key_of(f).to_string() == *f.key.as_ref().unwrap())
+    );
 }
 
 #[test]
@@ -63,8 +68,8 @@ fn sigkill_loses_no_fault_already_injected() {
     };
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    let events = read_log(&log);
-    let logged = faults(&events).len() as u64;
+    let events = read_events(&log);
+    let logged = fault_events(&events).len() as u64;
     assert!(
         logged >= seen,
         "the program saw {seen} failures but the log has {logged}"

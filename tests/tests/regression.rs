@@ -44,17 +44,12 @@ fn ctl() -> Command {
     Command::new(&bins().ctl)
 }
 
-/// `key` without its rule part, plus the fault: what a replay must reproduce.
+/// Each fault's place (its key without the rule part) and the fault: what a replay must reproduce.
 fn fault_idents(log: &Path) -> BTreeSet<String> {
-    read_log(log)
-        .iter()
-        .filter(|e| e["ev"] == "fault" && e["fault"] != "quirk")
-        .map(|e| {
-            let key = e["key"].as_str().expect("faults have keys");
-            let (ids, rest) = key.split_once('/').unwrap();
-            let site = rest.rsplit_once('/').unwrap().1;
-            format!("{ids}/{site} {}", e["fault"])
-        })
+    fault_events(&read_events(log))
+        .into_iter()
+        .filter(|f| !f.is_quirk())
+        .map(|f| format!("{} {}", key_of(f).place(), f.fault))
         .collect()
 }
 

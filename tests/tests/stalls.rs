@@ -17,7 +17,7 @@ fault = { short = "1..90%" }
 name = "stall"
 on = ["reads", "writes", "accept", "connect"]
 fd = "tcp"
-probability = 0.05
+probability = 0.1
 fault = { stall = "1ms..20ms" }
 
 [[rules]]
@@ -366,7 +366,9 @@ fn curl_with_poll_under_stalls() {
     let dir = TempDir::new("curl-poll");
     let www = dir.join("www");
     std::fs::create_dir_all(&www).unwrap();
-    pseudo_random_file(&www.join("f.bin"), 2 << 20);
+    // Larger than the most a socket's receive buffer grows to (tcp_rmem's 6 MB): the server's FIN
+    // cannot arrive before curl has read most of it, and reads after a FIN are never stalled.
+    pseudo_random_file(&www.join("f.bin"), 16 << 20);
     let mut server = Background::spawn(
         Command::new("python3")
             .arg(workspace_root().join("tests/fixtures/serve.py"))

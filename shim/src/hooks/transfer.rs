@@ -43,7 +43,66 @@ pub(crate) fn transfer(
 ) -> isize {
     match gate(op, fd) {
         None => direct(),
-        Some((rt, slot)) => transfer_slow(rt, slot, describe(), real),
+        Some((rt, slot)) => targeted(rt, slot, describe, real),
+    }
+}
+
+/// A call on an fd some rule targets (or not classified yet). Kept out of line so that the hooks'
+/// fast path stays two loads and a branch; `describe` is called in here, so each hook's copy knows
+/// its op at compile time.
+#[inline(never)]
+fn targeted(
+    rt: &'static Runtime,
+    slot: &'static Slot,
+    describe: impl FnOnce() -> Call,
+    real: impl FnOnce(usize) -> isize,
+) -> isize {
+    let call = describe();
+    match counted(rt, slot, &call) {
+        Counted::Only => {
+            let r = real(call.requested);
+            advance(slot, &call, r);
+            r
+        }
+        Counted::MayFire(at) => transfer_slow(rt, slot, call, Some(at), real),
+        Counted::NotYet => transfer_slow(rt, slot, call, None, real),
+    }
+}
+
+/// What the common path found out about a call on a targeted fd.
+enum Counted {
+    /// Counted, and no rule can fire here: make the call.
+    Only,
+    /// Counted at this position, and some rule may fire: decide in full.
+    MayFire(plan::Position),
+    /// Not counted: quirks, injections, a stall or an unclassified fd need the full path.
+    NotYet,
+}
+
+/// The common case on a targeted fd: no quirk, no injection, no stall, and no rule acting on this
+/// op may fire at this position (counts, size, chance). Then only the connection's counters move,
+/// exactly as the full decision moves them. Pure arithmetic and atomics: no guard, no system call,
+/// errno untouched.
+#[inline(always)]
+fn counted(rt: &Runtime, slot: &Slot, call: &Call) -> Counted {
+    let meta = Meta(slot.meta.load(Relaxed));
+    if !rt.quirks.is_empty() || rt.injecting || !meta.valid() || meta.0 & FORCE_SLOW != 0 {
+        return Counted::NotYet;
+    }
+    let (site, n) = plan::site_for(call, slot, meta);
+    let candidates = meta.mask() & rt.rules_for(call.op);
+    if candidates == 0 {
+        return Counted::Only;
+    }
+    let at = plan::Position {
+        conn: slot.conn.load(Relaxed),
+        site,
+        n,
+    };
+    if plan::any_may_fire(&rt.gates, &at, call.requested, candidates) {
+        Counted::MayFire(at)
+    } else {
+        Counted::Only
     }
 }
 
@@ -52,15 +111,16 @@ fn transfer_slow(
     rt: &'static Runtime,
     slot: &'static Slot,
     call: Call,
+    counted_at: Option<plan::Position>,
     real: impl FnOnce(usize) -> isize,
 ) -> isize {
     if rt.quirks.is_empty() {
-        return transfer_rules(rt, slot, call, real);
+        return transfer_rules(rt, slot, call, counted_at, real);
     }
     // Platform quirks come first: the platform's kernel refuses before anything else happens.
     let meta = guarded(|| current_meta(rt, call.fd, slot));
     let Some(meta) = meta else {
-        return transfer_rules(rt, slot, call, real);
+        return transfer_rules(rt, slot, call, None, real);
     };
     if let Some(h) = guarded(|| quirks::before_data(rt, slot, meta, &call)).flatten() {
         return quirk_fail(call.op.name(), call.fd, call.msg_flags, h);
@@ -72,7 +132,7 @@ fn transfer_slow(
     if let Some(flags) = nonblock_for_call {
         sys::fcntl_setfl(call.fd, flags | libc::O_NONBLOCK);
     }
-    let r = transfer_rules(rt, slot, call, real);
+    let r = transfer_rules(rt, slot, call, None, real);
     let e = sys::errno();
     if let Some(flags) = nonblock_for_call {
         sys::fcntl_setfl(call.fd, flags);
@@ -96,27 +156,19 @@ pub(crate) fn quirk_fail(op: &str, fd: c_int, msg_flags: c_int, h: quirks::Hit) 
     -1
 }
 
-/// The rule-driven part of a data call.
+/// The rule-driven part of a data call. `counted_at`: where `counted` already counted it.
 fn transfer_rules(
     rt: &'static Runtime,
     slot: &'static Slot,
     call: Call,
+    counted_at: Option<plan::Position>,
     real: impl FnOnce(usize) -> isize,
 ) -> isize {
-    let meta = Meta(slot.meta.load(Relaxed));
-    if meta.valid()
-        && meta.0 & FORCE_SLOW == 0
-        && meta.mask() & rt.rules_for(call.op) == 0
-        && !rt.injecting
-    {
-        // A targeted fd, an op no rule acts on: only its counters move (atomics, errno untouched,
-        // no guard needed), as `decide` would move them.
-        plan::site_for(&call, slot, meta);
-        let r = real(call.requested);
-        advance(slot, &call, r);
-        return r;
-    }
-    let (meta, plan) = match guarded(|| decide(rt, slot, &call)).unwrap_or(Decision::Pass) {
+    let decided = guarded(|| match counted_at {
+        Some(at) => decide_at(rt, slot, &call, at),
+        None => decide(rt, slot, &call),
+    });
+    let (meta, plan) = match decided.unwrap_or(Decision::Pass) {
         Decision::Pass => return real(call.requested),
         Decision::Stalled => {
             sys::set_errno(libc::EAGAIN);
@@ -274,13 +326,19 @@ pub(crate) fn decide(rt: &Runtime, slot: &Slot, call: &Call) -> Decision {
     }
     // Every call on a targeted fd is counted, whichever rules act on its op, so that keys are the
     // same under a frozen policy.
-    let candidates = meta.mask() & rt.rules_for(call.op);
     let (site, n) = plan::site_for(call, slot, meta);
     let at = plan::Position {
         conn: slot.conn.load(Relaxed),
         site,
         n,
     };
+    decide_at(rt, slot, call, at)
+}
+
+/// The decision for a call already counted at `at`.
+fn decide_at(rt: &Runtime, slot: &Slot, call: &Call, at: plan::Position) -> Decision {
+    let meta = Meta(slot.meta.load(Relaxed));
+    let candidates = meta.mask() & rt.rules_for(call.op);
     let injected = || plan::injected(rt, call, slot, meta, at);
     let chosen = || match candidates {
         0 => None,

@@ -1,0 +1,380 @@
+//! The event log's lines as serde types: what the shim writes (shim/src/log.rs formats them with
+//! [`LineBuf`](super::LineBuf), field by field, in the order of the fields here), what `chaos-ctl`
+//! reads back and what the integration tests check. Field reference: README.md, "The event log".
+//!
+//! Unknown fields are ignored, so an older reader still reads a newer shim's log; the tests check
+//! the other way round, that every field the shim writes is one of these (serialising a parsed
+//! line back loses no field).
+//!
+//! A line that outgrew [`LINE_MAX`](super::LINE_MAX) lost its last fields and says
+//! `"truncated":true`; the fields a line can lose that way are `Option`s.
+
+use crate::decide::{Key, ParseKeyError};
+use serde::{Deserialize, Serialize};
+
+/// One line of the log, by its `ev`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "ev", rename_all = "lowercase")]
+pub enum Event {
+    /// Every process that loads the shim, or is forked from one that did, writes one.
+    Start(Start),
+    /// Every injected fault, and every platform quirk that fired (`fault` and `rule` are then
+    /// `quirk`; see [`Fault::is_quirk`]).
+    Fault(Fault),
+    /// A bug the program made that the shim saw (a close retried after a close that failed).
+    Warning(Warning),
+    /// A line of a kind this reader does not know (from a newer shim).
+    #[serde(other)]
+    Other,
+}
+
+/// The fields every line starts with (`ev` aside).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    /// CLOCK_REALTIME when the line was written.
+    pub ts_ns: u64,
+    pub pid: i32,
+    /// The writing thread; `start` lines have `ppid` instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tid: Option<i32>,
+    /// The process key: 16 hex digits, the first part of every decision key of the process.
+    pub proc: String,
+    /// The line outgrew `LINE_MAX` and lost its last fields.
+    #[serde(default, skip_serializing_if = "core::ops::Not::not")]
+    pub truncated: bool,
+}
+
+/// `{"ev":"start",...}`: what ran, and under which policy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Start {
+    #[serde(flatten)]
+    pub header: Header,
+    pub ppid: i32,
+    /// `exec` (the shim was loaded) or `fork` (a forked child).
+    pub via: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exe: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argv: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// The policy's origin: a path, `profile:NAME` or `CHAOS_POLICY_TEXT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// 16 hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_digest: Option<String>,
+    /// How many rules and exact injections the policy has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub injections: Option<u64>,
+    /// The platform quirks enabled, by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quirks: Option<Vec<String>>,
+    /// A number as a string (`"1"`, `"0.25"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quirk_probability: Option<String>,
+    /// libc symbols the shim could not resolve (their hooks pass nothing through).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing_symbols: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shim_version: Option<String>,
+}
+
+/// `{"ev":"fault",...}`: one injected fault, or one platform quirk (which has no connection, key,
+/// byte counts or delays).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fault {
+    #[serde(flatten)]
+    pub header: Header,
+    /// The call, as the policy names it (`recv`, `connect`...).
+    pub op: String,
+    pub fd: i32,
+    /// The fd's kind: `tcp`, `udp`, `unix`, `pipe`, `file`...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The connection's name: `tcp-out#3`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conn: Option<String>,
+    /// A socket's addresses (`127.0.0.1:6379`, a unix path), or a file's path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The rule's name; `inject` for a frozen policy's injection, `quirk` for a quirk.
+    pub rule: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_index: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inject_index: Option<u64>,
+    /// `short`, `delay`, `stall`, `reset`, `quirk` or an errno name.
+    pub fault: String,
+    /// A quirk's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quirk: Option<String>,
+    /// The errno the call failed with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errno: Option<String>,
+    /// Bytes asked for (messages for mmsg calls).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested: Option<u64>,
+    /// What the call returned: bytes transferred, -1 when it failed. None for a fault logged
+    /// before the call was made (a delay of a data call).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub returned: Option<i64>,
+    /// How long the call was delayed (0 for faults that are not delays).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ns: Option<u64>,
+    /// How long a connect waited before failing (`{ errno = ..., after = ... }`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_ns: Option<u64>,
+    /// A stall's length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stall_ns: Option<u64>,
+    /// What else happened: `rst-sent`, `shutdown-both`, `shutdown-write`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect: Option<String>,
+    /// Why the fault was applied as a delay instead: `unseen-registration`, `stall-table-full`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub degraded: Option<String>,
+    /// The decision key, as [`Key`]'s `Display` writes it; see [`Fault::parsed_key`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// `{"ev":"warning",...}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warning {
+    #[serde(flatten)]
+    pub header: Header,
+    pub op: String,
+    pub fd: i32,
+    pub what: String,
+}
+
+/// What `Fault::fault` and `Fault::rule` say for a platform quirk.
+pub const QUIRK: &str = "quirk";
+
+impl Fault {
+    /// The decision key, parsed; None when the line has none (quirks).
+    pub fn parsed_key(&self) -> Option<Result<Key, ParseKeyError>> {
+        self.key.as_deref().map(str::parse)
+    }
+
+    /// A platform quirk, not an injected fault: it comes back by itself under the same quirk
+    /// settings, so frozen policies leave it out.
+    pub fn is_quirk(&self) -> bool {
+        self.fault == QUIRK
+    }
+}
+
+impl Event {
+    /// None for a line of an unknown kind.
+    pub fn header(&self) -> Option<&Header> {
+        match self {
+            Event::Start(s) => Some(&s.header),
+            Event::Fault(f) => Some(&f.header),
+            Event::Warning(w) => Some(&w.header),
+            Event::Other => None,
+        }
+    }
+
+    pub fn as_start(&self) -> Option<&Start> {
+        match self {
+            Event::Start(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_fault(&self) -> Option<&Fault> {
+        match self {
+            Event::Fault(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    pub fn as_warning(&self) -> Option<&Warning> {
+        match self {
+            Event::Warning(w) => Some(w),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decide::{Dir, INJECTED, Site};
+    use crate::event::LineBuf;
+    use serde_json::Value;
+
+    /// Lines exactly as the shim wrote them (copied from real logs of `chaos-ctl run` and
+    /// `replay`), except the last two: a real line given the fields only rare paths write.
+    const LINES: &[&str] = &[
+        r#"{"ev":"start","ts_ns":1796161632039091718,"pid":4925,"ppid":4924,"proc":"0562e8b0e99580be","via":"exec","exe":"/usr/bin/env","argv":["/usr/bin/env","bash","/root/.pyenv/shims/python3","examples/roundtrip.py"],"seed":1,"policy":"profile:benign","policy_digest":"dced843ba45318e9","rules":7,"injections":0,"quirks":[],"quirk_probability":"1","missing_symbols":0,"shim_version":"0.1.0"}"#,
+        r#"{"ev":"fault","ts_ns":1796161632378312114,"pid":4925,"tid":4966,"proc":"3e041e18399f6061","op":"recv","fd":4,"kind":"tcp","conn":"tcp-in#0","peer":"127.0.0.1:54060","local":"127.0.0.1:34691","rule":"benign-short-big-read","rule_index":1,"fault":"short","requested":65536,"returned":47905,"delay_ns":0,"key":"3e041e18399f6061-23da8bd2d98171d8/r1/rx@0#0"}"#,
+        r#"{"ev":"fault","ts_ns":1796161632196332136,"pid":4961,"tid":4961,"proc":"2bd4cabc00203a9e","op":"read","fd":3,"kind":"pipe","conn":"pipe-fd#1","rule":"benign-stall","rule_index":5,"fault":"stall","requested":4096,"returned":18,"delay_ns":759289,"stall_ns":759289,"key":"2bd4cabc00203a9e-d527a517571626f9/r5/rx@0#0"}"#,
+        r#"{"ev":"fault","ts_ns":1796161653032026703,"pid":5215,"tid":5215,"proc":"c1c809e42a5837e9","op":"send","fd":4,"kind":"tcp","conn":"tcp-out#0","peer":"127.0.0.1:55593","local":"127.0.0.1:54818","rule":"slow-send","rule_index":1,"fault":"delay","requested":10,"delay_ns":1000,"key":"c1c809e42a5837e9-ea23449128f3064a/r1/tx@0#0"}"#,
+        r#"{"ev":"fault","ts_ns":1796161643493647766,"pid":5135,"tid":5135,"proc":"c2459c08352fe84d","op":"write","fd":1,"kind":"file","conn":"file-fd#59","path":"/tmp/bash_jobs.0/cec45b11cb2b/stdout","rule":"file-write","rule_index":3,"fault":"ENOSPC","errno":"ENOSPC","requested":3,"returned":-1,"delay_ns":0,"key":"c2459c08352fe84d-83478e83fba3b31a/r3/tx@0#0"}"#,
+        r#"{"ev":"fault","ts_ns":1796161822774699152,"pid":6284,"tid":6284,"proc":"01b98b3a7e59a0c4","op":"connect","fd":3,"kind":"tcp","conn":"tcp-fd#0","local":"0.0.0.0:0","rule":"rule-1","rule_index":0,"fault":"ETIMEDOUT","errno":"ETIMEDOUT","requested":0,"returned":-1,"delay_ns":0,"after_ns":30000000,"key":"01b98b3a7e59a0c4-eb20210d5326475e/r0/connect#0"}"#,
+        r#"{"ev":"fault","ts_ns":1796161657190415576,"pid":5276,"tid":5276,"proc":"c2459c08352fe84d","op":"recv","fd":5,"kind":"tcp","conn":"tcp-in#0","local":"127.0.0.1:51493","rule":"inject","inject_index":1,"fault":"reset","errno":"ECONNRESET","requested":10,"returned":-1,"delay_ns":0,"effect":"rst-sent","key":"c2459c08352fe84d-23da8bd2d98171d8/inject/rx@0#0"}"#,
+        r#"{"ev":"fault","ts_ns":1796161638980443689,"pid":5064,"tid":5064,"proc":"82475e0b622611c3","op":"shutdown","fd":3,"kind":"unix","rule":"quirk","fault":"quirk","quirk":"shutdown-enotconn","errno":"ENOTCONN"}"#,
+        r#"{"ev":"warning","ts_ns":1796161653031826988,"pid":5215,"tid":5215,"proc":"c1c809e42a5837e9","op":"close","fd":5,"what":"close retried after a close that failed; the fd was already released"}"#,
+        r#"{"ev":"fault","ts_ns":1796161632394196925,"pid":4925,"tid":4966,"proc":"3e041e18399f6061","op":"send","fd":4,"kind":"tcp","conn":"tcp-in#0","peer":"127.0.0.1:54060","local":"127.0.0.1:34691","rule":"benign-stall","rule_index":5,"fault":"stall","requested":20961,"returned":20961,"delay_ns":4256297,"degraded":"stall-table-full","key":"3e041e18399f6061-23da8bd2d98171d8/r5/tx@1454722#0"}"#,
+        r#"{"ev":"start","ts_ns":1796161632039091718,"pid":4925,"ppid":4924,"proc":"0562e8b0e99580be","via":"exec","exe":"/usr/bin/env","argv":["/usr/bin/env","bash"],"truncated":true}"#,
+    ];
+
+    #[test]
+    fn the_shims_lines_parse_into_the_schema() {
+        let events: Vec<Event> = LINES
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+
+        let start = events[0].as_start().unwrap();
+        assert_eq!(start.header.pid, 4925);
+        assert_eq!(start.header.tid, None);
+        assert_eq!(start.header.proc, "0562e8b0e99580be");
+        assert_eq!(start.ppid, 4924);
+        assert_eq!(start.via, "exec");
+        assert_eq!(start.argv.as_ref().unwrap()[3], "examples/roundtrip.py");
+        assert_eq!(start.seed, Some(1));
+        assert_eq!(start.policy.as_deref(), Some("profile:benign"));
+        assert_eq!(start.quirks.as_deref(), Some(&[][..]));
+        assert_eq!(start.quirk_probability.as_deref(), Some("1"));
+        assert!(!start.header.truncated);
+
+        let short = events[1].as_fault().unwrap();
+        assert_eq!(short.header.tid, Some(4966));
+        assert_eq!(
+            (short.op.as_str(), short.fd, short.fault.as_str()),
+            ("recv", 4, "short")
+        );
+        assert_eq!(short.conn.as_deref(), Some("tcp-in#0"));
+        assert_eq!(
+            (short.requested, short.returned),
+            (Some(65536), Some(47905))
+        );
+        assert_eq!(short.rule_index, Some(1));
+        let key = short.parsed_key().unwrap().unwrap();
+        assert_eq!(key.rule, 1);
+        assert_eq!(
+            key.site,
+            Site::Stream {
+                dir: Dir::Rx,
+                pos: 0,
+                attempt: 0
+            }
+        );
+        assert_eq!(key.to_string(), *short.key.as_ref().unwrap());
+
+        assert_eq!(events[2].as_fault().unwrap().stall_ns, Some(759_289));
+        let delay = events[3].as_fault().unwrap();
+        assert_eq!((delay.returned, delay.delay_ns), (None, Some(1000)));
+        assert_eq!(
+            events[4].as_fault().unwrap().path.as_deref(),
+            Some("/tmp/bash_jobs.0/cec45b11cb2b/stdout")
+        );
+        assert_eq!(events[5].as_fault().unwrap().after_ns, Some(30_000_000));
+
+        let injected = events[6].as_fault().unwrap();
+        assert_eq!(
+            (injected.rule.as_str(), injected.inject_index),
+            ("inject", Some(1))
+        );
+        assert_eq!(injected.effect.as_deref(), Some("rst-sent"));
+        assert_eq!(injected.parsed_key().unwrap().unwrap().rule, INJECTED);
+
+        let quirk = events[7].as_fault().unwrap();
+        assert!(quirk.is_quirk() && !short.is_quirk());
+        assert_eq!(quirk.quirk.as_deref(), Some("shutdown-enotconn"));
+        assert_eq!(quirk.errno.as_deref(), Some("ENOTCONN"));
+        assert!(quirk.parsed_key().is_none() && quirk.conn.is_none());
+
+        let warning = events[8].as_warning().unwrap();
+        assert_eq!((warning.op.as_str(), warning.fd), ("close", 5));
+        assert!(warning.what.starts_with("close retried"));
+
+        assert_eq!(
+            events[9].as_fault().unwrap().degraded.as_deref(),
+            Some("stall-table-full")
+        );
+        let cut = events[10].as_start().unwrap();
+        assert!(cut.header.truncated && cut.seed.is_none());
+    }
+
+    /// The set of fields of a line, and serialising its parse back gives the same line.
+    #[test]
+    fn every_field_the_shim_writes_is_known() {
+        for line in LINES {
+            let raw: Value = serde_json::from_str(line).unwrap();
+            let event: Event = serde_json::from_str(line).unwrap();
+            let back = serde_json::to_value(&event).unwrap();
+            let keys = |v: &Value| {
+                let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+                k.sort();
+                k
+            };
+            assert_eq!(keys(&back), keys(&raw), "fields lost or added: {line}");
+            assert_eq!(back, raw, "{line}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_and_kinds_are_read_over() {
+        let newer = r#"{"ev":"fault","ts_ns":1,"pid":2,"tid":2,"proc":"0000000000000001","op":"recv","fd":4,"rule":"r","fault":"EIO","shiny":[1,2]}"#;
+        let f: Event = serde_json::from_str(newer).unwrap();
+        assert_eq!(f.as_fault().unwrap().fault, "EIO");
+        let other: Event = serde_json::from_str(r#"{"ev":"heartbeat","ts_ns":1,"pid":2}"#).unwrap();
+        assert_eq!(other, Event::Other);
+        assert!(other.header().is_none());
+        // Not a line of ours: the header is missing.
+        assert!(serde_json::from_str::<Event>(r#"{"ev":"fault"}"#).is_err());
+    }
+
+    /// A bad key is reported with what was expected, not dropped.
+    #[test]
+    fn a_malformed_key_says_why() {
+        let line = r#"{"ev":"fault","ts_ns":1,"pid":2,"tid":2,"proc":"0000000000000001","op":"recv","fd":4,"rule":"r","fault":"EIO","key":"0000000000000001-0000000000000002/r0/up@0#0"}"#;
+        let f: Event = serde_json::from_str(line).unwrap();
+        let e = f.as_fault().unwrap().parsed_key().unwrap().unwrap_err();
+        assert!(e.to_string().contains("expected `rx` or `tx`"), "{e}");
+    }
+
+    /// A line formatted with `LineBuf` as the shim's writer does reads back into the schema.
+    #[test]
+    fn a_linebuf_line_reads_back() {
+        let key = Key {
+            process: 0x3d77_538f_4f44_f7a1,
+            conn: 0x322c_491d_ea8e_590c,
+            rule: 0,
+            site: Site::Stream {
+                dir: Dir::Rx,
+                pos: 1000,
+                attempt: 0,
+            },
+        };
+        let mut b = LineBuf::new();
+        b.begin();
+        b.field_str("ev", b"fault");
+        b.field_num("ts_ns", 1_795_335_157_288_616_658u64);
+        b.field_num("pid", 4255);
+        b.field_num("tid", 4255);
+        b.field_display("proc", format_args!("{:016x}", key.process));
+        b.field_str("op", b"recv");
+        b.field_num("fd", 4);
+        b.field_str("rule", b"reset-redis\"quoted\"");
+        b.field_str("fault", b"reset");
+        b.field_num("returned", -1);
+        b.field_display("key", key);
+        let line = std::str::from_utf8(b.finish()).unwrap().to_string();
+        let f = serde_json::from_str::<Event>(&line).unwrap();
+        let f = f.as_fault().unwrap();
+        assert_eq!(f.rule, "reset-redis\"quoted\"");
+        assert_eq!(f.returned, Some(-1));
+        assert_eq!(f.parsed_key().unwrap().unwrap(), key);
+    }
+}
