@@ -2,6 +2,8 @@
  *   plain  send(16 B) + recv(16 B)                       2 intercepted calls per round
  *   poll   send + poll(POLLIN) + recv                    3 calls per round
  *   epoll  send + epoll_wait (level-triggered) + recv    3 calls per round
+ *   churn  epoll_create1 + epoll_ctl(ADD) + close         reported per cycle: closing an epoll fd
+ *          must cost the shim no scan of its whole registration table
  * Prints nanoseconds per intercepted call. */
 #include <poll.h>
 #include <stdio.h>
@@ -10,11 +12,13 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 int main(int argc, char **argv) {
     long iter = argc > 1 ? atol(argv[1]) : 1000000;
     const char *mode = argc > 2 ? argv[2] : "plain";
     int calls = strcmp(mode, "plain") ? 3 : 2;
+    if (!strcmp(mode, "churn")) calls = 1;
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) return 1;
     int ep = epoll_create1(0);
@@ -24,7 +28,12 @@ int main(int argc, char **argv) {
     char buf[16] = {0};
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
-    for (long i = 0; i < iter; i++) {
+    for (long i = 0; mode[0] == 'c' && i < iter; i++) {
+        int e = epoll_create1(0);
+        if (e < 0 || epoll_ctl(e, EPOLL_CTL_ADD, sv[0], &ev)) return 6;
+        close(e);
+    }
+    for (long i = 0; mode[0] != 'c' && i < iter; i++) {
         if (send(sv[0], buf, sizeof buf, 0) != sizeof buf) return 2;
         if (mode[0] == 'p' && mode[1] == 'o' && poll(&p, 1, -1) != 1) return 4;
         if (mode[0] == 'e' && epoll_wait(ep, &out, 1, -1) != 1) return 5;

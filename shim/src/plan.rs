@@ -119,9 +119,8 @@ pub fn site_for(call: &Call, slot: &Slot, meta: Meta) -> (Site, u64) {
 }
 
 /// Whether any rule among `candidates` has counts, size and chance that let it fire here: the
-/// hot path's early exit, before anything is gathered or guarded. Nearly always false. Out of
-/// line, so that the calls it is not needed for do not pay for its registers.
-#[inline(never)]
+/// hot path's early exit, before anything is gathered or guarded. Nearly always false.
+#[inline(always)]
 pub fn any_may_fire(gates: &[Gate], at: &Position, requested: usize, candidates: u32) -> bool {
     let base_conn = crate::runtime::KEY_BASE.load(Relaxed) ^ at.conn;
     let words = at.site.words();

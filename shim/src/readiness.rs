@@ -68,6 +68,10 @@ impl FdRegs {
 
 static REGS: [FdRegs; MAX_FDS] = [const { FdRegs::new() }; MAX_FDS];
 
+/// Per epoll fd, the highest fd number ever registered in it (-1: none), so that closing it clears
+/// its registrations from that many entries instead of all MAX_FDS.
+static EPFD_HIGHEST: [AtomicI32; MAX_FDS] = [const { AtomicI32::new(-1) }; MAX_FDS];
+
 /// epoll fds created through our hooks (bitmap by fd number).
 static KNOWN_EPFD: [AtomicU64; MAX_FDS / 64] = [const { AtomicU64::new(0) }; MAX_FDS / 64];
 
@@ -234,6 +238,9 @@ pub fn on_epoll_ctl(epfd: c_int, op: c_int, fd: c_int, events: u32, data: u64) {
     let hidden = events & all_dirs(fdtable::slot(fd).map_or(0, stalled_dirs));
     match op {
         libc::EPOLL_CTL_ADD => {
+            if let Some(highest) = EPFD_HIGHEST.get(epfd as usize) {
+                highest.fetch_max(fd, Relaxed);
+            }
             let free = fr.regs.iter().find(|r| {
                 r.epfd.load(Relaxed) == epfd
                     || r.epfd.compare_exchange(-1, epfd, SeqCst, Relaxed).is_ok()
@@ -285,9 +292,12 @@ pub fn forget_fd(fd: c_int) {
         && word.fetch_and(!bit, Relaxed) & bit != 0
     {
         LIVE_EPFDS.fetch_sub(1, Relaxed);
-        for fr in REGS.iter() {
-            for r in &fr.regs {
-                let _ = r.epfd.compare_exchange(fd, -1, Relaxed, Relaxed);
+        let highest = EPFD_HIGHEST[fd as usize].swap(-1, Relaxed);
+        if let Ok(highest) = usize::try_from(highest) {
+            for fr in &REGS[..=highest.min(MAX_FDS - 1)] {
+                for r in &fr.regs {
+                    let _ = r.epfd.compare_exchange(fd, -1, Relaxed, Relaxed);
+                }
             }
         }
     }

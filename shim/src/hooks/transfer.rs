@@ -81,8 +81,9 @@ enum Counted {
 
 /// The common case on a targeted fd: no quirk, no injection, no stall, and no rule acting on this
 /// op may fire at this position (counts, size, chance). Then only the connection's counters move,
-/// exactly as the full decision moves them. Pure arithmetic and atomics: no guard, no system call,
-/// errno untouched.
+/// exactly as the full decision moves them (every call on a targeted fd is counted, whichever
+/// rules act on its op, so that keys are the same under a frozen policy). Pure arithmetic and
+/// atomics: no guard, no system call, errno untouched.
 #[inline(always)]
 fn counted(rt: &Runtime, slot: &Slot, call: &Call) -> Counted {
     let meta = Meta(slot.meta.load(Relaxed));
