@@ -5,13 +5,12 @@
 //! or destroy fds (socket, accept, connect, close, dup2...) invalidate it, and an unknown fd is
 //! classified once (fstat, getsockopt, getsockname/getpeername) on its first hooked call.
 
-use crate::runtime::Runtime;
 use crate::sys;
 use chaos_engine::addr::{Endpoint, ipv4, ipv6};
 use chaos_engine::inject::conn_key;
 use chaos_engine::kind::FdKind;
 use chaos_engine::op::CLASS_COUNT;
-use chaos_engine::policy::FdFacts;
+use chaos_engine::policy::{FdFacts, Policy};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use libc::c_int;
 
@@ -204,7 +203,7 @@ pub unsafe fn endpoint_of<'a>(sa: *const libc::sockaddr, len: usize) -> Endpoint
 }
 
 /// Classifies `fd`, stores the result in its slot and returns the new meta. Never allocates.
-pub fn classify(rt: &Runtime, fd: c_int, role_hint: Role) -> Meta {
+pub fn classify(policy: &Policy, fd: c_int, role_hint: Role) -> Meta {
     let Some(slot) = slot(fd) else {
         return Meta(0);
     };
@@ -249,7 +248,7 @@ pub fn classify(rt: &Runtime, fd: c_int, role_hint: Role) -> Meta {
         local: local.endpoint(),
         path,
     };
-    let mask = rt.policy.mask_for(&facts);
+    let mask = policy.mask_for(&facts);
     let role = match role_hint {
         Role::Other
             if kind.is_socket()

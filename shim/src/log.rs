@@ -6,7 +6,6 @@
 //! opened by the first event that needs it, close-on-exec and moved above `ownfd::FLOOR`.
 
 use crate::fdtable::{Meta, Slot, SockAddrBuf};
-use crate::hooks::transfer::Applied;
 use crate::ownfd;
 use crate::plan::Source;
 use crate::runtime::{PROCESS_KEY, Runtime};
@@ -175,6 +174,20 @@ pub fn write_warning(op: &str, fd: c_int, what: &str) {
     line.field_num("fd", fd);
     line.field_str("what", what.as_bytes());
     emit(&mut line);
+}
+
+/// What applying a plan actually did, for the event.
+#[derive(Default)]
+pub struct Applied {
+    pub delay_ns: u64,
+    pub stall_ns: u64,
+    /// How long a connect waited before it failed (the emulated SYN retries).
+    pub after_ns: u64,
+    /// The event was written before the real call, so it has no `returned`.
+    pub before_call: bool,
+    pub effect: Option<&'static str>,
+    /// Why the fault was weakened (to a delay) instead of applied as written.
+    pub degraded: Option<&'static str>,
 }
 
 /// Everything one fault event says.

@@ -1,12 +1,13 @@
 //! connect, accept, setsockopt, shutdown: calls that are counted per connection, not by offset.
 
 use super::transfer::{
-    Applied, Decision, StallOutcome, decide, effect_of, log_fault, quirk_fail, start_stall,
+    Decision, StallOutcome, decide, effect_of, log_fault, quirk_fail, start_stall,
 };
 use super::{current_meta, gate, new_fd, reclassify};
 use crate::failed_close;
 use crate::fdtable::{self, Meta, Role, SockAddrBuf};
 use crate::guard::guarded;
+use crate::log::Applied;
 use crate::plan::{self, Action, Call, Mode, Plan};
 use crate::quirks;
 use crate::readiness;

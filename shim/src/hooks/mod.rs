@@ -33,7 +33,7 @@ pub(crate) fn current_meta(rt: &Runtime, fd: c_int, slot: &Slot) -> Meta {
     if meta.valid() {
         meta
     } else {
-        fdtable::classify(rt, fd, Role::Other)
+        fdtable::classify(&rt.policy, fd, Role::Other)
     }
 }
 
@@ -63,6 +63,6 @@ pub(crate) fn reclassify(fd: c_int, role: Option<Role>) {
     if let (Some(role), Some(rt)) = (role, runtime::get())
         && (!rt.policy.rules.is_empty() || rt.injecting)
     {
-        crate::guard::guarded(|| fdtable::classify(rt, fd, role));
+        crate::guard::guarded(|| fdtable::classify(&rt.policy, fd, role));
     }
 }

@@ -4,7 +4,7 @@
 use super::{current_meta, gate};
 use crate::fdtable::{self, FORCE_SLOW, Meta, Slot};
 use crate::guard::guarded;
-use crate::log::{self, FaultRecord};
+use crate::log::{self, Applied, FaultRecord};
 use crate::plan::{self, Action, Break, Call, Mode, Plan};
 use crate::quirks;
 use crate::readiness;
@@ -402,20 +402,6 @@ pub(crate) fn effect_of(brk: Break) -> Option<&'static str> {
         Break::ShutBoth => Some("shutdown-both"),
         Break::ShutWrite => Some("shutdown-write"),
     }
-}
-
-/// What applying a plan actually did, for the event.
-#[derive(Default)]
-pub(crate) struct Applied {
-    pub delay_ns: u64,
-    pub stall_ns: u64,
-    /// How long a connect waited before it failed (the emulated SYN retries).
-    pub after_ns: u64,
-    /// The event was written before the real call, so it has no `returned`.
-    pub before_call: bool,
-    pub effect: Option<&'static str>,
-    /// Why the fault was weakened (to a delay) instead of applied as written.
-    pub degraded: Option<&'static str>,
 }
 
 pub(crate) fn log_fault(
