@@ -27,6 +27,7 @@ bench_mode() {
         empty)    v=$(LD_PRELOAD=$SHIM CHAOS_PROFILE=none "$OUT/pingpong" "$ITER" "$mode") ;;
         nomatch)  v=$(LD_PRELOAD=$SHIM CHAOS_POLICY=bench/nomatch.toml "$OUT/pingpong" "$ITER" "$mode") ;;
         other-op) v=$(LD_PRELOAD=$SHIM CHAOS_POLICY=bench/other-op.toml "$OUT/pingpong" "$ITER" "$mode") ;;
+        same-class) v=$(LD_PRELOAD=$SHIM CHAOS_POLICY=bench/same-class.toml "$OUT/pingpong" "$ITER" "$mode") ;;
         match-p0) v=$(LD_PRELOAD=$SHIM CHAOS_POLICY=bench/match-p0.toml "$OUT/pingpong" "$ITER" "$mode") ;;
         fiu-run)  v=$(fiu-run -x "$OUT/pingpong" "$ITER" "$mode") ;;
       esac
@@ -49,7 +50,8 @@ bench_mode() {
       native) label="native (no shim)";;
       empty) label="shim, no rules (profile none)";;
       nomatch) label="shim, rules not matching fd";;
-      other-op) label="shim, rule on fd, other op";;
+      other-op) label="shim, rule on fd, connect";;
+      same-class) label="shim, rule on fd, read";;
       match-p0) label="shim, matching rule, p=0";;
       fiu-run) label="libfiu fiu-run -x";;
     esac
@@ -58,7 +60,7 @@ bench_mode() {
   echo
 }
 
-configs=(native empty nomatch other-op match-p0)
+configs=(native empty nomatch other-op same-class match-p0)
 command -v fiu-run >/dev/null && configs+=(fiu-run)
 bench_mode plain "${configs[@]}"
 bench_mode poll native empty nomatch
@@ -71,7 +73,7 @@ ITER=$((ITER / 10)) bench_mode churn native empty
 if command -v valgrind >/dev/null; then
   N=100000
   echo "extra user-space instructions per intercepted call (callgrind, slope between $N and $((2 * N)) rounds)"
-  printf '%-8s %16s %16s %16s %16s\n' "loop" "no rules" "rules not match" "fd, other op" "match, p=0"
+  printf '%-8s %12s %12s %12s %12s %12s\n' "loop" "no rules" "not matching" "fd, connect" "fd, read" "match, p=0"
   # The environment goes on valgrind itself: it hands LD_PRELOAD on to the program it runs.
   count() { local n=$1; shift
     env "$@" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$OUT/pingpong" "$n" "$mode" 2>&1 |
@@ -83,10 +85,11 @@ if command -v valgrind >/dev/null; then
     e=$(slope LD_PRELOAD="$SHIM" CHAOS_PROFILE=none)
     m=$(slope LD_PRELOAD="$SHIM" CHAOS_POLICY=bench/nomatch.toml)
     o=$(slope LD_PRELOAD="$SHIM" CHAOS_POLICY=bench/other-op.toml)
+    c=$(slope LD_PRELOAD="$SHIM" CHAOS_POLICY=bench/same-class.toml)
     p=$(slope LD_PRELOAD="$SHIM" CHAOS_POLICY=bench/match-p0.toml)
-    printf '%-8s %16.1f %16.1f %16.1f %16.1f\n' "$mode" "$(echo "($e - $base) / $calls" | bc -l)" \
-      "$(echo "($m - $base) / $calls" | bc -l)" "$(echo "($o - $base) / $calls" | bc -l)" \
-      "$(echo "($p - $base) / $calls" | bc -l)"
+    per() { echo "($1 - $base) / $calls" | bc -l; }
+    printf '%-8s %12.1f %12.1f %12.1f %12.1f %12.1f\n' "$mode" "$(per "$e")" "$(per "$m")" \
+      "$(per "$o")" "$(per "$c")" "$(per "$p")"
   done
   echo
 fi

@@ -3,6 +3,7 @@
 
 use crate::cli::PolicyArgs;
 use crate::failure::{self, Failure};
+use chaos_engine::notes;
 use chaos_engine::parse::parse_policy;
 use chaos_engine::policy::Policy;
 use chaos_engine::profiles::{self, PROFILES};
@@ -35,14 +36,21 @@ impl PolicySource {
     }
 }
 
+fn read_text(path: &Path) -> Result<String, Failure> {
+    std::fs::read_to_string(path)
+        .map_err(|e| Failure::own(format!("cannot read policy {}: {e}", path.display())))
+}
+
 fn load_file(path: &Path) -> Result<Policy, Failure> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Failure::own(format!("cannot read policy {}: {e}", path.display())))?;
+    let text = read_text(path)?;
     parse_policy(&text, &path.display().to_string()).map_err(|e| Failure::own(e.to_string()))
 }
 
+/// Prints a valid policy's rules on stdout and its notes (`chaos_engine::notes`) on stderr, or its
+/// error on stderr.
 pub fn validate(path: &Path) -> Result<u8, Failure> {
-    match load_file(path) {
+    let text = read_text(path)?;
+    match parse_policy(&text, &path.display().to_string()) {
         Ok(policy) => {
             println!(
                 "{}: ok, {} rule(s), seed {}",
@@ -60,11 +68,15 @@ pub fn validate(path: &Path) -> Result<u8, Failure> {
                     ops.join(",")
                 );
             }
+            let lines = notes::fault_lines(&text);
+            for note in notes::policy_notes(&policy) {
+                let line = lines.get(note.rule).copied().flatten();
+                eprintln!("{}", note.render(&policy, line));
+            }
             Ok(0)
         }
-        Err(e) if e.message.starts_with("cannot read") => Err(e),
         Err(e) => {
-            eprintln!("{}", e.message);
+            eprintln!("{e}");
             Ok(failure::INVALID_POLICY)
         }
     }

@@ -22,6 +22,7 @@ pub mod fault;
 pub mod glob;
 pub mod inject;
 pub mod kind;
+pub mod notes;
 pub mod op;
 pub mod parse;
 pub mod policy;

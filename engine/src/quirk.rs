@@ -1,5 +1,5 @@
 //! Platform quirks: errno behaviours of macOS, the BSDs, old Linux and WSL1 that a Linux program never
-//! sees in Linux CI, reproduced on Linux. Catalogue and evidence: ../shared/notes/platform-quirks.md
+//! sees in Linux CI, reproduced on Linux. Catalogue and evidence: docs/platform-quirks.md
 //! (entry numbers below refer to it).
 //!
 //! Most quirks are state-triggered: they fire whenever their state occurs, as on the real platform.
@@ -92,7 +92,7 @@ pub enum Quirk {
 pub struct QuirkInfo {
     pub quirk: Quirk,
     pub name: &'static str,
-    /// Entry in ../shared/notes/platform-quirks.md.
+    /// Entry in docs/platform-quirks.md.
     pub entry: u8,
     pub platforms: &'static [Platform],
     pub calls: &'static str,

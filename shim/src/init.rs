@@ -22,6 +22,7 @@ extern "C" fn chaos_shim_init() {
     // Guarded so that the I/O we do here (reading the policy) passes through our own hooks untouched.
     guarded(|| {
         real::resolve_all();
+        // SAFETY: getauxval reads the auxiliary vector ld.so set up; AT_SECURE is a valid type.
         if unsafe { libc::getauxval(libc::AT_SECURE) } != 0 {
             return; // setuid/setgid/capabilities: do nothing at all.
         }
@@ -74,6 +75,7 @@ fn init() -> Result<(), String> {
     if let Some(path) = env("CHAOS_LOG") {
         log::open(&path).map_err(|e| format!("chaos: {e}"))?;
     }
+    // SAFETY: both handlers are `extern "C"` functions that live as long as the process.
     unsafe { libc::pthread_atfork(Some(before_fork), None, Some(in_fork_child)) };
     log::write_start(&rt, "exec");
     runtime::publish(rt);

@@ -1,5 +1,5 @@
 //! chaos-shim: the preloaded library. It exports libc's socket and I/O entry points, asks the engine
-//! what to do when a rule can apply, and does it. See DESIGN.md, "The hot path".
+//! what to do when a rule can apply, and does it. See the README, "Design" (the hot path), and docs/rust-preload-risks.md.
 //!
 //! Layout: `real` (the real functions), `init` (the constructor), `runtime` (process-wide state),
 //! `fdtable` (the lock-free fd cache), `plan` (decisions and realism), `hooks` (the exported symbols),
@@ -21,3 +21,4 @@ mod real;
 mod runtime;
 mod sockstate;
 mod sys;
+mod time;

@@ -103,19 +103,28 @@ impl Call {
     }
 }
 
-/// Where on the connection this call sits, advancing the slot's counters.
-pub fn site_for(call: &Call, slot: &Slot, meta: Meta) -> (Site, u64) {
+/// Where on the connection this call sits, advancing the slot's counters. A byte stream's data
+/// calls are placed by offset; their call count matters only to `after`/`every`, so it is kept
+/// only when some rule has one (`Runtime::counts_calls`).
+#[inline(always)]
+pub fn site_for(rt: &Runtime, call: &Call, slot: &Slot, meta: Meta) -> (Site, u64) {
     let class = call.op.class();
-    let n = slot.calls[class as usize].fetch_add(1, Relaxed) as u64;
-    let site = match call.dir() {
-        Some(dir) if meta.stream() && !call.op.is_multi_message() => Site::Stream {
-            dir,
-            pos: slot.pos[dir as usize].load(Relaxed),
-            attempt: slot.attempt[dir as usize].fetch_add(1, Relaxed),
-        },
-        _ => Site::Call { class, n },
-    };
-    (site, n)
+    let count = || slot.calls[class as usize].fetch_add(1, Relaxed) as u64;
+    match call.dir() {
+        Some(dir) if meta.stream() && !call.op.is_multi_message() => {
+            let n = if rt.counts_calls { count() } else { 0 };
+            let site = Site::Stream {
+                dir,
+                pos: slot.pos[dir as usize].load(Relaxed),
+                attempt: slot.attempt[dir as usize].fetch_add(1, Relaxed),
+            };
+            (site, n)
+        }
+        _ => {
+            let n = count();
+            (Site::Call { class, n }, n)
+        }
+    }
 }
 
 /// Whether any rule among `candidates` has counts, size and chance that let it fire here: the

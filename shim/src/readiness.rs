@@ -137,10 +137,10 @@ fn ensure_wake_fd() -> c_int {
     }
     // SAFETY: eventfd2 takes two integers and has no memory arguments.
     let made = unsafe {
-        libc::syscall(
+        sys::syscall!(
             libc::SYS_eventfd2,
             0,
-            libc::EFD_CLOEXEC | libc::EFD_NONBLOCK,
+            libc::EFD_CLOEXEC | libc::EFD_NONBLOCK
         )
     } as c_int;
     if made < 0 {

@@ -7,6 +7,8 @@
 //! function falls back to the raw system call. A symbol that cannot be found keeps the fallback and is
 //! counted in `MISSING`, never a panic.
 
+use crate::sys::{self, syscall};
+use crate::time;
 use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use libc::{
     c_int, c_uint, c_void, epoll_event, fd_set, iovec, mmsghdr, msghdr, nfds_t, pollfd, sigset_t,
@@ -31,12 +33,25 @@ macro_rules! real_functions {
             #[inline(always)]
             #[allow(clippy::missing_safety_doc)]
             pub unsafe fn $name($($arg: $ty),*) -> $ret {
+                /// The raw system call, out of line: it runs only before the constructor, and
+                /// inlined it would take registers from every hook's fast path.
+                #[cold]
+                #[inline(never)]
+                unsafe extern "C" fn fallback($($arg: $ty),*) -> $ret {
+                    // SAFETY: the raw system call with the caller's arguments, as the real
+                    // function would make it.
+                    #[allow(unused_unsafe)]
+                    unsafe { $fallback }
+                }
                 let p = ptr::$name.load(Relaxed);
                 if p == 0 {
-                    #[allow(unused_unsafe)]
-                    return unsafe { $fallback };
+                    // SAFETY: the caller's contract is the real function's.
+                    return unsafe { fallback($($arg),*) };
                 }
+                // SAFETY: `p` is what dlsym found for this very name: a function of this C
+                // signature.
                 let f: unsafe extern "C" fn($($ty),*) -> $ret = unsafe { core::mem::transmute(p) };
+                // SAFETY: the caller's contract is the real function's.
                 unsafe { f($($arg),*) }
             }
         )*
@@ -44,6 +59,7 @@ macro_rules! real_functions {
 }
 
 fn resolve(slot: &AtomicUsize, name: &str) {
+    // SAFETY: `name` is NUL-terminated (the macro appends the NUL).
     let p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr().cast()) };
     if p.is_null() {
         MISSING.fetch_add(1, Relaxed);
@@ -52,35 +68,50 @@ fn resolve(slot: &AtomicUsize, name: &str) {
     }
 }
 
-fn sys(nr: libc::c_long, args: [usize; 6]) -> isize {
-    unsafe { libc::syscall(nr, args[0], args[1], args[2], args[3], args[4], args[5]) as isize }
+/// The raw system call with libc's convention: -1 with errno set on failure.
+///
+/// # Safety
+/// The arguments must be valid for the system call, as for the libc function it stands in for.
+unsafe fn sys(nr: libc::c_long, args: [usize; 6]) -> isize {
+    let [a, b, c, d, e, f] = args;
+    // SAFETY: the caller's arguments, valid for this system call (this function's contract).
+    let r = unsafe { syscall!(nr, a, b, c, d, e, f) };
+    if r < 0 {
+        sys::set_errno(-r as c_int);
+        return -1;
+    }
+    r
 }
 
 const NULL: usize = 0;
 /// The kernel's sigset size for the *pwait/ppoll/pselect6 system calls.
 const SIGSET: usize = 8;
 
-fn ms_to_timespec(ms: c_int) -> timespec {
-    timespec {
-        tv_sec: (ms / 1000) as libc::time_t,
-        tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
-    }
-}
-
-fn poll_fallback(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int {
-    let ts = ms_to_timespec(timeout);
+/// poll as ppoll.
+///
+/// # Safety
+/// As for poll: `fds` holds `n` pollfds.
+unsafe fn poll_fallback(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int {
+    let ts = time::timespec_of_ms(timeout);
     let tsp = if timeout < 0 {
         NULL
     } else {
         &ts as *const _ as usize
     };
-    sys(
-        libc::SYS_ppoll,
-        [fds as usize, n as usize, tsp, NULL, SIGSET, 0],
-    ) as c_int
+    // SAFETY: the caller's pollfds (this function's contract) and a local timeout or null.
+    unsafe {
+        sys(
+            libc::SYS_ppoll,
+            [fds as usize, n as usize, tsp, NULL, SIGSET, 0],
+        ) as c_int
+    }
 }
 
-fn select_fallback(
+/// select as pselect6.
+///
+/// # Safety
+/// As for select: each set and `tv` null or valid.
+unsafe fn select_fallback(
     n: c_int,
     r: *mut fd_set,
     w: *mut fd_set,
@@ -90,17 +121,17 @@ fn select_fallback(
     let ts = if tv.is_null() {
         None
     } else {
-        let tv = unsafe { *tv };
-        Some(timespec {
-            tv_sec: tv.tv_sec,
-            tv_nsec: tv.tv_usec * 1000,
-        })
+        // SAFETY: non-null, so valid (this function's contract).
+        Some(time::timespec_of_timeval(unsafe { &*tv }))
     };
     let tsp = ts.as_ref().map_or(NULL, |t| t as *const _ as usize);
-    sys(
-        libc::SYS_pselect6,
-        [n as usize, r as usize, w as usize, e as usize, tsp, NULL],
-    ) as c_int
+    // SAFETY: the caller's sets (this function's contract) and a local timeout or null.
+    unsafe {
+        sys(
+            libc::SYS_pselect6,
+            [n as usize, r as usize, w as usize, e as usize, tsp, NULL],
+        ) as c_int
+    }
 }
 
 real_functions! {

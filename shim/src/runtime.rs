@@ -10,9 +10,12 @@ pub struct Runtime {
     pub seed: u64,
     /// Per op, the fast-path gate: every rule's bit plus FORCE_SLOW (u64::MAX where quirks or
     /// injections need every call). A hook whose fd's meta word shares no bit with this is passed
-    /// straight through. Every call on an fd some rule targets takes the slow path, whatever the op,
-    /// so the per-connection counters in decision keys count all of its calls; a frozen policy
-    /// (which checks every call) then finds the same keys.
+    /// straight through. A call on an fd that some rule acting on an op *of the same class* targets
+    /// takes the slow path, whichever op of the class it is (a rule on `recv` counts the fd's `read`s
+    /// too), so the per-connection counters in decision keys count every call of that class; a
+    /// frozen policy (which checks every call) then finds the same keys. Counters are per class
+    /// (the call count per class, the stream position per direction), and a class no rule acts on
+    /// has no key in any log, so its calls need no counting.
     pub op_masks: [u64; OP_COUNT],
     /// Per op, the rules that act on it.
     pub rule_masks: [u32; OP_COUNT],
@@ -21,6 +24,9 @@ pub struct Runtime {
     /// Per rule, what the hot path checks before it draws (copied out of `policy.rules`, so the
     /// checks touch one small array).
     pub gates: Vec<Gate>,
+    /// Some rule has `after` or `every`: byte streams' data calls are counted too (their keys use
+    /// offsets, not counts).
+    pub counts_calls: bool,
     /// Injections so far per rule, for `times`.
     pub injected: Vec<AtomicU64>,
     /// CLOCK_MONOTONIC at process start, for `window`.
@@ -81,18 +87,22 @@ impl Runtime {
         let mut rule_masks = [0u32; OP_COUNT];
         let forced = chaos_engine::quirk::forced_ops(quirks);
         let injecting = !policy.injections.is_empty();
-        let all_rules = ALL_OPS
-            .iter()
-            .fold(0u32, |m, op| m | policy.mask_for_op(*op));
+        let class_rules = |class| {
+            ALL_OPS
+                .iter()
+                .filter(|op| op.class() == class)
+                .fold(0u32, |m, op| m | policy.mask_for_op(*op))
+        };
         for op in ALL_OPS {
             rule_masks[op as usize] = policy.mask_for_op(op);
             op_masks[op as usize] = if forced[op as usize] || injecting {
                 u64::MAX // every call of this op is checked for quirks or injections
             } else {
-                all_rules as u64 | crate::fdtable::FORCE_SLOW
+                class_rules(op.class()) as u64 | crate::fdtable::FORCE_SLOW
             };
         }
         let gates = policy.rules.iter().map(Gate::of).collect();
+        let counts_calls = policy.rules.iter().any(|r| r.after > 0 || r.every > 1);
         let injected = policy.rules.iter().map(|_| AtomicU64::new(0)).collect();
         Runtime {
             policy,
@@ -101,6 +111,7 @@ impl Runtime {
             rule_masks,
             injecting,
             gates,
+            counts_calls,
             injected,
             start_ns: crate::sys::now_ns(libc::CLOCK_MONOTONIC),
             exe,

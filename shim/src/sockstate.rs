@@ -4,6 +4,7 @@
 //! the pending error) and never MSG_PEEK (it returns buffered data instead of EOF).
 
 use crate::fdtable::Slot;
+use crate::sys::syscall;
 use chaos_engine::kind::FdKind;
 use core::sync::atomic::Ordering::Relaxed;
 use libc::c_int;
@@ -76,14 +77,16 @@ pub fn tcp_info(fd: c_int) -> Option<TcpInfo> {
 fn tcp_info_bytes<const N: usize>(fd: c_int) -> Option<[u8; N]> {
     let mut info = [0u8; N];
     let mut len = info.len() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` (N) bytes into `info` and the length into `len`,
+    // both locals.
     let r = unsafe {
-        libc::syscall(
+        syscall!(
             libc::SYS_getsockopt,
             fd,
             libc::IPPROTO_TCP,
             libc::TCP_INFO,
             info.as_mut_ptr(),
-            &mut len,
+            &mut len
         )
     };
     (r == 0).then_some(info)

@@ -136,3 +136,45 @@ fn log_is_created_private_and_never_through_a_symlink() {
     assert_eq!(r.code(), Some(125), "{}", r.describe());
     assert!(!target.exists());
 }
+
+#[test]
+fn validate_notes_tcp_short_reads_below_a_segment_and_nothing_else() {
+    let dir = TempDir::new("validate-notes");
+    let rules = |short: &str| {
+        format!(
+            "seed = 2\n\n[[rules]]\nname = \"writes\"\non = \"writes\"\nfd = \"tcp\"\nfault = {{ short = \"1..10\" }}\n\n[[rules]]\nname = \"tiny-reads\"\non = [\"recv\", \"read\"]\nfd = [\"unix\", \"tcp\"]\nprobability = 0.5\nfault = {{ short = \"{short}\" }}\n"
+        )
+    };
+    let bytes = dir.write("bytes.toml", &rules("1..100"));
+    let v = run(ctl().arg("validate").arg(&bytes), 20);
+    assert_eq!(
+        v.code(),
+        Some(0),
+        "a note is not an error: {}",
+        v.describe()
+    );
+    let notes: Vec<&str> = v.stderr.lines().filter(|l| l.contains("note:")).collect();
+    assert_eq!(
+        notes,
+        [format!(
+            "note: rule \"tiny-reads\" ({}:14): short reads below 536 bytes on TCP: Linux splits a stream that finely only when the receiver's window is nearly closed",
+            bytes.display()
+        )],
+        "one note, for the byte-length short on TCP reads only: {}",
+        v.describe()
+    );
+    assert!(
+        v.stdout.contains("ok, 2 rule(s)") && !v.stdout.contains("note:"),
+        "the note goes to stderr: {}",
+        v.describe()
+    );
+
+    let percent = dir.write("percent.toml", &rules("1..90%"));
+    let v = run(ctl().arg("validate").arg(&percent), 20);
+    assert_eq!(v.code(), Some(0), "{}", v.describe());
+    assert!(
+        !v.stderr.contains("note:") && !v.stdout.contains("note:"),
+        "percent shorts never go below a segment on TCP: no note: {}",
+        v.describe()
+    );
+}

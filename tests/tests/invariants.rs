@@ -587,31 +587,37 @@ fn the_shims_own_fds_are_not_the_programs_business() {
     let (r, _) = under(&dir, &bin, "# none\n", "none", &["fds"]);
     check(&r, "policy with no rules");
 
+    // Before its first fault the program holds no fd of ours; after one (benign's pipe-read stall
+    // may fire before the listing) only the log's, at 1000 or above; an exec'd child never any.
+    let check_after_faults = |r: &Finished, what: &str| {
+        assert_eq!(r.code(), Some(0), "{what}: {}", r.describe());
+        let at_start = line(r, "fds start=");
+        assert!(
+            want_parent.starts_with(at_start.split(" after-io=").next().unwrap()),
+            "{what}: before its first fault the program sees no fd of the shim's: {at_start}"
+        );
+        let after_io = at_start.split(" after-io=").nth(1).unwrap();
+        for fd in after_io.split(' ').next().unwrap().split(',') {
+            let n: i32 = fd.split(':').next().unwrap().parse().unwrap_or(-1);
+            assert!(
+                want_parent.contains(fd) || n >= 1000,
+                "{what}: the only new fd after a fault is the log's, above 1000: {at_start}"
+            );
+        }
+        assert_eq!(
+            line(r, "fds child="),
+            want_child,
+            "{what}: an exec'd child inherits no fd of the shim's (second line: without the shim)"
+        );
+    };
+
     let r = under_benign(&dir, &bin, 1, &["fds"]);
-    check(&r, "benign profile");
+    check_after_faults(&r, "benign profile");
 
     let delay =
         "[[rules]]\non = \"read\"\nfd = \"pipe\"\nprobability = 1.0\nfault = { delay = \"1ms\" }\n";
     let (r, log) = under(&dir, &bin, delay, "delay", &["fds"]);
-    assert_eq!(r.code(), Some(0), "after a fault: {}", r.describe());
-    let at_start = line(&r, "fds start=");
-    assert!(
-        want_parent.starts_with(at_start.split(" after-io=").next().unwrap()),
-        "before its first fault the program sees no fd of the shim's: {at_start}"
-    );
-    let after_io = at_start.split(" after-io=").nth(1).unwrap();
-    for fd in after_io.split(' ').next().unwrap().split(',') {
-        let n: i32 = fd.split(':').next().unwrap().parse().unwrap_or(-1);
-        assert!(
-            want_parent.contains(fd) || n >= 1000,
-            "the only new fd after a fault is the log's, above 1000: {at_start}"
-        );
-    }
-    assert_eq!(
-        line(&r, "fds child="),
-        want_child,
-        "after a fault: an exec'd child inherits no fd of the shim's (second line: without the shim)"
-    );
+    check_after_faults(&r, "after a fault");
     let parent = log
         .iter()
         .find(|e| e["ev"] == "start" && e["via"] == "exec")

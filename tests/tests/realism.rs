@@ -1,4 +1,4 @@
-//! Injected faults must leave programs in states Linux itself could produce (DESIGN.md "Realism").
+//! Injected faults must leave programs in states Linux itself could produce (docs/realism.md).
 
 use chaos_tests::*;
 

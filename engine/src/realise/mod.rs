@@ -193,7 +193,17 @@ fn short(
     let nonblocking = mode(call, facts) == Mode::Nonblocking;
     let len = match (dir, call.kind) {
         (Dir::Rx, FdKind::Pipe | FdKind::Unix) => return Err(NotHere::SplitsAWrite),
-        (Dir::Rx, FdKind::Tcp) => tcp_read_length(spec, call, facts, param)?,
+        (Dir::Rx, FdKind::Tcp) => {
+            if call.msg_flags & libc::MSG_WAITALL != 0 {
+                // tcp_recvmsg waits for the whole length; only a signal or SO_RCVTIMEO (or EOF,
+                // which is real) ends it early.
+                let (signals, n) = candidate_signals(ctx.signal);
+                if !facts.deliverable(&signals[..n]).any && facts.timeout_ns(Dir::Rx).is_none() {
+                    return Err(NotHere::WaitAllNotInterrupted);
+                }
+            }
+            tcp_read_length(spec, call, facts, param)?
+        }
         (Dir::Rx, _) => spec.pick(call.requested, param).ok_or(NotHere::TooSmall)?,
         (Dir::Tx, FdKind::File) => return Err(NotHere::FileWrite),
         (Dir::Tx, FdKind::Pipe) if call.requested <= libc::PIPE_BUF => {
@@ -244,46 +254,50 @@ fn write_length(
     param: u64,
 ) -> Result<usize, NotHere> {
     let picked = spec.pick(call.requested, param).ok_or(NotHere::TooSmall)?;
-    if call.kind == FdKind::Unix {
-        // Rule "unix skbs": a unix stream send queues whole skbs, so it is cut short only
-        // between them (a multiple of the skb size), never inside one.
-        let skb = unix_skb_size(facts.send_buffer());
-        if call.requested <= skb {
-            return Err(NotHere::WithinOneSkb);
-        }
-        let whole = (picked / skb).max(1) * skb;
-        if whole >= call.requested {
-            return Err(NotHere::WithinOneSkb);
-        }
-        if nonblocking {
-            send_buffer_could_be_full(call, facts)?;
-            return Ok(whole);
-        }
+    // Where a partial write can end: between unix skbs, at a pipe page (pipe_write copies whole
+    // pages once the merge into the last one is done), anywhere in a TCP stream.
+    let unit = match call.kind {
+        FdKind::Unix => unix_skb_size(facts.send_buffer()),
+        FdKind::Pipe => PIPE_PAGE,
+        _ => 1,
+    };
+    if call.kind == FdKind::Unix && call.requested <= unit {
+        return Err(NotHere::WithinOneSkb);
     }
+    let whole = |len: usize| (len / unit).max(1) * unit;
     if nonblocking {
         send_buffer_could_be_full(call, facts)?;
-        return Ok(picked);
-    }
-    let unread = facts.queued_out();
-    let room = room(facts, unread);
-    if call.requested as u64 <= room {
-        return Err(NotHere::BlockingWriteNotInterrupted);
-    }
-    let (signals, n) = candidate_signals(ctx.signal);
-    let ended_by_signal = facts.deliverable(&signals[..n]).any;
-    if !ended_by_signal && facts.timeout_ns(Dir::Tx).is_none() {
-        return Err(NotHere::BlockingWriteNotInterrupted);
-    }
-    // The call fills the room there was before it waits, so a pipe write returns at least that.
-    Ok(match call.kind {
-        FdKind::Pipe => picked.clamp((room as usize).max(1), call.requested - 1),
-        FdKind::Unix => {
-            let skb = unix_skb_size(facts.send_buffer());
-            (picked / skb).max(1) * skb
+    } else {
+        let unread = facts.queued_out();
+        let room = room(facts, unread);
+        if call.requested as u64 <= room {
+            return Err(NotHere::BlockingWriteNotInterrupted);
         }
-        _ => picked,
-    })
+        let (signals, n) = candidate_signals(ctx.signal);
+        let ended_by_signal = facts.deliverable(&signals[..n]).any;
+        if !ended_by_signal && facts.timeout_ns(Dir::Tx).is_none() {
+            return Err(NotHere::BlockingWriteNotInterrupted);
+        }
+        if call.kind == FdKind::Pipe {
+            // It filled the room there was before it waited: a pipe write returns at least that.
+            let len = whole(picked.max(room as usize));
+            return if len < call.requested {
+                Ok(len)
+            } else {
+                Err(NotHere::BlockingWriteNotInterrupted)
+            };
+        }
+    }
+    let len = whole(picked);
+    if len >= call.requested {
+        return Err(NotHere::WithinOneSkb);
+    }
+    Ok(len)
 }
+
+/// A pipe buffer's page: pipe_write fills whole pages, so a partial pipe write is a multiple of it
+/// (when nothing merged into a partly filled last page).
+const PIPE_PAGE: usize = 4096;
 
 /// The most one unix stream skb carries (af_unix.c unix_stream_sendmsg): half the send buffer less
 /// 64 bytes, and at most one head page plus 32 KB of fragments.
@@ -321,7 +335,10 @@ fn eintr(ctx: RuleContext, call: &Call, facts: &mut impl Facts) -> Result<Action
         return Err(NotHere::NoDeliverableSignal);
     }
     let timeout = call.kind.is_socket()
-        && matches!(class, OpClass::Reads | OpClass::Writes | OpClass::Accept)
+        && matches!(
+            class,
+            OpClass::Reads | OpClass::Writes | OpClass::Accept | OpClass::Connect
+        )
         && facts
             .timeout_ns(call.wait_dir().unwrap_or(Dir::Rx))
             .is_some();

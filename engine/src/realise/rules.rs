@@ -19,6 +19,9 @@ pub enum NotHere {
     /// A blocking write waits for room; it returns a partial count only when it needed to wait
     /// (larger than the room) and a signal handler or SO_SNDTIMEO ended the wait.
     BlockingWriteNotInterrupted,
+    /// A read with MSG_WAITALL waits until it has the whole length: it comes back short only when a
+    /// signal handler or SO_RCVTIMEO ends the wait.
+    WaitAllNotInterrupted,
     /// EINTR needs a signal that is not blocked in the calling thread, whose handler is installed
     /// and harmless (default action: ignore; or the one the rule names).
     NoDeliverableSignal,
@@ -54,11 +57,12 @@ pub enum NotHere {
 }
 
 impl NotHere {
-    pub const ALL: [NotHere; 17] = [
+    pub const ALL: [NotHere; 18] = [
         NotHere::NotConnected,
         NotHere::ShutDown,
         NotHere::BufferNotFull,
         NotHere::BlockingWriteNotInterrupted,
+        NotHere::WaitAllNotInterrupted,
         NotHere::NoDeliverableSignal,
         NotHere::Restarted,
         NotHere::WouldNotWait,
@@ -81,6 +85,7 @@ impl NotHere {
             NotHere::ShutDown => "shut-down",
             NotHere::BufferNotFull => "buffer-not-full",
             NotHere::BlockingWriteNotInterrupted => "blocking-write-not-interrupted",
+            NotHere::WaitAllNotInterrupted => "waitall-not-interrupted",
             NotHere::NoDeliverableSignal => "no-deliverable-signal",
             NotHere::Restarted => "restarted",
             NotHere::WouldNotWait => "would-not-wait",
@@ -111,6 +116,9 @@ impl NotHere {
             }
             NotHere::BlockingWriteNotInterrupted => {
                 "tcp_sendmsg_locked, unix_stream_sendmsg, pipe_write: a blocking write loops until done; a partial count comes from signal_pending or the send timeout"
+            }
+            NotHere::WaitAllNotInterrupted => {
+                "tcp_recvmsg_locked: with MSG_WAITALL target = len; it returns early only on signal_pending, timeo == 0, an error or RCV_SHUTDOWN"
             }
             NotHere::NoDeliverableSignal => {
                 "complete_signal/wants_signal: a signal blocked in a thread is not delivered to it"

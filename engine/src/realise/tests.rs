@@ -277,10 +277,22 @@ fn a_blocking_write_larger_than_the_room_is_short_only_with_a_signal_or_timeout(
         handler: sigchld(true),
         ..pipe
     };
-    match go(SHORT, big, with_handler) {
-        // It filled the room there was before it waited.
-        Ok(Action::Short { len, .. }) => assert!((64536..4_000_000).contains(&len), "{len}"),
-        other => panic!("{other:?}"),
+    for param in 0..50 {
+        match realise(
+            &SHORT,
+            RuleContext::default(),
+            &big,
+            &mut with_handler.clone(),
+            param,
+        ) {
+            // It filled the 15 free pages there were before it waited, and pipe_write fills whole
+            // pages: a multiple of 4096.
+            Ok(Action::Short { len, .. }) => {
+                assert!((61440..4_000_000).contains(&len), "{len}");
+                assert_eq!(len % 4096, 0, "{len}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
     let blocked = State {
         blocked: true,
@@ -438,6 +450,16 @@ fn socket_timeouts_make_restarting_handlers_interrupt() {
         ..State::default()
     };
     assert!(go(EINTR, call(Op::Recv, FdKind::Tcp, 10), s).is_ok());
+    // inet_stream_connect: sock_intr_errno(timeo) with SO_SNDTIMEO set is EINTR, not a restart.
+    assert_eq!(
+        go(EINTR, call(Op::Connect, FdKind::Tcp, 0), s),
+        Ok(Action::ConnectEintr)
+    );
+    let no_timeout = State { timeout: None, ..s };
+    assert_eq!(
+        go(EINTR, call(Op::Connect, FdKind::Tcp, 0), no_timeout),
+        Err(NotHere::Restarted)
+    );
 }
 
 // ---- 5. short reads never split what Linux delivers whole ------------------------------------
@@ -545,6 +567,24 @@ fn a_short_tcp_read_is_never_below_a_segment() {
             other => panic!("{other:?}"),
         }
     }
+}
+
+#[test]
+fn a_waitall_read_is_short_only_when_interrupted() {
+    let s = State {
+        queued_in: 100_000,
+        ..State::default()
+    };
+    let waitall = Call {
+        msg_flags: libc::MSG_WAITALL,
+        ..call(Op::Recv, FdKind::Tcp, 200_000)
+    };
+    assert_eq!(go(SHORT, waitall, s), Err(NotHere::WaitAllNotInterrupted));
+    let handler = State {
+        handler: sigchld(true),
+        ..s
+    };
+    assert!(go(SHORT, waitall, handler).is_ok());
 }
 
 #[test]

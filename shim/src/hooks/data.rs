@@ -1,4 +1,4 @@
-//! read/write/recv/send and their vector, message and FORTIFY forms.
+//! read/write/recv/send and their vector, message and FORTIFY forms: one `data_hooks!` entry each.
 
 use super::transfer::transfer;
 use crate::plan::Call;
@@ -13,6 +13,7 @@ fn iov_total(iov: *const iovec, cnt: c_int) -> usize {
     if iov.is_null() || cnt <= 0 {
         return 0;
     }
+    // SAFETY: the program's non-null array of `cnt` iovecs, which the real call reads too.
     let v = unsafe { core::slice::from_raw_parts(iov, cnt as usize) };
     v.iter()
         .fold(0usize, |acc, e| acc.saturating_add(e.iov_len))
@@ -29,6 +30,7 @@ fn with_limited_iov<R>(
     if limit >= iov_total(iov, cnt) {
         return f(iov, cnt);
     }
+    // SAFETY: limit < the total, so the array is non-null with cnt > 0 (see `iov_total`).
     let v = unsafe { core::slice::from_raw_parts(iov, cnt as usize) };
     let mut copy = [iovec {
         iov_base: core::ptr::null_mut(),
@@ -49,17 +51,12 @@ fn with_limited_iov<R>(
     f(iov, cnt)
 }
 
-fn call(op: Op, fd: c_int, requested: usize, msg_flags: c_int) -> Call {
-    call_to(op, fd, requested, msg_flags, core::ptr::null(), 0)
-}
-
 fn call_to(
     op: Op,
     fd: c_int,
     requested: usize,
     msg_flags: c_int,
-    dest: *const sockaddr,
-    dest_len: socklen_t,
+    (dest, dest_len): (*const sockaddr, socklen_t),
 ) -> Call {
     Call {
         op,
@@ -75,153 +72,42 @@ fn msg_dest(msg: *const msghdr) -> (*const sockaddr, socklen_t) {
     if msg.is_null() {
         return (core::ptr::null(), 0);
     }
+    // SAFETY: the program's non-null header, which the real call reads too.
     let m = unsafe { &*msg };
     (m.msg_name as *const sockaddr, m.msg_namelen)
 }
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
-    transfer(
-        Op::Read,
-        fd,
-        move || call(Op::Read, fd, n, 0),
-        move || unsafe { real::read(fd, buf, n) },
-        move |lim| unsafe { real::read(fd, buf, lim) },
-    )
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn __read_chk(
-    fd: c_int,
-    buf: *mut c_void,
-    n: size_t,
-    buflen: size_t,
-) -> ssize_t {
-    if n > buflen {
-        // Let glibc report the buffer overflow exactly as it would without us.
-        return unsafe { real::__read_chk(fd, buf, n, buflen) };
+fn msg_total(msg: *const msghdr) -> usize {
+    if msg.is_null() {
+        return 0;
     }
-    transfer(
-        Op::Read,
-        fd,
-        move || call(Op::Read, fd, n, 0),
-        move || unsafe { real::read(fd, buf, n) },
-        move |lim| unsafe { real::read(fd, buf, lim) },
-    )
+    // SAFETY: as in `msg_dest`.
+    let m = unsafe { &*msg };
+    iov_total(m.msg_iov, m.msg_iovlen as c_int)
 }
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
-    transfer(
-        Op::Readv,
-        fd,
-        move || call(Op::Readv, fd, iov_total(iov, cnt), 0),
-        move || unsafe { real::readv(fd, iov, cnt) },
-        move |lim| with_limited_iov(iov, cnt, lim, |v, c| unsafe { real::readv(fd, v, c) }),
-    )
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
-    transfer(
-        Op::Write,
-        fd,
-        move || call(Op::Write, fd, n, 0),
-        move || unsafe { real::write(fd, buf, n) },
-        move |lim| unsafe { real::write(fd, buf, lim) },
-    )
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
-    transfer(
-        Op::Writev,
-        fd,
-        move || call(Op::Writev, fd, iov_total(iov, cnt), 0),
-        move || unsafe { real::writev(fd, iov, cnt) },
-        move |lim| with_limited_iov(iov, cnt, lim, |v, c| unsafe { real::writev(fd, v, c) }),
-    )
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t {
-    transfer(
-        Op::Recv,
-        fd,
-        move || call(Op::Recv, fd, n, flags),
-        move || unsafe { real::recv(fd, buf, n, flags) },
-        move |lim| unsafe { real::recv(fd, buf, lim, flags) },
-    )
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn __recv_chk(
-    fd: c_int,
-    buf: *mut c_void,
-    n: size_t,
-    buflen: size_t,
-    flags: c_int,
-) -> ssize_t {
-    if n > buflen {
-        return unsafe { real::__recv_chk(fd, buf, n, buflen, flags) };
+/// Runs `f` with `msg` itself when its iovecs cover at most `limit` bytes, else with a copy whose
+/// iovecs are cut to `limit` (`with_limited_msg`).
+#[inline(always)]
+fn limit_msg<R>(msg: *const msghdr, limit: usize, f: impl FnOnce(*mut msghdr) -> R) -> R {
+    if limit >= msg_total(msg) {
+        f(msg as *mut msghdr)
+    } else {
+        with_limited_msg(msg, limit, f)
     }
-    transfer(
-        Op::Recv,
-        fd,
-        move || call(Op::Recv, fd, n, flags),
-        move || unsafe { real::recv(fd, buf, n, flags) },
-        move |lim| unsafe { real::recv(fd, buf, lim, flags) },
-    )
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn recvfrom(
-    fd: c_int,
-    buf: *mut c_void,
-    n: size_t,
-    flags: c_int,
-    addr: *mut sockaddr,
-    len: *mut socklen_t,
-) -> ssize_t {
-    transfer(
-        Op::Recvfrom,
-        fd,
-        move || call(Op::Recvfrom, fd, n, flags),
-        move || unsafe { real::recvfrom(fd, buf, n, flags, addr, len) },
-        move |lim| unsafe { real::recvfrom(fd, buf, lim, flags, addr, len) },
-    )
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn __recvfrom_chk(
-    fd: c_int,
-    buf: *mut c_void,
-    n: size_t,
-    buflen: size_t,
-    flags: c_int,
-    addr: *mut sockaddr,
-    len: *mut socklen_t,
-) -> ssize_t {
-    if n > buflen {
-        return unsafe { real::__recvfrom_chk(fd, buf, n, buflen, flags, addr, len) };
-    }
-    transfer(
-        Op::Recvfrom,
-        fd,
-        move || call(Op::Recvfrom, fd, n, flags),
-        move || unsafe { real::recvfrom(fd, buf, n, flags, addr, len) },
-        move |lim| unsafe { real::recvfrom(fd, buf, lim, flags, addr, len) },
-    )
 }
 
 /// Runs `f` with a copy of `msg` whose iovecs cover at most `limit` bytes.
 fn with_limited_msg<R>(msg: *const msghdr, limit: usize, f: impl FnOnce(*mut msghdr) -> R) -> R {
+    // SAFETY: called with limit < the total only, so `msg` is non-null (see `msg_total`): the
+    // program's header, which the real call reads too.
     let mut copy = unsafe { *msg };
     with_limited_iov(copy.msg_iov, copy.msg_iovlen as c_int, limit, |v, c| {
         copy.msg_iov = v as *mut iovec;
         copy.msg_iovlen = c as _;
         let r = f(&mut copy);
         // recvmsg reports back through the header: hand those fields to the caller's header.
+        // SAFETY: the program's non-null header, as above.
         unsafe {
             (*(msg as *mut msghdr)).msg_namelen = copy.msg_namelen;
             (*(msg as *mut msghdr)).msg_controllen = copy.msg_controllen;
@@ -231,109 +117,119 @@ fn with_limited_msg<R>(msg: *const msghdr, limit: usize, f: impl FnOnce(*mut msg
     })
 }
 
-fn msg_total(msg: *const msghdr) -> usize {
-    if msg.is_null() {
-        return 0;
-    }
-    let m = unsafe { &*msg };
-    iov_total(m.msg_iov, m.msg_iovlen as c_int)
-}
+/// The exported data hooks, one entry each:
+///
+/// ```text
+/// [fortify(__name_chk)] name(fd: c_int, args...) -> ret => Op(requested, msg_flags[, dest]), |lim| limited;
+/// ```
+///
+/// Each is `transfer(Op, fd, describe, direct, real)`: `describe` builds the `Call` from
+/// `requested`, `msg_flags` and `dest` (a `(*const sockaddr, socklen_t)`; none when not given),
+/// `direct` is `real::name` with the hook's own arguments, and `real` is `limited`: the real call
+/// moving at most `lim` bytes (messages, for the mmsg forms). The closures stay closures: `describe`
+/// is only called inside `transfer`'s out-of-line slow path.
+///
+/// `fortify(__name_chk)` also generates glibc's FORTIFY variant (the hook's first arguments must be
+/// `fd`, a buffer and `n: size_t`; `buflen: size_t` follows `n`): with `n > buflen` it is the real
+/// `__name_chk`, so that glibc reports the overflow exactly as it would without us; otherwise it is
+/// the same transfer as the plain hook.
+macro_rules! data_hooks {
+    () => {};
+    (
+        fortify($chk:ident) $name:ident(
+            $fd:ident: c_int, $buf:ident: $bt:ty, $n:ident: size_t $(, $arg:ident: $ty:ty)*
+        ) -> $ret:ty => $op:ident($($describe:tt)*), |$lim:ident| $limited:expr;
+        $($rest:tt)*
+    ) => {
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name($fd: c_int, $buf: $bt, $n: size_t $(, $arg: $ty)*) -> $ret {
+            data_hooks!(@transfer $name $ret, $fd, ($buf, $n $(, $arg)*),
+                $op($($describe)*), |$lim| $limited)
+        }
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
-    transfer(
-        Op::Recvmsg,
-        fd,
-        move || call(Op::Recvmsg, fd, msg_total(msg), flags),
-        move || unsafe { real::recvmsg(fd, msg, flags) },
-        move |lim| {
-            if lim >= msg_total(msg) {
-                unsafe { real::recvmsg(fd, msg, flags) }
-            } else {
-                with_limited_msg(msg, lim, |m| unsafe { real::recvmsg(fd, m, flags) })
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $chk(
+            $fd: c_int, $buf: $bt, $n: size_t, buflen: size_t $(, $arg: $ty)*
+        ) -> $ret {
+            if $n > buflen {
+                // SAFETY: the program's own call, passed on as it made it: glibc reports the
+                // buffer overflow exactly as it would without us.
+                return unsafe { real::$chk($fd, $buf, $n, buflen $(, $arg)*) };
             }
-        },
-    )
+            data_hooks!(@transfer $name $ret, $fd, ($buf, $n $(, $arg)*),
+                $op($($describe)*), |$lim| $limited)
+        }
+
+        data_hooks!($($rest)*);
+    };
+    (
+        $name:ident($fd:ident: c_int $(, $arg:ident: $ty:ty)*) -> $ret:ty
+            => $op:ident($($describe:tt)*), |$lim:ident| $limited:expr;
+        $($rest:tt)*
+    ) => {
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name($fd: c_int $(, $arg: $ty)*) -> $ret {
+            data_hooks!(@transfer $name $ret, $fd, ($($arg),*), $op($($describe)*), |$lim| $limited)
+        }
+
+        data_hooks!($($rest)*);
+    };
+    (@transfer $name:ident $ret:ty, $fd:ident, ($($arg:ident),*),
+        $op:ident($requested:expr, $flags:expr $(, $dest:expr)?), |$lim:ident| $limited:expr
+    ) => {
+        transfer(
+            Op::$op,
+            $fd,
+            move || call_to(Op::$op, $fd, $requested, $flags, data_hooks!(@dest $($dest)?)),
+            // SAFETY: the program's own call, passed on as it made it.
+            move || unsafe { real::$name($fd $(, $arg)*) } as isize,
+            // SAFETY: the program's own call, moving at most `lim` of what it asked for (a shorter
+            // length, or a prefix of its iovecs or messages).
+            move |$lim: usize| unsafe { $limited } as isize,
+        ) as $ret
+    };
+    (@dest $dest:expr) => {
+        $dest
+    };
+    (@dest) => {
+        (core::ptr::null(), 0)
+    };
 }
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
-    transfer(
-        Op::Sendmsg,
-        fd,
-        move || {
-            let (dest, dest_len) = msg_dest(msg);
-            call_to(Op::Sendmsg, fd, msg_total(msg), flags, dest, dest_len)
-        },
-        move || unsafe { real::sendmsg(fd, msg, flags) },
-        move |lim| {
-            if lim >= msg_total(msg) {
-                unsafe { real::sendmsg(fd, msg, flags) }
-            } else {
-                with_limited_msg(msg, lim, |m| unsafe { real::sendmsg(fd, m, flags) })
-            }
-        },
-    )
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn recvmmsg(
-    fd: c_int,
-    msgs: *mut mmsghdr,
-    vlen: c_uint,
-    flags: c_int,
-    timeout: *mut libc::timespec,
-) -> c_int {
-    transfer(
-        Op::Recvmmsg,
-        fd,
-        move || call(Op::Recvmmsg, fd, vlen as usize, flags),
-        move || unsafe { real::recvmmsg(fd, msgs, vlen, flags, timeout) as isize },
-        move |lim| unsafe { real::recvmmsg(fd, msgs, lim as c_uint, flags, timeout) as isize },
-    ) as c_int
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t {
-    transfer(
-        Op::Send,
-        fd,
-        move || call(Op::Send, fd, n, flags),
-        move || unsafe { real::send(fd, buf, n, flags) },
-        move |lim| unsafe { real::send(fd, buf, lim, flags) },
-    )
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn sendto(
-    fd: c_int,
-    buf: *const c_void,
-    n: size_t,
-    flags: c_int,
-    addr: *const sockaddr,
-    len: socklen_t,
-) -> ssize_t {
-    transfer(
-        Op::Sendto,
-        fd,
-        move || call_to(Op::Sendto, fd, n, flags, addr, len),
-        move || unsafe { real::sendto(fd, buf, n, flags, addr, len) },
-        move |lim| unsafe { real::sendto(fd, buf, lim, flags, addr, len) },
-    )
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn sendmmsg(
-    fd: c_int,
-    msgs: *mut mmsghdr,
-    vlen: c_uint,
-    flags: c_int,
-) -> c_int {
-    transfer(
-        Op::Sendmmsg,
-        fd,
-        move || call(Op::Sendmmsg, fd, vlen as usize, flags),
-        move || unsafe { real::sendmmsg(fd, msgs, vlen, flags) as isize },
-        move |lim| unsafe { real::sendmmsg(fd, msgs, lim as c_uint, flags) as isize },
-    ) as c_int
+data_hooks! {
+    fortify(__read_chk) read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t
+        => Read(n, 0), |lim| real::read(fd, buf, lim);
+    readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t
+        => Readv(iov_total(iov, cnt), 0),
+        |lim| with_limited_iov(iov, cnt, lim, |v, c| real::readv(fd, v, c));
+    write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t
+        => Write(n, 0), |lim| real::write(fd, buf, lim);
+    writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t
+        => Writev(iov_total(iov, cnt), 0),
+        |lim| with_limited_iov(iov, cnt, lim, |v, c| real::writev(fd, v, c));
+    fortify(__recv_chk) recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t
+        => Recv(n, flags), |lim| real::recv(fd, buf, lim, flags);
+    fortify(__recvfrom_chk) recvfrom(
+        fd: c_int, buf: *mut c_void, n: size_t, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t
+    ) -> ssize_t
+        => Recvfrom(n, flags), |lim| real::recvfrom(fd, buf, lim, flags, addr, len);
+    recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t
+        => Recvmsg(msg_total(msg), flags),
+        |lim| limit_msg(msg, lim, |m| real::recvmsg(fd, m, flags));
+    recvmmsg(
+        fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, flags: c_int, timeout: *mut libc::timespec
+    ) -> c_int
+        => Recvmmsg(vlen as usize, flags),
+        |lim| real::recvmmsg(fd, msgs, lim as c_uint, flags, timeout);
+    send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t
+        => Send(n, flags), |lim| real::send(fd, buf, lim, flags);
+    sendto(
+        fd: c_int, buf: *const c_void, n: size_t, flags: c_int, addr: *const sockaddr, len: socklen_t
+    ) -> ssize_t
+        => Sendto(n, flags, (addr, len)), |lim| real::sendto(fd, buf, lim, flags, addr, len);
+    sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t
+        => Sendmsg(msg_total(msg), flags, msg_dest(msg)),
+        |lim| limit_msg(msg, lim, |m| real::sendmsg(fd, m, flags));
+    sendmmsg(fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int
+        => Sendmmsg(vlen as usize, flags), |lim| real::sendmmsg(fd, msgs, lim as c_uint, flags);
 }

@@ -90,7 +90,7 @@ fn counted(rt: &Runtime, slot: &Slot, call: &Call) -> Counted {
     if !rt.quirks.is_empty() || rt.injecting || !meta.valid() || meta.0 & FORCE_SLOW != 0 {
         return Counted::NotYet;
     }
-    let (site, n) = plan::site_for(call, slot, meta);
+    let (site, n) = plan::site_for(rt, call, slot, meta);
     let candidates = meta.mask() & rt.rules_for(call.op);
     if candidates == 0 {
         return Counted::Only;
@@ -327,7 +327,7 @@ pub(crate) fn decide(rt: &Runtime, slot: &Slot, call: &Call) -> Decision {
     }
     // Every call on a targeted fd is counted, whichever rules act on its op, so that keys are the
     // same under a frozen policy.
-    let (site, n) = plan::site_for(call, slot, meta);
+    let (site, n) = plan::site_for(rt, call, slot, meta);
     let at = plan::Position {
         conn: slot.conn.load(Relaxed),
         site,

@@ -8,39 +8,13 @@ use crate::readiness::{self, ACTIVE, WAKE_DATA};
 use crate::real;
 use crate::runtime;
 use crate::sys;
+use crate::time;
 use chaos_engine::decide::Dir;
 use core::sync::atomic::Ordering::Relaxed;
 use libc::{c_int, epoll_event, fd_set, nfds_t, pollfd, sigset_t, size_t, timespec, timeval};
 
 fn now() -> u64 {
     sys::now_ns(libc::CLOCK_MONOTONIC)
-}
-
-fn ns_of_ms(ms: c_int) -> Option<u64> {
-    (ms >= 0).then(|| ms as u64 * 1_000_000)
-}
-
-fn ns_of_timespec(ts: *const timespec) -> Option<u64> {
-    if ts.is_null() {
-        return None;
-    }
-    let ts = unsafe { *ts };
-    Some(ts.tv_sec.max(0) as u64 * 1_000_000_000 + ts.tv_nsec.max(0) as u64)
-}
-
-/// Rounds up so a clamped wait never returns before the stall has ended.
-fn ms_of_ns(ns: Option<u64>) -> c_int {
-    match ns {
-        None => -1,
-        Some(ns) => ns.div_ceil(1_000_000).min(c_int::MAX as u64) as c_int,
-    }
-}
-
-fn timespec_of_ns(ns: u64) -> timespec {
-    timespec {
-        tv_sec: (ns / 1_000_000_000) as libc::time_t,
-        tv_nsec: (ns % 1_000_000_000) as libc::c_long,
-    }
 }
 
 /// The shared loop of every wait: clamp to the next stall end, call, and go round again when a
@@ -101,11 +75,13 @@ fn created(epfd: c_int) -> c_int {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn epoll_create(size: c_int) -> c_int {
+    // SAFETY: the program's own call, passed on as it made it.
     created(unsafe { real::epoll_create(size) })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn epoll_create1(flags: c_int) -> c_int {
+    // SAFETY: the program's own call, passed on as it made it.
     created(unsafe { real::epoll_create1(flags) })
 }
 
@@ -117,11 +93,13 @@ pub unsafe extern "C" fn epoll_ctl(
     ev: *mut epoll_event,
 ) -> c_int {
     if runtime::get().is_none() {
+        // SAFETY: the program's own call, passed on as it made it.
         return unsafe { real::epoll_ctl(epfd, op, fd, ev) };
     }
     let (events, data) = if ev.is_null() {
         (0, 0)
     } else {
+        // SAFETY: a non-null event the program passes in; epoll_ctl reads it too.
         let e = unsafe { ev.read_unaligned() };
         (e.events, e.u64)
     };
@@ -131,12 +109,14 @@ pub unsafe extern "C" fn epoll_ctl(
         readiness::events_to_apply(fd, events)
     };
     let r = if apply == events {
+        // SAFETY: the program's own call, passed on as it made it.
         unsafe { real::epoll_ctl(epfd, op, fd, ev) }
     } else {
         let mut masked = epoll_event {
             events: apply,
             u64: data,
         };
+        // SAFETY: the program's call with its event replaced by a local one.
         unsafe { real::epoll_ctl(epfd, op, fd, &mut masked) }
     };
     if r == 0 {
@@ -151,9 +131,11 @@ pub unsafe extern "C" fn epoll_ctl(
 fn drop_wake_events(evs: *mut epoll_event, n: c_int) -> c_int {
     let mut kept = 0;
     for i in 0..n.max(0) as usize {
+        // SAFETY: i < n, and the kernel just wrote n events into the program's `evs`.
         let e = unsafe { evs.add(i).read_unaligned() };
         if e.u64 != WAKE_DATA {
             if kept != i {
+                // SAFETY: kept < i < n: inside the same array.
                 unsafe { evs.add(kept).write_unaligned(e) };
             }
             kept += 1;
@@ -192,8 +174,9 @@ pub unsafe extern "C" fn epoll_wait(
     max: c_int,
     timeout: c_int,
 ) -> c_int {
-    epoll_common(epfd, evs, ns_of_ms(timeout), |wait| unsafe {
-        real::epoll_wait(epfd, evs, max, ms_of_ns(wait))
+    // SAFETY: the program's own call, its timeout clamped.
+    epoll_common(epfd, evs, time::timeout_of_ms(timeout), |wait| unsafe {
+        real::epoll_wait(epfd, evs, max, time::ms_of_timeout(wait))
     })
 }
 
@@ -205,8 +188,9 @@ pub unsafe extern "C" fn epoll_pwait(
     timeout: c_int,
     mask: *const sigset_t,
 ) -> c_int {
-    epoll_common(epfd, evs, ns_of_ms(timeout), |wait| unsafe {
-        real::epoll_pwait(epfd, evs, max, ms_of_ns(wait), mask)
+    // SAFETY: the program's own call, its timeout clamped.
+    epoll_common(epfd, evs, time::timeout_of_ms(timeout), |wait| unsafe {
+        real::epoll_pwait(epfd, evs, max, time::ms_of_timeout(wait), mask)
     })
 }
 
@@ -218,11 +202,14 @@ pub unsafe extern "C" fn epoll_pwait2(
     ts: *const timespec,
     mask: *const sigset_t,
 ) -> c_int {
-    epoll_common(epfd, evs, ns_of_timespec(ts), |wait| {
-        let clamped = wait.map(timespec_of_ns);
+    // SAFETY: the program's timeout: null or a timespec, as epoll_pwait2 reads it.
+    let timeout = time::timeout_of_timespec(unsafe { ts.as_ref() });
+    epoll_common(epfd, evs, timeout, |wait| {
+        let clamped = wait.map(time::timespec_of_ns);
         let p = clamped
             .as_ref()
             .map_or(core::ptr::null(), |t| t as *const timespec);
+        // SAFETY: the program's own call, its timeout replaced by a local one (or null).
         unsafe { real::epoll_pwait2(epfd, evs, max, p, mask) }
     })
 }
@@ -256,6 +243,7 @@ fn poll_common(
         let mut saved = [(0usize, 0i16); POLL_MASKED_MAX];
         let mut count = 0;
         for i in 0..n as usize {
+            // SAFETY: i < n: one of the program's n pollfds, which poll reads and writes too.
             let p = unsafe { &mut *fds.add(i) };
             let hide = poll_bits(readiness::stalled_now(p.fd)) & p.events;
             if hide != 0 && count < POLL_MASKED_MAX {
@@ -267,6 +255,7 @@ fn poll_common(
         let r = call(wait);
         let e = sys::errno();
         for &(i, events) in &saved[..count] {
+            // SAFETY: i < n, as above.
             unsafe { (*fds.add(i)).events = events };
         }
         sys::set_errno(e);
@@ -276,8 +265,9 @@ fn poll_common(
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int {
-    poll_common(fds, n, ns_of_ms(timeout), |wait| unsafe {
-        real::poll(fds, n, ms_of_ns(wait))
+    // SAFETY: the program's own call, its timeout clamped.
+    poll_common(fds, n, time::timeout_of_ms(timeout), |wait| unsafe {
+        real::poll(fds, n, time::ms_of_timeout(wait))
     })
 }
 
@@ -289,18 +279,21 @@ pub unsafe extern "C" fn __poll_chk(
     fdslen: size_t,
 ) -> c_int {
     if (n as usize).saturating_mul(core::mem::size_of::<pollfd>()) > fdslen {
-        return unsafe { real::__poll_chk(fds, n, timeout, fdslen) }; // glibc reports the overflow
+        // SAFETY: the program's own call, passed on as it made it: glibc reports the overflow.
+        return unsafe { real::__poll_chk(fds, n, timeout, fdslen) };
     }
-    poll_common(fds, n, ns_of_ms(timeout), |wait| unsafe {
-        real::poll(fds, n, ms_of_ns(wait))
+    // SAFETY: the program's own call, its timeout clamped.
+    poll_common(fds, n, time::timeout_of_ms(timeout), |wait| unsafe {
+        real::poll(fds, n, time::ms_of_timeout(wait))
     })
 }
 
 fn ppoll_with(fds: *mut pollfd, n: nfds_t, wait: Option<u64>, mask: *const sigset_t) -> c_int {
-    let clamped = wait.map(timespec_of_ns);
+    let clamped = wait.map(time::timespec_of_ns);
     let p = clamped
         .as_ref()
         .map_or(core::ptr::null(), |t| t as *const timespec);
+    // SAFETY: the program's own call, its timeout replaced by a local one (or null).
     unsafe { real::ppoll(fds, n, p, mask) }
 }
 
@@ -311,9 +304,9 @@ pub unsafe extern "C" fn ppoll(
     ts: *const timespec,
     mask: *const sigset_t,
 ) -> c_int {
-    poll_common(fds, n, ns_of_timespec(ts), |wait| {
-        ppoll_with(fds, n, wait, mask)
-    })
+    // SAFETY: the program's timeout: null or a timespec, as ppoll reads it.
+    let timeout = time::timeout_of_timespec(unsafe { ts.as_ref() });
+    poll_common(fds, n, timeout, |wait| ppoll_with(fds, n, wait, mask))
 }
 
 #[unsafe(no_mangle)]
@@ -325,11 +318,12 @@ pub unsafe extern "C" fn __ppoll_chk(
     fdslen: size_t,
 ) -> c_int {
     if (n as usize).saturating_mul(core::mem::size_of::<pollfd>()) > fdslen {
+        // SAFETY: the program's own call, passed on as it made it: glibc reports the overflow.
         return unsafe { real::__ppoll_chk(fds, n, ts, mask, fdslen) };
     }
-    poll_common(fds, n, ns_of_timespec(ts), |wait| {
-        ppoll_with(fds, n, wait, mask)
-    })
+    // SAFETY: the program's timeout: null or a timespec, as ppoll reads it.
+    let timeout = time::timeout_of_timespec(unsafe { ts.as_ref() });
+    poll_common(fds, n, timeout, |wait| ppoll_with(fds, n, wait, mask))
 }
 
 // ---- select -------------------------------------------------------------------------------------
@@ -339,11 +333,14 @@ fn masked(set: *mut fd_set, n: c_int, dir: Dir) -> Option<fd_set> {
     if set.is_null() {
         return None;
     }
+    // SAFETY: a non-null fd_set of the program's, which select reads too.
     let mut copy = unsafe { *set };
     for fd in 0..n.clamp(0, libc::FD_SETSIZE as c_int) {
+        // SAFETY: fd is in 0..FD_SETSIZE and `copy` a local fd_set.
         if unsafe { libc::FD_ISSET(fd, &copy) }
             && readiness::stalled_now(fd) & (1 << dir as u32) != 0
         {
+            // SAFETY: as for FD_ISSET.
             unsafe { libc::FD_CLR(fd, &mut copy) };
         }
     }
@@ -361,6 +358,7 @@ fn select_common(
     if runtime::get().is_none() || ACTIVE.load(Relaxed) == 0 {
         return call(r, w, e, timeout);
     }
+    // SAFETY: each set is null (not read) or one of the program's, which select reads too.
     let (orig_r, orig_w, orig_e) = unsafe {
         (
             (!r.is_null()).then(|| *r),
@@ -370,6 +368,7 @@ fn select_common(
     };
     wait_loop(timeout, |wait| {
         // Each round starts from the program's sets: select overwrites them.
+        // SAFETY: each set written is non-null (it was read above), the program's own.
         unsafe {
             if let Some(s) = orig_r {
                 *r = s;
@@ -390,6 +389,7 @@ fn select_common(
         let res = call(ptr(&mut rc), ptr(&mut wc), e, wait);
         let err = sys::errno();
         if res >= 0 {
+            // SAFETY: a masked copy exists only for a non-null set of the program's.
             unsafe {
                 if let Some(s) = rc {
                     *r = s;
@@ -404,14 +404,6 @@ fn select_common(
     })
 }
 
-fn ns_of_timeval(tv: *const timeval) -> Option<u64> {
-    if tv.is_null() {
-        return None;
-    }
-    let tv = unsafe { *tv };
-    Some(tv.tv_sec.max(0) as u64 * 1_000_000_000 + tv.tv_usec.max(0) as u64 * 1000)
-}
-
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn select(
     n: c_int,
@@ -420,14 +412,14 @@ pub unsafe extern "C" fn select(
     e: *mut fd_set,
     tv: *mut timeval,
 ) -> c_int {
-    select_common(n, r, w, e, ns_of_timeval(tv), |r, w, e, wait| {
-        let mut t = wait.map(|ns| timeval {
-            tv_sec: (ns / 1_000_000_000) as libc::time_t,
-            tv_usec: ((ns % 1_000_000_000) / 1000) as libc::suseconds_t,
-        });
+    // SAFETY: the program's timeout: null or a timeval, as select reads it.
+    let timeout = time::timeout_of_timeval(unsafe { tv.as_ref() });
+    select_common(n, r, w, e, timeout, |r, w, e, wait| {
+        let mut t = wait.map(time::timeval_of_ns);
         let p = t
             .as_mut()
             .map_or(core::ptr::null_mut(), |t| t as *mut timeval);
+        // SAFETY: the program's call with (masked copies of) its sets and a local timeout.
         unsafe { real::select(n, r, w, e, p) }
     })
 }
@@ -441,11 +433,14 @@ pub unsafe extern "C" fn pselect(
     ts: *const timespec,
     mask: *const sigset_t,
 ) -> c_int {
-    select_common(n, r, w, e, ns_of_timespec(ts), |r, w, e, wait| {
-        let clamped = wait.map(timespec_of_ns);
+    // SAFETY: the program's timeout: null or a timespec, as pselect reads it.
+    let timeout = time::timeout_of_timespec(unsafe { ts.as_ref() });
+    select_common(n, r, w, e, timeout, |r, w, e, wait| {
+        let clamped = wait.map(time::timespec_of_ns);
         let p = clamped
             .as_ref()
             .map_or(core::ptr::null(), |t| t as *const timespec);
+        // SAFETY: the program's call with (masked copies of) its sets and a local timeout.
         unsafe { real::pselect(n, r, w, e, p, mask) }
     })
 }
