@@ -315,19 +315,25 @@ fn eintr(ctx: RuleContext, call: &Call, facts: &mut impl Facts) -> Result<Action
         return Err(NotHere::WouldNotWait);
     }
     let class = call.op.class();
-    if class != OpClass::Close && facts.nonblocking() {
+    if facts.nonblocking() {
         return Err(NotHere::WouldNotWait);
     }
     match class {
         // A unix connect completes or fails at once unless the listener's backlog is full.
         OpClass::Connect if call.kind != FdKind::Tcp => return Err(NotHere::WouldNotWait),
+        OpClass::Connect => {}
         OpClass::Reads | OpClass::Writes | OpClass::Accept => {
             let dir = call.wait_dir().unwrap_or(Dir::Rx);
             if !facts.ready().would_wait(dir) {
                 return Err(NotHere::WouldNotWait);
             }
         }
-        _ => {}
+        // close, shutdown and setsockopt never sleep interruptibly on a socket or pipe:
+        // sock_close and pipe_release cannot fail, lock_sock waits uninterruptibly. close(2)'s
+        // EINTR comes from a filesystem's flush (NFS), and regular files never get here.
+        OpClass::Close | OpClass::Shutdown | OpClass::Setsockopt => {
+            return Err(NotHere::WouldNotWait);
+        }
     }
     let (signals, n) = candidate_signals(ctx.signal);
     let d = facts.deliverable(&signals[..n]);

@@ -440,6 +440,13 @@ fn eintr_only_while_the_call_would_wait() {
         go(EINTR, call(Op::Connect, FdKind::Tcp, 0), base),
         Ok(Action::ConnectEintr)
     );
+    for op in [Op::Close, Op::Shutdown, Op::Setsockopt] {
+        assert_eq!(
+            go(EINTR, call(op, FdKind::Tcp, 0), base),
+            Err(NotHere::WouldNotWait),
+            "{op:?} on a socket never sleeps interruptibly"
+        );
+    }
 }
 
 #[test]
