@@ -1,6 +1,8 @@
 //! Command-line definitions.
 
-use clap::{Args, Parser, Subcommand};
+use crate::failure::Failure;
+use chaos_engine::quirk::Platform;
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -39,8 +41,7 @@ pub enum Command {
     },
     /// List the platform quirks --platform and --quirk can reproduce
     Quirks {
-        /// Only this platform's quirks (macos, freebsd, openbsd, linux-old, wsl1)
-        #[arg(long)]
+        #[arg(long, help = format!("Only this platform's quirks ({})", Platform::names()))]
         platform: Option<String>,
     },
     /// Re-run a program injecting exactly the faults of a log, matched by decision key
@@ -59,6 +60,50 @@ pub enum Command {
         #[command(subcommand)]
         command: Option<ProfilesCommand>,
     },
+    /// Print the man page or a shell completion script (used by `make install`)
+    #[command(hide = true)]
+    Generate {
+        #[arg(value_enum)]
+        what: Generated,
+    },
+}
+
+/// What `generate` prints.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Generated {
+    Man,
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// `chaos-ctl generate WHAT` on stdout.
+pub fn generate(what: Generated) -> Result<(), Failure> {
+    use clap_complete::Shell;
+    let mut cmd = Cli::command();
+    let mut text = Vec::new();
+    let shell = match what {
+        Generated::Man => {
+            cmd.build();
+            clap_mangen::Man::new(cmd)
+                .render(&mut text)
+                .map_err(|e| Failure::own(format!("man page: {e}")))?;
+            return crate::output::out!("{}", String::from_utf8_lossy(&text));
+        }
+        Generated::Bash => Shell::Bash,
+        Generated::Zsh => Shell::Zsh,
+        Generated::Fish => Shell::Fish,
+    };
+    clap_complete::generate(shell, &mut cmd, "chaos-ctl", &mut text);
+    crate::output::out!("{}", String::from_utf8_lossy(&text))
+}
+
+/// Every platform `--platform` takes, for the help text.
+fn platform_help() -> String {
+    format!(
+        "Reproduce a platform's errno quirks: {} (see `quirks`)",
+        Platform::names()
+    )
 }
 
 #[derive(Subcommand)]
@@ -84,7 +129,7 @@ pub struct ReplayArgs {
     /// No summary on stderr (the replay's verdict is still printed)
     #[arg(long, short = 'q')]
     pub quiet: bool,
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD", help = cmd_help())]
+    #[arg(trailing_var_arg = true, value_name = "CMD", help = cmd_help())]
     pub cmd: Vec<OsString>,
 }
 
@@ -98,8 +143,7 @@ pub struct SweepArgs {
     pub jobs: Option<usize>,
     #[command(flatten)]
     pub source: PolicyArgs,
-    /// Reproduce a platform's errno quirks (see `quirks`)
-    #[arg(long)]
+    #[arg(long, help = platform_help())]
     pub platform: Option<String>,
     /// A run that takes longer than this fails and is killed (e.g. 30s, 2m)
     #[arg(long, default_value = "60s")]
@@ -117,12 +161,7 @@ pub struct SweepArgs {
     #[arg(long, default_value = "chaos-sweep")]
     pub out: PathBuf,
     /// The program and its arguments
-    #[arg(
-        required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "CMD"
-    )]
+    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub cmd: Vec<OsString>,
 }
 
@@ -140,7 +179,7 @@ pub struct MinimizeArgs {
     /// A run that takes longer than this fails and is killed (e.g. 30s, 2m)
     #[arg(long, default_value = "60s")]
     pub timeout: String,
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD", help = cmd_help())]
+    #[arg(trailing_var_arg = true, value_name = "CMD", help = cmd_help())]
     pub cmd: Vec<OsString>,
 }
 
@@ -159,8 +198,7 @@ pub struct PolicyArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub source: PolicyArgs,
-    /// Reproduce a platform's errno quirks: macos, freebsd, openbsd, linux-old, wsl1 (see `quirks`)
-    #[arg(long)]
+    #[arg(long, help = platform_help())]
     pub platform: Option<String>,
     /// Enable one quirk by name (repeatable)
     #[arg(long = "quirk", value_name = "NAME")]
@@ -182,11 +220,6 @@ pub struct RunArgs {
     #[arg(long)]
     pub force: bool,
     /// The program and its arguments
-    #[arg(
-        required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "CMD"
-    )]
+    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub cmd: Vec<OsString>,
 }

@@ -25,6 +25,13 @@ impl Failure {
             message: message.into(),
         }
     }
+    /// Exit with `code` and print nothing (the reason was already shown, or needs no words).
+    pub fn quiet(code: u8) -> Failure {
+        Failure {
+            code,
+            message: String::new(),
+        }
+    }
     pub fn with(code: u8, message: impl Into<String>) -> Failure {
         Failure {
             code,

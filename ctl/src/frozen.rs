@@ -220,7 +220,7 @@ pub fn freeze(log_path: &Path) -> Result<u8, Failure> {
     let all: Vec<&LoggedFault> = faults.iter().collect();
     let text = render(&log, log_path, &all, faults.len());
     check(&text, "frozen policy")?;
-    print!("{text}");
+    crate::output::out!("{text}")?;
     Ok(0)
 }
 

@@ -7,6 +7,8 @@ pub struct Case {
     pub seconds: f64,
     /// None when it passed; otherwise the failure's one-line message and its details.
     pub failure: Option<(String, String)>,
+    /// Why it has no verdict: never started, or killed when the sweep was interrupted.
+    pub skipped: Option<String>,
 }
 
 /// XML-escapes text, dropping the control characters XML 1.0 cannot carry.
@@ -29,16 +31,17 @@ fn escape(text: &str) -> String {
 
 pub fn render(suite: &str, cases: &[Case]) -> String {
     let failures = cases.iter().filter(|c| c.failure.is_some()).count();
+    let skipped = cases.iter().filter(|c| c.skipped.is_some()).count();
     let total: f64 = cases.iter().map(|c| c.seconds).sum();
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         x,
-        "<testsuites tests=\"{}\" failures=\"{failures}\" time=\"{total:.3}\">",
+        "<testsuites tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\" time=\"{total:.3}\">",
         cases.len()
     );
     let _ = writeln!(
         x,
-        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{total:.3}\">",
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{total:.3}\">",
         escape(suite),
         cases.len()
     );
@@ -49,9 +52,16 @@ pub fn render(suite: &str, cases: &[Case]) -> String {
             escape(&c.name),
             c.seconds
         );
-        match &c.failure {
-            None => x.push_str("/>\n"),
-            Some((message, details)) => {
+        match (&c.failure, &c.skipped) {
+            (None, None) => x.push_str("/>\n"),
+            (None, Some(why)) => {
+                let _ = writeln!(
+                    x,
+                    ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+                    escape(why)
+                );
+            }
+            (Some((message, details)), _) => {
                 let _ = writeln!(
                     x,
                     ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>",
@@ -78,6 +88,7 @@ mod tests {
                 name: "seed 1".into(),
                 seconds: 0.5,
                 failure: Some(("exit 1".into(), "<boom>".into())),
+                skipped: None,
             }],
         );
         assert!(x.contains("failures=\"1\""));

@@ -1,6 +1,7 @@
 //! The environment chaos-ctl hands a program: LD_PRELOAD with the shim first, and the CHAOS_*
-//! variables for the policy, seed, log and quirks (any the caller had set are dropped, so a run is
-//! exactly what its arguments say). Shared by `run`, `replay`, `sweep` and `minimize`.
+//! variables for the policy, seed, log and quirks. Those the caller had set are read by `run` as
+//! defaults for its flags (`run_args_from_env`) and refused by `sweep` and `minimize`; the
+//! program gets exactly what the run was given. Shared by `run`, `replay`, `sweep` and `minimize`.
 
 use crate::failure::Failure;
 use crate::policy_source::PolicySource;
@@ -20,15 +21,7 @@ pub struct Launch<'a> {
     pub no_quirks: &'a [String],
 }
 
-const CHAOS_VARS: [&str; 7] = [
-    "CHAOS_POLICY",
-    "CHAOS_PROFILE",
-    "CHAOS_SEED",
-    "CHAOS_LOG",
-    "CHAOS_PLATFORM",
-    "CHAOS_QUIRKS",
-    "CHAOS_NO_QUIRKS",
-];
+use chaos_engine::env::SHIM_VARS as CHAOS_VARS;
 
 /// `argv` as a Command with the shim's environment set.
 pub fn command(argv: &[OsString], l: &Launch) -> Command {
@@ -47,7 +40,13 @@ pub fn command(argv: &[OsString], l: &Launch) -> Command {
         cmd.env("CHAOS_NO_QUIRKS", l.no_quirks.join(","));
     }
     match l.source {
-        PolicySource::File(path) => cmd.env("CHAOS_POLICY", path),
+        // The private copy of the bytes chaos-ctl validated; the start line names the original.
+        PolicySource::File(path) => match crate::policy_source::staged(path) {
+            Some(copy) => cmd
+                .env("CHAOS_POLICY", copy)
+                .env("CHAOS_POLICY_ORIGIN", path),
+            None => cmd.env("CHAOS_POLICY", path),
+        },
         PolicySource::Profile(name) => cmd.env("CHAOS_PROFILE", name),
     };
     if let Some(seed) = l.seed {
@@ -56,6 +55,87 @@ pub fn command(argv: &[OsString], l: &Launch) -> Command {
     cmd.env("CHAOS_LOG", l.log);
     cmd.env("LD_PRELOAD", preload_value(l.shim));
     cmd
+}
+
+fn env_text(name: &str) -> Result<Option<String>, Failure> {
+    match std::env::var_os(name) {
+        None => Ok(None),
+        Some(v) if v.is_empty() => Ok(None),
+        Some(v) => v
+            .into_string()
+            .map(Some)
+            .map_err(|_| Failure::own(format!("{name} is not valid UTF-8"))),
+    }
+}
+
+/// `run` honours the CHAOS_* variables the shim reads, as if given as flags; a flag wins over its
+/// variable. Returns where the seed came from, for the summary (`""`: the policy's `seed`).
+pub fn run_args_from_env(args: &mut crate::cli::RunArgs) -> Result<&'static str, Failure> {
+    let src = &mut args.source;
+    if src.policy.is_none() && src.profile.is_none() {
+        match (env_text("CHAOS_POLICY")?, env_text("CHAOS_PROFILE")?) {
+            (Some(_), Some(_)) => {
+                return Err(Failure::own(
+                    "CHAOS_POLICY and CHAOS_PROFILE are both set; unset one (or give --policy \
+                     or --profile)",
+                ));
+            }
+            (Some(p), None) => src.policy = Some(PathBuf::from(p)),
+            (None, Some(n)) => src.profile = Some(n),
+            (None, None) => {}
+        }
+    }
+    if args.platform.is_none() {
+        args.platform = env_text("CHAOS_PLATFORM")?;
+    }
+    let list = |name: &str| -> Result<Vec<String>, Failure> {
+        Ok(env_text(name)?
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(String::from)
+            .collect())
+    };
+    if args.quirks.is_empty() {
+        args.quirks = list("CHAOS_QUIRKS")?;
+    }
+    if args.no_quirks.is_empty() {
+        args.no_quirks = list("CHAOS_NO_QUIRKS")?;
+    }
+    if args.log.is_none() {
+        args.log = env_text("CHAOS_LOG")?.map(PathBuf::from);
+    }
+    if args.seed.is_some() {
+        return Ok(" (--seed)");
+    }
+    match env_text("CHAOS_SEED")? {
+        Some(s) => {
+            args.seed = Some(s.trim().parse().map_err(|_| {
+                Failure::own(format!("CHAOS_SEED must be an unsigned integer, got `{s}`"))
+            })?);
+            Ok(" (CHAOS_SEED)")
+        }
+        None => Ok(""),
+    }
+}
+
+/// `sweep` and `minimize` take everything from their flags: a CHAOS_* variable the shim would read
+/// is refused rather than dropped (CHAOS_SEED around a sweep of many seeds means nothing).
+fn refuse_shim_env() -> Result<(), Failure> {
+    let set: Vec<&str> = CHAOS_VARS
+        .into_iter()
+        .filter(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
+        .collect();
+    if set.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::own(format!(
+        "{} set in the environment: `sweep` and `minimize` take the policy, seeds, platform and \
+         logs from their flags only (--policy/--profile, --seeds, --platform, --out); unset {}",
+        set.join(", "),
+        if set.len() == 1 { "it" } else { "them" }
+    )))
 }
 
 /// The shim goes first; whatever the user already preloads stays after it.
@@ -81,27 +161,72 @@ pub fn default_log_path() -> PathBuf {
     std::env::temp_dir().join(format!("chaos-{ns}-{}.jsonl", std::process::id()))
 }
 
-/// Creates (or empties) the log, 0600, refusing to follow a symlink.
+/// Creates (or empties) the log, 0600. It must be a regular file or not exist yet: a device
+/// (`/dev/null`, `/dev/full`), a FIFO, a directory or a symlink is refused before anything runs.
 pub fn create_log(path: &Path) -> Result<(), Failure> {
-    std::fs::OpenOptions::new()
+    let refuse = |why: &str| {
+        Failure::own(format!(
+            "cannot use {} as the event log: {why}; give a regular file or a path that does not \
+             exist yet",
+            path.display()
+        ))
+    };
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        let kind = meta.file_type();
+        if kind.is_symlink() {
+            return Err(Failure::own(format!(
+                "refusing to write the event log {} through a symlink",
+                path.display()
+            )));
+        }
+        if !kind.is_file() {
+            return Err(refuse(&format!("it is {}", file_kind(&kind))));
+        }
+    }
+    let file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
-        .map(drop)
         .map_err(|e| {
             Failure::own(format!(
                 "cannot create the event log {}: {e}",
                 path.display()
             ))
-        })
+        })?;
+    // Replaced between the check and the open: check what was opened.
+    match file.metadata() {
+        Ok(meta) if meta.file_type().is_file() => Ok(()),
+        Ok(meta) => Err(refuse(&format!("it is {}", file_kind(&meta.file_type())))),
+        Err(e) => Err(refuse(&e.to_string())),
+    }
+}
+
+fn file_kind(kind: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_symlink() {
+        "a symlink"
+    } else {
+        "not a regular file"
+    }
 }
 
 /// The preflight for unattended runs (`sweep`, `minimize`): any refusal is an error, since a run
-/// the shim cannot reach would pass without chaos.
+/// the shim cannot reach would pass without chaos. CHAOS_* variables are refused too.
 pub fn preflight(program: &OsString) -> Result<(), Failure> {
+    refuse_shim_env()?;
     let path = crate::preflight::resolve_command(program)?;
     match crate::preflight::check(&path).into_iter().next() {
         Some(refusal) => Err(Failure::own(refusal.0)),

@@ -7,6 +7,7 @@ mod frozen;
 mod junit;
 mod launch;
 mod minimize;
+mod output;
 mod policy_source;
 mod preflight;
 mod quirks;
@@ -23,11 +24,25 @@ use failure::Failure;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    output::install_panic_hook();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { failure::USAGE } else { 0 });
+            let printed = e.print();
+            if e.use_stderr() {
+                return ExitCode::from(failure::USAGE);
+            }
+            // --help or --version on stdout.
+            return match printed.and_then(|_| std::io::Write::flush(&mut std::io::stdout())) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    let f = output::write_failure(e);
+                    if !f.message.is_empty() {
+                        output::errout!("chaos-ctl: {}", f.message);
+                    }
+                    ExitCode::from(f.code)
+                }
+            };
         }
     };
     let result = match cli.command {
@@ -43,11 +58,18 @@ fn main() -> ExitCode {
             None | Some(ProfilesCommand::List) => policy_source::list_profiles().map(|_| 0),
             Some(ProfilesCommand::Show { name }) => policy_source::show_profile(&name).map(|_| 0),
         },
+        Command::Generate { what } => cli::generate(what).map(|_| 0),
     };
+    // `validate` and `profiles` (policy_source.rs) still print with `println!`: the panic hook
+    // turns their write errors into the same quiet exits.
+    // Whatever is still buffered for stdout must reach it before the status is decided.
+    let result = result.and_then(|code| output::flush().map(|_| code));
     match result {
         Ok(code) => ExitCode::from(code),
         Err(Failure { code, message }) => {
-            eprintln!("chaos-ctl: {message}");
+            if !message.is_empty() {
+                output::errout!("chaos-ctl: {message}");
+            }
             ExitCode::from(code)
         }
     }

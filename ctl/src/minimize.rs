@@ -6,7 +6,8 @@ use crate::cli::MinimizeArgs;
 use crate::events::Log;
 use crate::failure::Failure;
 use crate::frozen::{self, LoggedFault};
-use crate::launch::{self, Launch, absolute, create_log, duration_arg};
+use crate::launch::{self, Launch, absolute, create_log};
+use crate::output::errout;
 use crate::policy_source::PolicySource;
 use crate::trial;
 use std::collections::HashMap;
@@ -37,6 +38,8 @@ struct Tester<'a> {
     cache: HashMap<Vec<usize>, Verdict>,
     total_runs: usize,
     flaky: Vec<Vec<usize>>,
+    /// The smallest subset seen failing so far (what an interrupted minimize can still offer).
+    best: Option<Vec<usize>>,
 }
 
 impl Tester<'_> {
@@ -71,6 +74,9 @@ impl Tester<'_> {
             );
             let done = trial::run(cmd, &self.dir.join("candidate.out"), self.timeout)
                 .map_err(|e| Failure::own(format!("{}: {e}", self.cmd[0].to_string_lossy())))?;
+            if let Some(sig) = trial::interrupted() {
+                return Err(Failure::quiet(trial::interrupted_status(sig)));
+            }
             self.total_runs += 1;
             if !launch::intercepted(&log) {
                 return Err(Failure::own(format!(
@@ -92,6 +98,9 @@ impl Tester<'_> {
                 Verdict::Flaky
             }
         };
+        if v == Verdict::Fails && self.best.as_ref().is_none_or(|b| subset.len() < b.len()) {
+            self.best = Some(subset.to_vec());
+        }
         self.cache.insert(subset.to_vec(), v);
         Ok(v)
     }
@@ -159,15 +168,17 @@ pub fn minimize(args: MinimizeArgs) -> Result<u8, Failure> {
     let original = Log::read_or_fail(&log_path)?;
     let faults = frozen::logged_faults(&original, &log_path)?;
     let cmd = crate::replay::command_or_logged(&args.cmd, &original, &log_path)?;
-    let timeout = duration_arg(&args.timeout, "--timeout")?;
+    let timeout = trial::timeout_arg(&args.timeout)?;
     if args.runs == 0 {
         return Err(Failure::own("--runs must be at least 1"));
     }
-    launch::preflight(&cmd[0])?;
     let out = match &args.out {
         Some(p) => absolute(p)?,
         None => log_path.with_extension("min.toml"),
     };
+    let out = crate::sweep::check_writable_file(&out, "minimized policy")?;
+    launch::preflight(&cmd[0])?;
+    trial::catch_interrupts();
     let dir = log_path.with_extension("minimize");
     std::fs::create_dir_all(&dir)
         .map_err(|e| Failure::own(format!("cannot create {}: {e}", dir.display())))?;
@@ -183,17 +194,22 @@ pub fn minimize(args: MinimizeArgs) -> Result<u8, Failure> {
         cache: HashMap::new(),
         total_runs: 0,
         flaky: Vec::new(),
+        best: None,
     };
     let all: Vec<usize> = (0..faults.len()).collect();
-    let full = t.verdict(&all)?;
-    if full != Verdict::Fails {
+    let searched = search(&mut t, all);
+    if let Some(sig) = trial::interrupted() {
         let _ = std::fs::remove_dir_all(&dir);
-        eprintln!(
+        return interrupted(&t, &out, sig);
+    }
+    let Some(minimal) = searched? else {
+        let _ = std::fs::remove_dir_all(&dir);
+        errout!(
             "chaos: minimize: replaying all {} fault(s) of {} {} ({} run(s)), so there is nothing \
              to shrink; the failure depended on something the log does not hold (timing, input)",
             faults.len(),
             log_path.display(),
-            if full == Verdict::Flaky {
+            if t.cache.get(&(0..faults.len()).collect::<Vec<_>>()) == Some(&Verdict::Flaky) {
                 "is flaky"
             } else {
                 "passes"
@@ -201,18 +217,13 @@ pub fn minimize(args: MinimizeArgs) -> Result<u8, Failure> {
             t.total_runs
         );
         return Ok(NOT_FAILING);
-    }
-    let minimal = if t.fails(&[])? {
-        Vec::new()
-    } else {
-        ddmin(&mut t, all)?
     };
     let text = t.policy_text(&minimal);
     frozen::check(&text, "minimized policy")?;
     std::fs::write(&out, &text)
         .map_err(|e| Failure::own(format!("cannot write {}: {e}", out.display())))?;
     let _ = std::fs::remove_dir_all(&dir);
-    eprintln!(
+    errout!(
         "chaos: minimize: {} faults → {} faults, {} runs{}",
         faults.len(),
         minimal.len(),
@@ -226,13 +237,55 @@ pub fn minimize(args: MinimizeArgs) -> Result<u8, Failure> {
         }
     );
     for &i in &minimal {
-        eprintln!("  {}", faults[i].describe);
+        errout!("  {}", faults[i].describe);
     }
     if minimal.is_empty() {
-        eprintln!("chaos: the program fails with no fault injected at all");
+        errout!("chaos: the program fails with no fault injected at all");
     }
-    eprintln!("chaos: frozen policy {}", out.display());
+    errout!("chaos: frozen policy {}", out.display());
     Ok(0)
+}
+
+/// The minimal failing subset, or None when replaying every fault does not fail.
+fn search(t: &mut Tester, all: Vec<usize>) -> Result<Option<Vec<usize>>, Failure> {
+    if t.verdict(&all)? != Verdict::Fails {
+        return Ok(None);
+    }
+    if t.fails(&[])? {
+        return Ok(Some(Vec::new()));
+    }
+    ddmin(t, all).map(Some)
+}
+
+/// SIGINT/SIGTERM: the run in progress was killed; report how far the search got and keep the
+/// smallest failing set found, which is a real (if not minimal) reproduction.
+fn interrupted(t: &Tester, out: &Path, sig: i32) -> Result<u8, Failure> {
+    let signal = chaos_engine::signal::signal_name(sig);
+    match &t.best {
+        None => errout!(
+            "chaos: minimize interrupted by {signal} after {} run(s), before any failing set was \
+             confirmed; nothing written",
+            t.total_runs
+        ),
+        Some(best) => {
+            let text = t.policy_text(best);
+            let written = frozen::check(&text, "minimized policy")
+                .and_then(|_| {
+                    std::fs::write(out, &text)
+                        .map_err(|e| Failure::own(format!("cannot write {}: {e}", out.display())))
+                })
+                .map(|_| format!("; frozen policy {}", out.display()));
+            errout!(
+                "chaos: minimize interrupted by {signal} after {} run(s): smallest failing set so \
+                 far {} of {} fault(s) (not yet minimal){}",
+                t.total_runs,
+                best.len(),
+                t.faults.len(),
+                written.unwrap_or_else(|e| format!("; {}", e.message))
+            );
+        }
+    }
+    Ok(trial::interrupted_status(sig))
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! `chaos-ctl quirks`: the platform quirks the shim can reproduce.
 
 use crate::failure::Failure;
+use crate::output::out;
 use chaos_engine::quirk::{Platform, QUIRKS};
 
 pub fn list(platform: Option<&str>) -> Result<(), Failure> {
@@ -18,18 +19,18 @@ pub fn list(platform: Option<&str>) -> Result<(), Failure> {
         .filter(|q| only.is_none_or(|p| q.platforms.contains(&p)))
     {
         let platforms: Vec<&str> = q.platforms.iter().map(|p| p.name()).collect();
-        println!(
-            "{} ({}; catalogue entry {})",
+        out!(
+            "{} ({}; catalogue entry {})\n",
             q.name,
             platforms.join(", "),
             q.entry
-        );
-        println!("  calls:    {}", q.calls);
-        println!("  when:     {}", q.trigger);
-        println!("  emulated: {}", q.emulated);
-        println!("  linux:    {}", q.linux);
-        println!("  refs:     {}", q.references);
-        println!();
+        )?;
+        out!("  calls:    {}\n", q.calls)?;
+        out!("  when:     {}\n", q.trigger)?;
+        out!("  emulated: {}\n", q.emulated)?;
+        out!("  linux:    {}\n", q.linux)?;
+        out!("  refs:     {}\n", q.references)?;
+        out!("\n")?;
     }
     Ok(())
 }

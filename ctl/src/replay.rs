@@ -6,6 +6,7 @@ use crate::events::Log;
 use crate::failure::Failure;
 use crate::frozen::{self, LoggedFault};
 use crate::launch::{absolute, default_log_path};
+use crate::output::errout;
 use chaos_engine::decide::Place;
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -75,15 +76,15 @@ pub fn replay(args: ReplayArgs) -> Result<u8, Failure> {
     })?;
     let replayed = Log::read_or_fail(&new_log)?;
     let (reproduced, missed) = compare(&faults, &replayed);
-    eprintln!(
+    errout!(
         "chaos: replay reproduced {reproduced} of {} logged fault(s); policy {}",
         faults.len(),
         policy_path.display()
     );
     if !missed.is_empty() {
-        eprintln!("chaos: never reached (the program took another path):");
+        errout!("chaos: never reached (the program took another path):");
         for f in &missed {
-            eprintln!("  {}", f.describe);
+            errout!("  {}", f.describe);
         }
     }
     Ok(code)

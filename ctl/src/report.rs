@@ -2,6 +2,7 @@
 
 use crate::events::Log;
 use crate::failure::Failure;
+use crate::output::out;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -53,18 +54,18 @@ pub fn report(path: &Path, json: bool) -> Result<(), Failure> {
             "bad_lines": log.bad_lines,
             "by_rule_op_fault": rows,
         });
-        println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+        out!("{}\n", serde_json::to_string_pretty(&doc).expect("json"))?;
     } else {
-        println!(
-            "{}: {processes} process(es), {faults} fault(s){}",
+        out!(
+            "{}: {processes} process(es), {faults} fault(s){}\n",
             path.display(),
             if log.bad_lines > 0 {
                 format!(", {} unparseable line(s)", log.bad_lines)
             } else {
                 String::new()
             }
-        );
-        print!("{}", table(&log));
+        )?;
+        out!("{}", table(&log))?;
     }
     Ok(())
 }

@@ -7,12 +7,13 @@ use crate::launch::{self, Launch, absolute, create_log, default_log_path};
 use crate::policy_source::PolicySource;
 use crate::{preflight, report, shim_path};
 use chaos_engine::quirk;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
-pub fn run(args: RunArgs) -> Result<u8, Failure> {
+pub fn run(mut args: RunArgs) -> Result<u8, Failure> {
+    let seed_from = launch::run_args_from_env(&mut args)?;
     let source = PolicySource::from_args(&args.source)?;
     let policy = source.load()?;
     // Checked here so a misspelt quirk fails before the program starts, not inside it.
@@ -27,10 +28,10 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     let program = preflight::resolve_command(&args.cmd[0])?;
     for refusal in preflight::check(&program) {
         if args.force {
-            eprintln!(
-                "chaos-ctl: warning: {} (running anyway: --force)",
+            say(&format!(
+                "chaos-ctl: warning: {} (running anyway: --force)\n",
                 refusal.0
-            );
+            ));
         } else {
             return Err(Failure::own(format!(
                 "{} (use --force to run it anyway)",
@@ -69,6 +70,9 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     }
     let spawned = cmd.spawn();
     if let Ok(child) = &spawned {
+        // SAFETY: getpgid has no memory arguments.
+        let same_group = unsafe { libc::getpgid(child.id() as i32) == libc::getpgrp() };
+        SAME_GROUP.store(same_group, Ordering::SeqCst);
         forward_signals_to(child.id() as i32);
     }
     release_signals(held);
@@ -92,14 +96,20 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     let log = Log::read_or_fail(&log_path)?;
     let seed = args.seed.unwrap_or(policy.seed);
     if !args.quiet {
-        summarise(&log, &log_path, seed, &policy.origin);
+        summarise(&log, &log_path, seed, seed_from, &policy.origin);
         if !quirks.is_empty() {
-            eprintln!("chaos: quirks {}", quirks.names().join(", "));
+            say(&format!("chaos: quirks {}\n", quirks.names().join(", ")));
         }
     }
     let intercepted = log
         .starts()
         .any(|s| i64::from(s.header.pid) == i64::from(child.id()));
+    if let (Some(sig), true) = (status.signal(), intercepted || args.force) {
+        // Die the way the program died, as strace and timeout(1) do, so that a shell loop around
+        // chaos-ctl stops on Ctrl-C. Exit-time cleanup does not run on a signal: do it first.
+        crate::policy_source::remove_staged();
+        reraise(sig);
+    }
     if !intercepted {
         let msg = format!(
             "{} never loaded the shim (no `start` event from pid {}): nothing was injected",
@@ -107,7 +117,7 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
             child.id()
         );
         if args.force {
-            eprintln!("chaos-ctl: warning: {msg}");
+            say(&format!("chaos-ctl: warning: {msg}\n"));
         } else {
             return Err(Failure::own(format!(
                 "{msg} (use --force to accept such runs)"
@@ -118,13 +128,37 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
 }
 
 static CHILD: AtomicI32 = AtomicI32::new(0);
+/// The child is in our process group: a terminal's or a group-wide SIGINT/SIGQUIT reaches it
+/// without us.
+static SAME_GROUP: AtomicBool = AtomicBool::new(false);
+
+/// Ends chaos-ctl by `sig` with its default action; returns only if that does not kill (then the
+/// caller's 128+N exit stands).
+fn reraise(sig: i32) {
+    // SAFETY: plain signal calls on our own process, with valid (zeroed, then filled) arguments.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::raise(sig);
+    }
+}
 
 extern "C" fn forward(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
     // A terminal's Ctrl-C already reaches the child (same process group, si_code SI_KERNEL);
     // forward only signals sent to us in particular (kill, CI runners' timeouts).
+    // SAFETY: the kernel hands SA_SIGINFO handlers a valid siginfo (checked for null anyway).
     let from_kernel = !info.is_null() && unsafe { (*info).si_code } > 0;
+    // SIGINT and SIGQUIT come from the terminal or `kill -INT -PGID`, and so reach a child in our
+    // group by themselves: forwarding them too would deliver them twice. SIGTERM and SIGHUP are
+    // usually sent to chaos-ctl alone (timeout(1), CI runners) and are forwarded; a group-wide
+    // SIGTERM therefore reaches the program twice (README, "CLI reference").
+    let group_signal =
+        matches!(sig, libc::SIGINT | libc::SIGQUIT) && SAME_GROUP.load(Ordering::SeqCst);
     let child = CHILD.load(Ordering::SeqCst);
-    if child > 0 && !from_kernel {
+    if child > 0 && !from_kernel && !group_signal {
         unsafe { libc::kill(child, sig) };
     }
 }
@@ -161,19 +195,31 @@ fn forward_signals_to(pid: i32) {
     }
 }
 
-fn summarise(log: &Log, log_path: &Path, seed: u64, origin: &str) {
+/// Writes to stderr, ignoring errors: a closed or full stderr (`2>/dev/full`, a reader that went
+/// away) must not cost the program's exit status.
+fn say(text: &str) {
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+fn summarise(log: &Log, log_path: &Path, seed: u64, seed_from: &str, origin: &str) {
     let processes = log.starts().count();
     let faults = log.faults().count();
-    eprintln!("chaos: {faults} fault(s) in {processes} process(es); policy {origin}, seed {seed}");
-    eprint!("{}", report::table(log));
+    let mut out = format!(
+        "chaos: {faults} fault(s) in {processes} process(es); policy {origin}, seed {seed}{seed_from}\n"
+    );
+    out.push_str(&report::table(log));
     for w in log.warnings() {
-        eprintln!(
-            "chaos: program bug: pid {} {}({}): {}",
+        out.push_str(&format!(
+            "chaos: program bug: pid {} {}({}): {}\n",
             w.header.pid, w.op, w.fd, w.what
-        );
+        ));
     }
     if log.bad_lines > 0 {
-        eprintln!("chaos: warning: {} unparseable log line(s)", log.bad_lines);
+        out.push_str(&format!(
+            "chaos: warning: {} unparseable log line(s)\n",
+            log.bad_lines
+        ));
     }
-    eprintln!("chaos: log {}", log_path.display());
+    out.push_str(&format!("chaos: log {}\n", log_path.display()));
+    say(&out);
 }

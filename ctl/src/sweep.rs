@@ -5,7 +5,8 @@
 use crate::cli::SweepArgs;
 use crate::failure::Failure;
 use crate::junit;
-use crate::launch::{self, Launch, absolute, create_log, duration_arg};
+use crate::launch::{self, Launch, absolute, create_log};
+use crate::output::errout;
 use crate::policy_source::PolicySource;
 use crate::trial::{self, Outcome};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -50,7 +51,15 @@ fn partition(seeds: Vec<u64>, spec: Option<&str>) -> Result<Vec<u64>, Failure> {
     if n == 0 || k == 0 || k > n {
         return Err(bad());
     }
-    Ok(seeds.into_iter().skip(k - 1).step_by(n).collect())
+    let total = seeds.len();
+    let shard: Vec<u64> = seeds.into_iter().skip(k - 1).step_by(n).collect();
+    if shard.is_empty() {
+        return Err(Failure::own(format!(
+            "--partition `{spec}`: shard {k} of {n} has no seeds (there are only {total}); use \
+             fewer shards or more seeds"
+        )));
+    }
+    Ok(shard)
 }
 
 struct SeedResult {
@@ -89,21 +98,77 @@ fn tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+/// Checks before any run that the JUnit report can be written (creating its directory), so a
+/// sweep does not fail on it after all its seeds ran. Leaves no file behind.
+pub fn check_writable_file(path: &Path, what: &str) -> Result<PathBuf, Failure> {
+    let path = absolute(path)?;
+    let cannot = |e: std::io::Error| {
+        Failure::own(format!("cannot write the {what} {}: {e}", path.display()))
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(cannot)?;
+    }
+    let existed = path.exists();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .map_err(cannot)?;
+    if !existed {
+        let _ = std::fs::remove_file(&path);
+    }
+    Ok(path)
+}
+
+/// Creates the output directory, checks that it is writable, and removes the `seed-N.jsonl` and
+/// `seed-N.out` files an earlier sweep left there, so every file in it is this sweep's.
+fn prepare_out_dir(dir: &Path) -> Result<(), Failure> {
+    let cannot = |e: std::io::Error| {
+        Failure::own(format!(
+            "cannot use {} for the sweep's output: {e}",
+            dir.display()
+        ))
+    };
+    std::fs::create_dir_all(dir).map_err(cannot)?;
+    for entry in std::fs::read_dir(dir).map_err(cannot)?.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let stale = name.strip_prefix("seed-").is_some_and(|rest| {
+            let (n, ext) = rest.split_once('.').unwrap_or((rest, ""));
+            !n.is_empty()
+                && n.bytes().all(|b| b.is_ascii_digit())
+                && ["jsonl", "out"].contains(&ext)
+        });
+        if stale && entry.file_type().is_ok_and(|t| t.is_file()) {
+            std::fs::remove_file(entry.path()).map_err(cannot)?;
+        }
+    }
+    let probe = dir.join(format!(".chaos-sweep-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(cannot)?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
 pub fn sweep(args: SweepArgs) -> Result<u8, Failure> {
+    trial::catch_interrupts();
     let seeds = partition(parse_seeds(&args.seeds)?, args.partition.as_deref())?;
-    let timeout = duration_arg(&args.timeout, "--timeout")?;
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
+    let timeout = trial::timeout_arg(&args.timeout)?;
+    let jobs = match args.jobs {
+        Some(0) => return Err(Failure::own("-j/--jobs must be at least 1")),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
     let source = PolicySource::from_args(&args.source)?;
     source.load()?;
     chaos_engine::quirk::resolve(args.platform.as_deref(), &[], &[]).map_err(Failure::own)?;
+    let junit_path = match &args.junit {
+        Some(p) => Some(check_writable_file(p, "JUnit report")?),
+        None => None,
+    };
+    let out_dir = absolute(&args.out)?;
+    prepare_out_dir(&out_dir)?;
     launch::preflight(&args.cmd[0])?;
     let shim = crate::shim_path::find_shim()?;
-    let out_dir = absolute(&args.out)?;
-    std::fs::create_dir_all(&out_dir)
-        .map_err(|e| Failure::own(format!("cannot create {}: {e}", out_dir.display())))?;
 
     let started = Instant::now();
     let next = AtomicUsize::new(0);
@@ -127,7 +192,7 @@ pub fn sweep(args: SweepArgs) -> Result<u8, Failure> {
                 (&next, &stop, &seeds, &source, &shim, &out_dir, &args);
             scope.spawn(move || {
                 loop {
-                    if stop.load(Ordering::SeqCst) {
+                    if stop.load(Ordering::SeqCst) || trial::interrupted().is_some() {
                         break;
                     }
                     let i = next.fetch_add(1, Ordering::SeqCst);
@@ -176,7 +241,7 @@ pub fn sweep(args: SweepArgs) -> Result<u8, Failure> {
                 Ok(r) => r,
                 Err(e) => {
                     stop.store(true, Ordering::SeqCst);
-                    eprintln!("chaos-ctl: {}", e.message);
+                    errout!("chaos-ctl: {}", e.message);
                     continue;
                 }
             };
@@ -188,7 +253,7 @@ pub fn sweep(args: SweepArgs) -> Result<u8, Failure> {
                     bar.inc(1);
                     bar.set_message(format!("{failures} failed"));
                 }
-                None => eprintln!(
+                None => errout!(
                     "chaos: seed {}: {} ({:.2} s)",
                     r.seed,
                     r.outcome.describe(),
@@ -202,7 +267,10 @@ pub fn sweep(args: SweepArgs) -> Result<u8, Failure> {
         bar.finish_and_clear();
     }
     results.sort_by_key(|r| r.seed);
-    if let Some(r) = results.iter().find(|r| !r.intercepted) {
+    let interrupted = trial::interrupted();
+    if interrupted.is_none()
+        && let Some(r) = results.iter().find(|r| !r.intercepted)
+    {
         return Err(Failure::own(format!(
             "seed {}: {} never loaded the shim (no `start` event in {}): nothing was injected",
             r.seed,
@@ -210,16 +278,34 @@ pub fn sweep(args: SweepArgs) -> Result<u8, Failure> {
             r.log.display()
         )));
     }
-    report(&args, &source, &seeds, &results, started.elapsed())
+    let done = Done {
+        seeds: &seeds,
+        results: &results,
+        elapsed: started.elapsed(),
+        interrupted,
+        junit: junit_path.as_deref(),
+    };
+    report(&args, &source, &done)
 }
 
-fn report(
-    args: &SweepArgs,
-    source: &PolicySource,
-    seeds: &[u64],
-    results: &[SeedResult],
+/// What a sweep did, for its report.
+struct Done<'a> {
+    seeds: &'a [u64],
+    results: &'a [SeedResult],
     elapsed: Duration,
-) -> Result<u8, Failure> {
+    /// The SIGINT or SIGTERM that cut it short.
+    interrupted: Option<i32>,
+    junit: Option<&'a Path>,
+}
+
+fn report(args: &SweepArgs, source: &PolicySource, done: &Done) -> Result<u8, Failure> {
+    let Done {
+        seeds,
+        results,
+        elapsed,
+        interrupted,
+        junit,
+    } = *done;
     let cmd_line = shell_line(&args.cmd);
     let policy_flag = match source {
         PolicySource::File(p) => format!("--policy {}", shell_word(&p.to_string_lossy())),
@@ -233,22 +319,38 @@ fn report(
     let reproduce = |seed: u64| {
         format!("chaos-ctl run --seed {seed} {policy_flag}{platform_flag} -- {cmd_line}")
     };
-    let failed: Vec<&SeedResult> = results.iter().filter(|r| !r.outcome.passed()).collect();
-    for r in results.iter().filter(|r| r.outcome.passed()) {
+    let verdict = |r: &&SeedResult| r.outcome != Outcome::Interrupted;
+    let failed: Vec<&SeedResult> = results
+        .iter()
+        .filter(verdict)
+        .filter(|r| !r.outcome.passed())
+        .collect();
+    let cut = results.len() - results.iter().filter(verdict).count();
+    for r in results.iter().filter(|r| !verdict(r) || r.outcome.passed()) {
         let _ = std::fs::remove_file(&r.log);
         let _ = std::fs::remove_file(&r.output);
     }
-    eprintln!(
-        "chaos: sweep ran {} of {} seed(s) in {:.1} s: {} failed",
-        results.len(),
+    let name = |sig: i32| chaos_engine::signal::signal_name(sig);
+    errout!(
+        "chaos: sweep {} {} of {} seed(s) in {:.1} s: {} failed{}",
+        if interrupted.is_some() {
+            "interrupted: finished"
+        } else {
+            "ran"
+        },
+        results.len() - cut,
         seeds.len(),
         elapsed.as_secs_f64(),
-        failed.len()
+        failed.len(),
+        match interrupted {
+            Some(sig) => format!(", {cut} killed by chaos-ctl on {}", name(sig)),
+            None => String::new(),
+        }
     );
     if !failed.is_empty() {
-        eprintln!("  {:<8} {:<20} {:<40} reproduce", "seed", "result", "log");
+        errout!("  {:<8} {:<20} {:<40} reproduce", "seed", "result", "log");
         for r in &failed {
-            eprintln!(
+            errout!(
                 "  {:<8} {:<20} {:<40} {}",
                 r.seed,
                 r.outcome.describe(),
@@ -256,38 +358,69 @@ fn report(
                 reproduce(r.seed)
             );
         }
-        eprintln!(
+        errout!(
             "chaos: exact replay: chaos-ctl replay LOG -- {cmd_line}; smallest failing set: \
              chaos-ctl minimize LOG -- {cmd_line}"
         );
     }
-    if let Some(path) = &args.junit {
-        let cases: Vec<junit::Case> = results
+    if let Some(path) = junit {
+        let not_run = match interrupted {
+            Some(sig) => format!("not run: the sweep was interrupted by {}", name(sig)),
+            None => {
+                "not run: the sweep stopped at the first failure (--keep-going runs every seed)"
+                    .to_string()
+            }
+        };
+        let mut cases: Vec<(u64, junit::Case)> = results
             .iter()
-            .map(|r| junit::Case {
-                name: format!("seed {}", r.seed),
-                seconds: r.elapsed.as_secs_f64(),
-                failure: (!r.outcome.passed()).then(|| {
-                    (
-                        r.outcome.describe(),
-                        format!(
-                            "reproduce: {}\nlog: {}\n\n{}",
-                            reproduce(r.seed),
-                            r.log.display(),
-                            tail(&r.output, 40)
-                        ),
-                    )
-                }),
+            .map(|r| {
+                (
+                    r.seed,
+                    junit::Case {
+                        name: format!("seed {}", r.seed),
+                        seconds: r.elapsed.as_secs_f64(),
+                        skipped: (r.outcome == Outcome::Interrupted).then(|| {
+                            format!(
+                                "killed after {:.1} s: the sweep was interrupted by {}",
+                                r.elapsed.as_secs_f64(),
+                                interrupted.map_or_else(|| "a signal".to_string(), name)
+                            )
+                        }),
+                        failure: (verdict(&r) && !r.outcome.passed()).then(|| {
+                            (
+                                r.outcome.describe(),
+                                format!(
+                                    "reproduce: {}\nlog: {}\n\n{}",
+                                    reproduce(r.seed),
+                                    r.log.display(),
+                                    tail(&r.output, 40)
+                                ),
+                            )
+                        }),
+                    },
+                )
             })
             .collect();
+        let ran: std::collections::HashSet<u64> = results.iter().map(|r| r.seed).collect();
+        cases.extend(seeds.iter().filter(|s| !ran.contains(s)).map(|&s| {
+            let case = junit::Case {
+                name: format!("seed {s}"),
+                seconds: 0.0,
+                failure: None,
+                skipped: Some(not_run.clone()),
+            };
+            (s, case)
+        }));
+        cases.sort_by_key(|(seed, _)| *seed);
+        let cases: Vec<junit::Case> = cases.into_iter().map(|(_, c)| c).collect();
         let xml = junit::render(&format!("chaos sweep: {cmd_line}"), &cases);
         std::fs::write(path, xml)
             .map_err(|e| Failure::own(format!("cannot write {}: {e}", path.display())))?;
     }
-    Ok(if failed.is_empty() {
-        0
-    } else {
-        SOME_SEED_FAILED
+    Ok(match interrupted {
+        Some(sig) => trial::interrupted_status(sig),
+        None if failed.is_empty() => 0,
+        None => SOME_SEED_FAILED,
     })
 }
 
@@ -314,5 +447,8 @@ mod tests {
         for bad in ["0/3", "4/3", "1/0", "x"] {
             assert!(partition(all.clone(), Some(bad)).is_err(), "{bad}");
         }
+        let three = parse_seeds("1..3").unwrap();
+        assert_eq!(partition(three.clone(), Some("3/5")).unwrap(), vec![3]);
+        assert!(partition(three, Some("5/5")).is_err());
     }
 }

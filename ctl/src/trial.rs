@@ -5,14 +5,64 @@ use std::fs::File;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
+
+/// The first SIGINT or SIGTERM that reached a sweep or minimize, or 0.
+static INTERRUPTED: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_interrupt(sig: libc::c_int) {
+    // Async-signal-safe: one atomic store. The run loops poll it.
+    let _ = INTERRUPTED.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
+}
+
+/// From now on, SIGINT and SIGTERM only set a flag (`interrupted`): the runs in progress are killed
+/// (their process groups), and the command reports what it has and exits 128+N. The handler is
+/// one-shot, so a second signal kills chaos-ctl at once, as it did before.
+pub fn catch_interrupts() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            sa.sa_flags = libc::SA_RESTART | libc::SA_RESETHAND;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// The signal that interrupted the command, if one did.
+pub fn interrupted() -> Option<i32> {
+    match INTERRUPTED.load(Ordering::SeqCst) {
+        0 => None,
+        sig => Some(sig),
+    }
+}
+
+/// The exit status after an interruption by `sig`: 130 for SIGINT, 143 for SIGTERM.
+pub fn interrupted_status(sig: i32) -> u8 {
+    128 + sig as u8
+}
+
+/// `--timeout`: a duration such as `30s` or `2m`, or bare seconds (`10`) as timeout(1) takes them.
+pub fn timeout_arg(text: &str) -> Result<Duration, crate::failure::Failure> {
+    let t = text.trim();
+    if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return crate::launch::duration_arg(&format!("{t}s"), "--timeout");
+    }
+    crate::launch::duration_arg(t, "--timeout")
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Passed,
-    /// Nonzero exit status, or 128+N when killed by signal N.
-    Failed(i32),
+    /// Exited with this nonzero status (130 is an exit status, whatever shells make of it).
+    Exited(i32),
+    /// Killed by this signal.
+    Killed(i32),
     TimedOut,
+    /// Killed by chaos-ctl because the sweep or minimize was interrupted (SIGINT/SIGTERM).
+    Interrupted,
 }
 
 impl Outcome {
@@ -23,11 +73,28 @@ impl Outcome {
     pub fn describe(&self) -> String {
         match self {
             Outcome::Passed => "passed".into(),
-            Outcome::Failed(code) if *code > 128 => format!("killed by signal {}", code - 128),
-            Outcome::Failed(code) => format!("exit {code}"),
+            Outcome::Exited(code) => format!("exit {code}"),
+            Outcome::Killed(sig) => format!("killed by {}", signal_name(*sig)),
             Outcome::TimedOut => "timed out".into(),
+            Outcome::Interrupted => "interrupted".into(),
         }
     }
+}
+
+/// `SIGSEGV` for 11: the deaths a program dies (the engine's table has the catchable signals).
+fn signal_name(sig: i32) -> String {
+    let name = match sig {
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGILL => "SIGILL",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGSTOP => "SIGSTOP",
+        _ => return chaos_engine::signal::signal_name(sig),
+    };
+    name.to_string()
 }
 
 pub struct Finished {
@@ -36,7 +103,8 @@ pub struct Finished {
 }
 
 /// Runs `cmd` to completion or `timeout`, its stdout and stderr going to `output`. Whatever the
-/// program left running in its process group is killed afterwards.
+/// program left running in its process group is killed afterwards, and the whole group is killed
+/// at once when chaos-ctl is interrupted (`catch_interrupts`).
 pub fn run(mut cmd: Command, output: &Path, timeout: Duration) -> std::io::Result<Finished> {
     let out = File::create(output)?;
     cmd.stdin(Stdio::null())
@@ -53,15 +121,20 @@ pub fn run(mut cmd: Command, output: &Path, timeout: Duration) -> std::io::Resul
         if let Some(status) = child.try_wait()? {
             break match (status.code(), status.signal()) {
                 (Some(0), _) => Outcome::Passed,
-                (Some(c), _) => Outcome::Failed(c),
-                (None, Some(sig)) => Outcome::Failed(128 + sig),
-                _ => Outcome::Failed(-1),
+                (Some(c), _) => Outcome::Exited(c),
+                (None, Some(sig)) => Outcome::Killed(sig),
+                _ => Outcome::Exited(-1),
             };
         }
         if start.elapsed() >= timeout {
             kill_group();
             let _ = child.wait();
             break Outcome::TimedOut;
+        }
+        if interrupted().is_some() {
+            kill_group();
+            let _ = child.wait();
+            break Outcome::Interrupted;
         }
         std::thread::sleep(Duration::from_millis(2));
     };
@@ -70,4 +143,27 @@ pub fn run(mut cmd: Command, output: &Path, timeout: Duration) -> std::io::Resul
         outcome,
         elapsed: start.elapsed(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Outcome;
+
+    #[test]
+    fn exit_statuses_are_not_signals() {
+        assert_eq!(Outcome::Exited(130).describe(), "exit 130");
+        assert_eq!(Outcome::Killed(libc::SIGINT).describe(), "killed by SIGINT");
+        assert_eq!(
+            Outcome::Killed(libc::SIGSEGV).describe(),
+            "killed by SIGSEGV"
+        );
+    }
+
+    #[test]
+    fn bare_seconds_are_a_timeout() {
+        assert_eq!(super::timeout_arg("10").unwrap().as_secs(), 10);
+        assert_eq!(super::timeout_arg("1.5").unwrap().as_millis(), 1500);
+        assert_eq!(super::timeout_arg("2m").unwrap().as_secs(), 120);
+        assert!(super::timeout_arg("ten").is_err());
+    }
 }

@@ -16,6 +16,7 @@
 pub mod addr;
 pub mod chance;
 pub mod decide;
+pub mod env;
 pub mod errno;
 pub mod event;
 pub mod fault;

@@ -27,11 +27,40 @@ extern "C" fn chaos_shim_init() {
             return; // setuid/setgid/capabilities: do nothing at all.
         }
         std::panic::set_hook(Box::new(|_| {})); // only the shim's own std: the program's is separate
+        warn_unknown_vars();
         if let Err(message) = init() {
             sys::write_all(2, format!("{message}\n").as_bytes());
             sys::exit_group(125);
         }
     });
+}
+
+/// A misspelt variable (`CHAOS_POLCY`) would otherwise be ignored without a word: one line on
+/// stderr names it and the nearest known name.
+fn warn_unknown_vars() {
+    let unknown: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .filter(|k| k.starts_with("CHAOS_") && !chaos_engine::env::is_known(k))
+        .collect();
+    if unknown.is_empty() {
+        return;
+    }
+    let described: Vec<String> = unknown
+        .iter()
+        .map(|k| match chaos_engine::env::nearest(k) {
+            Some(n) => format!("{k} (did you mean {n}?)"),
+            None => k.clone(),
+        })
+        .collect();
+    sys::write_all(
+        2,
+        format!(
+            "chaos: warning: unknown variable {} ignored; known: {}\n",
+            described.join(", "),
+            chaos_engine::env::SHIM_VARS.join(" ")
+        )
+        .as_bytes(),
+    );
 }
 
 fn env(name: &str) -> Option<String> {
@@ -45,7 +74,9 @@ fn load_policy() -> Result<Policy, String> {
     if let Some(path) = env("CHAOS_POLICY") {
         let text = std::fs::read_to_string(&path)
             .map_err(|e| format!("chaos: cannot read policy {path} (CHAOS_POLICY): {e}"))?;
-        return parse::parse_policy(&text, &path).map_err(|e| e.to_string());
+        // chaos-ctl hands over a private copy of what it validated and names the original here.
+        let origin = env("CHAOS_POLICY_ORIGIN").unwrap_or(path);
+        return parse::parse_policy(&text, &origin).map_err(|e| e.to_string());
     }
     let name = env("CHAOS_PROFILE").unwrap_or_else(|| profiles::DEFAULT_PROFILE.to_string());
     profiles::load_profile(&name).map_err(|e| format!("chaos: CHAOS_PROFILE: {}", e.message))

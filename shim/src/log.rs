@@ -112,15 +112,31 @@ pub fn write_start(rt: &Runtime, via: &str) {
     line.field_display("proc", format_args!("{:016x}", PROCESS_KEY.load(Relaxed)));
     line.field_str("via", via.as_bytes());
     line.field_str("exe", rt.exe.as_bytes());
+    // A long command line must not push the fields after it out of the line: argv stops while
+    // there is still room for them (escaped at worst 6 bytes a byte), and says how many it left out.
+    let reserve = 512
+        + 6 * rt.policy.origin.len()
+        + rt.quirks.names().iter().map(|n| n.len() + 3).sum::<usize>();
     line.key("argv");
     line.push(b"[");
-    for (i, arg) in rt.argv.iter().enumerate() {
-        if i > 0 {
+    let mut written = 0;
+    for arg in &rt.argv {
+        let mark = line.len();
+        if written > 0 {
             line.push(b",");
         }
         line.json_string(arg.as_bytes());
+        if line.overflowed() || line.room() < reserve {
+            line.cut_to(mark);
+            break;
+        }
+        written += 1;
     }
     line.push(b"]");
+    line.commit();
+    if written < rt.argv.len() {
+        line.field_num("argv_truncated", rt.argv.len() - written);
+    }
     line.field_num("seed", rt.seed);
     line.field_str("policy", rt.policy.origin.as_bytes());
     line.field_display("policy_digest", format_args!("{:016x}", rt.policy.digest));
@@ -135,6 +151,7 @@ pub fn write_start(rt: &Runtime, via: &str) {
         line.json_string(name.as_bytes());
     }
     line.push(b"]");
+    line.commit();
     line.field_display("quirk_probability", rt.policy.quirk_probability);
     line.field_num("missing_symbols", crate::real::MISSING.load(Relaxed));
     line.field_str("shim_version", chaos_engine::VERSION.as_bytes());

@@ -15,11 +15,53 @@ fn exit_status_passes_through_and_signals_become_128_plus_n() {
         20,
     );
     assert_eq!(r.code(), Some(3), "{}", r.describe());
+    // A program killed by a signal: chaos-ctl dies of the same signal after its summary, as
+    // strace and timeout(1) do, so a shell loop around it stops on Ctrl-C.
     let r = run(
         &mut ctl_run(&dir, None, "b.jsonl", &["sh", "-c", "kill -TERM $$"]),
         20,
     );
-    assert_eq!(r.code(), Some(128 + 15), "{}", r.describe());
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(r.status.signal(), Some(libc::SIGTERM), "{}", r.describe());
+    assert!(
+        r.stderr.contains("chaos: "),
+        "the summary comes first: {}",
+        r.describe()
+    );
+}
+
+#[test]
+fn a_group_wide_sigint_reaches_the_program_once() {
+    let dir = TempDir::new("group-int");
+    let count = dir.join("ints");
+    // The program counts SIGINTs for a moment, then exits 0.
+    let script = format!(
+        "trap 'echo x >> {}' INT; echo ready; for i in $(seq 40); do sleep 0.05; done; exit 0",
+        count.display()
+    );
+    let mut guard = Background::spawn(
+        ctl_run(&dir, None, "g.jsonl", &["sh", "-c", &script])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null()),
+    );
+    let child = &mut guard.0;
+    read_line_starting(child, "ready", 20);
+    // Background::spawn puts chaos-ctl in its own group, and the program shares it.
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "chaos-ctl did not finish"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let got = std::fs::read_to_string(&count).unwrap_or_default();
+    assert_eq!(
+        got.lines().count(),
+        1,
+        "one SIGINT, delivered once: {got:?}"
+    );
 }
 
 #[test]

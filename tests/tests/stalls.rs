@@ -97,12 +97,23 @@ fn edge_triggered_loop_that_treats_short_reads_as_drained_never_hangs() {
     let mut kinds = std::collections::BTreeSet::new();
     for seed in 1..=5 {
         let log = format!("et-{seed}.jsonl");
-        let mut cmd = ctl_run(&dir, Some(HEAVY), &log, &[fixture.to_str().unwrap(), "40"]);
-        cmd.env("CHAOS_SEED", seed.to_string()); // the shim honours it; chaos-ctl passes it through
+        let mut cmd = std::process::Command::new(&bins().ctl);
+        cmd.arg("run")
+            .arg("--seed")
+            .arg(seed.to_string())
+            .arg("--log")
+            .arg(dir.join(&log))
+            .arg("--policy")
+            .arg(dir.write(&format!("{log}.toml"), HEAVY))
+            .arg("--")
+            .args([fixture.to_str().unwrap(), "40"]);
         let r = run(&mut cmd, 60);
         assert_eq!(r.code(), Some(0), "seed {seed}: {}", r.describe());
         assert!(r.stdout.contains("ok 4 clients x 1048576 bytes echoed"));
-        for f in faults(&read_log(&dir.join(&log))) {
+        let events = read_log(&dir.join(&log));
+        let start = events.iter().find(|e| e["ev"] == "start").unwrap();
+        assert_eq!(start["seed"], seed, "{start}");
+        for f in faults(&events) {
             kinds.insert(f["fault"].as_str().unwrap().to_string());
         }
     }

@@ -56,6 +56,9 @@ pub struct Start {
     pub exe: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub argv: Option<Vec<String>>,
+    /// How many argv elements did not fit in the line (left out, not cut).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argv_truncated: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
     /// The policy's origin: a path, `profile:NAME` or `CHAOS_POLICY_TEXT`.

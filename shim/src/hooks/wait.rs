@@ -412,16 +412,31 @@ pub unsafe extern "C" fn select(
     e: *mut fd_set,
     tv: *mut timeval,
 ) -> c_int {
+    if runtime::get().is_none() || ACTIVE.load(Relaxed) == 0 {
+        // SAFETY: the program's own call with its own timeval, which Linux updates with the time
+        // not slept, as the program may expect.
+        return unsafe { real::select(n, r, w, e, tv) };
+    }
     // SAFETY: the program's timeout: null or a timeval, as select reads it.
     let timeout = time::timeout_of_timeval(unsafe { tv.as_ref() });
-    select_common(n, r, w, e, timeout, |r, w, e, wait| {
+    let entered = timeout.map(|_| sys::now_ns(libc::CLOCK_MONOTONIC));
+    let res = select_common(n, r, w, e, timeout, |r, w, e, wait| {
         let mut t = wait.map(time::timeval_of_ns);
         let p = t
             .as_mut()
             .map_or(core::ptr::null_mut(), |t| t as *mut timeval);
         // SAFETY: the program's call with (masked copies of) its sets and a local timeout.
         unsafe { real::select(n, r, w, e, p) }
-    })
+    });
+    // The local timeouts were the kernel's to update: give the program the time not slept.
+    if let (Some(t), Some(start)) = (timeout, entered) {
+        let err = sys::errno();
+        let slept = sys::now_ns(libc::CLOCK_MONOTONIC).saturating_sub(start);
+        // SAFETY: non-null (it had a timeout), the program's timeval, which select writes.
+        unsafe { *tv = time::timeval_of_ns(t.saturating_sub(slept)) };
+        sys::set_errno(err);
+    }
+    res
 }
 
 #[unsafe(no_mangle)]
