@@ -33,8 +33,9 @@ pub enum Command {
     },
     /// Summarise an event log: faults by rule, op and fault
     Report {
-        /// The JSON Lines log written by a run
-        log: PathBuf,
+        /// The JSON Lines logs written by runs (`-` for stdin); several are reported in turn
+        #[arg(required = true)]
+        log: Vec<PathBuf>,
         /// Print the summary as JSON
         #[arg(long)]
         json: bool,

@@ -11,7 +11,11 @@ pub struct Log {
 
 impl Log {
     pub fn read(path: &Path) -> std::io::Result<Log> {
-        let text = std::fs::read_to_string(path)?;
+        Ok(Log::parse(&std::fs::read_to_string(path)?))
+    }
+
+    /// A log's text, line by line.
+    pub fn parse(text: &str) -> Log {
         let mut events = Vec::new();
         let mut bad_lines = 0;
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -20,7 +24,7 @@ impl Log {
                 Err(_) => bad_lines += 1,
             }
         }
-        Ok(Log { events, bad_lines })
+        Log { events, bad_lines }
     }
 
     /// `read`, failing with a message that names the file.
@@ -31,6 +35,46 @@ impl Log {
                 path.display()
             ))
         })
+    }
+
+    /// A chaos event log the user named, `-` for stdin: fails, naming the file, when it cannot be
+    /// read or is not a chaos log (no `start` event, as in a text file or an empty one).
+    pub fn read_chaos_log(path: &Path) -> Result<Log, crate::failure::Failure> {
+        let log = if path.as_os_str() == "-" {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut text).map_err(
+                |e| {
+                    crate::failure::Failure::own(format!(
+                        "cannot read the event log from stdin: {e}"
+                    ))
+                },
+            )?;
+            Log::parse(&text)
+        } else {
+            Log::read_or_fail(path)?
+        };
+        log.require_start(path)?;
+        Ok(log)
+    }
+
+    /// Fails unless the log has a `start` event (every process under the shim writes one).
+    pub fn require_start(&self, path: &Path) -> Result<(), crate::failure::Failure> {
+        if self.starts().next().is_some() {
+            return Ok(());
+        }
+        let name = if path.as_os_str() == "-" {
+            "stdin".to_string()
+        } else {
+            path.display().to_string()
+        };
+        Err(crate::failure::Failure::own(format!(
+            "{name} has no `start` event: not a chaos event log{}",
+            if self.events.is_empty() && self.bad_lines == 0 {
+                " (it is empty)"
+            } else {
+                ""
+            }
+        )))
     }
 
     pub fn starts(&self) -> impl Iterator<Item = &Start> {

@@ -62,7 +62,7 @@ fn fault_value(f: &Fault) -> String {
             Some(ns) if ns > 0 => format!("{{ stall = \"{ns}ns\" }}"),
             _ => "\"EAGAIN\"".to_string(),
         },
-        errno => format!("\"{errno}\""),
+        errno => quoted(errno),
     }
 }
 
@@ -121,8 +121,23 @@ pub fn logged_faults(log: &Log, log_path: &Path) -> Result<Vec<LoggedFault>, Fai
     Ok(out)
 }
 
+/// `s` as a TOML string value, escaped by the `toml` crate.
 fn quoted(s: &str) -> String {
-    serde_json::to_string(s).expect("strings serialize")
+    toml::Value::String(s.to_string()).to_string()
+}
+
+/// `s` made safe for a `#` comment: line breaks and other control characters (which would end
+/// the comment, or which TOML does not allow in one) are written as escapes (`\n`, `\u{7}`).
+pub fn comment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() && c != '\t' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The frozen policy text for `faults` (a selection of the log's), with comments saying where they
@@ -139,15 +154,15 @@ pub fn render(log: &Log, log_path: &Path, faults: &[&LoggedFault], total: usize)
     let _ = writeln!(
         t,
         "# Frozen by `chaos-ctl freeze` from {}.",
-        log_path.display()
+        comment(&log_path.display().to_string())
     );
     if let Some(s) = first {
         let _ = writeln!(
             t,
             "# The original run: seed {}, policy {} (digest {}).",
             s.seed.unwrap_or(0),
-            s.policy.as_deref().unwrap_or("?"),
-            s.policy_digest.as_deref().unwrap_or("?")
+            comment(s.policy.as_deref().unwrap_or("?")),
+            comment(s.policy_digest.as_deref().unwrap_or("?"))
         );
     }
     let _ = writeln!(
@@ -182,8 +197,9 @@ pub fn render(log: &Log, log_path: &Path, faults: &[&LoggedFault], total: usize)
             t,
             "\n# {}. {}\n#    in process {process}{}\n[[inject]]\nprocess = {}\nconn = {}\nat = {}\n",
             i + 1,
-            f.describe,
-            cmd.map(|c| format!(" ({c})")).unwrap_or_default(),
+            comment(&f.describe),
+            cmd.map(|c| format!(" ({})", comment(c)))
+                .unwrap_or_default(),
             quoted(&process),
             quoted(&f.conn),
             quoted(&f.key.site.to_string()),
@@ -210,12 +226,7 @@ pub fn check(text: &str, origin: &str) -> Result<(), Failure> {
 /// `chaos-ctl freeze LOG`: the frozen policy on stdout.
 pub fn freeze(log_path: &Path) -> Result<u8, Failure> {
     let log = Log::read_or_fail(log_path)?;
-    if log.starts().next().is_none() {
-        return Err(Failure::own(format!(
-            "{} has no `start` event: not a chaos event log",
-            log_path.display()
-        )));
-    }
+    log.require_start(log_path)?;
     let faults = logged_faults(&log, log_path)?;
     let all: Vec<&LoggedFault> = faults.iter().collect();
     let text = render(&log, log_path, &all, faults.len());

@@ -152,13 +152,38 @@ pub fn absolute(p: &Path) -> Result<PathBuf, Failure> {
     std::path::absolute(p).map_err(|e| Failure::own(format!("{}: {e}", p.display())))
 }
 
-/// A fresh log path in $TMPDIR, unique per process and time.
+/// A fresh log path, unique per process and time, in `$TMPDIR/chaos-logs/` (created 0700), so
+/// logs collect in one place and `rm -rf "${TMPDIR:-/tmp}/chaos-logs"` clears them. When that
+/// directory cannot be used (it is a symlink, another user's, or cannot be created), `$TMPDIR`.
 pub fn default_log_path() -> PathBuf {
-    let ns = std::time::SystemTime::now()
+    let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or(0);
-    std::env::temp_dir().join(format!("chaos-{ns}-{}.jsonl", std::process::id()))
+    let name = format!("chaos-{ms}-{}.jsonl", std::process::id());
+    let tmp = std::env::temp_dir();
+    match log_dir(&tmp) {
+        Some(dir) => dir.join(name),
+        None => tmp.join(name),
+    }
+}
+
+/// The name of the directory under `$TMPDIR` that holds the default logs.
+pub const LOG_DIR_NAME: &str = "chaos-logs";
+
+/// `TMP/chaos-logs`, created 0700 if missing; `None` unless it is a real directory of ours.
+fn log_dir(tmp: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let dir = tmp.join(LOG_DIR_NAME);
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(_) => return None,
+    }
+    let meta = std::fs::symlink_metadata(&dir).ok()?;
+    // SAFETY: getuid cannot fail.
+    let ours = meta.uid() == unsafe { libc::getuid() };
+    (meta.file_type().is_dir() && ours).then_some(dir)
 }
 
 /// Creates (or empties) the log, 0600. It must be a regular file or not exist yet: a device

@@ -21,6 +21,7 @@ mod trial;
 use clap::Parser;
 use cli::{Cli, Command, ProfilesCommand};
 use failure::Failure;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -48,7 +49,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Validate { policy } => policy_source::validate(&policy),
-        Command::Report { log, json } => report::report(&log, json).map(|_| 0),
+        Command::Report { log, json } => {
+            let logs: Vec<&std::path::Path> = log.iter().map(PathBuf::as_path).collect();
+            report::report_all(&logs, json).map(|_| 0)
+        }
         Command::Quirks { platform } => quirks::list(platform.as_deref()).map(|_| 0),
         Command::Replay(args) => replay::replay(args),
         Command::Freeze { log } => frozen::freeze(&log),

@@ -161,15 +161,21 @@ extern "C" fn remove_staged_at_exit() {
 
 /// Prints a valid policy's rules on stdout and its notes (`chaos_engine::notes`) on stderr, or its
 /// error on stderr.
+/// `-` reads the policy from stdin.
 pub fn validate(path: &Path) -> Result<u8, Failure> {
-    let text = read_text(path)?;
-    match parse_policy(&text, &path.display().to_string()) {
+    let (text, origin) = if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut text)
+            .map_err(|e| Failure::own(format!("cannot read the policy from stdin: {e}")))?;
+        (text, "stdin".to_string())
+    } else {
+        (read_text(path)?, path.display().to_string())
+    };
+    match parse_policy(&text, &origin) {
         Ok(policy) => {
             println!(
-                "{}: ok, {} rule(s), seed {}",
-                path.display(),
-                policy.rules.len(),
-                policy.seed
+                "{origin}: ok, {}",
+                chaos_engine::notes::policy_summary(&policy)
             );
             for rule in &policy.rules {
                 let ops: Vec<&str> = rule.ops.iter().map(|o| o.name()).collect();

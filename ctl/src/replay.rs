@@ -48,6 +48,7 @@ pub fn compare<'a>(faults: &'a [LoggedFault], log: &Log) -> (usize, Vec<&'a Logg
 pub fn replay(args: ReplayArgs) -> Result<u8, Failure> {
     let log_path = absolute(&args.log)?;
     let original = Log::read_or_fail(&log_path)?;
+    original.require_start(&args.log)?;
     let faults = frozen::logged_faults(&original, &log_path)?;
     let cmd = command_or_logged(&args.cmd, &original, &log_path)?;
     let new_log = match &args.out_log {

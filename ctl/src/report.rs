@@ -2,7 +2,7 @@
 
 use crate::events::Log;
 use crate::failure::Failure;
-use crate::output::out;
+use crate::output::{errout, out};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -22,7 +22,13 @@ pub fn tally(log: &Log) -> BTreeMap<(String, String, String), usize> {
 }
 
 pub fn table(log: &Log) -> String {
-    let counts = tally(log);
+    // A rule name may hold a newline: keep the table one line a row.
+    let mut counts: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+    for ((rule, op, fault), n) in tally(log) {
+        *counts
+            .entry((crate::frozen::comment(&rule), op, fault))
+            .or_insert(0) += n;
+    }
     if counts.is_empty() {
         return "  (no faults injected)\n".to_string();
     }
@@ -37,35 +43,115 @@ pub fn table(log: &Log) -> String {
     out
 }
 
-pub fn report(path: &Path, json: bool) -> Result<(), Failure> {
-    let log = Log::read_or_fail(path)?;
-    let processes = log.starts().count();
-    let faults = log.faults().count();
-    if json {
-        let rows: Vec<serde_json::Value> = tally(&log)
-            .into_iter()
-            .map(|((rule, op, fault), count)| {
-                serde_json::json!({"rule": rule, "op": op, "fault": fault, "count": count})
-            })
-            .collect();
-        let doc = serde_json::json!({
-            "processes": processes,
-            "faults": faults,
-            "bad_lines": log.bad_lines,
-            "by_rule_op_fault": rows,
-        });
-        out!("{}\n", serde_json::to_string_pretty(&doc).expect("json"))?;
-    } else {
-        out!(
-            "{}: {processes} process(es), {faults} fault(s){}\n",
-            path.display(),
-            if log.bad_lines > 0 {
-                format!(", {} unparseable line(s)", log.bad_lines)
-            } else {
-                String::new()
+/// One line per bug the program made that the shim saw, as `run`'s summary prints them.
+pub fn warning_lines(log: &Log) -> String {
+    log.warnings()
+        .map(|w| {
+            format!(
+                "chaos: program bug: pid {} {}({}): {}\n",
+                w.header.pid,
+                w.op,
+                w.fd,
+                crate::frozen::comment(&w.what)
+            )
+        })
+        .collect()
+}
+
+/// `chaos-ctl report LOG...` (`-` for stdin): for each log in turn (`chaos-sweep/*.jsonl`), the
+/// run's policy and seed, its faults by rule, op and fault, and the program bugs the shim saw.
+/// `--json` prints an array of them when there are several. A file that is not a chaos log is named on stderr and makes the exit 125,
+/// after the others are reported.
+pub fn report_all(paths: &[&Path], json: bool) -> Result<(), Failure> {
+    let mut docs = Vec::new();
+    let mut printed = false;
+    let mut failed = None;
+    for path in paths {
+        match Log::read_chaos_log(path) {
+            Ok(log) if json => docs.push(json_doc(path, &log)),
+            Ok(log) => {
+                out!("{}{}", if printed { "\n" } else { "" }, text(path, &log))?;
+                printed = true;
             }
-        )?;
-        out!("{}", table(&log))?;
+            Err(e) if paths.len() == 1 => return Err(e),
+            Err(e) => {
+                errout!("chaos-ctl: {}", e.message);
+                failed = Some(e.code);
+            }
+        }
     }
-    Ok(())
+    if json && !docs.is_empty() {
+        let doc = if paths.len() == 1 {
+            docs.remove(0)
+        } else {
+            serde_json::Value::Array(docs)
+        };
+        out!("{}\n", serde_json::to_string_pretty(&doc).expect("json"))?;
+    }
+    match failed {
+        Some(code) => Err(Failure::quiet(code)),
+        None => Ok(()),
+    }
+}
+
+fn display_name(path: &Path) -> String {
+    if path.as_os_str() == "-" {
+        "stdin".to_string()
+    } else {
+        path.display().to_string()
+    }
+}
+
+fn json_doc(path: &Path, log: &Log) -> serde_json::Value {
+    let first = log.starts().next();
+    let rows: Vec<serde_json::Value> = tally(log)
+        .into_iter()
+        .map(|((rule, op, fault), count)| {
+            serde_json::json!({"rule": rule, "op": op, "fault": fault, "count": count})
+        })
+        .collect();
+    let warnings: Vec<serde_json::Value> = log
+        .warnings()
+        .map(|w| serde_json::json!({"pid": w.header.pid, "op": w.op, "fd": w.fd, "what": w.what}))
+        .collect();
+    serde_json::json!({
+        "log": display_name(path),
+        "seed": first.and_then(|s| s.seed),
+        "policy": first.and_then(|s| s.policy.clone()),
+        "policy_digest": first.and_then(|s| s.policy_digest.clone()),
+        "processes": log.starts().count(),
+        "faults": log.faults().count(),
+        "bad_lines": log.bad_lines,
+        "by_rule_op_fault": rows,
+        "warnings": warnings,
+    })
+}
+
+fn text(path: &Path, log: &Log) -> String {
+    let first = log.starts().next();
+    let mut t = format!(
+        "{}: {} process(es), {} fault(s){}\n",
+        display_name(path),
+        log.starts().count(),
+        log.faults().count(),
+        if log.bad_lines > 0 {
+            format!(", {} unparseable line(s)", log.bad_lines)
+        } else {
+            String::new()
+        }
+    );
+    t += &format!(
+        "  policy {}{}, seed {}\n",
+        crate::frozen::comment(first.and_then(|s| s.policy.as_deref()).unwrap_or("?")),
+        first
+            .and_then(|s| s.policy_digest.as_deref())
+            .map(|d| format!(" (digest {d})"))
+            .unwrap_or_default(),
+        first
+            .and_then(|s| s.seed)
+            .map_or("?".to_string(), |s| s.to_string())
+    );
+    t += &table(log);
+    t += &warning_lines(log);
+    t
 }

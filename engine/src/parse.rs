@@ -59,27 +59,80 @@ struct RawInjection {
     fault: Spanned<toml::Value>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// A name or an array of names; each array item keeps its own span, so an error points at it.
 enum OneOrMany {
     One(String),
-    Many(Vec<String>),
+    Many(Vec<Spanned<String>>),
 }
 
 impl OneOrMany {
-    fn items(&self) -> Vec<&str> {
+    /// Each name with where it is (`whole` is the span of the value as a whole).
+    fn items(&self, whole: Range<usize>) -> Vec<(&str, Range<usize>)> {
         match self {
-            OneOrMany::One(s) => vec![s.as_str()],
-            OneOrMany::Many(v) => v.iter().map(String::as_str).collect(),
+            OneOrMany::One(s) => vec![(s.as_str(), whole)],
+            OneOrMany::Many(v) => v.iter().map(|s| (s.get_ref().as_str(), s.span())).collect(),
         }
     }
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = OneOrMany;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a name or an array of names")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::One(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<OneOrMany, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Spanned<String>>()? {
+                    items.push(item);
+                }
+                Ok(OneOrMany::Many(items))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
+/// Any TOML number (a too-large integer too: it is then out of range, not a type error).
 enum Number {
     Int(i64),
     Float(f64),
+}
+
+impl<'de> Deserialize<'de> for Number {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = Number;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number from 0.0 to 1.0")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Number, E> {
+                Ok(Number::Int(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Number, E> {
+                Ok(Number::Float(v as f64))
+            }
+            fn visit_i128<E: serde::de::Error>(self, v: i128) -> Result<Number, E> {
+                Ok(Number::Float(v as f64))
+            }
+            fn visit_u128<E: serde::de::Error>(self, v: u128) -> Result<Number, E> {
+                Ok(Number::Float(v as f64))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Number, E> {
+                Ok(Number::Float(v))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 #[derive(Deserialize)]
@@ -115,8 +168,9 @@ pub fn parse_policy(text: &str, origin: &str) -> Result<Policy, PolicyError> {
         }
     };
     let raw: RawPolicy = toml::from_str(text).map_err(|e| {
-        let message = e.message().trim().replace('\n', " ");
-        err_at(e.span().unwrap_or(0..0), message)
+        let span = e.span().unwrap_or(0..0);
+        let message = humanize(text, span.start, &e.message().trim().replace('\n', " "));
+        err_at(span, message)
     })?;
     if raw.rules.len() > MAX_RULES {
         return Err(err_at(
@@ -175,6 +229,9 @@ pub fn parse_policy(text: &str, origin: &str) -> Result<Policy, PolicyError> {
     }
     Ok(Policy {
         injections: crate::inject::Injections::new(injections),
+        platform: raw.platform.map(|p| p.into_inner()),
+        quirks_on: add.iter().map(|s| s.to_string()).collect(),
+        quirks_off: remove.iter().map(|s| s.to_string()).collect(),
         quirks,
         quirk_probability,
         seed: raw.seed.map(|s| s.into_inner()).unwrap_or(1),
@@ -238,10 +295,10 @@ fn build_rule(raw: RawRule, index: usize, err_at: ErrAt) -> Result<Rule, PolicyE
     };
 
     let mut ops = OpSet::default();
-    for item in raw.on.get_ref().items() {
+    for (item, at) in raw.on.get_ref().items(raw.on.span()) {
         let set = OpSet::from_name(item).ok_or_else(|| {
             err_at(
-                raw.on.span(),
+                at,
                 format!("unknown op `{item}` in `on`; expected {OP_NAMES_HELP}"),
             )
         })?;
@@ -255,10 +312,10 @@ fn build_rule(raw: RawRule, index: usize, err_at: ErrAt) -> Result<Rule, PolicyE
         None => KindSet::SOCKET,
         Some(fd) => {
             let mut set = KindSet(0);
-            for item in fd.get_ref().items() {
+            for (item, at) in fd.get_ref().items(fd.span()) {
                 let k = KindSet::from_name(item).ok_or_else(|| {
                     err_at(
-                        fd.span(),
+                        at,
                         format!("unknown fd kind `{item}`; expected {KIND_NAMES_HELP}"),
                     )
                 })?;
@@ -399,7 +456,12 @@ fn parse_fault(value: &toml::Value) -> Result<Fault, String> {
                 "reset" if v.as_bool() == Some(true) => Ok(Fault::Reset),
                 "reset" => Err("`reset` takes `true`".into()),
                 "delay" => parse_ns_range(text()?).map(Fault::Delay),
-                "short" => parse_short(text()?).map(Fault::Short),
+                "short" => {
+                    let t = text()?;
+                    parse_short(t)
+                        .map(Fault::Short)
+                        .map_err(|m| short_backwards(t).unwrap_or(m))
+                }
                 "stall" => parse_ns_range(text()?).map(Fault::Stall),
                 other => Err(format!("unknown fault `{other}`; {FAULT_HELP}")),
             }
@@ -479,6 +541,94 @@ fn check_fault_fits(
     }
 }
 
+/// `short = "50..1"`: say that the range is backwards rather than just what a range looks like.
+fn short_backwards(text: &str) -> Option<String> {
+    let t = text.trim();
+    let (body, pct) = match t.strip_suffix('%') {
+        Some(b) => (b, "%"),
+        None => (t, ""),
+    };
+    let (a, b) = body.split_once("..")?;
+    let (a, b) = (a.trim().trim_end_matches('%'), b.trim());
+    let (lo, hi) = (a.parse::<u64>().ok()?, b.parse::<u64>().ok()?);
+    (lo > hi).then(|| {
+        format!(
+            "short `{text}`: the start ({lo}) is after the end ({hi}); write the smaller first, \
+             e.g. \"{hi}..{lo}{pct}\""
+        )
+    })
+}
+
+/// What a field expects, in the words of the README, for type errors.
+fn field_expects(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "on" => "an op name or an array of them, e.g. \"reads\" or [\"recv\", \"send\"]",
+        "fd" => "an fd kind or an array of them, e.g. \"tcp\" or [\"tcp\", \"unix\"]",
+        "window" => "an array of two durations, e.g. [\"2s\", \"10s\"]",
+        "quirks" | "no_quirks" => "an array of quirk names, e.g. [\"no-accept4\"]",
+        "probability" | "quirk_probability" => "a number from 0.0 to 1.0",
+        "seed" | "after" | "every" | "times" | "min_bytes" => {
+            "a whole number from 0 to 18446744073709551615"
+        }
+        "fault" => "a fault, e.g. \"ECONNRESET\" or { delay = \"10ms\" }",
+        "any_errno" => "true or false",
+        "signal" => "a signal name, e.g. \"SIGUSR1\"",
+        "platform" => "a platform name, e.g. \"macos\"",
+        "name" => "a string",
+        _ => return None,
+    })
+}
+
+/// The key whose value starts at `offset`, from the text before it on its line (`key = `).
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(text.len());
+    let line = text[..offset].rsplit('\n').next()?;
+    let (before, _) = line.rsplit_once('=')?;
+    let key = before.rsplit(['{', ',']).next()?.trim();
+    let key = key.rsplit('.').next()?.trim().trim_matches('"');
+    (!key.is_empty() && !key.contains(' ')).then(|| key.to_string())
+}
+
+/// Turns serde's wording (`invalid type: integer `5` as i128, expected u64`) into what the user
+/// wrote and what the field expects, naming the field.
+fn humanize(text: &str, offset: usize, message: &str) -> String {
+    let body = message
+        .strip_prefix("invalid type: ")
+        .or_else(|| message.strip_prefix("invalid value: "));
+    let Some((found, expected)) = body.and_then(|b| b.rsplit_once(", expected ")) else {
+        return message.to_string();
+    };
+    let key = key_at(text, offset);
+    let expected = match key.as_deref().and_then(field_expects) {
+        Some(e) => e.to_string(),
+        None => match expected {
+            "u64" | "i64" | "u32" => "a whole number from 0 to 18446744073709551615".to_string(),
+            "a sequence" => "an array".to_string(),
+            "a boolean" => "true or false".to_string(),
+            "any value" => "a value".to_string(),
+            other => other.to_string(),
+        },
+    };
+    let found = found
+        .replace(" as i128", "")
+        .replace(" as u128", "")
+        .replace("floating point", "number")
+        .replace("map", "table")
+        .replace("sequence", "array")
+        .replace('`', "");
+    let found = if found.starts_with("integer ") && found.len() > 26 {
+        format!("{found} (too large)")
+    } else if found.starts_with("integer -") {
+        format!("{found} (negative)")
+    } else {
+        found
+    };
+    match key {
+        Some(k) => format!("`{k}` expects {expected}, not {found}"),
+        None => format!("expected {expected}, not {found}"),
+    }
+}
+
 /// 1-based line and column (in characters) of a byte offset.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
@@ -534,7 +684,7 @@ fault = { short = "1..50%" }
     #[test]
     fn errors_point_at_the_offending_value() {
         let e = err("[[rules]]\non = [\"recieve\"]\nfault = \"EINTR\"\n");
-        assert_eq!((e.line, e.col), (2, 6), "{e}");
+        assert_eq!((e.line, e.col), (2, 7), "{e}");
         assert!(e.message.contains("unknown op `recieve`"), "{e}");
 
         let e = err("[[rules]]\non = \"recv\"\nfault = \"ENOENT\"\n");
@@ -606,5 +756,120 @@ fault = { short = "1..50%" }
             "p",
         );
         assert!(p.is_ok());
+    }
+
+    #[test]
+    fn type_errors_say_what_the_field_expects_not_serde_internals() {
+        for (text, at, expect) in [
+            (
+                "[[rules]]\non = 5\nfault = \"EINTR\"\n",
+                (2, 6),
+                "`on` expects an op name or an array of them, e.g. \"reads\" or [\"recv\", \"send\"], \
+                 not integer 5",
+            ),
+            (
+                "[[rules]]\non = [5]\nfault = \"EINTR\"\n",
+                (2, 7),
+                "`on` expects an op name",
+            ),
+            (
+                "[[rules]]\non = \"reads\"\nfd = 3\nfault = \"EINTR\"\n",
+                (3, 6),
+                "`fd` expects an fd kind or an array of them",
+            ),
+            (
+                "[[rules]]\non = \"reads\"\nprobability = \"x\"\nfault = \"EINTR\"\n",
+                (3, 15),
+                "`probability` expects a number from 0.0 to 1.0, not string \"x\"",
+            ),
+            (
+                "quirk_probability = \"x\"\n",
+                (1, 21),
+                "`quirk_probability` expects a number from 0.0 to 1.0",
+            ),
+            (
+                "seed = 99999999999999999999\n",
+                (1, 8),
+                "`seed` expects a whole number from 0 to 18446744073709551615, not integer \
+                 99999999999999999999 (too large)",
+            ),
+            ("seed = -1\n", (1, 8), "not integer -1 (negative)"),
+            (
+                "[[rules]]\non = \"reads\"\ntimes = \"x\"\nfault = \"EINTR\"\n",
+                (3, 9),
+                "`times` expects a whole number",
+            ),
+            (
+                "[[rules]]\non = \"reads\"\nwindow = \"2s\"\nfault = \"EINTR\"\n",
+                (3, 10),
+                "`window` expects an array of two durations",
+            ),
+            (
+                "quirks = \"no-accept4\"\n",
+                (1, 10),
+                "`quirks` expects an array of quirk names",
+            ),
+            (
+                "[[rules]]\non = \"reads\"\nsignal = 5\nfault = \"EINTR\"\n",
+                (3, 10),
+                "`signal` expects a signal name",
+            ),
+        ] {
+            let e = err(text);
+            assert_eq!((e.line, e.col), at, "{text}: {e}");
+            assert!(e.message.contains(expect), "{text}: {e}");
+            for internal in [
+                "untagged enum",
+                "OneOrMany",
+                "Number",
+                "as i128",
+                "u64",
+                "a sequence",
+                "invalid type",
+                "any value",
+            ] {
+                assert!(!e.message.contains(internal), "{text}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_huge_probability_is_out_of_range_not_a_type_error() {
+        let e = err(
+            "[[rules]]\non = \"reads\"\nprobability = 99999999999999999999\nfault = \"EINTR\"\n",
+        );
+        assert_eq!((e.line, e.col), (3, 15), "{e}");
+        assert!(e.message.contains("is outside 0.0..=1.0"), "{e}");
+    }
+
+    #[test]
+    fn unknown_names_in_an_array_point_at_the_name() {
+        let e = err("[[rules]]\non = [\"recv\", \"recieve\"]\nfault = \"EINTR\"\n");
+        assert_eq!((e.line, e.col), (2, 15), "{e}");
+        assert!(e.message.contains("unknown op `recieve`"), "{e}");
+        let e = err("[[rules]]\non = \"recieve\"\nfault = \"EINTR\"\n");
+        assert_eq!((e.line, e.col), (2, 6), "{e}");
+        let e = err("[[rules]]\non = \"reads\"\nfd = [\"tcp\", \"sokc\"]\nfault = \"EINTR\"\n");
+        assert_eq!((e.line, e.col), (3, 14), "{e}");
+        assert!(e.message.contains("unknown fd kind `sokc`"), "{e}");
+    }
+
+    #[test]
+    fn a_backwards_short_range_says_start_is_after_end() {
+        let e = err("[[rules]]\non = \"reads\"\nfault = { short = \"50..1\" }\n");
+        assert_eq!(e.line, 3, "{e}");
+        assert_eq!(
+            e.message,
+            "short `50..1`: the start (50) is after the end (1); write the smaller first, e.g. \"1..50\""
+        );
+        let e = err("[[rules]]\non = \"reads\"\nfault = { short = \"50..10%\" }\n");
+        assert!(
+            e.message.contains("the start (50) is after the end (10)"),
+            "{e}"
+        );
+        assert!(e.message.contains("\"10..50%\""), "{e}");
+        // Other bad shorts keep the general message.
+        let e = err("[[rules]]\non = \"reads\"\nfault = { short = \"0..5\" }\n");
+        assert!(!e.message.contains("after the end"), "{e}");
     }
 }

@@ -23,6 +23,10 @@ pub struct Policy {
     pub quirk_probability: f64,
     /// Exact faults at decision keys (`[[inject]]`, what `chaos-ctl freeze` writes).
     pub injections: crate::inject::Injections,
+    /// As written, for `validate`'s notes and summary: `platform`, `quirks` and `no_quirks`.
+    pub platform: Option<String>,
+    pub quirks_on: Vec<String>,
+    pub quirks_off: Vec<String>,
 }
 
 #[derive(Clone, Debug)]

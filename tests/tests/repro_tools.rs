@@ -1,0 +1,188 @@
+//! The reproduction tools (`freeze`, `replay`, `report`, `validate`) say the truth: frozen
+//! policies parse whatever the argv and rule names hold, non-logs are refused, and `report` shows
+//! everything a log says.
+
+use chaos_tests::*;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn ctl() -> Command {
+    Command::new(&bins().ctl)
+}
+
+/// Runs `cmd` with `input` on stdin, under a deadline.
+fn run_with_stdin(cmd: &mut Command, input: &str, secs: u64) -> Finished {
+    own_group(cmd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn chaos-ctl");
+    let mut stdin = child.stdin.take().expect("stdin");
+    // chaos-ctl may exit before reading it all (a refused input).
+    let _ = stdin.write_all(input.as_bytes());
+    drop(stdin);
+    wait_with_deadline(child, secs, "chaos-ctl")
+}
+
+const START: &str = r#"{"ev":"start","ts_ns":1,"pid":7,"ppid":1,"proc":"c2459c08352fe84d","via":"exec","exe":"/usr/bin/python3","argv":["python3","d.py"],"seed":42,"policy":"/tmp/d.toml","policy_digest":"0123456789abcdef","rules":1,"injections":0,"quirks":[],"quirk_probability":"1","missing_symbols":0,"shim_version":"0.1.0"}"#;
+const RESET: &str = r#"{"ev":"fault","ts_ns":3,"pid":7,"tid":7,"proc":"c2459c08352fe84d","op":"recv","fd":5,"kind":"tcp","conn":"tcp-in#0","rule":"reset","rule_index":0,"fault":"reset","errno":"ECONNRESET","requested":10,"returned":-1,"delay_ns":0,"effect":"rst-sent","key":"c2459c08352fe84d-23da8bd2d98171d8/r0/rx@0#0"}"#;
+const WARNING: &str = r#"{"ev":"warning","ts_ns":4,"pid":7,"tid":7,"proc":"c2459c08352fe84d","op":"close","fd":5,"what":"close retried after a failed close"}"#;
+
+fn synthetic_log(dir: &TempDir, name: &str) -> std::path::PathBuf {
+    dir.write(name, &format!("{START}\n{RESET}\n{WARNING}\n"))
+}
+
+#[test]
+fn a_frozen_policy_parses_when_argv_and_rule_names_hold_newlines() {
+    let dir = TempDir::new("repro-newline");
+    let policy = "[[rules]]\nname = \"slow\\nreads\"\non = \"read\"\nfd = \"pipe\"\nprobability = 1.0\nfault = { delay = \"1us\" }\n";
+    // The subshell reading the pipe is a fork of `sh`: its argv (so the frozen comment) holds the
+    // script's newlines.
+    let script = "printf x | { read v; echo \"$v\"; }\n# a second line \"quoted\" \u{7}\ntrue";
+    let r = run(
+        &mut ctl_run(&dir, Some(policy), "n.jsonl", &["sh", "-c", script]),
+        30,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    let log = dir.join("n.jsonl");
+    let events = read_log(&log);
+    assert!(count_fault(&events, "delay") > 0, "no fault: {events:?}");
+
+    let r = run(ctl().arg("freeze").arg(&log), 30);
+    assert_eq!(r.code(), Some(0), "freeze: {}", r.describe());
+    let frozen = dir.write("frozen.toml", &r.stdout);
+    let v = run(ctl().arg("validate").arg(&frozen), 30);
+    assert_eq!(
+        v.code(),
+        Some(0),
+        "validate: {}\n{}",
+        v.describe(),
+        r.stdout
+    );
+    // Every comment stays one line: nothing of the argv leaks out of its comment.
+    for line in r.stdout.lines() {
+        assert!(
+            !line.contains("a second line") || line.starts_with('#'),
+            "{line:?} in\n{}",
+            r.stdout
+        );
+    }
+    assert!(
+        r.stdout.contains("}\\n# a second line"),
+        "the argv, escaped: {}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("slow\\nreads"), "{}", r.stdout);
+
+    // replay renders the same policy and runs it.
+    let r = run(
+        ctl()
+            .arg("replay")
+            .arg("--log")
+            .arg(dir.join("replayed.jsonl"))
+            .arg(&log),
+        30,
+    );
+    assert_eq!(r.code(), Some(0), "replay: {}", r.describe());
+    assert!(r.stderr.contains("replay reproduced"), "{}", r.describe());
+}
+
+#[test]
+fn report_and_replay_refuse_a_file_that_is_not_a_chaos_log() {
+    let dir = TempDir::new("repro-notalog");
+    let text = dir.write("notes.txt", "hello\nthis is not a log\n");
+    let empty = dir.write("empty.jsonl", "");
+    for file in [&text, &empty] {
+        let r = run(ctl().arg("report").arg(file), 20);
+        assert_eq!(r.code(), Some(125), "report: {}", r.describe());
+        assert!(
+            r.stderr.contains("not a chaos event log"),
+            "{}",
+            r.describe()
+        );
+        let r = run(
+            ctl()
+                .arg("replay")
+                .arg("--log")
+                .arg(dir.join("r.jsonl"))
+                .arg(file)
+                .arg("--")
+                .arg("true"),
+            20,
+        );
+        assert_eq!(r.code(), Some(125), "replay: {}", r.describe());
+        assert!(
+            r.stderr.contains("not a chaos event log"),
+            "{}",
+            r.describe()
+        );
+    }
+}
+
+#[test]
+fn report_shows_warnings_seed_and_policy() {
+    let dir = TempDir::new("repro-report");
+    let log = synthetic_log(&dir, "w.jsonl");
+    let r = run(ctl().arg("report").arg(&log), 20);
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    assert!(
+        r.stdout.contains("close retried after a failed close"),
+        "{}",
+        r.describe()
+    );
+    assert!(r.stdout.contains("seed 42"), "{}", r.describe());
+    assert!(r.stdout.contains("/tmp/d.toml"), "{}", r.describe());
+
+    let r = run(ctl().arg("report").arg("--json").arg(&log), 20);
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(doc["seed"], 42, "{doc}");
+    assert_eq!(doc["policy"], "/tmp/d.toml", "{doc}");
+    let warnings = doc["warnings"].as_array().expect("warnings array");
+    assert_eq!(warnings.len(), 1, "{doc}");
+    assert_eq!(warnings[0]["op"], "close", "{doc}");
+    assert_eq!(
+        warnings[0]["what"], "close retried after a failed close",
+        "{doc}"
+    );
+}
+
+#[test]
+fn report_reads_stdin() {
+    let dir = TempDir::new("repro-stdin");
+    let log = synthetic_log(&dir, "s.jsonl");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let r = run_with_stdin(ctl().arg("report").arg("-"), &text, 20);
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    assert!(r.stdout.contains("1 fault(s)"), "{}", r.describe());
+    let r = run_with_stdin(ctl().arg("report").arg("-"), "not a log\n", 20);
+    assert_eq!(r.code(), Some(125), "{}", r.describe());
+}
+
+#[test]
+fn validate_reads_stdin() {
+    let policy = "seed = 9\n[[rules]]\non = \"read\"\nfd = \"pipe\"\nfault = { delay = \"1us\" }\n";
+    let r = run_with_stdin(ctl().arg("validate").arg("-"), policy, 20);
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    assert!(
+        r.stdout.contains("ok, 1 rule(s)") && r.stdout.contains("seed 9"),
+        "{}",
+        r.describe()
+    );
+    let r = run_with_stdin(ctl().arg("validate").arg("-"), "[[rules]\n", 20);
+    assert_eq!(r.code(), Some(1), "{}", r.describe());
+}
+
+#[test]
+fn report_takes_several_logs() {
+    let dir = TempDir::new("repro-several");
+    let a = synthetic_log(&dir, "a.jsonl");
+    let b = synthetic_log(&dir, "b.jsonl");
+    let r = run(ctl().arg("report").arg(&a).arg(&b), 20);
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    assert!(
+        r.stdout.contains("a.jsonl") && r.stdout.contains("b.jsonl"),
+        "{}",
+        r.describe()
+    );
+}
