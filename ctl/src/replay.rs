@@ -61,6 +61,20 @@ pub fn replay(args: ReplayArgs) -> Result<u8, Failure> {
     frozen::check(&text, "frozen policy")?;
     std::fs::write(&policy_path, text)
         .map_err(|e| Failure::own(format!("cannot write {}: {e}", policy_path.display())))?;
+    if args.cmd.is_empty()
+        && let Some(dir) = original.starts().next().and_then(|s| s.cwd.clone())
+    {
+        // The logged command is run where it ran: its relative paths mean what they meant. Every
+        // path chaos-ctl itself uses from here on is absolute.
+        std::env::set_current_dir(&dir).map_err(|e| {
+            Failure::own(format!(
+                "cannot run the logged command in its directory {dir}: {e} (give a command after --)"
+            ))
+        })?;
+        if !args.quiet {
+            errout!("chaos: replaying in {dir}");
+        }
+    }
     let code = crate::run::run(RunArgs {
         source: PolicyArgs {
             policy: Some(policy_path.clone()),

@@ -112,6 +112,11 @@ pub fn write_start(rt: &Runtime, via: &str) {
     line.field_display("proc", format_args!("{:016x}", PROCESS_KEY.load(Relaxed)));
     line.field_str("via", via.as_bytes());
     line.field_str("exe", rt.exe.as_bytes());
+    // Where it ran, so that `replay` without a command runs it from there again.
+    let mut cwd = [0u8; 1024];
+    if let Some(n) = sys::getcwd(&mut cwd) {
+        line.field_str("cwd", &cwd[..n]);
+    }
     // A long command line must not push the fields after it out of the line: argv stops while
     // there is still room for them (escaped at worst 6 bytes a byte), and says how many it left out.
     let reserve = 512

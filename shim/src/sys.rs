@@ -120,6 +120,14 @@ pub fn gettid() -> i32 {
     unsafe { syscall!(libc::SYS_gettid) as i32 }
 }
 
+/// The working directory into `out` (the kernel's getcwd: no allocation); its length without the
+/// NUL, or None (too long, or unreachable).
+pub fn getcwd(out: &mut [u8]) -> Option<usize> {
+    // SAFETY: the kernel writes at most `out.len()` bytes into our buffer.
+    let r = unsafe { syscall!(libc::SYS_getcwd, out.as_mut_ptr(), out.len()) };
+    (r > 1).then(|| r as usize - 1)
+}
+
 pub fn getppid() -> i32 {
     // SAFETY: getppid takes no arguments.
     unsafe { syscall!(libc::SYS_getppid) as i32 }

@@ -186,3 +186,61 @@ fn report_takes_several_logs() {
         r.describe()
     );
 }
+
+/// A log's `start` line records the working directory, and `replay` without a command runs the
+/// logged command there again, wherever replay itself is started.
+#[test]
+fn replay_without_a_command_runs_it_where_it_ran() {
+    let dir = TempDir::new("replay-cwd");
+    let work = dir.join("work");
+    let elsewhere = dir.join("elsewhere");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let policy = dir.write(
+        "slow.toml",
+        "[[rules]]\non = \"read\"\nfd = \"pipe\"\nfault = { delay = \"1us\" }\n",
+    );
+    let log = dir.join("run.jsonl");
+    // A relative output path: it means `work/` only if the command runs in `work/` again.
+    let script = "printf x | cat > /dev/null; pwd > where.txt";
+    let r = run(
+        Command::new(&bins().ctl)
+            .current_dir(&work)
+            .args(["run", "-q", "--policy"])
+            .arg(&policy)
+            .arg("--log")
+            .arg(&log)
+            .args(["--", "sh", "-c", script]),
+        30,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    let start = read_log(&log)
+        .into_iter()
+        .find(|e| e["ev"] == "start")
+        .unwrap();
+    assert_eq!(
+        start["cwd"].as_str(),
+        Some(work.canonicalize().unwrap().to_str().unwrap()),
+        "the start line names the working directory: {start}"
+    );
+    std::fs::remove_file(work.join("where.txt")).unwrap();
+
+    let r = run(
+        Command::new(&bins().ctl)
+            .current_dir(&elsewhere)
+            .arg("replay")
+            .arg("--log")
+            .arg(dir.join("replay.jsonl"))
+            .arg(&log),
+        30,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    let written = std::fs::read_to_string(work.join("where.txt"))
+        .unwrap_or_else(|e| panic!("the replay did not run in work/: {e}\n{}", r.describe()));
+    assert_eq!(
+        written.trim(),
+        work.canonicalize().unwrap().to_str().unwrap()
+    );
+    assert!(!elsewhere.join("where.txt").exists());
+    assert!(r.stderr.contains("replaying in"), "{}", r.describe());
+}

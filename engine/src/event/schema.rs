@@ -56,6 +56,9 @@ pub struct Start {
     pub exe: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub argv: Option<Vec<String>>,
+    /// The working directory the process started in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
     /// How many argv elements did not fit in the line (left out, not cut).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub argv_truncated: Option<usize>,
