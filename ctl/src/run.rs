@@ -62,6 +62,8 @@ pub fn run(mut args: RunArgs) -> Result<u8, Failure> {
     // them until the child is known, then forward whatever arrived. The child gets the original mask
     // back before exec (std does not reset it).
     let held = hold_forwarded_signals();
+    // SAFETY: the closure only calls pthread_sigmask, which is async-signal-safe, as code between
+    // fork and exec must be.
     unsafe {
         cmd.pre_exec(move || {
             libc::pthread_sigmask(libc::SIG_SETMASK, &held, std::ptr::null_mut());
@@ -159,6 +161,7 @@ extern "C" fn forward(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc
         matches!(sig, libc::SIGINT | libc::SIGQUIT) && SAME_GROUP.load(Ordering::SeqCst);
     let child = CHILD.load(Ordering::SeqCst);
     if child > 0 && !from_kernel && !group_signal {
+        // SAFETY: kill is async-signal-safe and takes no memory arguments.
         unsafe { libc::kill(child, sig) };
     }
 }
@@ -166,6 +169,8 @@ extern "C" fn forward(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc
 const FORWARDED: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
 
 fn hold_forwarded_signals() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data (zeroed, then filled by sigemptyset); the calls get valid
+    // pointers to our locals.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         let mut old: libc::sigset_t = std::mem::zeroed();
@@ -179,12 +184,15 @@ fn hold_forwarded_signals() -> libc::sigset_t {
 }
 
 fn release_signals(old: libc::sigset_t) {
+    // SAFETY: a valid sigset from hold_forwarded_signals.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
 }
 
 fn forward_signals_to(pid: i32) {
     CHILD.store(pid, Ordering::SeqCst);
     for sig in FORWARDED {
+        // SAFETY: a zeroed sigaction is valid; `forward` has the SA_SIGINFO handler signature and
+        // only touches atomics and kill, which are async-signal-safe.
         unsafe {
             let mut sa: libc::sigaction = std::mem::zeroed();
             sa.sa_sigaction = forward as *const () as usize;

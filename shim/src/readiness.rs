@@ -196,6 +196,7 @@ impl Reg {
 
 fn ctl(epfd: c_int, op: c_int, fd: c_int, events: u32, data: u64) -> c_int {
     let mut ev = libc::epoll_event { events, u64: data };
+    // SAFETY: `ev` lives on our stack for the call; the fds are the program's, as it registered them.
     unsafe { real::epoll_ctl(epfd, op, fd, &mut ev) }
 }
 

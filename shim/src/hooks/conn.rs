@@ -451,6 +451,8 @@ fn connect_with_rules(
             // Really connect towards a local port nobody listens on: the kernel answers
             // EINPROGRESS, and its RST makes POLLOUT|POLLERR and SO_ERROR = ECONNREFUSED.
             let r = match refusing_address(fd) {
+                // SAFETY: `refuser` is a sockaddr of `refuser.len` bytes on our stack; `fd` is the
+                // program's socket, as in the call being interposed.
                 Some(refuser) => unsafe {
                     real::connect(
                         fd,
@@ -458,6 +460,7 @@ fn connect_with_rules(
                         refuser.len as socklen_t,
                     )
                 },
+                // SAFETY: the program's own arguments, passed through unchanged.
                 None => unsafe { real::connect(fd, addr, len) },
             };
             let e = sys::errno();
@@ -480,17 +483,20 @@ fn connect_with_rules(
 fn refusing_address(fd: c_int) -> Option<SockAddrBuf> {
     let family = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN)?;
     let mut addr = SockAddrBuf {
+        // SAFETY: sockaddr_storage is plain data; all zeroes is a valid (AF_UNSPEC) value.
         storage: unsafe { core::mem::zeroed() },
         len: 0,
     };
     match family {
         libc::AF_INET => {
+            // SAFETY: sockaddr_storage is large and aligned enough for every sockaddr type.
             let sin = unsafe { &mut *(&mut addr.storage as *mut _ as *mut libc::sockaddr_in) };
             sin.sin_family = libc::AF_INET as libc::sa_family_t;
             sin.sin_addr.s_addr = u32::from_be_bytes([127, 0, 0, 1]).to_be();
             addr.len = core::mem::size_of::<libc::sockaddr_in>();
         }
         libc::AF_INET6 => {
+            // SAFETY: sockaddr_storage is large and aligned enough for every sockaddr type.
             let sin6 = unsafe { &mut *(&mut addr.storage as *mut _ as *mut libc::sockaddr_in6) };
             sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
             sin6.sin6_addr.s6_addr[15] = 1;
@@ -503,6 +509,7 @@ fn refusing_address(fd: c_int) -> Option<SockAddrBuf> {
         return None;
     }
     let bound = sys::bind(probe, &addr.storage, addr.len) && {
+        // SAFETY: sockaddr_storage is plain data; all zeroes is a valid value.
         let mut got: libc::sockaddr_storage = unsafe { core::mem::zeroed() };
         match sys::sockname(probe, false, &mut got) {
             Some(n) => {
