@@ -93,13 +93,7 @@ impl Facts for LiveFacts<'_> {
                     cant_send: revents & libc::POLLERR != 0,
                 }
             }
-            _ => {
-                let s = sockstate::shut_state(fd, kind, slot);
-                Shut {
-                    cant_recv: s.cant_recv,
-                    cant_send: s.cant_send,
-                }
-            }
+            _ => sockstate::shut_state(fd, kind, slot),
         })
     }
 

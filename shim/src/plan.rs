@@ -51,7 +51,15 @@ pub fn injected(rt: &Runtime, call: &Call, slot: &Slot, meta: Meta, at: Position
     }
     let process = crate::runtime::PROCESS_KEY.load(Relaxed);
     let (i, inj) = rt.policy.injections.at(process, conn, site)?;
-    let action = realise(&inj.fault, RuleContext::default(), call, slot, meta, 0)?;
+    let mut facts = LiveFacts::new(call.fd, slot, meta);
+    let action = realise(
+        &inj.fault,
+        RuleContext::default(),
+        call,
+        &mut facts,
+        meta,
+        0,
+    )?;
     Some(Plan {
         action,
         source: Source::Injection(i),
@@ -159,6 +167,7 @@ pub fn choose(
     let Position { conn, site, n } = at;
     let process = crate::runtime::PROCESS_KEY.load(Relaxed);
     let base = crate::runtime::KEY_BASE.load(Relaxed);
+    let mut facts = LiveFacts::new(call.fd, slot, meta);
     let mut bits = candidates;
     let mut now = None;
     while bits != 0 {
@@ -182,7 +191,8 @@ pub fn choose(
             site,
         };
         let param = param_at(chance);
-        let Some(action) = realise(&rule.fault, rule.context(), call, slot, meta, param) else {
+        let Some(action) = realise(&rule.fault, rule.context(), call, &mut facts, meta, param)
+        else {
             continue;
         };
         if let Some(times) = rule.times
@@ -201,16 +211,16 @@ pub fn choose(
 
 /// Asks the engine's realism model what `fault` becomes on this call, with the live fd's facts.
 /// None where Linux could not have produced it (the rule then does not fire).
+/// `facts` is shared by every rule tried on the call, so each fact costs one system call at most.
 fn realise(
     fault: &Fault,
     ctx: RuleContext,
     call: &Call,
-    slot: &Slot,
+    facts: &mut LiveFacts,
     meta: Meta,
     param: u64,
 ) -> Option<Action> {
-    let mut facts = LiveFacts::new(call.fd, slot, meta);
-    realise::realise(fault, ctx, &call.shape(meta), &mut facts, param).ok()
+    realise::realise(fault, ctx, &call.shape(meta), facts, param).ok()
 }
 
 /// The connection key for a connect() that has not created its connection yet: every connect

@@ -27,17 +27,7 @@ pub const LINGERING: u32 = 128;
 /// A listener's last accept() got an injected pending error; the next one gets the connection.
 pub const ACCEPT_ERROR_GIVEN: u32 = 256;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Shut {
-    pub cant_recv: bool,
-    pub cant_send: bool,
-}
-
-impl Shut {
-    pub fn full(self) -> bool {
-        self.cant_recv && self.cant_send
-    }
-}
+pub use chaos_engine::realise::Shut;
 
 /// Linux TCP states (include/net/tcp_states.h).
 const TCP_FIN_WAIT1: u8 = 4;

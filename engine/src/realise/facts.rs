@@ -71,6 +71,13 @@ pub struct Shut {
     pub cant_send: bool,
 }
 
+impl Shut {
+    /// Both directions are gone (BSD's "disconnected").
+    pub fn full(self) -> bool {
+        self.cant_recv && self.cant_send
+    }
+}
+
 /// A zero-timeout poll of the fd.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Ready {
