@@ -1,6 +1,6 @@
 //! Reading the event log back, into the engine's schema (`chaos_engine::event::schema`).
 
-use chaos_engine::event::schema::{Event, Fault, Start, Warning};
+use chaos_engine::event::schema::{Event, Exit, Fault, Start, Warning};
 use std::path::Path;
 
 pub struct Log {
@@ -89,5 +89,48 @@ impl Log {
     /// Bugs the shim saw the program make (e.g. a close retried after a failed close).
     pub fn warnings(&self) -> impl Iterator<Item = &Warning> {
         self.events.iter().filter_map(Event::as_warning)
+    }
+
+    /// How processes ended, as their reapers logged it.
+    pub fn exits(&self) -> impl Iterator<Item = &Exit> {
+        self.events.iter().filter_map(Event::as_exit)
+    }
+
+    /// The program the run started (the first `start` line), and how it ended if that was logged.
+    pub fn top(&self) -> Option<(&Start, Option<&Exit>)> {
+        let start = self.starts().next()?;
+        let exit = self.exits().find(|x| x.pid == start.header.pid);
+        Some((start, exit))
+    }
+}
+
+/// Appends the `exit` line for a program chaos-ctl reaped (O_APPEND, as the shim writes), with
+/// its process key from its `start` line. A log that cannot be read or appended to loses only
+/// this line.
+pub fn append_exit(log_path: &Path, pid: i32, status: std::process::ExitStatus) {
+    use std::io::Write;
+    use std::os::unix::process::ExitStatusExt;
+    let proc = Log::read(log_path).ok().and_then(|log| {
+        log.starts()
+            .find(|s| s.header.pid == pid)
+            .map(|s| s.header.proc.clone())
+    });
+    let exit = Event::Exit(Exit {
+        ts_ns: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+        pid,
+        proc,
+        reaper: std::process::id() as i32,
+        status: status.code(),
+        signal: status.signal().map(chaos_engine::signal::signal_name),
+        core_dumped: status.core_dumped(),
+    });
+    if let Ok(mut line) = serde_json::to_string(&exit) {
+        line.push('\n');
+        let _ = std::fs::OpenOptions::new()
+            .append(true)
+            .open(log_path)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
     }
 }

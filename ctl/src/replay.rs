@@ -75,7 +75,7 @@ pub fn replay(args: ReplayArgs) -> Result<u8, Failure> {
             errout!("chaos: replaying in {dir}");
         }
     }
-    let code = crate::run::run(RunArgs {
+    let ran = crate::run::run_program(RunArgs {
         source: PolicyArgs {
             policy: Some(policy_path.clone()),
             profile: None,
@@ -97,10 +97,72 @@ pub fn replay(args: ReplayArgs) -> Result<u8, Failure> {
         policy_path.display()
     );
     if !missed.is_empty() {
-        errout!("chaos: never reached (the program took another path):");
+        match changed_process(&original, &replayed, reproduced) {
+            Some(why) => errout!("chaos: {why}"),
+            None => errout!("chaos: never reached (the program took another path):"),
+        }
         for f in &missed {
             errout!("  {}", f.describe);
         }
     }
-    Ok(code)
+    errout!("chaos: {}", verdict(&original, &replayed));
+    if let Some(sig) = ran.reraise {
+        crate::policy_source::remove_staged();
+        crate::run::reraise(sig);
+    }
+    Ok(ran.code)
+}
+
+/// Whether the run ended as the logged one did: the failure reproduced or it did not.
+pub fn verdict(original: &Log, replayed: &Log) -> String {
+    let then = original.top().and_then(|(_, x)| x);
+    let now = replayed.top().and_then(|(_, x)| x);
+    match (then, now) {
+        (Some(a), Some(b)) if a.same_ending(b) && a.status == Some(0) => {
+            format!(
+                "the program ended as logged ({}): there was no failure to reproduce",
+                b.describe()
+            )
+        }
+        (Some(a), Some(b)) if a.same_ending(b) => {
+            format!(
+                "the failure reproduced: {} then, {} now",
+                a.describe(),
+                b.describe()
+            )
+        }
+        (Some(a), Some(b)) => format!(
+            "the failure did not reproduce: {} then, {} now",
+            a.describe(),
+            b.describe()
+        ),
+        (None, Some(b)) => format!(
+            "the log does not say how the program ended (no `exit` line: an older chaos-ctl, or \
+             the run was cut short); now: {}",
+            b.describe()
+        ),
+        (_, None) => "the replayed program's end was not logged".to_string(),
+    }
+}
+
+/// When no logged fault came back because the program is not the one logged: a different argv
+/// (or executable) gives a different process key, and every decision key starts with it.
+fn changed_process(original: &Log, replayed: &Log, reproduced: usize) -> Option<String> {
+    let (a, _) = original.top()?;
+    let (b, _) = replayed.top()?;
+    if reproduced > 0 || a.header.proc == b.header.proc {
+        return None;
+    }
+    let argv = |s: &chaos_engine::event::schema::Start| {
+        crate::frozen::comment(&format!("{:?}", s.argv.clone().unwrap_or_default()))
+    };
+    Some(format!(
+        "no logged key was reached because the process key changed ({} then, {} now): the \
+         command line or executable differs (logged {}, now {}), and every decision key starts with the \
+         process key; replay with the logged command (give none after --) to reach them:",
+        a.header.proc,
+        b.header.proc,
+        argv(a),
+        argv(b)
+    ))
 }

@@ -124,6 +124,7 @@ fn json_doc(path: &Path, log: &Log) -> serde_json::Value {
         "bad_lines": log.bad_lines,
         "by_rule_op_fault": rows,
         "warnings": warnings,
+        "exits": log.exits().collect::<Vec<_>>(),
     })
 }
 
@@ -153,5 +154,25 @@ fn text(path: &Path, log: &Log) -> String {
     );
     t += &table(log);
     t += &warning_lines(log);
+    t += &exit_lines(log);
     t
+}
+
+/// How each process ended: `  pid 41 (python3) exit 1`, the program the run started first.
+pub fn exit_lines(log: &Log) -> String {
+    let name = |pid: i32| {
+        log.starts()
+            .filter(|s| s.header.pid == pid)
+            .last()
+            .and_then(|s| s.argv.as_ref()?.first().cloned())
+            .map(|a| format!(" ({})", crate::frozen::comment(&a)))
+            .unwrap_or_default()
+    };
+    let mut exits: Vec<_> = log.exits().collect();
+    let top = log.starts().next().map(|s| s.header.pid);
+    exits.sort_by_key(|x| (Some(x.pid) != top, x.ts_ns));
+    exits
+        .iter()
+        .map(|x| format!("  pid {}{} {}\n", x.pid, name(x.pid), x.describe()))
+        .collect()
 }

@@ -12,7 +12,26 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
-pub fn run(mut args: RunArgs) -> Result<u8, Failure> {
+/// What a finished run left: the status to exit with and the signal that killed the program.
+pub struct Ran {
+    pub code: u8,
+    /// The program was killed by this signal (and did load the shim, or `--force` was given):
+    /// the caller ends by re-raising it, after its own report.
+    pub reraise: Option<i32>,
+}
+
+pub fn run(args: RunArgs) -> Result<u8, Failure> {
+    let ran = run_program(args)?;
+    if let Some(sig) = ran.reraise {
+        // Die the way the program died, as strace and timeout(1) do, so that a shell loop around
+        // chaos-ctl stops on Ctrl-C. Exit-time cleanup does not run on a signal: do it first.
+        crate::policy_source::remove_staged();
+        reraise(sig);
+    }
+    Ok(ran.code)
+}
+
+pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
     let seed_from = launch::run_args_from_env(&mut args)?;
     let source = PolicySource::from_args(&args.source)?;
     let policy = source.load()?;
@@ -95,6 +114,8 @@ pub fn run(mut args: RunArgs) -> Result<u8, Failure> {
         _ => failure::OWN,
     };
 
+    // The program cannot log its own death by a signal: chaos-ctl, its reaper, does.
+    crate::events::append_exit(&log_path, child.id() as i32, status);
     let log = Log::read_or_fail(&log_path)?;
     let seed = args.seed.unwrap_or(policy.seed);
     if !args.quiet {
@@ -106,11 +127,9 @@ pub fn run(mut args: RunArgs) -> Result<u8, Failure> {
     let intercepted = log
         .starts()
         .any(|s| i64::from(s.header.pid) == i64::from(child.id()));
-    if let (Some(sig), true) = (status.signal(), intercepted || args.force) {
-        // Die the way the program died, as strace and timeout(1) do, so that a shell loop around
-        // chaos-ctl stops on Ctrl-C. Exit-time cleanup does not run on a signal: do it first.
-        crate::policy_source::remove_staged();
-        reraise(sig);
+    let reraise = status.signal().filter(|_| intercepted || args.force);
+    if reraise.is_some() {
+        return Ok(Ran { code, reraise });
     }
     if !intercepted {
         let msg = format!(
@@ -126,7 +145,10 @@ pub fn run(mut args: RunArgs) -> Result<u8, Failure> {
             )));
         }
     }
-    Ok(code)
+    Ok(Ran {
+        code,
+        reraise: None,
+    })
 }
 
 static CHILD: AtomicI32 = AtomicI32::new(0);
@@ -136,7 +158,7 @@ static SAME_GROUP: AtomicBool = AtomicBool::new(false);
 
 /// Ends chaos-ctl by `sig` with its default action; returns only if that does not kill (then the
 /// caller's 128+N exit stands).
-fn reraise(sig: i32) {
+pub fn reraise(sig: i32) {
     // SAFETY: plain signal calls on our own process, with valid (zeroed, then filled) arguments.
     unsafe {
         libc::signal(sig, libc::SIG_DFL);

@@ -81,21 +81,7 @@ impl Outcome {
     }
 }
 
-/// `SIGSEGV` for 11: the deaths a program dies (the engine's table has the catchable signals).
-fn signal_name(sig: i32) -> String {
-    let name = match sig {
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGFPE => "SIGFPE",
-        libc::SIGILL => "SIGILL",
-        libc::SIGTRAP => "SIGTRAP",
-        libc::SIGSTOP => "SIGSTOP",
-        _ => return chaos_engine::signal::signal_name(sig),
-    };
-    name.to_string()
-}
+use chaos_engine::signal::signal_name;
 
 pub struct Finished {
     pub outcome: Outcome,
@@ -117,8 +103,16 @@ pub fn run(mut cmd: Command, output: &Path, timeout: Duration) -> std::io::Resul
     let kill_group = || unsafe {
         libc::kill(-group, libc::SIGKILL);
     };
+    // The run's log, to append the program's `exit` line to once it is reaped.
+    let log = cmd
+        .get_envs()
+        .find(|(k, _)| *k == "CHAOS_LOG")
+        .and_then(|(_, v)| v.map(std::path::PathBuf::from));
     let outcome = loop {
         if let Some(status) = child.try_wait()? {
+            if let Some(log) = &log {
+                crate::events::append_exit(log, group, status);
+            }
             break match (status.code(), status.signal()) {
                 (Some(0), _) => Outcome::Passed,
                 (Some(c), _) => Outcome::Exited(c),
@@ -128,12 +122,16 @@ pub fn run(mut cmd: Command, output: &Path, timeout: Duration) -> std::io::Resul
         }
         if start.elapsed() >= timeout {
             kill_group();
-            let _ = child.wait();
+            if let (Ok(status), Some(log)) = (child.wait(), &log) {
+                crate::events::append_exit(log, group, status);
+            }
             break Outcome::TimedOut;
         }
         if interrupted().is_some() {
             kill_group();
-            let _ = child.wait();
+            if let (Ok(status), Some(log)) = (child.wait(), &log) {
+                crate::events::append_exit(log, group, status);
+            }
             break Outcome::Interrupted;
         }
         std::thread::sleep(Duration::from_millis(2));

@@ -51,9 +51,31 @@ pub fn parse_signal(text: &str) -> Result<i32, String> {
     ))
 }
 
+/// Signals no handler can catch, or that only a fault raises: named in `exit` lines, never
+/// accepted where a handler is meant.
+const UNCATCHABLE_OR_FATAL: &[(&str, i32)] = &[
+    ("SIGKILL", libc::SIGKILL),
+    ("SIGSTOP", libc::SIGSTOP),
+    ("SIGSEGV", libc::SIGSEGV),
+    ("SIGABRT", libc::SIGABRT),
+    ("SIGBUS", libc::SIGBUS),
+    ("SIGFPE", libc::SIGFPE),
+    ("SIGILL", libc::SIGILL),
+    ("SIGTRAP", libc::SIGTRAP),
+];
+
+/// The name of a signal below SIGRTMIN, without allocating (the shim's `exit` lines).
+pub fn static_name(signo: i32) -> Option<&'static str> {
+    NAMES
+        .iter()
+        .chain(UNCATCHABLE_OR_FATAL)
+        .find(|(_, n)| *n == signo)
+        .map(|(name, _)| *name)
+}
+
 pub fn signal_name(signo: i32) -> String {
-    match NAMES.iter().find(|(_, n)| *n == signo) {
-        Some((name, _)) => name.to_string(),
+    match static_name(signo) {
+        Some(name) => name.to_string(),
         None if signo >= 34 => format!("SIGRTMIN+{}", signo - 34),
         None => format!("signal {signo}"),
     }
@@ -73,6 +95,8 @@ mod tests {
         assert_eq!(parse_signal("SIGRTMIN+2"), Ok(36));
         assert_eq!(signal_name(36), "SIGRTMIN+2");
         assert_eq!(signal_name(libc::SIGCHLD), "SIGCHLD");
+        assert_eq!(signal_name(libc::SIGKILL), "SIGKILL");
+        assert_eq!(static_name(libc::SIGSEGV), Some("SIGSEGV"));
         assert!(parse_signal("SIGKILL").unwrap_err().contains("SIGKILL"));
         assert!(parse_signal("SIGFOO").is_err());
     }

@@ -289,3 +289,36 @@ pub fn write_fault(rt: &Runtime, rec: &FaultRecord) {
     line.field_display("key", rec.key);
     emit(&mut line);
 }
+
+/// A child this process reaped ended: `{"ev":"exit","pid":CHILD,"reaper":US,...}`. Written by the
+/// parent because a process killed by a signal cannot write it itself. `wstatus` is wait(2)'s.
+pub fn write_exit(child: i32, wstatus: c_int) {
+    let exited = libc::WIFEXITED(wstatus);
+    if !exited && !libc::WIFSIGNALED(wstatus) {
+        return; // stopped or continued: not an end
+    }
+    let mut line = LineBuf::new();
+    line.begin();
+    line.field_str("ev", b"exit");
+    line.field_num("ts_ns", sys::now_ns(libc::CLOCK_REALTIME));
+    line.field_num("pid", child);
+    line.field_num("reaper", sys::getpid());
+    if exited {
+        line.field_num("status", libc::WEXITSTATUS(wstatus));
+    } else {
+        let sig = libc::WTERMSIG(wstatus);
+        match chaos_engine::signal::static_name(sig) {
+            Some(name) => line.field_str("signal", name.as_bytes()),
+            None if sig >= 34 => {
+                line.field_display("signal", format_args!("SIGRTMIN+{}", sig - 34))
+            }
+            None => line.field_display("signal", format_args!("signal {sig}")),
+        }
+        if libc::WCOREDUMP(wstatus) {
+            line.key("core_dumped");
+            line.push(b"true");
+            line.commit();
+        }
+    }
+    emit(&mut line);
+}

@@ -217,6 +217,14 @@ real_functions! {
         => { let _ = fdslen; sys(libc::SYS_ppoll, [fds as usize, n as usize, ts as usize, mask as usize, SIGSET, 0]) as c_int };
     select(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, tv: *mut timeval) -> c_int
         => select_fallback(n, r, w, e, tv);
+    wait(status: *mut c_int) -> libc::pid_t
+        => sys(libc::SYS_wait4, [usize::MAX, status as usize, 0, NULL, 0, 0]) as libc::pid_t;
+    waitpid(pid: libc::pid_t, status: *mut c_int, options: c_int) -> libc::pid_t
+        => sys(libc::SYS_wait4, [pid as usize, status as usize, options as usize, NULL, 0, 0]) as libc::pid_t;
+    wait4(pid: libc::pid_t, status: *mut c_int, options: c_int, usage: *mut libc::rusage) -> libc::pid_t
+        => sys(libc::SYS_wait4, [pid as usize, status as usize, options as usize, usage as usize, 0, 0]) as libc::pid_t;
+    waitid(idtype: libc::idtype_t, id: libc::id_t, info: *mut libc::siginfo_t, options: c_int) -> c_int
+        => sys(libc::SYS_waitid, [idtype as usize, id as usize, info as usize, options as usize, NULL, 0]) as c_int;
     pselect(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, ts: *const timespec, mask: *const sigset_t) -> c_int
         => { let _ = mask; sys(libc::SYS_pselect6, [n as usize, r as usize, w as usize, e as usize, ts as usize, NULL]) as c_int };
 }

@@ -244,3 +244,128 @@ fn replay_without_a_command_runs_it_where_it_ran() {
     assert!(!elsewhere.join("where.txt").exists());
     assert!(r.stderr.contains("replaying in"), "{}", r.describe());
 }
+
+/// Every process's end is logged by whoever reaped it: the shim in the parent for its children
+/// (a SIGKILL'd child cannot log its own death), chaos-ctl for the program it started.
+/// Fails unless `text` (the run's stdout or stderr) holds every one of `needles`.
+fn says(text: &str, needles: &[&str], r: &Finished) {
+    for n in needles {
+        assert!(
+            text.contains(n),
+            "expected {n:?} in the output:\n{}",
+            r.describe()
+        );
+    }
+}
+
+#[test]
+fn every_process_end_is_logged_by_its_reaper() {
+    let dir = TempDir::new("exit-lines");
+    let program = compile_c("reap", dir.path(), &[]);
+    let log = dir.join("run.jsonl");
+    let r = run(
+        ctl()
+            .args(["run", "-q", "--log"])
+            .arg(&log)
+            .arg("--")
+            .arg(&program),
+        30,
+    );
+    assert_eq!(r.code(), Some(7), "{}", r.describe());
+    let events = read_log(&log);
+    let top = events.iter().find(|e| e["ev"] == "start").unwrap();
+    let exits: Vec<&serde_json::Value> = events.iter().filter(|e| e["ev"] == "exit").collect();
+    assert_eq!(exits.len(), 3, "{exits:?}");
+    let killed = exits
+        .iter()
+        .find(|x| x["signal"] == "SIGKILL")
+        .expect("the SIGKILL'd child");
+    let three = exits
+        .iter()
+        .find(|x| x["status"] == 3)
+        .expect("the child that exited 3");
+    for child in [killed, three] {
+        assert_eq!(
+            child["reaper"], top["pid"],
+            "reaped by the program: {child}"
+        );
+        assert_ne!(child["pid"], top["pid"]);
+    }
+    let own = exits
+        .iter()
+        .find(|x| x["pid"] == top["pid"])
+        .expect("the program's own end");
+    assert_eq!(own["status"], 7, "{own}");
+    assert_eq!(own["proc"], top["proc"], "{own}");
+    assert_ne!(own["reaper"], top["pid"]);
+    // The last line of the log: nothing the program did can come after its reaping.
+    assert_eq!(events.last().unwrap()["ev"], "exit");
+
+    let r = run(ctl().arg("report").arg(&log), 30);
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    says(&r.stdout, &["killed by SIGKILL", "exit 7"], &r);
+}
+
+/// `replay` says whether the failure came back (the logged exit against today's), and when no
+/// logged key could be reached because the command line changed, it says exactly that.
+#[test]
+fn replay_says_whether_the_failure_reproduced() {
+    let dir = TempDir::new("replay-verdict");
+    let policy = dir.write(
+        "eio.toml",
+        "[[rules]]\non = \"write\"\nfd = \"pipe\"\nfault = \"EIO\"\ntimes = 1\n",
+    );
+    let log = dir.join("run.jsonl");
+    let script = |byte: &str| format!("import os; r, w = os.pipe(); os.write(w, b'{byte}')");
+    let r = run(
+        ctl()
+            .args(["run", "-q", "--policy"])
+            .arg(&policy)
+            .arg("--log")
+            .arg(&log)
+            .args(["--", "python3", "-c", &script("x")]),
+        60,
+    );
+    assert_eq!(
+        r.code(),
+        Some(1),
+        "the EIO fails the program: {}",
+        r.describe()
+    );
+
+    let r = run(
+        ctl()
+            .arg("replay")
+            .arg("--log")
+            .arg(dir.join("again.jsonl"))
+            .arg(&log),
+        60,
+    );
+    assert_eq!(r.code(), Some(1), "{}", r.describe());
+    says(
+        &r.stderr,
+        &["the failure reproduced: exit 1 then, exit 1 now"],
+        &r,
+    );
+
+    let r = run(
+        ctl()
+            .arg("replay")
+            .arg("--log")
+            .arg(dir.join("changed.jsonl"))
+            .arg(&log)
+            .args(["--", "python3", "-c", &script("y")]),
+        60,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    says(
+        &r.stderr,
+        &["the failure did not reproduce: exit 1 then, exit 0 now"],
+        &r,
+    );
+    says(
+        &r.stderr,
+        &["no logged key was reached because the process key changed"],
+        &r,
+    );
+}

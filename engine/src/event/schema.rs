@@ -23,6 +23,9 @@ pub enum Event {
     Fault(Fault),
     /// A bug the program made that the shim saw (a close retried after a close that failed).
     Warning(Warning),
+    /// A process ended: written by whoever reaped it (the shim in its parent, or chaos-ctl for
+    /// the program it started), since a process killed by a signal cannot say so itself.
+    Exit(Exit),
     /// A line of a kind this reader does not know (from a newer shim).
     #[serde(other)]
     Other,
@@ -161,6 +164,44 @@ pub struct Warning {
     pub what: String,
 }
 
+/// `{"ev":"exit",...}`: how a process ended. Exactly one of `status` and `signal` is set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exit {
+    /// CLOCK_REALTIME when the process was reaped.
+    pub ts_ns: u64,
+    /// The process that ended.
+    pub pid: i32,
+    /// Its process key, when the writer knows it (chaos-ctl takes it from the `start` line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proc: Option<String>,
+    /// Who reaped it and wrote this line: its parent, or chaos-ctl.
+    pub reaper: i32,
+    /// The exit status, when it exited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<i32>,
+    /// The signal that killed it (`SIGKILL`), when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    #[serde(default, skip_serializing_if = "core::ops::Not::not")]
+    pub core_dumped: bool,
+}
+
+impl Exit {
+    /// `exit 3` or `killed by SIGKILL`, for summaries.
+    pub fn describe(&self) -> String {
+        match (&self.status, &self.signal) {
+            (Some(s), _) => format!("exit {s}"),
+            (None, Some(sig)) => format!("killed by {sig}"),
+            (None, None) => "ended".to_string(),
+        }
+    }
+
+    /// The same ending: same status, or same signal.
+    pub fn same_ending(&self, other: &Exit) -> bool {
+        self.status == other.status && self.signal == other.signal
+    }
+}
+
 /// What `Fault::fault` and `Fault::rule` say for a platform quirk.
 pub const QUIRK: &str = "quirk";
 
@@ -184,7 +225,7 @@ impl Event {
             Event::Start(s) => Some(&s.header),
             Event::Fault(f) => Some(&f.header),
             Event::Warning(w) => Some(&w.header),
-            Event::Other => None,
+            Event::Exit(_) | Event::Other => None,
         }
     }
 
@@ -205,6 +246,13 @@ impl Event {
     pub fn as_warning(&self) -> Option<&Warning> {
         match self {
             Event::Warning(w) => Some(w),
+            _ => None,
+        }
+    }
+
+    pub fn as_exit(&self) -> Option<&Exit> {
+        match self {
+            Event::Exit(x) => Some(x),
             _ => None,
         }
     }
@@ -231,6 +279,8 @@ mod tests {
         r#"{"ev":"warning","ts_ns":1796161653031826988,"pid":5215,"tid":5215,"proc":"c1c809e42a5837e9","op":"close","fd":5,"what":"close retried after a close that failed; the fd was already released"}"#,
         r#"{"ev":"fault","ts_ns":1796161632394196925,"pid":4925,"tid":4966,"proc":"3e041e18399f6061","op":"send","fd":4,"kind":"tcp","conn":"tcp-in#0","peer":"127.0.0.1:54060","local":"127.0.0.1:34691","rule":"benign-stall","rule_index":5,"fault":"stall","requested":20961,"returned":20961,"delay_ns":4256297,"degraded":"stall-table-full","key":"3e041e18399f6061-23da8bd2d98171d8/r5/tx@1454722#0"}"#,
         r#"{"ev":"start","ts_ns":1796161632039091718,"pid":4925,"ppid":4924,"proc":"0562e8b0e99580be","via":"exec","exe":"/usr/bin/env","argv":["/usr/bin/env","bash"],"truncated":true}"#,
+        r#"{"ev":"exit","ts_ns":1796161632039091800,"pid":4926,"reaper":4925,"signal":"SIGKILL"}"#,
+        r#"{"ev":"exit","ts_ns":1796161632039091900,"pid":4925,"proc":"0562e8b0e99580be","reaper":4924,"status":3}"#,
     ];
 
     #[test]
@@ -310,6 +360,13 @@ mod tests {
         );
         let cut = events[10].as_start().unwrap();
         assert!(cut.header.truncated && cut.seed.is_none());
+
+        let killed = events[11].as_exit().unwrap();
+        assert_eq!((killed.pid, killed.reaper), (4926, 4925));
+        assert_eq!(killed.describe(), "killed by SIGKILL");
+        let exited = events[12].as_exit().unwrap();
+        assert_eq!(exited.describe(), "exit 3");
+        assert!(!exited.same_ending(killed) && exited.same_ending(exited));
     }
 
     /// The set of fields of a line, and serialising its parse back gives the same line.

@@ -4,6 +4,7 @@
 mod conn;
 mod data;
 mod fdlife;
+mod reap;
 pub(crate) mod transfer;
 mod wait;
 
