@@ -220,7 +220,11 @@ pub struct RunArgs {
     /// whose program never loaded the shim
     #[arg(long)]
     pub force: bool,
-    /// The program and its arguments
-    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
+    /// With a policy that declares [[process]] and no command: how long to run the processes
+    /// (e.g. 30s, 2m; default: until every process has ended)
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// The program and its arguments (with [[process]] in the policy: the workload, optional)
+    #[arg(trailing_var_arg = true, value_name = "CMD")]
     pub cmd: Vec<OsString>,
 }

@@ -1,6 +1,6 @@
 //! Reading the event log back, into the engine's schema (`chaos_engine::event::schema`).
 
-use chaos_engine::event::schema::{Event, Exit, Fault, Start, Warning};
+use chaos_engine::event::schema::{Event, Exit, Fault, ProcessEvent, Start, Warning};
 use std::path::Path;
 
 pub struct Log {
@@ -96,9 +96,26 @@ impl Log {
         self.events.iter().filter_map(Event::as_exit)
     }
 
-    /// The program the run started (the first `start` line), and how it ended if that was logged.
+    /// The `[[process]]` tables of a system run, as TOML.
+    pub fn system(&self) -> Option<&str> {
+        self.events
+            .iter()
+            .find_map(Event::as_system)
+            .map(|s| s.processes.as_str())
+    }
+
+    /// What chaos-ctl did to and saw of a system's processes.
+    pub fn process_events(&self) -> impl Iterator<Item = &ProcessEvent> {
+        self.events.iter().filter_map(Event::as_process)
+    }
+
+    /// The program the run started — the workload of a system, else the first `start` line —
+    /// and how it ended if that was logged.
     pub fn top(&self) -> Option<(&Start, Option<&Exit>)> {
-        let start = self.starts().next()?;
+        let start = self
+            .starts()
+            .find(|s| s.process.as_deref() == Some("workload") && s.via == "exec")
+            .or_else(|| self.starts().next())?;
         let exit = self.exits().find(|x| x.pid == start.header.pid);
         Some((start, exit))
     }

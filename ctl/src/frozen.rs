@@ -58,6 +58,7 @@ fn fault_value(f: &Fault) -> String {
         // What the shortened call returned is at most the length it was cut to; replaying that
         // length gives the same transfer.
         "short" => format!("{{ short = \"{}\" }}", f.returned.unwrap_or(1).max(1)),
+        "pause" => format!("{{ pause = \"{}ns\" }}", f.delay_ns.unwrap_or(0)),
         "stall" => match f.stall_ns {
             Some(ns) if ns > 0 => format!("{{ stall = \"{ns}ns\" }}"),
             _ => "\"EAGAIN\"".to_string(),
@@ -190,6 +191,7 @@ pub fn render(log: &Log, log_path: &Path, faults: &[&LoggedFault], total: usize)
             }
         }
     }
+    t.push_str(&system_sections(log));
     for (i, f) in faults.iter().enumerate() {
         let process = format!("{:016x}", f.key.process);
         let cmd = commands.get(&f.key.process).map(String::as_str);
@@ -208,6 +210,60 @@ pub fn render(log: &Log, log_path: &Path, faults: &[&LoggedFault], total: usize)
             let _ = writeln!(t, "on = {}", quoted(&f.op));
         }
         let _ = writeln!(t, "fault = {}", f.fault);
+    }
+    t
+}
+
+/// A system run's `[[process]]` tables (without `rules`: the rules became injections) and its
+/// process events as exact `[[nemesis]]` entries, so a replay starts the same processes and
+/// repeats the schedule that was carried out (skipped events are left out).
+fn system_sections(log: &Log) -> String {
+    let Some(processes) = log.system() else {
+        return String::new();
+    };
+    let mut t = String::from(
+        "\n# The system under test, as the original run started it; its attrition schedule is\n\
+         # replaced by the events that were carried out, at the same times since the workload began.\n",
+    );
+    match processes.parse::<toml::Table>() {
+        Ok(mut table) => {
+            if let Some(toml::Value::Array(list)) = table.get_mut("process") {
+                for p in list.iter_mut() {
+                    if let toml::Value::Table(p) = p {
+                        p.remove("rules");
+                    }
+                }
+            }
+            t.push_str(&toml::to_string(&table).unwrap_or_default());
+        }
+        Err(_) => t.push_str(processes),
+    }
+    for e in log
+        .process_events()
+        .filter(|e| matches!(e.what.as_str(), "kill" | "pause") && e.at_ns.is_some())
+    {
+        let mut entry = toml::Table::new();
+        let dur = |ns: u64| toml::Value::String(format!("{ns}ns"));
+        entry.insert("at".into(), dur(e.at_ns.unwrap_or(0)));
+        entry.insert("process".into(), e.name.clone().into());
+        entry.insert("kind".into(), e.kind.clone().unwrap_or_default().into());
+        for (k, v) in [
+            ("grace", e.grace_ns),
+            ("recovery", e.recovery_ns),
+            ("paused", e.paused_ns),
+        ] {
+            if let Some(ns) = v {
+                entry.insert(k.into(), dur(ns));
+            }
+        }
+        let mut doc = toml::Table::new();
+        doc.insert("nemesis".into(), toml::Value::Array(vec![entry.into()]));
+        let _ = write!(
+            t,
+            "\n# {} in the original run\n{}",
+            comment(e.key.as_deref().unwrap_or("")),
+            toml::to_string(&doc).unwrap_or_default()
+        );
     }
     t
 }

@@ -57,6 +57,41 @@ pub fn command(argv: &[OsString], l: &Launch) -> Command {
     cmd
 }
 
+/// One run of a sweep or minimize. A policy with `[[process]]` needs a supervisor to start its
+/// processes: the run is then `chaos-ctl run` itself (this executable, the same shim), which
+/// writes the trial's log, starts and stops the system and exits with the workload's status.
+pub fn trial_command(argv: &[OsString], l: &Launch, system: bool) -> Command {
+    if !system {
+        return command(argv, l);
+    }
+    let me = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("chaos-ctl"));
+    let mut cmd = Command::new(me);
+    cmd.args(["run", "-q", "--log"]).arg(l.log);
+    match l.source {
+        PolicySource::File(path) => {
+            let copy = crate::policy_source::staged(path).unwrap_or_else(|| path.clone());
+            cmd.arg("--policy").arg(copy);
+        }
+        PolicySource::Profile(name) => {
+            cmd.arg("--profile").arg(name);
+        }
+    }
+    if let Some(seed) = l.seed {
+        cmd.arg("--seed").arg(seed.to_string());
+    }
+    if let Some(p) = l.platform {
+        cmd.arg("--platform").arg(p);
+    }
+    for q in l.quirks {
+        cmd.arg("--quirk").arg(q);
+    }
+    for q in l.no_quirks {
+        cmd.arg("--no-quirk").arg(q);
+    }
+    cmd.arg("--").args(argv).env("CHAOS_SHIM", l.shim);
+    cmd
+}
+
 fn env_text(name: &str) -> Result<Option<String>, Failure> {
     match std::env::var_os(name) {
         None => Ok(None),

@@ -16,6 +16,7 @@ mod report;
 mod run;
 mod shim_path;
 mod sweep;
+mod system;
 mod trial;
 
 use clap::Parser;

@@ -60,7 +60,7 @@ impl Tester<'_> {
         let (mut fails, mut passes) = (0, 0);
         for _ in 0..self.runs {
             create_log(&log)?;
-            let cmd = launch::command(
+            let cmd = launch::trial_command(
                 self.cmd,
                 &Launch {
                     shim: &self.shim,
@@ -71,6 +71,7 @@ impl Tester<'_> {
                     quirks: &[],
                     no_quirks: &[],
                 },
+                self.original.system().is_some(),
             );
             let done = trial::run(cmd, &self.dir.join("candidate.out"), self.timeout)
                 .map_err(|e| Failure::own(format!("{}: {e}", self.cmd[0].to_string_lossy())))?;

@@ -21,9 +21,16 @@ pub fn command_or_logged(
     if !cmd.is_empty() {
         return Ok(cmd.to_vec());
     }
-    log.starts()
-        .next()
-        .and_then(|s| s.argv.clone())
+    if log.system().is_some()
+        && !log
+            .starts()
+            .any(|s| s.process.as_deref() == Some("workload"))
+    {
+        // A system run without a workload: the processes come from the frozen policy.
+        return Ok(Vec::new());
+    }
+    log.top()
+        .and_then(|(s, _)| s.argv.clone())
         .filter(|a| !a.is_empty())
         .map(|a| a.into_iter().map(OsString::from).collect())
         .ok_or_else(|| {
@@ -62,7 +69,7 @@ pub fn replay(args: ReplayArgs) -> Result<u8, Failure> {
     std::fs::write(&policy_path, text)
         .map_err(|e| Failure::own(format!("cannot write {}: {e}", policy_path.display())))?;
     if args.cmd.is_empty()
-        && let Some(dir) = original.starts().next().and_then(|s| s.cwd.clone())
+        && let Some(dir) = original.top().and_then(|(s, _)| s.cwd.clone())
     {
         // The logged command is run where it ran: its relative paths mean what they meant. Every
         // path chaos-ctl itself uses from here on is absolute.
@@ -84,6 +91,11 @@ pub fn replay(args: ReplayArgs) -> Result<u8, Failure> {
         quirks: vec![],
         no_quirks: vec![],
         seed: None,
+        // A system run without a workload lasted until its last process event: so does its replay.
+        duration: cmd.is_empty().then(|| {
+            let last = original.process_events().map(|e| e.t_ns).max().unwrap_or(0);
+            format!("{}ns", last.max(1))
+        }),
         log: Some(new_log.clone()),
         quiet: args.quiet,
         force: false,

@@ -169,7 +169,7 @@ pub fn exit_lines(log: &Log) -> String {
             .unwrap_or_default()
     };
     let mut exits: Vec<_> = log.exits().collect();
-    let top = log.starts().next().map(|s| s.header.pid);
+    let top = log.top().map(|(s, _)| s.header.pid);
     exits.sort_by_key(|x| (Some(x.pid) != top, x.ts_ns));
     exits
         .iter()

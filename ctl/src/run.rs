@@ -44,27 +44,31 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
     let removed = quirk::resolve(None, &names(&args.no_quirks), &[]).map_err(Failure::own)?;
     let quirks = quirk::QuirkSet((policy.quirks.0 | added.0) & !removed.0);
     let shim = shim_path::find_shim()?;
-    let program = preflight::resolve_command(&args.cmd[0])?;
-    for refusal in preflight::check(&program) {
-        if args.force {
-            say(&format!(
-                "chaos-ctl: warning: {} (running anyway: --force)\n",
-                refusal.0
-            ));
-        } else {
-            return Err(Failure::own(format!(
-                "{} (use --force to run it anyway)",
-                refusal.0
-            )));
-        }
+    if policy.system.is_empty() && args.cmd.is_empty() {
+        return Err(Failure::with(
+            failure::USAGE,
+            "no command given; expected `chaos-ctl run [OPTIONS] -- CMD [ARGS…]` (only a policy \
+             with [[process]] entries runs without one)",
+        ));
     }
+    if !policy.system.is_empty() {
+        for spec in &policy.system.processes {
+            preflight_or_force(&std::ffi::OsString::from(&spec.cmd[0]), args.force)?;
+        }
+        if let Some(w) = args.cmd.first() {
+            preflight_or_force(w, args.force)?;
+        }
+        return run_system(&args, &policy, &shim, &source, seed_from, quirks);
+    }
+    let program = preflight::resolve_command(&args.cmd[0])?;
+    preflight_or_force(&args.cmd[0], args.force)?;
     let log_path = match &args.log {
         Some(p) => absolute(p)?,
         None => default_log_path(),
     };
     create_log(&log_path)?;
 
-    let mut cmd = launch::command(
+    let cmd = launch::command(
         &args.cmd,
         &Launch {
             shim: &shim,
@@ -77,33 +81,7 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
         },
     );
 
-    // Signals sent to us between the spawn and the handler's installation must not kill us: hold
-    // them until the child is known, then forward whatever arrived. The child gets the original mask
-    // back before exec (std does not reset it).
-    let held = hold_forwarded_signals();
-    // SAFETY: the closure only calls pthread_sigmask, which is async-signal-safe, as code between
-    // fork and exec must be.
-    unsafe {
-        cmd.pre_exec(move || {
-            libc::pthread_sigmask(libc::SIG_SETMASK, &held, std::ptr::null_mut());
-            Ok(())
-        });
-    }
-    let spawned = cmd.spawn();
-    if let Ok(child) = &spawned {
-        // SAFETY: getpgid has no memory arguments.
-        let same_group = unsafe { libc::getpgid(child.id() as i32) == libc::getpgrp() };
-        SAME_GROUP.store(same_group, Ordering::SeqCst);
-        forward_signals_to(child.id() as i32);
-    }
-    release_signals(held);
-    let mut child = spawned.map_err(|e| {
-        let code = match e.kind() {
-            ErrorKind::NotFound => failure::NOT_FOUND,
-            _ => failure::CANNOT_EXECUTE,
-        };
-        Failure::with(code, format!("{}: {e}", args.cmd[0].to_string_lossy()))
-    })?;
+    let mut child = spawn_forwarding_signals(cmd, &args.cmd[0])?;
     let status = child
         .wait()
         .map_err(|e| Failure::own(format!("waiting for the program: {e}")))?;
@@ -151,7 +129,152 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
     })
 }
 
+/// Spawns the program chaos-ctl waits for, forwarding signals to it (see `forward`). Signals
+/// sent to us between the spawn and the handler's installation must not kill us: they are held
+/// until the child is known, then forwarded. The child gets the original mask back before exec
+/// (std does not reset it).
+pub(crate) fn spawn_forwarding_signals(
+    mut cmd: std::process::Command,
+    argv0: &std::ffi::OsStr,
+) -> Result<std::process::Child, Failure> {
+    let held = hold_forwarded_signals();
+    // SAFETY: the closure only calls pthread_sigmask, which is async-signal-safe, as code between
+    // fork and exec must be.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::pthread_sigmask(libc::SIG_SETMASK, &held, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    let spawned = cmd.spawn();
+    if let Ok(child) = &spawned {
+        // SAFETY: getpgid has no memory arguments.
+        let same_group = unsafe { libc::getpgid(child.id() as i32) == libc::getpgrp() };
+        SAME_GROUP.store(same_group, Ordering::SeqCst);
+        forward_signals_to(child.id() as i32);
+    }
+    release_signals(held);
+    spawned.map_err(|e| {
+        let code = match e.kind() {
+            ErrorKind::NotFound => failure::NOT_FOUND,
+            _ => failure::CANNOT_EXECUTE,
+        };
+        Failure::with(code, format!("{}: {e}", argv0.to_string_lossy()))
+    })
+}
+
+/// The preflight of one program: a refusal is an error unless `--force`.
+fn preflight_or_force(cmd: &std::ffi::OsStr, force: bool) -> Result<(), Failure> {
+    let program = preflight::resolve_command(cmd)?;
+    for refusal in preflight::check(&program) {
+        if force {
+            say(&format!(
+                "chaos-ctl: warning: {} (running anyway: --force)\n",
+                refusal.0
+            ));
+        } else {
+            return Err(Failure::own(format!(
+                "{} (use --force to run it anyway)",
+                refusal.0
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A run of a system of processes (`[[process]]` in the policy): see `crate::system`.
+fn run_system(
+    args: &RunArgs,
+    policy: &chaos_engine::policy::Policy,
+    shim: &Path,
+    source: &PolicySource,
+    seed_from: &str,
+    quirks: quirk::QuirkSet,
+) -> Result<Ran, Failure> {
+    let log_path = match &args.log {
+        Some(p) => absolute(p)?,
+        None => default_log_path(),
+    };
+    create_log(&log_path)?;
+    let duration = args
+        .duration
+        .as_deref()
+        .map(|d| launch::duration_arg(d, "--duration"))
+        .transpose()?;
+    if duration.is_some() && !args.cmd.is_empty() {
+        return Err(Failure::with(
+            failure::USAGE,
+            "--duration is for a system run without a workload; with a command, the run lasts \
+             as long as the command",
+        ));
+    }
+    let seed = args.seed.unwrap_or(policy.seed);
+    let ended = crate::system::run(&crate::system::SystemRun {
+        policy,
+        launch: Launch {
+            shim,
+            source,
+            seed: args.seed,
+            log: &log_path,
+            platform: args.platform.as_deref(),
+            quirks: &args.quirks,
+            no_quirks: &args.no_quirks,
+        },
+        log_path: &log_path,
+        seed,
+        cmd: &args.cmd,
+        duration,
+        policy_text: match source {
+            PolicySource::File(p) => {
+                let copy = crate::policy_source::staged(p).unwrap_or_else(|| p.clone());
+                std::fs::read_to_string(copy).ok()
+            }
+            PolicySource::Profile(_) => None,
+        },
+    })?;
+    let log = Log::read_or_fail(&log_path)?;
+    if !args.quiet {
+        summarise(&log, &log_path, seed, seed_from, &policy.origin);
+        if !quirks.is_empty() {
+            say(&format!("chaos: quirks {}\n", quirks.names().join(", ")));
+        }
+        say(&ended.summary);
+    }
+    if let Some(sig) = ended.interrupted {
+        return Ok(Ran {
+            code: crate::trial::interrupted_status(sig),
+            reraise: None,
+        });
+    }
+    let Some((pid, status)) = ended.workload else {
+        return Ok(Ran {
+            code: 0,
+            reraise: None,
+        });
+    };
+    let code = match (status.code(), status.signal()) {
+        (Some(c), _) => c as u8,
+        (None, Some(sig)) => 128u8.wrapping_add(sig as u8),
+        _ => failure::OWN,
+    };
+    let intercepted = log.starts().any(|s| s.header.pid == pid);
+    if !intercepted && !args.force {
+        return Err(Failure::own(format!(
+            "the workload {} never loaded the shim (no `start` event from pid {pid}): nothing was \
+             injected in it (use --force to accept such runs)",
+            args.cmd[0].to_string_lossy()
+        )));
+    }
+    Ok(Ran {
+        code,
+        reraise: status.signal().filter(|_| intercepted || args.force),
+    })
+}
+
 static CHILD: AtomicI32 = AtomicI32::new(0);
+/// The last forwarded signal chaos-ctl received (0: none): a system run shuts its processes down
+/// on it.
+pub(crate) static RECEIVED: AtomicI32 = AtomicI32::new(0);
 /// The child is in our process group: a terminal's or a group-wide SIGINT/SIGQUIT reaches it
 /// without us.
 static SAME_GROUP: AtomicBool = AtomicBool::new(false);
@@ -181,6 +304,7 @@ extern "C" fn forward(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc
     // SIGTERM therefore reaches the program twice (README, "CLI reference").
     let group_signal =
         matches!(sig, libc::SIGINT | libc::SIGQUIT) && SAME_GROUP.load(Ordering::SeqCst);
+    RECEIVED.store(sig, Ordering::SeqCst);
     let child = CHILD.load(Ordering::SeqCst);
     if child > 0 && !from_kernel && !group_signal {
         // SAFETY: kill is async-signal-safe and takes no memory arguments.
@@ -210,7 +334,7 @@ fn release_signals(old: libc::sigset_t) {
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
 }
 
-fn forward_signals_to(pid: i32) {
+pub(crate) fn forward_signals_to(pid: i32) {
     CHILD.store(pid, Ordering::SeqCst);
     for sig in FORWARDED {
         // SAFETY: a zeroed sigaction is valid; `forward` has the SA_SIGINFO handler signature and

@@ -159,7 +159,7 @@ pub fn sweep(args: SweepArgs) -> Result<u8, Failure> {
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     let source = PolicySource::from_args(&args.source)?;
-    source.load()?;
+    let system = !source.load()?.system.is_empty();
     chaos_engine::quirk::resolve(args.platform.as_deref(), &[], &[]).map_err(Failure::own)?;
     let junit_path = match &args.junit {
         Some(p) => Some(check_writable_file(p, "JUnit report")?),
@@ -200,7 +200,7 @@ pub fn sweep(args: SweepArgs) -> Result<u8, Failure> {
                     let log = out_dir.join(format!("seed-{seed}.jsonl"));
                     let output = out_dir.join(format!("seed-{seed}.out"));
                     let result = create_log(&log).and_then(|_| {
-                        let cmd = launch::command(
+                        let cmd = launch::trial_command(
                             &args.cmd,
                             &Launch {
                                 shim,
@@ -211,6 +211,7 @@ pub fn sweep(args: SweepArgs) -> Result<u8, Failure> {
                                 quirks: &[],
                                 no_quirks: &[],
                             },
+                            system,
                         );
                         let done = trial::run(cmd, &output, timeout).map_err(|e| {
                             Failure::own(format!("{}: {e}", args.cmd[0].to_string_lossy()))

@@ -2,7 +2,7 @@
 //! honours or refuses when a user sets them around it) and the ones only the tools read.
 
 /// What the shim reads. chaos-ctl sets these for the program it runs.
-pub const SHIM_VARS: [&str; 8] = [
+pub const SHIM_VARS: [&str; 12] = [
     "CHAOS_POLICY",
     "CHAOS_POLICY_ORIGIN",
     "CHAOS_PROFILE",
@@ -11,14 +11,28 @@ pub const SHIM_VARS: [&str; 8] = [
     "CHAOS_PLATFORM",
     "CHAOS_QUIRKS",
     "CHAOS_NO_QUIRKS",
+    // In a system of processes (`[[process]]`): which one this is, its start count, the
+    // supervising chaos-ctl (which continues a paused process) and the stop signal.
+    "CHAOS_PROCESS",
+    "CHAOS_LIFE",
+    "CHAOS_SUPERVISOR",
+    "CHAOS_STOP_SIGNAL",
 ];
+
+/// What chaos-ctl tells the processes and the workload of a system, for them and not the shim:
+/// the run's directory, and `CHAOS_ADDRS_<NAME>` per process.
+pub const SYSTEM_VARS: [&str; 1] = ["CHAOS_RUN"];
+pub const ADDRS_PREFIX: &str = "CHAOS_ADDRS_";
 
 /// Read by chaos-ctl (CHAOS_SHIM) and the test suite (CHAOS_TEST_BIN_DIR), not by the shim.
 pub const TOOL_VARS: [&str; 2] = ["CHAOS_SHIM", "CHAOS_TEST_BIN_DIR"];
 
 /// Whether `name` is a variable some part of chaos reads.
 pub fn is_known(name: &str) -> bool {
-    SHIM_VARS.contains(&name) || TOOL_VARS.contains(&name)
+    SHIM_VARS.contains(&name)
+        || TOOL_VARS.contains(&name)
+        || SYSTEM_VARS.contains(&name)
+        || name.starts_with(ADDRS_PREFIX)
 }
 
 /// The shim variable a misspelt name most likely meant (at most 3 edits away).

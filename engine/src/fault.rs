@@ -33,6 +33,12 @@ pub enum Fault {
     /// The fd is not ready for this long: EAGAIN (with its readiness hidden from epoll/poll/select)
     /// where the call could not block, a delay where it could.
     Stall(NsRange),
+    /// SIGKILL to the process itself (a process fault: the call never returns).
+    Crash,
+    /// The process's stop signal (its `stop_signal`, else SIGTERM) to itself, then the real call.
+    Terminate,
+    /// SIGSTOP the whole process for this long (chaos-ctl sends SIGCONT), then the real call.
+    Pause(NsRange),
 }
 
 impl Fault {
@@ -44,7 +50,15 @@ impl Fault {
             Fault::Delay(_) => "delay",
             Fault::Short(_) => "short",
             Fault::Stall(_) => "stall",
+            Fault::Crash => "crash",
+            Fault::Terminate => "terminate",
+            Fault::Pause(_) => "pause",
         }
+    }
+
+    /// Crash, terminate and pause act on the process, not on the call.
+    pub fn is_process_fault(&self) -> bool {
+        matches!(self, Fault::Crash | Fault::Terminate | Fault::Pause(_))
     }
 }
 
@@ -104,6 +118,20 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
         return Err(format!("`{text}` is out of range (0 to 24h)"));
     }
     Ok(ns as u64)
+}
+
+/// `window = ["2s", "60s"]`: two durations, start before end, as `[start, end)` in ns.
+pub fn parse_window(parts: &[String]) -> Result<(u64, u64), String> {
+    let bad =
+        || "`window` must be two durations, start before end, e.g. [\"2s\", \"60s\"]".to_string();
+    if parts.len() != 2 {
+        return Err(bad());
+    }
+    let (start, end) = (parse_duration(&parts[0])?, parse_duration(&parts[1])?);
+    if start >= end {
+        return Err(bad());
+    }
+    Ok((start, end))
 }
 
 /// Splits `"a..b"` into its ends; a single value is a range of one.

@@ -9,6 +9,8 @@
 //!   holds the same lines as serde types, for reading a log back.
 //! - [`realise`] is the realism model: what a fault becomes given the facts about a call, or which
 //!   rule of Linux's behaviour forbids it there.
+//! - [`system`] holds a system under test: `[[process]]`, the seeded `[attrition]` schedule and a
+//!   frozen run's `[[nemesis]]` events, which chaos-ctl executes.
 //! - [`quirk`] catalogues the platform quirks (macOS, BSD, old Linux, WSL1) the shim can reproduce.
 //!
 //! The shim (`chaos-shim`) and the CLI (`chaos-ctl`) both depend on this crate; it depends on neither.
@@ -31,6 +33,7 @@ pub mod profiles;
 pub mod quirk;
 pub mod realise;
 pub mod signal;
+pub mod system;
 
 /// Version written into every `start` event.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

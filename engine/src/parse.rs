@@ -45,6 +45,11 @@ struct RawPolicy {
     rules: Vec<Spanned<RawRule>>,
     #[serde(default)]
     inject: Vec<Spanned<RawInjection>>,
+    #[serde(default)]
+    process: Vec<Spanned<crate::system::parse::RawProcess>>,
+    attrition: Option<Spanned<crate::system::parse::RawAttrition>>,
+    #[serde(default)]
+    nemesis: Vec<Spanned<crate::system::parse::RawNemesis>>,
 }
 
 /// `[[inject]]`: one exact fault at one decision key.
@@ -102,7 +107,7 @@ impl<'de> Deserialize<'de> for OneOrMany {
 }
 
 /// Any TOML number (a too-large integer too: it is then out of range, not a type error).
-enum Number {
+pub(crate) enum Number {
     Int(i64),
     Float(f64),
 }
@@ -154,6 +159,7 @@ struct RawRule {
     any_errno: bool,
     signal: Option<Spanned<String>>,
     min_bytes: Option<u64>,
+    process: Option<Spanned<String>>,
 }
 
 /// Parses and validates policy text. `origin` is what error messages and events call it.
@@ -182,6 +188,7 @@ pub fn parse_policy(text: &str, origin: &str) -> Result<Policy, PolicyError> {
         ));
     }
     let mut rules = Vec::with_capacity(raw.rules.len());
+    let rule_spans: Vec<Range<usize>> = raw.rules.iter().map(|r| r.span()).collect();
     for (index, raw_rule) in raw.rules.into_iter().enumerate() {
         let span = raw_rule.span();
         let rule = build_rule(raw_rule.into_inner(), index, &|s, m| err_at(s, m)).map_err(|e| {
@@ -227,7 +234,36 @@ pub fn parse_policy(text: &str, origin: &str) -> Result<Policy, PolicyError> {
     for raw_inj in &raw.inject {
         injections.push(build_injection(raw_inj.get_ref(), &err_at)?);
     }
+    let rule_names: Vec<String> = rules.iter().map(|r| r.name.clone()).collect();
+    let system = crate::system::parse::build(
+        raw.process,
+        raw.attrition,
+        raw.nemesis,
+        &rule_names,
+        &err_at,
+    )?;
+    for (rule, raw_span) in rules.iter().zip(&rule_spans) {
+        if let Some(g) = &rule.process
+            && !system.is_empty()
+            && !system
+                .replica_names()
+                .iter()
+                .any(|n| g.matches(n.as_bytes()))
+            && !g.matches(b"workload")
+        {
+            return Err(err_at(
+                raw_span.clone(),
+                format!(
+                    "rule `{}`: process = \"{}\" matches no process of the system ({}, or \"workload\")",
+                    rule.name,
+                    g.0,
+                    system.replica_names().join(", ")
+                ),
+            ));
+        }
+    }
     Ok(Policy {
+        system,
         injections: crate::inject::Injections::new(injections),
         platform: raw.platform.map(|p| p.into_inner()),
         quirks_on: add.iter().map(|s| s.to_string()).collect(),
@@ -354,28 +390,10 @@ fn build_rule(raw: RawRule, index: usize, err_at: ErrAt) -> Result<Rule, PolicyE
         Some(e) => e.into_inner(),
         None => 1,
     };
-    let window = match raw.window {
-        None => None,
-        Some(w) => {
-            let parts = w.get_ref();
-            let bad = || {
-                err_at(
-                    w.span(),
-                    "`window` must be two durations, start before end, e.g. [\"2s\", \"10s\"]"
-                        .into(),
-                )
-            };
-            if parts.len() != 2 {
-                return Err(bad());
-            }
-            let start = crate::fault::parse_duration(&parts[0]).map_err(|m| err_at(w.span(), m))?;
-            let end = crate::fault::parse_duration(&parts[1]).map_err(|m| err_at(w.span(), m))?;
-            if start >= end {
-                return Err(bad());
-            }
-            Some((start, end))
-        }
-    };
+    let window = raw
+        .window
+        .map(|w| crate::fault::parse_window(w.get_ref()).map_err(|m| err_at(w.span(), m)))
+        .transpose()?;
 
     let fault_span = raw.fault.span();
     let fault = parse_fault(raw.fault.get_ref()).map_err(|m| err_at(fault_span.clone(), m))?;
@@ -412,17 +430,20 @@ fn build_rule(raw: RawRule, index: usize, err_at: ErrAt) -> Result<Rule, PolicyE
         fault,
         signal,
         min_bytes: raw.min_bytes.unwrap_or(0),
+        process: raw.process.map(|p| Glob(p.into_inner())),
     })
 }
 
 const FAULT_HELP: &str = "expected an errno name (\"ECONNRESET\", \"EINTR\"...), \
 { errno = \"...\" }, { errno = \"ETIMEDOUT\", after = \"3s\" }, { reset = true }, { delay = \"10ms..200ms\" }, { short = \"1..50%\" } \
-or { stall = \"5ms..200ms\" }";
+{ stall = \"5ms..200ms\" }, or a process fault: \"crash\", \"terminate\", { pause = \"2s\" }";
 
 fn parse_fault(value: &toml::Value) -> Result<Fault, String> {
     let errno_fault = |name: &str| -> Result<Fault, String> { parse_errno(name).map(Fault::Errno) };
     match value {
         toml::Value::String(s) if s == "reset" => Ok(Fault::Reset),
+        toml::Value::String(s) if s == "crash" => Ok(Fault::Crash),
+        toml::Value::String(s) if s == "terminate" => Ok(Fault::Terminate),
         toml::Value::String(s) => errno_fault(s),
         toml::Value::Table(t)
             if t.len() == 2 && t.contains_key("errno") && t.contains_key("after") =>
@@ -463,6 +484,7 @@ fn parse_fault(value: &toml::Value) -> Result<Fault, String> {
                         .map_err(|m| short_backwards(t).unwrap_or(m))
                 }
                 "stall" => parse_ns_range(text()?).map(Fault::Stall),
+                "pause" => parse_ns_range(text()?).map(Fault::Pause),
                 other => Err(format!("unknown fault `{other}`; {FAULT_HELP}")),
             }
         }
@@ -505,6 +527,8 @@ fn check_fault_fits(
             None => Ok(()),
         },
         Fault::Errno(_) | Fault::Delay(_) => Ok(()),
+        // A process can be killed or stopped at any call.
+        Fault::Crash | Fault::Terminate | Fault::Pause(_) => Ok(()),
         Fault::Stall(_) => match ops.iter().find(|o| {
             !matches!(
                 o.class(),

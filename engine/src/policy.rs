@@ -27,6 +27,8 @@ pub struct Policy {
     pub platform: Option<String>,
     pub quirks_on: Vec<String>,
     pub quirks_off: Vec<String>,
+    /// `[[process]]`, `[attrition]`, `[[nemesis]]`: what chaos-ctl starts and hits.
+    pub system: crate::system::System,
 }
 
 #[derive(Clone, Debug)]
@@ -50,6 +52,8 @@ pub struct Rule {
     /// `min_bytes = 65536`: only calls asking for at least this many bytes (big transfers, which
     /// the kernel splits far more often than small ones).
     pub min_bytes: u64,
+    /// `process = "kv#1"` (a glob over `CHAOS_PROCESS`): only in those processes of a system.
+    pub process: Option<Glob>,
 }
 
 /// What the shim knows about an fd when it decides which rules can ever apply to it.
@@ -105,6 +109,41 @@ impl Rule {
 }
 
 impl Policy {
+    /// Narrows the rules to the ones that apply in the process `name` of a system (its
+    /// `CHAOS_PROCESS`: `kv#1`, `workload`; None outside a system), in its `life`-th start (0 the
+    /// first). A rule some `[[process]]` lists under `rules` applies only to the processes that list
+    /// it, one with `process = GLOB` only where the glob matches, and a process fault (crash,
+    /// terminate, pause) only in a process's first life — in every life it would never stay up. The
+    /// others keep their place (rule indices are part of decision keys) with no ops, so they never
+    /// fire.
+    pub fn scope_to_process(&mut self, name: Option<&str>, life: u32) {
+        let listing: Vec<&crate::system::ProcessSpec> = self.system.processes.iter().collect();
+        let base = name.map(crate::system::base_name);
+        let keep: Vec<bool> = self
+            .rules
+            .iter()
+            .map(|r| {
+                let listed_by: Vec<&str> = listing
+                    .iter()
+                    .filter(|p| p.rules.contains(&r.name))
+                    .map(|p| p.name.as_str())
+                    .collect();
+                let by_list = listed_by.is_empty() || base.is_some_and(|b| listed_by.contains(&b));
+                let by_glob = r
+                    .process
+                    .as_ref()
+                    .is_none_or(|g| name.is_some_and(|n| g.matches(n.as_bytes())));
+                let by_life = life == 0 || !r.fault.is_process_fault();
+                by_list && by_glob && by_life
+            })
+            .collect();
+        for (rule, keep) in self.rules.iter_mut().zip(keep) {
+            if !keep {
+                rule.ops = OpSet::default();
+            }
+        }
+    }
+
     /// Bitmask of rules whose target covers this fd.
     pub fn mask_for(&self, fd: &FdFacts) -> u32 {
         self.rules

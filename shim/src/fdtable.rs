@@ -258,7 +258,19 @@ pub fn classify(policy: &Policy, fd: c_int, role_hint: Role) -> Meta {
         }
         r => r,
     };
-    let ordinal = ORDINALS[kind as usize][role as usize].fetch_add(1, Relaxed);
+    // The same open socket classified again as the same kind and role (after its connect, or
+    // once a frozen policy made an earlier call classify it) is the same connection: its ordinal
+    // stays, so keys do not depend on how many times it was classified.
+    let old = slot.ordinal.load(Relaxed);
+    let same = kind.is_socket()
+        && slot.ino.load(Relaxed) == st.st_ino
+        && st.st_ino != 0
+        && slot.conn.load(Relaxed) == conn_key(kind, role as u8, old);
+    let ordinal = if same {
+        old
+    } else {
+        ORDINALS[kind as usize][role as usize].fetch_add(1, Relaxed)
+    };
     slot.ino.store(st.st_ino, Relaxed);
     slot.conn
         .store(conn_key(kind, role as u8, ordinal), Relaxed);

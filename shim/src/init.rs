@@ -83,7 +83,16 @@ fn load_policy() -> Result<Policy, String> {
 }
 
 fn init() -> Result<(), String> {
-    let policy = load_policy()?;
+    let mut policy = load_policy()?;
+    // A process of a system gets only its rules (see `Policy::scope_to_process`).
+    let process = env("CHAOS_PROCESS");
+    let life = match env("CHAOS_LIFE") {
+        Some(s) => s
+            .parse::<u32>()
+            .map_err(|_| format!("chaos: CHAOS_LIFE must be an unsigned integer, got `{s}`"))?,
+        None => 0,
+    };
+    policy.scope_to_process(process.as_deref(), life);
     let seed = match env("CHAOS_SEED") {
         Some(s) => s
             .parse::<u64>()
@@ -100,9 +109,29 @@ fn init() -> Result<(), String> {
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect();
     PID.store(sys::getpid(), Relaxed);
-    runtime::set_process_key(mix(&[fnv1a(exe.as_bytes()), fnv1a(&cmdline)]), seed);
+    let key = match &process {
+        // A process of a system is known by its name and life, not its command line, which
+        // holds what changes from run to run (the run's directory, ports chosen free): a frozen
+        // policy's keys must be reached again by the same replica in the same life.
+        Some(name) => mix(&[
+            fnv1a(exe.as_bytes()),
+            fnv1a(name.as_bytes()),
+            u64::from(life),
+        ]),
+        None => mix(&[fnv1a(exe.as_bytes()), fnv1a(&cmdline)]),
+    };
+    runtime::set_process_key(key, seed);
     let quirks = quirks_from_env(policy.quirks)?;
-    let rt = Runtime::new(policy, seed, exe, argv, quirks);
+    let mut rt = Runtime::new(policy, seed, exe, argv, quirks);
+    rt.process = process;
+    rt.life = life;
+    if let Some(s) = env("CHAOS_STOP_SIGNAL") {
+        rt.stop_signal = chaos_engine::signal::parse_signal(&s)
+            .map_err(|e| format!("chaos: CHAOS_STOP_SIGNAL: {e}"))?;
+    }
+    rt.supervisor = env("CHAOS_SUPERVISOR")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     if let Some(path) = env("CHAOS_LOG") {
         log::open(&path).map_err(|e| format!("chaos: {e}"))?;
     }

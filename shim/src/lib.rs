@@ -15,6 +15,7 @@ mod init;
 mod log;
 mod ownfd;
 mod plan;
+mod process_fault;
 mod quirks;
 mod readiness;
 mod real;

@@ -111,6 +111,10 @@ pub fn write_start(rt: &Runtime, via: &str) {
     line.field_num("ppid", sys::getppid());
     line.field_display("proc", format_args!("{:016x}", PROCESS_KEY.load(Relaxed)));
     line.field_str("via", via.as_bytes());
+    if let Some(name) = &rt.process {
+        line.field_str("process", name.as_bytes());
+        line.field_num("life", rt.life);
+    }
     line.field_str("exe", rt.exe.as_bytes());
     // Where it ran, so that `replay` without a command runs it from there again.
     let mut cwd = [0u8; 1024];

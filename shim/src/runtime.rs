@@ -35,6 +35,14 @@ pub struct Runtime {
     pub argv: Vec<String>,
     /// Platform quirks in effect (the policy's, plus CHAOS_PLATFORM/CHAOS_QUIRKS).
     pub quirks: chaos_engine::quirk::QuirkSet,
+    /// In a system: this process's name (`kv#1`, CHAOS_PROCESS) and start count (CHAOS_LIFE).
+    pub process: Option<String>,
+    pub life: u32,
+    /// What `terminate` sends (CHAOS_STOP_SIGNAL, else SIGTERM).
+    pub stop_signal: i32,
+    /// The chaos-ctl that supervises this process (CHAOS_SUPERVISOR): only when it is our parent
+    /// can a `pause` stop the whole process, since it is what sends the SIGCONT.
+    pub supervisor: i32,
 }
 
 /// Null until the constructor has finished: hooks then pass everything through.
@@ -117,6 +125,10 @@ impl Runtime {
             exe,
             argv,
             quirks,
+            process: None,
+            life: 0,
+            stop_signal: libc::SIGTERM,
+            supervisor: 0,
         }
     }
 }

@@ -358,6 +358,12 @@ pub fn raise_sigpipe() {
     unsafe { syscall!(libc::SYS_tgkill, getpid(), gettid(), libc::SIGPIPE) };
 }
 
+/// Sends `sig` to this whole process (kill(2), not a thread: SIGSTOP and SIGKILL act on all).
+pub fn kill_self(sig: c_int) {
+    // SAFETY: kill takes two integers.
+    unsafe { syscall!(libc::SYS_kill, getpid(), sig) };
+}
+
 pub fn open_log(path: &std::ffi::CStr) -> c_int {
     let flags =
         libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC | libc::O_NOFOLLOW;

@@ -26,6 +26,11 @@ pub enum Event {
     /// A process ended: written by whoever reaped it (the shim in its parent, or chaos-ctl for
     /// the program it started), since a process killed by a signal cannot say so itself.
     Exit(Exit),
+    /// What chaos-ctl did to, or saw of, a process of a system (`[[process]]`).
+    Process(ProcessEvent),
+    /// The system a run started (chaos-ctl writes it first): its `[[process]]` tables, so that
+    /// `freeze` can write a policy that starts the same processes.
+    System(SystemLine),
     /// A line of a kind this reader does not know (from a newer shim).
     #[serde(other)]
     Other,
@@ -55,6 +60,11 @@ pub struct Start {
     pub ppid: i32,
     /// `exec` (the shim was loaded) or `fork` (a forked child).
     pub via: String,
+    /// In a system of processes: which one (`kv#1`, `workload`) and its start count (0 first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub life: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exe: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -164,6 +174,56 @@ pub struct Warning {
     pub what: String,
 }
 
+/// `{"ev":"system",...}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemLine {
+    pub ts_ns: u64,
+    /// The policy's `[[process]]` tables as TOML.
+    pub processes: String,
+}
+
+/// `{"ev":"process",...}`: one process-level event of a system, written by chaos-ctl.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessEvent {
+    /// CLOCK_REALTIME when it happened.
+    pub ts_ns: u64,
+    /// Since the run started (chaos-ctl began starting the processes).
+    pub t_ns: u64,
+    /// The replica (`kv#1`) or `workload`.
+    pub name: String,
+    /// `start`, `ready`, `kill`, `exit`, `restart`, `pause`, `resume`, `wipe`, `oom`, `skip`.
+    pub what: String,
+    /// For kills and pauses: `graceful`, `crash`, `wipe`, `pause`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+    /// Its start count (0 the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub life: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    /// The attrition event's key (`attrition#3`, `nemesis#3`), or the decision key of the process
+    /// fault that did it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The drawn durations of a kill: grace, recovery, pause.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace_ns: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_ns: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_ns: Option<u64>,
+    /// When the scheduled event was due, since the workload started (kills from the schedule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_ns: Option<u64>,
+    /// Free text: why an event was skipped, which mechanism a limit used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
 /// `{"ev":"exit",...}`: how a process ended. Exactly one of `status` and `signal` is set.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Exit {
@@ -225,7 +285,7 @@ impl Event {
             Event::Start(s) => Some(&s.header),
             Event::Fault(f) => Some(&f.header),
             Event::Warning(w) => Some(&w.header),
-            Event::Exit(_) | Event::Other => None,
+            Event::Exit(_) | Event::Process(_) | Event::System(_) | Event::Other => None,
         }
     }
 
@@ -246,6 +306,20 @@ impl Event {
     pub fn as_warning(&self) -> Option<&Warning> {
         match self {
             Event::Warning(w) => Some(w),
+            _ => None,
+        }
+    }
+
+    pub fn as_process(&self) -> Option<&ProcessEvent> {
+        match self {
+            Event::Process(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    pub fn as_system(&self) -> Option<&SystemLine> {
+        match self {
+            Event::System(x) => Some(x),
             _ => None,
         }
     }
@@ -281,6 +355,7 @@ mod tests {
         r#"{"ev":"start","ts_ns":1796161632039091718,"pid":4925,"ppid":4924,"proc":"0562e8b0e99580be","via":"exec","exe":"/usr/bin/env","argv":["/usr/bin/env","bash"],"truncated":true}"#,
         r#"{"ev":"exit","ts_ns":1796161632039091800,"pid":4926,"reaper":4925,"signal":"SIGKILL"}"#,
         r#"{"ev":"exit","ts_ns":1796161632039091900,"pid":4925,"proc":"0562e8b0e99580be","reaper":4924,"status":3}"#,
+        r#"{"ev":"process","ts_ns":1796161632039092000,"t_ns":2500000000,"name":"kv#1","what":"kill","kind":"graceful","pid":4930,"life":0,"key":"attrition#0","grace_ns":2000000000,"recovery_ns":1000000000,"at_ns":2000000000}"#,
     ];
 
     #[test]
@@ -367,6 +442,9 @@ mod tests {
         let exited = events[12].as_exit().unwrap();
         assert_eq!(exited.describe(), "exit 3");
         assert!(!exited.same_ending(killed) && exited.same_ending(exited));
+        let kill = events[13].as_process().unwrap();
+        assert_eq!((kill.name.as_str(), kill.what.as_str()), ("kv#1", "kill"));
+        assert_eq!(kill.key.as_deref(), Some("attrition#0"));
     }
 
     /// The set of fields of a line, and serialising its parse back gives the same line.

@@ -38,6 +38,20 @@ pub enum Action {
     ConnectRefusedLater,
     /// Blocking connect() only: wait this long (the kernel's SYN retries), then fail.
     FailAfter { errno: i32, ns: u64 },
+    /// A process fault: the shim logs it, then acts on the whole process.
+    Process(ProcessAction),
+}
+
+/// What a process fault does (Linux can kill or stop a process at any instruction, so the model
+/// never forbids one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProcessAction {
+    /// SIGKILL itself.
+    Crash,
+    /// Its stop signal to itself, then the call goes on.
+    Terminate,
+    /// SIGSTOP itself for this long (continued by chaos-ctl), then the call goes on.
+    Pause(u64),
 }
 
 /// How an injected error leaves the connection, so later calls agree with it.
@@ -83,6 +97,9 @@ pub fn realise(
     match *fault {
         // Latency can happen anywhere: the call still returns what the kernel says.
         Fault::Delay(range) => Ok(Action::Delay(range.pick(param))),
+        Fault::Crash => Ok(Action::Process(ProcessAction::Crash)),
+        Fault::Terminate => Ok(Action::Process(ProcessAction::Terminate)),
+        Fault::Pause(range) => Ok(Action::Process(ProcessAction::Pause(range.pick(param)))),
         Fault::Short(spec) => short(spec, ctx, call, facts, param),
         Fault::Stall(range) => stall(range.pick(param), call, facts),
         Fault::Errno(libc::EAGAIN) if call.op != Op::Connect => {

@@ -59,6 +59,12 @@ fn run_simple(rt: &'static Runtime, call: Call, real: impl FnOnce() -> c_int) ->
             applied.delay_ns = ns;
             finish(rt, slot, meta, &call, &plan, &applied, real)
         }
+        Action::Process(p) => {
+            crate::process_fault::act(rt, p, &mut applied, |a| {
+                guarded(|| log_fault(rt, slot, meta, &call, &plan, -1, a));
+            });
+            real()
+        }
         Action::Short { .. }
         | Action::ConnectEintr
         | Action::ConnectRefusedLater
@@ -305,7 +311,13 @@ fn decide_connect(rt: &Runtime, fd: c_int, addr: *const sockaddr, len: socklen_t
         return None;
     }
     let slot = fdtable::slot(fd)?;
-    let meta = current_meta(rt, fd, slot);
+    // Classified as what it is about to become, an outgoing connection: the same role (and so the
+    // same ordinal, see `fdtable::classify`) as when it is first classified after the connect,
+    // which is where a run without a rule on connect classifies it.
+    let meta = match Meta(slot.meta.load(Relaxed)) {
+        m if m.valid() => m,
+        _ => fdtable::classify(&rt.policy, fd, fdtable::Role::Out),
+    };
     if !meta.valid() {
         return None;
     }
@@ -468,6 +480,12 @@ fn connect_with_rules(
             applied.effect = Some("refused-by-kernel");
             log(r, &applied);
             sys::set_errno(e);
+            r
+        }
+        Action::Process(p) => {
+            crate::process_fault::act(rt, p, &mut applied, |a| log(-1, a));
+            let r = unsafe { real::connect(fd, addr, len) };
+            after_connect(fd, r, sys::errno());
             r
         }
         Action::Short { .. } => {

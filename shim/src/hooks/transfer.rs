@@ -228,6 +228,12 @@ fn transfer_rules(
                 len
             }
         }
+        Action::Process(p) => {
+            crate::process_fault::act(rt, p, &mut applied, |a| {
+                guarded(|| log_fault(rt, slot, meta, &call, &plan, -1, a));
+            });
+            call.requested
+        }
         // connect-only actions never come out of the model for a data call.
         Action::ConnectEintr | Action::ConnectRefusedLater | Action::FailAfter { .. } => {
             call.requested

@@ -1,0 +1,842 @@
+//! `chaos-ctl run` with a policy that declares `[[process]]`: start every replica under the shim
+//! (each with its rules, `CHAOS_PROCESS`, its port and data directory), wait until each is ready,
+//! run the workload, and meanwhile execute the attrition schedule (or a frozen run's `[[nemesis]]`
+//! events) and restart what dies. The engine draws the schedule; this module only carries it out
+//! and logs every process event (`journal.rs`).
+
+mod journal;
+mod limits;
+mod ready;
+pub mod replica;
+mod summary;
+
+use crate::failure::Failure;
+use crate::launch::{self, Launch};
+use chaos_engine::fault::NsRange;
+use chaos_engine::policy::Policy;
+use chaos_engine::system::template::{self, Vars};
+use chaos_engine::system::{self as sys, Kind, NemesisEvent, ProcessSpec, Ready, Restart};
+use journal::Journal;
+use ready::Probe;
+use replica::{Replica, State};
+use std::ffi::OsString;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitStatus};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// The supervisor's tick: how often it reaps, probes and looks at the schedule.
+const TICK: Duration = Duration::from_millis(5);
+/// How long processes get to exit on their stop signal when the run ends.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Restart delay after a process dies by itself, when there is no `[attrition]` to draw it from.
+const SELF_RESTART: NsRange = NsRange {
+    lo: 500_000_000,
+    hi: 2_000_000_000,
+};
+const CPU_DUTY_PERIOD_MS: u128 = 100;
+
+pub struct SystemRun<'a> {
+    pub policy: &'a Policy,
+    pub launch: Launch<'a>,
+    pub log_path: &'a Path,
+    pub seed: u64,
+    /// The workload; empty: run until `duration` or until every process has ended.
+    pub cmd: &'a [OsString],
+    pub duration: Option<Duration>,
+    /// The policy's text, whose `[[process]]` tables the log records.
+    pub policy_text: Option<String>,
+}
+
+/// The `[[process]]` tables of a policy's text, as TOML of their own.
+fn process_tables(text: &str) -> Option<String> {
+    let table: toml::Table = text.parse().ok()?;
+    let mut only = toml::Table::new();
+    only.insert("process".into(), table.get("process")?.clone());
+    toml::to_string(&only).ok()
+}
+
+/// How a system run ended.
+pub struct Ended {
+    /// The workload's pid and status, if there was one.
+    pub workload: Option<(i32, ExitStatus)>,
+    /// The table per process, for the summary.
+    pub summary: String,
+    /// A signal chaos-ctl received that ended the run without a workload.
+    pub interrupted: Option<i32>,
+}
+
+/// How supervising ended: the workload's pid and status, or the signal that stopped a run
+/// without a workload.
+type Finish = (Option<(i32, ExitStatus)>, Option<i32>);
+
+struct Supervisor<'a> {
+    run: &'a SystemRun<'a>,
+    replicas: Vec<Replica>,
+    journal: Journal,
+    /// CHAOS_RUN, CHAOS_ADDRS_*, CHAOS_SUPERVISOR: for every process and the workload.
+    shared_env: Vec<(String, String)>,
+    t0: Instant,
+}
+
+pub fn run(r: &SystemRun) -> Result<Ended, Failure> {
+    let run_dir = r.log_path.with_extension("run");
+    std::fs::create_dir_all(&run_dir)
+        .map_err(|e| Failure::own(format!("cannot create {}: {e}", run_dir.display())))?;
+    let t0 = Instant::now();
+    let mut sup = Supervisor {
+        run: r,
+        replicas: plan_replicas(&r.policy.system.processes, &run_dir)?,
+        journal: Journal::open(r.log_path, t0),
+        shared_env: Vec::new(),
+        t0,
+    };
+    sup.shared_env = shared_env(&sup.replicas, &r.policy.system.processes, &run_dir);
+    if let Some(t) = r.policy_text.as_deref().and_then(process_tables) {
+        sup.journal.write_system(t);
+    }
+    // Signals are recorded (and forwarded to the workload once there is one) from here on.
+    crate::run::forward_signals_to(0);
+    let outcome = sup.start_all().and_then(|()| sup.supervise());
+    sup.shutdown();
+    let summary = summary::table(&sup.replicas, &sup.journal.written);
+    outcome.map(|(workload, interrupted)| Ended {
+        workload,
+        summary,
+        interrupted,
+    })
+}
+
+/// Every replica with its port, address, data directory and expanded command line.
+fn plan_replicas(specs: &[ProcessSpec], run_dir: &Path) -> Result<Vec<Replica>, Failure> {
+    let run = run_dir.display().to_string();
+    let mut ports = Vec::new();
+    for spec in specs {
+        for i in 0..spec.replicas {
+            ports.push(match spec.port {
+                Some(p) => p + i as u16,
+                None => free_port()?,
+            });
+        }
+    }
+    let mut out = Vec::new();
+    let mut at = 0;
+    for (si, spec) in specs.iter().enumerate() {
+        let mine: Vec<u16> = ports[at..at + spec.replicas as usize].to_vec();
+        at += spec.replicas as usize;
+        for i in 0..spec.replicas {
+            let port = mine[i as usize];
+            let peers: Vec<String> = mine
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j as u32 != i)
+                .map(|(_, p)| format!("127.0.0.1:{p}"))
+                .collect();
+            let mut vars = Vars {
+                i,
+                port: Some(port),
+                data: None,
+                run: run.clone(),
+                peers: peers.join(","),
+            };
+            let name = spec.replica_name(i);
+            let bad =
+                |what: &str, e: String| Failure::own(format!("process `{name}`: {what}: {e}"));
+            if let Some(d) = &spec.data {
+                vars.data = Some(template::expand(d, &vars).map_err(|e| bad("data", e))?);
+            }
+            let argv = spec
+                .cmd
+                .iter()
+                .map(|a| template::expand(a, &vars))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| bad("cmd", e))?;
+            let env = spec
+                .env
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), template::expand(v, &vars)?)))
+                .collect::<Result<Vec<_>, String>>()
+                .map_err(|e| bad("env", e))?;
+            let probe = match &spec.ready {
+                None => Probe::Started,
+                Some(ready) => {
+                    let (Ready::Tcp(t) | Ready::Unix(t) | Ready::Log(t) | Ready::Cmd(t)) = ready;
+                    let text = template::expand(t, &vars).map_err(|e| bad("ready", e))?;
+                    match ready {
+                        Ready::Tcp(_) => Probe::Tcp(Probe::tcp_target(&text)),
+                        Ready::Unix(_) => Probe::Unix(PathBuf::from(text)),
+                        Ready::Log(_) => Probe::Log(regex::Regex::new(&text).map_err(|e| {
+                            bad(
+                                "ready",
+                                format!("`log:{text}` is not a regular expression: {e}"),
+                            )
+                        })?),
+                        Ready::Cmd(_) => Probe::Cmd(text),
+                    }
+                }
+            };
+            out.push(Replica {
+                output: run_dir.join(format!("{}.out", name.replace('#', "-"))),
+                name,
+                spec: si,
+                addr: format!("127.0.0.1:{port}"),
+                data: vars.data.map(PathBuf::from),
+                argv,
+                env,
+                probe,
+                state: State::Dead {
+                    restart_at: None,
+                    wipe: false,
+                },
+                pid: 0,
+                life: 0,
+                stats: Default::default(),
+                down_since: None,
+                limits: Default::default(),
+                self_deaths: 0,
+                duty_stopped: false,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// A port nobody listens on now, for a replica without `port`; kept for all its lives.
+fn free_port() -> Result<u16, Failure> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| Failure::own(format!("cannot find a free port: {e}")))
+}
+
+fn shared_env(
+    replicas: &[Replica],
+    specs: &[ProcessSpec],
+    run_dir: &Path,
+) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("CHAOS_RUN".to_string(), run_dir.display().to_string()),
+        (
+            "CHAOS_SUPERVISOR".to_string(),
+            std::process::id().to_string(),
+        ),
+    ];
+    for (si, spec) in specs.iter().enumerate() {
+        let addrs: Vec<&str> = replicas
+            .iter()
+            .filter(|r| r.spec == si)
+            .map(|r| r.addr.as_str())
+            .collect();
+        env.push((sys::addrs_var(&spec.name), addrs.join(",")));
+    }
+    env
+}
+
+fn ns(d: Duration) -> u64 {
+    d.as_nanos() as u64
+}
+
+impl Supervisor<'_> {
+    fn spec(&self, r: usize) -> &ProcessSpec {
+        &self.run.policy.system.processes[self.replicas[r].spec]
+    }
+
+    fn interrupted() -> Option<i32> {
+        match crate::run::RECEIVED.load(Ordering::SeqCst) {
+            0 => None,
+            sig => Some(sig),
+        }
+    }
+
+    /// The command for `argv` under the shim, as process `name` of the system.
+    fn command(&self, argv: &[OsString], name: &str, stop_signal: i32) -> std::process::Command {
+        let mut cmd = launch::command(argv, &self.run.launch);
+        cmd.envs(self.shared_env.iter().map(|(k, v)| (k, v)))
+            .env("CHAOS_PROCESS", name)
+            .env(
+                "CHAOS_STOP_SIGNAL",
+                chaos_engine::signal::signal_name(stop_signal),
+            );
+        cmd
+    }
+
+    fn start(&mut self, r: usize, what: &str) -> Result<(), Failure> {
+        let spec = self.spec(r).clone();
+        let rep = &self.replicas[r];
+        let argv: Vec<OsString> = rep.argv.iter().map(OsString::from).collect();
+        let cmd = self.command(&argv, &rep.name, spec.stop_signal);
+        let now = Instant::now();
+        let rep = &mut self.replicas[r];
+        let pid = rep.spawn(cmd, &spec).map_err(|e| {
+            Failure::own(format!(
+                "cannot start process `{}` ({}): {e}",
+                rep.name, rep.argv[0]
+            ))
+        })?;
+        rep.state = State::Starting {
+            deadline: now + Duration::from_nanos(spec.ready_timeout_ns),
+        };
+        rep.mark_down(now);
+        let detail = (!rep.limits.mechanisms.is_empty()).then(|| rep.limits.mechanisms.join("; "));
+        let e = self.journal.event(&rep.name, what);
+        self.journal
+            .write(journal_event(e, pid, rep.life - 1, detail));
+        Ok(())
+    }
+
+    fn start_all(&mut self) -> Result<(), Failure> {
+        for r in 0..self.replicas.len() {
+            self.start(r, "start")?;
+        }
+        // Every process must be ready before the workload starts.
+        loop {
+            if let Some(sig) = Self::interrupted() {
+                return Err(Failure::with(
+                    crate::trial::interrupted_status(sig),
+                    "interrupted while the processes were starting",
+                ));
+            }
+            for r in 0..self.replicas.len() {
+                if let Some(status) = self.reap_one(r) {
+                    let rep = &self.replicas[r];
+                    return Err(Failure::own(format!(
+                        "process `{}` ended ({}) before it was ready; its output is in {}{}",
+                        rep.name,
+                        describe(status),
+                        rep.output.display(),
+                        tail(&rep.output)
+                    )));
+                }
+                self.probe(r, true)?;
+            }
+            if self.replicas.iter().all(Replica::is_up) {
+                return Ok(());
+            }
+            std::thread::sleep(TICK);
+        }
+    }
+
+    /// Checks a Starting replica; `initial`: a timeout fails the run (else it is logged).
+    fn probe(&mut self, r: usize, initial: bool) -> Result<(), Failure> {
+        let State::Starting { deadline } = self.replicas[r].state else {
+            return Ok(());
+        };
+        let mut env = self.shared_env.clone();
+        env.extend(self.replicas[r].env.iter().cloned());
+        let rep = &self.replicas[r];
+        if rep.probe.check(&rep.output, &env) {
+            let (name, pid, life) = (rep.name.clone(), rep.pid, rep.life - 1);
+            let e = self.journal.event(&name, "ready");
+            self.journal.write(journal_event(e, pid, life, None));
+            let rep = &mut self.replicas[r];
+            rep.state = State::Up;
+            rep.mark_up(Instant::now());
+        } else if Instant::now() >= deadline {
+            let spec = self.spec(r).clone();
+            let rep = &self.replicas[r];
+            if initial {
+                return Err(Failure::own(format!(
+                    "process `{}` was not ready after {:.1}s (ready = {}); its output is in {}{}",
+                    rep.name,
+                    spec.ready_timeout_ns as f64 / 1e9,
+                    ready_text(spec.ready.as_ref()),
+                    rep.output.display(),
+                    tail(&rep.output)
+                )));
+            }
+            let mut e = self.journal.event(&rep.name, "ready-timeout");
+            e.pid = Some(rep.pid);
+            self.journal.write(e);
+            // Counted as up again so that the schedule goes on; its probe failing is logged.
+            let rep = &mut self.replicas[r];
+            rep.state = State::Up;
+            rep.mark_up(Instant::now());
+        }
+        Ok(())
+    }
+
+    /// Reaps replica `r` if it changed state; returns its status if it ended.
+    fn reap_one(&mut self, r: usize) -> Option<ExitStatus> {
+        let pid = self.replicas[r].pid;
+        if pid <= 0 {
+            return None;
+        }
+        let mut st = 0;
+        // SAFETY: waitpid on our own child with a valid status pointer.
+        let got = unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG | libc::WUNTRACED) };
+        if got != pid {
+            return None;
+        }
+        let now = Instant::now();
+        if libc::WIFSTOPPED(st) {
+            let rep = &self.replicas[r];
+            if matches!(rep.state, State::Paused { .. }) || rep.duty_stopped {
+                return None; // our own SIGSTOP
+            }
+            // A `pause` process fault: the shim stopped its process and logged for how long.
+            let paused = pause_fault_ns(self.run.log_path, pid).unwrap_or(1_000_000_000);
+            let (name, life) = (rep.name.clone(), rep.life - 1);
+            let mut e = self.journal.event(&name, "pause");
+            e.kind = Some("pause".into());
+            e.paused_ns = Some(paused);
+            e.detail = Some("process fault".into());
+            self.journal.write(journal_event(e, pid, life, None));
+            let rep = &mut self.replicas[r];
+            rep.stats.pause += 1;
+            rep.state = State::Paused {
+                until: now + Duration::from_nanos(paused),
+            };
+            rep.mark_down(now);
+            return None;
+        }
+        let status = ExitStatus::from_raw(st);
+        self.on_death(r, status, now);
+        Some(status)
+    }
+
+    fn on_death(&mut self, r: usize, status: ExitStatus, now: Instant) {
+        crate::events::append_exit(self.run.log_path, self.replicas[r].pid, status);
+        let restart_range = self
+            .run
+            .policy
+            .system
+            .attrition
+            .as_ref()
+            .map_or(SELF_RESTART, |a| a.recovery);
+        let policy_restart = self.spec(r).restart;
+        let seed = self.run.seed;
+        let rep = &mut self.replicas[r];
+        let (pid, life) = (rep.pid, rep.life - 1);
+        let oom = status.signal() == Some(libc::SIGKILL)
+            && rep
+                .limits
+                .memory_dir
+                .as_deref()
+                .is_some_and(|d| limits::oom_kills(d) > 0);
+        rep.pid = 0;
+        rep.stats.exits += 1;
+        rep.mark_down(now);
+        if rep.duty_stopped {
+            rep.duty_stopped = false;
+        }
+        let mut e = self.journal.event(&rep.name, "exit");
+        e.status = status.code();
+        e.signal = status.signal().map(chaos_engine::signal::signal_name);
+        let name = rep.name.clone();
+        let next = match &rep.state {
+            State::Stopping {
+                kind,
+                key,
+                recovery,
+                ..
+            } => {
+                e.kind = Some(kind.name().into());
+                e.key = Some(key.clone());
+                State::Dead {
+                    restart_at: Some(now + *recovery),
+                    wipe: *kind == Kind::Wipe,
+                }
+            }
+            _ => {
+                // A death the process chose: an exit, or a process fault fired inside it.
+                if let Some((fault, key)) = process_fault_of(self.run.log_path, pid) {
+                    if fault == "crash" {
+                        rep.stats.crash += 1;
+                    } else {
+                        rep.stats.graceful += 1;
+                    }
+                    e.kind = Some(
+                        if fault == "crash" {
+                            "crash"
+                        } else {
+                            "graceful"
+                        }
+                        .into(),
+                    );
+                    e.key = key;
+                    e.detail = Some(format!("process fault `{fault}`"));
+                }
+                let restart = match policy_restart {
+                    Restart::Always => true,
+                    Restart::OnFailure => !status.success(),
+                    Restart::Never => false,
+                };
+                let delay = sys::restart_delay(seed, &name, rep.self_deaths, restart_range);
+                rep.self_deaths += 1;
+                if oom {
+                    rep.stats.oom += 1;
+                }
+                State::Dead {
+                    restart_at: restart.then(|| now + Duration::from_nanos(delay)),
+                    wipe: false,
+                }
+            }
+        };
+        if let State::Dead {
+            restart_at: Some(at),
+            ..
+        } = &next
+        {
+            e.recovery_ns = Some(ns(at.saturating_duration_since(now)));
+        }
+        rep.state = next;
+        self.journal.write(journal_event(e, pid, life, None));
+        if oom {
+            let e = self.journal.event(&name, "oom");
+            self.journal.write(journal_event(e, pid, life, None));
+        }
+    }
+
+    /// Runs the workload and the schedule until the workload ends (or the duration is up, or
+    /// every process has ended, without a workload).
+    fn supervise(&mut self) -> Result<Finish, Failure> {
+        let mut workload = self.start_workload()?;
+        let started = Instant::now();
+        let schedule = self.schedule();
+        let mut schedule = schedule.into_iter().peekable();
+        loop {
+            let now = Instant::now();
+            if let Some((child, pid)) = &mut workload
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                let pid = *pid;
+                crate::events::append_exit(self.run.log_path, pid, status);
+                return Ok((Some((pid, status)), None));
+            }
+            if workload.is_none() {
+                if let Some(sig) = Self::interrupted() {
+                    return Ok((None, Some(sig)));
+                }
+                if self.run.duration.is_some_and(|d| now - started >= d) {
+                    return Ok((None, None));
+                }
+                let all_over = self.replicas.iter().all(|r| {
+                    matches!(
+                        r.state,
+                        State::Dead {
+                            restart_at: None,
+                            ..
+                        }
+                    )
+                });
+                if all_over {
+                    return Ok((None, None));
+                }
+            }
+            for r in 0..self.replicas.len() {
+                self.reap_one(r);
+                self.advance(r, now)?;
+            }
+            while let Some(e) = schedule.peek() {
+                if ns(now - started) < e.at_ns {
+                    break;
+                }
+                let e = schedule.next().expect("peeked");
+                self.execute(&e, now);
+            }
+            self.duty_cycle(now);
+            std::thread::sleep(TICK);
+        }
+    }
+
+    fn start_workload(&mut self) -> Result<Option<(Child, i32)>, Failure> {
+        if self.run.cmd.is_empty() {
+            return Ok(None);
+        }
+        let cmd = self.command(self.run.cmd, "workload", libc::SIGTERM);
+        let child = crate::run::spawn_forwarding_signals(cmd, &self.run.cmd[0])?;
+        let pid = child.id() as i32;
+        let e = self.journal.event("workload", "start");
+        self.journal.write(journal_event(e, pid, 0, None));
+        Ok(Some((child, pid)))
+    }
+
+    /// The frozen events if the policy has them, else the attrition schedule's (drawn up to a
+    /// day ahead: the window may be unbounded).
+    fn schedule(&self) -> Vec<NemesisEvent> {
+        let system = &self.run.policy.system;
+        if !system.nemesis.is_empty() {
+            return system.nemesis.clone();
+        }
+        let Some(a) = &system.attrition else {
+            return Vec::new();
+        };
+        let targets: Vec<String> = self
+            .replicas
+            .iter()
+            .filter(|r| {
+                a.processes
+                    .iter()
+                    .any(|p| *p == r.name || *p == sys::base_name(&r.name))
+            })
+            .map(|r| r.name.clone())
+            .collect();
+        sys::schedule(self.run.seed, a, &targets)
+            .take_while(|e| e.at_ns < 86_400_000_000_000)
+            .collect()
+    }
+
+    fn max_dead(&self) -> u32 {
+        self.run
+            .policy
+            .system
+            .attrition
+            .as_ref()
+            .map_or(u32::MAX, |a| a.max_dead)
+    }
+
+    /// Carries out one scheduled event, unless the live state forbids it (the target is not up,
+    /// or `max_dead` are already down): then it is logged as skipped.
+    fn execute(&mut self, e: &NemesisEvent, now: Instant) {
+        let Some(r) = self.replicas.iter().position(|x| x.name == e.target) else {
+            return;
+        };
+        let down = self.replicas.iter().filter(|x| !x.is_up()).count() as u32;
+        let skip = if !self.replicas[r].is_up() {
+            Some(format!("{} is not up", e.target))
+        } else if down >= self.max_dead() {
+            Some(format!(
+                "{down} process(es) already down (max_dead {})",
+                self.max_dead()
+            ))
+        } else {
+            None
+        };
+        let rep = &self.replicas[r];
+        let mut ev = self.journal.event(
+            &e.target,
+            if skip.is_some() {
+                "skip"
+            } else if e.kind == Kind::Pause {
+                "pause"
+            } else {
+                "kill"
+            },
+        );
+        ev.kind = Some(e.kind.name().into());
+        ev.key = Some(e.key.clone());
+        ev.at_ns = Some(e.at_ns);
+        match e.kind {
+            Kind::Graceful => {
+                ev.grace_ns = Some(e.grace_ns);
+                ev.recovery_ns = Some(e.recovery_ns);
+            }
+            Kind::Crash | Kind::Wipe => ev.recovery_ns = Some(e.recovery_ns),
+            Kind::Pause => ev.paused_ns = Some(e.paused_ns),
+        }
+        ev.detail = skip.clone();
+        let (pid, life) = (rep.pid, rep.life.saturating_sub(1));
+        self.journal.write(journal_event(ev, pid, life, None));
+        if skip.is_some() {
+            return;
+        }
+        let stop_signal = self.spec(r).stop_signal;
+        let rep = &mut self.replicas[r];
+        rep.mark_down(now);
+        let recovery = Duration::from_nanos(e.recovery_ns);
+        match e.kind {
+            Kind::Graceful => {
+                rep.stats.graceful += 1;
+                rep.signal(stop_signal);
+                rep.state = State::Stopping {
+                    kind: e.kind,
+                    key: e.key.clone(),
+                    recovery,
+                    sigkill_at: Some(now + Duration::from_nanos(e.grace_ns)),
+                };
+            }
+            Kind::Crash | Kind::Wipe => {
+                if e.kind == Kind::Crash {
+                    rep.stats.crash += 1;
+                } else {
+                    rep.stats.wipe += 1;
+                }
+                rep.signal(libc::SIGKILL);
+                rep.state = State::Stopping {
+                    kind: e.kind,
+                    key: e.key.clone(),
+                    recovery,
+                    sigkill_at: None,
+                };
+            }
+            Kind::Pause => {
+                rep.stats.pause += 1;
+                rep.signal(libc::SIGSTOP);
+                rep.state = State::Paused {
+                    until: now + Duration::from_nanos(e.paused_ns),
+                };
+            }
+        }
+    }
+
+    /// Moves replica `r` on: SIGKILL after a grace period, SIGCONT after a pause, a restart after
+    /// the recovery delay, its probe while it starts.
+    fn advance(&mut self, r: usize, now: Instant) -> Result<(), Failure> {
+        match &mut self.replicas[r].state {
+            State::Stopping {
+                sigkill_at: Some(at),
+                ..
+            } if now >= *at => {
+                self.replicas[r].signal(libc::SIGKILL);
+                if let State::Stopping { sigkill_at, .. } = &mut self.replicas[r].state {
+                    *sigkill_at = None;
+                }
+            }
+            State::Paused { until } if now >= *until => {
+                let rep = &mut self.replicas[r];
+                rep.signal(libc::SIGCONT);
+                rep.state = State::Up;
+                rep.mark_up(now);
+                let (name, pid, life) = (rep.name.clone(), rep.pid, rep.life - 1);
+                let e = self.journal.event(&name, "resume");
+                self.journal.write(journal_event(e, pid, life, None));
+            }
+            State::Dead {
+                restart_at: Some(at),
+                wipe,
+            } if now >= *at => {
+                if *wipe {
+                    let rep = &self.replicas[r];
+                    let detail = match rep.wipe_data() {
+                        Ok(()) => rep
+                            .data
+                            .as_ref()
+                            .map(|d| format!("emptied {}", d.display())),
+                        Err(err) => Some(format!("could not empty the data directory: {err}")),
+                    };
+                    let e = self.journal.event(&rep.name, "wipe");
+                    self.journal
+                        .write(journal_event(e, 0, rep.life - 1, detail));
+                }
+                self.start(r, "restart")?;
+            }
+            State::Starting { .. } => self.probe(r, false)?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// `cpu` limits without a cpu cgroup: stop and continue each such replica so that it runs
+    /// its share of every 100 ms.
+    fn duty_cycle(&mut self, now: Instant) {
+        let phase = (now - self.t0).as_millis() % CPU_DUTY_PERIOD_MS;
+        for rep in &mut self.replicas {
+            let Some(pct) = rep.limits.duty_cycle else {
+                continue;
+            };
+            if !rep.is_up() && !rep.duty_stopped {
+                continue;
+            }
+            let run = phase < u128::from(pct.min(100));
+            if !run && !rep.duty_stopped && rep.is_up() {
+                rep.signal(libc::SIGSTOP);
+                rep.duty_stopped = true;
+            } else if run && rep.duty_stopped {
+                rep.signal(libc::SIGCONT);
+                rep.duty_stopped = false;
+            }
+        }
+    }
+
+    /// Ends every process: the stop signal (continuing stopped ones), SIGKILL after a grace.
+    fn shutdown(&mut self) {
+        for r in 0..self.replicas.len() {
+            let sig = self.spec(r).stop_signal;
+            let rep = &mut self.replicas[r];
+            rep.signal(sig);
+            rep.signal(libc::SIGCONT);
+            rep.duty_stopped = false;
+            // What ends now ends because the run is over: not restarted.
+            rep.state = State::Dead {
+                restart_at: None,
+                wipe: false,
+            };
+        }
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        while self.replicas.iter().any(Replica::is_running) {
+            for r in 0..self.replicas.len() {
+                if self.reap_one(r).is_some() {
+                    self.replicas[r].state = State::Dead {
+                        restart_at: None,
+                        wipe: false,
+                    };
+                }
+            }
+            if Instant::now() >= deadline {
+                for rep in &self.replicas {
+                    rep.signal(libc::SIGKILL);
+                }
+            }
+            std::thread::sleep(TICK);
+        }
+        let now = Instant::now();
+        for rep in &mut self.replicas {
+            rep.mark_up(now); // closes the open down interval
+            limits::release(&rep.limits.dirs);
+        }
+    }
+}
+
+fn journal_event(
+    mut e: chaos_engine::event::schema::ProcessEvent,
+    pid: i32,
+    life: u32,
+    detail: Option<String>,
+) -> chaos_engine::event::schema::ProcessEvent {
+    if pid > 0 {
+        e.pid = Some(pid);
+    }
+    e.life = Some(life);
+    if detail.is_some() {
+        e.detail = detail;
+    }
+    e
+}
+
+/// The process fault (crash, terminate) that `pid` logged last, and its decision key.
+fn process_fault_of(log: &Path, pid: i32) -> Option<(String, Option<String>)> {
+    let log = crate::events::Log::read(log).ok()?;
+    log.faults()
+        .filter(|f| f.header.pid == pid && matches!(f.fault.as_str(), "crash" | "terminate"))
+        .last()
+        .map(|f| (f.fault.clone(), f.key.clone()))
+}
+
+/// The pause a process fault asked for: `delay_ns` of the last `pause` fault logged by `pid`.
+fn pause_fault_ns(log: &Path, pid: i32) -> Option<u64> {
+    let log = crate::events::Log::read(log).ok()?;
+    log.faults()
+        .filter(|f| f.header.pid == pid && f.fault == "pause")
+        .last()
+        .and_then(|f| f.delay_ns)
+}
+
+fn describe(status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(c), _) => format!("exit {c}"),
+        (None, Some(s)) => format!("killed by {}", chaos_engine::signal::signal_name(s)),
+        _ => "ended".into(),
+    }
+}
+
+fn ready_text(r: Option<&Ready>) -> String {
+    match r {
+        None => "(none)".into(),
+        Some(Ready::Tcp(t)) => format!("\"tcp:{t}\""),
+        Some(Ready::Unix(t)) => format!("\"unix:{t}\""),
+        Some(Ready::Log(t)) => format!("\"log:{t}\""),
+        Some(Ready::Cmd(t)) => format!("\"cmd:{t}\""),
+    }
+}
+
+/// The last lines of a process's output, for an error message.
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.is_empty() {
+        return " (it printed nothing)".into();
+    }
+    let from = lines.len().saturating_sub(5);
+    format!(":\n    {}", lines[from..].join("\n    "))
+}

@@ -1,0 +1,446 @@
+//! `[[process]]`, `[attrition]` and `[[nemesis]]` as TOML, checked with errors that point at the
+//! value (called by `crate::parse::parse_policy`, which owns the file's positions).
+
+use super::attrition::{Attrition, Kind, NemesisEvent};
+use super::template;
+use super::{Limits, ProcessSpec, Ready, Restart, System};
+use crate::fault::{NsRange, parse_duration, parse_ns_range};
+use crate::parse::{Number, PolicyError};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::ops::Range;
+use toml::Spanned;
+
+type ErrAt<'a> = &'a dyn Fn(Range<usize>, String) -> PolicyError;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawProcess {
+    name: Spanned<String>,
+    cmd: Spanned<Vec<String>>,
+    replicas: Option<Spanned<u32>>,
+    port: Option<Spanned<u16>>,
+    data: Option<Spanned<String>>,
+    ready: Option<Spanned<String>>,
+    ready_timeout: Option<Spanned<String>>,
+    env: Option<Spanned<BTreeMap<String, String>>>,
+    stop_signal: Option<Spanned<String>>,
+    rules: Option<Spanned<Vec<Spanned<String>>>>,
+    restart: Option<Spanned<String>>,
+    limits: Option<Spanned<RawLimits>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLimits {
+    nofile: Option<u64>,
+    memory: Option<Spanned<String>>,
+    cpu: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAttrition {
+    processes: Option<Spanned<Vec<Spanned<String>>>>,
+    max_dead: Option<u32>,
+    graceful: Option<Spanned<Number>>,
+    crash: Option<Spanned<Number>>,
+    wipe: Option<Spanned<Number>>,
+    pause: Option<Spanned<Number>>,
+    interval: Option<Spanned<String>>,
+    recovery: Option<Spanned<String>>,
+    grace: Option<Spanned<String>>,
+    paused: Option<Spanned<String>>,
+    window: Option<Spanned<Vec<String>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawNemesis {
+    at: Spanned<String>,
+    process: Spanned<String>,
+    kind: Spanned<String>,
+    grace: Option<Spanned<String>>,
+    recovery: Option<Spanned<String>>,
+    paused: Option<Spanned<String>>,
+}
+
+/// The system sections of a policy. `rule_names`: the policy's rules, which `rules` may list.
+pub(crate) fn build(
+    processes: Vec<Spanned<RawProcess>>,
+    attrition: Option<Spanned<RawAttrition>>,
+    nemesis: Vec<Spanned<RawNemesis>>,
+    rule_names: &[String],
+    err_at: ErrAt,
+) -> Result<System, PolicyError> {
+    let mut system = System::default();
+    for raw in processes {
+        let spec = build_process(raw, rule_names, err_at)?;
+        if system.process(&spec.name).is_some() {
+            return Err(err_at(
+                0..0,
+                format!("two [[process]] named `{}`", spec.name),
+            ));
+        }
+        system.processes.push(spec);
+    }
+    let replicas = system.replica_names();
+    if let Some(a) = attrition {
+        if system.processes.is_empty() {
+            return Err(err_at(
+                a.span(),
+                "[attrition] needs [[process]] entries to act on".into(),
+            ));
+        }
+        system.attrition = Some(build_attrition(a.into_inner(), &system, err_at)?);
+    }
+    for (i, raw) in nemesis.into_iter().enumerate() {
+        let n = raw.into_inner();
+        if !replicas.contains(n.process.get_ref()) {
+            return Err(err_at(
+                n.process.span(),
+                format!(
+                    "no process replica named `{}`; expected one of {}",
+                    n.process.get_ref(),
+                    replicas.join(", ")
+                ),
+            ));
+        }
+        let kind = Kind::from_name(n.kind.get_ref()).ok_or_else(|| {
+            err_at(
+                n.kind.span(),
+                format!(
+                    "unknown kind `{}`; expected graceful, crash, wipe or pause",
+                    n.kind.get_ref()
+                ),
+            )
+        })?;
+        let dur = |v: &Option<Spanned<String>>| -> Result<u64, PolicyError> {
+            v.as_ref().map_or(Ok(0), |s| {
+                parse_duration(s.get_ref()).map_err(|m| err_at(s.span(), m))
+            })
+        };
+        system.nemesis.push(NemesisEvent {
+            at_ns: parse_duration(n.at.get_ref()).map_err(|m| err_at(n.at.span(), m))?,
+            target: n.process.into_inner(),
+            kind,
+            grace_ns: dur(&n.grace)?,
+            recovery_ns: dur(&n.recovery)?,
+            paused_ns: dur(&n.paused)?,
+            key: format!("nemesis#{i}"),
+        });
+    }
+    system.nemesis.sort_by_key(|e| e.at_ns);
+    Ok(system)
+}
+
+fn build_process(
+    raw: Spanned<RawProcess>,
+    rule_names: &[String],
+    err_at: ErrAt,
+) -> Result<ProcessSpec, PolicyError> {
+    let raw = raw.into_inner();
+    let name = raw.name.get_ref();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(err_at(
+            raw.name.span(),
+            format!(
+                "process name `{name}`: expected letters, digits, `-`, `_` or `.` (`#` numbers replicas)"
+            ),
+        ));
+    }
+    if raw.cmd.get_ref().is_empty() {
+        return Err(err_at(
+            raw.cmd.span(),
+            "`cmd` is empty; expected the program and its arguments".into(),
+        ));
+    }
+    let replicas = match &raw.replicas {
+        Some(r) if !(1..=64).contains(r.get_ref()) => {
+            return Err(err_at(r.span(), "`replicas` must be 1 to 64".into()));
+        }
+        Some(r) => *r.get_ref(),
+        None => 1,
+    };
+    if let Some(p) = &raw.port
+        && (*p.get_ref() == 0 || u32::from(*p.get_ref()) + replicas - 1 > 65535)
+    {
+        return Err(err_at(
+            p.span(),
+            format!(
+                "`port` {} with {replicas} replica(s) leaves 1..65535",
+                p.get_ref()
+            ),
+        ));
+    }
+    let has_data = raw.data.is_some();
+    let mut cmd_names: Vec<&str> = vec!["i", "port", "run", "peers"];
+    if has_data {
+        cmd_names.push("data");
+    }
+    for arg in raw.cmd.get_ref() {
+        template::check(arg, &cmd_names).map_err(|m| err_at(raw.cmd.span(), m))?;
+    }
+    if let Some(d) = &raw.data {
+        template::check(d.get_ref(), &["i", "run", "port"]).map_err(|m| err_at(d.span(), m))?;
+    }
+    let ready = match &raw.ready {
+        None => None,
+        Some(r) => {
+            let text = r.get_ref();
+            let bad = || {
+                err_at(
+                    r.span(),
+                    format!(
+                        "ready `{text}`: expected \"tcp:{{port}}\", \"tcp:HOST:PORT\", \"unix:PATH\", \
+                         \"log:REGEX\" or \"cmd:SHELL COMMAND\""
+                    ),
+                )
+            };
+            let (scheme, rest) = text.split_once(':').ok_or_else(bad)?;
+            if rest.is_empty() {
+                return Err(bad());
+            }
+            template::check(rest, &cmd_names).map_err(|m| err_at(r.span(), m))?;
+            Some(match scheme {
+                "tcp" => Ready::Tcp(rest.to_string()),
+                "unix" => Ready::Unix(rest.to_string()),
+                "log" => Ready::Log(rest.to_string()),
+                "cmd" => Ready::Cmd(rest.to_string()),
+                _ => return Err(bad()),
+            })
+        }
+    };
+    let ready_timeout_ns = match &raw.ready_timeout {
+        Some(t) => parse_duration(t.get_ref()).map_err(|m| err_at(t.span(), m))?,
+        None => 30_000_000_000,
+    };
+    let env: Vec<(String, String)> = raw
+        .env
+        .as_ref()
+        .map(|e| {
+            e.get_ref()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(e) = &raw.env {
+        for (k, v) in e.get_ref() {
+            if k.is_empty() || k.contains('=') || k.starts_with("CHAOS_") || k == "LD_PRELOAD" {
+                return Err(err_at(
+                    e.span(),
+                    format!(
+                        "env `{k}`: a variable name without `=`, and not CHAOS_* or LD_PRELOAD (chaos-ctl sets those)"
+                    ),
+                ));
+            }
+            template::check(v, &cmd_names).map_err(|m| err_at(e.span(), m))?;
+        }
+    }
+    let stop_signal = match &raw.stop_signal {
+        Some(s) => crate::signal::parse_signal(s.get_ref()).map_err(|m| err_at(s.span(), m))?,
+        None => libc::SIGTERM,
+    };
+    let mut rules = Vec::new();
+    if let Some(list) = &raw.rules {
+        for r in list.get_ref() {
+            if !rule_names.contains(r.get_ref()) {
+                return Err(err_at(
+                    r.span(),
+                    format!(
+                        "no rule named `{}`; `rules` lists [[rules]] by name ({})",
+                        r.get_ref(),
+                        if rule_names.is_empty() {
+                            "there are none".to_string()
+                        } else {
+                            rule_names.join(", ")
+                        }
+                    ),
+                ));
+            }
+            rules.push(r.get_ref().clone());
+        }
+    }
+    let restart = match raw
+        .restart
+        .as_ref()
+        .map(|r| (r.get_ref().as_str(), r.span()))
+    {
+        None | Some(("on-failure", _)) => Restart::OnFailure,
+        Some(("always", _)) => Restart::Always,
+        Some(("never", _)) => Restart::Never,
+        Some((other, span)) => {
+            return Err(err_at(
+                span,
+                format!("restart `{other}`: expected \"always\", \"on-failure\" or \"never\""),
+            ));
+        }
+    };
+    let limits = match &raw.limits {
+        None => Limits::default(),
+        Some(l) => {
+            let l = l.get_ref();
+            Limits {
+                nofile: l.nofile,
+                memory: l
+                    .memory
+                    .as_ref()
+                    .map(|m| parse_bytes(m.get_ref()).map_err(|e| err_at(m.span(), e)))
+                    .transpose()?,
+                cpu_percent: l
+                    .cpu
+                    .as_ref()
+                    .map(|c| parse_percent(c.get_ref()).map_err(|e| err_at(c.span(), e)))
+                    .transpose()?,
+            }
+        }
+    };
+    Ok(ProcessSpec {
+        name: raw.name.into_inner(),
+        cmd: raw.cmd.into_inner(),
+        replicas,
+        port: raw.port.map(|p| p.into_inner()),
+        data: raw.data.map(|d| d.into_inner()),
+        ready,
+        ready_timeout_ns,
+        env,
+        stop_signal,
+        rules,
+        restart,
+        limits,
+    })
+}
+
+fn build_attrition(
+    raw: RawAttrition,
+    system: &System,
+    err_at: ErrAt,
+) -> Result<Attrition, PolicyError> {
+    let replicas = system.replica_names();
+    let processes = match &raw.processes {
+        None => system.processes.iter().map(|p| p.name.clone()).collect(),
+        Some(list) => {
+            let mut v = Vec::new();
+            for p in list.get_ref() {
+                let name = p.get_ref();
+                if system.process(name).is_none() && !replicas.contains(name) {
+                    return Err(err_at(
+                        p.span(),
+                        format!(
+                            "no process or replica named `{name}`; expected one of {}",
+                            replicas.join(", ")
+                        ),
+                    ));
+                }
+                v.push(name.clone());
+            }
+            v
+        }
+    };
+    let weight =
+        |w: &Option<Spanned<Number>>, field: &str, default: f64| -> Result<f64, PolicyError> {
+            match w {
+                None => Ok(default),
+                Some(s) => {
+                    let v = match s.get_ref() {
+                        Number::Int(i) => *i as f64,
+                        Number::Float(f) => *f,
+                    };
+                    if v < 0.0 || !v.is_finite() {
+                        return Err(err_at(
+                            s.span(),
+                            format!("`{field}` is a weight: a number >= 0"),
+                        ));
+                    }
+                    Ok(v)
+                }
+            }
+        };
+    let weights = [
+        weight(&raw.graceful, "graceful", 0.3)?,
+        weight(&raw.crash, "crash", 0.5)?,
+        weight(&raw.wipe, "wipe", 0.2)?,
+        weight(&raw.pause, "pause", 0.0)?,
+    ];
+    if weights.iter().sum::<f64>() <= 0.0 {
+        return Err(err_at(
+            0..0,
+            "[attrition]: graceful, crash, wipe and pause are all 0; give at least one a weight"
+                .into(),
+        ));
+    }
+    let range = |v: &Option<Spanned<String>>, default: &str| -> Result<NsRange, PolicyError> {
+        match v {
+            None => Ok(parse_ns_range(default).expect("default range")),
+            Some(s) => parse_ns_range(s.get_ref()).map_err(|m| err_at(s.span(), m)),
+        }
+    };
+    let window = match &raw.window {
+        None => (0, u64::MAX),
+        Some(w) => crate::fault::parse_window(w.get_ref()).map_err(|m| err_at(w.span(), m))?,
+    };
+    Ok(Attrition {
+        processes,
+        max_dead: raw.max_dead.unwrap_or(1),
+        weights,
+        interval: range(&raw.interval, "1s..5s")?,
+        recovery: range(&raw.recovery, "1s..10s")?,
+        grace: range(&raw.grace, "2s..5s")?,
+        paused: range(&raw.paused, "500ms..3s")?,
+        window,
+    })
+}
+
+/// `256M`, `1G`, `512K`, `1048576` (bytes); `MB`/`MiB` spellings too, all powers of 1024.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let scale: u64 = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "`{text}` is not a size; expected e.g. \"256M\", \"1G\" or \"512K\""
+            ));
+        }
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size; expected e.g. \"256M\""))?;
+    n.checked_mul(scale)
+        .filter(|&b| b > 0)
+        .ok_or_else(|| format!("`{text}` is out of range"))
+}
+
+/// `50%` of one CPU; `150%` is one and a half.
+fn parse_percent(text: &str) -> Result<u32, String> {
+    text.trim()
+        .strip_suffix('%')
+        .and_then(|n| n.trim().parse::<u32>().ok())
+        .filter(|n| (1..=6400).contains(n))
+        .ok_or_else(|| format!("cpu `{text}`: expected a percentage of one CPU, e.g. \"50%\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_percentages() {
+        assert_eq!(parse_bytes("256M"), Ok(256 << 20));
+        assert_eq!(parse_bytes("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("0").is_err());
+        assert_eq!(parse_percent("50%"), Ok(50));
+        assert!(parse_percent("50").is_err());
+    }
+}
