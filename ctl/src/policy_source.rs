@@ -147,6 +147,23 @@ pub fn staged(path: &Path) -> Option<PathBuf> {
         .map(|(_, c)| c.clone())
 }
 
+/// Lets other users read the private copies (a `[[process]]` with `user` runs as one): the
+/// directory becomes traversable and the copies readable, still writable by chaos-ctl only.
+pub fn share_staged_read_only() -> Result<(), Failure> {
+    use std::os::unix::fs::PermissionsExt;
+    let set = |p: &Path, mode: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| Failure::own(format!("cannot make {} readable: {e}", p.display())))
+    };
+    if let Some(d) = &*STAGE_DIR.lock().unwrap_or_else(|e| e.into_inner()) {
+        set(d, 0o711)?;
+    }
+    for (_, copy) in STAGED.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        set(copy, 0o644)?;
+    }
+    Ok(())
+}
+
 /// Removes the private copies (also done at exit; call it before ending the process otherwise).
 pub fn remove_staged() {
     STAGED.lock().unwrap_or_else(|e| e.into_inner()).clear();

@@ -93,6 +93,7 @@ pub fn run(r: &SystemRun) -> Result<Ended, Failure> {
         t0,
     };
     sup.shared_env = shared_env(&sup.replicas, &r.policy.system.processes, &run_dir);
+    share_with_users(&sup.replicas, r.log_path, &run_dir)?;
     if let Some(t) = r.policy_text.as_deref().and_then(process_tables) {
         sup.journal.write_system(t);
     }
@@ -196,10 +197,60 @@ fn plan_replicas(specs: &[ProcessSpec], run_dir: &Path) -> Result<Vec<Replica>, 
                 limits: Default::default(),
                 self_deaths: 0,
                 duty_stopped: false,
+                ids: spec.user.as_deref().map(user_ids).transpose()?,
             });
         }
     }
     Ok(out)
+}
+
+/// The uid and gid of `user`; chaos-ctl must be root to run a process as another user.
+fn user_ids(user: &str) -> Result<(libc::uid_t, libc::gid_t), Failure> {
+    let name = std::ffi::CString::new(user)
+        .map_err(|_| Failure::own(format!("user `{user}`: contains a NUL byte")))?;
+    // SAFETY: a NUL-terminated name; getpwnam's result is read at once, before any other call.
+    let pw = unsafe { libc::getpwnam(name.as_ptr()) };
+    if pw.is_null() {
+        return Err(Failure::own(format!(
+            "user `{user}`: no such user on this machine"
+        )));
+    }
+    // SAFETY: non-null, so it points at a valid passwd record.
+    let ids = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 && ids.0 != unsafe { libc::geteuid() } {
+        return Err(Failure::own(format!(
+            "user `{user}`: chaos-ctl must run as root to start a process as another user"
+        )));
+    }
+    Ok(ids)
+}
+
+/// Lets the processes that run as another user (`user`) write the log and read the policy.
+fn share_with_users(replicas: &[Replica], log: &Path, run_dir: &Path) -> Result<(), Failure> {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(gid) = replicas.iter().find_map(|r| r.ids.map(|(_, g)| g)) else {
+        return Ok(());
+    };
+    let fail = |p: &Path, e: std::io::Error| {
+        Failure::own(format!(
+            "cannot share {} with the processes' user: {e}",
+            p.display()
+        ))
+    };
+    // The log: group-writable by the (first) user's group, appended to by its processes.
+    std::os::unix::fs::chown(log, None, Some(gid)).map_err(|e| fail(log, e))?;
+    std::fs::set_permissions(log, std::fs::Permissions::from_mode(0o660))
+        .map_err(|e| fail(log, e))?;
+    for dir in [log.parent(), Some(run_dir)].into_iter().flatten() {
+        let mode = std::fs::metadata(dir)
+            .map_err(|e| fail(dir, e))?
+            .permissions()
+            .mode();
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode | 0o711))
+            .map_err(|e| fail(dir, e))?;
+    }
+    crate::policy_source::share_staged_read_only()
 }
 
 /// A port nobody listens on now, for a replica without `port`; kept for all its lives.

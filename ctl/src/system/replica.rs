@@ -70,6 +70,8 @@ pub struct Replica {
     pub self_deaths: u64,
     /// Duty cycling (cpu limit without a cgroup): stopped by it right now.
     pub duty_stopped: bool,
+    /// `user`: the uid and gid it runs as.
+    pub ids: Option<(libc::uid_t, libc::gid_t)>,
 }
 
 impl Replica {
@@ -128,11 +130,18 @@ impl Replica {
             .open(&self.output)?;
         if let Some(d) = &self.data {
             std::fs::create_dir_all(d)?;
+            if let Some((uid, gid)) = self.ids {
+                // Its own data: servers such as PostgreSQL insist on owning it, mode 0700.
+                std::os::unix::fs::chown(d, Some(uid), Some(gid))?;
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))?;
+            }
         }
         limits::release(&self.limits.dirs);
         self.limits = limits::prepare(&self.name, self.life, &spec.limits);
         let rlimits = self.limits.rlimits.clone();
         let join = self.limits.join.clone();
+        let ids = self.ids;
         base.envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("CHAOS_LIFE", self.life.to_string())
             .stdin(Stdio::null())
@@ -143,6 +152,15 @@ impl Replica {
         unsafe {
             base.pre_exec(move || {
                 limits::apply_in_child(&rlimits, &join);
+                if let Some((uid, gid)) = ids {
+                    // Groups first: setuid gives up the right to change them.
+                    if libc::setgroups(1, &gid) != 0
+                        || libc::setgid(gid) != 0
+                        || libc::setuid(uid) != 0
+                    {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
                 Ok(())
             });
         }

@@ -88,6 +88,9 @@ pub struct ProcessSpec {
     pub rules: Vec<String>,
     pub restart: Restart,
     pub limits: Limits,
+    /// `user = "postgres"`: run as this user (chaos-ctl must be root), for servers that refuse
+    /// to run as root.
+    pub user: Option<String>,
 }
 
 impl ProcessSpec {

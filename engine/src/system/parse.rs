@@ -28,6 +28,7 @@ pub(crate) struct RawProcess {
     rules: Option<Spanned<Vec<Spanned<String>>>>,
     restart: Option<Spanned<String>>,
     limits: Option<Spanned<RawLimits>>,
+    user: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -300,7 +301,16 @@ fn build_process(
             }
         }
     };
+    if let Some(u) = &raw.user
+        && (u.get_ref().is_empty() || u.get_ref().contains(['/', ':', '\0']))
+    {
+        return Err(err_at(
+            u.span(),
+            format!("user `{}`: expected a user name", u.get_ref()),
+        ));
+    }
     Ok(ProcessSpec {
+        user: raw.user.map(|u| u.into_inner()),
         name: raw.name.into_inner(),
         cmd: raw.cmd.into_inner(),
         replicas,
