@@ -143,7 +143,14 @@ pub fn comment(s: &str) -> String {
 
 /// The frozen policy text for `faults` (a selection of the log's), with comments saying where they
 /// came from.
-pub fn render(log: &Log, log_path: &Path, faults: &[&LoggedFault], total: usize) -> String {
+/// `nemesis`: the process events to repeat (a system run's; empty otherwise).
+pub fn render(
+    log: &Log,
+    log_path: &Path,
+    faults: &[&LoggedFault],
+    total: usize,
+    nemesis: &[&LoggedNemesis],
+) -> String {
     let first = log.starts().next();
     let mut commands: HashMap<u64, String> = HashMap::new();
     for s in log.starts() {
@@ -191,7 +198,7 @@ pub fn render(log: &Log, log_path: &Path, faults: &[&LoggedFault], total: usize)
             }
         }
     }
-    t.push_str(&system_sections(log));
+    t.push_str(&system_sections(log, nemesis));
     for (i, f) in faults.iter().enumerate() {
         let process = format!("{:016x}", f.key.process);
         let cmd = commands.get(&f.key.process).map(String::as_str);
@@ -214,10 +221,54 @@ pub fn render(log: &Log, log_path: &Path, faults: &[&LoggedFault], total: usize)
     t
 }
 
-/// A system run's `[[process]]` tables (without `rules`: the rules became injections) and its
-/// process events as exact `[[nemesis]]` entries, so a replay starts the same processes and
-/// repeats the schedule that was carried out (skipped events are left out).
-fn system_sections(log: &Log) -> String {
+/// One process event a system run carried out (a kill or pause from its schedule), as the exact
+/// `[[nemesis]]` entry that repeats it.
+pub struct LoggedNemesis {
+    pub toml: String,
+    /// One line for people: `crash of kv#1 at 2.50 s (attrition#3)`.
+    pub describe: String,
+}
+
+/// The events a system run carried out, in order (skipped ones are left out).
+pub fn logged_nemesis(log: &Log) -> Vec<LoggedNemesis> {
+    log.process_events()
+        .filter(|e| matches!(e.what.as_str(), "kill" | "pause") && e.at_ns.is_some())
+        .map(|e| {
+            let mut entry = toml::Table::new();
+            let dur = |ns: u64| toml::Value::String(format!("{ns}ns"));
+            let at = e.at_ns.unwrap_or(0);
+            entry.insert("at".into(), dur(at));
+            entry.insert("process".into(), e.name.clone().into());
+            entry.insert("kind".into(), e.kind.clone().unwrap_or_default().into());
+            for (k, v) in [
+                ("grace", e.grace_ns),
+                ("recovery", e.recovery_ns),
+                ("paused", e.paused_ns),
+            ] {
+                if let Some(ns) = v {
+                    entry.insert(k.into(), dur(ns));
+                }
+            }
+            let mut doc = toml::Table::new();
+            doc.insert("nemesis".into(), toml::Value::Array(vec![entry.into()]));
+            LoggedNemesis {
+                toml: toml::to_string(&doc).unwrap_or_default(),
+                describe: format!(
+                    "{} of {} at {:.2} s ({})",
+                    e.kind.as_deref().unwrap_or("?"),
+                    comment(&e.name),
+                    at as f64 / 1e9,
+                    comment(e.key.as_deref().unwrap_or(""))
+                ),
+            }
+        })
+        .collect()
+}
+
+/// A system run's `[[process]]` tables (without `rules`: the rules became injections) and the
+/// chosen process events as exact `[[nemesis]]` entries, so a replay starts the same processes
+/// and repeats that schedule.
+fn system_sections(log: &Log, nemesis: &[&LoggedNemesis]) -> String {
     let Some(processes) = log.system() else {
         return String::new();
     };
@@ -238,32 +289,8 @@ fn system_sections(log: &Log) -> String {
         }
         Err(_) => t.push_str(processes),
     }
-    for e in log
-        .process_events()
-        .filter(|e| matches!(e.what.as_str(), "kill" | "pause") && e.at_ns.is_some())
-    {
-        let mut entry = toml::Table::new();
-        let dur = |ns: u64| toml::Value::String(format!("{ns}ns"));
-        entry.insert("at".into(), dur(e.at_ns.unwrap_or(0)));
-        entry.insert("process".into(), e.name.clone().into());
-        entry.insert("kind".into(), e.kind.clone().unwrap_or_default().into());
-        for (k, v) in [
-            ("grace", e.grace_ns),
-            ("recovery", e.recovery_ns),
-            ("paused", e.paused_ns),
-        ] {
-            if let Some(ns) = v {
-                entry.insert(k.into(), dur(ns));
-            }
-        }
-        let mut doc = toml::Table::new();
-        doc.insert("nemesis".into(), toml::Value::Array(vec![entry.into()]));
-        let _ = write!(
-            t,
-            "\n# {} in the original run\n{}",
-            comment(e.key.as_deref().unwrap_or("")),
-            toml::to_string(&doc).unwrap_or_default()
-        );
+    for n in nemesis {
+        let _ = write!(t, "\n# {}\n{}", comment(&n.describe), n.toml);
     }
     t
 }
@@ -285,7 +312,14 @@ pub fn freeze(log_path: &Path) -> Result<u8, Failure> {
     log.require_start(log_path)?;
     let faults = logged_faults(&log, log_path)?;
     let all: Vec<&LoggedFault> = faults.iter().collect();
-    let text = render(&log, log_path, &all, faults.len());
+    let nemesis = logged_nemesis(&log);
+    let text = render(
+        &log,
+        log_path,
+        &all,
+        faults.len(),
+        &nemesis.iter().collect::<Vec<_>>(),
+    );
     check(&text, "frozen policy")?;
     crate::output::out!("{text}")?;
     Ok(0)
@@ -330,7 +364,7 @@ mod tests {
         assert_eq!(places(&log).len(), 2);
 
         let all: Vec<&LoggedFault> = faults.iter().collect();
-        let text = render(&log, Path::new("d.jsonl"), &all, faults.len());
+        let text = render(&log, Path::new("d.jsonl"), &all, faults.len(), &[]);
         check(&text, "test").unwrap();
         assert!(
             text.contains(

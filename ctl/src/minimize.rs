@@ -30,6 +30,8 @@ struct Tester<'a> {
     original: &'a Log,
     log_path: &'a Path,
     faults: &'a [LoggedFault],
+    /// A system run's process events; the set being shrunk is the faults, then these.
+    nemesis: &'a [frozen::LoggedNemesis],
     cmd: &'a [OsString],
     shim: PathBuf,
     dir: PathBuf,
@@ -44,8 +46,26 @@ struct Tester<'a> {
 
 impl Tester<'_> {
     fn policy_text(&self, subset: &[usize]) -> String {
-        let chosen: Vec<&LoggedFault> = subset.iter().map(|&i| &self.faults[i]).collect();
-        frozen::render(self.original, self.log_path, &chosen, self.faults.len())
+        let n = self.faults.len();
+        let chosen: Vec<&LoggedFault> = subset
+            .iter()
+            .filter(|&&i| i < n)
+            .map(|&i| &self.faults[i])
+            .collect();
+        let events: Vec<&frozen::LoggedNemesis> = subset
+            .iter()
+            .filter(|&&i| i >= n)
+            .map(|&i| &self.nemesis[i - n])
+            .collect();
+        frozen::render(self.original, self.log_path, &chosen, n, &events)
+    }
+
+    /// One line for item `i` of the set: a fault, or a process event.
+    fn describe(&self, i: usize) -> &str {
+        match self.faults.get(i) {
+            Some(f) => &f.describe,
+            None => &self.nemesis[i - self.faults.len()].describe,
+        }
     }
 
     fn verdict(&mut self, subset: &[usize]) -> Result<Verdict, Failure> {
@@ -168,6 +188,7 @@ pub fn minimize(args: MinimizeArgs) -> Result<u8, Failure> {
     let log_path = absolute(&args.log)?;
     let original = Log::read_or_fail(&log_path)?;
     let faults = frozen::logged_faults(&original, &log_path)?;
+    let nemesis = frozen::logged_nemesis(&original);
     let cmd = crate::replay::command_or_logged(&args.cmd, &original, &log_path)?;
     let timeout = trial::timeout_arg(&args.timeout)?;
     if args.runs == 0 {
@@ -187,6 +208,7 @@ pub fn minimize(args: MinimizeArgs) -> Result<u8, Failure> {
         original: &original,
         log_path: &log_path,
         faults: &faults,
+        nemesis: &nemesis,
         cmd: &cmd,
         shim: crate::shim_path::find_shim()?,
         dir: dir.clone(),
@@ -197,7 +219,8 @@ pub fn minimize(args: MinimizeArgs) -> Result<u8, Failure> {
         flaky: Vec::new(),
         best: None,
     };
-    let all: Vec<usize> = (0..faults.len()).collect();
+    let size = faults.len() + nemesis.len();
+    let all: Vec<usize> = (0..size).collect();
     let searched = search(&mut t, all);
     if let Some(sig) = trial::interrupted() {
         let _ = std::fs::remove_dir_all(&dir);
@@ -208,9 +231,9 @@ pub fn minimize(args: MinimizeArgs) -> Result<u8, Failure> {
         errout!(
             "chaos: minimize: replaying all {} fault(s) of {} {} ({} run(s)), so there is nothing \
              to shrink; the failure depended on something the log does not hold (timing, input)",
-            faults.len(),
+            size,
             log_path.display(),
-            if t.cache.get(&(0..faults.len()).collect::<Vec<_>>()) == Some(&Verdict::Flaky) {
+            if t.cache.get(&(0..size).collect::<Vec<_>>()) == Some(&Verdict::Flaky) {
                 "is flaky"
             } else {
                 "passes"
@@ -219,14 +242,19 @@ pub fn minimize(args: MinimizeArgs) -> Result<u8, Failure> {
         );
         return Ok(NOT_FAILING);
     };
+    let what = if nemesis.is_empty() {
+        "faults"
+    } else {
+        "faults and process events"
+    };
     let text = t.policy_text(&minimal);
     frozen::check(&text, "minimized policy")?;
     std::fs::write(&out, &text)
         .map_err(|e| Failure::own(format!("cannot write {}: {e}", out.display())))?;
     let _ = std::fs::remove_dir_all(&dir);
     errout!(
-        "chaos: minimize: {} faults → {} faults, {} runs{}",
-        faults.len(),
+        "chaos: minimize: {} {what} → {} {what}, {} runs{}",
+        size,
         minimal.len(),
         t.total_runs,
         match t.flaky.len() {
@@ -238,7 +266,7 @@ pub fn minimize(args: MinimizeArgs) -> Result<u8, Failure> {
         }
     );
     for &i in &minimal {
-        errout!("  {}", faults[i].describe);
+        errout!("  {}", t.describe(i));
     }
     if minimal.is_empty() {
         errout!("chaos: the program fails with no fault injected at all");
@@ -281,7 +309,7 @@ fn interrupted(t: &Tester, out: &Path, sig: i32) -> Result<u8, Failure> {
                  far {} of {} fault(s) (not yet minimal){}",
                 t.total_runs,
                 best.len(),
-                t.faults.len(),
+                t.faults.len() + t.nemesis.len(),
                 written.unwrap_or_else(|e| format!("; {}", e.message))
             );
         }

@@ -64,7 +64,14 @@ pub fn replay(args: ReplayArgs) -> Result<u8, Failure> {
     };
     let policy_path = new_log.with_extension("frozen.toml");
     let all: Vec<&LoggedFault> = faults.iter().collect();
-    let text = frozen::render(&original, &log_path, &all, faults.len());
+    let nemesis = frozen::logged_nemesis(&original);
+    let text = frozen::render(
+        &original,
+        &log_path,
+        &all,
+        faults.len(),
+        &nemesis.iter().collect::<Vec<_>>(),
+    );
     frozen::check(&text, "frozen policy")?;
     std::fs::write(&policy_path, text)
         .map_err(|e| Failure::own(format!("cannot write {}: {e}", policy_path.display())))?;

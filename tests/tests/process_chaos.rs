@@ -8,6 +8,17 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 use std::process::Command;
 
+/// The kv tests run one at a time: each starts three Python replicas and a workload whose
+/// requests time out after a second, and on a 2-core CI machine four such systems at once would
+/// starve one another into failures that are not the store's.
+static ONE_SYSTEM_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_SYSTEM_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
 fn ctl_in_repo() -> Command {
     let mut c = Command::new(&bins().ctl);
     c.current_dir(workspace_root());
@@ -62,8 +73,35 @@ fn planned(events: &[Value], until_ns: u64) -> Vec<String> {
         .collect()
 }
 
+/// The kv example's three replicas, after `head` (a seed, rules).
+fn kv_policy(dir: &TempDir, name: &str, head: &str) -> std::path::PathBuf {
+    dir.write(
+        name,
+        &format!(
+            "{head}\n[[process]]\nname = \"kv\"\ncmd = [\"python3\", \"examples/kv/kv.py\", \"--port\", \
+             \"{{port}}\", \"--data\", \"{{data}}\", \"--peers\", \"{{peers}}\"]\nreplicas = 3\n\
+             data = \"{{run}}/kv-{{i}}\"\nready = \"tcp:{{port}}\"\n"
+        ),
+    )
+}
+
+/// `chaos-ctl run` of the kv workload writing `keys` keys.
+fn run_kv_workload(policy: &std::path::Path, log: &std::path::Path, keys: u32) -> Finished {
+    run(
+        ctl_in_repo()
+            .env("KV_KEYS", keys.to_string())
+            .args(["run", "-q", "--policy"])
+            .arg(policy)
+            .arg("--log")
+            .arg(log)
+            .args(["--", "python3", "examples/kv/workload.py"]),
+        120,
+    )
+}
+
 #[test]
 fn kv_survives_attrition_with_one_replica_down_at_a_time() {
+    let _serial = one_at_a_time();
     require("python3").expect("python3");
     let dir = TempDir::new("kv-one-down");
     let log = dir.join("run.jsonl");
@@ -105,6 +143,7 @@ fn kv_survives_attrition_with_one_replica_down_at_a_time() {
 
 #[test]
 fn kv_fails_with_two_replicas_down_and_the_run_says_so() {
+    let _serial = one_at_a_time();
     require("python3").expect("python3");
     let dir = TempDir::new("kv-two-down");
     let log = dir.join("run.jsonl");
@@ -190,9 +229,11 @@ fn the_schedule_is_a_function_of_the_seed() {
 
 #[test]
 fn a_process_fault_at_a_key_fires_at_the_same_key_after_freeze() {
+    let _serial = one_at_a_time();
     require("python3").expect("python3");
     let dir = TempDir::new("process-fault");
-    let policy = dir.write(
+    let policy = kv_policy(
+        &dir,
         "crash.toml",
         r#"seed = 3
 [[rules]]
@@ -202,26 +243,10 @@ after = 3
 times = 1
 process = "kv#1"
 fault = "crash"
-
-[[process]]
-name = "kv"
-cmd = ["python3", "examples/kv/kv.py", "--port", "{port}", "--data", "{data}", "--peers", "{peers}"]
-replicas = 3
-data = "{run}/kv-{i}"
-ready = "tcp:{port}"
 "#,
     );
     let log = dir.join("run.jsonl");
-    let r = run(
-        ctl_in_repo()
-            .env("KV_KEYS", "20")
-            .args(["run", "--policy"])
-            .arg(&policy)
-            .arg("--log")
-            .arg(&log)
-            .args(["--", "python3", "examples/kv/workload.py"]),
-        120,
-    );
+    let r = run_kv_workload(&policy, &log, 20);
     assert_eq!(r.code(), Some(0), "{}", r.describe());
     let lines = read_log(&log);
     let crash: Vec<&Value> = lines
@@ -416,4 +441,252 @@ fn bad_system_configs_are_refused_with_where_and_what() {
         assert!(r.stderr.contains(expect), "{text}: {}", r.describe());
         assert!(r.stderr.contains("bad.toml:"), "{}", r.describe());
     }
+}
+
+fn systems_fixture(name: &str) -> std::path::PathBuf {
+    workspace_root().join("tests/fixtures/systems").join(name)
+}
+
+/// Whether a run's schedule crashed sleeper#1 (the fixture's workload fails exactly then).
+fn hit_sleeper1(log: &std::path::Path) -> bool {
+    process_events(log)
+        .iter()
+        .any(|e| e["name"] == "sleeper#1" && e["what"] == "kill")
+}
+
+/// `sweep` runs each seed as a whole system run: each seed's verdict is the workload's, which
+/// depends on that seed's schedule.
+#[test]
+fn sweep_runs_systems_seed_by_seed() {
+    let _serial = one_at_a_time();
+    let dir = TempDir::new("sweep-system");
+    let out = dir.join("sweep");
+    let r = run(
+        ctl_in_repo()
+            .args([
+                "sweep",
+                "--seeds",
+                "1..6",
+                "-j",
+                "2",
+                "--keep-going",
+                "--policy",
+            ])
+            .arg(systems_fixture("sleepers.toml"))
+            .arg("--out")
+            .arg(&out)
+            .arg("--")
+            .arg(systems_fixture("fails_if_sleeper1_restarted.sh")),
+        180,
+    );
+    let failed: Vec<u64> = (1..=6)
+        .filter(|s| out.join(format!("seed-{s}.jsonl")).exists())
+        .collect();
+    assert!(
+        !failed.is_empty() && failed.len() < 6,
+        "some seeds fail, not all: {failed:?}\n{}",
+        r.describe()
+    );
+    assert_eq!(r.code(), Some(1), "{}", r.describe());
+    for s in &failed {
+        assert!(
+            hit_sleeper1(&out.join(format!("seed-{s}.jsonl"))),
+            "seed {s} failed without a hit"
+        );
+    }
+}
+
+/// `minimize` shrinks a system run's process events with its faults: what is left is one crash
+/// of sleeper#1.
+#[test]
+fn minimize_shrinks_process_events_to_the_one_that_matters() {
+    let _serial = one_at_a_time();
+    let dir = TempDir::new("minimize-system");
+    let log = dir.join("run.jsonl");
+    let r = run(
+        ctl_in_repo()
+            .args(["run", "-q", "--policy"])
+            .arg(systems_fixture("sleepers.toml"))
+            .arg("--log")
+            .arg(&log)
+            .arg("--")
+            .arg(systems_fixture("fails_if_sleeper1_restarted.sh")),
+        60,
+    );
+    assert_eq!(r.code(), Some(1), "seed 4 hits sleeper#1: {}", r.describe());
+    let events = process_events(&log)
+        .iter()
+        .filter(|e| e["what"] == "kill")
+        .count();
+    assert!(events >= 3, "{events}");
+    let min = dir.join("min.toml");
+    let r = run(
+        ctl_in_repo()
+            .args(["minimize", "--runs", "1", "-o"])
+            .arg(&min)
+            .arg(&log),
+        300,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    let text = std::fs::read_to_string(&min).unwrap();
+    assert_eq!(text.matches("[[nemesis]]").count(), 1, "{text}");
+    assert!(
+        text.contains("process = \"sleeper#1\"") && text.contains("kind = \"crash\""),
+        "{text}"
+    );
+    assert!(r.stderr.contains("crash of sleeper#1"), "{}", r.describe());
+}
+
+/// `{ pause = … }` stops the whole process at its key (chaos-ctl, its parent, continues it) and
+/// `terminate` sends its stop signal; both are restarted or resumed and the workload still passes.
+#[test]
+fn pause_and_terminate_faults_act_on_the_whole_process() {
+    let _serial = one_at_a_time();
+    require("python3").expect("python3");
+    let dir = TempDir::new("pause-terminate");
+    let policy = kv_policy(
+        &dir,
+        "faults.toml",
+        r#"
+[[rules]]
+name = "pause-kv0"
+on = "accept"
+after = 1
+times = 1
+process = "kv#0"
+fault = { pause = "800ms" }
+[[rules]]
+name = "terminate-kv2"
+on = "accept"
+after = 2
+times = 1
+process = "kv#2"
+fault = "terminate"
+"#,
+    );
+    let log = dir.join("run.jsonl");
+    let r = run_kv_workload(&policy, &log, 30);
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    let lines = read_log(&log);
+    let pause = lines
+        .iter()
+        .find(|e| e["ev"] == "fault" && e["fault"] == "pause")
+        .expect("the pause fault");
+    assert_eq!(pause["effect"], "sigstop-self", "{pause}");
+    let events = process_events(&log);
+    let of = |name: &str, what: &str| {
+        events
+            .iter()
+            .any(|e| e["name"] == name && e["what"] == what)
+    };
+    assert!(of("kv#0", "pause") && of("kv#0", "resume"), "{events:?}");
+    // Stopped and continued, never restarted: its only life ends with the run.
+    assert!(!of("kv#0", "restart"), "{events:?}");
+    let term = events
+        .iter()
+        .find(|e| e["name"] == "kv#2" && e["what"] == "exit")
+        .expect("kv#2 ended on its stop signal");
+    // kv.py's SIGTERM handler exits 0: a graceful end, restarted all the same.
+    assert_eq!(term["status"], 0, "{term}");
+    assert_eq!(term["kind"], "graceful", "{term}");
+    assert!(of("kv#2", "restart"), "{events:?}");
+}
+
+/// `cpu = "20%"` holds a busy loop to about a fifth of a CPU (a rate: generous bounds).
+#[test]
+fn a_cpu_limit_holds_a_busy_process_to_its_share() {
+    require("python3").expect("python3");
+    let dir = TempDir::new("cpu-limit");
+    let policy = dir.write(
+        "cpu.toml",
+        r#"
+[[process]]
+name = "spin"
+cmd = ["python3", "-c", "import time\nt0 = time.time(); c0 = time.process_time(); n = 0\nwhile True:\n    n += 1\n    if n % 200000 == 0:\n        print('share %.3f' % ((time.process_time() - c0) / (time.time() - t0)), flush=True)"]
+limits = { cpu = "20%" }
+"#,
+    );
+    let log = dir.join("run.jsonl");
+    let r = run(
+        ctl_in_repo()
+            .args(["run", "--duration", "4s", "--policy"])
+            .arg(&policy)
+            .arg("--log")
+            .arg(&log),
+        60,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    assert!(r.stderr.contains("cpu 20%: "), "{}", r.describe());
+    let out = std::fs::read_to_string(dir.join("run.run/spin.out")).unwrap();
+    let last: f64 = out
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("share "))
+        .expect("the loop reported its share")
+        .parse()
+        .unwrap();
+    assert!(last < 0.45, "a 20% limit, {last:.2} of a CPU used: {out}");
+}
+
+/// The workload starts only once every process is ready, by each kind of probe; a process that
+/// never becomes ready fails the run, saying which and how.
+#[test]
+fn every_kind_of_ready_probe_is_waited_for() {
+    require("python3").expect("python3");
+    let dir = TempDir::new("ready-probes");
+    let policy = dir.write(
+        "ready.toml",
+        r#"
+[[process]]
+name = "sock"
+cmd = ["python3", "-c", "import socket, time\ntime.sleep(0.3)\ns = socket.socket(socket.AF_UNIX)\ns.bind('{run}/a.sock')\ns.listen()\nwhile True:\n    s.accept()[0].close()"]
+ready = "unix:{run}/a.sock"
+[[process]]
+name = "logger"
+cmd = ["sh", "-c", "sleep 0.3; echo 'listening now'; exec sleep 600"]
+ready = "log:^listening n[o]w$"
+[[process]]
+name = "file"
+cmd = ["sh", "-c", "sleep 0.3; touch {run}/c.ready; exec sleep 600"]
+ready = "cmd:test -f {run}/c.ready"
+"#,
+    );
+    let check = r#"test -S "$CHAOS_RUN/a.sock" && test -f "$CHAOS_RUN/c.ready" && grep -q 'listening now' "$CHAOS_RUN/logger.out""#;
+    let r = run(
+        ctl_in_repo()
+            .args(["run", "-q", "--policy"])
+            .arg(&policy)
+            .arg("--log")
+            .arg(dir.join("run.jsonl"))
+            .args(["--", "sh", "-c", check]),
+        60,
+    );
+    assert_eq!(
+        r.code(),
+        Some(0),
+        "the workload ran before a process was ready: {}",
+        r.describe()
+    );
+
+    let never = dir.write(
+        "never.toml",
+        "[[process]]\nname = \"mute\"\ncmd = [\"sh\", \"-c\", \"echo starting up; exec sleep 600\"]\nready = \"tcp:1\"\nready_timeout = \"1s\"\n",
+    );
+    let r = run(
+        ctl_in_repo()
+            .args(["run", "-q", "--policy"])
+            .arg(&never)
+            .arg("--log")
+            .arg(dir.join("never.jsonl"))
+            .args(["--", "true"]),
+        60,
+    );
+    assert_eq!(r.code(), Some(125), "{}", r.describe());
+    assert!(
+        r.stderr
+            .contains("process `mute` was not ready after 1.0s (ready = \"tcp:1\")")
+            && r.stderr.contains("starting up"),
+        "{}",
+        r.describe()
+    );
 }

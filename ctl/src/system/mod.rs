@@ -81,9 +81,7 @@ struct Supervisor<'a> {
 }
 
 pub fn run(r: &SystemRun) -> Result<Ended, Failure> {
-    let run_dir = r.log_path.with_extension("run");
-    std::fs::create_dir_all(&run_dir)
-        .map_err(|e| Failure::own(format!("cannot create {}: {e}", run_dir.display())))?;
+    let run_dir = fresh_run_dir(r.log_path)?;
     let t0 = Instant::now();
     let mut sup = Supervisor {
         run: r,
@@ -107,6 +105,29 @@ pub fn run(r: &SystemRun) -> Result<Ended, Failure> {
         summary,
         interrupted,
     })
+}
+
+/// Marks a run directory as chaos-ctl's, so that the next run with the same log may empty it.
+const RUN_DIR_MARK: &str = ".chaos-run";
+
+/// `LOG.run/`, empty: a run starts from nothing (a previous run's data, output or a minimize
+/// candidate's files would change what this one does). A directory of that name that chaos-ctl did
+/// not make is refused rather than emptied.
+fn fresh_run_dir(log: &Path) -> Result<PathBuf, Failure> {
+    let dir = log.with_extension("run");
+    let fail = |e: std::io::Error| Failure::own(format!("cannot prepare {}: {e}", dir.display()));
+    if dir.exists() {
+        if !dir.join(RUN_DIR_MARK).exists() {
+            return Err(Failure::own(format!(
+                "{} exists and is not a chaos run directory; move it or choose another --log",
+                dir.display()
+            )));
+        }
+        std::fs::remove_dir_all(&dir).map_err(fail)?;
+    }
+    std::fs::create_dir_all(&dir).map_err(fail)?;
+    std::fs::write(dir.join(RUN_DIR_MARK), "").map_err(fail)?;
+    Ok(dir)
 }
 
 /// Every replica with its port, address, data directory and expanded command line.
@@ -197,6 +218,7 @@ fn plan_replicas(specs: &[ProcessSpec], run_dir: &Path) -> Result<Vec<Replica>, 
                 limits: Default::default(),
                 self_deaths: 0,
                 duty_stopped: false,
+                killed_by_fault: false,
                 ids: spec.user.as_deref().map(user_ids).transpose()?,
             });
         }
@@ -349,7 +371,9 @@ impl Supervisor<'_> {
                 ));
             }
             for r in 0..self.replicas.len() {
-                if let Some(status) = self.reap_one(r) {
+                if let Some(status) = self.reap_one(r)
+                    && !self.replicas[r].killed_by_fault
+                {
                     let rep = &self.replicas[r];
                     return Err(Failure::own(format!(
                         "process `{}` ended ({}) before it was ready; its output is in {}{}",
@@ -359,7 +383,7 @@ impl Supervisor<'_> {
                         tail(&rep.output)
                     )));
                 }
-                self.probe(r, true)?;
+                self.advance(r, Instant::now(), true)?;
             }
             if self.replicas.iter().all(Replica::is_up) {
                 return Ok(());
@@ -435,8 +459,10 @@ impl Supervisor<'_> {
             self.journal.write(journal_event(e, pid, life, None));
             let rep = &mut self.replicas[r];
             rep.stats.pause += 1;
+            let ready = rep.is_up();
             rep.state = State::Paused {
                 until: now + Duration::from_nanos(paused),
+                ready,
             };
             rep.mark_down(now);
             return None;
@@ -466,6 +492,7 @@ impl Supervisor<'_> {
                 .as_deref()
                 .is_some_and(|d| limits::oom_kills(d) > 0);
         rep.pid = 0;
+        rep.killed_by_fault = false;
         rep.stats.exits += 1;
         rep.mark_down(now);
         if rep.duty_stopped {
@@ -490,8 +517,12 @@ impl Supervisor<'_> {
                 }
             }
             _ => {
-                // A death the process chose: an exit, or a process fault fired inside it.
-                if let Some((fault, key)) = process_fault_of(self.run.log_path, pid) {
+                // A death the process chose: an exit, or a process fault fired inside it (a
+                // kill like the schedule's: restarted whatever `restart` says).
+                let fault = process_fault_of(self.run.log_path, pid);
+                let killed = fault.is_some();
+                rep.killed_by_fault = killed;
+                if let Some((fault, key)) = fault {
                     if fault == "crash" {
                         rep.stats.crash += 1;
                     } else {
@@ -508,11 +539,12 @@ impl Supervisor<'_> {
                     e.key = key;
                     e.detail = Some(format!("process fault `{fault}`"));
                 }
-                let restart = match policy_restart {
-                    Restart::Always => true,
-                    Restart::OnFailure => !status.success(),
-                    Restart::Never => false,
-                };
+                let restart = killed
+                    || match policy_restart {
+                        Restart::Always => true,
+                        Restart::OnFailure => !status.success(),
+                        Restart::Never => false,
+                    };
                 let delay = sys::restart_delay(seed, &name, rep.self_deaths, restart_range);
                 rep.self_deaths += 1;
                 if oom {
@@ -577,7 +609,7 @@ impl Supervisor<'_> {
             }
             for r in 0..self.replicas.len() {
                 self.reap_one(r);
-                self.advance(r, now)?;
+                self.advance(r, now, false)?;
             }
             while let Some(e) = schedule.peek() {
                 if ns(now - started) < e.at_ns {
@@ -716,6 +748,7 @@ impl Supervisor<'_> {
                 rep.signal(libc::SIGSTOP);
                 rep.state = State::Paused {
                     until: now + Duration::from_nanos(e.paused_ns),
+                    ready: true,
                 };
             }
         }
@@ -723,7 +756,8 @@ impl Supervisor<'_> {
 
     /// Moves replica `r` on: SIGKILL after a grace period, SIGCONT after a pause, a restart after
     /// the recovery delay, its probe while it starts.
-    fn advance(&mut self, r: usize, now: Instant) -> Result<(), Failure> {
+    /// `initial`: the processes are still starting (a ready timeout then fails the run).
+    fn advance(&mut self, r: usize, now: Instant, initial: bool) -> Result<(), Failure> {
         match &mut self.replicas[r].state {
             State::Stopping {
                 sigkill_at: Some(at),
@@ -734,11 +768,20 @@ impl Supervisor<'_> {
                     *sigkill_at = None;
                 }
             }
-            State::Paused { until } if now >= *until => {
+            State::Paused { until, ready } if now >= *until => {
+                let ready = *ready;
+                let timeout = Duration::from_nanos(self.spec(r).ready_timeout_ns);
                 let rep = &mut self.replicas[r];
                 rep.signal(libc::SIGCONT);
-                rep.state = State::Up;
-                rep.mark_up(now);
+                if ready {
+                    rep.state = State::Up;
+                    rep.mark_up(now);
+                } else {
+                    // Stopped while it was starting: it still has to become ready.
+                    rep.state = State::Starting {
+                        deadline: now + timeout,
+                    };
+                }
                 let (name, pid, life) = (rep.name.clone(), rep.pid, rep.life - 1);
                 let e = self.journal.event(&name, "resume");
                 self.journal.write(journal_event(e, pid, life, None));
@@ -762,7 +805,7 @@ impl Supervisor<'_> {
                 }
                 self.start(r, "restart")?;
             }
-            State::Starting { .. } => self.probe(r, false)?,
+            State::Starting { .. } => self.probe(r, initial)?,
             _ => {}
         }
         Ok(())

@@ -27,6 +27,8 @@ pub enum State {
     /// Stopped by SIGSTOP until `until` (by the schedule, or by a process fault in it).
     Paused {
         until: Instant,
+        /// It was ready when stopped (else it goes back to starting when continued).
+        ready: bool,
     },
     /// Dead; restarted at `restart_at` (None: not restarted).
     Dead {
@@ -70,6 +72,9 @@ pub struct Replica {
     pub self_deaths: u64,
     /// Duty cycling (cpu limit without a cgroup): stopped by it right now.
     pub duty_stopped: bool,
+    /// Its last death came from a process fault fired inside it (so it is restarted, even while
+    /// the system is still starting).
+    pub killed_by_fault: bool,
     /// `user`: the uid and gid it runs as.
     pub ids: Option<(libc::uid_t, libc::gid_t)>,
 }
