@@ -105,13 +105,15 @@ pub fn logged_faults(log: &Log, log_path: &Path) -> Result<Vec<LoggedFault>, Fai
             .map(|p| format!(" to {p}"))
             .unwrap_or_default();
         let fault = fault_value(f);
+        // A lookup has no fd: it is named by the host it resolved.
+        let on = match &f.host {
+            Some(h) => format!("of {} ({conn})", comment(h)),
+            None => format!("on {} ({conn}{peer})", f.conn.as_deref().unwrap_or("?")),
+        };
         out.push(LoggedFault {
             describe: format!(
-                "{} on {} ({conn}{peer}) at {}: {fault}, from rule \"{}\"",
-                f.op,
-                f.conn.as_deref().unwrap_or("?"),
-                key.site,
-                f.rule
+                "{} {on} at {}: {fault}, from rule \"{}\"",
+                f.op, key.site, f.rule
             ),
             key,
             conn,

@@ -181,6 +181,8 @@ fn own_list(class: OpClass) -> &'static [&'static str] {
         ],
         OpClass::Shutdown => &["EBADF", "EINVAL", "ENOTCONN", "ENOTSOCK"],
         OpClass::Close => &["EBADF", "EINTR", "EIO", "ENOSPC", "EDQUOT"],
+        // Resolvers report EAI_* codes, not errno values (see `Fault::Resolver`).
+        OpClass::Resolve => &[],
     }
 }
 

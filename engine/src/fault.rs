@@ -33,6 +33,9 @@ pub enum Fault {
     /// The fd is not ready for this long: EAGAIN (with its readiness hidden from epoll/poll/select)
     /// where the call could not block, a delay where it could.
     Stall(NsRange),
+    /// A resolver failure (`resolve` ops): getaddrinfo/getnameinfo return this EAI_* code; the
+    /// gethostbyname family returns no host with the matching `h_errno`.
+    Resolver(i32),
     /// SIGKILL to the process itself (a process fault: the call never returns).
     Crash,
     /// The process's stop signal (its `stop_signal`, else SIGTERM) to itself, then the real call.
@@ -50,6 +53,7 @@ impl Fault {
             Fault::Delay(_) => "delay",
             Fault::Short(_) => "short",
             Fault::Stall(_) => "stall",
+            Fault::Resolver(code) => resolver_name(*code),
             Fault::Crash => "crash",
             Fault::Terminate => "terminate",
             Fault::Pause(_) => "pause",
@@ -87,6 +91,41 @@ impl ShortSpec {
 impl NsRange {
     pub fn pick(&self, draw: u64) -> u64 {
         self.lo + draw % (self.hi - self.lo + 1)
+    }
+}
+
+/// The resolver errors a `resolve` rule may inject, as glibc's <netdb.h> numbers them.
+pub const RESOLVER_ERRORS: [(&str, i32); 3] = [
+    ("EAI_AGAIN", libc::EAI_AGAIN),
+    ("EAI_NONAME", libc::EAI_NONAME),
+    ("EAI_FAIL", libc::EAI_FAIL),
+];
+
+pub fn resolver_name(code: i32) -> &'static str {
+    RESOLVER_ERRORS
+        .iter()
+        .find(|(_, c)| *c == code)
+        .map_or("EAI_?", |(n, _)| n)
+}
+
+/// `h_errno` for the gethostbyname family, for a getaddrinfo-style code: a temporary failure is
+/// TRY_AGAIN, an unknown name HOST_NOT_FOUND, a permanent failure NO_RECOVERY (as glibc maps them).
+pub fn h_errno_for(code: i32) -> i32 {
+    match code {
+        libc::EAI_AGAIN => 2,  // TRY_AGAIN
+        libc::EAI_NONAME => 1, // HOST_NOT_FOUND
+        _ => 3,                // NO_RECOVERY
+    }
+}
+
+/// What gethostbyname_r and gethostbyname2_r return for a lookup that failed with `code`, as
+/// glibc's nss/getXXbyYY_r.c does: 0 for a name not found (and a failure with NO_RECOVERY), with
+/// `*result` NULL; EAGAIN for a temporary failure (TRY_AGAIN), with errno EAGAIN.
+pub fn reentrant_return_for(code: i32) -> i32 {
+    if code == libc::EAI_AGAIN {
+        libc::EAGAIN
+    } else {
+        0
     }
 }
 
@@ -203,6 +242,18 @@ mod tests {
             }
         );
         assert!(parse_ns_range("3ms..1ms").is_err());
+    }
+
+    /// glibc's mapping of a resolver failure onto the gethostbyname family.
+    #[test]
+    fn resolver_failures_map_as_glibc_maps_them() {
+        assert_eq!(h_errno_for(libc::EAI_AGAIN), 2); // TRY_AGAIN
+        assert_eq!(h_errno_for(libc::EAI_NONAME), 1); // HOST_NOT_FOUND
+        assert_eq!(h_errno_for(libc::EAI_FAIL), 3); // NO_RECOVERY
+        assert_eq!(reentrant_return_for(libc::EAI_AGAIN), libc::EAGAIN);
+        assert_eq!(reentrant_return_for(libc::EAI_NONAME), 0);
+        assert_eq!(resolver_name(libc::EAI_FAIL), "EAI_FAIL");
+        assert_eq!(Fault::Resolver(libc::EAI_AGAIN).kind_name(), "EAI_AGAIN");
     }
 
     #[test]

@@ -22,6 +22,11 @@ pub enum Op {
     Setsockopt,
     Shutdown,
     Close,
+    /// Name resolution (`resolve`): getaddrinfo; gethostbyname, gethostbyname2 and their `_r`
+    /// forms; getnameinfo. No fd: rules match `host` instead of `peer`.
+    Getaddrinfo,
+    Gethostbyname,
+    Getnameinfo,
 }
 
 /// Ops that behave alike for realism rules, errno validation and per-connection call counting.
@@ -35,10 +40,11 @@ pub enum OpClass {
     Setsockopt,
     Shutdown,
     Close,
+    Resolve,
 }
 
-pub const OP_COUNT: usize = 18;
-pub const CLASS_COUNT: usize = 7;
+pub const OP_COUNT: usize = 21;
+pub const CLASS_COUNT: usize = 8;
 
 pub const ALL_OPS: [Op; OP_COUNT] = [
     Op::Read,
@@ -59,6 +65,9 @@ pub const ALL_OPS: [Op; OP_COUNT] = [
     Op::Setsockopt,
     Op::Shutdown,
     Op::Close,
+    Op::Getaddrinfo,
+    Op::Gethostbyname,
+    Op::Getnameinfo,
 ];
 
 impl Op {
@@ -82,6 +91,9 @@ impl Op {
             Op::Setsockopt => "setsockopt",
             Op::Shutdown => "shutdown",
             Op::Close => "close",
+            Op::Getaddrinfo => "getaddrinfo",
+            Op::Gethostbyname => "gethostbyname",
+            Op::Getnameinfo => "getnameinfo",
         }
     }
 
@@ -102,6 +114,7 @@ impl Op {
             Op::Setsockopt => OpClass::Setsockopt,
             Op::Shutdown => OpClass::Shutdown,
             Op::Close => OpClass::Close,
+            Op::Getaddrinfo | Op::Gethostbyname | Op::Getnameinfo => OpClass::Resolve,
         }
     }
 
@@ -133,6 +146,7 @@ impl OpClass {
         OpClass::Setsockopt,
         OpClass::Shutdown,
         OpClass::Close,
+        OpClass::Resolve,
     ];
 
     pub fn name(self) -> &'static str {
@@ -144,6 +158,7 @@ impl OpClass {
             OpClass::Setsockopt => "setsockopt",
             OpClass::Shutdown => "shutdown",
             OpClass::Close => "close",
+            OpClass::Resolve => "resolve",
         }
     }
 
@@ -179,8 +194,12 @@ impl OpSet {
     pub fn from_name(name: &str) -> Option<OpSet> {
         let mut set = OpSet::default();
         match name {
-            "all" => ALL_OPS.iter().for_each(|op| set.insert(*op)),
-            "reads" | "writes" | "accept" => {
+            // Every call on an fd: name resolution is named on its own.
+            "all" => ALL_OPS
+                .iter()
+                .filter(|op| op.class() != OpClass::Resolve)
+                .for_each(|op| set.insert(*op)),
+            "reads" | "writes" | "accept" | "resolve" => {
                 for op in ALL_OPS {
                     if op.class().name() == name {
                         set.insert(op);
@@ -194,7 +213,8 @@ impl OpSet {
 }
 
 pub const OP_NAMES_HELP: &str = "read, readv, recv, recvfrom, recvmsg, recvmmsg, write, writev, send, sendto, \
-sendmsg, sendmmsg, connect, accept, accept4, setsockopt, shutdown, close, or a group: reads, writes, accept, all";
+sendmsg, sendmmsg, connect, accept, accept4, setsockopt, shutdown, close, getaddrinfo, gethostbyname, \
+getnameinfo, or a group: reads, writes, accept, resolve, all (every call on an fd)";
 
 #[cfg(test)]
 mod tests {
@@ -211,6 +231,9 @@ mod tests {
         let accept = OpSet::from_name("accept").unwrap();
         assert!(accept.contains(Op::Accept) && accept.contains(Op::Accept4));
         assert_eq!(OpSet::from_name("recieve"), None);
+        let resolve = OpSet::from_name("resolve").unwrap();
+        assert!(resolve.contains(Op::Getaddrinfo) && resolve.contains(Op::Getnameinfo));
+        assert!(!OpSet::from_name("all").unwrap().contains(Op::Getaddrinfo));
         for class in OpClass::ALL {
             assert_eq!(OpClass::from_name(class.name()), Some(class));
         }

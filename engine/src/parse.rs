@@ -160,6 +160,7 @@ struct RawRule {
     signal: Option<Spanned<String>>,
     min_bytes: Option<u64>,
     process: Option<Spanned<String>>,
+    host: Option<Spanned<String>>,
 }
 
 /// Parses and validates policy text. `origin` is what error messages and events call it.
@@ -377,6 +378,38 @@ fn build_rule(raw: RawRule, index: usize, err_at: ErrAt) -> Result<Rule, PolicyE
             "`peer`/`local` only match sockets, but `fd` selects no socket kind".into(),
         ));
     }
+    let resolving = ops.iter().any(|o| o.class() == OpClass::Resolve);
+    if resolving && ops.iter().any(|o| o.class() != OpClass::Resolve) {
+        return Err(err_at(
+            raw.on.span(),
+            "name resolution (`resolve`, getaddrinfo…) cannot share a rule with calls on fds: \
+             give it a rule of its own"
+                .into(),
+        ));
+    }
+    if let Some(h) = &raw.host
+        && !resolving
+    {
+        return Err(err_at(
+            h.span(),
+            "`host` matches the name being resolved: it applies to `on = \"resolve\"` rules \
+             (use `peer` for a socket's address)"
+                .into(),
+        ));
+    }
+    if resolving
+        && let Some(s) = raw
+            .peer
+            .as_ref()
+            .or(raw.local.as_ref())
+            .or(raw.path.as_ref())
+    {
+        return Err(err_at(
+            s.span(),
+            "a `resolve` rule has no fd: match the name with `host`, not `peer`, `local` or `path`"
+                .into(),
+        ));
+    }
     let path = raw.path.map(|p| Glob(p.into_inner()));
 
     let probability = match &raw.probability {
@@ -431,6 +464,7 @@ fn build_rule(raw: RawRule, index: usize, err_at: ErrAt) -> Result<Rule, PolicyE
         signal,
         min_bytes: raw.min_bytes.unwrap_or(0),
         process: raw.process.map(|p| Glob(p.into_inner())),
+        host: raw.host.map(|h| Glob(h.into_inner())),
     })
 }
 
@@ -442,6 +476,13 @@ fn parse_fault(value: &toml::Value) -> Result<Fault, String> {
     let errno_fault = |name: &str| -> Result<Fault, String> { parse_errno(name).map(Fault::Errno) };
     match value {
         toml::Value::String(s) if s == "reset" => Ok(Fault::Reset),
+        toml::Value::String(s) if s.starts_with("EAI_") => crate::fault::RESOLVER_ERRORS
+            .iter()
+            .find(|(n, _)| n == s)
+            .map(|(_, c)| Fault::Resolver(*c))
+            .ok_or_else(|| {
+                format!("unknown resolver error `{s}`; expected EAI_AGAIN, EAI_NONAME or EAI_FAIL")
+            }),
         toml::Value::String(s) if s == "crash" => Ok(Fault::Crash),
         toml::Value::String(s) if s == "terminate" => Ok(Fault::Terminate),
         toml::Value::String(s) => errno_fault(s),
@@ -504,7 +545,19 @@ fn check_fault_fits(
         v.dedup();
         v
     };
+    let resolving = classes.contains(&OpClass::Resolve);
     match fault {
+        Fault::Resolver(_) if !resolving => Err(
+            "EAI_* errors are what name resolution returns: use them with `on = \"resolve\"`"
+                .into(),
+        ),
+        Fault::Resolver(_) => Ok(()),
+        Fault::Delay(_) if resolving => Ok(()),
+        _ if resolving => Err(
+            "name resolution can fail with \"EAI_AGAIN\", \"EAI_NONAME\" or \"EAI_FAIL\", or be \
+             delayed ({ delay = \"…\" })"
+                .into(),
+        ),
         Fault::Errno(e) if !any_errno => {
             for class in classes {
                 if !can_return(class, *e) {

@@ -54,6 +54,9 @@ pub struct Rule {
     pub min_bytes: u64,
     /// `process = "kv#1"` (a glob over `CHAOS_PROCESS`): only in those processes of a system.
     pub process: Option<Glob>,
+    /// `host = "*.internal"`: `resolve` rules only, the name being looked up (for getnameinfo, the
+    /// numeric address).
+    pub host: Option<Glob>,
 }
 
 /// What the shim knows about an fd when it decides which rules can ever apply to it.

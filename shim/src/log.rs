@@ -192,6 +192,34 @@ pub fn write_quirk(op: &str, fd: c_int, quirk: chaos_engine::quirk::Quirk, errno
     emit(&mut line);
 }
 
+/// `rule` and `rule_index`, or `inject` and `inject_index`.
+fn field_source(line: &mut LineBuf, rt: &Runtime, source: Source) {
+    match source {
+        Source::Rule(i) => {
+            line.field_str("rule", rt.policy.rules[i].name.as_bytes());
+            line.field_num("rule_index", i);
+        }
+        Source::Injection(i) => {
+            line.field_str("rule", b"inject");
+            line.field_num("inject_index", i);
+        }
+    }
+}
+
+/// A fault on name resolution: `{"ev":"fault","op":"getaddrinfo","fd":-1,"host":…}`.
+pub fn write_resolve(rt: &Runtime, op: Op, host: &[u8], source: Source, key: &Key, delay_ns: u64) {
+    let mut line = LineBuf::new();
+    begin_event(&mut line, "fault");
+    line.field_str("op", op.name().as_bytes());
+    line.field_num("fd", -1);
+    line.field_str("host", host);
+    field_source(&mut line, rt, source);
+    line.field_str("fault", source.fault(rt).kind_name().as_bytes());
+    line.field_num("delay_ns", delay_ns);
+    line.field_display("key", key);
+    emit(&mut line);
+}
+
 /// Something the program did that is a bug on every platform: `{"ev":"warning",...}`.
 pub fn write_warning(op: &str, fd: c_int, what: &str) {
     let mut line = LineBuf::new();
@@ -259,16 +287,7 @@ pub fn write_fault(rt: &Runtime, rec: &FaultRecord) {
             line.field_str("path", &buf[..n]);
         }
     }
-    match rec.source {
-        Source::Rule(i) => {
-            line.field_str("rule", rt.policy.rules[i].name.as_bytes());
-            line.field_num("rule_index", i);
-        }
-        Source::Injection(i) => {
-            line.field_str("rule", b"inject");
-            line.field_num("inject_index", i);
-        }
-    }
+    field_source(&mut line, rt, rec.source);
     line.field_str("fault", rec.fault.as_bytes());
     if let Some(e) = rec.errno {
         line.field_str("errno", errno_name(e).as_bytes());

@@ -178,11 +178,8 @@ pub fn choose(
         if !rt.gates[i].may_fire(n, call.requested, chance) {
             continue;
         }
-        if let Some((start, end)) = rule.window {
-            let t = *now.get_or_insert_with(|| sys::now_ns(libc::CLOCK_MONOTONIC) - rt.start_ns);
-            if t < start || t >= end {
-                continue;
-            }
+        if !in_window(rt, rule, &mut now) {
+            continue;
         }
         let key = Key {
             process,
@@ -207,6 +204,18 @@ pub fn choose(
         });
     }
     None
+}
+
+/// Whether `rule`'s `window` (time since process start) includes now; `now` caches the clock
+/// read for the other rules of the same call.
+pub fn in_window(rt: &Runtime, rule: &chaos_engine::policy::Rule, now: &mut Option<u64>) -> bool {
+    match rule.window {
+        None => true,
+        Some((start, end)) => {
+            let t = *now.get_or_insert_with(|| sys::now_ns(libc::CLOCK_MONOTONIC) - rt.start_ns);
+            (start..end).contains(&t)
+        }
+    }
 }
 
 /// Asks the engine's realism model what `fault` becomes on this call, with the live fd's facts.

@@ -134,6 +134,23 @@ unsafe fn select_fallback(
     }
 }
 
+/// The `_r` lookups' fallback: no host, NO_RECOVERY, ENOSYS.
+///
+/// # Safety
+/// `result` and `h_errnop` are null or valid, as for gethostbyname_r.
+unsafe fn no_host(result: *mut *mut libc::hostent, h_errnop: *mut c_int) -> c_int {
+    // SAFETY: the caller's out-pointers (this function's contract).
+    unsafe {
+        if !result.is_null() {
+            *result = core::ptr::null_mut();
+        }
+        if !h_errnop.is_null() {
+            *h_errnop = 3; // NO_RECOVERY
+        }
+    }
+    libc::ENOSYS
+}
+
 real_functions! {
     read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t
         => sys(libc::SYS_read, [fd as usize, buf as usize, n, 0, 0, 0]);
@@ -217,6 +234,20 @@ real_functions! {
         => { let _ = fdslen; sys(libc::SYS_ppoll, [fds as usize, n as usize, ts as usize, mask as usize, SIGSET, 0]) as c_int };
     select(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, tv: *mut timeval) -> c_int
         => select_fallback(n, r, w, e, tv);
+    // Before the constructor has resolved them, lookups report a system error (there is no raw
+    // system call to fall back on); nothing resolves names that early in practice.
+    getaddrinfo(node: *const libc::c_char, service: *const libc::c_char, hints: *const libc::addrinfo, res: *mut *mut libc::addrinfo) -> c_int
+        => { let _ = (node, service, hints, res); sys::set_errno(libc::ENOSYS); libc::EAI_SYSTEM };
+    getnameinfo(addr: *const sockaddr, len: socklen_t, host: *mut libc::c_char, hostlen: socklen_t, serv: *mut libc::c_char, servlen: socklen_t, flags: c_int) -> c_int
+        => { let _ = (addr, len, host, hostlen, serv, servlen, flags); sys::set_errno(libc::ENOSYS); libc::EAI_SYSTEM };
+    gethostbyname(name: *const libc::c_char) -> *mut libc::hostent
+        => { let _ = name; core::ptr::null_mut() };
+    gethostbyname2(name: *const libc::c_char, af: c_int) -> *mut libc::hostent
+        => { let _ = (name, af); core::ptr::null_mut() };
+    gethostbyname_r(name: *const libc::c_char, ret: *mut libc::hostent, buf: *mut libc::c_char, buflen: size_t, result: *mut *mut libc::hostent, h_errnop: *mut c_int) -> c_int
+        => { let _ = (name, ret, buf, buflen); no_host(result, h_errnop) };
+    gethostbyname2_r(name: *const libc::c_char, af: c_int, ret: *mut libc::hostent, buf: *mut libc::c_char, buflen: size_t, result: *mut *mut libc::hostent, h_errnop: *mut c_int) -> c_int
+        => { let _ = (name, af, ret, buf, buflen); no_host(result, h_errnop) };
     wait(status: *mut c_int) -> libc::pid_t
         => sys(libc::SYS_wait4, [usize::MAX, status as usize, 0, NULL, 0, 0]) as libc::pid_t;
     waitpid(pid: libc::pid_t, status: *mut c_int, options: c_int) -> libc::pid_t

@@ -123,6 +123,9 @@ pub struct Fault {
     pub local: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// The name being resolved (`resolve` ops; fd is -1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     /// The rule's name; `inject` for a frozen policy's injection, `quirk` for a quirk.
     pub rule: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

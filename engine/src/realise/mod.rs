@@ -40,6 +40,8 @@ pub enum Action {
     FailAfter { errno: i32, ns: u64 },
     /// A process fault: the shim logs it, then acts on the whole process.
     Process(ProcessAction),
+    /// Name resolution fails with this EAI_* code (`h_errno` for the gethostbyname family).
+    Resolver(i32),
 }
 
 /// What a process fault does (Linux can kill or stop a process at any instruction, so the model
@@ -97,6 +99,9 @@ pub fn realise(
     match *fault {
         // Latency can happen anywhere: the call still returns what the kernel says.
         Fault::Delay(range) => Ok(Action::Delay(range.pick(param))),
+        // A resolver can always time out or find nothing: it has no state the model could
+        // contradict.
+        Fault::Resolver(code) => Ok(Action::Resolver(code)),
         Fault::Crash => Ok(Action::Process(ProcessAction::Crash)),
         Fault::Terminate => Ok(Action::Process(ProcessAction::Terminate)),
         Fault::Pause(range) => Ok(Action::Process(ProcessAction::Pause(range.pick(param)))),
@@ -338,6 +343,7 @@ fn eintr(ctx: RuleContext, call: &Call, facts: &mut impl Facts) -> Result<Action
     match class {
         // A unix connect completes or fails at once unless the listener's backlog is full.
         OpClass::Connect if call.kind != FdKind::Tcp => return Err(NotHere::WouldNotWait),
+        OpClass::Resolve => return Err(NotHere::WouldNotWait),
         OpClass::Connect => {}
         OpClass::Reads | OpClass::Writes | OpClass::Accept => {
             let dir = call.wait_dir().unwrap_or(Dir::Rx);

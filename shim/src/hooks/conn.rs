@@ -68,7 +68,8 @@ fn run_simple(rt: &'static Runtime, call: Call, real: impl FnOnce() -> c_int) ->
         Action::Short { .. }
         | Action::ConnectEintr
         | Action::ConnectRefusedLater
-        | Action::FailAfter { .. } => real(),
+        | Action::FailAfter { .. }
+        | Action::Resolver(_) => real(),
     }
 }
 
@@ -488,7 +489,8 @@ fn connect_with_rules(
             after_connect(fd, r, sys::errno());
             r
         }
-        Action::Short { .. } => {
+        // Never decided for a connect (parse keeps resolver faults on resolve rules).
+        Action::Short { .. } | Action::Resolver(_) => {
             let r = unsafe { real::connect(fd, addr, len) };
             after_connect(fd, r, sys::errno());
             r

@@ -5,6 +5,7 @@ mod conn;
 mod data;
 mod fdlife;
 mod reap;
+mod resolve;
 pub(crate) mod transfer;
 mod wait;
 

@@ -235,9 +235,10 @@ fn transfer_rules(
             call.requested
         }
         // connect-only actions never come out of the model for a data call.
-        Action::ConnectEintr | Action::ConnectRefusedLater | Action::FailAfter { .. } => {
-            call.requested
-        }
+        Action::ConnectEintr
+        | Action::ConnectRefusedLater
+        | Action::FailAfter { .. }
+        | Action::Resolver(_) => call.requested,
     };
     let r = real(limit);
     let e = sys::errno();
