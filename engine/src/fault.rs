@@ -36,6 +36,11 @@ pub enum Fault {
     /// A resolver failure (`resolve` ops): getaddrinfo/getnameinfo return this EAI_* code; the
     /// gethostbyname family returns no host with the matching `h_errno`.
     Resolver(i32),
+    /// UDP: a sent datagram reported sent and never delivered, or a received one consumed and not
+    /// delivered (the next one is returned, or EAGAIN).
+    Drop,
+    /// UDP sends: the datagram goes out twice.
+    Duplicate,
     /// SIGKILL to the process itself (a process fault: the call never returns).
     Crash,
     /// The process's stop signal (its `stop_signal`, else SIGTERM) to itself, then the real call.
@@ -54,6 +59,8 @@ impl Fault {
             Fault::Short(_) => "short",
             Fault::Stall(_) => "stall",
             Fault::Resolver(code) => resolver_name(*code),
+            Fault::Drop => "drop",
+            Fault::Duplicate => "duplicate",
             Fault::Crash => "crash",
             Fault::Terminate => "terminate",
             Fault::Pause(_) => "pause",

@@ -470,7 +470,7 @@ fn build_rule(raw: RawRule, index: usize, err_at: ErrAt) -> Result<Rule, PolicyE
 
 const FAULT_HELP: &str = "expected an errno name (\"ECONNRESET\", \"EINTR\"...), \
 { errno = \"...\" }, { errno = \"ETIMEDOUT\", after = \"3s\" }, { reset = true }, { delay = \"10ms..200ms\" }, { short = \"1..50%\" } \
-{ stall = \"5ms..200ms\" }, or a process fault: \"crash\", \"terminate\", { pause = \"2s\" }";
+{ stall = \"5ms..200ms\" }, \"drop\", \"duplicate\" (udp), or a process fault: \"crash\", \"terminate\", { pause = \"2s\" }";
 
 fn parse_fault(value: &toml::Value) -> Result<Fault, String> {
     let errno_fault = |name: &str| -> Result<Fault, String> { parse_errno(name).map(Fault::Errno) };
@@ -483,6 +483,8 @@ fn parse_fault(value: &toml::Value) -> Result<Fault, String> {
             .ok_or_else(|| {
                 format!("unknown resolver error `{s}`; expected EAI_AGAIN, EAI_NONAME or EAI_FAIL")
             }),
+        toml::Value::String(s) if s == "drop" => Ok(Fault::Drop),
+        toml::Value::String(s) if s == "duplicate" => Ok(Fault::Duplicate),
         toml::Value::String(s) if s == "crash" => Ok(Fault::Crash),
         toml::Value::String(s) if s == "terminate" => Ok(Fault::Terminate),
         toml::Value::String(s) => errno_fault(s),
@@ -580,6 +582,25 @@ fn check_fault_fits(
             None => Ok(()),
         },
         Fault::Errno(_) | Fault::Delay(_) => Ok(()),
+        Fault::Drop | Fault::Duplicate if kinds.0 & !KindSet::from_name("udp").unwrap().0 != 0 => {
+            Err(
+                "\"drop\" and \"duplicate\" lose or repeat datagrams: they need fd = \"udp\""
+                    .into(),
+            )
+        }
+        Fault::Drop | Fault::Duplicate => match ops.iter().find(|o| {
+            o.is_multi_message()
+                || !o.class().is_data()
+                || (*fault == Fault::Duplicate && o.class() != OpClass::Writes)
+        }) {
+            Some(op) => Err(format!(
+                "{} does not apply to {}: drop applies to single-datagram sends and receives, \
+                 duplicate to sends",
+                fault.kind_name(),
+                op.name()
+            )),
+            None => Ok(()),
+        },
         // A process can be killed or stopped at any call.
         Fault::Crash | Fault::Terminate | Fault::Pause(_) => Ok(()),
         Fault::Stall(_) => match ops.iter().find(|o| {

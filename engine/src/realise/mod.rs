@@ -40,6 +40,11 @@ pub enum Action {
     FailAfter { errno: i32, ns: u64 },
     /// A process fault: the shim logs it, then acts on the whole process.
     Process(ProcessAction),
+    /// A datagram lost: a send reports success without sending; a receive consumes one and
+    /// returns the next.
+    Drop,
+    /// A datagram sent twice.
+    Duplicate,
     /// Name resolution fails with this EAI_* code (`h_errno` for the gethostbyname family).
     Resolver(i32),
 }
@@ -102,6 +107,13 @@ pub fn realise(
         // A resolver can always time out or find nothing: it has no state the model could
         // contradict.
         Fault::Resolver(code) => Ok(Action::Resolver(code)),
+        Fault::Drop | Fault::Duplicate
+            if call.kind != FdKind::Udp || call.op.is_multi_message() =>
+        {
+            Err(NotHere::NotADatagram)
+        }
+        Fault::Drop => Ok(Action::Drop),
+        Fault::Duplicate => Ok(Action::Duplicate),
         Fault::Crash => Ok(Action::Process(ProcessAction::Crash)),
         Fault::Terminate => Ok(Action::Process(ProcessAction::Terminate)),
         Fault::Pause(range) => Ok(Action::Process(ProcessAction::Pause(range.pick(param)))),

@@ -54,10 +54,13 @@ pub enum NotHere {
     /// A non-blocking connect's ETIMEDOUT reaches the program through SO_ERROR after the SYN
     /// retries; the shim cannot make the kernel report that on the program's socket.
     TimeoutNeedsBlockingConnect,
+    /// Only datagrams (UDP) are lost or duplicated on the way: a stream's bytes arrive once, in
+    /// order, or the connection fails.
+    NotADatagram,
 }
 
 impl NotHere {
-    pub const ALL: [NotHere; 18] = [
+    pub const ALL: [NotHere; 19] = [
         NotHere::NotConnected,
         NotHere::ShutDown,
         NotHere::BufferNotFull,
@@ -76,6 +79,7 @@ impl NotHere {
         NotHere::CouldBlock,
         NotHere::NoConnection,
         NotHere::TimeoutNeedsBlockingConnect,
+        NotHere::NotADatagram,
     ];
 
     /// A short name for logs and messages.
@@ -99,6 +103,7 @@ impl NotHere {
             NotHere::CouldBlock => "could-block",
             NotHere::NoConnection => "no-connection",
             NotHere::TimeoutNeedsBlockingConnect => "timeout-needs-blocking-connect",
+            NotHere::NotADatagram => "not-a-datagram",
         }
     }
 
@@ -154,6 +159,9 @@ impl NotHere {
             }
             NotHere::TimeoutNeedsBlockingConnect => {
                 "tcp_write_timeout in SYN_SENT sets sk_err = ETIMEDOUT, reported via SO_ERROR"
+            }
+            NotHere::NotADatagram => {
+                "udp_sendmsg hands each datagram to IP, which may lose or duplicate it (RFC 768: no delivery guarantee); TCP retransmits and orders"
             }
         }
     }

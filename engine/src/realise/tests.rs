@@ -706,3 +706,31 @@ fn every_rule_names_its_kernel_source() {
         assert!(rule.kernel_source().len() > 10, "{rule:?}");
     }
 }
+
+#[test]
+fn only_datagrams_are_lost_or_duplicated() {
+    let udp = call(Op::Sendto, FdKind::Udp, 100);
+    assert_eq!(go(Fault::Drop, udp, State::default()), Ok(Action::Drop));
+    assert_eq!(
+        go(Fault::Duplicate, udp, State::default()),
+        Ok(Action::Duplicate)
+    );
+    let recv = call(Op::Recvfrom, FdKind::Udp, 100);
+    assert_eq!(go(Fault::Drop, recv, State::default()), Ok(Action::Drop));
+    for kind in [FdKind::Tcp, FdKind::Unix, FdKind::Pipe] {
+        let c = call(Op::Send, kind, 100);
+        assert_eq!(
+            go(Fault::Drop, c, State::default()),
+            Err(NotHere::NotADatagram)
+        );
+        assert_eq!(
+            go(Fault::Duplicate, c, State::default()),
+            Err(NotHere::NotADatagram)
+        );
+    }
+    let mmsg = call(Op::Sendmmsg, FdKind::Udp, 4);
+    assert_eq!(
+        go(Fault::Drop, mmsg, State::default()),
+        Err(NotHere::NotADatagram)
+    );
+}

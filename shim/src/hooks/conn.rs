@@ -69,7 +69,9 @@ fn run_simple(rt: &'static Runtime, call: Call, real: impl FnOnce() -> c_int) ->
         | Action::ConnectEintr
         | Action::ConnectRefusedLater
         | Action::FailAfter { .. }
-        | Action::Resolver(_) => real(),
+        | Action::Resolver(_)
+        | Action::Drop
+        | Action::Duplicate => real(),
     }
 }
 
@@ -490,7 +492,7 @@ fn connect_with_rules(
             r
         }
         // Never decided for a connect (parse keeps resolver faults on resolve rules).
-        Action::Short { .. } | Action::Resolver(_) => {
+        Action::Short { .. } | Action::Resolver(_) | Action::Drop | Action::Duplicate => {
             let r = unsafe { real::connect(fd, addr, len) };
             after_connect(fd, r, sys::errno());
             r

@@ -39,7 +39,7 @@ pub(crate) fn transfer(
     fd: c_int,
     describe: impl FnOnce() -> Call,
     direct: impl FnOnce() -> isize,
-    real: impl FnOnce(usize) -> isize,
+    real: impl Fn(usize) -> isize,
 ) -> isize {
     match gate(op, fd) {
         None => direct(),
@@ -55,7 +55,7 @@ fn targeted(
     rt: &'static Runtime,
     slot: &'static Slot,
     describe: impl FnOnce() -> Call,
-    real: impl FnOnce(usize) -> isize,
+    real: impl Fn(usize) -> isize,
 ) -> isize {
     let call = describe();
     match counted(rt, slot, &call) {
@@ -113,7 +113,7 @@ fn transfer_slow(
     slot: &'static Slot,
     call: Call,
     counted_at: Option<plan::Position>,
-    real: impl FnOnce(usize) -> isize,
+    real: impl Fn(usize) -> isize,
 ) -> isize {
     if rt.quirks.is_empty() {
         return transfer_rules(rt, slot, call, counted_at, real);
@@ -163,7 +163,7 @@ fn transfer_rules(
     slot: &'static Slot,
     call: Call,
     counted_at: Option<plan::Position>,
-    real: impl FnOnce(usize) -> isize,
+    real: impl Fn(usize) -> isize,
 ) -> isize {
     let decided = guarded(|| match counted_at {
         Some(at) => decide_at(rt, slot, &call, at),
@@ -235,6 +235,36 @@ fn transfer_rules(
             call.requested
         }
         // connect-only actions never come out of the model for a data call.
+        Action::Drop if call.dir() == Some(chaos_engine::decide::Dir::Tx) => {
+            // Handed to the network and lost there: the send succeeded.
+            applied.effect = Some("dropped");
+            let sent = call.requested as isize;
+            guarded(|| log_fault(rt, slot, meta, &call, &plan, sent, &applied));
+            return sent;
+        }
+        Action::Drop => {
+            // This datagram never arrived: consume it, then receive as if it had not been sent
+            // (the next one, a wait, or EAGAIN).
+            let first = real(call.requested);
+            if first < 0 {
+                return first; // nothing was queued: nothing to lose
+            }
+            applied.effect = Some("dropped");
+            applied.before_call = true;
+            guarded(|| log_fault(rt, slot, meta, &call, &plan, first, &applied));
+            call.requested
+        }
+        Action::Duplicate => {
+            let r = real(call.requested);
+            if r >= 0 {
+                let e = sys::errno();
+                real(call.requested);
+                sys::set_errno(e);
+                applied.effect = Some("duplicated");
+                guarded(|| log_fault(rt, slot, meta, &call, &plan, r, &applied));
+            }
+            return r;
+        }
         Action::ConnectEintr
         | Action::ConnectRefusedLater
         | Action::FailAfter { .. }
