@@ -390,3 +390,15 @@ fd = "tcp"
 probability = 0.3
 fault = { delay = "10us..300us" }
 "#;
+
+/// Each policy text in `cases` is refused by `chaos-ctl validate` (exit 1) with a message that
+/// contains its expected text and names the file.
+pub fn assert_refused(dir: &TempDir, cases: &[(&str, &str)]) {
+    for (text, expect) in cases {
+        let policy = dir.write("bad.toml", text);
+        let r = run(Command::new(&bins().ctl).arg("validate").arg(&policy), 20);
+        assert_eq!(r.code(), Some(1), "{text}: {}", r.describe());
+        assert!(r.stderr.contains(expect), "{text}: {}", r.describe());
+        assert!(r.stderr.contains("bad.toml:"), "{text}: {}", r.describe());
+    }
+}

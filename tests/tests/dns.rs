@@ -168,35 +168,33 @@ fn a_resolver_fault_freezes_and_replays_at_its_key() {
 #[test]
 fn resolver_rules_are_checked() {
     let dir = TempDir::new("dns-bad");
-    for (text, expect) in [
-        (
-            "[[rules]]\non = \"recv\"\nhost = \"*.x\"\nfault = \"EIO\"\n",
-            "`host` matches the name being resolved",
-        ),
-        (
-            "[[rules]]\non = \"recv\"\nfault = \"EAI_AGAIN\"\n",
-            "EAI_* errors are what name resolution returns",
-        ),
-        (
-            "[[rules]]\non = \"resolve\"\nfault = \"ECONNRESET\"\n",
-            "name resolution can fail with",
-        ),
-        (
-            "[[rules]]\non = [\"resolve\", \"recv\"]\nfault = \"EAI_AGAIN\"\n",
-            "cannot share a rule with calls on fds",
-        ),
-        (
-            "[[rules]]\non = \"resolve\"\npeer = \"10.0.0.1\"\nfault = \"EAI_AGAIN\"\n",
-            "match the name with `host`",
-        ),
-        (
-            "[[rules]]\non = \"resolve\"\nfault = \"EAI_SOMETIMES\"\n",
-            "expected EAI_AGAIN, EAI_NONAME or EAI_FAIL",
-        ),
-    ] {
-        let policy = dir.write("bad.toml", text);
-        let r = run(Command::new(&bins().ctl).arg("validate").arg(&policy), 20);
-        assert_eq!(r.code(), Some(1), "{text}: {}", r.describe());
-        assert!(r.stderr.contains(expect), "{text}: {}", r.describe());
-    }
+    assert_refused(
+        &dir,
+        &[
+            (
+                "[[rules]]\non = \"recv\"\nhost = \"*.x\"\nfault = \"EIO\"\n",
+                "`host` matches the name being resolved",
+            ),
+            (
+                "[[rules]]\non = \"recv\"\nfault = \"EAI_AGAIN\"\n",
+                "EAI_* errors are what name resolution returns",
+            ),
+            (
+                "[[rules]]\non = \"resolve\"\nfault = \"ECONNRESET\"\n",
+                "name resolution can fail with",
+            ),
+            (
+                "[[rules]]\non = [\"resolve\", \"recv\"]\nfault = \"EAI_AGAIN\"\n",
+                "cannot share a rule with calls on fds",
+            ),
+            (
+                "[[rules]]\non = \"resolve\"\npeer = \"10.0.0.1\"\nfault = \"EAI_AGAIN\"\n",
+                "match the name with `host`",
+            ),
+            (
+                "[[rules]]\non = \"resolve\"\nfault = \"EAI_SOMETIMES\"\n",
+                "expected EAI_AGAIN, EAI_NONAME or EAI_FAIL",
+            ),
+        ],
+    );
 }

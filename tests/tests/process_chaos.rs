@@ -413,34 +413,31 @@ limits = { memory = "64M" }
 #[test]
 fn bad_system_configs_are_refused_with_where_and_what() {
     let dir = TempDir::new("system-bad");
-    for (text, expect) in [
-        (
-            "[[process]]\nname = \"kv\"\ncmd = [\"x\", \"{prot}\"]\n",
-            "unknown placeholder {prot}",
-        ),
-        (
-            "[[process]]\nname = \"kv\"\ncmd = [\"x\"]\nrules = [\"nope\"]\n",
-            "no rule named `nope`",
-        ),
-        (
-            "[[process]]\nname = \"kv\"\ncmd = [\"x\"]\nready = \"http:80\"\n",
-            "expected \"tcp:{port}\"",
-        ),
-        (
-            "[[process]]\nname = \"kv\"\ncmd = [\"x\"]\n[attrition]\nprocesses = [\"db\"]\n",
-            "no process or replica named `db`",
-        ),
-        (
-            "[[process]]\nname = \"kv\"\ncmd = [\"x\"]\nlimits = { memory = \"lots\" }\n",
-            "not a size",
-        ),
-    ] {
-        let policy = dir.write("bad.toml", text);
-        let r = run(Command::new(&bins().ctl).arg("validate").arg(&policy), 20);
-        assert_eq!(r.code(), Some(1), "{text}: {}", r.describe());
-        assert!(r.stderr.contains(expect), "{text}: {}", r.describe());
-        assert!(r.stderr.contains("bad.toml:"), "{}", r.describe());
-    }
+    assert_refused(
+        &dir,
+        &[
+            (
+                "[[process]]\nname = \"kv\"\ncmd = [\"x\", \"{prot}\"]\n",
+                "unknown placeholder {prot}",
+            ),
+            (
+                "[[process]]\nname = \"kv\"\ncmd = [\"x\"]\nrules = [\"nope\"]\n",
+                "no rule named `nope`",
+            ),
+            (
+                "[[process]]\nname = \"kv\"\ncmd = [\"x\"]\nready = \"http:80\"\n",
+                "expected \"tcp:{port}\"",
+            ),
+            (
+                "[[process]]\nname = \"kv\"\ncmd = [\"x\"]\n[attrition]\nprocesses = [\"db\"]\n",
+                "no process or replica named `db`",
+            ),
+            (
+                "[[process]]\nname = \"kv\"\ncmd = [\"x\"]\nlimits = { memory = \"lots\" }\n",
+                "not a size",
+            ),
+        ],
+    );
 }
 
 fn systems_fixture(name: &str) -> std::path::PathBuf {

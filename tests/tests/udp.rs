@@ -88,27 +88,25 @@ fn a_frozen_drop_run_loses_the_same_datagrams() {
 #[test]
 fn datagram_faults_are_refused_where_they_cannot_happen() {
     let dir = TempDir::new("udp-bad");
-    for (text, expect) in [
-        (
-            "[[rules]]\non = \"recv\"\nfault = \"drop\"\n",
-            "they need fd = \"udp\"",
-        ),
-        (
-            "[[rules]]\non = \"recv\"\nfd = \"tcp\"\nfault = \"duplicate\"\n",
-            "they need fd = \"udp\"",
-        ),
-        (
-            "[[rules]]\non = \"recv\"\nfd = \"udp\"\nfault = \"duplicate\"\n",
-            "duplicate to sends",
-        ),
-        (
-            "[[rules]]\non = \"sendmmsg\"\nfd = \"udp\"\nfault = \"drop\"\n",
-            "single-datagram",
-        ),
-    ] {
-        let policy = dir.write("bad.toml", text);
-        let r = run(Command::new(&bins().ctl).arg("validate").arg(&policy), 20);
-        assert_eq!(r.code(), Some(1), "{text}: {}", r.describe());
-        assert!(r.stderr.contains(expect), "{text}: {}", r.describe());
-    }
+    assert_refused(
+        &dir,
+        &[
+            (
+                "[[rules]]\non = \"recv\"\nfault = \"drop\"\n",
+                "they need fd = \"udp\"",
+            ),
+            (
+                "[[rules]]\non = \"recv\"\nfd = \"tcp\"\nfault = \"duplicate\"\n",
+                "they need fd = \"udp\"",
+            ),
+            (
+                "[[rules]]\non = \"recv\"\nfd = \"udp\"\nfault = \"duplicate\"\n",
+                "duplicate to sends",
+            ),
+            (
+                "[[rules]]\non = \"sendmmsg\"\nfd = \"udp\"\nfault = \"drop\"\n",
+                "single-datagram",
+            ),
+        ],
+    );
 }
