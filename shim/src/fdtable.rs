@@ -202,17 +202,10 @@ pub unsafe fn endpoint_of<'a>(sa: *const libc::sockaddr, len: usize) -> Endpoint
     }
 }
 
-/// Classifies `fd`, stores the result in its slot and returns the new meta. Never allocates.
-pub fn classify(policy: &Policy, fd: c_int, role_hint: Role) -> Meta {
-    let Some(slot) = slot(fd) else {
-        return Meta(0);
-    };
-    let Some(st) = sys::fstat(fd) else {
-        slot.meta.store(0, Relaxed);
-        return Meta(0);
-    };
+/// What an open file is: its kind, and whether it is a byte stream.
+fn kind_of(fd: c_int, st: &libc::stat) -> (FdKind, bool) {
     let fmt = st.st_mode & libc::S_IFMT;
-    let (kind, stream) = match fmt {
+    match fmt {
         libc::S_IFSOCK => {
             let domain = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN).unwrap_or(-1);
             let ty = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE).unwrap_or(-1);
@@ -226,7 +219,28 @@ pub fn classify(policy: &Policy, fd: c_int, role_hint: Role) -> Meta {
         libc::S_IFIFO => (FdKind::Pipe, true),
         libc::S_IFREG => (FdKind::File, true),
         _ => (FdKind::Other, false),
+    }
+}
+
+/// How a not-yet-classified socket would classify as an outgoing connection, without classifying
+/// it: no ordinal is taken and nothing is stored, so whether a connect() is looked at (a rule on
+/// connect, a frozen policy) never shifts the numbering of connections. `None` if it is gone.
+pub fn peek_outgoing(fd: c_int) -> Option<Meta> {
+    let st = sys::fstat(fd)?;
+    let (kind, stream) = kind_of(fd, &st);
+    Some(Meta(Meta::pack(0, kind, stream, Role::Out)))
+}
+
+/// Classifies `fd`, stores the result in its slot and returns the new meta. Never allocates.
+pub fn classify(policy: &Policy, fd: c_int, role_hint: Role) -> Meta {
+    let Some(slot) = slot(fd) else {
+        return Meta(0);
     };
+    let Some(st) = sys::fstat(fd) else {
+        slot.meta.store(0, Relaxed);
+        return Meta(0);
+    };
+    let (kind, stream) = kind_of(fd, &st);
     let (peer, local) = if kind.is_socket() {
         (SockAddrBuf::read(fd, true), SockAddrBuf::read(fd, false))
     } else {

@@ -267,15 +267,20 @@ pub fn write_fault(rt: &Runtime, rec: &FaultRecord) {
     line.field_num("fd", rec.fd);
     let kind = rec.meta.kind();
     line.field_str("kind", kind.name().as_bytes());
-    line.field_display(
-        "conn",
-        format_args!(
-            "{}-{}#{}",
-            kind.name(),
-            rec.meta.role().name(),
-            rec.slot.ordinal.load(Relaxed)
-        ),
-    );
+    if rec.op == Op::Connect {
+        // A connect is keyed by its kind's count of connect attempts, not by a connection.
+        line.field_display("conn", format_args!("{}-connects", kind.name()));
+    } else {
+        line.field_display(
+            "conn",
+            format_args!(
+                "{}-{}#{}",
+                kind.name(),
+                rec.meta.role().name(),
+                rec.slot.ordinal.load(Relaxed)
+            ),
+        );
+    }
     if kind.is_socket() {
         let peer = SockAddrBuf::read(rec.fd, true);
         field_endpoint(&mut line, "peer", peer.endpoint());

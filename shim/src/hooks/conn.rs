@@ -314,12 +314,13 @@ fn decide_connect(rt: &Runtime, fd: c_int, addr: *const sockaddr, len: socklen_t
         return None;
     }
     let slot = fdtable::slot(fd)?;
-    // Classified as what it is about to become, an outgoing connection: the same role (and so the
-    // same ordinal, see `fdtable::classify`) as when it is first classified after the connect,
-    // which is where a run without a rule on connect classifies it.
+    // An unclassified socket is only looked at here, not classified: it is classified (and takes
+    // its connection ordinal) after the connect succeeds, whether or not anything looked at the
+    // connect, so a frozen policy (which looks at every connect) numbers connections as the run it
+    // was frozen from did. Connect keys use the kind only (`connect_site`).
     let meta = match Meta(slot.meta.load(Relaxed)) {
         m if m.valid() => m,
-        _ => fdtable::classify(&rt.policy, fd, fdtable::Role::Out),
+        _ => fdtable::peek_outgoing(fd)?,
     };
     if !meta.valid() {
         return None;
@@ -392,7 +393,13 @@ fn connect_with_rules(
     };
     let call = simple_call(Op::Connect, fd);
     let slot = fdtable::slot(fd).expect("decided fds have slots");
-    let meta = Meta(slot.meta.load(Relaxed));
+    // As decide_connect saw it: classified, or looked at only.
+    let meta = match Meta(slot.meta.load(Relaxed)) {
+        m if m.valid() => m,
+        _ => guarded(|| fdtable::peek_outgoing(fd))
+            .flatten()
+            .unwrap_or(Meta(0)),
+    };
     let mut applied = Applied::default();
     let log = |r: c_int, applied: &Applied| {
         guarded(|| log_fault(rt, slot, meta, &call, &plan, r as isize, applied));
