@@ -43,6 +43,10 @@ pub fn chance_at(base: u64, conn: u64, rule: u16, site: &Site) -> u64 {
     chance_of_words(base ^ conn, rule, site.words())
 }
 
+/// The site words a `per = "connection"` rule draws with: the same for every call on the
+/// connection, and unlike any real site's (`Site::words` starts at 1).
+pub const PER_CONNECTION_WORDS: [u64; 3] = [0, 0, 0];
+
 /// `chance_at` with the key's process and connection folded already (`base ^ conn`) and the site
 /// as its three words: what the hot path has at hand.
 #[inline(always)]

@@ -161,6 +161,7 @@ struct RawRule {
     min_bytes: Option<u64>,
     process: Option<Spanned<String>>,
     host: Option<Spanned<String>>,
+    per: Option<Spanned<String>>,
 }
 
 /// Parses and validates policy text. `origin` is what error messages and events call it.
@@ -378,6 +379,16 @@ fn build_rule(raw: RawRule, index: usize, err_at: ErrAt) -> Result<Rule, PolicyE
             "`peer`/`local` only match sockets, but `fd` selects no socket kind".into(),
         ));
     }
+    let per_connection = match raw.per.as_ref().map(|p| (p.get_ref().as_str(), p.span())) {
+        None | Some(("call", _)) => false,
+        Some(("connection", _)) => true,
+        Some((other, span)) => {
+            return Err(err_at(
+                span,
+                format!("per `{other}`: expected \"call\" (the default) or \"connection\""),
+            ));
+        }
+    };
     let resolving = ops.iter().any(|o| o.class() == OpClass::Resolve);
     if resolving && ops.iter().any(|o| o.class() != OpClass::Resolve) {
         return Err(err_at(
@@ -465,6 +476,7 @@ fn build_rule(raw: RawRule, index: usize, err_at: ErrAt) -> Result<Rule, PolicyE
         min_bytes: raw.min_bytes.unwrap_or(0),
         process: raw.process.map(|p| Glob(p.into_inner())),
         host: raw.host.map(|h| Glob(h.into_inner())),
+        per_connection,
     })
 }
 

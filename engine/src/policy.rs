@@ -54,6 +54,10 @@ pub struct Rule {
     pub min_bytes: u64,
     /// `process = "kv#1"` (a glob over `CHAOS_PROCESS`): only in those processes of a system.
     pub process: Option<Glob>,
+    /// `per = "connection"` (Toxiproxy's toxicity): the probability is drawn once per connection,
+    /// and a connection that drew "fire" gets the fault on every matching call; `per = "call"`
+    /// (the default) draws for each call.
+    pub per_connection: bool,
     /// `host = "*.internal"`: `resolve` rules only, the name being looked up (for getnameinfo, the
     /// numeric address).
     pub host: Option<Glob>,

@@ -145,9 +145,12 @@ pub fn any_may_fire(gates: &[Gate], at: &Position, requested: usize, candidates:
     while bits != 0 {
         let i = bits.trailing_zeros();
         bits &= bits - 1;
-        let chance = chance_of_words(base_conn, i as u16, words);
         if let Some(gate) = gates.get(i as usize)
-            && gate.may_fire(at.n, requested, chance)
+            && gate.may_fire(
+                at.n,
+                requested,
+                chance_of_words(base_conn, i as u16, gate.words(words)),
+            )
         {
             return true;
         }
@@ -174,8 +177,10 @@ pub fn choose(
         let i = bits.trailing_zeros() as usize;
         bits &= bits - 1;
         let rule = &rt.policy.rules[i];
+        // The fault's parameter (a short length, a delay) is drawn per call either way.
         let chance = chance_at(base, conn, i as u16, &site);
-        if !rt.gates[i].may_fire(n, call.requested, chance) {
+        let fire = chance_of_words(base ^ conn, i as u16, rt.gates[i].words(site.words()));
+        if !rt.gates[i].may_fire(n, call.requested, fire) {
             continue;
         }
         if !in_window(rt, rule, &mut now) {

@@ -140,6 +140,8 @@ pub struct Gate {
     pub after: u64,
     pub every: u64,
     pub min_bytes: u64,
+    /// `per = "connection"`: the draw ignores the site.
+    pub per_connection: bool,
 }
 
 impl Gate {
@@ -149,6 +151,17 @@ impl Gate {
             after: rule.after,
             every: rule.every,
             min_bytes: rule.min_bytes,
+            per_connection: rule.per_connection,
+        }
+    }
+
+    /// The site words this rule draws with: the call's, or the connection's alone.
+    #[inline(always)]
+    pub fn words(&self, site_words: [u64; 3]) -> [u64; 3] {
+        if self.per_connection {
+            chaos_engine::chance::PER_CONNECTION_WORDS
+        } else {
+            site_words
         }
     }
 

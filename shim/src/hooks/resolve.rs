@@ -87,7 +87,13 @@ fn decide(rt: &Runtime, op: Op, host: &[u8]) -> Option<Plan> {
             continue;
         }
         let chance = chance_at(base, conn, i as u16, &site);
-        if !rt.gates[i].may_fire(n, 0, chance) {
+        // `per = "connection"`: once per name.
+        let fire = chaos_engine::chance::chance_of_words(
+            base ^ conn,
+            i as u16,
+            rt.gates[i].words(site.words()),
+        );
+        if !rt.gates[i].may_fire(n, 0, fire) {
             continue;
         }
         if !crate::plan::in_window(rt, rule, &mut None) {
