@@ -177,9 +177,7 @@ pub fn choose(
         let i = bits.trailing_zeros() as usize;
         bits &= bits - 1;
         let rule = &rt.policy.rules[i];
-        // The fault's parameter (a short length, a delay) is drawn per call either way.
-        let chance = chance_at(base, conn, i as u16, &site);
-        let fire = chance_of_words(base ^ conn, i as u16, rt.gates[i].words(site.words()));
+        let (chance, fire) = draws(rt, base, conn, i, &site);
         if !rt.gates[i].may_fire(n, call.requested, fire) {
             continue;
         }
@@ -197,9 +195,7 @@ pub fn choose(
         else {
             continue;
         };
-        if let Some(times) = rule.times
-            && rt.injected[i].fetch_add(1, Relaxed) >= times
-        {
+        if !take_one_of_times(rt, i) {
             continue;
         }
         return Some(Plan {
@@ -209,6 +205,26 @@ pub fn choose(
         });
     }
     None
+}
+
+/// Rule `i`'s two numbers at this site: the chance its parameter (a short length, a delay) is
+/// drawn from, per call, and the chance that decides whether it fires, which a
+/// `per = "connection"` rule draws once per connection.
+pub fn draws(rt: &Runtime, base: u64, conn: u64, i: usize, site: &Site) -> (u64, u64) {
+    let chance = chance_at(base, conn, i as u16, site);
+    let fire = if rt.gates[i].per_connection {
+        chance_of_words(base ^ conn, i as u16, rt.gates[i].words(site.words()))
+    } else {
+        chance
+    };
+    (chance, fire)
+}
+
+/// Counts one injection of rule `i` against its `times`; false when they are used up.
+pub fn take_one_of_times(rt: &Runtime, i: usize) -> bool {
+    rt.policy.rules[i]
+        .times
+        .is_none_or(|times| rt.injected[i].fetch_add(1, Relaxed) < times)
 }
 
 /// Whether `rule`'s `window` (time since process start) includes now; `now` caches the clock

@@ -9,6 +9,25 @@ fn fixture(name: &str) -> std::path::PathBuf {
     workspace_root().join("tests/fixtures/systems").join(name)
 }
 
+/// `chaos-ctl run` of the system in `policy` with the workload fixture `workload`.
+fn run_system(
+    policy: &std::path::Path,
+    log: &std::path::Path,
+    workload: &str,
+    secs: u64,
+) -> Finished {
+    run(
+        Command::new(&bins().ctl)
+            .args(["run", "--policy"])
+            .arg(policy)
+            .arg("--log")
+            .arg(log)
+            .arg("--")
+            .arg(fixture(workload)),
+        secs,
+    )
+}
+
 /// PostgreSQL's server programs (Debian keeps them out of PATH).
 fn postgres_bin() -> std::path::PathBuf {
     let mut dirs: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
@@ -52,16 +71,7 @@ window = ["2s", "14s"]
         ),
     );
     let log = dir.join("pg.jsonl");
-    let r = run(
-        Command::new(&bins().ctl)
-            .args(["run", "--policy"])
-            .arg(&policy)
-            .arg("--log")
-            .arg(&log)
-            .arg("--")
-            .arg(fixture("postgres_workload.sh")),
-        180,
-    );
+    let r = run_system(&policy, &log, "postgres_workload.sh", 180);
     assert_eq!(r.code(), Some(0), "{}", r.describe());
     assert!(r.stdout.contains("lost 0"), "{}", r.describe());
     let events: Vec<serde_json::Value> = read_log(&log)
@@ -106,16 +116,7 @@ recovery = "1h"
 "#,
     );
     let log = dir.join("redis.jsonl");
-    let r = run(
-        Command::new(&bins().ctl)
-            .args(["run", "--policy"])
-            .arg(&policy)
-            .arg("--log")
-            .arg(&log)
-            .arg("--")
-            .arg(fixture("redis_replica_workload.sh")),
-        90,
-    );
+    let r = run_system(&policy, &log, "redis_replica_workload.sh", 90);
     assert_eq!(r.code(), Some(0), "{}", r.describe());
     assert!(
         r.stdout.contains("replica served all 100 keys"),

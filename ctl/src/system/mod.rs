@@ -450,7 +450,9 @@ impl Supervisor<'_> {
                 return None; // our own SIGSTOP
             }
             // A `pause` process fault: the shim stopped its process and logged for how long.
-            let paused = pause_fault_ns(self.run.log_path, pid).unwrap_or(1_000_000_000);
+            let paused = last_process_fault(self.run.log_path, pid, &["pause"])
+                .and_then(|f| f.delay_ns)
+                .unwrap_or(1_000_000_000);
             let (name, life) = (rep.name.clone(), rep.life - 1);
             let mut e = self.journal.event(&name, "pause");
             e.kind = Some("pause".into());
@@ -519,7 +521,8 @@ impl Supervisor<'_> {
             _ => {
                 // A death the process chose: an exit, or a process fault fired inside it (a
                 // kill like the schedule's: restarted whatever `restart` says).
-                let fault = process_fault_of(self.run.log_path, pid);
+                let fault = last_process_fault(self.run.log_path, pid, &["crash", "terminate"])
+                    .map(|f| (f.fault, f.key));
                 let killed = fault.is_some();
                 rep.killed_by_fault = killed;
                 if let Some((fault, key)) = fault {
@@ -888,22 +891,17 @@ fn journal_event(
     e
 }
 
-/// The process fault (crash, terminate) that `pid` logged last, and its decision key.
-fn process_fault_of(log: &Path, pid: i32) -> Option<(String, Option<String>)> {
+/// The last process fault of one of `kinds` (`crash`, `terminate`, `pause`) that `pid` logged.
+fn last_process_fault(
+    log: &Path,
+    pid: i32,
+    kinds: &[&str],
+) -> Option<chaos_engine::event::schema::Fault> {
     let log = crate::events::Log::read(log).ok()?;
     log.faults()
-        .filter(|f| f.header.pid == pid && matches!(f.fault.as_str(), "crash" | "terminate"))
+        .filter(|f| f.header.pid == pid && kinds.contains(&f.fault.as_str()))
         .last()
-        .map(|f| (f.fault.clone(), f.key.clone()))
-}
-
-/// The pause a process fault asked for: `delay_ns` of the last `pause` fault logged by `pid`.
-fn pause_fault_ns(log: &Path, pid: i32) -> Option<u64> {
-    let log = crate::events::Log::read(log).ok()?;
-    log.faults()
-        .filter(|f| f.header.pid == pid && f.fault == "pause")
-        .last()
-        .and_then(|f| f.delay_ns)
+        .cloned()
 }
 
 fn describe(status: ExitStatus) -> String {

@@ -10,7 +10,7 @@ use crate::plan::{Plan, Source};
 use crate::real;
 use crate::runtime::{self, KEY_BASE, PROCESS_KEY, Runtime};
 use crate::sys;
-use chaos_engine::chance::{chance_at, param_at};
+use chaos_engine::chance::param_at;
 use chaos_engine::decide::{INJECTED, Key, Site};
 use chaos_engine::fault::{Fault, h_errno_for, reentrant_return_for};
 use chaos_engine::op::{Op, OpClass};
@@ -86,13 +86,8 @@ fn decide(rt: &Runtime, op: Op, host: &[u8]) -> Option<Plan> {
         if rule.host.as_ref().is_some_and(|g| !g.matches(host)) {
             continue;
         }
-        let chance = chance_at(base, conn, i as u16, &site);
         // `per = "connection"`: once per name.
-        let fire = chaos_engine::chance::chance_of_words(
-            base ^ conn,
-            i as u16,
-            rt.gates[i].words(site.words()),
-        );
+        let (chance, fire) = crate::plan::draws(rt, base, conn, i, &site);
         if !rt.gates[i].may_fire(n, 0, fire) {
             continue;
         }
@@ -102,9 +97,7 @@ fn decide(rt: &Runtime, op: Op, host: &[u8]) -> Option<Plan> {
         let Some(action) = action_of(&rule.fault, param_at(chance)) else {
             continue;
         };
-        if let Some(times) = rule.times
-            && rt.injected[i].fetch_add(1, Relaxed) >= times
-        {
+        if !crate::plan::take_one_of_times(rt, i) {
             continue;
         }
         let key = Key {
