@@ -61,6 +61,8 @@ pub enum Command {
         #[command(subcommand)]
         command: Option<ProfilesCommand>,
     },
+    /// Change a live run: switch rules on and off, cut and heal the network between its processes
+    Control(crate::control::cli::ControlArgs),
     /// Print the man page or a shell completion script (used by `make install`)
     #[command(hide = true)]
     Generate {
@@ -224,6 +226,10 @@ pub struct RunArgs {
     /// (e.g. 30s, 2m; default: until every process has ended)
     #[arg(long, value_name = "DURATION")]
     pub duration: Option<String>,
+    /// Serve the run's control endpoint on this loopback address (e.g. 127.0.0.1:7474; port 0
+    /// picks one, printed at start): JSON over HTTP, the same changes as `chaos-ctl control`
+    #[arg(long, value_name = "ADDR")]
+    pub control_addr: Option<String>,
     /// The program and its arguments (with [[process]] in the policy: the workload, optional)
     #[arg(trailing_var_arg = true, value_name = "CMD")]
     pub cmd: Vec<OsString>,

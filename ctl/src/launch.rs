@@ -27,7 +27,7 @@ use chaos_engine::env::SHIM_VARS as CHAOS_VARS;
 pub fn command(argv: &[OsString], l: &Launch) -> Command {
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..]);
-    for var in CHAOS_VARS {
+    for var in CHAOS_VARS.iter().chain(&chaos_engine::env::CONTROL_VARS) {
         cmd.env_remove(var);
     }
     if let Some(p) = l.platform {

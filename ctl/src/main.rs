@@ -1,6 +1,7 @@
 //! chaos-ctl: run a program under the chaos shim, validate policies, report on event logs.
 
 mod cli;
+mod control;
 mod events;
 mod failure;
 mod frozen;
@@ -63,6 +64,7 @@ fn main() -> ExitCode {
             None | Some(ProfilesCommand::List) => policy_source::list_profiles().map(|_| 0),
             Some(ProfilesCommand::Show { name }) => policy_source::show_profile(&name).map(|_| 0),
         },
+        Command::Control(args) => control::cli::control(args),
         Command::Generate { what } => cli::generate(what).map(|_| 0),
     };
     // `validate` and `profiles` (policy_source.rs) still print with `println!`: the panic hook

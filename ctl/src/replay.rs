@@ -106,6 +106,7 @@ pub fn replay(args: ReplayArgs) -> Result<u8, Failure> {
         log: Some(new_log.clone()),
         quiet: args.quiet,
         force: false,
+        control_addr: None,
         cmd,
     })?;
     let replayed = Log::read_or_fail(&new_log)?;

@@ -67,8 +67,17 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
         None => default_log_path(),
     };
     create_log(&log_path)?;
+    let run_dir = crate::system::fresh_run_dir(&log_path)?;
+    let control = crate::control::start(
+        &run_dir,
+        &["workload"],
+        &policy,
+        &log_path,
+        args.control_addr.as_deref(),
+        args.quiet,
+    )?;
 
-    let cmd = launch::command(
+    let mut cmd = launch::command(
         &args.cmd,
         &Launch {
             shim: &shim,
@@ -80,6 +89,7 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
             no_quirks: &args.no_quirks,
         },
     );
+    cmd.envs(control.env.iter().map(|(k, v)| (k, v)));
 
     let mut child = spawn_forwarding_signals(cmd, &args.cmd[0])?;
     let status = child
@@ -224,6 +234,8 @@ fn run_system(
         seed,
         cmd: &args.cmd,
         duration,
+        control_addr: args.control_addr.as_deref(),
+        quiet: args.quiet,
         policy_text: match source {
             PolicySource::File(p) => {
                 let copy = crate::policy_source::staged(p).unwrap_or_else(|| p.clone());

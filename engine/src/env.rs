@@ -24,6 +24,10 @@ pub const SHIM_VARS: [&str; 12] = [
 pub const SYSTEM_VARS: [&str; 1] = ["CHAOS_RUN"];
 pub const ADDRS_PREFIX: &str = "CHAOS_ADDRS_";
 
+/// A run's control page (read by the shim and by `chaos-ctl control`) and its HTTP endpoint, set
+/// by chaos-ctl for every process of a run; a run started inside another gets its own.
+pub const CONTROL_VARS: [&str; 2] = ["CHAOS_CONTROL", "CHAOS_CONTROL_URL"];
+
 /// Read by chaos-ctl (CHAOS_SHIM) and the test suite (CHAOS_TEST_BIN_DIR), not by the shim.
 pub const TOOL_VARS: [&str; 2] = ["CHAOS_SHIM", "CHAOS_TEST_BIN_DIR"];
 
@@ -32,6 +36,7 @@ pub fn is_known(name: &str) -> bool {
     SHIM_VARS.contains(&name)
         || TOOL_VARS.contains(&name)
         || SYSTEM_VARS.contains(&name)
+        || CONTROL_VARS.contains(&name)
         || name.starts_with(ADDRS_PREFIX)
 }
 

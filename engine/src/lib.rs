@@ -11,12 +11,14 @@
 //!   rule of Linux's behaviour forbids it there.
 //! - [`system`] holds a system under test: `[[process]]`, the seeded `[attrition]` schedule and a
 //!   frozen run's `[[nemesis]]` events, which chaos-ctl executes.
+//! - [`control`] is the layout of the control page, through which chaos-ctl steers a live run.
 //! - [`quirk`] catalogues the platform quirks (macOS, BSD, old Linux, WSL1) the shim can reproduce.
 //!
 //! The shim (`chaos-shim`) and the CLI (`chaos-ctl`) both depend on this crate; it depends on neither.
 
 pub mod addr;
 pub mod chance;
+pub mod control;
 pub mod decide;
 pub mod env;
 pub mod errno;

@@ -50,6 +50,9 @@ struct RawPolicy {
     attrition: Option<Spanned<crate::system::parse::RawAttrition>>,
     #[serde(default)]
     nemesis: Vec<Spanned<crate::system::parse::RawNemesis>>,
+    #[serde(default)]
+    partition: Vec<Spanned<crate::system::parse::RawPartition>>,
+    partitions: Option<Spanned<crate::system::parse::RawPartitions>>,
 }
 
 /// `[[inject]]`: one exact fault at one decision key.
@@ -162,6 +165,7 @@ struct RawRule {
     process: Option<Spanned<String>>,
     host: Option<Spanned<String>>,
     per: Option<Spanned<String>>,
+    enabled: Option<bool>,
 }
 
 /// Parses and validates policy text. `origin` is what error messages and events call it.
@@ -241,6 +245,8 @@ pub fn parse_policy(text: &str, origin: &str) -> Result<Policy, PolicyError> {
         raw.process,
         raw.attrition,
         raw.nemesis,
+        raw.partition,
+        raw.partitions,
         &rule_names,
         &err_at,
     )?;
@@ -477,6 +483,7 @@ fn build_rule(raw: RawRule, index: usize, err_at: ErrAt) -> Result<Rule, PolicyE
         process: raw.process.map(|p| Glob(p.into_inner())),
         host: raw.host.map(|h| Glob(h.into_inner())),
         per_connection,
+        enabled: raw.enabled.unwrap_or(true),
     })
 }
 

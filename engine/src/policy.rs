@@ -61,6 +61,10 @@ pub struct Rule {
     /// `host = "*.internal"`: `resolve` rules only, the name being looked up (for getnameinfo, the
     /// numeric address).
     pub host: Option<Glob>,
+    /// `enabled = false`: the rule starts switched off, for `chaos-ctl control enable` (or the
+    /// HTTP endpoint) to switch on while the run lives. Its calls are counted either way, so
+    /// switching it never shifts a decision key.
+    pub enabled: bool,
 }
 
 /// What the shim knows about an fd when it decides which rules can ever apply to it.
@@ -158,6 +162,20 @@ impl Policy {
             .enumerate()
             .filter(|(_, r)| r.targets(fd))
             .fold(0, |m, (i, _)| m | (1 << i))
+    }
+
+    /// The rules enabled when a run starts (bit i: rule i).
+    pub fn initially_enabled(&self) -> u64 {
+        self.rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.enabled)
+            .fold(0, |m, (i, _)| m | (1 << i))
+    }
+
+    /// The index of the rule called `name`.
+    pub fn rule_index(&self, name: &str) -> Option<usize> {
+        self.rules.iter().position(|r| r.name == name)
     }
 
     /// Bitmask of rules that act on `op`.

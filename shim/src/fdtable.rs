@@ -21,6 +21,9 @@ const VALID: u64 = 1 << 63;
 const STREAM: u64 = 1 << 35;
 /// Set while the fd is stalled: every hooked call on it takes the slow path, whatever its rules.
 pub const FORCE_SLOW: u64 = 1 << 62;
+/// A TCP connection of a process that partitions can cut (it is in a run's directory): its data
+/// calls take the targeted path, which looks at the cut matrix while any cut is in force.
+pub const PEERED: u64 = 1 << 61;
 
 /// How the connection came to be; part of the connection key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,6 +109,11 @@ pub struct Slot {
     pub sndbuf: AtomicU32,
     /// Race-type quirk draws made on this fd: the position in their decision keys.
     pub quirk_draws: AtomicU32,
+    /// A TCP connection's peer port (0: none), by which partitions know who is at the other end.
+    pub peer_port: AtomicU32,
+    /// Directions (bit 0 rx, bit 1 tx) whose stall is a partition's hold, renewed while the cut
+    /// lasts.
+    pub held: AtomicU32,
 }
 
 impl Slot {
@@ -122,6 +130,8 @@ impl Slot {
             qstate: AtomicU32::new(0),
             sndbuf: AtomicU32::new(0),
             quirk_draws: AtomicU32::new(0),
+            peer_port: AtomicU32::new(0),
+            held: AtomicU32::new(0),
         }
     }
 }
@@ -262,7 +272,11 @@ pub fn classify(policy: &Policy, fd: c_int, role_hint: Role) -> Meta {
         local: local.endpoint(),
         path,
     };
-    let mask = policy.mask_for(&facts);
+    let mask = if crate::control::is_control_endpoint(&facts.peer) {
+        0
+    } else {
+        policy.mask_for(&facts)
+    };
     let role = match role_hint {
         Role::Other
             if kind.is_socket()
@@ -299,7 +313,15 @@ pub fn classify(policy: &Policy, fd: c_int, role_hint: Role) -> Meta {
         c.store(0, Relaxed);
     }
     let stalled = slot.stall_until.iter().any(|u| u.load(Relaxed) != 0);
-    let meta = Meta::pack(mask, kind, stream, role) | if stalled { FORCE_SLOW } else { 0 };
+    let peer_port = match facts.peer {
+        Endpoint::Ip(sa) if kind == FdKind::Tcp => sa.port(),
+        _ => 0,
+    };
+    slot.peer_port.store(u32::from(peer_port), Relaxed);
+    let peered = peer_port != 0 && crate::control::partitionable();
+    let meta = Meta::pack(mask, kind, stream, role)
+        | if stalled { FORCE_SLOW } else { 0 }
+        | if peered { PEERED } else { 0 };
     slot.meta.store(meta, Relaxed);
     Meta(meta)
 }

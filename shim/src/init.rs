@@ -121,6 +121,11 @@ fn init() -> Result<(), String> {
         None => mix(&[fnv1a(exe.as_bytes()), fnv1a(&cmdline)]),
     };
     runtime::set_process_key(key, seed);
+    crate::control::init(
+        env("CHAOS_CONTROL").as_deref(),
+        process.as_deref(),
+        policy.initially_enabled(),
+    )?;
     let quirks = quirks_from_env(policy.quirks)?;
     let mut rt = Runtime::new(policy, seed, exe, argv, quirks);
     rt.process = process;

@@ -6,10 +6,12 @@
 //! `log` (the event log), `readiness` (epoll registrations and stalls), `ownfd` (the shim's own
 //! fds), `failed_close` (fds whose close failed, to catch retried closes), `guard` (re-entry and panic containment), `sys` (raw syscalls).
 
+mod control;
 mod facts;
 mod failed_close;
 mod fdtable;
 mod guard;
+mod hold;
 mod hooks;
 mod init;
 mod log;

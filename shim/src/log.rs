@@ -350,3 +350,33 @@ pub fn write_exit(child: i32, wstatus: c_int) {
     }
     emit(&mut line);
 }
+
+/// `{"ev":"control","what":"seen",...}`: the first call of this process under a new generation of
+/// the control page, at `place`, with the rules enabled from then on.
+pub fn write_control_seen(
+    rt: &Runtime,
+    generation: u64,
+    place: &chaos_engine::decide::Place,
+    enabled: u32,
+) {
+    let mut line = LineBuf::new();
+    begin_event(&mut line, "control");
+    line.field_num("generation", generation);
+    line.field_str("what", b"seen");
+    line.field_display("at", place);
+    line.key("enabled");
+    line.push(b"[");
+    let mut first = true;
+    for (i, rule) in rt.policy.rules.iter().enumerate() {
+        if enabled & (1 << i) != 0 && !rule.ops.is_empty() {
+            if !first {
+                line.push(b",");
+            }
+            first = false;
+            line.json_string(rule.name.as_bytes());
+        }
+    }
+    line.push(b"]");
+    line.commit();
+    emit(&mut line);
+}

@@ -442,7 +442,12 @@ pub fn expire_and_next_end(now: u64) -> Option<u64> {
             if until == 0 {
                 continue;
             }
-            if until <= now {
+            if until <= now && crate::hold::renews(slot, dir) {
+                // A partition's hold: the cut lasts, so the fd stays hidden another slice.
+                let until = now + crate::hold::SLICE_NS;
+                slot.stall_until[dir as usize].store(until, Relaxed);
+                next = Some(next.map_or(until, |n| n.min(until)));
+            } else if until <= now {
                 end_stall(fd, slot, dir);
             } else {
                 next = Some(next.map_or(until, |n| n.min(until)));

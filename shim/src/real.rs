@@ -210,6 +210,8 @@ real_functions! {
         => { let _ = buflen; sys(libc::SYS_recvfrom, [fd as usize, buf as usize, n, flags as usize, addr as usize, len as usize]) };
     bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int
         => sys(libc::SYS_bind, [fd as usize, addr as usize, len as usize, 0, 0, 0]) as c_int;
+    listen(fd: c_int, backlog: c_int) -> c_int
+        => sys(libc::SYS_listen, [fd as usize, backlog as usize, 0, 0, 0, 0]) as c_int;
     getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int
         => sys(libc::SYS_getpeername, [fd as usize, addr as usize, len as usize, 0, 0, 0]) as c_int;
     epoll_create(size: c_int) -> c_int

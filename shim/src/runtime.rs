@@ -78,10 +78,12 @@ pub fn publish(rt: Runtime) {
 }
 
 impl Runtime {
-    /// The rules that act on `op`, as a rule mask.
+    /// The rules that act on `op` and are enabled now (the control page can switch them while
+    /// the run lives), as a rule mask. Which calls are counted does not depend on this, so
+    /// switching a rule never shifts a key.
     #[inline(always)]
     pub fn rules_for(&self, op: chaos_engine::op::Op) -> u32 {
-        self.rule_masks[op as usize]
+        self.rule_masks[op as usize] & crate::control::enabled()
     }
 
     pub fn new(
@@ -103,10 +105,17 @@ impl Runtime {
         };
         for op in ALL_OPS {
             rule_masks[op as usize] = policy.mask_for_op(op);
+            // A process partitions can cut looks at its TCP connections' data calls (only while
+            // a cut is in force does that cost more than the targeted path's counting).
+            let peered = if crate::control::partitionable() && op.dir().is_some() {
+                crate::fdtable::PEERED
+            } else {
+                0
+            };
             op_masks[op as usize] = if forced[op as usize] || injecting {
                 u64::MAX // every call of this op is checked for quirks or injections
             } else {
-                class_rules(op.class()) as u64 | crate::fdtable::FORCE_SLOW
+                class_rules(op.class()) as u64 | crate::fdtable::FORCE_SLOW | peered
             };
         }
         let gates = policy.rules.iter().map(Gate::of).collect();

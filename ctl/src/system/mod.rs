@@ -4,7 +4,7 @@
 //! events) and restart what dies. The engine draws the schedule; this module only carries it out
 //! and logs every process event (`journal.rs`).
 
-mod journal;
+pub(crate) mod journal;
 mod limits;
 mod ready;
 pub mod replica;
@@ -14,6 +14,7 @@ use crate::failure::Failure;
 use crate::launch::{self, Launch};
 use chaos_engine::fault::NsRange;
 use chaos_engine::policy::Policy;
+use chaos_engine::system::partition::{self, PartitionEvent};
 use chaos_engine::system::template::{self, Vars};
 use chaos_engine::system::{self as sys, Kind, NemesisEvent, ProcessSpec, Ready, Restart};
 use journal::Journal;
@@ -45,6 +46,9 @@ pub struct SystemRun<'a> {
     /// The workload; empty: run until `duration` or until every process has ended.
     pub cmd: &'a [OsString],
     pub duration: Option<Duration>,
+    /// `--control-addr`: serve the control endpoint there.
+    pub control_addr: Option<&'a str>,
+    pub quiet: bool,
     /// The policy's text, whose `[[process]]` tables the log records.
     pub policy_text: Option<String>,
 }
@@ -78,6 +82,8 @@ struct Supervisor<'a> {
     /// CHAOS_RUN, CHAOS_ADDRS_*, CHAOS_SUPERVISOR: for every process and the workload.
     shared_env: Vec<(String, String)>,
     t0: Instant,
+    /// The run's control page: the partition schedule writes its cuts there.
+    control: Option<crate::control::RunControl>,
 }
 
 pub fn run(r: &SystemRun) -> Result<Ended, Failure> {
@@ -89,8 +95,21 @@ pub fn run(r: &SystemRun) -> Result<Ended, Failure> {
         journal: Journal::open(r.log_path, t0),
         shared_env: Vec::new(),
         t0,
+        control: None,
     };
     sup.shared_env = shared_env(&sup.replicas, &r.policy.system.processes, &run_dir);
+    let mut names: Vec<&str> = sup.replicas.iter().map(|x| x.name.as_str()).collect();
+    names.push("workload");
+    let control = crate::control::start(
+        &run_dir,
+        &names,
+        r.policy,
+        r.log_path,
+        r.control_addr,
+        r.quiet,
+    )?;
+    sup.shared_env.extend(control.env.iter().cloned());
+    sup.control = Some(control);
     share_with_users(&sup.replicas, r.log_path, &run_dir)?;
     if let Some(t) = r.policy_text.as_deref().and_then(process_tables) {
         sup.journal.write_system(t);
@@ -113,7 +132,7 @@ const RUN_DIR_MARK: &str = ".chaos-run";
 /// `LOG.run/`, empty: a run starts from nothing (a previous run's data, output or a minimize
 /// candidate's files would change what this one does). A directory of that name that chaos-ctl did
 /// not make is refused rather than emptied.
-fn fresh_run_dir(log: &Path) -> Result<PathBuf, Failure> {
+pub(crate) fn fresh_run_dir(log: &Path) -> Result<PathBuf, Failure> {
     let dir = log.with_extension("run");
     let fail = |e: std::io::Error| Failure::own(format!("cannot prepare {}: {e}", dir.display()));
     if dir.exists() {
@@ -579,8 +598,15 @@ impl Supervisor<'_> {
     fn supervise(&mut self) -> Result<Finish, Failure> {
         let mut workload = self.start_workload()?;
         let started = Instant::now();
+        if let Some(c) = &self.control {
+            // Changes are timed from here, as the partition and attrition windows are.
+            c.page
+                .page()
+                .set_started(crate::control::page::monotonic_ns());
+        }
         let schedule = self.schedule();
         let mut schedule = schedule.into_iter().peekable();
+        let mut partitions = self.partition_schedule().into_iter().peekable();
         loop {
             let now = Instant::now();
             if let Some((child, pid)) = &mut workload
@@ -620,6 +646,9 @@ impl Supervisor<'_> {
                 }
                 let e = schedule.next().expect("peeked");
                 self.execute(&e, now);
+            }
+            while let Some(e) = partitions.next_if(|e| ns(now - started) >= e.at_ns) {
+                self.cut(&e);
             }
             self.duty_cycle(now);
             std::thread::sleep(TICK);
@@ -661,6 +690,43 @@ impl Supervisor<'_> {
         sys::schedule(self.run.seed, a, &targets)
             .take_while(|e| e.at_ns < 86_400_000_000_000)
             .collect()
+    }
+
+    /// The partitions of `[[partition]]` and `[partitions]`, merged in time order; each event's
+    /// cut is the union of both layers at that time.
+    fn partition_schedule(&self) -> Vec<PartitionEvent> {
+        let system = &self.run.policy.system;
+        let expand = |n: &str| system.expand_member(n);
+        let fixed = partition::fixed_events(&system.partition, &expand);
+        let drawn: Vec<PartitionEvent> = match &system.partitions {
+            None => Vec::new(),
+            Some(cfg) => {
+                let nodes: Vec<String> = cfg.processes.iter().flat_map(|p| expand(p)).collect();
+                partition::drawn_events(self.run.seed, cfg, &nodes)
+                    .take_while(|e| e.at_ns < 86_400_000_000_000)
+                    .collect()
+            }
+        };
+        merge_layers(fixed, drawn)
+    }
+
+    /// Writes a scheduled cut (or heal) into the control page, logged as `by: schedule`.
+    fn cut(&mut self, e: &PartitionEvent) {
+        let Some(control) = &self.control else { return };
+        let page = control.page.page();
+        let index = |n: &str| page.index_of(n.as_bytes());
+        let mut rows = [0u64; chaos_engine::control::MAX_PROCESSES];
+        for (a, b) in &e.cut {
+            if let (Some(a), Some(b)) = (index(a), index(b)) {
+                rows[a] |= 1 << b;
+            }
+        }
+        let change = if e.cut.is_empty() {
+            crate::control::Change::Heal
+        } else {
+            crate::control::Change::Rows(Box::new(rows))
+        };
+        let _ = crate::control::apply(&page, &change, "schedule", Some(&e.key));
     }
 
     fn max_dead(&self) -> u32 {
@@ -873,6 +939,26 @@ impl Supervisor<'_> {
             limits::release(&rep.limits.dirs);
         }
     }
+}
+
+/// Two partition layers as one schedule: at each event of either, the union of both layers' cuts.
+fn merge_layers(a: Vec<PartitionEvent>, b: Vec<PartitionEvent>) -> Vec<PartitionEvent> {
+    let mut all: Vec<(u64, usize, PartitionEvent)> = a
+        .into_iter()
+        .map(|e| (e.at_ns, 0, e))
+        .chain(b.into_iter().map(|e| (e.at_ns, 1, e)))
+        .collect();
+    all.sort_by_key(|(t, layer, _)| (*t, *layer));
+    let mut now: [Vec<(String, String)>; 2] = [Vec::new(), Vec::new()];
+    all.into_iter()
+        .map(|(_, layer, mut e)| {
+            now[layer] = e.cut.clone();
+            let mut union = now[0].clone();
+            union.extend(now[1].iter().filter(|p| !now[0].contains(p)).cloned());
+            e.cut = union;
+            e
+        })
+        .collect()
 }
 
 fn journal_event(

@@ -31,6 +31,9 @@ pub enum Event {
     /// The system a run started (chaos-ctl writes it first): its `[[process]]` tables, so that
     /// `freeze` can write a policy that starts the same processes.
     System(SystemLine),
+    /// A change made through the control page (by chaos-ctl: `chaos-ctl control`, the HTTP
+    /// endpoint, the partition schedule), or where a process first saw one (by the shim).
+    Control(ControlLine),
     /// A line of a kind this reader does not know (from a newer shim).
     #[serde(other)]
     Other,
@@ -185,6 +188,41 @@ pub struct SystemLine {
     pub processes: String,
 }
 
+/// `{"ev":"control",...}`. chaos-ctl writes one per change, with `by`, `what` and the run's time;
+/// every shim writes one when a call of its first sees a new generation, with `pid` and `at`, the
+/// place (`PROCESS-CONN/SITE`) where the change first took effect in that process.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControlLine {
+    pub ts_ns: u64,
+    /// The page's generation after the change.
+    pub generation: u64,
+    /// Since the run started (chaos-ctl's lines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub t_ns: Option<u64>,
+    /// `cli`, `http`, `schedule` (chaos-ctl's lines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// `enable`, `disable`, `partition`, `heal`; `seen` for a shim's line.
+    pub what: String,
+    /// The rule switched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// The directed pairs cut from then on (`partition`), as `[from, to]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cut: Vec<[String; 2]>,
+    /// A scheduled partition's key (`partition#2`, `partitions#5`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The shim's lines: its pid, and the place where it first saw the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    /// The shim's lines: the rules enabled in that process from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<Vec<String>>,
+}
+
 /// `{"ev":"process",...}`: one process-level event of a system, written by chaos-ctl.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessEvent {
@@ -288,7 +326,11 @@ impl Event {
             Event::Start(s) => Some(&s.header),
             Event::Fault(f) => Some(&f.header),
             Event::Warning(w) => Some(&w.header),
-            Event::Exit(_) | Event::Process(_) | Event::System(_) | Event::Other => None,
+            Event::Exit(_)
+            | Event::Process(_)
+            | Event::System(_)
+            | Event::Control(_)
+            | Event::Other => None,
         }
     }
 
@@ -323,6 +365,13 @@ impl Event {
     pub fn as_system(&self) -> Option<&SystemLine> {
         match self {
             Event::System(x) => Some(x),
+            _ => None,
+        }
+    }
+
+    pub fn as_control(&self) -> Option<&ControlLine> {
+        match self {
+            Event::Control(x) => Some(x),
             _ => None,
         }
     }

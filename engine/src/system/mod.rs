@@ -5,6 +5,7 @@
 
 pub mod attrition;
 pub mod parse;
+pub mod partition;
 pub mod template;
 
 pub use attrition::{Attrition, Kind, NemesisEvent, restart_delay, schedule};
@@ -17,6 +18,10 @@ pub struct System {
     /// Exact events (`[[nemesis]]`, what `freeze` writes): when present, they are the schedule and
     /// `[attrition]` draws nothing.
     pub nemesis: Vec<NemesisEvent>,
+    /// `[[partition]]`: fixed cuts between groups of processes.
+    pub partition: Vec<partition::FixedPartition>,
+    /// `[partitions]`: seeded cuts in Jepsen's shapes.
+    pub partitions: Option<partition::Partitions>,
 }
 
 impl System {
@@ -30,6 +35,15 @@ impl System {
             .iter()
             .flat_map(|p| (0..p.replicas).map(move |i| p.replica_name(i)))
             .collect()
+    }
+
+    /// A partition member's replicas: a process name stands for all of them; a replica name and
+    /// `workload` for themselves.
+    pub fn expand_member(&self, name: &str) -> Vec<String> {
+        match self.process(name) {
+            Some(p) => (0..p.replicas).map(|i| p.replica_name(i)).collect(),
+            None => vec![name.to_string()],
+        }
     }
 
     pub fn process(&self, name: &str) -> Option<&ProcessSpec> {

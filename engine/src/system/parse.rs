@@ -2,6 +2,7 @@
 //! value (called by `crate::parse::parse_policy`, which owns the file's positions).
 
 use super::attrition::{Attrition, Kind, NemesisEvent};
+use super::partition::{FixedPartition, Partitions, Shape};
 use super::template;
 use super::{Limits, ProcessSpec, Ready, Restart, System};
 use crate::fault::{NsRange, parse_duration, parse_ns_range};
@@ -57,6 +58,25 @@ pub(crate) struct RawAttrition {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+pub(crate) struct RawPartition {
+    between: Spanned<Vec<Vec<Spanned<String>>>>,
+    window: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    one_way: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPartitions {
+    processes: Option<Spanned<Vec<Spanned<String>>>>,
+    shapes: Option<Spanned<Vec<Spanned<String>>>>,
+    interval: Option<Spanned<String>>,
+    duration: Option<Spanned<String>>,
+    window: Option<Spanned<Vec<String>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct RawNemesis {
     at: Spanned<String>,
     process: Spanned<String>,
@@ -71,6 +91,8 @@ pub(crate) fn build(
     processes: Vec<Spanned<RawProcess>>,
     attrition: Option<Spanned<RawAttrition>>,
     nemesis: Vec<Spanned<RawNemesis>>,
+    partition: Vec<Spanned<RawPartition>>,
+    partitions: Option<Spanned<RawPartitions>>,
     rule_names: &[String],
     err_at: ErrAt,
 ) -> Result<System, PolicyError> {
@@ -132,7 +154,138 @@ pub(crate) fn build(
         });
     }
     system.nemesis.sort_by_key(|e| e.at_ns);
+    for raw in partition {
+        let span = raw.span();
+        system
+            .partition
+            .push(build_partition(raw.into_inner(), span, &system, err_at)?);
+    }
+    if let Some(p) = partitions {
+        system.partitions = Some(build_partitions(p, &system, err_at)?);
+    }
     Ok(system)
+}
+
+/// A name a partition may cut: a replica (`kv#1`), a process (all its replicas), or `workload`.
+fn partition_member(
+    name: &Spanned<String>,
+    system: &System,
+    err_at: ErrAt,
+) -> Result<(), PolicyError> {
+    let n = name.get_ref();
+    let replicas = system.replica_names();
+    if n == "workload" || system.process(n).is_some() || replicas.contains(n) {
+        return Ok(());
+    }
+    Err(err_at(
+        name.span(),
+        format!(
+            "no process or replica named `{n}`; expected one of {}, or \"workload\"",
+            replicas.join(", ")
+        ),
+    ))
+}
+
+fn build_partition(
+    raw: RawPartition,
+    span: std::ops::Range<usize>,
+    system: &System,
+    err_at: ErrAt,
+) -> Result<FixedPartition, PolicyError> {
+    if system.processes.is_empty() {
+        return Err(err_at(
+            span,
+            "[[partition]] cuts between named processes: it needs [[process]] entries".into(),
+        ));
+    }
+    let groups = raw.between.get_ref();
+    if groups.len() < 2 || groups.iter().any(|g| g.is_empty()) {
+        return Err(err_at(
+            raw.between.span(),
+            "`between` takes two or more non-empty groups, e.g. [[\"kv#0\"], [\"kv#1\", \"kv#2\"]]"
+                .into(),
+        ));
+    }
+    // Each replica in one group only, once process names are expanded (`kv` is every `kv#N`).
+    let mut seen: Vec<String> = Vec::new();
+    for name in groups.iter().flatten() {
+        partition_member(name, system, err_at)?;
+        for replica in system.expand_member(name.get_ref()) {
+            if seen.contains(&replica) {
+                return Err(err_at(
+                    name.span(),
+                    format!("`{replica}` is in more than one group of `between`"),
+                ));
+            }
+            seen.push(replica);
+        }
+    }
+    let window = window_or_always(&raw.window, err_at)?;
+    Ok(FixedPartition {
+        between: groups
+            .iter()
+            .map(|g| g.iter().map(|n| n.get_ref().clone()).collect())
+            .collect(),
+        window,
+        one_way: raw.one_way,
+    })
+}
+
+fn build_partitions(
+    raw: Spanned<RawPartitions>,
+    system: &System,
+    err_at: ErrAt,
+) -> Result<Partitions, PolicyError> {
+    let span = raw.span();
+    let raw = raw.into_inner();
+    if system.processes.is_empty() {
+        return Err(err_at(
+            span,
+            "[partitions] cuts between named processes: it needs [[process]] entries".into(),
+        ));
+    }
+    let processes = match &raw.processes {
+        None => system.processes.iter().map(|p| p.name.clone()).collect(),
+        Some(list) => {
+            for p in list.get_ref() {
+                partition_member(p, system, err_at)?;
+            }
+            list.get_ref().iter().map(|p| p.get_ref().clone()).collect()
+        }
+    };
+    let shapes = match &raw.shapes {
+        None => vec![Shape::Halves],
+        Some(list) => {
+            let mut v = Vec::new();
+            for s in list.get_ref() {
+                v.push(Shape::from_name(s.get_ref()).ok_or_else(|| {
+                    err_at(
+                        s.span(),
+                        format!(
+                            "unknown shape `{}`; expected halves, one, majorities-ring or bridge",
+                            s.get_ref()
+                        ),
+                    )
+                })?);
+            }
+            if v.is_empty() {
+                return Err(err_at(
+                    list.span(),
+                    "`shapes` is empty; name at least one".into(),
+                ));
+            }
+            v
+        }
+    };
+    let range = |v: &Option<Spanned<String>>, default: &str| range_or(v, default, err_at);
+    let window = window_or_always(&raw.window, err_at)?;
+    Ok(Partitions {
+        processes,
+        shapes,
+        interval: range(&raw.interval, "2s..5s")?,
+        duration: range(&raw.duration, "1s..5s")?,
+        window,
+    })
 }
 
 fn build_process(
@@ -384,16 +537,8 @@ fn build_attrition(
                 .into(),
         ));
     }
-    let range = |v: &Option<Spanned<String>>, default: &str| -> Result<NsRange, PolicyError> {
-        match v {
-            None => Ok(parse_ns_range(default).expect("default range")),
-            Some(s) => parse_ns_range(s.get_ref()).map_err(|m| err_at(s.span(), m)),
-        }
-    };
-    let window = match &raw.window {
-        None => (0, u64::MAX),
-        Some(w) => crate::fault::parse_window(w.get_ref()).map_err(|m| err_at(w.span(), m))?,
-    };
+    let range = |v: &Option<Spanned<String>>, default: &str| range_or(v, default, err_at);
+    let window = window_or_always(&raw.window, err_at)?;
     Ok(Attrition {
         processes,
         max_dead: raw.max_dead.unwrap_or(1),
@@ -404,6 +549,29 @@ fn build_attrition(
         paused: range(&raw.paused, "500ms..3s")?,
         window,
     })
+}
+
+/// A duration range field, or its default.
+fn range_or(
+    v: &Option<Spanned<String>>,
+    default: &str,
+    err_at: ErrAt,
+) -> Result<NsRange, PolicyError> {
+    match v {
+        None => Ok(parse_ns_range(default).expect("default range")),
+        Some(s) => parse_ns_range(s.get_ref()).map_err(|m| err_at(s.span(), m)),
+    }
+}
+
+/// A `window` field, or always.
+fn window_or_always(
+    w: &Option<Spanned<Vec<String>>>,
+    err_at: ErrAt,
+) -> Result<(u64, u64), PolicyError> {
+    match w {
+        None => Ok((0, u64::MAX)),
+        Some(w) => crate::fault::parse_window(w.get_ref()).map_err(|m| err_at(w.span(), m)),
+    }
 }
 
 /// `256M`, `1G`, `512K`, `1048576` (bytes); `MB`/`MiB` spellings too, all powers of 1024.

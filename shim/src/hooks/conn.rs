@@ -26,7 +26,7 @@ fn run_simple(rt: &'static Runtime, call: Call, real: impl FnOnce() -> c_int) ->
         return real();
     };
     let (meta, plan) = match guarded(|| decide(rt, slot, &call)).unwrap_or(Decision::Pass) {
-        Decision::Pass | Decision::Track => return real(),
+        Decision::Pass | Decision::Track | Decision::Held(_) => return real(),
         Decision::Stalled => {
             sys::set_errno(libc::EAGAIN);
             return -1;
@@ -269,6 +269,26 @@ pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) 
     unsafe { real::bind(fd, addr, len) }
 }
 
+/// listen() itself is never faulted; a process partitions can cut records the port in the run's
+/// directory, so that its peers know who they are connected to.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
+    let r = unsafe { real::listen(fd, backlog) };
+    if r == 0 && crate::control::partitionable() {
+        let e = sys::errno();
+        guarded(|| register_local_port(fd));
+        sys::set_errno(e);
+    }
+    r
+}
+
+/// Records the TCP port `fd` is bound to as this process's, in the run's directory.
+fn register_local_port(fd: c_int) {
+    if let chaos_engine::addr::Endpoint::Ip(sa) = SockAddrBuf::read(fd, false).endpoint() {
+        crate::control::register_port(sa.port());
+    }
+}
+
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
     if let Some(rt) = runtime::get()
@@ -309,10 +329,12 @@ pub unsafe extern "C" fn accept4(
 /// being connected to. Every connect of the kind is counted, whichever address it goes to, so that
 /// keys are the same under a frozen policy.
 fn decide_connect(rt: &Runtime, fd: c_int, addr: *const sockaddr, len: socklen_t) -> Option<Plan> {
-    let candidates_for_op = rt.rules_for(Op::Connect);
-    if candidates_for_op == 0 && !rt.injecting {
+    // Connects are counted while the rules on them are switched off too: switching one on must
+    // not shift the keys of later connects.
+    if rt.rule_masks[Op::Connect as usize] == 0 && !rt.injecting {
         return None;
     }
+    let candidates_for_op = rt.rules_for(Op::Connect);
     let slot = fdtable::slot(fd)?;
     // An unclassified socket is only looked at here, not classified: it is classified (and takes
     // its connection ordinal) after the connect succeeds, whether or not anything looked at the
@@ -325,8 +347,13 @@ fn decide_connect(rt: &Runtime, fd: c_int, addr: *const sockaddr, len: socklen_t
     if !meta.valid() {
         return None;
     }
+    // SAFETY: the program passed `len` bytes at `addr` to connect().
+    if crate::control::is_control_endpoint(&unsafe { fdtable::endpoint_of(addr, len as usize) }) {
+        return None;
+    }
     let call = simple_call(Op::Connect, fd);
     let at = plan::connect_site(meta.kind());
+    crate::control::observe(rt, at.conn, at.site);
     let chosen = || {
         let local = SockAddrBuf::read(fd, false);
         let facts = FdFacts {
@@ -386,6 +413,14 @@ fn connect_with_rules(
     addr: *const sockaddr,
     len: socklen_t,
 ) -> c_int {
+    if crate::control::any_cut()
+        && let chaos_engine::addr::Endpoint::Ip(sa) =
+            // SAFETY: the program passed `len` bytes at `addr` to connect().
+            unsafe { fdtable::endpoint_of(addr, len as usize) }
+        && crate::hold::connect_cut(sa.port())
+    {
+        return connect_across_cut(fd, addr, len, sa.port());
+    }
     let Some(plan) = guarded(|| decide_connect(rt, fd, addr, len)).flatten() else {
         let r = unsafe { real::connect(fd, addr, len) };
         after_connect(fd, r, sys::errno());
@@ -553,6 +588,57 @@ fn refusing_address(fd: c_int) -> Option<SockAddrBuf> {
     bound.then_some(addr)
 }
 
+/// A connect to a process a partition cuts us from: the handshake cannot complete until the heal.
+/// A blocking connect waits for it (until SO_SNDTIMEO, then EINPROGRESS with the connection
+/// going on in the background, as Linux does; or until the kernel's SYN retries are spent, then
+/// ETIMEDOUT). A non-blocking one is started and reported in progress, its writability hidden
+/// while the cut lasts.
+fn connect_across_cut(fd: c_int, addr: *const sockaddr, len: socklen_t, port: u16) -> c_int {
+    let nonblocking = sys::fcntl_getfl(fd) & libc::O_NONBLOCK != 0;
+    if !nonblocking {
+        let timeout = sys::timeout_ns(fd, libc::SO_SNDTIMEO);
+        let limit = timeout.unwrap_or(crate::hold::SYN_TIMEOUT_NS);
+        if let crate::hold::Held::Proceed =
+            crate::hold::wait_out(|| crate::hold::connect_cut(port), Some(limit))
+        {
+            let r = unsafe { real::connect(fd, addr, len) };
+            after_connect(fd, r, sys::errno());
+            return r;
+        }
+        if timeout.is_none() {
+            sys::set_errno(libc::ETIMEDOUT);
+            return -1;
+        }
+    }
+    // Started in the background; "in progress" until the heal.
+    let flags = sys::fcntl_getfl(fd);
+    if !nonblocking {
+        sys::fcntl_setfl(fd, flags | libc::O_NONBLOCK);
+    }
+    let r = unsafe { real::connect(fd, addr, len) };
+    let e = sys::errno();
+    if !nonblocking {
+        sys::fcntl_setfl(fd, flags);
+    }
+    after_connect(fd, r, e);
+    if r == -1 && e != libc::EINPROGRESS {
+        sys::set_errno(e);
+        return -1;
+    }
+    guarded(|| {
+        if let Some(slot) = fdtable::slot(fd) {
+            slot.peer_port.store(u32::from(port), Relaxed);
+            let until = sys::now_ns(libc::CLOCK_MONOTONIC) + crate::hold::SLICE_NS;
+            if crate::readiness::begin_stall(fd, slot, chaos_engine::decide::Dir::Tx, until) {
+                slot.held
+                    .fetch_or(1 << chaos_engine::decide::Dir::Tx as u32, Relaxed);
+            }
+        }
+    });
+    sys::set_errno(libc::EINPROGRESS);
+    -1
+}
+
 /// A connect that succeeded or is under way makes the fd a new outbound connection, unless it
 /// already is one: a retry after EINTR, or the completion of a non-blocking connect, continues the
 /// same connection and must keep its key.
@@ -561,6 +647,9 @@ fn after_connect(fd: c_int, r: c_int, e: c_int) {
         return;
     }
     quirks::note_connected(fd);
+    if crate::control::partitionable() {
+        guarded(|| register_local_port(fd));
+    }
     let same = fdtable::slot(fd).is_some_and(|slot| {
         let meta = Meta(slot.meta.load(Relaxed));
         meta.valid() && meta.role() == Role::Out

@@ -63,7 +63,7 @@ pub(crate) fn reclassify(fd: c_int, role: Option<Role>) {
     }
     fdtable::invalidate(fd);
     if let (Some(role), Some(rt)) = (role, runtime::get())
-        && (!rt.policy.rules.is_empty() || rt.injecting)
+        && (!rt.policy.rules.is_empty() || rt.injecting || crate::control::partitionable())
     {
         crate::guard::guarded(|| fdtable::classify(&rt.policy, fd, role));
     }

@@ -39,8 +39,11 @@ fn next_lookup(name_key: u64) -> u64 {
 
 /// Some rule acts on some resolve op (every lookup is then counted, whichever op it is, so that
 /// a frozen policy, which looks at all of them, finds the same keys).
+/// Disabled rules count too: switching one on must not shift keys.
 fn resolve_rules(rt: &Runtime) -> u32 {
-    rt.rules_for(Op::Getaddrinfo) | rt.rules_for(Op::Gethostbyname) | rt.rules_for(Op::Getnameinfo)
+    [Op::Getaddrinfo, Op::Gethostbyname, Op::Getnameinfo]
+        .iter()
+        .fold(0, |m, op| m | rt.rule_masks[*op as usize])
 }
 
 /// What to do with a lookup of `host` by `op`, if anything.

@@ -24,6 +24,8 @@ pub(crate) enum Decision {
     Pass,
     /// The fd is in a stall in this call's direction: fail with EAGAIN, nothing else.
     Stalled,
+    /// A partition cuts this call's direction of the connection (`hold`).
+    Held(Dir),
     /// Covered, but no rule fired: make the call and keep the stream position.
     Track,
     Fault(Meta, Plan),
@@ -90,7 +92,11 @@ fn counted(rt: &Runtime, slot: &Slot, call: &Call) -> Counted {
     if !rt.quirks.is_empty() || rt.injecting || !meta.valid() || meta.0 & FORCE_SLOW != 0 {
         return Counted::NotYet;
     }
+    if meta.0 & fdtable::PEERED != 0 && crate::control::any_cut() {
+        return Counted::NotYet;
+    }
     let (site, n) = plan::site_for(rt, call, slot, meta);
+    crate::control::observe(rt, slot.conn.load(Relaxed), site);
     let candidates = meta.mask() & rt.rules_for(call.op);
     if candidates == 0 {
         return Counted::Only;
@@ -175,6 +181,17 @@ fn transfer_rules(
             sys::set_errno(libc::EAGAIN);
             return -1;
         }
+        Decision::Held(dir) => match crate::hold::hold(call.fd, slot, dir, call.msg_flags) {
+            crate::hold::Held::Eagain => {
+                sys::set_errno(libc::EAGAIN);
+                return -1;
+            }
+            crate::hold::Held::Proceed => {
+                let r = real(call.requested);
+                advance(slot, &call, r);
+                return r;
+            }
+        },
         Decision::Track => {
             let r = real(call.requested);
             advance(slot, &call, r); // atomics only: no guard needed, errno untouched
@@ -357,6 +374,26 @@ pub(crate) fn decide(rt: &Runtime, slot: &Slot, call: &Call) -> Decision {
     if !meta.valid() {
         return Decision::Pass;
     }
+    if meta.0 & fdtable::PEERED != 0
+        && crate::control::any_cut()
+        && let Some(dir) = stall_dir(call)
+        && crate::hold::is_cut(slot, dir)
+    {
+        // Not counted (nothing reached the kernel), but a change of the page is seen here.
+        let site = match call.dir() {
+            Some(d) if meta.stream() => chaos_engine::decide::Site::Stream {
+                dir: d,
+                pos: slot.pos[d as usize].load(Relaxed),
+                attempt: slot.attempt[d as usize].load(Relaxed),
+            },
+            _ => chaos_engine::decide::Site::Call {
+                class: call.op.class(),
+                n: slot.calls[call.op.class() as usize].load(Relaxed) as u64,
+            },
+        };
+        crate::control::observe(rt, slot.conn.load(Relaxed), site);
+        return Decision::Held(dir);
+    }
     if meta.mask() == 0 && !rt.injecting {
         // Here only because quirks force the slow path: keep the stream positions, which
         // close-reset-econnreset compares with what the peer acknowledged.
@@ -365,6 +402,7 @@ pub(crate) fn decide(rt: &Runtime, slot: &Slot, call: &Call) -> Decision {
     // Every call on a targeted fd is counted, whichever rules act on its op, so that keys are the
     // same under a frozen policy.
     let (site, n) = plan::site_for(rt, call, slot, meta);
+    crate::control::observe(rt, slot.conn.load(Relaxed), site);
     let at = plan::Position {
         conn: slot.conn.load(Relaxed),
         site,

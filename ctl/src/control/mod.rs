@@ -1,0 +1,243 @@
+//! Runtime control of a live run: switching rules on and off and cutting the network between its
+//! processes, through the control page every shim of the run maps. Front ends: `chaos-ctl control
+//! …` (any process of the run finds the page through `$CHAOS_CONTROL`), the HTTP endpoint
+//! (`--control-addr`), and the supervisor's partition schedule. Each change is logged as a
+//! `control` line with the run's time.
+
+pub mod cli;
+pub mod http;
+pub mod page;
+
+use crate::failure::Failure;
+use chaos_engine::control::{MAX_PROCESSES, Page};
+use chaos_engine::event::schema::{ControlLine, Event};
+use serde::Serialize;
+use std::io::Write;
+
+/// A name (a rule, a process) the run does not have.
+pub const UNKNOWN_NAME: u8 = 2;
+
+/// One change to make.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    Enable(String),
+    Disable(String),
+    /// Groups of names (replicas, process names standing for all their replicas, `workload`).
+    Partition {
+        between: Vec<Vec<String>>,
+        one_way: bool,
+    },
+    Heal,
+    /// A whole cut matrix (the partition schedule's, already resolved to directory indices).
+    Rows(Box<[u64; MAX_PROCESSES]>),
+}
+
+/// The run's state as `status` shows it.
+#[derive(Serialize, Debug)]
+pub struct Status {
+    pub generation: u64,
+    pub rules: Vec<RuleStatus>,
+    pub processes: Vec<ProcessStatus>,
+    /// The directed pairs cut now, `[from, to]`.
+    pub cut: Vec<[String; 2]>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct RuleStatus {
+    pub name: String,
+    pub enabled: bool,
+}
+
+#[derive(Serialize, Debug)]
+pub struct ProcessStatus {
+    pub name: String,
+    /// The TCP ports its shim registered (listening, or connected from).
+    pub ports: Vec<u16>,
+}
+
+pub fn status(page: &Page) -> Status {
+    let enabled = page.enabled();
+    let names: Vec<String> = (0..page.process_count()).map(|i| page.name(i)).collect();
+    Status {
+        generation: page.generation(),
+        rules: page
+            .rule_names()
+            .into_iter()
+            .enumerate()
+            .map(|(i, name)| RuleStatus {
+                name,
+                enabled: enabled & (1 << i) != 0,
+            })
+            .collect(),
+        processes: names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| ProcessStatus {
+                name: name.clone(),
+                ports: page.ports_of(i),
+            })
+            .collect(),
+        cut: cut_pairs(page, &names),
+    }
+}
+
+fn cut_pairs(page: &Page, names: &[String]) -> Vec<[String; 2]> {
+    let mut pairs = Vec::new();
+    for (a, na) in names.iter().enumerate() {
+        for (b, nb) in names.iter().enumerate() {
+            if page.cut(a, b) {
+                pairs.push([na.clone(), nb.clone()]);
+            }
+        }
+    }
+    pairs
+}
+
+/// The directory indices a partition member stands for: a replica or `workload` by its name, a
+/// process by all its replicas (`kv` → `kv#0`, `kv#1`…).
+fn members(page: &Page, name: &str) -> Result<Vec<usize>, Failure> {
+    let names: Vec<String> = (0..page.process_count()).map(|i| page.name(i)).collect();
+    let found: Vec<usize> = names
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| *n == name || chaos_engine::system::base_name(n) == name)
+        .map(|(i, _)| i)
+        .collect();
+    if found.is_empty() {
+        return Err(Failure::with(
+            UNKNOWN_NAME,
+            format!(
+                "no process `{name}` in this run; expected one of {}",
+                if names.is_empty() {
+                    "(none: this run has no [[process]] entries)".to_string()
+                } else {
+                    names.join(", ")
+                }
+            ),
+        ));
+    }
+    Ok(found)
+}
+
+/// Applies `change` to the page and logs it; `by` says who asked (`cli`, `http`, `schedule`).
+/// Returns the line logged.
+pub fn apply(
+    page: &Page,
+    change: &Change,
+    by: &str,
+    key: Option<&str>,
+) -> Result<ControlLine, Failure> {
+    let now = page::monotonic_ns();
+    let (what, rule) = match change {
+        Change::Enable(name) | Change::Disable(name) => {
+            let rules = page.rule_names();
+            let Some(i) = rules.iter().position(|r| r == name) else {
+                return Err(Failure::with(
+                    UNKNOWN_NAME,
+                    format!(
+                        "no rule `{name}` in this run's policy; expected one of {}",
+                        if rules.is_empty() {
+                            "(none)".to_string()
+                        } else {
+                            rules.join(", ")
+                        }
+                    ),
+                ));
+            };
+            let on = matches!(change, Change::Enable(_));
+            page.set_enabled(i, on);
+            (if on { "enable" } else { "disable" }, Some(name.clone()))
+        }
+        Change::Partition { between, one_way } => {
+            if between.len() < 2 || between.iter().any(Vec::is_empty) {
+                return Err(Failure::with(
+                    crate::failure::USAGE,
+                    "a partition takes two or more non-empty groups of processes",
+                ));
+            }
+            let mut groups = Vec::new();
+            for g in between {
+                let mut idx = Vec::new();
+                for n in g {
+                    idx.extend(members(page, n)?);
+                }
+                groups.push(idx);
+            }
+            let rows = chaos_engine::control::rows_between(&groups, *one_way);
+            page.set_cuts(&rows, now);
+            ("partition", None)
+        }
+        Change::Heal => {
+            page.set_cuts(&[0; MAX_PROCESSES], now);
+            ("heal", None)
+        }
+        Change::Rows(rows) => {
+            page.set_cuts(rows, now);
+            ("partition", None)
+        }
+    };
+    let names: Vec<String> = (0..page.process_count()).map(|i| page.name(i)).collect();
+    let line = ControlLine {
+        ts_ns: crate::system::journal::now_ns(),
+        generation: page.generation(),
+        t_ns: Some(now.saturating_sub(page.started())),
+        by: Some(by.to_string()),
+        what: what.to_string(),
+        rule,
+        cut: cut_pairs(page, &names),
+        key: key.map(str::to_string),
+        pid: None,
+        at: None,
+        enabled: None,
+    };
+    append(&page.log_path(), &line);
+    Ok(line)
+}
+
+/// Appends a control line to the run's log (O_APPEND, one write: whole among the shims' lines).
+fn append(log: &str, line: &ControlLine) {
+    if log.is_empty() {
+        return;
+    }
+    if let (Ok(mut f), Ok(mut text)) = (
+        std::fs::OpenOptions::new().append(true).open(log),
+        serde_json::to_string(&Event::Control(line.clone())),
+    ) {
+        text.push('\n');
+        let _ = f.write_all(text.as_bytes());
+    }
+}
+
+/// A run's control: its page, and the environment that points every process of the run at it.
+pub struct RunControl {
+    pub page: std::sync::Arc<page::Mapped>,
+    /// `CHAOS_CONTROL` (and `CHAOS_CONTROL_URL` with an endpoint).
+    pub env: Vec<(String, String)>,
+}
+
+/// Creates the run's control page in `run_dir` for the processes `names` (directory order) and
+/// the policy's rules, and serves it on `control_addr` if given.
+pub fn start(
+    run_dir: &std::path::Path,
+    names: &[&str],
+    policy: &chaos_engine::policy::Policy,
+    log: &std::path::Path,
+    control_addr: Option<&str>,
+    quiet: bool,
+) -> Result<RunControl, Failure> {
+    let rules: Vec<&str> = policy.rules.iter().map(|r| r.name.as_str()).collect();
+    let path = run_dir.join(page::FILE);
+    let mapped = page::Mapped::create(&path, names, &rules, policy.initially_enabled(), log)?;
+    mapped.page().set_started(page::monotonic_ns());
+    let mapped = std::sync::Arc::new(mapped);
+    let mut env = vec![("CHAOS_CONTROL".to_string(), path.display().to_string())];
+    if let Some(addr) = control_addr {
+        let bound = http::serve(addr, mapped.clone())?;
+        mapped.page().set_control_port(bound.port());
+        if !quiet {
+            crate::output::errout!("chaos: control endpoint http://{bound}");
+        }
+        env.push(("CHAOS_CONTROL_URL".to_string(), format!("http://{bound}")));
+    }
+    Ok(RunControl { page: mapped, env })
+}

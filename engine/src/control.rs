@@ -1,0 +1,463 @@
+//! The control page: the fixed-layout shared file (`$CHAOS_RUN/control`, named by `$CHAOS_CONTROL`)
+//! through which a run is steered while it lives. chaos-ctl creates it and writes the rule switches
+//! and the partition matrix (`chaos-ctl control …`, the HTTP endpoint, the `[[partition]]`
+//! schedule); every shim maps it and reads them with plain atomic loads. The only part shims write
+//! is the port directory: which process of the system owns a port (it listened there, or connected
+//! from it), so that the two ends of a loopback connection know each other by name.
+//!
+//! The layout is plain atomics, no locks: a reader never waits and a writer never blocks a call.
+//! Every change bumps `generation`, so a shim notices it with one load and logs where it first took
+//! effect. This module is the layout and its accessors, over any memory (a mapped file in the shim
+//! and chaos-ctl, a vector in tests).
+
+use core::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+
+/// `CHAOSCP1`: the first word of a control page of this layout.
+pub const MAGIC: u64 = u64::from_le_bytes(*b"CHAOSCP1");
+/// Processes a page can name (replicas and the workload); a cut row is a 64-bit mask.
+pub const MAX_PROCESSES: usize = 64;
+/// A process name's bytes in the directory (`kv#12`, `workload`).
+pub const NAME_BYTES: usize = 32;
+const NAME_WORDS: usize = NAME_BYTES / 8;
+/// The run's log path, so that `chaos-ctl control` logs its changes where the run logs.
+pub const LOG_PATH_BYTES: usize = 4096;
+
+const W_MAGIC: usize = 0;
+const W_GENERATION: usize = 1;
+const W_ENABLED: usize = 2;
+const W_PROCESSES: usize = 3;
+/// Non-zero while any cut is in force: shims check this one word before anything else.
+const W_ANY_CUT: usize = 4;
+/// Row `a`: bit `b` set when traffic from process `a` to process `b` is cut.
+const W_CUT: usize = 8;
+/// Row `a`: CLOCK_MONOTONIC ns when its current cut began (0: none), for timeouts.
+const W_CUT_SINCE: usize = W_CUT + MAX_PROCESSES;
+const W_NAMES: usize = W_CUT_SINCE + MAX_PROCESSES;
+/// The policy's rule names, for `control enable NAME` from any process of the run.
+const W_RULES: usize = W_NAMES + MAX_PROCESSES * NAME_WORDS;
+/// Rules a page can switch (the policy's limit).
+pub const MAX_RULES: usize = 64;
+const W_RULE_COUNT: usize = 5;
+/// CLOCK_MONOTONIC ns when the run started, for the `t_ns` of changes made from outside.
+const W_STARTED: usize = 6;
+/// The control endpoint's TCP port (0: none): connections to it are chaos-ctl's, never faulted.
+const W_CONTROL_PORT: usize = 7;
+const W_LOG: usize = W_RULES + MAX_RULES * NAME_WORDS;
+/// The words before the port directory.
+pub const WORDS: usize = W_LOG + LOG_PATH_BYTES / 8;
+/// The port directory: one byte per TCP port, the owner's index + 1 (0: nobody of ours).
+pub const PORTS: usize = 65536;
+/// The file's size: the words, then the port bytes, rounded to pages.
+pub const SIZE: usize = (WORDS * 8 + PORTS).div_ceil(4096) * 4096;
+
+/// A view of a control page's memory.
+#[derive(Clone, Copy)]
+pub struct Page<'a> {
+    words: &'a [AtomicU64],
+    ports: &'a [AtomicU8],
+}
+
+/// Why memory is not a control page.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PageError {
+    TooSmall,
+    NotAPage,
+}
+
+impl core::fmt::Display for PageError {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        f.write_str(match self {
+            PageError::TooSmall => "too small to be a control page",
+            PageError::NotAPage => "not a chaos control page (wrong magic)",
+        })
+    }
+}
+
+impl<'a> Page<'a> {
+    /// A view over `words` (at least WORDS) and `ports` (at least PORTS), not checked for the magic
+    /// (for a page being created).
+    pub fn over(words: &'a [AtomicU64], ports: &'a [AtomicU8]) -> Result<Page<'a>, PageError> {
+        if words.len() < WORDS || ports.len() < PORTS {
+            return Err(PageError::TooSmall);
+        }
+        Ok(Page { words, ports })
+    }
+
+    /// A view over a mapping of the page file (SIZE bytes), not checked for the magic.
+    ///
+    /// # Safety
+    /// `base` must point at SIZE readable and writable bytes, aligned to 8, that stay mapped for
+    /// `'a` and are only ever accessed through atomics.
+    pub unsafe fn from_mapping(base: *const u8) -> Page<'a> {
+        // SAFETY: the caller's contract: WORDS u64s, then PORTS bytes, inside SIZE mapped bytes.
+        let (words, ports) = unsafe {
+            (
+                core::slice::from_raw_parts(base as *const AtomicU64, WORDS),
+                core::slice::from_raw_parts(base.add(WORDS * 8) as *const AtomicU8, PORTS),
+            )
+        };
+        Page { words, ports }
+    }
+
+    /// A view over an existing page: the magic must be there.
+    pub fn open(words: &'a [AtomicU64], ports: &'a [AtomicU8]) -> Result<Page<'a>, PageError> {
+        Page::over(words, ports)?.checked()
+    }
+
+    /// This view, if the memory holds a page (the magic is there).
+    pub fn checked(self) -> Result<Page<'a>, PageError> {
+        if self.words[W_MAGIC].load(SeqCst) != MAGIC {
+            return Err(PageError::NotAPage);
+        }
+        Ok(self)
+    }
+
+    /// Writes a fresh page: the process names (in directory order), the rules enabled at start, and
+    /// the log path. The magic goes last, so a reader never sees a half-written page as valid.
+    pub fn init(&self, names: &[&str], rules: &[&str], enabled: u64, log_path: &str) {
+        for w in self.words {
+            w.store(0, Relaxed);
+        }
+        for p in self.ports {
+            p.store(0, Relaxed);
+        }
+        let count = names.len().min(MAX_PROCESSES);
+        for (i, name) in names.iter().take(count).enumerate() {
+            write_bytes(
+                &self.words[W_NAMES + i * NAME_WORDS..][..NAME_WORDS],
+                name.as_bytes(),
+            );
+        }
+        let rule_count = rules.len().min(MAX_RULES);
+        for (i, rule) in rules.iter().take(rule_count).enumerate() {
+            write_bytes(
+                &self.words[W_RULES + i * NAME_WORDS..][..NAME_WORDS],
+                rule.as_bytes(),
+            );
+        }
+        self.words[W_RULE_COUNT].store(rule_count as u64, Relaxed);
+        write_bytes(
+            &self.words[W_LOG..W_LOG + LOG_PATH_BYTES / 8],
+            log_path.as_bytes(),
+        );
+        self.words[W_PROCESSES].store(count as u64, Relaxed);
+        self.words[W_ENABLED].store(enabled, Relaxed);
+        self.words[W_MAGIC].store(MAGIC, SeqCst);
+    }
+
+    pub fn set_started(&self, monotonic_ns: u64) {
+        self.words[W_STARTED].store(monotonic_ns, Relaxed);
+    }
+
+    pub fn set_control_port(&self, port: u16) {
+        self.words[W_CONTROL_PORT].store(u64::from(port), Relaxed);
+    }
+
+    /// The control endpoint's port, if the run serves one.
+    #[inline(always)]
+    pub fn control_port(&self) -> Option<u16> {
+        match self.words[W_CONTROL_PORT].load(Relaxed) {
+            0 => None,
+            p => Some(p as u16),
+        }
+    }
+
+    pub fn started(&self) -> u64 {
+        self.words[W_STARTED].load(Relaxed)
+    }
+
+    /// Bumped by every change.
+    #[inline(always)]
+    pub fn generation(&self) -> u64 {
+        self.words[W_GENERATION].load(Relaxed)
+    }
+
+    /// The word holding the generation, for a reader that keeps a pointer to it.
+    pub fn generation_word(&self) -> &'a AtomicU64 {
+        &self.words[W_GENERATION]
+    }
+
+    /// The word holding the enabled rules (bit i: rule i), for a reader that keeps a pointer to it.
+    pub fn enabled_word(&self) -> &'a AtomicU64 {
+        &self.words[W_ENABLED]
+    }
+
+    pub fn enabled(&self) -> u64 {
+        self.words[W_ENABLED].load(Relaxed)
+    }
+
+    /// Switches rule `rule` on or off; returns whether that changed anything.
+    pub fn set_enabled(&self, rule: usize, on: bool) -> bool {
+        let bit = 1u64 << rule;
+        let before = if on {
+            self.words[W_ENABLED].fetch_or(bit, SeqCst)
+        } else {
+            self.words[W_ENABLED].fetch_and(!bit, SeqCst)
+        };
+        let changed = (before & bit != 0) != on;
+        if changed {
+            self.bump();
+        }
+        changed
+    }
+
+    fn bump(&self) {
+        self.words[W_GENERATION].fetch_add(1, SeqCst);
+    }
+
+    pub fn process_count(&self) -> usize {
+        (self.words[W_PROCESSES].load(Relaxed) as usize).min(MAX_PROCESSES)
+    }
+
+    /// Process `i`'s name, into `buf` (no allocation: the shim reads it).
+    pub fn name_into<'b>(&self, i: usize, buf: &'b mut [u8; NAME_BYTES]) -> &'b [u8] {
+        let n = read_bytes(&self.words[W_NAMES + i * NAME_WORDS..][..NAME_WORDS], buf);
+        &buf[..n]
+    }
+
+    pub fn name(&self, i: usize) -> String {
+        let mut buf = [0u8; NAME_BYTES];
+        String::from_utf8_lossy(self.name_into(i, &mut buf)).into_owned()
+    }
+
+    /// The directory index of the process called `name`.
+    pub fn index_of(&self, name: &[u8]) -> Option<usize> {
+        let mut buf = [0u8; NAME_BYTES];
+        (0..self.process_count()).find(|i| self.name_into(*i, &mut buf) == name)
+    }
+
+    /// The policy's rule names, in index order (names longer than NAME_BYTES - 1 are cut).
+    pub fn rule_names(&self) -> Vec<String> {
+        let count = (self.words[W_RULE_COUNT].load(Relaxed) as usize).min(MAX_RULES);
+        (0..count)
+            .map(|i| {
+                let mut buf = [0u8; NAME_BYTES];
+                let n = read_bytes(
+                    &self.words[W_RULES + i * NAME_WORDS..][..NAME_WORDS],
+                    &mut buf,
+                );
+                String::from_utf8_lossy(&buf[..n]).into_owned()
+            })
+            .collect()
+    }
+
+    pub fn log_path(&self) -> String {
+        let mut buf = [0u8; LOG_PATH_BYTES];
+        let n = read_bytes(&self.words[W_LOG..W_LOG + LOG_PATH_BYTES / 8], &mut buf);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+
+    /// Whether any cut is in force (one load: the shim's first check).
+    #[inline(always)]
+    pub fn any_cut(&self) -> bool {
+        self.words[W_ANY_CUT].load(Relaxed) != 0
+    }
+
+    /// Whether traffic from process `from` to process `to` is cut.
+    #[inline(always)]
+    pub fn cut(&self, from: usize, to: usize) -> bool {
+        from < MAX_PROCESSES
+            && to < MAX_PROCESSES
+            && self.words[W_CUT + from].load(Relaxed) & (1 << to) != 0
+    }
+
+    /// Since when (CLOCK_MONOTONIC ns) `from`'s current cut has been in force; 0 if none.
+    pub fn cut_since(&self, from: usize) -> u64 {
+        self.words
+            .get(W_CUT_SINCE + from)
+            .map_or(0, |w| w.load(Relaxed))
+    }
+
+    /// The cut matrix, row by row.
+    pub fn cuts(&self) -> [u64; MAX_PROCESSES] {
+        core::array::from_fn(|a| self.words[W_CUT + a].load(Relaxed))
+    }
+
+    /// Replaces the whole matrix (`rows[a]` bit `b`: a → b cut) at `now` (CLOCK_MONOTONIC ns).
+    /// Rows that were already cut keep their start time.
+    pub fn set_cuts(&self, rows: &[u64; MAX_PROCESSES], now: u64) {
+        for (a, row) in rows.iter().enumerate() {
+            let before = self.words[W_CUT + a].swap(*row, SeqCst);
+            let since = &self.words[W_CUT_SINCE + a];
+            match (before, *row) {
+                (_, 0) => since.store(0, SeqCst),
+                (0, _) => since.store(now.max(1), SeqCst),
+                _ => {}
+            }
+        }
+        let any = rows.iter().any(|r| *r != 0);
+        self.words[W_ANY_CUT].store(any as u64, SeqCst);
+        self.bump();
+    }
+
+    /// Who owns `port` (listens on it, or connected from it): a directory index.
+    #[inline(always)]
+    pub fn port_owner(&self, port: u16) -> Option<usize> {
+        match self.ports[port as usize].load(Relaxed) {
+            0 => None,
+            n => Some(n as usize - 1),
+        }
+    }
+
+    pub fn set_port_owner(&self, port: u16, index: usize) {
+        if index < MAX_PROCESSES {
+            self.ports[port as usize].store(index as u8 + 1, Relaxed);
+        }
+    }
+
+    /// The ports each process owns, for `status`.
+    pub fn ports_of(&self, index: usize) -> Vec<u16> {
+        (0..PORTS)
+            .filter(|p| self.port_owner(*p as u16) == Some(index))
+            .map(|p| p as u16)
+            .collect()
+    }
+}
+
+fn write_bytes(words: &[AtomicU64], bytes: &[u8]) {
+    let bytes = &bytes[..bytes.len().min(words.len() * 8 - 1)];
+    for (i, w) in words.iter().enumerate() {
+        let mut chunk = [0u8; 8];
+        for (j, c) in chunk.iter_mut().enumerate() {
+            *c = bytes.get(i * 8 + j).copied().unwrap_or(0);
+        }
+        w.store(u64::from_le_bytes(chunk), Relaxed);
+    }
+}
+
+/// The NUL-terminated bytes in `words`, copied into `buf`; returns their length.
+fn read_bytes(words: &[AtomicU64], buf: &mut [u8]) -> usize {
+    let mut n = 0;
+    for w in words {
+        for b in w.load(Relaxed).to_le_bytes() {
+            if b == 0 || n == buf.len() {
+                return n;
+            }
+            buf[n] = b;
+            n += 1;
+        }
+    }
+    n
+}
+
+/// The cut rows for `groups` (directory indices): traffic between members of different groups is
+/// cut both ways, or with `one_way` only from the first group to the others.
+pub fn rows_between(groups: &[Vec<usize>], one_way: bool) -> [u64; MAX_PROCESSES] {
+    let mut rows = [0u64; MAX_PROCESSES];
+    for (gi, g) in groups.iter().enumerate() {
+        for (hi, h) in groups.iter().enumerate() {
+            if gi == hi || (one_way && gi != 0) {
+                continue;
+            }
+            for a in g.iter().filter(|a| **a < MAX_PROCESSES) {
+                for b in h.iter().filter(|b| **b < MAX_PROCESSES) {
+                    rows[*a] |= 1 << b;
+                }
+            }
+        }
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn memory() -> (Vec<AtomicU64>, Vec<AtomicU8>) {
+        (
+            (0..WORDS).map(|_| AtomicU64::new(7)).collect(),
+            (0..PORTS).map(|_| AtomicU8::new(3)).collect(),
+        )
+    }
+
+    #[test]
+    fn a_fresh_page_names_its_processes_and_holds_its_switches() {
+        let (w, p) = memory();
+        assert_eq!(Page::open(&w, &p).err(), Some(PageError::NotAPage));
+        let page = Page::over(&w, &p).unwrap();
+        page.init(
+            &["kv#0", "kv#1", "workload"],
+            &["db-down", "slow", "lossy"],
+            0b101,
+            "/tmp/run.jsonl",
+        );
+        let page = Page::open(&w, &p).unwrap();
+        assert_eq!(page.process_count(), 3);
+        assert_eq!(page.name(1), "kv#1");
+        assert_eq!(page.index_of(b"workload"), Some(2));
+        assert_eq!(page.index_of(b"kv#2"), None);
+        assert_eq!(page.log_path(), "/tmp/run.jsonl");
+        assert_eq!(page.rule_names(), vec!["db-down", "slow", "lossy"]);
+        assert_eq!(page.enabled(), 0b101);
+        assert_eq!(page.generation(), 0);
+        assert!(!page.any_cut());
+        assert_eq!(
+            page.port_owner(8080),
+            None,
+            "init clears the port directory"
+        );
+
+        assert!(page.set_enabled(1, true));
+        assert!(!page.set_enabled(1, true), "no change, no new generation");
+        assert!(page.set_enabled(0, false));
+        assert_eq!(page.enabled(), 0b110);
+        assert_eq!(page.generation(), 2);
+    }
+
+    #[test]
+    fn cuts_are_directed_and_heal_as_a_whole() {
+        let (w, p) = memory();
+        let page = Page::over(&w, &p).unwrap();
+        page.init(&["a", "b", "c"], &[], 0, "");
+        page.set_cuts(&rows_between(&[vec![0], vec![1, 2]], false), 100);
+        assert!(page.any_cut());
+        assert!(page.cut(0, 1) && page.cut(1, 0) && page.cut(2, 0));
+        assert!(!page.cut(1, 2) && !page.cut(0, 0));
+        assert_eq!(page.cut_since(0), 100);
+
+        page.set_cuts(&rows_between(&[vec![0], vec![1, 2]], true), 200);
+        assert!(
+            page.cut(0, 1) && page.cut(0, 2),
+            "one way: from the first group"
+        );
+        assert!(!page.cut(1, 0) && !page.cut(2, 0));
+        assert_eq!(
+            page.cut_since(0),
+            100,
+            "a row cut all along keeps its start"
+        );
+        assert_eq!(page.cut_since(1), 0);
+
+        page.set_cuts(&[0; MAX_PROCESSES], 300);
+        assert!(!page.any_cut() && !page.cut(0, 1));
+        assert_eq!(page.generation(), 3);
+    }
+
+    #[test]
+    fn the_port_directory_names_owners() {
+        let (w, p) = memory();
+        let page = Page::over(&w, &p).unwrap();
+        page.init(&["kv#0", "kv#1"], &[], 0, "");
+        page.set_port_owner(41000, 1);
+        page.set_port_owner(41001, 0);
+        page.set_port_owner(41002, MAX_PROCESSES); // out of range: ignored
+        assert_eq!(page.port_owner(41000), Some(1));
+        assert_eq!(page.port_owner(41002), None);
+        assert_eq!(page.ports_of(1), vec![41000]);
+    }
+
+    #[test]
+    fn long_names_are_cut_to_fit_and_the_page_is_page_sized() {
+        let (w, p) = memory();
+        let page = Page::over(&w, &p).unwrap();
+        let long = "x".repeat(100);
+        page.init(&[&long], &[], 0, "");
+        assert_eq!(page.name(0).len(), NAME_BYTES - 1);
+        const { assert!(SIZE % 4096 == 0 && SIZE >= WORDS * 8 + PORTS) };
+        assert_eq!(
+            Page::over(&w[..10], &p).err(),
+            Some(PageError::TooSmall),
+            "short memory is refused"
+        );
+    }
+}

@@ -1,0 +1,108 @@
+//! Partitions on live connections. A cut between two processes of a run is enforced by the shims
+//! at both ends of each TCP connection between them, so it holds however the connection is used:
+//! - the sender holds a cut direction: its writes find the emulated buffer full (EAGAIN where the
+//!   call could not block, with writability hidden from epoll/poll as in a stall; a wait where it
+//!   could, until the heal or the socket's send timeout);
+//! - the receiver hides a cut direction: its reads find nothing (likewise), and data already
+//!   queued in its kernel buffer stays there, to be read after the heal;
+//! - a connect towards a cut peer does not complete until the heal (a blocking connect waits, up
+//!   to SO_SNDTIMEO or the kernel's SYN retry time; a non-blocking one stays "in progress", its
+//!   writability hidden).
+//!
+//! Every process of the run is known by name in the control page's directory, keyed by the TCP
+//! ports its shim registered (listening, or connected from), so this works with every replica on
+//! 127.0.0.1. A held direction is a stall that renews itself while the cut lasts (`SLICE_NS` at a
+//! time), so heal is seen within a slice.
+
+use crate::control;
+use crate::fdtable::Slot;
+use chaos_engine::decide::Dir;
+use core::sync::atomic::Ordering::Relaxed;
+
+/// How long one hold lasts before the cut is looked at again.
+pub const SLICE_NS: u64 = 20_000_000;
+
+/// How long Linux keeps retrying a SYN by default (tcp_syn_retries = 6: 1+2+4+…+64 s) before a
+/// blocking connect fails with ETIMEDOUT.
+pub const SYN_TIMEOUT_NS: u64 = 127_000_000_000;
+
+/// Whether `dir` of the connection in `slot` is cut now.
+#[inline(always)]
+pub fn is_cut(slot: &Slot, dir: Dir) -> bool {
+    let port = slot.peer_port.load(Relaxed) as u16;
+    port != 0
+        && match dir {
+            Dir::Rx => control::cut_from(port),
+            Dir::Tx => control::cut_towards(port),
+        }
+}
+
+/// Whether a connect to `port` crosses a cut (either direction: a SYN or its SYN-ACK is lost).
+pub fn connect_cut(port: u16) -> bool {
+    control::any_cut() && (control::cut_towards(port) || control::cut_from(port))
+}
+
+/// What a held call does: fail with EAGAIN now (non-blocking, the hold's stall begun), or make
+/// the real call (after waiting out the cut).
+pub enum Held {
+    Eagain,
+    Proceed,
+}
+
+fn dir_bit(dir: Dir) -> u32 {
+    1 << dir as u32
+}
+
+/// Holds a data call in `dir` on a cut connection: a non-blocking call fails with EAGAIN and its
+/// readiness is hidden for a slice (renewed while the cut lasts); a blocking one waits until the
+/// heal, or until its socket timeout (then EAGAIN, as a timed-out blocking call). Where the
+/// process's epoll registrations of the fd are unknown, faking EAGAIN could lose an edge for
+/// good, so the call waits instead.
+pub fn hold(fd: libc::c_int, slot: &Slot, dir: Dir, msg_flags: libc::c_int) -> Held {
+    let nonblocking =
+        msg_flags & libc::MSG_DONTWAIT != 0 || crate::sys::fcntl_getfl(fd) & libc::O_NONBLOCK != 0;
+    if nonblocking && crate::readiness::registrations_known(fd) {
+        let until = crate::sys::now_ns(libc::CLOCK_MONOTONIC) + SLICE_NS;
+        if crate::readiness::begin_stall(fd, slot, dir, until) {
+            slot.held.fetch_or(dir_bit(dir), Relaxed);
+            return Held::Eagain;
+        }
+    }
+    let timeout = if nonblocking {
+        None
+    } else {
+        let name = match dir {
+            Dir::Rx => libc::SO_RCVTIMEO,
+            Dir::Tx => libc::SO_SNDTIMEO,
+        };
+        crate::sys::timeout_ns(fd, name)
+    };
+    wait_out(|| is_cut(slot, dir), timeout)
+}
+
+/// Sleeps in slices while `cut()` holds, up to `timeout`.
+pub fn wait_out(cut: impl Fn() -> bool, timeout: Option<u64>) -> Held {
+    let start = crate::sys::now_ns(libc::CLOCK_MONOTONIC);
+    while cut() {
+        let waited = crate::sys::now_ns(libc::CLOCK_MONOTONIC) - start;
+        if timeout.is_some_and(|t| waited >= t) {
+            return Held::Eagain;
+        }
+        let left = timeout.map_or(SLICE_NS, |t| (t - waited).min(SLICE_NS));
+        crate::sys::sleep_ns(left.max(1));
+    }
+    Held::Proceed
+}
+
+/// For the stall table: whether an expiring stall of `dir` is a hold whose cut still lasts (then
+/// it is renewed instead of ended).
+pub fn renews(slot: &Slot, dir: Dir) -> bool {
+    if slot.held.load(Relaxed) & dir_bit(dir) == 0 {
+        return false;
+    }
+    if is_cut(slot, dir) {
+        return true;
+    }
+    slot.held.fetch_and(!dir_bit(dir), Relaxed);
+    false
+}

@@ -1,0 +1,324 @@
+//! Runtime control and partitions: rules switched on and off while a run lives (over the CLI and
+//! over HTTP, from the workload itself), partitions between the kv example's replicas (quorum lost
+//! while a majority is cut off, served again after the heal), one-way cuts that hold one direction
+//! only, and `[[partition]]` windows carried out on the run's timeline.
+//!
+//! Each scenario is `tests/fixtures/kv_control.py`, which checks what the store answers at each
+//! step; these tests check its verdict and what the log says of the changes.
+
+use chaos_tests::*;
+use serde_json::Value;
+use std::process::Command;
+
+/// Three Python replicas and a workload with one-second timeouts: one system at a time, so a
+/// 2-core machine does not starve them into failures that are not the store's.
+static ONE_SYSTEM_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_SYSTEM_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+fn kv_policy(dir: &TempDir, replicas: u32, tail: &str) -> std::path::PathBuf {
+    dir.write(
+        "policy.toml",
+        &format!(
+            "seed = 1\n[[process]]\nname = \"kv\"\ncmd = [\"python3\", \"examples/kv/kv.py\", \
+             \"--port\", \"{{port}}\", \"--data\", \"{{data}}\", \"--peers\", \"{{peers}}\"]\n\
+             replicas = {replicas}\ndata = \"{{run}}/kv-{{i}}\"\nready = \"tcp:{{port}}\"\n{tail}"
+        ),
+    )
+}
+
+/// Runs scenario `name` of kv_control.py under `policy`, with the control endpoint on.
+fn scenario(policy: &std::path::Path, log: &std::path::Path, name: &str) -> Finished {
+    let fixture = workspace_root().join("tests/fixtures/kv_control.py");
+    run(
+        Command::new(&bins().ctl)
+            .current_dir(workspace_root())
+            .env("CTL", &bins().ctl)
+            .args(["run", "-q", "--control-addr", "127.0.0.1:0", "--policy"])
+            .arg(policy)
+            .arg("--log")
+            .arg(log)
+            .arg("--")
+            .arg("python3")
+            .arg(fixture)
+            .arg(name),
+        120,
+    )
+}
+
+fn control_lines(log: &std::path::Path) -> Vec<Value> {
+    read_log(log)
+        .into_iter()
+        .filter(|e| e["ev"] == "control")
+        .collect()
+}
+
+#[test]
+fn a_rule_switched_on_and_off_mid_run_takes_effect_at_once() {
+    let _one = one_at_a_time();
+    let dir = TempDir::new("control-down");
+    let policy = kv_policy(
+        &dir,
+        1,
+        "[[rules]]\nname = \"db-down\"\non = \"connect\"\nprocess = \"workload\"\n\
+         fault = \"ECONNREFUSED\"\nenabled = false\n",
+    );
+    let log = dir.join("run.jsonl");
+    let r = scenario(&policy, &log, "down_and_up");
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    for step in [
+        "before OK",
+        "down ConnectionRefusedError",
+        "http disable",
+        "up VAL 1",
+    ] {
+        assert!(r.stdout.contains(step), "{step}: {}", r.describe());
+    }
+    let events = read_log(&log);
+    // The two refused connects, and only they: the rule fired exactly while it was on.
+    assert_eq!(count_fault(&events, "ECONNREFUSED"), 2, "{}", r.describe());
+    let changes: Vec<(String, String)> = control_lines(&log)
+        .iter()
+        .filter(|c| c["by"].is_string())
+        .map(|c| (c["by"].to_string(), c["what"].to_string()))
+        .collect();
+    assert_eq!(
+        changes,
+        vec![
+            ("\"cli\"".into(), "\"enable\"".into()),
+            ("\"http\"".into(), "\"disable\"".into())
+        ]
+    );
+    // The workload's shim saw each generation at a place of its own, with what was on from then.
+    let seen: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["ev"] == "control" && e["what"] == "seen")
+        .collect();
+    let on = seen
+        .iter()
+        .find(|s| s["generation"] == 1)
+        .unwrap_or_else(|| panic!("no process saw generation 1: {seen:?}"));
+    assert_eq!(on["enabled"], serde_json::json!(["db-down"]));
+    assert!(
+        on["at"].as_str().is_some_and(|a| a.contains("/connect#")),
+        "{on}"
+    );
+    assert!(
+        seen.iter()
+            .any(|s| s["generation"] == 2 && s["enabled"] == serde_json::json!([])),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn a_majority_cut_off_loses_quorum_writes_and_serves_after_heal() {
+    let _one = one_at_a_time();
+    let dir = TempDir::new("control-majority");
+    let policy = kv_policy(&dir, 3, "");
+    let log = dir.join("run.jsonl");
+    let r = scenario(&policy, &log, "majority_cut");
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    let lines = control_lines(&log);
+    let partition = lines
+        .iter()
+        .find(|c| c["what"] == "partition")
+        .unwrap_or_else(|| panic!("no partition line: {lines:?}"));
+    let cut = partition["cut"].as_array().unwrap();
+    assert_eq!(cut.len(), 8, "2 x 2 pairs, both ways: {partition}");
+    assert!(cut.contains(&serde_json::json!(["kv#0", "kv#1"])));
+    assert!(!cut.contains(&serde_json::json!(["kv#1", "kv#2"])));
+    assert!(
+        lines
+            .iter()
+            .any(|c| c["what"] == "heal" && c["by"] == "http")
+    );
+}
+
+#[test]
+fn a_one_way_cut_holds_one_direction_only_and_held_data_flows_on_heal() {
+    let _one = one_at_a_time();
+    let dir = TempDir::new("control-one-way");
+    let policy = kv_policy(&dir, 3, "");
+    let log = dir.join("run.jsonl");
+    let r = scenario(&policy, &log, "one_way");
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    let cuts: Vec<Value> = control_lines(&log)
+        .into_iter()
+        .filter(|c| c["what"] == "partition")
+        .map(|c| c["cut"].clone())
+        .collect();
+    assert_eq!(
+        cuts,
+        vec![
+            serde_json::json!([["workload", "kv#0"]]),
+            serde_json::json!([["kv#0", "workload"]])
+        ]
+    );
+}
+
+#[test]
+fn partition_windows_cut_and_heal_on_the_runs_timeline() {
+    let _one = one_at_a_time();
+    let dir = TempDir::new("control-scheduled");
+    let policy = kv_policy(
+        &dir,
+        3,
+        "[[partition]]\nbetween = [[\"kv#0\", \"workload\"], [\"kv#1\", \"kv#2\"]]\n\
+         window = [\"1s\", \"3s\"]\n",
+    );
+    let log = dir.join("run.jsonl");
+    let r = scenario(&policy, &log, "scheduled");
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    let lines = control_lines(&log);
+    let scheduled: Vec<(&str, &str, u64)> = lines
+        .iter()
+        .filter(|c| c["by"] == "schedule")
+        .map(|c| {
+            (
+                c["what"].as_str().unwrap(),
+                c["key"].as_str().unwrap(),
+                c["t_ns"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(scheduled.len(), 2, "{lines:?}");
+    assert_eq!(
+        (scheduled[0].0, scheduled[0].1),
+        ("partition", "partition#0")
+    );
+    assert_eq!((scheduled[1].0, scheduled[1].1), ("heal", "partition#1"));
+    // On the run's timeline, within the supervisor's tick.
+    assert!(
+        (1_000_000_000..1_500_000_000).contains(&scheduled[0].2),
+        "{scheduled:?}"
+    );
+    assert!(
+        (3_000_000_000..3_500_000_000).contains(&scheduled[1].2),
+        "{scheduled:?}"
+    );
+    let first = lines.iter().find(|c| c["by"] == "schedule").unwrap();
+    let cut = first["cut"].as_array().unwrap();
+    assert_eq!(cut.len(), 8, "{cut:?}");
+    assert!(
+        cut.contains(&serde_json::json!(["workload", "kv#2"])),
+        "{cut:?}"
+    );
+}
+
+#[test]
+fn control_without_a_run_or_with_unknown_names_says_what_was_expected() {
+    let dir = TempDir::new("control-bad");
+    // No run: neither --run nor $CHAOS_CONTROL.
+    let r = run(
+        Command::new(&bins().ctl)
+            .env_remove("CHAOS_CONTROL")
+            .args(["control", "status"]),
+        20,
+    );
+    assert_eq!(r.code(), Some(125), "{}", r.describe());
+    assert!(r.stderr.contains("give --run DIR"), "{}", r.describe());
+    // A run directory with no page in it.
+    let r = run(
+        Command::new(&bins().ctl)
+            .arg("control")
+            .arg("--run")
+            .arg(dir.path())
+            .arg("heal"),
+        20,
+    );
+    assert_eq!(r.code(), Some(125), "{}", r.describe());
+    assert!(
+        r.stderr.contains("is the run still going?"),
+        "{}",
+        r.describe()
+    );
+
+    // A live run: a workload that asks for a rule and a process the run does not have.
+    let policy = dir.write(
+        "p.toml",
+        "[[rules]]\nname = \"slow\"\non = \"read\"\nfault = { delay = \"1ms\" }\nenabled = false\n",
+    );
+    let script = format!(
+        "{ctl} control enable slwo; echo enable=$?; {ctl} control partition a b; echo part=$?; \
+         {ctl} control status --json",
+        ctl = bins().ctl.display()
+    );
+    let r = run(
+        Command::new(&bins().ctl)
+            .args(["run", "-q", "--policy"])
+            .arg(&policy)
+            .arg("--log")
+            .arg(dir.join("run.jsonl"))
+            .args(["--", "sh", "-c", &script]),
+        30,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    assert!(r.stdout.contains("enable=2"), "{}", r.describe());
+    assert!(
+        r.stderr
+            .contains("no rule `slwo` in this run's policy; expected one of slow"),
+        "{}",
+        r.describe()
+    );
+    assert!(r.stdout.contains("part=2"), "{}", r.describe());
+    assert!(
+        r.stderr.contains("no process `a` in this run"),
+        "{}",
+        r.describe()
+    );
+    let json_start = r.stdout.find('{').expect("status json");
+    let status: Value = serde_json::from_str(&r.stdout[json_start..]).unwrap();
+    assert_eq!(status["rules"][0]["name"], "slow");
+    assert_eq!(status["rules"][0]["enabled"], false);
+
+    // The endpoint listens on loopback only.
+    let r = run(
+        Command::new(&bins().ctl).args(["run", "-q", "--control-addr", "0.0.0.0:0", "--", "true"]),
+        20,
+    );
+    assert_eq!(r.code(), Some(125), "{}", r.describe());
+    assert!(r.stderr.contains("loopback only"), "{}", r.describe());
+}
+
+#[test]
+fn bad_partition_configs_are_refused_with_where_and_what() {
+    let dir = TempDir::new("partition-bad");
+    let system = "[[process]]\nname = \"kv\"\ncmd = [\"true\"]\nreplicas = 3\n";
+    assert_refused(
+        &dir,
+        &[
+            (
+                "[[partition]]\nbetween = [[\"a\"], [\"b\"]]\n",
+                "needs [[process]] entries",
+            ),
+            (
+                &format!("{system}[[partition]]\nbetween = [[\"kv#0\"]]\n"),
+                "two or more non-empty groups",
+            ),
+            (
+                &format!("{system}[[partition]]\nbetween = [[\"kv#0\"], [\"kv#9\"]]\n"),
+                "no process or replica named `kv#9`",
+            ),
+            (
+                &format!("{system}[[partition]]\nbetween = [[\"kv#0\"], [\"kv#0\"]]\n"),
+                "in more than one group",
+            ),
+            (
+                &format!("{system}[[partition]]\nbetween = [[\"kv#1\"], [\"kv\"]]\n"),
+                "`kv#1` is in more than one group",
+            ),
+            (
+                &format!("{system}[partitions]\nshapes = [\"halfs\"]\n"),
+                "unknown shape `halfs`; expected halves, one, majorities-ring or bridge",
+            ),
+            (
+                "[[rules]]\non = \"read\"\nfault = \"EINTR\"\nenabled = \"no\"\n",
+                "enabled",
+            ),
+        ],
+    );
+}
