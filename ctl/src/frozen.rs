@@ -63,6 +63,16 @@ fn fault_value(f: &Fault) -> String {
             Some(ns) if ns > 0 => format!("{{ stall = \"{ns}ns\" }}"),
             _ => "\"EAGAIN\"".to_string(),
         },
+        // A toxic's data limit ended the connection at this call: the same limit, here.
+        "close" => format!(
+            "{{ limit_data = \"{}\", then = \"{}\" }}",
+            f.limit.unwrap_or(0).max(1),
+            if f.effect.as_deref() == Some("limit-data-reset") {
+                "reset"
+            } else {
+                "close"
+            }
+        ),
         errno => quoted(errno),
     }
 }

@@ -47,6 +47,8 @@ pub enum Fault {
     Terminate,
     /// SIGSTOP the whole process for this long (chaos-ctl sends SIGCONT), then the real call.
     Pause(NsRange),
+    /// Toxiproxy's toxics on a connection's data calls (`crate::toxic`).
+    Toxic(crate::toxic::Toxics),
 }
 
 impl Fault {
@@ -64,6 +66,7 @@ impl Fault {
             Fault::Crash => "crash",
             Fault::Terminate => "terminate",
             Fault::Pause(_) => "pause",
+            Fault::Toxic(_) => "toxic",
         }
     }
 

@@ -12,6 +12,7 @@
 //! - [`system`] holds a system under test: `[[process]]`, the seeded `[attrition]` schedule and a
 //!   frozen run's `[[nemesis]]` events, which chaos-ctl executes.
 //! - [`control`] is the layout of the control page, through which chaos-ctl steers a live run.
+//! - [`toxic`] is what Toxiproxy's toxics (latency, bandwidth, blackhole…) do to one call.
 //! - [`quirk`] catalogues the platform quirks (macOS, BSD, old Linux, WSL1) the shim can reproduce.
 //!
 //! The shim (`chaos-shim`) and the CLI (`chaos-ctl`) both depend on this crate; it depends on neither.
@@ -36,6 +37,7 @@ pub mod quirk;
 pub mod realise;
 pub mod signal;
 pub mod system;
+pub mod toxic;
 
 /// Version written into every `start` event.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -489,7 +489,8 @@ fn build_rule(raw: RawRule, index: usize, err_at: ErrAt) -> Result<Rule, PolicyE
 
 const FAULT_HELP: &str = "expected an errno name (\"ECONNRESET\", \"EINTR\"...), \
 { errno = \"...\" }, { errno = \"ETIMEDOUT\", after = \"3s\" }, { reset = true }, { delay = \"10ms..200ms\" }, { short = \"1..50%\" } \
-{ stall = \"5ms..200ms\" }, \"drop\", \"duplicate\" (udp), or a process fault: \"crash\", \"terminate\", { pause = \"2s\" }";
+{ stall = \"5ms..200ms\" }, \"drop\", \"duplicate\" (udp), a process fault: \"crash\", \"terminate\", { pause = \"2s\" }, \
+or toxics: { latency = \"100ms\", jitter = \"20ms\" }, { bandwidth = \"512KB/s\" }, { blackhole = true }, { limit_data = \"64KB\", then = \"close\" }, { reset_after = \"500ms\" }";
 
 fn parse_fault(value: &toml::Value) -> Result<Fault, String> {
     let errno_fault = |name: &str| -> Result<Fault, String> { parse_errno(name).map(Fault::Errno) };
@@ -524,6 +525,9 @@ fn parse_fault(value: &toml::Value) -> Result<Fault, String> {
                 .ok_or_else(|| "`after` takes a duration string, e.g. \"3s\"".to_string())?;
             let after_ns = crate::fault::parse_duration(after)?;
             Ok(Fault::ErrnoAfter { errno, after_ns })
+        }
+        toml::Value::Table(t) if crate::toxic::is_toxic_table(t) => {
+            crate::toxic::parse(t).map(Fault::Toxic)
         }
         toml::Value::Table(t) => {
             if t.len() != 1 {
@@ -616,6 +620,14 @@ fn check_fault_fits(
                 "{} does not apply to {}: drop applies to single-datagram sends and receives, \
                  duplicate to sends",
                 fault.kind_name(),
+                op.name()
+            )),
+            None => Ok(()),
+        },
+        Fault::Toxic(_) => match ops.iter().find(|o| !o.class().is_data()) {
+            Some(op) => Err(format!(
+                "toxics (latency, bandwidth, blackhole, limit_data, reset_after) act on a \
+                 connection's reads and writes, not on {}",
                 op.name()
             )),
             None => Ok(()),

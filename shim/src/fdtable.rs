@@ -111,9 +111,28 @@ pub struct Slot {
     pub quirk_draws: AtomicU32,
     /// A TCP connection's peer port (0: none), by which partitions know who is at the other end.
     pub peer_port: AtomicU32,
-    /// Directions (bit 0 rx, bit 1 tx) whose stall is a partition's hold, renewed while the cut
-    /// lasts.
+    /// Directions (bit 0 rx, bit 1 tx) whose stall is a hold (a partition's, or a blackhole's),
+    /// renewed while it lasts.
     pub held: AtomicU32,
+    /// Per direction: 0 for a partition's hold, rule + 1 for a blackhole's.
+    pub hold_rule: [AtomicU32; 2],
+    /// CLOCK_MONOTONIC when the connection was made (for `reset_after`).
+    pub born_ns: AtomicU64,
+    /// Toxics' state per direction: when a blackhole began, when the latency chunk is readable
+    /// (or u64::MAX: open), when the last write was released, and where the rate's clock started
+    /// (time and stream position).
+    pub black_since: [AtomicU64; 2],
+    pub tox_ready: [AtomicU64; 2],
+    pub tox_last: [AtomicU64; 2],
+    pub tox_t0: [AtomicU64; 2],
+    pub tox_pos0: [AtomicU64; 2],
+    /// A toxic ended the connection for our reads (`limit_data`, `then = "close"`): they return
+    /// 0 from then on, as after the peer's FIN, whatever is still queued (the data past the limit
+    /// never arrived). Set with FORCE_SLOW, so every read comes to see it.
+    pub reads_ended: AtomicU32,
+    /// CLOCK_MONOTONIC when a `reset_after` toxic resets the connection (0: none armed): waiters
+    /// are woken for it, as the kernel wakes them on an RST.
+    pub reset_at: AtomicU64,
 }
 
 impl Slot {
@@ -132,6 +151,15 @@ impl Slot {
             quirk_draws: AtomicU32::new(0),
             peer_port: AtomicU32::new(0),
             held: AtomicU32::new(0),
+            hold_rule: [const { AtomicU32::new(0) }; 2],
+            born_ns: AtomicU64::new(0),
+            black_since: [const { AtomicU64::new(0) }; 2],
+            tox_ready: [const { AtomicU64::new(0) }; 2],
+            tox_last: [const { AtomicU64::new(0) }; 2],
+            tox_t0: [const { AtomicU64::new(0) }; 2],
+            tox_pos0: [const { AtomicU64::new(0) }; 2],
+            reads_ended: AtomicU32::new(0),
+            reset_at: AtomicU64::new(0),
         }
     }
 }
@@ -312,7 +340,29 @@ pub fn classify(policy: &Policy, fd: c_int, role_hint: Role) -> Meta {
     for c in &slot.calls {
         c.store(0, Relaxed);
     }
-    let stalled = slot.stall_until.iter().any(|u| u.load(Relaxed) != 0);
+    if !same {
+        // A new connection: its toxics start from nothing.
+        for w in slot
+            .black_since
+            .iter()
+            .chain(&slot.tox_ready)
+            .chain(&slot.tox_last)
+            .chain(&slot.tox_t0)
+            .chain(&slot.tox_pos0)
+        {
+            w.store(0, Relaxed);
+        }
+        slot.reads_ended.store(0, Relaxed);
+        slot.reset_at.store(0, Relaxed);
+        let born = match role {
+            Role::Out | Role::In => crate::sys::now_ns(libc::CLOCK_MONOTONIC),
+            _ => 0,
+        };
+        slot.born_ns.store(born, Relaxed);
+    }
+    let stalled = slot.stall_until.iter().any(|u| u.load(Relaxed) != 0)
+        || slot.reads_ended.load(Relaxed) != 0
+        || slot.reset_at.load(Relaxed) != 0;
     let peer_port = match facts.peer {
         Endpoint::Ip(sa) if kind == FdKind::Tcp => sa.port(),
         _ => 0,
@@ -323,7 +373,15 @@ pub fn classify(policy: &Policy, fd: c_int, role_hint: Role) -> Meta {
         | if stalled { FORCE_SLOW } else { 0 }
         | if peered { PEERED } else { 0 };
     slot.meta.store(meta, Relaxed);
-    Meta(meta)
+    let born = slot.born_ns.load(Relaxed);
+    if !same
+        && born != 0
+        && mask != 0
+        && let Some(rt) = crate::runtime::get()
+    {
+        crate::toxic::arm_at_connect(rt, fd, slot, mask, born);
+    }
+    Meta(slot.meta.load(Relaxed))
 }
 
 /// Whether the slot still describes the open file behind `fd` (fds closed by glibc internally, e.g.

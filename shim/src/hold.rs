@@ -97,12 +97,41 @@ pub fn wait_out(cut: impl Fn() -> bool, timeout: Option<u64>) -> Held {
 /// For the stall table: whether an expiring stall of `dir` is a hold whose cut still lasts (then
 /// it is renewed instead of ended).
 pub fn renews(slot: &Slot, dir: Dir) -> bool {
+    let d = dir as usize;
     if slot.held.load(Relaxed) & dir_bit(dir) == 0 {
         return false;
     }
-    if is_cut(slot, dir) {
+    let rule = slot.hold_rule[d].load(Relaxed);
+    let (lasts, rule_off) = match rule {
+        0 => (is_cut(slot, dir), false),
+        // A blackhole lasts while its rule is on and, if timed, until its end (the next call then
+        // ends the connection).
+        rule => match crate::runtime::get() {
+            None => (false, false),
+            Some(rt) => {
+                let i = rule as usize - 1;
+                let on = crate::toxic::rule_on(rt, i);
+                let since = slot.black_since[d].load(Relaxed);
+                let timed_out = match &rt.policy.rules[i].fault {
+                    chaos_engine::fault::Fault::Toxic(x) => {
+                        x.reset_after_blackhole_ns.is_some_and(|r| {
+                            since != 0 && crate::sys::now_ns(libc::CLOCK_MONOTONIC) >= since + r
+                        })
+                    }
+                    _ => false,
+                };
+                (on && !timed_out, !on)
+            }
+        },
+    };
+    if lasts {
         return true;
     }
     slot.held.fetch_and(!dir_bit(dir), Relaxed);
+    slot.hold_rule[d].store(0, Relaxed);
+    if rule_off {
+        // The blackhole is over: a later one begins anew.
+        slot.black_since[d].store(0, Relaxed);
+    }
     false
 }

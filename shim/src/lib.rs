@@ -25,3 +25,4 @@ mod runtime;
 mod sockstate;
 mod sys;
 mod time;
+mod toxic;

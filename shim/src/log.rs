@@ -242,6 +242,8 @@ pub struct Applied {
     pub effect: Option<&'static str>,
     /// Why the fault was weakened (to a delay) instead of applied as written.
     pub degraded: Option<&'static str>,
+    /// A data limit that ended the connection (bytes in that direction), for `freeze`.
+    pub limit: u64,
 }
 
 /// Everything one fault event says.
@@ -310,6 +312,9 @@ pub fn write_fault(rt: &Runtime, rec: &FaultRecord) {
     }
     if let Some(effect) = rec.applied.effect {
         line.field_str("effect", effect.as_bytes());
+    }
+    if rec.applied.limit > 0 {
+        line.field_num("limit", rec.applied.limit);
     }
     if let Some(why) = rec.applied.degraded {
         line.field_str("degraded", why.as_bytes());

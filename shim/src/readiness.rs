@@ -276,6 +276,10 @@ pub fn on_epoll_ctl(epfd: c_int, op: c_int, fd: c_int, events: u32, data: u64) {
 /// `fd` was closed: its registrations and stalls are gone with it. An epoll fd's registrations in
 /// other fds' entries are cleared too.
 pub fn forget_fd(fd: c_int) {
+    if let Some(slot) = fdtable::slot(fd) {
+        slot.reset_at.store(0, Relaxed);
+        slot.reads_ended.store(0, Relaxed);
+    }
     if let Some(fr) = regs(fd) {
         for r in &fr.regs {
             r.epfd.store(-1, Relaxed);
@@ -352,15 +356,36 @@ fn stalled_dirs(slot: &Slot) -> u32 {
 }
 
 fn unlist(fd: c_int, slot: &Slot) {
-    if slot.stall_until.iter().any(|u| u.load(Relaxed) != 0) {
-        return; // the other direction is still stalled
+    if slot.stall_until.iter().any(|u| u.load(Relaxed) != 0) || slot.reset_at.load(Relaxed) != 0 {
+        return; // the other direction is still stalled, or a reset is armed
     }
     if let Some(e) = STALLED.iter().find(|e| e.load(Relaxed) == fd)
         && e.compare_exchange(fd, -1, SeqCst, Relaxed).is_ok()
     {
         ACTIVE.fetch_sub(1, SeqCst);
     }
-    slot.meta.fetch_and(!fdtable::FORCE_SLOW, Relaxed);
+    if slot.reads_ended.load(Relaxed) == 0 {
+        slot.meta.fetch_and(!fdtable::FORCE_SLOW, Relaxed);
+    }
+}
+
+/// Lists `fd` so that waiters clamp their timeouts to `at` (CLOCK_MONOTONIC) and the first wait
+/// after it resets the connection (`toxic::reset_now`): an RST wakes waiters on Linux, so a
+/// program parked in epoll_wait hears of a `reset_after` on time. False when the table is full.
+pub fn arm_reset(fd: c_int, slot: &Slot, at: u64) -> bool {
+    let listed = STALLED.iter().any(|e| e.load(Relaxed) == fd)
+        || STALLED.iter().any(|e| {
+            e.compare_exchange(-1, fd, SeqCst, Relaxed)
+                .map(|_| ACTIVE.fetch_add(1, SeqCst))
+                .is_ok()
+        });
+    if listed {
+        slot.reset_at.store(at, Relaxed);
+        slot.meta.fetch_or(fdtable::FORCE_SLOW, Relaxed);
+        ensure_wake_fd();
+        wake_waiters();
+    }
+    listed
 }
 
 /// Starts a stall of `fd` in `dir` until `until` (CLOCK_MONOTONIC ns). False when the stall table is
@@ -437,6 +462,17 @@ pub fn expire_and_next_end(now: u64) -> Option<u64> {
         let Some(slot) = fdtable::slot(fd) else {
             continue;
         };
+        let reset_at = slot.reset_at.load(Relaxed);
+        if reset_at != 0 {
+            if reset_at <= now {
+                if slot.reset_at.swap(0, Relaxed) != 0 {
+                    crate::toxic::reset_now(fd, slot);
+                    unlist(fd, slot);
+                }
+            } else {
+                next = Some(next.map_or(reset_at, |n| n.min(reset_at)));
+            }
+        }
         for dir in [Dir::Rx, Dir::Tx] {
             let until = slot.stall_until[dir as usize].load(Relaxed);
             if until == 0 {

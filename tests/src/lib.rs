@@ -22,6 +22,8 @@ pub struct Bins {
     pub shim: PathBuf,
     /// tests/programs/tokio-echo
     pub tokio_echo: PathBuf,
+    /// tests/programs/tokio-echo's client with its own timeouts
+    pub tokio_timeout_client: PathBuf,
 }
 
 /// The release chaos-ctl and shim. `cargo test` never builds a cdylib where we could find it
@@ -48,6 +50,7 @@ pub fn bins() -> &'static Bins {
             ctl: dir.join("chaos-ctl"),
             shim: dir.join("libchaos_shim.so"),
             tokio_echo: dir.join("tokio-echo"),
+            tokio_timeout_client: dir.join("tokio-timeout-client"),
         };
         assert!(bins.ctl.is_file(), "missing {}", bins.ctl.display());
         assert!(bins.shim.is_file(), "missing {}", bins.shim.display());

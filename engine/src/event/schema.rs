@@ -162,6 +162,9 @@ pub struct Fault {
     /// What else happened: `rst-sent`, `shutdown-both`, `shutdown-write`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effect: Option<String>,
+    /// A toxic's data limit that ended the connection (bytes in that direction).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
     /// Why the fault was applied as a delay instead: `unseen-registration`, `stall-table-full`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub degraded: Option<String>,

@@ -47,6 +47,12 @@ pub enum Action {
     Duplicate,
     /// Name resolution fails with this EAI_* code (`h_errno` for the gethostbyname family).
     Resolver(i32),
+    /// Toxics on a connected stream socket's data call: the shim steps them with the
+    /// connection's state (`crate::toxic`), in this mode.
+    Toxic {
+        toxics: crate::toxic::Toxics,
+        mode: Mode,
+    },
 }
 
 /// What a process fault does (Linux can kill or stop a process at any instruction, so the model
@@ -118,6 +124,24 @@ pub fn realise(
         Fault::Terminate => Ok(Action::Process(ProcessAction::Terminate)),
         Fault::Pause(range) => Ok(Action::Process(ProcessAction::Pause(range.pick(param)))),
         Fault::Short(spec) => short(spec, ctx, call, facts, param),
+        Fault::Toxic(toxics) => {
+            // A link's behaviour: on a connected byte stream only, in a direction still open.
+            let stream_socket =
+                call.kind == FdKind::Tcp || (call.kind == FdKind::Unix && call.stream);
+            if !stream_socket || call.op.is_multi_message() {
+                return Err(NotHere::NotAStream);
+            }
+            // A peer's FIN does not stop them on reads: on the emulated link it comes after the
+            // data still in flight, so what is queued is still delivered at the link's pace.
+            match transfers_data(call, facts) {
+                Err(NotHere::ShutDown) if call.dir() == Some(Dir::Rx) => {}
+                r => r?,
+            }
+            Ok(Action::Toxic {
+                toxics,
+                mode: mode(call, facts),
+            })
+        }
         Fault::Stall(range) => stall(range.pick(param), call, facts),
         Fault::Errno(libc::EAGAIN) if call.op != Op::Connect => {
             // A plain EAGAIN is a one-call stall, and only where the call could not block.

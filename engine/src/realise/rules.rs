@@ -57,10 +57,13 @@ pub enum NotHere {
     /// Only datagrams (UDP) are lost or duplicated on the way: a stream's bytes arrive once, in
     /// order, or the connection fails.
     NotADatagram,
+    /// Toxics are a link's behaviour: they act on connected byte-stream sockets (TCP, unix
+    /// stream), not on datagrams, pipes or files.
+    NotAStream,
 }
 
 impl NotHere {
-    pub const ALL: [NotHere; 19] = [
+    pub const ALL: [NotHere; 20] = [
         NotHere::NotConnected,
         NotHere::ShutDown,
         NotHere::BufferNotFull,
@@ -80,6 +83,7 @@ impl NotHere {
         NotHere::NoConnection,
         NotHere::TimeoutNeedsBlockingConnect,
         NotHere::NotADatagram,
+        NotHere::NotAStream,
     ];
 
     /// A short name for logs and messages.
@@ -104,6 +108,7 @@ impl NotHere {
             NotHere::NoConnection => "no-connection",
             NotHere::TimeoutNeedsBlockingConnect => "timeout-needs-blocking-connect",
             NotHere::NotADatagram => "not-a-datagram",
+            NotHere::NotAStream => "not-a-stream",
         }
     }
 
@@ -162,6 +167,9 @@ impl NotHere {
             }
             NotHere::NotADatagram => {
                 "udp_sendmsg hands each datagram to IP, which may lose or duplicate it (RFC 768: no delivery guarantee); TCP retransmits and orders"
+            }
+            NotHere::NotAStream => {
+                "latency and rate are a link's: tcp_sendmsg/tcp_recvmsg move a byte stream over it; pipes and files have no link"
             }
         }
     }

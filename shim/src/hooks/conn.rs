@@ -26,7 +26,11 @@ fn run_simple(rt: &'static Runtime, call: Call, real: impl FnOnce() -> c_int) ->
         return real();
     };
     let (meta, plan) = match guarded(|| decide(rt, slot, &call)).unwrap_or(Decision::Pass) {
-        Decision::Pass | Decision::Track | Decision::Held(_) => return real(),
+        Decision::Pass
+        | Decision::Track
+        | Decision::Held(_)
+        | Decision::Eof
+        | Decision::ResetDue => return real(),
         Decision::Stalled => {
             sys::set_errno(libc::EAGAIN);
             return -1;
@@ -71,7 +75,8 @@ fn run_simple(rt: &'static Runtime, call: Call, real: impl FnOnce() -> c_int) ->
         | Action::FailAfter { .. }
         | Action::Resolver(_)
         | Action::Drop
-        | Action::Duplicate => real(),
+        | Action::Duplicate
+        | Action::Toxic { .. } => real(),
     }
 }
 
@@ -534,7 +539,11 @@ fn connect_with_rules(
             r
         }
         // Never decided for a connect (parse keeps resolver faults on resolve rules).
-        Action::Short { .. } | Action::Resolver(_) | Action::Drop | Action::Duplicate => {
+        Action::Short { .. }
+        | Action::Resolver(_)
+        | Action::Drop
+        | Action::Duplicate
+        | Action::Toxic { .. } => {
             let r = unsafe { real::connect(fd, addr, len) };
             after_connect(fd, r, sys::errno());
             r

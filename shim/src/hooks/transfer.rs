@@ -26,6 +26,10 @@ pub(crate) enum Decision {
     Stalled,
     /// A partition cuts this call's direction of the connection (`hold`).
     Held(Dir),
+    /// A toxic ended the connection for reads: return 0 (EOF).
+    Eof,
+    /// A toxic's armed reset came due: the RST is sent, the call fails with ECONNRESET.
+    ResetDue,
     /// Covered, but no rule fired: make the call and keep the stream position.
     Track,
     Fault(Meta, Plan),
@@ -181,6 +185,11 @@ fn transfer_rules(
             sys::set_errno(libc::EAGAIN);
             return -1;
         }
+        Decision::Eof => return 0,
+        Decision::ResetDue => {
+            sys::set_errno(libc::ECONNRESET);
+            return -1;
+        }
         Decision::Held(dir) => match crate::hold::hold(call.fd, slot, dir, call.msg_flags) {
             crate::hold::Held::Eagain => {
                 sys::set_errno(libc::EAGAIN);
@@ -282,6 +291,9 @@ fn transfer_rules(
             }
             return r;
         }
+        Action::Toxic { toxics, mode } => {
+            return crate::toxic::apply(rt, slot, meta, &call, &plan, toxics, mode, real);
+        }
         Action::ConnectEintr
         | Action::ConnectRefusedLater
         | Action::FailAfter { .. }
@@ -370,6 +382,9 @@ pub(crate) fn decide(rt: &Runtime, slot: &Slot, call: &Call) -> Decision {
         && readiness::still_stalled(call.fd, slot, dir)
     {
         return Decision::Stalled;
+    }
+    if let Some(d) = crate::toxic::ended(slot, call) {
+        return d;
     }
     if !meta.valid() {
         return Decision::Pass;
@@ -488,11 +503,32 @@ pub(crate) fn log_fault(
     returned: isize,
     applied: &Applied,
 ) {
+    let fault = plan.source.fault(rt).kind_name();
+    log_fault_as(rt, slot, meta, call, plan, fault, returned, applied);
+}
+
+/// As `log_fault`, naming the fault by what it amounted to (a toxic's `stall`, `short`…).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn log_fault_as(
+    rt: &Runtime,
+    slot: &Slot,
+    meta: Meta,
+    call: &Call,
+    plan: &Plan,
+    fault: &str,
+    returned: isize,
+    applied: &Applied,
+) {
     let errno = match plan.action {
         Action::Fail { errno, .. } | Action::FailAfter { errno, .. } => Some(errno),
         Action::ConnectRefusedLater => Some(libc::EINPROGRESS),
         Action::ConnectEintr => Some(libc::EINTR),
-        Action::Stall { .. } if returned < 0 && applied.degraded.is_none() => Some(libc::EAGAIN),
+        Action::Stall { .. } | Action::Toxic { .. }
+            if returned < 0 && applied.degraded.is_none() && applied.stall_ns > 0 =>
+        {
+            Some(libc::EAGAIN)
+        }
+        Action::Toxic { .. } if returned < 0 && fault == "reset" => Some(libc::ECONNRESET),
         _ => None,
     };
     log::write_fault(
@@ -503,7 +539,7 @@ pub(crate) fn log_fault(
             meta,
             slot,
             source: plan.source,
-            fault: plan.source.fault(rt).kind_name(),
+            fault,
             errno,
             requested: call.requested,
             returned,

@@ -1,0 +1,334 @@
+//! Toxiproxy's toxics, on real file descriptors: latency, bandwidth, blackhole, limit_data and
+//! reset_after on a connection's data calls, per direction (reads are downstream, writes
+//! upstream). One rule's fault table may stack several (`{ latency = "50ms", bandwidth =
+//! "512KB/s" }`), applied in the order Toxiproxy's would be felt: a reset that is due, a blackhole,
+//! the data limit, latency, then the rate.
+//!
+//! What each toxic does to one call is a pure function here of the connection's state in that
+//! direction (when it began, how much has moved, when the current chunk became readable), so it is
+//! unit-tested without a shim; the shim keeps the state in its fd table and carries the step out
+//! with the stall machinery's readiness guarantees (a "not ready yet" is EAGAIN with readiness
+//! hidden, or a wait on a blocking call).
+
+/// A rule's toxics (every field optional; at least one set).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Toxics {
+    /// Data becomes available this long after it arrived (reads), or is sent that much later
+    /// (writes): once per chunk, as on a link, not once per call.
+    pub latency_ns: Option<u64>,
+    /// Each chunk's latency is drawn uniformly in latency ± jitter.
+    pub jitter_ns: u64,
+    /// Bytes per second per connection and direction, measured from the first transfer.
+    pub bandwidth: Option<u64>,
+    /// Nothing gets through while the rule is on: reads see nothing, writes find the buffer full.
+    pub blackhole: bool,
+    /// With `blackhole`, `then = "reset"` and `after`: the connection is reset this long after the
+    /// blackhole began.
+    pub reset_after_blackhole_ns: Option<u64>,
+    /// After this many bytes in the direction, the connection ends.
+    pub limit_data: Option<u64>,
+    /// How it ends at the limit: a real RST (true) or a close (FIN both ways, false).
+    pub limit_resets: bool,
+    /// A real RST this long after the connection was established.
+    pub reset_after_ns: Option<u64>,
+}
+
+/// The keys a toxic fault table may hold.
+pub const KEYS: [&str; 7] = [
+    "latency",
+    "jitter",
+    "bandwidth",
+    "blackhole",
+    "then",
+    "limit_data",
+    "reset_after",
+];
+
+/// Whether a fault table is a toxic one (all its keys are toxic keys).
+pub fn is_toxic_table(t: &toml::Table) -> bool {
+    !t.is_empty() && t.keys().all(|k| KEYS.contains(&k.as_str()))
+}
+
+/// `{ latency = "100ms", jitter = "20ms" }`, `{ bandwidth = "512KB/s" }`, `{ blackhole = true }`,
+/// `{ blackhole = "5s", then = "reset" }`, `{ limit_data = "64KB", then = "close" }`,
+/// `{ reset_after = "500ms" }`, or several of them in one table.
+pub fn parse(t: &toml::Table) -> Result<Toxics, String> {
+    let text = |key: &str| -> Result<Option<&str>, String> {
+        match t.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_str()
+                .map(Some)
+                .ok_or_else(|| format!("`{key}` takes a string, e.g. {}", example(key))),
+        }
+    };
+    let duration = |key: &str| -> Result<Option<u64>, String> {
+        text(key)?
+            .map(|s| crate::fault::parse_duration(s).map_err(|m| format!("`{key}`: {m}")))
+            .transpose()
+    };
+    let mut x = Toxics {
+        latency_ns: duration("latency")?,
+        jitter_ns: duration("jitter")?.unwrap_or(0),
+        reset_after_ns: duration("reset_after")?,
+        ..Toxics::default()
+    };
+    if t.contains_key("jitter") && x.latency_ns.is_none() {
+        return Err("`jitter` varies a `latency`: give one, e.g. { latency = \"100ms\", jitter = \"20ms\" }".into());
+    }
+    if let Some(rate) = text("bandwidth")? {
+        let bytes = rate.strip_suffix("/s").ok_or_else(|| {
+            format!("bandwidth `{rate}`: expected bytes per second, e.g. \"512KB/s\"")
+        })?;
+        x.bandwidth = Some(
+            crate::system::parse::parse_bytes(bytes)
+                .map_err(|m| format!("bandwidth `{rate}`: {m}"))?,
+        );
+    }
+    match t.get("blackhole") {
+        None => {}
+        Some(toml::Value::Boolean(true)) => x.blackhole = true,
+        Some(toml::Value::String(s)) => {
+            x.blackhole = true;
+            x.reset_after_blackhole_ns =
+                Some(crate::fault::parse_duration(s).map_err(|m| format!("`blackhole`: {m}"))?);
+        }
+        Some(_) => {
+            return Err(
+                "`blackhole` takes true (for as long as the rule is on) or how long before the \
+                 connection ends, e.g. \"5s\" with then = \"reset\""
+                    .into(),
+            );
+        }
+    }
+    if let Some(limit) = text("limit_data")? {
+        x.limit_data =
+            Some(crate::system::parse::parse_bytes(limit).map_err(|m| format!("limit_data: {m}"))?);
+    }
+    let ends = x.limit_data.is_some() || x.reset_after_blackhole_ns.is_some();
+    match text("then")? {
+        None | Some("close") => {}
+        Some("reset") => x.limit_resets = true,
+        Some(other) => {
+            return Err(format!(
+                "then `{other}`: expected \"close\" (a FIN both ways, the default) or \"reset\" (a real RST)"
+            ));
+        }
+    }
+    if t.contains_key("then") && !ends {
+        return Err(
+            "`then` says how a connection ends: it goes with `limit_data` or a timed `blackhole`"
+                .into(),
+        );
+    }
+    Ok(x)
+}
+
+fn example(key: &str) -> &'static str {
+    match key {
+        "bandwidth" => "\"512KB/s\"",
+        "limit_data" => "\"64KB\"",
+        "then" => "\"close\" or \"reset\"",
+        _ => "\"100ms\"",
+    }
+}
+
+/// What one call does under a rate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pace {
+    /// Transfer at most this many bytes now.
+    Go(usize),
+    /// Nothing may move for this long.
+    Wait(u64),
+}
+
+/// How much a connection may move at once above the steady rate: 20 ms of it, at least one TCP
+/// segment, so that a rate is met without bursts a real link would not pass.
+pub fn burst(rate: u64) -> u64 {
+    (rate / 50).max(1460)
+}
+
+/// A token bucket per connection and direction, as a link has: it holds at most one burst, fills
+/// at `rate` bytes a second while the connection lives (idle time earns no more than a burst), and
+/// a transfer spends it. `tokens` were there `since_ns` ago; what is there now.
+pub fn refill(rate: u64, tokens: u64, since_ns: u64) -> u64 {
+    let earned = (u128::from(rate) * u128::from(since_ns) / 1_000_000_000) as u64;
+    tokens.saturating_add(earned).min(burst(rate))
+}
+
+/// A call asking for `requested` bytes with `tokens` in the bucket: it moves what there is (a
+/// short transfer), or, with less than a useful amount (a burst, or the whole request if
+/// smaller), waits until there is that much.
+pub fn pace(rate: u64, tokens: u64, requested: usize) -> Pace {
+    let rate = rate.max(1);
+    let want = (requested as u64).clamp(1, burst(rate));
+    if tokens >= want {
+        return Pace::Go(tokens.min(requested as u64) as usize);
+    }
+    let short = want - tokens;
+    Pace::Wait(((u128::from(short) * 1_000_000_000).div_ceil(u128::from(rate)) as u64).max(1))
+}
+
+/// How long until the bucket holds `requested` bytes (0: now), for a blocking write, which does
+/// not come back short: a request larger than a burst waits for the rest at the rate, and the
+/// bucket goes into debt for it (`spend`).
+pub fn wait_for_whole(rate: u64, tokens: u64, requested: usize) -> u64 {
+    let rate = rate.max(1);
+    let short = (requested as u64).saturating_sub(tokens);
+    (u128::from(short) * 1_000_000_000).div_ceil(u128::from(rate)) as u64
+}
+
+/// What the data limit leaves of a call at `pos` bytes into its direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    /// Under the limit even after this call.
+    Under,
+    /// This call reaches it: transfer this many bytes, then end the connection.
+    Reaches(usize),
+    /// Already reached: end the connection before the call.
+    Ended,
+}
+
+pub fn limit(limit: u64, pos: u64, requested: usize) -> Limit {
+    if pos >= limit {
+        Limit::Ended
+    } else if pos + requested as u64 >= limit {
+        Limit::Reaches((limit - pos) as usize)
+    } else {
+        Limit::Under
+    }
+}
+
+/// A chunk's latency from the decision's parameter draw: latency ± jitter, uniformly.
+pub fn chunk_latency(latency_ns: u64, jitter_ns: u64, draw: u64) -> u64 {
+    if jitter_ns == 0 {
+        return latency_ns;
+    }
+    let lo = latency_ns.saturating_sub(jitter_ns);
+    let hi = latency_ns.saturating_add(jitter_ns);
+    lo + draw % (hi - lo + 1)
+}
+
+/// Writes: whether a write at `now` begins a new chunk (the link was idle for at least the
+/// latency since the last write's release) and so is held for its latency; a write right behind
+/// another is pipelined on the same link and goes at once, arriving after it as on a real link.
+pub fn write_starts_chunk(latency_ns: u64, last_release_ns: u64, now_ns: u64) -> bool {
+    last_release_ns == 0 || now_ns.saturating_sub(last_release_ns) >= latency_ns
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Moves `total` bytes through the bucket in calls of `chunk`, advancing a clock by the
+    /// waits: the time it took.
+    fn transfer(rate: u64, total: u64, chunk: usize) -> u64 {
+        let (mut t, mut moved, mut tokens, mut last) = (0u64, 0u64, burst(rate), 0u64);
+        while moved < total {
+            let want = chunk.min((total - moved) as usize);
+            tokens = refill(rate, tokens, t - last);
+            last = t;
+            match pace(rate, tokens, want) {
+                Pace::Go(n) => {
+                    assert!(n > 0 && n <= want);
+                    moved += n as u64;
+                    tokens -= n as u64;
+                    t += 1_000; // each call costs a microsecond
+                }
+                Pace::Wait(ns) => t += ns,
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn a_megabyte_at_512k_takes_about_two_seconds_whatever_the_call_size() {
+        for chunk in [1024, 16384, 65536, 1 << 20] {
+            let t = transfer(512 * 1024, 1 << 20, chunk);
+            let s = t as f64 / 1e9;
+            assert!((1.9..2.1).contains(&s), "chunk {chunk}: {s} s");
+        }
+    }
+
+    #[test]
+    fn idle_time_earns_no_more_than_a_burst() {
+        assert_eq!(refill(1000, 0, 60_000_000_000), burst(1000));
+        assert_eq!(refill(1000, 0, 500_000_000), 500);
+    }
+
+    #[test]
+    fn pace_never_waits_when_a_burst_is_there_and_never_goes_early() {
+        assert_eq!(pace(1000, 1460, 100), Pace::Go(100));
+        assert_eq!(pace(1000, 1460, 5000), Pace::Go(1460));
+        // 100 bytes at 1000 B/s: due in a tenth of a second.
+        assert_eq!(pace(1000, 0, 100), Pace::Wait(100_000_000));
+        assert_eq!(pace(1000, 40, 100), Pace::Wait(60_000_000));
+    }
+
+    fn table(text: &str) -> toml::Table {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn toxic_tables_parse_and_bad_ones_say_what_was_expected() {
+        let x = parse(&table(
+            "latency = \"100ms\"\njitter = \"20ms\"\nbandwidth = \"512KB/s\"",
+        ))
+        .unwrap();
+        assert_eq!(x.latency_ns, Some(100_000_000));
+        assert_eq!(x.jitter_ns, 20_000_000);
+        assert_eq!(x.bandwidth, Some(512 * 1024));
+        let x = parse(&table("blackhole = \"5s\"\nthen = \"reset\"")).unwrap();
+        assert!(x.blackhole && x.limit_resets);
+        assert_eq!(x.reset_after_blackhole_ns, Some(5_000_000_000));
+        let x = parse(&table("limit_data = \"64KB\"")).unwrap();
+        assert_eq!((x.limit_data, x.limit_resets), (Some(65536), false));
+        for (bad, says) in [
+            ("jitter = \"1ms\"", "varies a `latency`"),
+            ("bandwidth = \"512KB\"", "bytes per second"),
+            ("bandwidth = \"fast/s\"", "not a size"),
+            ("blackhole = false", "takes true"),
+            (
+                "then = \"reset\"\nlatency = \"1ms\"",
+                "goes with `limit_data`",
+            ),
+            (
+                "limit_data = \"1K\"\nthen = \"explode\"",
+                "expected \"close\"",
+            ),
+            ("latency = 5", "takes a string"),
+        ] {
+            let e = parse(&table(bad)).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        assert!(is_toxic_table(&table("latency = \"1ms\"")));
+        assert!(!is_toxic_table(&table("delay = \"1ms\"")));
+    }
+
+    #[test]
+    fn a_blocking_write_waits_for_its_whole_length() {
+        assert_eq!(wait_for_whole(1000, 1460, 1000), 0, "within the burst");
+        assert_eq!(wait_for_whole(1000, 0, 1000), 1_000_000_000);
+        assert_eq!(wait_for_whole(1000, 400, 1000), 600_000_000);
+    }
+
+    #[test]
+    fn the_limit_cuts_the_call_that_reaches_it() {
+        assert_eq!(limit(100, 0, 50), Limit::Under);
+        assert_eq!(limit(100, 60, 50), Limit::Reaches(40));
+        assert_eq!(limit(100, 60, 40), Limit::Reaches(40));
+        assert_eq!(limit(100, 100, 1), Limit::Ended);
+    }
+
+    #[test]
+    fn jitter_stays_in_its_range_and_writes_pipeline() {
+        for d in 0..1000 {
+            let l = chunk_latency(100, 20, d);
+            assert!((80..=120).contains(&l));
+        }
+        assert_eq!(chunk_latency(100, 0, 7), 100);
+        assert!(write_starts_chunk(100, 0, 5));
+        assert!(!write_starts_chunk(100, 1000, 1050));
+        assert!(write_starts_chunk(100, 1000, 1100));
+    }
+}

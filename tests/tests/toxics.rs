@@ -1,0 +1,427 @@
+//! Toxiproxy's toxics on real file descriptors: curl through `bandwidth` and `latency` (the time
+//! the configured rate or delay allows, the file intact), redis-benchmark through a 5 ms latency
+//! (the throughput it allows), tokio and node clients against a blackholed server (they time out
+//! by their own timeouts and recover after `control disable`), `limit_data` ending a connection
+//! with a FIN or an RST at exactly the limit, `reset_after`, and a peer that never reads.
+
+use chaos_tests::*;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(port: u16, secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn fixture() -> std::path::PathBuf {
+    workspace_root().join("tests/fixtures/toxic_peer.py")
+}
+
+/// `toxic_peer.py MODE PORT` in the background, without chaos.
+fn peer(mode: &str, port: u16) -> Background {
+    let bg = Background::spawn(
+        Command::new("python3")
+            .arg(fixture())
+            .arg(mode)
+            .arg(port.to_string())
+            .stdout(Stdio::null()),
+    );
+    wait_for_port(port, 20);
+    bg
+}
+
+fn policy(dir: &TempDir, name: &str, rule: &str) -> String {
+    let _ = dir;
+    let _ = name;
+    format!("[[rules]]\nname = \"{name}\"\n{rule}\n")
+}
+
+/// A 1 MiB file served by python's http.server, for curl.
+fn http_blob(dir: &TempDir) -> (Background, u16) {
+    let blob = dir.join("blob");
+    let data: Vec<u8> = (0..1u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    std::fs::write(&blob, data).unwrap();
+    let port = free_port();
+    let bg = Background::spawn(
+        Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    wait_for_port(port, 20);
+    (bg, port)
+}
+
+fn curl(dir: &TempDir, rule: &str, port: u16, log: &str) -> (Finished, Vec<f64>) {
+    let text = policy(dir, "link", rule);
+    let r = run(
+        &mut ctl_run(
+            dir,
+            Some(&text),
+            log,
+            &[
+                "curl",
+                "-sS",
+                "-o",
+                dir.join("got").to_str().unwrap(),
+                "-w",
+                "%{time_connect} %{time_starttransfer} %{time_total}",
+                &format!("http://127.0.0.1:{port}/blob"),
+            ],
+        ),
+        60,
+    );
+    let times = r
+        .stdout
+        .split_whitespace()
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    (r, times)
+}
+
+#[test]
+fn curl_through_a_bandwidth_toxic_takes_the_time_the_rate_allows() {
+    let Some(_) = require("curl") else { return };
+    let dir = TempDir::new("toxic-bandwidth");
+    let (_server, port) = http_blob(&dir);
+    let (r, t) = curl(
+        &dir,
+        "on = \"reads\"\nfd = \"tcp\"\nfault = { bandwidth = \"512KB/s\" }",
+        port,
+        "bw.jsonl",
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    assert_eq!(
+        sha256(&dir.join("got")),
+        sha256(&dir.join("blob")),
+        "intact"
+    );
+    // 1 MiB at 512 KiB/s is 2 s (less the first burst of 10 KiB): within 15 %.
+    let transfer = t[2] - t[0];
+    assert!(
+        (1.7..=2.3).contains(&transfer),
+        "{transfer} s: {}",
+        r.describe()
+    );
+    let log = read_log(&dir.join("bw.jsonl"));
+    assert!(
+        faults(&log)
+            .iter()
+            .any(|f| f["effect"] == "bandwidth" && f["fault"] == "short")
+    );
+    assert!(
+        faults(&log)
+            .iter()
+            .any(|f| f["effect"] == "bandwidth" && f["fault"] == "stall")
+    );
+}
+
+#[test]
+fn curl_through_a_latency_toxic_gets_its_first_byte_that_much_later_and_no_more() {
+    let Some(_) = require("curl") else { return };
+    let dir = TempDir::new("toxic-latency");
+    let (_server, port) = http_blob(&dir);
+    let (r, t) = curl(
+        &dir,
+        "on = \"reads\"\nfd = \"tcp\"\nfault = { latency = \"300ms\", jitter = \"10ms\" }",
+        port,
+        "lat.jsonl",
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    assert_eq!(
+        sha256(&dir.join("got")),
+        sha256(&dir.join("blob")),
+        "intact"
+    );
+    let first_byte = t[1] - t[0];
+    assert!(
+        (0.29..=0.40).contains(&first_byte),
+        "{first_byte} s: {}",
+        r.describe()
+    );
+    // The body streams behind the response's first chunk: latency once, not once per read.
+    assert!(t[2] - t[0] < 0.9, "{t:?}");
+}
+
+#[test]
+fn redis_benchmark_through_5ms_of_latency_gets_the_throughput_it_allows() {
+    let (Some(_), Some(_)) = (require("redis-server"), require("redis-benchmark")) else {
+        return;
+    };
+    let dir = TempDir::new("toxic-redis");
+    let port = free_port().to_string();
+    let text = policy(
+        &dir,
+        "far",
+        "on = \"reads\"\nfd = \"tcp\"\nfault = { latency = \"5ms\" }",
+    );
+    let mut server = ctl_run(
+        &dir,
+        Some(&text),
+        "redis.jsonl",
+        &[
+            "redis-server",
+            "--port",
+            &port,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+    );
+    server.stdout(Stdio::null()).stderr(Stdio::null());
+    let _server = Background::spawn(&mut server);
+    wait_for_port(port.parse().unwrap(), 20);
+    let r = run(
+        Command::new("redis-benchmark")
+            .args(["-p", &port, "-t", "get", "-n", "10000", "-c", "50", "-q"]),
+        120,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    let out = r.stdout.replace('\r', "\n");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("GET:") && l.contains("requests per second"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let rps: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let p50: f64 = line
+        .split("p50=")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    // 50 clients, one request each in flight, each request read 5 ms after it arrived: at most
+    // 10,000 a second; well above a tenth of that when nothing else is in the way.
+    assert!(rps <= 10_500.0, "{line}");
+    assert!(rps >= 2_000.0, "{line}");
+    assert!(p50 >= 5.0, "{line}");
+}
+
+/// Runs a client against an echo server blackholed by rule `hole`, waits for it to time out by
+/// its own timer, switches the rule off from outside, and waits for it to recover.
+fn blackholed_client_recovers(name: &str, argv: &[&str]) {
+    let dir = TempDir::new(name);
+    let port = free_port();
+    let _echo = peer("echo", port);
+    let text = policy(
+        &dir,
+        "hole",
+        &format!(
+            "on = [\"reads\", \"writes\"]\nfd = \"tcp\"\npeer = \":{port}\"\nfault = {{ blackhole = true }}"
+        ),
+    );
+    let addr = format!("127.0.0.1:{port}");
+    let mut args: Vec<&str> = argv.to_vec();
+    args.push(&addr);
+    let mut cmd = ctl_run(&dir, Some(&text), "run.jsonl", &args);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut bg = Background::spawn(&mut cmd);
+    let lines = stdout_lines(&mut bg.0);
+    let waited: u64 = wait_for_line(&lines, "timeout ", 20)
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        (900..3000).contains(&waited),
+        "{name}: timed out after {waited} ms"
+    );
+    let r = run(
+        Command::new(&bins().ctl)
+            .args(["control", "--run"])
+            .arg(dir.join("run.run"))
+            .args(["disable", "hole"]),
+        20,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    wait_for_line(&lines, "recovered", 20);
+    let status = bg.0.wait().unwrap();
+    assert!(status.success(), "{name}: {status:?}");
+    let log = read_log(&dir.join("run.jsonl"));
+    assert!(
+        faults(&log).iter().any(|f| f["effect"] == "blackhole"),
+        "{name}: the blackhole is logged"
+    );
+}
+
+#[test]
+fn a_tokio_client_times_out_on_a_blackhole_and_recovers_when_it_is_switched_off() {
+    blackholed_client_recovers(
+        "toxic-tokio",
+        &[bins().tokio_timeout_client.to_str().unwrap()],
+    );
+}
+
+#[test]
+fn a_node_client_times_out_on_a_blackhole_and_recovers_when_it_is_switched_off() {
+    let Some(_) = require("node") else { return };
+    let script = workspace_root().join("tests/fixtures/node_timeout_client.js");
+    blackholed_client_recovers("toxic-node", &["node", script.to_str().unwrap()]);
+}
+
+/// `toxic_peer.py read` against a `server` peer, under `rule` on its reads.
+fn read_through(dir: &TempDir, server: &str, rule: &str, log: &str) -> String {
+    let port = free_port();
+    let _server = peer(server, port);
+    let text = policy(
+        dir,
+        "cut",
+        &format!("on = \"reads\"\nfd = \"tcp\"\npeer = \":{port}\"\n{rule}"),
+    );
+    let r = run(
+        &mut ctl_run(
+            dir,
+            Some(&text),
+            log,
+            &[
+                "python3",
+                fixture().to_str().unwrap(),
+                "read",
+                &port.to_string(),
+            ],
+        ),
+        30,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    r.stdout
+}
+
+#[test]
+fn limit_data_ends_the_connection_at_exactly_the_limit_with_a_fin_or_a_reset() {
+    let dir = TempDir::new("toxic-limit");
+    let out = read_through(
+        &dir,
+        "blob",
+        "fault = { limit_data = \"64KB\" }",
+        "close.jsonl",
+    );
+    assert!(out.starts_with("eof after 65536 "), "{out}");
+    let out = read_through(
+        &dir,
+        "blob",
+        "fault = { limit_data = \"64KB\", then = \"reset\" }",
+        "reset.jsonl",
+    );
+    assert!(
+        out.starts_with("ConnectionResetError after 65536 "),
+        "{out}"
+    );
+    let log = read_log(&dir.join("reset.jsonl"));
+    let f = faults(&log)
+        .into_iter()
+        .find(|f| f["fault"] == "close")
+        .expect("the limit is logged");
+    assert_eq!(
+        (f["limit"].as_u64(), f["effect"].as_str()),
+        (Some(65536), Some("limit-data-reset"))
+    );
+}
+
+#[test]
+fn reset_after_sends_a_real_rst_that_long_after_the_connection_was_made() {
+    let dir = TempDir::new("toxic-reset-after");
+    // The echo server sends nothing: the reader waits in a blocking read, and the reset ends
+    // that wait at 400 ms, as an RST from the network would.
+    let out = read_through(
+        &dir,
+        "echo",
+        "fault = { reset_after = \"400ms\" }",
+        "ra.jsonl",
+    );
+    let secs: f64 = out
+        .strip_prefix("ConnectionResetError after 0 in ")
+        .unwrap_or_else(|| panic!("{out}"))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!((0.35..1.5).contains(&secs), "{out}");
+}
+
+#[test]
+fn a_peer_that_never_reads_fills_the_buffers_and_the_sender_times_out() {
+    let dir = TempDir::new("toxic-never-reads");
+    let port = free_port();
+    // The server is under chaos: its own reads are blackholed, so it never reads anything.
+    let text = policy(
+        &dir,
+        "deaf",
+        &format!(
+            "on = \"reads\"\nfd = \"tcp\"\nlocal = \":{port}\"\nfault = {{ blackhole = true }}"
+        ),
+    );
+    let mut server = ctl_run(
+        &dir,
+        Some(&text),
+        "server.jsonl",
+        &[
+            "python3",
+            fixture().to_str().unwrap(),
+            "sink",
+            &port.to_string(),
+        ],
+    );
+    server.stdout(Stdio::null()).stderr(Stdio::null());
+    let _server = Background::spawn(&mut server);
+    wait_for_port(port, 20);
+    let r = run(
+        Command::new("python3")
+            .arg(fixture())
+            .args(["flood", &port.to_string()]),
+        30,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    let sent: u64 = r
+        .stdout
+        .trim()
+        .strip_prefix("timeout after ")
+        .unwrap_or_else(|| panic!("{}", r.describe()))
+        .parse()
+        .unwrap();
+    // What the kernel buffers hold (send and receive), and not the 8 MiB.
+    assert!(sent > 0 && sent < 8 << 20, "{sent}");
+}
+
+#[test]
+fn bad_toxics_are_refused_with_what_was_expected() {
+    let dir = TempDir::new("toxic-bad");
+    assert_refused(
+        &dir,
+        &[
+            (
+                "[[rules]]\non = \"reads\"\nfault = { bandwidth = \"512KB\" }\n",
+                "expected bytes per second, e.g. \"512KB/s\"",
+            ),
+            (
+                "[[rules]]\non = \"connect\"\nfault = { latency = \"5ms\" }\n",
+                "act on a connection's reads and writes, not on connect",
+            ),
+            (
+                "[[rules]]\non = \"reads\"\nfault = { latency = \"5ms\", then = \"reset\" }\n",
+                "`then` says how a connection ends",
+            ),
+            (
+                "[[rules]]\non = \"reads\"\nfault = { blackhole = \"soon\" }\n",
+                "`blackhole`",
+            ),
+        ],
+    );
+}
