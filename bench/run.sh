@@ -11,12 +11,12 @@ CTL=$PWD/target/release/chaos-ctl
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 cc -O2 -o "$OUT/pingpong" bench/pingpong.c
-# Control pages as a run makes them (`chaos-ctl run` leaves its page in LOG.run/control): the
-# fast path with one mapped must stay what it is without.
-"$CTL" run -q --policy bench/nomatch.toml --log "$OUT/nomatch.jsonl" -- true
-"$CTL" run -q --policy bench/disabled.toml --log "$OUT/disabled.jsonl" -- true
-PAGE_NOMATCH=$OUT/nomatch.run/control
-PAGE_DISABLED=$OUT/disabled.run/control
+# Control pages as a run makes them (copied out while the run lives: a one-program run removes its
+# LOG.run/ when it ends): the fast path with one mapped must stay what it is without.
+PAGE_NOMATCH=$OUT/nomatch.control
+PAGE_DISABLED=$OUT/disabled.control
+"$CTL" run -q --policy bench/nomatch.toml --log "$OUT/nomatch.jsonl" -- sh -c "cp \"\$CHAOS_CONTROL\" $PAGE_NOMATCH"
+"$CTL" run -q --policy bench/disabled.toml --log "$OUT/disabled.jsonl" -- sh -c "cp \"\$CHAOS_CONTROL\" $PAGE_DISABLED"
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 fastest() { tr ' ' '\n' | grep -v '^$' | sort -n | head -1; }

@@ -63,6 +63,7 @@ fn fault_value(f: &Fault) -> String {
             Some(ns) if ns > 0 => format!("{{ stall = \"{ns}ns\" }}"),
             _ => "\"EAGAIN\"".to_string(),
         },
+        "reorder" => format!("{{ reorder = {} }}", f.held_for.unwrap_or(1).max(1)),
         // A toxic's data limit ended the connection at this call: the same limit, here.
         "close" => format!(
             "{{ limit_data = \"{}\", then = \"{}\" }}",

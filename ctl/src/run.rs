@@ -96,6 +96,10 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
         .wait()
         .map_err(|e| Failure::own(format!("waiting for the program: {e}")))?;
     CHILD.store(0, Ordering::SeqCst);
+    // A single program's run directory holds only its control page, which means nothing once the
+    // run is over: one run leaves one file, its log.
+    drop(control);
+    let _ = std::fs::remove_dir_all(&run_dir);
     let code = match (status.code(), status.signal()) {
         (Some(c), _) => c as u8,
         (None, Some(sig)) => 128u8.wrapping_add(sig as u8),

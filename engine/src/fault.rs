@@ -41,6 +41,8 @@ pub enum Fault {
     Drop,
     /// UDP sends: the datagram goes out twice.
     Duplicate,
+    /// UDP sends: the datagram is held and sent after the next N sends on the socket.
+    Reorder(u32),
     /// SIGKILL to the process itself (a process fault: the call never returns).
     Crash,
     /// The process's stop signal (its `stop_signal`, else SIGTERM) to itself, then the real call.
@@ -63,6 +65,7 @@ impl Fault {
             Fault::Resolver(code) => resolver_name(*code),
             Fault::Drop => "drop",
             Fault::Duplicate => "duplicate",
+            Fault::Reorder(_) => "reorder",
             Fault::Crash => "crash",
             Fault::Terminate => "terminate",
             Fault::Pause(_) => "pause",

@@ -550,6 +550,13 @@ fn parse_fault(value: &toml::Value) -> Result<Fault, String> {
                         .map_err(|m| short_backwards(t).unwrap_or(m))
                 }
                 "stall" => parse_ns_range(text()?).map(Fault::Stall),
+                "reorder" => match v.as_integer() {
+                    Some(n @ 1..=64) => Ok(Fault::Reorder(n as u32)),
+                    _ => Err(
+                        "`reorder` takes how many later datagrams overtake this one: 1 to 64"
+                            .into(),
+                    ),
+                },
                 "pause" => parse_ns_range(text()?).map(Fault::Pause),
                 other => Err(format!("unknown fault `{other}`; {FAULT_HELP}")),
             }
@@ -605,20 +612,23 @@ fn check_fault_fits(
             None => Ok(()),
         },
         Fault::Errno(_) | Fault::Delay(_) => Ok(()),
-        Fault::Drop | Fault::Duplicate if kinds.0 & !KindSet::from_name("udp").unwrap().0 != 0 => {
+        Fault::Drop | Fault::Duplicate | Fault::Reorder(_)
+            if kinds.0 & !KindSet::from_name("udp").unwrap().0 != 0 =>
+        {
             Err(
-                "\"drop\" and \"duplicate\" lose or repeat datagrams: they need fd = \"udp\""
+                "\"drop\", \"duplicate\" and reorder lose, repeat or reorder datagrams: they \
+                 need fd = \"udp\""
                     .into(),
             )
         }
-        Fault::Drop | Fault::Duplicate => match ops.iter().find(|o| {
+        Fault::Drop | Fault::Duplicate | Fault::Reorder(_) => match ops.iter().find(|o| {
             o.is_multi_message()
                 || !o.class().is_data()
-                || (*fault == Fault::Duplicate && o.class() != OpClass::Writes)
+                || (*fault != Fault::Drop && o.class() != OpClass::Writes)
         }) {
             Some(op) => Err(format!(
                 "{} does not apply to {}: drop applies to single-datagram sends and receives, \
-                 duplicate to sends",
+                 duplicate and reorder to sends",
                 fault.kind_name(),
                 op.name()
             )),

@@ -21,6 +21,7 @@ mod process_fault;
 mod quirks;
 mod readiness;
 mod real;
+mod reorder;
 mod runtime;
 mod sockstate;
 mod sys;

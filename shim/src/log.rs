@@ -244,6 +244,8 @@ pub struct Applied {
     pub degraded: Option<&'static str>,
     /// A data limit that ended the connection (bytes in that direction), for `freeze`.
     pub limit: u64,
+    /// A datagram held for reordering: how many sends overtake it.
+    pub held_for: u32,
 }
 
 /// Everything one fault event says.
@@ -312,6 +314,9 @@ pub fn write_fault(rt: &Runtime, rec: &FaultRecord) {
     }
     if let Some(effect) = rec.applied.effect {
         line.field_str("effect", effect.as_bytes());
+    }
+    if rec.applied.held_for > 0 {
+        line.field_num("held_for", rec.applied.held_for);
     }
     if rec.applied.limit > 0 {
         line.field_num("limit", rec.applied.limit);

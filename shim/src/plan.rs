@@ -92,6 +92,18 @@ pub struct Call {
     /// sendto/sendmsg's destination address (null otherwise).
     pub dest: *const libc::sockaddr,
     pub dest_len: libc::socklen_t,
+    /// What a send would send, for the faults that must keep a copy (`reorder`).
+    pub payload: Payload,
+}
+
+/// A send's bytes, as the program passed them.
+#[derive(Clone, Copy, Debug)]
+pub enum Payload {
+    None,
+    /// One buffer of `requested` bytes (write, send, sendto).
+    Buf(*const u8),
+    /// A message's iovecs (sendmsg).
+    Msg(*const libc::msghdr),
 }
 
 impl Call {

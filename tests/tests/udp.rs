@@ -1,6 +1,6 @@
 //! Datagram faults: `drop` (on send: reported sent, never delivered; on receive: consumed, never
-//! seen) and `duplicate` (sent twice), counted by a real receiver; never on streams; a frozen
-//! drop run replays to the same datagrams.
+//! seen), `duplicate` (sent twice) and `reorder` (held behind later sends), counted by a real
+//! receiver; never on streams; a frozen drop run replays to the same datagrams.
 
 use chaos_tests::*;
 use std::process::Command;
@@ -66,6 +66,31 @@ fn duplicated_sends_arrive_twice() {
 }
 
 #[test]
+fn reordered_sends_arrive_late_by_their_count_and_none_is_lost() {
+    let dir = TempDir::new("udp-reorder");
+    let policy =
+        "[[rules]]\non = \"sendto\"\nfd = \"udp\"\nprobability = 0.05\nfault = { reorder = 3 }\n";
+    let (received, distinct, line) = counts(&dir, policy, "reorder.jsonl");
+    assert_eq!((received, distinct), (10_000, 10_000), "{line}");
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(words[5], "False", "out of order: {line}");
+    let late: usize = words[7].parse().unwrap();
+    let most: usize = words[9].parse().unwrap();
+    let held = fault_events(&read_events(&dir.join("reorder.jsonl")))
+        .iter()
+        .filter(|f| f.effect.as_deref() == Some("reordered") && f.held_for == Some(3))
+        .count();
+    assert!((400..=600).contains(&held), "{held}");
+    // Each held datagram arrives after the next three: late, by three places (more when two holds
+    // overlap), and only the held ones are late.
+    assert!(
+        late > 0 && late <= held,
+        "{late} late of {held} held: {line}"
+    );
+    assert!((3..=12).contains(&most), "{line}");
+}
+
+#[test]
 fn a_frozen_drop_run_loses_the_same_datagrams() {
     let dir = TempDir::new("udp-replay");
     let (received, _, _) = counts(&dir, &rule("sendto", 0.3, "drop"), "orig.jsonl");
@@ -101,7 +126,11 @@ fn datagram_faults_are_refused_where_they_cannot_happen() {
             ),
             (
                 "[[rules]]\non = \"recv\"\nfd = \"udp\"\nfault = \"duplicate\"\n",
-                "duplicate to sends",
+                "duplicate and reorder to sends",
+            ),
+            (
+                "[[rules]]\non = \"sendto\"\nfd = \"udp\"\nfault = { reorder = 0 }\n",
+                "`reorder` takes how many later datagrams overtake this one: 1 to 64",
             ),
             (
                 "[[rules]]\non = \"sendmmsg\"\nfd = \"udp\"\nfault = \"drop\"\n",

@@ -162,6 +162,9 @@ pub struct Fault {
     /// What else happened: `rst-sent`, `shutdown-both`, `shutdown-write`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effect: Option<String>,
+    /// A datagram held for reordering: how many later sends overtook it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_for: Option<u32>,
     /// A toxic's data limit that ended the connection (bytes in that direction).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u64>,

@@ -45,6 +45,8 @@ pub enum Action {
     Drop,
     /// A datagram sent twice.
     Duplicate,
+    /// A datagram held, sent after the next N sends on the socket.
+    Reorder(u32),
     /// Name resolution fails with this EAI_* code (`h_errno` for the gethostbyname family).
     Resolver(i32),
     /// Toxics on a connected stream socket's data call: the shim steps them with the
@@ -113,13 +115,14 @@ pub fn realise(
         // A resolver can always time out or find nothing: it has no state the model could
         // contradict.
         Fault::Resolver(code) => Ok(Action::Resolver(code)),
-        Fault::Drop | Fault::Duplicate
+        Fault::Drop | Fault::Duplicate | Fault::Reorder(_)
             if call.kind != FdKind::Udp || call.op.is_multi_message() =>
         {
             Err(NotHere::NotADatagram)
         }
         Fault::Drop => Ok(Action::Drop),
         Fault::Duplicate => Ok(Action::Duplicate),
+        Fault::Reorder(n) => Ok(Action::Reorder(n)),
         Fault::Crash => Ok(Action::Process(ProcessAction::Crash)),
         Fault::Terminate => Ok(Action::Process(ProcessAction::Terminate)),
         Fault::Pause(range) => Ok(Action::Process(ProcessAction::Pause(range.pick(param)))),

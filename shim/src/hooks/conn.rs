@@ -76,6 +76,7 @@ fn run_simple(rt: &'static Runtime, call: Call, real: impl FnOnce() -> c_int) ->
         | Action::Resolver(_)
         | Action::Drop
         | Action::Duplicate
+        | Action::Reorder(_)
         | Action::Toxic { .. } => real(),
     }
 }
@@ -122,6 +123,7 @@ fn simple_call(op: Op, fd: c_int) -> Call {
         msg_flags: 0,
         dest: core::ptr::null(),
         dest_len: 0,
+        payload: crate::plan::Payload::None,
     }
 }
 
@@ -192,6 +194,10 @@ pub(crate) fn close_with_rules(fd: c_int) -> c_int {
         .then(|| quirk_check(rt, fd, |slot, meta| quirks::close(rt, fd, slot, meta)))
         .flatten();
     let retry_of_failed = own && failed_close::take(fd);
+    if own && crate::reorder::HELD_NOW.load(Relaxed) != 0 {
+        // Datagrams this socket still holds go out before it closes.
+        crate::reorder::flush(fd);
+    }
     let r = run_simple(rt, simple_call(Op::Close, fd), || {
         // Forget the fd *before* closing it: once it is closed, another thread's accept or socket
         // may get the same number at once, and forgetting afterwards would wipe that new entry.
@@ -543,6 +549,7 @@ fn connect_with_rules(
         | Action::Resolver(_)
         | Action::Drop
         | Action::Duplicate
+        | Action::Reorder(_)
         | Action::Toxic { .. } => {
             let r = unsafe { real::connect(fd, addr, len) };
             after_connect(fd, r, sys::errno());

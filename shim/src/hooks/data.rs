@@ -1,7 +1,7 @@
 //! read/write/recv/send and their vector, message and FORTIFY forms: one `data_hooks!` entry each.
 
 use super::transfer::transfer;
-use crate::plan::Call;
+use crate::plan::{Call, Payload};
 use crate::real;
 use chaos_engine::op::Op;
 use libc::{c_int, c_uint, c_void, iovec, mmsghdr, msghdr, size_t, sockaddr, socklen_t, ssize_t};
@@ -57,6 +57,7 @@ fn call_to(
     requested: usize,
     msg_flags: c_int,
     (dest, dest_len): (*const sockaddr, socklen_t),
+    payload: Payload,
 ) -> Call {
     Call {
         op,
@@ -65,8 +66,12 @@ fn call_to(
         msg_flags,
         dest,
         dest_len,
+        payload,
     }
 }
+
+/// No destination address (send, write).
+const NO_DEST: (*const sockaddr, socklen_t) = (core::ptr::null(), 0);
 
 fn msg_dest(msg: *const msghdr) -> (*const sockaddr, socklen_t) {
     if msg.is_null() {
@@ -175,12 +180,20 @@ macro_rules! data_hooks {
         data_hooks!($($rest)*);
     };
     (@transfer $name:ident $ret:ty, $fd:ident, ($($arg:ident),*),
-        $op:ident($requested:expr, $flags:expr $(, $dest:expr)?), |$lim:ident| $limited:expr
+        $op:ident($requested:expr, $flags:expr $(, $dest:expr)? $(; $payload:expr)?),
+        |$lim:ident| $limited:expr
     ) => {
         transfer(
             Op::$op,
             $fd,
-            move || call_to(Op::$op, $fd, $requested, $flags, data_hooks!(@dest $($dest)?)),
+            move || call_to(
+                Op::$op,
+                $fd,
+                $requested,
+                $flags,
+                data_hooks!(@dest $($dest)?),
+                data_hooks!(@payload $($payload)?),
+            ),
             // SAFETY: the program's own call, passed on as it made it.
             move || unsafe { real::$name($fd $(, $arg)*) } as isize,
             // SAFETY: the program's own call, moving at most `lim` of what it asked for (a shorter
@@ -194,6 +207,12 @@ macro_rules! data_hooks {
     (@dest) => {
         (core::ptr::null(), 0)
     };
+    (@payload $payload:expr) => {
+        $payload
+    };
+    (@payload) => {
+        Payload::None
+    };
 }
 
 data_hooks! {
@@ -203,7 +222,7 @@ data_hooks! {
         => Readv(iov_total(iov, cnt), 0),
         |lim| with_limited_iov(iov, cnt, lim, |v, c| real::readv(fd, v, c));
     write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t
-        => Write(n, 0), |lim| real::write(fd, buf, lim);
+        => Write(n, 0, NO_DEST; Payload::Buf(buf as *const u8)), |lim| real::write(fd, buf, lim);
     writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t
         => Writev(iov_total(iov, cnt), 0),
         |lim| with_limited_iov(iov, cnt, lim, |v, c| real::writev(fd, v, c));
@@ -222,13 +241,15 @@ data_hooks! {
         => Recvmmsg(vlen as usize, flags),
         |lim| real::recvmmsg(fd, msgs, lim as c_uint, flags, timeout);
     send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t
-        => Send(n, flags), |lim| real::send(fd, buf, lim, flags);
+        => Send(n, flags, NO_DEST; Payload::Buf(buf as *const u8)),
+        |lim| real::send(fd, buf, lim, flags);
     sendto(
         fd: c_int, buf: *const c_void, n: size_t, flags: c_int, addr: *const sockaddr, len: socklen_t
     ) -> ssize_t
-        => Sendto(n, flags, (addr, len)), |lim| real::sendto(fd, buf, lim, flags, addr, len);
+        => Sendto(n, flags, (addr, len); Payload::Buf(buf as *const u8)),
+        |lim| real::sendto(fd, buf, lim, flags, addr, len);
     sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t
-        => Sendmsg(msg_total(msg), flags, msg_dest(msg)),
+        => Sendmsg(msg_total(msg), flags, msg_dest(msg); Payload::Msg(msg)),
         |lim| limit_msg(msg, lim, |m| real::sendmsg(fd, m, flags));
     sendmmsg(fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int
         => Sendmmsg(vlen as usize, flags), |lim| real::sendmmsg(fd, msgs, lim as c_uint, flags);

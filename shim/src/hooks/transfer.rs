@@ -291,6 +291,18 @@ fn transfer_rules(
             }
             return r;
         }
+        Action::Reorder(after) => {
+            if crate::reorder::hold(&call, after) {
+                // Handed to the network, which will deliver it late: the send succeeded.
+                applied.effect = Some("reordered");
+                applied.held_for = after;
+                let sent = call.requested as isize;
+                guarded(|| log_fault(rt, slot, meta, &call, &plan, sent, &applied));
+                return sent;
+            }
+            applied.degraded = Some("reorder-pool-full");
+            call.requested
+        }
         Action::Toxic { toxics, mode } => {
             return crate::toxic::apply(rt, slot, meta, &call, &plan, toxics, mode, real);
         }
@@ -457,6 +469,10 @@ fn stall_dir(call: &Call) -> Option<Dir> {
 #[inline(always)]
 fn advance(slot: &Slot, call: &Call, r: isize) {
     let Some(dir) = call.dir() else { return };
+    if dir == Dir::Tx && r >= 0 && crate::reorder::HELD_NOW.load(Relaxed) != 0 {
+        // A datagram held for reordering goes out after its turn of sends.
+        crate::reorder::sent_one(call.fd);
+    }
     if r > 0 && call.msg_flags & libc::MSG_PEEK == 0 && !call.op.is_multi_message() {
         slot.pos[dir as usize].fetch_add(r as u64, Relaxed);
         slot.attempt[dir as usize].store(0, Relaxed);
