@@ -104,6 +104,16 @@ impl Log {
             .map(|s| s.processes.as_str())
     }
 
+    /// The changes chaos-ctl made through the control page (not the shims' `seen` lines).
+    pub fn control_changes(
+        &self,
+    ) -> impl Iterator<Item = &chaos_engine::event::schema::ControlLine> {
+        self.events
+            .iter()
+            .filter_map(Event::as_control)
+            .filter(|c| c.by.is_some())
+    }
+
     /// What chaos-ctl did to and saw of a system's processes.
     pub fn process_events(&self) -> impl Iterator<Item = &ProcessEvent> {
         self.events.iter().filter_map(Event::as_process)

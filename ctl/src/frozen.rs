@@ -305,6 +305,58 @@ fn system_sections(log: &Log, nemesis: &[&LoggedNemesis]) -> String {
     for n in nemesis {
         let _ = write!(t, "\n# {}\n{}", comment(&n.describe), n.toml);
     }
+    t.push_str(&logged_partitions(log));
+    t
+}
+
+/// Every cut the run had (scheduled, or made with `chaos-ctl control` or over HTTP), as an exact
+/// `[[partition]]` of directed pairs over the time it lasted, so a replay cuts the same traffic at
+/// the same times since the workload began.
+fn logged_partitions(log: &Log) -> String {
+    let changes: Vec<_> = log
+        .control_changes()
+        .filter(|c| c.what == "partition" || c.what == "heal")
+        .collect();
+    let mut t = String::new();
+    for (i, c) in changes.iter().enumerate() {
+        if c.what != "partition" || c.cut.is_empty() {
+            continue;
+        }
+        let start = c.t_ns.unwrap_or(0);
+        // Until the next change, or (cut to the end) a day, longer than any run.
+        let end = changes
+            .get(i + 1)
+            .and_then(|n| n.t_ns)
+            .unwrap_or(86_400_000_000_000)
+            .max(start + 1);
+        let mut entry = toml::Table::new();
+        entry.insert(
+            "cut".into(),
+            toml::Value::Array(
+                c.cut
+                    .iter()
+                    .map(|[a, b]| toml::Value::Array(vec![a.clone().into(), b.clone().into()]))
+                    .collect(),
+            ),
+        );
+        entry.insert(
+            "window".into(),
+            toml::Value::Array(vec![format!("{start}ns").into(), format!("{end}ns").into()]),
+        );
+        let mut doc = toml::Table::new();
+        doc.insert("partition".into(), toml::Value::Array(vec![entry.into()]));
+        let by = c.by.as_deref().unwrap_or("?");
+        let _ = write!(
+            t,
+            "\n# a partition made by {by}{} at {:.2} s\n{}",
+            c.key
+                .as_deref()
+                .map(|k| format!(" ({k})"))
+                .unwrap_or_default(),
+            start as f64 / 1e9,
+            toml::to_string(&doc).unwrap_or_default()
+        );
+    }
     t
 }
 

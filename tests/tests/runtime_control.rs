@@ -207,6 +207,43 @@ fn partition_windows_cut_and_heal_on_the_runs_timeline() {
         cut.contains(&serde_json::json!(["workload", "kv#2"])),
         "{cut:?}"
     );
+
+    // Frozen, the cut is an exact `[[partition]]` of its directed pairs over the time it lasted;
+    // replayed, the workload sees the same quorum loss and recovery.
+    let frozen = run(Command::new(&bins().ctl).arg("freeze").arg(&log), 30);
+    assert_eq!(frozen.code(), Some(0), "{}", frozen.describe());
+    assert!(frozen.stdout.contains("[[partition]]"), "{}", frozen.stdout);
+    assert!(
+        frozen.stdout.contains("[\"kv#0\", \"kv#1\"]"),
+        "{}",
+        frozen.stdout
+    );
+    let window = format!(
+        "window = [\"{}ns\", \"{}ns\"]",
+        scheduled[0].2, scheduled[1].2
+    );
+    assert!(frozen.stdout.contains(&window), "{}", frozen.stdout);
+    let replayed = dir.join("replayed.jsonl");
+    let r = run(
+        Command::new(&bins().ctl)
+            .current_dir(workspace_root())
+            .env("CTL", &bins().ctl)
+            .args(["replay", "-q", "--log"])
+            .arg(&replayed)
+            .arg(&log),
+        120,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    assert!(
+        r.stdout.contains("during ['ERR no quorum']"),
+        "{}",
+        r.describe()
+    );
+    let again: Vec<Value> = control_lines(&replayed)
+        .into_iter()
+        .filter(|c| c["by"] == "schedule")
+        .collect();
+    assert_eq!(again.len(), 2, "{again:?}");
 }
 
 #[test]

@@ -91,6 +91,32 @@ fn reordered_sends_arrive_late_by_their_count_and_none_is_lost() {
 }
 
 #[test]
+fn latency_on_datagrams_makes_each_readable_that_much_later() {
+    let dir = TempDir::new("udp-latency");
+    let fixture = workspace_root().join("tests/fixtures/udp_latency.py");
+    let policy = "[[rules]]\non = \"recvfrom\"\nfd = \"udp\"\nfault = { latency = \"100ms\" }\n";
+    let r = run(
+        &mut ctl_run(
+            &dir,
+            Some(policy),
+            "lat.jsonl",
+            &["python3", fixture.to_str().unwrap()],
+        ),
+        60,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    let took: Vec<f64> = r
+        .stdout
+        .split_whitespace()
+        .map(|t| t.parse().unwrap())
+        .collect();
+    assert_eq!(took.len(), 5, "{}", r.describe());
+    for t in took {
+        assert!((0.099..0.2).contains(&t), "{t} s: {}", r.describe());
+    }
+}
+
+#[test]
 fn a_frozen_drop_run_loses_the_same_datagrams() {
     let dir = TempDir::new("udp-replay");
     let (received, _, _) = counts(&dir, &rule("sendto", 0.3, "drop"), "orig.jsonl");

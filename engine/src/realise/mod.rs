@@ -128,10 +128,18 @@ pub fn realise(
         Fault::Pause(range) => Ok(Action::Process(ProcessAction::Pause(range.pick(param)))),
         Fault::Short(spec) => short(spec, ctx, call, facts, param),
         Fault::Toxic(toxics) => {
-            // A link's behaviour: on a connected byte stream only, in a direction still open.
+            // A link's behaviour: on a connected byte stream, in a direction still open; latency
+            // alone also on UDP (a datagram becomes readable that long after it came).
             let stream_socket =
                 call.kind == FdKind::Tcp || (call.kind == FdKind::Unix && call.stream);
-            if !stream_socket || call.op.is_multi_message() {
+            let latency_only = toxics
+                == crate::toxic::Toxics {
+                    latency_ns: toxics.latency_ns,
+                    jitter_ns: toxics.jitter_ns,
+                    ..Default::default()
+                };
+            let datagram_latency = call.kind == FdKind::Udp && latency_only;
+            if (!stream_socket && !datagram_latency) || call.op.is_multi_message() {
                 return Err(NotHere::NotAStream);
             }
             // A peer's FIN does not stop them on reads: on the emulated link it comes after the

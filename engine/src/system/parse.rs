@@ -59,7 +59,8 @@ pub(crate) struct RawAttrition {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawPartition {
-    between: Spanned<Vec<Vec<Spanned<String>>>>,
+    between: Option<Spanned<Vec<Vec<Spanned<String>>>>>,
+    cut: Option<Spanned<Vec<Vec<Spanned<String>>>>>,
     window: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     one_way: bool,
@@ -198,10 +199,40 @@ fn build_partition(
             "[[partition]] cuts between named processes: it needs [[process]] entries".into(),
         ));
     }
-    let groups = raw.between.get_ref();
+    let mut pairs = Vec::new();
+    if let Some(cut) = &raw.cut {
+        for pair in cut.get_ref() {
+            let [a, b] = pair.as_slice() else {
+                return Err(err_at(
+                    cut.span(),
+                    "`cut` takes directed pairs, e.g. [[\"kv#0\", \"kv#1\"]] (traffic from kv#0 to kv#1)"
+                        .into(),
+                ));
+            };
+            partition_member(a, system, err_at)?;
+            partition_member(b, system, err_at)?;
+            pairs.push((a.get_ref().clone(), b.get_ref().clone()));
+        }
+    }
+    let Some(between) = &raw.between else {
+        if raw.cut.is_none() {
+            return Err(err_at(
+                span,
+                "[[partition]] needs `between` (groups) or `cut` (directed pairs)".into(),
+            ));
+        }
+        let window = window_or_always(&raw.window, err_at)?;
+        return Ok(FixedPartition {
+            between: Vec::new(),
+            pairs,
+            window,
+            one_way: raw.one_way,
+        });
+    };
+    let groups = between.get_ref();
     if groups.len() < 2 || groups.iter().any(|g| g.is_empty()) {
         return Err(err_at(
-            raw.between.span(),
+            between.span(),
             "`between` takes two or more non-empty groups, e.g. [[\"kv#0\"], [\"kv#1\", \"kv#2\"]]"
                 .into(),
         ));
@@ -226,6 +257,7 @@ fn build_partition(
             .iter()
             .map(|g| g.iter().map(|n| n.get_ref().clone()).collect())
             .collect(),
+        pairs,
         window,
         one_way: raw.one_way,
     })

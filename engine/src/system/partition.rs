@@ -7,11 +7,14 @@ use crate::fault::NsRange;
 use rand_pcg::Pcg64;
 use rand_pcg::rand_core::Rng;
 
-/// `[[partition]]`: these groups cannot reach each other during the window.
+/// `[[partition]]`: these groups cannot reach each other during the window (or these directed
+/// pairs, `cut`, what `freeze` writes).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FixedPartition {
     /// Replica names (`kv#0`) or process names (every replica), and `workload`.
     pub between: Vec<Vec<String>>,
+    /// Directed pairs (from, to) cut besides `between`'s.
+    pub pairs: Vec<(String, String)>,
     /// Since the workload started: `[start, end)`.
     pub window: (u64, u64),
     /// Only traffic from the first group to the others is cut.
@@ -162,7 +165,15 @@ pub fn fixed_events(
                 .iter()
                 .map(|g| g.iter().flat_map(|n| expand(n)).collect())
                 .collect();
-            for pair in pairs_between(&groups, p.one_way) {
+            let expanded_pairs = p.pairs.iter().flat_map(|(a, b)| {
+                expand(a)
+                    .into_iter()
+                    .flat_map(move |a| expand(b).into_iter().map(move |b| (a.clone(), b)))
+            });
+            for pair in pairs_between(&groups, p.one_way)
+                .into_iter()
+                .chain(expanded_pairs)
+            {
                 if !cut.contains(&pair) {
                     cut.push(pair);
                 }
@@ -317,6 +328,7 @@ mod tests {
     fn fixed_windows_merge_and_heal() {
         let p = |a: &str, b: &str, w: (u64, u64), one_way| FixedPartition {
             between: vec![vec![a.to_string()], vec![b.to_string()]],
+            pairs: vec![],
             window: w,
             one_way,
         };
