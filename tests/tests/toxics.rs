@@ -422,6 +422,10 @@ fn bad_toxics_are_refused_with_what_was_expected() {
                 "[[rules]]\non = \"reads\"\nfault = { blackhole = \"soon\" }\n",
                 "`blackhole`",
             ),
+            (
+                "[[rules]]\non = \"close\"\nfault = { slow_close = \"2s\" }\n",
+                "`slow_close` is not supported yet",
+            ),
         ],
     );
 }
