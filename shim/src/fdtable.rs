@@ -116,6 +116,10 @@ pub struct Slot {
     pub held: AtomicU32,
     /// Per direction: 0 for a partition's hold, rule + 1 for a blackhole's.
     pub hold_rule: [AtomicU32; 2],
+    /// When a cut first held this connection's writes back (0: nothing unacknowledged), and when
+    /// that data times out (TCP_USER_TIMEOUT, or the retransmission timeout).
+    pub unacked_since: AtomicU64,
+    pub unacked_deadline: AtomicU64,
     /// CLOCK_MONOTONIC when the connection was made (for `reset_after`).
     pub born_ns: AtomicU64,
     /// Toxics' state per direction: when a blackhole began, when the latency chunk is readable
@@ -152,6 +156,8 @@ impl Slot {
             peer_port: AtomicU32::new(0),
             held: AtomicU32::new(0),
             hold_rule: [const { AtomicU32::new(0) }; 2],
+            unacked_since: AtomicU64::new(0),
+            unacked_deadline: AtomicU64::new(0),
             born_ns: AtomicU64::new(0),
             black_since: [const { AtomicU64::new(0) }; 2],
             tox_ready: [const { AtomicU64::new(0) }; 2],
@@ -354,6 +360,7 @@ pub fn classify(policy: &Policy, fd: c_int, role_hint: Role) -> Meta {
         }
         slot.reads_ended.store(0, Relaxed);
         slot.reset_at.store(0, Relaxed);
+        slot.unacked_since.store(0, Relaxed);
         let born = match role {
             Role::Out | Role::In => crate::sys::now_ns(libc::CLOCK_MONOTONIC),
             _ => 0,

@@ -42,27 +42,65 @@ pub fn connect_cut(port: u16) -> bool {
     control::any_cut() && (control::cut_towards(port) || control::cut_from(port))
 }
 
-/// What a held call does: fail with EAGAIN now (non-blocking, the hold's stall begun), or make
-/// the real call (after waiting out the cut).
+/// What a held call does: fail with EAGAIN now (non-blocking, the hold's stall begun), make the
+/// real call (after waiting out the cut), or fail with ETIMEDOUT (unacknowledged data outlived
+/// the retransmission timeout: the connection is gone).
 pub enum Held {
     Eagain,
     Proceed,
+    TimedOut,
 }
 
 fn dir_bit(dir: Dir) -> u32 {
     1 << dir as u32
 }
 
+/// Linux gives up retransmitting after tcp_retries2 = 15 tries (about 924.6 s with the minimum
+/// RTO of 200 ms), unless the socket sets TCP_USER_TIMEOUT.
+pub const RETRANSMIT_TIMEOUT_NS: u64 = 924_600_000_000;
+
+/// When the data a cut holds back on this connection times out: TCP_USER_TIMEOUT after it was
+/// first held (or the default retransmission timeout), counted from the start of the current cut.
+fn unacked_deadline(fd: libc::c_int, slot: &Slot, now: u64) -> u64 {
+    let cut_began = crate::control::page()
+        .zip(crate::control::self_index())
+        .map_or(0, |(p, me)| p.cut_since(me));
+    let since = slot.unacked_since.load(Relaxed);
+    let since = if since == 0 || since < cut_began {
+        slot.unacked_since.store(now, Relaxed);
+        now
+    } else {
+        since
+    };
+    let timeout = match crate::sys::getsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT) {
+        Some(ms) if ms > 0 => ms as u64 * 1_000_000,
+        _ => RETRANSMIT_TIMEOUT_NS,
+    };
+    let deadline = since.saturating_add(timeout);
+    slot.unacked_deadline.store(deadline, Relaxed);
+    deadline
+}
+
 /// Holds a data call in `dir` on a cut connection: a non-blocking call fails with EAGAIN and its
 /// readiness is hidden for a slice (renewed while the cut lasts); a blocking one waits until the
 /// heal, or until its socket timeout (then EAGAIN, as a timed-out blocking call). Where the
 /// process's epoll registrations of the fd are unknown, faking EAGAIN could lose an edge for
-/// good, so the call waits instead.
+/// good, so the call waits instead. A write held longer than the retransmission timeout (or
+/// TCP_USER_TIMEOUT) ends the connection with ETIMEDOUT, as the kernel would; an idle
+/// connection, or one only reading, survives any cut, as on Linux.
 pub fn hold(fd: libc::c_int, slot: &Slot, dir: Dir, msg_flags: libc::c_int) -> Held {
+    let now = crate::sys::now_ns(libc::CLOCK_MONOTONIC);
+    let deadline = match dir {
+        Dir::Tx => unacked_deadline(fd, slot, now),
+        Dir::Rx => u64::MAX,
+    };
+    if now >= deadline {
+        return Held::TimedOut;
+    }
     let nonblocking =
         msg_flags & libc::MSG_DONTWAIT != 0 || crate::sys::fcntl_getfl(fd) & libc::O_NONBLOCK != 0;
     if nonblocking && crate::readiness::registrations_known(fd) {
-        let until = crate::sys::now_ns(libc::CLOCK_MONOTONIC) + SLICE_NS;
+        let until = (now + SLICE_NS).min(deadline);
         if crate::readiness::begin_stall(fd, slot, dir, until) {
             slot.held.fetch_or(dir_bit(dir), Relaxed);
             return Held::Eagain;
@@ -77,7 +115,20 @@ pub fn hold(fd: libc::c_int, slot: &Slot, dir: Dir, msg_flags: libc::c_int) -> H
         };
         crate::sys::timeout_ns(fd, name)
     };
-    wait_out(|| is_cut(slot, dir), timeout)
+    let limit = match (timeout, deadline) {
+        (t, u64::MAX) => t,
+        (Some(t), d) => Some(t.min(d - now)),
+        (None, d) => Some(d - now),
+    };
+    match wait_out(|| is_cut(slot, dir), limit) {
+        Held::Eagain if crate::sys::now_ns(libc::CLOCK_MONOTONIC) >= deadline => Held::TimedOut,
+        held => {
+            if let Held::Proceed = held {
+                slot.unacked_since.store(0, Relaxed);
+            }
+            held
+        }
+    }
 }
 
 /// Sleeps in slices while `cut()` holds, up to `timeout`.
@@ -103,6 +154,13 @@ pub fn renews(slot: &Slot, dir: Dir) -> bool {
     }
     let rule = slot.hold_rule[d].load(Relaxed);
     let (lasts, rule_off) = match rule {
+        // A write's hold ends at its retransmission deadline: the next call times out.
+        0 if dir == Dir::Tx => (
+            is_cut(slot, dir)
+                && crate::sys::now_ns(libc::CLOCK_MONOTONIC)
+                    < slot.unacked_deadline.load(Relaxed).max(1),
+            false,
+        ),
         0 => (is_cut(slot, dir), false),
         // A blackhole lasts while its rule is on and, if timed, until its end (the next call then
         // ends the connection).

@@ -332,7 +332,7 @@ fn blackhole(
             Ok(None)
         }
         crate::hold::Held::Eagain if deadline.is_some_and(|dl| now() >= dl) => Ok(end()),
-        crate::hold::Held::Eagain => Err(true),
+        crate::hold::Held::Eagain | crate::hold::Held::TimedOut => Err(true),
     }
 }
 

@@ -161,6 +161,23 @@ fn a_one_way_cut_holds_one_direction_only_and_held_data_flows_on_heal() {
 }
 
 #[test]
+fn a_write_held_past_tcp_user_timeout_ends_the_connection_with_etimedout() {
+    let _one = one_at_a_time();
+    let dir = TempDir::new("control-user-timeout");
+    let policy = kv_policy(&dir, 3, "");
+    let log = dir.join("run.jsonl");
+    let r = scenario(&policy, &log, "user_timeout");
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    for step in [
+        "user-timeout errno 110",
+        "after-about-half-a-second True",
+        "own-timeout errno None",
+    ] {
+        assert!(r.stdout.contains(step), "{step}: {}", r.describe());
+    }
+}
+
+#[test]
 fn partition_windows_cut_and_heal_on_the_runs_timeline() {
     let _one = one_at_a_time();
     let dir = TempDir::new("control-scheduled");

@@ -200,6 +200,13 @@ fn transfer_rules(
                 advance(slot, &call, r);
                 return r;
             }
+            crate::hold::Held::TimedOut => {
+                // The retransmission timeout ends the connection: the peer learns with an RST
+                // (what our gone socket answers it after the heal; its reads are held until then).
+                apply_break(call.fd, Break::Rst);
+                sys::set_errno(libc::ETIMEDOUT);
+                return -1;
+            }
         },
         Decision::Track => {
             let r = real(call.requested);
