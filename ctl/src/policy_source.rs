@@ -197,11 +197,16 @@ pub fn validate(path: &Path) -> Result<u8, Failure> {
             for rule in &policy.rules {
                 let ops: Vec<&str> = rule.ops.iter().map(|o| o.name()).collect();
                 println!(
-                    "  {:<24} {:<10} p={:<6} on {}",
+                    "  {:<24} {:<10} p={:<6} on {}{}",
                     rule.name,
                     rule.fault.kind_name(),
                     rule.probability,
-                    ops.join(",")
+                    ops.join(","),
+                    if rule.enabled {
+                        ""
+                    } else {
+                        " (off at start: `chaos-ctl control enable` switches it on)"
+                    }
                 );
             }
             let lines = notes::fault_lines(&text);

@@ -296,6 +296,8 @@ fn control_without_a_run_or_with_unknown_names_says_what_was_expected() {
         "p.toml",
         "[[rules]]\nname = \"slow\"\non = \"read\"\nfault = { delay = \"1ms\" }\nenabled = false\n",
     );
+    let v = run(Command::new(&bins().ctl).arg("validate").arg(&policy), 20);
+    assert!(v.stdout.contains("(off at start"), "{}", v.describe());
     let script = format!(
         "{ctl} control enable slwo; echo enable=$?; {ctl} control partition a b; echo part=$?; \
          {ctl} control status --json",
