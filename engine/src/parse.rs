@@ -550,12 +550,6 @@ fn parse_fault(value: &toml::Value) -> Result<Fault, String> {
                         .map_err(|m| short_backwards(t).unwrap_or(m))
                 }
                 "stall" => parse_ns_range(text()?).map(Fault::Stall),
-                "slow_close" => Err(
-                    "`slow_close` is not supported yet: holding the FIN back past the program's \
-                     close needs the socket closed later at a time the program may make no call \
-                     at all, which the shim cannot do without a thread of its own"
-                        .into(),
-                ),
                 "reorder" => match v.as_integer() {
                     Some(n @ 1..=64) => Ok(Fault::Reorder(n as u32)),
                     _ => Err(

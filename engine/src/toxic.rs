@@ -31,10 +31,14 @@ pub struct Toxics {
     pub limit_resets: bool,
     /// A real RST this long after the connection was established.
     pub reset_after_ns: Option<u64>,
+    /// Reads: the peer's FIN reaches us this much later (its close took that long to arrive):
+    /// the end of the stream is seen that late, what came before it is not delayed.
+    pub slow_close_ns: Option<u64>,
 }
 
 /// The keys a toxic fault table may hold.
-pub const KEYS: [&str; 7] = [
+pub const KEYS: [&str; 8] = [
+    "slow_close",
     "latency",
     "jitter",
     "bandwidth",
@@ -71,6 +75,7 @@ pub fn parse(t: &toml::Table) -> Result<Toxics, String> {
         latency_ns: duration("latency")?,
         jitter_ns: duration("jitter")?.unwrap_or(0),
         reset_after_ns: duration("reset_after")?,
+        slow_close_ns: duration("slow_close")?,
         ..Toxics::default()
     };
     if t.contains_key("jitter") && x.latency_ns.is_none() {

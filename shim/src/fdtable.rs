@@ -130,6 +130,8 @@ pub struct Slot {
     pub tox_last: [AtomicU64; 2],
     pub tox_t0: [AtomicU64; 2],
     pub tox_pos0: [AtomicU64; 2],
+    /// `slow_close`: when the peer's FIN, first seen queued, becomes visible (0: not seen yet).
+    pub tox_eof_at: AtomicU64,
     /// A toxic ended the connection for our reads (`limit_data`, `then = "close"`): they return
     /// 0 from then on, as after the peer's FIN, whatever is still queued (the data past the limit
     /// never arrived). Set with FORCE_SLOW, so every read comes to see it.
@@ -164,6 +166,7 @@ impl Slot {
             tox_last: [const { AtomicU64::new(0) }; 2],
             tox_t0: [const { AtomicU64::new(0) }; 2],
             tox_pos0: [const { AtomicU64::new(0) }; 2],
+            tox_eof_at: AtomicU64::new(0),
             reads_ended: AtomicU32::new(0),
             reset_at: AtomicU64::new(0),
         }
@@ -361,6 +364,7 @@ pub fn classify(policy: &Policy, fd: c_int, role_hint: Role) -> Meta {
         slot.reads_ended.store(0, Relaxed);
         slot.reset_at.store(0, Relaxed);
         slot.unacked_since.store(0, Relaxed);
+        slot.tox_eof_at.store(0, Relaxed);
         let born = match role {
             Role::Out | Role::In => crate::sys::now_ns(libc::CLOCK_MONOTONIC),
             _ => 0,

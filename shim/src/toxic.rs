@@ -8,7 +8,9 @@
 //! - `latency`: a read's chunk becomes readable that long after it arrived (first seen queued),
 //!   a write that starts a burst is sent that much later;
 //! - `bandwidth`: transfers paced to the rate over the connection's life, by short transfers and
-//!   not-ready time.
+//!   not-ready time;
+//! - `slow_close` (reads): the peer's FIN arrives that much later: the end of the stream is not
+//!   readable until then (what came before it is not delayed).
 //!
 //! Every effect is logged as the plain fault it amounts to at that key (`stall`, `short`, `delay`,
 //! `reset`, `close`), with `effect` naming the toxic, so `freeze` turns a run with toxics into
@@ -143,6 +145,19 @@ pub fn apply(
             if toxics.latency_ns.is_some() {
                 crate::guard::guarded(|| after_latency_call(slot, call, dir, r, &toxics, plan));
             }
+            if let Some(delay) = toxics.slow_close_ns
+                && r == 0
+                && dir == Dir::Rx
+                && mode != Mode::Nonblocking
+                && call.requested > 0
+                && slot.tox_eof_at.load(Relaxed) == 0
+            {
+                // A blocking read that waited for the FIN in the kernel: it arrives `delay` late.
+                slot.tox_eof_at.store(now(), Relaxed);
+                sys::sleep_ns(delay);
+                applied.delay_ns = delay;
+                applied.effect = Some("slow-close");
+            }
             if let Some(brk) = end {
                 apply_break(call.fd, brk);
                 if brk == Break::ShutBoth && dir == Dir::Rx {
@@ -247,6 +262,11 @@ fn steps(
             }
             Limit::Ended => return Ok(Step::Call(requested, None)),
         }
+    }
+    if let Some(delay) = x.slow_close_ns
+        && dir == Dir::Rx
+    {
+        wait_for_fin(slot, call, delay, mode, applied)?;
     }
     if let Some(latency) = x.latency_ns {
         let param = chaos_engine::chance::param_at(plan.key.conn ^ slot.pos[d].load(Relaxed));
@@ -384,6 +404,38 @@ fn wait_latency(
             open_chunk(slot, dir, now());
             Ok(())
         }
+    }
+}
+
+/// `slow_close`: when nothing is queued but the peer's FIN, that FIN is readable only `delay`
+/// after it was first seen; Ok(()) when the call may go on, Err for EAGAIN now.
+fn wait_for_fin(
+    slot: &Slot,
+    call: &Call,
+    delay: u64,
+    mode: Mode,
+    applied: &mut Applied,
+) -> Result<(), bool> {
+    let t = now();
+    let mut at = slot.tox_eof_at.load(Relaxed);
+    if at == 0 {
+        if sys::ioctl_int(call.fd, libc::FIONREAD) > 0 {
+            return Ok(()); // data first: it is not delayed
+        }
+        if sys::poll_one(call.fd, libc::POLLRDHUP, 0) & libc::POLLRDHUP == 0 {
+            // No FIN yet: a blocking read waits for it in the kernel and is delayed after.
+            return Ok(());
+        }
+        at = t + delay;
+        slot.tox_eof_at.store(at, Relaxed);
+    }
+    if t >= at {
+        return Ok(());
+    }
+    applied.effect = Some("slow-close");
+    match not_ready(slot, call, at - t, mode, applied) {
+        StallOutcome::Eagain => Err(true),
+        StallOutcome::Proceed => Ok(()),
     }
 }
 

@@ -280,6 +280,10 @@ fn a_node_client_times_out_on_a_blackhole_and_recovers_when_it_is_switched_off()
 
 /// `toxic_peer.py read` against a `server` peer, under `rule` on its reads.
 fn read_through(dir: &TempDir, server: &str, rule: &str, log: &str) -> String {
+    read_through_as(dir, server, rule, log, &[])
+}
+
+fn read_through_as(dir: &TempDir, server: &str, rule: &str, log: &str, extra: &[&str]) -> String {
     let port = free_port();
     let _server = peer(server, port);
     let text = policy(
@@ -357,6 +361,31 @@ fn reset_after_sends_a_real_rst_that_long_after_the_connection_was_made() {
 }
 
 #[test]
+fn slow_close_delays_the_end_of_the_stream_by_its_time() {
+    let dir = TempDir::new("toxic-slow-close");
+    // The server sends "hi" and closes at once; its FIN reaches the reader 600 ms late, whether
+    // the reader waits in poll (a socket timeout) or in a blocking read.
+    for (extra, log) in [
+        (&[][..], "poll.jsonl"),
+        (&["blocking"][..], "blocking.jsonl"),
+    ] {
+        let out = read_through_as(&dir, "hi", "fault = { slow_close = \"600ms\" }", log, extra);
+        let secs: f64 = out
+            .strip_prefix("eof after 2 in ")
+            .unwrap_or_else(|| panic!("{log}: {out}"))
+            .trim()
+            .parse()
+            .unwrap();
+        assert!((0.55..1.5).contains(&secs), "{log}: {out}");
+        let events = read_log(&dir.join(log));
+        assert!(
+            faults(&events).iter().any(|f| f["effect"] == "slow-close"),
+            "{log}: logged"
+        );
+    }
+}
+
+#[test]
 fn a_peer_that_never_reads_fills_the_buffers_and_the_sender_times_out() {
     let dir = TempDir::new("toxic-never-reads");
     let port = free_port();
@@ -424,7 +453,7 @@ fn bad_toxics_are_refused_with_what_was_expected() {
             ),
             (
                 "[[rules]]\non = \"close\"\nfault = { slow_close = \"2s\" }\n",
-                "`slow_close` is not supported yet",
+                "act on a connection's reads and writes, not on close",
             ),
         ],
     );
