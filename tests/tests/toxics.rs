@@ -291,20 +291,11 @@ fn read_through_as(dir: &TempDir, server: &str, rule: &str, log: &str, extra: &[
         "cut",
         &format!("on = \"reads\"\nfd = \"tcp\"\npeer = \":{port}\"\n{rule}"),
     );
-    let r = run(
-        &mut ctl_run(
-            dir,
-            Some(&text),
-            log,
-            &[
-                "python3",
-                fixture().to_str().unwrap(),
-                "read",
-                &port.to_string(),
-            ],
-        ),
-        30,
-    );
+    let port = port.to_string();
+    let script = fixture();
+    let mut argv = vec!["python3", script.to_str().unwrap(), "read", &port];
+    argv.extend_from_slice(extra);
+    let r = run(&mut ctl_run(dir, Some(&text), log, &argv), 30);
     assert_eq!(r.code(), Some(0), "{}", r.describe());
     r.stdout
 }
