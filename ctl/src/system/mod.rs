@@ -295,7 +295,31 @@ fn share_with_users(replicas: &[Replica], log: &Path, run_dir: &Path) -> Result<
 }
 
 /// A port nobody listens on now, for a replica without `port`; kept for all its lives.
+/// A port for a replica to listen on, free now and outside the kernel's ephemeral range: a port
+/// the kernel hands out to outgoing connections (ours, the workload's, any process's) could be
+/// taken by one of them between this check and the replica's bind (EADDRINUSE at start).
 fn free_port() -> Result<u16, Failure> {
+    let (ephemeral_lo, _) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| {
+            let mut it = t.split_whitespace().map(|n| n.parse::<u16>().ok());
+            Some((it.next()??, it.next()??))
+        })
+        .unwrap_or((32768, 60999));
+    let lo = 10000u16.min(ephemeral_lo.saturating_sub(1000));
+    let span = u32::from(ephemeral_lo.saturating_sub(lo)).max(1);
+    let mut x = (std::process::id() as u64) << 32
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+    for _ in 0..200 {
+        x = chaos_engine::decide::splitmix(x);
+        let port = lo + (x % u64::from(span)) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    // A crowded machine: fall back to one the kernel picks.
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
