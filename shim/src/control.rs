@@ -52,11 +52,24 @@ pub fn page() -> Option<Page<'static>> {
 pub fn init(path: Option<&str>, name: Option<&str>, initially: u64) -> Result<(), String> {
     DEFAULT_ENABLED.store(initially, Relaxed);
     let Some(path) = path else { return Ok(()) };
-    let file = std::fs::OpenOptions::new()
+    let file = match std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(path)
-        .map_err(|e| format!("chaos: cannot open the control page {path} (CHAOS_CONTROL): {e}"))?;
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // The run is over (a process that outlived it, exec'ing later): there is nothing left
+            // to steer it, and nothing to say (every exec of such a process would repeat it). Its
+            // rules, which do not depend on the page, stay as the policy starts them.
+            return Ok(());
+        }
+        Err(e) => {
+            return Err(format!(
+                "chaos: cannot open the control page {path} (CHAOS_CONTROL): {e}"
+            ));
+        }
+    };
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     if len < SIZE as u64 {
         return Err(format!(

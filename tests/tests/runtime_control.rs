@@ -378,3 +378,36 @@ fn bad_partition_configs_are_refused_with_where_and_what() {
         ],
     );
 }
+
+#[test]
+fn a_process_that_outlives_its_run_still_runs_and_a_bad_page_is_refused() {
+    let dir = TempDir::new("control-gone");
+    let policy = dir.write(
+        "p.toml",
+        "[[rules]]\non = \"read\"\nfault = { delay = \"1ms\" }\n",
+    );
+    let script = dir.write("ok.sh", "echo ran\n");
+    let preloaded = |control: &std::path::Path| {
+        run(
+            Command::new("sh")
+                .arg(&script)
+                .env("LD_PRELOAD", &bins().shim)
+                .env("CHAOS_POLICY", &policy)
+                .env("CHAOS_CONTROL", control),
+            20,
+        )
+    };
+    // A run's page is removed when the run ends: a process exec'ing after that is not its to
+    // steer any more, and runs under its policy.
+    let r = preloaded(&dir.join("gone/control"));
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    assert_eq!(r.stdout, "ran\n", "{}", r.describe());
+    // Something that is not a control page is an error, as any unusable setting is.
+    let r = preloaded(&policy);
+    assert_eq!(r.code(), Some(125), "{}", r.describe());
+    assert!(
+        r.stderr.contains("is not a control page"),
+        "{}",
+        r.describe()
+    );
+}
