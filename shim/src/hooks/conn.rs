@@ -293,8 +293,12 @@ pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
     r
 }
 
-/// Records the TCP port `fd` is bound to as this process's, in the run's directory.
+/// Records the port `fd` is bound to as this process's, in the run's directory. TCP only: the
+/// directory is of TCP ports (a UDP port of the same number is another port).
 fn register_local_port(fd: c_int) {
+    if sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE) != Some(libc::SOCK_STREAM) {
+        return;
+    }
     if let chaos_engine::addr::Endpoint::Ip(sa) = SockAddrBuf::read(fd, false).endpoint() {
         crate::control::register_port(sa.port());
     }
