@@ -249,11 +249,7 @@ fn steps(
     let mut len = requested;
     let mut end = None;
     if let Some(limit) = x.limit_data {
-        let brk = if x.limit_resets {
-            Break::Rst
-        } else {
-            Break::ShutBoth
-        };
+        let brk = ending(&x);
         match toxic::limit(limit, slot.pos[d].load(Relaxed), requested) {
             Limit::Under => {}
             Limit::Reaches(n) => {
@@ -268,15 +264,30 @@ fn steps(
     {
         wait_for_fin(slot, call, delay, mode, applied)?;
     }
-    if let Some(latency) = x.latency_ns {
-        let param = chaos_engine::chance::param_at(plan.key.conn ^ slot.pos[d].load(Relaxed));
-        let lat = toxic::chunk_latency(latency, x.jitter_ns, param);
+    if x.latency_ns.is_some() {
+        let lat = chunk_latency_at(slot, plan, dir, &x);
         wait_latency(slot, call, dir, lat, mode, applied)?;
     }
     if let Some(rate) = x.bandwidth {
         len = len.min(pace(slot, call, dir, rate, len, mode, applied)?);
     }
     Ok(Step::Call(len, end))
+}
+
+/// How a toxic ends a connection: a real RST (`then = "reset"`) or a FIN both ways.
+fn ending(x: &Toxics) -> Break {
+    if x.limit_resets {
+        Break::Rst
+    } else {
+        Break::ShutBoth
+    }
+}
+
+/// This chunk's latency (latency ± jitter), drawn from the connection and the offset it starts at.
+fn chunk_latency_at(slot: &Slot, plan: &Plan, dir: Dir, x: &Toxics) -> u64 {
+    let param =
+        chaos_engine::chance::param_at(plan.key.conn ^ slot.pos[dir as usize].load(Relaxed));
+    toxic::chunk_latency(x.latency_ns.unwrap_or(0), x.jitter_ns, param)
 }
 
 /// A blackhole: Ok(None) once it is over (the rule went off), Ok(Some(end)) when a timed one
@@ -300,11 +311,7 @@ fn blackhole(
     let since = slot.black_since[d].load(Relaxed);
     let deadline = x.reset_after_blackhole_ns.map(|r| since + r);
     let end = || {
-        let brk = if x.limit_resets {
-            Break::Rst
-        } else {
-            Break::ShutBoth
-        };
+        let brk = ending(x);
         apply_break(call.fd, brk);
         slot.black_since[d].store(0, Relaxed);
         if brk == Break::Rst {
@@ -456,12 +463,7 @@ fn after_latency_call(slot: &Slot, call: &Call, dir: Dir, r: isize, x: &Toxics, 
     let d = dir as usize;
     if slot.tox_ready[d].load(Relaxed) == 0 {
         // It blocked until the data came: the data "arrives" now and is readable `lat` later.
-        let param = chaos_engine::chance::param_at(plan.key.conn ^ slot.pos[d].load(Relaxed));
-        sys::sleep_ns(toxic::chunk_latency(
-            x.latency_ns.unwrap_or(0),
-            x.jitter_ns,
-            param,
-        ));
+        sys::sleep_ns(chunk_latency_at(slot, plan, dir, x));
     }
     let queued = sys::ioctl_int(call.fd, libc::FIONREAD);
     slot.tox_ready[d].store(if queued > 0 { CHUNK_OPEN } else { 0 }, Relaxed);

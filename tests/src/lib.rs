@@ -405,3 +405,21 @@ pub fn assert_refused(dir: &TempDir, cases: &[(&str, &str)]) {
         assert!(r.stderr.contains("bad.toml:"), "{text}: {}", r.describe());
     }
 }
+
+/// A TCP port free on 127.0.0.1 now (the kernel's pick), for a server a test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until something listens on 127.0.0.1:`port`, failing the test after `secs` seconds.
+pub fn wait_for_port(port: u16, secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listening on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

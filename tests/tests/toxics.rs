@@ -6,23 +6,6 @@
 
 use chaos_tests::*;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_for_port(port: u16, secs: u64) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 fn fixture() -> std::path::PathBuf {
     workspace_root().join("tests/fixtures/toxic_peer.py")
@@ -41,9 +24,8 @@ fn peer(mode: &str, port: u16) -> Background {
     bg
 }
 
-fn policy(dir: &TempDir, name: &str, rule: &str) -> String {
-    let _ = dir;
-    let _ = name;
+/// A policy of one rule called `name`.
+fn policy(name: &str, rule: &str) -> String {
     format!("[[rules]]\nname = \"{name}\"\n{rule}\n")
 }
 
@@ -73,7 +55,7 @@ fn http_blob(dir: &TempDir) -> (Background, u16) {
 }
 
 fn curl(dir: &TempDir, rule: &str, port: u16, log: &str) -> (Finished, Vec<f64>) {
-    let text = policy(dir, "link", rule);
+    let text = policy("link", rule);
     let r = run(
         &mut ctl_run(
             dir,
@@ -171,7 +153,6 @@ fn redis_benchmark_through_5ms_of_latency_gets_the_throughput_it_allows() {
     let dir = TempDir::new("toxic-redis");
     let port = free_port().to_string();
     let text = policy(
-        &dir,
         "far",
         "on = \"reads\"\nfd = \"tcp\"\nfault = { latency = \"5ms\" }",
     );
@@ -224,7 +205,6 @@ fn blackholed_client_recovers(name: &str, argv: &[&str]) {
     let port = free_port();
     let _echo = peer("echo", port);
     let text = policy(
-        &dir,
         "hole",
         &format!(
             "on = [\"reads\", \"writes\"]\nfd = \"tcp\"\npeer = \":{port}\"\nfault = {{ blackhole = true }}"
@@ -287,7 +267,6 @@ fn read_through_as(dir: &TempDir, server: &str, rule: &str, log: &str, extra: &[
     let port = free_port();
     let _server = peer(server, port);
     let text = policy(
-        dir,
         "cut",
         &format!("on = \"reads\"\nfd = \"tcp\"\npeer = \":{port}\"\n{rule}"),
     );
@@ -382,7 +361,6 @@ fn a_peer_that_never_reads_fills_the_buffers_and_the_sender_times_out() {
     let port = free_port();
     // The server is under chaos: its own reads are blackholed, so it never reads anything.
     let text = policy(
-        &dir,
         "deaf",
         &format!(
             "on = \"reads\"\nfd = \"tcp\"\nlocal = \":{port}\"\nfault = {{ blackhole = true }}"
