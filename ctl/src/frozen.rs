@@ -116,10 +116,12 @@ pub fn logged_faults(log: &Log, log_path: &Path) -> Result<Vec<LoggedFault>, Fai
             .map(|p| format!(" to {p}"))
             .unwrap_or_default();
         let fault = fault_value(f);
-        // A lookup has no fd: it is named by the host it resolved.
-        let on = match &f.host {
-            Some(h) => format!("of {} ({conn})", comment(h)),
-            None => format!("on {} ({conn}{peer})", f.conn.as_deref().unwrap_or("?")),
+        // A lookup has no fd: it is named by the host it resolved; an open, rename, unlink or
+        // mkdir by the path it named.
+        let on = match (&f.host, &f.path) {
+            (Some(h), _) => format!("of {} ({conn})", comment(h)),
+            (None, Some(p)) if f.fd < 0 => format!("of {} ({conn})", comment(p)),
+            _ => format!("on {} ({conn}{peer})", f.conn.as_deref().unwrap_or("?")),
         };
         out.push(LoggedFault {
             describe: format!(

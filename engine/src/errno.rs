@@ -1,7 +1,8 @@
 //! Errno names (Linux values) and which errnos each kind of call can really return on Linux.
 //!
 //! The allow-lists come from the Linux man pages (read(2), recv(2), send(2), connect(2), accept(2),
-//! setsockopt(2), shutdown(2), close(2)) plus the pending socket errors the kernel reports through any
+//! setsockopt(2), shutdown(2), close(2); open(2), pread(2), fsync(2), fallocate(2), rename(2), unlink(2),
+//! mkdir(2), sendfile(2), splice(2), copy_file_range(2), pipe(2), dup(2)) plus the pending socket errors the kernel reports through any
 //! data call (ECONNRESET, ETIMEDOUT, EHOSTUNREACH...). A rule naming an errno outside its ops' lists is
 //! rejected unless it says `any_errno = true`.
 
@@ -68,6 +69,13 @@ errno_table!(
     ENONET,
     EREMOTEIO,
     ECANCELED,
+    ELOOP,
+    ENAMETOOLONG,
+    ETXTBSY,
+    EOVERFLOW,
+    EMLINK,
+    ENOTEMPTY,
+    EXDEV,
 );
 
 pub fn errno_value(name: &str) -> Option<i32> {
@@ -99,9 +107,22 @@ const PENDING_NET: &[&str] = &[
 
 fn own_list(class: OpClass) -> &'static [&'static str] {
     match class {
+        // pread(2)/preadv(2) add ESPIPE, ENXIO and EOVERFLOW for a file's offset.
         OpClass::Reads => &[
-            "EAGAIN", "EBADF", "EFAULT", "EINTR", "EINVAL", "EIO", "EISDIR", "ENOMEM", "ENOTCONN",
-            "ENOTSOCK", "ENOBUFS",
+            "EAGAIN",
+            "EBADF",
+            "EFAULT",
+            "EINTR",
+            "EINVAL",
+            "EIO",
+            "EISDIR",
+            "ENOMEM",
+            "ENOTCONN",
+            "ENOTSOCK",
+            "ENOBUFS",
+            "ESPIPE",
+            "ENXIO",
+            "EOVERFLOW",
         ],
         OpClass::Writes => &[
             "EAGAIN",
@@ -124,6 +145,12 @@ fn own_list(class: OpClass) -> &'static [&'static str] {
             "EOPNOTSUPP",
             "EPERM",
             "EACCES",
+            // pwrite(2), sendfile(2), splice(2), copy_file_range(2).
+            "ESPIPE",
+            "ENXIO",
+            "EOVERFLOW",
+            "ETXTBSY",
+            "EXDEV",
         ],
         OpClass::Connect => &[
             "EACCES",
@@ -183,6 +210,150 @@ fn own_list(class: OpClass) -> &'static [&'static str] {
         OpClass::Close => &["EBADF", "EINTR", "EIO", "ENOSPC", "EDQUOT"],
         // Resolvers report EAI_* codes, not errno values (see `Fault::Resolver`).
         OpClass::Resolve => &[],
+        // open(2).
+        OpClass::Opens => &[
+            "EACCES",
+            "EBADF",
+            "EDQUOT",
+            "EEXIST",
+            "EFAULT",
+            "EFBIG",
+            "EINVAL",
+            "EISDIR",
+            "ELOOP",
+            "EMFILE",
+            "ENAMETOOLONG",
+            "ENFILE",
+            "ENOENT",
+            "ENOMEM",
+            "ENOSPC",
+            "ENOTDIR",
+            "EOPNOTSUPP",
+            "EOVERFLOW",
+            "EPERM",
+            "EROFS",
+            "ETXTBSY",
+            "EAGAIN",
+            "EIO",
+        ],
+        // fsync(2), sync_file_range(2), syncfs(2): writeback errors surface here.
+        OpClass::Syncs => &[
+            "EBADF", "EIO", "ENOSPC", "EDQUOT", "EINVAL", "ESPIPE", "ENOMEM",
+        ],
+        // ftruncate(2), fallocate(2), posix_fallocate(3).
+        OpClass::Space => &[
+            "EBADF",
+            "EFBIG",
+            "EINTR",
+            "EINVAL",
+            "EIO",
+            "ENODEV",
+            "ENOSPC",
+            "EDQUOT",
+            "ENOSYS",
+            "EOPNOTSUPP",
+            "EPERM",
+            "EROFS",
+            "ESPIPE",
+            "ETXTBSY",
+        ],
+        // rename(2), unlink(2), mkdir(2).
+        OpClass::Entries => &[
+            "EACCES",
+            "EBADF",
+            "EBUSY",
+            "EDQUOT",
+            "EEXIST",
+            "EFAULT",
+            "EINVAL",
+            "EISDIR",
+            "ELOOP",
+            "EMLINK",
+            "ENAMETOOLONG",
+            "ENOENT",
+            "ENOMEM",
+            "ENOSPC",
+            "ENOTDIR",
+            "ENOTEMPTY",
+            "EPERM",
+            "EROFS",
+            "EXDEV",
+            "EIO",
+        ],
+        // socket(2), pipe(2), dup(2): out of fds or memory.
+        OpClass::NewFds => &[
+            "EMFILE",
+            "ENFILE",
+            "ENOMEM",
+            "ENOBUFS",
+            "EACCES",
+            "EAFNOSUPPORT",
+            "EINVAL",
+            "EPROTONOSUPPORT",
+            "EFAULT",
+            "EBADF",
+        ],
+    }
+}
+
+/// Ops whose own man page allows less than their class: `dup` never reports ENFILE (it makes no
+/// new open file), no fd-making call but socket reports ENOBUFS or EACCES, and only rename moves
+/// across devices. (dup2 and dup3 are
+/// not the `dup` op: the kernel turns their EMFILE into EBADF, fs/file.c ksys_dup3.)
+fn op_list(op: crate::op::Op) -> Option<&'static [&'static str]> {
+    use crate::op::Op;
+    match op {
+        Op::Dup => Some(&["EBADF", "EMFILE"]),
+        Op::Pipe => Some(&["EFAULT", "EINVAL", "EMFILE", "ENFILE"]),
+        // unlink(2) and mkdir(2) name one entry: no cross-device move, no target to replace.
+        Op::Unlink => Some(&[
+            "EACCES",
+            "EBADF",
+            "EBUSY",
+            "EFAULT",
+            "EINVAL",
+            "EIO",
+            "EISDIR",
+            "ELOOP",
+            "ENAMETOOLONG",
+            "ENOENT",
+            "ENOMEM",
+            "ENOTDIR",
+            "EPERM",
+            "EROFS",
+        ]),
+        Op::Mkdir => Some(&[
+            "EACCES",
+            "EBADF",
+            "EDQUOT",
+            "EEXIST",
+            "EFAULT",
+            "EINVAL",
+            "ELOOP",
+            "EMLINK",
+            "ENAMETOOLONG",
+            "ENOENT",
+            "ENOMEM",
+            "ENOSPC",
+            "ENOTDIR",
+            "EPERM",
+            "EROFS",
+        ]),
+        _ => None,
+    }
+}
+
+/// Can `op` return `errno` on Linux? Its class's list, narrowed where the op's own is shorter.
+pub fn op_can_return(op: crate::op::Op, errno: i32) -> bool {
+    can_return(op.class(), errno)
+        && op_list(op).is_none_or(|names| names.iter().any(|n| errno_value(n) == Some(errno)))
+}
+
+/// What `op` can return, for error messages.
+pub fn op_allowed_names(op: crate::op::Op) -> Vec<&'static str> {
+    match op_list(op) {
+        Some(names) => names.to_vec(),
+        None => allowed_names(op.class()),
     }
 }
 

@@ -24,6 +24,14 @@ pub fn connects_key(kind: FdKind) -> u64 {
     mix(&[kind as u64, 0, u64::MAX])
 }
 
+/// Calls made before there is an fd (open, rename, unlink, mkdir) are keyed by the path they name,
+/// made absolute, and by their class: the same file opened by two threads in any order gets the
+/// same decisions. `socket` and `pipe`, which name nothing, are keyed by their op alone. Never 0
+/// (the shim's count table uses 0 for a free slot).
+pub fn named_key(class: crate::op::OpClass, name: &[u8]) -> u64 {
+    mix(&[crate::policy::fnv1a(name), class as u64, u64::MAX - 1]) | 1
+}
+
 /// Parses `tcp-out#3` (kind-role#ordinal), `tcp-connects`, or a raw 16-hex-digit key into a
 /// connection key.
 pub fn parse_conn(text: &str) -> Result<u64, String> {

@@ -68,6 +68,8 @@ impl KindSet {
             | (1 << FdKind::OtherSocket as u8),
     );
 
+    pub const ANY: KindSet = KindSet(0x7f);
+
     pub fn contains(self, kind: FdKind) -> bool {
         self.0 & kind.bit() != 0
     }
@@ -75,7 +77,7 @@ impl KindSet {
     pub fn from_name(name: &str) -> Option<KindSet> {
         Some(match name {
             "socket" => KindSet::SOCKET,
-            "any" => KindSet(0x7f),
+            "any" => KindSet::ANY,
             "tcp" => KindSet(FdKind::Tcp.bit()),
             "udp" => KindSet(FdKind::Udp.bit()),
             "unix" => KindSet(FdKind::Unix.bit()),

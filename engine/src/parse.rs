@@ -1,7 +1,7 @@
 //! TOML policy text -> validated `Policy`, with errors that name the file, line and column.
 
 use crate::addr::AddrPattern;
-use crate::errno::{allowed_names, can_return, errno_name};
+use crate::errno::{allowed_names, can_return, errno_name, op_allowed_names, op_can_return};
 use crate::fault::{Fault, parse_errno, parse_ns_range, parse_short};
 use crate::glob::Glob;
 use crate::inject::{self, Injection};
@@ -353,7 +353,7 @@ fn build_rule(raw: RawRule, index: usize, err_at: ErrAt) -> Result<Rule, PolicyE
     }
 
     let kinds = match &raw.fd {
-        None => KindSet::SOCKET,
+        None => ops.default_kinds(),
         Some(fd) => {
             let mut set = KindSet(0);
             for (item, at) in fd.get_ref().items(fd.span()) {
@@ -578,6 +578,24 @@ fn check_fault_fits(
         v
     };
     let resolving = classes.contains(&OpClass::Resolve);
+    let moves_no_data = classes.iter().find(|c| {
+        matches!(
+            c,
+            OpClass::Opens | OpClass::Syncs | OpClass::Space | OpClass::Entries | OpClass::NewFds
+        )
+    });
+    if let Some(class) = moves_no_data
+        && !matches!(
+            fault,
+            Fault::Errno(_) | Fault::Delay(_) | Fault::Crash | Fault::Terminate | Fault::Pause(_)
+        )
+    {
+        return Err(format!(
+            "{} move no data: they can fail with an errno, be delayed ({{ delay = \"…\" }}) or \
+             hit the process (\"crash\", \"terminate\", {{ pause = \"…\" }})",
+            class.name()
+        ));
+    }
     match fault {
         Fault::Resolver(_) if !resolving => Err(
             "EAI_* errors are what name resolution returns: use them with `on = \"resolve\"`"
@@ -598,6 +616,16 @@ fn check_fault_fits(
                         class.name(),
                         errno_name(*e),
                         allowed_names(class).join(", ")
+                    ));
+                }
+            }
+            for op in ops.iter() {
+                if !op_can_return(op, *e) {
+                    return Err(format!(
+                        "{} cannot return {} on Linux; it can return {} (or set any_errno = true)",
+                        op.name(),
+                        errno_name(*e),
+                        op_allowed_names(op).join(", ")
                     ));
                 }
             }
@@ -886,6 +914,51 @@ fault = { short = "1..50%" }
         assert!(e.message.contains("expected one of macos"), "{e}");
         let e = err("quirks = [\"nope\"]\n");
         assert!(e.message.contains("unknown quirk `nope`"), "{e}");
+    }
+
+    #[test]
+    fn file_calls_take_their_own_errnos_and_default_to_files() {
+        let rule = |text: &str| parse_policy(&format!("[[rules]]\n{text}\n"), "p");
+        let p = rule("on = \"fsync\"\nfault = \"EIO\"").unwrap();
+        assert_eq!(p.rules[0].kinds, KindSet(crate::kind::FdKind::File.bit()));
+        assert!(rule("on = \"opens\"\npath = \"/data/*\"\nfault = \"EMFILE\"").is_ok());
+        assert!(rule("on = \"rename\"\nfault = \"EXDEV\"").is_ok());
+        // What each call cannot return is refused, with what it can.
+        let e = rule("on = \"fsync\"\nfault = \"ECONNRESET\"").unwrap_err();
+        assert!(
+            e.message.contains("syncs cannot return ECONNRESET"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("EIO"), "{}", e.message);
+        let e = rule("on = \"socket\"\nfault = \"ENOENT\"").unwrap_err();
+        assert!(
+            e.message.contains("newfds cannot return ENOENT"),
+            "{}",
+            e.message
+        );
+        // A call that moves no data cannot be cut short or stalled.
+        let e = rule("on = \"open\"\nfault = { short = \"50%\" }").unwrap_err();
+        assert!(e.message.contains("opens move no data"), "{}", e.message);
+        assert!(rule("on = \"fsync\"\nfault = \"crash\"").is_ok());
+        // pwrite is a write: ENOSPC, EFBIG, EDQUOT are its own.
+        assert!(rule("on = \"pwrite\"\nfault = \"EDQUOT\"").is_ok());
+        // dup makes no new open file: out of fds it says EMFILE, never ENFILE.
+        assert!(rule("on = \"dup\"\nfd = \"any\"\nfault = \"EMFILE\"").is_ok());
+        let e = rule("on = \"dup\"\nfd = \"any\"\nfault = \"ENFILE\"").unwrap_err();
+        assert!(
+            e.message.contains("dup cannot return ENFILE"),
+            "{}",
+            e.message
+        );
+        // Only rename crosses devices.
+        assert!(rule("on = \"rename\"\nfault = \"EXDEV\"").is_ok());
+        let e = rule("on = \"entries\"\nfault = \"EXDEV\"").unwrap_err();
+        assert!(
+            e.message.contains("unlink cannot return EXDEV"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

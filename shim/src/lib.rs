@@ -6,6 +6,7 @@
 //! `log` (the event log), `readiness` (epoll registrations and stalls), `ownfd` (the shim's own
 //! fds), `failed_close` (fds whose close failed, to catch retried closes), `guard` (re-entry and panic containment), `sys` (raw syscalls).
 
+mod abspath;
 mod control;
 mod facts;
 mod failed_close;
@@ -15,6 +16,7 @@ mod hold;
 mod hooks;
 mod init;
 mod log;
+mod named_counts;
 mod ownfd;
 mod plan;
 mod process_fault;

@@ -220,6 +220,44 @@ pub fn write_resolve(rt: &Runtime, op: Op, host: &[u8], source: Source, key: &Ke
     emit(&mut line);
 }
 
+/// What a fault on a call with no fd yet (open, rename, unlink, mkdir, socket, pipe) says.
+pub struct FdlessRecord<'a> {
+    pub op: Op,
+    /// The kind of fd the call makes or names (`file` for paths, `tcp` for a TCP socket...).
+    pub kind: FdKind,
+    pub path: Option<&'a [u8]>,
+    pub source: Source,
+    pub key: &'a Key,
+    pub errno: Option<c_int>,
+}
+
+/// `{"ev":"fault","op":"open","fd":-1,"kind":"file","path":…}`.
+pub fn write_fdless(rt: &Runtime, rec: &FdlessRecord, applied: &Applied) {
+    let mut line = LineBuf::new();
+    begin_event(&mut line, "fault");
+    line.field_str("op", rec.op.name().as_bytes());
+    line.field_num("fd", -1);
+    line.field_str("kind", rec.kind.name().as_bytes());
+    if let Some(path) = rec.path {
+        line.field_str("path", path);
+    }
+    field_source(&mut line, rt, rec.source);
+    line.field_str("fault", rec.source.fault(rt).kind_name().as_bytes());
+    if let Some(e) = rec.errno {
+        line.field_str("errno", errno_name(e).as_bytes());
+        line.field_num("returned", -1);
+    }
+    line.field_num("delay_ns", applied.delay_ns);
+    if let Some(effect) = applied.effect {
+        line.field_str("effect", effect.as_bytes());
+    }
+    if let Some(why) = applied.degraded {
+        line.field_str("degraded", why.as_bytes());
+    }
+    line.field_display("key", rec.key);
+    emit(&mut line);
+}
+
 /// Something the program did that is a bug on every platform: `{"ev":"warning",...}`.
 pub fn write_warning(op: &str, fd: c_int, what: &str) {
     let mut line = LineBuf::new();

@@ -11,8 +11,8 @@ use crate::sys::{self, syscall};
 use crate::time;
 use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use libc::{
-    c_int, c_uint, c_void, epoll_event, fd_set, iovec, mmsghdr, msghdr, nfds_t, pollfd, sigset_t,
-    size_t, sockaddr, socklen_t, ssize_t, timespec, timeval,
+    c_char, c_int, c_uint, c_void, epoll_event, fd_set, iovec, loff_t, mmsghdr, msghdr, nfds_t,
+    off_t, pollfd, sigset_t, size_t, sockaddr, socklen_t, ssize_t, timespec, timeval,
 };
 
 pub static MISSING: AtomicUsize = AtomicUsize::new(0);
@@ -258,6 +258,100 @@ real_functions! {
         => sys(libc::SYS_wait4, [pid as usize, status as usize, options as usize, usage as usize, 0, 0]) as libc::pid_t;
     waitid(idtype: libc::idtype_t, id: libc::id_t, info: *mut libc::siginfo_t, options: c_int) -> c_int
         => sys(libc::SYS_waitid, [idtype as usize, id as usize, info as usize, options as usize, NULL, 0]) as c_int;
+    // File calls. The fallbacks use the *at and 64-bit system calls every architecture has.
+    open(path: *const c_char, flags: c_int, mode: c_uint) -> c_int
+        => sys(libc::SYS_openat, [libc::AT_FDCWD as usize, path as usize, flags as usize, mode as usize, 0, 0]) as c_int;
+    open64(path: *const c_char, flags: c_int, mode: c_uint) -> c_int
+        => sys(libc::SYS_openat, [libc::AT_FDCWD as usize, path as usize, flags as usize, mode as usize, 0, 0]) as c_int;
+    openat(dirfd: c_int, path: *const c_char, flags: c_int, mode: c_uint) -> c_int
+        => sys(libc::SYS_openat, [dirfd as usize, path as usize, flags as usize, mode as usize, 0, 0]) as c_int;
+    openat64(dirfd: c_int, path: *const c_char, flags: c_int, mode: c_uint) -> c_int
+        => sys(libc::SYS_openat, [dirfd as usize, path as usize, flags as usize, mode as usize, 0, 0]) as c_int;
+    __open_2(path: *const c_char, flags: c_int) -> c_int
+        => sys(libc::SYS_openat, [libc::AT_FDCWD as usize, path as usize, flags as usize, 0, 0, 0]) as c_int;
+    __open64_2(path: *const c_char, flags: c_int) -> c_int
+        => sys(libc::SYS_openat, [libc::AT_FDCWD as usize, path as usize, flags as usize, 0, 0, 0]) as c_int;
+    __openat_2(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int
+        => sys(libc::SYS_openat, [dirfd as usize, path as usize, flags as usize, 0, 0, 0]) as c_int;
+    __openat64_2(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int
+        => sys(libc::SYS_openat, [dirfd as usize, path as usize, flags as usize, 0, 0, 0]) as c_int;
+    creat(path: *const c_char, mode: c_uint) -> c_int
+        => sys(libc::SYS_openat, [libc::AT_FDCWD as usize, path as usize, (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as usize, mode as usize, 0, 0]) as c_int;
+    creat64(path: *const c_char, mode: c_uint) -> c_int
+        => sys(libc::SYS_openat, [libc::AT_FDCWD as usize, path as usize, (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as usize, mode as usize, 0, 0]) as c_int;
+    pread(fd: c_int, buf: *mut c_void, n: size_t, off: off_t) -> ssize_t
+        => sys(libc::SYS_pread64, [fd as usize, buf as usize, n, off as usize, 0, 0]);
+    pread64(fd: c_int, buf: *mut c_void, n: size_t, off: off_t) -> ssize_t
+        => sys(libc::SYS_pread64, [fd as usize, buf as usize, n, off as usize, 0, 0]);
+    __pread_chk(fd: c_int, buf: *mut c_void, n: size_t, off: off_t, buflen: size_t) -> ssize_t
+        => { let _ = buflen; sys(libc::SYS_pread64, [fd as usize, buf as usize, n, off as usize, 0, 0]) };
+    __pread64_chk(fd: c_int, buf: *mut c_void, n: size_t, off: off_t, buflen: size_t) -> ssize_t
+        => { let _ = buflen; sys(libc::SYS_pread64, [fd as usize, buf as usize, n, off as usize, 0, 0]) };
+    pwrite(fd: c_int, buf: *const c_void, n: size_t, off: off_t) -> ssize_t
+        => sys(libc::SYS_pwrite64, [fd as usize, buf as usize, n, off as usize, 0, 0]);
+    pwrite64(fd: c_int, buf: *const c_void, n: size_t, off: off_t) -> ssize_t
+        => sys(libc::SYS_pwrite64, [fd as usize, buf as usize, n, off as usize, 0, 0]);
+    preadv(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t
+        => sys(libc::SYS_preadv, [fd as usize, iov as usize, cnt as usize, off as usize, 0, 0]);
+    preadv64(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t
+        => sys(libc::SYS_preadv, [fd as usize, iov as usize, cnt as usize, off as usize, 0, 0]);
+    preadv2(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t, flags: c_int) -> ssize_t
+        => sys(libc::SYS_preadv2, [fd as usize, iov as usize, cnt as usize, off as usize, 0, flags as usize]);
+    preadv64v2(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t, flags: c_int) -> ssize_t
+        => sys(libc::SYS_preadv2, [fd as usize, iov as usize, cnt as usize, off as usize, 0, flags as usize]);
+    pwritev(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t
+        => sys(libc::SYS_pwritev, [fd as usize, iov as usize, cnt as usize, off as usize, 0, 0]);
+    pwritev64(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t
+        => sys(libc::SYS_pwritev, [fd as usize, iov as usize, cnt as usize, off as usize, 0, 0]);
+    pwritev2(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t, flags: c_int) -> ssize_t
+        => sys(libc::SYS_pwritev2, [fd as usize, iov as usize, cnt as usize, off as usize, 0, flags as usize]);
+    pwritev64v2(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t, flags: c_int) -> ssize_t
+        => sys(libc::SYS_pwritev2, [fd as usize, iov as usize, cnt as usize, off as usize, 0, flags as usize]);
+    sendfile(out: c_int, inp: c_int, off: *mut off_t, count: size_t) -> ssize_t
+        => sys(libc::SYS_sendfile, [out as usize, inp as usize, off as usize, count, 0, 0]);
+    sendfile64(out: c_int, inp: c_int, off: *mut off_t, count: size_t) -> ssize_t
+        => sys(libc::SYS_sendfile, [out as usize, inp as usize, off as usize, count, 0, 0]);
+    splice(fd_in: c_int, off_in: *mut loff_t, fd_out: c_int, off_out: *mut loff_t, len: size_t, flags: c_uint) -> ssize_t
+        => sys(libc::SYS_splice, [fd_in as usize, off_in as usize, fd_out as usize, off_out as usize, len, flags as usize]);
+    copy_file_range(fd_in: c_int, off_in: *mut loff_t, fd_out: c_int, off_out: *mut loff_t, len: size_t, flags: c_uint) -> ssize_t
+        => sys(libc::SYS_copy_file_range, [fd_in as usize, off_in as usize, fd_out as usize, off_out as usize, len, flags as usize]);
+    fsync(fd: c_int) -> c_int
+        => sys(libc::SYS_fsync, [fd as usize, 0, 0, 0, 0, 0]) as c_int;
+    fdatasync(fd: c_int) -> c_int
+        => sys(libc::SYS_fdatasync, [fd as usize, 0, 0, 0, 0, 0]) as c_int;
+    sync_file_range(fd: c_int, off: off_t, n: off_t, flags: c_uint) -> c_int
+        => sys(libc::SYS_sync_file_range, [fd as usize, off as usize, n as usize, flags as usize, 0, 0]) as c_int;
+    syncfs(fd: c_int) -> c_int
+        => sys(libc::SYS_syncfs, [fd as usize, 0, 0, 0, 0, 0]) as c_int;
+    ftruncate(fd: c_int, len: off_t) -> c_int
+        => sys(libc::SYS_ftruncate, [fd as usize, len as usize, 0, 0, 0, 0]) as c_int;
+    ftruncate64(fd: c_int, len: off_t) -> c_int
+        => sys(libc::SYS_ftruncate, [fd as usize, len as usize, 0, 0, 0, 0]) as c_int;
+    fallocate(fd: c_int, mode: c_int, off: off_t, len: off_t) -> c_int
+        => sys(libc::SYS_fallocate, [fd as usize, mode as usize, off as usize, len as usize, 0, 0]) as c_int;
+    fallocate64(fd: c_int, mode: c_int, off: off_t, len: off_t) -> c_int
+        => sys(libc::SYS_fallocate, [fd as usize, mode as usize, off as usize, len as usize, 0, 0]) as c_int;
+    // posix_fallocate returns the error number and leaves errno alone.
+    posix_fallocate(fd: c_int, off: off_t, len: off_t) -> c_int
+        => { let saved = sys::errno(); let r = sys(libc::SYS_fallocate, [fd as usize, 0, off as usize, len as usize, 0, 0]); let e = sys::errno(); sys::set_errno(saved); if r < 0 { e } else { 0 } };
+    posix_fallocate64(fd: c_int, off: off_t, len: off_t) -> c_int
+        => { let saved = sys::errno(); let r = sys(libc::SYS_fallocate, [fd as usize, 0, off as usize, len as usize, 0, 0]); let e = sys::errno(); sys::set_errno(saved); if r < 0 { e } else { 0 } };
+    rename(old: *const c_char, new: *const c_char) -> c_int
+        => sys(libc::SYS_renameat2, [libc::AT_FDCWD as usize, old as usize, libc::AT_FDCWD as usize, new as usize, 0, 0]) as c_int;
+    renameat(olddir: c_int, old: *const c_char, newdir: c_int, new: *const c_char) -> c_int
+        => sys(libc::SYS_renameat2, [olddir as usize, old as usize, newdir as usize, new as usize, 0, 0]) as c_int;
+    renameat2(olddir: c_int, old: *const c_char, newdir: c_int, new: *const c_char, flags: c_uint) -> c_int
+        => sys(libc::SYS_renameat2, [olddir as usize, old as usize, newdir as usize, new as usize, flags as usize, 0]) as c_int;
+    unlink(path: *const c_char) -> c_int
+        => sys(libc::SYS_unlinkat, [libc::AT_FDCWD as usize, path as usize, 0, 0, 0, 0]) as c_int;
+    unlinkat(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int
+        => sys(libc::SYS_unlinkat, [dirfd as usize, path as usize, flags as usize, 0, 0, 0]) as c_int;
+    mkdir(path: *const c_char, mode: libc::mode_t) -> c_int
+        => sys(libc::SYS_mkdirat, [libc::AT_FDCWD as usize, path as usize, mode as usize, 0, 0, 0]) as c_int;
+    mkdirat(dirfd: c_int, path: *const c_char, mode: libc::mode_t) -> c_int
+        => sys(libc::SYS_mkdirat, [dirfd as usize, path as usize, mode as usize, 0, 0, 0]) as c_int;
+    dup(fd: c_int) -> c_int
+        => sys(libc::SYS_fcntl, [fd as usize, libc::F_DUPFD as usize, 0, 0, 0, 0]) as c_int;
     pselect(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, ts: *const timespec, mask: *const sigset_t) -> c_int
         => { let _ = mask; sys(libc::SYS_pselect6, [n as usize, r as usize, w as usize, e as usize, ts as usize, NULL]) as c_int };
 }

@@ -1,6 +1,6 @@
 //! Process-wide state, built once by the constructor and read-only afterwards (apart from atomics).
 
-use chaos_engine::op::{ALL_OPS, OP_COUNT};
+use chaos_engine::op::{ALL_OPS, CLASS_COUNT, OP_COUNT, OpClass};
 use chaos_engine::policy::Policy;
 use core::ptr;
 use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicU64, Ordering::Acquire, Ordering::Relaxed};
@@ -19,6 +19,9 @@ pub struct Runtime {
     pub op_masks: [u64; OP_COUNT],
     /// Per op, the rules that act on it.
     pub rule_masks: [u32; OP_COUNT],
+    /// Per op class, the rules that act on some op of it, enabled or not: calls with no fd are
+    /// counted whenever this is non-zero, so switching a rule never shifts a key.
+    pub class_rules: [u32; CLASS_COUNT],
     /// The policy has exact injections (`[[inject]]`): every call is looked up.
     pub injecting: bool,
     /// Per rule, what the hot path checks before it draws (copied out of `policy.rules`, so the
@@ -118,6 +121,7 @@ impl Runtime {
                 class_rules(op.class()) as u64 | crate::fdtable::FORCE_SLOW | peered
             };
         }
+        let class_rules = OpClass::ALL.map(class_rules);
         let gates = policy.rules.iter().map(Gate::of).collect();
         let counts_calls = policy.rules.iter().any(|r| r.after > 0 || r.every > 1);
         let injected = policy.rules.iter().map(|_| AtomicU64::new(0)).collect();
@@ -126,6 +130,7 @@ impl Runtime {
             seed,
             op_masks,
             rule_masks,
+            class_rules,
             injecting,
             gates,
             counts_calls,

@@ -423,3 +423,33 @@ pub fn wait_for_port(port: u16, secs: u64) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// `len` bytes of a fixed xorshift stream: a file whose corruption a checksum would show.
+pub fn pseudo_random_file(path: &std::path::Path, len: usize) {
+    let mut data = Vec::with_capacity(len);
+    let mut x: u32 = 2463534242;
+    for _ in 0..len {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        data.push(x as u8);
+    }
+    std::fs::write(path, data).unwrap();
+}
+
+/// nginx serving `DIR/www` on 127.0.0.1:`port` in the foreground, everything it writes under `dir`;
+/// `sendfile` on or off. Returns the config file's path.
+pub fn nginx_conf(dir: &TempDir, port: u16, sendfile: bool) -> PathBuf {
+    let d = dir.path().display();
+    let sendfile = if sendfile { "on" } else { "off" };
+    dir.write(
+        "nginx.conf",
+        &format!(
+            "daemon off;\nmaster_process on;\nworker_processes 1;\nuser root;\nerror_log {d}/error.log;\npid {d}/nginx.pid;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{ access_log off; sendfile {sendfile}; client_body_temp_path {d}/t1; proxy_temp_path {d}/t2;\n\
+             fastcgi_temp_path {d}/t3; uwsgi_temp_path {d}/t4; scgi_temp_path {d}/t5;\n\
+             server {{ listen 127.0.0.1:{port}; root {d}/www; }} }}\n"
+        ),
+    )
+}

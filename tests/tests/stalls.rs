@@ -144,18 +144,6 @@ fn tokio_echo_under_stalls_and_short_io() {
     );
 }
 
-fn pseudo_random_file(path: &std::path::Path, len: usize) {
-    let mut data = Vec::with_capacity(len);
-    let mut x: u32 = 2463534242;
-    for _ in 0..len {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        data.push(x as u8);
-    }
-    std::fs::write(path, data).unwrap();
-}
-
 #[test]
 fn nginx_serves_a_large_file_to_curl_under_benign_and_stalls() {
     let (Some(nginx), Some(_)) = (require("nginx"), require("curl")) else {
@@ -166,19 +154,9 @@ fn nginx_serves_a_large_file_to_curl_under_benign_and_stalls() {
     std::fs::create_dir_all(&www).unwrap();
     pseudo_random_file(&www.join("big.bin"), 8 << 20);
     let port = free_port();
-    let d = dir.path().display();
-    // sendfile off: nginx then reads the file and writes the socket through libc (sendfile
-    // bypasses the shim).
-    let conf = dir.write(
-        "nginx.conf",
-        &format!(
-            "daemon off;\nmaster_process on;\nworker_processes 1;\nuser root;\nerror_log {d}/error.log;\npid {d}/nginx.pid;\n\
-             events {{ worker_connections 64; }}\n\
-             http {{ access_log off; sendfile off; client_body_temp_path {d}/t1; proxy_temp_path {d}/t2;\n\
-             fastcgi_temp_path {d}/t3; uwsgi_temp_path {d}/t4; scgi_temp_path {d}/t5;\n\
-             server {{ listen 127.0.0.1:{port}; root {d}/www; }} }}\n"
-        ),
-    );
+    // sendfile off: nginx then reads the file and writes the socket with writev (its sendfile
+    // path is file_calls.rs's).
+    let conf = nginx_conf(&dir, port, false);
     let policy = format!(
         "{}\n{HEAVY}",
         include_str!("../../engine/src/profiles/benign.toml").replace("seed = 1", "")

@@ -180,6 +180,25 @@ pub fn realise(
     }
 }
 
+/// What a fault becomes on a call that has no fd yet (open, rename, unlink, mkdir, socket, pipe):
+/// an error, a delay or a process fault. No EINTR: on a local filesystem a path lookup, an open
+/// of a regular file and a directory change sleep uninterruptibly, and socket/pipe never sleep
+/// (only a FIFO's open, a lease break or a network filesystem would be interrupted).
+pub fn realise_fdless(fault: &Fault, param: u64) -> Result<Action, NotHere> {
+    match *fault {
+        Fault::Errno(libc::EINTR) => Err(NotHere::WouldNotWait),
+        Fault::Errno(errno) => Ok(Action::Fail {
+            errno,
+            brk: Break::None,
+        }),
+        Fault::Delay(range) => Ok(Action::Delay(range.pick(param))),
+        Fault::Crash => Ok(Action::Process(ProcessAction::Crash)),
+        Fault::Terminate => Ok(Action::Process(ProcessAction::Terminate)),
+        Fault::Pause(range) => Ok(Action::Process(ProcessAction::Pause(range.pick(param)))),
+        _ => Err(NotHere::NoFd),
+    }
+}
+
 /// Rule "not connected" and "shut down": a data call on a connection-oriented socket transfers
 /// nothing, and waits for nothing, unless there is a connection open in its direction.
 fn transfers_data(call: &Call, facts: &mut impl Facts) -> Result<(), NotHere> {
@@ -402,6 +421,11 @@ fn eintr(ctx: RuleContext, call: &Call, facts: &mut impl Facts) -> Result<Action
         // sock_close and pipe_release cannot fail, lock_sock waits uninterruptibly. close(2)'s
         // EINTR comes from a filesystem's flush (NFS), and regular files never get here.
         OpClass::Close | OpClass::Shutdown | OpClass::Setsockopt => {
+            return Err(NotHere::WouldNotWait);
+        }
+        // A path or a regular file never waits interruptibly on a local filesystem (only a FIFO's
+        // open, a lock or a network filesystem does), and socket/pipe/dup never wait at all.
+        OpClass::Opens | OpClass::Syncs | OpClass::Space | OpClass::Entries | OpClass::NewFds => {
             return Err(NotHere::WouldNotWait);
         }
     }

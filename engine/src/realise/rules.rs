@@ -60,10 +60,13 @@ pub enum NotHere {
     /// Toxics are a link's behaviour: they act on connected byte-stream sockets (TCP, unix
     /// stream), not on datagrams, pipes or files.
     NotAStream,
+    /// A call with no fd yet (open, rename, socket...) can fail or be slow, nothing else: it
+    /// moves no data and has no connection to break.
+    NoFd,
 }
 
 impl NotHere {
-    pub const ALL: [NotHere; 20] = [
+    pub const ALL: [NotHere; 21] = [
         NotHere::NotConnected,
         NotHere::ShutDown,
         NotHere::BufferNotFull,
@@ -84,6 +87,7 @@ impl NotHere {
         NotHere::TimeoutNeedsBlockingConnect,
         NotHere::NotADatagram,
         NotHere::NotAStream,
+        NotHere::NoFd,
     ];
 
     /// A short name for logs and messages.
@@ -109,6 +113,7 @@ impl NotHere {
             NotHere::TimeoutNeedsBlockingConnect => "timeout-needs-blocking-connect",
             NotHere::NotADatagram => "not-a-datagram",
             NotHere::NotAStream => "not-a-stream",
+            NotHere::NoFd => "no-fd",
         }
     }
 
@@ -170,6 +175,9 @@ impl NotHere {
             }
             NotHere::NotAStream => {
                 "latency and rate are a link's: tcp_sendmsg/tcp_recvmsg move a byte stream over it; pipes and files have no link"
+            }
+            NotHere::NoFd => {
+                "do_sys_open, do_renameat2, do_unlinkat, __sys_socket return an fd or an error; they move no data"
             }
         }
     }

@@ -734,3 +734,52 @@ fn only_datagrams_are_lost_or_duplicated() {
         Err(NotHere::NotADatagram)
     );
 }
+
+#[test]
+fn calls_with_no_fd_fail_or_wait_but_are_never_interrupted() {
+    use crate::realise::{ProcessAction, realise_fdless};
+    assert_eq!(
+        realise_fdless(&Fault::Errno(libc::EMFILE), 0),
+        Ok(Action::Fail {
+            errno: libc::EMFILE,
+            brk: Break::None
+        })
+    );
+    // An open of a regular file sleeps uninterruptibly (kernel-facts F3).
+    assert_eq!(
+        realise_fdless(&Fault::Errno(libc::EINTR), 0),
+        Err(NotHere::WouldNotWait)
+    );
+    assert_eq!(
+        realise_fdless(&Fault::Crash, 0),
+        Ok(Action::Process(ProcessAction::Crash))
+    );
+    // Nothing to cut short or reset.
+    assert_eq!(realise_fdless(&Fault::Reset, 0), Err(NotHere::NoFd));
+}
+
+#[test]
+fn file_syncs_fail_but_never_with_eintr() {
+    let fsync = call(Op::Fsync, FdKind::File, 0);
+    assert_eq!(
+        go(Fault::Errno(libc::EIO), fsync, State::default()),
+        Ok(Action::Fail {
+            errno: libc::EIO,
+            brk: Break::None
+        })
+    );
+    assert_eq!(
+        go(Fault::Errno(libc::EINTR), fsync, State::default()),
+        Err(NotHere::WouldNotWait)
+    );
+    // A regular file's write is short only when space runs out, which the disk state decides.
+    let pwrite = call(Op::Pwrite, FdKind::File, 4096);
+    assert_eq!(
+        go(
+            Fault::Short(ShortSpec::Percent { lo: 10, hi: 50 }),
+            pwrite,
+            State::default()
+        ),
+        Err(NotHere::FileWrite)
+    );
+}

@@ -21,7 +21,7 @@ use core::sync::atomic::Ordering::Relaxed;
 use libc::{c_int, c_void, sockaddr, socklen_t};
 
 /// Runs a call keyed by its count on the connection: fail, delay or (accept) stall around `real`.
-fn run_simple(rt: &'static Runtime, call: Call, real: impl FnOnce() -> c_int) -> c_int {
+pub(crate) fn run_simple(rt: &'static Runtime, call: Call, real: impl FnOnce() -> c_int) -> c_int {
     let Some((_, slot)) = gate(call.op, call.fd) else {
         return real();
     };
@@ -115,7 +115,7 @@ fn quirk_check(
     .flatten()
 }
 
-fn simple_call(op: Op, fd: c_int) -> Call {
+pub(crate) fn simple_call(op: Op, fd: c_int) -> Call {
     Call {
         op,
         fd,

@@ -4,7 +4,9 @@ use super::transfer::transfer;
 use crate::plan::{Call, Payload};
 use crate::real;
 use chaos_engine::op::Op;
-use libc::{c_int, c_uint, c_void, iovec, mmsghdr, msghdr, size_t, sockaddr, socklen_t, ssize_t};
+use libc::{
+    c_int, c_uint, c_void, iovec, mmsghdr, msghdr, off_t, size_t, sockaddr, socklen_t, ssize_t,
+};
 
 /// Most iovecs we copy to shorten a vectored call; a cut further out is not shortened.
 const IOV_STACK: usize = 64;
@@ -253,4 +255,71 @@ data_hooks! {
         |lim| limit_msg(msg, lim, |m| real::sendmsg(fd, m, flags));
     sendmmsg(fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int
         => Sendmmsg(vlen as usize, flags), |lim| real::sendmmsg(fd, msgs, lim as c_uint, flags);
+    pread(fd: c_int, buf: *mut c_void, n: size_t, off: off_t) -> ssize_t
+        => Pread(n, 0), |lim| real::pread(fd, buf, lim, off);
+    pread64(fd: c_int, buf: *mut c_void, n: size_t, off: off_t) -> ssize_t
+        => Pread(n, 0), |lim| real::pread64(fd, buf, lim, off);
+    pwrite(fd: c_int, buf: *const c_void, n: size_t, off: off_t) -> ssize_t
+        => Pwrite(n, 0), |lim| real::pwrite(fd, buf, lim, off);
+    pwrite64(fd: c_int, buf: *const c_void, n: size_t, off: off_t) -> ssize_t
+        => Pwrite(n, 0), |lim| real::pwrite64(fd, buf, lim, off);
+    preadv(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t
+        => Preadv(iov_total(iov, cnt), 0),
+        |lim| with_limited_iov(iov, cnt, lim, |v, c| real::preadv(fd, v, c, off));
+    preadv64(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t
+        => Preadv(iov_total(iov, cnt), 0),
+        |lim| with_limited_iov(iov, cnt, lim, |v, c| real::preadv64(fd, v, c, off));
+    preadv2(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t, flags: c_int) -> ssize_t
+        => Preadv(iov_total(iov, cnt), 0),
+        |lim| with_limited_iov(iov, cnt, lim, |v, c| real::preadv2(fd, v, c, off, flags));
+    preadv64v2(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t, flags: c_int) -> ssize_t
+        => Preadv(iov_total(iov, cnt), 0),
+        |lim| with_limited_iov(iov, cnt, lim, |v, c| real::preadv64v2(fd, v, c, off, flags));
+    pwritev(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t
+        => Pwritev(iov_total(iov, cnt), 0),
+        |lim| with_limited_iov(iov, cnt, lim, |v, c| real::pwritev(fd, v, c, off));
+    pwritev64(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t
+        => Pwritev(iov_total(iov, cnt), 0),
+        |lim| with_limited_iov(iov, cnt, lim, |v, c| real::pwritev64(fd, v, c, off));
+    pwritev2(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t, flags: c_int) -> ssize_t
+        => Pwritev(iov_total(iov, cnt), 0),
+        |lim| with_limited_iov(iov, cnt, lim, |v, c| real::pwritev2(fd, v, c, off, flags));
+    pwritev64v2(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t, flags: c_int) -> ssize_t
+        => Pwritev(iov_total(iov, cnt), 0),
+        |lim| with_limited_iov(iov, cnt, lim, |v, c| real::pwritev64v2(fd, v, c, off, flags));
+}
+
+/// glibc's FORTIFY pread (`__pread_chk(fd, buf, n, offset, buflen)`: the buffer's size comes last,
+/// unlike read's): an overflow goes to glibc as it would without us, the rest is a pread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn __pread_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    off: off_t,
+    buflen: size_t,
+) -> ssize_t {
+    if n > buflen {
+        // SAFETY: the program's own call, passed on: glibc reports the overflow.
+        return unsafe { real::__pread_chk(fd, buf, n, off, buflen) };
+    }
+    // SAFETY: the same call without the check, which passed.
+    unsafe { pread(fd, buf, n, off) }
+}
+
+/// `__pread64_chk`, as `__pread_chk`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn __pread64_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    off: off_t,
+    buflen: size_t,
+) -> ssize_t {
+    if n > buflen {
+        // SAFETY: the program's own call, passed on: glibc reports the overflow.
+        return unsafe { real::__pread64_chk(fd, buf, n, off, buflen) };
+    }
+    // SAFETY: the same call without the check, which passed.
+    unsafe { pread64(fd, buf, n, off) }
 }

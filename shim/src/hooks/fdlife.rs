@@ -90,6 +90,10 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, proto: c_int) -> c_int
     {
         return super::transfer::quirk_fail("socket", -1, 0, h) as c_int;
     }
+    if let Some(errno) = super::fdless::socket_fault(domain, ty) {
+        crate::sys::set_errno(errno);
+        return -1;
+    }
     let r = unsafe { real::socket(domain, ty, proto) };
     new_fd(r, None);
     r
@@ -119,6 +123,10 @@ pub unsafe extern "C" fn socketpair(
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pipe(fds: *mut c_int) -> c_int {
+    if let Some(errno) = super::fdless::pipe_fault() {
+        crate::sys::set_errno(errno);
+        return -1;
+    }
     let r = unsafe { real::pipe(fds) };
     if r == 0 {
         unsafe {
@@ -131,6 +139,10 @@ pub unsafe extern "C" fn pipe(fds: *mut c_int) -> c_int {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pipe2(fds: *mut c_int, flags: c_int) -> c_int {
+    if let Some(errno) = super::fdless::pipe_fault() {
+        crate::sys::set_errno(errno);
+        return -1;
+    }
     let r = unsafe { real::pipe2(fds, flags) };
     if r == 0 {
         unsafe {

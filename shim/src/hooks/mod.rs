@@ -3,7 +3,9 @@
 
 mod conn;
 mod data;
+mod fdless;
 mod fdlife;
+mod files;
 mod reap;
 mod resolve;
 pub(crate) mod transfer;

@@ -16,26 +16,11 @@ use chaos_engine::fault::{Fault, h_errno_for, reentrant_return_for};
 use chaos_engine::op::{Op, OpClass};
 use chaos_engine::policy::fnv1a;
 use chaos_engine::realise::Action;
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::Ordering::Relaxed;
 use libc::{c_char, c_int};
 
-/// Lookups so far per name: (name key, count), open addressing; a full table shares its last slot.
-const NAMES: usize = 256;
-static COUNTS: [(AtomicU64, AtomicU64); NAMES] =
-    [const { (AtomicU64::new(0), AtomicU64::new(0)) }; NAMES];
-
-fn next_lookup(name_key: u64) -> u64 {
-    let mut i = name_key as usize % NAMES;
-    for _ in 0..NAMES {
-        let (key, count) = &COUNTS[i];
-        match key.compare_exchange(0, name_key, Relaxed, Relaxed) {
-            Ok(_) => return count.fetch_add(1, Relaxed),
-            Err(k) if k == name_key => return count.fetch_add(1, Relaxed),
-            Err(_) => i = (i + 1) % NAMES,
-        }
-    }
-    COUNTS[NAMES - 1].1.fetch_add(1, Relaxed)
-}
+/// Lookups so far per name.
+static COUNTS: crate::named_counts::NameCounts = crate::named_counts::NameCounts::new();
 
 /// Some rule acts on some resolve op (every lookup is then counted, whichever op it is, so that
 /// a frozen policy, which looks at all of them, finds the same keys).
@@ -53,7 +38,7 @@ fn decide(rt: &Runtime, op: Op, host: &[u8]) -> Option<Plan> {
     }
     // Never 0: 0 marks a free slot of the table.
     let conn = fnv1a(host) | 1;
-    let n = next_lookup(conn);
+    let n = COUNTS.next(conn);
     let site = Site::Call {
         class: OpClass::Resolve,
         n,

@@ -1,0 +1,251 @@
+//! Calls decided before there is an fd: the open family, rename, unlink and mkdir (matched by the
+//! path they name, made absolute), and socket and pipe (by their count). Their decision key's
+//! connection is the name's hash with the call's class, its site the n-th such call on that name
+//! (`opens#N`), so a frozen policy finds it again however threads interleave. A fault is an error
+//! before the call is made, a delay before it, or a process fault (`crash` at the third open of
+//! a WAL is a crash at a logical point).
+
+use crate::abspath::{self, AbsPath};
+use crate::guard::guarded;
+use crate::log::{self, Applied};
+use crate::named_counts::NameCounts;
+use crate::plan::{Plan, Source};
+use crate::real;
+use crate::runtime::{self, KEY_BASE, PROCESS_KEY, Runtime};
+use crate::sys;
+use chaos_engine::addr::Endpoint;
+use chaos_engine::chance::param_at;
+use chaos_engine::decide::{INJECTED, Key, Site};
+use chaos_engine::inject::named_key;
+use chaos_engine::kind::FdKind;
+use chaos_engine::op::Op;
+use chaos_engine::policy::FdFacts;
+use chaos_engine::realise::{Action, realise_fdless};
+use core::sync::atomic::Ordering::Relaxed;
+use libc::{c_char, c_int, c_uint};
+
+static COUNTS: NameCounts = NameCounts::new();
+
+/// What a call with no fd names: the kind of fd it would make (or work on) and its path.
+pub(crate) struct Target<'a> {
+    pub kind: FdKind,
+    pub path: Option<&'a [u8]>,
+}
+
+/// Whether some rule acts on `op`'s class at all: the one check every fd-less hook makes first,
+/// before any path is made absolute.
+#[inline(always)]
+pub(crate) fn watched(op: Op) -> Option<&'static Runtime> {
+    let rt = runtime::get()?;
+    (rt.class_rules[op.class() as usize] != 0 || rt.injecting).then_some(rt)
+}
+
+fn decide(rt: &Runtime, op: Op, target: &Target) -> Option<Plan> {
+    let class = op.class();
+    let name = target.path.unwrap_or(op.name().as_bytes());
+    let conn = named_key(class, name);
+    let n = COUNTS.next(conn);
+    let site = Site::Call { class, n };
+    let process = PROCESS_KEY.load(Relaxed);
+    crate::control::observe(rt, conn, site);
+    if rt.injecting
+        && let Some((i, inj)) = rt.policy.injections.at(process, conn, site)
+        && let Ok(action) = realise_fdless(&inj.fault, 0)
+    {
+        let key = Key {
+            process,
+            conn,
+            rule: INJECTED,
+            site,
+        };
+        return Some(Plan {
+            action,
+            source: Source::Injection(i),
+            key,
+        });
+    }
+    let facts = FdFacts {
+        kind: target.kind,
+        peer: Endpoint::Unknown,
+        local: Endpoint::Unknown,
+        path: target.path,
+    };
+    let base = KEY_BASE.load(Relaxed);
+    let mut bits = rt.rules_for(op);
+    while bits != 0 {
+        let i = bits.trailing_zeros() as usize;
+        bits &= bits - 1;
+        let rule = &rt.policy.rules[i];
+        if !rule.targets(&facts) {
+            continue;
+        }
+        let (chance, fire) = crate::plan::draws(rt, base, conn, i, &site);
+        if !rt.gates[i].may_fire(n, 0, fire) || !crate::plan::in_window(rt, rule, &mut None) {
+            continue;
+        }
+        let Ok(action) = realise_fdless(&rule.fault, param_at(chance)) else {
+            continue;
+        };
+        if !crate::plan::take_one_of_times(rt, i) {
+            continue;
+        }
+        let key = Key {
+            process,
+            conn,
+            rule: i as u16,
+            site,
+        };
+        return Some(Plan {
+            action,
+            source: Source::Rule(i),
+            key,
+        });
+    }
+    None
+}
+
+/// The decision for one fd-less call, carried out and logged: Some(errno) when the call must fail
+/// without being made; None when it goes on (after a delay or a pause, if one fired).
+pub(crate) fn fault_for(rt: &'static Runtime, op: Op, target: &Target) -> Option<c_int> {
+    if !runtime::in_own_process() {
+        return None;
+    }
+    let plan = guarded(|| decide(rt, op, target)).flatten()?;
+    let saved = sys::errno();
+    let mut applied = Applied::default();
+    let log = |errno: Option<c_int>, applied: &Applied| {
+        let rec = log::FdlessRecord {
+            op,
+            kind: target.kind,
+            path: target.path,
+            source: plan.source,
+            key: &plan.key,
+            errno,
+        };
+        guarded(|| log::write_fdless(rt, &rec, applied));
+    };
+    let failed = match plan.action {
+        Action::Fail { errno, .. } => {
+            log(Some(errno), &applied);
+            Some(errno)
+        }
+        Action::Delay(ns) => {
+            sys::sleep_ns(ns);
+            applied.delay_ns = ns;
+            log(None, &applied);
+            None
+        }
+        Action::Process(p) => {
+            crate::process_fault::act(rt, p, &mut applied, |a| log(None, a));
+            None
+        }
+        _ => None,
+    };
+    sys::set_errno(saved);
+    failed
+}
+
+/// A path call's check: Some(errno) to fail it. Only paths some rule's class covers are made
+/// absolute.
+fn path_fault(op: Op, dirfd: c_int, path: *const c_char) -> Option<c_int> {
+    let rt = watched(op)?;
+    let abs: Option<AbsPath> = abspath::absolute(dirfd, path);
+    let target = Target {
+        kind: FdKind::File,
+        path: abs.as_ref().map(AbsPath::bytes),
+    };
+    fault_for(rt, op, &target)
+}
+
+/// Fails the call with `errno` as libc does: -1 and errno set.
+fn fail(errno: c_int) -> c_int {
+    sys::set_errno(errno);
+    -1
+}
+
+/// An open that made an fd: whatever the number meant before is forgotten.
+fn opened(fd: c_int) -> c_int {
+    super::new_fd(fd, None);
+    fd
+}
+
+/// The open family, one entry each: `name(args) => Op, dirfd, path, real call`.
+macro_rules! open_hooks {
+    ($( $name:ident($($arg:ident: $ty:ty),*) => $op:ident, $dirfd:expr, $path:ident; )*) => {
+        $(
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn $name($($arg: $ty),*) -> c_int {
+                if let Some(errno) = path_fault(Op::$op, $dirfd, $path) {
+                    return fail(errno);
+                }
+                // SAFETY: the program's own call, passed on as it made it (a mode the program
+                // did not pass is a register the real open ignores without O_CREAT/O_TMPFILE).
+                opened(unsafe { real::$name($($arg),*) })
+            }
+        )*
+    };
+}
+
+open_hooks! {
+    open(path: *const c_char, flags: c_int, mode: c_uint) => Open, libc::AT_FDCWD, path;
+    open64(path: *const c_char, flags: c_int, mode: c_uint) => Open, libc::AT_FDCWD, path;
+    __open_2(path: *const c_char, flags: c_int) => Open, libc::AT_FDCWD, path;
+    __open64_2(path: *const c_char, flags: c_int) => Open, libc::AT_FDCWD, path;
+    openat(dirfd: c_int, path: *const c_char, flags: c_int, mode: c_uint) => Openat, dirfd, path;
+    openat64(dirfd: c_int, path: *const c_char, flags: c_int, mode: c_uint) => Openat, dirfd, path;
+    __openat_2(dirfd: c_int, path: *const c_char, flags: c_int) => Openat, dirfd, path;
+    __openat64_2(dirfd: c_int, path: *const c_char, flags: c_int) => Openat, dirfd, path;
+    creat(path: *const c_char, mode: c_uint) => Creat, libc::AT_FDCWD, path;
+    creat64(path: *const c_char, mode: c_uint) => Creat, libc::AT_FDCWD, path;
+}
+
+/// Directory-entry calls, matched by the (first) path they name.
+macro_rules! entry_hooks {
+    ($( $name:ident($($arg:ident: $ty:ty),*) => $op:ident, $dirfd:expr, $path:ident; )*) => {
+        $(
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn $name($($arg: $ty),*) -> c_int {
+                if let Some(errno) = path_fault(Op::$op, $dirfd, $path) {
+                    return fail(errno);
+                }
+                // SAFETY: the program's own call, passed on as it made it.
+                unsafe { real::$name($($arg),*) }
+            }
+        )*
+    };
+}
+
+entry_hooks! {
+    rename(old: *const c_char, new: *const c_char) => Rename, libc::AT_FDCWD, old;
+    renameat(olddir: c_int, old: *const c_char, newdir: c_int, new: *const c_char)
+        => Rename, olddir, old;
+    renameat2(olddir: c_int, old: *const c_char, newdir: c_int, new: *const c_char, flags: c_uint)
+        => Rename, olddir, old;
+    unlink(path: *const c_char) => Unlink, libc::AT_FDCWD, path;
+    unlinkat(dirfd: c_int, path: *const c_char, flags: c_int) => Unlink, dirfd, path;
+    mkdir(path: *const c_char, mode: libc::mode_t) => Mkdir, libc::AT_FDCWD, path;
+    mkdirat(dirfd: c_int, path: *const c_char, mode: libc::mode_t) => Mkdir, dirfd, path;
+}
+
+/// socket()'s check, by the kind of socket it would make.
+pub(crate) fn socket_fault(domain: c_int, ty: c_int) -> Option<c_int> {
+    let rt = watched(Op::Socket)?;
+    let ty = ty & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
+    let kind = match (domain, ty) {
+        (libc::AF_INET | libc::AF_INET6, libc::SOCK_STREAM) => FdKind::Tcp,
+        (libc::AF_INET | libc::AF_INET6, libc::SOCK_DGRAM) => FdKind::Udp,
+        (libc::AF_UNIX, _) => FdKind::Unix,
+        _ => FdKind::OtherSocket,
+    };
+    fault_for(rt, Op::Socket, &Target { kind, path: None })
+}
+
+/// pipe()'s check.
+pub(crate) fn pipe_fault() -> Option<c_int> {
+    let rt = watched(Op::Pipe)?;
+    let target = Target {
+        kind: FdKind::Pipe,
+        path: None,
+    };
+    fault_for(rt, Op::Pipe, &target)
+}

@@ -1,0 +1,160 @@
+//! Calls on an open file that move no data (fsync and its kin, ftruncate, fallocate), `dup`, and
+//! the in-kernel copies (sendfile, splice, copy_file_range), which count as writes on the fd they
+//! write to: a short sendfile to a socket is a short write there.
+
+use super::conn::{run_simple, simple_call};
+use super::new_fd;
+use super::transfer::transfer;
+use crate::plan::{Call, Payload};
+use crate::real;
+use crate::runtime;
+use crate::sys;
+use chaos_engine::op::Op;
+use libc::{c_int, c_uint, loff_t, off_t, size_t, ssize_t};
+
+/// The fd calls that return 0 or -1 with errno, one entry each: `name(fd, args) => Op;`.
+macro_rules! fd_hooks {
+    ($( $name:ident($fd:ident: c_int $(, $arg:ident: $ty:ty)*) => $op:ident; )*) => {
+        $(
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn $name($fd: c_int $(, $arg: $ty)*) -> c_int {
+                // SAFETY (both calls): the program's own call, passed on as it made it.
+                let Some(rt) = runtime::get() else {
+                    return unsafe { real::$name($fd $(, $arg)*) };
+                };
+                run_simple(rt, simple_call(Op::$op, $fd), || unsafe {
+                    real::$name($fd $(, $arg)*)
+                })
+            }
+        )*
+    };
+}
+
+fd_hooks! {
+    fsync(fd: c_int) => Fsync;
+    fdatasync(fd: c_int) => Fdatasync;
+    sync_file_range(fd: c_int, off: off_t, n: off_t, flags: c_uint) => SyncFileRange;
+    syncfs(fd: c_int) => Syncfs;
+    ftruncate(fd: c_int, len: off_t) => Ftruncate;
+    ftruncate64(fd: c_int, len: off_t) => Ftruncate;
+    fallocate(fd: c_int, mode: c_int, off: off_t, len: off_t) => Fallocate;
+    fallocate64(fd: c_int, mode: c_int, off: off_t, len: off_t) => Fallocate;
+}
+
+/// posix_fallocate reports its error as the return value and leaves errno alone (posix_fallocate(3)).
+fn posix_fallocate_with_rules(fd: c_int, real: impl FnOnce() -> c_int) -> c_int {
+    let Some(rt) = runtime::get() else {
+        return real();
+    };
+    let saved = sys::errno();
+    let r = run_simple(rt, simple_call(Op::PosixFallocate, fd), || match real() {
+        0 => 0,
+        e => {
+            sys::set_errno(e);
+            -1
+        }
+    });
+    let out = if r == 0 { 0 } else { sys::errno() };
+    sys::set_errno(saved);
+    out
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn posix_fallocate(fd: c_int, off: off_t, len: off_t) -> c_int {
+    // SAFETY: the program's own call, passed on as it made it.
+    posix_fallocate_with_rules(fd, || unsafe { real::posix_fallocate(fd, off, len) })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn posix_fallocate64(fd: c_int, off: off_t, len: off_t) -> c_int {
+    // SAFETY: the program's own call, passed on as it made it.
+    posix_fallocate_with_rules(fd, || unsafe { real::posix_fallocate64(fd, off, len) })
+}
+
+/// `dup` (not dup2/dup3, which name the new number: out of fds, they report EBADF, not EMFILE).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
+    // SAFETY (both calls): the program's own call, passed on as it made it.
+    let r = match runtime::get() {
+        None => unsafe { real::dup(fd) },
+        Some(rt) => run_simple(rt, simple_call(Op::Dup, fd), || unsafe { real::dup(fd) }),
+    };
+    if r >= 0 {
+        new_fd(r, None);
+    }
+    r
+}
+
+fn copy_call(op: Op, fd_out: c_int, requested: usize) -> Call {
+    Call {
+        requested,
+        payload: Payload::None,
+        ..simple_call(op, fd_out)
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sendfile(out: c_int, inp: c_int, off: *mut off_t, n: size_t) -> ssize_t {
+    transfer(
+        Op::Sendfile,
+        out,
+        || copy_call(Op::Sendfile, out, n),
+        // SAFETY: the program's own call, passed on as it made it.
+        || unsafe { real::sendfile(out, inp, off, n) },
+        // SAFETY: the program's own call, copying at most `lim` of what it asked for.
+        |lim| unsafe { real::sendfile(out, inp, off, lim) },
+    )
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sendfile64(out: c_int, inp: c_int, off: *mut off_t, n: size_t) -> ssize_t {
+    transfer(
+        Op::Sendfile,
+        out,
+        || copy_call(Op::Sendfile, out, n),
+        // SAFETY: the program's own call, passed on as it made it.
+        || unsafe { real::sendfile64(out, inp, off, n) },
+        // SAFETY: the program's own call, copying at most `lim` of what it asked for.
+        |lim| unsafe { real::sendfile64(out, inp, off, lim) },
+    )
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn splice(
+    fd_in: c_int,
+    off_in: *mut loff_t,
+    fd_out: c_int,
+    off_out: *mut loff_t,
+    n: size_t,
+    flags: c_uint,
+) -> ssize_t {
+    transfer(
+        Op::Splice,
+        fd_out,
+        || copy_call(Op::Splice, fd_out, n),
+        // SAFETY: the program's own call, passed on as it made it.
+        || unsafe { real::splice(fd_in, off_in, fd_out, off_out, n, flags) },
+        // SAFETY: the program's own call, moving at most `lim` of what it asked for.
+        |lim| unsafe { real::splice(fd_in, off_in, fd_out, off_out, lim, flags) },
+    )
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn copy_file_range(
+    fd_in: c_int,
+    off_in: *mut loff_t,
+    fd_out: c_int,
+    off_out: *mut loff_t,
+    n: size_t,
+    flags: c_uint,
+) -> ssize_t {
+    transfer(
+        Op::CopyFileRange,
+        fd_out,
+        || copy_call(Op::CopyFileRange, fd_out, n),
+        // SAFETY: the program's own call, passed on as it made it.
+        || unsafe { real::copy_file_range(fd_in, off_in, fd_out, off_out, n, flags) },
+        // SAFETY: the program's own call, copying at most `lim` of what it asked for.
+        |lim| unsafe { real::copy_file_range(fd_in, off_in, fd_out, off_out, lim, flags) },
+    )
+}
