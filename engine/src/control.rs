@@ -13,7 +13,7 @@
 use core::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 
 /// `CHAOSCP1`: the first word of a control page of this layout.
-pub const MAGIC: u64 = u64::from_le_bytes(*b"CHAOSCP1");
+pub const MAGIC: u64 = u64::from_le_bytes(*b"CHAOSCP2");
 /// Processes a page can name (replicas and the workload); a cut row is a 64-bit mask.
 pub const MAX_PROCESSES: usize = 64;
 /// A process name's bytes in the directory (`kv#12`, `workload`).
@@ -43,8 +43,13 @@ const W_STARTED: usize = 6;
 /// The control endpoint's TCP port (0: none): connections to it are chaos-ctl's, never faulted.
 const W_CONTROL_PORT: usize = 7;
 const W_LOG: usize = W_RULES + MAX_RULES * NAME_WORDS;
+/// `[[disk]]`s: how many, then per disk its name, capacity, bytes in use (written by every shim
+/// of the run as its files grow and shrink) and bytes taken by others (`control disk NAME fill`).
+const W_DISK_COUNT: usize = W_LOG + LOG_PATH_BYTES / 8;
+const W_DISKS: usize = W_DISK_COUNT + 1;
+const DISK_WORDS: usize = NAME_WORDS + 3;
 /// The words before the port directory.
-pub const WORDS: usize = W_LOG + LOG_PATH_BYTES / 8;
+pub const WORDS: usize = W_DISKS + crate::disk::MAX_DISKS * DISK_WORDS;
 /// The port directory: one byte per TCP port, the owner's index + 1 (0: nobody of ours).
 pub const PORTS: usize = 65536;
 /// The file's size: the words, then the port bytes, rounded to pages.
@@ -143,6 +148,56 @@ impl<'a> Page<'a> {
         self.words[W_PROCESSES].store(count as u64, Relaxed);
         self.words[W_ENABLED].store(enabled, Relaxed);
         self.words[W_MAGIC].store(MAGIC, SeqCst);
+    }
+
+    /// Declares the run's disks: name, capacity and bytes in use at the start.
+    pub fn init_disks(&self, disks: &[(&str, u64, u64)]) {
+        let count = disks.len().min(crate::disk::MAX_DISKS);
+        for (i, (name, capacity, used)) in disks.iter().take(count).enumerate() {
+            let at = W_DISKS + i * DISK_WORDS;
+            write_bytes(&self.words[at..at + NAME_WORDS], name.as_bytes());
+            self.words[at + NAME_WORDS].store(*capacity, Relaxed);
+            self.words[at + NAME_WORDS + 1].store(*used, Relaxed);
+            self.words[at + NAME_WORDS + 2].store(0, Relaxed);
+        }
+        self.words[W_DISK_COUNT].store(count as u64, SeqCst);
+    }
+
+    pub fn disk_count(&self) -> usize {
+        (self.words[W_DISK_COUNT].load(Relaxed) as usize).min(crate::disk::MAX_DISKS)
+    }
+
+    pub fn disk_name(&self, i: usize) -> String {
+        let at = W_DISKS + i * DISK_WORDS;
+        let mut buf = [0u8; NAME_BYTES];
+        let n = read_bytes(&self.words[at..at + NAME_WORDS], &mut buf);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+
+    pub fn disk_index(&self, name: &str) -> Option<usize> {
+        (0..self.disk_count()).find(|i| self.disk_name(*i) == name)
+    }
+
+    pub fn disk_capacity(&self, i: usize) -> u64 {
+        self.words[W_DISKS + i * DISK_WORDS + NAME_WORDS].load(Relaxed)
+    }
+
+    /// Disk `i`'s bytes in use and bytes taken by others, for readers that keep pointers to them.
+    pub fn disk_words(&self, i: usize) -> (&'a AtomicU64, &'a AtomicU64) {
+        let at = W_DISKS + i * DISK_WORDS + NAME_WORDS;
+        (&self.words[at + 1], &self.words[at + 2])
+    }
+
+    /// `control disk NAME fill`: others take every free byte; `free`: they give it all back.
+    pub fn set_disk_full(&self, i: usize, full: bool) {
+        let (used, others) = self.disk_words(i);
+        let taken = if full {
+            self.disk_capacity(i).saturating_sub(used.load(Relaxed))
+        } else {
+            0
+        };
+        others.store(taken, SeqCst);
+        self.bump();
     }
 
     pub fn set_started(&self, monotonic_ns: u64) {
@@ -368,6 +423,26 @@ mod tests {
             (0..WORDS).map(|_| AtomicU64::new(7)).collect(),
             (0..PORTS).map(|_| AtomicU8::new(3)).collect(),
         )
+    }
+
+    #[test]
+    fn disks_fill_for_others_and_free_again() {
+        let (w, p) = memory();
+        let page = Page::over(&w, &p).unwrap();
+        page.init(&[], &[], 0, "");
+        assert_eq!(page.disk_count(), 0);
+        page.init_disks(&[("data", 65536, 20480), ("logs", 4096, 0)]);
+        assert_eq!(page.disk_count(), 2);
+        assert_eq!(page.disk_index("logs"), Some(1));
+        assert_eq!(page.disk_index("nope"), None);
+        let (used, others) = page.disk_words(0);
+        assert_eq!((used.load(Relaxed), others.load(Relaxed)), (20480, 0));
+        let g = page.generation();
+        page.set_disk_full(0, true);
+        assert_eq!(others.load(Relaxed), 65536 - 20480);
+        assert!(page.generation() > g);
+        page.set_disk_full(0, false);
+        assert_eq!(others.load(Relaxed), 0);
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! - [`system`] holds a system under test: `[[process]]`, the seeded `[attrition]` schedule and a
 //!   frozen run's `[[nemesis]]` events, which chaos-ctl executes.
 //! - [`control`] is the layout of the control page, through which chaos-ctl steers a live run.
+//! - [`disk`] is `[[disk]]`: what fits on a disk that fills.
 //! - [`toxic`] is what Toxiproxy's toxics (latency, bandwidth, blackhole…) do to one call.
 //! - [`quirk`] catalogues the platform quirks (macOS, BSD, old Linux, WSL1) the shim can reproduce.
 //!
@@ -21,6 +22,7 @@ pub mod addr;
 pub mod chance;
 pub mod control;
 pub mod decide;
+pub mod disk;
 pub mod env;
 pub mod errno;
 pub mod event;

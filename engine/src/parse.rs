@@ -53,6 +53,72 @@ struct RawPolicy {
     #[serde(default)]
     partition: Vec<Spanned<crate::system::parse::RawPartition>>,
     partitions: Option<Spanned<crate::system::parse::RawPartitions>>,
+    #[serde(default)]
+    disk: Vec<Spanned<RawDisk>>,
+}
+
+/// `[[disk]]`: files under a glob share a capacity.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDisk {
+    name: Option<Spanned<String>>,
+    path: Spanned<String>,
+    capacity: Spanned<String>,
+}
+
+/// `[[disk]]` sections: names unique, paths absolute globs, capacities sizes.
+fn build_disks(
+    raw: &[Spanned<RawDisk>],
+    err_at: &dyn Fn(Range<usize>, String) -> PolicyError,
+) -> Result<Vec<crate::disk::Disk>, PolicyError> {
+    use crate::disk::{Disk, MAX_DISKS};
+    if raw.len() > MAX_DISKS {
+        return Err(err_at(
+            raw[MAX_DISKS].span(),
+            format!("too many disks ({}); at most {MAX_DISKS}", raw.len()),
+        ));
+    }
+    let mut disks: Vec<Disk> = Vec::new();
+    for (i, d) in raw.iter().enumerate() {
+        let d = d.get_ref();
+        let name = d
+            .name
+            .as_ref()
+            .map(|n| n.get_ref().clone())
+            .unwrap_or_else(|| format!("disk-{i}"));
+        if let Some(n) = &d.name
+            && (name.is_empty() || name.len() > crate::control::NAME_BYTES)
+        {
+            return Err(err_at(
+                n.span(),
+                format!(
+                    "a disk's name must be 1 to {} bytes",
+                    crate::control::NAME_BYTES
+                ),
+            ));
+        }
+        if disks.iter().any(|o| o.name == name) {
+            let span = d.name.as_ref().map_or(d.path.span(), |n| n.span());
+            return Err(err_at(span, format!("duplicate disk name `{name}`")));
+        }
+        if !d.path.get_ref().starts_with('/') {
+            return Err(err_at(
+                d.path.span(),
+                format!(
+                    "disk path `{}` must be absolute (a glob such as \"/var/lib/app/*\")",
+                    d.path.get_ref()
+                ),
+            ));
+        }
+        let capacity = crate::system::parse::parse_bytes(d.capacity.get_ref())
+            .map_err(|m| err_at(d.capacity.span(), format!("capacity: {m}")))?;
+        disks.push(Disk {
+            name,
+            path: Glob(d.path.get_ref().clone()),
+            capacity,
+        });
+    }
+    Ok(disks)
 }
 
 /// `[[inject]]`: one exact fault at one decision key.
@@ -240,6 +306,7 @@ pub fn parse_policy(text: &str, origin: &str) -> Result<Policy, PolicyError> {
     for raw_inj in &raw.inject {
         injections.push(build_injection(raw_inj.get_ref(), &err_at)?);
     }
+    let disks = build_disks(&raw.disk, &err_at)?;
     let rule_names: Vec<String> = rules.iter().map(|r| r.name.clone()).collect();
     let system = crate::system::parse::build(
         raw.process,
@@ -272,6 +339,7 @@ pub fn parse_policy(text: &str, origin: &str) -> Result<Policy, PolicyError> {
     }
     Ok(Policy {
         system,
+        disks,
         injections: crate::inject::Injections::new(injections),
         platform: raw.platform.map(|p| p.into_inner()),
         quirks_on: add.iter().map(|s| s.to_string()).collect(),
@@ -958,6 +1026,36 @@ fault = { short = "1..50%" }
             e.message.contains("unlink cannot return EXDEV"),
             "{}",
             e.message
+        );
+    }
+
+    #[test]
+    fn disks_need_an_absolute_glob_and_a_size() {
+        let p = parse_policy(
+            "[[disk]]\nname = \"data\"\npath = \"/srv/data/*\"\ncapacity = \"64MB\"\n",
+            "p",
+        )
+        .unwrap();
+        assert_eq!(p.disks[0].capacity, 64 << 20);
+        assert_eq!(p.disks[0].name, "data");
+        for (text, expect) in [
+            ("path = \"data/*\"\ncapacity = \"1M\"", "must be absolute"),
+            (
+                "path = \"/d/*\"\ncapacity = \"lots\"",
+                "capacity: `lots` is not a size",
+            ),
+            ("path = \"/d/*\"", "missing field `capacity`"),
+        ] {
+            let e = parse_policy(&format!("[[disk]]\n{text}\n"), "p").unwrap_err();
+            assert!(e.message.contains(expect), "{text}: {}", e.message);
+        }
+        let twice = "[[disk]]\nname = \"a\"\npath = \"/x/*\"\ncapacity = \"1M\"\n\
+                     [[disk]]\nname = \"a\"\npath = \"/y/*\"\ncapacity = \"1M\"\n";
+        assert!(
+            parse_policy(twice, "p")
+                .unwrap_err()
+                .message
+                .contains("duplicate disk")
         );
     }
 

@@ -29,6 +29,8 @@ pub struct Policy {
     pub quirks_off: Vec<String>,
     /// `[[process]]`, `[attrition]`, `[[nemesis]]`: what chaos-ctl starts and hits.
     pub system: crate::system::System,
+    /// `[[disk]]`: capacities that files under a glob share.
+    pub disks: Vec<crate::disk::Disk>,
 }
 
 #[derive(Clone, Debug)]

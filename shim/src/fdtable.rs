@@ -24,6 +24,8 @@ pub const FORCE_SLOW: u64 = 1 << 62;
 /// A TCP connection of a process that partitions can cut (it is in a run's directory): its data
 /// calls take the targeted path, which looks at the cut matrix while any cut is in force.
 pub const PEERED: u64 = 1 << 61;
+/// A regular file under a `[[disk]]`: its writes, truncations and allocations are accounted.
+pub const DISK: u64 = 1 << 60;
 
 /// How the connection came to be; part of the connection key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,6 +141,8 @@ pub struct Slot {
     /// CLOCK_MONOTONIC when a `reset_after` toxic resets the connection (0: none armed): waiters
     /// are woken for it, as the kernel wakes them on an RST.
     pub reset_at: AtomicU64,
+    /// The `[[disk]]` the file is on, + 1 (0: none).
+    pub disk: AtomicU32,
 }
 
 impl Slot {
@@ -169,6 +173,7 @@ impl Slot {
             tox_eof_at: AtomicU64::new(0),
             reads_ended: AtomicU32::new(0),
             reset_at: AtomicU64::new(0),
+            disk: AtomicU32::new(0),
         }
     }
 }
@@ -309,6 +314,11 @@ pub fn classify(policy: &Policy, fd: c_int, role_hint: Role) -> Meta {
         local: local.endpoint(),
         path,
     };
+    let disk = match (path, crate::runtime::get()) {
+        (Some(p), Some(rt)) if crate::disk::any() => crate::disk::of_path(rt, p),
+        _ => None,
+    };
+    slot.disk.store(disk.map_or(0, |d| d as u32 + 1), Relaxed);
     let mask = if crate::control::is_control_endpoint(&facts.peer) {
         0
     } else {
@@ -382,7 +392,8 @@ pub fn classify(policy: &Policy, fd: c_int, role_hint: Role) -> Meta {
     let peered = peer_port != 0 && crate::control::partitionable();
     let meta = Meta::pack(mask, kind, stream, role)
         | if stalled { FORCE_SLOW } else { 0 }
-        | if peered { PEERED } else { 0 };
+        | if peered { PEERED } else { 0 }
+        | if disk.is_some() { DISK } else { 0 };
     slot.meta.store(meta, Relaxed);
     let born = slot.born_ns.load(Relaxed);
     if !same

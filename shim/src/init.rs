@@ -126,6 +126,7 @@ fn init() -> Result<(), String> {
         process.as_deref(),
         policy.initially_enabled(),
     )?;
+    crate::disk::init(&policy.disks);
     let quirks = quirks_from_env(policy.quirks)?;
     let mut rt = Runtime::new(policy, seed, exe, argv, quirks);
     rt.process = process;

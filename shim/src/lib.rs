@@ -8,6 +8,7 @@
 
 mod abspath;
 mod control;
+mod disk;
 mod facts;
 mod failed_close;
 mod fdtable;

@@ -258,6 +258,37 @@ pub fn write_fdless(rt: &Runtime, rec: &FdlessRecord, applied: &Applied) {
     emit(&mut line);
 }
 
+/// A `[[disk]]` refused a write (`full`: ENOSPC) or cut it where its space ended (`short`):
+/// `{"ev":"disk","disk":"data","what":"short","op":"write","fd":3,"path":…,"requested","returned"}`.
+pub fn write_disk(
+    rt: &Runtime,
+    disk: usize,
+    op: &str,
+    fd: c_int,
+    what: &str,
+    requested: u64,
+    returned: i64,
+) {
+    let mut line = LineBuf::new();
+    begin_event(&mut line, "disk");
+    if let Some(d) = rt.policy.disks.get(disk) {
+        line.field_str("disk", d.name.as_bytes());
+    }
+    line.field_str("what", what.as_bytes());
+    line.field_str("op", op.as_bytes());
+    line.field_num("fd", fd);
+    let mut buf = [0u8; 512];
+    if let Some(n) = sys::fd_path(fd, &mut buf) {
+        line.field_str("path", &buf[..n]);
+    }
+    line.field_num("requested", requested);
+    line.field_num("returned", returned);
+    if what == "full" {
+        line.field_str("errno", b"ENOSPC");
+    }
+    emit(&mut line);
+}
+
 /// Something the program did that is a bug on every platform: `{"ev":"warning",...}`.
 pub fn write_warning(op: &str, fd: c_int, what: &str) {
     let mut line = LineBuf::new();

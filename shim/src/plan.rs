@@ -104,6 +104,8 @@ pub enum Payload {
     Buf(*const u8),
     /// A message's iovecs (sendmsg).
     Msg(*const libc::msghdr),
+    /// A positioned write's file offset (pwrite, pwritev): where a disk's accounting looks.
+    At(u64),
 }
 
 impl Call {

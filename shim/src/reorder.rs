@@ -98,7 +98,7 @@ pub fn hold(call: &Call, after: u32) -> bool {
 /// Copies the datagram's bytes (one buffer, or a message's iovecs gathered) into `buf`.
 fn copy_payload(call: &Call, buf: &mut [u8; MAX_HELD]) -> Option<usize> {
     match call.payload {
-        Payload::None => None,
+        Payload::None | Payload::At(_) => None,
         Payload::Buf(p) => {
             // SAFETY: the program passed `requested` readable bytes at `p` (<= MAX_HELD, checked).
             unsafe { core::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), call.requested) };

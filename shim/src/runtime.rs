@@ -115,10 +115,18 @@ impl Runtime {
             } else {
                 0
             };
+            // Files under a `[[disk]]` are accounted as they grow and shrink.
+            let disk = if !policy.disks.is_empty()
+                && matches!(op.class(), OpClass::Writes | OpClass::Space)
+            {
+                crate::fdtable::DISK
+            } else {
+                0
+            };
             op_masks[op as usize] = if forced[op as usize] || injecting {
                 u64::MAX // every call of this op is checked for quirks or injections
             } else {
-                class_rules(op.class()) as u64 | crate::fdtable::FORCE_SLOW | peered
+                class_rules(op.class()) as u64 | crate::fdtable::FORCE_SLOW | peered | disk
             };
         }
         let class_rules = OpClass::ALL.map(class_rules);

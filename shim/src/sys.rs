@@ -182,6 +182,34 @@ pub fn fstat(fd: c_int) -> Option<libc::stat> {
     (r == 0).then_some(st)
 }
 
+/// lstat of a NUL-terminated path (the link itself, not what it points to).
+pub fn lstat(path_nul: &[u8]) -> Option<libc::stat> {
+    if !path_nul.contains(&0) {
+        return None;
+    }
+    // SAFETY: struct stat is plain integers, for which all zeros is a valid value.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: the kernel reads a NUL-terminated path from a live buffer and writes one struct stat
+    // into a local.
+    let r = unsafe {
+        syscall!(
+            libc::SYS_newfstatat,
+            libc::AT_FDCWD,
+            path_nul.as_ptr(),
+            &mut st,
+            libc::AT_SYMLINK_NOFOLLOW
+        )
+    };
+    (r == 0).then_some(st)
+}
+
+/// The fd's file offset (lseek(fd, 0, SEEK_CUR)).
+pub fn lseek_cur(fd: c_int) -> Option<u64> {
+    // SAFETY: lseek takes three integers.
+    let r = unsafe { syscall!(libc::SYS_lseek, fd, 0, libc::SEEK_CUR) };
+    (r >= 0).then_some(r as u64)
+}
+
 pub fn getsockopt_int(fd: c_int, level: c_int, name: c_int) -> Option<c_int> {
     let mut v: c_int = 0;
     let mut len = core::mem::size_of::<c_int>() as libc::socklen_t;

@@ -34,12 +34,25 @@ pub enum ControlCommand {
     },
     /// Remove every cut: held data flows again
     Heal,
+    /// Fill a `[[disk]]` (others take every free byte: the next write that needs space fails
+    /// ENOSPC) or free it again
+    Disk {
+        name: String,
+        #[arg(value_enum)]
+        action: DiskAction,
+    },
     /// Show the rules, the processes with their ports, and the cuts in force
     Status {
         /// As JSON
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum DiskAction {
+    Fill,
+    Free,
 }
 
 /// The control page of the run `--run` names, or `$CHAOS_CONTROL`'s.
@@ -86,12 +99,19 @@ pub fn control(args: ControlArgs) -> Result<u8, Failure> {
             one_way,
         },
         ControlCommand::Heal => Change::Heal,
+        ControlCommand::Disk { name, action } => Change::Disk {
+            name,
+            full: matches!(action, DiskAction::Fill),
+        },
     };
     let line = apply(&page, &change, "cli", None)?;
     crate::output::out!(
         "chaos: {}{} (generation {})\n",
         line.what,
-        line.rule.map(|r| format!(" {r}")).unwrap_or_default(),
+        line.rule
+            .or(line.disk)
+            .map(|r| format!(" {r}"))
+            .unwrap_or_default(),
         line.generation
     )?;
     Ok(0)
@@ -115,6 +135,12 @@ fn status_text(s: &Status) -> String {
             let ports: Vec<String> = p.ports.iter().map(u16::to_string).collect();
             t.push_str(&format!("  {:<24} ports {}\n", p.name, ports.join(",")));
         }
+    }
+    for d in &s.disks {
+        t.push_str(&format!(
+            "disk {:<19} {} of {} bytes in use, {} taken by others\n",
+            d.name, d.used, d.capacity, d.others
+        ));
     }
     if s.cut.is_empty() {
         t.push_str("cuts: none\n");

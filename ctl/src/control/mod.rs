@@ -28,6 +28,11 @@ pub enum Change {
         one_way: bool,
     },
     Heal,
+    /// `disk NAME fill|free`: others take every free byte of the disk, or give them back.
+    Disk {
+        name: String,
+        full: bool,
+    },
     /// A whole cut matrix (the partition schedule's, already resolved to directory indices).
     Rows(Box<[u64; MAX_PROCESSES]>),
 }
@@ -40,6 +45,16 @@ pub struct Status {
     pub processes: Vec<ProcessStatus>,
     /// The directed pairs cut now, `[from, to]`.
     pub cut: Vec<[String; 2]>,
+    pub disks: Vec<DiskStatus>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct DiskStatus {
+    pub name: String,
+    pub capacity: u64,
+    /// Bytes the run's files hold, and bytes others took (`fill`).
+    pub used: u64,
+    pub others: u64,
 }
 
 #[derive(Serialize, Debug)]
@@ -78,6 +93,17 @@ pub fn status(page: &Page) -> Status {
             })
             .collect(),
         cut: cut_pairs(page, &names),
+        disks: (0..page.disk_count())
+            .map(|i| {
+                let (used, others) = page.disk_words(i);
+                DiskStatus {
+                    name: page.disk_name(i),
+                    capacity: page.disk_capacity(i),
+                    used: used.load(std::sync::atomic::Ordering::Relaxed),
+                    others: others.load(std::sync::atomic::Ordering::Relaxed),
+                }
+            })
+            .collect(),
     }
 }
 
@@ -128,6 +154,7 @@ pub fn apply(
     key: Option<&str>,
 ) -> Result<ControlLine, Failure> {
     let now = page::monotonic_ns();
+    let mut disk = None;
     let (what, rule) = match change {
         Change::Enable(name) | Change::Disable(name) => {
             let rules = page.rule_names();
@@ -175,6 +202,26 @@ pub fn apply(
             page.set_cuts(rows, now);
             ("partition", None)
         }
+        Change::Disk { name, full } => {
+            let Some(i) = page.disk_index(name) else {
+                let disks: Vec<String> =
+                    (0..page.disk_count()).map(|i| page.disk_name(i)).collect();
+                return Err(Failure::with(
+                    UNKNOWN_NAME,
+                    format!(
+                        "no disk `{name}` in this run's policy; expected one of {}",
+                        if disks.is_empty() {
+                            "(none: the policy has no [[disk]])".to_string()
+                        } else {
+                            disks.join(", ")
+                        }
+                    ),
+                ));
+            };
+            page.set_disk_full(i, *full);
+            disk = Some(name.clone());
+            (if *full { "disk-fill" } else { "disk-free" }, None)
+        }
     };
     let names: Vec<String> = (0..page.process_count()).map(|i| page.name(i)).collect();
     let line = ControlLine {
@@ -184,6 +231,7 @@ pub fn apply(
         by: Some(by.to_string()),
         what: what.to_string(),
         rule,
+        disk,
         cut: cut_pairs(page, &names),
         key: key.map(str::to_string),
         pid: None,
@@ -228,6 +276,15 @@ pub fn start(
     let rules: Vec<&str> = policy.rules.iter().map(|r| r.name.as_str()).collect();
     let path = run_dir.join(page::FILE);
     let mapped = page::Mapped::create(&path, names, &rules, policy.initially_enabled(), log)?;
+    let disks: Vec<(&str, u64, u64)> = policy
+        .disks
+        .iter()
+        .map(|d| {
+            let used = chaos_engine::disk::bytes_in_use(&d.path);
+            (d.name.as_str(), d.capacity, used)
+        })
+        .collect();
+    mapped.page().init_disks(&disks);
     mapped.page().set_started(page::monotonic_ns());
     let mapped = std::sync::Arc::new(mapped);
     let mut env = vec![("CHAOS_CONTROL".to_string(), path.display().to_string())];

@@ -213,6 +213,9 @@ pub struct ControlLine {
     /// The rule switched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
+    /// The disk filled or freed (`disk-fill`, `disk-free`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<String>,
     /// The directed pairs cut from then on (`partition`), as `[from, to]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cut: Vec<[String; 2]>,

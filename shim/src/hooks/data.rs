@@ -260,9 +260,9 @@ data_hooks! {
     pread64(fd: c_int, buf: *mut c_void, n: size_t, off: off_t) -> ssize_t
         => Pread(n, 0), |lim| real::pread64(fd, buf, lim, off);
     pwrite(fd: c_int, buf: *const c_void, n: size_t, off: off_t) -> ssize_t
-        => Pwrite(n, 0), |lim| real::pwrite(fd, buf, lim, off);
+        => Pwrite(n, 0, NO_DEST; Payload::At(off as u64)), |lim| real::pwrite(fd, buf, lim, off);
     pwrite64(fd: c_int, buf: *const c_void, n: size_t, off: off_t) -> ssize_t
-        => Pwrite(n, 0), |lim| real::pwrite64(fd, buf, lim, off);
+        => Pwrite(n, 0, NO_DEST; Payload::At(off as u64)), |lim| real::pwrite64(fd, buf, lim, off);
     preadv(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t
         => Preadv(iov_total(iov, cnt), 0),
         |lim| with_limited_iov(iov, cnt, lim, |v, c| real::preadv(fd, v, c, off));
@@ -276,16 +276,16 @@ data_hooks! {
         => Preadv(iov_total(iov, cnt), 0),
         |lim| with_limited_iov(iov, cnt, lim, |v, c| real::preadv64v2(fd, v, c, off, flags));
     pwritev(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t
-        => Pwritev(iov_total(iov, cnt), 0),
+        => Pwritev(iov_total(iov, cnt), 0, NO_DEST; Payload::At(off as u64)),
         |lim| with_limited_iov(iov, cnt, lim, |v, c| real::pwritev(fd, v, c, off));
     pwritev64(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t) -> ssize_t
-        => Pwritev(iov_total(iov, cnt), 0),
+        => Pwritev(iov_total(iov, cnt), 0, NO_DEST; Payload::At(off as u64)),
         |lim| with_limited_iov(iov, cnt, lim, |v, c| real::pwritev64(fd, v, c, off));
     pwritev2(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t, flags: c_int) -> ssize_t
-        => Pwritev(iov_total(iov, cnt), 0),
+        => Pwritev(iov_total(iov, cnt), 0, NO_DEST; Payload::At(off as u64)),
         |lim| with_limited_iov(iov, cnt, lim, |v, c| real::pwritev2(fd, v, c, off, flags));
     pwritev64v2(fd: c_int, iov: *const iovec, cnt: c_int, off: off_t, flags: c_int) -> ssize_t
-        => Pwritev(iov_total(iov, cnt), 0),
+        => Pwritev(iov_total(iov, cnt), 0, NO_DEST; Payload::At(off as u64)),
         |lim| with_limited_iov(iov, cnt, lim, |v, c| real::pwritev64v2(fd, v, c, off, flags));
 }
 

@@ -5,6 +5,7 @@
 //! before the call is made, a delay before it, or a process fault (`crash` at the third open of
 //! a WAL is a crash at a logical point).
 
+use super::disk_io;
 use crate::abspath::{self, AbsPath};
 use crate::guard::guarded;
 use crate::log::{self, Applied};
@@ -145,16 +146,22 @@ pub(crate) fn fault_for(rt: &'static Runtime, op: Op, target: &Target) -> Option
     failed
 }
 
-/// A path call's check: Some(errno) to fail it. Only paths some rule's class covers are made
-/// absolute.
-fn path_fault(op: Op, dirfd: c_int, path: *const c_char) -> Option<c_int> {
-    let rt = watched(op)?;
-    let abs: Option<AbsPath> = abspath::absolute(dirfd, path);
+/// The path a call names, made absolute only when a rule's class or a disk needs it.
+fn absolute_if(needed: bool, dirfd: c_int, path: *const c_char) -> Option<AbsPath> {
+    if needed {
+        abspath::absolute(dirfd, path)
+    } else {
+        None
+    }
+}
+
+/// A path call's rules: Some(errno) to fail it.
+fn path_fault(op: Op, rt: Option<&'static Runtime>, abs: Option<&AbsPath>) -> Option<c_int> {
     let target = Target {
         kind: FdKind::File,
-        path: abs.as_ref().map(AbsPath::bytes),
+        path: abs.map(AbsPath::bytes),
     };
-    fault_for(rt, op, &target)
+    fault_for(rt?, op, &target)
 }
 
 /// Fails the call with `errno` as libc does: -1 and errno set.
@@ -163,68 +170,177 @@ fn fail(errno: c_int) -> c_int {
     -1
 }
 
-/// An open that made an fd: whatever the number meant before is forgotten.
+/// An open that made an fd: whatever the number meant before is forgotten, and a file under a
+/// `[[disk]]` is classified now, so its first write is accounted.
 fn opened(fd: c_int) -> c_int {
-    super::new_fd(fd, None);
+    let role = crate::disk::any().then_some(crate::fdtable::Role::Other);
+    super::new_fd(fd, role);
     fd
 }
 
-/// The open family, one entry each: `name(args) => Op, dirfd, path, real call`.
+/// The open family: the rules, then (O_TRUNC on a disk) what the truncated file held is freed.
+fn open_with_rules(
+    op: Op,
+    dirfd: c_int,
+    path: *const c_char,
+    flags: c_int,
+    real: impl FnOnce() -> c_int,
+) -> c_int {
+    let rt = watched(op);
+    let truncating = flags & libc::O_TRUNC != 0 && crate::disk::any();
+    let abs = absolute_if(rt.is_some() || truncating, dirfd, path);
+    if let Some(errno) = path_fault(op, rt, abs.as_ref()) {
+        return fail(errno);
+    }
+    let held = truncating
+        .then(|| disk_io::held(abs.as_ref().map(AbsPath::bytes)))
+        .flatten();
+    let fd = real();
+    if fd >= 0 {
+        disk_io::freed(held);
+    }
+    opened(fd)
+}
+
+/// The open family, one entry each: `name(args) => Op, dirfd, path, flags`.
 macro_rules! open_hooks {
-    ($( $name:ident($($arg:ident: $ty:ty),*) => $op:ident, $dirfd:expr, $path:ident; )*) => {
+    ($( $name:ident($($arg:ident: $ty:ty),*) => $op:ident, $dirfd:expr, $path:ident, $flags:expr; )*) => {
         $(
             #[unsafe(no_mangle)]
             pub unsafe extern "C" fn $name($($arg: $ty),*) -> c_int {
-                if let Some(errno) = path_fault(Op::$op, $dirfd, $path) {
-                    return fail(errno);
-                }
-                // SAFETY: the program's own call, passed on as it made it (a mode the program
-                // did not pass is a register the real open ignores without O_CREAT/O_TMPFILE).
-                opened(unsafe { real::$name($($arg),*) })
+                open_with_rules(Op::$op, $dirfd, $path, $flags, || {
+                    // SAFETY: the program's own call, passed on as it made it (a mode the
+                    // program did not pass is a register the real open ignores without
+                    // O_CREAT/O_TMPFILE).
+                    unsafe { real::$name($($arg),*) }
+                })
             }
         )*
     };
 }
+
+const CREAT: c_int = libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC;
 
 open_hooks! {
-    open(path: *const c_char, flags: c_int, mode: c_uint) => Open, libc::AT_FDCWD, path;
-    open64(path: *const c_char, flags: c_int, mode: c_uint) => Open, libc::AT_FDCWD, path;
-    __open_2(path: *const c_char, flags: c_int) => Open, libc::AT_FDCWD, path;
-    __open64_2(path: *const c_char, flags: c_int) => Open, libc::AT_FDCWD, path;
-    openat(dirfd: c_int, path: *const c_char, flags: c_int, mode: c_uint) => Openat, dirfd, path;
-    openat64(dirfd: c_int, path: *const c_char, flags: c_int, mode: c_uint) => Openat, dirfd, path;
-    __openat_2(dirfd: c_int, path: *const c_char, flags: c_int) => Openat, dirfd, path;
-    __openat64_2(dirfd: c_int, path: *const c_char, flags: c_int) => Openat, dirfd, path;
-    creat(path: *const c_char, mode: c_uint) => Creat, libc::AT_FDCWD, path;
-    creat64(path: *const c_char, mode: c_uint) => Creat, libc::AT_FDCWD, path;
+    open(path: *const c_char, flags: c_int, mode: c_uint) => Open, libc::AT_FDCWD, path, flags;
+    open64(path: *const c_char, flags: c_int, mode: c_uint) => Open, libc::AT_FDCWD, path, flags;
+    __open_2(path: *const c_char, flags: c_int) => Open, libc::AT_FDCWD, path, flags;
+    __open64_2(path: *const c_char, flags: c_int) => Open, libc::AT_FDCWD, path, flags;
+    openat(dirfd: c_int, path: *const c_char, flags: c_int, mode: c_uint) => Openat, dirfd, path, flags;
+    openat64(dirfd: c_int, path: *const c_char, flags: c_int, mode: c_uint) => Openat, dirfd, path, flags;
+    __openat_2(dirfd: c_int, path: *const c_char, flags: c_int) => Openat, dirfd, path, flags;
+    __openat64_2(dirfd: c_int, path: *const c_char, flags: c_int) => Openat, dirfd, path, flags;
+    creat(path: *const c_char, mode: c_uint) => Creat, libc::AT_FDCWD, path, CREAT;
+    creat64(path: *const c_char, mode: c_uint) => Creat, libc::AT_FDCWD, path, CREAT;
 }
 
-/// Directory-entry calls, matched by the (first) path they name.
-macro_rules! entry_hooks {
-    ($( $name:ident($($arg:ident: $ty:ty),*) => $op:ident, $dirfd:expr, $path:ident; )*) => {
-        $(
-            #[unsafe(no_mangle)]
-            pub unsafe extern "C" fn $name($($arg: $ty),*) -> c_int {
-                if let Some(errno) = path_fault(Op::$op, $dirfd, $path) {
-                    return fail(errno);
-                }
-                // SAFETY: the program's own call, passed on as it made it.
-                unsafe { real::$name($($arg),*) }
-            }
-        )*
+/// unlink and rename: the rules on the (old) name, then on a disk what the call freed or moved.
+/// `new` is rename's target (None for unlink).
+fn entry_with_rules(
+    op: Op,
+    (dirfd, path): (c_int, *const c_char),
+    new: Option<(c_int, *const c_char)>,
+    real: impl FnOnce() -> c_int,
+) -> c_int {
+    let rt = watched(op);
+    let disks = crate::disk::any();
+    let abs = absolute_if(rt.is_some() || disks, dirfd, path);
+    if let Some(errno) = path_fault(op, rt, abs.as_ref()) {
+        return fail(errno);
+    }
+    if !disks {
+        return real();
+    }
+    let abs_new = new.and_then(|(d, p)| abspath::absolute(d, p));
+    let old = abs.as_ref().map(AbsPath::bytes);
+    let target = abs_new.as_ref().map(AbsPath::bytes);
+    // unlink frees the file; rename frees the file it replaces and moves its own.
+    let (freed, moving) = match new {
+        None => (disk_io::held(old), None),
+        Some(_) => (disk_io::held(target), disk_io::held(old)),
     };
+    let r = real();
+    if r == 0 {
+        disk_io::freed(freed);
+        if let Some(m) = moving {
+            disk_io::moved(old, target, m.bytes());
+        }
+    }
+    r
 }
 
-entry_hooks! {
-    rename(old: *const c_char, new: *const c_char) => Rename, libc::AT_FDCWD, old;
-    renameat(olddir: c_int, old: *const c_char, newdir: c_int, new: *const c_char)
-        => Rename, olddir, old;
-    renameat2(olddir: c_int, old: *const c_char, newdir: c_int, new: *const c_char, flags: c_uint)
-        => Rename, olddir, old;
-    unlink(path: *const c_char) => Unlink, libc::AT_FDCWD, path;
-    unlinkat(dirfd: c_int, path: *const c_char, flags: c_int) => Unlink, dirfd, path;
-    mkdir(path: *const c_char, mode: libc::mode_t) => Mkdir, libc::AT_FDCWD, path;
-    mkdirat(dirfd: c_int, path: *const c_char, mode: libc::mode_t) => Mkdir, dirfd, path;
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn unlink(path: *const c_char) -> c_int {
+    entry_with_rules(Op::Unlink, (libc::AT_FDCWD, path), None, || {
+        // SAFETY: the program's own call, passed on as it made it.
+        unsafe { real::unlink(path) }
+    })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn unlinkat(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int {
+    entry_with_rules(Op::Unlink, (dirfd, path), None, || {
+        // SAFETY: the program's own call, passed on as it made it.
+        unsafe { real::unlinkat(dirfd, path, flags) }
+    })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rename(old: *const c_char, new: *const c_char) -> c_int {
+    let at = libc::AT_FDCWD;
+    entry_with_rules(Op::Rename, (at, old), Some((at, new)), || {
+        // SAFETY: the program's own call, passed on as it made it.
+        unsafe { real::rename(old, new) }
+    })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn renameat(
+    olddir: c_int,
+    old: *const c_char,
+    newdir: c_int,
+    new: *const c_char,
+) -> c_int {
+    entry_with_rules(Op::Rename, (olddir, old), Some((newdir, new)), || {
+        // SAFETY: the program's own call, passed on as it made it.
+        unsafe { real::renameat(olddir, old, newdir, new) }
+    })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn renameat2(
+    olddir: c_int,
+    old: *const c_char,
+    newdir: c_int,
+    new: *const c_char,
+    flags: c_uint,
+) -> c_int {
+    entry_with_rules(Op::Rename, (olddir, old), Some((newdir, new)), || {
+        // SAFETY: the program's own call, passed on as it made it.
+        unsafe { real::renameat2(olddir, old, newdir, new, flags) }
+    })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mkdir(path: *const c_char, mode: libc::mode_t) -> c_int {
+    let rt = watched(Op::Mkdir);
+    let abs = absolute_if(rt.is_some(), libc::AT_FDCWD, path);
+    if let Some(errno) = path_fault(Op::Mkdir, rt, abs.as_ref()) {
+        return fail(errno);
+    }
+    // SAFETY: the program's own call, passed on as it made it.
+    unsafe { real::mkdir(path, mode) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mkdirat(dirfd: c_int, path: *const c_char, mode: libc::mode_t) -> c_int {
+    let rt = watched(Op::Mkdir);
+    let abs = absolute_if(rt.is_some(), dirfd, path);
+    if let Some(errno) = path_fault(Op::Mkdir, rt, abs.as_ref()) {
+        return fail(errno);
+    }
+    // SAFETY: the program's own call, passed on as it made it.
+    unsafe { real::mkdirat(dirfd, path, mode) }
 }
 
 /// socket()'s check, by the kind of socket it would make.

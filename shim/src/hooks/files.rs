@@ -3,6 +3,7 @@
 //! write to: a short sendfile to a socket is a short write there.
 
 use super::conn::{run_simple, simple_call};
+use super::disk_io;
 use super::new_fd;
 use super::transfer::transfer;
 use crate::plan::{Call, Payload};
@@ -35,24 +36,62 @@ fd_hooks! {
     fdatasync(fd: c_int) => Fdatasync;
     sync_file_range(fd: c_int, off: off_t, n: off_t, flags: c_uint) => SyncFileRange;
     syncfs(fd: c_int) => Syncfs;
-    ftruncate(fd: c_int, len: off_t) => Ftruncate;
-    ftruncate64(fd: c_int, len: off_t) => Ftruncate;
-    fallocate(fd: c_int, mode: c_int, off: off_t, len: off_t) => Fallocate;
-    fallocate64(fd: c_int, mode: c_int, off: off_t, len: off_t) => Fallocate;
+}
+
+/// The range a fallocate asks space for: mode 0 and KEEP_SIZE allocate; punching, collapsing and
+/// zeroing ranges do not need new space here (None: like a truncation, only accounted after).
+fn allocates(mode: c_int, off: off_t, len: off_t) -> Option<(u64, u64)> {
+    (mode & !libc::FALLOC_FL_KEEP_SIZE == 0).then_some((off.max(0) as u64, len.max(0) as u64))
+}
+
+/// ftruncate and fallocate, one entry each: `name(fd, args) => Op, what it allocates;`.
+macro_rules! space_hooks {
+    ($( $name:ident($fd:ident: c_int $(, $arg:ident: $ty:ty)*) => $op:ident, $need:expr; )*) => {
+        $(
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn $name($fd: c_int $(, $arg: $ty)*) -> c_int {
+                let Some(rt) = runtime::get() else {
+                    // SAFETY: the program's own call, passed on as it made it.
+                    return unsafe { real::$name($fd $(, $arg)*) };
+                };
+                disk_io::resize(Op::$op.name(), $fd, $need, || {
+                    run_simple(rt, simple_call(Op::$op, $fd), || {
+                        // SAFETY: the program's own call, passed on as it made it.
+                        unsafe { real::$name($fd $(, $arg)*) }
+                    })
+                })
+            }
+        )*
+    };
+}
+
+space_hooks! {
+    ftruncate(fd: c_int, len: off_t) => Ftruncate, None;
+    ftruncate64(fd: c_int, len: off_t) => Ftruncate, None;
+    fallocate(fd: c_int, mode: c_int, off: off_t, len: off_t) => Fallocate, allocates(mode, off, len);
+    fallocate64(fd: c_int, mode: c_int, off: off_t, len: off_t) => Fallocate, allocates(mode, off, len);
 }
 
 /// posix_fallocate reports its error as the return value and leaves errno alone (posix_fallocate(3)).
-fn posix_fallocate_with_rules(fd: c_int, real: impl FnOnce() -> c_int) -> c_int {
+fn posix_fallocate_with_rules(
+    fd: c_int,
+    off: off_t,
+    len: off_t,
+    real: impl FnOnce() -> c_int,
+) -> c_int {
     let Some(rt) = runtime::get() else {
         return real();
     };
     let saved = sys::errno();
-    let r = run_simple(rt, simple_call(Op::PosixFallocate, fd), || match real() {
-        0 => 0,
-        e => {
-            sys::set_errno(e);
-            -1
-        }
+    let need = allocates(0, off, len);
+    let r = disk_io::resize(Op::PosixFallocate.name(), fd, need, || {
+        run_simple(rt, simple_call(Op::PosixFallocate, fd), || match real() {
+            0 => 0,
+            e => {
+                sys::set_errno(e);
+                -1
+            }
+        })
     });
     let out = if r == 0 { 0 } else { sys::errno() };
     sys::set_errno(saved);
@@ -62,13 +101,17 @@ fn posix_fallocate_with_rules(fd: c_int, real: impl FnOnce() -> c_int) -> c_int 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn posix_fallocate(fd: c_int, off: off_t, len: off_t) -> c_int {
     // SAFETY: the program's own call, passed on as it made it.
-    posix_fallocate_with_rules(fd, || unsafe { real::posix_fallocate(fd, off, len) })
+    posix_fallocate_with_rules(fd, off, len, || unsafe {
+        real::posix_fallocate(fd, off, len)
+    })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn posix_fallocate64(fd: c_int, off: off_t, len: off_t) -> c_int {
     // SAFETY: the program's own call, passed on as it made it.
-    posix_fallocate_with_rules(fd, || unsafe { real::posix_fallocate64(fd, off, len) })
+    posix_fallocate_with_rules(fd, off, len, || unsafe {
+        real::posix_fallocate64(fd, off, len)
+    })
 }
 
 /// `dup` (not dup2/dup3, which name the new number: out of fds, they report EBADF, not EMFILE).

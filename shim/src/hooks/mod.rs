@@ -3,6 +3,7 @@
 
 mod conn;
 mod data;
+pub(crate) mod disk_io;
 mod fdless;
 mod fdlife;
 mod files;
@@ -65,7 +66,10 @@ pub(crate) fn reclassify(fd: c_int, role: Option<Role>) {
     }
     fdtable::invalidate(fd);
     if let (Some(role), Some(rt)) = (role, runtime::get())
-        && (!rt.policy.rules.is_empty() || rt.injecting || crate::control::partitionable())
+        && (!rt.policy.rules.is_empty()
+            || rt.injecting
+            || crate::control::partitionable()
+            || crate::disk::any())
     {
         crate::guard::guarded(|| fdtable::classify(&rt.policy, fd, role));
     }

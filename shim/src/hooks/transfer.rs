@@ -64,6 +64,22 @@ fn targeted(
     real: impl Fn(usize) -> isize,
 ) -> isize {
     let call = describe();
+    if Meta(slot.meta.load(Relaxed)).0 & fdtable::DISK != 0 && call.dir() == Some(Dir::Tx) {
+        return crate::hooks::disk_io::write(rt, slot, call, |rt, slot, call, lim| {
+            counted_and_made(rt, slot, call, &|n| real(n.min(lim)))
+        });
+    }
+    counted_and_made(rt, slot, call, &real)
+}
+
+/// The rest of `targeted`: count the call, decide if a rule may fire, make it.
+#[inline(always)]
+fn counted_and_made(
+    rt: &'static Runtime,
+    slot: &'static Slot,
+    call: Call,
+    real: &dyn Fn(usize) -> isize,
+) -> isize {
     match counted(rt, slot, &call) {
         Counted::Only => {
             let r = real(call.requested);
