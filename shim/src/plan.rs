@@ -221,6 +221,68 @@ pub fn choose(
     None
 }
 
+/// The decision for a call with no fd (a name lookup, an open, a rename, a socket): the exact
+/// injection at `(conn, n-th call of op's class)` if there is one, else the first of `op`'s rules
+/// that `covers` the call and fires there. `action_of` turns a fault (with its parameter) into
+/// what the call does; None where it cannot happen, and the rule does not fire.
+pub fn decide_named(
+    rt: &Runtime,
+    op: Op,
+    conn: u64,
+    n: u64,
+    covers: impl Fn(&chaos_engine::policy::Rule) -> bool,
+    action_of: impl Fn(&Fault, u64) -> Option<Action>,
+) -> Option<Plan> {
+    let site = Site::Call {
+        class: op.class(),
+        n,
+    };
+    let process = crate::runtime::PROCESS_KEY.load(Relaxed);
+    let key = |rule: u16| Key {
+        process,
+        conn,
+        rule,
+        site,
+    };
+    if rt.injecting
+        && let Some((i, inj)) = rt.policy.injections.at(process, conn, site)
+        && let Some(action) = action_of(&inj.fault, 0)
+    {
+        return Some(Plan {
+            action,
+            source: Source::Injection(i),
+            key: key(INJECTED),
+        });
+    }
+    let base = crate::runtime::KEY_BASE.load(Relaxed);
+    let mut bits = rt.rules_for(op);
+    while bits != 0 {
+        let i = bits.trailing_zeros() as usize;
+        bits &= bits - 1;
+        let rule = &rt.policy.rules[i];
+        if !covers(rule) {
+            continue;
+        }
+        // `per = "connection"`: once per name.
+        let (chance, fire) = draws(rt, base, conn, i, &site);
+        if !rt.gates[i].may_fire(n, 0, fire) || !in_window(rt, rule, &mut None) {
+            continue;
+        }
+        let Some(action) = action_of(&rule.fault, param_at(chance)) else {
+            continue;
+        };
+        if !take_one_of_times(rt, i) {
+            continue;
+        }
+        return Some(Plan {
+            action,
+            source: Source::Rule(i),
+            key: key(i as u16),
+        });
+    }
+    None
+}
+
 /// Rule `i`'s two numbers at this site: the chance its parameter (a short length, a delay) is
 /// drawn from, per call, and the chance that decides whether it fires, which a
 /// `per = "connection"` rule draws once per connection.

@@ -437,9 +437,37 @@ pub fn pseudo_random_file(path: &std::path::Path, len: usize) {
     std::fs::write(path, data).unwrap();
 }
 
+/// nginx under `chaos-ctl run` with `policy` (log `nginx.jsonl`), serving an 8 MiB
+/// `DIR/www/big.bin` on the returned port; `sendfile` on or off. Stopped when dropped.
+pub fn start_nginx(nginx: &Path, dir: &TempDir, policy: &str, sendfile: bool) -> (Background, u16) {
+    let www = dir.join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    pseudo_random_file(&www.join("big.bin"), 8 << 20);
+    let port = free_port();
+    let conf = nginx_conf(dir, port, sendfile);
+    let mut server = ctl_run(
+        dir,
+        Some(policy),
+        "nginx.jsonl",
+        &[
+            nginx.to_str().unwrap(),
+            "-c",
+            conf.to_str().unwrap(),
+            "-p",
+            dir.path().to_str().unwrap(),
+        ],
+    );
+    server
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let server = Background::spawn(&mut server);
+    wait_for_port(port, 20);
+    (server, port)
+}
+
 /// nginx serving `DIR/www` on 127.0.0.1:`port` in the foreground, everything it writes under `dir`;
 /// `sendfile` on or off. Returns the config file's path.
-pub fn nginx_conf(dir: &TempDir, port: u16, sendfile: bool) -> PathBuf {
+fn nginx_conf(dir: &TempDir, port: u16, sendfile: bool) -> PathBuf {
     let d = dir.path().display();
     let sendfile = if sendfile { "on" } else { "off" };
     dir.write(

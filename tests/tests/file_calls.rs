@@ -4,7 +4,7 @@
 //! without rules they behave exactly as without the shim.
 
 use chaos_tests::*;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// One rule per call of the fixture, targeting the files of `dir`.
 fn policy_for(dir: &str) -> String {
@@ -277,28 +277,10 @@ fn nginx_with_sendfile_on_delivers_the_file_intact_through_short_sendfiles() {
         return;
     };
     let dir = TempDir::new("nginx-sendfile");
-    let www = dir.join("www");
-    std::fs::create_dir_all(&www).unwrap();
-    pseudo_random_file(&www.join("big.bin"), 8 << 20);
-    let port = free_port();
-    let conf = nginx_conf(&dir, port, true);
     let policy = "[[rules]]\nname = \"short-sendfile\"\non = \"sendfile\"\nfd = \"tcp\"\n\
                   probability = 0.5\nfault = { short = \"1..50%\" }\n";
-    let mut server = ctl_run(
-        &dir,
-        Some(policy),
-        "nginx.jsonl",
-        &[
-            nginx.to_str().unwrap(),
-            "-c",
-            conf.to_str().unwrap(),
-            "-p",
-            dir.path().to_str().unwrap(),
-        ],
-    );
-    server.stdout(Stdio::null()).stderr(Stdio::null());
-    let _server = Background::spawn(&mut server);
-    wait_for_port(port, 20);
+    let (_server, port) = start_nginx(&nginx, &dir, policy, true);
+    let www = dir.join("www");
     let out = dir.join("got.bin");
     let r = run(
         Command::new("curl")

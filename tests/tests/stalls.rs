@@ -150,32 +150,14 @@ fn nginx_serves_a_large_file_to_curl_under_benign_and_stalls() {
         return;
     };
     let dir = TempDir::new("nginx");
-    let www = dir.join("www");
-    std::fs::create_dir_all(&www).unwrap();
-    pseudo_random_file(&www.join("big.bin"), 8 << 20);
-    let port = free_port();
-    // sendfile off: nginx then reads the file and writes the socket with writev (its sendfile
-    // path is file_calls.rs's).
-    let conf = nginx_conf(&dir, port, false);
     let policy = format!(
         "{}\n{HEAVY}",
         include_str!("../../engine/src/profiles/benign.toml").replace("seed = 1", "")
     );
-    let mut server = ctl_run(
-        &dir,
-        Some(&policy),
-        "nginx.jsonl",
-        &[
-            nginx.to_str().unwrap(),
-            "-c",
-            conf.to_str().unwrap(),
-            "-p",
-            dir.path().to_str().unwrap(),
-        ],
-    );
-    server.stdout(Stdio::null()).stderr(Stdio::null());
-    let _server = Background::spawn(&mut server);
-    wait_for_port(port, 20);
+    // sendfile off: nginx then reads the file and writes the socket with writev (its sendfile
+    // path is file_calls.rs's).
+    let (_server, port) = start_nginx(&nginx, &dir, &policy, false);
+    let www = dir.join("www");
     let out = dir.join("got.bin");
     let r = run(
         Command::new(&bins().ctl)

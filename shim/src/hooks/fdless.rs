@@ -10,19 +10,17 @@ use crate::abspath::{self, AbsPath};
 use crate::guard::guarded;
 use crate::log::{self, Applied};
 use crate::named_counts::NameCounts;
-use crate::plan::{Plan, Source};
+use crate::plan::Plan;
 use crate::real;
-use crate::runtime::{self, KEY_BASE, PROCESS_KEY, Runtime};
+use crate::runtime::{self, Runtime};
 use crate::sys;
 use chaos_engine::addr::Endpoint;
-use chaos_engine::chance::param_at;
-use chaos_engine::decide::{INJECTED, Key, Site};
+use chaos_engine::decide::Site;
 use chaos_engine::inject::named_key;
 use chaos_engine::kind::FdKind;
 use chaos_engine::op::Op;
 use chaos_engine::policy::FdFacts;
 use chaos_engine::realise::{Action, realise_fdless};
-use core::sync::atomic::Ordering::Relaxed;
 use libc::{c_char, c_int, c_uint};
 
 static COUNTS: NameCounts = NameCounts::new();
@@ -46,63 +44,21 @@ fn decide(rt: &Runtime, op: Op, target: &Target) -> Option<Plan> {
     let name = target.path.unwrap_or(op.name().as_bytes());
     let conn = named_key(class, name);
     let n = COUNTS.next(conn);
-    let site = Site::Call { class, n };
-    let process = PROCESS_KEY.load(Relaxed);
-    crate::control::observe(rt, conn, site);
-    if rt.injecting
-        && let Some((i, inj)) = rt.policy.injections.at(process, conn, site)
-        && let Ok(action) = realise_fdless(&inj.fault, 0)
-    {
-        let key = Key {
-            process,
-            conn,
-            rule: INJECTED,
-            site,
-        };
-        return Some(Plan {
-            action,
-            source: Source::Injection(i),
-            key,
-        });
-    }
+    crate::control::observe(rt, conn, Site::Call { class, n });
     let facts = FdFacts {
         kind: target.kind,
         peer: Endpoint::Unknown,
         local: Endpoint::Unknown,
         path: target.path,
     };
-    let base = KEY_BASE.load(Relaxed);
-    let mut bits = rt.rules_for(op);
-    while bits != 0 {
-        let i = bits.trailing_zeros() as usize;
-        bits &= bits - 1;
-        let rule = &rt.policy.rules[i];
-        if !rule.targets(&facts) {
-            continue;
-        }
-        let (chance, fire) = crate::plan::draws(rt, base, conn, i, &site);
-        if !rt.gates[i].may_fire(n, 0, fire) || !crate::plan::in_window(rt, rule, &mut None) {
-            continue;
-        }
-        let Ok(action) = realise_fdless(&rule.fault, param_at(chance)) else {
-            continue;
-        };
-        if !crate::plan::take_one_of_times(rt, i) {
-            continue;
-        }
-        let key = Key {
-            process,
-            conn,
-            rule: i as u16,
-            site,
-        };
-        return Some(Plan {
-            action,
-            source: Source::Rule(i),
-            key,
-        });
-    }
-    None
+    crate::plan::decide_named(
+        rt,
+        op,
+        conn,
+        n,
+        |rule| rule.targets(&facts),
+        |fault, param| realise_fdless(fault, param).ok(),
+    )
 }
 
 /// The decision for one fd-less call, carried out and logged: Some(errno) when the call must fail

@@ -128,38 +128,31 @@ pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
     r
 }
 
-fn copy_call(op: Op, fd_out: c_int, requested: usize) -> Call {
-    Call {
-        requested,
+/// An in-kernel copy of `n` bytes to `fd_out`, as a write there: `real(limit)` makes it moving at
+/// most `limit` bytes.
+fn copy(op: Op, fd_out: c_int, n: size_t, real: impl Fn(usize) -> isize) -> isize {
+    let describe = || Call {
+        requested: n,
         payload: Payload::None,
         ..simple_call(op, fd_out)
-    }
+    };
+    transfer(op, fd_out, describe, || real(n), &real)
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sendfile(out: c_int, inp: c_int, off: *mut off_t, n: size_t) -> ssize_t {
-    transfer(
-        Op::Sendfile,
-        out,
-        || copy_call(Op::Sendfile, out, n),
-        // SAFETY: the program's own call, passed on as it made it.
-        || unsafe { real::sendfile(out, inp, off, n) },
-        // SAFETY: the program's own call, copying at most `lim` of what it asked for.
-        |lim| unsafe { real::sendfile(out, inp, off, lim) },
-    )
+    // SAFETY: the program's own call, copying at most `lim` of what it asked for.
+    copy(Op::Sendfile, out, n, |lim| unsafe {
+        real::sendfile(out, inp, off, lim)
+    })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sendfile64(out: c_int, inp: c_int, off: *mut off_t, n: size_t) -> ssize_t {
-    transfer(
-        Op::Sendfile,
-        out,
-        || copy_call(Op::Sendfile, out, n),
-        // SAFETY: the program's own call, passed on as it made it.
-        || unsafe { real::sendfile64(out, inp, off, n) },
-        // SAFETY: the program's own call, copying at most `lim` of what it asked for.
-        |lim| unsafe { real::sendfile64(out, inp, off, lim) },
-    )
+    // SAFETY: the program's own call, copying at most `lim` of what it asked for.
+    copy(Op::Sendfile, out, n, |lim| unsafe {
+        real::sendfile64(out, inp, off, lim)
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -171,15 +164,10 @@ pub unsafe extern "C" fn splice(
     n: size_t,
     flags: c_uint,
 ) -> ssize_t {
-    transfer(
-        Op::Splice,
-        fd_out,
-        || copy_call(Op::Splice, fd_out, n),
-        // SAFETY: the program's own call, passed on as it made it.
-        || unsafe { real::splice(fd_in, off_in, fd_out, off_out, n, flags) },
-        // SAFETY: the program's own call, moving at most `lim` of what it asked for.
-        |lim| unsafe { real::splice(fd_in, off_in, fd_out, off_out, lim, flags) },
-    )
+    // SAFETY: the program's own call, moving at most `lim` of what it asked for.
+    copy(Op::Splice, fd_out, n, |lim| unsafe {
+        real::splice(fd_in, off_in, fd_out, off_out, lim, flags)
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -191,13 +179,8 @@ pub unsafe extern "C" fn copy_file_range(
     n: size_t,
     flags: c_uint,
 ) -> ssize_t {
-    transfer(
-        Op::CopyFileRange,
-        fd_out,
-        || copy_call(Op::CopyFileRange, fd_out, n),
-        // SAFETY: the program's own call, passed on as it made it.
-        || unsafe { real::copy_file_range(fd_in, off_in, fd_out, off_out, n, flags) },
-        // SAFETY: the program's own call, copying at most `lim` of what it asked for.
-        |lim| unsafe { real::copy_file_range(fd_in, off_in, fd_out, off_out, lim, flags) },
-    )
+    // SAFETY: the program's own call, copying at most `lim` of what it asked for.
+    copy(Op::CopyFileRange, fd_out, n, |lim| unsafe {
+        real::copy_file_range(fd_in, off_in, fd_out, off_out, lim, flags)
+    })
 }

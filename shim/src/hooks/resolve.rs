@@ -6,101 +6,41 @@
 
 use crate::guard::guarded;
 use crate::log;
-use crate::plan::{Plan, Source};
+use crate::plan::Plan;
 use crate::real;
-use crate::runtime::{self, KEY_BASE, PROCESS_KEY, Runtime};
+use crate::runtime::{self, Runtime};
 use crate::sys;
-use chaos_engine::chance::param_at;
-use chaos_engine::decide::{INJECTED, Key, Site};
 use chaos_engine::fault::{Fault, h_errno_for, reentrant_return_for};
 use chaos_engine::op::{Op, OpClass};
 use chaos_engine::policy::fnv1a;
 use chaos_engine::realise::Action;
-use core::sync::atomic::Ordering::Relaxed;
 use libc::{c_char, c_int};
 
 /// Lookups so far per name.
 static COUNTS: crate::named_counts::NameCounts = crate::named_counts::NameCounts::new();
 
-/// Some rule acts on some resolve op (every lookup is then counted, whichever op it is, so that
-/// a frozen policy, which looks at all of them, finds the same keys).
-/// Disabled rules count too: switching one on must not shift keys.
-fn resolve_rules(rt: &Runtime) -> u32 {
-    [Op::Getaddrinfo, Op::Gethostbyname, Op::Getnameinfo]
-        .iter()
-        .fold(0, |m, op| m | rt.rule_masks[*op as usize])
-}
-
-/// What to do with a lookup of `host` by `op`, if anything.
+/// What to do with a lookup of `host` by `op`, if anything. Every lookup is counted when some
+/// rule acts on some resolve op, enabled or not, whichever op it is: a frozen policy (which looks
+/// at all of them) then finds the same keys, and switching a rule on never shifts one.
 fn decide(rt: &Runtime, op: Op, host: &[u8]) -> Option<Plan> {
-    if resolve_rules(rt) == 0 && !rt.injecting {
+    if rt.class_rules[OpClass::Resolve as usize] == 0 && !rt.injecting {
         return None;
     }
     // Never 0: 0 marks a free slot of the table.
     let conn = fnv1a(host) | 1;
     let n = COUNTS.next(conn);
-    let site = Site::Call {
-        class: OpClass::Resolve,
+    crate::plan::decide_named(
+        rt,
+        op,
+        conn,
         n,
-    };
-    let process = PROCESS_KEY.load(Relaxed);
-    let action_of = |fault: &Fault, param: u64| match *fault {
-        Fault::Resolver(code) => Some(Action::Resolver(code)),
-        Fault::Delay(range) => Some(Action::Delay(range.pick(param))),
-        _ => None,
-    };
-    if rt.injecting
-        && let Some((i, inj)) = rt.policy.injections.at(process, conn, site)
-        && let Some(action) = action_of(&inj.fault, 0)
-    {
-        let key = Key {
-            process,
-            conn,
-            rule: INJECTED,
-            site,
-        };
-        return Some(Plan {
-            action,
-            source: Source::Injection(i),
-            key,
-        });
-    }
-    let base = KEY_BASE.load(Relaxed);
-    let mut bits = rt.rules_for(op);
-    while bits != 0 {
-        let i = bits.trailing_zeros() as usize;
-        bits &= bits - 1;
-        let rule = &rt.policy.rules[i];
-        if rule.host.as_ref().is_some_and(|g| !g.matches(host)) {
-            continue;
-        }
-        // `per = "connection"`: once per name.
-        let (chance, fire) = crate::plan::draws(rt, base, conn, i, &site);
-        if !rt.gates[i].may_fire(n, 0, fire) {
-            continue;
-        }
-        if !crate::plan::in_window(rt, rule, &mut None) {
-            continue;
-        }
-        let Some(action) = action_of(&rule.fault, param_at(chance)) else {
-            continue;
-        };
-        if !crate::plan::take_one_of_times(rt, i) {
-            continue;
-        }
-        let key = Key {
-            process,
-            conn,
-            rule: i as u16,
-            site,
-        };
-        return Some(Plan {
-            action,
-            source: Source::Rule(i),
-            key,
-        });
-    }
-    None
+        |rule| rule.host.as_ref().is_none_or(|g| g.matches(host)),
+        |fault, param| match *fault {
+            Fault::Resolver(code) => Some(Action::Resolver(code)),
+            Fault::Delay(range) => Some(Action::Delay(range.pick(param))),
+            _ => None,
+        },
+    )
 }
 
 /// The decision for a lookup, with its fault logged; Some(code) when the lookup must fail.
