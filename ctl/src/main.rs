@@ -2,6 +2,7 @@
 
 mod cli;
 mod control;
+mod durability;
 mod events;
 mod failure;
 mod frozen;

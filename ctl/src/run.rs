@@ -96,6 +96,9 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
         .wait()
         .map_err(|e| Failure::own(format!("waiting for the program: {e}")))?;
     CHILD.store(0, Ordering::SeqCst);
+    let crashed = status.signal() == Some(libc::SIGKILL);
+    let seed = args.seed.unwrap_or(policy.seed);
+    crate::durability::after_exit(&policy, seed, &run_dir, None, crashed, &log_path);
     // A single program's run directory holds only its control page, which means nothing once the
     // run is over: one run leaves one file, its log.
     drop(control);

@@ -48,8 +48,10 @@ const W_LOG: usize = W_RULES + MAX_RULES * NAME_WORDS;
 const W_DISK_COUNT: usize = W_LOG + LOG_PATH_BYTES / 8;
 const W_DISKS: usize = W_DISK_COUNT + 1;
 const DISK_WORDS: usize = NAME_WORDS + 3;
+/// `[durability]`: the journals' sequence counter, one order for every process of the run.
+const W_DURABLE_SEQ: usize = W_DISKS + crate::disk::MAX_DISKS * DISK_WORDS;
 /// The words before the port directory.
-pub const WORDS: usize = W_DISKS + crate::disk::MAX_DISKS * DISK_WORDS;
+pub const WORDS: usize = W_DURABLE_SEQ + 1;
 /// The port directory: one byte per TCP port, the owner's index + 1 (0: nobody of ours).
 pub const PORTS: usize = 65536;
 /// The file's size: the words, then the port bytes, rounded to pages.
@@ -198,6 +200,11 @@ impl<'a> Page<'a> {
         };
         others.store(taken, SeqCst);
         self.bump();
+    }
+
+    /// The word `[durability]` journal records take their sequence numbers from.
+    pub fn durable_seq_word(&self) -> &'a AtomicU64 {
+        &self.words[W_DURABLE_SEQ]
     }
 
     pub fn set_started(&self, monotonic_ns: u64) {

@@ -13,6 +13,7 @@
 //!   frozen run's `[[nemesis]]` events, which chaos-ctl executes.
 //! - [`control`] is the layout of the control page, through which chaos-ctl steers a live run.
 //! - [`disk`] is `[[disk]]`: what fits on a disk that fills.
+//! - [`durability`] is `[durability]`: which unsynced changes a crash undoes.
 //! - [`toxic`] is what Toxiproxy's toxics (latency, bandwidth, blackhole…) do to one call.
 //! - [`quirk`] catalogues the platform quirks (macOS, BSD, old Linux, WSL1) the shim can reproduce.
 //!
@@ -23,6 +24,7 @@ pub mod chance;
 pub mod control;
 pub mod decide;
 pub mod disk;
+pub mod durability;
 pub mod env;
 pub mod errno;
 pub mod event;

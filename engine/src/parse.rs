@@ -55,6 +55,15 @@ struct RawPolicy {
     partitions: Option<Spanned<crate::system::parse::RawPartitions>>,
     #[serde(default)]
     disk: Vec<Spanned<RawDisk>>,
+    durability: Option<Spanned<RawDurability>>,
+}
+
+/// `[durability]`: files under a glob lose what was not made durable when a process crashes.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDurability {
+    path: Spanned<String>,
+    torn: Option<Spanned<String>>,
 }
 
 /// `[[disk]]`: files under a glob share a capacity.
@@ -307,6 +316,33 @@ pub fn parse_policy(text: &str, origin: &str) -> Result<Policy, PolicyError> {
         injections.push(build_injection(raw_inj.get_ref(), &err_at)?);
     }
     let disks = build_disks(&raw.disk, &err_at)?;
+    let durability = match &raw.durability {
+        None => None,
+        Some(d) => {
+            let d = d.get_ref();
+            if !d.path.get_ref().starts_with('/') {
+                return Err(err_at(
+                    d.path.span(),
+                    format!(
+                        "durability path `{}` must be absolute (a glob such as \"/var/lib/app/*\")",
+                        d.path.get_ref()
+                    ),
+                ));
+            }
+            let torn = d
+                .torn
+                .as_ref()
+                .map(|t| {
+                    crate::system::parse::parse_bytes(t.get_ref())
+                        .map_err(|m| err_at(t.span(), format!("torn: {m}")))
+                })
+                .transpose()?;
+            Some(crate::durability::Durability {
+                path: Glob(d.path.get_ref().clone()),
+                torn,
+            })
+        }
+    };
     let rule_names: Vec<String> = rules.iter().map(|r| r.name.clone()).collect();
     let system = crate::system::parse::build(
         raw.process,
@@ -340,6 +376,7 @@ pub fn parse_policy(text: &str, origin: &str) -> Result<Policy, PolicyError> {
     Ok(Policy {
         system,
         disks,
+        durability,
         injections: crate::inject::Injections::new(injections),
         platform: raw.platform.map(|p| p.into_inner()),
         quirks_on: add.iter().map(|s| s.to_string()).collect(),

@@ -31,6 +31,8 @@ pub struct Policy {
     pub system: crate::system::System,
     /// `[[disk]]`: capacities that files under a glob share.
     pub disks: Vec<crate::disk::Disk>,
+    /// `[durability]`: files that lose their unsynced changes when a process crashes.
+    pub durability: Option<crate::durability::Durability>,
 }
 
 #[derive(Clone, Debug)]

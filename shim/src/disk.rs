@@ -95,7 +95,7 @@ pub fn release(i: usize, bytes: u64) {
 
 /// Where a write to `fd` of `len` bytes starts: the end for O_APPEND, else its offset (`pos` for
 /// pwrite and its kin).
-fn write_offset(fd: c_int, pos: Option<u64>, size: u64) -> u64 {
+pub fn write_offset(fd: c_int, pos: Option<u64>, size: u64) -> u64 {
     if let Some(p) = pos {
         return p;
     }

@@ -26,6 +26,8 @@ pub const FORCE_SLOW: u64 = 1 << 62;
 pub const PEERED: u64 = 1 << 61;
 /// A regular file under a `[[disk]]`: its writes, truncations and allocations are accounted.
 pub const DISK: u64 = 1 << 60;
+/// A regular file under `[durability]`: its changes are journaled until a sync makes them durable.
+pub const DURABLE: u64 = 1 << 59;
 
 /// How the connection came to be; part of the connection key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -319,6 +321,10 @@ pub fn classify(policy: &Policy, fd: c_int, role_hint: Role) -> Meta {
         _ => None,
     };
     slot.disk.store(disk.map_or(0, |d| d as u32 + 1), Relaxed);
+    let durable = match (path, crate::runtime::get()) {
+        (Some(p), Some(rt)) if crate::durable::active() => crate::durable::covers(rt, p),
+        _ => false,
+    };
     let mask = if crate::control::is_control_endpoint(&facts.peer) {
         0
     } else {
@@ -393,7 +399,8 @@ pub fn classify(policy: &Policy, fd: c_int, role_hint: Role) -> Meta {
     let meta = Meta::pack(mask, kind, stream, role)
         | if stalled { FORCE_SLOW } else { 0 }
         | if peered { PEERED } else { 0 }
-        | if disk.is_some() { DISK } else { 0 };
+        | if disk.is_some() { DISK } else { 0 }
+        | if durable { DURABLE } else { 0 };
     slot.meta.store(meta, Relaxed);
     let born = slot.born_ns.load(Relaxed);
     if !same

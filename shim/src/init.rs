@@ -127,6 +127,7 @@ fn init() -> Result<(), String> {
         policy.initially_enabled(),
     )?;
     crate::disk::init(&policy.disks);
+    crate::durable::init(&policy, process.as_deref())?;
     let quirks = quirks_from_env(policy.quirks)?;
     let mut rt = Runtime::new(policy, seed, exe, argv, quirks);
     rt.process = process;

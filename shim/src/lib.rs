@@ -9,6 +9,7 @@
 mod abspath;
 mod control;
 mod disk;
+mod durable;
 mod facts;
 mod failed_close;
 mod fdtable;

@@ -115,18 +115,25 @@ impl Runtime {
             } else {
                 0
             };
-            // Files under a `[[disk]]` are accounted as they grow and shrink.
-            let disk = if !policy.disks.is_empty()
-                && matches!(op.class(), OpClass::Writes | OpClass::Space)
-            {
-                crate::fdtable::DISK
+            // Files under a `[[disk]]` are accounted as they grow and shrink, and those under
+            // `[durability]` journaled.
+            let storage = if matches!(op.class(), OpClass::Writes | OpClass::Space) {
+                (if policy.disks.is_empty() {
+                    0
+                } else {
+                    crate::fdtable::DISK
+                }) | (if policy.durability.is_none() {
+                    0
+                } else {
+                    crate::fdtable::DURABLE
+                })
             } else {
                 0
             };
             op_masks[op as usize] = if forced[op as usize] || injecting {
                 u64::MAX // every call of this op is checked for quirks or injections
             } else {
-                class_rules(op.class()) as u64 | crate::fdtable::FORCE_SLOW | peered | disk
+                class_rules(op.class()) as u64 | crate::fdtable::FORCE_SLOW | peered | storage
             };
         }
         let class_rules = OpClass::ALL.map(class_rules);

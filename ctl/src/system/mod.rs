@@ -519,6 +519,15 @@ impl Supervisor<'_> {
 
     fn on_death(&mut self, r: usize, status: ExitStatus, now: Instant) {
         crate::events::append_exit(self.run.log_path, self.replicas[r].pid, status);
+        // Before anything restarts it: a crash loses what was not durable.
+        crate::durability::after_exit(
+            self.run.policy,
+            self.run.seed,
+            &self.run.log_path.with_extension("run"),
+            Some(&self.replicas[r].name),
+            status.signal() == Some(libc::SIGKILL),
+            self.run.log_path,
+        );
         let restart_range = self
             .run
             .policy

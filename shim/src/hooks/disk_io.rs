@@ -1,12 +1,14 @@
-//! The calls that change what a file under a `[[disk]]` holds, around their real call: a write
-//! that needs more space than is free is cut where the free space ends, and with none left fails
-//! ENOSPC (kernel-facts F1); fallocate that does not fit fails ENOSPC; after each, the disk's
-//! bytes in use follow what the kernel allocated. unlink, rename and truncating opens free what
-//! the file held. Each refusal or cut is logged as a `disk` event.
+//! The calls that change what a file under a `[[disk]]` or `[durability]` holds, around their real
+//! call. On a disk: a write that needs more space than is free is cut where the free space ends,
+//! and with none left fails ENOSPC (kernel-facts F1); fallocate that does not fit fails ENOSPC;
+//! after each, the disk's bytes in use follow what the kernel allocated; unlink, rename and
+//! truncating opens free what the file held. Each refusal or cut is logged as a `disk` event.
+//! Under `[durability]` the change is journaled first (`crate::durable`).
 
 use super::current_meta;
 use crate::disk;
-use crate::fdtable::{self, DISK, Meta, Slot};
+use crate::durable;
+use crate::fdtable::{self, DISK, DURABLE, Meta, Slot};
 use crate::guard::guarded;
 use crate::log;
 use crate::plan::{Call, Payload};
@@ -15,12 +17,17 @@ use crate::sys;
 use core::sync::atomic::Ordering::Relaxed;
 use libc::c_int;
 
-/// The disk `fd`'s file is on, classifying the fd first if it is new.
-fn disk_of(rt: &Runtime, fd: c_int, slot: &Slot) -> Option<usize> {
-    let mut meta = Meta(slot.meta.load(Relaxed));
-    if !meta.valid() {
-        meta = guarded(|| current_meta(rt, fd, slot))?;
+/// `fd`'s meta, classifying the fd first if it is new.
+fn meta_of(rt: &Runtime, fd: c_int, slot: &Slot) -> Meta {
+    let meta = Meta(slot.meta.load(Relaxed));
+    if meta.valid() {
+        return meta;
     }
+    guarded(|| current_meta(rt, fd, slot)).unwrap_or(meta)
+}
+
+/// The disk a file with this meta is on.
+fn disk_of(meta: Meta, slot: &Slot) -> Option<usize> {
     if meta.0 & DISK == 0 {
         return None;
     }
@@ -35,14 +42,18 @@ pub(crate) fn write(
     call: Call,
     go: impl FnOnce(&'static Runtime, &'static Slot, Call, usize) -> isize,
 ) -> isize {
-    let Some(i) = disk_of(rt, call.fd, slot) else {
-        return go(rt, slot, call, usize::MAX);
-    };
+    let meta = meta_of(rt, call.fd, slot);
     let pos = match call.payload {
         Payload::At(offset) => Some(offset),
         _ => None,
     };
     let asked = call.requested as u64;
+    if meta.0 & DURABLE != 0 {
+        guarded(|| durable::before_write(call.fd, pos, asked));
+    }
+    let Some(i) = disk_of(meta, slot) else {
+        return go(rt, slot, call, usize::MAX);
+    };
     let (fits, before) =
         guarded(|| disk::before_write(i, call.fd, pos, asked)).unwrap_or((asked, 0));
     if fits == 0 && asked > 0 {
@@ -69,22 +80,27 @@ pub(crate) fn write(
     r
 }
 
-/// ftruncate, fallocate, posix_fallocate on a file on a disk: `need` is the range an allocation
-/// asks for (None: a truncation, which never needs space: growing one makes a hole, F2).
-/// `call()` returns 0 or -1 with errno.
+/// ftruncate, fallocate, posix_fallocate on a file on a disk or under `[durability]`: `need` is
+/// the range an allocation asks for (None: a truncation, which never needs space: growing one
+/// makes a hole, F2), `truncate_to` a truncation's length. `call()` returns 0 or -1 with errno.
 pub(crate) fn resize(
     op: &str,
     fd: c_int,
     need: Option<(u64, u64)>,
+    truncate_to: Option<u64>,
     call: impl FnOnce() -> c_int,
 ) -> c_int {
     let (Some(rt), Some(slot)) = (runtime::get(), fdtable::slot(fd)) else {
         return call();
     };
-    if !disk::any() || !runtime::in_own_process() {
+    if !(disk::any() || durable::active()) || !runtime::in_own_process() {
         return call();
     }
-    let Some(i) = disk_of(rt, fd, slot) else {
+    let meta = meta_of(rt, fd, slot);
+    if meta.0 & DURABLE != 0 {
+        guarded(|| durable::before_resize(fd, truncate_to));
+    }
+    let Some(i) = disk_of(meta, slot) else {
         return call();
     };
     let before = match need {

@@ -7,6 +7,7 @@
 
 use super::disk_io;
 use crate::abspath::{self, AbsPath};
+use crate::durable;
 use crate::guard::guarded;
 use crate::log::{self, Applied};
 use crate::named_counts::NameCounts;
@@ -127,9 +128,10 @@ fn fail(errno: c_int) -> c_int {
 }
 
 /// An open that made an fd: whatever the number meant before is forgotten, and a file under a
-/// `[[disk]]` is classified now, so its first write is accounted.
+/// `[[disk]]` or `[durability]` is classified now, so its first write is accounted.
 fn opened(fd: c_int) -> c_int {
-    let role = crate::disk::any().then_some(crate::fdtable::Role::Other);
+    let storage = crate::disk::any() || durable::active();
+    let role = storage.then_some(crate::fdtable::Role::Other);
     super::new_fd(fd, role);
     fd
 }
@@ -144,18 +146,44 @@ fn open_with_rules(
 ) -> c_int {
     let rt = watched(op);
     let truncating = flags & libc::O_TRUNC != 0 && crate::disk::any();
-    let abs = absolute_if(rt.is_some() || truncating, dirfd, path);
+    let journaled = flags & (libc::O_CREAT | libc::O_TRUNC) != 0 && durable::active();
+    let abs = absolute_if(rt.is_some() || truncating || journaled, dirfd, path);
     if let Some(errno) = path_fault(op, rt, abs.as_ref()) {
         return fail(errno);
     }
     let held = truncating
         .then(|| disk_io::held(abs.as_ref().map(AbsPath::bytes)))
         .flatten();
+    let durable_path = abs
+        .as_ref()
+        .map(AbsPath::bytes)
+        .filter(|p| journaled && runtime::get().is_some_and(|rt| durable::covers(rt, p)));
+    // Whether the open creates the file, and what a truncation throws away, are known only
+    // before it.
+    let existed = durable_path.map(|p| guarded(|| exists(p)).unwrap_or(true));
+    if let (Some(p), Some(true)) = (durable_path, existed)
+        && flags & libc::O_TRUNC != 0
+    {
+        guarded(|| durable::before_truncating_open(p));
+    }
     let fd = real();
     if fd >= 0 {
         disk_io::freed(held);
+        if let (Some(p), Some(false)) = (durable_path, existed) {
+            guarded(|| durable::created(p, fd));
+        }
     }
     opened(fd)
+}
+
+/// Whether an absolute path names something now.
+fn exists(path: &[u8]) -> bool {
+    let mut nul = [0u8; 4097];
+    if path.len() >= nul.len() {
+        return true;
+    }
+    nul[..path.len()].copy_from_slice(path);
+    sys::lstat(&nul).is_some()
 }
 
 /// The open family, one entry each: `name(args) => Op, dirfd, path, flags`.
@@ -200,11 +228,11 @@ fn entry_with_rules(
 ) -> c_int {
     let rt = watched(op);
     let disks = crate::disk::any();
-    let abs = absolute_if(rt.is_some() || disks, dirfd, path);
+    let abs = absolute_if(rt.is_some() || disks || durable::active(), dirfd, path);
     if let Some(errno) = path_fault(op, rt, abs.as_ref()) {
         return fail(errno);
     }
-    if !disks {
+    if !disks && !durable::active() {
         return real();
     }
     let abs_new = new.and_then(|(d, p)| abspath::absolute(d, p));
@@ -215,12 +243,38 @@ fn entry_with_rules(
         None => (disk_io::held(old), None),
         Some(_) => (disk_io::held(target), disk_io::held(old)),
     };
+    // Under `[durability]` the file an unlink or a rename removes is kept aside first, so that a
+    // crash before its directory is synced can bring it back.
+    let covered = |p: Option<&[u8]>| {
+        p.is_some_and(|p| {
+            durable::active() && runtime::get().is_some_and(|rt| durable::covers(rt, p))
+        })
+    };
+    let journaled = covered(old) || covered(target);
+    let kept = if journaled {
+        guarded(|| durable::stash(if new.is_some() { target? } else { old? })).flatten()
+    } else {
+        None
+    };
     let r = real();
     if r == 0 {
         disk_io::freed(freed);
         if let Some(m) = moving {
             disk_io::moved(old, target, m.bytes());
         }
+        if journaled {
+            let e = sys::errno();
+            guarded(|| match (old, target) {
+                (Some(from), Some(to)) => durable::renamed(from, to, kept),
+                (Some(path), None) => durable::unlinked(path, kept),
+                _ => durable::drop_stash(kept),
+            });
+            sys::set_errno(e);
+        }
+    } else {
+        let e = sys::errno();
+        guarded(|| durable::drop_stash(kept));
+        sys::set_errno(e);
     }
     r
 }

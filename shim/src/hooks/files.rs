@@ -6,6 +6,7 @@ use super::conn::{run_simple, simple_call};
 use super::disk_io;
 use super::new_fd;
 use super::transfer::transfer;
+use crate::durable;
 use crate::plan::{Call, Payload};
 use crate::real;
 use crate::runtime;
@@ -32,10 +33,37 @@ macro_rules! fd_hooks {
 }
 
 fd_hooks! {
-    fsync(fd: c_int) => Fsync;
-    fdatasync(fd: c_int) => Fdatasync;
     sync_file_range(fd: c_int, off: off_t, n: off_t, flags: c_uint) => SyncFileRange;
-    syncfs(fd: c_int) => Syncfs;
+}
+
+/// fsync, fdatasync and syncfs: under `[durability]`, what they made durable (or, failing, lost)
+/// is journaled after them.
+macro_rules! sync_hooks {
+    ($( $name:ident => $op:ident, $after:expr; )*) => {
+        $(
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn $name(fd: c_int) -> c_int {
+                let Some(rt) = runtime::get() else {
+                    // SAFETY: the program's own call, passed on as it made it.
+                    return unsafe { real::$name(fd) };
+                };
+                // SAFETY: the program's own call, passed on as it made it.
+                let r = run_simple(rt, simple_call(Op::$op, fd), || unsafe { real::$name(fd) });
+                if durable::active() && runtime::in_own_process() {
+                    let e = sys::errno();
+                    crate::guard::guarded(|| $after(fd, r == 0));
+                    sys::set_errno(e);
+                }
+                r
+            }
+        )*
+    };
+}
+
+sync_hooks! {
+    fsync => Fsync, durable::after_sync;
+    fdatasync => Fdatasync, durable::after_sync;
+    syncfs => Syncfs, |_, ok: bool| if ok { durable::after_syncfs() };
 }
 
 /// The range a fallocate asks space for: mode 0 and KEEP_SIZE allocate; punching, collapsing and
@@ -46,7 +74,7 @@ fn allocates(mode: c_int, off: off_t, len: off_t) -> Option<(u64, u64)> {
 
 /// ftruncate and fallocate, one entry each: `name(fd, args) => Op, what it allocates;`.
 macro_rules! space_hooks {
-    ($( $name:ident($fd:ident: c_int $(, $arg:ident: $ty:ty)*) => $op:ident, $need:expr; )*) => {
+    ($( $name:ident($fd:ident: c_int $(, $arg:ident: $ty:ty)*) => $op:ident, $need:expr, $to:expr; )*) => {
         $(
             #[unsafe(no_mangle)]
             pub unsafe extern "C" fn $name($fd: c_int $(, $arg: $ty)*) -> c_int {
@@ -54,7 +82,7 @@ macro_rules! space_hooks {
                     // SAFETY: the program's own call, passed on as it made it.
                     return unsafe { real::$name($fd $(, $arg)*) };
                 };
-                disk_io::resize(Op::$op.name(), $fd, $need, || {
+                disk_io::resize(Op::$op.name(), $fd, $need, $to, || {
                     run_simple(rt, simple_call(Op::$op, $fd), || {
                         // SAFETY: the program's own call, passed on as it made it.
                         unsafe { real::$name($fd $(, $arg)*) }
@@ -66,10 +94,12 @@ macro_rules! space_hooks {
 }
 
 space_hooks! {
-    ftruncate(fd: c_int, len: off_t) => Ftruncate, None;
-    ftruncate64(fd: c_int, len: off_t) => Ftruncate, None;
-    fallocate(fd: c_int, mode: c_int, off: off_t, len: off_t) => Fallocate, allocates(mode, off, len);
-    fallocate64(fd: c_int, mode: c_int, off: off_t, len: off_t) => Fallocate, allocates(mode, off, len);
+    ftruncate(fd: c_int, len: off_t) => Ftruncate, None, Some(len.max(0) as u64);
+    ftruncate64(fd: c_int, len: off_t) => Ftruncate, None, Some(len.max(0) as u64);
+    fallocate(fd: c_int, mode: c_int, off: off_t, len: off_t)
+        => Fallocate, allocates(mode, off, len), None;
+    fallocate64(fd: c_int, mode: c_int, off: off_t, len: off_t)
+        => Fallocate, allocates(mode, off, len), None;
 }
 
 /// posix_fallocate reports its error as the return value and leaves errno alone (posix_fallocate(3)).
@@ -84,7 +114,7 @@ fn posix_fallocate_with_rules(
     };
     let saved = sys::errno();
     let need = allocates(0, off, len);
-    let r = disk_io::resize(Op::PosixFallocate.name(), fd, need, || {
+    let r = disk_io::resize(Op::PosixFallocate.name(), fd, need, None, || {
         run_simple(rt, simple_call(Op::PosixFallocate, fd), || match real() {
             0 => 0,
             e => {

@@ -69,7 +69,8 @@ pub(crate) fn reclassify(fd: c_int, role: Option<Role>) {
         && (!rt.policy.rules.is_empty()
             || rt.injecting
             || crate::control::partitionable()
-            || crate::disk::any())
+            || crate::disk::any()
+            || crate::durable::active())
     {
         crate::guard::guarded(|| fdtable::classify(&rt.policy, fd, role));
     }

@@ -64,7 +64,8 @@ fn targeted(
     real: impl Fn(usize) -> isize,
 ) -> isize {
     let call = describe();
-    if Meta(slot.meta.load(Relaxed)).0 & fdtable::DISK != 0 && call.dir() == Some(Dir::Tx) {
+    let storage = fdtable::DISK | fdtable::DURABLE;
+    if Meta(slot.meta.load(Relaxed)).0 & storage != 0 && call.dir() == Some(Dir::Tx) {
         return crate::hooks::disk_io::write(rt, slot, call, |rt, slot, call, lim| {
             counted_and_made(rt, slot, call, &|n| real(n.min(lim)))
         });

@@ -1,0 +1,205 @@
+//! `[durability]` after a process of the run ends: a crash (SIGKILL: attrition's crash or wipe, a
+//! `crash` fault, an OOM kill, a kill from outside) undoes what its shims journaled and no sync
+//! made durable, newest first, before anything restarts; a graceful end keeps everything (the
+//! page cache would have been written back). Each undone change is logged as a `durability`
+//! line. Which changes are undone is the engine's (`chaos_engine::durability::to_undo`).
+
+use chaos_engine::durability::{Record, Why, to_undo, torn_prefix};
+use chaos_engine::policy::Policy;
+use std::fs::OpenOptions;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// The journal directory of process `name` (`None`: a single program's run).
+pub fn journal_dir(run_dir: &Path, name: Option<&str>) -> PathBuf {
+    run_dir
+        .join("durability")
+        .join(chaos_engine::durability::dir_name(name))
+}
+
+/// A process ended: undo its unsynced changes if it `crashed`, then start its journal afresh
+/// (what is on disk now is all durable). `seed`: the run's, which draws a torn write's prefix.
+/// Returns how many changes were undone.
+pub fn after_exit(
+    policy: &Policy,
+    seed: u64,
+    run_dir: &Path,
+    name: Option<&str>,
+    crashed: bool,
+    log: &Path,
+) -> usize {
+    let Some(durability) = &policy.durability else {
+        return 0;
+    };
+    let dir = journal_dir(run_dir, name);
+    if !dir.exists() {
+        return 0;
+    }
+    let undone = if crashed {
+        restore(&dir, durability.torn, seed, name, log)
+    } else {
+        0
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    undone
+}
+
+/// Every record of the directory's journals, with the blob its old bytes are in.
+fn read_journals(dir: &Path) -> Vec<(Record, PathBuf)> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("journal") {
+            continue;
+        }
+        let blob = path.with_extension("blob");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        // A line cut by the crash (the process died inside its write) is no record.
+        for line in text.lines() {
+            if let Ok(r) = serde_json::from_str::<Record>(line) {
+                out.push((r, blob.clone()));
+            }
+        }
+    }
+    out
+}
+
+fn restore(dir: &Path, torn: Option<u64>, seed: u64, name: Option<&str>, log: &Path) -> usize {
+    let journals = read_journals(dir);
+    let records: Vec<Record> = journals.iter().map(|(r, _)| r.clone()).collect();
+    let blob_of = |seq: u64| {
+        journals
+            .iter()
+            .find(|(r, _)| r.seq == seq)
+            .map(|(_, b)| b.clone())
+    };
+    let undo = to_undo(&records);
+    // `torn`: the newest undone write keeps a seeded prefix of what it wrote.
+    let torn_seq = torn.and_then(|_| {
+        undo.iter()
+            .find(|(r, _)| r.op == "write")
+            .map(|(r, _)| r.seq)
+    });
+    let mut count = 0;
+    for (r, why) in &undo {
+        let kept = match (torn, torn_seq) {
+            (Some(unit), Some(seq)) if seq == r.seq => {
+                torn_prefix(seed, r.seq, r.wrote.unwrap_or(0), unit)
+            }
+            _ => 0,
+        };
+        let outcome = apply(r, *why, kept, blob_of(r.seq).as_deref());
+        log_undone(log, name, r, *why, kept, outcome.err());
+        count += 1;
+    }
+    count
+}
+
+/// Undoes one change. `kept`: bytes of a torn write that survive.
+fn apply(r: &Record, why: Why, kept: u64, blob: Option<&Path>) -> std::io::Result<()> {
+    match r.op.as_str() {
+        "write" if why == Why::SyncFailed => {
+            // Its pages were dropped by the failed writeback and never reached the disk, while
+            // the size (and data synced after it) did: the old bytes where there were some,
+            // zeros past the old end, the file as long as it is.
+            let file = OpenOptions::new().write(true).open(&r.path)?;
+            let (off, len) = (r.off.unwrap_or(0), r.len.unwrap_or(0));
+            let end = (off + r.wrote.unwrap_or(len)).min(file.metadata()?.len());
+            let mut old = vec![0u8; end.saturating_sub(off) as usize];
+            if let Some(blob) = blob.filter(|_| len > 0) {
+                let mut b = std::fs::File::open(blob)?;
+                b.seek(SeekFrom::Start(r.blob.unwrap_or(0)))?;
+                let n = (len as usize).min(old.len());
+                b.read_exact(&mut old[..n])?;
+            }
+            file.write_all_at(&old, off)
+        }
+        "write" | "truncate" => {
+            let file = OpenOptions::new().write(true).open(&r.path)?;
+            let off = r.off.unwrap_or(0);
+            let len = r.len.unwrap_or(0);
+            if len > kept {
+                let mut old = vec![0u8; (len - kept) as usize];
+                if let Some(blob) = blob {
+                    let mut b = std::fs::File::open(blob)?;
+                    b.seek(SeekFrom::Start(r.blob.unwrap_or(0) + kept))?;
+                    b.read_exact(&mut old)?;
+                }
+                file.write_all_at(&old, off + kept)?;
+            }
+            let size = r
+                .old_size
+                .unwrap_or(0)
+                .max(if kept > 0 { off + kept } else { 0 });
+            file.set_len(size)?;
+            Ok(())
+        }
+        "create" => match std::fs::remove_file(&r.path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        },
+        "rename" => {
+            let to = r.to.as_deref().unwrap_or_default();
+            std::fs::rename(to, &r.path)?;
+            if let Some(stash) = &r.stash {
+                std::fs::rename(stash, to)?;
+            }
+            Ok(())
+        }
+        "unlink" => match &r.stash {
+            Some(stash) => std::fs::rename(stash, &r.path),
+            None => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
+
+fn log_undone(
+    log: &Path,
+    name: Option<&str>,
+    r: &Record,
+    why: Why,
+    kept: u64,
+    error: Option<std::io::Error>,
+) {
+    let mut line = serde_json::json!({
+        "ev": "durability",
+        "ts_ns": crate::system::journal::now_ns(),
+        "what": "undone",
+        "process": name.unwrap_or("workload"),
+        "op": r.op,
+        "path": r.path,
+        "why": why.name(),
+    });
+    let obj = line.as_object_mut().expect("an object");
+    match r.op.as_str() {
+        "write" | "truncate" => {
+            let off = r.off.unwrap_or(0);
+            let end = off + r.wrote.unwrap_or(r.len.unwrap_or(0));
+            obj.insert("range".into(), serde_json::json!([off + kept, end]));
+            obj.insert(
+                "old_size".into(),
+                serde_json::json!(r.old_size.unwrap_or(0)),
+            );
+            if kept > 0 {
+                obj.insert("torn_kept".into(), serde_json::json!(kept));
+            }
+        }
+        "rename" => {
+            obj.insert("to".into(), serde_json::json!(r.to));
+        }
+        _ => {}
+    }
+    if let Some(e) = error {
+        obj.insert("error".into(), serde_json::json!(e.to_string()));
+    }
+    if let Ok(mut f) = OpenOptions::new().append(true).open(log) {
+        let _ = writeln!(f, "{line}");
+    }
+}

@@ -1,0 +1,277 @@
+//! `[durability]`: what a crash keeps. The shim journals, for files under the glob, every change
+//! that is not yet durable (the old bytes of an overwritten or truncated range, the old size, a
+//! create, a rename, an unlink) and every sync; after a process dies by a crash, chaos-ctl undoes
+//! what no sync made durable, newest first, so the restart finds what a machine that lost power
+//! at that moment would have kept (`docs/kernel-facts.md` F4, F6). This module is the model: which
+//! journaled changes a crash undoes.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Durability {
+    pub path: crate::glob::Glob,
+    /// `torn = "4096"`: the newest undone write keeps a seeded prefix of whole units this size.
+    pub torn: Option<u64>,
+}
+
+/// One journal line, as the shim writes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// Order across every process of the run (a counter in the control page).
+    pub seq: u64,
+    /// `write`, `truncate` (the old bytes of `[off, off + len)` are in the blob at `blob`, the
+    /// size was `old_size`), `create`, `rename` (to `to`; a file it replaced kept at `stash`),
+    /// `unlink` (the file kept at `stash`), `sync` (the file `ino` is durable), `syncfail` (its
+    /// unsynced data is lost whatever later syncs say), `dirsync` (the entries of directory
+    /// `path` are durable), `syncfs` (everything is).
+    pub op: String,
+    #[serde(default)]
+    pub path: String,
+    #[serde(default)]
+    pub ino: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub off: Option<u64>,
+    /// Old bytes saved (overwritten or truncated away).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub len: Option<u64>,
+    /// Bytes the write wrote (for `torn`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrote: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blob: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stash: Option<String>,
+}
+
+/// A process's journal directory name under the run's `durability/`: its name in the system
+/// (`kv#1` → `kv-1`), or `workload` (a single program, or a system's workload).
+pub fn dir_name(process: Option<&str>) -> String {
+    process.unwrap_or("workload").replace('#', "-")
+}
+
+/// Why a change is undone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Why {
+    /// No fsync/fdatasync of the file after it.
+    NotSynced,
+    /// An fsync of the file failed after it: the kernel dropped the dirty pages (F4).
+    SyncFailed,
+    /// No fsync of its directory after it.
+    DirectoryNotSynced,
+}
+
+impl Why {
+    pub fn name(self) -> &'static str {
+        match self {
+            Why::NotSynced => "not fsynced",
+            Why::SyncFailed => "fsync failed",
+            Why::DirectoryNotSynced => "directory not fsynced",
+        }
+    }
+}
+
+/// The directory a path is in.
+pub fn parent(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) => "/",
+        Some(i) => &path[..i],
+        None => ".",
+    }
+}
+
+/// The changes a crash undoes, newest first, with why. `records` in any order. A write's path is
+/// where the file is when the undo reaches it (renames made durable after it are followed).
+pub fn to_undo(records: &[Record]) -> Vec<(Record, Why)> {
+    let mut recs: Vec<Record> = records.to_vec();
+    recs.sort_by_key(|r| r.seq);
+    // Per record: made durable by a later sync, or lost by a later failed one.
+    let mut durable = vec![false; recs.len()];
+    let mut lost = vec![false; recs.len()];
+    for i in 0..recs.len() {
+        let r = &recs[i];
+        match r.op.as_str() {
+            "sync" => {
+                for j in 0..i {
+                    if is_data(&recs[j]) && recs[j].ino == r.ino && !lost[j] {
+                        durable[j] = true;
+                    }
+                }
+            }
+            "syncfail" => {
+                for j in 0..i {
+                    if is_data(&recs[j]) && recs[j].ino == r.ino && !durable[j] {
+                        lost[j] = true;
+                    }
+                }
+            }
+            "dirsync" => {
+                for j in 0..i {
+                    if is_entry(&recs[j]) && entry_dir(&recs[j]) == r.path {
+                        durable[j] = true;
+                    }
+                }
+            }
+            "syncfs" => {
+                for j in 0..i {
+                    if !lost[j] {
+                        durable[j] = true;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    // Writes to a file renamed later, durably, are undone at its new name.
+    for i in 0..recs.len() {
+        if !(recs[i].op == "rename" && durable[i]) {
+            continue;
+        }
+        let (from, to) = (recs[i].path.clone(), recs[i].to.clone().unwrap_or_default());
+        for earlier in recs[..i].iter_mut() {
+            if is_data(earlier) && earlier.path == from {
+                earlier.path = to.clone();
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (i, r) in recs.iter().enumerate().rev() {
+        if durable[i] || !(is_data(r) || is_entry(r)) {
+            continue;
+        }
+        let why = if lost[i] {
+            Why::SyncFailed
+        } else if is_entry(r) {
+            Why::DirectoryNotSynced
+        } else {
+            Why::NotSynced
+        };
+        out.push((r.clone(), why));
+    }
+    out
+}
+
+fn is_data(r: &Record) -> bool {
+    matches!(r.op.as_str(), "write" | "truncate")
+}
+
+fn is_entry(r: &Record) -> bool {
+    matches!(r.op.as_str(), "create" | "rename" | "unlink")
+}
+
+/// The directory whose fsync makes an entry change durable: a rename's new parent.
+fn entry_dir(r: &Record) -> &str {
+    match (&r.op[..], &r.to) {
+        ("rename", Some(to)) => parent(to),
+        _ => parent(&r.path),
+    }
+}
+
+/// `torn`: how much of the newest undone write survives, a seeded number of whole `unit`s of
+/// the `wrote` bytes (possibly none, never all of it).
+pub fn torn_prefix(seed: u64, seq: u64, wrote: u64, unit: u64) -> u64 {
+    let units = wrote / unit.max(1);
+    if units == 0 {
+        return 0;
+    }
+    let draw = crate::decide::mix(&[seed, seq, 0x746f_726e]);
+    (draw % units) * unit
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(seq: u64, op: &str, path: &str, ino: u64) -> Record {
+        Record {
+            seq,
+            op: op.into(),
+            path: path.into(),
+            ino,
+            to: None,
+            old_size: Some(0),
+            off: Some(0),
+            len: Some(0),
+            wrote: None,
+            blob: None,
+            stash: None,
+        }
+    }
+
+    fn undone(records: &[Record]) -> Vec<(u64, &'static str)> {
+        to_undo(records)
+            .into_iter()
+            .map(|(r, w)| (r.seq, w.name()))
+            .collect()
+    }
+
+    #[test]
+    fn an_fsync_makes_the_writes_before_it_durable_not_those_after() {
+        let r = [
+            rec(1, "write", "/d/a", 7),
+            rec(2, "sync", "/d/a", 7),
+            rec(3, "write", "/d/a", 7),
+            rec(4, "write", "/d/b", 8),
+        ];
+        assert_eq!(undone(&r), [(4, "not fsynced"), (3, "not fsynced")]);
+    }
+
+    #[test]
+    fn after_a_failed_fsync_the_data_is_lost_whatever_later_fsyncs_say() {
+        let r = [
+            rec(1, "write", "/d/a", 7),
+            rec(2, "syncfail", "/d/a", 7),
+            rec(3, "sync", "/d/a", 7),
+            rec(4, "write", "/d/a", 7),
+            rec(5, "sync", "/d/a", 7),
+        ];
+        assert_eq!(undone(&r), [(1, "fsync failed")]);
+    }
+
+    #[test]
+    fn entries_need_their_directory_synced() {
+        let mut rename = rec(4, "rename", "/d/tmp", 7);
+        rename.to = Some("/d/final".into());
+        let naive = [
+            rec(1, "create", "/d/tmp", 7),
+            rec(2, "write", "/d/tmp", 7),
+            rec(3, "sync", "/d/tmp", 7),
+            rename.clone(),
+        ];
+        // The file's fsync keeps its bytes, not its names.
+        assert_eq!(
+            undone(&naive),
+            [(4, "directory not fsynced"), (1, "directory not fsynced")]
+        );
+        let mut fixed = naive.to_vec();
+        fixed.push(rec(5, "dirsync", "/d", 0));
+        assert_eq!(undone(&fixed), []);
+    }
+
+    #[test]
+    fn a_write_before_a_durable_rename_is_undone_at_the_new_name() {
+        let mut rename = rec(2, "rename", "/d/tmp", 7);
+        rename.to = Some("/d/final".into());
+        let r = [
+            rec(1, "write", "/d/tmp", 7),
+            rename,
+            rec(3, "dirsync", "/d", 0),
+        ];
+        let u = to_undo(&r);
+        assert_eq!(u.len(), 1);
+        assert_eq!(u[0].0.path, "/d/final");
+    }
+
+    #[test]
+    fn torn_keeps_whole_units_and_never_everything() {
+        for seq in 0..50 {
+            let kept = torn_prefix(1, seq, 4 * 4096 + 100, 4096);
+            assert_eq!(kept % 4096, 0);
+            assert!(kept < 4 * 4096 + 100);
+        }
+        assert_eq!(torn_prefix(1, 1, 100, 4096), 0);
+    }
+}
