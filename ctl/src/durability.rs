@@ -18,6 +18,19 @@ pub fn journal_dir(run_dir: &Path, name: Option<&str>) -> PathBuf {
         .join(chaos_engine::durability::dir_name(name))
 }
 
+/// Makes the run's `durability/` directory, writable by the processes of any user the run starts
+/// (each makes its own journal directory there).
+pub fn prepare(policy: &Policy, run_dir: &Path) -> Result<(), crate::failure::Failure> {
+    if policy.durability.is_none() {
+        return Ok(());
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = run_dir.join("durability");
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)))
+        .map_err(|e| crate::failure::Failure::own(format!("cannot make {}: {e}", dir.display())))
+}
+
 /// A process ended: undo its unsynced changes if it `crashed`, then start its journal afresh
 /// (what is on disk now is all durable). `seed`: the run's, which draws a torn write's prefix.
 /// Returns how many changes were undone.
@@ -101,8 +114,18 @@ fn restore(dir: &Path, torn: Option<u64>, seed: u64, name: Option<&str>, log: &P
     count
 }
 
+/// Whether the file at `path` is still the one a record is about (an inode replaced by a durable
+/// rename is gone, and its changes with it).
+fn same_file(path: &str, ino: u64) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.ino() == ino)
+}
+
 /// Undoes one change. `kept`: bytes of a torn write that survive.
 fn apply(r: &Record, why: Why, kept: u64, blob: Option<&Path>) -> std::io::Result<()> {
+    if matches!(r.op.as_str(), "write" | "truncate" | "create") && !same_file(&r.path, r.ino) {
+        return Ok(());
+    }
     match r.op.as_str() {
         "write" if why == Why::SyncFailed => {
             // Its pages were dropped by the failed writeback and never reached the disk, while
@@ -199,7 +222,8 @@ fn log_undone(
     if let Some(e) = error {
         obj.insert("error".into(), serde_json::json!(e.to_string()));
     }
+    // One write: whole among the lines the run's other processes are writing.
     if let Ok(mut f) = OpenOptions::new().append(true).open(log) {
-        let _ = writeln!(f, "{line}");
+        let _ = f.write_all(format!("{line}\n").as_bytes());
     }
 }

@@ -40,13 +40,11 @@ fn postgres_bin() -> std::path::PathBuf {
         .expect("a PostgreSQL version with postgres and initdb")
 }
 
-#[test]
-fn postgres_recovers_every_committed_row_after_each_crash() {
-    require("psql").expect("psql");
-    require("pgbench").expect("pgbench");
+/// The PostgreSQL system: one postmaster (`postgres -c SETTINGS`) crashed by attrition, with the
+/// policy's `tail` sections after it.
+fn pg_policy(dir: &TempDir, settings: &str, tail: &str) -> std::path::PathBuf {
     let bin = postgres_bin();
-    let dir = TempDir::new("postgres-crash");
-    let policy = dir.write(
+    dir.write(
         "pg.toml",
         &format!(
             r#"seed = 2
@@ -54,7 +52,7 @@ fn postgres_recovers_every_committed_row_after_each_crash() {
 name = "pg"
 user = "postgres"
 data = "{{run}}/pgdata"
-cmd = ["sh", "-c", "[ -f {{data}}/PG_VERSION ] || initdb -D {{data}} -U postgres -A trust >/dev/null; exec postgres -D {{data}} -p {{port}} -k {{data}} -c listen_addresses=127.0.0.1"]
+cmd = ["sh", "-c", "[ -f {{data}}/PG_VERSION ] || initdb -D {{data}} -U postgres -A trust >/dev/null; exec postgres -D {{data}} -p {{port}} -k {{data}} -c listen_addresses=127.0.0.1 {settings}"]
 ready = "tcp:{{port}}"
 ready_timeout = "60s"
 env = {{ PATH = "{}:/usr/bin:/bin" }}
@@ -66,10 +64,18 @@ wipe = 0.0
 interval = "3s..4s"
 recovery = "300ms..800ms"
 window = ["2s", "14s"]
-"#,
+{tail}"#,
             bin.display()
         ),
-    );
+    )
+}
+
+#[test]
+fn postgres_recovers_every_committed_row_after_each_crash() {
+    require("psql").expect("psql");
+    require("pgbench").expect("pgbench");
+    let dir = TempDir::new("postgres-crash");
+    let policy = pg_policy(&dir, "", "");
     let log = dir.join("pg.jsonl");
     let r = run_system(&policy, &log, "postgres_workload.sh", 180);
     assert_eq!(r.code(), Some(0), "{}", r.describe());
@@ -90,6 +96,43 @@ window = ["2s", "14s"]
     let recoveries = out.matches("automatic recovery in progress").count();
     assert_eq!(recoveries, crashes, "{out}");
     assert!(out.contains("redo done"), "{out}");
+}
+
+/// PostgreSQL under `[durability]`: each crash also loses what no fsync made durable, as a power
+/// loss would. With `fsync = on` every committed row survives; with `fsync = off` they do not.
+fn postgres_with_durability(fsync: &str) -> (Finished, Vec<serde_json::Value>) {
+    require("psql").expect("psql");
+    require("pgbench").expect("pgbench");
+    let dir = TempDir::new(&format!("postgres-durable-{fsync}"));
+    let tail = format!(
+        "[durability]\npath = \"{}/*\"\n",
+        dir.join("pg.run/pgdata").display()
+    );
+    let policy = pg_policy(&dir, &format!("-c fsync={fsync}"), &tail);
+    let log = dir.join("pg.jsonl");
+    let r = run_system(&policy, &log, "postgres_workload.sh", 240);
+    let undone = read_log(&log)
+        .into_iter()
+        .filter(|e| e["ev"] == "durability")
+        .collect();
+    (r, undone)
+}
+
+#[test]
+fn postgres_with_fsync_keeps_every_committed_row_when_crashes_lose_unsynced_writes() {
+    let (r, undone) = postgres_with_durability("on");
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    assert!(r.stdout.contains("lost 0"), "{}", r.describe());
+    assert!(!undone.is_empty(), "the crashes undid unsynced writes");
+}
+
+#[test]
+fn postgres_without_fsync_loses_committed_rows_when_crashes_lose_unsynced_writes() {
+    let (r, undone) = postgres_with_durability("off");
+    // Rows it reported committed are gone (or the server cannot even find its table).
+    assert_eq!(r.code(), Some(1), "{}", r.describe());
+    assert!(!r.stdout.contains("lost 0"), "{}", r.describe());
+    assert!(!undone.is_empty());
 }
 
 #[test]

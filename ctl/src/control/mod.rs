@@ -274,6 +274,7 @@ pub fn start(
     quiet: bool,
 ) -> Result<RunControl, Failure> {
     let rules: Vec<&str> = policy.rules.iter().map(|r| r.name.as_str()).collect();
+    crate::durability::prepare(policy, run_dir)?;
     let path = run_dir.join(page::FILE);
     let mapped = page::Mapped::create(&path, names, &rules, policy.initially_enabled(), log)?;
     let disks: Vec<(&str, u64, u64)> = policy
