@@ -46,6 +46,8 @@ bench_mode() {
   base=$(echo "${RUNS[native]}" | fastest)
   if [ "$mode" = churn ]; then
     echo "epoll_create1 + epoll_ctl + close, $ITER cycles, best of $ROUNDS (ns per cycle)"
+  elif [ "$mode" = file ]; then
+    echo "pwrite + pread on a regular file no rule targets, $ITER rounds, best of $ROUNDS (ns per intercepted call)"
   else
     echo "$mode loop on a unix socketpair, $ITER rounds, best of $ROUNDS (ns per intercepted call)"
   fi
@@ -75,6 +77,7 @@ command -v fiu-run >/dev/null && configs+=(fiu-run)
 bench_mode plain "${configs[@]}"
 bench_mode poll native empty nomatch
 bench_mode epoll native empty nomatch
+bench_mode file native empty nomatch
 ITER=$((ITER / 10)) bench_mode churn native empty
 
 # Wall-clock numbers on a shared VM move by tens of ns between runs; instruction counts do not.
@@ -90,8 +93,8 @@ if command -v valgrind >/dev/null; then
     env "$@" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$OUT/pingpong" "$n" "$mode" 2>&1 |
       awk '/refs:/ {gsub(",", "", $NF); print $NF}'; }
   slope() { echo "$(count $((2 * N)) "$@") - $(count $N "$@")" | bc; }
-  for mode in plain poll epoll; do
-    [ "$mode" = plain ] && calls=$((2 * N)) || calls=$((3 * N))
+  for mode in plain poll epoll file; do
+    case $mode in plain | file) calls=$((2 * N)) ;; *) calls=$((3 * N)) ;; esac
     base=$(slope -u LD_PRELOAD)
     e=$(slope LD_PRELOAD="$SHIM" CHAOS_PROFILE=none)
     m=$(slope LD_PRELOAD="$SHIM" CHAOS_POLICY=bench/nomatch.toml)

@@ -145,6 +145,8 @@ pub struct Slot {
     pub reset_at: AtomicU64,
     /// The `[[disk]]` the file is on, + 1 (0: none).
     pub disk: AtomicU32,
+    /// A writeback error this description has yet to report at its next fsync (`writeback`).
+    pub wb_err: AtomicU32,
 }
 
 impl Slot {
@@ -176,6 +178,7 @@ impl Slot {
             reads_ended: AtomicU32::new(0),
             reset_at: AtomicU64::new(0),
             disk: AtomicU32::new(0),
+            wb_err: AtomicU32::new(0),
         }
     }
 }

@@ -31,3 +31,4 @@ mod sockstate;
 mod sys;
 mod time;
 mod toxic;
+mod writeback;

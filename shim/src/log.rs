@@ -289,6 +289,22 @@ pub fn write_disk(
     emit(&mut line);
 }
 
+/// An fsync reporting a writeback error another fd's fsync met (`writeback`):
+/// `{"ev":"writeback","what":"reported","op":"fsync","fd":4,"path":…,"errno":"EIO"}`.
+pub fn write_writeback(op: &str, fd: c_int, errno: c_int) {
+    let mut line = LineBuf::new();
+    begin_event(&mut line, "writeback");
+    line.field_str("what", b"reported");
+    line.field_str("op", op.as_bytes());
+    line.field_num("fd", fd);
+    let mut buf = [0u8; 512];
+    if let Some(n) = sys::fd_path(fd, &mut buf) {
+        line.field_str("path", &buf[..n]);
+    }
+    line.field_str("errno", errno_name(errno).as_bytes());
+    emit(&mut line);
+}
+
 /// Something the program did that is a bug on every platform: `{"ev":"warning",...}`.
 pub fn write_warning(op: &str, fd: c_int, what: &str) {
     let mut line = LineBuf::new();

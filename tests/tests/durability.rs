@@ -161,7 +161,7 @@ fn sqlite_rounds(journal: &str, sync: &str) -> (String, usize) {
     let policy = format!(
         "[durability]\npath = \"{p}/*\"\n\
          [[rules]]\nname = \"crash\"\non = [\"pwrite\", \"write\"]\npath = \"{p}/*\"\nfd = \"file\"\n\
-         probability = 0.03\nfault = \"crash\"\n",
+         after = 10\nprobability = 0.05\nfault = \"crash\"\n",
         p = data.display()
     );
     let args = |what: &str| {

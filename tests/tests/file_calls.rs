@@ -310,3 +310,45 @@ fn nginx_with_sendfile_on_delivers_the_file_intact_through_short_sendfiles() {
         "{shorts:?}"
     );
 }
+
+#[test]
+fn an_fsync_error_reaches_every_description_open_at_the_time_once() {
+    let Some(python) = require("python3") else {
+        return;
+    };
+    let dir = TempDir::new("file-errseq");
+    let data = dir.join("wal");
+    let policy = format!(
+        "[[rules]]\non = \"fsync\"\npath = \"{}\"\ntimes = 1\nfault = \"EIO\"\n",
+        data.display()
+    );
+    // Linux since 4.13 (kernel-facts F4): each open file description open when the writeback
+    // error happened reports it once; a dup'ed fd shares its description; a later open, after
+    // someone saw the error, does not get it.
+    let script = format!(
+        "import os\np = {p:?}\na = os.open(p, os.O_WRONLY | os.O_CREAT)\nb = os.open(p, os.O_WRONLY)\n\
+         a2 = os.dup(a)\nos.write(a, b'x' * 100)\n\
+         def sync(name, fd):\n    try:\n        os.fsync(fd); print(name, 'ok')\n    except OSError as e:\n        print(name, e.strerror)\n\
+         sync('a', a)\nsync('a', a)\nsync('a2', a2)\nsync('b', b)\nsync('b', b)\n\
+         c = os.open(p, os.O_WRONLY)\nsync('c', c)\n",
+        p = data.display()
+    );
+    let r = run(
+        &mut ctl_run(
+            &dir,
+            Some(&policy),
+            "e.jsonl",
+            &[python.to_str().unwrap(), "-c", &script],
+        ),
+        30,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    assert_eq!(
+        r.stdout,
+        "a Input/output error\na ok\na2 ok\nb Input/output error\nb ok\nc ok\n"
+    );
+    let log = read_log(&dir.join("e.jsonl"));
+    let reported: Vec<_> = log.iter().filter(|e| e["ev"] == "writeback").collect();
+    assert_eq!(reported.len(), 1, "{reported:?}");
+    assert_eq!(reported[0]["errno"], "EIO");
+}

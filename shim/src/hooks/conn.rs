@@ -42,6 +42,10 @@ pub(crate) fn run_simple(rt: &'static Runtime, call: Call, real: impl FnOnce() -
         Action::Fail { errno, brk } => {
             applied.effect = effect_of(brk);
             guarded(|| log_fault(rt, slot, meta, &call, &plan, -1, &applied));
+            if matches!(call.op, Op::Fsync | Op::Fdatasync) {
+                // The other descriptions open on the file learn of it too, as from the kernel.
+                guarded(|| crate::writeback::failed(call.fd, errno));
+            }
             if call.op == Op::Close {
                 // close really closes even when it reports an error: retrying it is the bug.
                 real();

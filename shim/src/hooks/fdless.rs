@@ -130,7 +130,11 @@ fn fail(errno: c_int) -> c_int {
 /// An open that made an fd: whatever the number meant before is forgotten, and a file under a
 /// `[[disk]]` or `[durability]` is classified now, so its first write is accounted.
 fn opened(fd: c_int) -> c_int {
-    let storage = crate::disk::any() || durable::active();
+    // Classified now when its first write must be accounted or journaled, or when an fsync rule
+    // may have to find every fd open on its file (`writeback`).
+    let syncs = runtime::get()
+        .is_some_and(|rt| rt.class_rules[chaos_engine::op::OpClass::Syncs as usize] != 0);
+    let storage = crate::disk::any() || durable::active() || syncs;
     let role = storage.then_some(crate::fdtable::Role::Other);
     super::new_fd(fd, role);
     fd

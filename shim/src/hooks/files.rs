@@ -47,8 +47,18 @@ macro_rules! sync_hooks {
                     // SAFETY: the program's own call, passed on as it made it.
                     return unsafe { real::$name(fd) };
                 };
-                // SAFETY: the program's own call, passed on as it made it.
-                let r = run_simple(rt, simple_call(Op::$op, fd), || unsafe { real::$name(fd) });
+                let r = match crate::writeback::take(fd) {
+                    // An error another fd's fsync met is this description's to report, once.
+                    Some(errno) => {
+                        crate::guard::guarded(|| {
+                            crate::log::write_writeback(Op::$op.name(), fd, errno)
+                        });
+                        sys::set_errno(errno);
+                        -1
+                    }
+                    // SAFETY: the program's own call, passed on as it made it.
+                    None => run_simple(rt, simple_call(Op::$op, fd), || unsafe { real::$name(fd) }),
+                };
                 if durable::active() && runtime::in_own_process() {
                     let e = sys::errno();
                     crate::guard::guarded(|| $after(fd, r == 0));
