@@ -193,13 +193,22 @@ fn covered_fd(fd: c_int, path: &mut [u8; 4096]) -> Option<(usize, libc::stat)> {
 /// return and are not journaled; O_DIRECT ones bypass what a crash loses.
 pub fn before_write(fd: c_int, pos: Option<u64>, len: u64) {
     let flags = sys::fcntl_getfl(fd);
-    if flags & (libc::O_DSYNC | libc::O_DIRECT) != 0 {
+    if flags & libc::O_DSYNC != 0 {
         return;
     }
     let mut path = [0u8; 4096];
     let Some((n, st)) = covered_fd(fd, &mut path) else {
         return;
     };
+    if flags & libc::O_DIRECT != 0 {
+        // Straight to the device, past the page cache a crash empties: not journaled, and said
+        // so once per process.
+        static SAID: AtomicBool = AtomicBool::new(false);
+        if !SAID.swap(true, Relaxed) {
+            crate::log::write_durability_unseen(fd, &path[..n], "O_DIRECT");
+        }
+        return;
+    }
     let size = st.st_size as u64;
     let off = crate::disk::write_offset(fd, pos, size);
     let saved = off.saturating_add(len).min(size).saturating_sub(off);

@@ -305,6 +305,18 @@ pub fn write_writeback(op: &str, fd: c_int, errno: c_int) {
     emit(&mut line);
 }
 
+/// A write `[durability]` does not journal (`O_DIRECT`):
+/// `{"ev":"durability","what":"unseen","fd":4,"path":…,"why":"O_DIRECT"}`.
+pub fn write_durability_unseen(fd: c_int, path: &[u8], why: &str) {
+    let mut line = LineBuf::new();
+    begin_event(&mut line, "durability");
+    line.field_str("what", b"unseen");
+    line.field_num("fd", fd);
+    line.field_str("path", path);
+    line.field_str("why", why.as_bytes());
+    emit(&mut line);
+}
+
 /// Something the program did that is a bug on every platform: `{"ev":"warning",...}`.
 pub fn write_warning(op: &str, fd: c_int, what: &str) {
     let mut line = LineBuf::new();

@@ -336,3 +336,40 @@ fn torn_keeps_a_whole_block_prefix_of_the_last_unsynced_write() {
         "the prefix is drawn by the seed: {kept_sizes:?}"
     );
 }
+
+#[test]
+fn an_unlink_whose_directory_was_not_synced_is_undone_by_a_crash() {
+    let dir = TempDir::new("durable-unlink");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    // Made before the run: durable. Its unlink is not, until the directory is synced.
+    std::fs::write(data.join("keep"), "precious\n").unwrap();
+    std::fs::write(data.join("gone"), "removed for good\n").unwrap();
+    let policy = format!("[durability]\npath = \"{}/*\"\n", data.display());
+    let script = format!(
+        "import os, signal\nd = {d:?}\nos.unlink(os.path.join(d, 'gone'))\n\
+         fd = os.open(d, os.O_RDONLY)\nos.fsync(fd)\nos.close(fd)\n\
+         os.unlink(os.path.join(d, 'keep'))\nos.kill(os.getpid(), signal.SIGKILL)\n",
+        d = data.display()
+    );
+    let r = run(
+        &mut ctl_run(
+            &dir,
+            Some(&policy),
+            "u.jsonl",
+            &[python().to_str().unwrap(), "-c", &script],
+        ),
+        30,
+    );
+    assert_eq!(r.status.signal(), Some(libc::SIGKILL), "{}", r.describe());
+    assert_eq!(
+        std::fs::read_to_string(data.join("keep")).unwrap(),
+        "precious\n"
+    );
+    assert!(!data.join("gone").exists(), "a synced unlink stays");
+    let log = read_log(&dir.join("u.jsonl"));
+    assert_eq!(
+        undone(&log),
+        [("unlink".into(), "directory not fsynced".into())]
+    );
+}
