@@ -85,55 +85,63 @@ pub fn parent(path: &str) -> &str {
 
 /// The changes a crash undoes, newest first, with why. `records` in any order. A write's path is
 /// where the file is when the undo reaches it (renames made durable after it are followed).
+/// Linear in the records: a long-lived database journals hundreds of thousands between crashes.
 pub fn to_undo(records: &[Record]) -> Vec<(Record, Why)> {
+    use std::collections::HashMap;
     let mut recs: Vec<Record> = records.to_vec();
     recs.sort_by_key(|r| r.seq);
     // Per record: made durable by a later sync, or lost by a later failed one.
     let mut durable = vec![false; recs.len()];
     let mut lost = vec![false; recs.len()];
-    for i in 0..recs.len() {
-        let r = &recs[i];
+    // What each sync can still settle: data changes per inode, entry changes per directory.
+    let mut pending_data: HashMap<u64, Vec<usize>> = HashMap::new();
+    let mut pending_entries: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, r) in recs.iter().enumerate() {
         match r.op.as_str() {
+            _ if is_data(r) => pending_data.entry(r.ino).or_default().push(i),
+            _ if is_entry(r) => pending_entries
+                .entry(entry_dir(r).to_string())
+                .or_default()
+                .push(i),
             "sync" => {
-                for j in 0..i {
-                    if is_data(&recs[j]) && recs[j].ino == r.ino && !lost[j] {
-                        durable[j] = true;
-                    }
+                for j in pending_data.remove(&r.ino).unwrap_or_default() {
+                    durable[j] = true;
                 }
             }
             "syncfail" => {
-                for j in 0..i {
-                    if is_data(&recs[j]) && recs[j].ino == r.ino && !durable[j] {
-                        lost[j] = true;
-                    }
+                for j in pending_data.remove(&r.ino).unwrap_or_default() {
+                    lost[j] = true;
                 }
             }
             "dirsync" => {
-                for j in 0..i {
-                    if is_entry(&recs[j]) && entry_dir(&recs[j]) == r.path {
-                        durable[j] = true;
-                    }
+                for j in pending_entries.remove(&r.path).unwrap_or_default() {
+                    durable[j] = true;
                 }
             }
             "syncfs" => {
-                for j in 0..i {
-                    if !lost[j] {
-                        durable[j] = true;
-                    }
+                for j in pending_data.drain().flat_map(|(_, v)| v) {
+                    durable[j] = true;
+                }
+                for j in pending_entries.drain().flat_map(|(_, v)| v) {
+                    durable[j] = true;
                 }
             }
             _ => {}
         }
     }
-    // Writes to a file renamed later, durably, are undone at its new name.
+    // Writes to a file renamed later, durably, are undone at its new name: follow the undone
+    // data changes by path through the renames in order.
+    let mut undone_at: HashMap<String, Vec<usize>> = HashMap::new();
     for i in 0..recs.len() {
-        if !(recs[i].op == "rename" && durable[i]) {
-            continue;
-        }
-        let (from, to) = (recs[i].path.clone(), recs[i].to.clone().unwrap_or_default());
-        for earlier in recs[..i].iter_mut() {
-            if is_data(earlier) && earlier.path == from {
-                earlier.path = to.clone();
+        if is_data(&recs[i]) && !durable[i] {
+            undone_at.entry(recs[i].path.clone()).or_default().push(i);
+        } else if recs[i].op == "rename" && durable[i] {
+            let to = recs[i].to.clone().unwrap_or_default();
+            if let Some(moved) = undone_at.remove(&recs[i].path) {
+                for &j in &moved {
+                    recs[j].path = to.clone();
+                }
+                undone_at.entry(to).or_default().extend(moved);
             }
         }
     }
