@@ -1,6 +1,7 @@
 //! Command-line definitions.
 
 use crate::failure::Failure;
+use crate::preflight::Backend;
 use chaos_engine::quirk::Platform;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use std::ffi::OsString;
@@ -126,6 +127,12 @@ fn cmd_help() -> &'static str {
 pub struct ReplayArgs {
     /// The log of the run to replay
     pub log: PathBuf,
+    /// Which backend serves the program: preload (the shim, LD_PRELOAD), seccomp (chaos-ctl
+    /// answers its system calls: static binaries, Go), or auto (preload where the loader runs the
+    /// shim, seccomp otherwise)
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    pub backend: Backend,
+
     /// Where to write the replay's own log (default: a new file in $TMPDIR)
     #[arg(long = "log", short = 'l', value_name = "FILE")]
     pub out_log: Option<PathBuf>,
@@ -148,6 +155,11 @@ pub struct SweepArgs {
     pub source: PolicyArgs,
     #[arg(long, help = platform_help())]
     pub platform: Option<String>,
+    /// Which backend serves the program: preload (the shim, LD_PRELOAD), seccomp (chaos-ctl
+    /// answers its system calls: static binaries, Go), or auto (preload where the loader runs the
+    /// shim, seccomp otherwise)
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    pub backend: Backend,
     /// A run that takes longer than this fails and is killed (e.g. 30s, 2m)
     #[arg(long, default_value = "60s")]
     pub timeout: String,
@@ -179,6 +191,12 @@ pub struct MinimizeArgs {
     /// if the runs disagree
     #[arg(long, default_value_t = 2)]
     pub runs: u32,
+    /// Which backend serves the program: preload (the shim, LD_PRELOAD), seccomp (chaos-ctl
+    /// answers its system calls: static binaries, Go), or auto (preload where the loader runs the
+    /// shim, seccomp otherwise)
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    pub backend: Backend,
+
     /// A run that takes longer than this fails and is killed (e.g. 30s, 2m)
     #[arg(long, default_value = "60s")]
     pub timeout: String,
@@ -201,6 +219,12 @@ pub struct PolicyArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub source: PolicyArgs,
+    /// Which backend serves the program: preload (the shim, LD_PRELOAD), seccomp (chaos-ctl
+    /// answers its system calls: static binaries, Go), or auto (preload where the loader runs the
+    /// shim, seccomp otherwise)
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    pub backend: Backend,
+
     #[arg(long, help = platform_help())]
     pub platform: Option<String>,
     /// Enable one quirk by name (repeatable)

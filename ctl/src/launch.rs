@@ -19,14 +19,37 @@ pub struct Launch<'a> {
     pub platform: Option<&'a str>,
     pub quirks: &'a [String],
     pub no_quirks: &'a [String],
+    /// Which backend serves the program (`auto` is resolved per program, by its preflight).
+    pub backend: Backend,
 }
 
+use crate::preflight::Backend;
 use chaos_engine::env::SHIM_VARS as CHAOS_VARS;
 
-/// `argv` as a Command with the shim's environment set.
+/// `argv` as a Command with the backend's environment set: under the preload backend the
+/// program itself with LD_PRELOAD; under seccomp the launcher (`chaos-ctl __seccomp-exec`),
+/// which passes the same CHAOS_* variables to chaos-ctl's supervisor and execs the program
+/// without them.
 pub fn command(argv: &[OsString], l: &Launch) -> Command {
-    let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..]);
+    let seccomp = crate::preflight::resolve_backend(&argv[0], l.backend) == Backend::Seccomp;
+    let mut cmd = if seccomp {
+        let me = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("chaos-ctl"));
+        let mut cmd = Command::new(me);
+        cmd.arg(crate::seccomp::LAUNCH_ARG).arg("--").args(argv);
+        // A server that cannot start leaves the variable empty: the launcher then refuses
+        // to run the program, saying why (nothing runs without its chaos).
+        match crate::seccomp::server::name() {
+            Ok(name) => cmd.env(crate::seccomp::launcher::SERVER_VAR, name),
+            Err(e) => cmd
+                .env(crate::seccomp::launcher::SERVER_VAR, "")
+                .env("CHAOS_SECCOMP_ERROR", e),
+        };
+        cmd
+    } else {
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..]);
+        cmd
+    };
     for var in CHAOS_VARS.iter().chain(&chaos_engine::env::CONTROL_VARS) {
         cmd.env_remove(var);
     }
@@ -53,7 +76,9 @@ pub fn command(argv: &[OsString], l: &Launch) -> Command {
         cmd.env("CHAOS_SEED", seed.to_string());
     }
     cmd.env("CHAOS_LOG", l.log);
-    cmd.env("LD_PRELOAD", preload_value(l.shim));
+    if !seccomp {
+        cmd.env("LD_PRELOAD", preload_value(l.shim));
+    }
     cmd
 }
 
@@ -88,6 +113,7 @@ pub fn trial_command(argv: &[OsString], l: &Launch, system: bool) -> Command {
     for q in l.no_quirks {
         cmd.arg("--no-quirk").arg(q);
     }
+    cmd.arg("--backend").arg(l.backend.name());
     cmd.arg("--").args(argv).env("CHAOS_SHIM", l.shim);
     cmd
 }
@@ -285,10 +311,14 @@ fn file_kind(kind: &std::fs::FileType) -> &'static str {
 
 /// The preflight for unattended runs (`sweep`, `minimize`): any refusal is an error, since a run
 /// the shim cannot reach would pass without chaos. CHAOS_* variables are refused too.
-pub fn preflight(program: &OsString) -> Result<(), Failure> {
+pub fn preflight(program: &OsString, backend: Backend) -> Result<(), Failure> {
     refuse_shim_env()?;
     let path = crate::preflight::resolve_command(program)?;
-    match crate::preflight::check(&path).into_iter().next() {
+    match crate::preflight::choose(&path, backend)
+        .1
+        .into_iter()
+        .next()
+    {
         Some(refusal) => Err(Failure::own(refusal.0)),
         None => Ok(()),
     }

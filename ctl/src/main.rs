@@ -16,6 +16,7 @@ mod quirks;
 mod replay;
 mod report;
 mod run;
+mod seccomp;
 mod shim_path;
 mod sweep;
 mod system;
@@ -28,6 +29,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // The seccomp backend's launcher: nothing of chaos-ctl's own runs before it (see
+    // seccomp/launcher.rs).
+    let mut argv = std::env::args_os();
+    if argv.nth(1).is_some_and(|a| a == seccomp::LAUNCH_ARG) {
+        let mut rest: Vec<_> = argv.collect();
+        if rest.first().is_some_and(|a| a == "--") {
+            rest.remove(0);
+        }
+        seccomp::launcher::main(rest);
+    }
     output::install_panic_hook();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

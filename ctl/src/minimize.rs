@@ -36,6 +36,7 @@ struct Tester<'a> {
     shim: PathBuf,
     dir: PathBuf,
     runs: u32,
+    backend: crate::preflight::Backend,
     timeout: Duration,
     cache: HashMap<Vec<usize>, Verdict>,
     total_runs: usize,
@@ -90,6 +91,7 @@ impl Tester<'_> {
                     platform: None,
                     quirks: &[],
                     no_quirks: &[],
+                    backend: self.backend,
                 },
                 self.original.system().is_some(),
             );
@@ -199,7 +201,7 @@ pub fn minimize(args: MinimizeArgs) -> Result<u8, Failure> {
         None => log_path.with_extension("min.toml"),
     };
     let out = crate::sweep::check_writable_file(&out, "minimized policy")?;
-    launch::preflight(&cmd[0])?;
+    launch::preflight(&cmd[0], args.backend)?;
     trial::catch_interrupts();
     let dir = log_path.with_extension("minimize");
     std::fs::create_dir_all(&dir)
@@ -213,6 +215,7 @@ pub fn minimize(args: MinimizeArgs) -> Result<u8, Failure> {
         shim: crate::shim_path::find_shim()?,
         dir: dir.clone(),
         runs: args.runs,
+        backend: args.backend,
         timeout,
         cache: HashMap::new(),
         total_runs: 0,

@@ -15,6 +15,80 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, PartialEq, Eq)]
 pub struct Refusal(pub String);
 
+/// Which backend serves a program: the shim (`preload`), chaos-ctl's seccomp notification
+/// supervisor (`seccomp`), or whichever reaches it (`auto`: preload where the loader runs the
+/// shim, seccomp for static binaries, Go programs and other libcs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Backend {
+    #[default]
+    Auto,
+    Preload,
+    Seccomp,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Auto => "auto",
+            Backend::Preload => "preload",
+            Backend::Seccomp => "seccomp",
+        }
+    }
+}
+
+/// Refusals that are only about LD_PRELOAD (no loader, another libc, Go's own system calls):
+/// the seccomp backend sees system calls, so none of these stop it.
+const PRELOAD_ONLY: [&str; 3] = ["is statically linked", "not glibc's", "is a Go program"];
+
+fn preload_only(r: &Refusal) -> bool {
+    PRELOAD_ONLY.iter().any(|p| r.0.contains(p))
+}
+
+/// The backend that serves `program` when `asked` is given, with every reason it would not
+/// (fully) reach it. `auto` becomes seccomp exactly when the preload backend's only refusals
+/// are ones seccomp does not have, and this kernel can run it.
+pub fn choose(program: &Path, asked: Backend) -> (Backend, Vec<Refusal>) {
+    let refusals = check(program);
+    let seccomp = |refusals: Vec<Refusal>| {
+        let mut left: Vec<Refusal> = refusals.into_iter().filter(|r| !preload_only(r)).collect();
+        if let Err(why) = crate::seccomp::available() {
+            left.push(Refusal(format!(
+                "{}: the seccomp backend cannot run here: {why}",
+                program.display()
+            )));
+        }
+        (Backend::Seccomp, left)
+    };
+    match asked {
+        Backend::Preload => (Backend::Preload, refusals),
+        Backend::Seccomp => seccomp(refusals),
+        Backend::Auto if refusals.is_empty() => (Backend::Preload, refusals),
+        Backend::Auto if refusals.iter().all(preload_only) => {
+            let (b, left) = seccomp(refusals);
+            if left.is_empty() {
+                (b, left)
+            } else {
+                // Say why neither backend reaches it.
+                let mut all = check(program);
+                all.extend(left.into_iter().filter(|r| !preload_only(r)));
+                (Backend::Preload, all)
+            }
+        }
+        Backend::Auto => (Backend::Preload, refusals),
+    }
+}
+
+/// The backend `program` runs under, without the reasons (for a launch already preflighted).
+pub fn resolve_backend(program: &std::ffi::OsStr, asked: Backend) -> Backend {
+    match asked {
+        Backend::Auto => match resolve_command(program) {
+            Ok(path) => choose(&path, asked).0,
+            Err(_) => Backend::Preload,
+        },
+        b => b,
+    }
+}
+
 /// Resolves `cmd` like execvp: a name with a slash as is, otherwise the first match in PATH.
 pub fn resolve_command(cmd: &OsStr) -> Result<PathBuf, Failure> {
     let path = Path::new(cmd);
@@ -186,10 +260,10 @@ fn check_elf(path: &Path, refusals: &mut Vec<Refusal>) {
     match interp {
         None => refusals.push(Refusal(format!(
             "{shown} is statically linked (no PT_INTERP): no dynamic loader runs, so nothing can be \
-             preloaded; use strace --inject or rebuild it dynamically"
+             preloaded (the seccomp backend reaches it: --backend seccomp)"
         ))),
         Some(i) if !i.contains("ld-linux") => refusals.push(Refusal(format!(
-            "{shown} uses the loader {i}, not glibc's (musl or another libc?); the shim needs glibc"
+            "{shown} uses the loader {i}, not glibc's (musl or another libc?); the shim needs glibc (the seccomp backend does not: --backend seccomp)"
         ))),
         Some(_) => {}
     }
@@ -198,7 +272,7 @@ fn check_elf(path: &Path, refusals: &mut Vec<Refusal>) {
     {
         refusals.push(Refusal(format!(
             "{shown} is a Go program: Go makes its socket system calls directly, not through libc, \
-             so the shim sees none of them"
+             so the shim sees none of them (the seccomp backend does: --backend seccomp)"
         )));
     }
 }

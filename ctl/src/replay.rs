@@ -107,6 +107,7 @@ pub fn replay(args: ReplayArgs) -> Result<u8, Failure> {
         quiet: args.quiet,
         force: false,
         control_addr: None,
+        backend: args.backend,
         cmd,
     })?;
     let replayed = Log::read_or_fail(&new_log)?;

@@ -53,15 +53,20 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
     }
     if !policy.system.is_empty() {
         for spec in &policy.system.processes {
-            preflight_or_force(&std::ffi::OsString::from(&spec.cmd[0]), args.force)?;
+            preflight_or_force(
+                &std::ffi::OsString::from(&spec.cmd[0]),
+                args.backend,
+                &policy,
+                args.force,
+            )?;
         }
         if let Some(w) = args.cmd.first() {
-            preflight_or_force(w, args.force)?;
+            preflight_or_force(w, args.backend, &policy, args.force)?;
         }
         return run_system(&args, &policy, &shim, &source, seed_from, quirks);
     }
     let program = preflight::resolve_command(&args.cmd[0])?;
-    preflight_or_force(&args.cmd[0], args.force)?;
+    preflight_or_force(&args.cmd[0], args.backend, &policy, args.force)?;
     let log_path = match &args.log {
         Some(p) => absolute(p)?,
         None => default_log_path(),
@@ -87,6 +92,7 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
             platform: args.platform.as_deref(),
             quirks: &args.quirks,
             no_quirks: &args.no_quirks,
+            backend: args.backend,
         },
     );
     cmd.envs(control.env.iter().map(|(k, v)| (k, v)));
@@ -181,9 +187,23 @@ pub(crate) fn spawn_forwarding_signals(
 }
 
 /// The preflight of one program: a refusal is an error unless `--force`.
-fn preflight_or_force(cmd: &std::ffi::OsStr, force: bool) -> Result<(), Failure> {
+fn preflight_or_force(
+    cmd: &std::ffi::OsStr,
+    backend: preflight::Backend,
+    policy: &chaos_engine::policy::Policy,
+    force: bool,
+) -> Result<(), Failure> {
     let program = preflight::resolve_command(cmd)?;
-    for refusal in preflight::check(&program) {
+    let (chosen, mut refusals) = preflight::choose(&program, backend);
+    if chosen == preflight::Backend::Seccomp {
+        refusals.extend(crate::seccomp::unsupported(policy).into_iter().map(|why| {
+            preflight::Refusal(format!(
+                "{} runs under the seccomp backend, and its policy's {why}",
+                program.display()
+            ))
+        }));
+    }
+    for refusal in refusals {
         if force {
             say(&format!(
                 "chaos-ctl: warning: {} (running anyway: --force)\n",
@@ -236,6 +256,7 @@ fn run_system(
             platform: args.platform.as_deref(),
             quirks: &args.quirks,
             no_quirks: &args.no_quirks,
+            backend: args.backend,
         },
         log_path: &log_path,
         seed,

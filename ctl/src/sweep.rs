@@ -167,7 +167,7 @@ pub fn sweep(args: SweepArgs) -> Result<u8, Failure> {
     };
     let out_dir = absolute(&args.out)?;
     prepare_out_dir(&out_dir)?;
-    launch::preflight(&args.cmd[0])?;
+    launch::preflight(&args.cmd[0], args.backend)?;
     let shim = crate::shim_path::find_shim()?;
 
     let started = Instant::now();
@@ -210,6 +210,7 @@ pub fn sweep(args: SweepArgs) -> Result<u8, Failure> {
                                 platform: args.platform.as_deref(),
                                 quirks: &[],
                                 no_quirks: &[],
+                                backend: args.backend,
                             },
                             system,
                         );

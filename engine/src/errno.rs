@@ -293,6 +293,8 @@ fn own_list(class: OpClass) -> &'static [&'static str] {
             "EFAULT",
             "EBADF",
         ],
+        // epoll_wait(2): a signal handler ran while it waited; the rest are the caller's bugs.
+        OpClass::Waits => &["EINTR", "EBADF", "EFAULT", "EINVAL"],
     }
 }
 

@@ -58,6 +58,9 @@ pub enum Op {
     Socket,
     Pipe,
     Dup,
+    /// `epoll_wait`, `epoll_pwait`, `epoll_pwait2` with a timeout that is not zero: a wait a signal
+    /// can interrupt. Keyed by its count in the process, like `socket`.
+    EpollWait,
 }
 
 /// Ops that behave alike for realism rules, errno validation and per-connection call counting.
@@ -82,10 +85,12 @@ pub enum OpClass {
     Entries,
     /// socket, pipe, dup: new fds from no path.
     NewFds,
+    /// epoll_wait: waiting for readiness.
+    Waits,
 }
 
-pub const OP_COUNT: usize = 44;
-pub const CLASS_COUNT: usize = 13;
+pub const OP_COUNT: usize = 45;
+pub const CLASS_COUNT: usize = 14;
 
 pub const ALL_OPS: [Op; OP_COUNT] = [
     Op::Read,
@@ -132,6 +137,7 @@ pub const ALL_OPS: [Op; OP_COUNT] = [
     Op::Socket,
     Op::Pipe,
     Op::Dup,
+    Op::EpollWait,
 ];
 
 impl Op {
@@ -181,6 +187,7 @@ impl Op {
             Op::Socket => "socket",
             Op::Pipe => "pipe",
             Op::Dup => "dup",
+            Op::EpollWait => "epoll_wait",
         }
     }
 
@@ -220,6 +227,7 @@ impl Op {
             Op::Ftruncate | Op::Fallocate | Op::PosixFallocate => OpClass::Space,
             Op::Rename | Op::Unlink | Op::Mkdir => OpClass::Entries,
             Op::Socket | Op::Pipe | Op::Dup => OpClass::NewFds,
+            Op::EpollWait => OpClass::Waits,
         }
     }
 
@@ -243,7 +251,7 @@ impl Op {
         matches!(
             self.class(),
             OpClass::Resolve | OpClass::Opens | OpClass::Entries
-        ) || matches!(self, Op::Socket | Op::Pipe)
+        ) || matches!(self, Op::Socket | Op::Pipe | Op::EpollWait)
     }
 
     /// What a rule naming this op targets when it says no `fd`: sockets for the socket-era calls,
@@ -255,7 +263,7 @@ impl Op {
                 KindSet(FdKind::File.bit())
             }
             Op::Pipe => KindSet(FdKind::Pipe.bit()),
-            Op::Dup => KindSet::ANY,
+            Op::Dup | Op::EpollWait => KindSet::ANY,
             _ => match self.class() {
                 OpClass::Opens | OpClass::Syncs | OpClass::Space | OpClass::Entries => {
                     KindSet(FdKind::File.bit())
@@ -285,6 +293,7 @@ impl OpClass {
         OpClass::Space,
         OpClass::Entries,
         OpClass::NewFds,
+        OpClass::Waits,
     ];
 
     pub fn name(self) -> &'static str {
@@ -302,6 +311,7 @@ impl OpClass {
             OpClass::Space => "space",
             OpClass::Entries => "entries",
             OpClass::NewFds => "newfds",
+            OpClass::Waits => "waits",
         }
     }
 
@@ -356,7 +366,7 @@ impl OpSet {
                 .filter(|op| !op.has_no_fd())
                 .for_each(|op| set.insert(*op)),
             "reads" | "writes" | "accept" | "resolve" | "opens" | "syncs" | "space" | "entries"
-            | "newfds" => {
+            | "newfds" | "waits" => {
                 for op in ALL_OPS {
                     if op.class().name() == name {
                         set.insert(op);
@@ -373,8 +383,9 @@ pub const OP_NAMES_HELP: &str = "read, readv, recv, recvfrom, recvmsg, recvmmsg,
 sendmsg, sendmmsg, connect, accept, accept4, setsockopt, shutdown, close, getaddrinfo, gethostbyname, \
 getnameinfo, pread, preadv, pwrite, pwritev, sendfile, splice, copy_file_range, open, openat, creat, \
 fsync, fdatasync, sync_file_range, syncfs, ftruncate, fallocate, posix_fallocate, rename, unlink, mkdir, \
-socket, pipe, dup, or a group: reads, writes, accept, resolve, opens, syncs, space (ftruncate, \
-fallocate), entries (rename, unlink, mkdir), newfds (socket, pipe, dup), all (every call on an fd)";
+socket, pipe, dup, epoll_wait, or a group: reads, writes, accept, resolve, opens, syncs, space \
+(ftruncate, fallocate), entries (rename, unlink, mkdir), newfds (socket, pipe, dup), waits \
+(epoll_wait), all (every call on an fd)";
 
 #[cfg(test)]
 mod tests {

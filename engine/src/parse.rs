@@ -686,7 +686,12 @@ fn check_fault_fits(
     let moves_no_data = classes.iter().find(|c| {
         matches!(
             c,
-            OpClass::Opens | OpClass::Syncs | OpClass::Space | OpClass::Entries | OpClass::NewFds
+            OpClass::Opens
+                | OpClass::Syncs
+                | OpClass::Space
+                | OpClass::Entries
+                | OpClass::NewFds
+                | OpClass::Waits
         )
     });
     if let Some(class) = moves_no_data

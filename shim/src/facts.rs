@@ -140,6 +140,13 @@ impl Facts for LiveFacts<'_> {
     }
 
     fn deliverable(&mut self, signals: &[i32]) -> Deliverable {
+        deliverable(signals)
+    }
+}
+
+/// Which of `signals` could interrupt the calling thread: a handler installed and not blocked.
+pub fn deliverable(signals: &[i32]) -> Deliverable {
+    {
         let blocked = sys::thread_blocked_signals();
         let mut d = Deliverable::default();
         for &sig in signals {

@@ -481,3 +481,37 @@ fn nginx_conf(dir: &TempDir, port: u16, sendfile: bool) -> PathBuf {
         ),
     )
 }
+
+/// Builds `tests/fixtures/go/NAME.go` with Debian's Go (`go build`), once per test process, into
+/// `target/go-fixtures/`. None (the test skips) only outside CI when Go is not installed.
+pub fn build_go(name: &str) -> Option<PathBuf> {
+    static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let go = require("go")?;
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, p)) = built.iter().find(|(n, _)| n == name) {
+        return Some(p.clone());
+    }
+    let root = workspace_root();
+    let dir = root.join("target/go-fixtures");
+    std::fs::create_dir_all(&dir).expect("create target/go-fixtures");
+    let out = dir.join(format!("{name}-{}", std::process::id()));
+    let src = root.join(format!("tests/fixtures/go/{name}.go"));
+    let output = Command::new(go)
+        .arg("build")
+        .arg("-o")
+        .arg(&out)
+        .arg(&src)
+        .env("GOCACHE", dir.join("cache"))
+        .env("GOPATH", dir.join("gopath"))
+        .env("GO111MODULE", "off")
+        .env("CGO_ENABLED", "0")
+        .output()
+        .expect("run go build");
+    assert!(
+        output.status.success(),
+        "go build {name}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    built.push((name.to_string(), out.clone()));
+    Some(out)
+}

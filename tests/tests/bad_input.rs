@@ -157,7 +157,7 @@ fn the_shim_itself_exits_125_on_a_bad_policy() {
 }
 
 #[test]
-fn static_binaries_are_refused_unless_forced() {
+fn static_binaries_are_refused_by_the_preload_backend_unless_forced() {
     let dir = TempDir::new("static");
     let src = dir.write("hello.c", "int main(void){return 0;}\n");
     let exe = dir.join("hello-static");
@@ -169,15 +169,28 @@ fn static_binaries_are_refused_unless_forced() {
         60,
     );
     assert_eq!(cc.code(), Some(0), "static build: {}", cc.describe());
-    let r = run(&mut ctl(&["run", "--", exe.to_str().unwrap()]), 20);
+    let r = run(
+        &mut ctl(&["run", "--backend", "preload", "--", exe.to_str().unwrap()]),
+        20,
+    );
     assert_eq!(r.code(), Some(125), "{}", r.describe());
     assert!(
         r.stderr.contains("statically linked (no PT_INTERP)"),
         "{}",
         r.stderr
     );
+    // By default (`--backend auto`) it runs under the seccomp backend instead.
+    let auto = run(&mut ctl(&["run", "-q", "--", exe.to_str().unwrap()]), 20);
+    assert_eq!(auto.code(), Some(0), "{}", auto.describe());
     let forced = run(
-        &mut ctl(&["run", "--force", "--", exe.to_str().unwrap()]),
+        &mut ctl(&[
+            "run",
+            "--backend",
+            "preload",
+            "--force",
+            "--",
+            exe.to_str().unwrap(),
+        ]),
         20,
     );
     assert_eq!(forced.code(), Some(0), "{}", forced.describe());
@@ -189,9 +202,9 @@ fn static_binaries_are_refused_unless_forced() {
 }
 
 /// A dynamically linked C program dressed up as Go (the section Go's linker writes): Go makes its
-/// system calls directly, so the preflight refuses it.
+/// system calls directly, so the preload backend's preflight refuses it.
 #[test]
-fn go_programs_are_refused() {
+fn go_programs_are_refused_by_the_preload_backend() {
     let Some(_) = require("objcopy") else { return };
     let dir = TempDir::new("go");
     let src = dir.write("main.c", "int main(void){return 0;}\n");
@@ -208,7 +221,10 @@ fn go_programs_are_refused() {
         60,
     );
     assert_eq!(oc.code(), Some(0), "{}", oc.describe());
-    let r = run(&mut ctl(&["run", "--", go.to_str().unwrap()]), 20);
+    let r = run(
+        &mut ctl(&["run", "--backend", "preload", "--", go.to_str().unwrap()]),
+        20,
+    );
     assert_eq!(r.code(), Some(125), "{}", r.describe());
     assert!(r.stderr.contains("is a Go program"), "{}", r.stderr);
     let r = run(&mut ctl(&["run", "--", plain.to_str().unwrap()]), 20);
@@ -248,7 +264,16 @@ fn scripts_are_followed_to_their_interpreter() {
     assert_eq!(cc.code(), Some(0));
     let script = dir.write("s", &format!("#!{}\n", interp.display()));
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let r = run(&mut ctl(&["run", "--", script.to_str().unwrap()]), 20);
+    let r = run(
+        &mut ctl(&[
+            "run",
+            "--backend",
+            "preload",
+            "--",
+            script.to_str().unwrap(),
+        ]),
+        20,
+    );
     assert_eq!(r.code(), Some(125));
     assert!(
         r.stderr.contains("static-interp is statically linked"),

@@ -102,6 +102,10 @@ pub struct Start {
     pub missing_symbols: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shim_version: Option<String>,
+    /// `seccomp` when chaos-ctl's notification supervisor, not the shim, serves the process
+    /// (absent: the preload backend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
 }
 
 /// `{"ev":"fault",...}`: one injected fault, or one platform quirk (which has no connection, key,
@@ -174,6 +178,9 @@ pub struct Fault {
     /// The decision key, as [`Key`]'s `Display` writes it; see [`Fault::parsed_key`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// `seccomp` for a fault the seccomp backend injected (absent: the preload backend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
 }
 
 /// `{"ev":"warning",...}`.

@@ -199,6 +199,44 @@ pub fn realise_fdless(fault: &Fault, param: u64) -> Result<Action, NotHere> {
     }
 }
 
+/// What a fault becomes on an epoll wait. EINTR where the wait can block (`timeout` not zero:
+/// ep_poll returns at once for a zero timeout, before it looks at signals) and a harmless (or
+/// the rule's named) signal has a handler and is unblocked in the calling thread. SA_RESTART
+/// does not matter: epoll_wait is never restarted after a handler (signal(7)). A delay is a
+/// wait that took longer; no other fault means anything for a wait.
+pub fn realise_wait(
+    fault: &Fault,
+    ctx: RuleContext,
+    blocks: bool,
+    deliverable: impl FnOnce(&[i32]) -> Deliverable,
+    param: u64,
+) -> Result<Action, NotHere> {
+    match *fault {
+        Fault::Errno(libc::EINTR) => {
+            if !blocks {
+                return Err(NotHere::WouldNotWait);
+            }
+            let (signals, n) = rules::candidate_signals(ctx.signal);
+            if !deliverable(&signals[..n]).any {
+                return Err(NotHere::NoDeliverableSignal);
+            }
+            Ok(Action::Fail {
+                errno: libc::EINTR,
+                brk: Break::None,
+            })
+        }
+        Fault::Errno(errno) => Ok(Action::Fail {
+            errno,
+            brk: Break::None,
+        }),
+        Fault::Delay(range) => Ok(Action::Delay(range.pick(param))),
+        Fault::Crash => Ok(Action::Process(ProcessAction::Crash)),
+        Fault::Terminate => Ok(Action::Process(ProcessAction::Terminate)),
+        Fault::Pause(range) => Ok(Action::Process(ProcessAction::Pause(range.pick(param)))),
+        _ => Err(NotHere::NoFd),
+    }
+}
+
 /// Rule "not connected" and "shut down": a data call on a connection-oriented socket transfers
 /// nothing, and waits for nothing, unless there is a connection open in its direction.
 fn transfers_data(call: &Call, facts: &mut impl Facts) -> Result<(), NotHere> {
@@ -426,6 +464,10 @@ fn eintr(ctx: RuleContext, call: &Call, facts: &mut impl Facts) -> Result<Action
         // A path or a regular file never waits interruptibly on a local filesystem (only a FIFO's
         // open, a lock or a network filesystem does), and socket/pipe/dup never wait at all.
         OpClass::Opens | OpClass::Syncs | OpClass::Space | OpClass::Entries | OpClass::NewFds => {
+            return Err(NotHere::WouldNotWait);
+        }
+        // Waits are decided by `realise_wait`, not on an fd.
+        OpClass::Waits => {
             return Err(NotHere::WouldNotWait);
         }
     }

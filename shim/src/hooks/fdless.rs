@@ -40,7 +40,12 @@ pub(crate) fn watched(op: Op) -> Option<&'static Runtime> {
     (rt.class_rules[op.class() as usize] != 0 || rt.injecting).then_some(rt)
 }
 
-fn decide(rt: &Runtime, op: Op, target: &Target) -> Option<Plan> {
+fn decide(
+    rt: &Runtime,
+    op: Op,
+    target: &Target,
+    action_of: &dyn Fn(&chaos_engine::fault::Fault, u64) -> Option<Action>,
+) -> Option<Plan> {
     let class = op.class();
     let name = target.path.unwrap_or(op.name().as_bytes());
     let conn = named_key(class, name);
@@ -52,23 +57,51 @@ fn decide(rt: &Runtime, op: Op, target: &Target) -> Option<Plan> {
         local: Endpoint::Unknown,
         path: target.path,
     };
-    crate::plan::decide_named(
-        rt,
-        op,
-        conn,
-        n,
-        |rule| rule.targets(&facts),
-        |fault, param| realise_fdless(fault, param).ok(),
-    )
+    crate::plan::decide_named(rt, op, conn, n, |rule| rule.targets(&facts), action_of)
 }
 
 /// The decision for one fd-less call, carried out and logged: Some(errno) when the call must fail
 /// without being made; None when it goes on (after a delay or a pause, if one fired).
 pub(crate) fn fault_for(rt: &'static Runtime, op: Op, target: &Target) -> Option<c_int> {
+    fault_with(rt, op, target, &|fault, param| {
+        realise_fdless(fault, param).ok()
+    })
+}
+
+/// An epoll wait's rules (`epoll_wait`, class `waits`): Some(EINTR) to fail it. Only a wait
+/// that can block is counted and decided (`blocks`: its timeout is not zero), so a busy loop of
+/// zero-timeout polls shifts no key.
+pub(crate) fn wait_fault(blocks: bool) -> Option<c_int> {
+    let rt = watched(Op::EpollWait)?;
+    if !blocks {
+        return None;
+    }
+    let target = Target {
+        kind: FdKind::Other,
+        path: None,
+    };
+    fault_with(rt, Op::EpollWait, &target, &|fault, param| {
+        chaos_engine::realise::realise_wait(
+            fault,
+            chaos_engine::realise::RuleContext::default(),
+            blocks,
+            crate::facts::deliverable,
+            param,
+        )
+        .ok()
+    })
+}
+
+fn fault_with(
+    rt: &'static Runtime,
+    op: Op,
+    target: &Target,
+    action_of: &dyn Fn(&chaos_engine::fault::Fault, u64) -> Option<Action>,
+) -> Option<c_int> {
     if !runtime::in_own_process() {
         return None;
     }
-    let plan = guarded(|| decide(rt, op, target)).flatten()?;
+    let plan = guarded(|| decide(rt, op, target, action_of)).flatten()?;
     let saved = sys::errno();
     let mut applied = Applied::default();
     let log = |errno: Option<c_int>, applied: &Applied| {

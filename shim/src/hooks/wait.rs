@@ -153,6 +153,10 @@ fn epoll_common(
     if runtime::get().is_none() {
         return call(timeout);
     }
+    if let Some(errno) = super::fdless::wait_fault(timeout != Some(0)) {
+        crate::sys::set_errno(errno);
+        return -1;
+    }
     readiness::note_waited(epfd);
     wait_loop(timeout, |wait| {
         let n = call(wait);

@@ -1,0 +1,784 @@
+//! One held call: what it is (its op, fd and arguments, read out of the target's registers and
+//! memory), what the engine decides for it, and how the decision is carried out.
+//!
+//! Faults are carried out on our copy of the fd, never by blocking the supervisor: an error is
+//! the answer itself (the call is not made); a delay answers CONTINUE from a thread after
+//! sleeping; a short read or write is made by us, non-blocking, on our copy with the smaller
+//! length, the bytes moved with process_vm_readv/writev, and answered with the count (when
+//! nothing could move at once the call runs as it is); a reset is connect(AF_UNSPEC) on our
+//! copy, then the error. An EAGAIN stall cannot be carried out: the target's epoll registration
+//! is edge-triggered (Go's netpoller) and we cannot re-arm it from outside, so a lost edge would
+//! hang it. Stalls become delays of the same length here, logged as `degraded`.
+
+use super::decide::{self, Decision, Place};
+use super::events::{self, Applied, OnCall};
+use super::facts::{HeldFacts, shut_state};
+use super::fdview::{FdView, Role};
+use super::supervisor::Supervisor;
+use super::sys::{self, Answer};
+use chaos_engine::decide::Site;
+use chaos_engine::fault::Fault;
+use chaos_engine::inject::{connects_key, named_key};
+use chaos_engine::kind::FdKind;
+use chaos_engine::op::{Op, OpClass};
+use chaos_engine::quirk::Quirk;
+use chaos_engine::realise::{self, Action, Break, ProcessAction, RuleContext};
+use std::os::fd::AsRawFd;
+
+/// The op a data system call is, as the policy names it: glibc's recv and send are recvfrom and
+/// sendto with no address, and are reported as the shim reports them.
+fn data_op(nr: i64, args: &[u64; 6]) -> Option<Op> {
+    Some(match nr {
+        libc::SYS_read => Op::Read,
+        libc::SYS_readv => Op::Readv,
+        libc::SYS_recvfrom if args[4] == 0 => Op::Recv,
+        libc::SYS_recvfrom => Op::Recvfrom,
+        libc::SYS_recvmsg => Op::Recvmsg,
+        libc::SYS_recvmmsg => Op::Recvmmsg,
+        libc::SYS_write => Op::Write,
+        libc::SYS_writev => Op::Writev,
+        libc::SYS_sendto if args[4] == 0 => Op::Send,
+        libc::SYS_sendto => Op::Sendto,
+        libc::SYS_sendmsg => Op::Sendmsg,
+        libc::SYS_sendmmsg => Op::Sendmmsg,
+        _ => return None,
+    })
+}
+
+/// The buffers of a data call in the target's memory, as (address, length) pairs.
+fn buffers(pid: i32, op: Op, args: &[u64; 6]) -> Option<Vec<(u64, usize)>> {
+    let iovecs = |addr: u64, cnt: u64| -> Option<Vec<(u64, usize)>> {
+        let cnt = cnt.min(1024) as usize;
+        let mut out = Vec::with_capacity(cnt);
+        for i in 0..cnt {
+            let v: libc::iovec = sys::read_target_value(
+                pid,
+                addr + (i * std::mem::size_of::<libc::iovec>()) as u64,
+            )?;
+            out.push((v.iov_base as u64, v.iov_len));
+        }
+        Some(out)
+    };
+    match op {
+        Op::Read | Op::Write | Op::Recv | Op::Recvfrom | Op::Send | Op::Sendto => {
+            Some(vec![(args[1], args[2] as usize)])
+        }
+        Op::Readv | Op::Writev => iovecs(args[1], args[2]),
+        Op::Recvmsg | Op::Sendmsg => {
+            let m: libc::msghdr = sys::read_target_value(pid, args[1])?;
+            iovecs(m.msg_iov as u64, m.msg_iovlen as u64)
+        }
+        _ => None,
+    }
+}
+
+fn msg_flags(op: Op, args: &[u64; 6]) -> i32 {
+    match op {
+        Op::Recv | Op::Recvfrom | Op::Send | Op::Sendto | Op::Recvmmsg | Op::Sendmmsg => {
+            args[3] as i32
+        }
+        Op::Recvmsg | Op::Sendmsg => args[2] as i32,
+        _ => 0,
+    }
+}
+
+/// The calls that only tell us an fd (or every fd) stopped being what we copied: answered
+/// before the process is adopted, so the launcher's own close and exec adopt nothing.
+pub fn before_adopting(s: &mut Supervisor, tgid: i32, n: &libc::seccomp_notif) -> Option<Answer> {
+    let args = n.data.args;
+    let fds = s.procs.get_mut(&tgid).map(|p| &mut p.fds);
+    match i64::from(n.data.nr) {
+        libc::SYS_close => {
+            // Ours first: a copy left open would keep the connection open after the close.
+            if let Some(fds) = fds {
+                fds.remove(&(args[0] as i32));
+            }
+        }
+        libc::SYS_dup2 | libc::SYS_dup3 => {
+            if let Some(fds) = fds {
+                fds.remove(&(args[1] as i32));
+            }
+        }
+        libc::SYS_close_range => {
+            let (first, last) = (args[0] as u32, args[1] as u32);
+            if let Some(fds) = fds {
+                fds.retain(|fd, _| !(first..=last).contains(&(*fd as u32)));
+            }
+        }
+        libc::SYS_execve | libc::SYS_execveat => s.forget(tgid),
+        _ => return None,
+    }
+    Some(Answer::Continue)
+}
+
+/// The answer for a call of an adopted process; None runs it as it was made.
+pub fn handle(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> Option<Answer> {
+    let nr = i64::from(n.data.nr);
+    let args = n.data.args;
+    let fd = args[0] as i32;
+    let proc = s.procs.get_mut(&tgid)?;
+    match nr {
+        libc::SYS_epoll_wait | libc::SYS_epoll_pwait | libc::SYS_epoll_pwait2 => {
+            return wait(s, tgid, tid, n);
+        }
+        _ => {}
+    }
+    if fd < 0 {
+        return Some(Answer::Continue);
+    }
+    // Our copy of the target's fd, checked to be the same open file (the number may have been
+    // reused by a call we do not see, such as a socket or open).
+    let hint = if nr == libc::SYS_connect {
+        Role::Out
+    } else {
+        Role::Other
+    };
+    // A socket first seen before its connect or listen (at a setsockopt) is numbered again as
+    // what it became, as the shim classifies it again.
+    let is_accept = matches!(nr, libc::SYS_accept | libc::SYS_accept4);
+    let cached = proc.fds.get(&fd).is_some_and(|v| {
+        sys::same_file(tgid, fd, v.fd())
+            && (hint != Role::Out || v.role == Role::Out)
+            && (!is_accept || v.role == Role::Listen)
+    });
+    if !cached {
+        let Ok(ours) = sys::pidfd_getfd(&proc.pidfd, fd) else {
+            proc.fds.remove(&fd);
+            return Some(Answer::Continue); // not open: the kernel's own EBADF
+        };
+        let view = FdView::new(ours, proc, &s.target.policy, hint)?;
+        proc.fds.insert(fd, view);
+    }
+    match nr {
+        libc::SYS_connect => connect(s, tgid, tid, n),
+        libc::SYS_accept | libc::SYS_accept4 => accept(s, tgid, tid, n),
+        libc::SYS_setsockopt => setsockopt(s, tgid, tid, n),
+        libc::SYS_shutdown => {
+            let view = s.procs.get_mut(&tgid)?.fds.get_mut(&fd)?;
+            view.shut |= match args[1] as i32 {
+                libc::SHUT_RD => 1,
+                libc::SHUT_WR => 2,
+                _ => 3,
+            };
+            Some(Answer::Continue)
+        }
+        _ => match data_op(nr, &args) {
+            Some(op) => data(s, tgid, tid, n, op),
+            None => Some(Answer::Continue),
+        },
+    }
+}
+
+/// The call as the realism model sees it.
+fn shape(op: Op, view: &FdView, requested: usize, msg_flags: i32) -> realise::Call {
+    realise::Call {
+        op,
+        kind: view.kind,
+        stream: view.stream,
+        requested,
+        msg_flags,
+    }
+}
+
+fn data(
+    s: &mut Supervisor,
+    tgid: i32,
+    tid: i32,
+    n: &libc::seccomp_notif,
+    op: Op,
+) -> Option<Answer> {
+    let args = n.data.args;
+    let fd = args[0] as i32;
+    let proc = s.procs.get_mut(&tgid)?;
+    let view = proc.fds.get_mut(&fd)?;
+    view.refresh_mask(&s.target.policy);
+    let class = op.class();
+    let rules = s.target.policy.mask_for_op(op) & view.mask;
+    if rules == 0 && s.target.policy.injections.is_empty() {
+        return Some(Answer::Continue);
+    }
+    let requested = if op.is_multi_message() {
+        args[2] as usize
+    } else {
+        let bufs = buffers(tgid, op, &args)?;
+        bufs.iter().map(|b| b.1).sum()
+    };
+    let flags = msg_flags(op, &args);
+    let count = view.calls[class as usize];
+    view.calls[class as usize] += 1;
+    let site = match op.dir() {
+        Some(dir) if view.offsets && !op.is_multi_message() => {
+            let (pos, attempt) = view.stream_site(dir);
+            Site::Stream { dir, pos, attempt }
+        }
+        _ => Site::Call { class, n: count },
+    };
+    let at = Place {
+        process: proc.key,
+        base: proc.base,
+        conn: view.conn,
+        site,
+        n: count,
+    };
+    let call = shape(op, view, requested, flags);
+    let view: &FdView = view;
+    let decision = decide::decide(
+        &mut s.target,
+        op,
+        at,
+        requested,
+        rules,
+        |fault, ctx, param| {
+            let mut facts = HeldFacts { view, tid };
+            realise::realise(fault, ctx, &call, &mut facts, param).ok()
+        },
+    )?;
+    let d = decision;
+    let on = OnCall::new(op, fd, tid, Some(view), Some(requested as u64));
+    let mut applied = Applied::default();
+    let answer = match d.action {
+        Action::Short { len, .. } => match short(tgid, s.listener.as_raw_fd(), n, op, view, len) {
+            Some(k) => {
+                applied.returned = Some(k as i64);
+                Answer::Return(k as i64)
+            }
+            // Nothing could move without waiting: the call runs as it is, and no fault happened.
+            None => return Some(Answer::Continue),
+        },
+        Action::Drop if op.dir() == Some(chaos_engine::decide::Dir::Tx) => {
+            applied.returned = Some(requested as i64);
+            Answer::Return(requested as i64)
+        }
+        Action::Drop => {
+            // A datagram lost on the way in: consume one, then the call reads the next.
+            let mut buf = vec![0u8; 65536];
+            // SAFETY: our buffer and our copy of the fd; MSG_DONTWAIT never blocks us.
+            unsafe {
+                libc::recv(
+                    view.fd(),
+                    buf.as_mut_ptr() as *mut libc::c_void,
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            Answer::Continue
+        }
+        Action::Duplicate => {
+            if let Some(bytes) = gather(tgid, op, &args, requested) {
+                // SAFETY: our buffer and our copy of the fd; the destination is the target's
+                // own, read from its registers (a connected socket has none).
+                unsafe {
+                    libc::send(
+                        view.fd(),
+                        bytes.as_ptr() as *const libc::c_void,
+                        bytes.len(),
+                        libc::MSG_DONTWAIT,
+                    )
+                };
+            }
+            Answer::Continue
+        }
+        _ => return common(s, tgid, n, on, d, applied),
+    };
+    let proc = s.procs.get(&tgid)?;
+    events::fault(&mut s.log, &s.target, proc, &on, &d, &applied);
+    Some(answer)
+}
+
+/// The bytes a send would send (its buffers, up to `limit`), read from the target.
+fn gather(pid: i32, op: Op, args: &[u64; 6], limit: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(limit.min(1 << 20));
+    for (addr, len) in buffers(pid, op, args)? {
+        let take = len.min(limit - out.len());
+        let start = out.len();
+        out.resize(start + take, 0);
+        if !sys::read_target(pid, addr, &mut out[start..]) {
+            return None;
+        }
+        if out.len() == limit {
+            break;
+        }
+    }
+    Some(out)
+}
+
+/// A short transfer of at most `len` bytes made on our copy without waiting; the count moved,
+/// or None when nothing could move at once (or the call's memory could not be read).
+fn short(
+    pid: i32,
+    listener: i32,
+    n: &libc::seccomp_notif,
+    op: Op,
+    view: &FdView,
+    len: usize,
+) -> Option<usize> {
+    let args = n.data.args;
+    if matches!(op, Op::Recvmsg | Op::Sendmsg) {
+        // Control messages cannot be carried across: only plain messages are shortened.
+        let m: libc::msghdr = sys::read_target_value(pid, args[1])?;
+        if m.msg_controllen != 0 {
+            return None;
+        }
+    }
+    let dontwait = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+    let socket = view.kind.is_socket();
+    let nonblocking = sys::getfl(view.fd()) & libc::O_NONBLOCK != 0;
+    if !socket && !nonblocking {
+        return None; // a pipe or file read cannot be made without possibly waiting
+    }
+    match op.dir()? {
+        chaos_engine::decide::Dir::Tx => {
+            let bytes = gather(pid, op, &args, len)?;
+            if !sys::notif_valid(listener, n.id) {
+                return None;
+            }
+            let flags = if socket {
+                dontwait | (msg_flags(op, &args) & libc::MSG_MORE)
+            } else {
+                0
+            };
+            // SAFETY: our buffer and our copy of the fd; non-blocking.
+            let k = unsafe {
+                if socket {
+                    libc::send(
+                        view.fd(),
+                        bytes.as_ptr() as *const libc::c_void,
+                        bytes.len(),
+                        flags,
+                    )
+                } else {
+                    libc::write(
+                        view.fd(),
+                        bytes.as_ptr() as *const libc::c_void,
+                        bytes.len(),
+                    )
+                }
+            };
+            (k > 0).then_some(k as usize)
+        }
+        chaos_engine::decide::Dir::Rx => {
+            let bufs = buffers(pid, op, &args)?;
+            let mut tmp = vec![0u8; len];
+            if !sys::notif_valid(listener, n.id) {
+                return None;
+            }
+            let peek = msg_flags(op, &args) & libc::MSG_PEEK;
+            // SAFETY: our buffer and our copy of the fd; non-blocking.
+            let k = unsafe {
+                if socket {
+                    libc::recv(
+                        view.fd(),
+                        tmp.as_mut_ptr() as *mut libc::c_void,
+                        len,
+                        dontwait | peek,
+                    )
+                } else {
+                    libc::read(view.fd(), tmp.as_mut_ptr() as *mut libc::c_void, len)
+                }
+            };
+            if k <= 0 {
+                return None;
+            }
+            let k = k as usize;
+            let mut done = 0;
+            for (addr, blen) in bufs {
+                let take = blen.min(k - done);
+                if !sys::write_target(pid, addr, &tmp[done..done + take]) {
+                    break;
+                }
+                done += take;
+                if done == k {
+                    break;
+                }
+            }
+            fill_reply_fields(pid, op, &args);
+            Some(done)
+        }
+    }
+}
+
+/// What a stream socket's receive reports besides the data: no source address (TCP and
+/// connected unix streams leave it empty) and, for recvmsg, no control data and no flags.
+fn fill_reply_fields(pid: i32, op: Op, args: &[u64; 6]) {
+    match op {
+        Op::Recvfrom if args[5] != 0 => {
+            sys::write_target(pid, args[5], &0u32.to_ne_bytes());
+        }
+        Op::Recvmsg => {
+            let base = args[1];
+            let namelen = std::mem::offset_of!(libc::msghdr, msg_namelen) as u64;
+            let flags = std::mem::offset_of!(libc::msghdr, msg_flags) as u64;
+            sys::write_target(pid, base + namelen, &0u32.to_ne_bytes());
+            sys::write_target(pid, base + flags, &0i32.to_ne_bytes());
+        }
+        _ => {}
+    }
+}
+
+/// Carries out what every call can get: errors (with what they do to the connection), delays,
+/// degraded stalls, a connect's special forms and process faults.
+fn common(
+    s: &mut Supervisor,
+    tgid: i32,
+    n: &libc::seccomp_notif,
+    on: OnCall,
+    d: Decision,
+    mut applied: Applied,
+) -> Option<Answer> {
+    let id = n.id;
+    let ours = on.ours;
+    let answer = match d.action {
+        Action::Fail { errno, brk } => {
+            if let Some(fd) = ours {
+                applied.effect = break_connection(fd, brk);
+            }
+            applied.errno = Some(errno);
+            applied.returned = Some(-1);
+            Some(Answer::Fail(errno))
+        }
+        Action::Delay(ns) => {
+            applied.delay_ns = ns;
+            s.answer_later(id, ns, || {}, Answer::Continue);
+            Some(Answer::Later)
+        }
+        Action::Stall { ns, .. } => {
+            applied.delay_ns = ns;
+            applied.stall_ns = ns;
+            applied.degraded = Some("edge-triggered-readiness");
+            s.answer_later(id, ns, || {}, Answer::Continue);
+            Some(Answer::Later)
+        }
+        Action::FailAfter { errno, ns } => {
+            applied.after_ns = ns;
+            applied.errno = Some(errno);
+            applied.returned = Some(-1);
+            s.answer_later(id, ns, || {}, Answer::Fail(errno));
+            Some(Answer::Later)
+        }
+        Action::ConnectEintr => {
+            // As an interrupted blocking connect leaves it: the handshake goes on.
+            let fd = ours?;
+            let flags = sys::getfl(fd);
+            sys::setfl(fd, flags | libc::O_NONBLOCK);
+            let addr = target_sockaddr(tgid, n.data.args[1], n.data.args[2] as usize);
+            if let Some(a) = &addr {
+                // SAFETY: our copy of the fd and our copy of the address.
+                unsafe {
+                    libc::connect(fd, &a.storage as *const _ as *const libc::sockaddr, a.len)
+                };
+            }
+            sys::setfl(fd, flags);
+            applied.errno = Some(libc::EINTR);
+            applied.returned = Some(-1);
+            Some(Answer::Fail(libc::EINTR))
+        }
+        Action::ConnectRefusedLater => {
+            let fd = ours?;
+            match refusing_address(fd) {
+                Some(a) => {
+                    // SAFETY: our copy of the (non-blocking) socket and our address.
+                    let r = unsafe {
+                        libc::connect(fd, &a.storage as *const _ as *const libc::sockaddr, a.len)
+                    };
+                    let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+                    applied.effect = Some("refused-by-kernel");
+                    if r == 0 {
+                        Some(Answer::Return(0))
+                    } else {
+                        applied.errno = Some(e);
+                        applied.returned = Some(-1);
+                        Some(Answer::Fail(e))
+                    }
+                }
+                None => Some(Answer::Continue),
+            }
+        }
+        Action::Process(p) => {
+            let proc = s.procs.get(&tgid)?;
+            events::fault(&mut s.log, &s.target, proc, &on, &d, &applied);
+            return process_fault(s, tgid, id, p);
+        }
+        _ => Some(Answer::Continue),
+    };
+    let proc = s.procs.get(&tgid)?;
+    events::fault(&mut s.log, &s.target, proc, &on, &d, &applied);
+    answer
+}
+
+fn process_fault(s: &Supervisor, tgid: i32, id: u64, p: ProcessAction) -> Option<Answer> {
+    // SAFETY: kill has no memory arguments.
+    match p {
+        ProcessAction::Crash => {
+            unsafe { libc::kill(tgid, libc::SIGKILL) };
+            Some(Answer::Later)
+        }
+        ProcessAction::Terminate => {
+            unsafe { libc::kill(tgid, s.target.stop_signal) };
+            Some(Answer::Continue)
+        }
+        ProcessAction::Pause(ns) => {
+            unsafe { libc::kill(tgid, libc::SIGSTOP) };
+            // SAFETY: as above.
+            s.answer_later(
+                id,
+                ns,
+                move || unsafe {
+                    libc::kill(tgid, libc::SIGCONT);
+                },
+                Answer::Continue,
+            );
+            Some(Answer::Later)
+        }
+    }
+}
+
+/// Breaks the connection on our copy as the error says (the same file, so the target's too).
+fn break_connection(fd: i32, brk: Break) -> Option<&'static str> {
+    // SAFETY: our copy of the fd; shutdown and connect(AF_UNSPEC) have no other effect.
+    unsafe {
+        match brk {
+            Break::None => None,
+            Break::Rst => {
+                let unspec = libc::sockaddr {
+                    sa_family: libc::AF_UNSPEC as libc::sa_family_t,
+                    sa_data: [0; 14],
+                };
+                libc::connect(
+                    fd,
+                    &unspec,
+                    std::mem::size_of::<libc::sockaddr>() as libc::socklen_t,
+                );
+                Some("rst-sent")
+            }
+            Break::ShutBoth => {
+                libc::shutdown(fd, libc::SHUT_RDWR);
+                Some("shutdown-both")
+            }
+            Break::ShutWrite => {
+                libc::shutdown(fd, libc::SHUT_WR);
+                Some("shutdown-write")
+            }
+        }
+    }
+}
+
+/// A sockaddr the target passed, copied out of its memory.
+fn target_sockaddr(pid: i32, addr: u64, len: usize) -> Option<sys::SockAddr> {
+    // SAFETY: zeroed is a valid sockaddr_storage.
+    let mut a = sys::SockAddr {
+        storage: unsafe { std::mem::zeroed() },
+        len: 0,
+    };
+    let len = len.min(std::mem::size_of::<libc::sockaddr_storage>());
+    // SAFETY: the slice covers `len` bytes of our storage.
+    let bytes = unsafe { std::slice::from_raw_parts_mut(&mut a.storage as *mut _ as *mut u8, len) };
+    if addr == 0 || !sys::read_target(pid, addr, bytes) {
+        return None;
+    }
+    a.len = len as libc::socklen_t;
+    Some(a)
+}
+
+/// A loopback address of `fd`'s family that nobody listens on (a port the kernel gave us and
+/// took back), for a refusal the kernel itself delivers.
+fn refusing_address(fd: i32) -> Option<sys::SockAddr> {
+    let family = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN)?;
+    let probe = std::net::TcpListener::bind(if family == libc::AF_INET6 {
+        "[::1]:0"
+    } else {
+        "127.0.0.1:0"
+    })
+    .ok()?;
+    let addr = sys::sockname(probe.as_raw_fd(), false);
+    drop(probe);
+    (addr.len > 0).then_some(addr)
+}
+
+fn connect(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> Option<Answer> {
+    let args = n.data.args;
+    let fd = args[0] as i32;
+    let policy = &s.target.policy;
+    if policy.mask_for_op(Op::Connect) == 0 && policy.injections.is_empty() {
+        return Some(Answer::Continue);
+    }
+    let dest = target_sockaddr(tgid, args[1], args[2] as usize)?;
+    if dest.storage.ss_family as i32 == libc::AF_UNSPEC {
+        return Some(Answer::Continue); // a disconnect, not a connection
+    }
+    let proc = s.procs.get_mut(&tgid)?;
+    let view = proc.fds.get(&fd)?;
+    let kind = view.kind;
+    let attempt = proc.connects[kind as usize];
+    proc.connects[kind as usize] += 1;
+    let local = sys::sockname(view.fd(), false);
+    let mask = policy.mask_for(&chaos_engine::policy::FdFacts {
+        kind,
+        peer: dest.endpoint(),
+        local: local.endpoint(),
+        path: None,
+    });
+    let at = Place {
+        process: proc.key,
+        base: proc.base,
+        conn: connects_key(kind),
+        site: Site::Call {
+            class: OpClass::Connect,
+            n: attempt,
+        },
+        n: attempt,
+    };
+    let call = shape(Op::Connect, view, 0, 0);
+    let d = decide::decide(
+        &mut s.target,
+        Op::Connect,
+        at,
+        0,
+        mask,
+        |fault, ctx, param| {
+            let mut facts = HeldFacts { view, tid };
+            realise::realise(fault, ctx, &call, &mut facts, param).ok()
+        },
+    )?;
+    let on = OnCall::new(Op::Connect, fd, tid, Some(view), None);
+    common(s, tgid, n, on, d, Applied::default())
+}
+
+fn accept(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> Option<Answer> {
+    let fd = n.data.args[0] as i32;
+    let op = if i64::from(n.data.nr) == libc::SYS_accept4 {
+        Op::Accept4
+    } else {
+        Op::Accept
+    };
+    let proc = s.procs.get_mut(&tgid)?;
+    let view = proc.fds.get_mut(&fd)?;
+    let rules = s.target.policy.mask_for_op(op) & view.mask;
+    if rules == 0 && s.target.policy.injections.is_empty() {
+        return Some(Answer::Continue);
+    }
+    let count = view.calls[OpClass::Accept as usize];
+    view.calls[OpClass::Accept as usize] += 1;
+    let at = Place {
+        process: proc.key,
+        base: proc.base,
+        conn: view.conn,
+        site: Site::Call {
+            class: OpClass::Accept,
+            n: count,
+        },
+        n: count,
+    };
+    let view: &FdView = view;
+    let call = shape(op, view, 0, 0);
+    let d = decide::decide(&mut s.target, op, at, 0, rules, |fault, ctx, param| {
+        let mut facts = HeldFacts { view, tid };
+        realise::realise(fault, ctx, &call, &mut facts, param).ok()
+    })?;
+    let on = OnCall::new(op, fd, tid, Some(view), None);
+    common(s, tgid, n, on, d, Applied::default())
+}
+
+fn setsockopt(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> Option<Answer> {
+    let fd = n.data.args[0] as i32;
+    let proc = s.procs.get_mut(&tgid)?;
+    let view = proc.fds.get_mut(&fd)?;
+    view.refresh_mask(&s.target.policy);
+    if s.target.quirks.has(Quirk::SetsockoptAfterShutdown)
+        && matches!(view.kind, FdKind::Tcp | FdKind::Unix)
+        && shut_state(view).full()
+    {
+        let on = OnCall::new(Op::Setsockopt, fd, tid, Some(view), None);
+        let proc = s.procs.get(&tgid)?;
+        events::quirk(
+            &mut s.log,
+            proc,
+            &on,
+            Quirk::SetsockoptAfterShutdown,
+            libc::EINVAL,
+        );
+        return Some(Answer::Fail(libc::EINVAL));
+    }
+    let rules = s.target.policy.mask_for_op(Op::Setsockopt) & view.mask;
+    if rules == 0 && s.target.policy.injections.is_empty() {
+        return Some(Answer::Continue);
+    }
+    let count = view.calls[OpClass::Setsockopt as usize];
+    view.calls[OpClass::Setsockopt as usize] += 1;
+    let at = Place {
+        process: proc.key,
+        base: proc.base,
+        conn: view.conn,
+        site: Site::Call {
+            class: OpClass::Setsockopt,
+            n: count,
+        },
+        n: count,
+    };
+    let view: &FdView = view;
+    let call = shape(Op::Setsockopt, view, 0, 0);
+    let d = decide::decide(
+        &mut s.target,
+        Op::Setsockopt,
+        at,
+        0,
+        rules,
+        |fault, ctx, param| {
+            let mut facts = HeldFacts { view, tid };
+            realise::realise(fault, ctx, &call, &mut facts, param).ok()
+        },
+    )?;
+    let on = OnCall::new(Op::Setsockopt, fd, tid, Some(view), None);
+    common(s, tgid, n, on, d, Applied::default())
+}
+
+/// An epoll wait: decided only when it can block (its timeout is not zero), keyed by its count
+/// among the process's blocking waits, as the shim keys it.
+fn wait(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> Option<Answer> {
+    let args = n.data.args;
+    let rules = s.target.policy.mask_for_op(Op::EpollWait);
+    if rules == 0 && s.target.policy.injections.is_empty() {
+        return Some(Answer::Continue);
+    }
+    let blocks = if i64::from(n.data.nr) == libc::SYS_epoll_pwait2 {
+        args[3] == 0
+            || sys::read_target_value::<libc::timespec>(tgid, args[3])
+                .is_none_or(|t| t.tv_sec != 0 || t.tv_nsec != 0)
+    } else {
+        args[3] as i32 != 0
+    };
+    if !blocks {
+        return Some(Answer::Continue);
+    }
+    let proc = s.procs.get_mut(&tgid)?;
+    let count = proc.waits;
+    proc.waits += 1;
+    let at = Place {
+        process: proc.key,
+        base: proc.base,
+        conn: named_key(OpClass::Waits, Op::EpollWait.name().as_bytes()),
+        site: Site::Call {
+            class: OpClass::Waits,
+            n: count,
+        },
+        n: count,
+    };
+    let d = decide::decide(
+        &mut s.target,
+        Op::EpollWait,
+        at,
+        0,
+        rules,
+        |fault: &Fault, _ctx: RuleContext, param| {
+            realise::realise_wait(
+                fault,
+                RuleContext::default(),
+                blocks,
+                |signals| super::facts::deliverable(tid, signals),
+                param,
+            )
+            .ok()
+        },
+    )?;
+    let on = OnCall::new(Op::EpollWait, -1, tid, None, None);
+    common(s, tgid, n, on, d, Applied::default())
+}

@@ -1,0 +1,205 @@
+//! The supervisor's view of one target fd: our copy of it (`pidfd_getfd`: the same open file
+//! description, so its flags, queues and TCP state are the target's), its kind, role and
+//! connection key, and the counters its decision keys use.
+//!
+//! The supervisor sees each call before it runs but, when it lets the kernel run it, not what it
+//! returned; so a TCP stream's offsets come from the socket itself: bytes read so far are
+//! `tcpi_bytes_received` less what is still queued (SIOCINQ), bytes written are
+//! `tcpi_bytes_acked` plus what is still unacknowledged or unsent (SIOCOUTQ). That is exactly the
+//! count the shim keeps, because both start at the connection's start.
+
+use super::sys;
+use super::target::Proc;
+use chaos_engine::decide::Dir;
+use chaos_engine::inject::conn_key;
+use chaos_engine::kind::FdKind;
+use chaos_engine::op::CLASS_COUNT;
+use chaos_engine::policy::{FdFacts, Policy};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+/// The shim's roles, in its order (`inject::ROLE_NAMES`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Out = 0,
+    In = 1,
+    Listen = 2,
+    Other = 3,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        chaos_engine::inject::ROLE_NAMES[self as usize]
+    }
+}
+
+pub struct FdView {
+    pub ours: OwnedFd,
+    pub kind: FdKind,
+    /// A byte stream (TCP, unix stream, pipe, file), for the realism model.
+    pub stream: bool,
+    /// Data calls are keyed by stream offset: TCP only on this backend (see the module comment);
+    /// the others by their count.
+    pub offsets: bool,
+    /// The rule mask was computed with the peer known (a connect's socket has none until the
+    /// connection is made).
+    pub mask_final: bool,
+    pub role: Role,
+    pub ordinal: u32,
+    pub conn: u64,
+    /// The rules whose target (kind, addresses) covers this fd.
+    pub mask: u32,
+    /// shutdown() calls seen: bit 0 SHUT_RD, bit 1 SHUT_WR.
+    pub shut: u8,
+    /// Per direction: the offset of the last data call and how many calls were made there.
+    last_pos: [u64; 2],
+    attempts: [u32; 2],
+    /// Calls per op class, for `after`/`every` and for the call-counted sites.
+    pub calls: [u64; CLASS_COUNT],
+}
+
+pub fn kind_of(fd: RawFd) -> Option<(FdKind, bool)> {
+    let st = sys::fstat(fd)?;
+    Some(match st.st_mode & libc::S_IFMT {
+        libc::S_IFSOCK => {
+            let domain = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN).unwrap_or(-1);
+            let ty = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE).unwrap_or(-1);
+            match (domain, ty) {
+                (libc::AF_INET | libc::AF_INET6, libc::SOCK_STREAM) => (FdKind::Tcp, true),
+                (libc::AF_INET | libc::AF_INET6, libc::SOCK_DGRAM) => (FdKind::Udp, false),
+                (libc::AF_UNIX, t) => (FdKind::Unix, t == libc::SOCK_STREAM),
+                _ => (FdKind::OtherSocket, false),
+            }
+        }
+        libc::S_IFIFO => (FdKind::Pipe, true),
+        libc::S_IFREG => (FdKind::File, true),
+        _ => (FdKind::Other, false),
+    })
+}
+
+impl FdView {
+    /// Classifies our copy of a target fd, numbering it as a new connection of its kind and role
+    /// (`hint`: Out for a connect; otherwise a connected stream socket we did not see connect
+    /// is taken as accepted).
+    pub fn new(ours: OwnedFd, proc: &mut Proc, policy: &Policy, hint: Role) -> Option<FdView> {
+        let fd = ours.as_raw_fd();
+        let (kind, stream) = kind_of(fd)?;
+        let listening = kind.is_socket()
+            && sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN) == Some(1);
+        let peer = sys::sockname(fd, true);
+        let local = sys::sockname(fd, false);
+        let role = if listening {
+            Role::Listen
+        } else if hint == Role::Out {
+            Role::Out
+        } else if stream && kind.is_socket() && peer.len > 0 {
+            Role::In
+        } else {
+            Role::Other
+        };
+        let path = if kind == FdKind::File {
+            std::fs::read_link(format!("/proc/self/fd/{fd}"))
+                .ok()
+                .map(|p| p.into_os_string().into_encoded_bytes())
+        } else {
+            None
+        };
+        let mask = policy.mask_for(&FdFacts {
+            kind,
+            peer: peer.endpoint(),
+            local: local.endpoint(),
+            path: path.as_deref(),
+        });
+        let ordinal = proc.ordinals[kind as usize][role as usize];
+        proc.ordinals[kind as usize][role as usize] += 1;
+        Some(FdView {
+            ours,
+            kind,
+            stream,
+            offsets: stream && kind == FdKind::Tcp,
+            mask_final: !kind.is_socket() || peer.len > 0 || listening,
+            role,
+            ordinal,
+            conn: conn_key(kind, role as u8, ordinal),
+            mask,
+            shut: 0,
+            last_pos: [u64::MAX; 2],
+            attempts: [0; 2],
+            calls: [0; CLASS_COUNT],
+        })
+    }
+
+    /// Recomputes the rule mask once the peer is known (rules may target peers).
+    pub fn refresh_mask(&mut self, policy: &Policy) {
+        if self.mask_final {
+            return;
+        }
+        let fd = self.fd();
+        let peer = sys::sockname(fd, true);
+        if peer.len == 0 {
+            return;
+        }
+        let local = sys::sockname(fd, false);
+        self.mask = policy.mask_for(&FdFacts {
+            kind: self.kind,
+            peer: peer.endpoint(),
+            local: local.endpoint(),
+            path: None,
+        });
+        self.mask_final = true;
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.ours.as_raw_fd()
+    }
+
+    /// The connection's name in the log (`tcp-out#3`).
+    pub fn conn_name(&self) -> String {
+        format!("{}-{}#{}", self.kind.name(), self.role.name(), self.ordinal)
+    }
+
+    /// The stream offset in `dir` now, and the attempt number of a call made there.
+    pub fn stream_site(&mut self, dir: Dir) -> (u64, u32) {
+        let pos = tcp_offset(self.fd(), dir, self.role == Role::Out);
+        let d = dir as usize;
+        if pos != self.last_pos[d] {
+            self.last_pos[d] = pos;
+            self.attempts[d] = 0;
+        }
+        let attempt = self.attempts[d];
+        self.attempts[d] += 1;
+        (pos, attempt)
+    }
+}
+
+/// Bytes the target has read (Rx) or written (Tx) on this TCP connection so far.
+/// `active`: we connected it, so the peer's ack of our SYN counts one byte in tcpi_bytes_acked
+/// (tcp_snd_una_update on the SYN-ACK) that is not data.
+pub fn tcp_offset(fd: RawFd, dir: Dir, active: bool) -> u64 {
+    let Some(info) = sys::tcp_info(fd) else {
+        return 0;
+    };
+    match dir {
+        Dir::Rx => {
+            let queued = sys::ioctl_int(fd, libc::FIONREAD).max(0) as u64;
+            // A FIN received counts one byte in tcpi_bytes_received (tcp_rcv_nxt_update) that
+            // SIOCINQ does not report (tcp_inq): it is not data.
+            let fin = u64::from(matches!(
+                info.tcpi_state,
+                TCP_CLOSE_WAIT | TCP_LAST_ACK | TCP_CLOSING | TCP_TIME_WAIT
+            ));
+            info.tcpi_bytes_received
+                .saturating_sub(queued)
+                .saturating_sub(fin)
+        }
+        Dir::Tx => {
+            let queued = sys::ioctl_int(fd, libc::TIOCOUTQ).max(0) as u64;
+            let syn = u64::from(active && info.tcpi_bytes_acked > 0);
+            info.tcpi_bytes_acked - syn + queued
+        }
+    }
+}
+
+const TCP_TIME_WAIT: u8 = 6;
+const TCP_CLOSE_WAIT: u8 = 8;
+const TCP_LAST_ACK: u8 = 9;
+const TCP_CLOSING: u8 = 11;

@@ -1,0 +1,89 @@
+//! The seccomp backend: for programs the shim cannot reach (static binaries, Go programs, other
+//! libcs). A launcher installs a `SECCOMP_RET_USER_NOTIF` filter for the socket and I/O calls and
+//! execs the program; chaos-ctl's supervisor answers each call with the same engine, policy,
+//! keys and log format as the shim. See docs/seccomp-backend.md.
+//!
+//! - `filter`: the BPF program and its installation; `launcher`: `chaos-ctl __seccomp-exec`.
+//! - `server`: where launchers hand over their listeners; `supervisor`: the notification loop.
+//! - `target`: the run's settings and each process's state; `fdview`: our copy of one fd.
+//! - `calls`: one held call, decided and carried out; `decide`: the engine's choice of rule;
+//!   `facts`: the realism model's facts; `events`: the log lines; `sys`: the system calls.
+
+mod calls;
+mod decide;
+mod events;
+mod facts;
+mod fdview;
+pub mod filter;
+pub mod launcher;
+pub mod server;
+mod supervisor;
+mod sys;
+mod target;
+
+pub use filter::available;
+
+/// The name of the launcher's hidden subcommand.
+pub const LAUNCH_ARG: &str = "__seccomp-exec";
+
+use chaos_engine::fault::Fault;
+use chaos_engine::op::Op;
+use chaos_engine::policy::Policy;
+
+/// The ops this backend decides: the socket data calls, connect, accept, setsockopt and epoll
+/// waits (see `filter::NOTIFIED`). glibc's recv and send arrive as recvfrom and sendto.
+pub const SERVED: [Op; 17] = [
+    Op::Read,
+    Op::Readv,
+    Op::Recv,
+    Op::Recvfrom,
+    Op::Recvmsg,
+    Op::Recvmmsg,
+    Op::Write,
+    Op::Writev,
+    Op::Send,
+    Op::Sendto,
+    Op::Sendmsg,
+    Op::Sendmmsg,
+    Op::Connect,
+    Op::Accept,
+    Op::Accept4,
+    Op::Setsockopt,
+    Op::EpollWait,
+];
+
+/// What in `policy` this backend would not carry out, one line each: a rule none of whose ops
+/// it sees, a fault it cannot apply from outside the process, or storage emulation. A run is
+/// refused rather than run without the chaos it asked for.
+pub fn unsupported(policy: &Policy) -> Vec<String> {
+    let mut out = Vec::new();
+    for rule in &policy.rules {
+        if rule.ops.is_empty() {
+            continue; // scoped away from this process
+        }
+        if !rule.ops.iter().any(|op| SERVED.contains(&op)) {
+            let ops: Vec<&str> = rule.ops.iter().map(Op::name).collect();
+            out.push(format!(
+                "rule `{}` acts on {} only, which the seccomp backend does not see (it sees \
+                 the socket data calls, connect, accept, setsockopt and epoll_wait)",
+                rule.name,
+                ops.join(", ")
+            ));
+        }
+        if matches!(rule.fault, Fault::Toxic(_) | Fault::Reorder(_)) {
+            out.push(format!(
+                "rule `{}`: {} needs the shim's per-connection state; the seccomp backend does \
+                 not carry it out",
+                rule.name,
+                rule.fault.kind_name()
+            ));
+        }
+    }
+    if !policy.disks.is_empty() {
+        out.push("[[disk]] is accounted by the shim only".into());
+    }
+    if policy.durability.is_some() {
+        out.push("[durability] is journaled by the shim only".into());
+    }
+    out
+}

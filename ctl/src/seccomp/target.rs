@@ -1,0 +1,127 @@
+//! What the supervisor knows of one launched program: the run's settings, read from the same
+//! CHAOS_* variables the shim reads (so both backends take the same policy, seed, process name
+//! and quirks the same way), and, per process under the filter, its key and its fds.
+
+use chaos_engine::decide::mix;
+use chaos_engine::policy::{Policy, fnv1a};
+use chaos_engine::quirk::{self, QuirkSet};
+use chaos_engine::{parse, profiles};
+use std::collections::HashMap;
+
+/// The run's settings, shared by every process of the target.
+pub struct Target {
+    pub policy: Policy,
+    pub seed: u64,
+    pub log: Option<std::path::PathBuf>,
+    pub quirks: QuirkSet,
+    /// In a system: the process's name (`kv#1`) and life.
+    pub process: Option<String>,
+    pub life: u32,
+    /// Per rule, injections so far (for `times`): one budget for the whole target.
+    pub injected: Vec<u64>,
+    /// CLOCK_MONOTONIC at launch, for `window`.
+    pub start: std::time::Instant,
+    /// What `terminate` sends (CHAOS_STOP_SIGNAL, else SIGTERM).
+    pub stop_signal: i32,
+}
+
+impl Target {
+    pub fn from_settings(settings: &[(String, String)]) -> Result<Target, String> {
+        let get = |name: &str| {
+            settings
+                .iter()
+                .find(|(k, v)| k == name && !v.is_empty())
+                .map(|(_, v)| v.clone())
+        };
+        let mut policy = match get("CHAOS_POLICY") {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read policy {path} (CHAOS_POLICY): {e}"))?;
+                let origin = get("CHAOS_POLICY_ORIGIN").unwrap_or(path);
+                parse::parse_policy(&text, &origin).map_err(|e| e.to_string())?
+            }
+            None => {
+                let name = get("CHAOS_PROFILE").unwrap_or_else(|| profiles::DEFAULT_PROFILE.into());
+                profiles::load_profile(&name)
+                    .map_err(|e| format!("CHAOS_PROFILE: {}", e.message))?
+            }
+        };
+        let process = get("CHAOS_PROCESS");
+        let life = match get("CHAOS_LIFE") {
+            Some(s) => s
+                .parse()
+                .map_err(|_| format!("CHAOS_LIFE must be an unsigned integer, got `{s}`"))?,
+            None => 0,
+        };
+        policy.scope_to_process(process.as_deref(), life);
+        let seed = match get("CHAOS_SEED") {
+            Some(s) => s
+                .parse()
+                .map_err(|_| format!("CHAOS_SEED must be an unsigned integer, got `{s}`"))?,
+            None => policy.seed,
+        };
+        let split = |v: Option<String>| -> Vec<String> {
+            v.unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(String::from)
+                .collect()
+        };
+        let (add, remove) = (split(get("CHAOS_QUIRKS")), split(get("CHAOS_NO_QUIRKS")));
+        fn names(v: &[String]) -> Vec<&str> {
+            v.iter().map(String::as_str).collect()
+        }
+        let from_env = quirk::resolve(get("CHAOS_PLATFORM").as_deref(), &names(&add), &[])
+            .map_err(|e| format!("CHAOS_PLATFORM/CHAOS_QUIRKS: {e}"))?;
+        let without = quirk::resolve(None, &names(&remove), &[])
+            .map_err(|e| format!("CHAOS_NO_QUIRKS: {e}"))?;
+        let quirks = QuirkSet((policy.quirks.0 | from_env.0) & !without.0);
+        let injected = vec![0; policy.rules.len()];
+        let stop_signal = match get("CHAOS_STOP_SIGNAL") {
+            Some(s) => chaos_engine::signal::parse_signal(&s)
+                .map_err(|e| format!("CHAOS_STOP_SIGNAL: {e}"))?,
+            None => libc::SIGTERM,
+        };
+        Ok(Target {
+            policy,
+            seed,
+            log: get("CHAOS_LOG").map(Into::into),
+            quirks,
+            process,
+            life,
+            injected,
+            start: std::time::Instant::now(),
+            stop_signal,
+        })
+    }
+
+    /// The process key of a process running `exe` with `cmdline` (NUL-separated), as the shim's
+    /// constructor computes it: the same program gets the same keys under either backend.
+    pub fn process_key(&self, exe: &str, cmdline: &[u8]) -> u64 {
+        match &self.process {
+            Some(name) => mix(&[
+                fnv1a(exe.as_bytes()),
+                fnv1a(name.as_bytes()),
+                u64::from(self.life),
+            ]),
+            None => mix(&[fnv1a(exe.as_bytes()), fnv1a(cmdline)]),
+        }
+    }
+}
+
+/// One process under the filter (a thread group: its threads share its fds and counters).
+pub struct Proc {
+    pub pid: i32,
+    pub key: u64,
+    /// `chance::key_base(seed, key)`.
+    pub base: u64,
+    pub pidfd: std::os::fd::OwnedFd,
+    pub fds: HashMap<i32, super::fdview::FdView>,
+    /// Connections numbered per kind and role, as the shim's `ORDINALS`.
+    pub ordinals: [[u32; 4]; 7],
+    /// connect() attempts per kind.
+    pub connects: [u64; 7],
+    /// Calls per class that have no fd or connection of their own (epoll waits).
+    pub waits: u64,
+}
