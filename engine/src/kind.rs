@@ -54,6 +54,22 @@ impl FdKind {
     pub fn bit(self) -> u8 {
         1 << (self as u8)
     }
+
+    /// The kind of an fd from its `st_mode` and, for a socket, its SO_DOMAIN and SO_TYPE
+    /// (`domain_type` is asked only for sockets), and whether it is a byte stream.
+    pub fn classify(mode: u32, domain_type: impl FnOnce() -> (i32, i32)) -> (FdKind, bool) {
+        match mode & libc::S_IFMT {
+            libc::S_IFSOCK => match domain_type() {
+                (libc::AF_INET | libc::AF_INET6, libc::SOCK_STREAM) => (FdKind::Tcp, true),
+                (libc::AF_INET | libc::AF_INET6, libc::SOCK_DGRAM) => (FdKind::Udp, false),
+                (libc::AF_UNIX, t) => (FdKind::Unix, t == libc::SOCK_STREAM),
+                _ => (FdKind::OtherSocket, false),
+            },
+            libc::S_IFIFO => (FdKind::Pipe, true),
+            libc::S_IFREG => (FdKind::File, true),
+            _ => (FdKind::Other, false),
+        }
+    }
 }
 
 /// The `fd = "..."` selector of a rule.

@@ -261,22 +261,12 @@ pub unsafe fn endpoint_of<'a>(sa: *const libc::sockaddr, len: usize) -> Endpoint
 
 /// What an open file is: its kind, and whether it is a byte stream.
 fn kind_of(fd: c_int, st: &libc::stat) -> (FdKind, bool) {
-    let fmt = st.st_mode & libc::S_IFMT;
-    match fmt {
-        libc::S_IFSOCK => {
-            let domain = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN).unwrap_or(-1);
-            let ty = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE).unwrap_or(-1);
-            match (domain, ty) {
-                (libc::AF_INET | libc::AF_INET6, libc::SOCK_STREAM) => (FdKind::Tcp, true),
-                (libc::AF_INET | libc::AF_INET6, libc::SOCK_DGRAM) => (FdKind::Udp, false),
-                (libc::AF_UNIX, t) => (FdKind::Unix, t == libc::SOCK_STREAM),
-                _ => (FdKind::OtherSocket, false),
-            }
-        }
-        libc::S_IFIFO => (FdKind::Pipe, true),
-        libc::S_IFREG => (FdKind::File, true),
-        _ => (FdKind::Other, false),
-    }
+    FdKind::classify(st.st_mode, || {
+        (
+            sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN).unwrap_or(-1),
+            sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE).unwrap_or(-1),
+        )
+    })
 }
 
 /// How a not-yet-classified socket would classify as an outgoing connection, without classifying

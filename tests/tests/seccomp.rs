@@ -35,8 +35,24 @@ fn go_http_body_arrives_intact_under_benign_with_short_io_and_eintr() {
     };
     let dir = TempDir::new("seccomp-go-benign");
     let log = dir.join("run.jsonl");
+    // benign's rules, with its wait EINTR made likely: how many waits block depends on timing,
+    // and at benign's 2% a run may have too few for one to be interrupted.
+    let benign = run(&mut ctl(&["profiles", "show", "benign"]), 20).stdout;
+    let (head, tail) = benign
+        .rsplit_once("name = \"benign-wait-eintr\"")
+        .expect("benign has its wait EINTR rule");
+    let policy = dir.write(
+        "benign-eintr.toml",
+        &format!(
+            "{head}name = \"benign-wait-eintr\"{}",
+            tail.replace("probability = 0.02", "probability = 0.5")
+        ),
+    );
     let r = run(
-        ctl(&["run", "-q", "--log", log.to_str().unwrap(), "--"])
+        ctl(&["run", "-q", "--policy", policy.to_str().unwrap()])
+            .arg("--log")
+            .arg(&log)
+            .arg("--")
             .arg(&go)
             .args(["serve-and-fetch", "20000000"]),
         120,

@@ -193,7 +193,7 @@ fn data(
     let view = proc.fds.get_mut(&fd)?;
     view.refresh_mask(&s.target.policy);
     let class = op.class();
-    let rules = s.target.policy.mask_for_op(op) & view.mask;
+    let rules = s.target.rules_for(op) & view.mask;
     if rules == 0 && s.target.policy.injections.is_empty() {
         return Some(Answer::Continue);
     }
@@ -598,7 +598,7 @@ fn connect(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> 
     let args = n.data.args;
     let fd = args[0] as i32;
     let policy = &s.target.policy;
-    if policy.mask_for_op(Op::Connect) == 0 && policy.injections.is_empty() {
+    if s.target.rules_for(Op::Connect) == 0 && policy.injections.is_empty() {
         return Some(Answer::Continue);
     }
     let dest = target_sockaddr(tgid, args[1], args[2] as usize)?;
@@ -652,7 +652,7 @@ fn accept(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> O
     };
     let proc = s.procs.get_mut(&tgid)?;
     let view = proc.fds.get_mut(&fd)?;
-    let rules = s.target.policy.mask_for_op(op) & view.mask;
+    let rules = s.target.rules_for(op) & view.mask;
     if rules == 0 && s.target.policy.injections.is_empty() {
         return Some(Answer::Continue);
     }
@@ -698,7 +698,7 @@ fn setsockopt(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) 
         );
         return Some(Answer::Fail(libc::EINVAL));
     }
-    let rules = s.target.policy.mask_for_op(Op::Setsockopt) & view.mask;
+    let rules = s.target.rules_for(Op::Setsockopt) & view.mask;
     if rules == 0 && s.target.policy.injections.is_empty() {
         return Some(Answer::Continue);
     }
@@ -735,7 +735,7 @@ fn setsockopt(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) 
 /// among the process's blocking waits, as the shim keys it.
 fn wait(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> Option<Answer> {
     let args = n.data.args;
-    let rules = s.target.policy.mask_for_op(Op::EpollWait);
+    let rules = s.target.rules_for(Op::EpollWait);
     if rules == 0 && s.target.policy.injections.is_empty() {
         return Some(Answer::Continue);
     }

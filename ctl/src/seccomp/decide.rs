@@ -71,8 +71,7 @@ pub fn decide(
             key: key(INJECTED),
         });
     }
-    let enabled = policy.initially_enabled() as u32;
-    let mut bits = candidates & policy.mask_for_op(op) & enabled;
+    let mut bits = candidates & target.rules_for(op);
     while bits != 0 {
         let i = bits.trailing_zeros() as usize;
         bits &= bits - 1;

@@ -59,21 +59,12 @@ pub struct FdView {
 
 pub fn kind_of(fd: RawFd) -> Option<(FdKind, bool)> {
     let st = sys::fstat(fd)?;
-    Some(match st.st_mode & libc::S_IFMT {
-        libc::S_IFSOCK => {
-            let domain = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN).unwrap_or(-1);
-            let ty = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE).unwrap_or(-1);
-            match (domain, ty) {
-                (libc::AF_INET | libc::AF_INET6, libc::SOCK_STREAM) => (FdKind::Tcp, true),
-                (libc::AF_INET | libc::AF_INET6, libc::SOCK_DGRAM) => (FdKind::Udp, false),
-                (libc::AF_UNIX, t) => (FdKind::Unix, t == libc::SOCK_STREAM),
-                _ => (FdKind::OtherSocket, false),
-            }
-        }
-        libc::S_IFIFO => (FdKind::Pipe, true),
-        libc::S_IFREG => (FdKind::File, true),
-        _ => (FdKind::Other, false),
-    })
+    Some(FdKind::classify(st.st_mode, || {
+        (
+            sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN).unwrap_or(-1),
+            sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE).unwrap_or(-1),
+        )
+    }))
 }
 
 impl FdView {

@@ -23,6 +23,8 @@ pub struct Target {
     pub start: std::time::Instant,
     /// What `terminate` sends (CHAOS_STOP_SIGNAL, else SIGTERM).
     pub stop_signal: i32,
+    /// Per op, the enabled rules that act on it (`Policy::mask_for_op`, computed once).
+    rule_masks: [u32; chaos_engine::op::OP_COUNT],
 }
 
 impl Target {
@@ -83,7 +85,10 @@ impl Target {
                 .map_err(|e| format!("CHAOS_STOP_SIGNAL: {e}"))?,
             None => libc::SIGTERM,
         };
+        let enabled = policy.initially_enabled() as u32;
+        let rule_masks = chaos_engine::op::ALL_OPS.map(|op| policy.mask_for_op(op) & enabled);
         Ok(Target {
+            rule_masks,
             policy,
             seed,
             log: get("CHAOS_LOG").map(Into::into),
@@ -94,6 +99,11 @@ impl Target {
             start: std::time::Instant::now(),
             stop_signal,
         })
+    }
+
+    /// The enabled rules acting on `op`, as a mask.
+    pub fn rules_for(&self, op: chaos_engine::op::Op) -> u32 {
+        self.rule_masks[op as usize]
     }
 
     /// The process key of a process running `exe` with `cmdline` (NUL-separated), as the shim's

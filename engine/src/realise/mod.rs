@@ -225,15 +225,7 @@ pub fn realise_wait(
                 brk: Break::None,
             })
         }
-        Fault::Errno(errno) => Ok(Action::Fail {
-            errno,
-            brk: Break::None,
-        }),
-        Fault::Delay(range) => Ok(Action::Delay(range.pick(param))),
-        Fault::Crash => Ok(Action::Process(ProcessAction::Crash)),
-        Fault::Terminate => Ok(Action::Process(ProcessAction::Terminate)),
-        Fault::Pause(range) => Ok(Action::Process(ProcessAction::Pause(range.pick(param)))),
-        _ => Err(NotHere::NoFd),
+        _ => realise_fdless(fault, param),
     }
 }
 
