@@ -731,7 +731,8 @@ fn setsockopt(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) 
     common(s, tgid, n, on, d, Applied::default())
 }
 
-/// An epoll wait: decided only when it can block (its timeout is not zero), keyed by its count
+/// An epoll wait: decided only when it has a timeout (not zero), EINTR only when it would sleep
+/// (no event ready), keyed by its count
 /// among the process's blocking waits, as the shim keys it.
 fn wait(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> Option<Answer> {
     let args = n.data.args;
@@ -739,17 +740,20 @@ fn wait(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> Opt
     if rules == 0 && s.target.policy.injections.is_empty() {
         return Some(Answer::Continue);
     }
-    let blocks = if i64::from(n.data.nr) == libc::SYS_epoll_pwait2 {
+    let timed = if i64::from(n.data.nr) == libc::SYS_epoll_pwait2 {
         args[3] == 0
             || sys::read_target_value::<libc::timespec>(tgid, args[3])
                 .is_none_or(|t| t.tv_sec != 0 || t.tv_nsec != 0)
     } else {
         args[3] as i32 != 0
     };
-    if !blocks {
+    if !timed {
         return Some(Answer::Continue);
     }
     let proc = s.procs.get_mut(&tgid)?;
+    // It sleeps only when none of its events is ready (an epoll fd polls readable then).
+    let blocks = sys::pidfd_getfd(&proc.pidfd, args[0] as i32)
+        .is_ok_and(|epfd| sys::poll_one(epfd.as_raw_fd(), libc::POLLIN) == 0);
     let count = proc.waits;
     proc.waits += 1;
     let at = Place {

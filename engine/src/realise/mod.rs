@@ -199,9 +199,11 @@ pub fn realise_fdless(fault: &Fault, param: u64) -> Result<Action, NotHere> {
     }
 }
 
-/// What a fault becomes on an epoll wait. EINTR where the wait can block (`timeout` not zero:
-/// ep_poll returns at once for a zero timeout, before it looks at signals) and a harmless (or
-/// the rule's named) signal has a handler and is unblocked in the calling thread. SA_RESTART
+/// What a fault becomes on an epoll wait. EINTR where the wait would sleep (`blocks`: its
+/// timeout is not zero, since ep_poll returns at once for a zero timeout before it looks at
+/// signals, and no event is ready, since ready events are returned before any signal check)
+/// and a harmless (or the rule's named) signal has a handler and is unblocked in the calling
+/// thread. SA_RESTART
 /// does not matter: epoll_wait is never restarted after a handler (signal(7)). A delay is a
 /// wait that took longer; no other fault means anything for a wait.
 pub fn realise_wait(

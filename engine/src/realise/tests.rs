@@ -783,3 +783,43 @@ fn file_syncs_fail_but_never_with_eintr() {
         Err(NotHere::FileWrite)
     );
 }
+
+#[test]
+fn an_epoll_wait_gets_eintr_only_when_it_would_sleep_with_a_handler_to_run() {
+    use super::{Action, Deliverable, NotHere, RuleContext, realise_wait};
+    let eintr = Fault::Errno(libc::EINTR);
+    let handler = |_: &[i32]| Deliverable {
+        any: true,
+        interrupting: false, // SA_RESTART: epoll_wait is never restarted anyway
+    };
+    let none = |_: &[i32]| Deliverable::default();
+    assert!(matches!(
+        realise_wait(&eintr, RuleContext::default(), true, handler, 0),
+        Ok(Action::Fail {
+            errno: libc::EINTR,
+            ..
+        })
+    ));
+    assert_eq!(
+        realise_wait(&eintr, RuleContext::default(), false, handler, 0).err(),
+        Some(NotHere::WouldNotWait),
+        "a zero timeout or a ready event returns before signals are looked at"
+    );
+    assert_eq!(
+        realise_wait(&eintr, RuleContext::default(), true, none, 0).err(),
+        Some(NotHere::NoDeliverableSignal)
+    );
+    assert!(matches!(
+        realise_wait(
+            &Fault::Errno(libc::EBADF),
+            RuleContext::default(),
+            false,
+            none,
+            0
+        ),
+        Ok(Action::Fail {
+            errno: libc::EBADF,
+            ..
+        })
+    ));
+}

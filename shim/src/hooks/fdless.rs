@@ -69,13 +69,15 @@ pub(crate) fn fault_for(rt: &'static Runtime, op: Op, target: &Target) -> Option
 }
 
 /// An epoll wait's rules (`epoll_wait`, class `waits`): Some(EINTR) to fail it. Only a wait
-/// that can block is counted and decided (`blocks`: its timeout is not zero), so a busy loop of
-/// zero-timeout polls shifts no key.
-pub(crate) fn wait_fault(blocks: bool) -> Option<c_int> {
+/// with a timeout is counted and decided (`timed`: its timeout is not zero), so a busy loop of
+/// zero-timeout polls shifts no key; it sleeps only when no event of `epfd` is ready.
+pub(crate) fn wait_fault(epfd: c_int, timed: bool) -> Option<c_int> {
     let rt = watched(Op::EpollWait)?;
-    if !blocks {
+    if !timed {
         return None;
     }
+    // An epoll fd polls readable while events are ready.
+    let blocks = sys::poll_one(epfd, libc::POLLIN, 0) == 0;
     let target = Target {
         kind: FdKind::Other,
         path: None,

@@ -153,7 +153,7 @@ fn epoll_common(
     if runtime::get().is_none() {
         return call(timeout);
     }
-    if let Some(errno) = super::fdless::wait_fault(timeout != Some(0)) {
+    if let Some(errno) = super::fdless::wait_fault(epfd, timeout != Some(0)) {
         crate::sys::set_errno(errno);
         return -1;
     }
