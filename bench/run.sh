@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make bench`: overhead of the shim against running without it, side by side in one run.
+# `make bench`: overhead of the shim and of the seccomp backend against running without them,
+# side by side in one run.
 # Each configuration runs ROUNDS times, interleaved with the others; the fastest run is reported (the
 # least disturbed by the rest of the machine; medians are printed too).
 set -euo pipefail
@@ -20,6 +21,14 @@ PAGE_DISABLED=$OUT/disabled.control
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 fastest() { tr ' ' '\n' | grep -v '^$' | sort -n | head -1; }
+# One table: its header, then a row per configuration (LABEL, its runs, native's fastest).
+header() { printf '%-34s %12s %12s %12s\n' "configuration" "ns/call" "vs native" "median"; }
+row() {
+  local m med
+  m=$(echo "$2" | fastest)
+  med=$(echo "$2" | median)
+  printf '%-34s %12.1f %+11.1f %12.1f\n' "$1" "$m" "$(echo "$m - $3" | bc -l)" "$med"
+}
 
 # One table per loop shape: MODE is plain (send+recv), poll (send+poll+recv), epoll (+epoll_wait).
 bench_mode() {
@@ -51,11 +60,9 @@ bench_mode() {
   else
     echo "$mode loop on a unix socketpair, $ITER rounds, best of $ROUNDS (ns per intercepted call)"
   fi
-  printf '%-30s %12s %12s %12s\n' "configuration" "ns/call" "vs native" "median"
+  header
   for c in "${configs[@]}"; do
-    local m med label=$c
-    m=$(echo "${RUNS[$c]}" | fastest)
-    med=$(echo "${RUNS[$c]}" | median)
+    local label=$c
     case $c in
       native) label="native (no shim)";;
       empty) label="shim, no rules (profile none)";;
@@ -67,7 +74,7 @@ bench_mode() {
       page-off) label="page, rule on fd, off";;
       fiu-run) label="libfiu fiu-run -x";;
     esac
-    printf '%-30s %12.1f %+11.1f %12.1f\n' "$label" "$m" "$(echo "$m - $base" | bc -l)" "$med"
+    row "$label" "${RUNS[$c]}" "$base"
   done
   echo
 }
@@ -79,6 +86,69 @@ bench_mode poll native empty nomatch
 bench_mode epoll native empty nomatch
 bench_mode file native empty nomatch
 ITER=$((ITER / 10)) bench_mode churn native empty
+
+# The seccomp backend, for what the shim cannot reach: the same loop built static (no libc calls
+# for a preload library to hook) and its Go counterpart. Every call the filter hands over is a
+# round trip to chaos-ctl's supervisor, whether or not a rule fires; strace --inject is the peer
+# tool that reaches the same programs (ptrace: the call stops twice). Fewer rounds: these cost µs.
+SITER=${SITER:-$((ITER / 20))}
+cc -O2 -static -o "$OUT/pingpong-static" bench/pingpong.c
+GO_PINGPONG=
+if command -v go >/dev/null; then
+  GOCACHE=$PWD/target/go-fixtures/cache GO111MODULE=off CGO_ENABLED=0 go build -o "$OUT/pingpong-go" bench/pingpong.go
+  GO_PINGPONG=$OUT/pingpong-go
+fi
+# An injection armed on a call the loop never makes, so that strace traces and stops at each
+# of the loop's calls and injects nothing, as chaos-ctl with a rule that does not fire.
+STRACE_INJECT=(strace -f -qq --seccomp-bpf -o /dev/null -e trace=sendto,recvfrom,read,write,connect
+  -e inject=connect:error=ECONNREFUSED)
+seccomp_cost() {
+  local title=$1 prog=$2; shift 2
+  local configs=("$@")
+  declare -A RUNS=()
+  for ((r = 0; r < ROUNDS; r++)); do
+    for c in "${configs[@]}"; do
+      case $c in
+        native) v=$("$prog" "$SITER" plain) ;;
+        preload) v=$(LD_PRELOAD=$SHIM CHAOS_PROFILE=none "$OUT/pingpong" "$SITER" plain) ;;
+        none) v=$("$CTL" run -q --backend seccomp -P none --log "$OUT/s.jsonl" -- "$prog" "$SITER" plain) ;;
+        nomatch) v=$("$CTL" run -q --backend seccomp --policy bench/nomatch.toml --log "$OUT/s.jsonl" -- "$prog" "$SITER" plain) ;;
+        match-p0) v=$("$CTL" run -q --backend seccomp --policy bench/match-p0.toml --log "$OUT/s.jsonl" -- "$prog" "$SITER" plain) ;;
+        strace) v=$("${STRACE_INJECT[@]}" "$prog" "$SITER" plain) ;;
+      esac
+      RUNS[$c]+="$v "
+    done
+  done
+  local base
+  base=$(echo "${RUNS[native]}" | fastest)
+  echo "$title, $SITER rounds, best of $ROUNDS (ns per call)"
+  header
+  for c in "${configs[@]}"; do
+    local label=$c
+    case $c in
+      native) label="native";;
+      preload) label="preload: shim, no rules (dynamic)";;
+      none) label="seccomp: no rules (profile none)";;
+      nomatch) label="seccomp: rules not matching fd";;
+      match-p0) label="seccomp: matching rule, p=0";;
+      strace) label="strace -f --seccomp-bpf --inject";;
+    esac
+    row "$label" "${RUNS[$c]}" "$base"
+  done
+  echo
+}
+if "$CTL" run -q --backend seccomp -P none --log "$OUT/s.jsonl" -- true 2>/dev/null; then
+  seccomp_cost "send + recv on a unix socketpair, static C (gcc -static)" "$OUT/pingpong-static" \
+    native preload none nomatch match-p0 strace
+  if [ -n "$GO_PINGPONG" ]; then
+    seccomp_cost "Write + Read on a unix socketpair, Go (net.FileConn, netpoller)" "$GO_PINGPONG" \
+      native none nomatch match-p0 strace
+  else
+    echo "(no go on PATH: the Go table is left out)"; echo
+  fi
+else
+  echo "(the seccomp backend cannot run here: its tables are left out)"; echo
+fi
 
 # Wall-clock numbers on a shared VM move by tens of ns between runs; instruction counts do not.
 # callgrind counts user-space instructions; running N and 2N rounds and taking the difference

@@ -265,6 +265,18 @@ impl fmt::Display for Place {
     }
 }
 
+/// Whether an accept is a call the key counts (`accept#N`). A non-blocking listener with no
+/// connection pending answers EAGAIN at once (inet_csk_accept, unix_accept: `O_NONBLOCK` and an
+/// empty queue); whether an event loop makes such a call at all (it accepts until EAGAIN, and
+/// how many connections are queued by then is timing) depends on how threads and processes
+/// interleave. Counting it would shift the key of every later accept, so such a call is neither
+/// counted nor faulted: `accept#N` is then the N-th call that found a connection (or waited for
+/// one), the same in every run. A fault there would change nothing the program could see
+/// anyway (a delay before an EAGAIN, a stall that is an EAGAIN).
+pub fn accept_is_counted(nonblocking: bool, pending: bool) -> bool {
+    !nonblocking || pending
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -444,6 +456,23 @@ mod tests {
         assert_eq!(
             "up@1#0".parse::<Site>().unwrap_err().to_string(),
             "site `up@1#0`: expected `rx` or `tx` before `@`"
+        );
+    }
+
+    #[test]
+    fn only_accepts_that_find_or_wait_for_a_connection_are_counted() {
+        assert!(
+            accept_is_counted(false, false),
+            "a blocking accept waits: counted"
+        );
+        assert!(accept_is_counted(false, true));
+        assert!(
+            accept_is_counted(true, true),
+            "a connection is pending: counted"
+        );
+        assert!(
+            !accept_is_counted(true, false),
+            "a non-blocking accept with nothing pending is the kernel's EAGAIN"
         );
     }
 }

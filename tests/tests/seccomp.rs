@@ -419,3 +419,26 @@ fn what_the_seccomp_backend_cannot_do_is_refused_not_skipped() {
         r.stderr
     );
 }
+
+#[test]
+fn a_close_interrupted_by_a_signal_still_closes_under_seccomp() {
+    let dir = TempDir::new("seccomp-close-eintr");
+    let exe = compile_c("close_eintr", dir.path(), &["-static"]);
+    let r = run(
+        ctl(&["run", "-q", "--log"])
+            .arg(dir.join("run.jsonl"))
+            .arg("--")
+            .arg(&exe)
+            .arg("3000"),
+        120,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    assert_eq!(r.stdout.trim(), "ok 3000", "{}", r.describe());
+    let events = read_log(&dir.join("run.jsonl"));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["ev"] == "start" && e["backend"] == "seccomp"),
+        "it ran under the seccomp backend"
+    );
+}

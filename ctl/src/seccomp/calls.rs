@@ -82,30 +82,21 @@ fn msg_flags(op: Op, args: &[u64; 6]) -> i32 {
     }
 }
 
-/// The calls that only tell us an fd (or every fd) stopped being what we copied: answered
-/// before the process is adopted, so the launcher's own close and exec adopt nothing.
+/// An exec: after it the process is a new program with a new key, adopted again at its first
+/// call. Answered before adopting, so the launcher's own exec adopts nothing.
 pub fn before_adopting(s: &mut Supervisor, tgid: i32, n: &libc::seccomp_notif) -> Option<Answer> {
     let args = n.data.args;
-    let fds = s.procs.get_mut(&tgid).map(|p| &mut p.fds);
     match i64::from(n.data.nr) {
-        libc::SYS_close => {
-            // Ours first: a copy left open would keep the connection open after the close.
-            if let Some(fds) = fds {
-                fds.remove(&(args[0] as i32));
-            }
+        libc::SYS_execve => {
+            s.forget(tgid);
+            s.note_exec(tgid, args[0], args[1]);
         }
-        libc::SYS_dup2 | libc::SYS_dup3 => {
-            if let Some(fds) = fds {
-                fds.remove(&(args[1] as i32));
-            }
+        libc::SYS_execveat => {
+            s.forget(tgid);
+            // A path relative to a directory fd other than the cwd is not resolved: its start
+            // line, if it makes no call, names the path as given.
+            s.note_exec(tgid, args[1], args[2]);
         }
-        libc::SYS_close_range => {
-            let (first, last) = (args[0] as u32, args[1] as u32);
-            if let Some(fds) = fds {
-                fds.retain(|fd, _| !(first..=last).contains(&(*fd as u32)));
-            }
-        }
-        libc::SYS_execve | libc::SYS_execveat => s.forget(tgid),
         _ => return None,
     }
     Some(Answer::Continue)
@@ -126,30 +117,36 @@ pub fn handle(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) 
     if fd < 0 {
         return Some(Answer::Continue);
     }
-    // Our copy of the target's fd, checked to be the same open file (the number may have been
-    // reused by a call we do not see, such as a socket or open).
+    // Our copy of the target's fd for this call; the view kept from earlier calls is this fd's
+    // if the number still means the same file (it may have been closed and reused since).
     let hint = if nr == libc::SYS_connect {
         Role::Out
     } else {
         Role::Other
     };
+    let Ok(ours) = sys::pidfd_getfd(&proc.pidfd, fd) else {
+        proc.fds.remove(&fd);
+        return Some(Answer::Continue); // not open: the kernel's own EBADF
+    };
     // A socket first seen before its connect or listen (at a setsockopt) is numbered again as
     // what it became, as the shim classifies it again.
     let is_accept = matches!(nr, libc::SYS_accept | libc::SYS_accept4);
-    let cached = proc.fds.get(&fd).is_some_and(|v| {
-        sys::same_file(tgid, fd, v.fd())
-            && (hint != Role::Out || v.role == Role::Out)
-            && (!is_accept || v.role == Role::Listen)
-    });
-    if !cached {
-        let Ok(ours) = sys::pidfd_getfd(&proc.pidfd, fd) else {
-            proc.fds.remove(&fd);
-            return Some(Answer::Continue); // not open: the kernel's own EBADF
-        };
-        let view = FdView::new(ours, proc, &s.target.policy, hint)?;
-        proc.fds.insert(fd, view);
+    let ident = super::fdview::identity(ours.as_raw_fd());
+    match proc.fds.get_mut(&fd) {
+        Some(v)
+            if Some(v.ident) == ident
+                && (hint != Role::Out || v.role == Role::Out)
+                && (!is_accept || v.role == Role::Listen) =>
+        {
+            v.ours = Some(ours);
+        }
+        _ => {
+            let view = FdView::new(ours, proc, &s.target.policy, hint)?;
+            proc.fds.insert(fd, view);
+        }
     }
     match nr {
+        libc::SYS_listen => Some(super::partition::listen(s, tgid, n).unwrap_or(Answer::Continue)),
         libc::SYS_connect => connect(s, tgid, tid, n),
         libc::SYS_accept | libc::SYS_accept4 => accept(s, tgid, tid, n),
         libc::SYS_setsockopt => setsockopt(s, tgid, tid, n),
@@ -189,9 +186,22 @@ fn data(
 ) -> Option<Answer> {
     let args = n.data.args;
     let fd = args[0] as i32;
+    let flags = msg_flags(op, &args);
     let proc = s.procs.get_mut(&tgid)?;
     let view = proc.fds.get_mut(&fd)?;
     view.refresh_mask(&s.target.policy);
+    if !view.registered && view.role == Role::Out {
+        super::partition::note_connected(s.target.cuts().as_ref(), view);
+    }
+    if s.target.any_cut() {
+        if let (Some(dir), Some(cuts)) = (op.dir(), s.target.cuts())
+            && let Some(hold) = super::partition::data_call(&cuts, view, dir, flags)
+        {
+            return Some(s.answer_when_healed(n.id, hold));
+        }
+    } else if op.dir() == Some(chaos_engine::decide::Dir::Tx) {
+        view.held_since = None; // healed: what was held has gone out
+    }
     let class = op.class();
     let rules = s.target.rules_for(op) & view.mask;
     if rules == 0 && s.target.policy.injections.is_empty() {
@@ -203,7 +213,6 @@ fn data(
         let bufs = buffers(tgid, op, &args)?;
         bufs.iter().map(|b| b.1).sum()
     };
-    let flags = msg_flags(op, &args);
     let count = view.calls[class as usize];
     view.calls[class as usize] += 1;
     let site = match op.dir() {
@@ -532,6 +541,11 @@ fn process_fault(s: &Supervisor, tgid: i32, id: u64, p: ProcessAction) -> Option
     }
 }
 
+/// Resets the connection on our copy (an RST to the peer; the target's fd is the same socket).
+pub fn reset(fd: i32) {
+    break_connection(fd, Break::Rst);
+}
+
 /// Breaks the connection on our copy as the error says (the same file, so the target's too).
 fn break_connection(fd: i32, brk: Break) -> Option<&'static str> {
     // SAFETY: our copy of the fd; shutdown and connect(AF_UNSPEC) have no other effect.
@@ -597,6 +611,14 @@ fn refusing_address(fd: i32) -> Option<sys::SockAddr> {
 fn connect(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> Option<Answer> {
     let args = n.data.args;
     let fd = args[0] as i32;
+    if s.target.any_cut()
+        && let Some(cuts) = s.target.cuts()
+        && let Some(dest) = target_sockaddr(tgid, args[1], args[2] as usize)
+        && let chaos_engine::addr::Endpoint::Ip(sa) = dest.endpoint()
+        && let Some(hold) = super::partition::connect(&cuts, sa.port())
+    {
+        return Some(s.answer_when_healed(n.id, hold));
+    }
     let policy = &s.target.policy;
     if s.target.rules_for(Op::Connect) == 0 && policy.injections.is_empty() {
         return Some(Answer::Continue);
@@ -656,6 +678,12 @@ fn accept(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> O
     if rules == 0 && s.target.policy.injections.is_empty() {
         return Some(Answer::Continue);
     }
+    // Our copy shares the listener's file description: its flags, and its queue.
+    let nonblocking = sys::getfl(view.fd()) & libc::O_NONBLOCK != 0;
+    let pending = nonblocking && sys::poll_one(view.fd(), libc::POLLIN) & libc::POLLIN != 0;
+    if !chaos_engine::decide::accept_is_counted(nonblocking, pending) {
+        return Some(Answer::Continue); // the kernel's own EAGAIN, uncounted
+    }
     let count = view.calls[OpClass::Accept as usize];
     view.calls[OpClass::Accept as usize] += 1;
     let at = Place {
@@ -683,6 +711,9 @@ fn setsockopt(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) 
     let proc = s.procs.get_mut(&tgid)?;
     let view = proc.fds.get_mut(&fd)?;
     view.refresh_mask(&s.target.policy);
+    if !view.registered && view.role == Role::Out {
+        super::partition::note_connected(s.target.cuts().as_ref(), view);
+    }
     if s.target.quirks.has(Quirk::SetsockoptAfterShutdown)
         && matches!(view.kind, FdKind::Tcp | FdKind::Unix)
         && shut_state(view).full()

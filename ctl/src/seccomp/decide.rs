@@ -71,7 +71,12 @@ pub fn decide(
             key: key(INJECTED),
         });
     }
-    let mut bits = candidates & target.rules_for(op);
+    target.last_place = Some(chaos_engine::decide::Place {
+        process: at.process,
+        conn: at.conn,
+        site: at.site,
+    });
+    let mut bits = candidates & target.rules_for(op) & target.enabled();
     while bits != 0 {
         let i = bits.trailing_zeros() as usize;
         bits &= bits - 1;

@@ -137,7 +137,7 @@ impl OnCall {
             local: None,
         };
         if let Some(v) = view {
-            on.ours = Some(v.fd());
+            on.ours = (v.fd() >= 0).then(|| v.fd());
             on.kind = Some(v.kind.name().to_string());
             on.conn = Some(if op == Op::Connect {
                 format!("{}-connects", v.kind.name())
@@ -242,4 +242,39 @@ fn endpoint_text(a: &super::sys::SockAddr) -> Option<String> {
         Endpoint::Unix(path) => Some(String::from_utf8_lossy(path).into_owned()),
         Endpoint::Unknown => None,
     }
+}
+
+/// `{"ev":"control","what":"seen",...}`: the first call of `proc` a rule was decided on after
+/// the control page changed, as the shim logs it, with the rules enabled from then on.
+pub fn control_seen(
+    log: &mut Log,
+    target: &Target,
+    proc: &Proc,
+    generation: u64,
+    at: &chaos_engine::decide::Place,
+) {
+    let enabled = target.enabled();
+    log.emit(&schema::Event::Control(schema::ControlLine {
+        ts_ns: now_ns(),
+        generation,
+        t_ns: None,
+        by: None,
+        what: "seen".into(),
+        rule: None,
+        disk: None,
+        cut: Vec::new(),
+        key: None,
+        pid: Some(proc.pid),
+        at: Some(at.to_string()),
+        enabled: Some(
+            target
+                .policy
+                .rules
+                .iter()
+                .enumerate()
+                .filter(|(i, r)| enabled & (1 << i) != 0 && !r.ops.is_empty())
+                .map(|(_, r)| r.name.clone())
+                .collect(),
+        ),
+    }));
 }

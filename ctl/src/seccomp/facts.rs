@@ -76,23 +76,7 @@ impl Facts for HeldFacts<'_> {
             Dir::Rx => libc::SO_RCVTIMEO,
             Dir::Tx => libc::SO_SNDTIMEO,
         };
-        let mut tv = libc::timeval {
-            tv_sec: 0,
-            tv_usec: 0,
-        };
-        let mut len = std::mem::size_of::<libc::timeval>() as libc::socklen_t;
-        // SAFETY: `tv` and `len` are ours, sized as the option is.
-        let r = unsafe {
-            libc::getsockopt(
-                self.view.fd(),
-                libc::SOL_SOCKET,
-                name,
-                &mut tv as *mut libc::timeval as *mut libc::c_void,
-                &mut len,
-            )
-        };
-        let ns = tv.tv_sec as u64 * 1_000_000_000 + tv.tv_usec as u64 * 1000;
-        (r == 0 && ns > 0).then_some(ns)
+        sys::socket_timeout_ns(self.view.fd(), name)
     }
 
     fn link(&mut self) -> Link {

@@ -33,7 +33,14 @@ impl Role {
 }
 
 pub struct FdView {
-    pub ours: OwnedFd,
+    /// Our copy of the fd, only while one of its calls is being handled: a copy kept between
+    /// calls would keep the file open after the target closes it (a connection the peer never
+    /// sees end, a pipe whose reader never sees EOF), and the target's close cannot safely be
+    /// watched (see `filter::NOTIFIED`).
+    pub ours: Option<OwnedFd>,
+    /// The open file's identity (st_dev, st_ino), to know the number still means this file at
+    /// the next call: the target may close it and get the number again for another.
+    pub ident: (u64, u64),
     pub kind: FdKind,
     /// A byte stream (TCP, unix stream, pipe, file), for the realism model.
     pub stream: bool,
@@ -55,6 +62,28 @@ pub struct FdView {
     attempts: [u32; 2],
     /// Calls per op class, for `after`/`every` and for the call-counted sites.
     pub calls: [u64; CLASS_COUNT],
+    /// A TCP connection's peer port, once known (0: none yet): whom a partition may cut it from.
+    pub peer_port: u16,
+    /// Its local port is in the run's port directory (a connection we opened, once connected).
+    pub registered: bool,
+    /// When a partition first held a write on it that has not gone out since (for
+    /// TCP_USER_TIMEOUT and the retransmission timeout).
+    pub held_since: Option<std::time::Instant>,
+}
+
+/// The port of a TCP endpoint (0 for anything else).
+pub fn ip_port(a: &sys::SockAddr) -> u16 {
+    match a.endpoint() {
+        chaos_engine::addr::Endpoint::Ip(sa) => sa.port(),
+        _ => 0,
+    }
+}
+
+/// An open file's (st_dev, st_ino): sockets and pipes get an inode of their own each, never
+/// reused while the number could be.
+pub fn identity(fd: RawFd) -> Option<(u64, u64)> {
+    let st = sys::fstat(fd)?;
+    Some((st.st_dev, st.st_ino))
 }
 
 pub fn kind_of(fd: RawFd) -> Option<(FdKind, bool)> {
@@ -73,6 +102,7 @@ impl FdView {
     /// is taken as accepted).
     pub fn new(ours: OwnedFd, proc: &mut Proc, policy: &Policy, hint: Role) -> Option<FdView> {
         let fd = ours.as_raw_fd();
+        let ident = identity(fd)?;
         let (kind, stream) = kind_of(fd)?;
         let listening = kind.is_socket()
             && sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN) == Some(1);
@@ -103,7 +133,8 @@ impl FdView {
         let ordinal = proc.ordinals[kind as usize][role as usize];
         proc.ordinals[kind as usize][role as usize] += 1;
         Some(FdView {
-            ours,
+            ours: Some(ours),
+            ident,
             kind,
             stream,
             offsets: stream && kind == FdKind::Tcp,
@@ -116,6 +147,13 @@ impl FdView {
             last_pos: [u64::MAX; 2],
             attempts: [0; 2],
             calls: [0; CLASS_COUNT],
+            peer_port: if kind == FdKind::Tcp {
+                ip_port(&peer)
+            } else {
+                0
+            },
+            registered: false,
+            held_since: None,
         })
     }
 
@@ -137,10 +175,14 @@ impl FdView {
             path: None,
         });
         self.mask_final = true;
+        if self.kind == FdKind::Tcp {
+            self.peer_port = ip_port(&peer);
+        }
     }
 
+    /// Our copy's number (-1 between calls, which every call made on it fails with EBADF).
     pub fn fd(&self) -> RawFd {
-        self.ours.as_raw_fd()
+        self.ours.as_ref().map_or(-1, |o| o.as_raw_fd())
     }
 
     /// The connection's name in the log (`tcp-out#3`).

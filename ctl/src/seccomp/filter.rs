@@ -19,20 +19,24 @@ pub const NOTIFIED: &[libc::c_long] = &[
     libc::SYS_connect,
     libc::SYS_accept,
     libc::SYS_accept4,
+    libc::SYS_listen,
     libc::SYS_setsockopt,
     libc::SYS_shutdown,
-    libc::SYS_close,
-    libc::SYS_dup2,
-    libc::SYS_dup3,
-    libc::SYS_close_range,
     libc::SYS_execve,
     libc::SYS_execveat,
     libc::SYS_epoll_wait,
     libc::SYS_epoll_pwait,
     libc::SYS_epoll_pwait2,
-    // A program that exits having made none of the calls above is still adopted (and logged).
-    libc::SYS_exit_group,
 ];
+
+// Not close, dup2, dup3, close_range or exit_group: a notified call interrupted by a signal
+// before the supervisor has received it returns EINTR to a program whose handler lacks
+// SA_RESTART (kernel/seccomp.c: the wait is interruptible until it is received), and the call
+// is never made. A close that fails with EINTR without closing is a state Linux never produces
+// (its close always closes), and a shell that ignores close's error keeps a pipe's write end
+// open and waits for its EOF for ever; an exit_group that returns would leave glibc's _exit to
+// end only its own thread. The supervisor holds no copy of a target fd between calls, so it
+// needs to see none of these.
 
 const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 const AUDIT_ARCH_AARCH64: u32 = 0xc000_00b7;
@@ -103,15 +107,30 @@ pub fn install() -> Result<i32, String> {
         len: prog.len() as u16,
         filter: prog.as_ptr() as *mut libc::sock_filter,
     };
-    // SAFETY: `fprog` points at `prog`, which lives until the call returns; the kernel copies it.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER,
-            libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
-            &fprog as *const libc::sock_fprog,
-        )
+    // SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (5.19+): once the supervisor has received a
+    // call, only a fatal signal ends the target's wait for our answer. Without it a handled
+    // signal could end the wait after we acted on our copy (a short read's bytes taken from
+    // the socket, a short write's sent) and the call, restarted or failed with EINTR, would
+    // lose or repeat them. The price: a handled signal waits for our answer, so during a long
+    // hold (a partition) its handler runs at the heal. Older kernels refuse the flag.
+    let install = |flags: libc::c_ulong| {
+        // SAFETY: `fprog` points at `prog`, which lives until the call returns; the kernel
+        // copies it.
+        unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                flags,
+                &fprog as *const libc::sock_fprog,
+            )
+        }
     };
+    let mut fd = install(
+        libc::SECCOMP_FILTER_FLAG_NEW_LISTENER | libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+    );
+    if fd < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
+        fd = install(libc::SECCOMP_FILTER_FLAG_NEW_LISTENER);
+    }
     if fd < 0 {
         return Err(format!(
             "seccomp(SECCOMP_SET_MODE_FILTER, NEW_LISTENER) refused: {}",

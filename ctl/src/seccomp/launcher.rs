@@ -7,8 +7,9 @@
 //!    with `pidfd_getfd`: a listener cannot be sent over a socket once the filter is in place,
 //!    since the send would wait for the very listener it carries);
 //! 3. waits, with a read the filter hands to the server, until the server has the listener;
-//! 4. removes every variable of ours and execs the program, which keeps our pid, so that signals
-//!    and exit statuses reach chaos-ctl as with the preload backend.
+//! 4. removes its own variable (the run's CHAOS_* stay, as under the preload backend) and execs
+//!    the program, which keeps our pid, so that signals and exit statuses reach chaos-ctl as
+//!    with the preload backend.
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -47,7 +48,7 @@ pub fn main(argv: Vec<OsString>) -> ! {
     let hello = super::server::Hello {
         pid: std::process::id() as i32,
         listener_fd,
-        settings: settings.clone(),
+        settings,
     };
     let mut line = serde_json::to_vec(&hello).unwrap_or_default();
     line.push(b'\n');
@@ -56,11 +57,10 @@ pub fn main(argv: Vec<OsString>) -> ! {
             "cannot talk to chaos-ctl's notification server: {e}"
         ));
     }
-    for (k, _) in &settings {
-        // SAFETY: the launcher is single-threaded; nothing reads the environment concurrently.
-        unsafe { std::env::remove_var(k) };
-    }
-    // SAFETY: as above.
+    // The run's CHAOS_* settings stay, as under the preload backend: a system's processes and
+    // workload read CHAOS_ADDRS_*, CHAOS_RUN and CHAOS_CONTROL(_URL), and `chaos-ctl control`
+    // run from them finds the page. Only the launcher's own variable goes.
+    // SAFETY: the launcher is single-threaded; nothing reads the environment concurrently.
     unsafe { std::env::remove_var(SERVER_VAR) };
     match super::filter::install() {
         Ok(fd) if fd == listener_fd => {}

@@ -7,6 +7,7 @@
 //! - `server`: where launchers hand over their listeners; `supervisor`: the notification loop.
 //! - `target`: the run's settings and each process's state; `fdview`: our copy of one fd.
 //! - `calls`: one held call, decided and carried out; `decide`: the engine's choice of rule;
+//!   `partition`: cuts between the processes of a system, held from outside;
 //!   `facts`: the realism model's facts; `events`: the log lines; `sys`: the system calls.
 
 mod calls;
@@ -16,6 +17,7 @@ mod facts;
 mod fdview;
 pub mod filter;
 pub mod launcher;
+mod partition;
 pub mod server;
 mod supervisor;
 mod sys;

@@ -1,7 +1,7 @@
 //! The notification loop for one launched program: every call the filter hands us is answered
 //! here, at once (CONTINUE when no rule fires), or later from a short-lived thread when a fault
-//! delays it. Processes under the filter are followed by their pidfds: when one exits, our copies
-//! of its fds are closed at once, so that its connections close as they would without us.
+//! delays it. Processes under the filter are followed by their pidfds, and forgotten when they
+//! exit. No copy of a target fd outlives the call it was taken for.
 
 use super::calls;
 use super::events::{self, Log};
@@ -17,6 +17,18 @@ pub struct Supervisor {
     pub procs: HashMap<i32, Proc>,
     /// Thread id to process id.
     tgids: HashMap<i32, i32>,
+    /// Processes whose exec we let run and that have made no call since: if one exits without
+    /// making any, its `start` line is written from what its exec asked for.
+    pending: HashMap<i32, Exec>,
+    /// Bumped whenever `procs` or `pending` gains or loses a process (the poll set follows).
+    generation: usize,
+}
+
+/// An exec we let run: the program and arguments it asked for.
+struct Exec {
+    pidfd: OwnedFd,
+    exe: String,
+    cmdline: Vec<u8>,
 }
 
 pub fn supervise(listener: OwnedFd, target: Target) {
@@ -27,35 +39,58 @@ pub fn supervise(listener: OwnedFd, target: Target) {
         log,
         procs: HashMap::new(),
         tgids: HashMap::new(),
+        pending: HashMap::new(),
+        generation: 0,
     };
     let fd = s.listener.as_raw_fd();
+    sys::notif_sync_wake_up(fd);
     // The launcher's own wait for the go-ahead is the first call we see: let it run.
     if let Ok(n) = sys::notif_recv(fd) {
         let _ = sys::notif_send(fd, n.id, Answer::Continue);
     }
+    // The fds polled: the listener, then each process's pidfd. Rebuilt only when the set of
+    // processes changes, not on every call.
+    let mut polls: Vec<libc::pollfd> = Vec::new();
+    let mut watched = usize::MAX;
     loop {
-        let mut polls: Vec<libc::pollfd> = std::iter::once(fd)
-            .chain(s.procs.values().map(|p| p.pidfd.as_raw_fd()))
-            .map(|fd| libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            })
-            .collect();
+        if watched != s.generation {
+            polls.clear();
+            polls.extend(
+                std::iter::once(fd)
+                    .chain(s.procs.values().map(|p| p.pidfd.as_raw_fd()))
+                    .chain(s.pending.values().map(|p| p.pidfd.as_raw_fd()))
+                    .map(|fd| libc::pollfd {
+                        fd,
+                        events: libc::POLLIN,
+                        revents: 0,
+                    }),
+            );
+            watched = s.generation;
+        }
         // SAFETY: `polls` is ours, of the length passed.
         let r = unsafe { libc::poll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, 1000) };
         if r < 0 {
             continue;
         }
-        let exited: Vec<i32> = polls[1..]
-            .iter()
-            .filter(|p| p.revents != 0)
-            .map(|p| p.fd)
-            .collect();
-        if !exited.is_empty() {
+        if polls[1..].iter().any(|p| p.revents != 0) {
+            let exited: Vec<i32> = polls[1..]
+                .iter()
+                .filter(|p| p.revents != 0)
+                .map(|p| p.fd)
+                .collect();
             s.procs
                 .retain(|_, p| !exited.contains(&p.pidfd.as_raw_fd()));
             s.tgids.retain(|_, tgid| s.procs.contains_key(tgid));
+            let silent: Vec<i32> = s
+                .pending
+                .iter()
+                .filter(|(_, e)| exited.contains(&e.pidfd.as_raw_fd()))
+                .map(|(tgid, _)| *tgid)
+                .collect();
+            for tgid in silent {
+                s.exited_silently(tgid);
+            }
+            s.generation += 1;
         }
         let ev = polls[0].revents;
         if ev & libc::POLLIN != 0 {
@@ -88,7 +123,35 @@ impl Supervisor {
         if !self.procs.contains_key(&tgid) && !self.adopt(tgid) {
             return Answer::Continue;
         }
-        calls::handle(self, tgid, tid, n).unwrap_or(Answer::Continue)
+        self.target.last_place = None;
+        let answer = calls::handle(self, tgid, tid, n).unwrap_or(Answer::Continue);
+        self.log_change_seen(tgid);
+        // Our copy of the call's fd goes now, before the call itself runs: nothing of ours
+        // keeps the target's file open past its own close.
+        if let Some(view) = self
+            .procs
+            .get_mut(&tgid)
+            .and_then(|p| p.fds.get_mut(&(n.data.args[0] as i32)))
+        {
+            view.ours = None;
+        }
+        answer
+    }
+
+    /// Logs where a change of the control page first took effect in process `tgid`: at the
+    /// first call after it that a rule was decided on (the shim's `control::observe`).
+    fn log_change_seen(&mut self, tgid: i32) {
+        let Some(at) = self.target.last_place else {
+            return;
+        };
+        let generation = self.target.generation();
+        if let Some(proc) = self.procs.get_mut(&tgid)
+            && proc.seen != generation
+        {
+            proc.seen = generation;
+            let proc = &self.procs[&tgid];
+            events::control_seen(&mut self.log, &self.target, proc, generation, &at);
+        }
     }
 
     fn tgid(&mut self, tid: i32) -> Option<i32> {
@@ -103,6 +166,7 @@ impl Supervisor {
     /// A process we have not seen yet (the target after its exec, or a child it started): its
     /// key from its exe and command line, as the shim computes it, and its `start` line.
     fn adopt(&mut self, tgid: i32) -> bool {
+        self.pending.remove(&tgid);
         let Ok(pidfd) = sys::pidfd_open(tgid) else {
             return false;
         };
@@ -110,6 +174,12 @@ impl Supervisor {
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default();
         let cmdline = std::fs::read(format!("/proc/{tgid}/cmdline")).unwrap_or_default();
+        self.adopt_as(tgid, pidfd, exe, cmdline);
+        true
+    }
+
+    /// Records process `tgid` running `exe` with `cmdline` (NUL-terminated arguments).
+    fn adopt_as(&mut self, tgid: i32, pidfd: OwnedFd, exe: String, cmdline: Vec<u8>) {
         let argv = cmdline
             .split(|b| *b == 0)
             .filter(|a| !a.is_empty())
@@ -125,16 +195,67 @@ impl Supervisor {
             ordinals: [[0; 4]; 7],
             connects: [0; 7],
             waits: 0,
+            seen: self.target.generation(),
         };
         events::start(&mut self.log, &self.target, &proc, &exe, argv);
         self.procs.insert(tgid, proc);
-        true
+        self.generation += 1;
+    }
+
+    /// Notes an exec we let run. The exec'd program is adopted at its first call, from /proc;
+    /// one that makes none (a static `true`) is still logged when it exits, with the program
+    /// and arguments its exec named, so that every program run under the backend has its
+    /// `start` line.
+    pub fn note_exec(&mut self, tgid: i32, path: u64, argv: u64) {
+        let Ok(pidfd) = sys::pidfd_open(tgid) else {
+            return;
+        };
+        let Some(path) = sys::read_target_cstr(tgid, path) else {
+            return;
+        };
+        let path = String::from_utf8_lossy(&path).into_owned();
+        let exe =
+            std::fs::canonicalize(std::path::Path::new(&format!("/proc/{tgid}/cwd")).join(&path))
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or(path);
+        let mut cmdline = Vec::new();
+        for i in 0..4096u64 {
+            let Some(arg) = sys::read_target_value::<u64>(tgid, argv + 8 * i) else {
+                break;
+            };
+            if arg == 0 {
+                break;
+            }
+            let Some(text) = sys::read_target_cstr(tgid, arg) else {
+                break;
+            };
+            cmdline.extend_from_slice(&text);
+            cmdline.push(0);
+        }
+        self.pending.insert(
+            tgid,
+            Exec {
+                pidfd,
+                exe,
+                cmdline,
+            },
+        );
+        self.generation += 1;
+    }
+
+    /// A process that exited after its exec without making a call we see.
+    fn exited_silently(&mut self, tgid: i32) {
+        if let Some(e) = self.pending.remove(&tgid) {
+            self.adopt_as(tgid, e.pidfd, e.exe, e.cmdline);
+            self.procs.remove(&tgid);
+        }
     }
 
     /// Forgets a process whose exec is under way: after it, it is a new program with a new key.
     pub fn forget(&mut self, tgid: i32) {
         self.procs.remove(&tgid);
         self.tgids.retain(|_, t| *t != tgid);
+        self.generation += 1;
     }
 
     /// Answers `id` from another thread after `ns` (a delay, a pause, a connect's SYN retries).

@@ -69,6 +69,27 @@ pub fn write_target(pid: i32, addr: u64, buf: &[u8]) -> bool {
     n == buf.len() as isize
 }
 
+/// A NUL-terminated string of the target's at `addr` (without its NUL; at most 64 KiB), read a
+/// page at a time so that a string ending just before an unmapped page is still read.
+pub fn read_target_cstr(pid: i32, addr: u64) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut at = addr;
+    while out.len() < 65536 {
+        let chunk = (4096 - (at % 4096)) as usize;
+        let mut buf = vec![0u8; chunk];
+        if !read_target(pid, at, &mut buf) {
+            return None;
+        }
+        if let Some(end) = buf.iter().position(|b| *b == 0) {
+            out.extend_from_slice(&buf[..end]);
+            return Some(out);
+        }
+        out.extend_from_slice(&buf);
+        at += chunk as u64;
+    }
+    Some(out)
+}
+
 /// Reads a plain-old-data value of the target's (an iovec, a msghdr) at `addr`.
 pub fn read_target_value<T: Copy>(pid: i32, addr: u64) -> Option<T> {
     let mut v = std::mem::MaybeUninit::<T>::zeroed();
@@ -87,6 +108,18 @@ pub fn notif_recv(listener: RawFd) -> Result<libc::seccomp_notif, i32> {
     // SAFETY: RECV fills the struct we pass, of the size its request code names.
     let r = unsafe { libc::ioctl(listener, libc::SECCOMP_IOCTL_NOTIF_RECV, &mut n) };
     if r < 0 { Err(last_errno()) } else { Ok(n) }
+}
+
+/// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` (uapi/linux/seccomp.h; not in the libc crate).
+const SYNC_WAKE_UP: u64 = 1;
+
+/// Asks the kernel (6.6+) to hand each notification and each answer over on the current CPU:
+/// the target's thread and ours take turns on one CPU instead of waking each other across
+/// CPUs, which costs an inter-processor interrupt each way (most of the round trip on a VM).
+/// Older kernels refuse it (EINVAL); the backend works without it, only slower.
+pub fn notif_sync_wake_up(listener: RawFd) -> bool {
+    // SAFETY: SET_FLAGS takes the flags themselves as its argument, not a pointer to them.
+    unsafe { libc::ioctl(listener, libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS, SYNC_WAKE_UP) == 0 }
 }
 
 /// Answers notification `id`: `Ok(val)` as the call's return, `Err(errno)` as its failure, or
@@ -125,24 +158,6 @@ pub enum Answer {
     Continue,
     Return(i64),
     Fail(i32),
-}
-
-/// Whether our copy `ours` is the same open file description as the target's `fd` (the cache
-/// of copies is checked with this before it is trusted).
-pub fn same_file(target_pid: i32, fd: i32, ours: RawFd) -> bool {
-    const KCMP_FILE: c_int = 0;
-    // SAFETY: no memory arguments.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_kcmp,
-            std::process::id() as i32,
-            target_pid,
-            KCMP_FILE,
-            ours,
-            fd,
-        )
-    };
-    r == 0
 }
 
 pub fn fstat(fd: RawFd) -> Option<libc::stat> {
@@ -192,6 +207,27 @@ pub fn tcp_info(fd: RawFd) -> Option<libc::tcp_info> {
         )
     };
     (r == 0).then_some(info)
+}
+
+/// SO_RCVTIMEO or SO_SNDTIMEO (`name`) of `fd` in ns (None: no timeout set).
+pub fn socket_timeout_ns(fd: RawFd, name: c_int) -> Option<u64> {
+    let mut tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 0,
+    };
+    let mut len = std::mem::size_of::<libc::timeval>() as libc::socklen_t;
+    // SAFETY: `tv` and `len` are ours, sized as the option is.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            name,
+            &mut tv as *mut libc::timeval as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    let ns = tv.tv_sec as u64 * 1_000_000_000 + tv.tv_usec as u64 * 1000;
+    (r == 0 && ns > 0).then_some(ns)
 }
 
 pub fn poll_one(fd: RawFd, events: i16) -> i16 {

@@ -23,8 +23,17 @@ pub struct Target {
     pub start: std::time::Instant,
     /// What `terminate` sends (CHAOS_STOP_SIGNAL, else SIGTERM).
     pub stop_signal: i32,
-    /// Per op, the enabled rules that act on it (`Policy::mask_for_op`, computed once).
+    /// Per op, the rules that act on it, enabled or not (`Policy::mask_for_op`, computed once).
     rule_masks: [u32; chaos_engine::op::OP_COUNT],
+    /// The run's control page (`CHAOS_CONTROL`), where rules are switched while the run lives.
+    control: Option<std::sync::Arc<crate::control::page::Mapped>>,
+    /// This process's index in the page's directory (partitions cut between named processes).
+    me: Option<usize>,
+    /// The rules enabled where there is no page: the policy's initial ones.
+    initially: u32,
+    /// The place of the last call a rule was decided on (where a change of the page first
+    /// took effect, for the `seen` line).
+    pub last_place: Option<chaos_engine::decide::Place>,
 }
 
 impl Target {
@@ -85,10 +94,28 @@ impl Target {
                 .map_err(|e| format!("CHAOS_STOP_SIGNAL: {e}"))?,
             None => libc::SIGTERM,
         };
-        let enabled = policy.initially_enabled() as u32;
-        let rule_masks = chaos_engine::op::ALL_OPS.map(|op| policy.mask_for_op(op) & enabled);
+        let initially = policy.initially_enabled() as u32;
+        let rule_masks = chaos_engine::op::ALL_OPS.map(|op| policy.mask_for_op(op));
+        let control = match get("CHAOS_CONTROL") {
+            // As the shim: a page already gone means the run is over, and nothing steers this
+            // process any more; any other failure is refused.
+            Some(path) if !std::path::Path::new(&path).exists() => None,
+            Some(path) => Some(std::sync::Arc::new(
+                crate::control::page::Mapped::open(std::path::Path::new(&path))
+                    .map_err(|e| format!("CHAOS_CONTROL: {}", e.message))?,
+            )),
+            None => None,
+        };
+        let me = control
+            .as_ref()
+            .zip(process.as_ref())
+            .and_then(|(c, name)| c.page().index_of(name.as_bytes()));
         Ok(Target {
             rule_masks,
+            control,
+            me,
+            initially,
+            last_place: None,
             policy,
             seed,
             log: get("CHAOS_LOG").map(Into::into),
@@ -101,9 +128,37 @@ impl Target {
         })
     }
 
-    /// The enabled rules acting on `op`, as a mask.
+    /// The rules acting on `op`, enabled or not, as a mask: a call they cover is counted even
+    /// while they are off, as the shim counts it, so that switching one on shifts no key.
     pub fn rules_for(&self, op: chaos_engine::op::Op) -> u32 {
         self.rule_masks[op as usize]
+    }
+
+    /// The rules enabled now: the control page's word (one load), else the policy's initial set.
+    pub fn enabled(&self) -> u32 {
+        match &self.control {
+            Some(page) => page.page().enabled() as u32,
+            None => self.initially,
+        }
+    }
+
+    /// The control page's generation now (0 without a page: it never changes).
+    pub fn generation(&self) -> u64 {
+        self.control.as_ref().map_or(0, |p| p.page().generation())
+    }
+
+    /// The run's page and this process's place in its directory, when partitions can cut it.
+    pub fn cuts(&self) -> Option<Cuts> {
+        let me = self.me?;
+        Some(Cuts {
+            page: self.control.clone()?,
+            me,
+        })
+    }
+
+    /// Whether any cut is in force (one load; false outside a system).
+    pub fn any_cut(&self) -> bool {
+        self.me.is_some() && self.control.as_ref().is_some_and(|c| c.page().any_cut())
     }
 
     /// The process key of a process running `exe` with `cmdline` (NUL-separated), as the shim's
@@ -134,4 +189,40 @@ pub struct Proc {
     pub connects: [u64; 7],
     /// Calls per class that have no fd or connection of their own (epoll waits).
     pub waits: u64,
+    /// The control page's generation this process last logged having seen.
+    pub seen: u64,
+}
+
+/// Partitions as this process sees them: the shim's `control::cut_towards`/`cut_from` over
+/// the same page. Cheap to clone into a thread that waits for a heal.
+#[derive(Clone)]
+pub struct Cuts {
+    page: std::sync::Arc<crate::control::page::Mapped>,
+    me: usize,
+}
+
+impl Cuts {
+    /// Records `port` as this process's (it listens there, or connected from it).
+    pub fn register_port(&self, port: u16) {
+        self.page.page().set_port_owner(port, self.me);
+    }
+
+    /// Whether traffic in `dir` with the owner of `peer_port` is lost now.
+    pub fn cut(&self, dir: chaos_engine::decide::Dir, peer_port: u16) -> bool {
+        let page = self.page.page();
+        page.port_owner(peer_port).is_some_and(|peer| {
+            peer != self.me
+                && match dir {
+                    chaos_engine::decide::Dir::Tx => page.cut(self.me, peer),
+                    chaos_engine::decide::Dir::Rx => page.cut(peer, self.me),
+                }
+        })
+    }
+
+    /// Whether a connect to `port` crosses a cut (a SYN or its SYN-ACK would be lost).
+    pub fn connect_cut(&self, port: u16) -> bool {
+        self.page.page().any_cut()
+            && (self.cut(chaos_engine::decide::Dir::Tx, port)
+                || self.cut(chaos_engine::decide::Dir::Rx, port))
+    }
 }

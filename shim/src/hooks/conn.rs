@@ -245,6 +245,9 @@ fn accept_common(
     }) {
         return quirk_fail(op.name(), fd, 0, h) as c_int;
     }
+    if gate(op, fd).is_some() && !accept_counts(fd) {
+        return real(); // the kernel's own EAGAIN, uncounted (see accept_is_counted)
+    }
     let r = run_simple(rt, simple_call(op, fd), real);
     if r >= 0 {
         let e = sys::errno();
@@ -272,6 +275,20 @@ fn accept_common(
         sys::set_errno(e);
     }
     r
+}
+
+/// Whether this accept on `fd` is counted and may be faulted: not when the listener is
+/// non-blocking and nothing is pending (a readable listener has a connection queued; a
+/// zero-timeout poll looks without consuming anything, edge-triggered epoll included).
+fn accept_counts(fd: c_int) -> bool {
+    let e = sys::errno();
+    let nonblocking = sys::fcntl_getfl(fd) & libc::O_NONBLOCK != 0;
+    let counted = chaos_engine::decide::accept_is_counted(
+        nonblocking,
+        nonblocking && sys::poll_one(fd, libc::POLLIN, 0) & libc::POLLIN != 0,
+    );
+    sys::set_errno(e);
+    counted
 }
 
 #[unsafe(no_mangle)]
