@@ -102,6 +102,7 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
         .wait()
         .map_err(|e| Failure::own(format!("waiting for the program: {e}")))?;
     CHILD.store(0, Ordering::SeqCst);
+    crate::seccomp::server::settle(child.id() as i32);
     let crashed = status.signal() == Some(libc::SIGKILL);
     let seed = args.seed.unwrap_or(policy.seed);
     crate::durability::after_exit(&policy, seed, &run_dir, None, crashed, &log_path);

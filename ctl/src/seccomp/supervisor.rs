@@ -78,8 +78,16 @@ pub fn supervise(listener: OwnedFd, target: Target) {
                 .filter(|p| p.revents != 0)
                 .map(|p| p.fd)
                 .collect();
-            s.procs
-                .retain(|_, p| !exited.contains(&p.pidfd.as_raw_fd()));
+            let gone: Vec<i32> = s
+                .procs
+                .iter()
+                .filter(|(_, p)| exited.contains(&p.pidfd.as_raw_fd()))
+                .map(|(tgid, _)| *tgid)
+                .collect();
+            for tgid in gone {
+                s.procs.remove(&tgid);
+                super::server::ended(tgid);
+            }
             s.tgids.retain(|_, tgid| s.procs.contains_key(tgid));
             let silent: Vec<i32> = s
                 .pending
@@ -104,7 +112,16 @@ pub fn supervise(listener: OwnedFd, target: Target) {
                 Err(_) => break,
             }
         } else if ev & (libc::POLLHUP | libc::POLLERR) != 0 {
-            break; // every process under the filter is gone
+            // Every process under the filter is gone; the last may have ended after this poll
+            // looked at its pidfd.
+            let silent: Vec<i32> = s.pending.keys().copied().collect();
+            for tgid in silent {
+                s.exited_silently(tgid);
+            }
+            for tgid in s.procs.keys() {
+                super::server::ended(*tgid);
+            }
+            break;
         }
     }
 }
@@ -214,10 +231,18 @@ impl Supervisor {
             return;
         };
         let path = String::from_utf8_lossy(&path).into_owned();
-        let exe =
-            std::fs::canonicalize(std::path::Path::new(&format!("/proc/{tgid}/cwd")).join(&path))
-                .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or(path);
+        // An exec of what is not an executable file fails (a shell tries each PATH entry in
+        // turn): no program will run, so there is nothing to log should the process end.
+        use std::os::unix::fs::PermissionsExt;
+        let full = std::path::Path::new(&format!("/proc/{tgid}/cwd")).join(&path);
+        if !std::fs::metadata(&full)
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        {
+            return;
+        }
+        let exe = std::fs::canonicalize(&full)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or(path);
         let mut cmdline = Vec::new();
         for i in 0..4096u64 {
             let Some(arg) = sys::read_target_value::<u64>(tgid, argv + 8 * i) else {
@@ -249,6 +274,7 @@ impl Supervisor {
             self.adopt_as(tgid, e.pidfd, e.exe, e.cmdline);
             self.procs.remove(&tgid);
         }
+        super::server::ended(tgid);
     }
 
     /// Forgets a process whose exec is under way: after it, it is a new program with a new key.

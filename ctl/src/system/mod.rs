@@ -486,6 +486,9 @@ impl Supervisor<'_> {
         if got != pid {
             return None;
         }
+        if !libc::WIFSTOPPED(st) {
+            crate::seccomp::server::settle(pid);
+        }
         let now = Instant::now();
         if libc::WIFSTOPPED(st) {
             let rep = &self.replicas[r];
@@ -646,6 +649,7 @@ impl Supervisor<'_> {
                 && let Ok(Some(status)) = child.try_wait()
             {
                 let pid = *pid;
+                crate::seccomp::server::settle(pid);
                 crate::events::append_exit(self.run.log_path, pid, status);
                 return Ok((Some((pid, status)), None));
             }
