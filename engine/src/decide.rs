@@ -272,7 +272,9 @@ impl fmt::Display for Place {
 /// interleave. Counting it would shift the key of every later accept, so such a call is neither
 /// counted nor faulted: `accept#N` is then the N-th call that found a connection (or waited for
 /// one), the same in every run. A fault there would change nothing the program could see
-/// anyway (a delay before an EAGAIN, a stall that is an EAGAIN).
+/// anyway (a delay before an EAGAIN, a stall that is an EAGAIN). Both backends answer such a
+/// call EAGAIN themselves, without making it: a connection that arrived between the look and
+/// the real call would otherwise be accepted uncounted.
 pub fn accept_is_counted(nonblocking: bool, pending: bool) -> bool {
     !nonblocking || pending
 }

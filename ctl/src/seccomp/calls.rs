@@ -678,11 +678,15 @@ fn accept(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> O
     if rules == 0 && s.target.policy.injections.is_empty() {
         return Some(Answer::Continue);
     }
-    // Our copy shares the listener's file description: its flags, and its queue.
+    // Our copy shares the listener's file description: its flags, and its queue. Nothing
+    // pending on a non-blocking listener: the kernel's own EAGAIN, uncounted (see
+    // accept_is_counted), answered by us rather than by letting the call run, since a
+    // connection arriving meanwhile would then be accepted uncounted. It stays queued, and
+    // its arrival is an edge of its own for Go's netpoller.
     let nonblocking = sys::getfl(view.fd()) & libc::O_NONBLOCK != 0;
     let pending = nonblocking && sys::poll_one(view.fd(), libc::POLLIN) & libc::POLLIN != 0;
-    if !chaos_engine::decide::accept_is_counted(nonblocking, pending) {
-        return Some(Answer::Continue); // the kernel's own EAGAIN, uncounted
+    if view.role == Role::Listen && !chaos_engine::decide::accept_is_counted(nonblocking, pending) {
+        return Some(Answer::Fail(libc::EAGAIN));
     }
     let count = view.calls[OpClass::Accept as usize];
     view.calls[OpClass::Accept as usize] += 1;

@@ -246,7 +246,12 @@ fn accept_common(
         return quirk_fail(op.name(), fd, 0, h) as c_int;
     }
     if gate(op, fd).is_some() && !accept_counts(fd) {
-        return real(); // the kernel's own EAGAIN, uncounted (see accept_is_counted)
+        // The kernel's own answer now, uncounted (see accept_is_counted). Not the real call:
+        // a connection arriving after the look would be accepted uncounted, and every later
+        // accept's key would depend on that race. It stays queued for the next accept, and
+        // its arrival is an edge of its own for an edge-triggered epoll.
+        sys::set_errno(libc::EAGAIN);
+        return -1;
     }
     let r = run_simple(rt, simple_call(op, fd), real);
     if r >= 0 {
@@ -277,16 +282,20 @@ fn accept_common(
     r
 }
 
-/// Whether this accept on `fd` is counted and may be faulted: not when the listener is
-/// non-blocking and nothing is pending (a readable listener has a connection queued; a
-/// zero-timeout poll looks without consuming anything, edge-triggered epoll included).
+/// Whether this accept on `fd` is counted and may be faulted: not when the socket is a
+/// non-blocking listener with nothing pending (a listener polls readable exactly when a
+/// connection is queued; a zero-timeout poll looks without consuming anything, edge-triggered
+/// epoll included). A socket that is not listening is left to the kernel (EINVAL).
 fn accept_counts(fd: c_int) -> bool {
     let e = sys::errno();
     let nonblocking = sys::fcntl_getfl(fd) & libc::O_NONBLOCK != 0;
-    let counted = chaos_engine::decide::accept_is_counted(
-        nonblocking,
-        nonblocking && sys::poll_one(fd, libc::POLLIN, 0) & libc::POLLIN != 0,
-    );
+    let listening = || sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN) == Some(1);
+    let counted = !nonblocking
+        || !listening()
+        || chaos_engine::decide::accept_is_counted(
+            nonblocking,
+            sys::poll_one(fd, libc::POLLIN, 0) & libc::POLLIN != 0,
+        );
     sys::set_errno(e);
     counted
 }
