@@ -179,9 +179,31 @@ fn static_binaries_are_refused_by_the_preload_backend_unless_forced() {
         "{}",
         r.stderr
     );
-    // By default (`--backend auto`) it runs under the seccomp backend instead.
-    let auto = run(&mut ctl(&["run", "-q", "--", exe.to_str().unwrap()]), 20);
+    // By default (`--backend auto`) it runs under the seccomp backend instead. It makes no call
+    // the filter sees, and is still logged, with its parent (chaos-ctl's launcher was it) and
+    // its cwd, though it is gone by the time the line is written.
+    let log = dir.join("auto.jsonl");
+    let auto = run(
+        &mut ctl(&[
+            "run",
+            "-q",
+            "--log",
+            log.to_str().unwrap(),
+            "--",
+            exe.to_str().unwrap(),
+        ]),
+        20,
+    );
     assert_eq!(auto.code(), Some(0), "{}", auto.describe());
+    let events = read_log(&log);
+    let start = events
+        .iter()
+        .find(|e| e["ev"] == "start")
+        .unwrap_or_else(|| panic!("a start line: {events:?}"));
+    assert_eq!(start["backend"], "seccomp", "{start}");
+    assert_eq!(start["exe"], exe.to_str().unwrap(), "{start}");
+    assert!(start["ppid"].as_i64().is_some_and(|p| p > 1), "{start}");
+    assert!(start["cwd"].is_string(), "{start}");
     let forced = run(
         &mut ctl(&[
             "run",

@@ -49,9 +49,8 @@ fn header(proc: &Proc, tid: Option<i32>) -> Header {
     }
 }
 
-/// `{"ev":"start",...}` for a process we first see (after its exec).
-pub fn start(log: &mut Log, target: &Target, proc: &Proc, exe: &str, argv: Vec<String>) {
-    let pid = proc.pid;
+/// A process's parent and working directory, from /proc (0 and None once it is gone).
+pub fn lineage(pid: i32) -> (i32, Option<String>) {
     let ppid = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|s| {
@@ -63,6 +62,18 @@ pub fn start(log: &mut Log, target: &Target, proc: &Proc, exe: &str, argv: Vec<S
     let cwd = std::fs::read_link(format!("/proc/{pid}/cwd"))
         .ok()
         .map(|p| p.to_string_lossy().into_owned());
+    (ppid, cwd)
+}
+
+/// `{"ev":"start",...}` for a process we first see (after its exec), with its `lineage`.
+pub fn start(
+    log: &mut Log,
+    target: &Target,
+    proc: &Proc,
+    exe: &str,
+    argv: Vec<String>,
+    (ppid, cwd): (i32, Option<String>),
+) {
     let p = &target.policy;
     log.emit(&schema::Event::Start(schema::Start {
         header: Header {

@@ -29,6 +29,8 @@ struct Exec {
     pidfd: OwnedFd,
     exe: String,
     cmdline: Vec<u8>,
+    /// Its parent and cwd at the exec: by the time it is logged it may be reaped.
+    lineage: (i32, Option<String>),
 }
 
 pub fn supervise(listener: OwnedFd, target: Target) {
@@ -191,12 +193,19 @@ impl Supervisor {
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default();
         let cmdline = std::fs::read(format!("/proc/{tgid}/cmdline")).unwrap_or_default();
-        self.adopt_as(tgid, pidfd, exe, cmdline);
+        self.adopt_as(tgid, pidfd, exe, cmdline, events::lineage(tgid));
         true
     }
 
     /// Records process `tgid` running `exe` with `cmdline` (NUL-terminated arguments).
-    fn adopt_as(&mut self, tgid: i32, pidfd: OwnedFd, exe: String, cmdline: Vec<u8>) {
+    fn adopt_as(
+        &mut self,
+        tgid: i32,
+        pidfd: OwnedFd,
+        exe: String,
+        cmdline: Vec<u8>,
+        lineage: (i32, Option<String>),
+    ) {
         let argv = cmdline
             .split(|b| *b == 0)
             .filter(|a| !a.is_empty())
@@ -214,7 +223,7 @@ impl Supervisor {
             waits: 0,
             seen: self.target.generation(),
         };
-        events::start(&mut self.log, &self.target, &proc, &exe, argv);
+        events::start(&mut self.log, &self.target, &proc, &exe, argv, lineage);
         self.procs.insert(tgid, proc);
         self.generation += 1;
     }
@@ -263,6 +272,7 @@ impl Supervisor {
                 pidfd,
                 exe,
                 cmdline,
+                lineage: events::lineage(tgid),
             },
         );
         self.generation += 1;
@@ -271,7 +281,7 @@ impl Supervisor {
     /// A process that exited after its exec without making a call we see.
     fn exited_silently(&mut self, tgid: i32) {
         if let Some(e) = self.pending.remove(&tgid) {
-            self.adopt_as(tgid, e.pidfd, e.exe, e.cmdline);
+            self.adopt_as(tgid, e.pidfd, e.exe, e.cmdline, e.lineage);
             self.procs.remove(&tgid);
         }
         super::server::ended(tgid);
