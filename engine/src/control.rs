@@ -54,6 +54,15 @@ const W_DURABLE_SEQ: usize = W_DISKS + crate::disk::MAX_DISKS * DISK_WORDS;
 pub const WORDS: usize = W_DURABLE_SEQ + 1;
 /// The port directory: one byte per TCP port, the owner's index + 1 (0: nobody of ours).
 pub const PORTS: usize = 65536;
+/// How long a call held by a cut waits before the page is looked at again: a heal is seen
+/// within this (by the shim's holds and the seccomp supervisor's alike).
+pub const HOLD_SLICE_NS: u64 = 20_000_000;
+
+/// How long Linux keeps retransmitting unacknowledged data before it ends the connection with
+/// ETIMEDOUT: tcp_retries2 = 15 tries, about 924.6 s with the minimum RTO of 200 ms, unless the
+/// socket sets TCP_USER_TIMEOUT. A write a cut holds longer than that fails so.
+pub const RETRANSMIT_TIMEOUT_NS: u64 = 924_600_000_000;
+
 /// The file's size: the words, then the port bytes, rounded to pages.
 pub const SIZE: usize = (WORDS * 8 + PORTS).div_ceil(4096) * 4096;
 
@@ -361,6 +370,20 @@ impl<'a> Page<'a> {
         }
     }
 
+    /// Whether traffic between process `me` and the owner of TCP `port` is cut in `dir`
+    /// (`Tx`: from `me` to it; `Rx`: from it to `me`). Never for a port of `me`'s own or of
+    /// nobody's (a program outside the run).
+    #[inline(always)]
+    pub fn cut_with_owner(&self, me: usize, port: u16, dir: crate::decide::Dir) -> bool {
+        self.port_owner(port).is_some_and(|peer| {
+            peer != me
+                && match dir {
+                    crate::decide::Dir::Tx => self.cut(me, peer),
+                    crate::decide::Dir::Rx => self.cut(peer, me),
+                }
+        })
+    }
+
     pub fn set_port_owner(&self, port: u16, index: usize) {
         if index < MAX_PROCESSES {
             self.ports[port as usize].store(index as u8 + 1, Relaxed);
@@ -526,6 +549,37 @@ mod tests {
         assert_eq!(page.port_owner(41000), Some(1));
         assert_eq!(page.port_owner(41002), None);
         assert_eq!(page.ports_of(1), vec![41000]);
+    }
+
+    #[test]
+    fn a_cut_with_a_ports_owner_follows_the_direction_and_spares_strangers() {
+        use crate::decide::Dir;
+        let (w, p) = memory();
+        let page = Page::over(&w, &p).unwrap();
+        page.init(&["a", "b"], &[], 0, "");
+        page.set_port_owner(41000, 1); // b's
+        page.set_port_owner(41001, 0); // a's own
+        page.set_cuts(&rows_between(&[vec![0], vec![1]], true), 100); // a -> b only
+        assert!(
+            page.cut_with_owner(0, 41000, Dir::Tx),
+            "what a sends to b is lost"
+        );
+        assert!(
+            !page.cut_with_owner(0, 41000, Dir::Rx),
+            "what b sends to a flows"
+        );
+        assert!(
+            page.cut_with_owner(1, 41001, Dir::Rx),
+            "b hears nothing from a"
+        );
+        assert!(
+            !page.cut_with_owner(0, 41001, Dir::Tx),
+            "a's own port is never cut"
+        );
+        assert!(
+            !page.cut_with_owner(0, 42000, Dir::Tx),
+            "nobody's port is never cut"
+        );
     }
 
     #[test]

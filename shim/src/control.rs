@@ -145,20 +145,17 @@ pub fn register_port(port: u16) {
 
 /// Whether what this process sends to the owner of `peer_port` is lost now.
 pub fn cut_towards(peer_port: u16) -> bool {
-    match (page(), self_index()) {
-        (Some(page), Some(me)) => page
-            .port_owner(peer_port)
-            .is_some_and(|peer| peer != me && page.cut(me, peer)),
-        _ => false,
-    }
+    cut_with(peer_port, chaos_engine::decide::Dir::Tx)
 }
 
 /// Whether what the owner of `peer_port` sends to this process is lost now.
 pub fn cut_from(peer_port: u16) -> bool {
+    cut_with(peer_port, chaos_engine::decide::Dir::Rx)
+}
+
+fn cut_with(peer_port: u16, dir: chaos_engine::decide::Dir) -> bool {
     match (page(), self_index()) {
-        (Some(page), Some(me)) => page
-            .port_owner(peer_port)
-            .is_some_and(|peer| peer != me && page.cut(peer, me)),
+        (Some(page), Some(me)) => page.cut_with_owner(me, peer_port, dir),
         _ => false,
     }
 }

@@ -20,11 +20,11 @@ use chaos_engine::decide::Dir;
 use core::sync::atomic::Ordering::Relaxed;
 
 /// How long one hold lasts before the cut is looked at again.
-pub const SLICE_NS: u64 = 20_000_000;
-
-/// How long Linux keeps retrying a SYN by default (tcp_syn_retries = 6: 1+2+4+…+64 s) before a
-/// blocking connect fails with ETIMEDOUT.
-pub const SYN_TIMEOUT_NS: u64 = 127_000_000_000;
+pub use chaos_engine::control::HOLD_SLICE_NS as SLICE_NS;
+/// Linux's retransmission timeout, for writes a cut holds.
+use chaos_engine::control::RETRANSMIT_TIMEOUT_NS;
+/// How long Linux keeps retrying a SYN (a blocking connect across a cut fails then).
+pub use chaos_engine::realise::SYN_TIMEOUT_NS;
 
 /// Whether `dir` of the connection in `slot` is cut now.
 #[inline(always)]
@@ -54,10 +54,6 @@ pub enum Held {
 fn dir_bit(dir: Dir) -> u32 {
     1 << dir as u32
 }
-
-/// Linux gives up retransmitting after tcp_retries2 = 15 tries (about 924.6 s with the minimum
-/// RTO of 200 ms), unless the socket sets TCP_USER_TIMEOUT.
-pub const RETRANSMIT_TIMEOUT_NS: u64 = 924_600_000_000;
 
 /// When the data a cut holds back on this connection times out: TCP_USER_TIMEOUT after it was
 /// first held (or the default retransmission timeout), counted from the start of the current cut.

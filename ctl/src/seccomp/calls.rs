@@ -190,7 +190,7 @@ fn data(
     let proc = s.procs.get_mut(&tgid)?;
     let view = proc.fds.get_mut(&fd)?;
     view.refresh_mask(&s.target.policy);
-    if !view.registered && view.role == Role::Out {
+    if view.to_register {
         super::partition::note_connected(s.target.cuts().as_ref(), view);
     }
     if s.target.any_cut() {
@@ -715,7 +715,7 @@ fn setsockopt(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) 
     let proc = s.procs.get_mut(&tgid)?;
     let view = proc.fds.get_mut(&fd)?;
     view.refresh_mask(&s.target.policy);
-    if !view.registered && view.role == Role::Out {
+    if view.to_register {
         super::partition::note_connected(s.target.cuts().as_ref(), view);
     }
     if s.target.quirks.has(Quirk::SetsockoptAfterShutdown)

@@ -64,8 +64,9 @@ pub struct FdView {
     pub calls: [u64; CLASS_COUNT],
     /// A TCP connection's peer port, once known (0: none yet): whom a partition may cut it from.
     pub peer_port: u16,
-    /// Its local port is in the run's port directory (a connection we opened, once connected).
-    pub registered: bool,
+    /// A TCP connection it opened whose local port is not yet in the run's port directory
+    /// (recorded at its first call once connected).
+    pub to_register: bool,
     /// When a partition first held a write on it that has not gone out since (for
     /// TCP_USER_TIMEOUT and the retransmission timeout).
     pub held_since: Option<std::time::Instant>,
@@ -152,7 +153,7 @@ impl FdView {
             } else {
                 0
             },
-            registered: false,
+            to_register: kind == FdKind::Tcp && role == Role::Out,
             held_since: None,
         })
     }

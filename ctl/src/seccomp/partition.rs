@@ -24,7 +24,7 @@
 //! another). An HTTP client's own timeout still fires: it gives up on the request, not on the
 //! thread.
 
-use super::fdview::{FdView, Role, ip_port};
+use super::fdview::{FdView, ip_port};
 use super::supervisor::Supervisor;
 use super::sys::{self, Answer};
 use super::target::Cuts;
@@ -32,9 +32,7 @@ use chaos_engine::decide::Dir;
 use chaos_engine::kind::FdKind;
 use std::os::fd::AsRawFd;
 
-/// How long Linux keeps retransmitting unacknowledged data without TCP_USER_TIMEOUT
-/// (tcp_retries2 = 15 with the minimum RTO of 200 ms), as the shim's `hold::RETRANSMIT_TIMEOUT_NS`.
-const RETRANSMIT_TIMEOUT_NS: u64 = 924_600_000_000;
+use chaos_engine::control::{HOLD_SLICE_NS, RETRANSMIT_TIMEOUT_NS};
 
 /// listen() on a socket of a process partitions can cut: made on our copy (the same socket),
 /// its port recorded as this process's.
@@ -63,14 +61,13 @@ pub fn listen(s: &mut Supervisor, tgid: i32, n: &libc::seccomp_notif) -> Option<
 /// connect: its peer then knows whom it is talking to.
 pub fn note_connected(cuts: Option<&Cuts>, view: &mut FdView) {
     let Some(cuts) = cuts else { return };
-    if view.registered || view.kind != FdKind::Tcp || view.role != Role::Out || view.peer_port == 0
-    {
-        return;
+    if !view.to_register || view.peer_port == 0 {
+        return; // nothing to record, or not connected yet
     }
     let port = ip_port(&sys::sockname(view.fd(), false));
     if port != 0 {
         cuts.register_port(port);
-        view.registered = true;
+        view.to_register = false;
     }
 }
 
@@ -154,10 +151,6 @@ pub fn connect(cuts: &Cuts, port: u16) -> Option<Hold> {
     })
 }
 
-/// How often a held call looks at the page again: a heal is seen within this (the shim's
-/// `hold::SLICE_NS`).
-const SLICE: std::time::Duration = std::time::Duration::from_millis(20);
-
 impl Supervisor {
     /// Answers `id` from another thread once `hold` ends: CONTINUE at the heal (the call then
     /// runs as it was made), its limit's answer if that comes first.
@@ -183,7 +176,7 @@ impl Supervisor {
                     if !sys::notif_valid(listener.as_raw_fd(), id) {
                         return;
                     }
-                    std::thread::sleep(SLICE);
+                    std::thread::sleep(std::time::Duration::from_nanos(HOLD_SLICE_NS));
                 };
                 let _ = sys::notif_send(listener.as_raw_fd(), id, answer);
             });

@@ -74,33 +74,15 @@ pub fn supervise(listener: OwnedFd, target: Target) {
         if r < 0 {
             continue;
         }
-        if polls[1..].iter().any(|p| p.revents != 0) {
-            let exited: Vec<i32> = polls[1..]
-                .iter()
-                .filter(|p| p.revents != 0)
-                .map(|p| p.fd)
-                .collect();
-            let gone: Vec<i32> = s
-                .procs
-                .iter()
-                .filter(|(_, p)| exited.contains(&p.pidfd.as_raw_fd()))
-                .map(|(tgid, _)| *tgid)
-                .collect();
-            for tgid in gone {
-                s.procs.remove(&tgid);
-                super::server::ended(tgid);
+        let exited: Vec<i32> = polls[1..]
+            .iter()
+            .filter(|p| p.revents != 0)
+            .map(|p| p.fd)
+            .collect();
+        if !exited.is_empty() {
+            for tgid in s.watched_by(|pidfd| exited.contains(&pidfd)) {
+                s.exited(tgid);
             }
-            s.tgids.retain(|_, tgid| s.procs.contains_key(tgid));
-            let silent: Vec<i32> = s
-                .pending
-                .iter()
-                .filter(|(_, e)| exited.contains(&e.pidfd.as_raw_fd()))
-                .map(|(tgid, _)| *tgid)
-                .collect();
-            for tgid in silent {
-                s.exited_silently(tgid);
-            }
-            s.generation += 1;
         }
         let ev = polls[0].revents;
         if ev & libc::POLLIN != 0 {
@@ -116,12 +98,8 @@ pub fn supervise(listener: OwnedFd, target: Target) {
         } else if ev & (libc::POLLHUP | libc::POLLERR) != 0 {
             // Every process under the filter is gone; the last may have ended after this poll
             // looked at its pidfd.
-            let silent: Vec<i32> = s.pending.keys().copied().collect();
-            for tgid in silent {
-                s.exited_silently(tgid);
-            }
-            for tgid in s.procs.keys() {
-                super::server::ended(*tgid);
+            for tgid in s.watched_by(|_| true) {
+                s.exited(tgid);
             }
             break;
         }
@@ -278,12 +256,26 @@ impl Supervisor {
         self.generation += 1;
     }
 
-    /// A process that exited after its exec without making a call we see.
-    fn exited_silently(&mut self, tgid: i32) {
+    /// The processes followed (adopted, or exec'd and not yet seen since) whose pidfd `which`.
+    fn watched_by(&self, which: impl Fn(i32) -> bool) -> Vec<i32> {
+        let procs = self.procs.iter().map(|(t, p)| (*t, p.pidfd.as_raw_fd()));
+        let pending = self.pending.iter().map(|(t, e)| (*t, e.pidfd.as_raw_fd()));
+        procs
+            .chain(pending)
+            .filter(|(_, pidfd)| which(*pidfd))
+            .map(|(tgid, _)| tgid)
+            .collect()
+    }
+
+    /// Process `tgid` has ended. One that made no call we see since its exec is logged now,
+    /// with the program and arguments its exec named.
+    fn exited(&mut self, tgid: i32) {
         if let Some(e) = self.pending.remove(&tgid) {
             self.adopt_as(tgid, e.pidfd, e.exe, e.cmdline, e.lineage);
-            self.procs.remove(&tgid);
         }
+        self.procs.remove(&tgid);
+        self.tgids.retain(|_, t| *t != tgid);
+        self.generation += 1;
         super::server::ended(tgid);
     }
 

@@ -209,14 +209,7 @@ impl Cuts {
 
     /// Whether traffic in `dir` with the owner of `peer_port` is lost now.
     pub fn cut(&self, dir: chaos_engine::decide::Dir, peer_port: u16) -> bool {
-        let page = self.page.page();
-        page.port_owner(peer_port).is_some_and(|peer| {
-            peer != self.me
-                && match dir {
-                    chaos_engine::decide::Dir::Tx => page.cut(self.me, peer),
-                    chaos_engine::decide::Dir::Rx => page.cut(peer, self.me),
-                }
-        })
+        self.page.page().cut_with_owner(self.me, peer_port, dir)
     }
 
     /// Whether a connect to `port` crosses a cut (a SYN or its SYN-ACK would be lost).
