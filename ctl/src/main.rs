@@ -5,6 +5,7 @@ mod control;
 mod durability;
 mod events;
 mod failure;
+mod foreground;
 mod frozen;
 mod junit;
 mod launch;

@@ -10,7 +10,7 @@ use chaos_engine::quirk;
 use std::io::{ErrorKind, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 /// What a finished run left: the status to exit with and the signal that killed the program.
 pub struct Ran {
@@ -97,10 +97,11 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
     );
     cmd.envs(control.env.iter().map(|(k, v)| (k, v)));
 
-    let mut child = spawn_forwarding_signals(cmd, &args.cmd[0])?;
-    let status = child
-        .wait()
-        .map_err(|e| Failure::own(format!("waiting for the program: {e}")))?;
+    let child = spawn_forwarding_signals(cmd, &args.cmd[0])?;
+    let status = crate::foreground::reap(child.id() as i32, true)
+        .ok()
+        .flatten()
+        .ok_or_else(|| Failure::own("waiting for the program failed".to_string()))?;
     CHILD.store(0, Ordering::SeqCst);
     crate::seccomp::server::settle(child.id() as i32);
     let crashed = status.signal() == Some(libc::SIGKILL);
@@ -170,11 +171,10 @@ pub(crate) fn spawn_forwarding_signals(
             Ok(())
         });
     }
+    crate::foreground::isolate(&mut cmd);
     let spawned = cmd.spawn();
     if let Ok(child) = &spawned {
-        // SAFETY: getpgid has no memory arguments.
-        let same_group = unsafe { libc::getpgid(child.id() as i32) == libc::getpgrp() };
-        SAME_GROUP.store(same_group, Ordering::SeqCst);
+        crate::foreground::adopted(child.id() as i32);
         forward_signals_to(child.id() as i32);
     }
     release_signals(held);
@@ -316,10 +316,6 @@ static CHILD: AtomicI32 = AtomicI32::new(0);
 /// The last forwarded signal chaos-ctl received (0: none): a system run shuts its processes down
 /// on it.
 pub(crate) static RECEIVED: AtomicI32 = AtomicI32::new(0);
-/// The child is in our process group: a terminal's or a group-wide SIGINT/SIGQUIT reaches it
-/// without us.
-static SAME_GROUP: AtomicBool = AtomicBool::new(false);
-
 /// Ends chaos-ctl by `sig` with its default action; returns only if that does not kill (then the
 /// caller's 128+N exit stands).
 pub fn reraise(sig: i32) {
@@ -334,20 +330,12 @@ pub fn reraise(sig: i32) {
     }
 }
 
-extern "C" fn forward(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
-    // A terminal's Ctrl-C already reaches the child (same process group, si_code SI_KERNEL);
-    // forward only signals sent to us in particular (kill, CI runners' timeouts).
-    // SAFETY: the kernel hands SA_SIGINFO handlers a valid siginfo (checked for null anyway).
-    let from_kernel = !info.is_null() && unsafe { (*info).si_code } > 0;
-    // SIGINT and SIGQUIT come from the terminal or `kill -INT -PGID`, and so reach a child in our
-    // group by themselves: forwarding them too would deliver them twice. SIGTERM and SIGHUP are
-    // usually sent to chaos-ctl alone (timeout(1), CI runners) and are forwarded; a group-wide
-    // SIGTERM therefore reaches the program twice (README, "CLI reference").
-    let group_signal =
-        matches!(sig, libc::SIGINT | libc::SIGQUIT) && SAME_GROUP.load(Ordering::SeqCst);
+extern "C" fn forward(sig: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // The program has a process group of its own (`foreground`): no terminal's or group-wide
+    // signal reaches it but through us, so every one is forwarded, once.
     RECEIVED.store(sig, Ordering::SeqCst);
     let child = CHILD.load(Ordering::SeqCst);
-    if child > 0 && !from_kernel && !group_signal {
+    if child > 0 {
         // SAFETY: kill is async-signal-safe and takes no memory arguments.
         unsafe { libc::kill(child, sig) };
     }

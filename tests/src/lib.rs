@@ -194,16 +194,44 @@ pub fn wait_with_deadline(mut child: Child, secs: u64, what: &str) -> Finished {
     }
 }
 
-/// Puts the child in a process group of its own, so that it and everything it starts (chaos-ctl's
-/// program, nginx's workers) can be killed together.
+/// Puts the child in a session (and process group) of its own, so that it and everything it starts
+/// can be killed together: chaos-ctl's program has a process group of its own inside the session,
+/// and nginx's workers are in the program's.
 pub fn own_group(cmd: &mut Command) -> &mut Command {
     use std::os::unix::process::CommandExt;
-    cmd.process_group(0)
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        })
+    }
 }
 
-/// SIGKILLs a child's whole process group (see `own_group`) and reaps the child.
+/// The pids of every process in session `sid`, from /proc.
+fn session_members(sid: i32) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            // After the command's ")": state ppid pgrp session ...
+            let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+            rest.split_whitespace().nth(3).and_then(|s| s.parse().ok()) == Some(sid)
+        })
+        .collect()
+}
+
+/// SIGKILLs a child's whole session (see `own_group`) and reaps the child.
 pub fn kill_group(child: &mut Child) {
-    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+    let sid = child.id() as i32;
+    unsafe { libc::kill(-sid, libc::SIGKILL) };
+    for pid in session_members(sid) {
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -467,13 +495,13 @@ pub fn start_nginx(nginx: &Path, dir: &TempDir, policy: &str, sendfile: bool) ->
 
 /// nginx serving `DIR/www` on 127.0.0.1:`port` in the foreground, everything it writes under `dir`;
 /// `sendfile` on or off. Returns the config file's path.
-fn nginx_conf(dir: &TempDir, port: u16, sendfile: bool) -> PathBuf {
+pub fn nginx_conf(dir: &TempDir, port: u16, sendfile: bool) -> PathBuf {
     let d = dir.path().display();
     let sendfile = if sendfile { "on" } else { "off" };
     dir.write(
         "nginx.conf",
         &format!(
-            "daemon off;\nmaster_process on;\nworker_processes 1;\nuser root;\nerror_log {d}/error.log;\npid {d}/nginx.pid;\n\
+            "daemon off;\nmaster_process on;\nworker_processes 1;\nuser root;\nerror_log {d}/error.log notice;\npid {d}/nginx.pid;\n\
              events {{ worker_connections 64; }}\n\
              http {{ access_log off; sendfile {sendfile}; client_body_temp_path {d}/t1; proxy_temp_path {d}/t2;\n\
              fastcgi_temp_path {d}/t3; uwsgi_temp_path {d}/t4; scgi_temp_path {d}/t5;\n\

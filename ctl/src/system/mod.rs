@@ -632,7 +632,7 @@ impl Supervisor<'_> {
     /// Runs the workload and the schedule until the workload ends (or the duration is up, or
     /// every process has ended, without a workload).
     fn supervise(&mut self) -> Result<Finish, Failure> {
-        let mut workload = self.start_workload()?;
+        let workload = self.start_workload()?;
         let started = Instant::now();
         if let Some(c) = &self.control {
             // Changes are timed from here, as the partition and attrition windows are.
@@ -645,8 +645,8 @@ impl Supervisor<'_> {
         let mut partitions = self.partition_schedule().into_iter().peekable();
         loop {
             let now = Instant::now();
-            if let Some((child, pid)) = &mut workload
-                && let Ok(Some(status)) = child.try_wait()
+            if let Some((_, pid)) = &workload
+                && let Ok(Some(status)) = crate::foreground::reap(*pid, false)
             {
                 let pid = *pid;
                 crate::seccomp::server::settle(pid);
