@@ -38,8 +38,20 @@ pub enum Command {
         #[arg(required = true)]
         log: Vec<PathBuf>,
         /// Print the summary as JSON
-        #[arg(long)]
+        #[arg(long, conflicts_with = "html")]
         json: bool,
+        /// Write the run as a timeline page (one self-contained HTML file) instead of a summary
+        #[arg(long)]
+        html: bool,
+        /// With --html: the file to write (`-`: stdout)
+        #[arg(
+            long,
+            short = 'o',
+            value_name = "FILE",
+            requires = "html",
+            default_value = "-"
+        )]
+        output: PathBuf,
     },
     /// List the platform quirks --platform and --quirk can reproduce
     Quirks {
@@ -250,6 +262,13 @@ pub struct RunArgs {
     /// (e.g. 30s, 2m; default: until every process has ended)
     #[arg(long, value_name = "DURATION")]
     pub duration: Option<String>,
+    /// With a policy that declares [[process]]: a line on stderr for every process event (start,
+    /// ready, kill, restart, exit...) as it happens
+    #[arg(long)]
+    pub progress: bool,
+    /// After the run, write its timeline page (self-contained HTML, as `report --html`) here
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Serve the run's control endpoint on this loopback address (e.g. 127.0.0.1:7474; port 0
     /// picks one, printed at start): JSON over HTTP, the same changes as `chaos-ctl control`
     #[arg(long, value_name = "ADDR")]

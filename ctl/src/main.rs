@@ -16,11 +16,13 @@ mod preflight;
 mod quirks;
 mod replay;
 mod report;
+mod report_html;
 mod run;
 mod seccomp;
 mod shim_path;
 mod sweep;
 mod system;
+mod timeline;
 mod trial;
 
 use clap::Parser;
@@ -64,9 +66,18 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Validate { policy } => policy_source::validate(&policy),
-        Command::Report { log, json } => {
+        Command::Report {
+            log,
+            json,
+            html,
+            output,
+        } => {
             let logs: Vec<&std::path::Path> = log.iter().map(PathBuf::as_path).collect();
-            report::report_all(&logs, json).map(|_| 0)
+            if html {
+                report_html::write(&logs, &output).map(|_| 0)
+            } else {
+                report::report_all(&logs, json).map(|_| 0)
+            }
         }
         Command::Quirks { platform } => quirks::list(platform.as_deref()).map(|_| 0),
         Command::Replay(args) => replay::replay(args),

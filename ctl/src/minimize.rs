@@ -43,6 +43,8 @@ struct Tester<'a> {
     flaky: Vec<Vec<usize>>,
     /// The smallest subset seen failing so far (what an interrupted minimize can still offer).
     best: Option<Vec<usize>>,
+    /// On a terminal: runs made, the smallest failing set so far, time taken.
+    progress: Option<indicatif::ProgressBar>,
 }
 
 impl Tester<'_> {
@@ -101,6 +103,16 @@ impl Tester<'_> {
                 return Err(Failure::quiet(trial::interrupted_status(sig)));
             }
             self.total_runs += 1;
+            if let Some(bar) = &self.progress {
+                bar.set_message(format!(
+                    "{} run(s); smallest failing set so far: {} of {}",
+                    self.total_runs,
+                    self.best
+                        .as_ref()
+                        .map_or(self.faults.len() + self.nemesis.len(), Vec::len),
+                    self.faults.len() + self.nemesis.len()
+                ));
+            }
             if !launch::intercepted(&log) {
                 return Err(Failure::own(format!(
                     "{} never loaded the shim: nothing was injected",
@@ -221,10 +233,22 @@ pub fn minimize(args: MinimizeArgs) -> Result<u8, Failure> {
         total_runs: 0,
         flaky: Vec::new(),
         best: None,
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+                    .expect("valid template"),
+            );
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        }),
     };
     let size = faults.len() + nemesis.len();
     let all: Vec<usize> = (0..size).collect();
     let searched = search(&mut t, all);
+    if let Some(bar) = t.progress.take() {
+        bar.finish_and_clear();
+    }
     if let Some(sig) = trial::interrupted() {
         let _ = std::fs::remove_dir_all(&dir);
         return interrupted(&t, &out, sig);

@@ -107,6 +107,8 @@ pub fn replay(args: ReplayArgs) -> Result<u8, Failure> {
         quiet: args.quiet,
         force: false,
         control_addr: None,
+        html: None,
+        progress: false,
         backend: args.backend,
         cmd,
     })?;

@@ -44,6 +44,16 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
     let removed = quirk::resolve(None, &names(&args.no_quirks), &[]).map_err(Failure::own)?;
     let quirks = quirk::QuirkSet((policy.quirks.0 | added.0) & !removed.0);
     let shim = shim_path::find_shim()?;
+    if let Some(html) = &args.html {
+        check_html_path(html)?;
+    }
+    if args.progress && policy.system.is_empty() {
+        return Err(Failure::with(
+            failure::USAGE,
+            "--progress reports a system's process events: it needs a policy with [[process]] \
+             entries",
+        ));
+    }
     if policy.system.is_empty() && args.cmd.is_empty() {
         return Err(Failure::with(
             failure::USAGE,
@@ -120,6 +130,7 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
     // The program cannot log its own death by a signal: chaos-ctl, its reaper, does.
     crate::events::append_exit(&log_path, child.id() as i32, status);
     let log = Log::read_or_fail(&log_path)?;
+    write_html(&args, &log_path);
     let seed = args.seed.unwrap_or(policy.seed);
     if !args.quiet {
         summarise(&log, &log_path, seed, seed_from, &policy.origin);
@@ -265,6 +276,7 @@ fn run_system(
         duration,
         control_addr: args.control_addr.as_deref(),
         quiet: args.quiet,
+        progress: args.progress,
         policy_text: match source {
             PolicySource::File(p) => {
                 let copy = crate::policy_source::staged(p).unwrap_or_else(|| p.clone());
@@ -274,6 +286,7 @@ fn run_system(
         },
     })?;
     let log = Log::read_or_fail(&log_path)?;
+    write_html(args, &log_path);
     if !args.quiet {
         summarise(&log, &log_path, seed, seed_from, &policy.origin);
         if !quirks.is_empty() {
@@ -375,6 +388,31 @@ pub(crate) fn forward_signals_to(pid: i32) {
             libc::sigemptyset(&mut sa.sa_mask);
             libc::sigaction(sig, &sa, std::ptr::null_mut());
         }
+    }
+}
+
+/// `--html FILE` must be writable before the run starts, not found unwritable after it.
+fn check_html_path(path: &Path) -> Result<(), Failure> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map(drop)
+        .map_err(|e| {
+            Failure::with(
+                failure::USAGE,
+                format!("--html {}: cannot write there: {e}", path.display()),
+            )
+        })
+}
+
+/// The run's timeline page, if `--html` asked for one.
+fn write_html(args: &RunArgs, log_path: &Path) {
+    if let Some(html) = &args.html
+        && let Err(e) = crate::report_html::write(&[log_path], html)
+    {
+        say(&format!("chaos-ctl: warning: {}\n", e.message));
     }
 }
 

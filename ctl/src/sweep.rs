@@ -177,8 +177,10 @@ pub fn sweep(args: SweepArgs) -> Result<u8, Failure> {
     let progress = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(seeds.len() as u64);
         bar.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} seeds, {msg} [{elapsed}]")
-                .expect("valid template"),
+            ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} seeds, {msg} [{elapsed}, ~{eta} left]",
+            )
+            .expect("valid template"),
         );
         Some(bar)
     } else {

@@ -12,6 +12,8 @@ pub struct Journal {
     t0: Instant,
     /// Every event written, in order, for the summary.
     pub written: Vec<ProcessEvent>,
+    /// Also say each event on stderr (`run --progress`).
+    progress: bool,
 }
 
 pub fn now_ns() -> u64 {
@@ -21,11 +23,12 @@ pub fn now_ns() -> u64 {
 }
 
 impl Journal {
-    pub fn open(log: &Path, t0: Instant) -> Journal {
+    pub fn open(log: &Path, t0: Instant, progress: bool) -> Journal {
         Journal {
             file: std::fs::OpenOptions::new().append(true).open(log).ok(),
             t0,
             written: Vec::new(),
+            progress,
         }
     }
 
@@ -63,6 +66,9 @@ impl Journal {
     }
 
     pub fn write(&mut self, e: ProcessEvent) {
+        if self.progress {
+            let _ = std::io::stderr().write_all(progress_line(&e).as_bytes());
+        }
         let event = Event::Process(e);
         if let (Some(f), Ok(mut line)) = (&mut self.file, serde_json::to_string(&event)) {
             line.push('\n');
@@ -71,5 +77,52 @@ impl Journal {
         if let Event::Process(e) = event {
             self.written.push(e);
         }
+    }
+}
+
+/// `run --progress`'s line for one event: when, who, what, and the details that say why.
+pub fn progress_line(e: &ProcessEvent) -> String {
+    let mut line = format!(
+        "chaos: {:>8.3}s {:<10} {}",
+        e.t_ns as f64 / 1e9,
+        e.name,
+        e.what
+    );
+    let parts = [
+        e.kind.clone(),
+        e.pid.map(|p| format!("pid {p}")),
+        e.status.map(|s| format!("status {s}")),
+        e.signal.clone(),
+        e.key.clone(),
+        e.detail.clone(),
+    ];
+    for part in parts.into_iter().flatten() {
+        line.push_str(&format!(" {part}"));
+    }
+    line.push('\n');
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_progress_line_says_when_who_what_and_why() {
+        let mut j = super::Journal::open(
+            std::path::Path::new("/nonexistent/x"),
+            std::time::Instant::now(),
+            false,
+        );
+        let mut e = j.event("kv#1", "kill");
+        e.t_ns = 2_500_000_000;
+        e.kind = Some("crash".into());
+        e.pid = Some(42);
+        e.signal = Some("SIGKILL".into());
+        e.key = Some("attrition#3".into());
+        assert_eq!(
+            super::progress_line(&e),
+            "chaos:    2.500s kv#1       kill crash pid 42 SIGKILL attrition#3\n"
+        );
+        j.write(e);
+        assert_eq!(j.written.len(), 1);
     }
 }

@@ -49,6 +49,8 @@ pub struct SystemRun<'a> {
     /// `--control-addr`: serve the control endpoint there.
     pub control_addr: Option<&'a str>,
     pub quiet: bool,
+    /// `--progress`: a line on stderr per process event, as it happens.
+    pub progress: bool,
     /// The policy's text, whose `[[process]]` tables the log records.
     pub policy_text: Option<String>,
 }
@@ -92,7 +94,7 @@ pub fn run(r: &SystemRun) -> Result<Ended, Failure> {
     let mut sup = Supervisor {
         run: r,
         replicas: plan_replicas(&r.policy.system.processes, &run_dir)?,
-        journal: Journal::open(r.log_path, t0),
+        journal: Journal::open(r.log_path, t0, r.progress),
         shared_env: Vec::new(),
         t0,
         control: None,
