@@ -687,3 +687,69 @@ ready = "cmd:test -f {run}/c.ready"
         r.describe()
     );
 }
+
+/// (replica, what, kind) of every scheduled event a run carried out or skipped, in order.
+fn carried_out(log: &std::path::Path) -> Vec<String> {
+    process_events(log)
+        .iter()
+        .filter(|e| !e["at_ns"].is_null())
+        .map(|e| format!("{} {} {}", e["name"], e["what"], e["kind"]))
+        .collect()
+}
+
+#[test]
+fn a_seed_carries_out_the_same_schedule_however_slowly_processes_start() {
+    let _one = one_at_a_time();
+    let python = require("python3").expect("python3");
+    let dir = TempDir::new("attrition-repeat");
+    let policy = |delay: &str| {
+        dir.write(
+            &format!("web-{delay}.toml"),
+            &format!(
+                "seed = 11\n[[process]]\nname = \"web\"\nreplicas = 3\n\
+                 cmd = [\"sh\", \"-c\", \"sleep {delay}; exec {py} -m http.server --bind 127.0.0.1 {{port}}\"]\n\
+                 ready = \"tcp:{{port}}\"\n\
+                 [attrition]\nprocesses = [\"web\"]\nmax_dead = 1\ngraceful = 0.3\ncrash = 0.5\npause = 0.2\n\
+                 interval = \"150ms..400ms\"\nrecovery = \"100ms..300ms\"\ngrace = \"50ms..100ms\"\n\
+                 paused = \"100ms..200ms\"\nwindow = [\"0s\", \"1500ms\"]\n",
+                py = python.display()
+            ),
+        )
+    };
+    let (fast, slow) = (policy("0"), policy("0.5"));
+    let mut runs = Vec::new();
+    for (i, p) in [&fast, &fast, &slow, &fast, &fast].into_iter().enumerate() {
+        let log = dir.join(&format!("run-{i}.jsonl"));
+        let r = run(
+            ctl_in_repo()
+                .args(["run", "-q", "--policy"])
+                .arg(p)
+                .arg("--log")
+                .arg(&log)
+                .args(["--", "sleep", "7"]),
+            60,
+        );
+        assert_eq!(r.code(), Some(0), "{}", r.describe());
+        runs.push(log);
+    }
+    let first = carried_out(&runs[0]);
+    assert!(
+        first.len() >= 3,
+        "the window holds several events: {first:?}"
+    );
+    assert!(
+        first.iter().all(|e| !e.contains("skip")),
+        "nothing skipped: {first:?}"
+    );
+    for log in &runs[1..] {
+        assert_eq!(carried_out(log), first, "{}", log.display());
+    }
+    let late = process_events(&runs[2])
+        .iter()
+        .filter(|e| e["late_ns"].as_u64().is_some_and(|n| n > 0))
+        .count();
+    assert!(
+        late > 0,
+        "the slow run's events waited for their replicas and say so"
+    );
+}

@@ -49,6 +49,7 @@ impl Journal {
             recovery_ns: None,
             paused_ns: None,
             at_ns: None,
+            late_ns: None,
             detail: None,
         }
     }

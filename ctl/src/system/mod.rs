@@ -73,6 +73,15 @@ pub struct Ended {
     pub interrupted: Option<i32>,
 }
 
+/// Whether a scheduled event can be carried out yet.
+enum Due {
+    Now,
+    /// Its replica is not up yet, or too many are down: hold the schedule.
+    Wait,
+    /// It never can be, for this reason.
+    Skip(String),
+}
+
 /// How supervising ended: the workload's pid and status, or the signal that stopped a run
 /// without a workload.
 type Finish = (Option<(i32, ExitStatus)>, Option<i32>);
@@ -645,6 +654,8 @@ impl Supervisor<'_> {
         let schedule = self.schedule();
         let mut schedule = schedule.into_iter().peekable();
         let mut partitions = self.partition_schedule().into_iter().peekable();
+        // When the event at the head of the schedule first found its state not there yet.
+        let mut held_since: Option<Instant> = None;
         loop {
             let now = Instant::now();
             if let Some((_, pid)) = &workload
@@ -679,12 +690,27 @@ impl Supervisor<'_> {
                 self.reap_one(r);
                 self.advance(r, now, false)?;
             }
+            // Events are carried out in the planned order; one whose state is not there yet (its
+            // replica still starting, too many down) holds the queue and goes late.
             while let Some(e) = schedule.peek() {
-                if ns(now - started) < e.at_ns {
+                let t = ns(now - started);
+                if t < e.at_ns {
                     break;
                 }
-                let e = schedule.next().expect("peeked");
-                self.execute(&e, now);
+                let since = *held_since.get_or_insert(now);
+                match self.due(e, now - since) {
+                    Due::Wait => break,
+                    Due::Now => {
+                        let late = (now > since).then(|| t - e.at_ns);
+                        let e = schedule.next().expect("peeked");
+                        self.execute(&e, now, None, late);
+                    }
+                    Due::Skip(why) => {
+                        let e = schedule.next().expect("peeked");
+                        self.execute(&e, now, Some(why), None);
+                    }
+                }
+                held_since = None;
             }
             while let Some(e) = partitions.next_if(|e| ns(now - started) >= e.at_ns) {
                 self.cut(&e);
@@ -779,20 +805,65 @@ impl Supervisor<'_> {
 
     /// Carries out one scheduled event, unless the live state forbids it (the target is not up,
     /// or `max_dead` are already down): then it is logged as skipped.
-    fn execute(&mut self, e: &NemesisEvent, now: Instant) {
+    /// Whether scheduled event `e` can be carried out now, after waiting `waited` for it. The
+    /// schedule counts a replica up once restarted; live, it is up once ready, which takes as long
+    /// as the program takes to start: the event waits for that rather than being dropped, so a
+    /// seed carries out the same (replica, kind) sequence however fast processes start. Skipped
+    /// only for what the schedule cannot know: a process that ended by itself and is not
+    /// restarted, or one that did not become ready within its `ready_timeout`.
+    fn due(&self, e: &NemesisEvent, waited: Duration) -> Due {
+        let Some(r) = self.replicas.iter().position(|x| x.name == e.target) else {
+            return Due::Skip(format!("no process {}", e.target));
+        };
+        let gone = |x: &Replica| {
+            matches!(
+                x.state,
+                State::Dead {
+                    restart_at: None,
+                    ..
+                }
+            )
+        };
+        if gone(&self.replicas[r]) {
+            return Due::Skip(format!("{} ended by itself and is not restarted", e.target));
+        }
+        let down = self.replicas.iter().filter(|x| !x.is_up()).count() as u32;
+        let gone_count = self.replicas.iter().filter(|x| gone(x)).count() as u32;
+        if gone_count >= self.max_dead() {
+            return Due::Skip(format!(
+                "{gone_count} process(es) ended by themselves and are not restarted (max_dead {})",
+                self.max_dead()
+            ));
+        }
+        if self.replicas[r].is_up() && down < self.max_dead() {
+            return Due::Now;
+        }
+        let limit = Duration::from_nanos(self.spec(r).ready_timeout_ns);
+        if waited >= limit {
+            return Due::Skip(if self.replicas[r].is_up() {
+                format!(
+                    "{down} process(es) still down after {:.1} s (max_dead {})",
+                    waited.as_secs_f64(),
+                    self.max_dead()
+                )
+            } else {
+                format!("{} not up after {:.1} s", e.target, waited.as_secs_f64())
+            });
+        }
+        Due::Wait
+    }
+
+    /// Carries out scheduled event `e`, or logs it skipped with the reason; `late_ns`: how long
+    /// after its planned time it waited for its state.
+    fn execute(
+        &mut self,
+        e: &NemesisEvent,
+        now: Instant,
+        skip: Option<String>,
+        late_ns: Option<u64>,
+    ) {
         let Some(r) = self.replicas.iter().position(|x| x.name == e.target) else {
             return;
-        };
-        let down = self.replicas.iter().filter(|x| !x.is_up()).count() as u32;
-        let skip = if !self.replicas[r].is_up() {
-            Some(format!("{} is not up", e.target))
-        } else if down >= self.max_dead() {
-            Some(format!(
-                "{down} process(es) already down (max_dead {})",
-                self.max_dead()
-            ))
-        } else {
-            None
         };
         let rep = &self.replicas[r];
         let mut ev = self.journal.event(
@@ -817,6 +888,7 @@ impl Supervisor<'_> {
             Kind::Pause => ev.paused_ns = Some(e.paused_ns),
         }
         ev.detail = skip.clone();
+        ev.late_ns = late_ns;
         let (pid, life) = (rep.pid, rep.life.saturating_sub(1));
         self.journal.write(journal_event(ev, pid, life, None));
         if skip.is_some() {

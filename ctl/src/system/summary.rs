@@ -10,8 +10,17 @@ pub fn table(replicas: &[Replica], events: &[ProcessEvent]) -> String {
         .filter(|e| matches!(e.what.as_str(), "kill" | "pause") && e.at_ns.is_some())
         .count();
     let skipped = events.iter().filter(|e| e.what == "skip").count();
+    let late: Vec<u64> = events.iter().filter_map(|e| e.late_ns).collect();
+    let late = match late.iter().max() {
+        Some(most) => format!(
+            " ({} late, waiting for their state, by up to {:.2} s)",
+            late.len(),
+            *most as f64 / 1e9
+        ),
+        None => String::new(),
+    };
     let mut t = format!(
-        "chaos: system: {} process(es), {scheduled} scheduled event(s) carried out, {skipped} skipped\n",
+        "chaos: system: {} process(es), {scheduled} scheduled event(s) carried out{late}, {skipped} skipped\n",
         replicas.len()
     );
     let w = replicas

@@ -276,6 +276,10 @@ pub struct ProcessEvent {
     /// When the scheduled event was due, since the workload started (kills from the schedule).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_ns: Option<u64>,
+    /// How long after `at_ns` it was carried out, when it waited for the state the schedule
+    /// assumed (its replica ready, few enough down).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late_ns: Option<u64>,
     /// Free text: why an event was skipped, which mechanism a limit used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
