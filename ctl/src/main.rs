@@ -21,6 +21,7 @@ mod shim_path;
 mod sweep;
 mod system;
 mod trial;
+mod unlogged;
 
 use clap::Parser;
 use cli::{Cli, Command, ProfilesCommand};
