@@ -183,6 +183,17 @@ fn a_process_that_cannot_open_the_log_injects_nothing_and_is_named() {
     assert_eq!(unlogged[0]["pid"], pid);
     assert_eq!(unlogged[0]["withheld"], 5);
     assert_eq!(unlogged[0]["errno"], "EACCES");
+
+    let report = run(
+        Command::new(&bins().ctl)
+            .args(["report", "--json"])
+            .arg(dir.join("run.jsonl")),
+        20,
+    );
+    assert_eq!(report.code(), Some(0), "{}", report.describe());
+    let doc: Value = serde_json::from_str(&report.stdout).expect("report --json is JSON");
+    assert_eq!(doc["unlogged"][0]["pid"], pid, "{doc:#}");
+    assert_eq!(doc["unlogged"][0]["withheld"], 5, "{doc:#}");
 }
 
 #[test]
