@@ -79,7 +79,9 @@ pub fn writable() -> bool {
     if fd >= 0 {
         return true;
     }
-    crate::control::note_unreadable(Unreadable::Log, -fd, 1);
+    if fd != NOT_OURS {
+        crate::control::note_unreadable(Unreadable::Log, -fd, 1);
+    }
     false
 }
 
@@ -88,6 +90,10 @@ fn path() -> Option<&'static core::ffi::CStr> {
     // SAFETY: a CString leaked by `open` and never freed.
     (!p.is_null()).then(|| unsafe { core::ffi::CStr::from_ptr(p) })
 }
+
+/// What `kept_fd` says in a vfork child: it shares our memory but not our fds, so a number it
+/// opened would mean nothing to us (a plain fork is a process of its own: `init::in_fork_child`).
+const NOT_OURS: c_int = -libc::ECHILD;
 
 /// The kept log fd, opening it on first use; -errno when it cannot be opened. Two threads racing
 /// here both open; one keeps its fd.
@@ -99,6 +105,9 @@ fn kept_fd() -> c_int {
     let Some(path) = path() else {
         return -libc::EBADF;
     };
+    if !crate::runtime::in_own_process() {
+        return NOT_OURS;
+    }
     let opened = sys::open_log(path);
     if opened < 0 {
         return opened;
