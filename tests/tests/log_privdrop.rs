@@ -197,6 +197,46 @@ fn a_process_that_cannot_open_the_log_injects_nothing_and_is_named() {
 }
 
 #[test]
+fn a_platform_quirk_is_withheld_too_where_it_could_not_be_logged() {
+    if !root() {
+        return;
+    }
+    let dir = open_dir("privdrop-quirk");
+    let program = privdrop(&dir);
+    // No rules (not the default profile): the quirk is the only thing that can fire.
+    let no_rules = dir.write("no-rules.toml", "seed = 1\n");
+    let sends = |mode: &str, log: &str| {
+        run(
+            Command::new(&bins().ctl)
+                .args(["run", "--quirk", "sendto-connected-eisconn", "--policy"])
+                .arg(&no_rules)
+                .arg("--log")
+                .arg(dir.join(log))
+                .arg("--")
+                .arg(&program)
+                .args([mode, "3"]),
+            60,
+        )
+    };
+    // As root the log is open to it: the quirk refuses every sendto, and each is logged.
+    let asis = sends("asis-udp", "asis.jsonl");
+    assert_eq!(asis.code(), Some(1), "{}", asis.describe());
+    assert_eq!(fault_lines(&read_log(&dir.join("asis.jsonl"))).len(), 3);
+    // Dropped with a raw system call, it cannot log: every sendto goes through.
+    let dropped = sends("rawsetuid-udp", "dropped.jsonl");
+    assert_eq!(dropped.code(), Some(0), "{}", dropped.describe());
+    let pid = pids_of(&dropped.stdout, "pid ")[0];
+    assert!(
+        dropped.stderr.contains(&format!(
+            "pid {pid} (privdrop) could not write the log (EACCES): 3 faults withheld"
+        )),
+        "{}",
+        dropped.stderr
+    );
+    assert_eq!(fault_lines(&read_log(&dir.join("dropped.jsonl"))).len(), 0);
+}
+
+#[test]
 fn a_program_execd_as_another_user_runs_without_chaos_and_is_named() {
     if !root() {
         return;
