@@ -237,6 +237,62 @@ fn a_platform_quirk_is_withheld_too_where_it_could_not_be_logged() {
 }
 
 #[test]
+fn a_full_disk_is_not_emulated_where_it_could_not_be_logged() {
+    if !root() {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = open_dir("privdrop-disk");
+    let program = privdrop(&dir);
+    // A fresh directory per run, writable by nobody: each run's disk starts empty.
+    let writes = |mode: &str, log: &str| {
+        let data = dir.join(mode);
+        std::fs::create_dir(&data).unwrap();
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let policy = format!(
+            "seed = 1\n[[disk]]\nname = \"small\"\npath = \"{}/*\"\ncapacity = \"8KB\"\n",
+            data.display()
+        );
+        run(
+            &mut ctl_run(
+                &dir,
+                Some(&policy),
+                log,
+                &[
+                    program.to_str().unwrap(),
+                    mode,
+                    data.to_str().unwrap(),
+                    "12",
+                ],
+            ),
+            60,
+        )
+    };
+    // As root: 8 of the 12 KB fit, the rest is refused, each refusal logged.
+    let asis = writes("asis-disk", "asis.jsonl");
+    assert_eq!(asis.code(), Some(1), "{}", asis.describe());
+    let disk_lines = |log: &str| {
+        read_log(&dir.join(log))
+            .iter()
+            .filter(|e| e["ev"] == "disk")
+            .count()
+    };
+    assert!(disk_lines("asis.jsonl") > 0);
+    // Unable to log, the process writes all 12 KB.
+    let dropped = writes("rawsetuid-disk", "dropped.jsonl");
+    assert_eq!(dropped.code(), Some(0), "{}", dropped.describe());
+    assert_eq!(disk_lines("dropped.jsonl"), 0);
+    let pid = pids_of(&dropped.stdout, "pid ")[0];
+    assert!(
+        dropped.stderr.contains(&format!(
+            "pid {pid} (privdrop) could not write the log (EACCES)"
+        )),
+        "{}",
+        dropped.stderr
+    );
+}
+
+#[test]
 fn a_program_execd_as_another_user_runs_without_chaos_and_is_named() {
     if !root() {
         return;
