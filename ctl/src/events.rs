@@ -91,6 +91,11 @@ impl Log {
         self.events.iter().filter_map(Event::as_warning)
     }
 
+    /// Processes that could not write the log and withheld their faults.
+    pub fn unlogged(&self) -> impl Iterator<Item = &chaos_engine::event::schema::UnloggedLine> {
+        self.events.iter().filter_map(Event::as_unlogged)
+    }
+
     /// How processes ended, as their reapers logged it.
     pub fn exits(&self) -> impl Iterator<Item = &Exit> {
         self.events.iter().filter_map(Event::as_exit)

@@ -24,6 +24,7 @@ mod sweep;
 mod system;
 mod timeline;
 mod trial;
+mod unlogged;
 
 use clap::Parser;
 use cli::{Cli, Command, ProfilesCommand};

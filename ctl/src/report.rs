@@ -125,6 +125,7 @@ fn json_doc(path: &Path, log: &Log) -> serde_json::Value {
         "by_rule_op_fault": rows,
         "warnings": warnings,
         "exits": log.exits().collect::<Vec<_>>(),
+        "unlogged": log.unlogged().collect::<Vec<_>>(),
     })
 }
 
@@ -154,6 +155,7 @@ fn text(path: &Path, log: &Log) -> String {
     );
     t += &table(log);
     t += &warning_lines(log);
+    t += &crate::unlogged::describe(log);
     t += &exit_lines(log);
     t
 }

@@ -117,6 +117,7 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
     let crashed = status.signal() == Some(libc::SIGKILL);
     let seed = args.seed.unwrap_or(policy.seed);
     crate::durability::after_exit(&policy, seed, &run_dir, None, crashed, &log_path);
+    crate::unlogged::append(&control.page.page(), &log_path);
     // A single program's run directory holds only its control page, which means nothing once the
     // run is over: one run leaves one file, its log.
     drop(control);
@@ -435,6 +436,7 @@ fn summarise(log: &Log, log_path: &Path, seed: u64, seed_from: &str, origin: &st
             w.header.pid, w.op, w.fd, w.what
         ));
     }
+    out.push_str(&crate::unlogged::describe(log));
     if log.bad_lines > 0 {
         out.push_str(&format!(
             "chaos: warning: {} unparseable log line(s)\n",

@@ -12,8 +12,11 @@
 
 use core::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 
-/// `CHAOSCP1`: the first word of a control page of this layout.
-pub const MAGIC: u64 = u64::from_le_bytes(*b"CHAOSCP2");
+mod unlogged;
+pub use unlogged::{Unlogged, Unreadable};
+
+/// `CHAOSCP3`: the first word of a control page of this layout.
+pub const MAGIC: u64 = u64::from_le_bytes(*b"CHAOSCP3");
 /// Processes a page can name (replicas and the workload); a cut row is a 64-bit mask.
 pub const MAX_PROCESSES: usize = 64;
 /// A process name's bytes in the directory (`kv#12`, `workload`).
@@ -50,8 +53,12 @@ const W_DISKS: usize = W_DISK_COUNT + 1;
 const DISK_WORDS: usize = NAME_WORDS + 3;
 /// `[durability]`: the journals' sequence counter, one order for every process of the run.
 const W_DURABLE_SEQ: usize = W_DISKS + crate::disk::MAX_DISKS * DISK_WORDS;
+/// Processes that could not write the log and so withheld their faults (see `unlogged`): how
+/// many withheld faults found no free entry, then the entries.
+const W_UNLOGGED_OVERFLOW: usize = W_DURABLE_SEQ + 1;
+const W_UNLOGGED: usize = W_UNLOGGED_OVERFLOW + 1;
 /// The words before the port directory.
-pub const WORDS: usize = W_DURABLE_SEQ + 1;
+pub const WORDS: usize = W_UNLOGGED + unlogged::MAX_UNLOGGED * unlogged::ENTRY_WORDS;
 /// The port directory: one byte per TCP port, the owner's index + 1 (0: nobody of ours).
 pub const PORTS: usize = 65536;
 /// How long a call held by a cut waits before the page is looked at again: a heal is seen

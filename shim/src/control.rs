@@ -8,7 +8,7 @@
 //! and nothing is ever cut. The mapping has no fd (closed right after mmap), so the program sees
 //! nothing of ours.
 
-use chaos_engine::control::{Page, SIZE};
+use chaos_engine::control::{Page, SIZE, Unreadable};
 use chaos_engine::decide::{Place, Site};
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering::Relaxed};
 
@@ -113,6 +113,23 @@ pub fn init(path: Option<&str>, name: Option<&str>, initially: u64) -> Result<()
     );
     PAGE.store(p as *mut u8, Relaxed);
     Ok(())
+}
+
+/// Records in the page that this process cannot open `what` of the run's (`errno`) and withheld
+/// `withheld` more faults, for chaos-ctl's summary. Only syscalls and atomics: hooks call it.
+/// False without a page (nobody would hear of it).
+pub fn note_unreadable(what: Unreadable, errno: i32, withheld: u64) -> bool {
+    let Some(page) = page() else { return false };
+    let mut name = [0u8; 16];
+    let n = crate::sys::comm(&mut name);
+    page.note_unlogged(
+        crate::sys::getpid() as u32,
+        what,
+        errno,
+        &name[..n],
+        withheld,
+    );
+    true
 }
 
 /// This process's directory index.

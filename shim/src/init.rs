@@ -82,7 +82,35 @@ fn load_policy() -> Result<Policy, String> {
     profiles::load_profile(&name).map_err(|e| format!("chaos: CHAOS_PROFILE: {}", e.message))
 }
 
+/// Why CHAOS_POLICY cannot be read for lack of permission, if that is so.
+fn policy_denied() -> Option<i32> {
+    let path = env("CHAOS_POLICY")?;
+    match std::fs::File::open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => e.raw_os_error(),
+        _ => None,
+    }
+}
+
+/// A process exec'd as a user the run's files do not admit (a server's worker that dropped
+/// privileges, then exec'd a helper) can neither read the run's policy nor write its log: it
+/// runs without chaos (no runtime is published, so every hook passes through), and says so in
+/// the control page for chaos-ctl's summary. False without a page to say it in: then it is the
+/// user's mistake, refused as ever.
+fn inert_as_another_user(errno: i32) -> Result<bool, String> {
+    crate::control::init(env("CHAOS_CONTROL").as_deref(), None, 0)?;
+    Ok(crate::control::note_unreadable(
+        chaos_engine::control::Unreadable::Policy,
+        errno,
+        0,
+    ))
+}
+
 fn init() -> Result<(), String> {
+    if let Some(errno) = policy_denied()
+        && inert_as_another_user(errno)?
+    {
+        return Ok(());
+    }
     let mut policy = load_policy()?;
     // A process of a system gets only its rules (see `Policy::scope_to_process`).
     let process = env("CHAOS_PROCESS");

@@ -4,6 +4,12 @@
 //! The program must not see our fds (a child auditing what it inherited, `close_range` checks): the
 //! `start` line is written through an fd opened and closed at once, and the fd kept for faults is
 //! opened by the first event that needs it, close-on-exec and moved above `ownfd::FLOOR`.
+//!
+//! Every fault is logged or not injected. A process about to give up the right to open the log
+//! (setuid, chroot: `hooks::creds`) opens the kept fd first, and its forks inherit it. A process
+//! that still cannot write the log (exec'd after a privilege drop: a close-on-exec fd cannot
+//! survive exec, and handing one across would show the program an fd of ours) withholds every
+//! fault (`writable`) and says so in the control page, where chaos-ctl finds it for the summary.
 
 use crate::fdtable::{Meta, Slot, SockAddrBuf};
 use crate::ownfd;
@@ -11,6 +17,7 @@ use crate::plan::Source;
 use crate::runtime::{PROCESS_KEY, Runtime};
 use crate::sys;
 use chaos_engine::addr::Endpoint;
+use chaos_engine::control::Unreadable;
 use chaos_engine::decide::Key;
 use chaos_engine::errno::errno_name;
 use chaos_engine::event::LineBuf;
@@ -18,24 +25,64 @@ use chaos_engine::kind::FdKind;
 use chaos_engine::op::Op;
 use core::sync::atomic::{AtomicPtr, Ordering::Relaxed};
 use libc::c_int;
+use std::io::ErrorKind;
 
 /// The log's path, set once by the constructor (null: no log). Leaked on purpose: hooks read it.
 static PATH: AtomicPtr<libc::c_char> = AtomicPtr::new(core::ptr::null_mut());
 
 /// Checks that the log can be opened (the constructor reports it if not) and remembers its path.
+/// A log that exists but this process may not open (it runs as a user the run's log does not
+/// admit: exec'd after a privilege drop) is not an error: the process runs log-less, injecting
+/// nothing, and is named in the control page at once.
 pub fn open(path: &str) -> Result<(), String> {
     let cpath =
         std::ffi::CString::new(path).map_err(|_| "CHAOS_LOG contains a NUL byte".to_string())?;
     let fd = sys::open_log(&cpath);
     if fd < 0 {
         let why = std::io::Error::from_raw_os_error(-fd);
-        return Err(format!(
-            "cannot open the event log {path}: {why} (it must not be a symlink)"
-        ));
+        // Only under chaos-ctl (a control page), whose summary names the process: used
+        // directly, a log the user cannot open is their mistake, refused as ever.
+        let someone_elses = matches!(-fd, libc::EACCES | libc::EPERM)
+            && match std::fs::symlink_metadata(path) {
+                Ok(m) => m.is_file(),
+                Err(e) => e.kind() == ErrorKind::PermissionDenied,
+            };
+        if !(someone_elses && crate::control::note_unreadable(Unreadable::Log, -fd, 0)) {
+            return Err(format!(
+                "cannot open the event log {path}: {why} (it must not be a symlink)"
+            ));
+        }
+    } else {
+        sys::close(fd);
     }
-    sys::close(fd);
     PATH.store(cpath.into_raw(), Relaxed);
     Ok(())
+}
+
+/// Opens the kept fd now, while this process still may: called just before it gives up the
+/// right to (a set*id call, chroot).
+pub fn keep_open() {
+    if path().is_some() {
+        let _ = kept_fd();
+    }
+}
+
+/// Whether the line of a fault about to be carried out can be written. Call it once per fault,
+/// at the point of carrying it out: false means the fault is withheld (the call goes through
+/// untouched), and it is counted against this process, with the reason, in the control page.
+/// Without a log (CHAOS_LOG unset) there is nothing to lose, and faults go ahead.
+pub fn writable() -> bool {
+    if path().is_none() {
+        return true;
+    }
+    let fd = kept_fd();
+    if fd >= 0 {
+        return true;
+    }
+    if fd != NOT_OURS {
+        crate::control::note_unreadable(Unreadable::Log, -fd, 1);
+    }
+    false
 }
 
 fn path() -> Option<&'static core::ffi::CStr> {
@@ -44,16 +91,26 @@ fn path() -> Option<&'static core::ffi::CStr> {
     (!p.is_null()).then(|| unsafe { core::ffi::CStr::from_ptr(p) })
 }
 
-/// The kept log fd, opening it on first use. Two threads racing here both open; one keeps its fd.
+/// What `kept_fd` says in a vfork child: it shares our memory but not our fds, so a number it
+/// opened would mean nothing to us (a plain fork is a process of its own: `init::in_fork_child`).
+const NOT_OURS: c_int = -libc::ECHILD;
+
+/// The kept log fd, opening it on first use; -errno when it cannot be opened. Two threads racing
+/// here both open; one keeps its fd.
 fn kept_fd() -> c_int {
     let fd = ownfd::LOG.load(Relaxed);
     if fd >= 0 {
         return fd;
     }
-    let Some(path) = path() else { return -1 };
+    let Some(path) = path() else {
+        return -libc::EBADF;
+    };
+    if !crate::runtime::in_own_process() {
+        return NOT_OURS;
+    }
     let opened = sys::open_log(path);
     if opened < 0 {
-        return -1;
+        return opened;
     }
     let high = ownfd::move_high(opened);
     match ownfd::LOG.compare_exchange(-1, high, Relaxed, Relaxed) {
@@ -66,8 +123,14 @@ fn kept_fd() -> c_int {
 }
 
 /// Writes one line through an fd of its own, closed at once: for `start` lines, which every
-/// process writes whether or not it ever injects anything.
+/// process writes whether or not it ever injects anything. A fork of a process that kept the
+/// log open uses that fd: it may have dropped the right to open the log since.
 fn emit_once(line: &mut LineBuf) {
+    let kept = ownfd::LOG.load(Relaxed);
+    if kept >= 0 {
+        sys::write_all(kept, line.finish());
+        return;
+    }
     let Some(path) = path() else { return };
     let fd = sys::open_log(path);
     if fd >= 0 {

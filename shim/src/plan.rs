@@ -60,6 +60,9 @@ pub fn injected(rt: &Runtime, call: &Call, slot: &Slot, meta: Meta, at: Position
         meta,
         0,
     )?;
+    if !crate::log::writable() {
+        return None;
+    }
     Some(Plan {
         action,
         source: Source::Injection(i),
@@ -209,6 +212,10 @@ pub fn choose(
         else {
             continue;
         };
+        // Withheld before it uses up one of the rule's `times`: it did not happen.
+        if !crate::log::writable() {
+            return None;
+        }
         if !take_one_of_times(rt, i) {
             continue;
         }
@@ -248,6 +255,9 @@ pub fn decide_named(
         && let Some((i, inj)) = rt.policy.injections.at(process, conn, site)
         && let Some(action) = action_of(&inj.fault, 0)
     {
+        if !crate::log::writable() {
+            return None;
+        }
         return Some(Plan {
             action,
             source: Source::Injection(i),
@@ -271,6 +281,9 @@ pub fn decide_named(
         let Some(action) = action_of(&rule.fault, param_at(chance)) else {
             continue;
         };
+        if !crate::log::writable() {
+            return None;
+        }
         if !take_one_of_times(rt, i) {
             continue;
         }

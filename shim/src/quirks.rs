@@ -25,8 +25,9 @@ pub struct Hit {
     pub errno: c_int,
 }
 
+/// None when the quirk's line could not be logged: then the platform behaves as Linux does.
 fn hit(quirk: Quirk, errno: c_int) -> Option<Hit> {
-    Some(Hit { quirk, errno })
+    crate::log::writable().then_some(Hit { quirk, errno })
 }
 
 /// macOS `kern.ipc.maxsockbuf` (8 MiB) scaled as sbreserve does (x 2048/2304), before macOS 14.4.
@@ -262,20 +263,20 @@ pub fn shutdown(rt: &Runtime, fd: c_int, slot: &Slot, meta: Meta, how: c_int) ->
     {
         return None;
     }
-    let enotconn = hit(Quirk::ShutdownEnotconn, libc::ENOTCONN);
+    let enotconn = || hit(Quirk::ShutdownEnotconn, libc::ENOTCONN);
     if sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN) == Some(1) {
-        return enotconn;
+        return enotconn();
     }
     if meta.kind() == FdKind::Tcp && sockstate::tcp_disconnected_after_connect(fd, slot) {
-        return enotconn;
+        return enotconn();
     }
     let shut = sockstate::shut_state(fd, meta.kind(), slot);
     let wants_rd = how == libc::SHUT_RD || how == libc::SHUT_RDWR;
     if wants_rd && shut.cant_recv {
-        return enotconn; // and the write side is left open: our FIN is never sent
+        return enotconn(); // and the write side is left open: our FIN is never sent
     }
     if how == libc::SHUT_WR && slot.qstate.load(Relaxed) & SHUT_WR != 0 {
-        return enotconn;
+        return enotconn();
     }
     None
 }
@@ -319,13 +320,11 @@ pub fn aborted_accept(rt: &Runtime, new_fd: c_int) -> Option<Aborted> {
     if q.has(Quirk::AcceptAbortedEconnaborted)
         && race_fires(rt, slot, Quirk::AcceptAbortedEconnaborted)
     {
-        return Some(Aborted::Fail(Hit {
-            quirk: Quirk::AcceptAbortedEconnaborted,
-            errno: libc::ECONNABORTED,
-        }));
+        return hit(Quirk::AcceptAbortedEconnaborted, libc::ECONNABORTED).map(Aborted::Fail);
     }
     if q.has(Quirk::AcceptAbortedEmptyAddress)
         && race_fires(rt, slot, Quirk::AcceptAbortedEmptyAddress)
+        && crate::log::writable()
     {
         return Some(Aborted::EmptyAddress);
     }
@@ -433,7 +432,14 @@ pub fn unix_connect(
     let e = sys::errno();
     sys::fcntl_setfl(fd, flags);
     if r == -1 && e == libc::EAGAIN {
-        return Some((-1, hit(Quirk::UnixBacklogEconnrefused, libc::ECONNREFUSED)));
+        if let Some(h) = hit(Quirk::UnixBacklogEconnrefused, libc::ECONNREFUSED) {
+            return Some((-1, Some(h)));
+        }
+        // Withheld (it could not be logged): the connect Linux makes, which waits for room.
+        // Nothing was queued by the attempt that found the backlog full.
+        // SAFETY: the program's arguments, as the caller got them.
+        let r = unsafe { crate::real::connect(fd, addr, len) };
+        return Some((r, None));
     }
     sys::set_errno(e);
     Some((r, None))
@@ -451,7 +457,7 @@ pub fn after_accept(
     }
     if plain_accept && rt.quirks.has(Quirk::AcceptInheritsNonblock) {
         let lflags = sys::fcntl_getfl(listener);
-        if lflags >= 0 && lflags & libc::O_NONBLOCK != 0 {
+        if lflags >= 0 && lflags & libc::O_NONBLOCK != 0 && crate::log::writable() {
             let flags = sys::fcntl_getfl(new_fd);
             sys::fcntl_setfl(new_fd, flags | libc::O_NONBLOCK);
             return Some(Quirk::AcceptInheritsNonblock);
@@ -538,10 +544,10 @@ pub fn close(rt: &Runtime, fd: c_int, slot: &Slot, meta: Meta) -> Option<Hit> {
 }
 
 pub fn accept4(rt: &Runtime) -> Option<Hit> {
-    rt.quirks.has(Quirk::NoAccept4).then_some(Hit {
-        quirk: Quirk::NoAccept4,
-        errno: libc::ENOSYS,
-    })
+    if rt.quirks.has(Quirk::NoAccept4) {
+        return hit(Quirk::NoAccept4, libc::ENOSYS);
+    }
+    None
 }
 
 pub fn note_connected(fd: c_int) {

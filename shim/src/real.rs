@@ -354,4 +354,29 @@ real_functions! {
         => sys(libc::SYS_fcntl, [fd as usize, libc::F_DUPFD as usize, 0, 0, 0, 0]) as c_int;
     pselect(n: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, ts: *const timespec, mask: *const sigset_t) -> c_int
         => { let _ = mask; sys(libc::SYS_pselect6, [n as usize, r as usize, w as usize, e as usize, ts as usize, NULL]) as c_int };
+    // Before the constructor the raw calls change this thread's credentials only (glibc's own
+    // broadcast them to every thread); no thread of the program exists that early.
+    setuid(uid: libc::uid_t) -> c_int
+        => sys(libc::SYS_setuid, [uid as usize, 0, 0, 0, 0, 0]) as c_int;
+    setgid(gid: libc::gid_t) -> c_int
+        => sys(libc::SYS_setgid, [gid as usize, 0, 0, 0, 0, 0]) as c_int;
+    seteuid(uid: libc::uid_t) -> c_int
+        => sys(libc::SYS_setresuid, [usize::MAX, uid as usize, usize::MAX, 0, 0, 0]) as c_int;
+    setegid(gid: libc::gid_t) -> c_int
+        => sys(libc::SYS_setresgid, [usize::MAX, gid as usize, usize::MAX, 0, 0, 0]) as c_int;
+    setreuid(ruid: libc::uid_t, euid: libc::uid_t) -> c_int
+        => sys(libc::SYS_setreuid, [ruid as usize, euid as usize, 0, 0, 0, 0]) as c_int;
+    setregid(rgid: libc::gid_t, egid: libc::gid_t) -> c_int
+        => sys(libc::SYS_setregid, [rgid as usize, egid as usize, 0, 0, 0, 0]) as c_int;
+    setresuid(ruid: libc::uid_t, euid: libc::uid_t, suid: libc::uid_t) -> c_int
+        => sys(libc::SYS_setresuid, [ruid as usize, euid as usize, suid as usize, 0, 0, 0]) as c_int;
+    setresgid(rgid: libc::gid_t, egid: libc::gid_t, sgid: libc::gid_t) -> c_int
+        => sys(libc::SYS_setresgid, [rgid as usize, egid as usize, sgid as usize, 0, 0, 0]) as c_int;
+    setgroups(n: size_t, groups: *const libc::gid_t) -> c_int
+        => sys(libc::SYS_setgroups, [n, groups as usize, 0, 0, 0, 0]) as c_int;
+    // initgroups reads the group database: no system call to fall back on.
+    initgroups(user: *const c_char, group: libc::gid_t) -> c_int
+        => { let _ = (user, group); sys::set_errno(libc::ENOSYS); -1 };
+    chroot(path: *const c_char) -> c_int
+        => sys(libc::SYS_chroot, [path as usize, 0, 0, 0, 0, 0]) as c_int;
 }

@@ -115,6 +115,17 @@ pub fn getpid() -> i32 {
     unsafe { syscall!(libc::SYS_getpid) as i32 }
 }
 
+/// This thread's name (/proc/self/comm: the executable's, unless the program renamed it) into
+/// `buf`; returns its length.
+pub fn comm(buf: &mut [u8; 16]) -> usize {
+    // SAFETY: PR_GET_NAME writes at most 16 bytes, NUL included, into the buffer.
+    let r = unsafe { syscall!(libc::SYS_prctl, libc::PR_GET_NAME, buf.as_mut_ptr()) };
+    if r < 0 {
+        return 0;
+    }
+    buf.iter().position(|&b| b == 0).unwrap_or(buf.len())
+}
+
 pub fn gettid() -> i32 {
     // SAFETY: gettid takes no arguments.
     unsafe { syscall!(libc::SYS_gettid) as i32 }

@@ -80,7 +80,10 @@ pub fn arm_at_connect(rt: &Runtime, fd: libc::c_int, slot: &Slot, mask: u32, bor
             chaos_engine::chance::PER_CONNECTION_WORDS,
         );
         if chaos_engine::policy::Rule::fires(rt.gates[i].threshold, chance) {
-            crate::readiness::arm_reset(fd, slot, born + after);
+            // A process that cannot log withholds the reset here, where it is decided.
+            if crate::log::writable() {
+                crate::readiness::arm_reset(fd, slot, born + after);
+            }
             return;
         }
     }

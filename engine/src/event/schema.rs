@@ -34,6 +34,9 @@ pub enum Event {
     /// A change made through the control page (by chaos-ctl: `chaos-ctl control`, the HTTP
     /// endpoint, the partition schedule), or where a process first saw one (by the shim).
     Control(ControlLine),
+    /// A process that could not write the log, and so injected nothing (chaos-ctl writes it after
+    /// the run, from the control page).
+    Unlogged(UnloggedLine),
     /// A line of a kind this reader does not know (from a newer shim).
     #[serde(other)]
     Other,
@@ -285,6 +288,29 @@ pub struct ProcessEvent {
     pub detail: Option<String>,
 }
 
+/// `{"ev":"unlogged","pid":4242,"name":"nginx","errno":"EACCES","withheld":90}`: a process that
+/// could not write the log (it dropped privileges before it ever opened it, or was exec'd as a
+/// user the log does not admit) and withheld that many faults, since a fault is never injected
+/// without its line. Without `pid`: faults withheld by processes too many to name one by one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnloggedLine {
+    /// CLOCK_REALTIME when chaos-ctl wrote the line.
+    pub ts_ns: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+    /// Its name: its command's, from its `start` line, or its thread name (/proc/PID/comm).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// What it could not open: `log` (it withheld its faults) or `policy` (exec'd as a user the
+    /// run's files do not admit, it ran without chaos).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub what: Option<String>,
+    /// Why it could not be opened (`EACCES`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errno: Option<String>,
+    pub withheld: u64,
+}
+
 /// `{"ev":"exit",...}`: how a process ended. Exactly one of `status` and `signal` is set.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Exit {
@@ -350,6 +376,7 @@ impl Event {
             | Event::Process(_)
             | Event::System(_)
             | Event::Control(_)
+            | Event::Unlogged(_)
             | Event::Other => None,
         }
     }
@@ -364,6 +391,13 @@ impl Event {
     pub fn as_fault(&self) -> Option<&Fault> {
         match self {
             Event::Fault(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    pub fn as_unlogged(&self) -> Option<&UnloggedLine> {
+        match self {
+            Event::Unlogged(u) => Some(u),
             _ => None,
         }
     }

@@ -2,6 +2,7 @@
 //! can apply to its fd, and keeps the real call outside every guard and `catch_unwind`.
 
 mod conn;
+mod creds;
 mod data;
 pub(crate) mod disk_io;
 mod fdless;
