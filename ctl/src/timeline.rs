@@ -77,7 +77,8 @@ fn event_ts(e: &Event) -> Option<u64> {
         Event::Process(p) => Some(p.ts_ns),
         Event::System(s) => Some(s.ts_ns),
         Event::Control(c) => Some(c.ts_ns),
-        Event::Other => None,
+        // Written when the run ended, about the whole run: not a point on its timeline.
+        Event::Unlogged(_) | Event::Other => None,
     }
 }
 
