@@ -1,5 +1,6 @@
 //! `chaos-ctl run`: validate, preflight, launch under the shim, forward signals, wait, summarise.
 
+use crate::account::count;
 use crate::cli::RunArgs;
 use crate::events::Log;
 use crate::failure::{self, Failure};
@@ -397,24 +398,54 @@ fn say(text: &str) {
 }
 
 fn summarise(log: &Log, log_path: &Path, seed: u64, seed_from: &str, origin: &str) {
-    let processes = log.starts().count();
-    let faults = log.faults().count();
-    let mut out = format!(
-        "chaos: {faults} fault(s) in {processes} process(es); policy {origin}, seed {seed}{seed_from}\n"
-    );
+    let account = crate::account::Account::of(log);
+    let mut out = headline(log, &account, seed, seed_from, origin);
     out.push_str(&report::table(log));
-    for w in log.warnings() {
-        out.push_str(&format!(
-            "chaos: program bug: pid {} {}({}): {}\n",
-            w.header.pid, w.op, w.fd, w.what
-        ));
-    }
+    out.push_str(&account.table());
+    out.push_str(&ending(log));
+    out.push_str(&report::warning_lines(log));
     if log.bad_lines > 0 {
         out.push_str(&format!(
-            "chaos: warning: {} unparseable log line(s)\n",
-            log.bad_lines
+            "chaos: warning: {}\n",
+            count(
+                log.bad_lines,
+                "unparseable log line",
+                "unparseable log lines"
+            )
         ));
     }
     out.push_str(&format!("chaos: log {}\n", log_path.display()));
     say(&out);
+}
+
+/// `chaos: 3 faults, 1 disk effect in 2 processes; policy …, seed …`: every effect, counted.
+fn headline(
+    log: &Log,
+    account: &crate::account::Account,
+    seed: u64,
+    seed_from: &str,
+    origin: &str,
+) -> String {
+    format!(
+        "chaos: {} in {}; policy {origin}, seed {seed}{seed_from}\n",
+        account.headline(),
+        count(log.starts().count(), "process", "processes"),
+    )
+}
+
+/// How the program the run started ended, when a signal ended it: an exit status of 137 says
+/// less than `killed by SIGKILL`.
+fn ending(log: &Log) -> String {
+    match log.top() {
+        Some((_, Some(exit))) if exit.signal.is_some() => format!(
+            "chaos: the program was {}{}\n",
+            exit.describe(),
+            if exit.core_dumped {
+                " (core dumped)"
+            } else {
+                ""
+            }
+        ),
+        _ => String::new(),
+    }
 }
