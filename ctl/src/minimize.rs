@@ -189,6 +189,7 @@ fn ddmin(t: &mut Tester, mut set: Vec<usize>) -> Result<Vec<usize>, Failure> {
 pub fn minimize(args: MinimizeArgs) -> Result<u8, Failure> {
     let log_path = absolute(&args.log)?;
     let original = Log::read_or_fail(&log_path)?;
+    original.require_start(&args.log)?;
     let faults = frozen::logged_faults(&original, &log_path)?;
     let nemesis = frozen::logged_nemesis(&original);
     let cmd = crate::replay::command_or_logged(&args.cmd, &original, &log_path)?;

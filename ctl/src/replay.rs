@@ -29,6 +29,24 @@ pub fn command_or_logged(
         // A system run without a workload: the processes come from the frozen policy.
         return Ok(Vec::new());
     }
+    // A start line cut short left arguments out: running what is left would run another
+    // command, and its faults would not come back.
+    if let Some((s, _)) = log.top()
+        && (s.argv_truncated.is_some_and(|n| n > 0) || (s.header.truncated && s.argv.is_some()))
+    {
+        return Err(Failure::own(format!(
+            "the command line logged in {} was truncated ({} left out of its `start` line, \
+             which holds at most {} bytes); give the command after --, e.g. `chaos-ctl replay \
+             {} -- CMD [ARGS…]`",
+            log_path.display(),
+            match s.argv_truncated {
+                Some(n) => crate::account::count(n, "argument", "arguments"),
+                None => "its last fields".to_string(),
+            },
+            chaos_engine::event::LINE_MAX,
+            log_path.display()
+        )));
+    }
     log.top()
         .and_then(|(s, _)| s.argv.clone())
         .filter(|a| !a.is_empty())

@@ -66,6 +66,14 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
         }
         return run_system(&args, &policy, &shim, &source, seed_from, quirks);
     }
+    if args.duration.is_some() {
+        return Err(Failure::with(
+            failure::USAGE,
+            "--duration is for a system run (a policy with [[process]]) without a workload; \
+             with a command, the run lasts as long as the command (to bound it, use \
+             `timeout DURATION chaos-ctl run …`)",
+        ));
+    }
     let program = preflight::resolve_command(&args.cmd[0])?;
     preflight_or_force(&args.cmd[0], args.backend, &policy, args.force)?;
     let log_path = match &args.log {
@@ -73,7 +81,7 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
         None => default_log_path(),
     };
     create_log(&log_path)?;
-    let run_dir = crate::system::fresh_run_dir(&log_path)?;
+    let run_dir = crate::system::fresh_run_dir(&log_path).inspect_err(|_| discard(&log_path))?;
     let control = crate::control::start(
         &run_dir,
         &["workload"],
@@ -81,7 +89,8 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
         &log_path,
         args.control_addr.as_deref(),
         args.quiet,
-    )?;
+    )
+    .inspect_err(|_| discard(&log_path))?;
 
     let mut cmd = launch::command(
         &args.cmd,
@@ -98,7 +107,8 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
     );
     cmd.envs(control.env.iter().map(|(k, v)| (k, v)));
 
-    let mut child = spawn_forwarding_signals(cmd, &args.cmd[0])?;
+    let mut child =
+        spawn_forwarding_signals(cmd, &args.cmd[0]).inspect_err(|_| discard(&log_path))?;
     let status = child
         .wait()
         .map_err(|e| Failure::own(format!("waiting for the program: {e}")))?;
@@ -234,7 +244,6 @@ fn run_system(
         Some(p) => absolute(p)?,
         None => default_log_path(),
     };
-    create_log(&log_path)?;
     let duration = args
         .duration
         .as_deref()
@@ -247,6 +256,7 @@ fn run_system(
              as long as the command",
         ));
     }
+    create_log(&log_path)?;
     let seed = args.seed.unwrap_or(policy.seed);
     let ended = crate::system::run(&crate::system::SystemRun {
         policy,
@@ -273,7 +283,8 @@ fn run_system(
             }
             PolicySource::Profile(_) => None,
         },
-    })?;
+    })
+    .inspect_err(|_| discard(&log_path))?;
     let log = Log::read_or_fail(&log_path)?;
     if !args.quiet {
         summarise(&log, &log_path, seed, seed_from, &policy.origin);
@@ -311,6 +322,15 @@ fn run_system(
         code,
         reraise: status.signal().filter(|_| intercepted || args.force),
     })
+}
+
+/// A run refused before anything ran leaves nothing behind: its log, while it is still empty,
+/// and its run directory. A log something was written to is the account of what did run.
+fn discard(log_path: &Path) {
+    if std::fs::metadata(log_path).is_ok_and(|m| m.len() == 0) {
+        let _ = std::fs::remove_file(log_path);
+        crate::system::remove_run_dir(log_path);
+    }
 }
 
 static CHILD: AtomicI32 = AtomicI32::new(0);

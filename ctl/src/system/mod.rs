@@ -155,6 +155,14 @@ pub(crate) fn fresh_run_dir(log: &Path) -> Result<PathBuf, Failure> {
     Ok(dir)
 }
 
+/// Removes `LOG.run/` if chaos-ctl made it (a directory of that name it did not make is left).
+pub(crate) fn remove_run_dir(log: &Path) {
+    let dir = log.with_extension("run");
+    if dir.join(RUN_DIR_MARK).exists() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 /// Every replica with its port, address, data directory and expanded command line.
 fn plan_replicas(specs: &[ProcessSpec], run_dir: &Path) -> Result<Vec<Replica>, Failure> {
     let run = run_dir.display().to_string();
