@@ -7,8 +7,9 @@ use crate::events::Log;
 use std::collections::BTreeMap;
 
 /// Process events that are chaos acting on a process (not the process's own start, exit or
-/// readiness, nor a scheduled event skipped).
-const PROCESS_EFFECTS: [&str; 5] = ["kill", "pause", "oom", "wipe", "restart"];
+/// readiness, nor a scheduled event skipped; a `wipe` line is the data side of a `kill` of kind
+/// `wipe`, counted there).
+const PROCESS_EFFECTS: [&str; 4] = ["kill", "pause", "oom", "restart"];
 
 /// One row of the effects table: (effect, on what, what it did).
 type Row = (&'static str, String, String);
