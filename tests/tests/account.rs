@@ -225,3 +225,68 @@ fn one_fault_in_one_process_reads_in_the_singular() {
     assert!(!r.stderr.contains("(s)"), "{}", r.stderr);
     assert!(!r.stderr.contains("was killed"), "{}", r.stderr);
 }
+
+/// Sleepers crashed, stopped and paused every few hundred milliseconds.
+const SLEEPERS: &str = r#"
+[[process]]
+name = "sleeper"
+cmd = ["sh", "-c", "exec sleep 600"]
+replicas = 3
+
+[attrition]
+max_dead = 1
+graceful = 0.3
+crash = 0.4
+wipe = 0.0
+pause = 0.3
+interval = "100ms..300ms"
+recovery = "50ms..150ms"
+grace = "20ms..80ms"
+paused = "50ms..200ms"
+"#;
+
+#[test]
+fn a_systems_kills_pauses_and_restarts_are_counted_by_summary_and_report() {
+    let dir = TempDir::new("account-system");
+    let policy = dir.write("s.toml", SLEEPERS);
+    let log = dir.join("s.jsonl");
+    let r = run(
+        Command::new(&bins().ctl)
+            .args(["run", "--duration", "2s", "--seed", "5", "--policy"])
+            .arg(&policy)
+            .arg("--log")
+            .arg(&log),
+        60,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    let acted = read_log(&log)
+        .iter()
+        .filter(|e| {
+            e["ev"] == "process"
+                && ["kill", "pause", "oom", "restart"].contains(&e["what"].as_str().unwrap_or(""))
+        })
+        .count();
+    assert!(acted >= 3, "the schedule did too little to test: {acted}");
+    assert!(
+        r.stderr
+            .contains(&format!("chaos: 0 faults, {acted} process events in ")),
+        "{}",
+        r.stderr
+    );
+    let rep = run(
+        Command::new(&bins().ctl)
+            .args(["report", "--json"])
+            .arg(&log),
+        20,
+    );
+    let doc: serde_json::Value = serde_json::from_str(&rep.stdout).unwrap();
+    assert_eq!(doc["effects"]["process"], acted, "{doc}");
+    let rows: u64 = doc["effects"]["by_effect"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["effect"] == "process")
+        .map(|x| x["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(rows, acted as u64, "{doc}");
+}

@@ -100,8 +100,13 @@ fn a_partition_with_a_process_in_two_groups_is_refused() {
         "{}",
         r.describe()
     );
-    // The sound partition after it still works, and is the only one logged.
+    // The sound partition after it still works, and is the only one logged and counted.
     assert!(r.stdout.ends_with("status 0\n"), "{}", r.describe());
+    assert!(
+        r.stderr.contains(", 1 partition change in "),
+        "{}",
+        r.describe()
+    );
     let cuts: Vec<serde_json::Value> = read_log(&log)
         .into_iter()
         .filter(|e| e["ev"] == "control" && e["what"] == "partition")
