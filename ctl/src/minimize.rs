@@ -233,16 +233,16 @@ pub fn minimize(args: MinimizeArgs) -> Result<u8, Failure> {
     let Some(minimal) = searched? else {
         let _ = std::fs::remove_dir_all(&dir);
         errout!(
-            "chaos: minimize: replaying all {} fault(s) of {} {} ({} run(s)), so there is nothing \
-             to shrink; the failure depended on something the log does not hold (timing, input)",
-            size,
+            "chaos: minimize: replaying all {} of {} {} ({}), so there is nothing to shrink; the \
+             failure depended on something the log does not hold (timing, input)",
+            crate::account::count(size, "fault", "faults"),
             log_path.display(),
             if t.cache.get(&(0..size).collect::<Vec<_>>()) == Some(&Verdict::Flaky) {
                 "is flaky"
             } else {
                 "passes"
             },
-            t.total_runs
+            crate::account::count(t.total_runs, "run", "runs")
         );
         return Ok(NOT_FAILING);
     };

@@ -35,15 +35,18 @@ pub fn command_or_logged(
         && (s.argv_truncated.is_some_and(|n| n > 0) || (s.header.truncated && s.argv.is_some()))
     {
         return Err(Failure::own(format!(
-            "the command line logged in {} was truncated ({} left out of its `start` line, \
-             which holds at most {} bytes); give the command after --, e.g. `chaos-ctl replay \
-             {} -- CMD [ARGS…]`",
+            "the command line logged in {} was truncated: its `start` line outgrew the log's \
+             {}-byte lines ({}); give the command after --, e.g. `chaos-ctl replay {} -- CMD \
+             [ARGS…]`",
             log_path.display(),
-            match s.argv_truncated {
-                Some(n) => crate::account::count(n, "argument", "arguments"),
-                None => "its last fields".to_string(),
-            },
             chaos_engine::event::LINE_MAX,
+            match s.argv_truncated {
+                Some(n) => format!(
+                    "{} left out",
+                    crate::account::count(n, "argument", "arguments")
+                ),
+                None => "cut before it could say how many arguments it left out".to_string(),
+            },
             log_path.display()
         )));
     }
@@ -131,8 +134,8 @@ pub fn replay(args: ReplayArgs) -> Result<u8, Failure> {
     let replayed = Log::read_or_fail(&new_log)?;
     let (reproduced, missed) = compare(&faults, &replayed);
     errout!(
-        "chaos: replay reproduced {reproduced} of {} logged fault(s); policy {}",
-        faults.len(),
+        "chaos: replay reproduced {reproduced} of {}; policy {}",
+        crate::account::count(faults.len(), "logged fault", "logged faults"),
         policy_path.display()
     );
     if !missed.is_empty() {
