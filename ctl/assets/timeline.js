@@ -17,7 +17,8 @@
   var STATE_COLOURS = { up: '#c9e7c9', starting: '#fde7b0', paused: '#c8d8f0', down: '#f3c6c6' };
   var CAT_COLOURS = {
     errno: '#d62728', reset: '#8c1c13', short: '#1f77b4', delay: '#9467bd', stall: '#17becf',
-    toxic: '#e377c2', process: '#000000', datagram: '#bcbd22', storage: '#8c564b', quirk: '#ff7f0e'
+    toxic: '#e377c2', process: '#000000', datagram: '#bcbd22', storage: '#8c564b', quirk: '#ff7f0e',
+    disk: '#7f7f7f'
   };
   var WINDOW_COLOURS = { partition: 'rgba(214,39,40,0.16)', 'rule-off': 'rgba(120,120,120,0.14)',
                          'disk-full': 'rgba(140,86,75,0.18)' };

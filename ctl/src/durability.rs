@@ -2,7 +2,8 @@
 //! `crash` fault, an OOM kill, a kill from outside) undoes what its shims journaled and no sync
 //! made durable, newest first, before anything restarts; a graceful end keeps everything (the
 //! page cache would have been written back). Each undone change is logged as a `durability`
-//! line. Which changes are undone is the engine's (`chaos_engine::durability::to_undo`).
+//! line, `undone`, or `undo-failed` with the error when the file could not be put back (the
+//! crash state then is not one Linux could leave, and the summary says so). Which changes are undone is the engine's (`chaos_engine::durability::to_undo`).
 
 use chaos_engine::durability::{Record, Why, to_undo, torn_prefix};
 use chaos_engine::policy::Policy;
@@ -33,7 +34,7 @@ pub fn prepare(policy: &Policy, run_dir: &Path) -> Result<(), crate::failure::Fa
 
 /// A process ended: undo its unsynced changes if it `crashed`, then start its journal afresh
 /// (what is on disk now is all durable). `seed`: the run's, which draws a torn write's prefix.
-/// Returns how many changes were undone.
+/// Returns how many changes it tried to undo.
 pub fn after_exit(
     policy: &Policy,
     seed: u64,
@@ -194,7 +195,7 @@ fn log_undone(
     let mut line = serde_json::json!({
         "ev": "durability",
         "ts_ns": crate::system::journal::now_ns(),
-        "what": "undone",
+        "what": if error.is_some() { "undo-failed" } else { "undone" },
         "process": name.unwrap_or("workload"),
         "op": r.op,
         "path": r.path,

@@ -1,5 +1,6 @@
 //! chaos-ctl: run a program under the chaos shim, validate policies, report on event logs.
 
+mod account;
 mod cli;
 mod control;
 mod durability;

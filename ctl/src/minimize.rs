@@ -201,6 +201,7 @@ fn ddmin(t: &mut Tester, mut set: Vec<usize>) -> Result<Vec<usize>, Failure> {
 pub fn minimize(args: MinimizeArgs) -> Result<u8, Failure> {
     let log_path = absolute(&args.log)?;
     let original = Log::read_or_fail(&log_path)?;
+    original.require_start(&args.log)?;
     let faults = frozen::logged_faults(&original, &log_path)?;
     let nemesis = frozen::logged_nemesis(&original);
     let cmd = crate::replay::command_or_logged(&args.cmd, &original, &log_path)?;
@@ -256,16 +257,16 @@ pub fn minimize(args: MinimizeArgs) -> Result<u8, Failure> {
     let Some(minimal) = searched? else {
         let _ = std::fs::remove_dir_all(&dir);
         errout!(
-            "chaos: minimize: replaying all {} fault(s) of {} {} ({} run(s)), so there is nothing \
-             to shrink; the failure depended on something the log does not hold (timing, input)",
-            size,
+            "chaos: minimize: replaying all {} of {} {} ({}), so there is nothing to shrink; the \
+             failure depended on something the log does not hold (timing, input)",
+            crate::account::count(size, "fault", "faults"),
             log_path.display(),
             if t.cache.get(&(0..size).collect::<Vec<_>>()) == Some(&Verdict::Flaky) {
                 "is flaky"
             } else {
                 "passes"
             },
-            t.total_runs
+            crate::account::count(t.total_runs, "run", "runs")
         );
         return Ok(NOT_FAILING);
     };

@@ -29,6 +29,27 @@ pub fn command_or_logged(
         // A system run without a workload: the processes come from the frozen policy.
         return Ok(Vec::new());
     }
+    // A start line cut short left arguments out: running what is left would run another
+    // command, and its faults would not come back.
+    if let Some((s, _)) = log.top()
+        && (s.argv_truncated.is_some_and(|n| n > 0) || (s.header.truncated && s.argv.is_some()))
+    {
+        return Err(Failure::own(format!(
+            "the command line logged in {} was truncated: its `start` line outgrew the log's \
+             {}-byte lines ({}); give the command after --, e.g. `chaos-ctl replay {} -- CMD \
+             [ARGS…]`",
+            log_path.display(),
+            chaos_engine::event::LINE_MAX,
+            match s.argv_truncated {
+                Some(n) => format!(
+                    "{} left out",
+                    crate::account::count(n, "argument", "arguments")
+                ),
+                None => "cut before it could say how many arguments it left out".to_string(),
+            },
+            log_path.display()
+        )));
+    }
     log.top()
         .and_then(|(s, _)| s.argv.clone())
         .filter(|a| !a.is_empty())
@@ -115,8 +136,8 @@ pub fn replay(args: ReplayArgs) -> Result<u8, Failure> {
     let replayed = Log::read_or_fail(&new_log)?;
     let (reproduced, missed) = compare(&faults, &replayed);
     errout!(
-        "chaos: replay reproduced {reproduced} of {} logged fault(s); policy {}",
-        faults.len(),
+        "chaos: replay reproduced {reproduced} of {}; policy {}",
+        crate::account::count(faults.len(), "logged fault", "logged faults"),
         policy_path.display()
     );
     if !missed.is_empty() {

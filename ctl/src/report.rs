@@ -1,5 +1,6 @@
 //! `chaos-ctl report` and the summary printed after a run.
 
+use crate::account::count;
 use crate::events::Log;
 use crate::failure::Failure;
 use crate::output::{errout, out};
@@ -103,6 +104,7 @@ fn display_name(path: &Path) -> String {
 }
 
 fn json_doc(path: &Path, log: &Log) -> serde_json::Value {
+    let account = crate::account::Account::of(log);
     let first = log.starts().next();
     let rows: Vec<serde_json::Value> = tally(log)
         .into_iter()
@@ -121,6 +123,7 @@ fn json_doc(path: &Path, log: &Log) -> serde_json::Value {
         "policy_digest": first.and_then(|s| s.policy_digest.clone()),
         "processes": log.starts().count(),
         "faults": log.faults().count(),
+        "effects": account.json(),
         "bad_lines": log.bad_lines,
         "by_rule_op_fault": rows,
         "warnings": warnings,
@@ -132,12 +135,15 @@ fn json_doc(path: &Path, log: &Log) -> serde_json::Value {
 fn text(path: &Path, log: &Log) -> String {
     let first = log.starts().next();
     let mut t = format!(
-        "{}: {} process(es), {} fault(s){}\n",
+        "{}: {}, {}{}\n",
         display_name(path),
-        log.starts().count(),
-        log.faults().count(),
+        count(log.starts().count(), "process", "processes"),
+        crate::account::Account::of(log).headline(),
         if log.bad_lines > 0 {
-            format!(", {} unparseable line(s)", log.bad_lines)
+            format!(
+                ", {}",
+                count(log.bad_lines, "unparseable line", "unparseable lines")
+            )
         } else {
             String::new()
         }
@@ -154,6 +160,7 @@ fn text(path: &Path, log: &Log) -> String {
             .map_or("?".to_string(), |s| s.to_string())
     );
     t += &table(log);
+    t += &crate::account::Account::of(log).table();
     t += &warning_lines(log);
     t += &crate::unlogged::describe(log);
     t += &exit_lines(log);

@@ -1,5 +1,6 @@
 //! `chaos-ctl run`: validate, preflight, launch under the shim, forward signals, wait, summarise.
 
+use crate::account::count;
 use crate::cli::RunArgs;
 use crate::events::Log;
 use crate::failure::{self, Failure};
@@ -75,6 +76,14 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
         }
         return run_system(&args, &policy, &shim, &source, seed_from, quirks);
     }
+    if args.duration.is_some() {
+        return Err(Failure::with(
+            failure::USAGE,
+            "--duration is for a system run (a policy with [[process]]) without a workload; \
+             with a command, the run lasts as long as the command (to bound it, use \
+             `timeout DURATION chaos-ctl run …`)",
+        ));
+    }
     let program = preflight::resolve_command(&args.cmd[0])?;
     preflight_or_force(&args.cmd[0], args.backend, &policy, args.force)?;
     let log_path = match &args.log {
@@ -82,7 +91,7 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
         None => default_log_path(),
     };
     create_log(&log_path)?;
-    let run_dir = crate::system::fresh_run_dir(&log_path)?;
+    let run_dir = crate::system::fresh_run_dir(&log_path).inspect_err(|_| discard(&log_path))?;
     let control = crate::control::start(
         &run_dir,
         &["workload"],
@@ -90,7 +99,8 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
         &log_path,
         args.control_addr.as_deref(),
         args.quiet,
-    )?;
+    )
+    .inspect_err(|_| discard(&log_path))?;
 
     let mut cmd = launch::command(
         &args.cmd,
@@ -107,7 +117,8 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
     );
     cmd.envs(control.env.iter().map(|(k, v)| (k, v)));
 
-    let child = spawn_forwarding_signals(cmd, &args.cmd[0])?;
+    let child =
+        spawn_forwarding_signals(cmd, &args.cmd[0]).inspect_err(|_| discard(&log_path))?;
     let status = crate::foreground::reap(child.id() as i32, true)
         .ok()
         .flatten()
@@ -245,7 +256,6 @@ fn run_system(
         Some(p) => absolute(p)?,
         None => default_log_path(),
     };
-    create_log(&log_path)?;
     let duration = args
         .duration
         .as_deref()
@@ -258,6 +268,7 @@ fn run_system(
              as long as the command",
         ));
     }
+    create_log(&log_path)?;
     let seed = args.seed.unwrap_or(policy.seed);
     let ended = crate::system::run(&crate::system::SystemRun {
         policy,
@@ -285,7 +296,8 @@ fn run_system(
             }
             PolicySource::Profile(_) => None,
         },
-    })?;
+    })
+    .inspect_err(|_| discard(&log_path))?;
     let log = Log::read_or_fail(&log_path)?;
     write_html(args, &log_path);
     if !args.quiet {
@@ -324,6 +336,15 @@ fn run_system(
         code,
         reraise: status.signal().filter(|_| intercepted || args.force),
     })
+}
+
+/// A run refused before anything ran leaves nothing behind: its log, while it is still empty,
+/// and its run directory. A log something was written to is the account of what did run.
+fn discard(log_path: &Path) {
+    if std::fs::metadata(log_path).is_ok_and(|m| m.len() == 0) {
+        let _ = std::fs::remove_file(log_path);
+        crate::system::remove_run_dir(log_path);
+    }
 }
 
 static CHILD: AtomicI32 = AtomicI32::new(0);
@@ -424,25 +445,55 @@ fn say(text: &str) {
 }
 
 fn summarise(log: &Log, log_path: &Path, seed: u64, seed_from: &str, origin: &str) {
-    let processes = log.starts().count();
-    let faults = log.faults().count();
-    let mut out = format!(
-        "chaos: {faults} fault(s) in {processes} process(es); policy {origin}, seed {seed}{seed_from}\n"
-    );
+    let account = crate::account::Account::of(log);
+    let mut out = headline(log, &account, seed, seed_from, origin);
     out.push_str(&report::table(log));
-    for w in log.warnings() {
-        out.push_str(&format!(
-            "chaos: program bug: pid {} {}({}): {}\n",
-            w.header.pid, w.op, w.fd, w.what
-        ));
-    }
+    out.push_str(&account.table());
+    out.push_str(&ending(log));
+    out.push_str(&report::warning_lines(log));
     out.push_str(&crate::unlogged::describe(log));
     if log.bad_lines > 0 {
         out.push_str(&format!(
-            "chaos: warning: {} unparseable log line(s)\n",
-            log.bad_lines
+            "chaos: warning: {}\n",
+            count(
+                log.bad_lines,
+                "unparseable log line",
+                "unparseable log lines"
+            )
         ));
     }
     out.push_str(&format!("chaos: log {}\n", log_path.display()));
     say(&out);
+}
+
+/// `chaos: 3 faults, 1 disk effect in 2 processes; policy …, seed …`: every effect, counted.
+fn headline(
+    log: &Log,
+    account: &crate::account::Account,
+    seed: u64,
+    seed_from: &str,
+    origin: &str,
+) -> String {
+    format!(
+        "chaos: {} in {}; policy {origin}, seed {seed}{seed_from}\n",
+        account.headline(),
+        count(log.starts().count(), "process", "processes"),
+    )
+}
+
+/// How the program the run started ended, when a signal ended it: an exit status of 137 says
+/// less than `killed by SIGKILL`.
+fn ending(log: &Log) -> String {
+    match log.top() {
+        Some((_, Some(exit))) if exit.signal.is_some() => format!(
+            "chaos: the program was {}{}\n",
+            exit.describe(),
+            if exit.core_dumped {
+                " (core dumped)"
+            } else {
+                ""
+            }
+        ),
+        _ => String::new(),
+    }
 }

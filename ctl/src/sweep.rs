@@ -336,14 +336,14 @@ fn report(args: &SweepArgs, source: &PolicySource, done: &Done) -> Result<u8, Fa
     }
     let name = |sig: i32| chaos_engine::signal::signal_name(sig);
     errout!(
-        "chaos: sweep {} {} of {} seed(s) in {:.1} s: {} failed{}",
+        "chaos: sweep {} {} of {} in {:.1} s: {} failed{}",
         if interrupted.is_some() {
             "interrupted: finished"
         } else {
             "ran"
         },
         results.len() - cut,
-        seeds.len(),
+        crate::account::count(seeds.len(), "seed", "seeds"),
         elapsed.as_secs_f64(),
         failed.len(),
         match interrupted {

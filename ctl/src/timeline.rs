@@ -77,9 +77,94 @@ fn event_ts(e: &Event) -> Option<u64> {
         Event::Process(p) => Some(p.ts_ns),
         Event::System(s) => Some(s.ts_ns),
         Event::Control(c) => Some(c.ts_ns),
+        Event::Disk(d) => Some(d.header.ts_ns),
+        Event::Writeback(w) => Some(w.header.ts_ns),
+        Event::Durability(d) => Some(d.ts_ns),
         // Written when the run ended, about the whole run: not a point on its timeline.
         Event::Unlogged(_) | Event::Other => None,
     }
+}
+
+/// One dot on a process's lane: a fault, or another effect chaos had on the process (a `[[disk]]`
+/// cutting or refusing a write, a writeback error reported, a change undone after its crash).
+struct EffectRow {
+    ts_ns: u64,
+    pid: Option<i32>,
+    cat: &'static str,
+    rule: String,
+    op: String,
+    fault: String,
+    key: String,
+    target: String,
+    bytes: String,
+}
+
+fn bytes_of(requested: Option<u64>, returned: Option<i64>) -> String {
+    match (requested, returned) {
+        (Some(r), Some(n)) => format!("{n} of {r} bytes"),
+        (Some(r), None) => format!("{r} bytes asked"),
+        _ => String::new(),
+    }
+}
+
+fn effect_of(e: &Event) -> Option<EffectRow> {
+    Some(match e {
+        Event::Fault(f) => EffectRow {
+            ts_ns: f.header.ts_ns,
+            pid: Some(f.header.pid),
+            cat: category(f),
+            rule: f.rule.clone(),
+            op: f.op.clone(),
+            fault: f.quirk.clone().unwrap_or_else(|| f.fault.clone()),
+            key: f.key.clone().unwrap_or_default(),
+            target: f
+                .peer
+                .as_deref()
+                .or(f.path.as_deref())
+                .or(f.host.as_deref())
+                .unwrap_or("")
+                .to_string(),
+            bytes: bytes_of(f.requested, f.returned),
+        },
+        Event::Disk(d) => EffectRow {
+            ts_ns: d.header.ts_ns,
+            pid: Some(d.header.pid),
+            cat: "disk",
+            rule: format!("[[disk]] {}", d.disk.as_deref().unwrap_or("")),
+            op: d.op.clone(),
+            fault: d.errno.clone().unwrap_or_else(|| d.what.clone()),
+            key: String::new(),
+            target: d.path.clone().unwrap_or_default(),
+            bytes: bytes_of(d.requested, d.returned),
+        },
+        Event::Writeback(w) => EffectRow {
+            ts_ns: w.header.ts_ns,
+            pid: Some(w.header.pid),
+            cat: "storage",
+            rule: "writeback".into(),
+            op: w.op.clone(),
+            fault: w.errno.clone().unwrap_or_else(|| w.what.clone()),
+            key: String::new(),
+            target: w.path.clone().unwrap_or_default(),
+            bytes: String::new(),
+        },
+        Event::Durability(d) if d.what != "unseen" => EffectRow {
+            ts_ns: d.ts_ns,
+            pid: d.pid,
+            cat: "storage",
+            rule: "[durability]".into(),
+            op: d.op.clone().unwrap_or_default(),
+            fault: d.what.clone(),
+            key: String::new(),
+            target: d.path.clone().unwrap_or_default(),
+            bytes: d
+                .range
+                .map(|[a, b]| format!("bytes {a}..{b}"))
+                .or_else(|| d.error.clone())
+                .unwrap_or_default(),
+        },
+        _ => return None,
+    })
 }
 
 /// The state a system process is in after one of its events, if the event changes it.
@@ -170,8 +255,7 @@ pub fn build(logs: &[(String, Log)]) -> Value {
         .collect();
     let faulted: std::collections::HashSet<i32> = events
         .iter()
-        .filter_map(|e| e.as_fault())
-        .map(|f| f.header.pid)
+        .filter_map(|e| effect_of(e)?.pid)
         .collect();
     let top_pid = logs
         .first()
@@ -258,30 +342,22 @@ pub fn build(logs: &[(String, Log)]) -> Value {
     let (mut key, mut target, mut bytes) = (vec![], vec![], vec![]);
     let mut per_rule: BTreeMap<String, usize> = BTreeMap::new();
     for e in &events {
-        let Event::Fault(f) = e else { continue };
-        let Some(&l) = lane_of_pid.get(&f.header.pid) else {
+        let Some(x) = effect_of(e) else { continue };
+        let Some(&l) = x.pid.and_then(|pid| lane_of_pid.get(&pid)) else {
             continue;
         };
-        t.push(json!((ms(f.header.ts_ns) * 1000.0).round() / 1000.0));
+        t.push(json!((ms(x.ts_ns) * 1000.0).round() / 1000.0));
         lane.push(l);
-        cat.push(strings.id(category(f)));
-        rule.push(strings.id(&f.rule));
-        op.push(strings.id(&f.op));
-        fault.push(strings.id(f.quirk.as_deref().unwrap_or(&f.fault)));
-        key.push(f.key.clone().unwrap_or_default());
-        let what = f
-            .peer
-            .as_deref()
-            .or(f.path.as_deref())
-            .or(f.host.as_deref())
-            .unwrap_or("");
-        target.push(strings.id(what));
-        bytes.push(match (f.requested, f.returned) {
-            (Some(r), Some(n)) => format!("{n} of {r} bytes"),
-            (Some(r), None) => format!("{r} bytes asked"),
-            _ => String::new(),
-        });
-        *per_rule.entry(f.rule.clone()).or_insert(0) += 1;
+        cat.push(strings.id(x.cat));
+        rule.push(strings.id(&x.rule));
+        op.push(strings.id(&x.op));
+        fault.push(strings.id(&x.fault));
+        key.push(x.key);
+        target.push(strings.id(&x.target));
+        bytes.push(x.bytes);
+        if let Event::Fault(f) = e {
+            *per_rule.entry(f.rule.clone()).or_insert(0) += 1;
+        }
     }
 
     let top = logs.first().and_then(|(_, l)| l.top());

@@ -47,10 +47,18 @@ pub fn interrupted_status(sig: i32) -> u8 {
 /// `--timeout`: a duration such as `30s` or `2m`, or bare seconds (`10`) as timeout(1) takes them.
 pub fn timeout_arg(text: &str) -> Result<Duration, crate::failure::Failure> {
     let t = text.trim();
-    if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit() || c == '.') {
-        return crate::launch::duration_arg(&format!("{t}s"), "--timeout");
+    let d = if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        crate::launch::duration_arg(&format!("{t}s"), "--timeout")?
+    } else {
+        crate::launch::duration_arg(t, "--timeout")?
+    };
+    // A trial given no time at all would be "timed out" whatever the program does.
+    if d.is_zero() {
+        return Err(crate::failure::Failure::own(format!(
+            "--timeout `{text}`: expected a duration above zero (e.g. 30s, 2m)"
+        )));
     }
-    crate::launch::duration_arg(t, "--timeout")
+    Ok(d)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -163,5 +171,9 @@ mod tests {
         assert_eq!(super::timeout_arg("1.5").unwrap().as_millis(), 1500);
         assert_eq!(super::timeout_arg("2m").unwrap().as_secs(), 120);
         assert!(super::timeout_arg("ten").is_err());
+        for zero in ["0", "0s", "0.0", "0ms"] {
+            let e = super::timeout_arg(zero).unwrap_err();
+            assert!(e.message.contains("above zero"), "{zero}: {}", e.message);
+        }
     }
 }

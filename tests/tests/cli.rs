@@ -116,7 +116,10 @@ fn summary_report_and_json_report_agree_with_the_log() {
     let n = faults(&log).len();
     assert!(n > 0);
     assert!(
-        r.stderr.contains(&format!("chaos: {n} fault(s)")),
+        r.stderr.contains(&format!(
+            "chaos: {n} fault{} in ",
+            if n == 1 { "" } else { "s" }
+        )),
         "{}",
         r.stderr
     );

@@ -154,7 +154,11 @@ fn report_reads_stdin() {
     let text = std::fs::read_to_string(&log).unwrap();
     let r = run_with_stdin(ctl().arg("report").arg("-"), &text, 20);
     assert_eq!(r.code(), Some(0), "{}", r.describe());
-    assert!(r.stdout.contains("1 fault(s)"), "{}", r.describe());
+    assert!(
+        r.stdout.contains("1 process, 1 fault\n"),
+        "{}",
+        r.describe()
+    );
     let r = run_with_stdin(ctl().arg("report").arg("-"), "not a log\n", 20);
     assert_eq!(r.code(), Some(125), "{}", r.describe());
 }

@@ -378,7 +378,7 @@ fn sweep_runs_a_go_program_under_seccomp() {
     );
     assert_eq!(r.code(), Some(0), "{}", r.describe());
     assert!(
-        r.stderr.contains("ran 3 of 3 seed(s)") && r.stderr.contains(": 0 failed"),
+        r.stderr.contains("ran 3 of 3 seeds") && r.stderr.contains(": 0 failed"),
         "{}",
         r.describe()
     );

@@ -182,11 +182,25 @@ pub fn apply(
                     "a partition takes two or more non-empty groups of processes",
                 ));
             }
-            let mut groups = Vec::new();
+            // Each replica in one group only, as the policy's `between` is checked: one in two
+            // groups would be cut from itself.
+            let mut groups: Vec<Vec<usize>> = Vec::new();
             for g in between {
                 let mut idx = Vec::new();
                 for n in g {
-                    idx.extend(members(page, n)?);
+                    for i in members(page, n)? {
+                        if groups.iter().chain([&idx]).any(|g| g.contains(&i)) {
+                            return Err(Failure::with(
+                                crate::failure::USAGE,
+                                format!(
+                                    "`{}` is in more than one group of the partition; each \
+                                     process may be in one group only",
+                                    page.name(i)
+                                ),
+                            ));
+                        }
+                        idx.push(i);
+                    }
                 }
                 groups.push(idx);
             }

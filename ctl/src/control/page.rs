@@ -20,8 +20,9 @@ unsafe impl Send for Mapped {}
 unsafe impl Sync for Mapped {}
 
 impl Mapped {
-    /// Creates (or replaces) the page at `path`, sized and initialised, world-readable and
-    /// writable so that processes run as another `user` can map it too.
+    /// Creates (or replaces) the page at `path`, sized and initialised, readable and writable by
+    /// its owner only: whoever can write it can switch rules and cut traffic. A system whose
+    /// processes run as another `user` shares it with them (`crate::system`, `share_with_users`).
     pub fn create(
         path: &Path,
         names: &[&str],
@@ -36,15 +37,15 @@ impl Mapped {
             ))
         };
         let _ = std::fs::remove_file(path);
+        use std::os::unix::fs::OpenOptionsExt;
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(path)
             .map_err(fail)?;
         file.set_len(SIZE as u64).map_err(fail)?;
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666)).map_err(fail)?;
         let mapped = Mapped::map(&file, path)?;
         mapped
             .page()

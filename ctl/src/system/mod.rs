@@ -158,9 +158,23 @@ pub(crate) fn fresh_run_dir(log: &Path) -> Result<PathBuf, Failure> {
         }
         std::fs::remove_dir_all(&dir).map_err(fail)?;
     }
-    std::fs::create_dir_all(&dir).map_err(fail)?;
+    // Owner-only: it holds the control page, and whoever reaches that can change the run.
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(fail)?;
     std::fs::write(dir.join(RUN_DIR_MARK), "").map_err(fail)?;
     Ok(dir)
+}
+
+/// Removes `LOG.run/` if chaos-ctl made it (a directory of that name it did not make is left).
+pub(crate) fn remove_run_dir(log: &Path) {
+    let dir = log.with_extension("run");
+    if dir.join(RUN_DIR_MARK).exists() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
 
 /// Every replica with its port, address, data directory and expanded command line.
@@ -281,10 +295,13 @@ fn user_ids(user: &str) -> Result<(libc::uid_t, libc::gid_t), Failure> {
     Ok(ids)
 }
 
-/// Lets the processes that run as another user (`user`) write the log and read the policy.
+/// Lets the processes that run as another user (`user`) write the log, read the policy and map
+/// the control page, and nobody else: the run directory becomes searchable by that user's group
+/// (0710) and the page is given to that user (0600), or, when several users run processes, to
+/// the first one's group (0660), as the log is.
 fn share_with_users(replicas: &[Replica], log: &Path, run_dir: &Path) -> Result<(), Failure> {
     use std::os::unix::fs::PermissionsExt;
-    let Some(gid) = replicas.iter().find_map(|r| r.ids.map(|(_, g)| g)) else {
+    let Some((uid, gid)) = replicas.iter().find_map(|r| r.ids) else {
         return Ok(());
     };
     let fail = |p: &Path, e: std::io::Error| {
@@ -297,7 +314,7 @@ fn share_with_users(replicas: &[Replica], log: &Path, run_dir: &Path) -> Result<
     std::os::unix::fs::chown(log, None, Some(gid)).map_err(|e| fail(log, e))?;
     std::fs::set_permissions(log, std::fs::Permissions::from_mode(0o660))
         .map_err(|e| fail(log, e))?;
-    for dir in [log.parent(), Some(run_dir)].into_iter().flatten() {
+    if let Some(dir) = log.parent() {
         let mode = std::fs::metadata(dir)
             .map_err(|e| fail(dir, e))?
             .permissions()
@@ -305,6 +322,21 @@ fn share_with_users(replicas: &[Replica], log: &Path, run_dir: &Path) -> Result<
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode | 0o711))
             .map_err(|e| fail(dir, e))?;
     }
+    // The directory stays ours (its other files are opened by chaos-ctl, which must not follow
+    // what another user could plant there); the group may only pass through it.
+    std::os::unix::fs::chown(run_dir, None, Some(gid)).map_err(|e| fail(run_dir, e))?;
+    std::fs::set_permissions(run_dir, std::fs::Permissions::from_mode(0o710))
+        .map_err(|e| fail(run_dir, e))?;
+    let page = run_dir.join(crate::control::page::FILE);
+    let one_user = replicas.iter().filter_map(|r| r.ids).all(|(u, _)| u == uid);
+    let (owner, mode) = if one_user {
+        (Some(uid), 0o600)
+    } else {
+        (None, 0o660)
+    };
+    std::os::unix::fs::chown(&page, owner, Some(gid)).map_err(|e| fail(&page, e))?;
+    std::fs::set_permissions(&page, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| fail(&page, e))?;
     crate::policy_source::share_staged_read_only()
 }
 

@@ -1,6 +1,7 @@
 //! The per-process table a system run prints after its fault table.
 
 use super::replica::Replica;
+use crate::account::count;
 use chaos_engine::event::schema::ProcessEvent;
 use std::fmt::Write;
 
@@ -20,8 +21,9 @@ pub fn table(replicas: &[Replica], events: &[ProcessEvent]) -> String {
         None => String::new(),
     };
     let mut t = format!(
-        "chaos: system: {} process(es), {scheduled} scheduled event(s) carried out{late}, {skipped} skipped\n",
-        replicas.len()
+        "chaos: system: {}, {} carried out{late}, {skipped} skipped\n",
+        count(replicas.len(), "process", "processes"),
+        count(scheduled, "scheduled event", "scheduled events"),
     );
     let w = replicas
         .iter()

@@ -37,6 +37,13 @@ pub enum Event {
     /// A process that could not write the log, and so injected nothing (chaos-ctl writes it after
     /// the run, from the control page).
     Unlogged(UnloggedLine),
+    /// What a `[[disk]]` did to a write: cut it short where its space ended, or refused it.
+    Disk(DiskLine),
+    /// An fsync that reported a writeback error another fd's fsync met.
+    Writeback(WritebackLine),
+    /// `[durability]`: a change undone after a crash (by chaos-ctl), an undo that failed, or a
+    /// write the shim could not journal.
+    Durability(DurabilityLine),
     /// A line of a kind this reader does not know (from a newer shim).
     #[serde(other)]
     Other,
@@ -311,6 +318,81 @@ pub struct UnloggedLine {
     pub withheld: u64,
 }
 
+/// `{"ev":"disk",...}`, written by the shim (shim/src/log.rs, `write_disk`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskLine {
+    #[serde(flatten)]
+    pub header: Header,
+    /// The `[[disk]]`'s name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<String>,
+    /// `short` (cut where the space ended) or `full` (refused with ENOSPC).
+    pub what: String,
+    pub op: String,
+    pub fd: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub returned: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errno: Option<String>,
+}
+
+/// `{"ev":"writeback","what":"reported",...}`, written by the shim.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WritebackLine {
+    #[serde(flatten)]
+    pub header: Header,
+    pub what: String,
+    pub op: String,
+    pub fd: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errno: Option<String>,
+}
+
+/// `{"ev":"durability",...}`: chaos-ctl's `undone` and `undo-failed` lines (with `process`, `op`,
+/// `why`, and `error` for a failure), or the shim's `unseen` (with its header, `fd` and `why`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DurabilityLine {
+    pub ts_ns: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tid: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proc: Option<String>,
+    /// `undone`, `undo-failed` or `unseen`.
+    pub what: String,
+    /// The process of the run whose change it was (`workload`, `kv#1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fd: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Why it was not durable (`not fsynced`), or why a write was not journaled (`O_DIRECT`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// The bytes undone, `[from, to)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<[u64; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub torn_kept: Option<u64>,
+    /// Why the undo failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// `{"ev":"exit",...}`: how a process ended. Exactly one of `status` and `signal` is set.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Exit {
@@ -377,7 +459,10 @@ impl Event {
             | Event::System(_)
             | Event::Control(_)
             | Event::Unlogged(_)
+            | Event::Durability(_)
             | Event::Other => None,
+            Event::Disk(d) => Some(&d.header),
+            Event::Writeback(w) => Some(&w.header),
         }
     }
 
@@ -430,6 +515,27 @@ impl Event {
         }
     }
 
+    pub fn as_disk(&self) -> Option<&DiskLine> {
+        match self {
+            Event::Disk(x) => Some(x),
+            _ => None,
+        }
+    }
+
+    pub fn as_writeback(&self) -> Option<&WritebackLine> {
+        match self {
+            Event::Writeback(x) => Some(x),
+            _ => None,
+        }
+    }
+
+    pub fn as_durability(&self) -> Option<&DurabilityLine> {
+        match self {
+            Event::Durability(x) => Some(x),
+            _ => None,
+        }
+    }
+
     pub fn as_exit(&self) -> Option<&Exit> {
         match self {
             Event::Exit(x) => Some(x),
@@ -462,6 +568,11 @@ mod tests {
         r#"{"ev":"exit","ts_ns":1796161632039091800,"pid":4926,"reaper":4925,"signal":"SIGKILL"}"#,
         r#"{"ev":"exit","ts_ns":1796161632039091900,"pid":4925,"proc":"0562e8b0e99580be","reaper":4924,"status":3}"#,
         r#"{"ev":"process","ts_ns":1796161632039092000,"t_ns":2500000000,"name":"kv#1","what":"kill","kind":"graceful","pid":4930,"life":0,"key":"attrition#0","grace_ns":2000000000,"recovery_ns":1000000000,"at_ns":2000000000}"#,
+        r#"{"ev":"disk","ts_ns":1796161632039093000,"pid":4931,"tid":4931,"proc":"0562e8b0e99580be","disk":"data","what":"full","op":"write","fd":3,"path":"/srv/data/app.log","requested":10000,"returned":-1,"errno":"ENOSPC"}"#,
+        r#"{"ev":"writeback","ts_ns":1796161632039094000,"pid":4931,"tid":4931,"proc":"0562e8b0e99580be","what":"reported","op":"fsync","fd":4,"path":"/srv/data/app.log","errno":"EIO"}"#,
+        r#"{"ev":"durability","ts_ns":1796161632039095000,"what":"undone","process":"workload","op":"write","path":"/srv/data/app.log","why":"not fsynced","range":[0,13],"old_size":0}"#,
+        r#"{"ev":"durability","ts_ns":1796161632039096000,"what":"undo-failed","process":"kv#0","op":"rename","path":"/srv/data/a","why":"directory not fsynced","to":"/srv/data/b","error":"Not a directory (os error 20)"}"#,
+        r#"{"ev":"durability","ts_ns":1796161632039097000,"pid":4931,"tid":4931,"proc":"0562e8b0e99580be","what":"unseen","fd":4,"path":"/srv/data/direct","why":"O_DIRECT"}"#,
     ];
 
     #[test]
@@ -551,6 +662,22 @@ mod tests {
         let kill = events[13].as_process().unwrap();
         assert_eq!((kill.name.as_str(), kill.what.as_str()), ("kv#1", "kill"));
         assert_eq!(kill.key.as_deref(), Some("attrition#0"));
+        let full = events[14].as_disk().unwrap();
+        assert_eq!((full.what.as_str(), full.returned), ("full", Some(-1)));
+        assert_eq!(full.disk.as_deref(), Some("data"));
+        assert_eq!(
+            events[15].as_writeback().unwrap().errno.as_deref(),
+            Some("EIO")
+        );
+        let undone = events[16].as_durability().unwrap();
+        assert_eq!(
+            (undone.what.as_str(), undone.range),
+            ("undone", Some([0, 13]))
+        );
+        let failed = events[17].as_durability().unwrap();
+        assert_eq!(failed.what, "undo-failed");
+        assert!(failed.error.as_deref().unwrap().contains("Not a directory"));
+        assert_eq!(events[18].as_durability().unwrap().pid, Some(4931));
     }
 
     /// The set of fields of a line, and serialising its parse back gives the same line.
