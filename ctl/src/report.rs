@@ -124,6 +124,7 @@ fn json_doc(path: &Path, log: &Log) -> serde_json::Value {
         "bad_lines": log.bad_lines,
         "by_rule_op_fault": rows,
         "warnings": warnings,
+        "rules": crate::refusals::json(log),
         "exits": log.exits().collect::<Vec<_>>(),
     })
 }
@@ -153,6 +154,7 @@ fn text(path: &Path, log: &Log) -> String {
             .map_or("?".to_string(), |s| s.to_string())
     );
     t += &table(log);
+    t += &crate::refusals::report_lines(log);
     t += &warning_lines(log);
     t += &exit_lines(log);
     t

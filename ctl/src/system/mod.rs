@@ -118,6 +118,9 @@ pub fn run(r: &SystemRun) -> Result<Ended, Failure> {
     crate::run::forward_signals_to(0);
     let outcome = sup.start_all().and_then(|()| sup.supervise());
     sup.shutdown();
+    if let Some(control) = &sup.control {
+        crate::refusals::append_rule_lines(&control.page.page(), r.policy, r.log_path);
+    }
     let summary = summary::table(&sup.replicas, &sup.journal.written);
     outcome.map(|(workload, interrupted)| Ended {
         workload,

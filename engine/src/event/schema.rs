@@ -34,6 +34,10 @@ pub enum Event {
     /// A change made through the control page (by chaos-ctl: `chaos-ctl control`, the HTTP
     /// endpoint, the partition schedule), or where a process first saw one (by the shim).
     Control(ControlLine),
+    /// One rule's account at the end of a run (chaos-ctl writes it from the control page's
+    /// counts, summed over every process): its draws that said "fire", its injections, and why
+    /// the rest did not fire.
+    Rule(RuleLine),
     /// A line of a kind this reader does not know (from a newer shim).
     #[serde(other)]
     Other,
@@ -201,6 +205,23 @@ pub struct SystemLine {
     pub processes: String,
 }
 
+/// `{"ev":"rule",...}`: what became of one rule's draws over the whole run. Only rules drawn at
+/// least once have a line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleLine {
+    pub ts_ns: u64,
+    /// The rule's name.
+    pub rule: String,
+    /// Calls on which the rule's draw (with its `after`/`every`/`min_bytes`) said "fire".
+    pub drawn: u64,
+    /// Of those, the faults injected.
+    pub injected: u64,
+    /// The rest by reason: a realism rule's name (README, "Realism"), `times-used-up` or
+    /// `outside-window`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub refused: std::collections::BTreeMap<String, u64>,
+}
+
 /// `{"ev":"control",...}`. chaos-ctl writes one per change, with `by`, `what` and the run's time;
 /// every shim writes one when a call of its first sees a new generation, with `pid` and `at`, the
 /// place (`PROCESS-CONN/SITE`) where the change first took effect in that process.
@@ -346,6 +367,7 @@ impl Event {
             | Event::Process(_)
             | Event::System(_)
             | Event::Control(_)
+            | Event::Rule(_)
             | Event::Other => None,
         }
     }
@@ -392,6 +414,13 @@ impl Event {
         }
     }
 
+    pub fn as_rule(&self) -> Option<&RuleLine> {
+        match self {
+            Event::Rule(x) => Some(x),
+            _ => None,
+        }
+    }
+
     pub fn as_exit(&self) -> Option<&Exit> {
         match self {
             Event::Exit(x) => Some(x),
@@ -424,6 +453,7 @@ mod tests {
         r#"{"ev":"exit","ts_ns":1796161632039091800,"pid":4926,"reaper":4925,"signal":"SIGKILL"}"#,
         r#"{"ev":"exit","ts_ns":1796161632039091900,"pid":4925,"proc":"0562e8b0e99580be","reaper":4924,"status":3}"#,
         r#"{"ev":"process","ts_ns":1796161632039092000,"t_ns":2500000000,"name":"kv#1","what":"kill","kind":"graceful","pid":4930,"life":0,"key":"attrition#0","grace_ns":2000000000,"recovery_ns":1000000000,"at_ns":2000000000}"#,
+        r#"{"ev":"rule","ts_ns":1796161632039093000,"rule":"short-send","drawn":96,"injected":0,"refused":{"blocking-write-not-interrupted":96}}"#,
     ];
 
     #[test]
@@ -530,6 +560,16 @@ mod tests {
             assert_eq!(keys(&back), keys(&raw), "fields lost or added: {line}");
             assert_eq!(back, raw, "{line}");
         }
+    }
+
+    #[test]
+    fn a_rule_line_carries_its_counts_by_reason() {
+        let line = LINES.last().unwrap();
+        let e: Event = serde_json::from_str(line).unwrap();
+        let r = e.as_rule().unwrap();
+        assert_eq!((r.rule.as_str(), r.drawn, r.injected), ("short-send", 96, 0));
+        assert_eq!(r.refused["blocking-write-not-interrupted"], 96);
+        assert!(e.header().is_none() && e.as_fault().is_none());
     }
 
     #[test]

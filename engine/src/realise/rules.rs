@@ -166,16 +166,16 @@ impl NotHere {
                 "write faster than the peer reads, or use `stall` or a delay instead"
             }
             NotHere::BlockingWriteNotInterrupted => {
-                "use a non-blocking socket, larger writes, SO_SNDTIMEO, or `signal = ...` naming a                  handler the program installs"
+                "use a non-blocking socket, larger writes, SO_SNDTIMEO, or `signal = ...` naming a handler the program installs"
             }
             NotHere::WaitAllNotInterrupted => {
                 "set SO_RCVTIMEO, or `signal = ...` naming a handler the program installs"
             }
             NotHere::NoDeliverableSignal => {
-                "install a SIGCHLD/SIGWINCH/SIGURG/SIGCONT handler, or name the program's own                  handler with `signal = ...`"
+                "install a SIGCHLD/SIGWINCH/SIGURG/SIGCONT handler, or name the program's own handler with `signal = ...`"
             }
             NotHere::Restarted => {
-                "install the handler without SA_RESTART, or set a socket timeout (SO_RCVTIMEO/                 SO_SNDTIMEO)"
+                "install the handler without SA_RESTART, or set a socket timeout (SO_RCVTIMEO or SO_SNDTIMEO)"
             }
             NotHere::WouldNotWait => "use `stall` or a delay, which apply to calls that do not wait",
             NotHere::SplitsAWrite => "shorten TCP reads or pipe writes instead",
