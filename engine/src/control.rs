@@ -624,7 +624,11 @@ mod tests {
         let (w, p) = memory();
         let page = Page::over(&w, &p).unwrap();
         page.init(&[], &["a", "b"], 0b11, "");
-        assert_eq!(page.tally_of(0), Default::default(), "init clears the tallies");
+        assert_eq!(
+            page.tally_of(0),
+            Default::default(),
+            "init clears the tallies"
+        );
         let blocking = Reason::Realism(NotHere::BlockingWriteNotInterrupted);
         for _ in 0..3 {
             page.tally(1, Err(blocking));
@@ -641,7 +645,11 @@ mod tests {
         assert_eq!(page.tally_of(0).drawn, 0, "rules do not share counters");
         assert_eq!(page.tally_of(MAX_RULES - 1).drawn, 1, "the last rule fits");
         assert_eq!(page.tally_of(MAX_RULES), Default::default());
-        assert_eq!(page.port_owner(0), None, "the last rule's counters stop before the ports");
+        assert_eq!(
+            page.port_owner(0),
+            None,
+            "the last rule's counters stop before the ports"
+        );
     }
 
     #[test]

@@ -238,9 +238,8 @@ fn refused_by_kind(fault: &Fault, op: Op, kind: FdKind) -> Option<NotHere> {
             (never_waits || kind == FdKind::File).then_some(NotHere::WouldNotWait)
         }
         Fault::Toxic(_) if op.is_multi_message() => Some(NotHere::NotAStream),
-        Fault::Toxic(_) => {
-            matches!(kind, FdKind::Pipe | FdKind::File | FdKind::Other).then_some(NotHere::NotAStream)
-        }
+        Fault::Toxic(_) => matches!(kind, FdKind::Pipe | FdKind::File | FdKind::Other)
+            .then_some(NotHere::NotAStream),
         _ => None,
     }
 }
@@ -473,18 +472,46 @@ mod tests {
     #[test]
     fn rules_the_realism_model_refuses_on_every_call_they_match_get_a_warning() {
         for (on, fd, fault, expect) in [
-            (r#""reads""#, r#"["unix", "pipe"]"#, r#"{ short = "50%" }"#, "(splits-a-write)"),
-            (r#""reads""#, r#"["udp", "unix"]"#, r#"{ short = "50%" }"#, "(whole-messages)"),
-            (r#""write""#, r#""file""#, r#"{ short = "1..10" }"#, "(file-write)"),
-            (r#""recvmmsg""#, r#""tcp""#, r#"{ short = "1..10" }"#, "(whole-messages)"),
-            (r#""send""#, r#""pipe""#, r#"{ latency = "5ms" }"#, "(not-a-stream)"),
+            (
+                r#""reads""#,
+                r#"["unix", "pipe"]"#,
+                r#"{ short = "50%" }"#,
+                "(splits-a-write)",
+            ),
+            (
+                r#""reads""#,
+                r#"["udp", "unix"]"#,
+                r#"{ short = "50%" }"#,
+                "(whole-messages)",
+            ),
+            (
+                r#""write""#,
+                r#""file""#,
+                r#"{ short = "1..10" }"#,
+                "(file-write)",
+            ),
+            (
+                r#""recvmmsg""#,
+                r#""tcp""#,
+                r#"{ short = "1..10" }"#,
+                "(whole-messages)",
+            ),
+            (
+                r#""send""#,
+                r#""pipe""#,
+                r#"{ latency = "5ms" }"#,
+                "(not-a-stream)",
+            ),
             (r#""fsync""#, r#""any""#, r#""EINTR""#, "(would-not-wait)"),
         ] {
             // (EINTR on fsync passes the errno check only when the user insists.)
             let text = rule(on, fd, fault) + "any_errno = true\n";
             let w = warnings(&text);
             assert_eq!(w.len(), 1, "{text}: {w:?}");
-            assert!(w[0].contains(expect) && w[0].contains("never fires"), "{text}: {w:?}");
+            assert!(
+                w[0].contains(expect) && w[0].contains("never fires"),
+                "{text}: {w:?}"
+            );
             let hint = NotHere::ALL
                 .into_iter()
                 .find(|r| expect.contains(r.name()))

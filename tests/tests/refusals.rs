@@ -29,7 +29,13 @@ fault = "EINTR"
 "#;
 
 /// `chaos-ctl run` of `small_sends` under `policy`, checked to succeed with nothing injected.
-fn run_refused(dir: &TempDir, exe: &Path, policy: &str, backend: &str, args: &[&str]) -> (Finished, PathBuf) {
+fn run_refused(
+    dir: &TempDir,
+    exe: &Path,
+    policy: &str,
+    backend: &str,
+    args: &[&str],
+) -> (Finished, PathBuf) {
     let log = dir.join(&format!("{backend}-{}.jsonl", args.join("-")));
     let r = run(
         Command::new(&bins().ctl)
@@ -43,8 +49,16 @@ fn run_refused(dir: &TempDir, exe: &Path, policy: &str, backend: &str, args: &[&
         60,
     );
     assert_eq!(r.code(), Some(0), "{}", r.describe());
-    assert!(r.stdout.starts_with(&format!("sent {SENDS}")), "{}", r.describe());
-    assert!(r.stderr.contains("(no faults injected)"), "{}", r.describe());
+    assert!(
+        r.stdout.starts_with(&format!("sent {SENDS}")),
+        "{}",
+        r.describe()
+    );
+    assert!(
+        r.stderr.contains("(no faults injected)"),
+        "{}",
+        r.describe()
+    );
     (r, log)
 }
 
@@ -54,13 +68,20 @@ fn rule_line(log: &Path) -> RuleLine {
         .into_iter()
         .filter_map(|e| e.as_rule().cloned())
         .collect();
-    assert_eq!(rules.len(), 1, "one rule line for the one rule drawn: {rules:?}");
+    assert_eq!(
+        rules.len(),
+        1,
+        "one rule line for the one rule drawn: {rules:?}"
+    );
     rules.into_iter().next().unwrap()
 }
 
 fn report_json(log: &Path) -> Value {
     let r = run(
-        Command::new(&bins().ctl).arg("report").arg("--json").arg(log),
+        Command::new(&bins().ctl)
+            .arg("report")
+            .arg("--json")
+            .arg(log),
         30,
     );
     assert_eq!(r.code(), Some(0), "{}", r.describe());
@@ -120,7 +141,9 @@ fn eintr_without_a_signal_handler_is_explained() {
     assert!(
         r.stderr.contains(
             "chaos: rule eintr-connect: 1 drawn, 0 injected — EINTR needs a harmless signal handler"
-        ) && r.stderr.contains("(no-deliverable-signal); install a SIGCHLD"),
+        ) && r
+            .stderr
+            .contains("(no-deliverable-signal); install a SIGCHLD"),
         "{}",
         r.describe()
     );
@@ -141,8 +164,10 @@ fn the_counts_of_a_parent_and_its_forked_child_add_up() {
     assert_eq!((line.drawn, line.injected), (2 * SENDS, 0), "{line:?}");
     assert_eq!(line.refused["blocking-write-not-interrupted"], 2 * SENDS);
     assert!(
-        r.stderr
-            .contains(&format!("chaos: rule short-send: {} drawn, 0 injected", 2 * SENDS)),
+        r.stderr.contains(&format!(
+            "chaos: rule short-send: {} drawn, 0 injected",
+            2 * SENDS
+        )),
         "{}",
         r.describe()
     );
@@ -169,7 +194,11 @@ fn the_seccomp_backend_counts_the_same_refusals() {
         let line = rule_line(&log);
         assert_eq!((line.drawn, line.injected), (drawn, 0), "{line:?}");
         assert_eq!(line.refused[reason], drawn, "{line:?}");
-        assert!(r.stderr.contains(&format!("({reason})")), "{}", r.describe());
+        assert!(
+            r.stderr.contains(&format!("({reason})")),
+            "{}",
+            r.describe()
+        );
     }
 }
 
@@ -220,8 +249,14 @@ fn injected_counts_match_the_fault_lines_and_repro_tools_read_over_them() {
         .count() as u64;
     assert!(delays > 0, "{}", r.describe());
     let accounts: Vec<RuleLine> = events.iter().filter_map(|e| e.as_rule().cloned()).collect();
-    let slow = accounts.iter().find(|a| a.rule == "slow-send").expect("slow-send drawn");
-    let short = accounts.iter().find(|a| a.rule == "short-send").expect("short-send drawn");
+    let slow = accounts
+        .iter()
+        .find(|a| a.rule == "slow-send")
+        .expect("slow-send drawn");
+    let short = accounts
+        .iter()
+        .find(|a| a.rule == "short-send")
+        .expect("short-send drawn");
     assert_eq!((slow.drawn, slow.injected), (delays, delays), "{slow:?}");
     assert!(slow.refused.is_empty(), "{slow:?}");
     // The short comes first in file order: drawn on every send and refused, after which the
@@ -259,8 +294,9 @@ fn injected_counts_match_the_fault_lines_and_repro_tools_read_over_them() {
     );
     assert_eq!(r.code(), Some(0), "{}", r.describe());
     assert!(
-        r.stderr
-            .contains(&format!("replay reproduced {delays} of {delays} logged fault(s)")),
+        r.stderr.contains(&format!(
+            "replay reproduced {delays} of {delays} logged fault(s)"
+        )),
         "{}",
         r.describe()
     );
@@ -274,7 +310,12 @@ fn validate_warns_about_a_rule_refused_on_every_call_it_matches() {
         "[[rules]]\nname = \"short-pipe-reads\"\non = [\"read\"]\nfd = \"pipe\"\nfault = { short = \"50%\" }\n",
     );
     let r = run(Command::new(&bins().ctl).arg("validate").arg(&policy), 30);
-    assert_eq!(r.code(), Some(0), "a warning, not an error: {}", r.describe());
+    assert_eq!(
+        r.code(),
+        Some(0),
+        "a warning, not an error: {}",
+        r.describe()
+    );
     assert!(
         r.stderr.contains("warning: rule \"short-pipe-reads\"")
             && r.stderr.contains("(splits-a-write)")

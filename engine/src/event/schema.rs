@@ -567,7 +567,10 @@ mod tests {
         let line = LINES.last().unwrap();
         let e: Event = serde_json::from_str(line).unwrap();
         let r = e.as_rule().unwrap();
-        assert_eq!((r.rule.as_str(), r.drawn, r.injected), ("short-send", 96, 0));
+        assert_eq!(
+            (r.rule.as_str(), r.drawn, r.injected),
+            ("short-send", 96, 0)
+        );
         assert_eq!(r.refused["blocking-write-not-interrupted"], 96);
         assert!(e.header().is_none() && e.as_fault().is_none());
     }

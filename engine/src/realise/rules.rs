@@ -177,22 +177,26 @@ impl NotHere {
             NotHere::Restarted => {
                 "install the handler without SA_RESTART, or set a socket timeout (SO_RCVTIMEO or SO_SNDTIMEO)"
             }
-            NotHere::WouldNotWait => "use `stall` or a delay, which apply to calls that do not wait",
-            NotHere::SplitsAWrite => "shorten TCP reads or pipe writes instead",
-            NotHere::BelowSegment => {
-                "use a byte range (`short = \"1..100\"`) or larger reads"
+            NotHere::WouldNotWait => {
+                "use `stall` or a delay, which apply to calls that do not wait"
             }
+            NotHere::SplitsAWrite => "shorten TCP reads or pipe writes instead",
+            NotHere::BelowSegment => "use a byte range (`short = \"1..100\"`) or larger reads",
             NotHere::WholeMessages => "use `drop`, `duplicate` or an errno on datagrams",
             NotHere::WithinOneSkb => "shorten sends larger than 36544 bytes, or TCP sends",
             NotHere::AtomicPipeWrite => "shorten pipe writes larger than 4096 bytes",
             NotHere::FileWrite => "use ENOSPC/EIO, or a `[[disk]]` that fills",
             NotHere::TooSmall => "set `min_bytes = 2` or more to skip 1-byte transfers",
-            NotHere::CouldBlock => "use `stall`, which waits on a blocking fd, or a non-blocking fd",
+            NotHere::CouldBlock => {
+                "use `stall`, which waits on a blocking fd, or a non-blocking fd"
+            }
             NotHere::NoConnection => "aim `reset` at connected TCP sockets (`fd = \"tcp\"`)",
             NotHere::TimeoutNeedsBlockingConnect => {
                 "use ECONNREFUSED or a delay on non-blocking connects"
             }
-            NotHere::NotADatagram => "aim the rule at `fd = \"udp\"`, or use a reset or errno on streams",
+            NotHere::NotADatagram => {
+                "aim the rule at `fd = \"udp\"`, or use a reset or errno on streams"
+            }
             NotHere::NotAStream => "aim toxics at TCP or unix stream sockets",
             NotHere::NoFd => "use an errno, a delay or a process fault on these calls",
         }

@@ -713,7 +713,10 @@ fn every_rule_explains_itself_and_says_what_would_let_a_fault_fire() {
     for rule in NotHere::ALL {
         assert!(rule.why().len() > 10, "{rule:?} has no explanation");
         assert!(rule.hint().len() > 10, "{rule:?} has no hint");
-        assert!(hints.insert(rule.hint()), "{rule:?} repeats another rule's hint");
+        assert!(
+            hints.insert(rule.hint()),
+            "{rule:?} repeats another rule's hint"
+        );
         assert_eq!(NotHere::from_name(rule.name()), Some(rule));
     }
     assert_eq!(NotHere::from_name("no-such-rule"), None);

@@ -63,9 +63,7 @@ fn decide(
 /// The decision for one fd-less call, carried out and logged: Some(errno) when the call must fail
 /// without being made; None when it goes on (after a delay or a pause, if one fired).
 pub(crate) fn fault_for(rt: &'static Runtime, op: Op, target: &Target) -> Option<c_int> {
-    fault_with(rt, op, target, &|fault, param| {
-        realise_fdless(fault, param)
-    })
+    fault_with(rt, op, target, &|fault, param| realise_fdless(fault, param))
 }
 
 /// An epoll wait's rules (`epoll_wait`, class `waits`): Some(EINTR) to fail it. Only a wait
