@@ -324,3 +324,46 @@ fn validate_warns_about_a_rule_refused_on_every_call_it_matches() {
         r.describe()
     );
 }
+
+/// The reasons that are not the realism model's: `times` used up (per process) and `window`.
+#[test]
+fn times_used_up_and_outside_the_window_are_counted_too() {
+    let dir = TempDir::new("refused-times");
+    let exe = compile_c("small_sends", dir.path(), &[]);
+    let n = SENDS.to_string();
+    let policy = "[[rules]]\nname = \"twice\"\non = [\"send\"]\nfd = \"tcp\"\ntimes = 2\n\
+                  fault = { delay = \"1us\" }\n\n[[rules]]\nname = \"later\"\non = [\"recv\"]\n\
+                  fd = \"tcp\"\nwindow = [\"1h\", \"2h\"]\nfault = { delay = \"1us\" }\n";
+    let log = dir.join("times.jsonl");
+    let r = run(
+        Command::new(&bins().ctl)
+            .args(["run", "--policy"])
+            .arg(dir.write("times.toml", policy))
+            .arg("--log")
+            .arg(&log)
+            .arg("--")
+            .arg(&exe)
+            .args([n.as_str(), "fork"]),
+        60,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    let accounts: Vec<RuleLine> = read_events(&log)
+        .iter()
+        .filter_map(|e| e.as_rule().cloned())
+        .collect();
+    let twice = accounts.iter().find(|a| a.rule == "twice").expect("twice");
+    assert_eq!(
+        (twice.drawn, twice.injected),
+        (2 * SENDS, 4),
+        "two per process: {twice:?}"
+    );
+    assert_eq!(twice.refused["times-used-up"], 2 * SENDS - 4, "{twice:?}");
+    let later = accounts.iter().find(|a| a.rule == "later").expect("later");
+    assert_eq!((later.drawn, later.injected), (2 * SENDS, 0), "{later:?}");
+    assert_eq!(later.refused["outside-window"], 2 * SENDS, "{later:?}");
+    assert!(
+        r.stderr.contains("(outside-window); widen `window`"),
+        "{}",
+        r.describe()
+    );
+}
