@@ -96,6 +96,11 @@ impl Log {
         self.events.iter().filter_map(Event::as_unlogged)
     }
 
+    /// Each rule's account of its draws (chaos-ctl's `rule` lines at the end of a run).
+    pub fn rule_lines(&self) -> impl Iterator<Item = &chaos_engine::event::schema::RuleLine> {
+        self.events.iter().filter_map(Event::as_rule)
+    }
+
     /// How processes ended, as their reapers logged it.
     pub fn exits(&self) -> impl Iterator<Item = &Exit> {
         self.events.iter().filter_map(Event::as_exit)

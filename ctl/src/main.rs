@@ -15,6 +15,7 @@ mod output;
 mod policy_source;
 mod preflight;
 mod quirks;
+mod refusals;
 mod replay;
 mod report;
 mod report_html;

@@ -127,6 +127,7 @@ fn json_doc(path: &Path, log: &Log) -> serde_json::Value {
         "bad_lines": log.bad_lines,
         "by_rule_op_fault": rows,
         "warnings": warnings,
+        "rules": crate::refusals::json(log),
         "exits": log.exits().collect::<Vec<_>>(),
         "unlogged": log.unlogged().collect::<Vec<_>>(),
     })
@@ -161,6 +162,7 @@ fn text(path: &Path, log: &Log) -> String {
     );
     t += &table(log);
     t += &crate::account::Account::of(log).table();
+    t += &crate::refusals::report_lines(log);
     t += &warning_lines(log);
     t += &crate::unlogged::describe(log);
     t += &exit_lines(log);

@@ -129,6 +129,7 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
     let seed = args.seed.unwrap_or(policy.seed);
     crate::durability::after_exit(&policy, seed, &run_dir, None, crashed, &log_path);
     crate::unlogged::append(&control.page.page(), &log_path);
+    crate::refusals::append_rule_lines(&control.page.page(), &policy, &log_path);
     // A single program's run directory holds only its control page, which means nothing once the
     // run is over: one run leaves one file, its log.
     drop(control);
@@ -449,6 +450,11 @@ fn summarise(log: &Log, log_path: &Path, seed: u64, seed_from: &str, origin: &st
     let mut out = headline(log, &account, seed, seed_from, origin);
     out.push_str(&report::table(log));
     out.push_str(&account.table());
+    // A built-in profile's rules are meant to fire only where they can: explaining each of their
+    // refusals in every run would bury the rest (`report` still shows their accounts).
+    if !origin.starts_with("profile:") {
+        out.push_str(&crate::refusals::summary_lines(log));
+    }
     out.push_str(&ending(log));
     out.push_str(&report::warning_lines(log));
     out.push_str(&crate::unlogged::describe(log));

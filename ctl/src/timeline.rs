@@ -81,7 +81,7 @@ fn event_ts(e: &Event) -> Option<u64> {
         Event::Writeback(w) => Some(w.header.ts_ns),
         Event::Durability(d) => Some(d.ts_ns),
         // Written when the run ended, about the whole run: not a point on its timeline.
-        Event::Unlogged(_) | Event::Other => None,
+        Event::Unlogged(_) | Event::Rule(_) | Event::Other => None,
     }
 }
 
@@ -403,8 +403,26 @@ pub fn build(logs: &[(String, Log)]) -> Value {
             "key": key, "target": target, "bytes": bytes,
         },
         "strings": strings.list,
-        "rules": per_rule.iter().map(|(r, n)| json!({"rule": r, "injected": n})).collect::<Vec<_>>(),
+        "rules": rules_table(&events, &per_rule),
     })
+}
+
+/// Each rule's account: its faults in the log, and, where chaos-ctl wrote its `rule` line, its
+/// draws and the reasons the rest did not fire.
+fn rules_table(events: &[&Event], logged: &BTreeMap<String, usize>) -> Vec<Value> {
+    let mut rows: BTreeMap<String, Value> = logged
+        .iter()
+        .map(|(r, n)| (r.clone(), json!({"rule": r, "injected": n})))
+        .collect();
+    for e in events {
+        let Event::Rule(r) = e else { continue };
+        let row = rows
+            .entry(r.rule.clone())
+            .or_insert_with(|| json!({"rule": r.rule, "injected": r.injected}));
+        row["drawn"] = json!(r.drawn);
+        row["refused"] = json!(r.refused);
+    }
+    rows.into_values().collect()
 }
 
 /// Partitions, rules switched off and full disks, as windows between the change that began them

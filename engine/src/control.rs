@@ -15,8 +15,8 @@ use core::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed, Ordering::SeqCs
 mod unlogged;
 pub use unlogged::{Unlogged, Unreadable};
 
-/// `CHAOSCP3`: the first word of a control page of this layout.
-pub const MAGIC: u64 = u64::from_le_bytes(*b"CHAOSCP3");
+/// The first word of a control page of this layout (the digit changes with the layout).
+pub const MAGIC: u64 = u64::from_le_bytes(*b"CHAOSCP4");
 /// Processes a page can name (replicas and the workload); a cut row is a 64-bit mask.
 pub const MAX_PROCESSES: usize = 64;
 /// A process name's bytes in the directory (`kv#12`, `workload`).
@@ -57,8 +57,12 @@ const W_DURABLE_SEQ: usize = W_DISKS + crate::disk::MAX_DISKS * DISK_WORDS;
 /// many withheld faults found no free entry, then the entries.
 const W_UNLOGGED_OVERFLOW: usize = W_DURABLE_SEQ + 1;
 const W_UNLOGGED: usize = W_UNLOGGED_OVERFLOW + 1;
+/// Per rule: draws that said "fire", injections, then one counter per `refusal::Reason`. Every
+/// process of the run adds to them (only on a drawn rule's path), chaos-ctl reads them at the end.
+const W_TALLIES: usize = W_UNLOGGED + unlogged::MAX_UNLOGGED * unlogged::ENTRY_WORDS;
+const TALLY_WORDS: usize = 2 + crate::refusal::REASONS;
 /// The words before the port directory.
-pub const WORDS: usize = W_UNLOGGED + unlogged::MAX_UNLOGGED * unlogged::ENTRY_WORDS;
+pub const WORDS: usize = W_TALLIES + MAX_RULES * TALLY_WORDS;
 /// The port directory: one byte per TCP port, the owner's index + 1 (0: nobody of ours).
 pub const PORTS: usize = 65536;
 /// How long a call held by a cut waits before the page is looked at again: a heal is seen
@@ -221,6 +225,37 @@ impl<'a> Page<'a> {
     /// The word `[durability]` journal records take their sequence numbers from.
     pub fn durable_seq_word(&self) -> &'a AtomicU64 {
         &self.words[W_DURABLE_SEQ]
+    }
+
+    /// Counts one draw of rule `rule` that said "fire": injected (`Ok`) or not, and why not.
+    /// Two relaxed adds, no allocation: the shim calls it from its hooks.
+    #[inline]
+    pub fn tally(&self, rule: usize, outcome: Result<(), crate::refusal::Reason>) {
+        if rule >= MAX_RULES {
+            return;
+        }
+        let at = W_TALLIES + rule * TALLY_WORDS;
+        self.words[at].fetch_add(1, Relaxed);
+        let slot = match outcome {
+            Ok(()) => 1,
+            Err(reason) => 2 + reason.index(),
+        };
+        self.words[at + slot].fetch_add(1, Relaxed);
+    }
+
+    /// Rule `rule`'s counts so far, summed over every process of the run.
+    pub fn tally_of(&self, rule: usize) -> crate::refusal::Tally {
+        let mut t = crate::refusal::Tally::default();
+        if rule >= MAX_RULES {
+            return t;
+        }
+        let at = W_TALLIES + rule * TALLY_WORDS;
+        t.drawn = self.words[at].load(SeqCst);
+        t.injected = self.words[at + 1].load(SeqCst);
+        for (i, n) in t.refused.iter_mut().enumerate() {
+            *n = self.words[at + 2 + i].load(SeqCst);
+        }
+        t
     }
 
     pub fn set_started(&self, monotonic_ns: u64) {
@@ -587,6 +622,59 @@ mod tests {
             !page.cut_with_owner(0, 42000, Dir::Tx),
             "nobody's port is never cut"
         );
+    }
+
+    #[test]
+    fn tallies_count_draws_by_outcome_per_rule_and_start_at_zero() {
+        use crate::realise::NotHere;
+        use crate::refusal::Reason;
+        let (w, p) = memory();
+        let page = Page::over(&w, &p).unwrap();
+        page.init(&[], &["a", "b"], 0b11, "");
+        assert_eq!(
+            page.tally_of(0),
+            Default::default(),
+            "init clears the tallies"
+        );
+        let blocking = Reason::Realism(NotHere::BlockingWriteNotInterrupted);
+        for _ in 0..3 {
+            page.tally(1, Err(blocking));
+        }
+        page.tally(1, Ok(()));
+        page.tally(1, Err(Reason::TimesUsedUp));
+        page.tally(MAX_RULES - 1, Err(Reason::OutsideWindow));
+        page.tally(MAX_RULES, Ok(())); // out of range: ignored
+        let t = page.tally_of(1);
+        assert_eq!((t.drawn, t.injected), (5, 1));
+        assert_eq!(t.refused[blocking.index()], 3);
+        assert_eq!(t.refused[Reason::TimesUsedUp.index()], 1);
+        assert_eq!(t.dominant(), Some((blocking, 3)));
+        assert_eq!(page.tally_of(0).drawn, 0, "rules do not share counters");
+        assert_eq!(page.tally_of(MAX_RULES - 1).drawn, 1, "the last rule fits");
+        assert_eq!(page.tally_of(MAX_RULES), Default::default());
+        assert_eq!(
+            page.port_owner(0),
+            None,
+            "the last rule's counters stop before the ports"
+        );
+    }
+
+    #[test]
+    fn tallies_from_two_mappings_of_one_page_add_up() {
+        let (w, p) = memory();
+        Page::over(&w, &p).unwrap().init(&[], &["a"], 1, "");
+        let parent = Page::open(&w, &p).unwrap();
+        let child = Page::open(&w, &p).unwrap();
+        std::thread::scope(|s| {
+            for page in [parent, child] {
+                s.spawn(move || {
+                    for _ in 0..1000 {
+                        page.tally(0, Ok(()));
+                    }
+                });
+            }
+        });
+        assert_eq!(parent.tally_of(0).injected, 2000);
     }
 
     #[test]

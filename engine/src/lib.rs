@@ -15,6 +15,7 @@
 //! - [`disk`] is `[[disk]]`: what fits on a disk that fills.
 //! - [`durability`] is `[durability]`: which unsynced changes a crash undoes.
 //! - [`toxic`] is what Toxiproxy's toxics (latency, bandwidth, blackhole…) do to one call.
+//! - [`refusal`] says why a rule whose draw said "fire" did not inject (counted per rule).
 //! - [`quirk`] catalogues the platform quirks (macOS, BSD, old Linux, WSL1) the shim can reproduce.
 //!
 //! The shim (`chaos-shim`) and the CLI (`chaos-ctl`) both depend on this crate; it depends on neither.
@@ -39,6 +40,7 @@ pub mod policy;
 pub mod profiles;
 pub mod quirk;
 pub mod realise;
+pub mod refusal;
 pub mod signal;
 pub mod system;
 pub mod toxic;

@@ -8,9 +8,9 @@ use crate::decide::{Dir, Site};
 use crate::errno::{allowed_names, can_return, errno_name};
 use crate::fault::{Fault, ShortSpec};
 use crate::kind::{FdKind, KindSet};
-use crate::op::OpClass;
+use crate::op::{Op, OpClass};
 use crate::policy::{Policy, Rule};
-use crate::realise::MIN_SEGMENT;
+use crate::realise::{MIN_SEGMENT, NotHere};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -95,7 +95,12 @@ impl Note {
 pub fn policy_notes(p: &Policy) -> Vec<Note> {
     let mut notes = Vec::new();
     for (i, rule) in p.rules.iter().enumerate() {
-        for message in never_fires(rule) {
+        let never = never_fires(rule);
+        let already_said = !never.is_empty();
+        for message in never {
+            notes.push(Note::rule(i, Level::Warning, message));
+        }
+        if !already_said && let Some(message) = refused_everywhere(rule) {
             notes.push(Note::rule(i, Level::Warning, message));
         }
         if let Some(message) = tcp_short_below_segment(rule) {
@@ -209,6 +214,65 @@ fn never_fires(rule: &Rule) -> Vec<String> {
     out
 }
 
+/// The realism rule that refuses `fault` on every call of `op` on an fd of `kind`, whatever the
+/// fd's state: what the policy alone tells (the rest depends on the program, and the run's
+/// account says it).
+fn refused_by_kind(fault: &Fault, op: Op, kind: FdKind) -> Option<NotHere> {
+    match fault {
+        Fault::Short(_) => match (op.dir(), kind) {
+            _ if kind == FdKind::Udp || op.is_multi_message() => Some(NotHere::WholeMessages),
+            (None, _) => Some(NotHere::WholeMessages),
+            (Some(Dir::Rx), FdKind::Pipe | FdKind::Unix) => Some(NotHere::SplitsAWrite),
+            (Some(Dir::Tx), FdKind::File) => Some(NotHere::FileWrite),
+            _ => None,
+        },
+        Fault::Errno(libc::EINTR) => {
+            let never_waits = matches!(
+                op.class(),
+                OpClass::Opens
+                    | OpClass::Syncs
+                    | OpClass::Space
+                    | OpClass::Entries
+                    | OpClass::NewFds
+            );
+            (never_waits || kind == FdKind::File).then_some(NotHere::WouldNotWait)
+        }
+        Fault::Toxic(_) if op.is_multi_message() => Some(NotHere::NotAStream),
+        Fault::Toxic(_) => matches!(kind, FdKind::Pipe | FdKind::File | FdKind::Other)
+            .then_some(NotHere::NotAStream),
+        _ => None,
+    }
+}
+
+/// A warning for a rule the realism model refuses on every (op, fd kind) it matches, naming
+/// the realism rule and what would let it fire.
+fn refused_everywhere(rule: &Rule) -> Option<String> {
+    let kinds: Vec<FdKind> = FdKind::ALL
+        .iter()
+        .copied()
+        .filter(|k| rule.kinds.contains(*k))
+        .collect();
+    let mut reasons: Vec<NotHere> = Vec::new();
+    for op in rule.ops.iter() {
+        for kind in &kinds {
+            let why = refused_by_kind(&rule.fault, op, *kind)?;
+            if !reasons.contains(&why) {
+                reasons.push(why);
+            }
+        }
+    }
+    let first = *reasons.first()?;
+    let named: Vec<String> = reasons
+        .iter()
+        .map(|r| format!("{} ({})", r.why(), r.name()))
+        .collect();
+    Some(format!(
+        "{} on every call this rule matches: it never fires; {}",
+        named.join("; "),
+        first.hint()
+    ))
+}
+
 /// A byte-length short (`short = "1..100"`) is the user's explicit choice, so the model lets a
 /// TCP read come back shorter than a segment (rule "below-segment" applies to percentages only).
 /// Linux does that only when the receiver's window is nearly closed: worth saying, not refusing.
@@ -316,7 +380,12 @@ mod tests {
             rule(r#""reads""#, r#""tcp""#, r#"{ delay = "1ms" }"#),
             "# no rules\n".to_string(),
         ] {
-            assert_eq!(notes(&text), vec![], "{text}");
+            // (Shorts the realism model refuses everywhere get a warning instead: see below.)
+            let notes: Vec<Note> = notes(&text)
+                .into_iter()
+                .filter(|n| n.level == Level::Note)
+                .collect();
+            assert_eq!(notes, vec![], "{text}");
         }
     }
 
@@ -401,12 +470,67 @@ mod tests {
     }
 
     #[test]
+    fn rules_the_realism_model_refuses_on_every_call_they_match_get_a_warning() {
+        for (on, fd, fault, expect) in [
+            (
+                r#""reads""#,
+                r#"["unix", "pipe"]"#,
+                r#"{ short = "50%" }"#,
+                "(splits-a-write)",
+            ),
+            (
+                r#""reads""#,
+                r#"["udp", "unix"]"#,
+                r#"{ short = "50%" }"#,
+                "(whole-messages)",
+            ),
+            (
+                r#""write""#,
+                r#""file""#,
+                r#"{ short = "1..10" }"#,
+                "(file-write)",
+            ),
+            (
+                r#""recvmmsg""#,
+                r#""tcp""#,
+                r#"{ short = "1..10" }"#,
+                "(whole-messages)",
+            ),
+            (
+                r#""send""#,
+                r#""pipe""#,
+                r#"{ latency = "5ms" }"#,
+                "(not-a-stream)",
+            ),
+            (r#""fsync""#, r#""any""#, r#""EINTR""#, "(would-not-wait)"),
+        ] {
+            // (EINTR on fsync passes the errno check only when the user insists.)
+            let text = rule(on, fd, fault) + "any_errno = true\n";
+            let w = warnings(&text);
+            assert_eq!(w.len(), 1, "{text}: {w:?}");
+            assert!(
+                w[0].contains(expect) && w[0].contains("never fires"),
+                "{text}: {w:?}"
+            );
+            let hint = NotHere::ALL
+                .into_iter()
+                .find(|r| expect.contains(r.name()))
+                .unwrap()
+                .hint();
+            assert!(w[0].ends_with(hint), "says what would let it fire: {w:?}");
+        }
+    }
+
+    #[test]
     fn rules_that_can_fire_get_no_warning() {
         for text in [
             "[[rules]]\non = \"reads\"\ntimes = 1\nfault = \"EINTR\"\n".to_string(),
             "[[rules]]\non = \"reads\"\nfd = [\"tcp\", \"file\"]\npath = \"/tmp/*\"\nfault = \"EINTR\"\n"
                 .to_string(),
-            rule(r#""reads""#, r#"["udp", "unix"]"#, r#"{ short = "1..50%" }"#),
+            rule(r#""reads""#, r#"["udp", "tcp"]"#, r#"{ short = "1..50%" }"#),
+            rule(r#""writes""#, r#"["unix", "file"]"#, r#"{ short = "1..50%" }"#),
+            rule(r#""reads""#, r#""file""#, r#"{ short = "1..50%" }"#),
+            rule(r#""writes""#, r#""tcp""#, r#"{ latency = "5ms" }"#),
             rule(r#""accept""#, r#"["pipe", "unix"]"#, r#"{ delay = "1ms" }"#),
             rule(r#""connect""#, r#""tcp""#, r#"{ delay = "1ms" }"#),
             rule(r#""reads""#, r#"["file", "pipe"]"#, r#""EINTR""#),

@@ -11,7 +11,8 @@ use chaos_engine::decide::{Dir, INJECTED, Key, Site};
 use chaos_engine::fault::Fault;
 use chaos_engine::kind::FdKind;
 use chaos_engine::op::{Op, OpClass};
-use chaos_engine::realise::{self, RuleContext};
+use chaos_engine::realise::{self, NotHere, RuleContext};
+use chaos_engine::refusal::Reason;
 use core::sync::atomic::Ordering::Relaxed;
 use libc::c_int;
 
@@ -52,6 +53,7 @@ pub fn injected(rt: &Runtime, call: &Call, slot: &Slot, meta: Meta, at: Position
     let process = crate::runtime::PROCESS_KEY.load(Relaxed);
     let (i, inj) = rt.policy.injections.at(process, conn, site)?;
     let mut facts = LiveFacts::new(call.fd, slot, meta);
+    // An exact injection is no rule: where Linux could not produce it, it is simply not there.
     let action = realise(
         &inj.fault,
         RuleContext::default(),
@@ -59,7 +61,8 @@ pub fn injected(rt: &Runtime, call: &Call, slot: &Slot, meta: Meta, at: Position
         &mut facts,
         meta,
         0,
-    )?;
+    )
+    .ok()?;
     if !crate::log::writable() {
         return None;
     }
@@ -198,7 +201,9 @@ pub fn choose(
         if !rt.gates[i].may_fire(n, call.requested, fire) {
             continue;
         }
+        // Drawn to fire: from here on every way out is counted (slow path only).
         if !in_window(rt, rule, &mut now) {
+            tally(i, Err(Reason::OutsideWindow));
             continue;
         }
         let key = Key {
@@ -208,17 +213,23 @@ pub fn choose(
             site,
         };
         let param = param_at(chance);
-        let Some(action) = realise(&rule.fault, rule.context(), call, &mut facts, meta, param)
-        else {
-            continue;
+        let action = match realise(&rule.fault, rule.context(), call, &mut facts, meta, param) {
+            Ok(action) => action,
+            Err(not_here) => {
+                tally(i, Err(Reason::Realism(not_here)));
+                continue;
+            }
         };
         // Withheld before it uses up one of the rule's `times`: it did not happen.
         if !crate::log::writable() {
+            tally(i, Err(Reason::LogUnwritable));
             return None;
         }
         if !take_one_of_times(rt, i) {
+            tally(i, Err(Reason::TimesUsedUp));
             continue;
         }
+        tally(i, Ok(()));
         return Some(Plan {
             action,
             source: Source::Rule(i),
@@ -231,14 +242,14 @@ pub fn choose(
 /// The decision for a call with no fd (a name lookup, an open, a rename, a socket): the exact
 /// injection at `(conn, n-th call of op's class)` if there is one, else the first of `op`'s rules
 /// that `covers` the call and fires there. `action_of` turns a fault (with its parameter) into
-/// what the call does; None where it cannot happen, and the rule does not fire.
+/// what the call does, or the realism rule that forbids it here (the rule then does not fire).
 pub fn decide_named(
     rt: &Runtime,
     op: Op,
     conn: u64,
     n: u64,
     covers: impl Fn(&chaos_engine::policy::Rule) -> bool,
-    action_of: impl Fn(&Fault, u64) -> Option<Action>,
+    action_of: impl Fn(&Fault, u64) -> Result<Action, NotHere>,
 ) -> Option<Plan> {
     let site = Site::Call {
         class: op.class(),
@@ -253,7 +264,7 @@ pub fn decide_named(
     };
     if rt.injecting
         && let Some((i, inj)) = rt.policy.injections.at(process, conn, site)
-        && let Some(action) = action_of(&inj.fault, 0)
+        && let Ok(action) = action_of(&inj.fault, 0)
     {
         if !crate::log::writable() {
             return None;
@@ -275,18 +286,29 @@ pub fn decide_named(
         }
         // `per = "connection"`: once per name.
         let (chance, fire) = draws(rt, base, conn, i, &site);
-        if !rt.gates[i].may_fire(n, 0, fire) || !in_window(rt, rule, &mut None) {
+        if !rt.gates[i].may_fire(n, 0, fire) {
             continue;
         }
-        let Some(action) = action_of(&rule.fault, param_at(chance)) else {
+        if !in_window(rt, rule, &mut None) {
+            tally(i, Err(Reason::OutsideWindow));
             continue;
+        }
+        let action = match action_of(&rule.fault, param_at(chance)) {
+            Ok(action) => action,
+            Err(not_here) => {
+                tally(i, Err(Reason::Realism(not_here)));
+                continue;
+            }
         };
         if !crate::log::writable() {
+            tally(i, Err(Reason::LogUnwritable));
             return None;
         }
         if !take_one_of_times(rt, i) {
+            tally(i, Err(Reason::TimesUsedUp));
             continue;
         }
+        tally(i, Ok(()));
         return Some(Plan {
             action,
             source: Source::Rule(i),
@@ -328,8 +350,8 @@ pub fn in_window(rt: &Runtime, rule: &chaos_engine::policy::Rule, now: &mut Opti
     }
 }
 
-/// Asks the engine's realism model what `fault` becomes on this call, with the live fd's facts.
-/// None where Linux could not have produced it (the rule then does not fire).
+/// Asks the engine's realism model what `fault` becomes on this call, with the live fd's facts,
+/// or which of its rules says Linux could not have produced it (the rule then does not fire).
 /// `facts` is shared by every rule tried on the call, so each fact costs one system call at most.
 fn realise(
     fault: &Fault,
@@ -338,8 +360,16 @@ fn realise(
     facts: &mut LiveFacts,
     meta: Meta,
     param: u64,
-) -> Option<Action> {
-    realise::realise(fault, ctx, &call.shape(meta), facts, param).ok()
+) -> Result<Action, NotHere> {
+    realise::realise(fault, ctx, &call.shape(meta), facts, param)
+}
+
+/// Adds a drawn rule's outcome to the run's counts (the control page; nowhere without one).
+#[inline]
+fn tally(rule: usize, outcome: Result<(), Reason>) {
+    if let Some(page) = crate::control::page() {
+        page.tally(rule, outcome);
+    }
 }
 
 /// The connection key for a connect() that has not created its connection yet: every connect

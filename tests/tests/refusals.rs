@@ -1,228 +1,369 @@
-//! Input chaos-ctl cannot honour is refused, saying what was expected, before anything runs — and
-//! a refused run leaves nothing behind.
+//! Every refusal is explained: a rule the realism model refuses on every call is drawn, counted
+//! with the realism rule that refused it in every process of the run (preload or seccomp), logged
+//! as a `rule` line, and explained by the summary and `report`.
 
+use chaos_engine::event::schema::RuleLine;
 use chaos_tests::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn ctl() -> Command {
-    Command::new(&bins().ctl)
-}
+const SENDS: u64 = 30;
 
-/// `chaos-ctl ARGS`, which must exit 125 with `expect` on stderr.
-fn refused(args: &[&str], expect: &str) -> Finished {
-    let r = run(ctl().args(args), 30);
-    assert_eq!(r.code(), Some(125), "{args:?}: {}", r.describe());
-    assert!(r.stderr.contains(expect), "{args:?}: {}", r.describe());
-    r
-}
+/// `short` on blocking 100-byte TCP sends with room: Linux never shortens those.
+const SHORT_SENDS: &str = r#"
+[[rules]]
+name = "short-send"
+on = ["send"]
+fd = "tcp"
+fault = { short = "1..50%" }
+"#;
 
-#[test]
-fn a_run_refused_before_it_starts_leaves_no_log_and_no_run_directory() {
-    let dir = TempDir::new("refused-leaves-nothing");
-    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let busy = busy.local_addr().unwrap().to_string();
-    let system = dir.write(
-        "s.toml",
-        "[[process]]\nname = \"idle\"\ncmd = [\"sleep\", \"30\"]\n",
-    );
-    let system = system.to_str().unwrap();
-    for (i, (extra, expect)) in [
-        (&["--control-addr", "0.0.0.0:0"][..], "loopback only"),
-        (&["--control-addr", "bogus"][..], "expected IP:PORT"),
-        (&["--control-addr", &busy][..], "cannot listen"),
-        (
-            &["--policy", system, "--control-addr", "0.0.0.0:0"][..],
-            "loopback only",
-        ),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let log = dir.join(&format!("r{i}.jsonl"));
-        let mut args = vec!["run", "--log", log.to_str().unwrap()];
-        args.extend(extra);
-        args.extend(["--", "true"]);
-        refused(&args, expect);
-        assert!(!log.exists(), "{args:?} left its log behind");
-        let run_dir = dir.join(&format!("r{i}.run"));
-        assert!(!run_dir.exists(), "{args:?} left {}", run_dir.display());
-    }
-}
+/// EINTR on a blocking TCP connect, in a program with no signal handler at all.
+const EINTR_CONNECT: &str = r#"
+[[rules]]
+name = "eintr-connect"
+on = ["connect"]
+fd = "tcp"
+fault = "EINTR"
+"#;
 
-#[test]
-fn a_directory_of_the_run_directorys_name_that_is_not_ours_is_kept() {
-    let dir = TempDir::new("refused-keeps-theirs");
-    std::fs::create_dir_all(dir.join("k.run")).unwrap();
-    std::fs::write(dir.join("k.run/theirs.txt"), "keep me").unwrap();
-    let log = dir.join("k.jsonl");
-    refused(
-        &["run", "--log", log.to_str().unwrap(), "--", "true"],
-        "is not a chaos run directory",
-    );
-    assert!(!log.exists());
-    assert_eq!(
-        std::fs::read_to_string(dir.join("k.run/theirs.txt")).unwrap(),
-        "keep me"
-    );
-}
-
-#[test]
-fn a_partition_with_a_process_in_two_groups_is_refused() {
-    let dir = TempDir::new("refused-self-cut");
-    let policy = dir.write(
-        "p.toml",
-        "[[process]]\nname = \"web\"\nreplicas = 2\ncmd = [\"sleep\", \"30\"]\n",
-    );
-    let log = dir.join("p.jsonl");
-    // The workload asks for the cut from inside the run ($CHAOS_CONTROL names its page).
-    let script = "\"$0\" control partition web#0,workload web#0; echo \"status $?\"; \
-                  \"$0\" control partition web#0,workload web#1; echo \"status $?\"";
+/// `chaos-ctl run` of `small_sends` under `policy`, checked to succeed with nothing injected.
+fn run_refused(
+    dir: &TempDir,
+    exe: &Path,
+    policy: &str,
+    backend: &str,
+    args: &[&str],
+) -> (Finished, PathBuf) {
+    let log = dir.join(&format!("{backend}-{}.jsonl", args.join("-")));
     let r = run(
-        ctl()
-            .arg("run")
-            .arg("--policy")
-            .arg(&policy)
+        Command::new(&bins().ctl)
+            .args(["run", "--backend", backend, "--policy"])
+            .arg(dir.write(&format!("{backend}-{}.toml", args.join("-")), policy))
             .arg("--log")
             .arg(&log)
-            .args(["--", "sh", "-c", script])
-            .arg(&bins().ctl),
+            .arg("--")
+            .arg(exe)
+            .args(args),
         60,
     );
     assert_eq!(r.code(), Some(0), "{}", r.describe());
     assert!(
-        r.stdout.starts_with("status 125\n"),
-        "the self-cut was accepted: {}",
-        r.describe()
-    );
-    assert!(
-        r.stderr
-            .contains("`web#0` is in more than one group of the partition"),
+        r.stdout.starts_with(&format!("sent {SENDS}")),
         "{}",
         r.describe()
     );
-    // The sound partition after it still works, and is the only one logged and counted.
-    assert!(r.stdout.ends_with("status 0\n"), "{}", r.describe());
     assert!(
-        r.stderr.contains(", 1 partition change in "),
+        r.stderr.contains("(no faults injected)"),
         "{}",
         r.describe()
     );
-    let cuts: Vec<serde_json::Value> = read_log(&log)
+    (r, log)
+}
+
+/// The log's only `rule` line (every line is also checked against the schema).
+fn rule_line(log: &Path) -> RuleLine {
+    let rules: Vec<_> = read_events(log)
         .into_iter()
-        .filter(|e| e["ev"] == "control" && e["what"] == "partition")
+        .filter_map(|e| e.as_rule().cloned())
         .collect();
-    assert_eq!(cuts.len(), 1, "{cuts:?}");
+    assert_eq!(
+        rules.len(),
+        1,
+        "one rule line for the one rule drawn: {rules:?}"
+    );
+    rules.into_iter().next().unwrap()
+}
+
+fn report_json(log: &Path) -> Value {
+    let r = run(
+        Command::new(&bins().ctl)
+            .arg("report")
+            .arg("--json")
+            .arg(log),
+        30,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout))
+}
+
+#[test]
+fn a_short_refused_on_every_blocking_send_is_counted_and_explained() {
+    let dir = TempDir::new("refused-short");
+    let exe = compile_c("small_sends", dir.path(), &[]);
+    let n = SENDS.to_string();
+    let (r, log) = run_refused(&dir, &exe, SHORT_SENDS, "preload", &[&n]);
+    let line = rule_line(&log);
+    assert_eq!(
+        (line.rule.as_str(), line.drawn, line.injected),
+        ("short-send", SENDS, 0),
+        "every send drew the rule; none was shortened"
+    );
+    assert_eq!(line.refused["blocking-write-not-interrupted"], SENDS);
+    let summary = r
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("chaos: rule short-send:"))
+        .unwrap_or_else(|| panic!("no line explains the rule: {}", r.describe()));
     assert!(
-        cuts[0]["cut"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|pair| pair[0] != pair[1]),
-        "{cuts:?}"
+        summary.contains(&format!("{SENDS} drawn, 0 injected"))
+            && summary.contains("(blocking-write-not-interrupted)")
+            && summary.contains("non-blocking socket"),
+        "{summary}"
+    );
+    let doc = report_json(&log);
+    let rules = doc["rules"].as_array().expect("report --json has rules");
+    assert_eq!(rules.len(), 1, "{doc}");
+    assert_eq!(rules[0]["rule"], "short-send");
+    assert_eq!(rules[0]["drawn"], SENDS);
+    assert_eq!(rules[0]["injected"], 0);
+    assert_eq!(rules[0]["refused"]["blocking-write-not-interrupted"], SENDS);
+    let text = run(Command::new(&bins().ctl).arg("report").arg(&log), 30);
+    assert!(
+        text.stdout.contains(&format!(
+            "short-send: {SENDS} drawn, 0 injected, refused: blocking-write-not-interrupted {SENDS}"
+        )),
+        "{}",
+        text.describe()
     );
 }
 
 #[test]
-fn replay_of_a_truncated_command_line_asks_for_the_command() {
-    let dir = TempDir::new("refused-truncated-argv");
-    let log = dir.join("t.jsonl");
-    // 200 arguments of 40 bytes: more than a 4 KB start line holds. The script fails unless it
-    // got them all, so a replay of what is left would not even be the same run.
-    let long: Vec<String> = (0..200).map(|i| format!("{i:040}")).collect();
-    let mut args = vec![
-        "run".to_string(),
-        "-q".into(),
-        "--log".into(),
-        log.display().to_string(),
-        "--".into(),
-        "sh".into(),
-        "-c".into(),
-        "[ $# -eq 200 ]".into(),
-        "sh".into(),
-    ];
-    args.extend(long);
-    let r = run(ctl().args(&args), 30);
-    assert_eq!(r.code(), Some(0), "{}", r.describe());
-    let start = read_log(&log)
-        .into_iter()
-        .find(|e| e["ev"] == "start")
-        .unwrap();
-    assert!(start["argv_truncated"].as_u64().unwrap_or(0) > 0, "{start}");
-    let r = refused(
-        &[
-            "replay",
-            "-q",
-            "--log",
-            dir.join("r.jsonl").to_str().unwrap(),
-            log.to_str().unwrap(),
-        ],
-        "was truncated",
+fn eintr_without_a_signal_handler_is_explained() {
+    let dir = TempDir::new("refused-eintr");
+    let exe = compile_c("small_sends", dir.path(), &[]);
+    let n = SENDS.to_string();
+    let (r, log) = run_refused(&dir, &exe, EINTR_CONNECT, "preload", &[&n]);
+    let line = rule_line(&log);
+    assert_eq!((line.drawn, line.injected), (1, 0), "{line:?}");
+    assert_eq!(line.refused["no-deliverable-signal"], 1);
+    assert!(
+        r.stderr.contains(
+            "chaos: rule eintr-connect: 1 drawn, 0 injected — EINTR needs a harmless signal handler"
+        ) && r
+            .stderr
+            .contains("(no-deliverable-signal); install a SIGCHLD"),
+        "{}",
+        r.describe()
     );
-    assert!(r.stderr.contains("after --"), "{}", r.describe());
-    // With the command given, it replays.
-    let mut again = vec![
-        "replay".to_string(),
-        "-q".into(),
-        "--log".into(),
-        dir.join("r2.jsonl").display().to_string(),
-        log.display().to_string(),
-    ];
-    again.extend(args[4..].iter().cloned());
-    let r = run(ctl().args(&again), 30);
-    assert_eq!(r.code(), Some(0), "{}", r.describe());
 }
 
 #[test]
-fn minimize_refuses_a_file_that_is_not_a_log_as_report_replay_and_freeze_do() {
-    let dir = TempDir::new("refused-not-a-log");
-    let text = dir.write("notes.txt", "root:x:0:0:root:/root:/bin/sh\n");
-    let text = text.to_str().unwrap();
-    let expect = "has no `start` event: not a chaos event log";
-    refused(&["report", text], expect);
-    refused(&["freeze", text], expect);
-    refused(&["replay", text, "--", "true"], expect);
-    refused(&["minimize", text, "--", "true"], expect);
+fn the_counts_of_a_parent_and_its_forked_child_add_up() {
+    let dir = TempDir::new("refused-fork");
+    let exe = compile_c("small_sends", dir.path(), &[]);
+    let n = SENDS.to_string();
+    let (r, log) = run_refused(&dir, &exe, SHORT_SENDS, "preload", &[&n, "fork"]);
+    let starts = read_events(&log)
+        .iter()
+        .filter(|e| e.as_start().is_some())
+        .count();
+    assert_eq!(starts, 2, "parent and child: {}", r.describe());
+    let line = rule_line(&log);
+    assert_eq!((line.drawn, line.injected), (2 * SENDS, 0), "{line:?}");
+    assert_eq!(line.refused["blocking-write-not-interrupted"], 2 * SENDS);
+    assert!(
+        r.stderr.contains(&format!(
+            "chaos: rule short-send: {} drawn, 0 injected",
+            2 * SENDS
+        )),
+        "{}",
+        r.describe()
+    );
 }
 
 #[test]
-fn a_zero_timeout_and_a_duration_beside_a_command_are_refused() {
-    let dir = TempDir::new("refused-times");
-    let out = dir.join("sweep");
-    for timeout in ["0", "0s"] {
-        refused(
-            &[
-                "sweep",
-                "--seeds",
-                "1..2",
-                "--timeout",
-                timeout,
-                "--out",
-                out.to_str().unwrap(),
-                "--",
-                "true",
-            ],
-            "expected a duration above zero",
+fn the_seccomp_backend_counts_the_same_refusals() {
+    let dir = TempDir::new("refused-seccomp");
+    let exe = compile_c("small_sends", dir.path(), &["-static"]);
+    let n = SENDS.to_string();
+    for (policy, reason, drawn) in [
+        (SHORT_SENDS, "blocking-write-not-interrupted", 2 * SENDS),
+        (EINTR_CONNECT, "no-deliverable-signal", 2),
+    ] {
+        let (r, log) = run_refused(&dir, &exe, policy, "seccomp", &[&n, "fork"]);
+        assert!(
+            read_events(&log)
+                .iter()
+                .filter_map(|e| e.as_start())
+                .all(|s| s.backend.as_deref() == Some("seccomp")),
+            "{}",
+            r.describe()
+        );
+        let line = rule_line(&log);
+        assert_eq!((line.drawn, line.injected), (drawn, 0), "{line:?}");
+        assert_eq!(line.refused[reason], drawn, "{line:?}");
+        assert!(
+            r.stderr.contains(&format!("({reason})")),
+            "{}",
+            r.describe()
         );
     }
-    assert!(!out.exists(), "a refused sweep made {}", out.display());
-    let log = dir.join("d.jsonl");
-    let r = refused(
-        &[
-            "run",
-            "--duration",
-            "2s",
-            "--log",
-            log.to_str().unwrap(),
-            "--",
-            "sleep",
-            "4",
-        ],
-        "--duration is for a system run",
-    );
+}
+
+#[test]
+fn a_system_runs_counts_cover_its_workload_and_its_children() {
+    let dir = TempDir::new("refused-system");
+    let exe = compile_c("small_sends", dir.path(), &[]);
+    let n = SENDS.to_string();
+    let policy = format!("[[process]]\nname = \"idle\"\ncmd = [\"sleep\", \"600\"]\n{SHORT_SENDS}");
+    let (r, log) = run_refused(&dir, &exe, &policy, "preload", &[&n, "fork"]);
+    let line = rule_line(&log);
+    assert_eq!((line.drawn, line.injected), (2 * SENDS, 0), "{line:?}");
     assert!(
-        r.stderr.contains("lasts as long as the command"),
+        r.stderr.contains("(blocking-write-not-interrupted)"),
         "{}",
         r.describe()
     );
-    assert!(!log.exists());
+}
+
+/// A rule that fires and one that never does, side by side: the account of the one that fires
+/// matches its fault lines, and `freeze` and `replay` read over the `rule` lines.
+#[test]
+fn injected_counts_match_the_fault_lines_and_repro_tools_read_over_them() {
+    let dir = TempDir::new("refused-mixed");
+    let exe = compile_c("small_sends", dir.path(), &[]);
+    let n = SENDS.to_string();
+    let policy = format!(
+        "{SHORT_SENDS}\n[[rules]]\nname = \"slow-send\"\non = [\"send\"]\nfd = \"tcp\"\n\
+         probability = 0.3\nfault = {{ delay = \"1ms\" }}\n"
+    );
+    let log = dir.join("mixed.jsonl");
+    let r = run(
+        Command::new(&bins().ctl)
+            .args(["run", "--policy"])
+            .arg(dir.write("mixed.toml", &policy))
+            .arg("--log")
+            .arg(&log)
+            .arg("--")
+            .arg(&exe)
+            .args([n.as_str(), "fork"]),
+        60,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    let events = read_events(&log);
+    let delays = fault_events(&events)
+        .iter()
+        .filter(|f| f.rule == "slow-send")
+        .count() as u64;
+    assert!(delays > 0, "{}", r.describe());
+    let accounts: Vec<RuleLine> = events.iter().filter_map(|e| e.as_rule().cloned()).collect();
+    let slow = accounts
+        .iter()
+        .find(|a| a.rule == "slow-send")
+        .expect("slow-send drawn");
+    let short = accounts
+        .iter()
+        .find(|a| a.rule == "short-send")
+        .expect("short-send drawn");
+    assert_eq!((slow.drawn, slow.injected), (delays, delays), "{slow:?}");
+    assert!(slow.refused.is_empty(), "{slow:?}");
+    // The short comes first in file order: drawn on every send and refused, after which the
+    // delay gets its turn (README, "Realism").
+    assert_eq!((short.drawn, short.injected), (2 * SENDS, 0), "{short:?}");
+    assert!(
+        !r.stderr.contains("chaos: rule slow-send:"),
+        "a rule that injected is not explained: {}",
+        r.describe()
+    );
+
+    let frozen = run(Command::new(&bins().ctl).arg("freeze").arg(&log), 30);
+    assert_eq!(frozen.code(), Some(0), "{}", frozen.describe());
+    assert_eq!(
+        frozen
+            .stdout
+            .lines()
+            .filter(|l| l.trim() == "[[inject]]")
+            .count() as u64,
+        delays,
+        "one injection per fault line, none from the rule lines: {}",
+        frozen.stdout
+    );
+    let replayed = dir.join("replayed.jsonl");
+    let r = run(
+        Command::new(&bins().ctl)
+            .arg("replay")
+            .arg(&log)
+            .arg("--log")
+            .arg(&replayed)
+            .arg("--")
+            .arg(&exe)
+            .args([n.as_str(), "fork"]),
+        60,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    assert!(
+        r.stderr.contains(&format!(
+            "replay reproduced {delays} of {delays} logged fault(s)"
+        )),
+        "{}",
+        r.describe()
+    );
+}
+
+#[test]
+fn validate_warns_about_a_rule_refused_on_every_call_it_matches() {
+    let dir = TempDir::new("refused-validate");
+    let policy = dir.write(
+        "pipe-reads.toml",
+        "[[rules]]\nname = \"short-pipe-reads\"\non = [\"read\"]\nfd = \"pipe\"\nfault = { short = \"50%\" }\n",
+    );
+    let r = run(Command::new(&bins().ctl).arg("validate").arg(&policy), 30);
+    assert_eq!(
+        r.code(),
+        Some(0),
+        "a warning, not an error: {}",
+        r.describe()
+    );
+    assert!(
+        r.stderr.contains("warning: rule \"short-pipe-reads\"")
+            && r.stderr.contains("(splits-a-write)")
+            && r.stderr.contains("never fires"),
+        "{}",
+        r.describe()
+    );
+}
+
+/// The reasons that are not the realism model's: `times` used up (per process) and `window`.
+#[test]
+fn times_used_up_and_outside_the_window_are_counted_too() {
+    let dir = TempDir::new("refused-times");
+    let exe = compile_c("small_sends", dir.path(), &[]);
+    let n = SENDS.to_string();
+    let policy = "[[rules]]\nname = \"twice\"\non = [\"send\"]\nfd = \"tcp\"\ntimes = 2\n\
+                  fault = { delay = \"1us\" }\n\n[[rules]]\nname = \"later\"\non = [\"recv\"]\n\
+                  fd = \"tcp\"\nwindow = [\"1h\", \"2h\"]\nfault = { delay = \"1us\" }\n";
+    let log = dir.join("times.jsonl");
+    let r = run(
+        Command::new(&bins().ctl)
+            .args(["run", "--policy"])
+            .arg(dir.write("times.toml", policy))
+            .arg("--log")
+            .arg(&log)
+            .arg("--")
+            .arg(&exe)
+            .args([n.as_str(), "fork"]),
+        60,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    let accounts: Vec<RuleLine> = read_events(&log)
+        .iter()
+        .filter_map(|e| e.as_rule().cloned())
+        .collect();
+    let twice = accounts.iter().find(|a| a.rule == "twice").expect("twice");
+    assert_eq!(
+        (twice.drawn, twice.injected),
+        (2 * SENDS, 4),
+        "two per process: {twice:?}"
+    );
+    assert_eq!(twice.refused["times-used-up"], 2 * SENDS - 4, "{twice:?}");
+    let later = accounts.iter().find(|a| a.rule == "later").expect("later");
+    assert_eq!((later.drawn, later.injected), (2 * SENDS, 0), "{later:?}");
+    assert_eq!(later.refused["outside-window"], 2 * SENDS, "{later:?}");
+    assert!(
+        r.stderr.contains("(outside-window); widen `window`"),
+        "{}",
+        r.describe()
+    );
 }

@@ -239,7 +239,7 @@ fn data(
         rules,
         |fault, ctx, param| {
             let mut facts = HeldFacts { view, tid };
-            realise::realise(fault, ctx, &call, &mut facts, param).ok()
+            realise::realise(fault, ctx, &call, &mut facts, param)
         },
     )?;
     let d = decision;
@@ -658,7 +658,7 @@ fn connect(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> 
         mask,
         |fault, ctx, param| {
             let mut facts = HeldFacts { view, tid };
-            realise::realise(fault, ctx, &call, &mut facts, param).ok()
+            realise::realise(fault, ctx, &call, &mut facts, param)
         },
     )?;
     let on = OnCall::new(Op::Connect, fd, tid, Some(view), None);
@@ -704,7 +704,7 @@ fn accept(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> O
     let call = shape(op, view, 0, 0);
     let d = decide::decide(&mut s.target, op, at, 0, rules, |fault, ctx, param| {
         let mut facts = HeldFacts { view, tid };
-        realise::realise(fault, ctx, &call, &mut facts, param).ok()
+        realise::realise(fault, ctx, &call, &mut facts, param)
     })?;
     let on = OnCall::new(op, fd, tid, Some(view), None);
     common(s, tgid, n, on, d, Applied::default())
@@ -759,7 +759,7 @@ fn setsockopt(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) 
         rules,
         |fault, ctx, param| {
             let mut facts = HeldFacts { view, tid };
-            realise::realise(fault, ctx, &call, &mut facts, param).ok()
+            realise::realise(fault, ctx, &call, &mut facts, param)
         },
     )?;
     let on = OnCall::new(Op::Setsockopt, fd, tid, Some(view), None);
@@ -815,7 +815,6 @@ fn wait(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> Opt
                 |signals| super::facts::deliverable(tid, signals),
                 param,
             )
-            .ok()
         },
     )?;
     let on = OnCall::new(Op::EpollWait, -1, tid, None, None);

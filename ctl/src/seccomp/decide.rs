@@ -8,7 +8,8 @@ use chaos_engine::decide::{INJECTED, Key, Site};
 use chaos_engine::fault::Fault;
 use chaos_engine::op::Op;
 use chaos_engine::policy::{Policy, Rule};
-use chaos_engine::realise::{Action, RuleContext};
+use chaos_engine::realise::{Action, NotHere, RuleContext};
+use chaos_engine::refusal::Reason;
 
 /// What decided a fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,14 +46,15 @@ pub struct Place {
 }
 
 /// The exact injection at this place, else the first rule among `candidates` (a rule mask) that
-/// fires here and that `realise` turns into something Linux could do here.
+/// fires here and that `realise` turns into something Linux could do here. Every draw that said
+/// "fire" is counted in the control page with its outcome, as the shim counts it.
 pub fn decide(
     target: &mut Target,
     op: Op,
     at: Place,
     requested: usize,
     candidates: u32,
-    mut realise: impl FnMut(&Fault, RuleContext, u64) -> Option<Action>,
+    mut realise: impl FnMut(&Fault, RuleContext, u64) -> Result<Action, NotHere>,
 ) -> Option<Decision> {
     let key = |rule: u16| Key {
         process: at.process,
@@ -63,7 +65,7 @@ pub fn decide(
     let policy = &target.policy;
     if !policy.injections.is_empty()
         && let Some((i, inj)) = policy.injections.at(at.process, at.conn, at.site)
-        && let Some(action) = realise(&inj.fault, RuleContext::default(), 0)
+        && let Ok(action) = realise(&inj.fault, RuleContext::default(), 0)
     {
         return Some(Decision {
             action,
@@ -90,19 +92,28 @@ pub fn decide(
         if !Rule::fires(rule.threshold(), fire)
             || !rule.counts_allow(at.n)
             || (requested as u64) < rule.min_bytes
-            || !in_window(rule, target.start)
         {
             continue;
         }
-        let Some(action) = realise(&rule.fault, rule.context(), param_at(chance)) else {
+        if !in_window(rule, target.start) {
+            target.tally(i, Err(Reason::OutsideWindow));
             continue;
+        }
+        let action = match realise(&rule.fault, rule.context(), param_at(chance)) {
+            Ok(action) => action,
+            Err(not_here) => {
+                target.tally(i, Err(Reason::Realism(not_here)));
+                continue;
+            }
         };
         if let Some(times) = rule.times {
             if target.injected[i] >= times {
+                target.tally(i, Err(Reason::TimesUsedUp));
                 continue;
             }
             target.injected[i] += 1;
         }
+        target.tally(i, Ok(()));
         return Some(Decision {
             action,
             source: Source::Rule(i),

@@ -142,6 +142,13 @@ impl Target {
         }
     }
 
+    /// Adds a drawn rule's outcome to the run's counts, where the shims add theirs.
+    pub fn tally(&self, rule: usize, outcome: Result<(), chaos_engine::refusal::Reason>) {
+        if let Some(page) = &self.control {
+            page.page().tally(rule, outcome);
+        }
+    }
+
     /// The control page's generation now (0 without a page: it never changes).
     pub fn generation(&self) -> u64 {
         self.control.as_ref().map_or(0, |p| p.page().generation())

@@ -131,6 +131,7 @@ pub fn run(r: &SystemRun) -> Result<Ended, Failure> {
     sup.shutdown();
     if let Some(c) = &sup.control {
         crate::unlogged::append(&c.page.page(), r.log_path);
+        crate::refusals::append_rule_lines(&c.page.page(), r.policy, r.log_path);
     }
     let summary = summary::table(&sup.replicas, &sup.journal.written);
     outcome.map(|(workload, interrupted)| Ended {

@@ -44,6 +44,10 @@ pub enum Event {
     /// `[durability]`: a change undone after a crash (by chaos-ctl), an undo that failed, or a
     /// write the shim could not journal.
     Durability(DurabilityLine),
+    /// One rule's account at the end of a run (chaos-ctl writes it from the control page's
+    /// counts, summed over every process): its draws that said "fire", its injections, and why
+    /// the rest did not fire.
+    Rule(RuleLine),
     /// A line of a kind this reader does not know (from a newer shim).
     #[serde(other)]
     Other,
@@ -209,6 +213,23 @@ pub struct SystemLine {
     pub ts_ns: u64,
     /// The policy's `[[process]]` tables as TOML.
     pub processes: String,
+}
+
+/// `{"ev":"rule",...}`: what became of one rule's draws over the whole run. Only rules drawn at
+/// least once have a line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleLine {
+    pub ts_ns: u64,
+    /// The rule's name.
+    pub rule: String,
+    /// Calls on which the rule's draw (with its `after`/`every`/`min_bytes`) said "fire".
+    pub drawn: u64,
+    /// Of those, the faults injected.
+    pub injected: u64,
+    /// The rest by reason: a realism rule's name (README, "Realism"), `times-used-up` or
+    /// `outside-window`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub refused: std::collections::BTreeMap<String, u64>,
 }
 
 /// `{"ev":"control",...}`. chaos-ctl writes one per change, with `by`, `what` and the run's time;
@@ -460,6 +481,7 @@ impl Event {
             | Event::Control(_)
             | Event::Unlogged(_)
             | Event::Durability(_)
+            | Event::Rule(_)
             | Event::Other => None,
             Event::Disk(d) => Some(&d.header),
             Event::Writeback(w) => Some(&w.header),
@@ -536,6 +558,13 @@ impl Event {
         }
     }
 
+    pub fn as_rule(&self) -> Option<&RuleLine> {
+        match self {
+            Event::Rule(x) => Some(x),
+            _ => None,
+        }
+    }
+
     pub fn as_exit(&self) -> Option<&Exit> {
         match self {
             Event::Exit(x) => Some(x),
@@ -573,6 +602,7 @@ mod tests {
         r#"{"ev":"durability","ts_ns":1796161632039095000,"what":"undone","process":"workload","op":"write","path":"/srv/data/app.log","why":"not fsynced","range":[0,13],"old_size":0}"#,
         r#"{"ev":"durability","ts_ns":1796161632039096000,"what":"undo-failed","process":"kv#0","op":"rename","path":"/srv/data/a","why":"directory not fsynced","to":"/srv/data/b","error":"Not a directory (os error 20)"}"#,
         r#"{"ev":"durability","ts_ns":1796161632039097000,"pid":4931,"tid":4931,"proc":"0562e8b0e99580be","what":"unseen","fd":4,"path":"/srv/data/direct","why":"O_DIRECT"}"#,
+        r#"{"ev":"rule","ts_ns":1796161632039093000,"rule":"short-send","drawn":96,"injected":0,"refused":{"blocking-write-not-interrupted":96}}"#,
     ];
 
     #[test]
@@ -695,6 +725,19 @@ mod tests {
             assert_eq!(keys(&back), keys(&raw), "fields lost or added: {line}");
             assert_eq!(back, raw, "{line}");
         }
+    }
+
+    #[test]
+    fn a_rule_line_carries_its_counts_by_reason() {
+        let line = LINES.last().unwrap();
+        let e: Event = serde_json::from_str(line).unwrap();
+        let r = e.as_rule().unwrap();
+        assert_eq!(
+            (r.rule.as_str(), r.drawn, r.injected),
+            ("short-send", 96, 0)
+        );
+        assert_eq!(r.refused["blocking-write-not-interrupted"], 96);
+        assert!(e.header().is_none() && e.as_fault().is_none());
     }
 
     #[test]

@@ -117,6 +117,91 @@ impl NotHere {
         }
     }
 
+    /// The rule's own name back (`name`'s inverse), for reading counts from a log.
+    pub fn from_name(name: &str) -> Option<NotHere> {
+        NotHere::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// Why Linux could not do it, in a few plain words (the summary's explanation of a refusal).
+    pub fn why(self) -> &'static str {
+        match self {
+            NotHere::NotConnected => "a data call on an unconnected socket fails at once",
+            NotHere::ShutDown => "a shut direction returns at once",
+            NotHere::BufferNotFull => {
+                "a non-blocking write fails or is short only when the send buffer is full"
+            }
+            NotHere::BlockingWriteNotInterrupted => "a blocking send with room is never short",
+            NotHere::WaitAllNotInterrupted => "a MSG_WAITALL read waits for the whole length",
+            NotHere::NoDeliverableSignal => {
+                "EINTR needs a harmless signal handler the calling thread does not block"
+            }
+            NotHere::Restarted => "a handler installed with SA_RESTART restarts the call",
+            NotHere::WouldNotWait => "a signal interrupts only a call that waits",
+            NotHere::SplitsAWrite => "pipe and unix stream reads return everything queued",
+            NotHere::BelowSegment => "a TCP read never ends inside a segment",
+            NotHere::WholeMessages => "datagrams and mmsg calls move whole messages",
+            NotHere::WithinOneSkb => "a unix stream send of at most one skb is all or nothing",
+            NotHere::AtomicPipeWrite => "a pipe write of at most PIPE_BUF bytes is atomic",
+            NotHere::FileWrite => "local regular-file writes are never short",
+            NotHere::TooSmall => "a transfer under 2 bytes cannot be split",
+            NotHere::CouldBlock => "EAGAIN comes at once only where the call cannot block",
+            NotHere::NoConnection => "a reset needs a connected TCP socket",
+            NotHere::TimeoutNeedsBlockingConnect => {
+                "a connect times out with ETIMEDOUT only when it blocks"
+            }
+            NotHere::NotADatagram => "only datagrams are lost, duplicated or reordered",
+            NotHere::NotAStream => "toxics act on connected stream sockets only",
+            NotHere::NoFd => {
+                "a call without an fd (open, rename, socket...) can only fail or be slow"
+            }
+        }
+    }
+
+    /// What would let a rule refused by this one fire: the summary's advice.
+    pub fn hint(self) -> &'static str {
+        match self {
+            NotHere::NotConnected => "aim the rule at calls made after connect or accept",
+            NotHere::ShutDown => "use an errno fault (e.g. ECONNRESET), or act before the shutdown",
+            NotHere::BufferNotFull => {
+                "write faster than the peer reads, or use `stall` or a delay instead"
+            }
+            NotHere::BlockingWriteNotInterrupted => {
+                "use a non-blocking socket, larger writes, SO_SNDTIMEO, or `signal = ...` naming a handler the program installs"
+            }
+            NotHere::WaitAllNotInterrupted => {
+                "set SO_RCVTIMEO, or `signal = ...` naming a handler the program installs"
+            }
+            NotHere::NoDeliverableSignal => {
+                "install a SIGCHLD/SIGWINCH/SIGURG/SIGCONT handler, or name the program's own handler with `signal = ...`"
+            }
+            NotHere::Restarted => {
+                "install the handler without SA_RESTART, or set a socket timeout (SO_RCVTIMEO or SO_SNDTIMEO)"
+            }
+            NotHere::WouldNotWait => {
+                "use `stall` or a delay, which apply to calls that do not wait"
+            }
+            NotHere::SplitsAWrite => "shorten TCP reads or pipe writes instead",
+            NotHere::BelowSegment => "use a byte range (`short = \"1..100\"`) or larger reads",
+            NotHere::WholeMessages => "use `drop`, `duplicate` or an errno on datagrams",
+            NotHere::WithinOneSkb => "shorten sends larger than 36544 bytes, or TCP sends",
+            NotHere::AtomicPipeWrite => "shorten pipe writes larger than 4096 bytes",
+            NotHere::FileWrite => "use ENOSPC/EIO, or a `[[disk]]` that fills",
+            NotHere::TooSmall => "set `min_bytes = 2` or more to skip 1-byte transfers",
+            NotHere::CouldBlock => {
+                "use `stall`, which waits on a blocking fd, or a non-blocking fd"
+            }
+            NotHere::NoConnection => "aim `reset` at connected TCP sockets (`fd = \"tcp\"`)",
+            NotHere::TimeoutNeedsBlockingConnect => {
+                "use ECONNREFUSED or a delay on non-blocking connects"
+            }
+            NotHere::NotADatagram => {
+                "aim the rule at `fd = \"udp\"`, or use a reset or errno on streams"
+            }
+            NotHere::NotAStream => "aim toxics at TCP or unix stream sockets",
+            NotHere::NoFd => "use an errno, a delay or a process fault on these calls",
+        }
+    }
+
     /// Where in Linux the behaviour this rule mirrors lives.
     pub fn kernel_source(self) -> &'static str {
         match self {

@@ -708,6 +708,21 @@ fn every_rule_names_its_kernel_source() {
 }
 
 #[test]
+fn every_rule_explains_itself_and_says_what_would_let_a_fault_fire() {
+    let mut hints = std::collections::HashSet::new();
+    for rule in NotHere::ALL {
+        assert!(rule.why().len() > 10, "{rule:?} has no explanation");
+        assert!(rule.hint().len() > 10, "{rule:?} has no hint");
+        assert!(
+            hints.insert(rule.hint()),
+            "{rule:?} repeats another rule's hint"
+        );
+        assert_eq!(NotHere::from_name(rule.name()), Some(rule));
+    }
+    assert_eq!(NotHere::from_name("no-such-rule"), None);
+}
+
+#[test]
 fn only_datagrams_are_lost_or_duplicated() {
     let udp = call(Op::Sendto, FdKind::Udp, 100);
     assert_eq!(go(Fault::Drop, udp, State::default()), Ok(Action::Drop));

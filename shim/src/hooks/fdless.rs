@@ -21,7 +21,7 @@ use chaos_engine::inject::named_key;
 use chaos_engine::kind::FdKind;
 use chaos_engine::op::Op;
 use chaos_engine::policy::FdFacts;
-use chaos_engine::realise::{Action, realise_fdless};
+use chaos_engine::realise::{Action, NotHere, realise_fdless};
 use libc::{c_char, c_int, c_uint};
 
 static COUNTS: NameCounts = NameCounts::new();
@@ -44,7 +44,7 @@ fn decide(
     rt: &Runtime,
     op: Op,
     target: &Target,
-    action_of: &dyn Fn(&chaos_engine::fault::Fault, u64) -> Option<Action>,
+    action_of: &dyn Fn(&chaos_engine::fault::Fault, u64) -> Result<Action, NotHere>,
 ) -> Option<Plan> {
     let class = op.class();
     let name = target.path.unwrap_or(op.name().as_bytes());
@@ -63,9 +63,7 @@ fn decide(
 /// The decision for one fd-less call, carried out and logged: Some(errno) when the call must fail
 /// without being made; None when it goes on (after a delay or a pause, if one fired).
 pub(crate) fn fault_for(rt: &'static Runtime, op: Op, target: &Target) -> Option<c_int> {
-    fault_with(rt, op, target, &|fault, param| {
-        realise_fdless(fault, param).ok()
-    })
+    fault_with(rt, op, target, &|fault, param| realise_fdless(fault, param))
 }
 
 /// An epoll wait's rules (`epoll_wait`, class `waits`): Some(EINTR) to fail it. Only a wait
@@ -90,7 +88,6 @@ pub(crate) fn wait_fault(epfd: c_int, timed: bool) -> Option<c_int> {
             crate::facts::deliverable,
             param,
         )
-        .ok()
     })
 }
 
@@ -98,7 +95,7 @@ fn fault_with(
     rt: &'static Runtime,
     op: Op,
     target: &Target,
-    action_of: &dyn Fn(&chaos_engine::fault::Fault, u64) -> Option<Action>,
+    action_of: &dyn Fn(&chaos_engine::fault::Fault, u64) -> Result<Action, NotHere>,
 ) -> Option<c_int> {
     if !runtime::in_own_process() {
         return None;

@@ -36,9 +36,10 @@ fn decide(rt: &Runtime, op: Op, host: &[u8]) -> Option<Plan> {
         n,
         |rule| rule.host.as_ref().is_none_or(|g| g.matches(host)),
         |fault, param| match *fault {
-            Fault::Resolver(code) => Some(Action::Resolver(code)),
-            Fault::Delay(range) => Some(Action::Delay(range.pick(param))),
-            _ => None,
+            Fault::Resolver(code) => Ok(Action::Resolver(code)),
+            Fault::Delay(range) => Ok(Action::Delay(range.pick(param))),
+            // A lookup has no fd: the validator lets nothing else reach it.
+            _ => Err(chaos_engine::realise::NotHere::NoFd),
         },
     )
 }
