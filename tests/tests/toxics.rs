@@ -568,3 +568,44 @@ fn bad_toxics_are_refused_with_what_was_expected() {
         ],
     );
 }
+
+#[test]
+fn a_toxic_the_seccomp_backend_refuses_logs_nothing_under_force() {
+    let dir = TempDir::new("toxic-seccomp-force");
+    let exe = compile_c("loopback_pair", dir.path(), &["-static"]);
+    // A rule the backend carries out beside the one it refuses: the run is under chaos, and
+    // only the refused rule is silent.
+    let text = "[[rules]]\nname = \"slow\"\non = \"reads\"\nfd = \"tcp\"\n\
+                fault = { latency = \"5ms\" }\n\n\
+                [[rules]]\nname = \"short-reads\"\non = \"reads\"\nfd = \"tcp\"\n\
+                probability = 0.3\nfault = { short = \"1..90%\" }\n";
+    let mut cmd = Command::new(&bins().ctl);
+    cmd.args(["run", "--force", "--log"])
+        .arg(dir.join("force.jsonl"))
+        .arg("--policy")
+        .arg(dir.write("force.toml", text))
+        .arg("--")
+        .arg(&exe)
+        .arg("20");
+    let r = run(&mut cmd, 60);
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    assert!(
+        r.stderr.contains("rule `slow`: toxic")
+            && r.stderr.contains("under --force the rule injects nothing"),
+        "the refusal is said: {}",
+        r.stderr
+    );
+    let log = read_log(&dir.join("force.jsonl"));
+    let faults = faults(&log);
+    let phantom: Vec<_> = faults.iter().filter(|f| f["rule"] == "slow").collect();
+    assert!(
+        phantom.is_empty(),
+        "no line for what did not happen: {phantom:?}"
+    );
+    assert!(
+        faults
+            .iter()
+            .any(|f| f["rule"] == "short-reads" && f["backend"] == "seccomp"),
+        "the rule the backend carries out still fires: {faults:?}"
+    );
+}
