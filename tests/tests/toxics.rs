@@ -609,3 +609,45 @@ fn a_toxic_the_seccomp_backend_refuses_logs_nothing_under_force() {
         "the rule the backend carries out still fires: {faults:?}"
     );
 }
+
+#[test]
+fn validate_notes_the_ops_a_group_leaves_out_and_refuses_a_named_one() {
+    let dir = TempDir::new("toxic-groups");
+    let rule = |on: &str| {
+        format!("[[rules]]\nname = \"lossy\"\non = {on}\nfd = \"udp\"\nfault = \"drop\"\n")
+    };
+    let group = dir.write("group.toml", &rule("\"writes\""));
+    let v = run(Command::new(&bins().ctl).arg("validate").arg(&group), 20);
+    assert_eq!(v.code(), Some(0), "a group is fine: {}", v.describe());
+    let notes: Vec<&str> = v.stderr.lines().filter(|l| l.contains("note:")).collect();
+    assert_eq!(
+        notes,
+        [format!(
+            "note: rule \"lossy\" ({}:5): drop cannot act on sendmmsg: the rule leaves it out of \
+             its `on` group",
+            group.display()
+        )],
+        "{}",
+        v.describe()
+    );
+    assert!(
+        v.stdout.contains("on write,") && !v.stdout.contains("sendmmsg"),
+        "the rule's ops are those it acts on: {}",
+        v.describe()
+    );
+    // Named on its own, sendmmsg is an error: validate exits 1, run refuses with 125.
+    let named = dir.write("named.toml", &rule("[\"sendto\", \"sendmmsg\"]"));
+    let v = run(Command::new(&bins().ctl).arg("validate").arg(&named), 20);
+    assert_eq!(v.code(), Some(1), "{}", v.describe());
+    let says = format!("{}:5:9: drop does not apply to sendmmsg", named.display());
+    assert!(v.stderr.contains(&says), "{}", v.describe());
+    let r = run(
+        Command::new(&bins().ctl)
+            .args(["run", "--policy"])
+            .arg(&named)
+            .args(["--", "true"]),
+        20,
+    );
+    assert_eq!(r.code(), Some(125), "{}", r.describe());
+    assert!(r.stderr.contains(&says), "{}", r.describe());
+}
