@@ -822,7 +822,7 @@ fn check_fault_fits(
         {
             Some(op) => Err(format!(
                 "toxics (latency, bandwidth, blackhole, limit_data, reset_after) act on a \
-                 connection's single reads and writes, not on {}",
+                 connection's reads and writes, not on {}",
                 op.name()
             )),
             None => Ok(()),
