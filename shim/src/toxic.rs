@@ -36,6 +36,8 @@ enum Step {
     Fail(i32),
     /// Make the real call with at most this many bytes; then end the connection this way, if any.
     Call(usize, Option<Break>),
+    /// The toxic ended the connection with a FIN both ways at this read: it sees the end.
+    Eof,
 }
 
 fn now() -> u64 {
@@ -179,6 +181,11 @@ pub fn apply(
         }
     };
     match step {
+        Step::Eof => {
+            applied.limit = slot.pos[d].load(Relaxed);
+            log("close", 0, &applied);
+            0
+        }
         Step::Fail(errno) => {
             log("reset", -1, &applied);
             sys::set_errno(errno);
@@ -387,17 +394,24 @@ fn blackhole(
     let deadline = x.reset_after_blackhole_ns.map(|r| since + r);
     let end = |applied: &mut Applied| {
         let brk = ending(x);
+        applied.effect = Some("blackhole-ended");
         applied.addrs = Some(crate::log::Addrs::read(call.fd));
         apply_break(call.fd, brk);
         slot.black_since[d].store(0, Relaxed);
-        if brk == Break::Rst {
-            Some(Step::Fail(libc::ECONNRESET))
-        } else {
-            Some(Step::Call(call.requested, None))
+        match brk {
+            Break::Rst => Some(Step::Fail(libc::ECONNRESET)),
+            _ if dir == Dir::Rx => {
+                // What the blackhole swallowed never arrives: reads see EOF from here, as after
+                // the data limit (a shut socket still hands out what was queued).
+                slot.reads_ended.store(1, Relaxed);
+                slot.meta.fetch_or(crate::fdtable::FORCE_SLOW, Relaxed);
+                Some(Step::Eof)
+            }
+            // Our writes fail as on a shut socket (EPIPE): the kernel says so.
+            _ => Some(Step::Call(call.requested, None)),
         }
     };
     if deadline.is_some_and(|dl| t >= dl) {
-        applied.effect = Some("blackhole-ended");
         return Ok(end(applied));
     }
     applied.effect = Some("blackhole");

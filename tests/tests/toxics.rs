@@ -651,3 +651,32 @@ fn validate_notes_the_ops_a_group_leaves_out_and_refuses_a_named_one() {
     assert_eq!(r.code(), Some(125), "{}", r.describe());
     assert!(r.stderr.contains(&says), "{}", r.describe());
 }
+
+#[test]
+fn a_timed_blackhole_ends_the_stream_with_nothing_through_and_logs_the_end() {
+    let dir = TempDir::new("toxic-blackhole-ends");
+    for (mode, extra) in [("timeout", &[][..]), ("blocking", &["blocking"][..])] {
+        let log = format!("{mode}.jsonl");
+        let out = read_through_as(
+            &dir,
+            "blob",
+            "fault = { blackhole = \"300ms\", then = \"close\" }",
+            &log,
+            extra,
+        );
+        // What the blackhole swallowed never arrives: the FIN is all the reader sees.
+        assert!(out.starts_with("eof after 0 "), "{mode}: {out}");
+        let events = read_log(&dir.join(&log));
+        let ends: Vec<_> = faults(&events)
+            .into_iter()
+            .filter(|f| f["effect"] == "blackhole-ended")
+            .collect();
+        assert_eq!(ends.len(), 1, "{mode}: the end is one line: {ends:?}");
+        assert_eq!(
+            (ends[0]["fault"].as_str(), ends[0]["returned"].as_i64()),
+            (Some("close"), Some(0)),
+            "{mode}: {}",
+            ends[0]
+        );
+    }
+}
