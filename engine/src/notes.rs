@@ -106,6 +106,19 @@ pub fn policy_notes(p: &Policy) -> Vec<Note> {
         if let Some(message) = tcp_short_below_segment(rule) {
             notes.push(Note::rule(i, Level::Note, message));
         }
+        if !rule.left_out.is_empty() {
+            let names: Vec<&str> = rule.left_out.iter().map(|o| o.name()).collect();
+            notes.push(Note::rule(
+                i,
+                Level::Note,
+                format!(
+                    "{} cannot act on {}: the rule leaves {} out of its `on` group",
+                    rule.fault.kind_name(),
+                    names.join(", "),
+                    if names.len() == 1 { "it" } else { "them" }
+                ),
+            ));
+        }
     }
     for i in 0..p.injections.len() {
         let inj = p.injections.get(i);

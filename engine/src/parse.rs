@@ -444,6 +444,9 @@ fn build_rule(raw: RawRule, index: usize, err_at: ErrAt) -> Result<Rule, PolicyE
     };
 
     let mut ops = OpSet::default();
+    // Ops named one by one: a fault that cannot act on one of them is an error, while a group
+    // keeps only the ops the fault can act on (`left_out`).
+    let mut named = OpSet::default();
     for (item, at) in raw.on.get_ref().items(raw.on.span()) {
         let set = OpSet::from_name(item).ok_or_else(|| {
             err_at(
@@ -451,6 +454,9 @@ fn build_rule(raw: RawRule, index: usize, err_at: ErrAt) -> Result<Rule, PolicyE
                 format!("unknown op `{item}` in `on`; expected {OP_NAMES_HELP}"),
             )
         })?;
+        if set.0.count_ones() == 1 {
+            named.0 |= set.0;
+        }
         ops.0 |= set.0;
     }
     if ops.is_empty() {
@@ -552,7 +558,8 @@ fn build_rule(raw: RawRule, index: usize, err_at: ErrAt) -> Result<Rule, PolicyE
 
     let fault_span = raw.fault.span();
     let fault = parse_fault(raw.fault.get_ref()).map_err(|m| err_at(fault_span.clone(), m))?;
-    check_fault_fits(&fault, ops, kinds, raw.any_errno).map_err(|m| err_at(fault_span, m))?;
+    let (ops, left_out) =
+        fitting_ops(&fault, ops, named, kinds, raw.any_errno).map_err(|m| err_at(fault_span, m))?;
     let signal = match raw.signal {
         None => None,
         Some(s) => {
@@ -573,6 +580,7 @@ fn build_rule(raw: RawRule, index: usize, err_at: ErrAt) -> Result<Rule, PolicyE
     Ok(Rule {
         name,
         ops,
+        left_out,
         kinds,
         peer,
         local,
@@ -668,6 +676,40 @@ fn parse_fault(value: &toml::Value) -> Result<Fault, String> {
         }
         _ => Err(FAULT_HELP.to_string()),
     }
+}
+
+/// The rule's ops the fault can act on, and the ops of its groups it cannot (left out). An op
+/// named on its own that the fault cannot act on is an error, as is a rule left with no op.
+/// Whether a fault fits is a property of each op alone (every check below is "some op ..." or
+/// about the fd kinds), so an op fits when the rule with that op alone would.
+fn fitting_ops(
+    fault: &Fault,
+    ops: OpSet,
+    named: OpSet,
+    kinds: KindSet,
+    any_errno: bool,
+) -> Result<(OpSet, OpSet), String> {
+    let mut left_out = OpSet::default();
+    for op in ops.iter() {
+        let alone = OpSet(op.bit());
+        if let Err(why) = check_fault_fits(fault, alone, kinds, any_errno) {
+            if named.contains(op) {
+                return Err(why);
+            }
+            left_out.insert(op);
+        }
+    }
+    let kept = OpSet(ops.0 & !left_out.0);
+    if kept.is_empty() {
+        // Nothing left: say why in the words of the whole rule.
+        check_fault_fits(fault, ops, kinds, any_errno)?;
+        return Err(format!(
+            "{} acts on none of the rule's ops",
+            fault.kind_name()
+        ));
+    }
+    check_fault_fits(fault, kept, kinds, any_errno)?;
+    Ok((kept, left_out))
 }
 
 /// Rejects faults the rule's calls could never produce on Linux.
@@ -772,7 +814,12 @@ fn check_fault_fits(
             )),
             None => Ok(()),
         },
-        Fault::Toxic(_) => match ops.iter().find(|o| !o.class().is_data()) {
+        // The mmsg calls move several datagrams at once: a connection's stream has no place
+        // for them, and the shim passes them through.
+        Fault::Toxic(_) => match ops
+            .iter()
+            .find(|o| !o.class().is_data() || o.is_multi_message())
+        {
             Some(op) => Err(format!(
                 "toxics (latency, bandwidth, blackhole, limit_data, reset_after) act on a \
                  connection's reads and writes, not on {}",
@@ -1063,12 +1110,61 @@ fault = { short = "1..50%" }
         );
         // Only rename crosses devices.
         assert!(rule("on = \"rename\"\nfault = \"EXDEV\"").is_ok());
-        let e = rule("on = \"entries\"\nfault = \"EXDEV\"").unwrap_err();
+        let e = rule("on = \"unlink\"\nfault = \"EXDEV\"").unwrap_err();
         assert!(
             e.message.contains("unlink cannot return EXDEV"),
             "{}",
             e.message
         );
+        // The group means its ops that can: rename.
+        let p = rule("on = \"entries\"\nfault = \"EXDEV\"").unwrap();
+        let r = &p.rules[0];
+        assert_eq!(r.ops, OpSet::from_name("rename").unwrap());
+        assert_eq!(
+            r.left_out.iter().map(|o| o.name()).collect::<Vec<_>>(),
+            ["unlink", "mkdir"]
+        );
+    }
+
+    #[test]
+    fn a_group_keeps_the_ops_the_fault_acts_on_and_a_named_op_it_cannot_is_an_error() {
+        let rule = |text: &str| parse_policy(&format!("[[rules]]\n{text}\n"), "p");
+        // drop loses single datagrams: sendmmsg is left out of "writes", not a reason to refuse.
+        let p = rule("on = \"writes\"\nfd = \"udp\"\nfault = \"drop\"").unwrap();
+        let r = &p.rules[0];
+        assert!(r.ops.contains(Op::Sendto) && !r.ops.contains(Op::Sendmmsg));
+        assert_eq!(r.left_out, OpSet(Op::Sendmmsg.bit()));
+        // Toxics act on a connection's single reads and writes: the mmsg calls are left out.
+        let p = rule("on = \"reads\"\nfault = { latency = \"5ms\" }").unwrap();
+        assert_eq!(p.rules[0].left_out, OpSet(Op::Recvmmsg.bit()));
+        // Where everything applies, nothing is left out.
+        let p = rule("on = \"reads\"\nfault = \"ECONNRESET\"").unwrap();
+        assert!(p.rules[0].left_out.is_empty());
+        // Named on its own, an op the fault cannot act on is an error, with where and why.
+        for (text, says) in [
+            (
+                "on = [\"sendto\", \"sendmmsg\"]\nfd = \"udp\"\nfault = \"drop\"",
+                "drop does not apply to sendmmsg",
+            ),
+            (
+                "on = \"recvmmsg\"\nfault = { bandwidth = \"1KB/s\" }",
+                "not on recvmmsg",
+            ),
+            (
+                "on = [\"reads\", \"connect\"]\nfault = { short = \"50%\" }",
+                "not to connect",
+            ),
+        ] {
+            let e = rule(text).unwrap_err();
+            assert!(e.message.contains(says), "{text}: {}", e.message);
+            // The fault is the text's last line, after `[[rules]]`.
+            assert_eq!(e.line, text.lines().count() + 1, "{text}: the fault's line");
+        }
+        // A group none of whose ops the fault acts on is refused as before.
+        let e = rule("on = \"writes\"\nfd = \"tcp\"\nfault = \"drop\"").unwrap_err();
+        assert!(e.message.contains("need fd = \"udp\""), "{}", e.message);
+        let e = rule("on = \"opens\"\nfault = { short = \"50%\" }").unwrap_err();
+        assert!(e.message.contains("opens move no data"), "{}", e.message);
     }
 
     #[test]

@@ -39,6 +39,9 @@ pub struct Policy {
 pub struct Rule {
     pub name: String,
     pub ops: OpSet,
+    /// Ops of the rule's groups (`on = "writes"`) the fault cannot act on, left out of `ops`
+    /// (`validate` notes them): `drop` on `sendmmsg`, a toxic on the mmsg calls...
+    pub left_out: OpSet,
     pub kinds: KindSet,
     pub peer: Option<AddrPattern>,
     pub local: Option<AddrPattern>,

@@ -143,6 +143,8 @@ pub struct Slot {
     /// CLOCK_MONOTONIC when a `reset_after` toxic resets the connection (0: none armed): waiters
     /// are woken for it, as the kernel wakes them on an RST.
     pub reset_at: AtomicU64,
+    /// What armed that reset, for its log line: rule + 1, or `RESET_BY_INJECTION | index`.
+    pub reset_by: AtomicU32,
     /// The `[[disk]]` the file is on, + 1 (0: none).
     pub disk: AtomicU32,
     /// A writeback error this description has yet to report at its next fsync (`writeback`).
@@ -177,6 +179,7 @@ impl Slot {
             tox_eof_at: AtomicU64::new(0),
             reads_ended: AtomicU32::new(0),
             reset_at: AtomicU64::new(0),
+            reset_by: AtomicU32::new(0),
             disk: AtomicU32::new(0),
             wb_err: AtomicU32::new(0),
         }
@@ -372,6 +375,7 @@ pub fn classify(policy: &Policy, fd: c_int, role_hint: Role) -> Meta {
         }
         slot.reads_ended.store(0, Relaxed);
         slot.reset_at.store(0, Relaxed);
+        slot.reset_by.store(0, Relaxed);
         slot.unacked_since.store(0, Relaxed);
         slot.tox_eof_at.store(0, Relaxed);
         let born = match role {

@@ -390,9 +390,27 @@ pub fn write_warning(op: &str, fd: c_int, what: &str) {
     emit(&mut line);
 }
 
+/// A socket's two addresses, read before a reset (connect(AF_UNSPEC)) dissolves them, so that
+/// the line of the reset still says which connection it ended.
+pub struct Addrs {
+    pub peer: SockAddrBuf,
+    pub local: SockAddrBuf,
+}
+
+impl Addrs {
+    pub fn read(fd: c_int) -> Addrs {
+        Addrs {
+            peer: SockAddrBuf::read(fd, true),
+            local: SockAddrBuf::read(fd, false),
+        }
+    }
+}
+
 /// What applying a plan actually did, for the event.
 #[derive(Default)]
 pub struct Applied {
+    /// The socket's addresses as they were before this fault ended the connection.
+    pub addrs: Option<Addrs>,
     pub delay_ns: u64,
     pub stall_ns: u64,
     /// How long a connect waited before it failed (the emulated SYN retries).
@@ -424,14 +442,12 @@ pub struct FaultRecord<'a> {
     pub applied: &'a Applied,
 }
 
-pub fn write_fault(rt: &Runtime, rec: &FaultRecord) {
-    let mut line = LineBuf::new();
-    begin_event(&mut line, "fault");
-    line.field_str("op", rec.op.name().as_bytes());
-    line.field_num("fd", rec.fd);
-    let kind = rec.meta.kind();
+/// `kind`, `conn` and the fd's addresses (or path), as every fault line on an fd has them.
+/// `addrs`: the socket's addresses read before a reset dissolved them (else read now).
+fn field_fd(line: &mut LineBuf, op: Op, fd: c_int, meta: Meta, slot: &Slot, addrs: Option<&Addrs>) {
+    let kind = meta.kind();
     line.field_str("kind", kind.name().as_bytes());
-    if rec.op == Op::Connect {
+    if op == Op::Connect {
         // A connect is keyed by its kind's count of connect attempts, not by a connection.
         line.field_display("conn", format_args!("{}-connects", kind.name()));
     } else {
@@ -440,22 +456,88 @@ pub fn write_fault(rt: &Runtime, rec: &FaultRecord) {
             format_args!(
                 "{}-{}#{}",
                 kind.name(),
-                rec.meta.role().name(),
-                rec.slot.ordinal.load(Relaxed)
+                meta.role().name(),
+                slot.ordinal.load(Relaxed)
             ),
         );
     }
     if kind.is_socket() {
-        let peer = SockAddrBuf::read(rec.fd, true);
-        field_endpoint(&mut line, "peer", peer.endpoint());
-        let local = SockAddrBuf::read(rec.fd, false);
-        field_endpoint(&mut line, "local", local.endpoint());
+        let now;
+        let addrs = match addrs {
+            Some(a) => a,
+            None => {
+                now = Addrs::read(fd);
+                &now
+            }
+        };
+        field_endpoint(line, "peer", addrs.peer.endpoint());
+        field_endpoint(line, "local", addrs.local.endpoint());
     } else if kind == FdKind::File {
         let mut buf = [0u8; 512];
-        if let Some(n) = sys::fd_path(rec.fd, &mut buf) {
+        if let Some(n) = sys::fd_path(fd, &mut buf) {
             line.field_str("path", &buf[..n]);
         }
     }
+}
+
+/// A `reset_after` toxic's RST, sent by whoever found it due: the data call `op` (which fails
+/// with ECONNRESET; `requested` is its length) or a wait named `op` (which the RST wakes).
+/// Keyed at the connection's read position, where a replay's next read meets the reset.
+pub fn write_reset_due(
+    rt: &Runtime,
+    op: &str,
+    fd: c_int,
+    slot: &Slot,
+    source: Source,
+    requested: Option<usize>,
+    addrs: &Addrs,
+) {
+    let meta = Meta(slot.meta.load(Relaxed));
+    let rx = chaos_engine::decide::Dir::Rx as usize;
+    let key = Key {
+        process: PROCESS_KEY.load(Relaxed),
+        conn: slot.conn.load(Relaxed),
+        rule: match source {
+            Source::Rule(i) => i as u16,
+            Source::Injection(_) => chaos_engine::decide::INJECTED,
+        },
+        site: chaos_engine::decide::Site::Stream {
+            dir: chaos_engine::decide::Dir::Rx,
+            pos: slot.pos[rx].load(Relaxed),
+            attempt: slot.attempt[rx].load(Relaxed),
+        },
+    };
+    let mut line = LineBuf::new();
+    begin_event(&mut line, "fault");
+    line.field_str("op", op.as_bytes());
+    line.field_num("fd", fd);
+    field_fd(&mut line, Op::Recv, fd, meta, slot, Some(addrs));
+    field_source(&mut line, rt, source);
+    line.field_str("fault", b"reset");
+    line.field_str("errno", b"ECONNRESET");
+    if let Some(n) = requested {
+        line.field_num("requested", n);
+        line.field_num("returned", -1);
+    }
+    line.field_num("delay_ns", 0);
+    line.field_str("effect", b"reset-after");
+    line.field_display("key", key);
+    emit(&mut line);
+}
+
+pub fn write_fault(rt: &Runtime, rec: &FaultRecord) {
+    let mut line = LineBuf::new();
+    begin_event(&mut line, "fault");
+    line.field_str("op", rec.op.name().as_bytes());
+    line.field_num("fd", rec.fd);
+    field_fd(
+        &mut line,
+        rec.op,
+        rec.fd,
+        rec.meta,
+        rec.slot,
+        rec.applied.addrs.as_ref(),
+    );
     field_source(&mut line, rt, rec.source);
     line.field_str("fault", rec.fault.as_bytes());
     if let Some(e) = rec.errno {

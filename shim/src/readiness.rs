@@ -452,7 +452,7 @@ pub fn still_stalled(fd: c_int, slot: &Slot, dir: Dir) -> bool {
 }
 
 /// Ends expired stalls and returns the earliest end of those still running (CLOCK_MONOTONIC ns).
-pub fn expire_and_next_end(now: u64) -> Option<u64> {
+pub fn expire_and_next_end(now: u64, waiter: &'static str) -> Option<u64> {
     let mut next: Option<u64> = None;
     for e in STALLED.iter() {
         let fd = e.load(Relaxed);
@@ -466,7 +466,7 @@ pub fn expire_and_next_end(now: u64) -> Option<u64> {
         if reset_at != 0 {
             if reset_at <= now {
                 if slot.reset_at.swap(0, Relaxed) != 0 {
-                    crate::toxic::reset_now(fd, slot);
+                    crate::toxic::reset_now(fd, slot, crate::toxic::ResetBy::Wait(waiter));
                     unlist(fd, slot);
                 }
             } else {

@@ -36,6 +36,8 @@ enum Step {
     Fail(i32),
     /// Make the real call with at most this many bytes; then end the connection this way, if any.
     Call(usize, Option<Break>),
+    /// The toxic ended the connection with a FIN both ways at this read: it sees the end.
+    Eof,
 }
 
 fn now() -> u64 {
@@ -48,7 +50,7 @@ pub(crate) fn ended(slot: &Slot, call: &Call) -> Option<crate::hooks::transfer::
     use crate::hooks::transfer::Decision;
     let reset_at = slot.reset_at.load(Relaxed);
     if reset_at != 0 && now() >= reset_at && slot.reset_at.swap(0, Relaxed) != 0 {
-        reset_now(call.fd, slot);
+        reset_now(call.fd, slot, ResetBy::Call(call));
         return Some(Decision::ResetDue);
     }
     if call.dir() == Some(Dir::Rx) && slot.reads_ended.load(Relaxed) != 0 {
@@ -82,6 +84,7 @@ pub fn arm_at_connect(rt: &Runtime, fd: libc::c_int, slot: &Slot, mask: u32, bor
         if chaos_engine::policy::Rule::fires(rt.gates[i].threshold, chance) {
             // A process that cannot log withholds the reset here, where it is decided.
             if crate::log::writable() {
+                slot.reset_by.store(armed_by(Source::Rule(i)), Relaxed);
                 crate::readiness::arm_reset(fd, slot, born + after);
             }
             return;
@@ -89,9 +92,60 @@ pub fn arm_at_connect(rt: &Runtime, fd: libc::c_int, slot: &Slot, mask: u32, bor
     }
 }
 
-/// Sends the RST a `reset_after` armed (from a call, or a waiter that found it due).
-pub fn reset_now(fd: libc::c_int, _slot: &Slot) {
+/// `Slot::reset_by` for a reset armed by `source`: rule + 1, or the injection's index with
+/// `RESET_BY_INJECTION` set (0 stays "nothing armed").
+const RESET_BY_INJECTION: u32 = 1 << 31;
+
+fn armed_by(source: Source) -> u32 {
+    match source {
+        Source::Rule(i) => i as u32 + 1,
+        Source::Injection(i) => RESET_BY_INJECTION | i as u32,
+    }
+}
+
+fn armer(word: u32) -> Option<Source> {
+    match word {
+        0 => None,
+        w if w & RESET_BY_INJECTION != 0 => {
+            Some(Source::Injection((w & !RESET_BY_INJECTION) as usize))
+        }
+        w => Some(Source::Rule(w as usize - 1)),
+    }
+}
+
+/// Who found an armed reset due: a data call (which then fails with ECONNRESET), or a wait
+/// (`poll`, `epoll_wait`, `select`) that the RST wakes.
+pub enum ResetBy<'a> {
+    Call(&'a Call),
+    Wait(&'static str),
+}
+
+/// Sends the RST a `reset_after` armed (from a call, or a waiter that found it due), and logs it:
+/// the RST is the toxic's effect, whoever happened to be the first to see it due.
+pub fn reset_now(fd: libc::c_int, slot: &Slot, by: ResetBy) {
+    let addrs = crate::log::Addrs::read(fd);
     apply_break(fd, Break::Rst);
+    let (Some(source), Some(rt)) = (armer(slot.reset_by.swap(0, Relaxed)), crate::runtime::get())
+    else {
+        return;
+    };
+    match by {
+        // A data call's decision is already shim logic (guarded).
+        ResetBy::Call(call) => crate::log::write_reset_due(
+            rt,
+            call.op.name(),
+            fd,
+            slot,
+            source,
+            Some(call.requested),
+            &addrs,
+        ),
+        ResetBy::Wait(name) => {
+            crate::guard::guarded(|| {
+                crate::log::write_reset_due(rt, name, fd, slot, source, None, &addrs)
+            });
+        }
+    }
 }
 
 /// Whether rule `i` still applies now (switched on, inside its window): a blackhole lasts that long.
@@ -130,6 +184,11 @@ pub fn apply(
         }
     };
     match step {
+        Step::Eof => {
+            applied.limit = slot.pos[d].load(Relaxed);
+            log("close", 0, &applied);
+            0
+        }
         Step::Fail(errno) => {
             log("reset", -1, &applied);
             sys::set_errno(errno);
@@ -146,7 +205,13 @@ pub fn apply(
                 spend(slot, dir, r);
             }
             if toxics.latency_ns.is_some() {
-                crate::guard::guarded(|| after_latency_call(slot, call, dir, r, &toxics, plan));
+                let slept =
+                    crate::guard::guarded(|| after_latency_call(slot, call, dir, r, &toxics, plan))
+                        .unwrap_or(0);
+                if slept > 0 {
+                    applied.delay_ns += slept;
+                    applied.effect = Some("latency");
+                }
             }
             if let Some(delay) = toxics.slow_close_ns
                 && r == 0
@@ -161,7 +226,15 @@ pub fn apply(
                 applied.delay_ns = delay;
                 applied.effect = Some("slow-close");
             }
-            if let Some(brk) = end {
+            // The connection ends only once the stream really stands at the limit: a read
+            // that found less queued than the limit leaves (or a short write) is not the end.
+            let reached = r > 0
+                && call.msg_flags & libc::MSG_PEEK == 0
+                && toxics
+                    .limit_data
+                    .is_some_and(|l| slot.pos[d].load(Relaxed) >= l);
+            if let Some(brk) = end.filter(|_| reached) {
+                applied.addrs = Some(crate::log::Addrs::read(call.fd));
                 apply_break(call.fd, brk);
                 if brk == Break::ShutBoth && dir == Dir::Rx {
                     // What was queued past the limit never arrived: reads see EOF from here.
@@ -179,6 +252,10 @@ pub fn apply(
                 // Cut by the toxic (not merely less queued than asked).
                 applied.effect = applied.effect.or(Some("bandwidth"));
                 log("short", r, &applied);
+            } else if applied.effect == Some("blackhole-ended") {
+                // A timed blackhole ended with a FIN both ways at this call.
+                applied.limit = slot.pos[d].load(Relaxed);
+                log("close", r, &applied);
             } else if applied.delay_ns > 0 {
                 log("delay", r, &applied);
             }
@@ -210,12 +287,15 @@ fn steps(
             let t = now();
             if t >= at {
                 slot.reset_at.store(0, Relaxed);
+                slot.reset_by.store(0, Relaxed);
+                applied.addrs = Some(crate::log::Addrs::read(call.fd));
                 apply_break(call.fd, Break::Rst);
                 applied.effect = Some("reset-after");
                 return Ok(Step::Fail(libc::ECONNRESET));
             }
             if slot.reset_at.load(Relaxed) == 0 {
                 // Waiters are told when it comes, as an RST wakes them.
+                slot.reset_by.store(armed_by(plan.source), Relaxed);
                 crate::readiness::arm_reset(call.fd, slot, at);
             }
             if dir == Dir::Rx
@@ -232,6 +312,8 @@ fn steps(
                 let ready = sys::poll_one(call.fd, libc::POLLIN, wait);
                 if ready == 0 && now() >= at {
                     slot.reset_at.store(0, Relaxed);
+                    slot.reset_by.store(0, Relaxed);
+                    applied.addrs = Some(crate::log::Addrs::read(call.fd));
                     apply_break(call.fd, Break::Rst);
                     applied.effect = Some("reset-after");
                     applied.delay_ns = now() - t;
@@ -313,19 +395,27 @@ fn blackhole(
         .is_ok();
     let since = slot.black_since[d].load(Relaxed);
     let deadline = x.reset_after_blackhole_ns.map(|r| since + r);
-    let end = || {
+    let end = |applied: &mut Applied| {
         let brk = ending(x);
+        applied.effect = Some("blackhole-ended");
+        applied.addrs = Some(crate::log::Addrs::read(call.fd));
         apply_break(call.fd, brk);
         slot.black_since[d].store(0, Relaxed);
-        if brk == Break::Rst {
-            Some(Step::Fail(libc::ECONNRESET))
-        } else {
-            Some(Step::Call(call.requested, None))
+        match brk {
+            Break::Rst => Some(Step::Fail(libc::ECONNRESET)),
+            _ if dir == Dir::Rx => {
+                // What the blackhole swallowed never arrives: reads see EOF from here, as after
+                // the data limit (a shut socket still hands out what was queued).
+                slot.reads_ended.store(1, Relaxed);
+                slot.meta.fetch_or(crate::fdtable::FORCE_SLOW, Relaxed);
+                Some(Step::Eof)
+            }
+            // Our writes fail as on a shut socket (EPIPE): the kernel says so.
+            _ => Some(Step::Call(call.requested, None)),
         }
     };
     if deadline.is_some_and(|dl| t >= dl) {
-        applied.effect = Some("blackhole-ended");
-        return Ok(end());
+        return Ok(end(applied));
     }
     applied.effect = Some("blackhole");
     let still = || rule.is_none_or(|i| rule_on(rt, i));
@@ -361,7 +451,7 @@ fn blackhole(
             slot.black_since[d].store(0, Relaxed);
             Ok(None)
         }
-        crate::hold::Held::Eagain if deadline.is_some_and(|dl| now() >= dl) => Ok(end()),
+        crate::hold::Held::Eagain if deadline.is_some_and(|dl| now() >= dl) => Ok(end(applied)),
         crate::hold::Held::Eagain | crate::hold::Held::TimedOut => Err(true),
     }
 }
@@ -459,17 +549,28 @@ fn open_chunk(slot: &Slot, dir: Dir, t: u64) {
 /// After a read under latency: a blocking read that waited for its chunk delivers it `latency`
 /// after it came; a read that drained what was queued closes the chunk (the next data is a new
 /// one).
-fn after_latency_call(slot: &Slot, call: &Call, dir: Dir, r: isize, x: &Toxics, plan: &Plan) {
+/// How long it held the read back (0: not at all), for the line.
+fn after_latency_call(
+    slot: &Slot,
+    call: &Call,
+    dir: Dir,
+    r: isize,
+    x: &Toxics,
+    plan: &Plan,
+) -> u64 {
     if dir != Dir::Rx || r <= 0 {
-        return;
+        return 0;
     }
     let d = dir as usize;
+    let mut slept = 0;
     if slot.tox_ready[d].load(Relaxed) == 0 {
         // It blocked until the data came: the data "arrives" now and is readable `lat` later.
-        sys::sleep_ns(chunk_latency_at(slot, plan, dir, x));
+        slept = chunk_latency_at(slot, plan, dir, x);
+        sys::sleep_ns(slept);
     }
     let queued = sys::ioctl_int(call.fd, libc::FIONREAD);
     slot.tox_ready[d].store(if queued > 0 { CHUNK_OPEN } else { 0 }, Relaxed);
+    slept
 }
 
 /// The bucket's tokens now (refilled since its last update), kept in `tox_pos0` with the update

@@ -330,6 +330,147 @@ fn reset_after_sends_a_real_rst_that_long_after_the_connection_was_made() {
     assert!((0.35..1.5).contains(&secs), "{out}");
 }
 
+/// A read of at most `chunk` bytes through `limit_data = "64KB"` ending with `then`, against a
+/// server whose first 200 bytes come alone: what the reader got before the end.
+fn read_to_the_limit(dir: &TempDir, chunk: usize, then: &str) -> String {
+    read_through_as(
+        dir,
+        "trickle",
+        &format!("fault = {{ limit_data = \"64KB\", then = \"{then}\" }}"),
+        &format!("limit-{chunk}-{then}.jsonl"),
+        &[&format!("chunk={chunk}")],
+    )
+}
+
+#[test]
+fn limit_data_ends_the_stream_at_the_limit_whatever_the_read_size() {
+    let dir = TempDir::new("toxic-limit-reads");
+    // A first read asking for the whole limit finds 200 bytes queued: that is not the limit.
+    for chunk in [65536, 4096, 100_000] {
+        let out = read_to_the_limit(&dir, chunk, "close");
+        assert!(out.starts_with("eof after 65536 "), "recv({chunk}): {out}");
+        let out = read_to_the_limit(&dir, chunk, "reset");
+        assert!(
+            out.starts_with("ConnectionResetError after 65536 "),
+            "recv({chunk}): {out}"
+        );
+        let log = read_log(&dir.join(&format!("limit-{chunk}-reset.jsonl")));
+        let ends: Vec<_> = faults(&log)
+            .into_iter()
+            .filter(|f| f["fault"] == "close")
+            .collect();
+        assert_eq!(ends.len(), 1, "one end, at the limit: {ends:?}");
+    }
+}
+
+#[test]
+fn curl_gets_exactly_the_limit_in_header_and_body_bytes() {
+    let dir = TempDir::new("toxic-limit-curl");
+    // The headers come alone: curl's first read finds them and nothing more.
+    let port = free_port();
+    let _server = peer("http", port);
+    let text = policy(
+        "limit",
+        &format!(
+            "on = \"reads\"\nfd = \"tcp\"\npeer = \":{port}\"\n\
+             fault = {{ limit_data = \"64KB\", then = \"close\" }}"
+        ),
+    );
+    let r = run(
+        &mut ctl_run(
+            &dir,
+            Some(&text),
+            "curl.jsonl",
+            &[
+                "curl",
+                "-sS",
+                "-o",
+                dir.join("got").to_str().unwrap(),
+                "-w",
+                "%{size_header} %{size_download}",
+                &format!("http://127.0.0.1:{port}/blob"),
+            ],
+        ),
+        60,
+    );
+    // The server said 1 MiB and the stream ended early: curl's "transfer closed".
+    assert_eq!(r.code(), Some(18), "{}", r.describe());
+    let sizes: Vec<u64> = r
+        .stdout
+        .split_whitespace()
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    assert_eq!(sizes.len(), 2, "{}", r.describe());
+    assert_eq!(
+        sizes[0] + sizes[1],
+        65536,
+        "header {} + body {}",
+        sizes[0],
+        sizes[1]
+    );
+    let got = std::fs::metadata(dir.join("got")).unwrap().len();
+    assert_eq!(got, sizes[1]);
+}
+
+/// The `reset_after` line in a log: the rule, the connection's peer, the toxic and its RST.
+fn assert_reset_logged(log: &std::path::Path, port: u16, found_by: &[&str]) {
+    let events = read_log(log);
+    let resets: Vec<_> = faults(&events)
+        .into_iter()
+        .filter(|f| f["effect"] == "reset-after")
+        .collect();
+    assert_eq!(resets.len(), 1, "one reset, logged: {:?}", faults(&events));
+    let f = resets[0];
+    assert_eq!(f["rule"], "cut", "{f}");
+    assert_eq!(f["fault"], "reset", "{f}");
+    assert_eq!(f["errno"], "ECONNRESET", "{f}");
+    assert_eq!(f["peer"], format!("127.0.0.1:{port}"), "{f}");
+    assert!(
+        f["key"].as_str().is_some_and(|k| k.contains("/r0/rx@")),
+        "{f}"
+    );
+    let op = f["op"].as_str().unwrap_or("");
+    assert!(found_by.contains(&op), "found due by {op}: {f}");
+}
+
+/// `read_through_as` with the server's port, for the log's `peer`.
+fn reset_through(dir: &TempDir, server: &str, rule: &str, log: &str, extra: &[&str]) -> u16 {
+    let port = free_port();
+    let _server = peer(server, port);
+    let text = policy(
+        "cut",
+        &format!("on = \"reads\"\nfd = \"tcp\"\npeer = \":{port}\"\n{rule}"),
+    );
+    let port_text = port.to_string();
+    let script = fixture();
+    let mut argv = vec!["python3", script.to_str().unwrap(), "read", &port_text];
+    argv.extend_from_slice(extra);
+    let r = run(&mut ctl_run(dir, Some(&text), log, &argv), 30);
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    assert!(
+        r.stdout.starts_with("ConnectionResetError after "),
+        "{}",
+        r.describe()
+    );
+    port
+}
+
+#[test]
+fn every_reset_after_is_logged_whoever_finds_it_due() {
+    let dir = TempDir::new("toxic-reset-logged");
+    let rule = "fault = { reset_after = \"300ms\" }";
+    // Python's timed recv polls first: the RST is sent by the poll that finds it due.
+    let port = reset_through(&dir, "echo", rule, "poll.jsonl", &[]);
+    assert_reset_logged(&dir.join("poll.jsonl"), port, &["poll"]);
+    // No call until after it is due: the first recv sends it, and fails with it.
+    let port = reset_through(&dir, "echo", rule, "late.jsonl", &["blocking", "late"]);
+    assert_reset_logged(&dir.join("late.jsonl"), port, &["recv", "recvfrom"]);
+    // Stacked with a rate: data is flowing when the reset comes.
+    let stacked = "fault = { reset_after = \"300ms\", bandwidth = \"64KB/s\" }";
+    let port = reset_through(&dir, "blob", stacked, "rate.jsonl", &["blocking"]);
+    assert_reset_logged(&dir.join("rate.jsonl"), port, &["recv", "recvfrom"]);
+}
+
 #[test]
 fn slow_close_delays_the_end_of_the_stream_by_its_time() {
     let dir = TempDir::new("toxic-slow-close");
@@ -426,4 +567,116 @@ fn bad_toxics_are_refused_with_what_was_expected() {
             ),
         ],
     );
+}
+
+#[test]
+fn a_toxic_the_seccomp_backend_refuses_logs_nothing_under_force() {
+    let dir = TempDir::new("toxic-seccomp-force");
+    let exe = compile_c("loopback_pair", dir.path(), &["-static"]);
+    // A rule the backend carries out beside the one it refuses: the run is under chaos, and
+    // only the refused rule is silent.
+    let text = "[[rules]]\nname = \"slow\"\non = \"reads\"\nfd = \"tcp\"\n\
+                fault = { latency = \"5ms\" }\n\n\
+                [[rules]]\nname = \"short-reads\"\non = \"reads\"\nfd = \"tcp\"\n\
+                probability = 0.3\nfault = { short = \"1..90%\" }\n";
+    let mut cmd = Command::new(&bins().ctl);
+    cmd.args(["run", "--force", "--log"])
+        .arg(dir.join("force.jsonl"))
+        .arg("--policy")
+        .arg(dir.write("force.toml", text))
+        .arg("--")
+        .arg(&exe)
+        .arg("20");
+    let r = run(&mut cmd, 60);
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    assert!(
+        r.stderr.contains("rule `slow`: toxic")
+            && r.stderr.contains("under --force the rule injects nothing"),
+        "the refusal is said: {}",
+        r.stderr
+    );
+    let log = read_log(&dir.join("force.jsonl"));
+    let faults = faults(&log);
+    let phantom: Vec<_> = faults.iter().filter(|f| f["rule"] == "slow").collect();
+    assert!(
+        phantom.is_empty(),
+        "no line for what did not happen: {phantom:?}"
+    );
+    assert!(
+        faults
+            .iter()
+            .any(|f| f["rule"] == "short-reads" && f["backend"] == "seccomp"),
+        "the rule the backend carries out still fires: {faults:?}"
+    );
+}
+
+#[test]
+fn validate_notes_the_ops_a_group_leaves_out_and_refuses_a_named_one() {
+    let dir = TempDir::new("toxic-groups");
+    let rule = |on: &str| {
+        format!("[[rules]]\nname = \"lossy\"\non = {on}\nfd = \"udp\"\nfault = \"drop\"\n")
+    };
+    let group = dir.write("group.toml", &rule("\"writes\""));
+    let v = run(Command::new(&bins().ctl).arg("validate").arg(&group), 20);
+    assert_eq!(v.code(), Some(0), "a group is fine: {}", v.describe());
+    let notes: Vec<&str> = v.stderr.lines().filter(|l| l.contains("note:")).collect();
+    assert_eq!(
+        notes,
+        [format!(
+            "note: rule \"lossy\" ({}:5): drop cannot act on sendmmsg: the rule leaves it out of \
+             its `on` group",
+            group.display()
+        )],
+        "{}",
+        v.describe()
+    );
+    assert!(
+        v.stdout.contains("on write,") && !v.stdout.contains("sendmmsg"),
+        "the rule's ops are those it acts on: {}",
+        v.describe()
+    );
+    // Named on its own, sendmmsg is an error: validate exits 1, run refuses with 125.
+    let named = dir.write("named.toml", &rule("[\"sendto\", \"sendmmsg\"]"));
+    let v = run(Command::new(&bins().ctl).arg("validate").arg(&named), 20);
+    assert_eq!(v.code(), Some(1), "{}", v.describe());
+    let says = format!("{}:5:9: drop does not apply to sendmmsg", named.display());
+    assert!(v.stderr.contains(&says), "{}", v.describe());
+    let r = run(
+        Command::new(&bins().ctl)
+            .args(["run", "--policy"])
+            .arg(&named)
+            .args(["--", "true"]),
+        20,
+    );
+    assert_eq!(r.code(), Some(125), "{}", r.describe());
+    assert!(r.stderr.contains(&says), "{}", r.describe());
+}
+
+#[test]
+fn a_timed_blackhole_ends_the_stream_with_nothing_through_and_logs_the_end() {
+    let dir = TempDir::new("toxic-blackhole-ends");
+    for (mode, extra) in [("timeout", &[][..]), ("blocking", &["blocking"][..])] {
+        let log = format!("{mode}.jsonl");
+        let out = read_through_as(
+            &dir,
+            "blob",
+            "fault = { blackhole = \"300ms\", then = \"close\" }",
+            &log,
+            extra,
+        );
+        // What the blackhole swallowed never arrives: the FIN is all the reader sees.
+        assert!(out.starts_with("eof after 0 "), "{mode}: {out}");
+        let events = read_log(&dir.join(&log));
+        let ends: Vec<_> = faults(&events)
+            .into_iter()
+            .filter(|f| f["effect"] == "blackhole-ended")
+            .collect();
+        assert_eq!(ends.len(), 1, "{mode}: the end is one line: {ends:?}");
+        assert_eq!(
+            (ends[0]["fault"].as_str(), ends[0]["returned"].as_i64()),
+            (Some("close"), Some(0)),
+            "{mode}: {}",
+            ends[0]
+        );
+    }
 }

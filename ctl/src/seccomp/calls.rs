@@ -507,7 +507,8 @@ fn common(
             events::fault(&mut s.log, &s.target, proc, &on, &d, &applied);
             return process_fault(s, tgid, id, p);
         }
-        _ => Some(Answer::Continue),
+        // Nothing this backend does (a toxic's or a reorder's action): no effect, so no line.
+        _ => return Some(Answer::Continue),
     };
     let proc = s.procs.get(&tgid)?;
     events::fault(&mut s.log, &s.target, proc, &on, &d, &applied);

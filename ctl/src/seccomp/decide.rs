@@ -65,6 +65,7 @@ pub fn decide(
     let policy = &target.policy;
     if !policy.injections.is_empty()
         && let Some((i, inj)) = policy.injections.at(at.process, at.conn, at.site)
+        && super::carries_out(&inj.fault)
         && let Ok(action) = realise(&inj.fault, RuleContext::default(), 0)
     {
         return Some(Decision {
@@ -83,6 +84,9 @@ pub fn decide(
         let i = bits.trailing_zeros() as usize;
         bits &= bits - 1;
         let rule = &target.policy.rules[i];
+        if !super::carries_out(&rule.fault) {
+            continue;
+        }
         let chance = chance_at(at.base, at.conn, i as u16, &at.site);
         let fire = if rule.per_connection {
             chance_of_words(at.base ^ at.conn, i as u16, PER_CONNECTION_WORDS)

@@ -54,6 +54,12 @@ pub const SERVED: [Op; 17] = [
     Op::EpollWait,
 ];
 
+/// Whether this backend can carry `fault` out from outside the process. A rule or injection
+/// whose fault it cannot is never drawn (under `--force`): a line for it would be a lie.
+pub fn carries_out(fault: &Fault) -> bool {
+    !matches!(fault, Fault::Toxic(_) | Fault::Reorder(_))
+}
+
 /// What in `policy` this backend would not carry out, one line each: a rule none of whose ops
 /// it sees, a fault it cannot apply from outside the process, or storage emulation. A run is
 /// refused rather than run without the chaos it asked for.
@@ -72,10 +78,10 @@ pub fn unsupported(policy: &Policy) -> Vec<String> {
                 ops.join(", ")
             ));
         }
-        if matches!(rule.fault, Fault::Toxic(_) | Fault::Reorder(_)) {
+        if !carries_out(&rule.fault) {
             out.push(format!(
                 "rule `{}`: {} needs the shim's per-connection state; the seccomp backend does \
-                 not carry it out",
+                 not carry it out, and under --force the rule injects nothing",
                 rule.name,
                 rule.fault.kind_name()
             ));

@@ -236,6 +236,9 @@ fn transfer_rules(
     let limit = match plan.action {
         Action::Fail { errno, brk } => {
             guarded(|| {
+                if brk != Break::None {
+                    applied.addrs = Some(log::Addrs::read(call.fd));
+                }
                 apply_break(call.fd, brk);
                 applied.effect = effect_of(brk);
                 log_fault(rt, slot, meta, &call, &plan, -1, &applied);

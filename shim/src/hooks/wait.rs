@@ -24,7 +24,13 @@ fn now() -> u64 {
 /// With no stall in progress the first call is made as is; only a wait cut short by the shim's wake
 /// event (a stall began meanwhile) goes round the loop. The entry time is taken from the coarse
 /// clock (a few ns in the vDSO) and only for finite timeouts.
-fn wait_loop(timeout: Option<u64>, mut call: impl FnMut(Option<u64>) -> c_int) -> c_int {
+/// `name` is the wait's family (`epoll_wait`, `poll`, `select`), for the line of a reset it
+/// finds due.
+fn wait_loop(
+    name: &'static str,
+    timeout: Option<u64>,
+    mut call: impl FnMut(Option<u64>) -> c_int,
+) -> c_int {
     let entered = match timeout {
         Some(t) if t > 0 => sys::now_ns(libc::CLOCK_MONOTONIC_COARSE),
         _ => 0,
@@ -39,7 +45,7 @@ fn wait_loop(timeout: Option<u64>, mut call: impl FnMut(Option<u64>) -> c_int) -
     loop {
         let t = now();
         let next_end = if ACTIVE.load(Relaxed) > 0 {
-            readiness::expire_and_next_end(t)
+            readiness::expire_and_next_end(t, name)
         } else {
             None
         };
@@ -158,7 +164,7 @@ fn epoll_common(
         return -1;
     }
     readiness::note_waited(epfd);
-    wait_loop(timeout, |wait| {
+    wait_loop("epoll_wait", timeout, |wait| {
         let n = call(wait);
         if n <= 0 {
             return n;
@@ -243,7 +249,7 @@ fn poll_common(
     if runtime::get().is_none() || ACTIVE.load(Relaxed) == 0 {
         return call(timeout);
     }
-    wait_loop(timeout, |wait| {
+    wait_loop("poll", timeout, |wait| {
         let mut saved = [(0usize, 0i16); POLL_MASKED_MAX];
         let mut count = 0;
         for i in 0..n as usize {
@@ -370,7 +376,7 @@ fn select_common(
             (!e.is_null()).then(|| *e),
         )
     };
-    wait_loop(timeout, |wait| {
+    wait_loop("select", timeout, |wait| {
         // Each round starts from the program's sets: select overwrites them.
         // SAFETY: each set written is non-null (it was read above), the program's own.
         unsafe {
