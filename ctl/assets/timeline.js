@@ -50,6 +50,8 @@
       '</td></tr>';
   });
   document.getElementById('rules').innerHTML = rows;
+  var rulesByName = {};
+  data.rules.forEach(function (r) { rulesByName[r.rule] = r; });
   document.getElementById('lanes').innerHTML = lanes.map(function (l, i) {
     return '<li class="lane" data-lane="' + i + '">' + esc(l.label) +
       (l.pids.length ? ' (pid ' + l.pids.join(', ') + ')' : '') + '</li>';
@@ -166,6 +168,14 @@
     ];
     if (S[F.target[i]]) lines.push('peer/path: ' + S[F.target[i]]);
     if (F.bytes[i]) lines.push('bytes: ' + F.bytes[i]);
+    var account = rulesByName[S[F.rule[i]]];
+    if (account && account.drawn != null) {
+      var refused = Object.keys(account.refused || {}).map(function (k) {
+        return k + ' ' + account.refused[k];
+      }).join(', ');
+      lines.push('rule account: drawn ' + account.drawn + ', injected ' + account.injected +
+        (refused ? ', refused: ' + refused : ''));
+    }
     return lines.map(html ? esc : String).join(html ? '<br>' : '\n');
   }
 

@@ -115,6 +115,15 @@ pub fn init(path: Option<&str>, name: Option<&str>, initially: u64) -> Result<()
     Ok(())
 }
 
+/// Whether the control page at `path` exists but is closed to this process (another user's).
+pub fn page_denied(path: Option<&str>) -> bool {
+    let Some(path) = path else { return false };
+    matches!(
+        std::fs::OpenOptions::new().read(true).write(true).open(path),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied
+    )
+}
+
 /// Records in the page that this process cannot open `what` of the run's (`errno`) and withheld
 /// `withheld` more faults, for chaos-ctl's summary. Only syscalls and atomics: hooks call it.
 /// False without a page (nobody would hear of it).

@@ -96,8 +96,26 @@ fn policy_denied() -> Option<i32> {
 /// runs without chaos (no runtime is published, so every hook passes through), and says so in
 /// the control page for chaos-ctl's summary. False without a page to say it in: then it is the
 /// user's mistake, refused as ever.
+///
+/// The control page is its owner's alone (0600), so such a process usually cannot open it either:
+/// then the run's processes cannot hear of it, and it says so on its own stderr (where the shim
+/// reports what stops it from starting), in the words chaos-ctl's summary would use.
 fn inert_as_another_user(errno: i32) -> Result<bool, String> {
-    crate::control::init(env("CHAOS_CONTROL").as_deref(), None, 0)?;
+    let control = env("CHAOS_CONTROL");
+    if control.is_some() && crate::control::page_denied(control.as_deref()) {
+        let mut name = [0u8; 16];
+        let n = crate::sys::comm(&mut name);
+        let line = format!(
+            "chaos: pid {} ({}) could not read the run's policy ({}: it runs as a user the run's \
+             files do not admit): it runs without chaos\n",
+            crate::sys::getpid(),
+            String::from_utf8_lossy(&name[..n]),
+            chaos_engine::errno::errno_name(errno)
+        );
+        crate::sys::write_all(2, line.as_bytes());
+        return Ok(true);
+    }
+    crate::control::init(control.as_deref(), None, 0)?;
     Ok(crate::control::note_unreadable(
         chaos_engine::control::Unreadable::Policy,
         errno,

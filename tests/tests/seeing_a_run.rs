@@ -147,12 +147,10 @@ fn a_system_runs_page_draws_its_processes_faults_and_partition_in_a_browser() {
         .as_str()
         .unwrap_or_else(|| panic!("{check}"));
     assert!(keys.contains(clicked), "{clicked} is a fault's key");
-    assert!(
-        check["details"]
-            .as_str()
-            .unwrap()
-            .contains("rule: kv-short-reads")
-    );
+    let details = check["details"].as_str().unwrap();
+    assert!(details.contains("rule: kv-short-reads"), "{details}");
+    // The rule's account (its `rule` line: draws, injections, refusals) comes with the fault.
+    assert!(details.contains("rule account: drawn "), "{details}");
 
     let shot = kept("kv-system.png");
     let url = format!("file://{}", page.display());
