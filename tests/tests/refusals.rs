@@ -295,7 +295,7 @@ fn injected_counts_match_the_fault_lines_and_repro_tools_read_over_them() {
     assert_eq!(r.code(), Some(0), "{}", r.describe());
     assert!(
         r.stderr.contains(&format!(
-            "replay reproduced {delays} of {delays} logged fault(s)"
+            "replay reproduced {delays} of {delays} logged fault"
         )),
         "{}",
         r.describe()
