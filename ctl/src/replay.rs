@@ -152,7 +152,7 @@ pub fn replay(args: ReplayArgs) -> Result<u8, Failure> {
     errout!("chaos: {}", verdict(&original, &replayed));
     if let Some(sig) = ran.reraise {
         crate::policy_source::remove_staged();
-        crate::run::reraise(sig);
+        crate::signals::reraise(sig);
     }
     Ok(ran.code)
 }

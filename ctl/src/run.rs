@@ -8,10 +8,9 @@ use crate::launch::{self, Launch, absolute, create_log, default_log_path};
 use crate::policy_source::PolicySource;
 use crate::{preflight, report, shim_path};
 use chaos_engine::quirk;
-use std::io::{ErrorKind, Write};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::io::Write;
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicI32, Ordering};
 
 /// What a finished run left: the status to exit with and the signal that killed the program.
 pub struct Ran {
@@ -27,7 +26,7 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
         // Die the way the program died, as strace and timeout(1) do, so that a shell loop around
         // chaos-ctl stops on Ctrl-C. Exit-time cleanup does not run on a signal: do it first.
         crate::policy_source::remove_staged();
-        reraise(sig);
+        crate::signals::reraise(sig);
     }
     Ok(ran.code)
 }
@@ -117,13 +116,13 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
     );
     cmd.envs(control.env.iter().map(|(k, v)| (k, v)));
 
-    let child =
-        spawn_forwarding_signals(cmd, &args.cmd[0]).inspect_err(|_| discard(&log_path))?;
-    let status = crate::foreground::reap(child.id() as i32, true)
+    let child = crate::signals::spawn_forwarding_signals(cmd, &args.cmd[0])
+        .inspect_err(|_| discard(&log_path))?;
+    let status = crate::signals::reap(child.id() as i32, true)
         .ok()
         .flatten()
         .ok_or_else(|| Failure::own("waiting for the program failed".to_string()))?;
-    CHILD.store(0, Ordering::SeqCst);
+    crate::signals::forget_child();
     crate::seccomp::server::settle(child.id() as i32);
     let crashed = status.signal() == Some(libc::SIGKILL);
     let seed = args.seed.unwrap_or(policy.seed);
@@ -175,39 +174,6 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
     Ok(Ran {
         code,
         reraise: None,
-    })
-}
-
-/// Spawns the program chaos-ctl waits for, forwarding signals to it (see `forward`). Signals
-/// sent to us between the spawn and the handler's installation must not kill us: they are held
-/// until the child is known, then forwarded. The child gets the original mask back before exec
-/// (std does not reset it).
-pub(crate) fn spawn_forwarding_signals(
-    mut cmd: std::process::Command,
-    argv0: &std::ffi::OsStr,
-) -> Result<std::process::Child, Failure> {
-    let held = hold_forwarded_signals();
-    // SAFETY: the closure only calls pthread_sigmask, which is async-signal-safe, as code between
-    // fork and exec must be.
-    unsafe {
-        cmd.pre_exec(move || {
-            libc::pthread_sigmask(libc::SIG_SETMASK, &held, std::ptr::null_mut());
-            Ok(())
-        });
-    }
-    crate::foreground::isolate(&mut cmd);
-    let spawned = cmd.spawn();
-    if let Ok(child) = &spawned {
-        crate::foreground::adopted(child.id() as i32);
-        forward_signals_to(child.id() as i32);
-    }
-    release_signals(held);
-    spawned.map_err(|e| {
-        let code = match e.kind() {
-            ErrorKind::NotFound => failure::NOT_FOUND,
-            _ => failure::CANNOT_EXECUTE,
-        };
-        Failure::with(code, format!("{}: {e}", argv0.to_string_lossy()))
     })
 }
 
@@ -345,72 +311,6 @@ fn discard(log_path: &Path) {
     if std::fs::metadata(log_path).is_ok_and(|m| m.len() == 0) {
         let _ = std::fs::remove_file(log_path);
         crate::system::remove_run_dir(log_path);
-    }
-}
-
-static CHILD: AtomicI32 = AtomicI32::new(0);
-/// The last forwarded signal chaos-ctl received (0: none): a system run shuts its processes down
-/// on it.
-pub(crate) static RECEIVED: AtomicI32 = AtomicI32::new(0);
-/// Ends chaos-ctl by `sig` with its default action; returns only if that does not kill (then the
-/// caller's 128+N exit stands).
-pub fn reraise(sig: i32) {
-    // SAFETY: plain signal calls on our own process, with valid (zeroed, then filled) arguments.
-    unsafe {
-        libc::signal(sig, libc::SIG_DFL);
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, sig);
-        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
-        libc::raise(sig);
-    }
-}
-
-extern "C" fn forward(sig: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
-    // The program has a process group of its own (`foreground`): no terminal's or group-wide
-    // signal reaches it but through us, so every one is forwarded, once.
-    RECEIVED.store(sig, Ordering::SeqCst);
-    let child = CHILD.load(Ordering::SeqCst);
-    if child > 0 {
-        // SAFETY: kill is async-signal-safe and takes no memory arguments.
-        unsafe { libc::kill(child, sig) };
-    }
-}
-
-const FORWARDED: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
-
-fn hold_forwarded_signals() -> libc::sigset_t {
-    // SAFETY: sigset_t is plain data (zeroed, then filled by sigemptyset); the calls get valid
-    // pointers to our locals.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for sig in FORWARDED {
-            libc::sigaddset(&mut set, sig);
-        }
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
-        old
-    }
-}
-
-fn release_signals(old: libc::sigset_t) {
-    // SAFETY: a valid sigset from hold_forwarded_signals.
-    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
-}
-
-pub(crate) fn forward_signals_to(pid: i32) {
-    CHILD.store(pid, Ordering::SeqCst);
-    for sig in FORWARDED {
-        // SAFETY: a zeroed sigaction is valid; `forward` has the SA_SIGINFO handler signature and
-        // only touches atomics and kill, which are async-signal-safe.
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = forward as *const () as usize;
-            sa.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(sig, &sa, std::ptr::null_mut());
-        }
     }
 }
 

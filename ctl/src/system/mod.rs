@@ -126,7 +126,7 @@ pub fn run(r: &SystemRun) -> Result<Ended, Failure> {
         sup.journal.write_system(t);
     }
     // Signals are recorded (and forwarded to the workload once there is one) from here on.
-    crate::run::forward_signals_to(0);
+    crate::signals::forward_signals_to(0);
     let outcome = sup.start_all().and_then(|()| sup.supervise());
     sup.shutdown();
     if let Some(c) = &sup.control {
@@ -406,7 +406,7 @@ impl Supervisor<'_> {
     }
 
     fn interrupted() -> Option<i32> {
-        match crate::run::RECEIVED.load(Ordering::SeqCst) {
+        match crate::signals::RECEIVED.load(Ordering::SeqCst) {
             0 => None,
             sig => Some(sig),
         }
@@ -695,7 +695,7 @@ impl Supervisor<'_> {
         loop {
             let now = Instant::now();
             if let Some((_, pid)) = &workload
-                && let Ok(Some(status)) = crate::foreground::reap(*pid, false)
+                && let Ok(Some(status)) = crate::signals::reap(*pid, false)
             {
                 let pid = *pid;
                 crate::seccomp::server::settle(pid);
@@ -761,7 +761,7 @@ impl Supervisor<'_> {
             return Ok(None);
         }
         let cmd = self.command(self.run.cmd, "workload", libc::SIGTERM);
-        let child = crate::run::spawn_forwarding_signals(cmd, &self.run.cmd[0])?;
+        let child = crate::signals::spawn_forwarding_signals(cmd, &self.run.cmd[0])?;
         let pid = child.id() as i32;
         let e = self.journal.event("workload", "start");
         self.journal.write(journal_event(e, pid, 0, None));

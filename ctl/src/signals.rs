@@ -1,4 +1,5 @@
-//! The program runs in a process group of its own, so that every signal meant for it arrives once.
+//! Signals meant for the program: it runs in a process group of its own, and chaos-ctl forwards
+//! what it receives, so that every signal meant for the program arrives once.
 //!
 //! Signals reach a program three ways: sent to chaos-ctl alone (`kill -QUIT PID`, a CI runner's
 //! timeout), to chaos-ctl's whole process group (`kill -INT -PGID`, a harness killing its child's
@@ -13,6 +14,8 @@
 //! stops too, so the shell sees the job stopped) or ends. chaos-ctl dying by SIGKILL takes the
 //! program with it (PR_SET_PDEATHSIG), as it did when a group-wide SIGKILL reached both.
 
+use crate::failure::{self, Failure};
+use std::io::ErrorKind;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -138,4 +141,108 @@ pub fn reap(pid: libc::pid_t, hang: bool) -> std::io::Result<Option<ExitStatus>>
             return Ok(None);
         }
     }
+}
+
+static CHILD: AtomicI32 = AtomicI32::new(0);
+/// The last forwarded signal chaos-ctl received (0: none): a system run shuts its processes down
+/// on it.
+pub static RECEIVED: AtomicI32 = AtomicI32::new(0);
+/// Ends chaos-ctl by `sig` with its default action; returns only if that does not kill (then the
+/// caller's 128+N exit stands).
+pub fn reraise(sig: i32) {
+    // SAFETY: plain signal calls on our own process, with valid (zeroed, then filled) arguments.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::raise(sig);
+    }
+}
+
+extern "C" fn forward(sig: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // The program has a process group of its own (`foreground`): no terminal's or group-wide
+    // signal reaches it but through us, so every one is forwarded, once.
+    RECEIVED.store(sig, Ordering::SeqCst);
+    let child = CHILD.load(Ordering::SeqCst);
+    if child > 0 {
+        // SAFETY: kill is async-signal-safe and takes no memory arguments.
+        unsafe { libc::kill(child, sig) };
+    }
+}
+
+const FORWARDED: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+
+fn hold_forwarded_signals() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data (zeroed, then filled by sigemptyset); the calls get valid
+    // pointers to our locals.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in FORWARDED {
+            libc::sigaddset(&mut set, sig);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+        old
+    }
+}
+
+fn release_signals(old: libc::sigset_t) {
+    // SAFETY: a valid sigset from hold_forwarded_signals.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+}
+
+/// The program has been reaped: signals from now on are only recorded (`RECEIVED`).
+pub fn forget_child() {
+    CHILD.store(0, Ordering::SeqCst);
+}
+
+pub fn forward_signals_to(pid: i32) {
+    CHILD.store(pid, Ordering::SeqCst);
+    for sig in FORWARDED {
+        // SAFETY: a zeroed sigaction is valid; `forward` has the SA_SIGINFO handler signature and
+        // only touches atomics and kill, which are async-signal-safe.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = forward as *const () as usize;
+            sa.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Spawns the program chaos-ctl waits for, forwarding signals to it (see `forward`). Signals
+/// sent to us between the spawn and the handler's installation must not kill us: they are held
+/// until the child is known, then forwarded. The child gets the original mask back before exec
+/// (std does not reset it).
+pub fn spawn_forwarding_signals(
+    mut cmd: std::process::Command,
+    argv0: &std::ffi::OsStr,
+) -> Result<std::process::Child, Failure> {
+    let held = hold_forwarded_signals();
+    // SAFETY: the closure only calls pthread_sigmask, which is async-signal-safe, as code between
+    // fork and exec must be.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::pthread_sigmask(libc::SIG_SETMASK, &held, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    isolate(&mut cmd);
+    let spawned = cmd.spawn();
+    if let Ok(child) = &spawned {
+        adopted(child.id() as i32);
+        forward_signals_to(child.id() as i32);
+    }
+    release_signals(held);
+    spawned.map_err(|e| {
+        let code = match e.kind() {
+            ErrorKind::NotFound => failure::NOT_FOUND,
+            _ => failure::CANNOT_EXECUTE,
+        };
+        Failure::with(code, format!("{}: {e}", argv0.to_string_lossy()))
+    })
 }
