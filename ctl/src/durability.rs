@@ -50,7 +50,7 @@ pub fn after_exit(
         return 0;
     }
     let undone = if crashed {
-        restore(&dir, durability.torn, seed, name, log)
+        restore(&dir, durability, seed, name, log)
     } else {
         0
     };
@@ -83,7 +83,14 @@ fn read_journals(dir: &Path) -> Vec<(Record, PathBuf)> {
     out
 }
 
-fn restore(dir: &Path, torn: Option<u64>, seed: u64, name: Option<&str>, log: &Path) -> usize {
+fn restore(
+    dir: &Path,
+    durability: &chaos_engine::durability::Durability,
+    seed: u64,
+    name: Option<&str>,
+    log: &Path,
+) -> usize {
+    let torn = durability.torn;
     let journals = read_journals(dir);
     let records: Vec<Record> = journals.iter().map(|(r, _)| r.clone()).collect();
     let blob_of = |seq: u64| {
@@ -92,7 +99,7 @@ fn restore(dir: &Path, torn: Option<u64>, seed: u64, name: Option<&str>, log: &P
             .find(|(r, _)| r.seq == seq)
             .map(|(_, b)| b.clone())
     };
-    let undo = to_undo(&records);
+    let undo = to_undo(&records, durability.model);
     // `torn`: the newest undone write keeps a seeded prefix of what it wrote.
     let torn_seq = torn.and_then(|_| {
         undo.iter()

@@ -371,9 +371,18 @@ pub fn unlinked(path: &[u8], stash: Option<Stash>) {
     });
 }
 
-/// A rename of `from` to `to` succeeded; `replaced` kept the file it replaced.
+/// A rename of `from` to `to` succeeded; `replaced` kept the file it replaced. The inode is the
+/// renamed file's: on ext4 a rename over a file flushes that file's data (auto_da_alloc).
 pub fn renamed(from: &[u8], to: &[u8], replaced: Option<Stash>) {
-    record("rename", from, 0, next_seq(), |l| {
+    let mut nul = [0u8; 4097];
+    let ino = (to.len() < nul.len())
+        .then(|| {
+            nul[..to.len()].copy_from_slice(to);
+            sys::lstat(&nul)
+        })
+        .flatten()
+        .map_or(0, |st| st.st_ino);
+    record("rename", from, ino, next_seq(), |l| {
         l.field_str("to", to);
         if let Some(s) = &replaced {
             l.field_str("stash", s.bytes());
