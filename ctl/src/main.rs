@@ -3,6 +3,7 @@
 mod cli;
 mod control;
 mod durability;
+mod durability_watch;
 mod events;
 mod failure;
 mod foreground;

@@ -97,6 +97,13 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
     );
     cmd.envs(control.env.iter().map(|(k, v)| (k, v)));
 
+    // Crashes of the processes the program reaps itself are undone as they happen.
+    let watch = crate::durability_watch::start(
+        &policy,
+        args.seed.unwrap_or(policy.seed),
+        &run_dir,
+        &log_path,
+    );
     let child = spawn_forwarding_signals(cmd, &args.cmd[0])?;
     let status = crate::foreground::reap(child.id() as i32, true)
         .ok()
@@ -106,6 +113,7 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
     crate::seccomp::server::settle(child.id() as i32);
     let crashed = status.signal() == Some(libc::SIGKILL);
     let seed = args.seed.unwrap_or(policy.seed);
+    drop(watch);
     crate::durability::after_exit(&policy, seed, &run_dir, None, crashed, &log_path);
     // A single program's run directory holds only its control page, which means nothing once the
     // run is over: one run leaves one file, its log.

@@ -64,6 +64,16 @@ pub fn covers(rt: &crate::runtime::Runtime, path: &[u8]) -> bool {
 
 /// `DIR/PID<suffix><n>` NUL-terminated into `out`; None if it does not fit.
 fn file_path<'a>(out: &'a mut [u8; 4200], suffix: &[u8], n: Option<u64>) -> Option<&'a [u8]> {
+    pid_file_path(out, sys::getpid() as u64, suffix, n)
+}
+
+/// `DIR/<pid><suffix><n>` NUL-terminated into `out`; None if it does not fit.
+fn pid_file_path<'a>(
+    out: &'a mut [u8; 4200],
+    pid: u64,
+    suffix: &[u8],
+    n: Option<u64>,
+) -> Option<&'a [u8]> {
     let dir = DIR.load(Relaxed);
     if dir.is_null() {
         return None;
@@ -80,7 +90,7 @@ fn file_path<'a>(out: &'a mut [u8; 4200], suffix: &[u8], n: Option<u64>) -> Opti
     put(dir, out)?;
     put(b"/", out)?;
     let mut digits = [0u8; 20];
-    put(decimal(sys::getpid() as u64, &mut digits), out)?;
+    put(decimal(pid, &mut digits), out)?;
     put(suffix, out)?;
     if let Some(n) = n {
         let mut digits = [0u8; 20];
@@ -388,4 +398,37 @@ pub fn renamed(from: &[u8], to: &[u8], replaced: Option<Stash>) {
             l.field_str("stash", s.bytes());
         }
     });
+}
+
+/// How long a reaper waits for chaos-ctl to undo a crashed child (it is gone, or stuck: the
+/// program goes on rather than hang).
+const UNDO_WAIT_NS: u64 = 30_000_000_000;
+const UNDO_POLL_NS: u64 = 2_000_000;
+
+/// This process reaped `child`, killed by SIGKILL: if it journaled changes, ask chaos-ctl to
+/// undo what it left unsynced (a `CHILD.crashed` file next to its journal) and wait until that
+/// is done (chaos-ctl removes the file), so that the program, back from its wait, reads the files
+/// as the crash left them. Raw system calls and the stack only: this runs in SIGCHLD handlers.
+pub fn child_crashed(child: u64) {
+    let mut journal = [0u8; 4200];
+    let Some(journal) = pid_file_path(&mut journal, child, b".journal", None) else {
+        return;
+    };
+    if sys::lstat(journal).is_none() {
+        return;
+    }
+    let mut request = [0u8; 4200];
+    let Some(request) = pid_file_path(&mut request, child, b".crashed", None) else {
+        return;
+    };
+    let fd = open_raw(request, libc::O_WRONLY | libc::O_CREAT);
+    if fd < 0 {
+        return;
+    }
+    sys::close(fd);
+    let mut waited = 0;
+    while sys::lstat(request).is_some() && waited < UNDO_WAIT_NS {
+        sys::sleep_ns(UNDO_POLL_NS);
+        waited += UNDO_POLL_NS;
+    }
 }

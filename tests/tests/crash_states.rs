@@ -21,25 +21,34 @@ fn undone(log: &[serde_json::Value]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Runs the append-log program under `model` with a `crash` fault at its 25th record; what its
-/// log file holds afterwards (None: the file is gone), and the run's log.
-fn append_log(model: &str) -> (Option<String>, Vec<serde_json::Value>) {
-    let dir = TempDir::new(&format!("crash-append-{model}"));
-    let data = dir.join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let program = compile_c("append_log", dir.path(), &[]);
-    let file = data.join("log");
-    let policy = format!(
+/// The append-log policy: `[durability]` under `model` over DATA and a `crash` fault at the 25th
+/// record.
+fn append_log_policy(data: &std::path::Path, model: &str) -> String {
+    format!(
         "[durability]\npath = \"{p}/*\"\nmodel = \"{model}\"\n\
          [[rules]]\nname = \"crash\"\non = \"write\"\nfd = \"file\"\npath = \"{p}/*\"\n\
          after = 24\ntimes = 1\nfault = \"crash\"\n",
         p = data.display()
-    );
+    )
+}
+
+/// Runs the append-log program (compiled into DIR) on DATA/log under `policy`; what the file
+/// holds afterwards (None: it is gone), and the run's log.
+fn append_log_under(
+    dir: &TempDir,
+    policy: &str,
+    log: &str,
+) -> (Option<String>, Vec<serde_json::Value>) {
+    let program = dir.join("append_log");
+    if !program.exists() {
+        compile_c("append_log", dir.path(), &[]);
+    }
+    let file = dir.join("data").join("log");
     let r = run(
         &mut ctl_run(
-            &dir,
-            Some(&policy),
-            "a.jsonl",
+            dir,
+            Some(policy),
+            log,
             &[program.to_str().unwrap(), file.to_str().unwrap()],
         ),
         30,
@@ -47,8 +56,16 @@ fn append_log(model: &str) -> (Option<String>, Vec<serde_json::Value>) {
     assert_eq!(r.status.signal(), Some(libc::SIGKILL), "{}", r.describe());
     (
         std::fs::read_to_string(&file).ok(),
-        read_log(&dir.join("a.jsonl")),
+        read_log(&dir.join(log)),
     )
+}
+
+/// The append log under `model` in a fresh directory.
+fn append_log(model: &str) -> (Option<String>, Vec<serde_json::Value>) {
+    let dir = TempDir::new(&format!("crash-append-{model}"));
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    append_log_under(&dir, &append_log_policy(&data, model), "a.jsonl")
 }
 
 #[test]
@@ -121,4 +138,37 @@ fn ext4_rename_into_place_without_fsync_keeps_the_old_or_the_new_content_never_e
     assert_eq!(rename_into_place("ext4", true).as_deref(), Some("new\n"));
     // POSIX promises nothing for the rename without its directory's fsync.
     assert_eq!(rename_into_place("posix", true).as_deref(), Some("old\n"));
+}
+
+#[test]
+fn a_grandchilds_crash_is_undone_before_its_parent_reads_the_file() {
+    let dir = TempDir::new("crash-grandchild");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let file = data.join("state");
+    std::fs::write(&file, "durable\n").unwrap();
+    let app = format!(
+        "import os, signal\nfd = os.open({f:?}, os.O_WRONLY | os.O_APPEND)\n\
+         os.write(fd, b'unsynced\\n')\nos.kill(os.getpid(), signal.SIGKILL)\n",
+        f = file.display()
+    );
+    let app = dir.write("app.py", &app);
+    // The shell reaps the crashed python itself, then reads the file: chaos-ctl only ever sees
+    // the shell exit 0.
+    let shell = format!(
+        "{} {}; echo \"after: $(cat {})\"",
+        python().display(),
+        app.display(),
+        file.display()
+    );
+    let policy = format!("[durability]\npath = \"{}/*\"\n", data.display());
+    let r = run(
+        &mut ctl_run(&dir, Some(&policy), "g.jsonl", &["sh", "-c", &shell]),
+        30,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    assert_eq!(r.stdout, "after: durable\n", "{}", r.describe());
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "durable\n");
+    let log = read_log(&dir.join("g.jsonl"));
+    assert_eq!(undone(&log), [("write".into(), "not fsynced".into())]);
 }

@@ -110,6 +110,8 @@ pub fn run(r: &SystemRun) -> Result<Ended, Failure> {
     )?;
     sup.shared_env.extend(control.env.iter().cloned());
     sup.control = Some(control);
+    // Crashes of the processes the replicas and the workload reap themselves.
+    let _watch = crate::durability_watch::start(r.policy, r.seed, &run_dir, r.log_path);
     share_with_users(&sup.replicas, r.log_path, &run_dir)?;
     if let Some(t) = r.policy_text.as_deref().and_then(process_tables) {
         sup.journal.write_system(t);
