@@ -150,8 +150,33 @@ fn record(op: &str, path: &[u8], ino: u64, seq: u64, more: impl FnOnce(&mut Line
     }
 }
 
-/// Copies `[off, off + len)` of `fd` into this process's blob; where it starts there.
+/// Copies `[off, off + len)` of `fd` into this process's blob; where it starts there. A file the
+/// program opened write-only is read through a read-only open of its own (`/proc/self/fd/N`,
+/// closed at once): the old bytes must not depend on the program's open mode.
 fn save(fd: c_int, off: u64, len: u64) -> Option<u64> {
+    if sys::fcntl_getfl(fd) & libc::O_ACCMODE == libc::O_WRONLY {
+        let mut proc_path = [0u8; 48];
+        let mut at = 0;
+        for part in [
+            &b"/proc/self/fd/"[..],
+            decimal(fd as u64, &mut [0u8; 20]),
+            b"\0",
+        ] {
+            proc_path[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        let readable = open_raw(&proc_path[..at], libc::O_RDONLY);
+        if readable < 0 {
+            return None;
+        }
+        let saved = save_from(readable, off, len);
+        sys::close(readable);
+        return saved;
+    }
+    save_from(fd, off, len)
+}
+
+fn save_from(fd: c_int, off: u64, len: u64) -> Option<u64> {
     let pid = sys::getpid() as u64;
     if BLOB_PID.swap(pid, Relaxed) != pid {
         BLOB_END.store(0, Relaxed);
@@ -288,6 +313,24 @@ pub fn created(path: &[u8], fd: c_int) {
     if let Some(st) = sys::fstat(fd) {
         record("create", path, st.st_ino, next_seq(), |_| {});
     }
+}
+
+/// Before `truncate(path, len)` of a covered file: what a shrink cuts away, and the old size, read
+/// through a read-only open of our own.
+pub fn before_path_truncate(path: &[u8], len: u64) {
+    let mut nul = [0u8; 4097];
+    if path.len() >= nul.len() {
+        return;
+    }
+    nul[..path.len()].copy_from_slice(path);
+    let fd = open_raw(&nul, libc::O_RDONLY);
+    if fd < 0 {
+        return;
+    }
+    if sys::fstat(fd).is_some_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG) {
+        before_resize(fd, Some(len));
+    }
+    sys::close(fd);
 }
 
 /// Before an open with O_TRUNC of an existing covered file: its whole content and size.

@@ -172,3 +172,58 @@ fn a_grandchilds_crash_is_undone_before_its_parent_reads_the_file() {
     let log = read_log(&dir.join("g.jsonl"));
     assert_eq!(undone(&log), [("write".into(), "not fsynced".into())]);
 }
+
+/// Runs a python script under `[durability]` over DATA (holding `wal` = "0123456789\n"), which
+/// ends by killing itself; what `wal` holds afterwards and the run's log.
+fn crash_after(name: &str, script: &str) -> (String, Vec<serde_json::Value>) {
+    let dir = TempDir::new(&format!("crash-{name}"));
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let wal = data.join("wal");
+    std::fs::write(&wal, "0123456789\n").unwrap();
+    let script = format!(
+        "import os, signal\nw = {w:?}\n{script}\nos.kill(os.getpid(), signal.SIGKILL)\n",
+        w = wal.display()
+    );
+    let policy = format!("[durability]\npath = \"{}/*\"\n", data.display());
+    let r = run(
+        &mut ctl_run(
+            &dir,
+            Some(&policy),
+            "w.jsonl",
+            &[python().to_str().unwrap(), "-c", &script],
+        ),
+        30,
+    );
+    assert_eq!(r.status.signal(), Some(libc::SIGKILL), "{}", r.describe());
+    let log = read_log(&dir.join("w.jsonl"));
+    let errors: Vec<&serde_json::Value> = log.iter().filter(|e| e.get("error").is_some()).collect();
+    assert!(errors.is_empty(), "no undo may fail: {errors:?}");
+    (std::fs::read_to_string(&wal).unwrap(), log)
+}
+
+#[test]
+fn overwrites_and_ftruncate_of_a_write_only_file_are_undone() {
+    let (content, log) = crash_after(
+        "wronly",
+        "fd = os.open(w, os.O_WRONLY)\nos.pwrite(fd, b'XXXX', 2)\nos.ftruncate(fd, 4)",
+    );
+    assert_eq!(content, "0123456789\n");
+    assert_eq!(
+        undone(&log),
+        [
+            ("truncate".into(), "no journal commit".into()),
+            ("write".into(), "not fsynced".into())
+        ]
+    );
+}
+
+#[test]
+fn truncate_by_path_is_undone() {
+    let (content, log) = crash_after("truncate-path", "os.truncate(w, 3)");
+    assert_eq!(content, "0123456789\n");
+    assert_eq!(
+        undone(&log),
+        [("truncate".into(), "no journal commit".into())]
+    );
+}
