@@ -20,6 +20,7 @@ mod report;
 mod run;
 mod seccomp;
 mod shim_path;
+mod storage_line;
 mod sweep;
 mod system;
 mod trial;

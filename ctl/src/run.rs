@@ -72,6 +72,7 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
         None => default_log_path(),
     };
     create_log(&log_path)?;
+    crate::storage_line::write(&policy, &log_path);
     let run_dir = crate::system::fresh_run_dir(&log_path)?;
     let control = crate::control::start(
         &run_dir,

@@ -116,6 +116,7 @@ pub fn run(r: &SystemRun) -> Result<Ended, Failure> {
     if let Some(t) = r.policy_text.as_deref().and_then(process_tables) {
         sup.journal.write_system(t);
     }
+    crate::storage_line::write(r.policy, r.log_path);
     // Signals are recorded (and forwarded to the workload once there is one) from here on.
     crate::run::forward_signals_to(0);
     let outcome = sup.start_all().and_then(|()| sup.supervise());

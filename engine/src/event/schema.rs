@@ -31,6 +31,9 @@ pub enum Event {
     /// The system a run started (chaos-ctl writes it first): its `[[process]]` tables, so that
     /// `freeze` can write a policy that starts the same processes.
     System(SystemLine),
+    /// The run's `[[disk]]` and `[durability]` tables (chaos-ctl writes it first), so that
+    /// `freeze` can write a policy whose replay recreates the disks and the crash semantics.
+    Storage(StorageLine),
     /// A change made through the control page (by chaos-ctl: `chaos-ctl control`, the HTTP
     /// endpoint, the partition schedule), or where a process first saw one (by the shim).
     Control(ControlLine),
@@ -201,6 +204,14 @@ pub struct SystemLine {
     pub processes: String,
 }
 
+/// `{"ev":"storage",...}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageLine {
+    pub ts_ns: u64,
+    /// The policy's `[[disk]]` and `[durability]` tables as TOML.
+    pub tables: String,
+}
+
 /// `{"ev":"control",...}`. chaos-ctl writes one per change, with `by`, `what` and the run's time;
 /// every shim writes one when a call of its first sees a new generation, with `pid` and `at`, the
 /// place (`PROCESS-CONN/SITE`) where the change first took effect in that process.
@@ -345,6 +356,7 @@ impl Event {
             Event::Exit(_)
             | Event::Process(_)
             | Event::System(_)
+            | Event::Storage(_)
             | Event::Control(_)
             | Event::Other => None,
         }
@@ -381,6 +393,13 @@ impl Event {
     pub fn as_system(&self) -> Option<&SystemLine> {
         match self {
             Event::System(x) => Some(x),
+            _ => None,
+        }
+    }
+
+    pub fn as_storage(&self) -> Option<&StorageLine> {
+        match self {
+            Event::Storage(x) => Some(x),
             _ => None,
         }
     }
