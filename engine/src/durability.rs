@@ -18,11 +18,11 @@ pub struct Durability {
 /// `model = "ext4" | "posix"`: which filesystem's crash guarantees the undo follows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Model {
-    /// ext4 with its defaults (data=ordered, journaled metadata, auto_da_alloc), which xfs and
-    /// btrfs match for what is modelled here: metadata changes are journaled in order and any
+    /// ext4 with its defaults (data=ordered, journaled metadata, auto_da_alloc), the filesystem
+    /// most Linux machines and CI runners write to: metadata changes are journaled in order and any
     /// successful sync on the filesystem commits every one made before it (a crash keeps a
     /// prefix); a file's data is durable after its own sync; a rename over an existing file
-    /// flushes the renamed file's data with the rename (F10-F12).
+    /// flushes the renamed file's data with the rename (F10-F13).
     #[default]
     Ext4,
     /// Only what POSIX promises: a file's data after its fsync, a directory entry after its
@@ -180,8 +180,9 @@ fn posix_durable(recs: &[Record]) -> (Vec<bool>, Vec<bool>) {
 /// ext4 (data=ordered): metadata (entries and sizes set by a truncation) is durable up to the
 /// last successful sync of any kind, which commits the journal (F10); a write's data after its
 /// file's sync, a syncfs, or a rename over another file followed by a commit (auto_da_alloc,
-/// F12). A write's growth of the size is its data's: delayed allocation puts the new size on disk
-/// with the blocks (F11).
+/// F12), or a truncation to zero, writes and a close followed by a commit (F13). A write's
+/// growth of the size is its data's: delayed allocation puts the new size on disk with the
+/// blocks (F11).
 fn ext4_durable(recs: &[Record]) -> (Vec<bool>, Vec<bool>) {
     use std::collections::HashMap;
     let last_commit = recs
@@ -191,10 +192,25 @@ fn ext4_durable(recs: &[Record]) -> (Vec<bool>, Vec<bool>) {
     let mut durable = vec![false; recs.len()];
     let mut lost = vec![false; recs.len()];
     let mut pending: HashMap<u64, Vec<usize>> = HashMap::new();
+    // Files truncated to zero: their close flushes what was written since (auto_da_alloc, F13).
+    let mut emptied: std::collections::HashSet<u64> = std::collections::HashSet::new();
     for (i, r) in recs.iter().enumerate() {
         match r.op.as_str() {
             "write" => pending.entry(r.ino).or_default().push(i),
-            "truncate" | "create" | "unlink" => durable[i] = committed(i),
+            "truncate" => {
+                durable[i] = committed(i);
+                if r.off == Some(0) {
+                    emptied.insert(r.ino);
+                }
+            }
+            "close" => {
+                if emptied.remove(&r.ino) && committed(i) {
+                    for j in pending.remove(&r.ino).unwrap_or_default() {
+                        durable[j] = true;
+                    }
+                }
+            }
+            "create" | "unlink" => durable[i] = committed(i),
             "rename" => {
                 durable[i] = committed(i);
                 // auto_da_alloc: replacing a file flushes the renamed one's delayed data, which
@@ -479,6 +495,32 @@ mod tests {
         let u = to_undo(&fresh, Model::Ext4);
         assert_eq!(u.len(), 1);
         assert_eq!((u[0].0.seq, u[0].0.path.as_str()), (2, "/d/conf"));
+    }
+
+    #[test]
+    fn ext4_truncating_to_zero_flushes_the_rewrite_at_close() {
+        let mut emptied = rec(1, "truncate", "/d/conf", 7);
+        emptied.old_size = Some(10);
+        let r = [
+            emptied.clone(),
+            rec(2, "write", "/d/conf", 7),
+            rec(3, "close", "/d/conf", 7),
+            rec(4, "sync", "/d/other", 9),
+        ];
+        assert_eq!(undone_in(&r, Model::Ext4), []);
+        // Not closed before the commit: the new content is not flushed, the truncation is.
+        let open = [emptied.clone(), rec(2, "write", "/d/conf", 7), r[3].clone()];
+        assert_eq!(undone_in(&open, Model::Ext4), [(2, "not fsynced")]);
+        // A truncation to another size flushes nothing at close.
+        let mut shrunk = emptied;
+        shrunk.off = Some(4);
+        let r = [shrunk, r[1].clone(), r[2].clone(), r[3].clone()];
+        assert_eq!(undone_in(&r, Model::Ext4), [(2, "not fsynced")]);
+        // POSIX promises nothing of the kind.
+        assert_eq!(
+            undone_in(&r, Model::Posix),
+            [(2, "not fsynced"), (1, "not fsynced")]
+        );
     }
 
     #[test]

@@ -302,6 +302,17 @@ pub fn after_sync(fd: c_int, ok: bool) {
     }
 }
 
+/// Before the close of a covered file: on ext4 the close of a file truncated to zero flushes
+/// what was written to it since (auto_da_alloc, `docs/kernel-facts.md` F13).
+pub fn closing(fd: c_int) {
+    let mut path = [0u8; 4096];
+    if let Some((n, st)) = covered_fd(fd, &mut path)
+        && st.st_mode & libc::S_IFMT == libc::S_IFREG
+    {
+        record("close", &path[..n], st.st_ino, next_seq(), |_| {});
+    }
+}
+
 /// After a successful syncfs: everything is durable.
 pub fn after_syncfs() {
     record("syncfs", b"", 0, next_seq(), |_| {});

@@ -173,6 +173,43 @@ fn a_grandchilds_crash_is_undone_before_its_parent_reads_the_file() {
     assert_eq!(undone(&log), [("write".into(), "not fsynced".into())]);
 }
 
+/// Rewrites DATA/config (holding "old") in place: truncated to zero by its open, written,
+/// closed, no fsync of it; `commit`: then fsyncs an unrelated file. Then crashes.
+fn rewrite_in_place(commit: bool) -> String {
+    let dir = TempDir::new(&format!("crash-rewrite-{commit}"));
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("config"), "old\n").unwrap();
+    std::fs::write(data.join("other"), "x\n").unwrap();
+    let script = format!(
+        "import os, signal\nd = {d:?}\n\
+         with open(os.path.join(d, 'config'), 'w') as f:\n    f.write('new\\n')\n\
+         if {commit}:\n    fd = os.open(os.path.join(d, 'other'), os.O_WRONLY)\n    os.fsync(fd)\n\
+         os.kill(os.getpid(), signal.SIGKILL)\n",
+        d = data.display(),
+        commit = if commit { "True" } else { "False" },
+    );
+    let policy = format!("[durability]\npath = \"{}/*\"\n", data.display());
+    let r = run(
+        &mut ctl_run(
+            &dir,
+            Some(&policy),
+            "t.jsonl",
+            &[python().to_str().unwrap(), "-c", &script],
+        ),
+        30,
+    );
+    assert_eq!(r.status.signal(), Some(libc::SIGKILL), "{}", r.describe());
+    std::fs::read_to_string(data.join("config")).unwrap()
+}
+
+#[test]
+fn ext4_truncate_to_zero_and_rewrite_keeps_the_old_or_the_new_content_never_empty() {
+    // Before a commit the truncation is undone; after one, the close had flushed the new data.
+    assert_eq!(rewrite_in_place(false), "old\n");
+    assert_eq!(rewrite_in_place(true), "new\n");
+}
+
 /// Runs a python script under `[durability]` over DATA (holding `wal` = "0123456789\n"), which
 /// ends by killing itself; what `wal` holds afterwards and the run's log.
 fn crash_after(name: &str, script: &str) -> (String, Vec<serde_json::Value>) {
