@@ -56,7 +56,8 @@ pub struct Record {
     /// size was `old_size`), `create`, `rename` (to `to`; a file it replaced kept at `stash`),
     /// `unlink` (the file kept at `stash`), `sync` (the file `ino` is durable), `syncfail` (its
     /// unsynced data is lost whatever later syncs say), `dirsync` (the entries of directory
-    /// `path` are durable), `syncfs` (everything is).
+    /// `path` are durable), `syncfs` (everything is), `close` (of the file `ino`), `void` (the
+    /// change journaled at this `seq` was never made).
     pub op: String,
     #[serde(default)]
     pub path: String,
@@ -125,6 +126,14 @@ pub fn parent(path: &str) -> &str {
 pub fn to_undo(records: &[Record], model: Model) -> Vec<(Record, Why)> {
     let mut recs: Vec<Record> = records.to_vec();
     recs.sort_by_key(|r| r.seq);
+    // `void`: the change journaled at that seq was never made (it failed, or a crash fault
+    // stopped it first).
+    let voided: std::collections::HashSet<u64> = recs
+        .iter()
+        .filter(|r| r.op == "void")
+        .map(|r| r.seq)
+        .collect();
+    recs.retain(|r| !voided.contains(&r.seq));
     let (durable, lost) = match model {
         Model::Posix => posix_durable(&recs),
         Model::Ext4 => ext4_durable(&recs),
@@ -203,11 +212,10 @@ fn ext4_durable(recs: &[Record]) -> (Vec<bool>, Vec<bool>) {
                     emptied.insert(r.ino);
                 }
             }
-            "close" => {
-                if emptied.remove(&r.ino) && committed(i) {
-                    for j in pending.remove(&r.ino).unwrap_or_default() {
-                        durable[j] = true;
-                    }
+            // The close flushes (and forgets the truncation); a commit after it holds the data.
+            "close" if emptied.remove(&r.ino) && committed(i) => {
+                for j in pending.remove(&r.ino).unwrap_or_default() {
+                    durable[j] = true;
                 }
             }
             "create" | "unlink" => durable[i] = committed(i),
@@ -521,6 +529,18 @@ mod tests {
             undone_in(&r, Model::Posix),
             [(2, "not fsynced"), (1, "not fsynced")]
         );
+    }
+
+    #[test]
+    fn a_change_that_was_never_made_is_not_undone() {
+        let r = [
+            rec(1, "write", "/d/a", 7),
+            rec(2, "write", "/d/a", 7),
+            rec(2, "void", "", 0),
+        ];
+        for model in [Model::Ext4, Model::Posix] {
+            assert_eq!(undone_in(&r, model), [(1, "not fsynced")]);
+        }
     }
 
     #[test]

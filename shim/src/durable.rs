@@ -20,6 +20,25 @@ static BLOB_END: AtomicU64 = AtomicU64::new(0);
 /// The pid BLOB_END counts for (a forked child starts its own blob).
 static BLOB_PID: AtomicU64 = AtomicU64::new(0);
 
+thread_local! {
+    /// The journal record of the change this thread is about to make, until it is made (0:
+    /// none). A change that fails, or that a crash fault stops before it is made, is voided, so no
+    /// undo of it is logged. Const-initialised, no destructor: plain TLS, safe in any hook.
+    static IN_FLIGHT: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+}
+
+/// The change whose record was journaled last by this thread was made (`made`), or not.
+pub fn landed(made: bool) {
+    let seq = IN_FLIGHT.try_with(|c| c.replace(0)).unwrap_or(0);
+    if !made && seq != 0 {
+        record("void", b"", 0, seq, |_| {});
+    }
+}
+
+fn in_flight(seq: u64) {
+    let _ = IN_FLIGHT.try_with(|c| c.set(seq));
+}
+
 /// At init (may allocate): the journal directory for this process, under the run's directory
 /// (the control page's), made if needed. `[durability]` without chaos-ctl is refused: nothing
 /// would undo the journal, so the run would not have the crashes it asked for.
@@ -252,13 +271,15 @@ pub fn before_write(fd: c_int, pos: Option<u64>, len: u64) {
     } else {
         Some(0)
     };
-    record("write", &path[..n], st.st_ino, next_seq(), |l| {
+    let seq = next_seq();
+    record("write", &path[..n], st.st_ino, seq, |l| {
         l.field_num("old_size", size);
         l.field_num("off", off);
         l.field_num("len", saved);
         l.field_num("wrote", len);
         l.field_num("blob", blob.unwrap_or(0));
     });
+    in_flight(seq);
 }
 
 /// Before a change of size (ftruncate to `new_len`, or an allocation that may grow the file:
@@ -272,12 +293,14 @@ pub fn before_resize(fd: c_int, new_len: Option<u64>) {
     let off = new_len.unwrap_or(size).min(size);
     let cut = size - off;
     let blob = if cut > 0 { save(fd, off, cut) } else { Some(0) };
-    record("truncate", &path[..n], st.st_ino, next_seq(), |l| {
+    let seq = next_seq();
+    record("truncate", &path[..n], st.st_ino, seq, |l| {
         l.field_num("old_size", size);
         l.field_num("off", off);
         l.field_num("len", cut);
         l.field_num("blob", blob.unwrap_or(0));
     });
+    in_flight(seq);
 }
 
 /// After fsync/fdatasync (`ok`: it succeeded): the file's changes so far are durable, or, when it

@@ -14,6 +14,8 @@ pub fn act(rt: &Runtime, action: ProcessAction, applied: &mut Applied, log: impl
     match action {
         ProcessAction::Crash => {
             applied.effect = Some("sigkill-self");
+            // The change this call was about to make never happens: nothing to undo.
+            crate::durable::landed(false);
             log(applied);
             sys::kill_self(libc::SIGKILL);
             // SIGKILL to ourselves is delivered before kill returns to user space; if it somehow

@@ -385,6 +385,11 @@ fn truncate_path(path: *const c_char, len: libc::off_t, real: impl FnOnce() -> c
             let e = sys::errno();
             guarded(|| durable::before_path_truncate(p, len as u64));
             sys::set_errno(e);
+            let r = real();
+            let e = sys::errno();
+            guarded(|| durable::landed(r == 0));
+            sys::set_errno(e);
+            return r;
         }
     }
     real()
