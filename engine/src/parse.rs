@@ -625,6 +625,7 @@ fn parse_fault(value: &toml::Value) -> Result<Fault, String> {
         toml::Value::String(s) if s == "drop" => Ok(Fault::Drop),
         toml::Value::String(s) if s == "duplicate" => Ok(Fault::Duplicate),
         toml::Value::String(s) if s == "crash" => Ok(Fault::Crash),
+        toml::Value::String(s) if s == "power-loss" => Ok(Fault::PowerLoss),
         toml::Value::String(s) if s == "terminate" => Ok(Fault::Terminate),
         toml::Value::String(s) => errno_fault(s),
         toml::Value::Table(t)
@@ -711,7 +712,12 @@ fn check_fault_fits(
     if let Some(class) = moves_no_data
         && !matches!(
             fault,
-            Fault::Errno(_) | Fault::Delay(_) | Fault::Crash | Fault::Terminate | Fault::Pause(_)
+            Fault::Errno(_)
+                | Fault::Delay(_)
+                | Fault::Crash
+                | Fault::PowerLoss
+                | Fault::Terminate
+                | Fault::Pause(_)
         )
     {
         return Err(format!(
@@ -795,7 +801,7 @@ fn check_fault_fits(
             None => Ok(()),
         },
         // A process can be killed or stopped at any call.
-        Fault::Crash | Fault::Terminate | Fault::Pause(_) => Ok(()),
+        Fault::Crash | Fault::PowerLoss | Fault::Terminate | Fault::Pause(_) => Ok(()),
         Fault::Stall(_) => match ops.iter().find(|o| {
             !matches!(
                 o.class(),
@@ -1016,6 +1022,18 @@ fault = { short = "1..50%" }
         let e = err("[durability]\npath = \"/d/*\"\nmodel = \"xfs\"\n");
         assert_eq!((e.line, e.col), (3, 9), "{e}");
         assert!(e.message.contains("`xfs` is not one of"), "{e}");
+    }
+
+    #[test]
+    fn power_loss_is_a_process_fault_at_any_call() {
+        let p = parse_policy(
+            "[[rules]]\non = \"fsync\"\nfd = \"file\"\nfault = \"power-loss\"\n",
+            "p",
+        )
+        .unwrap();
+        assert_eq!(p.rules[0].fault, crate::fault::Fault::PowerLoss);
+        assert!(p.rules[0].fault.is_process_fault());
+        assert_eq!(p.rules[0].fault.kind_name(), "power-loss");
     }
 
     #[test]

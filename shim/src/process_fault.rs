@@ -24,6 +24,18 @@ pub fn act(rt: &Runtime, action: ProcessAction, applied: &mut Applied, log: impl
                 sys::kill_self(libc::SIGKILL);
             }
         }
+        ProcessAction::PowerLoss => {
+            applied.effect = Some("sigkill-group");
+            crate::durable::landed(false);
+            log(applied);
+            // Its process group is the machine: a single run's program and everything it
+            // started, or one replica. chaos-ctl, outside it, undoes their changes together.
+            // SAFETY: kill takes two integers.
+            unsafe { sys::syscall!(libc::SYS_kill, 0, libc::SIGKILL) };
+            loop {
+                sys::kill_self(libc::SIGKILL);
+            }
+        }
         ProcessAction::Terminate => {
             applied.effect = Some("stop-signal-self");
             log(applied);

@@ -286,3 +286,62 @@ fn freeze_keeps_the_durability_model_so_a_replay_crashes_the_same_way() {
         Some(&("create".to_string(), "directory not fsynced".to_string()))
     );
 }
+
+/// A parent and its forked child each append unsynced to their own file (DATA/a, DATA/b); then
+/// the child writes DATA/trigger, where a rule fires `fault`; the parent waits for the child and
+/// ends normally. What a and b hold afterwards, and whether chaos-ctl ended by SIGKILL.
+fn two_processes(fault: &str) -> (String, String, bool) {
+    let dir = TempDir::new(&format!("crash-machine-{fault}"));
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    for f in ["a", "b", "trigger"] {
+        std::fs::write(data.join(f), "durable\n").unwrap();
+    }
+    let script = format!(
+        "import os\nd = {d:?}\n\
+         def append(name, text):\n    fd = os.open(os.path.join(d, name), os.O_WRONLY | os.O_APPEND)\n\
+         \x20   os.write(fd, text)\n\
+         append('a', b'parent unsynced\\n')\n\
+         pid = os.fork()\n\
+         if pid == 0:\n    append('b', b'child unsynced\\n')\n    append('trigger', b'x')\n    os._exit(0)\n\
+         os.waitpid(pid, 0)\n",
+        d = data.display()
+    );
+    let policy = format!(
+        "[durability]\npath = \"{p}/*\"\n\
+         [[rules]]\nname = \"machine\"\non = \"write\"\nfd = \"file\"\npath = \"{p}/trigger\"\n\
+         fault = \"{fault}\"\n",
+        p = data.display()
+    );
+    let r = run(
+        &mut ctl_run(
+            &dir,
+            Some(&policy),
+            "m.jsonl",
+            &[python().to_str().unwrap(), "-c", &script],
+        ),
+        30,
+    );
+    let killed = r.status.signal() == Some(libc::SIGKILL);
+    assert!(killed || r.code() == Some(0), "{}", r.describe());
+    (
+        std::fs::read_to_string(data.join("a")).unwrap(),
+        std::fs::read_to_string(data.join("b")).unwrap(),
+        killed,
+    )
+}
+
+#[test]
+fn a_power_loss_kills_every_process_of_the_machine_and_undoes_them_together() {
+    let (a, b, killed) = two_processes("power-loss");
+    assert!(killed, "the whole program died");
+    assert_eq!((a.as_str(), b.as_str()), ("durable\n", "durable\n"));
+    // A crash of the child alone: its own changes are undone, the parent lives on and keeps its
+    // page cache (its write is on disk when it ends normally).
+    let (a, b, killed) = two_processes("crash");
+    assert!(!killed);
+    assert_eq!(
+        (a.as_str(), b.as_str()),
+        ("durable\nparent unsynced\n", "durable\n")
+    );
+}

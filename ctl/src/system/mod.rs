@@ -579,8 +579,22 @@ impl Supervisor<'_> {
             _ => {
                 // A death the process chose: an exit, or a process fault fired inside it (a
                 // kill like the schedule's: restarted whatever `restart` says).
-                let fault = last_process_fault(self.run.log_path, pid, &["crash", "terminate"])
-                    .map(|f| (f.fault, f.key));
+                // A power loss fault is the replica's crash, with its process group.
+                let fault = last_process_fault(
+                    self.run.log_path,
+                    pid,
+                    &["crash", "power-loss", "terminate"],
+                )
+                .map(|f| {
+                    (
+                        if f.fault == "power-loss" {
+                            "crash".into()
+                        } else {
+                            f.fault
+                        },
+                        f.key,
+                    )
+                });
                 let killed = fault.is_some();
                 rep.killed_by_fault = killed;
                 if let Some((fault, key)) = fault {
