@@ -287,11 +287,16 @@ fn freeze_keeps_the_durability_model_so_a_replay_crashes_the_same_way() {
     );
 }
 
-/// A parent and its forked child each append unsynced to their own file (DATA/a, DATA/b); then
-/// the child writes DATA/trigger, where a rule fires `fault`; the parent waits for the child and
-/// ends normally. What a and b hold afterwards, and whether chaos-ctl ended by SIGKILL.
-fn two_processes(fault: &str) -> (String, String, bool) {
-    let dir = TempDir::new(&format!("crash-machine-{fault}"));
+/// A parent and its forked child each append unsynced to their own file (DATA/a, DATA/b, reset to
+/// "durable" first); then the child writes DATA/trigger, where a rule fires `fault`; the parent
+/// waits for the child and ends normally. Runs under `policy` (None: that rule) in DIR; what a
+/// and b hold afterwards, and whether chaos-ctl ended by SIGKILL.
+fn two_processes_in(
+    dir: &TempDir,
+    fault: &str,
+    policy: Option<&str>,
+    log: &str,
+) -> (String, String, bool) {
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
     for f in ["a", "b", "trigger"] {
@@ -307,7 +312,7 @@ fn two_processes(fault: &str) -> (String, String, bool) {
          os.waitpid(pid, 0)\n",
         d = data.display()
     );
-    let policy = format!(
+    let rule = format!(
         "[durability]\npath = \"{p}/*\"\n\
          [[rules]]\nname = \"machine\"\non = \"write\"\nfd = \"file\"\npath = \"{p}/trigger\"\n\
          fault = \"{fault}\"\n",
@@ -315,9 +320,9 @@ fn two_processes(fault: &str) -> (String, String, bool) {
     );
     let r = run(
         &mut ctl_run(
-            &dir,
-            Some(&policy),
-            "m.jsonl",
+            dir,
+            Some(policy.unwrap_or(&rule)),
+            log,
             &[python().to_str().unwrap(), "-c", &script],
         ),
         30,
@@ -329,6 +334,11 @@ fn two_processes(fault: &str) -> (String, String, bool) {
         std::fs::read_to_string(data.join("b")).unwrap(),
         killed,
     )
+}
+
+fn two_processes(fault: &str) -> (String, String, bool) {
+    let dir = TempDir::new(&format!("crash-machine-{fault}"));
+    two_processes_in(&dir, fault, None, "m.jsonl")
 }
 
 #[test]
@@ -344,4 +354,26 @@ fn a_power_loss_kills_every_process_of_the_machine_and_undoes_them_together() {
         (a.as_str(), b.as_str()),
         ("durable\nparent unsynced\n", "durable\n")
     );
+}
+
+#[test]
+fn a_power_loss_freezes_and_replays_like_any_fault() {
+    let dir = TempDir::new("crash-machine-freeze");
+    let (_, _, killed) = two_processes_in(&dir, "power-loss", None, "o.jsonl");
+    assert!(killed);
+    let frozen = run(
+        std::process::Command::new(&bins().ctl)
+            .arg("freeze")
+            .arg(dir.join("o.jsonl")),
+        30,
+    );
+    assert_eq!(frozen.code(), Some(0), "{}", frozen.describe());
+    assert!(
+        frozen.stdout.contains("fault = \"power-loss\""),
+        "{}",
+        frozen.stdout
+    );
+    let (a, b, killed) = two_processes_in(&dir, "", Some(&frozen.stdout), "replay.jsonl");
+    assert!(killed, "{}", frozen.stdout);
+    assert_eq!((a.as_str(), b.as_str()), ("durable\n", "durable\n"));
 }
