@@ -377,3 +377,32 @@ fn a_power_loss_freezes_and_replays_like_any_fault() {
     assert!(killed, "{}", frozen.stdout);
     assert_eq!((a.as_str(), b.as_str()), ("durable\n", "durable\n"));
 }
+
+#[test]
+fn sync_makes_everything_durable() {
+    let dir = TempDir::new("crash-sync");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let file = data.join("new");
+    let script = format!(
+        "import os, signal\nfd = os.open({f:?}, os.O_WRONLY | os.O_CREAT, 0o644)\n\
+         os.write(fd, b'kept\\n')\nos.sync()\nos.kill(os.getpid(), signal.SIGKILL)\n",
+        f = file.display()
+    );
+    let policy = format!("[durability]\npath = \"{}/*\"\n", data.display());
+    let r = run(
+        &mut ctl_run(
+            &dir,
+            Some(&policy),
+            "s.jsonl",
+            &[python().to_str().unwrap(), "-c", &script],
+        ),
+        30,
+    );
+    assert_eq!(r.status.signal(), Some(libc::SIGKILL), "{}", r.describe());
+    assert_eq!(
+        std::fs::read_to_string(&file).ok().as_deref(),
+        Some("kept\n")
+    );
+    assert!(undone(&read_log(&dir.join("s.jsonl"))).is_empty());
+}
