@@ -50,12 +50,55 @@ pub fn after_exit(
     if !dir.exists() {
         return 0;
     }
+    let _one_at_a_time = UNDOING.lock();
     let undone = if crashed {
-        restore(&dir, durability.torn, seed, name, log)
+        restore(&dir, durability, seed, name, log, None)
     } else {
         0
     };
     let _ = std::fs::remove_dir_all(&dir);
+    undone
+}
+
+/// Undos of a process name's journals are made one at a time (a grandchild's, asked for by its
+/// reaper, and its whole process's, when that ends).
+static UNDOING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Process `pid`, one of the processes journaling into `dir` but not chaos-ctl's child, died by
+/// SIGKILL: undo what it left unsynced (as the model decides over every journal of the
+/// directory), then keep only its syncs, which still settle the others' changes.
+pub fn after_crash_of(
+    durability: &chaos_engine::durability::Durability,
+    seed: u64,
+    dir: &Path,
+    pid: u32,
+    log: &Path,
+) -> usize {
+    let _one_at_a_time = UNDOING.lock();
+    let journal = dir.join(format!("{pid}.journal"));
+    if !journal.exists() {
+        return 0;
+    }
+    let name = dir.file_name().and_then(|n| n.to_str()).map(str::to_string);
+    let undone = restore(
+        dir,
+        durability,
+        seed,
+        name.as_deref(),
+        log,
+        Some(&journal.with_extension("blob")),
+    );
+    let syncs: String = std::fs::read_to_string(&journal)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<Record>(l)
+                .is_ok_and(|r| matches!(r.op.as_str(), "sync" | "syncfail" | "dirsync" | "syncfs"))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let _ = std::fs::write(&journal, syncs);
+    let _ = std::fs::remove_file(journal.with_extension("blob"));
     undone
 }
 
@@ -84,7 +127,15 @@ fn read_journals(dir: &Path) -> Vec<(Record, PathBuf)> {
     out
 }
 
-fn restore(dir: &Path, torn: Option<u64>, seed: u64, name: Option<&str>, log: &Path) -> usize {
+fn restore(
+    dir: &Path,
+    durability: &chaos_engine::durability::Durability,
+    seed: u64,
+    name: Option<&str>,
+    log: &Path,
+    only: Option<&Path>,
+) -> usize {
+    let torn = durability.torn;
     let journals = read_journals(dir);
     let records: Vec<Record> = journals.iter().map(|(r, _)| r.clone()).collect();
     let blob_of = |seq: u64| {
@@ -93,7 +144,11 @@ fn restore(dir: &Path, torn: Option<u64>, seed: u64, name: Option<&str>, log: &P
             .find(|(r, _)| r.seq == seq)
             .map(|(_, b)| b.clone())
     };
-    let undo = to_undo(&records);
+    let mut undo = to_undo(&records, durability.model);
+    // One process's crash: only its own changes (its journal's blob names it).
+    if let Some(blob) = only {
+        undo.retain(|(r, _)| blob_of(r.seq).as_deref() == Some(blob));
+    }
     // `torn`: the newest undone write keeps a seeded prefix of what it wrote.
     let torn_seq = torn.and_then(|_| {
         undo.iter()

@@ -114,6 +114,14 @@ impl Log {
             .map(|s| s.processes.as_str())
     }
 
+    /// The run's `[[disk]]` and `[durability]` tables, as TOML.
+    pub fn storage(&self) -> Option<&str> {
+        self.events
+            .iter()
+            .find_map(Event::as_storage)
+            .map(|s| s.tables.as_str())
+    }
+
     /// The changes chaos-ctl made through the control page (not the shims' `seen` lines).
     pub fn control_changes(
         &self,

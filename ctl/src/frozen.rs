@@ -214,6 +214,10 @@ pub fn render(
         }
     }
     t.push_str(&system_sections(log, nemesis));
+    if let Some(tables) = log.storage() {
+        t.push_str("\n# The run's disks and what a crash keeps, as it had them.\n");
+        t.push_str(tables);
+    }
     for (i, f) in faults.iter().enumerate() {
         let process = format!("{:016x}", f.key.process);
         let cmd = commands.get(&f.key.process).map(String::as_str);

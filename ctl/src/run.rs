@@ -116,6 +116,15 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
     );
     cmd.envs(control.env.iter().map(|(k, v)| (k, v)));
 
+    // The run has started: its log says which storage it emulates, for `freeze`.
+    crate::storage_line::write(&policy, &log_path);
+    // Crashes of the processes the program reaps itself are undone as they happen.
+    let watch = crate::durability_watch::start(
+        &policy,
+        args.seed.unwrap_or(policy.seed),
+        &run_dir,
+        &log_path,
+    );
     let child = crate::signals::spawn_forwarding_signals(cmd, &args.cmd[0])
         .inspect_err(|_| discard(&log_path))?;
     let status = crate::signals::reap(child.id() as i32, true)
@@ -126,6 +135,7 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
     crate::seccomp::server::settle(child.id() as i32);
     let crashed = status.signal() == Some(libc::SIGKILL);
     let seed = args.seed.unwrap_or(policy.seed);
+    drop(watch);
     crate::durability::after_exit(&policy, seed, &run_dir, None, crashed, &log_path);
     crate::unlogged::append(&control.page.page(), &log_path);
     crate::refusals::append_rule_lines(&control.page.page(), &policy, &log_path);

@@ -2,8 +2,8 @@
 //! that is not yet durable (the old bytes of an overwritten or truncated range, the old size, a
 //! create, a rename, an unlink) and every sync; after a process dies by a crash, chaos-ctl undoes
 //! what no sync made durable, newest first, so the restart finds what a machine that lost power
-//! at that moment would have kept (`docs/kernel-facts.md` F4, F6). This module is the model: which
-//! journaled changes a crash undoes.
+//! at that moment would have kept (`docs/kernel-facts.md` F4, F6, F10-F13). This module is the
+//! model: which journaled changes a crash undoes, under the filesystem `model` the policy names.
 
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +12,39 @@ pub struct Durability {
     pub path: crate::glob::Glob,
     /// `torn = "4096"`: the newest undone write keeps a seeded prefix of whole units this size.
     pub torn: Option<u64>,
+    pub model: Model,
+}
+
+/// `model = "ext4" | "posix"`: which filesystem's crash guarantees the undo follows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Model {
+    /// ext4 with its defaults (data=ordered, journaled metadata, auto_da_alloc), the filesystem
+    /// most Linux machines and CI runners write to: metadata changes are journaled in order and any
+    /// successful sync on the filesystem commits every one made before it (a crash keeps a
+    /// prefix); a file's data is durable after its own sync; a rename over an existing file
+    /// flushes the renamed file's data with the rename (F10-F13).
+    #[default]
+    Ext4,
+    /// Only what POSIX promises: a file's data after its fsync, a directory entry after its
+    /// directory's fsync. Stricter than any mainstream Linux filesystem.
+    Posix,
+}
+
+impl Model {
+    pub fn name(self) -> &'static str {
+        match self {
+            Model::Ext4 => "ext4",
+            Model::Posix => "posix",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Model> {
+        match name {
+            "ext4" => Some(Model::Ext4),
+            "posix" => Some(Model::Posix),
+            _ => None,
+        }
+    }
 }
 
 /// One journal line, as the shim writes it.
@@ -23,7 +56,8 @@ pub struct Record {
     /// size was `old_size`), `create`, `rename` (to `to`; a file it replaced kept at `stash`),
     /// `unlink` (the file kept at `stash`), `sync` (the file `ino` is durable), `syncfail` (its
     /// unsynced data is lost whatever later syncs say), `dirsync` (the entries of directory
-    /// `path` are durable), `syncfs` (everything is).
+    /// `path` are durable), `syncfs` (everything is), `close` (of the file `ino`), `void` (the
+    /// change journaled at this `seq` was never made).
     pub op: String,
     #[serde(default)]
     pub path: String,
@@ -62,6 +96,8 @@ pub enum Why {
     SyncFailed,
     /// No fsync of its directory after it.
     DirectoryNotSynced,
+    /// ext4: no sync on the filesystem after it committed the journal that holds it.
+    NotCommitted,
 }
 
 impl Why {
@@ -70,6 +106,7 @@ impl Why {
             Why::NotSynced => "not fsynced",
             Why::SyncFailed => "fsync failed",
             Why::DirectoryNotSynced => "directory not fsynced",
+            Why::NotCommitted => "no journal commit",
         }
     }
 }
@@ -86,10 +123,27 @@ pub fn parent(path: &str) -> &str {
 /// The changes a crash undoes, newest first, with why. `records` in any order. A write's path is
 /// where the file is when the undo reaches it (renames made durable after it are followed).
 /// Linear in the records: a long-lived database journals hundreds of thousands between crashes.
-pub fn to_undo(records: &[Record]) -> Vec<(Record, Why)> {
-    use std::collections::HashMap;
+pub fn to_undo(records: &[Record], model: Model) -> Vec<(Record, Why)> {
     let mut recs: Vec<Record> = records.to_vec();
     recs.sort_by_key(|r| r.seq);
+    // `void`: the change journaled at that seq was never made (it failed, or a crash fault
+    // stopped it first).
+    let voided: std::collections::HashSet<u64> = recs
+        .iter()
+        .filter(|r| r.op == "void")
+        .map(|r| r.seq)
+        .collect();
+    recs.retain(|r| !voided.contains(&r.seq));
+    let (durable, lost) = match model {
+        Model::Posix => posix_durable(&recs),
+        Model::Ext4 => ext4_durable(&recs),
+    };
+    in_undo_order(recs, &durable, &lost, model)
+}
+
+/// POSIX: a file's sync settles its data changes, a directory's its entries.
+fn posix_durable(recs: &[Record]) -> (Vec<bool>, Vec<bool>) {
+    use std::collections::HashMap;
     // Per record: made durable by a later sync, or lost by a later failed one.
     let mut durable = vec![false; recs.len()];
     let mut lost = vec![false; recs.len()];
@@ -129,6 +183,81 @@ pub fn to_undo(records: &[Record]) -> Vec<(Record, Why)> {
             _ => {}
         }
     }
+    (durable, lost)
+}
+
+/// ext4 (data=ordered): metadata (entries and sizes set by a truncation) is durable up to the
+/// last successful sync of any kind, which commits the journal (F10); a write's data after its
+/// file's sync, a syncfs, or a rename over another file followed by a commit (auto_da_alloc,
+/// F12), or a truncation to zero, writes and a close followed by a commit (F13). A write's
+/// growth of the size is its data's: delayed allocation puts the new size on disk with the
+/// blocks (F11).
+fn ext4_durable(recs: &[Record]) -> (Vec<bool>, Vec<bool>) {
+    use std::collections::HashMap;
+    let last_commit = recs
+        .iter()
+        .rposition(|r| matches!(r.op.as_str(), "sync" | "dirsync" | "syncfs"));
+    let committed = |i: usize| last_commit.is_some_and(|c| i < c);
+    let mut durable = vec![false; recs.len()];
+    let mut lost = vec![false; recs.len()];
+    let mut pending: HashMap<u64, Vec<usize>> = HashMap::new();
+    // Files truncated to zero: their close flushes what was written since (auto_da_alloc, F13).
+    let mut emptied: std::collections::HashSet<u64> = std::collections::HashSet::new();
+    for (i, r) in recs.iter().enumerate() {
+        match r.op.as_str() {
+            "write" => pending.entry(r.ino).or_default().push(i),
+            "truncate" => {
+                durable[i] = committed(i);
+                if r.off == Some(0) {
+                    emptied.insert(r.ino);
+                }
+            }
+            // The close flushes (and forgets the truncation); a commit after it holds the data.
+            "close" if emptied.remove(&r.ino) && committed(i) => {
+                for j in pending.remove(&r.ino).unwrap_or_default() {
+                    durable[j] = true;
+                }
+            }
+            "create" | "unlink" => durable[i] = committed(i),
+            "rename" => {
+                durable[i] = committed(i);
+                // auto_da_alloc: replacing a file flushes the renamed one's delayed data, which
+                // ordered mode writes before the commit that holds the rename.
+                if r.stash.is_some() && r.ino != 0 && durable[i] {
+                    for j in pending.remove(&r.ino).unwrap_or_default() {
+                        durable[j] = true;
+                    }
+                }
+            }
+            "sync" => {
+                for j in pending.remove(&r.ino).unwrap_or_default() {
+                    durable[j] = true;
+                }
+            }
+            "syncfail" => {
+                for j in pending.remove(&r.ino).unwrap_or_default() {
+                    lost[j] = true;
+                }
+            }
+            "syncfs" => {
+                for j in pending.drain().flat_map(|(_, v)| v) {
+                    durable[j] = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    (durable, lost)
+}
+
+/// The undone records, newest first, each with why and at the path its file has then.
+fn in_undo_order(
+    mut recs: Vec<Record>,
+    durable: &[bool],
+    lost: &[bool],
+    model: Model,
+) -> Vec<(Record, Why)> {
+    use std::collections::HashMap;
     // Writes to a file renamed later, durably, are undone at its new name: follow the undone
     // data changes by path through the renames in order.
     let mut undone_at: HashMap<String, Vec<usize>> = HashMap::new();
@@ -152,6 +281,8 @@ pub fn to_undo(records: &[Record]) -> Vec<(Record, Why)> {
         }
         let why = if lost[i] {
             Why::SyncFailed
+        } else if model == Model::Ext4 && r.op != "write" {
+            Why::NotCommitted
         } else if is_entry(r) {
             Why::DirectoryNotSynced
         } else {
@@ -210,7 +341,11 @@ mod tests {
     }
 
     fn undone(records: &[Record]) -> Vec<(u64, &'static str)> {
-        to_undo(records)
+        undone_in(records, Model::Posix)
+    }
+
+    fn undone_in(records: &[Record], model: Model) -> Vec<(u64, &'static str)> {
+        to_undo(records, model)
             .into_iter()
             .map(|(r, w)| (r.seq, w.name()))
             .collect()
@@ -268,9 +403,144 @@ mod tests {
             rename,
             rec(3, "dirsync", "/d", 0),
         ];
-        let u = to_undo(&r);
+        let u = to_undo(&r, Model::Posix);
         assert_eq!(u.len(), 1);
         assert_eq!(u[0].0.path, "/d/final");
+    }
+
+    fn rename(seq: u64, from: &str, to: &str, ino: u64, replaced: bool) -> Record {
+        let mut r = rec(seq, "rename", from, ino);
+        r.to = Some(to.into());
+        r.stash = replaced.then(|| format!("/run/stash-{seq}"));
+        r
+    }
+
+    #[test]
+    fn ext4_a_file_sync_commits_the_create_before_it_posix_does_not() {
+        // The append log: created, 10 records, fsync, 10 more, fsync, 4 more, crash.
+        let mut r = vec![rec(1, "create", "/d/log", 7)];
+        let mut seq = 2;
+        for n in 1..=24 {
+            r.push(rec(seq, "write", "/d/log", 7));
+            seq += 1;
+            if n == 10 || n == 20 {
+                r.push(rec(seq, "sync", "/d/log", 7));
+                seq += 1;
+            }
+        }
+        let unsynced: Vec<(u64, &str)> = (24..=27).rev().map(|s| (s, "not fsynced")).collect();
+        assert_eq!(undone_in(&r, Model::Ext4), unsynced);
+        let posix = undone_in(&r, Model::Posix);
+        assert_eq!(posix[..4], unsynced[..]);
+        assert_eq!(posix[4..], [(1, "directory not fsynced")]);
+    }
+
+    #[test]
+    fn ext4_any_sync_commits_every_earlier_metadata_change_and_keeps_a_prefix() {
+        let r = [
+            rec(1, "create", "/d/a", 7),
+            rec(2, "unlink", "/e/old", 0),
+            rec(3, "truncate", "/d/c", 9),
+            rec(4, "write", "/d/b", 8),
+            // Another file's sync: a commit of the whole journal, not of b's data.
+            rec(5, "sync", "/d/b", 8),
+            rec(6, "create", "/d/later", 10),
+            rename(7, "/d/a", "/e/a", 7, false),
+            rec(8, "syncfail", "/d/c", 9),
+        ];
+        // A failed fsync commits nothing (the writeback error returns before the journal).
+        assert_eq!(
+            undone_in(&r, Model::Ext4),
+            [(7, "no journal commit"), (6, "no journal commit")]
+        );
+        let mut with_syncfs = r.to_vec();
+        with_syncfs.push(rec(9, "syncfs", "", 0));
+        assert_eq!(undone_in(&with_syncfs, Model::Ext4), []);
+        // A directory's fsync is a commit too.
+        let mut with_dirsync = r.to_vec();
+        with_dirsync.push(rec(9, "dirsync", "/x", 0));
+        assert_eq!(undone_in(&with_dirsync, Model::Ext4), []);
+    }
+
+    #[test]
+    fn ext4_data_needs_its_own_files_sync() {
+        let r = [
+            rec(1, "write", "/d/a", 7),
+            rec(2, "write", "/d/b", 8),
+            rec(3, "sync", "/d/b", 8),
+            rec(4, "write", "/d/b", 8),
+            rec(5, "syncfail", "/d/a", 7),
+        ];
+        assert_eq!(
+            undone_in(&r, Model::Ext4),
+            [(4, "not fsynced"), (1, "fsync failed")]
+        );
+    }
+
+    #[test]
+    fn ext4_a_rename_over_a_file_flushes_the_new_data_with_the_rename() {
+        // Write a temp file, rename it over the old one, no fsync; a later commit (another
+        // file's sync) holds the rename, and auto_da_alloc put the data before it.
+        let replace = [
+            rec(1, "create", "/d/tmp", 7),
+            rec(2, "write", "/d/tmp", 7),
+            rename(3, "/d/tmp", "/d/conf", 7, true),
+            rec(4, "sync", "/d/other", 9),
+        ];
+        assert_eq!(undone_in(&replace, Model::Ext4), []);
+        // Without the commit the rename and create are undone: the old content is back.
+        assert_eq!(
+            undone_in(&replace[..3], Model::Ext4),
+            [
+                (3, "no journal commit"),
+                (2, "not fsynced"),
+                (1, "no journal commit")
+            ]
+        );
+        // A rename to a new name flushes nothing: the name survives, the data does not.
+        let mut fresh = replace.to_vec();
+        fresh[2] = rename(3, "/d/tmp", "/d/conf", 7, false);
+        let u = to_undo(&fresh, Model::Ext4);
+        assert_eq!(u.len(), 1);
+        assert_eq!((u[0].0.seq, u[0].0.path.as_str()), (2, "/d/conf"));
+    }
+
+    #[test]
+    fn ext4_truncating_to_zero_flushes_the_rewrite_at_close() {
+        let mut emptied = rec(1, "truncate", "/d/conf", 7);
+        emptied.old_size = Some(10);
+        let r = [
+            emptied.clone(),
+            rec(2, "write", "/d/conf", 7),
+            rec(3, "close", "/d/conf", 7),
+            rec(4, "sync", "/d/other", 9),
+        ];
+        assert_eq!(undone_in(&r, Model::Ext4), []);
+        // Not closed before the commit: the new content is not flushed, the truncation is.
+        let open = [emptied.clone(), rec(2, "write", "/d/conf", 7), r[3].clone()];
+        assert_eq!(undone_in(&open, Model::Ext4), [(2, "not fsynced")]);
+        // A truncation to another size flushes nothing at close.
+        let mut shrunk = emptied;
+        shrunk.off = Some(4);
+        let r = [shrunk, r[1].clone(), r[2].clone(), r[3].clone()];
+        assert_eq!(undone_in(&r, Model::Ext4), [(2, "not fsynced")]);
+        // POSIX promises nothing of the kind.
+        assert_eq!(
+            undone_in(&r, Model::Posix),
+            [(2, "not fsynced"), (1, "not fsynced")]
+        );
+    }
+
+    #[test]
+    fn a_change_that_was_never_made_is_not_undone() {
+        let r = [
+            rec(1, "write", "/d/a", 7),
+            rec(2, "write", "/d/a", 7),
+            rec(2, "void", "", 0),
+        ];
+        for model in [Model::Ext4, Model::Posix] {
+            assert_eq!(undone_in(&r, model), [(1, "not fsynced")]);
+        }
     }
 
     #[test]

@@ -45,6 +45,10 @@ pub enum Fault {
     Reorder(u32),
     /// SIGKILL to the process itself (a process fault: the call never returns).
     Crash,
+    /// SIGKILL to every process of its machine (its process group: all of a single run's
+    /// processes, or one replica's), whose unsynced changes under `[durability]` are then undone
+    /// together: the machine lost power.
+    PowerLoss,
     /// The process's stop signal (its `stop_signal`, else SIGTERM) to itself, then the real call.
     Terminate,
     /// SIGSTOP the whole process for this long (chaos-ctl sends SIGCONT), then the real call.
@@ -67,6 +71,7 @@ impl Fault {
             Fault::Duplicate => "duplicate",
             Fault::Reorder(_) => "reorder",
             Fault::Crash => "crash",
+            Fault::PowerLoss => "power-loss",
             Fault::Terminate => "terminate",
             Fault::Pause(_) => "pause",
             Fault::Toxic(_) => "toxic",
@@ -75,7 +80,10 @@ impl Fault {
 
     /// Crash, terminate and pause act on the process, not on the call.
     pub fn is_process_fault(&self) -> bool {
-        matches!(self, Fault::Crash | Fault::Terminate | Fault::Pause(_))
+        matches!(
+            self,
+            Fault::Crash | Fault::PowerLoss | Fault::Terminate | Fault::Pause(_)
+        )
     }
 }
 

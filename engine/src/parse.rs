@@ -64,6 +64,7 @@ struct RawPolicy {
 struct RawDurability {
     path: Spanned<String>,
     torn: Option<Spanned<String>>,
+    model: Option<Spanned<String>>,
 }
 
 /// `[[disk]]`: files under a glob share a capacity.
@@ -337,9 +338,22 @@ pub fn parse_policy(text: &str, origin: &str) -> Result<Policy, PolicyError> {
                         .map_err(|m| err_at(t.span(), format!("torn: {m}")))
                 })
                 .transpose()?;
+            let model = match &d.model {
+                None => crate::durability::Model::default(),
+                Some(m) => crate::durability::Model::from_name(m.get_ref()).ok_or_else(|| {
+                    err_at(
+                        m.span(),
+                        format!(
+                            "durability model `{}` is not one of \"ext4\" (the default) or \"posix\"",
+                            m.get_ref()
+                        ),
+                    )
+                })?,
+            };
             Some(crate::durability::Durability {
                 path: Glob(d.path.get_ref().clone()),
                 torn,
+                model,
             })
         }
     };
@@ -619,6 +633,7 @@ fn parse_fault(value: &toml::Value) -> Result<Fault, String> {
         toml::Value::String(s) if s == "drop" => Ok(Fault::Drop),
         toml::Value::String(s) if s == "duplicate" => Ok(Fault::Duplicate),
         toml::Value::String(s) if s == "crash" => Ok(Fault::Crash),
+        toml::Value::String(s) if s == "power-loss" => Ok(Fault::PowerLoss),
         toml::Value::String(s) if s == "terminate" => Ok(Fault::Terminate),
         toml::Value::String(s) => errno_fault(s),
         toml::Value::Table(t)
@@ -739,7 +754,12 @@ fn check_fault_fits(
     if let Some(class) = moves_no_data
         && !matches!(
             fault,
-            Fault::Errno(_) | Fault::Delay(_) | Fault::Crash | Fault::Terminate | Fault::Pause(_)
+            Fault::Errno(_)
+                | Fault::Delay(_)
+                | Fault::Crash
+                | Fault::PowerLoss
+                | Fault::Terminate
+                | Fault::Pause(_)
         )
     {
         return Err(format!(
@@ -828,7 +848,7 @@ fn check_fault_fits(
             None => Ok(()),
         },
         // A process can be killed or stopped at any call.
-        Fault::Crash | Fault::Terminate | Fault::Pause(_) => Ok(()),
+        Fault::Crash | Fault::PowerLoss | Fault::Terminate | Fault::Pause(_) => Ok(()),
         Fault::Stall(_) => match ops.iter().find(|o| {
             !matches!(
                 o.class(),
@@ -1037,6 +1057,30 @@ fault = { short = "1..50%" }
         let e = err("[[rules]]\non = \"recv\"\nprobability = 1.5\nfault = \"EINTR\"\n");
         assert!(e.message.contains("outside"), "{e}");
         assert!(e.to_string().starts_with("p.toml:3:"), "{e}");
+    }
+
+    #[test]
+    fn durability_model_defaults_to_ext4_and_names_the_bad_one() {
+        use crate::durability::Model;
+        let p = parse_policy("[durability]\npath = \"/d/*\"\n", "p").unwrap();
+        assert_eq!(p.durability.unwrap().model, Model::Ext4);
+        let p = parse_policy("[durability]\npath = \"/d/*\"\nmodel = \"posix\"\n", "p").unwrap();
+        assert_eq!(p.durability.unwrap().model, Model::Posix);
+        let e = err("[durability]\npath = \"/d/*\"\nmodel = \"xfs\"\n");
+        assert_eq!((e.line, e.col), (3, 9), "{e}");
+        assert!(e.message.contains("`xfs` is not one of"), "{e}");
+    }
+
+    #[test]
+    fn power_loss_is_a_process_fault_at_any_call() {
+        let p = parse_policy(
+            "[[rules]]\non = \"fsync\"\nfd = \"file\"\nfault = \"power-loss\"\n",
+            "p",
+        )
+        .unwrap();
+        assert_eq!(p.rules[0].fault, crate::fault::Fault::PowerLoss);
+        assert!(p.rules[0].fault.is_process_fault());
+        assert_eq!(p.rules[0].fault.kind_name(), "power-loss");
     }
 
     #[test]

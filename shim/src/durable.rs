@@ -20,6 +20,25 @@ static BLOB_END: AtomicU64 = AtomicU64::new(0);
 /// The pid BLOB_END counts for (a forked child starts its own blob).
 static BLOB_PID: AtomicU64 = AtomicU64::new(0);
 
+thread_local! {
+    /// The journal record of the change this thread is about to make, until it is made (0:
+    /// none). A change that fails, or that a crash fault stops before it is made, is voided, so no
+    /// undo of it is logged. Const-initialised, no destructor: plain TLS, safe in any hook.
+    static IN_FLIGHT: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+}
+
+/// The change whose record was journaled last by this thread was made (`made`), or not.
+pub fn landed(made: bool) {
+    let seq = IN_FLIGHT.try_with(|c| c.replace(0)).unwrap_or(0);
+    if !made && seq != 0 {
+        record("void", b"", 0, seq, |_| {});
+    }
+}
+
+fn in_flight(seq: u64) {
+    let _ = IN_FLIGHT.try_with(|c| c.set(seq));
+}
+
 /// At init (may allocate): the journal directory for this process, under the run's directory
 /// (the control page's), made if needed. `[durability]` without chaos-ctl is refused: nothing
 /// would undo the journal, so the run would not have the crashes it asked for.
@@ -64,6 +83,16 @@ pub fn covers(rt: &crate::runtime::Runtime, path: &[u8]) -> bool {
 
 /// `DIR/PID<suffix><n>` NUL-terminated into `out`; None if it does not fit.
 fn file_path<'a>(out: &'a mut [u8; 4200], suffix: &[u8], n: Option<u64>) -> Option<&'a [u8]> {
+    pid_file_path(out, sys::getpid() as u64, suffix, n)
+}
+
+/// `DIR/<pid><suffix><n>` NUL-terminated into `out`; None if it does not fit.
+fn pid_file_path<'a>(
+    out: &'a mut [u8; 4200],
+    pid: u64,
+    suffix: &[u8],
+    n: Option<u64>,
+) -> Option<&'a [u8]> {
     let dir = DIR.load(Relaxed);
     if dir.is_null() {
         return None;
@@ -80,7 +109,7 @@ fn file_path<'a>(out: &'a mut [u8; 4200], suffix: &[u8], n: Option<u64>) -> Opti
     put(dir, out)?;
     put(b"/", out)?;
     let mut digits = [0u8; 20];
-    put(decimal(sys::getpid() as u64, &mut digits), out)?;
+    put(decimal(pid, &mut digits), out)?;
     put(suffix, out)?;
     if let Some(n) = n {
         let mut digits = [0u8; 20];
@@ -140,8 +169,33 @@ fn record(op: &str, path: &[u8], ino: u64, seq: u64, more: impl FnOnce(&mut Line
     }
 }
 
-/// Copies `[off, off + len)` of `fd` into this process's blob; where it starts there.
+/// Copies `[off, off + len)` of `fd` into this process's blob; where it starts there. A file the
+/// program opened write-only is read through a read-only open of its own (`/proc/self/fd/N`,
+/// closed at once): the old bytes must not depend on the program's open mode.
 fn save(fd: c_int, off: u64, len: u64) -> Option<u64> {
+    if sys::fcntl_getfl(fd) & libc::O_ACCMODE == libc::O_WRONLY {
+        let mut proc_path = [0u8; 48];
+        let mut at = 0;
+        for part in [
+            &b"/proc/self/fd/"[..],
+            decimal(fd as u64, &mut [0u8; 20]),
+            b"\0",
+        ] {
+            proc_path[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        let readable = open_raw(&proc_path[..at], libc::O_RDONLY);
+        if readable < 0 {
+            return None;
+        }
+        let saved = save_from(readable, off, len);
+        sys::close(readable);
+        return saved;
+    }
+    save_from(fd, off, len)
+}
+
+fn save_from(fd: c_int, off: u64, len: u64) -> Option<u64> {
     let pid = sys::getpid() as u64;
     if BLOB_PID.swap(pid, Relaxed) != pid {
         BLOB_END.store(0, Relaxed);
@@ -217,13 +271,15 @@ pub fn before_write(fd: c_int, pos: Option<u64>, len: u64) {
     } else {
         Some(0)
     };
-    record("write", &path[..n], st.st_ino, next_seq(), |l| {
+    let seq = next_seq();
+    record("write", &path[..n], st.st_ino, seq, |l| {
         l.field_num("old_size", size);
         l.field_num("off", off);
         l.field_num("len", saved);
         l.field_num("wrote", len);
         l.field_num("blob", blob.unwrap_or(0));
     });
+    in_flight(seq);
 }
 
 /// Before a change of size (ftruncate to `new_len`, or an allocation that may grow the file:
@@ -237,12 +293,14 @@ pub fn before_resize(fd: c_int, new_len: Option<u64>) {
     let off = new_len.unwrap_or(size).min(size);
     let cut = size - off;
     let blob = if cut > 0 { save(fd, off, cut) } else { Some(0) };
-    record("truncate", &path[..n], st.st_ino, next_seq(), |l| {
+    let seq = next_seq();
+    record("truncate", &path[..n], st.st_ino, seq, |l| {
         l.field_num("old_size", size);
         l.field_num("off", off);
         l.field_num("len", cut);
         l.field_num("blob", blob.unwrap_or(0));
     });
+    in_flight(seq);
 }
 
 /// After fsync/fdatasync (`ok`: it succeeded): the file's changes so far are durable, or, when it
@@ -267,6 +325,17 @@ pub fn after_sync(fd: c_int, ok: bool) {
     }
 }
 
+/// Before the close of a covered file: on ext4 the close of a file truncated to zero flushes
+/// what was written to it since (auto_da_alloc, `docs/kernel-facts.md` F13).
+pub fn closing(fd: c_int) {
+    let mut path = [0u8; 4096];
+    if let Some((n, st)) = covered_fd(fd, &mut path)
+        && st.st_mode & libc::S_IFMT == libc::S_IFREG
+    {
+        record("close", &path[..n], st.st_ino, next_seq(), |_| {});
+    }
+}
+
 /// After a successful syncfs: everything is durable.
 pub fn after_syncfs() {
     record("syncfs", b"", 0, next_seq(), |_| {});
@@ -278,6 +347,24 @@ pub fn created(path: &[u8], fd: c_int) {
     if let Some(st) = sys::fstat(fd) {
         record("create", path, st.st_ino, next_seq(), |_| {});
     }
+}
+
+/// Before `truncate(path, len)` of a covered file: what a shrink cuts away, and the old size, read
+/// through a read-only open of our own.
+pub fn before_path_truncate(path: &[u8], len: u64) {
+    let mut nul = [0u8; 4097];
+    if path.len() >= nul.len() {
+        return;
+    }
+    nul[..path.len()].copy_from_slice(path);
+    let fd = open_raw(&nul, libc::O_RDONLY);
+    if fd < 0 {
+        return;
+    }
+    if sys::fstat(fd).is_some_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG) {
+        before_resize(fd, Some(len));
+    }
+    sys::close(fd);
 }
 
 /// Before an open with O_TRUNC of an existing covered file: its whole content and size.
@@ -371,12 +458,54 @@ pub fn unlinked(path: &[u8], stash: Option<Stash>) {
     });
 }
 
-/// A rename of `from` to `to` succeeded; `replaced` kept the file it replaced.
+/// A rename of `from` to `to` succeeded; `replaced` kept the file it replaced. The inode is the
+/// renamed file's: on ext4 a rename over a file flushes that file's data (auto_da_alloc).
 pub fn renamed(from: &[u8], to: &[u8], replaced: Option<Stash>) {
-    record("rename", from, 0, next_seq(), |l| {
+    let mut nul = [0u8; 4097];
+    let ino = (to.len() < nul.len())
+        .then(|| {
+            nul[..to.len()].copy_from_slice(to);
+            sys::lstat(&nul)
+        })
+        .flatten()
+        .map_or(0, |st| st.st_ino);
+    record("rename", from, ino, next_seq(), |l| {
         l.field_str("to", to);
         if let Some(s) = &replaced {
             l.field_str("stash", s.bytes());
         }
     });
+}
+
+/// How long a reaper waits for chaos-ctl to undo a crashed child (it is gone, or stuck: the
+/// program goes on rather than hang).
+const UNDO_WAIT_NS: u64 = 30_000_000_000;
+const UNDO_POLL_NS: u64 = 2_000_000;
+
+/// This process reaped `child`, killed by SIGKILL: if it journaled changes, ask chaos-ctl to
+/// undo what it left unsynced (a `CHILD.crashed` file next to its journal) and wait until that
+/// is done (chaos-ctl removes the file), so that the program, back from its wait, reads the files
+/// as the crash left them. Raw system calls and the stack only: this runs in SIGCHLD handlers.
+pub fn child_crashed(child: u64) {
+    let mut journal = [0u8; 4200];
+    let Some(journal) = pid_file_path(&mut journal, child, b".journal", None) else {
+        return;
+    };
+    if sys::lstat(journal).is_none() {
+        return;
+    }
+    let mut request = [0u8; 4200];
+    let Some(request) = pid_file_path(&mut request, child, b".crashed", None) else {
+        return;
+    };
+    let fd = open_raw(request, libc::O_WRONLY | libc::O_CREAT);
+    if fd < 0 {
+        return;
+    }
+    sys::close(fd);
+    let mut waited = 0;
+    while sys::lstat(request).is_some() && waited < UNDO_WAIT_NS {
+        sys::sleep_ns(UNDO_POLL_NS);
+        waited += UNDO_POLL_NS;
+    }
 }

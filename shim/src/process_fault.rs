@@ -14,10 +14,24 @@ pub fn act(rt: &Runtime, action: ProcessAction, applied: &mut Applied, log: impl
     match action {
         ProcessAction::Crash => {
             applied.effect = Some("sigkill-self");
+            // The change this call was about to make never happens: nothing to undo.
+            crate::durable::landed(false);
             log(applied);
             sys::kill_self(libc::SIGKILL);
             // SIGKILL to ourselves is delivered before kill returns to user space; if it somehow
             // were not, the call must not go on as if nothing happened.
+            loop {
+                sys::kill_self(libc::SIGKILL);
+            }
+        }
+        ProcessAction::PowerLoss => {
+            applied.effect = Some("sigkill-group");
+            crate::durable::landed(false);
+            log(applied);
+            // Its process group is the machine: a single run's program and everything it
+            // started, or one replica. chaos-ctl, outside it, undoes their changes together.
+            // SAFETY: kill takes two integers.
+            unsafe { sys::syscall!(libc::SYS_kill, 0, libc::SIGKILL) };
             loop {
                 sys::kill_self(libc::SIGKILL);
             }

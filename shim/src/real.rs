@@ -323,6 +323,10 @@ real_functions! {
         => sys(libc::SYS_sync_file_range, [fd as usize, off as usize, n as usize, flags as usize, 0, 0]) as c_int;
     syncfs(fd: c_int) -> c_int
         => sys(libc::SYS_syncfs, [fd as usize, 0, 0, 0, 0, 0]) as c_int;
+    truncate(path: *const c_char, len: off_t) -> c_int
+        => sys(libc::SYS_truncate, [path as usize, len as usize, 0, 0, 0, 0]) as c_int;
+    truncate64(path: *const c_char, len: off_t) -> c_int
+        => sys(libc::SYS_truncate, [path as usize, len as usize, 0, 0, 0, 0]) as c_int;
     ftruncate(fd: c_int, len: off_t) -> c_int
         => sys(libc::SYS_ftruncate, [fd as usize, len as usize, 0, 0, 0, 0]) as c_int;
     ftruncate64(fd: c_int, len: off_t) -> c_int

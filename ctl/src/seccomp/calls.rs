@@ -522,6 +522,15 @@ fn process_fault(s: &Supervisor, tgid: i32, id: u64, p: ProcessAction) -> Option
             unsafe { libc::kill(tgid, libc::SIGKILL) };
             Some(Answer::Later)
         }
+        ProcessAction::PowerLoss => {
+            // SAFETY: getpgid and kill have no memory arguments.
+            let group = unsafe { libc::getpgid(tgid) };
+            if group > 0 {
+                unsafe { libc::kill(-group, libc::SIGKILL) };
+            }
+            unsafe { libc::kill(tgid, libc::SIGKILL) };
+            Some(Answer::Later)
+        }
         ProcessAction::Terminate => {
             unsafe { libc::kill(tgid, s.target.stop_signal) };
             Some(Answer::Continue)

@@ -121,10 +121,13 @@ pub fn run(r: &SystemRun) -> Result<Ended, Failure> {
     )?;
     sup.shared_env.extend(control.env.iter().cloned());
     sup.control = Some(control);
+    // Crashes of the processes the replicas and the workload reap themselves.
+    let _watch = crate::durability_watch::start(r.policy, r.seed, &run_dir, r.log_path);
     share_with_users(&sup.replicas, r.log_path, &run_dir)?;
     if let Some(t) = r.policy_text.as_deref().and_then(process_tables) {
         sup.journal.write_system(t);
     }
+    crate::storage_line::write(r.policy, r.log_path);
     // Signals are recorded (and forwarded to the workload once there is one) from here on.
     crate::signals::forward_signals_to(0);
     let outcome = sup.start_all().and_then(|()| sup.supervise());
@@ -623,8 +626,22 @@ impl Supervisor<'_> {
             _ => {
                 // A death the process chose: an exit, or a process fault fired inside it (a
                 // kill like the schedule's: restarted whatever `restart` says).
-                let fault = last_process_fault(self.run.log_path, pid, &["crash", "terminate"])
-                    .map(|f| (f.fault, f.key));
+                // A power loss fault is the replica's crash, with its process group.
+                let fault = last_process_fault(
+                    self.run.log_path,
+                    pid,
+                    &["crash", "power-loss", "terminate"],
+                )
+                .map(|f| {
+                    (
+                        if f.fault == "power-loss" {
+                            "crash".into()
+                        } else {
+                            f.fault
+                        },
+                        f.key,
+                    )
+                });
                 let killed = fault.is_some();
                 rep.killed_by_fault = killed;
                 if let Some((fault, key)) = fault {

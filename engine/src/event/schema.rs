@@ -31,6 +31,9 @@ pub enum Event {
     /// The system a run started (chaos-ctl writes it first): its `[[process]]` tables, so that
     /// `freeze` can write a policy that starts the same processes.
     System(SystemLine),
+    /// The run's `[[disk]]` and `[durability]` tables (chaos-ctl writes it first), so that
+    /// `freeze` can write a policy whose replay recreates the disks and the crash semantics.
+    Storage(StorageLine),
     /// A change made through the control page (by chaos-ctl: `chaos-ctl control`, the HTTP
     /// endpoint, the partition schedule), or where a process first saw one (by the shim).
     Control(ControlLine),
@@ -230,6 +233,14 @@ pub struct RuleLine {
     /// `outside-window`.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub refused: std::collections::BTreeMap<String, u64>,
+}
+
+/// `{"ev":"storage",...}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageLine {
+    pub ts_ns: u64,
+    /// The policy's `[[disk]]` and `[durability]` tables as TOML.
+    pub tables: String,
 }
 
 /// `{"ev":"control",...}`. chaos-ctl writes one per change, with `by`, `what` and the run's time;
@@ -478,6 +489,7 @@ impl Event {
             Event::Exit(_)
             | Event::Process(_)
             | Event::System(_)
+            | Event::Storage(_)
             | Event::Control(_)
             | Event::Unlogged(_)
             | Event::Durability(_)
@@ -526,6 +538,13 @@ impl Event {
     pub fn as_system(&self) -> Option<&SystemLine> {
         match self {
             Event::System(x) => Some(x),
+            _ => None,
+        }
+    }
+
+    pub fn as_storage(&self) -> Option<&StorageLine> {
+        match self {
+            Event::Storage(x) => Some(x),
             _ => None,
         }
     }

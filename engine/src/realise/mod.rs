@@ -63,6 +63,8 @@ pub enum Action {
 pub enum ProcessAction {
     /// SIGKILL itself.
     Crash,
+    /// SIGKILL its whole process group (its machine lost power).
+    PowerLoss,
     /// Its stop signal to itself, then the call goes on.
     Terminate,
     /// SIGSTOP itself for this long (continued by chaos-ctl), then the call goes on.
@@ -124,6 +126,7 @@ pub fn realise(
         Fault::Duplicate => Ok(Action::Duplicate),
         Fault::Reorder(n) => Ok(Action::Reorder(n)),
         Fault::Crash => Ok(Action::Process(ProcessAction::Crash)),
+        Fault::PowerLoss => Ok(Action::Process(ProcessAction::PowerLoss)),
         Fault::Terminate => Ok(Action::Process(ProcessAction::Terminate)),
         Fault::Pause(range) => Ok(Action::Process(ProcessAction::Pause(range.pick(param)))),
         Fault::Short(spec) => short(spec, ctx, call, facts, param),
@@ -193,6 +196,7 @@ pub fn realise_fdless(fault: &Fault, param: u64) -> Result<Action, NotHere> {
         }),
         Fault::Delay(range) => Ok(Action::Delay(range.pick(param))),
         Fault::Crash => Ok(Action::Process(ProcessAction::Crash)),
+        Fault::PowerLoss => Ok(Action::Process(ProcessAction::PowerLoss)),
         Fault::Terminate => Ok(Action::Process(ProcessAction::Terminate)),
         Fault::Pause(range) => Ok(Action::Process(ProcessAction::Pause(range.pick(param)))),
         _ => Err(NotHere::NoFd),

@@ -202,6 +202,17 @@ pub(crate) fn close_with_rules(fd: c_int) -> c_int {
         // Datagrams this socket still holds go out before it closes.
         crate::reorder::flush(fd);
     }
+    // ext4 flushes a file truncated to zero when it is closed (auto_da_alloc): the journal
+    // needs the close of a file under `[durability]` to know it.
+    if own
+        && crate::durable::active()
+        && fdtable::slot(fd).is_some_and(|slot| {
+            let meta = Meta(slot.meta.load(Relaxed));
+            meta.valid() && meta.0 & fdtable::DURABLE != 0
+        })
+    {
+        guarded(|| crate::durable::closing(fd));
+    }
     let r = run_simple(rt, simple_call(Op::Close, fd), || {
         // Forget the fd *before* closing it: once it is closed, another thread's accept or socket
         // may get the same number at once, and forgetting afterwards would wipe that new entry.

@@ -48,9 +48,28 @@ pub(crate) fn write(
         _ => None,
     };
     let asked = call.requested as u64;
-    if meta.0 & DURABLE != 0 {
-        guarded(|| durable::before_write(call.fd, pos, asked));
+    if meta.0 & DURABLE == 0 {
+        return write_counted(rt, slot, call, meta, pos, asked, go);
     }
+    guarded(|| durable::before_write(call.fd, pos, asked));
+    let r = write_counted(rt, slot, call, meta, pos, asked, go);
+    // A write that wrote nothing changed nothing a crash could undo.
+    let e = sys::errno();
+    guarded(|| durable::landed(r > 0));
+    sys::set_errno(e);
+    r
+}
+
+/// The write, within the disk's space if the file is on one.
+fn write_counted(
+    rt: &'static Runtime,
+    slot: &'static Slot,
+    call: Call,
+    meta: Meta,
+    pos: Option<u64>,
+    asked: u64,
+    go: impl FnOnce(&'static Runtime, &'static Slot, Call, usize) -> isize,
+) -> isize {
     let Some(i) = disk_of(meta, slot) else {
         return go(rt, slot, call, usize::MAX);
     };
@@ -105,9 +124,27 @@ pub(crate) fn resize(
         return call();
     }
     let meta = meta_of(rt, fd, slot);
-    if meta.0 & DURABLE != 0 {
-        guarded(|| durable::before_resize(fd, truncate_to));
+    if meta.0 & DURABLE == 0 {
+        return resize_counted(rt, op, fd, slot, meta, need, call);
     }
+    guarded(|| durable::before_resize(fd, truncate_to));
+    let r = resize_counted(rt, op, fd, slot, meta, need, call);
+    let e = sys::errno();
+    guarded(|| durable::landed(r == 0));
+    sys::set_errno(e);
+    r
+}
+
+/// The resize, within the disk's space if the file is on one.
+fn resize_counted(
+    rt: &'static Runtime,
+    op: &str,
+    fd: c_int,
+    slot: &'static Slot,
+    meta: Meta,
+    need: Option<(u64, u64)>,
+    call: impl FnOnce() -> c_int,
+) -> c_int {
     let Some(i) = disk_of(meta, slot) else {
         return call();
     };

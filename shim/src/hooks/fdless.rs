@@ -367,6 +367,43 @@ pub unsafe extern "C" fn renameat2(
     })
 }
 
+/// truncate(path): under `[durability]` what it cuts away and the old size are journaled first,
+/// as for ftruncate.
+fn truncate_path(path: *const c_char, len: libc::off_t, real: impl FnOnce() -> c_int) -> c_int {
+    if durable::active() && runtime::in_own_process() {
+        let abs = absolute_if(true, libc::AT_FDCWD, path);
+        let covered = abs
+            .as_ref()
+            .map(AbsPath::bytes)
+            .filter(|p| runtime::get().is_some_and(|rt| durable::covers(rt, p)));
+        if let Some(p) = covered
+            && len >= 0
+        {
+            let e = sys::errno();
+            guarded(|| durable::before_path_truncate(p, len as u64));
+            sys::set_errno(e);
+            let r = real();
+            let e = sys::errno();
+            guarded(|| durable::landed(r == 0));
+            sys::set_errno(e);
+            return r;
+        }
+    }
+    real()
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn truncate(path: *const c_char, len: libc::off_t) -> c_int {
+    // SAFETY: the program's own call, passed on as it made it.
+    truncate_path(path, len, || unsafe { real::truncate(path, len) })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn truncate64(path: *const c_char, len: libc::off_t) -> c_int {
+    // SAFETY: the program's own call, passed on as it made it.
+    truncate_path(path, len, || unsafe { real::truncate64(path, len) })
+}
+
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mkdir(path: *const c_char, mode: libc::mode_t) -> c_int {
     let rt = watched(Op::Mkdir);

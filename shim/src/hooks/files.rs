@@ -224,3 +224,16 @@ pub unsafe extern "C" fn copy_file_range(
         real::copy_file_range(fd_in, off_in, fd_out, off_out, lim, flags)
     })
 }
+
+/// sync(2): every filesystem's data and metadata are durable after it, so under `[durability]` it
+/// journals what a syncfs does. It takes nothing and cannot fail, so it is made as the raw call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sync() {
+    // SAFETY: sync takes no arguments and touches no memory.
+    unsafe { sys::syscall!(libc::SYS_sync) };
+    if durable::active() && runtime::get().is_some() && runtime::in_own_process() {
+        let e = sys::errno();
+        crate::guard::guarded(durable::after_syncfs);
+        sys::set_errno(e);
+    }
+}

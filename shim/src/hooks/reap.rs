@@ -13,6 +13,14 @@ fn reaped(child: pid_t, wstatus: c_int) {
     }
     let saved = sys::errno();
     log::write_exit(child, wstatus);
+    // A crash of a process chaos-ctl does not reap: its undo happens before the program, back
+    // from this wait, can look at the files.
+    if crate::durable::active()
+        && libc::WIFSIGNALED(wstatus)
+        && libc::WTERMSIG(wstatus) == libc::SIGKILL
+    {
+        crate::guard::guarded(|| crate::durable::child_crashed(child as u64));
+    }
     sys::set_errno(saved);
 }
 
@@ -57,6 +65,17 @@ pub unsafe extern "C" fn wait4(
     // SAFETY: as for wait.
     reaped(r, if r > 0 { unsafe { *slot } } else { 0 });
     r
+}
+
+/// wait3 is wait4 on any child (dash reaps its children with it).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wait3(
+    status: *mut c_int,
+    options: c_int,
+    usage: *mut libc::rusage,
+) -> pid_t {
+    // SAFETY: as for wait4, with any child.
+    unsafe { wait4(-1, status, options, usage) }
 }
 
 #[unsafe(no_mangle)]
