@@ -51,13 +51,41 @@ pub fn after_exit(
         return 0;
     }
     let _one_at_a_time = UNDOING.lock();
-    let undone = if crashed {
+    // A SIGKILL is a power loss unless the policy says only the process died; a `power-loss`
+    // fault always is one.
+    let lost = crashed
+        && (durability.crash == chaos_engine::durability::Crash::PowerLoss
+            || power_lost(log, name));
+    let undone = if lost {
         restore(&dir, durability, seed, name, log, None)
     } else {
         0
     };
     let _ = std::fs::remove_dir_all(&dir);
     undone
+}
+
+/// Whether a `power-loss` fault took down the processes journaling as `name` (None: the
+/// program of a one-program run) in their current life: one of their fault lines says so, since
+/// the last time chaos-ctl started the process.
+fn power_lost(log: &Path, name: Option<&str>) -> bool {
+    let Ok(log) = crate::events::Log::read(log) else {
+        return false;
+    };
+    let since = name.map_or(0, |n| {
+        log.process_events()
+            .filter(|e| e.name == n && matches!(e.what.as_str(), "start" | "restart"))
+            .map(|e| e.ts_ns)
+            .max()
+            .unwrap_or(0)
+    });
+    let ours: std::collections::HashSet<i32> = log
+        .starts()
+        .filter(|s| name.is_none() || s.process.as_deref() == name)
+        .map(|s| s.header.pid)
+        .collect();
+    log.faults()
+        .any(|f| f.fault == "power-loss" && f.header.ts_ns >= since && ours.contains(&f.header.pid))
 }
 
 /// Undos of a process name's journals are made one at a time (a grandchild's, asked for by its

@@ -34,6 +34,7 @@ pub fn tables(policy: &Policy) -> Option<String> {
             t.insert("torn".into(), unit.to_string().into());
         }
         t.insert("model".into(), d.model.name().into());
+        t.insert("crash".into(), d.crash.name().into());
         doc.insert("durability".into(), toml::Value::Table(t));
     }
     toml::to_string(&doc).ok()
@@ -64,7 +65,7 @@ mod tests {
     #[test]
     fn the_tables_parse_back_to_the_same_disks_and_durability() {
         let text = "[[disk]]\nname = \"data\"\npath = \"/srv/d/*\"\ncapacity = \"64M\"\n\
-                    [durability]\npath = \"/srv/d/*\"\ntorn = \"4K\"\nmodel = \"posix\"\n";
+                    [durability]\npath = \"/srv/d/*\"\ntorn = \"4K\"\nmodel = \"posix\"\ncrash = \"process\"\n";
         let policy = chaos_engine::parse::parse_policy(text, "p").unwrap();
         let again = chaos_engine::parse::parse_policy(&tables(&policy).unwrap(), "t").unwrap();
         assert_eq!(again.disks, policy.disks);

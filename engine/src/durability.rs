@@ -13,6 +13,37 @@ pub struct Durability {
     /// `torn = "4096"`: the newest undone write keeps a seeded prefix of whole units this size.
     pub torn: Option<u64>,
     pub model: Model,
+    pub crash: Crash,
+}
+
+/// `crash = "power-loss" | "process"`: what a SIGKILL of a covered process stands for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Crash {
+    /// The machine lost power as the process died (or its kernel crashed): what no sync made
+    /// durable is undone. The default, so that a `crash` fault or an attrition kill tests
+    /// recovery from lost writes.
+    #[default]
+    PowerLoss,
+    /// Only the process died: Linux keeps everything it wrote in the page cache, so nothing is
+    /// undone, except by a `power-loss` fault, which takes the machine down with it.
+    Process,
+}
+
+impl Crash {
+    pub fn name(self) -> &'static str {
+        match self {
+            Crash::PowerLoss => "power-loss",
+            Crash::Process => "process",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Crash> {
+        match name {
+            "power-loss" => Some(Crash::PowerLoss),
+            "process" => Some(Crash::Process),
+            _ => None,
+        }
+    }
 }
 
 /// `model = "ext4" | "posix"`: which filesystem's crash guarantees the undo follows.

@@ -65,6 +65,7 @@ struct RawDurability {
     path: Spanned<String>,
     torn: Option<Spanned<String>>,
     model: Option<Spanned<String>>,
+    crash: Option<Spanned<String>>,
 }
 
 /// `[[disk]]`: files under a glob share a capacity.
@@ -350,10 +351,25 @@ pub fn parse_policy(text: &str, origin: &str) -> Result<Policy, PolicyError> {
                     )
                 })?,
             };
+            let crash = match &d.crash {
+                None => crate::durability::Crash::default(),
+                Some(c) => crate::durability::Crash::from_name(c.get_ref()).ok_or_else(|| {
+                    err_at(
+                        c.span(),
+                        format!(
+                            "durability crash `{}` is not one of \"power-loss\" (the default: a \
+                             SIGKILL loses what was not durable) or \"process\" (only a \
+                             `power-loss` fault does)",
+                            c.get_ref()
+                        ),
+                    )
+                })?,
+            };
             Some(crate::durability::Durability {
                 path: Glob(d.path.get_ref().clone()),
                 torn,
                 model,
+                crash,
             })
         }
     };
@@ -1057,6 +1073,18 @@ fault = { short = "1..50%" }
         let e = err("[[rules]]\non = \"recv\"\nprobability = 1.5\nfault = \"EINTR\"\n");
         assert!(e.message.contains("outside"), "{e}");
         assert!(e.to_string().starts_with("p.toml:3:"), "{e}");
+    }
+
+    #[test]
+    fn durability_crash_defaults_to_power_loss_and_names_the_bad_one() {
+        use crate::durability::Crash;
+        let p = parse_policy("[durability]\npath = \"/d/*\"\n", "p").unwrap();
+        assert_eq!(p.durability.unwrap().crash, Crash::PowerLoss);
+        let p = parse_policy("[durability]\npath = \"/d/*\"\ncrash = \"process\"\n", "p").unwrap();
+        assert_eq!(p.durability.unwrap().crash, Crash::Process);
+        let e = err("[durability]\npath = \"/d/*\"\ncrash = \"reboot\"\n");
+        assert_eq!((e.line, e.col), (3, 9), "{e}");
+        assert!(e.message.contains("crash `reboot` is not one of"), "{e}");
     }
 
     #[test]

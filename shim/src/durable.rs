@@ -15,6 +15,8 @@ use libc::c_int;
 static DIR: AtomicPtr<u8> = AtomicPtr::new(core::ptr::null_mut());
 static DIR_LEN: AtomicU64 = AtomicU64::new(0);
 static ACTIVE: AtomicBool = AtomicBool::new(false);
+/// `crash = "process"`: a SIGKILL loses nothing (the page cache survives); only a power loss does.
+static PROCESS_CRASH: AtomicBool = AtomicBool::new(false);
 /// Where this process's next old bytes go in its blob.
 static BLOB_END: AtomicU64 = AtomicU64::new(0);
 /// The pid BLOB_END counts for (a forked child starts its own blob).
@@ -65,8 +67,21 @@ pub fn init(policy: &chaos_engine::policy::Policy, process: Option<&str>) -> Res
     DIR_LEN.store(bytes.len() as u64, Relaxed);
     bytes.push(0);
     DIR.store(Box::leak(bytes.into_boxed_slice()).as_mut_ptr(), Relaxed);
+    PROCESS_CRASH.store(
+        policy
+            .durability
+            .as_ref()
+            .is_some_and(|d| d.crash == chaos_engine::durability::Crash::Process),
+        Relaxed,
+    );
     ACTIVE.store(true, Relaxed);
     Ok(())
+}
+
+/// Whether a covered process killed by SIGKILL loses what it left unsynced (`crash =
+/// "power-loss"`, the default), so that its reaper must have it undone.
+pub fn sigkill_loses_writes() -> bool {
+    !PROCESS_CRASH.load(Relaxed)
 }
 
 #[inline(always)]

@@ -406,3 +406,41 @@ fn sync_makes_everything_durable() {
     );
     assert!(undone(&read_log(&dir.join("s.jsonl"))).is_empty());
 }
+
+#[test]
+fn with_crash_process_a_sigkill_keeps_the_page_cache_and_only_a_power_loss_undoes() {
+    // The append log, killed by a `crash` fault at its 25th record: the process died, the
+    // machine did not, so all 24 records written are still there and nothing is undone.
+    let dir = TempDir::new("crash-process-append");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let policy = append_log_policy(&data, "ext4").replace(
+        "model = \"ext4\"\n",
+        "model = \"ext4\"\ncrash = \"process\"\n",
+    );
+    let (content, log) = append_log_under(&dir, &policy, "p.jsonl");
+    let content = content.expect("the file is there");
+    assert_eq!(content.lines().count(), 24, "{content}");
+    assert_eq!(undone(&log), vec![]);
+
+    // Two processes: a crash of the child keeps its write; a power loss undoes both.
+    let with = |fault: &str| {
+        let dir = TempDir::new(&format!("crash-process-{fault}"));
+        let p = dir.join("data").display().to_string();
+        let policy = format!(
+            "[durability]\npath = \"{p}/*\"\ncrash = \"process\"\n\
+             [[rules]]\nname = \"machine\"\non = \"write\"\nfd = \"file\"\npath = \"{p}/trigger\"\n\
+             fault = \"{fault}\"\n"
+        );
+        two_processes_in(&dir, fault, Some(&policy), "t.jsonl")
+    };
+    let (a, b, killed) = with("crash");
+    assert!(!killed);
+    assert_eq!(
+        (a.as_str(), b.as_str()),
+        ("durable\nparent unsynced\n", "durable\nchild unsynced\n")
+    );
+    let (a, b, killed) = with("power-loss");
+    assert!(killed, "the whole program died");
+    assert_eq!((a.as_str(), b.as_str()), ("durable\n", "durable\n"));
+}

@@ -16,6 +16,7 @@ fn reaped(child: pid_t, wstatus: c_int) {
     // A crash of a process chaos-ctl does not reap: its undo happens before the program, back
     // from this wait, can look at the files.
     if crate::durable::active()
+        && crate::durable::sigkill_loses_writes()
         && libc::WIFSIGNALED(wstatus)
         && libc::WTERMSIG(wstatus) == libc::SIGKILL
     {
