@@ -117,8 +117,7 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
     );
     cmd.envs(control.env.iter().map(|(k, v)| (k, v)));
 
-    let child =
-        spawn_forwarding_signals(cmd, &args.cmd[0]).inspect_err(|_| discard(&log_path))?;
+    let child = spawn_forwarding_signals(cmd, &args.cmd[0]).inspect_err(|_| discard(&log_path))?;
     let status = crate::foreground::reap(child.id() as i32, true)
         .ok()
         .flatten()

@@ -253,10 +253,8 @@ pub fn build(logs: &[(String, Log)]) -> Value {
         .map(|s| s.header.pid)
         .filter(|pid| !lane_of_pid.contains_key(pid))
         .collect();
-    let faulted: std::collections::HashSet<i32> = events
-        .iter()
-        .filter_map(|e| effect_of(e)?.pid)
-        .collect();
+    let faulted: std::collections::HashSet<i32> =
+        events.iter().filter_map(|e| effect_of(e)?.pid).collect();
     let top_pid = logs
         .first()
         .and_then(|(_, l)| l.top())
