@@ -1,5 +1,5 @@
 //! Every process of a system has a key of its own: the children a workload shell execs with the
-//! same executable (curl, twenty times) are distinct processes to the policy, each with a key that
+//! same executable (curl, twenty times; dash vforks them, bash forks) are distinct processes to the policy, each with a key that
 //! is the same in every run of the seed, while the workload itself keeps the key of a system's
 //! process (exe, name, life), which frozen policies hold.
 
@@ -42,15 +42,16 @@ struct Outcome {
     log: Vec<Value>,
 }
 
-fn run_seed(dir: &TempDir, policy: &std::path::Path, seed: u64, tag: &str) -> Outcome {
-    let log = dir.join(&format!("seed{seed}-{tag}.jsonl"));
+/// A run of the workload under `shell` (dash vforks each command, bash forks it).
+fn run_seed(dir: &TempDir, policy: &std::path::Path, shell: &str, seed: u64, tag: &str) -> Outcome {
+    let log = dir.join(&format!("{shell}-seed{seed}-{tag}.jsonl"));
     let r = run(
         Command::new(&bins().ctl)
             .args(["run", "-q", "--seed", &seed.to_string(), "--policy"])
             .arg(policy)
             .arg("--log")
             .arg(&log)
-            .args(["--", "sh", "-c", &script()]),
+            .args(["--", shell, "-c", &script()]),
         120,
     );
     assert_eq!(r.code(), Some(0), "{}", r.describe());
@@ -88,12 +89,19 @@ fn each_child_of_a_workload_shell_draws_for_itself_and_the_same_seed_fails_the_s
     require("curl").expect("curl");
     let dir = TempDir::new("process-keys");
     let policy = dir.write("system.toml", POLICY);
-    for seed in [1, 2, 3] {
-        let first = run_seed(&dir, &policy, seed, "a");
+    for (shell, seed) in [
+        ("dash", 1),
+        ("dash", 2),
+        ("dash", 3),
+        ("bash", 1),
+        ("bash", 2),
+    ] {
+        require(shell).expect(shell);
+        let first = run_seed(&dir, &policy, shell, seed, "a");
         let n = first.failed.len();
         assert!(
             (2..=14).contains(&n),
-            "seed {seed}: {n} of {REQUESTS} requests failed under p = 0.3 (one key for all \
+            "{shell}, seed {seed}: {n} of {REQUESTS} requests failed under p = 0.3 (one key for all \
              would fail none or all): {:?}",
             first.failed
         );
@@ -111,14 +119,14 @@ fn each_child_of_a_workload_shell_draws_for_itself_and_the_same_seed_fails_the_s
         let curl_keys: BTreeSet<&str> = curls.iter().filter_map(|e| e["proc"].as_str()).collect();
         assert_eq!(curl_keys.len(), REQUESTS, "every curl has a key of its own");
 
-        let again = run_seed(&dir, &policy, seed, "b");
+        let again = run_seed(&dir, &policy, shell, seed, "b");
         assert_eq!(
             again.failed, first.failed,
-            "seed {seed}: the same requests fail"
+            "{shell}, seed {seed}: the same requests fail"
         );
         assert_eq!(
             again.fault_keys, first.fault_keys,
-            "seed {seed}: at the same keys"
+            "{shell}, seed {seed}: the same keys"
         );
     }
 }
@@ -129,7 +137,7 @@ fn the_process_chaos_ctl_starts_keeps_the_key_of_a_systems_process() {
     require("curl").expect("curl");
     let dir = TempDir::new("process-keys-root");
     let policy = dir.write("system.toml", POLICY);
-    let run = run_seed(&dir, &policy, 1, "root");
+    let run = run_seed(&dir, &policy, "dash", 1, "root");
     let root = run
         .log
         .iter()
