@@ -152,3 +152,41 @@ fn the_process_chaos_ctl_starts_keeps_the_key_of_a_systems_process() {
         "{root}"
     );
 }
+
+/// The keys of the curls a Python workload starts with `subprocess` (which vforks and tries
+/// `execve` in each PATH directory in turn), with `dirs_before` prepended to PATH.
+fn curl_keys_with_path(dir: &TempDir, policy: &std::path::Path, dirs_before: &str) -> Vec<String> {
+    let log = dir.join(&format!("path{}.jsonl", dirs_before.len()));
+    let path = format!("{dirs_before}{}", std::env::var("PATH").unwrap_or_default());
+    let program = "import os, subprocess\nfor _ in range(3):\n    subprocess.call(['curl', '-s', \
+                   '-o', '/dev/null', '--max-time', '10', 'http://' + os.environ['CHAOS_ADDRS_WEB'] + '/'])\n";
+    let r = run(
+        Command::new(&bins().ctl)
+            .env("PATH", path)
+            .args(["run", "-q", "--seed", "1", "--policy"])
+            .arg(policy)
+            .arg("--log")
+            .arg(&log)
+            .args(["--", "python3", "-c", program]),
+        120,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    read_log(&log)
+        .iter()
+        .filter(|e| e["ev"] == "start" && e["exe"].as_str().is_some_and(|x| x.ends_with("/curl")))
+        .map(|e| e["proc"].as_str().expect("a process key").to_string())
+        .collect()
+}
+
+#[test]
+fn a_child_that_finds_its_program_late_on_path_keeps_its_key() {
+    require("python3").expect("python3");
+    require("curl").expect("curl");
+    let dir = TempDir::new("process-keys-path");
+    let policy = dir.write("system.toml", POLICY);
+    let direct = curl_keys_with_path(&dir, &policy, "");
+    assert_eq!(direct.len(), 3, "every curl has its start line");
+    let missing = dir.join("nowhere");
+    let searched = curl_keys_with_path(&dir, &policy, &format!("{0}/a:{0}/b:", missing.display()));
+    assert_eq!(searched, direct, "failed execs along PATH are not forks");
+}
