@@ -11,8 +11,9 @@
 //! shares (the parent is suspended until the exec). The process chaos-ctl started keeps its key
 //! across an exec of its own (`sh -c 'exec server'`), so frozen policies still match it.
 //!
-//! Not covered: posix_spawn and glibc's internal execs (execl*, system, popen), which call the
-//! kernel without an interposable exec; such a program keeps the system process's formula.
+//! Not covered: posix_spawn and glibc's internal execs (execl*, fexecve, system, popen), which
+//! call the kernel without an interposable exec; such a program keeps the system process's
+//! formula.
 
 use crate::runtime::{self, FORKS, PROCESS_KEY};
 use crate::sys;
