@@ -12,11 +12,12 @@
 
 use core::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 
+mod lineage;
 mod unlogged;
 pub use unlogged::{Unlogged, Unreadable};
 
 /// The first word of a control page of this layout (the digit changes with the layout).
-pub const MAGIC: u64 = u64::from_le_bytes(*b"CHAOSCP4");
+pub const MAGIC: u64 = u64::from_le_bytes(*b"CHAOSCP5");
 /// Processes a page can name (replicas and the workload); a cut row is a 64-bit mask.
 pub const MAX_PROCESSES: usize = 64;
 /// A process name's bytes in the directory (`kv#12`, `workload`).
@@ -61,8 +62,10 @@ const W_UNLOGGED: usize = W_UNLOGGED_OVERFLOW + 1;
 /// process of the run adds to them (only on a drawn rule's path), chaos-ctl reads them at the end.
 const W_TALLIES: usize = W_UNLOGGED + unlogged::MAX_UNLOGGED * unlogged::ENTRY_WORDS;
 const TALLY_WORDS: usize = 2 + crate::refusal::REASONS;
+/// Process keys left by fork children for the programs they exec (see `lineage`).
+const W_LINEAGE: usize = W_TALLIES + MAX_RULES * TALLY_WORDS;
 /// The words before the port directory.
-pub const WORDS: usize = W_TALLIES + MAX_RULES * TALLY_WORDS;
+pub const WORDS: usize = W_LINEAGE + lineage::SLOTS * lineage::ENTRY_WORDS;
 /// The port directory: one byte per TCP port, the owner's index + 1 (0: nobody of ours).
 pub const PORTS: usize = 65536;
 /// How long a call held by a cut waits before the page is looked at again: a heal is seen

@@ -37,6 +37,7 @@ pub mod notes;
 pub mod op;
 pub mod parse;
 pub mod policy;
+pub mod process_key;
 pub mod profiles;
 pub mod quirk;
 pub mod realise;

@@ -7,8 +7,7 @@
 use crate::guard::guarded;
 use crate::runtime::{self, FORKS, PID, PROCESS_KEY, Runtime};
 use crate::{log, real, sys};
-use chaos_engine::decide::mix;
-use chaos_engine::policy::{Policy, fnv1a};
+use chaos_engine::policy::Policy;
 use chaos_engine::quirk::{self, QuirkSet};
 use chaos_engine::{parse, profiles};
 use core::sync::atomic::Ordering::Relaxed;
@@ -155,23 +154,14 @@ fn init() -> Result<(), String> {
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect();
     PID.store(sys::getpid(), Relaxed);
-    let key = match &process {
-        // A process of a system is known by its name and life, not its command line, which
-        // holds what changes from run to run (the run's directory, ports chosen free): a frozen
-        // policy's keys must be reached again by the same replica in the same life.
-        Some(name) => mix(&[
-            fnv1a(exe.as_bytes()),
-            fnv1a(name.as_bytes()),
-            u64::from(life),
-        ]),
-        None => mix(&[fnv1a(exe.as_bytes()), fnv1a(&cmdline)]),
-    };
-    runtime::set_process_key(key, seed);
     crate::control::init(
         env("CHAOS_CONTROL").as_deref(),
         process.as_deref(),
         policy.initially_enabled(),
     )?;
+    // After the page is mapped: a descendant of a system's process finds its lineage there.
+    let key = crate::lineage::key_at_start(&exe, &cmdline, process.as_deref(), life);
+    runtime::set_process_key(key, seed);
     crate::disk::init(&policy.disks);
     crate::durable::init(&policy, process.as_deref())?;
     let quirks = quirks_from_env(policy.quirks)?;
@@ -227,8 +217,9 @@ extern "C" fn before_fork() {
 /// same in every run), its own `times` budget, and its own `start` line.
 extern "C" fn in_fork_child() {
     let parent = PROCESS_KEY.load(Relaxed);
-    let child = mix(&[parent, FORKS.load(Relaxed)]);
+    let child = chaos_engine::process_key::of_fork(parent, FORKS.load(Relaxed));
     PID.store(sys::getpid(), Relaxed);
+    crate::lineage::forked();
     if let Some(rt) = runtime::get() {
         runtime::set_process_key(child, rt.seed);
         for n in &rt.injected {

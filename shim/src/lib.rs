@@ -17,6 +17,7 @@ mod guard;
 mod hold;
 mod hooks;
 mod init;
+mod lineage;
 mod log;
 mod named_counts;
 mod ownfd;

@@ -383,4 +383,14 @@ real_functions! {
         => { let _ = (user, group); sys::set_errno(libc::ENOSYS); -1 };
     chroot(path: *const c_char) -> c_int
         => sys(libc::SYS_chroot, [path as usize, 0, 0, 0, 0, 0]) as c_int;
+    execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int
+        => sys(libc::SYS_execve, [path as usize, argv as usize, envp as usize, 0, 0, 0]) as c_int;
+    // The PATH-searching and environ-taking forms have no one system call to fall back on; no
+    // program execs before the constructors have run.
+    execv(path: *const c_char, argv: *const *const c_char) -> c_int
+        => { let _ = (path, argv); sys::set_errno(libc::ENOSYS); -1 };
+    execvp(file: *const c_char, argv: *const *const c_char) -> c_int
+        => { let _ = (file, argv); sys::set_errno(libc::ENOSYS); -1 };
+    execvpe(file: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int
+        => { let _ = (file, argv, envp); sys::set_errno(libc::ENOSYS); -1 };
 }

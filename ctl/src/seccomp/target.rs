@@ -2,8 +2,8 @@
 //! CHAOS_* variables the shim reads (so both backends take the same policy, seed, process name
 //! and quirks the same way), and, per process under the filter, its key and its fds.
 
-use chaos_engine::decide::mix;
-use chaos_engine::policy::{Policy, fnv1a};
+use chaos_engine::policy::Policy;
+use chaos_engine::process_key;
 use chaos_engine::quirk::{self, QuirkSet};
 use chaos_engine::{parse, profiles};
 use std::collections::HashMap;
@@ -170,14 +170,16 @@ impl Target {
 
     /// The process key of a process running `exe` with `cmdline` (NUL-separated), as the shim's
     /// constructor computes it: the same program gets the same keys under either backend.
+    ///
+    /// Where the backends differ: the supervisor does not see forks (clone is not notified: a
+    /// notified call a signal interrupts fails with EINTR, which a fork must never do), so it
+    /// knows no fork ordinal. A forked child keeps its parent's key here (the shim gives it
+    /// `of_fork(parent, n)`), and in a system a program a descendant execs gets the system
+    /// process's formula (the shim gives it `of_exec(lineage, exe)`).
     pub fn process_key(&self, exe: &str, cmdline: &[u8]) -> u64 {
         match &self.process {
-            Some(name) => mix(&[
-                fnv1a(exe.as_bytes()),
-                fnv1a(name.as_bytes()),
-                u64::from(self.life),
-            ]),
-            None => mix(&[fnv1a(exe.as_bytes()), fnv1a(cmdline)]),
+            Some(name) => process_key::of_system_process(exe, name, self.life),
+            None => process_key::of_program(exe, cmdline),
         }
     }
 }

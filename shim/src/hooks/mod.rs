@@ -5,6 +5,7 @@ mod conn;
 mod creds;
 mod data;
 pub(crate) mod disk_io;
+mod exec;
 mod fdless;
 mod fdlife;
 mod files;
