@@ -1,6 +1,6 @@
 // Draws the timeline `chaos-ctl report --html` embeds (ctl/src/timeline.rs builds the data):
 // a lane per process with its states, kills/restarts/exits as marks, partitions and control
-// windows as shaded bands, faults as points coloured by kind. Zoomed out past BIN_LIMIT faults, the
+// windows as shaded bands, faults as points coloured by kind, on their connection's row. Zoomed out past BIN_LIMIT faults, the
 // points become per-lane bins (their counts add up to the faults in view), so 100,000 faults stay
 // responsive. `#selftest` in the URL runs a check a headless browser can read from the DOM.
 (function () {
@@ -72,6 +72,23 @@
   }
   var cats = [];
   F.cat.forEach(function (c) { if (cats.indexOf(c) < 0) cats.push(c); });
+
+  // Within its lane a fault sits on its connection's row (the connection, or the file, it acted
+  // on), so a zoomed-in lane shows which connection took which faults. Rows are given in order of
+  // each connection's first fault; past ROWS they share rows.
+  var ROWS = 8;
+  var rowOf = {};
+  var rowsInLane = lanes.map(function () { return 0; });
+  var Y = new Array(nFaults);
+  order.forEach(function (i) {
+    var id = F.lane[i] + ':' + F.conn[i];
+    if (!(id in rowOf)) rowOf[id] = rowsInLane[F.lane[i]]++;
+  });
+  for (var k = 0; k < nFaults; k++) {
+    var rows = Math.min(rowsInLane[F.lane[k]], ROWS);
+    var row = rowOf[F.lane[k] + ':' + F.conn[k]] % ROWS;
+    Y[k] = rows > 1 ? F.lane[k] - 0.3 + 0.6 * (row + 0.5) / rows : F.lane[k];
+  }
 
   var chartEl = document.getElementById('chart');
   chartEl.style.height = Math.max(220, lanes.length * 30 + 130) + 'px';
@@ -166,6 +183,7 @@
       'rule: ' + S[F.rule[i]], 'op: ' + S[F.op[i]], 'fault: ' + S[F.fault[i]],
       'key: ' + F.key[i], 'process: ' + lanes[F.lane[i]].label, 'at: ' + secs(F.t[i])
     ];
+    if (S[F.conn[i]]) lines.push('connection: ' + S[F.conn[i]]);
     if (S[F.target[i]]) lines.push('peer/path: ' + S[F.target[i]]);
     if (F.bytes[i]) lines.push('bytes: ' + F.bytes[i]);
     var account = rulesByName[S[F.rule[i]]];
@@ -185,8 +203,17 @@
     legend: { top: 5, data: cats.map(function (c) { return S[c]; }).concat(['marks']) },
     tooltip: { trigger: 'item', confine: true },
     xAxis: { type: 'value', min: 0, max: end, axisLabel: { formatter: function (v) { return secs(v); } } },
-    yAxis: { type: 'category', inverse: true, data: lanes.map(function (l) { return l.label; }),
-             axisLabel: { width: 160, overflow: 'truncate' } },
+    // A value axis with a label per lane, so that a fault can sit between lane centres (its
+    // connection's row).
+    yAxis: { type: 'value', inverse: true, min: -0.5, max: lanes.length - 0.5, interval: 1,
+             splitLine: { show: false },
+             axisTick: { customValues: lanes.map(function (l, i) { return i; }) },
+             axisLabel: { width: 160, overflow: 'truncate',
+                          customValues: lanes.map(function (l, i) { return i; }),
+                          formatter: function (v) {
+               var l = lanes[Math.round(v)];
+               return l && Math.abs(v - Math.round(v)) < 1e-6 ? l.label : '';
+             } } },
     dataZoom: [{ type: 'inside', xAxisIndex: 0, filterMode: 'none' },
                { type: 'slider', xAxisIndex: 0, filterMode: 'none', bottom: 15 }],
     series: series
@@ -220,7 +247,7 @@
       view.mode = 'points';
       for (var j = lo; j < hi; j++) {
         var f = order[j];
-        perCat[F.cat[f]].push([F.t[f], F.lane[f], f]);
+        perCat[F.cat[f]].push([F.t[f], Y[f], f]);
         view.drawn++;
       }
     }
@@ -259,7 +286,9 @@
   // points or in bins, windows, and whether a click on a fault showed its key.
   function selfCheck() {
     var out = {
-      lanes: chart.getOption().yAxis[0].data,
+      lanes: lanes.map(function (l) { return l.label; }),
+      // The most connection rows any lane has: faults grouped by connection.
+      conn_rows: Math.max.apply(null, [0].concat(rowsInLane)),
       faults: nFaults,
       mode_all: view.mode, drawn_all: view.drawn, binned_all: view.binned,
       windows: data.windows.map(function (w) { return { what: w.what, from: w.from, to: w.to, lanes: w.lanes }; }),
@@ -274,7 +303,7 @@
       zoomed();
       out.mode_zoomed = view.mode;
       out.drawn_zoomed = view.drawn;
-      var xy = chart.convertToPixel({ gridIndex: 0 }, [F.t[first], F.lane[first]]);
+      var xy = chart.convertToPixel({ gridIndex: 0 }, [F.t[first], Y[first]]);
       var canvas = chartEl.querySelector('canvas');
       var box = canvas.getBoundingClientRect();
       ['mousemove', 'mousedown', 'mouseup', 'click'].forEach(function (type) {

@@ -95,6 +95,8 @@ struct EffectRow {
     op: String,
     fault: String,
     key: String,
+    /// The connection (`tcp-out#3`) or file it acted on: faults are grouped by it within a lane.
+    conn: String,
     target: String,
     bytes: String,
 }
@@ -117,6 +119,12 @@ fn effect_of(e: &Event) -> Option<EffectRow> {
             op: f.op.clone(),
             fault: f.quirk.clone().unwrap_or_else(|| f.fault.clone()),
             key: f.key.clone().unwrap_or_default(),
+            conn: f
+                .conn
+                .clone()
+                .or_else(|| f.path.clone())
+                .or_else(|| f.host.clone())
+                .unwrap_or_default(),
             target: f
                 .peer
                 .as_deref()
@@ -134,6 +142,7 @@ fn effect_of(e: &Event) -> Option<EffectRow> {
             op: d.op.clone(),
             fault: d.errno.clone().unwrap_or_else(|| d.what.clone()),
             key: String::new(),
+            conn: d.path.clone().unwrap_or_default(),
             target: d.path.clone().unwrap_or_default(),
             bytes: bytes_of(d.requested, d.returned),
         },
@@ -145,6 +154,7 @@ fn effect_of(e: &Event) -> Option<EffectRow> {
             op: w.op.clone(),
             fault: w.errno.clone().unwrap_or_else(|| w.what.clone()),
             key: String::new(),
+            conn: w.path.clone().unwrap_or_default(),
             target: w.path.clone().unwrap_or_default(),
             bytes: String::new(),
         },
@@ -156,6 +166,7 @@ fn effect_of(e: &Event) -> Option<EffectRow> {
             op: d.op.clone().unwrap_or_default(),
             fault: d.what.clone(),
             key: String::new(),
+            conn: d.path.clone().unwrap_or_default(),
             target: d.path.clone().unwrap_or_default(),
             bytes: d
                 .range
@@ -337,7 +348,7 @@ pub fn build(logs: &[(String, Log)]) -> Value {
     let mut strings = Strings::default();
     let (mut t, mut lane, mut cat, mut rule, mut op, mut fault) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
-    let (mut key, mut target, mut bytes) = (vec![], vec![], vec![]);
+    let (mut key, mut conn, mut target, mut bytes) = (vec![], vec![], vec![], vec![]);
     let mut per_rule: BTreeMap<String, usize> = BTreeMap::new();
     for e in &events {
         let Some(x) = effect_of(e) else { continue };
@@ -351,6 +362,7 @@ pub fn build(logs: &[(String, Log)]) -> Value {
         op.push(strings.id(&x.op));
         fault.push(strings.id(&x.fault));
         key.push(x.key);
+        conn.push(strings.id(&x.conn));
         target.push(strings.id(&x.target));
         bytes.push(x.bytes);
         if let Event::Fault(f) = e {
@@ -398,7 +410,7 @@ pub fn build(logs: &[(String, Log)]) -> Value {
         "windows": windows,
         "faults": {
             "t": t, "lane": lane, "cat": cat, "rule": rule, "op": op, "fault": fault,
-            "key": key, "target": target, "bytes": bytes,
+            "key": key, "conn": conn, "target": target, "bytes": bytes,
         },
         "strings": strings.list,
         "rules": rules_table(&events, &per_rule),

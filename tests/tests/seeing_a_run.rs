@@ -137,6 +137,12 @@ fn a_system_runs_page_draws_its_processes_faults_and_partition_in_a_browser() {
         "it cuts kv#0..2"
     );
 
+    // Within a lane, faults sit on their connection's row: the replicas served many connections.
+    assert!(
+        check["conn_rows"].as_u64().unwrap() > 1,
+        "faults grouped by connection: {check}"
+    );
+
     // A click on a fault shows that fault's key.
     let keys: BTreeSet<&str> = events
         .iter()
