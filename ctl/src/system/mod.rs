@@ -573,12 +573,20 @@ impl Supervisor<'_> {
     fn on_death(&mut self, r: usize, status: ExitStatus, now: Instant) {
         crate::events::append_exit(self.run.log_path, self.replicas[r].pid, status);
         // Before anything restarts it: a crash loses what was not durable.
+        let power_loss = matches!(
+            self.replicas[r].state,
+            State::Stopping {
+                kind: Kind::PowerLoss,
+                ..
+            }
+        );
         crate::durability::after_exit(
             self.run.policy,
             self.run.seed,
             &self.run.log_path.with_extension("run"),
             Some(&self.replicas[r].name),
             status.signal() == Some(libc::SIGKILL),
+            power_loss,
             self.run.log_path,
         );
         let restart_range = self
@@ -937,7 +945,7 @@ impl Supervisor<'_> {
                 ev.grace_ns = Some(e.grace_ns);
                 ev.recovery_ns = Some(e.recovery_ns);
             }
-            Kind::Crash | Kind::Wipe => ev.recovery_ns = Some(e.recovery_ns),
+            Kind::Crash | Kind::Wipe | Kind::PowerLoss => ev.recovery_ns = Some(e.recovery_ns),
             Kind::Pause => ev.paused_ns = Some(e.paused_ns),
         }
         ev.detail = skip.clone();
@@ -962,11 +970,11 @@ impl Supervisor<'_> {
                     sigkill_at: Some(now + Duration::from_nanos(e.grace_ns)),
                 };
             }
-            Kind::Crash | Kind::Wipe => {
-                if e.kind == Kind::Crash {
-                    rep.stats.crash += 1;
-                } else {
-                    rep.stats.wipe += 1;
+            Kind::Crash | Kind::Wipe | Kind::PowerLoss => {
+                match e.kind {
+                    Kind::Crash => rep.stats.crash += 1,
+                    Kind::Wipe => rep.stats.wipe += 1,
+                    _ => rep.stats.power_loss += 1,
                 }
                 rep.signal(libc::SIGKILL);
                 rep.state = State::Stopping {

@@ -45,6 +45,7 @@ pub struct Stats {
     pub crash: u32,
     pub wipe: u32,
     pub pause: u32,
+    pub power_loss: u32,
     pub exits: u32,
     pub oom: u32,
     pub down: Duration,

@@ -49,6 +49,8 @@ pub(crate) struct RawAttrition {
     crash: Option<Spanned<Number>>,
     wipe: Option<Spanned<Number>>,
     pause: Option<Spanned<Number>>,
+    #[serde(rename = "power-loss")]
+    power_loss: Option<Spanned<Number>>,
     interval: Option<Spanned<String>>,
     recovery: Option<Spanned<String>>,
     grace: Option<Spanned<String>>,
@@ -134,7 +136,7 @@ pub(crate) fn build(
             err_at(
                 n.kind.span(),
                 format!(
-                    "unknown kind `{}`; expected graceful, crash, wipe or pause",
+                    "unknown kind `{}`; expected graceful, crash, wipe, pause or power-loss",
                     n.kind.get_ref()
                 ),
             )
@@ -561,11 +563,12 @@ fn build_attrition(
         weight(&raw.crash, "crash", 0.5)?,
         weight(&raw.wipe, "wipe", 0.2)?,
         weight(&raw.pause, "pause", 0.0)?,
+        weight(&raw.power_loss, "power-loss", 0.0)?,
     ];
     if weights.iter().sum::<f64>() <= 0.0 {
         return Err(err_at(
             0..0,
-            "[attrition]: graceful, crash, wipe and pause are all 0; give at least one a weight"
+            "[attrition]: graceful, crash, wipe, pause and power-loss are all 0; give at least one a weight"
                 .into(),
         ));
     }
@@ -652,5 +655,34 @@ mod tests {
         assert!(parse_bytes("0").is_err());
         assert_eq!(parse_percent("50%"), Ok(50));
         assert!(parse_percent("50").is_err());
+    }
+
+    const KV: &str = "[[process]]\nname = \"kv\"\ncmd = [\"sleep\", \"9\"]\n";
+
+    #[test]
+    fn power_loss_is_an_attrition_weight_and_a_nemesis_kind() {
+        let p = crate::parse::parse_policy(
+            &format!(
+                "{KV}[attrition]\ngraceful = 0\ncrash = 0\nwipe = 0\npower-loss = 0.5\n\
+                 [[nemesis]]\nat = \"1s\"\nprocess = \"kv\"\nkind = \"power-loss\"\nrecovery = \"2s\"\n"
+            ),
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            p.system.attrition.unwrap().weights,
+            [0.0, 0.0, 0.0, 0.0, 0.5]
+        );
+        assert_eq!(p.system.nemesis[0].kind, Kind::PowerLoss);
+        assert_eq!(p.system.nemesis[0].recovery_ns, 2_000_000_000);
+        let e = crate::parse::parse_policy(
+            &format!("{KV}[[nemesis]]\nat = \"1s\"\nprocess = \"kv\"\nkind = \"blackout\"\n"),
+            "t",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("power-loss"), "{e}");
+        let e = crate::parse::parse_policy(&format!("{KV}[attrition]\npower-loss = -1\n"), "t")
+            .unwrap_err();
+        assert!(e.to_string().contains("`power-loss` is a weight"), "{e}");
     }
 }

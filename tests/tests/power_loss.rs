@@ -1,0 +1,157 @@
+//! Power loss as a system event: under `[durability] crash = "process"` a SIGKILL of a replica
+//! keeps its page cache, while a `power-loss` (attrition kind, `[[nemesis]]` entry, or
+//! `chaos-ctl control power-loss`) undoes its unsynced changes before it is restarted.
+
+use chaos_tests::*;
+use std::path::Path;
+
+fn python() -> std::path::PathBuf {
+    require("python3").expect("python3")
+}
+
+/// A replica that appends one unsynced line to DATA/log each life, then says so and sleeps.
+fn appender_script(data: &Path) -> String {
+    format!(
+        "import os, sys, time\n\
+         fd = os.open({f:?}, os.O_WRONLY | os.O_APPEND)\n\
+         os.write(fd, b'life %d\\n' % os.getpid())\n\
+         print('wrote', flush=True)\n\
+         time.sleep(60)\n",
+        f = data.join("log").display().to_string()
+    )
+}
+
+/// A system of one appender replica under `crash = "process"`, plus `extra` policy text.
+fn appender_policy(dir: &TempDir, extra: &str) -> std::path::PathBuf {
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("log"), "durable\n").unwrap();
+    let script = dir.write("appender.py", &appender_script(&data));
+    dir.write(
+        "sys.toml",
+        &format!(
+            "[[process]]\nname = \"app\"\ncmd = [{py:?}, {s:?}]\nready = \"log:^wrote\"\n\
+             restart = \"always\"\n\
+             [durability]\npath = \"{d}/*\"\ncrash = \"process\"\n{extra}",
+            py = python().display().to_string(),
+            s = script.display().to_string(),
+            d = data.display(),
+        ),
+    )
+}
+
+/// Runs the appender system for `secs`; the lines of DATA/log afterwards, the log, and stderr.
+fn run_appender(
+    dir: &TempDir,
+    extra: &str,
+    secs: &str,
+) -> (Vec<String>, Vec<serde_json::Value>, String) {
+    let policy = appender_policy(dir, extra);
+    let log = dir.join("sys.jsonl");
+    let r = run(
+        std::process::Command::new(&bins().ctl)
+            .args(["run", "--duration", secs, "--seed", "1", "--policy"])
+            .arg(&policy)
+            .arg("--log")
+            .arg(&log),
+        60,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    let content = std::fs::read_to_string(dir.join("data").join("log")).unwrap();
+    (
+        content.lines().map(str::to_string).collect(),
+        read_log(&log),
+        r.stderr,
+    )
+}
+
+fn undone_count(log: &[serde_json::Value]) -> usize {
+    log.iter()
+        .filter(|e| e["ev"] == "durability" && e["what"] == "undone")
+        .count()
+}
+
+fn nemesis(kind: &str) -> String {
+    format!(
+        "[[nemesis]]\nat = \"500ms\"\nprocess = \"app\"\nkind = \"{kind}\"\nrecovery = \"100ms\"\n"
+    )
+}
+
+#[test]
+fn a_nemesis_crash_keeps_the_page_cache_and_a_power_loss_undoes_it() {
+    let dir = TempDir::new("power-nemesis-crash");
+    let (lines, log, _) = run_appender(&dir, &nemesis("crash"), "2s");
+    // Both lives' writes: the process died, the machine did not.
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(undone_count(&log), 0);
+
+    let dir = TempDir::new("power-nemesis-power-loss");
+    let (lines, log, stderr) = run_appender(&dir, &nemesis("power-loss"), "2s");
+    // The first life's unsynced line is gone; the second life's was kept by a graceful end.
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0], "durable");
+    assert!(undone_count(&log) >= 1);
+    let kill = log
+        .iter()
+        .find(|e| e["ev"] == "process" && e["what"] == "kill")
+        .expect("a kill line");
+    assert_eq!(kill["kind"], "power-loss", "{kill}");
+    let exit = log
+        .iter()
+        .find(|e| e["ev"] == "process" && e["what"] == "exit")
+        .expect("an exit line");
+    assert_eq!(exit["kind"], "power-loss", "{exit}");
+    // The summary's power-loss column counts it.
+    let header = stderr
+        .lines()
+        .find(|l| l.trim_start().starts_with("process ") && l.contains("starts"))
+        .expect("the summary table");
+    let row = stderr
+        .lines()
+        .find(|l| l.trim_start().starts_with("app "))
+        .expect("the app row");
+    let col = header
+        .split_whitespace()
+        .position(|c| c == "power-loss")
+        .expect("a power-loss column");
+    assert_eq!(
+        row.split_whitespace().nth(col),
+        Some("1"),
+        "{header}\n{row}"
+    );
+}
+
+#[test]
+fn attrition_draws_power_losses_by_their_weight() {
+    let dir = TempDir::new("power-attrition");
+    let (_, log, _) = run_appender(
+        &dir,
+        "[attrition]\ngraceful = 0\ncrash = 0\nwipe = 0\npower-loss = 1\n\
+         interval = \"400ms..600ms\"\nrecovery = \"50ms..100ms\"\n",
+        "2s",
+    );
+    let kills: Vec<&serde_json::Value> = log
+        .iter()
+        .filter(|e| e["ev"] == "process" && e["what"] == "kill")
+        .collect();
+    assert!(!kills.is_empty(), "attrition struck");
+    assert!(kills.iter().all(|k| k["kind"] == "power-loss"), "{kills:?}");
+    assert!(
+        undone_count(&log) >= 1,
+        "each power loss undid the unsynced line"
+    );
+    // freeze writes them as `[[nemesis]]` entries of their kind.
+    let frozen = run(
+        std::process::Command::new(&bins().ctl)
+            .arg("freeze")
+            .arg(dir.join("sys.jsonl")),
+        30,
+    );
+    assert_eq!(frozen.code(), Some(0), "{}", frozen.describe());
+    assert_eq!(
+        frozen.stdout.matches("kind = \"power-loss\"").count(),
+        kills.len(),
+        "{}",
+        frozen.stdout
+    );
+}
