@@ -155,3 +155,128 @@ fn attrition_draws_power_losses_by_their_weight() {
         frozen.stdout
     );
 }
+
+/// Runs the appender system with a workload shell `script` ($CTL: chaos-ctl, $D: the test's
+/// directory, where the replica's output is `sys.run/app.out`); the lines of DATA/log afterwards
+/// and the log.
+fn run_with_workload(
+    dir: &TempDir,
+    extra: &str,
+    script: &str,
+) -> (Vec<String>, Vec<serde_json::Value>) {
+    let policy = appender_policy(dir, extra);
+    let log = dir.join("sys.jsonl");
+    let r = run(
+        std::process::Command::new(&bins().ctl)
+            .args(["run", "-q", "--seed", "1", "--policy"])
+            .arg(&policy)
+            .arg("--log")
+            .arg(&log)
+            .args(["--", "sh", "-c", script])
+            .env("CTL", &bins().ctl)
+            .env("D", dir.path()),
+        60,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    let content = std::fs::read_to_string(dir.join("data").join("log")).unwrap();
+    (
+        content.lines().map(str::to_string).collect(),
+        read_log(&log),
+    )
+}
+
+#[test]
+fn control_power_loss_undoes_a_running_replicas_unsynced_writes() {
+    let dir = TempDir::new("power-control");
+    let (lines, log) = run_with_workload(
+        &dir,
+        "",
+        "\"$CTL\" control power-loss nope 2>\"$D/unknown.err\"; echo $? >\"$D/unknown.code\"\n\
+         \"$CTL\" control power-loss workload 2>\"$D/workload.err\"; echo $? >\"$D/workload.code\"\n\
+         \"$CTL\" control power-loss app >\"$D/ok.out\" || exit 9\n\
+         for i in $(seq 200); do\n\
+           [ \"$(grep -c wrote \"$D/sys.run/app.out\")\" -ge 2 ] && exit 0; sleep 0.05\n\
+         done\n\
+         exit 8\n",
+    );
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    assert_eq!(read("unknown.code").trim(), "2", "{}", read("unknown.err"));
+    assert!(
+        read("unknown.err").contains("no process `nope` in this run; expected one of app"),
+        "{}",
+        read("unknown.err")
+    );
+    assert_eq!(
+        read("workload.code").trim(),
+        "2",
+        "{}",
+        read("workload.err")
+    );
+    assert!(
+        read("ok.out").contains("power-loss app"),
+        "{}",
+        read("ok.out")
+    );
+    // The first life's unsynced line was undone before the restart; the second life's kept.
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(undone_count(&log) >= 1);
+    let control = log
+        .iter()
+        .find(|e| e["ev"] == "control" && e["what"] == "power-loss")
+        .expect("a control line");
+    assert_eq!(control["process"], "app", "{control}");
+    assert_eq!(control["by"], "cli", "{control}");
+    let kill = log
+        .iter()
+        .find(|e| e["ev"] == "process" && e["what"] == "kill")
+        .expect("a kill line");
+    assert_eq!(kill["kind"], "power-loss", "{kill}");
+    assert_eq!(kill["key"], "control#0", "{kill}");
+}
+
+#[test]
+fn control_power_loss_is_refused_without_durability() {
+    let dir = TempDir::new("power-control-no-durability");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("log"), "durable\n").unwrap();
+    let script = dir.write("appender.py", &appender_script(&data));
+    let policy = dir.write(
+        "sys.toml",
+        &format!(
+            "[[process]]\nname = \"app\"\ncmd = [{py:?}, {s:?}]\nready = \"log:^wrote\"\n",
+            py = python().display().to_string(),
+            s = script.display().to_string(),
+        ),
+    );
+    let r = run(
+        std::process::Command::new(&bins().ctl)
+            .args(["run", "-q", "--policy"])
+            .arg(&policy)
+            .arg("--log")
+            .arg(dir.join("sys.jsonl"))
+            .args([
+                "--",
+                "sh",
+                "-c",
+                "\"$CTL\" control power-loss app 2>\"$D/err\"; echo $? >\"$D/code\"",
+            ])
+            .env("CTL", &bins().ctl)
+            .env("D", dir.path()),
+        60,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    let err = std::fs::read_to_string(dir.join("err")).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dir.join("code")).unwrap().trim(),
+        "125",
+        "{err}"
+    );
+    assert!(err.contains("has no [durability]"), "{err}");
+    let log = read_log(&dir.join("sys.jsonl"));
+    assert!(
+        !log.iter()
+            .any(|e| e["ev"] == "process" && e["what"] == "kill"),
+        "nothing was killed"
+    );
+}

@@ -6,6 +6,7 @@
 
 pub(crate) mod journal;
 mod limits;
+mod power;
 mod ready;
 pub mod replica;
 mod summary;
@@ -717,6 +718,7 @@ impl Supervisor<'_> {
         let mut partitions = self.partition_schedule().into_iter().peekable();
         // When the event at the head of the schedule first found its state not there yet.
         let mut held_since: Option<Instant> = None;
+        let mut power_losses_asked = 0;
         loop {
             let now = Instant::now();
             if let Some((_, pid)) = &workload
@@ -776,6 +778,7 @@ impl Supervisor<'_> {
             while let Some(e) = partitions.next_if(|e| ns(now - started) >= e.at_ns) {
                 self.cut(&e);
             }
+            self.requested_power_losses(now, now - started, &mut power_losses_asked);
             self.duty_cycle(now);
             std::thread::sleep(TICK);
         }
