@@ -280,3 +280,151 @@ fn control_power_loss_is_refused_without_durability() {
         "nothing was killed"
     );
 }
+
+/// Processes a and b on machine m1 and c on m2, each appending one unsynced line per life to
+/// DATA/NAME (a then writes DATA/trigger, once b has written), under `crash = "process"` and
+/// `extra`; the log and what each file holds after a 2 s run.
+fn machines(
+    dir: &TempDir,
+    extra: &str,
+) -> (
+    Vec<serde_json::Value>,
+    std::collections::HashMap<String, String>,
+) {
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let script = dir.write(
+        "appender.py",
+        "import os, sys, time\n\
+         def append(path, text):\n    os.write(os.open(path, os.O_WRONLY | os.O_APPEND), text)\n\
+         append(sys.argv[1], b'life %d\\n' % os.getpid())\n\
+         print('wrote', flush=True)\n\
+         if len(sys.argv) > 2:\n\
+         \x20   for _ in range(200):\n\
+         \x20       if b'life' in open(sys.argv[3], 'rb').read():\n            break\n\
+         \x20       time.sleep(0.05)\n\
+         \x20   append(sys.argv[2], b'x')\n\
+         time.sleep(60)\n",
+    );
+    std::fs::write(data.join("trigger"), "").unwrap();
+    let mut policy = format!(
+        "[durability]\npath = \"{d}/*\"\ncrash = \"process\"\n{extra}",
+        d = data.display()
+    );
+    for (name, machine) in [("a", "m1"), ("b", "m1"), ("c", "m2")] {
+        std::fs::write(data.join(name), "durable\n").unwrap();
+        let trigger = if name == "a" {
+            format!(
+                ", {:?}, {:?}",
+                data.join("trigger").display().to_string(),
+                data.join("b").display().to_string()
+            )
+        } else {
+            String::new()
+        };
+        policy.push_str(&format!(
+            "[[process]]\nname = \"{name}\"\ncmd = [{py:?}, {s:?}, {f:?}{trigger}]\n\
+             ready = \"log:^wrote\"\nrestart = \"always\"\nmachine = \"{machine}\"\n",
+            py = python().display().to_string(),
+            s = script.display().to_string(),
+            f = data.join(name).display().to_string(),
+        ));
+    }
+    let policy = dir.write("sys.toml", &policy);
+    let log = dir.join("sys.jsonl");
+    let r = run(
+        std::process::Command::new(&bins().ctl)
+            .args(["run", "-q", "--duration", "2s", "--policy"])
+            .arg(&policy)
+            .arg("--log")
+            .arg(&log),
+        60,
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    let files = ["a", "b", "c"]
+        .iter()
+        .map(|n| {
+            (
+                n.to_string(),
+                std::fs::read_to_string(data.join(n)).unwrap(),
+            )
+        })
+        .collect();
+    (read_log(&log), files)
+}
+
+fn process_lines<'a>(
+    log: &'a [serde_json::Value],
+    name: &str,
+    what: &str,
+) -> Vec<&'a serde_json::Value> {
+    log.iter()
+        .filter(|e| e["ev"] == "process" && e["name"] == name && e["what"] == what)
+        .collect()
+}
+
+/// b went down with a, both came back with their first life's unsynced line undone, and c, on
+/// another machine, was not touched.
+fn assert_machine_m1_lost_power(
+    log: &[serde_json::Value],
+    files: &std::collections::HashMap<String, String>,
+) {
+    for name in ["a", "b"] {
+        let restart = process_lines(log, name, "restart");
+        assert_eq!(restart.len(), 1, "{name} came back");
+        // Its first life's unsynced line is gone; the second life's was kept.
+        assert_eq!(
+            files[name],
+            format!("durable\nlife {}\n", restart[0]["pid"]),
+            "{name}"
+        );
+    }
+    let b = process_lines(log, "b", "kill");
+    assert_eq!(b.len(), 1, "{b:?}");
+    assert_eq!(b[0]["kind"], "power-loss");
+    assert!(
+        b[0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("machine `m1` lost power with a")),
+        "{b:?}"
+    );
+    assert!(b[0]["at_ns"].is_null(), "freeze repeats the one event only");
+    assert!(process_lines(log, "c", "kill").is_empty());
+    assert_eq!(files["c"].lines().count(), 2, "{}", files["c"]);
+    assert!(undone_count(log) >= 2);
+}
+
+#[test]
+fn a_power_loss_takes_down_every_process_of_its_machine_and_no_other() {
+    let dir = TempDir::new("power-machine");
+    let (log, files) = machines(
+        &dir,
+        "[[nemesis]]\nat = \"500ms\"\nprocess = \"a\"\nkind = \"power-loss\"\nrecovery = \"100ms\"\n",
+    );
+    let a = process_lines(&log, "a", "kill");
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(
+        (&a[0]["kind"], &a[0]["key"]),
+        (&"power-loss".into(), &"nemesis#0".into())
+    );
+    assert_machine_m1_lost_power(&log, &files);
+    assert_eq!(process_lines(&log, "b", "kill")[0]["key"], "nemesis#0");
+}
+
+#[test]
+fn a_power_loss_fault_takes_down_its_machine_too() {
+    let dir = TempDir::new("power-machine-fault");
+    let (log, files) = machines(
+        &dir,
+        &format!(
+            "[[rules]]\nname = \"blackout\"\non = \"write\"\nfd = \"file\"\npath = \"{}\"\n\
+             fault = \"power-loss\"\n",
+            dir.join("data").join("trigger").display()
+        ),
+    );
+    assert!(
+        process_lines(&log, "a", "kill").is_empty(),
+        "a killed itself"
+    );
+    assert_machine_m1_lost_power(&log, &files);
+}

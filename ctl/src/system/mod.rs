@@ -614,6 +614,7 @@ impl Supervisor<'_> {
         if rep.duty_stopped {
             rep.duty_stopped = false;
         }
+        let mut machine_event = None;
         let mut e = self.journal.event(&rep.name, "exit");
         e.status = status.code();
         e.signal = status.signal().map(chaos_engine::signal::signal_name);
@@ -627,6 +628,8 @@ impl Supervisor<'_> {
             } => {
                 e.kind = Some(kind.name().into());
                 e.key = Some(key.clone());
+                // A process fault elsewhere on its machine can strike while it still starts.
+                rep.killed_by_fault = *kind == Kind::PowerLoss;
                 State::Dead {
                     restart_at: Some(now + *recovery),
                     wipe: *kind == Kind::Wipe,
@@ -635,13 +638,18 @@ impl Supervisor<'_> {
             _ => {
                 // A death the process chose: an exit, or a process fault fired inside it (a
                 // kill like the schedule's: restarted whatever `restart` says).
-                // A power loss fault is the replica's crash, with its process group.
-                let fault = last_process_fault(
+                // A power loss fault is the replica's crash, with its process group, and takes
+                // down the rest of its machine.
+                let found = last_process_fault(
                     self.run.log_path,
                     pid,
                     &["crash", "power-loss", "terminate"],
-                )
-                .map(|f| {
+                );
+                let lost_power = found
+                    .as_ref()
+                    .filter(|f| f.fault == "power-loss")
+                    .map(|f| f.key.clone().unwrap_or_else(|| "power-loss".into()));
+                let fault = found.map(|f| {
                     (
                         if f.fault == "power-loss" {
                             "crash".into()
@@ -678,6 +686,15 @@ impl Supervisor<'_> {
                     };
                 let delay = sys::restart_delay(seed, &name, rep.self_deaths, restart_range);
                 rep.self_deaths += 1;
+                machine_event = lost_power.map(|key| NemesisEvent {
+                    at_ns: 0,
+                    target: name.clone(),
+                    kind: Kind::PowerLoss,
+                    grace_ns: 0,
+                    recovery_ns: delay,
+                    paused_ns: 0,
+                    key,
+                });
                 if oom {
                     rep.stats.oom += 1;
                 }
@@ -699,6 +716,9 @@ impl Supervisor<'_> {
         if oom {
             let e = self.journal.event(&name, "oom");
             self.journal.write(journal_event(e, pid, life, None));
+        }
+        if let Some(e) = machine_event {
+            self.power_loss_of_machine(r, &e, now);
         }
     }
 
@@ -986,6 +1006,9 @@ impl Supervisor<'_> {
                     recovery,
                     sigkill_at: None,
                 };
+                if e.kind == Kind::PowerLoss {
+                    self.power_loss_of_machine(r, e, now);
+                }
             }
             Kind::Pause => {
                 rep.stats.pause += 1;
@@ -1002,6 +1025,7 @@ impl Supervisor<'_> {
     /// the recovery delay, its probe while it starts.
     /// `initial`: the processes are still starting (a ready timeout then fails the run).
     fn advance(&mut self, r: usize, now: Instant, initial: bool) -> Result<(), Failure> {
+        let peers_going_down = self.machine_still_going_down(r);
         match &mut self.replicas[r].state {
             State::Stopping {
                 sigkill_at: Some(at),
@@ -1033,7 +1057,7 @@ impl Supervisor<'_> {
             State::Dead {
                 restart_at: Some(at),
                 wipe,
-            } if now >= *at => {
+            } if now >= *at && !peers_going_down => {
                 if *wipe {
                     let rep = &self.replicas[r];
                     let detail = match rep.wipe_data() {

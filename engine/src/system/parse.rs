@@ -30,6 +30,7 @@ pub(crate) struct RawProcess {
     restart: Option<Spanned<String>>,
     limits: Option<Spanned<RawLimits>>,
     user: Option<Spanned<String>>,
+    machine: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -496,8 +497,17 @@ fn build_process(
             format!("user `{}`: expected a user name", u.get_ref()),
         ));
     }
+    if let Some(m) = &raw.machine
+        && m.get_ref().trim().is_empty()
+    {
+        return Err(err_at(
+            m.span(),
+            "machine: expected a name shared by the processes of one machine, e.g. \"m1\"".into(),
+        ));
+    }
     Ok(ProcessSpec {
         user: raw.user.map(|u| u.into_inner()),
+        machine: raw.machine.map(|m| m.into_inner()),
         name: raw.name.into_inner(),
         cmd: raw.cmd.into_inner(),
         replicas,
@@ -684,5 +694,18 @@ mod tests {
         let e = crate::parse::parse_policy(&format!("{KV}[attrition]\npower-loss = -1\n"), "t")
             .unwrap_err();
         assert!(e.to_string().contains("`power-loss` is a weight"), "{e}");
+    }
+
+    #[test]
+    fn machine_groups_processes_and_an_empty_one_is_refused() {
+        let p = crate::parse::parse_policy(
+            &format!("{KV}machine = \"m1\"\n[[process]]\nname = \"b\"\ncmd = [\"true\"]\n"),
+            "t",
+        )
+        .unwrap();
+        assert_eq!(p.system.processes[0].machine.as_deref(), Some("m1"));
+        assert_eq!(p.system.processes[1].machine, None);
+        let e = crate::parse::parse_policy(&format!("{KV}machine = \" \"\n"), "t").unwrap_err();
+        assert!(e.to_string().contains("machine: expected a name"), "{e}");
     }
 }
