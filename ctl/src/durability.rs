@@ -34,13 +34,15 @@ pub fn prepare(policy: &Policy, run_dir: &Path) -> Result<(), crate::failure::Fa
 
 /// A process ended: undo its unsynced changes if it `crashed`, then start its journal afresh
 /// (what is on disk now is all durable). `seed`: the run's, which draws a torn write's prefix.
-/// Returns how many changes it tried to undo.
+/// `power_loss`: the supervisor killed it as a power loss (attrition, `[[nemesis]]`, control),
+/// which undoes even under `crash = "process"`. Returns how many changes it tried to undo.
 pub fn after_exit(
     policy: &Policy,
     seed: u64,
     run_dir: &Path,
     name: Option<&str>,
     crashed: bool,
+    power_loss: bool,
     log: &Path,
 ) -> usize {
     let Some(durability) = &policy.durability else {
@@ -52,9 +54,10 @@ pub fn after_exit(
     }
     let _one_at_a_time = UNDOING.lock();
     // A SIGKILL is a power loss unless the policy says only the process died; a `power-loss`
-    // fault always is one.
+    // fault or event always is one.
     let lost = crashed
-        && (durability.crash == chaos_engine::durability::Crash::PowerLoss
+        && (power_loss
+            || durability.crash == chaos_engine::durability::Crash::PowerLoss
             || power_lost(log, name));
     let undone = if lost {
         restore(&dir, durability, seed, name, log, None)

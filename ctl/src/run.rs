@@ -136,7 +136,7 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
     let crashed = status.signal() == Some(libc::SIGKILL);
     let seed = args.seed.unwrap_or(policy.seed);
     drop(watch);
-    crate::durability::after_exit(&policy, seed, &run_dir, None, crashed, &log_path);
+    crate::durability::after_exit(&policy, seed, &run_dir, None, crashed, false, &log_path);
     crate::unlogged::append(&control.page.page(), &log_path);
     crate::refusals::append_rule_lines(&control.page.page(), &policy, &log_path);
     // A single program's run directory holds only its control page, which means nothing once the

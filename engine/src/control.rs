@@ -17,7 +17,7 @@ mod unlogged;
 pub use unlogged::{Unlogged, Unreadable};
 
 /// The first word of a control page of this layout (the digit changes with the layout).
-pub const MAGIC: u64 = u64::from_le_bytes(*b"CHAOSCP5");
+pub const MAGIC: u64 = u64::from_le_bytes(*b"CHAOSCP6");
 /// Processes a page can name (replicas and the workload); a cut row is a 64-bit mask.
 pub const MAX_PROCESSES: usize = 64;
 /// A process name's bytes in the directory (`kv#12`, `workload`).
@@ -64,8 +64,13 @@ const W_TALLIES: usize = W_UNLOGGED + unlogged::MAX_UNLOGGED * unlogged::ENTRY_W
 const TALLY_WORDS: usize = 2 + crate::refusal::REASONS;
 /// Process keys left by fork children for the programs they exec (see `lineage`).
 const W_LINEAGE: usize = W_TALLIES + MAX_RULES * TALLY_WORDS;
+/// 1 when the run's policy has `[durability]` (a power loss then undoes something).
+const W_DURABILITY: usize = W_LINEAGE + lineage::SLOTS * lineage::ENTRY_WORDS;
+/// Power losses asked for (`chaos-ctl control power-loss`), bit i: process i; the supervisor
+/// takes them, since only it can kill, undo and restart a replica.
+const W_POWER_LOSS: usize = W_DURABILITY + 1;
 /// The words before the port directory.
-pub const WORDS: usize = W_LINEAGE + lineage::SLOTS * lineage::ENTRY_WORDS;
+pub const WORDS: usize = W_POWER_LOSS + 1;
 /// The port directory: one byte per TCP port, the owner's index + 1 (0: nobody of ours).
 pub const PORTS: usize = 65536;
 /// How long a call held by a cut waits before the page is looked at again: a heal is seen
@@ -259,6 +264,27 @@ impl<'a> Page<'a> {
             *n = self.words[at + 2 + i].load(SeqCst);
         }
         t
+    }
+
+    pub fn set_durability(&self, on: bool) {
+        self.words[W_DURABILITY].store(u64::from(on), Relaxed);
+    }
+
+    pub fn has_durability(&self) -> bool {
+        self.words[W_DURABILITY].load(Relaxed) != 0
+    }
+
+    /// Asks the supervisor for a power loss of process `i`. No new generation: the shims have
+    /// nothing to see; the supervisor's process line says when it happened.
+    pub fn request_power_loss(&self, i: usize) {
+        if i < MAX_PROCESSES {
+            self.words[W_POWER_LOSS].fetch_or(1 << i, SeqCst);
+        }
+    }
+
+    /// The power losses asked for since the last call (bit i: process i).
+    pub fn take_power_losses(&self) -> u64 {
+        self.words[W_POWER_LOSS].swap(0, SeqCst)
     }
 
     pub fn set_started(&self, monotonic_ns: u64) {
@@ -552,6 +578,21 @@ mod tests {
         assert!(page.set_enabled(0, false));
         assert_eq!(page.enabled(), 0b110);
         assert_eq!(page.generation(), 2);
+    }
+
+    #[test]
+    fn power_losses_are_taken_once() {
+        let (w, p) = memory();
+        let page = Page::over(&w, &p).unwrap();
+        page.init(&["kv#0", "kv#1", "workload"], &[], 0, "");
+        assert!(!page.has_durability());
+        page.set_durability(true);
+        assert!(page.has_durability());
+        assert_eq!(page.take_power_losses(), 0);
+        page.request_power_loss(1);
+        page.request_power_loss(0);
+        assert_eq!(page.take_power_losses(), 0b11);
+        assert_eq!(page.take_power_losses(), 0);
     }
 
     #[test]

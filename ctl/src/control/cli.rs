@@ -41,6 +41,9 @@ pub enum ControlCommand {
         #[arg(value_enum)]
         action: DiskAction,
     },
+    /// Kill a replica (or every replica of a process) as a power loss: its unsynced changes
+    /// under [durability] are undone before it is restarted
+    PowerLoss { name: String },
     /// Show the rules, the processes with their ports, and the cuts in force
     Status {
         /// As JSON
@@ -99,6 +102,7 @@ pub fn control(args: ControlArgs) -> Result<u8, Failure> {
             one_way,
         },
         ControlCommand::Heal => Change::Heal,
+        ControlCommand::PowerLoss { name } => Change::PowerLoss(name),
         ControlCommand::Disk { name, action } => Change::Disk {
             name,
             full: matches!(action, DiskAction::Fill),
@@ -110,6 +114,7 @@ pub fn control(args: ControlArgs) -> Result<u8, Failure> {
         line.what,
         line.rule
             .or(line.disk)
+            .or(line.process)
             .map(|r| format!(" {r}"))
             .unwrap_or_default(),
         line.generation

@@ -5,6 +5,7 @@
 //! - `POST /rules/NAME` with `{"enabled": true|false}`
 //! - `POST /partition` with `{"between": [["kv#0"], ["kv#1", "kv#2"]], "one_way": false}`
 //! - `POST /heal`
+//! - `POST /power-loss/NAME` (a replica, or a process for all its replicas)
 //!
 //! A change answers 200 with the `control` line it logged; bad input 400, an unknown rule,
 //! process or path 404, each with `{"error": "…"}`.
@@ -108,6 +109,9 @@ fn route(
     match (method, path) {
         (Get, "/status") => Ok(None),
         (Post, "/heal") => Ok(Some(Change::Heal)),
+        (Post, p) if p.starts_with("/power-loss/") && p.len() > "/power-loss/".len() => Ok(Some(
+            Change::PowerLoss(percent_decoded(&p["/power-loss/".len()..])),
+        )),
         (Post, "/partition") => {
             let b: PartitionBody = serde_json::from_str(body).map_err(|e| {
                 bad(
@@ -133,8 +137,8 @@ fn route(
         _ => Err((
             404,
             format!(
-                "no {method} {path}; expected GET /status, POST /rules/NAME, POST /partition or \
-                 POST /heal"
+                "no {method} {path}; expected GET /status, POST /rules/NAME, POST /partition, \
+                 POST /heal or POST /power-loss/NAME"
             ),
         )),
     }
@@ -173,6 +177,11 @@ mod tests {
     fn routes_map_to_changes_and_bad_input_is_refused() {
         assert_eq!(route(&Get, "/status", ""), Ok(None));
         assert_eq!(route(&Post, "/heal", ""), Ok(Some(Change::Heal)));
+        assert_eq!(
+            route(&Post, "/power-loss/kv%230", ""),
+            Ok(Some(Change::PowerLoss("kv#0".into())))
+        );
+        assert_eq!(route(&Post, "/power-loss/", "").unwrap_err().0, 404);
         assert_eq!(
             route(&Post, "/rules/db%2Ddown", r#"{"enabled": true}"#),
             Ok(Some(Change::Enable("db-down".into())))

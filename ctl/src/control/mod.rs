@@ -35,6 +35,9 @@ pub enum Change {
     },
     /// A whole cut matrix (the partition schedule's, already resolved to directory indices).
     Rows(Box<[u64; MAX_PROCESSES]>),
+    /// `power-loss NAME`: the supervisor kills the replica (or every replica of a process) and
+    /// undoes its unsynced changes before the restart.
+    PowerLoss(String),
 }
 
 /// The run's state as `status` shows it.
@@ -145,6 +148,33 @@ fn members(page: &Page, name: &str) -> Result<Vec<usize>, Failure> {
     Ok(found)
 }
 
+/// The replicas a power loss of `name` hits: refused without `[durability]` (nothing would be
+/// undone: it would be a plain crash) and for the workload, which chaos-ctl does not restart.
+fn power_loss_targets(page: &Page, name: &str) -> Result<Vec<usize>, Failure> {
+    if !page.has_durability() {
+        return Err(Failure::with(
+            crate::failure::USAGE,
+            format!(
+                "cannot power-loss `{name}`: this run's policy has no [durability], so a power                  loss would undo nothing; add [durability] with the paths the process writes, or                  kill it as a crash"
+            ),
+        ));
+    }
+    let replicas: Vec<String> = (0..page.process_count())
+        .map(|i| page.name(i))
+        .filter(|n| n != "workload")
+        .collect();
+    if name == "workload" {
+        return Err(Failure::with(
+            UNKNOWN_NAME,
+            format!(
+                "no replica `workload`: the workload is not restarted, so it has no power loss;                  expected one of {}",
+                replicas.join(", ")
+            ),
+        ));
+    }
+    members(page, name)
+}
+
 /// Applies `change` to the page and logs it; `by` says who asked (`cli`, `http`, `schedule`).
 /// Returns the line logged.
 pub fn apply(
@@ -155,6 +185,7 @@ pub fn apply(
 ) -> Result<ControlLine, Failure> {
     let now = page::monotonic_ns();
     let mut disk = None;
+    let mut process = None;
     let (what, rule) = match change {
         Change::Enable(name) | Change::Disable(name) => {
             let rules = page.rule_names();
@@ -236,6 +267,13 @@ pub fn apply(
             disk = Some(name.clone());
             (if *full { "disk-fill" } else { "disk-free" }, None)
         }
+        Change::PowerLoss(name) => {
+            for i in power_loss_targets(page, name)? {
+                page.request_power_loss(i);
+            }
+            process = Some(name.clone());
+            ("power-loss", None)
+        }
     };
     let names: Vec<String> = (0..page.process_count()).map(|i| page.name(i)).collect();
     let line = ControlLine {
@@ -246,6 +284,7 @@ pub fn apply(
         what: what.to_string(),
         rule,
         disk,
+        process,
         cut: cut_pairs(page, &names),
         key: key.map(str::to_string),
         pid: None,
@@ -300,6 +339,7 @@ pub fn start(
         })
         .collect();
     mapped.page().init_disks(&disks);
+    mapped.page().set_durability(policy.durability.is_some());
     mapped.page().set_started(page::monotonic_ns());
     let mapped = std::sync::Arc::new(mapped);
     let mut env = vec![("CHAOS_CONTROL".to_string(), path.display().to_string())];

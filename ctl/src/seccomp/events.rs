@@ -273,6 +273,7 @@ pub fn control_seen(
         what: "seen".into(),
         rule: None,
         disk: None,
+        process: None,
         cut: Vec::new(),
         key: None,
         pid: Some(proc.pid),

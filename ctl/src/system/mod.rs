@@ -6,6 +6,7 @@
 
 pub(crate) mod journal;
 mod limits;
+mod power;
 mod ready;
 pub mod replica;
 mod summary;
@@ -573,12 +574,20 @@ impl Supervisor<'_> {
     fn on_death(&mut self, r: usize, status: ExitStatus, now: Instant) {
         crate::events::append_exit(self.run.log_path, self.replicas[r].pid, status);
         // Before anything restarts it: a crash loses what was not durable.
+        let power_loss = matches!(
+            self.replicas[r].state,
+            State::Stopping {
+                kind: Kind::PowerLoss,
+                ..
+            }
+        );
         crate::durability::after_exit(
             self.run.policy,
             self.run.seed,
             &self.run.log_path.with_extension("run"),
             Some(&self.replicas[r].name),
             status.signal() == Some(libc::SIGKILL),
+            power_loss,
             self.run.log_path,
         );
         let restart_range = self
@@ -605,6 +614,7 @@ impl Supervisor<'_> {
         if rep.duty_stopped {
             rep.duty_stopped = false;
         }
+        let mut machine_event = None;
         let mut e = self.journal.event(&rep.name, "exit");
         e.status = status.code();
         e.signal = status.signal().map(chaos_engine::signal::signal_name);
@@ -618,6 +628,8 @@ impl Supervisor<'_> {
             } => {
                 e.kind = Some(kind.name().into());
                 e.key = Some(key.clone());
+                // A process fault elsewhere on its machine can strike while it still starts.
+                rep.killed_by_fault = *kind == Kind::PowerLoss;
                 State::Dead {
                     restart_at: Some(now + *recovery),
                     wipe: *kind == Kind::Wipe,
@@ -626,13 +638,18 @@ impl Supervisor<'_> {
             _ => {
                 // A death the process chose: an exit, or a process fault fired inside it (a
                 // kill like the schedule's: restarted whatever `restart` says).
-                // A power loss fault is the replica's crash, with its process group.
-                let fault = last_process_fault(
+                // A power loss fault is the replica's crash, with its process group, and takes
+                // down the rest of its machine.
+                let found = last_process_fault(
                     self.run.log_path,
                     pid,
                     &["crash", "power-loss", "terminate"],
-                )
-                .map(|f| {
+                );
+                let lost_power = found
+                    .as_ref()
+                    .filter(|f| f.fault == "power-loss")
+                    .map(|f| f.key.clone().unwrap_or_else(|| "power-loss".into()));
+                let fault = found.map(|f| {
                     (
                         if f.fault == "power-loss" {
                             "crash".into()
@@ -669,6 +686,15 @@ impl Supervisor<'_> {
                     };
                 let delay = sys::restart_delay(seed, &name, rep.self_deaths, restart_range);
                 rep.self_deaths += 1;
+                machine_event = lost_power.map(|key| NemesisEvent {
+                    at_ns: 0,
+                    target: name.clone(),
+                    kind: Kind::PowerLoss,
+                    grace_ns: 0,
+                    recovery_ns: delay,
+                    paused_ns: 0,
+                    key,
+                });
                 if oom {
                     rep.stats.oom += 1;
                 }
@@ -691,6 +717,9 @@ impl Supervisor<'_> {
             let e = self.journal.event(&name, "oom");
             self.journal.write(journal_event(e, pid, life, None));
         }
+        if let Some(e) = machine_event {
+            self.power_loss_of_machine(r, &e, now);
+        }
     }
 
     /// Runs the workload and the schedule until the workload ends (or the duration is up, or
@@ -709,6 +738,7 @@ impl Supervisor<'_> {
         let mut partitions = self.partition_schedule().into_iter().peekable();
         // When the event at the head of the schedule first found its state not there yet.
         let mut held_since: Option<Instant> = None;
+        let mut power_losses_asked = 0;
         loop {
             let now = Instant::now();
             if let Some((_, pid)) = &workload
@@ -768,6 +798,7 @@ impl Supervisor<'_> {
             while let Some(e) = partitions.next_if(|e| ns(now - started) >= e.at_ns) {
                 self.cut(&e);
             }
+            self.requested_power_losses(now, now - started, &mut power_losses_asked);
             self.duty_cycle(now);
             std::thread::sleep(TICK);
         }
@@ -937,7 +968,7 @@ impl Supervisor<'_> {
                 ev.grace_ns = Some(e.grace_ns);
                 ev.recovery_ns = Some(e.recovery_ns);
             }
-            Kind::Crash | Kind::Wipe => ev.recovery_ns = Some(e.recovery_ns),
+            Kind::Crash | Kind::Wipe | Kind::PowerLoss => ev.recovery_ns = Some(e.recovery_ns),
             Kind::Pause => ev.paused_ns = Some(e.paused_ns),
         }
         ev.detail = skip.clone();
@@ -962,11 +993,11 @@ impl Supervisor<'_> {
                     sigkill_at: Some(now + Duration::from_nanos(e.grace_ns)),
                 };
             }
-            Kind::Crash | Kind::Wipe => {
-                if e.kind == Kind::Crash {
-                    rep.stats.crash += 1;
-                } else {
-                    rep.stats.wipe += 1;
+            Kind::Crash | Kind::Wipe | Kind::PowerLoss => {
+                match e.kind {
+                    Kind::Crash => rep.stats.crash += 1,
+                    Kind::Wipe => rep.stats.wipe += 1,
+                    _ => rep.stats.power_loss += 1,
                 }
                 rep.signal(libc::SIGKILL);
                 rep.state = State::Stopping {
@@ -975,6 +1006,9 @@ impl Supervisor<'_> {
                     recovery,
                     sigkill_at: None,
                 };
+                if e.kind == Kind::PowerLoss {
+                    self.power_loss_of_machine(r, e, now);
+                }
             }
             Kind::Pause => {
                 rep.stats.pause += 1;
@@ -991,6 +1025,7 @@ impl Supervisor<'_> {
     /// the recovery delay, its probe while it starts.
     /// `initial`: the processes are still starting (a ready timeout then fails the run).
     fn advance(&mut self, r: usize, now: Instant, initial: bool) -> Result<(), Failure> {
+        let peers_going_down = self.machine_still_going_down(r);
         match &mut self.replicas[r].state {
             State::Stopping {
                 sigkill_at: Some(at),
@@ -1022,7 +1057,7 @@ impl Supervisor<'_> {
             State::Dead {
                 restart_at: Some(at),
                 wipe,
-            } if now >= *at => {
+            } if now >= *at && !peers_going_down => {
                 if *wipe {
                     let rep = &self.replicas[r];
                     let detail = match rep.wipe_data() {

@@ -45,6 +45,7 @@ pub struct Stats {
     pub crash: u32,
     pub wipe: u32,
     pub pause: u32,
+    pub power_loss: u32,
     pub exits: u32,
     pub oom: u32,
     pub down: Duration,
@@ -72,8 +73,8 @@ pub struct Replica {
     pub self_deaths: u64,
     /// Duty cycling (cpu limit without a cgroup): stopped by it right now.
     pub duty_stopped: bool,
-    /// Its last death came from a process fault fired inside it (so it is restarted, even while
-    /// the system is still starting).
+    /// Its last death came from a process fault fired inside it, or a power loss of its machine
+    /// (so it is restarted, even while the system is still starting).
     pub killed_by_fault: bool,
     /// `user`: the uid and gid it runs as.
     pub ids: Option<(libc::uid_t, libc::gid_t)>,

@@ -33,20 +33,30 @@ pub fn table(replicas: &[Replica], events: &[ProcessEvent]) -> String {
         .max(7);
     let _ = writeln!(
         t,
-        "  {:<w$}  {:>6}  {:>8}  {:>5}  {:>4}  {:>5}  {:>5}  {:>3}  {:>8}",
-        "process", "starts", "graceful", "crash", "wipe", "pause", "exits", "oom", "down"
+        "  {:<w$}  {:>6}  {:>8}  {:>5}  {:>4}  {:>5}  {:>10}  {:>5}  {:>3}  {:>8}",
+        "process",
+        "starts",
+        "graceful",
+        "crash",
+        "wipe",
+        "pause",
+        "power-loss",
+        "exits",
+        "oom",
+        "down"
     );
     for r in replicas {
         let s = &r.stats;
         let _ = writeln!(
             t,
-            "  {:<w$}  {:>6}  {:>8}  {:>5}  {:>4}  {:>5}  {:>5}  {:>3}  {:>7.1}s",
+            "  {:<w$}  {:>6}  {:>8}  {:>5}  {:>4}  {:>5}  {:>10}  {:>5}  {:>3}  {:>7.1}s",
             r.name,
             s.starts,
             s.graceful,
             s.crash,
             s.wipe,
             s.pause,
+            s.power_loss,
             s.exits,
             s.oom,
             s.down.as_secs_f64()

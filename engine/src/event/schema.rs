@@ -257,7 +257,8 @@ pub struct ControlLine {
     /// `cli`, `http`, `schedule` (chaos-ctl's lines).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,
-    /// `enable`, `disable`, `partition`, `heal`; `seen` for a shim's line.
+    /// `enable`, `disable`, `partition`, `heal`, `disk-fill`, `disk-free`, `power-loss`; `seen`
+    /// for a shim's line.
     pub what: String,
     /// The rule switched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -265,6 +266,10 @@ pub struct ControlLine {
     /// The disk filled or freed (`disk-fill`, `disk-free`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk: Option<String>,
+    /// The process a `power-loss` was asked for (a replica, or a process standing for all its
+    /// replicas).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<String>,
     /// The directed pairs cut from then on (`partition`), as `[from, to]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cut: Vec<[String; 2]>,

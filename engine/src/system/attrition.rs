@@ -18,10 +18,20 @@ pub enum Kind {
     Wipe,
     /// SIGSTOP for the paused time, then SIGCONT.
     Pause,
+    /// As crash, and under `[durability]` its unsynced changes are undone before the restart,
+    /// whatever `crash` says: the machine lost power, not just the process.
+    PowerLoss,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Graceful, Kind::Crash, Kind::Wipe, Kind::Pause];
+    // Power loss last: a schedule drawn without it does not move when its weight is 0.
+    pub const ALL: [Kind; 5] = [
+        Kind::Graceful,
+        Kind::Crash,
+        Kind::Wipe,
+        Kind::Pause,
+        Kind::PowerLoss,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -29,6 +39,7 @@ impl Kind {
             Kind::Crash => "crash",
             Kind::Wipe => "wipe",
             Kind::Pause => "pause",
+            Kind::PowerLoss => "power-loss",
         }
     }
 
@@ -44,8 +55,8 @@ pub struct Attrition {
     pub processes: Vec<String>,
     /// Never more than this many dead or paused at once.
     pub max_dead: u32,
-    /// Graceful, crash, wipe, pause; not all zero.
-    pub weights: [f64; 4],
+    /// Graceful, crash, wipe, pause, power-loss; not all zero.
+    pub weights: [f64; 5],
     pub interval: NsRange,
     pub recovery: NsRange,
     pub grace: NsRange,
@@ -80,7 +91,7 @@ impl NemesisEvent {
         match self.kind {
             Kind::Pause => self.paused_ns,
             Kind::Graceful => self.grace_ns.saturating_add(self.recovery_ns),
-            Kind::Crash | Kind::Wipe => self.recovery_ns,
+            Kind::Crash | Kind::Wipe | Kind::PowerLoss => self.recovery_ns,
         }
     }
 }
@@ -198,7 +209,7 @@ mod tests {
         Attrition {
             processes: vec!["kv".into()],
             max_dead,
-            weights: [0.3, 0.5, 0.2, 0.1],
+            weights: [0.3, 0.5, 0.2, 0.1, 0.0],
             interval: r(1000, 5000),
             recovery: r(1000, 10_000),
             grace: r(2000, 5000),
@@ -259,15 +270,20 @@ mod tests {
     #[test]
     fn weights_decide_the_kinds() {
         let mut c = cfg(3);
-        c.weights = [0.0, 1.0, 0.0, 0.0];
+        c.weights = [0.0, 1.0, 0.0, 0.0, 0.0];
         assert!(schedule(1, &c, &targets()).all(|e| e.kind == Kind::Crash && e.grace_ns == 0));
-        c.weights = [0.0, 0.0, 0.0, 1.0];
+        c.weights = [0.0, 0.0, 0.0, 1.0, 0.0];
         assert!(schedule(1, &c, &targets()).all(|e| e.kind == Kind::Pause && e.recovery_ns == 0));
-        c.weights = [1.0, 1.0, 1.0, 1.0];
+        c.weights = [0.0, 0.0, 0.0, 0.0, 1.0];
+        assert!(
+            schedule(1, &c, &targets())
+                .all(|e| e.kind == Kind::PowerLoss && e.recovery_ns > 0 && e.grace_ns == 0)
+        );
+        c.weights = [1.0; 5];
         let kinds: std::collections::HashSet<Kind> =
             schedule(1, &c, &targets()).map(|e| e.kind).collect();
-        assert_eq!(kinds.len(), 4);
-        c.weights = [0.0; 4];
+        assert_eq!(kinds.len(), 5);
+        c.weights = [0.0; 5];
         assert_eq!(schedule(1, &c, &targets()).count(), 0);
     }
 

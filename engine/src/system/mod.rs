@@ -105,6 +105,8 @@ pub struct ProcessSpec {
     /// `user = "postgres"`: run as this user (chaos-ctl must be root), for servers that refuse
     /// to run as root.
     pub user: Option<String>,
+    /// `machine = "m1"`: the processes sharing a disk, which a power loss takes down together.
+    pub machine: Option<String>,
 }
 
 impl ProcessSpec {

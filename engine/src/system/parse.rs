@@ -30,6 +30,7 @@ pub(crate) struct RawProcess {
     restart: Option<Spanned<String>>,
     limits: Option<Spanned<RawLimits>>,
     user: Option<Spanned<String>>,
+    machine: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -49,6 +50,8 @@ pub(crate) struct RawAttrition {
     crash: Option<Spanned<Number>>,
     wipe: Option<Spanned<Number>>,
     pause: Option<Spanned<Number>>,
+    #[serde(rename = "power-loss")]
+    power_loss: Option<Spanned<Number>>,
     interval: Option<Spanned<String>>,
     recovery: Option<Spanned<String>>,
     grace: Option<Spanned<String>>,
@@ -134,7 +137,7 @@ pub(crate) fn build(
             err_at(
                 n.kind.span(),
                 format!(
-                    "unknown kind `{}`; expected graceful, crash, wipe or pause",
+                    "unknown kind `{}`; expected graceful, crash, wipe, pause or power-loss",
                     n.kind.get_ref()
                 ),
             )
@@ -494,8 +497,17 @@ fn build_process(
             format!("user `{}`: expected a user name", u.get_ref()),
         ));
     }
+    if let Some(m) = &raw.machine
+        && m.get_ref().trim().is_empty()
+    {
+        return Err(err_at(
+            m.span(),
+            "machine: expected a name shared by the processes of one machine, e.g. \"m1\"".into(),
+        ));
+    }
     Ok(ProcessSpec {
         user: raw.user.map(|u| u.into_inner()),
+        machine: raw.machine.map(|m| m.into_inner()),
         name: raw.name.into_inner(),
         cmd: raw.cmd.into_inner(),
         replicas,
@@ -561,11 +573,12 @@ fn build_attrition(
         weight(&raw.crash, "crash", 0.5)?,
         weight(&raw.wipe, "wipe", 0.2)?,
         weight(&raw.pause, "pause", 0.0)?,
+        weight(&raw.power_loss, "power-loss", 0.0)?,
     ];
     if weights.iter().sum::<f64>() <= 0.0 {
         return Err(err_at(
             0..0,
-            "[attrition]: graceful, crash, wipe and pause are all 0; give at least one a weight"
+            "[attrition]: graceful, crash, wipe, pause and power-loss are all 0; give at least one a weight"
                 .into(),
         ));
     }
@@ -652,5 +665,47 @@ mod tests {
         assert!(parse_bytes("0").is_err());
         assert_eq!(parse_percent("50%"), Ok(50));
         assert!(parse_percent("50").is_err());
+    }
+
+    const KV: &str = "[[process]]\nname = \"kv\"\ncmd = [\"sleep\", \"9\"]\n";
+
+    #[test]
+    fn power_loss_is_an_attrition_weight_and_a_nemesis_kind() {
+        let p = crate::parse::parse_policy(
+            &format!(
+                "{KV}[attrition]\ngraceful = 0\ncrash = 0\nwipe = 0\npower-loss = 0.5\n\
+                 [[nemesis]]\nat = \"1s\"\nprocess = \"kv\"\nkind = \"power-loss\"\nrecovery = \"2s\"\n"
+            ),
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            p.system.attrition.unwrap().weights,
+            [0.0, 0.0, 0.0, 0.0, 0.5]
+        );
+        assert_eq!(p.system.nemesis[0].kind, Kind::PowerLoss);
+        assert_eq!(p.system.nemesis[0].recovery_ns, 2_000_000_000);
+        let e = crate::parse::parse_policy(
+            &format!("{KV}[[nemesis]]\nat = \"1s\"\nprocess = \"kv\"\nkind = \"blackout\"\n"),
+            "t",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("power-loss"), "{e}");
+        let e = crate::parse::parse_policy(&format!("{KV}[attrition]\npower-loss = -1\n"), "t")
+            .unwrap_err();
+        assert!(e.to_string().contains("`power-loss` is a weight"), "{e}");
+    }
+
+    #[test]
+    fn machine_groups_processes_and_an_empty_one_is_refused() {
+        let p = crate::parse::parse_policy(
+            &format!("{KV}machine = \"m1\"\n[[process]]\nname = \"b\"\ncmd = [\"true\"]\n"),
+            "t",
+        )
+        .unwrap();
+        assert_eq!(p.system.processes[0].machine.as_deref(), Some("m1"));
+        assert_eq!(p.system.processes[1].machine, None);
+        let e = crate::parse::parse_policy(&format!("{KV}machine = \" \"\n"), "t").unwrap_err();
+        assert!(e.to_string().contains("machine: expected a name"), "{e}");
     }
 }
