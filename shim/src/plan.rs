@@ -213,23 +213,15 @@ pub fn choose(
             site,
         };
         let param = param_at(chance);
-        let action = match realise(&rule.fault, rule.context(), call, &mut facts, meta, param) {
-            Ok(action) => action,
-            Err(not_here) => {
-                tally(i, Err(Reason::Realism(not_here)));
-                continue;
-            }
+        let action = match after_draw(
+            rt,
+            i,
+            realise(&rule.fault, rule.context(), call, &mut facts, meta, param),
+        ) {
+            After::Fire(action) => action,
+            After::Next => continue,
+            After::Withhold => return None,
         };
-        // Withheld before it uses up one of the rule's `times`: it did not happen.
-        if !crate::log::writable() {
-            tally(i, Err(Reason::LogUnwritable));
-            return None;
-        }
-        if !take_one_of_times(rt, i) {
-            tally(i, Err(Reason::TimesUsedUp));
-            continue;
-        }
-        tally(i, Ok(()));
         return Some(Plan {
             action,
             source: Source::Rule(i),
@@ -293,22 +285,11 @@ pub fn decide_named(
             tally(i, Err(Reason::OutsideWindow));
             continue;
         }
-        let action = match action_of(&rule.fault, param_at(chance)) {
-            Ok(action) => action,
-            Err(not_here) => {
-                tally(i, Err(Reason::Realism(not_here)));
-                continue;
-            }
+        let action = match after_draw(rt, i, action_of(&rule.fault, param_at(chance))) {
+            After::Fire(action) => action,
+            After::Next => continue,
+            After::Withhold => return None,
         };
-        if !crate::log::writable() {
-            tally(i, Err(Reason::LogUnwritable));
-            return None;
-        }
-        if !take_one_of_times(rt, i) {
-            tally(i, Err(Reason::TimesUsedUp));
-            continue;
-        }
-        tally(i, Ok(()));
         return Some(Plan {
             action,
             source: Source::Rule(i),
@@ -316,6 +297,38 @@ pub fn decide_named(
         });
     }
     None
+}
+
+/// What becomes of rule `i` once its draw said fire and the realism model answered.
+enum After {
+    Fire(Action),
+    /// Not here: the next rule may fire instead.
+    Next,
+    /// The process cannot log: no fault at all on this call.
+    Withhold,
+}
+
+/// The one path from "drawn to fire" to a fault, counting every way out: refused by the model,
+/// withheld for want of a log (before it uses up one of the rule's `times`: it did not happen),
+/// `times` used up, or fired.
+fn after_draw(rt: &Runtime, i: usize, realised: Result<Action, NotHere>) -> After {
+    let action = match realised {
+        Ok(action) => action,
+        Err(not_here) => {
+            tally(i, Err(Reason::Realism(not_here)));
+            return After::Next;
+        }
+    };
+    if !crate::log::writable() {
+        tally(i, Err(Reason::LogUnwritable));
+        return After::Withhold;
+    }
+    if !take_one_of_times(rt, i) {
+        tally(i, Err(Reason::TimesUsedUp));
+        return After::Next;
+    }
+    tally(i, Ok(()));
+    After::Fire(action)
 }
 
 /// Rule `i`'s two numbers at this site: the chance its parameter (a short length, a delay) is
