@@ -367,44 +367,46 @@ pub fn created(path: &[u8], fd: c_int) {
 /// Before `truncate(path, len)` of a covered file: what a shrink cuts away, and the old size, read
 /// through a read-only open of our own.
 pub fn before_path_truncate(path: &[u8], len: u64) {
+    if let Some((fd, _)) = open_regular(path) {
+        before_resize(fd, Some(len));
+        sys::close(fd);
+    }
+}
+
+/// A read-only fd of our own on the regular file at `path`, and its stat; None for anything
+/// else (missing, a directory, a path too long). The caller closes it.
+fn open_regular(path: &[u8]) -> Option<(c_int, libc::stat)> {
     let mut nul = [0u8; 4097];
     if path.len() >= nul.len() {
-        return;
+        return None;
     }
     nul[..path.len()].copy_from_slice(path);
     let fd = open_raw(&nul, libc::O_RDONLY);
     if fd < 0 {
-        return;
+        return None;
     }
-    if sys::fstat(fd).is_some_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG) {
-        before_resize(fd, Some(len));
+    match sys::fstat(fd) {
+        Some(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG => Some((fd, st)),
+        _ => {
+            sys::close(fd);
+            None
+        }
     }
-    sys::close(fd);
 }
 
 /// Before an open with O_TRUNC of an existing covered file: its whole content and size.
 pub fn before_truncating_open(path: &[u8]) {
-    let mut nul = [0u8; 4097];
-    if path.len() >= nul.len() {
+    let Some((fd, st)) = open_regular(path) else {
         return;
-    }
-    nul[..path.len()].copy_from_slice(path);
-    let fd = open_raw(&nul, libc::O_RDONLY);
-    if fd < 0 {
-        return;
-    }
-    if let Some(st) = sys::fstat(fd)
-        && st.st_mode & libc::S_IFMT == libc::S_IFREG
-    {
-        let size = st.st_size as u64;
-        let blob = save(fd, 0, size);
-        record("truncate", path, st.st_ino, next_seq(), |l| {
-            l.field_num("old_size", size);
-            l.field_num("off", 0);
-            l.field_num("len", size);
-            l.field_num("blob", blob.unwrap_or(0));
-        });
-    }
+    };
+    let size = st.st_size as u64;
+    let blob = save(fd, 0, size);
+    record("truncate", path, st.st_ino, next_seq(), |l| {
+        l.field_num("old_size", size);
+        l.field_num("off", 0);
+        l.field_num("len", size);
+        l.field_num("blob", blob.unwrap_or(0));
+    });
     sys::close(fd);
 }
 
