@@ -409,6 +409,16 @@ impl Supervisor<'_> {
         &self.run.policy.system.processes[self.replicas[r].spec]
     }
 
+    /// How long a process waits before its restart: attrition's `recovery`, or SELF_RESTART.
+    fn restart_range(&self) -> NsRange {
+        self.run
+            .policy
+            .system
+            .attrition
+            .as_ref()
+            .map_or(SELF_RESTART, |a| a.recovery)
+    }
+
     fn interrupted() -> Option<i32> {
         match crate::signals::RECEIVED.load(Ordering::SeqCst) {
             0 => None,
@@ -590,13 +600,7 @@ impl Supervisor<'_> {
             power_loss,
             self.run.log_path,
         );
-        let restart_range = self
-            .run
-            .policy
-            .system
-            .attrition
-            .as_ref()
-            .map_or(SELF_RESTART, |a| a.recovery);
+        let restart_range = self.restart_range();
         let policy_restart = self.spec(r).restart;
         let seed = self.run.seed;
         let rep = &mut self.replicas[r];

@@ -3,7 +3,7 @@
 //! scheduled `power-loss` event, so it is logged, counted, undone and frozen the same way.
 
 use super::replica::State;
-use super::{SELF_RESTART, Supervisor, journal_event, ns};
+use super::{Supervisor, journal_event, ns};
 use chaos_engine::system::{self as sys, Kind, NemesisEvent};
 use std::time::{Duration, Instant};
 
@@ -79,13 +79,7 @@ impl Supervisor<'_> {
         if bits == 0 {
             return;
         }
-        let range = self
-            .run
-            .policy
-            .system
-            .attrition
-            .as_ref()
-            .map_or(SELF_RESTART, |a| a.recovery);
+        let range = self.restart_range();
         // The page's process order is the replicas' (the workload comes last).
         for r in (0..self.replicas.len()).filter(|&r| r < 64 && bits & (1 << r) != 0) {
             let name = self.replicas[r].name.clone();
