@@ -89,17 +89,19 @@ pub fn describe(log: &Log) -> String {
         };
         match u.pid {
             Some(pid) => {
-                let name = u
-                    .name
-                    .as_deref()
-                    .map_or(String::new(), |n| format!(" ({n})"));
                 let why = u.errno.as_deref().unwrap_or("unknown error");
                 out.push_str(&if u.what.as_deref() == Some("policy") {
-                    format!(
-                        "chaos: pid {pid}{name} could not read the run's policy ({why}: it runs \
-                         as a user the run's files do not admit): it ran without chaos\n"
+                    chaos_engine::control::unreadable_policy_line(
+                        pid.into(),
+                        u.name.as_deref(),
+                        why,
+                        "ran",
                     )
                 } else {
+                    let name = u
+                        .name
+                        .as_deref()
+                        .map_or(String::new(), |n| format!(" ({n})"));
                     format!(
                         "chaos: pid {pid}{name} could not write the log ({why}): {faults}, not \
                          injected\n"

@@ -14,7 +14,7 @@ use core::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed, Ordering::SeqCs
 
 mod lineage;
 mod unlogged;
-pub use unlogged::{Unlogged, Unreadable};
+pub use unlogged::{Unlogged, Unreadable, unreadable_policy_line};
 
 /// The first word of a control page of this layout (the digit changes with the layout).
 pub const MAGIC: u64 = u64::from_le_bytes(*b"CHAOSCP6");

@@ -104,12 +104,11 @@ fn inert_as_another_user(errno: i32) -> Result<bool, String> {
     if control.is_some() && crate::control::page_denied(control.as_deref()) {
         let mut name = [0u8; 16];
         let n = crate::sys::comm(&mut name);
-        let line = format!(
-            "chaos: pid {} ({}) could not read the run's policy ({}: it runs as a user the run's \
-             files do not admit): it runs without chaos\n",
-            crate::sys::getpid(),
-            String::from_utf8_lossy(&name[..n]),
-            chaos_engine::errno::errno_name(errno)
+        let line = chaos_engine::control::unreadable_policy_line(
+            crate::sys::getpid().into(),
+            Some(&String::from_utf8_lossy(&name[..n])),
+            chaos_engine::errno::errno_name(errno),
+            "runs",
         );
         crate::sys::write_all(2, line.as_bytes());
         return Ok(true);

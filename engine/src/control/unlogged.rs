@@ -41,6 +41,17 @@ pub struct Unlogged {
     pub name: String,
 }
 
+/// The line that names a process exec'd as a user the run's files do not admit: chaos-ctl's
+/// summary prints it from the page, and the shim prints it itself when the page is closed to it
+/// too, so both say the same.
+pub fn unreadable_policy_line(pid: i64, name: Option<&str>, errno: &str, tense: &str) -> String {
+    let name = name.map_or(String::new(), |n| format!(" ({n})"));
+    format!(
+        "chaos: pid {pid}{name} could not read the run's policy ({errno}: it runs as a user the \
+         run's files do not admit): it {tense} without chaos\n"
+    )
+}
+
 impl Page<'_> {
     fn unlogged_entry(&self, i: usize) -> &[core::sync::atomic::AtomicU64] {
         &self.words[W_UNLOGGED + i * ENTRY_WORDS..][..ENTRY_WORDS]
