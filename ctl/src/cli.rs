@@ -219,7 +219,7 @@ pub struct MinimizeArgs {
 /// Where a run's policy comes from: `--policy F` or `--profile P` (default: benign).
 #[derive(Args)]
 pub struct PolicyArgs {
-    /// Policy file (TOML); see README "Policy reference"
+    /// Policy file (TOML); see docs/reference.md, "Policy reference"
     #[arg(long, short = 'p', conflicts_with = "profile")]
     pub policy: Option<PathBuf>,
     /// Built-in profile: benign (default), network, none

@@ -17,6 +17,12 @@
 //! - [`toxic`] is what Toxiproxy's toxics (latency, bandwidth, blackhole…) do to one call.
 //! - [`refusal`] says why a rule whose draw said "fire" did not inject (counted per rule).
 //! - [`quirk`] catalogues the platform quirks (macOS, BSD, old Linux, WSL1) the shim can reproduce.
+//! - [`chance`] is the cheap half of a decision (does a rule fire at a key), [`process_key`] a
+//!   process's share of every key.
+//! - The policy's vocabulary: [`op`] (calls and groups), [`kind`] (fd kinds), [`addr`] and
+//!   [`glob`] (targets, matched without allocating), [`fault`], [`signal`], [`errno`] (which errnos
+//!   each call can return on Linux); [`notes`] is what `chaos-ctl validate` points out in a valid
+//!   policy; [`env`] names every variable chaos reads.
 //!
 //! The shim (`chaos-shim`) and the CLI (`chaos-ctl`) both depend on this crate; it depends on neither.
 

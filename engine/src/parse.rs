@@ -919,7 +919,7 @@ fn short_backwards(text: &str) -> Option<String> {
     })
 }
 
-/// What a field expects, in the words of the README, for type errors.
+/// What a field expects, in the words of the policy reference (docs/reference.md), for type errors.
 fn field_expects(key: &str) -> Option<&'static str> {
     Some(match key {
         "on" => "an op name or an array of them, e.g. \"reads\" or [\"recv\", \"send\"]",

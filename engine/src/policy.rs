@@ -1,4 +1,6 @@
-//! The validated policy model the shim executes. Built by `parse`, never by hand in the shim.
+//! The validated policy model both backends execute: the preload shim and chaos-ctl's seccomp
+//! supervisor read the same `Policy`, so a policy means the same whichever runs it. Built by
+//! `parse`, never by hand.
 
 use crate::addr::{AddrPattern, Endpoint};
 use crate::fault::Fault;

@@ -49,7 +49,7 @@ impl Reason {
         }
     }
 
-    /// Its name in logs and messages: the realism rule's (README, "Realism"), or `times-used-up`
+    /// Its name in logs and messages: the realism rule's (docs/reference.md, "Realism"), or `times-used-up`
     /// `outside-window` and `log-unwritable`.
     pub fn name(self) -> &'static str {
         match self {

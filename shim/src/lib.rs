@@ -1,10 +1,23 @@
 //! chaos-shim: the preloaded library. It exports libc's socket and I/O entry points, asks the engine
-//! what to do when a rule can apply, and does it. See the README, "Design" (the hot path), and docs/rust-preload-risks.md.
+//! what to do when a rule can apply, and does it. docs/ARCHITECTURE.md follows one call through it
+//! (the hot path); docs/rust-preload-risks.md has the evidence behind its rules.
 //!
-//! Layout: `real` (the real functions), `init` (the constructor), `runtime` (process-wide state),
-//! `fdtable` (the lock-free fd cache), `plan` (decisions and realism), `hooks` (the exported symbols),
-//! `log` (the event log), `readiness` (epoll registrations and stalls), `ownfd` (the shim's own
-//! fds), `failed_close` (fds whose close failed, to catch retried closes), `guard` (re-entry and panic containment), `sys` (raw syscalls).
+//! Modules, every one (a module added here gets its line):
+//! - start and state: `init` (the constructor), `real` (the real functions), `runtime`
+//!   (process-wide state), `guard` (re-entry and panic containment), `sys` (raw syscalls),
+//!   `time` (ns to and from the kernel's time types);
+//! - the calls: `hooks` (the exported symbols), `fdtable` (the lock-free fd cache), `plan` (which
+//!   rule fires), `facts` (the realism model's facts from the live fd), `named_counts` (per-name
+//!   counters for calls with no fd), `abspath` (paths made absolute);
+//! - carrying faults out: `readiness` (epoll registrations and stalls), `hold` (partitions on live
+//!   connections), `toxic` (Toxiproxy's toxics), `reorder` (UDP reordering), `process_fault`
+//!   (crash, terminate, pause), `quirks` and `sockstate` (platform quirks and the socket state
+//!   they read);
+//! - storage: `disk` (`[[disk]]` counters), `durable` (the `[durability]` journal), `writeback`
+//!   (fsync errors reported once per description);
+//! - the run: `log` (the event log), `ownfd` (the shim's own fds), `failed_close` (fds whose close
+//!   failed, to catch retried closes), `control` (the control page), `lineage` (keys of a system's
+//!   descendants across exec).
 
 mod abspath;
 mod control;

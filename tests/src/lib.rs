@@ -398,7 +398,7 @@ pub fn sha256(path: &Path) -> String {
 /// The echo_threads fixture's policy in the determinism and replay tests. Writes, connects and
 /// accepts only: the offsets of writes and the ordinals of connects do not depend on timing, while
 /// how the kernel chunks what a reader receives does, and so does whether a loopback connect
-/// completes before an EINTR could be injected (README, "Connections and decisions").
+/// completes before an EINTR could be injected (docs/reference.md, "Connections and decisions").
 pub const THREADED_WRITES_POLICY: &str = r#"
 [[rules]]
 name = "slow-writes"

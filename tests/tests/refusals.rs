@@ -260,7 +260,7 @@ fn injected_counts_match_the_fault_lines_and_repro_tools_read_over_them() {
     assert_eq!((slow.drawn, slow.injected), (delays, delays), "{slow:?}");
     assert!(slow.refused.is_empty(), "{slow:?}");
     // The short comes first in file order: drawn on every send and refused, after which the
-    // delay gets its turn (README, "Realism").
+    // delay gets its turn (docs/reference.md, "Realism").
     assert_eq!((short.drawn, short.injected), (2 * SENDS, 0), "{short:?}");
     assert!(
         !r.stderr.contains("chaos: rule slow-send:"),

@@ -2,8 +2,8 @@
 //!
 //! One JSON object per line (JSON Lines). The shim formats a line into a `LineBuf` on its stack and
 //! writes it with a single `write(2)` to an O_APPEND file, so lines from many threads and processes
-//! never interleave. Field reference: README.md, "The event log"; [`schema`] holds the same lines as
-//! serde types, for reading a log back.
+//! never interleave. Field reference: docs/reference.md, "The event log"; [`schema`] holds the
+//! same lines as serde types, for reading a log back.
 
 use core::fmt::{self, Write};
 

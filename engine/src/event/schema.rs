@@ -1,6 +1,7 @@
 //! The event log's lines as serde types: what the shim writes (shim/src/log.rs formats them with
 //! [`LineBuf`](super::LineBuf), field by field, in the order of the fields here), what `chaos-ctl`
-//! reads back and what the integration tests check. Field reference: README.md, "The event log".
+//! reads back and what the integration tests check. Field reference: docs/reference.md, "The
+//! event log".
 //!
 //! Unknown fields are ignored, so an older reader still reads a newer shim's log; the tests check
 //! the other way round, that every field the shim writes is one of these (serialising a parsed
@@ -229,7 +230,7 @@ pub struct RuleLine {
     pub drawn: u64,
     /// Of those, the faults injected.
     pub injected: u64,
-    /// The rest by reason: a realism rule's name (README, "Realism"), `times-used-up` or
+    /// The rest by reason: a realism rule's name (docs/reference.md, "Realism"), `times-used-up` or
     /// `outside-window`.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub refused: std::collections::BTreeMap<String, u64>,
