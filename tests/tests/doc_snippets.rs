@@ -133,7 +133,7 @@ fn every_policy_in_the_docs_parses() {
     let blocks = all_blocks();
     let tomls: Vec<&Block> = blocks.iter().filter(|b| b.lang() == "toml").collect();
     assert!(
-        tomls.len() >= 10,
+        tomls.len() >= 5,
         "found only {} toml blocks: is the fence scanner broken?",
         tomls.len()
     );
@@ -156,7 +156,7 @@ fn every_chaos_ctl_command_line_in_the_docs_exists() {
         .map(|b| command_lines(b.lang(), &b.body).len())
         .sum();
     assert!(
-        lines >= 30,
+        lines >= 20,
         "found only {lines} chaos-ctl command lines: is the scanner broken?"
     );
     assert_none(
