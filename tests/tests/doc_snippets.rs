@@ -6,14 +6,12 @@
 //! "Code snippets in these documents". The last tests feed each check a broken snippet, so a
 //! check that stopped looking would fail too.
 
-mod doc_snippets {
-    pub mod cli;
-    pub mod markdown;
-}
+mod cli;
+mod markdown;
 
 use chaos_tests::workspace_root;
-use doc_snippets::cli::{Cli, command_lines};
-use doc_snippets::markdown::{Block, anchors, blocks, links};
+use cli::{Cli, command_lines};
+use markdown::{Block, anchors, blocks, links};
 use std::path::{Path, PathBuf};
 
 /// The documents a user or contributor reads: the README, docs/*.md, bench/README.md.
