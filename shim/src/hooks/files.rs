@@ -20,10 +20,11 @@ macro_rules! fd_hooks {
         $(
             #[unsafe(no_mangle)]
             pub unsafe extern "C" fn $name($fd: c_int $(, $arg: $ty)*) -> c_int {
-                // SAFETY (both calls): the program's own call, passed on as it made it.
                 let Some(rt) = runtime::get() else {
+                    // SAFETY: the program's own call, passed on as it made it.
                     return unsafe { real::$name($fd $(, $arg)*) };
                 };
+                // SAFETY: the program's own call, passed on as it made it.
                 run_simple(rt, simple_call(Op::$op, $fd), || unsafe {
                     real::$name($fd $(, $arg)*)
                 })
@@ -157,9 +158,10 @@ pub unsafe extern "C" fn posix_fallocate64(fd: c_int, off: off_t, len: off_t) ->
 /// `dup` (not dup2/dup3, which name the new number: out of fds, they report EBADF, not EMFILE).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
-    // SAFETY (both calls): the program's own call, passed on as it made it.
     let r = match runtime::get() {
+        // SAFETY: the program's own call, passed on as it made it.
         None => unsafe { real::dup(fd) },
+        // SAFETY: the program's own call, passed on as it made it.
         Some(rt) => run_simple(rt, simple_call(Op::Dup, fd), || unsafe { real::dup(fd) }),
     };
     if r >= 0 {
