@@ -37,7 +37,7 @@ use chaos_engine::op::Op;
 use chaos_engine::policy::Policy;
 
 /// The ops this backend decides: the socket data calls, connect, accept, setsockopt and epoll
-/// waits (see `filter::NOTIFIED`). glibc's recv and send arrive as recvfrom and sendto.
+/// waits (see `filter::all`). glibc's recv and send arrive as recvfrom and sendto.
 pub const SERVED: [Op; 17] = [
     Op::Read,
     Op::Readv,
