@@ -426,3 +426,7 @@ pub fn classify(policy: &Policy, fd: c_int, role_hint: Role) -> Meta {
 pub fn still_same_file(fd: c_int, slot: &Slot) -> bool {
     sys::fstat(fd).is_some_and(|st| st.st_ino == slot.ino.load(Relaxed))
 }
+
+#[cfg(test)]
+#[path = "fdtable_tests.rs"]
+mod tests;

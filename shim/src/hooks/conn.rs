@@ -131,7 +131,7 @@ pub(crate) fn simple_call(op: Op, fd: c_int) -> Call {
     }
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn setsockopt(
     fd: c_int,
     level: c_int,
@@ -168,7 +168,7 @@ pub unsafe extern "C" fn setsockopt(
     r
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
     let Some(rt) = runtime::get() else {
         // SAFETY: integer arguments, the program's own, passed on unchanged.
@@ -325,7 +325,7 @@ fn accept_counts(fd: c_int) -> bool {
     counted
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     if let Some(rt) = runtime::get()
         && let Some(h) = quirks::check_address(rt, addr, len)
@@ -339,7 +339,7 @@ pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) 
 
 /// listen() itself is never faulted; a process partitions can cut records the port in the run's
 /// directory, so that its peers know who they are connected to.
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
     // SAFETY: integer arguments, the program's own, passed on unchanged.
     let r = unsafe { real::listen(fd, backlog) };
@@ -362,7 +362,7 @@ fn register_local_port(fd: c_int) {
     }
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
     if let Some(rt) = runtime::get()
         && !rt.quirks.is_empty()
@@ -381,7 +381,7 @@ pub unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut s
     unsafe { real::getpeername(fd, addr, len) }
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
     // SAFETY: the program's own arguments, passed on unchanged: the real call's contract is the one
     // the program called us with.
@@ -390,7 +390,7 @@ pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut sockle
     })
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn accept4(
     fd: c_int,
     addr: *mut sockaddr,
@@ -452,7 +452,7 @@ fn decide_connect(rt: &Runtime, fd: c_int, addr: *const sockaddr, len: socklen_t
         .filter(|_| runtime::in_own_process())
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     let Some(rt) = runtime::get() else {
         // SAFETY: the program's own arguments, passed on unchanged: the real call's contract is the

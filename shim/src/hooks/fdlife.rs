@@ -9,7 +9,7 @@ use crate::real;
 use crate::runtime;
 use libc::{c_int, c_uint};
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
     if ownfd::is_own(fd) && runtime::in_own_process() {
         // Programs that close every fd they did not open would cut the log; report success and keep
@@ -54,19 +54,19 @@ fn close_range_sparing_own(first: c_uint, last: c_uint, flags: c_int) -> c_int {
     }
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
     close_range_sparing_own(first, last, flags)
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn closefrom(low: c_int) {
     let saved = crate::sys::errno();
     close_range_sparing_own(low.max(0) as c_uint, c_uint::MAX, 0);
     crate::sys::set_errno(saved);
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
     if runtime::in_own_process() {
         ownfd::relocate_if_own(new);
@@ -79,7 +79,7 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
     r
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     if runtime::in_own_process() {
         ownfd::relocate_if_own(new);
@@ -90,7 +90,7 @@ pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     r
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, proto: c_int) -> c_int {
     if let Some(rt) = runtime::get()
         && let Some(h) = crate::quirks::socket_type(rt, ty)
@@ -107,7 +107,7 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, proto: c_int) -> c_int
     r
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn socketpair(
     domain: c_int,
     ty: c_int,
@@ -131,7 +131,7 @@ pub unsafe extern "C" fn socketpair(
     r
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn pipe(fds: *mut c_int) -> c_int {
     if let Some(errno) = super::fdless::pipe_fault() {
         crate::sys::set_errno(errno);
@@ -149,7 +149,7 @@ pub unsafe extern "C" fn pipe(fds: *mut c_int) -> c_int {
     r
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn pipe2(fds: *mut c_int, flags: c_int) -> c_int {
     if let Some(errno) = super::fdless::pipe_fault() {
         crate::sys::set_errno(errno);
