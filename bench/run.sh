@@ -89,8 +89,11 @@ ITER=$((ITER / 10)) bench_mode churn native empty
 
 # The seccomp backend, for what the shim cannot reach: the same loop built static (no libc calls
 # for a preload library to hook) and its Go counterpart. Every call the filter hands over is a
-# round trip to chaos-ctl's supervisor, whether or not a rule fires; strace --inject is the peer
-# tool that reaches the same programs (ptrace: the call stops twice). Fewer rounds: these cost µs.
+# round trip to chaos-ctl's supervisor, whether or not a rule fires; the filter is built from the
+# policy, so a policy whose rules act only on connect (other-op.toml), or none, hands over no
+# send or recv, while any rule on a data call has every data call handed over. strace --inject
+# is the peer tool that reaches the same programs (ptrace: the call stops twice). Fewer rounds:
+# these cost µs.
 SITER=${SITER:-$((ITER / 20))}
 cc -O2 -static -o "$OUT/pingpong-static" bench/pingpong.c
 GO_PINGPONG=
@@ -112,6 +115,7 @@ seccomp_cost() {
         native) v=$("$prog" "$SITER" plain) ;;
         preload) v=$(LD_PRELOAD=$SHIM CHAOS_PROFILE=none "$OUT/pingpong" "$SITER" plain) ;;
         none) v=$("$CTL" run -q --backend seccomp -P none --log "$OUT/s.jsonl" -- "$prog" "$SITER" plain) ;;
+        connect) v=$("$CTL" run -q --backend seccomp --policy bench/other-op.toml --log "$OUT/s.jsonl" -- "$prog" "$SITER" plain) ;;
         nomatch) v=$("$CTL" run -q --backend seccomp --policy bench/nomatch.toml --log "$OUT/s.jsonl" -- "$prog" "$SITER" plain) ;;
         match-p0) v=$("$CTL" run -q --backend seccomp --policy bench/match-p0.toml --log "$OUT/s.jsonl" -- "$prog" "$SITER" plain) ;;
         strace) v=$("${STRACE_INJECT[@]}" "$prog" "$SITER" plain) ;;
@@ -129,8 +133,9 @@ seccomp_cost() {
       native) label="native";;
       preload) label="preload: shim, no rules (dynamic)";;
       none) label="seccomp: no rules (profile none)";;
-      nomatch) label="seccomp: rules not matching fd";;
-      match-p0) label="seccomp: matching rule, p=0";;
+      connect) label="seccomp: rule on connect only";;
+      nomatch) label="seccomp: data rules, not this fd";;
+      match-p0) label="seccomp: data rule on fd, p=0";;
       strace) label="strace -f --seccomp-bpf --inject";;
     esac
     row "$label" "${RUNS[$c]}" "$base"
@@ -139,10 +144,10 @@ seccomp_cost() {
 }
 if "$CTL" run -q --backend seccomp -P none --log "$OUT/s.jsonl" -- true 2>/dev/null; then
   seccomp_cost "send + recv on a unix socketpair, static C (gcc -static)" "$OUT/pingpong-static" \
-    native preload none nomatch match-p0 strace
+    native preload none connect nomatch match-p0 strace
   if [ -n "$GO_PINGPONG" ]; then
     seccomp_cost "Write + Read on a unix socketpair, Go (net.FileConn, netpoller)" "$GO_PINGPONG" \
-      native none nomatch match-p0 strace
+      native none connect nomatch match-p0 strace
   else
     echo "(no go on PATH: the Go table is left out)"; echo
   fi

@@ -105,6 +105,7 @@ fn remove_orphaned_stage_dirs() {
         let gone = unsafe { libc::kill(pid, 0) } != 0 && sys_errno() == libc::ESRCH;
         let ours = entry.metadata().is_ok_and(|m| {
             use std::os::unix::fs::MetadataExt;
+            // SAFETY: getuid cannot fail and touches no memory.
             m.is_dir() && m.uid() == unsafe { libc::getuid() }
         });
         if gone && ours {

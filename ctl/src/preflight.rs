@@ -190,6 +190,8 @@ fn check_privileges(path: &Path, refusals: &mut Vec<Refusal>) {
         )));
     }
     let cpath = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap_or_default();
+    // SAFETY: both strings are NUL-terminated CStrings alive across the call; a null buffer of size
+    // 0 asks only for the value's size.
     let has_caps = unsafe {
         libc::getxattr(
             cpath.as_ptr(),

@@ -21,6 +21,8 @@ extern "C" fn on_interrupt(sig: libc::c_int) {
 /// one-shot, so a second signal kills chaos-ctl at once, as it did before.
 pub fn catch_interrupts() {
     for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: an all-zero sigaction is valid plain data; the handler only stores to an atomic
+        // (async-signal-safe).
         unsafe {
             let mut sa: libc::sigaction = std::mem::zeroed();
             sa.sa_sigaction = on_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t;
@@ -108,6 +110,8 @@ pub fn run(mut cmd: Command, output: &Path, timeout: Duration) -> std::io::Resul
     let start = Instant::now();
     let mut child = cmd.spawn()?;
     let group = child.id() as i32;
+    // SAFETY: kill takes integers; `group` is the group of a child we spawned and have not yet
+    // reaped, so it is still ours.
     let kill_group = || unsafe {
         libc::kill(-group, libc::SIGKILL);
     };

@@ -28,8 +28,9 @@ pub const ADDRS_PREFIX: &str = "CHAOS_ADDRS_";
 /// by chaos-ctl for every process of a run; a run started inside another gets its own.
 pub const CONTROL_VARS: [&str; 2] = ["CHAOS_CONTROL", "CHAOS_CONTROL_URL"];
 
-/// Read by chaos-ctl (CHAOS_SHIM) and the test suite (CHAOS_TEST_BIN_DIR), not by the shim.
-pub const TOOL_VARS: [&str; 2] = ["CHAOS_SHIM", "CHAOS_TEST_BIN_DIR"];
+/// Read by chaos-ctl (CHAOS_SHIM; CHAOS_DEBUG, for the seccomp supervisor's notification counts)
+/// and the test suite (CHAOS_TEST_BIN_DIR), not by the shim.
+pub const TOOL_VARS: [&str; 3] = ["CHAOS_SHIM", "CHAOS_DEBUG", "CHAOS_TEST_BIN_DIR"];
 
 /// Whether `name` is a variable some part of chaos reads.
 pub fn is_known(name: &str) -> bool {

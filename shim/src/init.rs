@@ -13,6 +13,8 @@ use chaos_engine::{parse, profiles};
 use core::sync::atomic::Ordering::Relaxed;
 use std::ffi::OsString;
 
+// Not in the unit tests' binary: they test modules, with no runtime published.
+#[cfg(not(test))]
 #[used]
 #[unsafe(link_section = ".init_array")]
 static CONSTRUCTOR: extern "C" fn() = chaos_shim_init;

@@ -40,12 +40,15 @@ const UNIX_PATH_MAX: usize = 103;
 fn unix_path_len(addr: *const sockaddr, len: socklen_t) -> Option<usize> {
     if addr.is_null()
         || (len as usize) < 2
+        // SAFETY: non-null, and the program's `len` (at least 2) bytes cover the family.
         || unsafe { (*addr).sa_family } as c_int != libc::AF_UNIX
     {
         return None;
     }
     let un = addr as *const libc::sockaddr_un;
     let max = (len as usize - 2).min(108);
+    // SAFETY: sun_path starts 2 bytes in and `max` is `len - 2`, so the slice stays within the
+    // program's `len` bytes.
     let path = unsafe { core::slice::from_raw_parts((*un).sun_path.as_ptr() as *const u8, max) };
     match path.first() {
         None | Some(0) => None, // unnamed or abstract
@@ -195,7 +198,9 @@ pub struct SockOpt {
 impl SockOpt {
     fn int_value(&self) -> Option<c_int> {
         (!self.val.is_null() && self.len as usize >= core::mem::size_of::<c_int>())
-            .then(|| unsafe { *(self.val as *const c_int) })
+            // SAFETY: the program's non-null option value of at least an int's size; read
+            // unaligned, as the kernel copies it (a char buffer may hold it anywhere).
+            .then(|| unsafe { core::ptr::read_unaligned(self.val as *const c_int) })
     }
 }
 
@@ -249,7 +254,9 @@ pub fn after_setsockopt(slot: &Slot, opt: SockOpt) {
         && !opt.val.is_null()
         && opt.len as usize >= core::mem::size_of::<libc::linger>()
     {
-        let l = unsafe { *(opt.val as *const libc::linger) };
+        // SAFETY: the program's non-null value of at least a linger's size (checked above),
+        // read unaligned as the kernel copies it.
+        let l = unsafe { core::ptr::read_unaligned(opt.val as *const libc::linger) };
         if l.l_onoff != 0 && l.l_linger > 0 {
             slot.qstate.fetch_or(LINGERING, Relaxed);
         } else {
@@ -381,6 +388,7 @@ pub fn after_connect(fd: c_int, r: c_int, errno: c_int) {
 }
 
 fn is_loopback(addr: *const sockaddr, len: socklen_t) -> bool {
+    // SAFETY: the program passed `len` bytes at `addr` to connect() or bind().
     matches!(unsafe { fdtable::endpoint_of(addr, len as usize) },
         chaos_engine::addr::Endpoint::Ip(sa) if sa.ip().is_loopback())
 }
@@ -421,6 +429,8 @@ pub fn unix_connect(
 ) -> Option<(c_int, Option<Hit>)> {
     if !rt.quirks.has(Quirk::UnixBacklogEconnrefused)
         || addr.is_null()
+        || (len as usize) < 2
+        // SAFETY: non-null, and the program's `len` (at least 2) bytes cover the family.
         || unsafe { (*addr).sa_family } as c_int != libc::AF_UNIX
         || sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE) != Some(libc::SOCK_STREAM)
     {
@@ -428,6 +438,7 @@ pub fn unix_connect(
     }
     let flags = sys::fcntl_getfl(fd);
     sys::fcntl_setfl(fd, flags | libc::O_NONBLOCK);
+    // SAFETY: the program's own connect() arguments, passed on unchanged.
     let r = unsafe { crate::real::connect(fd, addr, len) };
     let e = sys::errno();
     sys::fcntl_setfl(fd, flags);

@@ -497,3 +497,7 @@ pub fn expire_and_next_end(now: u64, waiter: &'static str) -> Option<u64> {
 pub fn stalled_now(fd: c_int) -> u32 {
     fdtable::slot(fd).map_or(0, stalled_dirs)
 }
+
+#[cfg(test)]
+#[path = "readiness_tests.rs"]
+mod tests;

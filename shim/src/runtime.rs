@@ -69,6 +69,8 @@ pub fn get() -> Option<&'static Runtime> {
     if p.is_null() {
         None
     } else {
+        // SAFETY: a non-null pointer here comes from `publish`: a leaked Box, never freed or
+        // written again, and the Acquire load sees the Runtime the Release store published.
         Some(unsafe { &*p })
     }
 }

@@ -228,8 +228,12 @@ fn session_members(sid: i32) -> Vec<i32> {
 /// SIGKILLs a child's whole session (see `own_group`) and reaps the child.
 pub fn kill_group(child: &mut Child) {
     let sid = child.id() as i32;
+    // SAFETY: kill takes integers; the session is led by our unreaped child, so its id is not
+    // reused.
     unsafe { libc::kill(-sid, libc::SIGKILL) };
     for pid in session_members(sid) {
+        // SAFETY: kill takes integers; the members were just read from /proc as members of our
+        // child's session.
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
     let _ = child.kill();

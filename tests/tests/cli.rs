@@ -47,6 +47,8 @@ fn a_group_wide_sigint_reaches_the_program_once() {
     let child = &mut guard.0;
     read_line_starting(child, "ready", 20);
     // Background::spawn puts chaos-ctl in its own group, and the program shares it.
+    // SAFETY: kill takes integers; the pid is one this test started and has not reaped, so the
+    // number cannot have been reused.
     unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while child.try_wait().unwrap().is_none() {
@@ -79,6 +81,8 @@ fn sigterm_to_chaos_ctl_reaches_the_program() {
     );
     let child = &mut guard.0;
     read_line_starting(child, "ready", 20);
+    // SAFETY: kill takes integers; the pid is one this test started and has not reaped, so the
+    // number cannot have been reused.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let finished = {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);

@@ -44,6 +44,7 @@ fn a_log_that_is_not_a_regular_file_is_refused_up_front() {
     let dir = TempDir::new("bad-log");
     let fifo = dir.join("fifo");
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: `c` is a NUL-terminated CString alive across the call.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
     let subdir = dir.join("sub");
     std::fs::create_dir(&subdir).unwrap();
@@ -201,8 +202,11 @@ fn run_with_a_full_or_closed_stderr_returns_the_programs_status() {
     assert_eq!(status.code(), Some(3), "{status:?}");
     // stderr a pipe nobody reads any more: EPIPE (SIGPIPE is ignored by Rust programs).
     let mut fds = [0; 2];
+    // SAFETY: `fds` is a local array of two ints, as pipe() writes.
     assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: fds[0] is the read end pipe() just made here; nothing else owns it.
     unsafe { libc::close(fds[0]) };
+    // SAFETY: fds[1] is the write end pipe() just made here; the File becomes its only owner.
     let w = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fds[1]) };
     let mut cmd = ctl_run(&dir, None, "p.jsonl", &["sh", "-c", "exit 4"]);
     let child = own_group(&mut cmd)

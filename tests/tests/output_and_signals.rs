@@ -15,8 +15,11 @@ fn ctl() -> Command {
 /// A write end whose read end is already closed: every write gets EPIPE.
 fn closed_pipe() -> Stdio {
     let mut fds = [0; 2];
+    // SAFETY: `fds` is a local array of two ints, as pipe2() writes.
     assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: fds[0] is the read end pipe2() just made here; nothing else owns it.
     unsafe { libc::close(fds[0]) };
+    // SAFETY: fds[1] is the write end pipe2() just made here; the OwnedFd becomes its only owner.
     Stdio::from(unsafe { OwnedFd::from_raw_fd(fds[1]) })
 }
 
@@ -298,6 +301,8 @@ fn interrupt_a_sweep(sig: i32, expected: i32, tag: &str) {
     let cleanup = |child: &mut std::process::Child| {
         kill_group(child);
         for pid in processes_with(&marker) {
+            // SAFETY: kill takes integers; the pids were just found running with this test's unique
+            // marker.
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
     };
@@ -310,6 +315,8 @@ fn interrupt_a_sweep(sig: i32, expected: i32, tag: &str) {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: kill takes integers; the pid is one this test started and has not reaped, so the
+    // number cannot have been reused.
     unsafe { libc::kill(child.id() as i32, sig) };
     let sent = Instant::now();
     let pid = child.id() as i32;
@@ -317,8 +324,12 @@ fn interrupt_a_sweep(sig: i32, expected: i32, tag: &str) {
     let took = sent.elapsed();
     let left = processes_with(&marker);
     for &p in &left {
+        // SAFETY: kill takes integers; the pids were just found running with this test's unique
+        // marker.
         unsafe { libc::kill(p, libc::SIGKILL) };
     }
+    // SAFETY: kill takes integers; the pid is one this test started and has not reaped, so the
+    // number cannot have been reused.
     unsafe { libc::kill(-pid, libc::SIGKILL) };
     assert_eq!(r.code(), Some(expected), "{}", r.describe());
     assert!(took < Duration::from_secs(5), "took {took:?}");

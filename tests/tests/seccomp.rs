@@ -530,3 +530,69 @@ fn a_failing_go_run_is_replayed_and_minimized_under_seccomp() {
         "only resets kept, no delay: {frozen}"
     );
 }
+
+/// The calls handed to the supervisor, from the `CHAOS_DEBUG` line its filter's counts make.
+fn notifications(stderr: &str) -> std::collections::BTreeMap<String, u64> {
+    let line = stderr
+        .lines()
+        .rfind(|l| l.starts_with("chaos: debug: seccomp notifications: "))
+        .unwrap_or_else(|| panic!("no notification counts on stderr: {stderr}"));
+    line.rsplit(": ")
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').expect("call=count");
+            (k.to_string(), v.parse().expect("a count"))
+        })
+        .collect()
+}
+
+/// Each notified call is a round trip to chaos-ctl, so the filter is built from the policy: one
+/// that only acts on connect has no read or write handed over, and its connect rule still acts.
+#[test]
+fn a_connect_only_policy_hands_over_no_read_or_write() {
+    let dir = TempDir::new("seccomp-filter");
+    let exe = compile_c("loopback_pair", dir.path(), &["-static"]);
+    let connect_only = dir.write(
+        "connect.toml",
+        "[[rules]]\nname = \"slow-connect\"\non = \"connect\"\nfd = \"tcp\"\n\
+         fault = { delay = \"10us..300us\" }\n",
+    );
+    let data = dir.write("data.toml", PAIR_POLICY);
+    let run_with = |policy: &std::path::Path, log: &str, debug: bool| {
+        let log = dir.join(log);
+        let mut cmd = ctl(&["run", "-q", "--backend", "seccomp", "--policy"]);
+        cmd.arg(policy)
+            .arg("--log")
+            .arg(&log)
+            .arg("--")
+            .arg(&exe)
+            .arg("20");
+        if debug {
+            cmd.env("CHAOS_DEBUG", "1");
+        } else {
+            cmd.env_remove("CHAOS_DEBUG");
+        }
+        let r = run(&mut cmd, 60);
+        assert_eq!(r.code(), Some(0), "{}", r.describe());
+        assert!(r.stdout.starts_with("ok "), "{}", r.describe());
+        (r, log)
+    };
+
+    let (r, log) = run_with(&connect_only, "connect.jsonl", true);
+    let seen = notifications(&r.stderr);
+    assert_eq!((seen["read"], seen["write"]), (0, 0), "{seen:?}");
+    assert!(seen["connect"] >= 1 && seen["execve"] >= 1, "{seen:?}");
+    let faults = keyed_faults(&log, Some("seccomp"));
+    assert_eq!(faults.len(), 1, "the connect rule still acts: {faults:?}");
+
+    // The counts are of calls seen: a data rule's run has its reads and writes handed over.
+    let (r, _) = run_with(&data, "data.jsonl", true);
+    let seen = notifications(&r.stderr);
+    assert!(seen["read"] > 20 && seen["write"] > 20, "{seen:?}");
+
+    // Nothing of it shows without CHAOS_DEBUG.
+    let (r, _) = run_with(&connect_only, "quiet.jsonl", false);
+    assert!(!r.stderr.contains("debug"), "{}", r.describe());
+}

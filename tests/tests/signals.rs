@@ -30,6 +30,8 @@ fn send(child: &Child, to: To, sig: i32) {
         To::Ctl => pid,
         To::Group => -pid, // own_group makes chaos-ctl its group's leader
     };
+    // SAFETY: kill takes integers; the pid is one this test started and has not reaped, so the
+    // number cannot have been reused.
     assert_eq!(unsafe { libc::kill(target, sig) }, 0);
 }
 

@@ -36,7 +36,7 @@ pub struct FdView {
     /// Our copy of the fd, only while one of its calls is being handled: a copy kept between
     /// calls would keep the file open after the target closes it (a connection the peer never
     /// sees end, a pipe whose reader never sees EOF), and the target's close cannot safely be
-    /// watched (see `filter::NOTIFIED`).
+    /// watched (see `filter`).
     pub ours: Option<OwnedFd>,
     /// The open file's identity (st_dev, st_ino), to know the number still means this file at
     /// the next call: the target may close it and get the number again for another.

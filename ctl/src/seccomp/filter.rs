@@ -1,33 +1,104 @@
-//! The seccomp filter the launcher installs: the socket and I/O calls go to chaos-ctl as user
-//! notifications, everything else runs untouched. It is inherited by every thread and child of
-//! the target, so a whole Go program is covered.
+//! The seccomp filter the launcher installs: the socket and I/O calls a run's policy can act on
+//! go to chaos-ctl as user notifications, everything else runs untouched. It is inherited by
+//! every thread and child of the target, so a whole Go program is covered.
+//!
+//! Each notified call is a round trip through the supervisor (4-5 µs), so the filter is built
+//! per run from the policy (`calls_for`): a call no rule can act on is not notified at all.
 
-/// The calls we are told about. The data, connect and accept calls are where faults land; close,
-/// dup2/dup3, close_range and execve tell us when our copy of an fd stops being the target's (a
-/// copy we kept would hold the connection open after the target closed it).
-pub const NOTIFIED: &[libc::c_long] = &[
-    libc::SYS_read,
-    libc::SYS_write,
-    libc::SYS_readv,
-    libc::SYS_writev,
-    libc::SYS_recvfrom,
-    libc::SYS_sendto,
-    libc::SYS_recvmsg,
-    libc::SYS_sendmsg,
-    libc::SYS_recvmmsg,
-    libc::SYS_sendmmsg,
-    libc::SYS_connect,
-    libc::SYS_accept,
-    libc::SYS_accept4,
-    libc::SYS_listen,
-    libc::SYS_setsockopt,
-    libc::SYS_shutdown,
-    libc::SYS_execve,
-    libc::SYS_execveat,
-    libc::SYS_epoll_wait,
-    libc::SYS_epoll_pwait,
-    libc::SYS_epoll_pwait2,
+use chaos_engine::op::Op;
+use chaos_engine::policy::Policy;
+
+/// Notified whatever the policy. They are rare (once per connection or program, not per byte),
+/// and what the supervisor learns from them keeps keys the same whatever else is notified:
+/// execve/execveat end a process's key and name the program whose `start` line is due;
+/// connect and accept/accept4 are where a socket is numbered as an outgoing connection or a
+/// listener (a connected socket first seen at a read would be taken as accepted); listen puts
+/// a port in the run's directory for partitions; setsockopt and shutdown keep the socket state
+/// the platform quirks read.
+pub const ALWAYS: &[(libc::c_long, &str)] = &[
+    (libc::SYS_connect, "connect"),
+    (libc::SYS_accept, "accept"),
+    (libc::SYS_accept4, "accept4"),
+    (libc::SYS_listen, "listen"),
+    (libc::SYS_setsockopt, "setsockopt"),
+    (libc::SYS_shutdown, "shutdown"),
+    (libc::SYS_execve, "execve"),
+    (libc::SYS_execveat, "execveat"),
 ];
+
+/// The data calls: where most of a program's system calls are, and where data faults land.
+pub const DATA: &[(libc::c_long, &str)] = &[
+    (libc::SYS_read, "read"),
+    (libc::SYS_write, "write"),
+    (libc::SYS_readv, "readv"),
+    (libc::SYS_writev, "writev"),
+    (libc::SYS_recvfrom, "recvfrom"),
+    (libc::SYS_sendto, "sendto"),
+    (libc::SYS_recvmsg, "recvmsg"),
+    (libc::SYS_sendmsg, "sendmsg"),
+    (libc::SYS_recvmmsg, "recvmmsg"),
+    (libc::SYS_sendmmsg, "sendmmsg"),
+];
+
+/// The epoll waits, for rules on `epoll_wait` (an EINTR).
+pub const WAITS: &[(libc::c_long, &str)] = &[
+    (libc::SYS_epoll_wait, "epoll_wait"),
+    (libc::SYS_epoll_pwait, "epoll_pwait"),
+    (libc::SYS_epoll_pwait2, "epoll_pwait2"),
+];
+
+/// Every call a filter may notify: with `calls_for`'s widest answer, the filter of old.
+pub fn all() -> impl Iterator<Item = &'static (libc::c_long, &'static str)> {
+    ALWAYS.iter().chain(DATA).chain(WAITS)
+}
+
+/// A notified call's name, for the supervisor's debug counts.
+pub fn name(nr: libc::c_long) -> &'static str {
+    all().find(|(n, _)| *n == nr).map_or("?", |(_, name)| name)
+}
+
+/// The calls the filter of a run of `policy` notifies (`partitioned`: the process is in a system
+/// whose control page can cut it off from the others).
+///
+/// `ALWAYS`, plus:
+/// - the data calls when a rule, enabled or not, acts on an op this backend serves other than
+///   connect, accept and epoll_wait. All ten together, not per op: a data call is where the
+///   supervisor first sees (and numbers, in the connection key) an accepted connection, a pipe,
+///   a socketpair; were only reads notified, a socket only ever written would take no number
+///   and shift the numbers, hence the keys, of the sockets read. Setsockopt rules need them for
+///   the same reason: their keys hold the socket's number. Connect keys count connects per kind
+///   and accept keys the listener's accepts, so those rules need no data call.
+/// - the data calls when the process can be partitioned: a cut holds its reads and writes.
+/// - the epoll waits when a rule acts on `epoll_wait` (their keys count waits only).
+/// - everything when the policy has `[[inject]]` entries: a frozen policy counts every class,
+///   so that its keys are the run's whatever the rules were.
+///
+/// Rules count enabled or not: `chaos-ctl control` (and a system's `[[nemesis]]`) switch rules
+/// on while the run lives, and the filter, installed before the program starts, cannot grow.
+/// Rules scoped to another process of a system have no ops here (`scope_to_process`). What the
+/// control page can change besides rules (cuts) is covered by `partitioned`.
+pub fn calls_for(policy: &Policy, partitioned: bool) -> Vec<libc::c_long> {
+    let injecting = !policy.injections.is_empty();
+    let ops = || {
+        policy
+            .rules
+            .iter()
+            .flat_map(|r| r.ops.iter())
+            .filter(|op| super::SERVED.contains(op))
+    };
+    let data = injecting
+        || partitioned
+        || ops().any(|op| !matches!(op, Op::Connect | Op::Accept | Op::Accept4 | Op::EpollWait));
+    let waits = injecting || ops().any(|op| op == Op::EpollWait);
+    let mut calls: Vec<libc::c_long> = ALWAYS.iter().map(|(nr, _)| *nr).collect();
+    if data {
+        calls.extend(DATA.iter().map(|(nr, _)| *nr));
+    }
+    if waits {
+        calls.extend(WAITS.iter().map(|(nr, _)| *nr));
+    }
+    calls
+}
 
 // Not close, dup2, dup3, close_range or exit_group: a notified call interrupted by a signal
 // before the supervisor has received it returns EINTR to a program whose handler lacks
@@ -67,9 +138,9 @@ fn jump(code: u32, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
     }
 }
 
-/// The BPF program: another architecture's calls (a 32-bit `int 0x80`) and the x32 ABI are
-/// allowed, as is every call not in `NOTIFIED`.
-pub fn program() -> Vec<libc::sock_filter> {
+/// The BPF program notifying `calls`: another architecture's calls (a 32-bit `int 0x80`) and
+/// the x32 ABI are allowed, as is every call not in `calls`.
+pub fn program(calls: &[libc::c_long]) -> Vec<libc::sock_filter> {
     use libc::{BPF_ABS, BPF_JEQ, BPF_JGE, BPF_JMP, BPF_K, BPF_LD, BPF_RET, BPF_W};
     let ret_allow = stmt(BPF_RET | BPF_K, libc::SECCOMP_RET_ALLOW);
     let ret_notify = stmt(BPF_RET | BPF_K, libc::SECCOMP_RET_USER_NOTIF);
@@ -81,8 +152,8 @@ pub fn program() -> Vec<libc::sock_filter> {
         jump(BPF_JMP | BPF_JGE | BPF_K, 0x4000_0000, 0, 1), // __X32_SYSCALL_BIT
         ret_allow,
     ];
-    let n = NOTIFIED.len();
-    for (i, nr) in NOTIFIED.iter().enumerate() {
+    let n = calls.len();
+    for (i, nr) in calls.iter().enumerate() {
         // On a match jump to the notify return after the list; otherwise test the next number.
         let to_notify = (n - i) as u8; // skips the remaining tests and the allow
         p.push(jump(BPF_JMP | BPF_JEQ | BPF_K, *nr as u32, to_notify, 0));
@@ -92,9 +163,10 @@ pub fn program() -> Vec<libc::sock_filter> {
     p
 }
 
-/// Installs the filter on the calling thread (with no_new_privs, which an unprivileged process
-/// needs) and returns the listener: an fd that is close-on-exec, as the kernel makes it.
-pub fn install() -> Result<i32, String> {
+/// Installs the filter notifying `calls` on the calling thread (with no_new_privs, which an
+/// unprivileged process needs) and returns the listener: an fd that is close-on-exec, as the
+/// kernel makes it.
+pub fn install(calls: &[libc::c_long]) -> Result<i32, String> {
     // SAFETY: prctl with integer arguments only.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         return Err(format!(
@@ -102,7 +174,7 @@ pub fn install() -> Result<i32, String> {
             std::io::Error::last_os_error()
         ));
     }
-    let prog = program();
+    let prog = program(calls);
     let fprog = libc::sock_fprog {
         len: prog.len() as u16,
         filter: prog.as_ptr() as *mut libc::sock_filter,
@@ -165,8 +237,7 @@ mod tests {
     use super::*;
 
     /// Runs the BPF program over one call as the kernel would (the subset of BPF it uses).
-    fn verdict(arch: u32, nr: u32) -> u32 {
-        let p = program();
+    fn verdict(p: &[libc::sock_filter], arch: u32, nr: u32) -> u32 {
         let (mut acc, mut pc) = (0u32, 0usize);
         loop {
             let i = p[pc];
@@ -189,24 +260,117 @@ mod tests {
 
     #[test]
     fn notifies_exactly_the_listed_calls_of_our_architecture() {
-        for nr in 0..460u32 {
-            let listed = NOTIFIED.contains(&(nr as libc::c_long));
-            let want = if listed {
-                libc::SECCOMP_RET_USER_NOTIF
-            } else {
-                libc::SECCOMP_RET_ALLOW
-            };
-            assert_eq!(verdict(arch(), nr), want, "syscall {nr}");
+        let widest: Vec<libc::c_long> = all().map(|(nr, _)| *nr).collect();
+        let connect_only = [libc::SYS_connect, libc::SYS_execve];
+        for calls in [&widest[..], &connect_only[..]] {
+            let p = program(calls);
+            for nr in 0..460u32 {
+                let want = if calls.contains(&(nr as libc::c_long)) {
+                    libc::SECCOMP_RET_USER_NOTIF
+                } else {
+                    libc::SECCOMP_RET_ALLOW
+                };
+                assert_eq!(verdict(&p, arch(), nr), want, "syscall {nr}");
+                assert_eq!(
+                    verdict(&p, 0x4000_0003, nr),
+                    libc::SECCOMP_RET_ALLOW,
+                    "other arch"
+                );
+            }
             assert_eq!(
-                verdict(0x4000_0003, nr),
+                verdict(&p, arch(), 0x4000_0000 | libc::SYS_connect as u32),
                 libc::SECCOMP_RET_ALLOW,
-                "other arch"
+                "x32 calls pass"
             );
         }
-        assert_eq!(
-            verdict(arch(), 0x4000_0000 | libc::SYS_read as u32),
-            libc::SECCOMP_RET_ALLOW,
-            "x32 calls pass"
+    }
+
+    fn policy(rules: &str) -> Policy {
+        chaos_engine::parse::parse_policy(rules, "test.toml").expect("the test policy parses")
+    }
+
+    fn has(calls: &[libc::c_long], set: &[(libc::c_long, &str)]) -> bool {
+        let n = set.iter().filter(|(nr, _)| calls.contains(nr)).count();
+        assert!(
+            n == 0 || n == set.len(),
+            "all of a group or none: {calls:?}"
         );
+        n == set.len()
+    }
+
+    #[test]
+    fn a_connect_only_policy_notifies_no_data_call_and_no_wait() {
+        let calls = calls_for(
+            &policy("[[rules]]\non = [\"connect\"]\nfault = \"ECONNREFUSED\"\n"),
+            false,
+        );
+        assert!(has(&calls, ALWAYS));
+        assert!(!has(&calls, DATA), "{calls:?}");
+        assert!(!has(&calls, WAITS), "{calls:?}");
+        let accept = calls_for(
+            &policy("[[rules]]\non = [\"accept\"]\nfault = \"ECONNABORTED\"\n"),
+            false,
+        );
+        assert!(!has(&accept, DATA), "{accept:?}");
+    }
+
+    #[test]
+    fn no_rules_notify_only_what_keeps_the_books() {
+        let calls = calls_for(&policy("seed = 1\n"), false);
+        assert_eq!(calls, ALWAYS.iter().map(|(nr, _)| *nr).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_rule_on_one_data_op_notifies_every_data_call_but_no_wait() {
+        for on in ["recv", "write", "reads", "setsockopt"] {
+            let fault = if on == "setsockopt" {
+                "ENOMEM"
+            } else {
+                "EINTR"
+            };
+            let calls = calls_for(
+                &policy(&format!(
+                    "[[rules]]\non = [\"{on}\"]\nfault = \"{fault}\"\n"
+                )),
+                false,
+            );
+            assert!(has(&calls, DATA), "{on}: {calls:?}");
+            assert!(!has(&calls, WAITS), "{on}: {calls:?}");
+        }
+    }
+
+    #[test]
+    fn a_rule_switched_off_at_the_start_still_gets_its_calls() {
+        let calls = calls_for(
+            &policy("[[rules]]\non = [\"read\"]\nenabled = false\nfault = \"EINTR\"\n"),
+            false,
+        );
+        assert!(
+            has(&calls, DATA),
+            "control can switch it on later: {calls:?}"
+        );
+    }
+
+    #[test]
+    fn waits_follow_epoll_wait_rules_and_injections_take_everything() {
+        let waits = calls_for(
+            &policy("[[rules]]\non = [\"epoll_wait\"]\nfault = \"EINTR\"\n"),
+            false,
+        );
+        assert!(has(&waits, WAITS) && !has(&waits, DATA), "{waits:?}");
+        let frozen = calls_for(
+            &policy(
+                "[[inject]]\nprocess = \"0000000000000001\"\nconn = \"tcp-out#0\"\n\
+                 at = \"rx@0#0\"\nfault = \"ECONNRESET\"\n",
+            ),
+            false,
+        );
+        assert_eq!(frozen.len(), all().count(), "{frozen:?}");
+    }
+
+    #[test]
+    fn a_process_a_partition_can_cut_has_its_data_calls_notified() {
+        let calls = calls_for(&policy("seed = 1\n"), true);
+        assert!(has(&calls, DATA) && !has(&calls, WAITS), "{calls:?}");
     }
 }

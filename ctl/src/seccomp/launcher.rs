@@ -3,16 +3,19 @@
 //!
 //! 1. connects to chaos-ctl's notification server (CHAOS_SECCOMP_SERVER) and says which pid it
 //!    is, which fd number the listener will get, and the CHAOS_* settings of the run;
-//! 2. installs the filter with `SECCOMP_FILTER_FLAG_NEW_LISTENER` (the server takes the listener
+//! 2. reads back the calls its filter is to notify (the server builds the list from the run's
+//!    policy), or a refusal;
+//! 3. installs the filter with `SECCOMP_FILTER_FLAG_NEW_LISTENER` (the server takes the listener
 //!    with `pidfd_getfd`: a listener cannot be sent over a socket once the filter is in place,
 //!    since the send would wait for the very listener it carries);
-//! 3. waits, with a read the filter hands to the server, until the server has the listener;
-//! 4. removes its own variable (the run's CHAOS_* stay, as under the preload backend) and execs
+//! 4. waits, with a read (which the filter may hand to the server), until the server has the
+//!    listener;
+//! 5. removes its own variable (the run's CHAOS_* stay, as under the preload backend) and execs
 //!    the program, which keeps our pid, so that signals and exit statuses reach chaos-ctl as
 //!    with the preload backend.
 
 use std::ffi::OsString;
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::{SocketAddr, UnixStream};
 use std::os::unix::process::CommandExt;
 
@@ -36,7 +39,7 @@ pub fn main(argv: Vec<OsString>) -> ! {
     use std::os::linux::net::SocketAddrExt;
     let addr = SocketAddr::from_abstract_name(name.as_encoded_bytes())
         .unwrap_or_else(|e| fail(&format!("bad server name: {e}")));
-    let mut server = UnixStream::connect_addr(&addr).unwrap_or_else(|e| {
+    let server = UnixStream::connect_addr(&addr).unwrap_or_else(|e| {
         fail(&format!(
             "cannot reach chaos-ctl's notification server: {e}"
         ))
@@ -52,17 +55,28 @@ pub fn main(argv: Vec<OsString>) -> ! {
     };
     let mut line = serde_json::to_vec(&hello).unwrap_or_default();
     line.push(b'\n');
-    if let Err(e) = server.write_all(&line) {
+    if let Err(e) = (&server).write_all(&line) {
         fail(&format!(
             "cannot talk to chaos-ctl's notification server: {e}"
         ));
     }
+    // Nothing follows the reply until the listener is taken, so the buffer holds only the
+    // reply when the filter goes in.
+    let mut server = BufReader::new(server);
+    let mut reply = String::new();
+    let _ = server.read_line(&mut reply);
+    let calls = match serde_json::from_str::<super::server::Reply>(&reply) {
+        Ok(super::server::Reply::Filter(calls)) => calls,
+        // The server has said why on chaos-ctl's stderr, which is ours too.
+        Ok(super::server::Reply::Refused(_)) => std::process::exit(125),
+        Err(_) => fail("chaos-ctl's notification server sent no filter"),
+    };
     // The run's CHAOS_* settings stay, as under the preload backend: a system's processes and
     // workload read CHAOS_ADDRS_*, CHAOS_RUN and CHAOS_CONTROL(_URL), and `chaos-ctl control`
     // run from them finds the page. Only the launcher's own variable goes.
     // SAFETY: the launcher is single-threaded; nothing reads the environment concurrently.
     unsafe { std::env::remove_var(SERVER_VAR) };
-    match super::filter::install() {
+    match super::filter::install(&calls) {
         Ok(fd) if fd == listener_fd => {}
         Ok(fd) => fail(&format!(
             "the listener got fd {fd}, not the {listener_fd} announced"

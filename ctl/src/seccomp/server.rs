@@ -17,6 +17,14 @@ pub struct Hello {
     pub settings: Vec<(String, String)>,
 }
 
+/// What the server answers a Hello: the calls the launcher's filter is to notify (built from the
+/// run's policy, `filter::calls_for`), or why the program cannot run (already said on stderr).
+#[derive(serde::Serialize, serde::Deserialize)]
+pub enum Reply {
+    Filter(Vec<libc::c_long>),
+    Refused(String),
+}
+
 static SERVER: OnceLock<Result<String, String>> = OnceLock::new();
 
 /// The programs launched under the backend whose end their supervisor has not yet dealt
@@ -111,20 +119,26 @@ fn serve(conn: UnixStream) {
     let Ok(pidfd) = super::sys::pidfd_open(hello.pid) else {
         return;
     };
-    let Some(listener) = take_listener(&pidfd, hello.listener_fd) else {
-        return;
+    let reply = |r: &Reply| {
+        let mut line = serde_json::to_vec(r).unwrap_or_default();
+        line.push(b'\n');
+        (&conn).write_all(&line)
     };
     let target = match super::target::Target::from_settings(&hello.settings) {
         Ok(t) => t,
         Err(message) => {
-            // The launcher waits for the go-ahead: it gets none, and says so, exiting 125.
-            let _ = (&conn).write_all(format!("{message}\n").as_bytes());
+            // The launcher, refused before it installs a filter, exits 125.
             eprintln!("chaos: seccomp backend: {message}");
-            let _ = super::sys::notif_recv(listener.as_raw_fd()).map(|n| {
-                super::sys::notif_send(listener.as_raw_fd(), n.id, super::sys::Answer::Continue)
-            });
+            let _ = reply(&Reply::Refused(message));
             return;
         }
+    };
+    let calls = super::filter::calls_for(&target.policy, target.cuts().is_some());
+    if reply(&Reply::Filter(calls.clone())).is_err() {
+        return;
+    }
+    let Some(listener) = take_listener(&pidfd, hello.listener_fd) else {
+        return;
     };
     // Live before the go-ahead: the program cannot end, and be waited for, before this.
     let _live = Live::new(hello.pid);
@@ -132,7 +146,7 @@ fn serve(conn: UnixStream) {
         return;
     }
     drop(conn);
-    super::supervisor::supervise(listener, target);
+    super::supervisor::supervise(listener, target, &calls);
 }
 
 /// Waits (up to 10 s) for the launcher to install its filter, then copies the listener out of

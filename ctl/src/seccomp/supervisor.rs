@@ -22,6 +22,7 @@ pub struct Supervisor {
     pending: HashMap<i32, Exec>,
     /// Bumped whenever `procs` or `pending` gains or loses a process (the poll set follows).
     generation: usize,
+    counts: Counts,
 }
 
 /// An exec we let run: the program and arguments it asked for.
@@ -33,7 +34,8 @@ struct Exec {
     lineage: (i32, Option<String>),
 }
 
-pub fn supervise(listener: OwnedFd, target: Target) {
+/// Supervises the target whose filter notifies `calls` (`filter::calls_for`).
+pub fn supervise(listener: OwnedFd, target: Target, calls: &[libc::c_long]) {
     let log = Log::open(&target);
     let mut s = Supervisor {
         listener: std::sync::Arc::new(listener),
@@ -43,11 +45,15 @@ pub fn supervise(listener: OwnedFd, target: Target) {
         tgids: HashMap::new(),
         pending: HashMap::new(),
         generation: 0,
+        counts: Counts::new(),
     };
     let fd = s.listener.as_raw_fd();
     sys::notif_sync_wake_up(fd);
-    // The launcher's own wait for the go-ahead is the first call we see: let it run.
-    if let Ok(n) = sys::notif_recv(fd) {
+    // The launcher's own wait for the go-ahead, a read, is the first call we see when reads
+    // are notified: let it run.
+    if calls.contains(&libc::SYS_read)
+        && let Ok(n) = sys::notif_recv(fd)
+    {
         let _ = sys::notif_send(fd, n.id, Answer::Continue);
     }
     // The fds polled: the listener, then each process's pidfd. Rebuilt only when the set of
@@ -88,6 +94,7 @@ pub fn supervise(listener: OwnedFd, target: Target) {
         if ev & libc::POLLIN != 0 {
             match sys::notif_recv(fd) {
                 Ok(n) => {
+                    s.counts.add(n.data.nr);
                     let answer = s.handle(&n);
                     let _ = sys::notif_send(fd, n.id, answer);
                 }
@@ -103,6 +110,39 @@ pub fn supervise(listener: OwnedFd, target: Target) {
             }
             break;
         }
+    }
+}
+
+/// How many calls of each kind the filter handed over, for `CHAOS_DEBUG` (in chaos-ctl's own
+/// environment): what a policy costs under this backend is its notifications.
+struct Counts(Vec<(libc::c_long, u64)>);
+
+impl Counts {
+    /// Every call a filter may notify, those this one does not included (they stay at 0).
+    fn new() -> Counts {
+        Counts(super::filter::all().map(|(nr, _)| (*nr, 0)).collect())
+    }
+
+    fn add(&mut self, nr: i32) {
+        if let Some(c) = self
+            .0
+            .iter_mut()
+            .find(|(n, _)| *n == libc::c_long::from(nr))
+        {
+            c.1 += 1;
+        }
+    }
+
+    fn report(&self) {
+        if std::env::var_os("CHAOS_DEBUG").is_none_or(|v| v.is_empty()) {
+            return;
+        }
+        let counts: Vec<String> = self
+            .0
+            .iter()
+            .map(|(nr, n)| format!("{}={n}", super::filter::name(*nr)))
+            .collect();
+        eprintln!("chaos: debug: seccomp notifications: {}", counts.join(" "));
     }
 }
 
@@ -276,6 +316,10 @@ impl Supervisor {
         self.procs.remove(&tgid);
         self.tgids.retain(|_, t| *t != tgid);
         self.generation += 1;
+        // Before chaos-ctl, told the program has ended, can print its summary and exit.
+        if self.procs.is_empty() && self.pending.is_empty() {
+            self.counts.report();
+        }
         super::server::ended(tgid);
     }
 

@@ -263,6 +263,7 @@ pub struct SockAddr {
 pub fn sockname(fd: RawFd, peer: bool) -> SockAddr {
     // SAFETY: zeroed is a valid sockaddr_storage.
     let mut a = SockAddr {
+        // SAFETY: sockaddr_storage is plain data; all zeroes is a valid (AF_UNSPEC) value.
         storage: unsafe { std::mem::zeroed() },
         len: std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t,
     };

@@ -131,7 +131,7 @@ pub(crate) fn simple_call(op: Op, fd: c_int) -> Call {
     }
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn setsockopt(
     fd: c_int,
     level: c_int,
@@ -140,6 +140,8 @@ pub unsafe extern "C" fn setsockopt(
     len: socklen_t,
 ) -> c_int {
     let Some(rt) = runtime::get() else {
+        // SAFETY: the program's own arguments, passed on unchanged: the real call's contract is the
+        // one the program called us with.
         return unsafe { real::setsockopt(fd, level, name, val, len) };
     };
     let opt = quirks::SockOpt {
@@ -153,6 +155,8 @@ pub unsafe extern "C" fn setsockopt(
     }) {
         return quirk_fail(Op::Setsockopt.name(), fd, 0, h) as c_int;
     }
+    // SAFETY: the program's own arguments, passed on unchanged: the real call's contract is the one
+    // the program called us with.
     let r = run_simple(rt, simple_call(Op::Setsockopt, fd), || unsafe {
         real::setsockopt(fd, level, name, val, len)
     });
@@ -164,9 +168,10 @@ pub unsafe extern "C" fn setsockopt(
     r
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
     let Some(rt) = runtime::get() else {
+        // SAFETY: integer arguments, the program's own, passed on unchanged.
         return unsafe { real::shutdown(fd, how) };
     };
     if let Some(h) = quirk_check(rt, fd, |slot, meta| {
@@ -176,6 +181,7 @@ pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
         return quirk_fail(Op::Shutdown.name(), fd, 0, h) as c_int;
     }
     let slot = fdtable::slot(fd);
+    // SAFETY: integer arguments, the program's own, passed on unchanged.
     let r = run_simple(rt, simple_call(Op::Shutdown, fd), || unsafe {
         real::shutdown(fd, how)
     });
@@ -190,6 +196,8 @@ pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
 /// Shared by close and the fd-lifecycle hooks.
 pub(crate) fn close_with_rules(fd: c_int) -> c_int {
     let Some(rt) = runtime::get() else {
+        // SAFETY: close takes an integer; the close hook has already kept the program off the
+        // shim's own fds.
         return unsafe { real::close(fd) };
     };
     let own = runtime::in_own_process();
@@ -220,6 +228,8 @@ pub(crate) fn close_with_rules(fd: c_int) -> c_int {
             fdtable::invalidate(fd);
             readiness::forget_fd(fd);
         }
+        // SAFETY: close takes an integer; the close hook has already kept the program off the
+        // shim's own fds.
         unsafe { real::close(fd) }
     });
     let e = sys::errno();
@@ -271,6 +281,8 @@ fn accept_common(
         match quirks::aborted_accept(rt, r) {
             Some(quirks::Aborted::Fail(h)) => {
                 // BSD closes the dead connection and reports it.
+                // SAFETY: `r` is the connection the real accept just returned, not yet handed to
+                // the program: ours to close.
                 unsafe { real::close(r) };
                 fdtable::invalidate(r);
                 readiness::forget_fd(r);
@@ -278,6 +290,8 @@ fn accept_common(
             }
             Some(quirks::Aborted::EmptyAddress) => {
                 if !addr_len.is_null() {
+                    // SAFETY: `addr_len` is the program's non-null socklen_t, which the real accept
+                    // has just written too.
                     unsafe { *addr_len = 0 };
                 }
                 let q = chaos_engine::quirk::Quirk::AcceptAbortedEmptyAddress;
@@ -311,20 +325,23 @@ fn accept_counts(fd: c_int) -> bool {
     counted
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     if let Some(rt) = runtime::get()
         && let Some(h) = quirks::check_address(rt, addr, len)
     {
         return quirk_fail("bind", fd, 0, h) as c_int;
     }
+    // SAFETY: the program's own arguments, passed on unchanged: the real call's contract is the one
+    // the program called us with.
     unsafe { real::bind(fd, addr, len) }
 }
 
 /// listen() itself is never faulted; a process partitions can cut records the port in the run's
 /// directory, so that its peers know who they are connected to.
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
+    // SAFETY: integer arguments, the program's own, passed on unchanged.
     let r = unsafe { real::listen(fd, backlog) };
     if r == 0 && crate::control::partitionable() {
         let e = sys::errno();
@@ -345,7 +362,7 @@ fn register_local_port(fd: c_int) {
     }
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
     if let Some(rt) = runtime::get()
         && !rt.quirks.is_empty()
@@ -359,23 +376,29 @@ pub unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut s
             return quirk_fail("getpeername", fd, 0, h) as c_int;
         }
     }
+    // SAFETY: the program's own arguments, passed on unchanged: the real call's contract is the one
+    // the program called us with.
     unsafe { real::getpeername(fd, addr, len) }
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    // SAFETY: the program's own arguments, passed on unchanged: the real call's contract is the one
+    // the program called us with.
     accept_common(Op::Accept, fd, len, || unsafe {
         real::accept(fd, addr, len)
     })
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn accept4(
     fd: c_int,
     addr: *mut sockaddr,
     len: *mut socklen_t,
     flags: c_int,
 ) -> c_int {
+    // SAFETY: the program's own arguments, passed on unchanged: the real call's contract is the one
+    // the program called us with.
     accept_common(Op::Accept4, fd, len, || unsafe {
         real::accept4(fd, addr, len, flags)
     })
@@ -414,6 +437,7 @@ fn decide_connect(rt: &Runtime, fd: c_int, addr: *const sockaddr, len: socklen_t
         let local = SockAddrBuf::read(fd, false);
         let facts = FdFacts {
             kind: meta.kind(),
+            // SAFETY: the program passed `len` bytes at `addr` to connect().
             peer: unsafe { fdtable::endpoint_of(addr, len as usize) },
             local: local.endpoint(),
             path: None,
@@ -428,9 +452,11 @@ fn decide_connect(rt: &Runtime, fd: c_int, addr: *const sockaddr, len: socklen_t
         .filter(|_| runtime::in_own_process())
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     let Some(rt) = runtime::get() else {
+        // SAFETY: the program's own arguments, passed on unchanged: the real call's contract is the
+        // one the program called us with.
         return unsafe { real::connect(fd, addr, len) };
     };
     if rt.quirks.is_empty() {
@@ -478,6 +504,8 @@ fn connect_with_rules(
         return connect_across_cut(fd, addr, len, sa.port());
     }
     let Some(plan) = guarded(|| decide_connect(rt, fd, addr, len)).flatten() else {
+        // SAFETY: the program's own arguments, passed on unchanged: the real call's contract is the
+        // one the program called us with.
         let r = unsafe { real::connect(fd, addr, len) };
         after_connect(fd, r, sys::errno());
         return r;
@@ -506,6 +534,8 @@ fn connect_with_rules(
             // leaves it; a retry then gets what Linux gives (waits and returns 0, or the error).
             let flags = sys::fcntl_getfl(fd);
             sys::fcntl_setfl(fd, flags | libc::O_NONBLOCK);
+            // SAFETY: the program's own arguments, passed on unchanged: the real call's contract is
+            // the one the program called us with.
             let r = unsafe { real::connect(fd, addr, len) };
             let e = sys::errno();
             sys::fcntl_setfl(fd, flags);
@@ -524,6 +554,8 @@ fn connect_with_rules(
             mode: Mode::Nonblocking,
         } => {
             // The handshake's completion is what stalls: hide writability until it is over.
+            // SAFETY: the program's own arguments, passed on unchanged: the real call's contract is
+            // the one the program called us with.
             let r = unsafe { real::connect(fd, addr, len) };
             let e = sys::errno();
             after_connect(fd, r, e);
@@ -544,6 +576,8 @@ fn connect_with_rules(
         Action::Stall { ns, .. } | Action::Delay(ns) => {
             sys::sleep_ns(ns);
             applied.delay_ns = ns;
+            // SAFETY: the program's own arguments, passed on unchanged: the real call's contract is
+            // the one the program called us with.
             let r = unsafe { real::connect(fd, addr, len) };
             let e = sys::errno();
             log(r, &applied);
@@ -585,6 +619,8 @@ fn connect_with_rules(
         }
         Action::Process(p) => {
             crate::process_fault::act(rt, p, &mut applied, |a| log(-1, a));
+            // SAFETY: the program's own arguments, passed on unchanged: the real call's contract is
+            // the one the program called us with.
             let r = unsafe { real::connect(fd, addr, len) };
             after_connect(fd, r, sys::errno());
             r
@@ -596,6 +632,8 @@ fn connect_with_rules(
         | Action::Duplicate
         | Action::Reorder(_)
         | Action::Toxic { .. } => {
+            // SAFETY: the program's own arguments, passed on unchanged: the real call's contract is
+            // the one the program called us with.
             let r = unsafe { real::connect(fd, addr, len) };
             after_connect(fd, r, sys::errno());
             r
@@ -662,6 +700,8 @@ fn connect_across_cut(fd: c_int, addr: *const sockaddr, len: socklen_t, port: u1
         if let crate::hold::Held::Proceed =
             crate::hold::wait_out(|| crate::hold::connect_cut(port), Some(limit))
         {
+            // SAFETY: the program's own arguments, passed on unchanged: the real call's contract is
+            // the one the program called us with.
             let r = unsafe { real::connect(fd, addr, len) };
             after_connect(fd, r, sys::errno());
             return r;
@@ -676,6 +716,8 @@ fn connect_across_cut(fd: c_int, addr: *const sockaddr, len: socklen_t, port: u1
     if !nonblocking {
         sys::fcntl_setfl(fd, flags | libc::O_NONBLOCK);
     }
+    // SAFETY: the program's own arguments, passed on unchanged: the real call's contract is the one
+    // the program called us with.
     let r = unsafe { real::connect(fd, addr, len) };
     let e = sys::errno();
     if !nonblocking {

@@ -18,63 +18,63 @@ fn before_giving_up_rights() {
     }
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn setuid(uid: uid_t) -> c_int {
     before_giving_up_rights();
     // SAFETY: the program's arguments, passed on as they came.
     unsafe { real::setuid(uid) }
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn setgid(gid: gid_t) -> c_int {
     before_giving_up_rights();
     // SAFETY: the program's arguments, passed on as they came.
     unsafe { real::setgid(gid) }
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn seteuid(uid: uid_t) -> c_int {
     before_giving_up_rights();
     // SAFETY: the program's arguments, passed on as they came.
     unsafe { real::seteuid(uid) }
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn setegid(gid: gid_t) -> c_int {
     before_giving_up_rights();
     // SAFETY: the program's arguments, passed on as they came.
     unsafe { real::setegid(gid) }
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn setreuid(ruid: uid_t, euid: uid_t) -> c_int {
     before_giving_up_rights();
     // SAFETY: the program's arguments, passed on as they came.
     unsafe { real::setreuid(ruid, euid) }
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn setregid(rgid: gid_t, egid: gid_t) -> c_int {
     before_giving_up_rights();
     // SAFETY: the program's arguments, passed on as they came.
     unsafe { real::setregid(rgid, egid) }
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn setresuid(ruid: uid_t, euid: uid_t, suid: uid_t) -> c_int {
     before_giving_up_rights();
     // SAFETY: the program's arguments, passed on as they came.
     unsafe { real::setresuid(ruid, euid, suid) }
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn setresgid(rgid: gid_t, egid: gid_t, sgid: gid_t) -> c_int {
     before_giving_up_rights();
     // SAFETY: the program's arguments, passed on as they came.
     unsafe { real::setresgid(rgid, egid, sgid) }
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn setgroups(n: size_t, groups: *const gid_t) -> c_int {
     before_giving_up_rights();
     // SAFETY: the program's arguments, passed on as they came.
@@ -82,14 +82,14 @@ pub unsafe extern "C" fn setgroups(n: size_t, groups: *const gid_t) -> c_int {
 }
 
 /// glibc's initgroups sets the groups through its internal setgroups, which no hook sees.
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn initgroups(user: *const c_char, group: gid_t) -> c_int {
     before_giving_up_rights();
     // SAFETY: the program's arguments, passed on as they came.
     unsafe { real::initgroups(user, group) }
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn chroot(path: *const c_char) -> c_int {
     before_giving_up_rights();
     // SAFETY: the program's arguments, passed on as they came.

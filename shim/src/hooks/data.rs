@@ -148,13 +148,13 @@ macro_rules! data_hooks {
         ) -> $ret:ty => $op:ident($($describe:tt)*), |$lim:ident| $limited:expr;
         $($rest:tt)*
     ) => {
-        #[unsafe(no_mangle)]
+        #[cfg_attr(not(test), unsafe(no_mangle))]
         pub unsafe extern "C" fn $name($fd: c_int, $buf: $bt, $n: size_t $(, $arg: $ty)*) -> $ret {
             data_hooks!(@transfer $name $ret, $fd, ($buf, $n $(, $arg)*),
                 $op($($describe)*), |$lim| $limited)
         }
 
-        #[unsafe(no_mangle)]
+        #[cfg_attr(not(test), unsafe(no_mangle))]
         pub unsafe extern "C" fn $chk(
             $fd: c_int, $buf: $bt, $n: size_t, buflen: size_t $(, $arg: $ty)*
         ) -> $ret {
@@ -174,7 +174,7 @@ macro_rules! data_hooks {
             => $op:ident($($describe:tt)*), |$lim:ident| $limited:expr;
         $($rest:tt)*
     ) => {
-        #[unsafe(no_mangle)]
+        #[cfg_attr(not(test), unsafe(no_mangle))]
         pub unsafe extern "C" fn $name($fd: c_int $(, $arg: $ty)*) -> $ret {
             data_hooks!(@transfer $name $ret, $fd, ($($arg),*), $op($($describe)*), |$lim| $limited)
         }
@@ -291,7 +291,7 @@ data_hooks! {
 
 /// glibc's FORTIFY pread (`__pread_chk(fd, buf, n, offset, buflen)`: the buffer's size comes last,
 /// unlike read's): an overflow goes to glibc as it would without us, the rest is a pread.
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn __pread_chk(
     fd: c_int,
     buf: *mut c_void,
@@ -308,7 +308,7 @@ pub unsafe extern "C" fn __pread_chk(
 }
 
 /// `__pread64_chk`, as `__pread_chk`.
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn __pread64_chk(
     fd: c_int,
     buf: *mut c_void,

@@ -6,7 +6,7 @@
 use crate::{lineage, real};
 use libc::{c_char, c_int};
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn execve(
     path: *const c_char,
     argv: *const *const c_char,
@@ -17,21 +17,21 @@ pub unsafe extern "C" fn execve(
     unsafe { real::execve(path, argv, envp) }
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn execv(path: *const c_char, argv: *const *const c_char) -> c_int {
     lineage::before_exec();
     // SAFETY: the program's arguments, passed on as they came.
     unsafe { real::execv(path, argv) }
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn execvp(file: *const c_char, argv: *const *const c_char) -> c_int {
     lineage::before_exec();
     // SAFETY: the program's arguments, passed on as they came.
     unsafe { real::execvp(file, argv) }
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn execvpe(
     file: *const c_char,
     argv: *const *const c_char,

@@ -226,7 +226,7 @@ fn exists(path: &[u8]) -> bool {
 macro_rules! open_hooks {
     ($( $name:ident($($arg:ident: $ty:ty),*) => $op:ident, $dirfd:expr, $path:ident, $flags:expr; )*) => {
         $(
-            #[unsafe(no_mangle)]
+            #[cfg_attr(not(test), unsafe(no_mangle))]
             pub unsafe extern "C" fn $name($($arg: $ty),*) -> c_int {
                 open_with_rules(Op::$op, $dirfd, $path, $flags, || {
                     // SAFETY: the program's own call, passed on as it made it (a mode the
@@ -315,7 +315,7 @@ fn entry_with_rules(
     r
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn unlink(path: *const c_char) -> c_int {
     entry_with_rules(Op::Unlink, (libc::AT_FDCWD, path), None, || {
         // SAFETY: the program's own call, passed on as it made it.
@@ -323,7 +323,7 @@ pub unsafe extern "C" fn unlink(path: *const c_char) -> c_int {
     })
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn unlinkat(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int {
     entry_with_rules(Op::Unlink, (dirfd, path), None, || {
         // SAFETY: the program's own call, passed on as it made it.
@@ -331,7 +331,7 @@ pub unsafe extern "C" fn unlinkat(dirfd: c_int, path: *const c_char, flags: c_in
     })
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn rename(old: *const c_char, new: *const c_char) -> c_int {
     let at = libc::AT_FDCWD;
     entry_with_rules(Op::Rename, (at, old), Some((at, new)), || {
@@ -340,7 +340,7 @@ pub unsafe extern "C" fn rename(old: *const c_char, new: *const c_char) -> c_int
     })
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn renameat(
     olddir: c_int,
     old: *const c_char,
@@ -353,7 +353,7 @@ pub unsafe extern "C" fn renameat(
     })
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn renameat2(
     olddir: c_int,
     old: *const c_char,
@@ -392,19 +392,19 @@ fn truncate_path(path: *const c_char, len: libc::off_t, real: impl FnOnce() -> c
     real()
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn truncate(path: *const c_char, len: libc::off_t) -> c_int {
     // SAFETY: the program's own call, passed on as it made it.
     truncate_path(path, len, || unsafe { real::truncate(path, len) })
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn truncate64(path: *const c_char, len: libc::off_t) -> c_int {
     // SAFETY: the program's own call, passed on as it made it.
     truncate_path(path, len, || unsafe { real::truncate64(path, len) })
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn mkdir(path: *const c_char, mode: libc::mode_t) -> c_int {
     let rt = watched(Op::Mkdir);
     let abs = absolute_if(rt.is_some(), libc::AT_FDCWD, path);
@@ -415,7 +415,7 @@ pub unsafe extern "C" fn mkdir(path: *const c_char, mode: libc::mode_t) -> c_int
     unsafe { real::mkdir(path, mode) }
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn mkdirat(dirfd: c_int, path: *const c_char, mode: libc::mode_t) -> c_int {
     let rt = watched(Op::Mkdir);
     let abs = absolute_if(rt.is_some(), dirfd, path);

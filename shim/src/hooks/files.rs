@@ -18,12 +18,13 @@ use libc::{c_int, c_uint, loff_t, off_t, size_t, ssize_t};
 macro_rules! fd_hooks {
     ($( $name:ident($fd:ident: c_int $(, $arg:ident: $ty:ty)*) => $op:ident; )*) => {
         $(
-            #[unsafe(no_mangle)]
+            #[cfg_attr(not(test), unsafe(no_mangle))]
             pub unsafe extern "C" fn $name($fd: c_int $(, $arg: $ty)*) -> c_int {
-                // SAFETY (both calls): the program's own call, passed on as it made it.
                 let Some(rt) = runtime::get() else {
+                    // SAFETY: the program's own call, passed on as it made it.
                     return unsafe { real::$name($fd $(, $arg)*) };
                 };
+                // SAFETY: the program's own call, passed on as it made it.
                 run_simple(rt, simple_call(Op::$op, $fd), || unsafe {
                     real::$name($fd $(, $arg)*)
                 })
@@ -41,7 +42,7 @@ fd_hooks! {
 macro_rules! sync_hooks {
     ($( $name:ident => $op:ident, $after:expr; )*) => {
         $(
-            #[unsafe(no_mangle)]
+            #[cfg_attr(not(test), unsafe(no_mangle))]
             pub unsafe extern "C" fn $name(fd: c_int) -> c_int {
                 let Some(rt) = runtime::get() else {
                     // SAFETY: the program's own call, passed on as it made it.
@@ -86,7 +87,7 @@ fn allocates(mode: c_int, off: off_t, len: off_t) -> Option<(u64, u64)> {
 macro_rules! space_hooks {
     ($( $name:ident($fd:ident: c_int $(, $arg:ident: $ty:ty)*) => $op:ident, $need:expr, $to:expr; )*) => {
         $(
-            #[unsafe(no_mangle)]
+            #[cfg_attr(not(test), unsafe(no_mangle))]
             pub unsafe extern "C" fn $name($fd: c_int $(, $arg: $ty)*) -> c_int {
                 let Some(rt) = runtime::get() else {
                     // SAFETY: the program's own call, passed on as it made it.
@@ -138,7 +139,7 @@ fn posix_fallocate_with_rules(
     out
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn posix_fallocate(fd: c_int, off: off_t, len: off_t) -> c_int {
     // SAFETY: the program's own call, passed on as it made it.
     posix_fallocate_with_rules(fd, off, len, || unsafe {
@@ -146,7 +147,7 @@ pub unsafe extern "C" fn posix_fallocate(fd: c_int, off: off_t, len: off_t) -> c
     })
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn posix_fallocate64(fd: c_int, off: off_t, len: off_t) -> c_int {
     // SAFETY: the program's own call, passed on as it made it.
     posix_fallocate_with_rules(fd, off, len, || unsafe {
@@ -155,11 +156,12 @@ pub unsafe extern "C" fn posix_fallocate64(fd: c_int, off: off_t, len: off_t) ->
 }
 
 /// `dup` (not dup2/dup3, which name the new number: out of fds, they report EBADF, not EMFILE).
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
-    // SAFETY (both calls): the program's own call, passed on as it made it.
     let r = match runtime::get() {
+        // SAFETY: the program's own call, passed on as it made it.
         None => unsafe { real::dup(fd) },
+        // SAFETY: the program's own call, passed on as it made it.
         Some(rt) => run_simple(rt, simple_call(Op::Dup, fd), || unsafe { real::dup(fd) }),
     };
     if r >= 0 {
@@ -179,7 +181,7 @@ fn copy(op: Op, fd_out: c_int, n: size_t, real: impl Fn(usize) -> isize) -> isiz
     transfer(op, fd_out, describe, || real(n), &real)
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn sendfile(out: c_int, inp: c_int, off: *mut off_t, n: size_t) -> ssize_t {
     // SAFETY: the program's own call, copying at most `lim` of what it asked for.
     copy(Op::Sendfile, out, n, |lim| unsafe {
@@ -187,7 +189,7 @@ pub unsafe extern "C" fn sendfile(out: c_int, inp: c_int, off: *mut off_t, n: si
     })
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn sendfile64(out: c_int, inp: c_int, off: *mut off_t, n: size_t) -> ssize_t {
     // SAFETY: the program's own call, copying at most `lim` of what it asked for.
     copy(Op::Sendfile, out, n, |lim| unsafe {
@@ -195,7 +197,7 @@ pub unsafe extern "C" fn sendfile64(out: c_int, inp: c_int, off: *mut off_t, n: 
     })
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn splice(
     fd_in: c_int,
     off_in: *mut loff_t,
@@ -210,7 +212,7 @@ pub unsafe extern "C" fn splice(
     })
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn copy_file_range(
     fd_in: c_int,
     off_in: *mut loff_t,
@@ -227,7 +229,7 @@ pub unsafe extern "C" fn copy_file_range(
 
 /// sync(2): every filesystem's data and metadata are durable after it, so under `[durability]` it
 /// journals what a syncfs does. It takes nothing and cannot fail, so it is made as the raw call.
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn sync() {
     // SAFETY: sync takes no arguments and touches no memory.
     unsafe { sys::syscall!(libc::SYS_sync) };

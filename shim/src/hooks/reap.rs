@@ -30,7 +30,7 @@ fn status_slot(status: *mut c_int, local: &mut c_int) -> *mut c_int {
     if status.is_null() { local } else { status }
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn wait(status: *mut c_int) -> pid_t {
     let mut local = 0;
     let slot = status_slot(status, &mut local);
@@ -41,7 +41,7 @@ pub unsafe extern "C" fn wait(status: *mut c_int) -> pid_t {
     r
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn waitpid(pid: pid_t, status: *mut c_int, options: c_int) -> pid_t {
     let mut local = 0;
     let slot = status_slot(status, &mut local);
@@ -52,7 +52,7 @@ pub unsafe extern "C" fn waitpid(pid: pid_t, status: *mut c_int, options: c_int)
     r
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn wait4(
     pid: pid_t,
     status: *mut c_int,
@@ -69,7 +69,7 @@ pub unsafe extern "C" fn wait4(
 }
 
 /// wait3 is wait4 on any child (dash reaps its children with it).
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn wait3(
     status: *mut c_int,
     options: c_int,
@@ -79,7 +79,7 @@ pub unsafe extern "C" fn wait3(
     unsafe { wait4(-1, status, options, usage) }
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn waitid(
     idtype: libc::idtype_t,
     id: libc::id_t,

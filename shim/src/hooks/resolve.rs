@@ -86,7 +86,7 @@ fn set_h_errno(code: c_int) {
     unsafe { *__h_errno_location() = h_errno_for(code) };
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn getaddrinfo(
     node: *const c_char,
     service: *const c_char,
@@ -103,7 +103,7 @@ pub unsafe extern "C" fn getaddrinfo(
     unsafe { real::getaddrinfo(node, service, hints, res) }
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn getnameinfo(
     addr: *const libc::sockaddr,
     len: libc::socklen_t,
@@ -165,7 +165,7 @@ fn numeric(addr: *const libc::sockaddr, len: libc::socklen_t, out: &mut [u8; 64]
     if ok { b.1 } else { 0 }
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut libc::hostent {
     if let Some(code) = fault_for(Op::Gethostbyname, name_of(name)) {
         set_h_errno(code);
@@ -175,7 +175,7 @@ pub unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut libc::hosten
     unsafe { real::gethostbyname(name) }
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut libc::hostent {
     if let Some(code) = fault_for(Op::Gethostbyname, name_of(name)) {
         set_h_errno(code);
@@ -185,7 +185,7 @@ pub unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut 
     unsafe { real::gethostbyname2(name, af) }
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn gethostbyname_r(
     name: *const c_char,
     ret: *mut libc::hostent,
@@ -202,7 +202,7 @@ pub unsafe extern "C" fn gethostbyname_r(
     }
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn gethostbyname2_r(
     name: *const c_char,
     af: c_int,

@@ -79,19 +79,19 @@ fn created(epfd: c_int) -> c_int {
     epfd
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn epoll_create(size: c_int) -> c_int {
     // SAFETY: the program's own call, passed on as it made it.
     created(unsafe { real::epoll_create(size) })
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn epoll_create1(flags: c_int) -> c_int {
     // SAFETY: the program's own call, passed on as it made it.
     created(unsafe { real::epoll_create1(flags) })
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn epoll_ctl(
     epfd: c_int,
     op: c_int,
@@ -177,7 +177,7 @@ fn epoll_common(
     })
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn epoll_wait(
     epfd: c_int,
     evs: *mut epoll_event,
@@ -190,7 +190,7 @@ pub unsafe extern "C" fn epoll_wait(
     })
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn epoll_pwait(
     epfd: c_int,
     evs: *mut epoll_event,
@@ -204,7 +204,7 @@ pub unsafe extern "C" fn epoll_pwait(
     })
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn epoll_pwait2(
     epfd: c_int,
     evs: *mut epoll_event,
@@ -273,7 +273,7 @@ fn poll_common(
     })
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int {
     // SAFETY: the program's own call, its timeout clamped.
     poll_common(fds, n, time::timeout_of_ms(timeout), |wait| unsafe {
@@ -281,7 +281,7 @@ pub unsafe extern "C" fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_
     })
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn __poll_chk(
     fds: *mut pollfd,
     n: nfds_t,
@@ -307,7 +307,7 @@ fn ppoll_with(fds: *mut pollfd, n: nfds_t, wait: Option<u64>, mask: *const sigse
     unsafe { real::ppoll(fds, n, p, mask) }
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn ppoll(
     fds: *mut pollfd,
     n: nfds_t,
@@ -319,7 +319,7 @@ pub unsafe extern "C" fn ppoll(
     poll_common(fds, n, timeout, |wait| ppoll_with(fds, n, wait, mask))
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn __ppoll_chk(
     fds: *mut pollfd,
     n: nfds_t,
@@ -414,7 +414,7 @@ fn select_common(
     })
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn select(
     n: c_int,
     r: *mut fd_set,
@@ -449,7 +449,7 @@ pub unsafe extern "C" fn select(
     res
 }
 
-#[unsafe(no_mangle)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn pselect(
     n: c_int,
     r: *mut fd_set,
