@@ -8,7 +8,8 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Endpoint<'a> {
     Ip(SocketAddr),
-    /// A unix socket path (abstract names start with `@`).
+    /// A unix socket's address bytes as the kernel has them: a path, or an abstract name with its
+    /// leading NUL (policies and logs write it `@name`).
     Unix(&'a [u8]),
     Unknown,
 }
@@ -77,7 +78,14 @@ impl AddrPattern {
             (AddrPattern::Ip { net, prefix, port }, Endpoint::Ip(sa)) => {
                 port.is_none_or(|p| p == sa.port()) && in_network(*net, *prefix, sa.ip())
             }
-            (AddrPattern::Unix(glob), Endpoint::Unix(path)) => glob.matches(path),
+            (AddrPattern::Unix(glob), Endpoint::Unix(path)) => match path.split_first() {
+                // An abstract name: the kernel's leading NUL is the pattern's `@`.
+                Some((0, name)) => glob
+                    .0
+                    .strip_prefix('@')
+                    .is_some_and(|g| crate::glob::glob_match(g.as_bytes(), name)),
+                _ => glob.matches(path),
+            },
             _ => false,
         }
     }
@@ -154,6 +162,11 @@ mod tests {
         assert!(m("/run/*.sock", Endpoint::Unix(b"/run/app.sock")));
         assert!(!m("/run/*.sock", redis));
         assert!(!m(":6379", Endpoint::Unix(b"/x")));
+        // Abstract names come as the kernel has them, with a leading NUL, and match `@` patterns only.
+        assert!(m("@app-*", Endpoint::Unix(b"\0app-1")));
+        assert!(!m("@app-*", Endpoint::Unix(b"app-1")));
+        assert!(!m("/app*", Endpoint::Unix(b"\0app")));
+        assert!(!m("@other", Endpoint::Unix(b"\0app")));
     }
 
     #[test]

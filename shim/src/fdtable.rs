@@ -260,9 +260,10 @@ pub unsafe fn endpoint_of<'a>(sa: *const libc::sockaddr, len: usize) -> Endpoint
             let path = unsafe {
                 core::slice::from_raw_parts((*un).sun_path.as_ptr() as *const u8, path_len)
             };
-            // Pathname sockets are NUL-terminated; abstract ones start with NUL (shown as '@').
+            // Pathname sockets are NUL-terminated; abstract ones keep their leading NUL (the engine
+            // matches it against `@` patterns, the log writes it `@`).
             let path = match path.iter().position(|b| *b == 0) {
-                Some(0) if path.len() > 1 => &path[1..],
+                Some(0) if path.len() > 1 => path,
                 Some(end) => &path[..end],
                 None => path,
             };

@@ -204,6 +204,18 @@ fn sockaddrs_decode_by_family_and_length() {
     assert_eq!(path, Endpoint::Unix(b"/run/app.sock"), "up to the NUL");
     assert_eq!(cut, Endpoint::Unix(b"/run"), "never past the length given");
 
+    // An abstract name: the same bytes behind a leading NUL, in a sockaddr of its own.
+    let mut abs_sun = sun;
+    abs_sun.sun_path[0] = 0;
+    let len = 2 + b"/run/app.sock".len();
+    // SAFETY: `abs_sun` is a whole sockaddr_un; `len` is within it.
+    let abs = unsafe { endpoint_of(&abs_sun as *const _ as *const libc::sockaddr, len) };
+    assert_eq!(
+        abs,
+        Endpoint::Unix(b"\0run/app.sock"),
+        "an abstract name keeps its NUL"
+    );
+
     // SAFETY: a null pointer is checked before anything is read.
     let null = unsafe { endpoint_of(core::ptr::null(), 16) };
     assert_eq!(null, Endpoint::Unknown);

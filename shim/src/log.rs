@@ -159,6 +159,14 @@ fn emit(line: &mut LineBuf) {
 fn field_endpoint(line: &mut LineBuf, key: &str, ep: Endpoint) {
     match ep {
         Endpoint::Ip(sa) => line.field_display(key, sa),
+        Endpoint::Unix([0, name @ ..]) => {
+            // An abstract name: `@` for the kernel's leading NUL, on the stack (no allocation).
+            let mut text = [0u8; 109];
+            let n = name.len().min(text.len() - 1);
+            text[0] = b'@';
+            text[1..=n].copy_from_slice(&name[..n]);
+            line.field_str(key, &text[..=n]);
+        }
         Endpoint::Unix(path) if !path.is_empty() => line.field_str(key, path),
         Endpoint::Unix(_) => {} // unnamed (socketpair, unbound client)
         Endpoint::Unknown => {}

@@ -105,3 +105,60 @@ s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\ns.sendall(b'hi')\
         assert!(e["conn"].as_str().unwrap().starts_with("tcp-in#"), "{e}");
     }
 }
+
+/// `peer = "@name*"` matches an abstract unix socket on both backends, and the log names the peer
+/// `@name` (the kernel's leading NUL never reaches a log or a pattern as a byte).
+#[test]
+fn abstract_unix_peers_match_at_patterns_on_both_backends() {
+    require("python3");
+    let dir = TempDir::new("abstract");
+    let script = dir.write(
+        "abstract.py",
+        "import os, socket\n\
+         name = b'\\0chaos-abs-' + str(os.getpid()).encode()\n\
+         srv = socket.socket(socket.AF_UNIX)\n\
+         srv.bind(name)\n\
+         srv.listen(1)\n\
+         c = socket.socket(socket.AF_UNIX)\n\
+         c.connect(name)\n\
+         conn, _ = srv.accept()\n\
+         try:\n    c.send(b'x')\n    print('sent')\n\
+         except OSError as e:\n    print('failed', e.errno)\n",
+    );
+    for backend in ["preload", "seccomp"] {
+        for (peer, expect) in [("@chaos-abs-*", "failed 105"), ("@other-*", "sent")] {
+            let log = format!("{backend}-{}.jsonl", expect.len());
+            let policy = format!(
+                "[[rules]]\non = [\"send\"]\nfd = \"unix\"\npeer = \"{peer}\"\nfault = \"ENOBUFS\"\n"
+            );
+            let mut cmd = std::process::Command::new(&bins().ctl);
+            cmd.args(["run", "--backend", backend, "--log"])
+                .arg(dir.join(&log))
+                .arg("--policy")
+                .arg(dir.write(&format!("{log}.toml"), &policy))
+                .arg("--")
+                .arg("python3")
+                .arg(&script);
+            let r = run(&mut cmd, 60);
+            assert_eq!(r.code(), Some(0), "{backend} {peer}: {}", r.describe());
+            assert_eq!(
+                r.stdout.trim(),
+                expect,
+                "{backend} {peer}: {}",
+                r.describe()
+            );
+            let logged = read_log(&dir.join(&log));
+            let fs = faults(&logged);
+            if expect.starts_with("failed") {
+                assert_eq!(fs.len(), 1, "{backend}: {logged:?}");
+                let named = fs[0]["peer"].as_str().unwrap_or_default();
+                assert!(
+                    named.starts_with("@chaos-abs-"),
+                    "{backend}: peer {named:?}"
+                );
+            } else {
+                assert!(fs.is_empty(), "{backend}: {logged:?}");
+            }
+        }
+    }
+}

@@ -250,6 +250,7 @@ fn endpoint_text(a: &super::sys::SockAddr) -> Option<String> {
     use chaos_engine::addr::Endpoint;
     match a.endpoint() {
         Endpoint::Ip(sa) => Some(sa.to_string()),
+        Endpoint::Unix([0, name @ ..]) => Some(format!("@{}", String::from_utf8_lossy(name))),
         Endpoint::Unix(path) => Some(String::from_utf8_lossy(path).into_owned()),
         Endpoint::Unknown => None,
     }
