@@ -45,6 +45,15 @@ impl Placement {
     }
 }
 
+/// The smallest read a cut or hold for `fault` may shorten (`realise::grid_cut`): a byte-length
+/// `short` is the user's explicit choice of finer splits; anything else keeps to a segment.
+pub fn cut_floor(fault: &Fault) -> usize {
+    match fault {
+        Fault::Short(ShortSpec::Bytes { .. }) => 1,
+        _ => MIN_SEGMENT,
+    }
+}
+
 /// The first byte of the cell holding stream offset `pos`.
 pub fn cell_start(pos: u64) -> u64 {
     pos - pos % CELL

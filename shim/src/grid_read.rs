@@ -142,12 +142,14 @@ fn offset_site(c: u64) -> Site {
 /// Whether this read can be held to end at a grid offset (see `realise::grid_cut`); Ok says
 /// whether it is non-blocking.
 fn cut_here(
+    fault: &chaos_engine::fault::Fault,
     ctx: realise::RuleContext,
     call: &Call,
     facts: &mut LiveFacts,
     meta: Meta,
+    len: usize,
 ) -> Result<bool, NotHere> {
-    realise::grid_cut(ctx, &call.shape(meta), facts)
+    realise::grid_cut(ctx, &call.shape(meta), facts, grid::cut_floor(fault), len)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -174,7 +176,7 @@ fn rule_at(
         return at_offset();
     };
     let mut facts = LiveFacts::new(call.fd, slot, meta);
-    let cut = cut_here(rule.context(), call, &mut facts, meta);
+    let cut = cut_here(&rule.fault, rule.context(), call, &mut facts, meta, len);
     if !plan::in_window(rt, rule, &mut None) {
         plan::tally(i, Err(Reason::OutsideWindow));
         return None;
@@ -248,7 +250,14 @@ fn injection_at(
         return at_offset();
     };
     let mut facts = LiveFacts::new(call.fd, slot, meta);
-    let cut = cut_here(realise::RuleContext::default(), call, &mut facts, meta);
+    let cut = cut_here(
+        fault,
+        realise::RuleContext::default(),
+        call,
+        &mut facts,
+        meta,
+        len,
+    );
     let role = match (Placement::of(fault)?, cut) {
         (Placement::At, Err(_)) => return at_offset(),
         (Placement::Cut, Err(_)) => return None,

@@ -843,7 +843,8 @@ fn an_epoll_wait_gets_eintr_only_when_it_would_sleep_with_a_handler_to_run() {
 
 #[test]
 fn a_grid_cut_is_a_short_tcp_read_before_the_fin() {
-    let cut = |c: Call, mut s: State| grid_cut(RuleContext::default(), &c, &mut s);
+    let cut =
+        |c: Call, mut s: State| grid_cut(RuleContext::default(), &c, &mut s, MIN_SEGMENT, 1000);
     let tcp = call(Op::Recv, FdKind::Tcp, 4096);
     assert_eq!(cut(tcp, State::default()), Ok(false));
     let nonblocking = State {
@@ -851,12 +852,35 @@ fn a_grid_cut_is_a_short_tcp_read_before_the_fin() {
         ..State::default()
     };
     assert_eq!(cut(tcp, nonblocking), Ok(true));
-    // A few bytes are enough: the grid, not the queue, says where the cut is.
+    // A read that would return one small segment is never split, whatever the grid says; an
+    // explicit byte length goes further, as for any short read.
     let little = State {
         queued_in: 31,
         ..State::default()
     };
-    assert_eq!(cut(tcp, little), Ok(false));
+    assert_eq!(cut(tcp, little), Err(NotHere::BelowSegment));
+    assert_eq!(
+        grid_cut(RuleContext::default(), &tcp, &mut little.clone(), 1, 20),
+        Ok(false)
+    );
+    // Nothing queued: the read waits for what comes, which may be one small segment, so the cut
+    // leaves it a segment at least.
+    let waiting = State::default();
+    assert_eq!(
+        grid_cut(
+            RuleContext::default(),
+            &tcp,
+            &mut waiting.clone(),
+            MIN_SEGMENT,
+            30
+        ),
+        Err(NotHere::BelowSegment)
+    );
+    let plenty = State {
+        queued_in: 100_000,
+        ..State::default()
+    };
+    assert_eq!(cut(tcp, plenty), Ok(false));
     for kind in [FdKind::Pipe, FdKind::Unix] {
         assert_eq!(
             cut(call(Op::Read, kind, 4096), State::default()),
