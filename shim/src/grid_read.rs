@@ -40,9 +40,9 @@ pub fn applies(call: &Call, meta: Meta) -> bool {
         && matches!(meta.kind(), FdKind::Tcp | FdKind::Unix | FdKind::Pipe)
 }
 
-/// The first grid fault among `rules` that a read of `call.requested` bytes meets from the
-/// connection's current read offset: (rule, offset). The hot path's check: hashes only, the PCG
-/// draw of a fault's offset only for a cell that fires.
+/// The first grid fault among `rules`, at `from` or after, that a read of `call.requested` bytes
+/// meets from the connection's current read offset: (rule, offset). The hot path's check
+/// (`from` 0): hashes only, the PCG draw of a fault's offset only for a cell that fires.
 #[inline]
 pub fn first_rule(
     rt: &Runtime,
@@ -50,7 +50,7 @@ pub fn first_rule(
     conn: u64,
     n: u64,
     call: &Call,
-    rules: u32,
+    (rules, from): (u32, u64),
 ) -> Option<(usize, u64)> {
     let pos = slot.pos[Dir::Rx as usize].load(Relaxed);
     let done = slot.rx_done.load(Relaxed);
@@ -73,10 +73,12 @@ pub fn first_rule(
             // As `plan::draws`: a `per = "connection"` rule fires by the connection's draw, its
             // parameter is the cell's.
             let fire = chance_of_words(base_conn, i as u16, gate.words(words));
-            gate.may_fire(n, call.requested, fire).then(|| {
-                let chance = chance_of_words(base_conn, i as u16, words);
-                grid::offset_in(&rule.fault, start, param_at(chance))
-            })
+            gate.may_fire(n, call.requested, fire)
+                .then(|| {
+                    let chance = chance_of_words(base_conn, i as u16, words);
+                    grid::offset_in(&rule.fault, start, param_at(chance))
+                })
+                .filter(|c| *c >= from)
         });
         if let Some(c) = found {
             best = Some((i, c));
@@ -97,27 +99,37 @@ pub fn decide(
     let pos = slot.pos[Dir::Rx as usize].load(Relaxed);
     let done = slot.rx_done.load(Relaxed);
     let len = call.requested as u64;
-    let injection = if rt.injecting {
-        rt.policy.injections.first_on_stream(
-            PROCESS_KEY.load(Relaxed),
-            at.conn,
-            Dir::Rx,
-            (pos, pos.saturating_add(len)),
-            |inj, c| Placement::of(&inj.fault).is_some_and(|p| grid::owed(p, pos, len, done, c)),
-        )
-    } else {
-        None
-    };
-    let rule = match rules {
-        0 => None,
-        _ => first_rule(rt, slot, at.conn, at.n, call, rules),
-    };
-    match (injection, rule) {
-        (Some((j, _, c)), r) if r.is_none_or(|(_, rc)| c <= rc) => {
-            injection_at(rt, call, slot, meta, at, j, pos, c)
+    // A fault the model refuses here is passed; the next one in the read's span may still be met.
+    let mut from = pos;
+    loop {
+        let injection = if rt.injecting {
+            rt.policy.injections.first_on_stream(
+                PROCESS_KEY.load(Relaxed),
+                at.conn,
+                Dir::Rx,
+                (from, pos.saturating_add(len)),
+                |inj, c| {
+                    Placement::of(&inj.fault).is_some_and(|p| grid::owed(p, pos, len, done, c))
+                },
+            )
+        } else {
+            None
+        };
+        let rule = match rules {
+            0 => None,
+            _ => first_rule(rt, slot, at.conn, at.n, call, (rules, from)),
+        };
+        let (decided, c) = match (injection, rule) {
+            (Some((j, _, c)), r) if r.is_none_or(|(_, rc)| c <= rc) => {
+                (injection_at(rt, call, slot, meta, at, j, pos, c), c)
+            }
+            (_, Some((i, c))) => (rule_at(rt, call, slot, meta, at, i, pos, c), c),
+            _ => return None,
+        };
+        if decided.is_some() {
+            return decided;
         }
-        (_, Some((i, c))) => rule_at(rt, call, slot, meta, at, i, pos, c),
-        _ => None,
+        from = c + 1;
     }
 }
 

@@ -134,7 +134,7 @@ fn counted(rt: &Runtime, slot: &Slot, call: &Call) -> Counted {
         // Grid rules fire where the read's span meets one of their cells' faults; the others
         // (toxics) at the read's start, as on any call.
         plan::any_may_fire(&rt.gates, &at, call.requested, candidates & !rt.grid_rules)
-            || grid_read::first_rule(rt, slot, at.conn, n, call, candidates & rt.grid_rules)
+            || grid_read::first_rule(rt, slot, at.conn, n, call, (candidates & rt.grid_rules, 0))
                 .is_some()
     } else {
         plan::any_may_fire(&rt.gates, &at, call.requested, candidates)
