@@ -18,10 +18,10 @@ use crate::fault::{Fault, ShortSpec};
 use crate::realise::MIN_SEGMENT;
 
 /// Bytes per cell. A rule's `probability` is per cell of this many bytes, so it keeps roughly its
-/// per-read meaning for readers whose reads return about this much: 16 KiB sits between the
-/// readers measured on loopback (4 KiB for `recv(4096)` loops, 16 KiB for curl's buffer, up to
-/// 64 KiB for Python's `recv(65536)`), and a cut at most every 16 KiB still leaves segments of
-/// realistic size (see `docs/determinism.md`).
+/// per-read meaning for readers whose reads return about this much: 16 KiB is the geometric mean
+/// of the readers measured on a 1 MiB loopback download (4 KiB for a `recv(4096)` loop, 31 KiB
+/// on average for Python's `recv(65536)`, 65 KiB for curl 8), and a cut at most every 16 KiB
+/// still leaves segments of realistic size (see `docs/determinism.md`).
 pub const CELL: u64 = 16 * 1024;
 
 /// Where a fault sits in its cell.
