@@ -98,7 +98,12 @@ fn conn_text(f: &Fault, key: &Key) -> String {
 pub fn logged_faults(log: &Log, log_path: &Path) -> Result<Vec<LoggedFault>, Failure> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
-    for f in log.faults().filter(|f| replayable(f)) {
+    // A grid fault's hold (`effect = "held"`: the read before it, held to end at its offset) is
+    // at the fault's own place: the fault's line says what to inject there (a stall's length, a
+    // delay's), the hold's only when the run ended before the fault came.
+    let mut lines: Vec<_> = log.faults().filter(|f| replayable(f)).collect();
+    lines.sort_by_key(|f| f.effect.as_deref() == Some("held"));
+    for f in lines {
         let Some(key) = f.parsed_key() else { continue };
         let key = key.map_err(|e| {
             Failure::own(format!(
@@ -447,6 +452,21 @@ mod tests {
             text.contains("in process c2459c08352fe84d (python3 d.py)"),
             "{text}"
         );
+    }
+
+    /// A grid fault's hold, then the fault itself at the same offset.
+    const HELD: &str = r#"{"ev":"fault","ts_ns":6,"pid":7,"tid":7,"proc":"c2459c08352fe84d","op":"recv","fd":5,"kind":"tcp","conn":"tcp-in#0","rule":"stall","rule_index":0,"fault":"stall","requested":65536,"returned":1000,"delay_ns":0,"effect":"held","key":"c2459c08352fe84d-23da8bd2d98171d8/r0/rx@16384#0"}"#;
+    const STALLED: &str = r#"{"ev":"fault","ts_ns":7,"pid":7,"tid":7,"proc":"c2459c08352fe84d","op":"recv","fd":5,"kind":"tcp","conn":"tcp-in#0","rule":"stall","rule_index":0,"fault":"stall","errno":"EAGAIN","requested":65536,"returned":-1,"delay_ns":0,"stall_ns":5000000,"key":"c2459c08352fe84d-23da8bd2d98171d8/r0/rx@16384#0"}"#;
+
+    #[test]
+    fn a_grid_faults_hold_freezes_as_the_fault_that_followed_it() {
+        let faults = logged_faults(&log(&[START, HELD, STALLED]), Path::new("d.jsonl")).unwrap();
+        assert_eq!(faults.len(), 1, "{faults:?}");
+        assert_eq!(faults[0].fault, "{ stall = \"5000000ns\" }");
+        // A run that ended between the hold and its fault still freezes the fault there.
+        let faults = logged_faults(&log(&[START, HELD]), Path::new("d.jsonl")).unwrap();
+        assert_eq!(faults.len(), 1, "{faults:?}");
+        assert_eq!(faults[0].key.site.to_string(), "rx@16384#0");
     }
 
     #[test]

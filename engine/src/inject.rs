@@ -123,6 +123,33 @@ impl Injections {
         &self.0[i]
     }
 
+    /// The first injection on `dir` of a byte stream at an offset in `from..to` that `owed`
+    /// accepts (index, entry and offset): the grid's exact faults (see `crate::grid`), where a
+    /// read's span, not its start, says what it meets.
+    pub fn first_on_stream(
+        &self,
+        process: u64,
+        conn: u64,
+        dir: crate::decide::Dir,
+        (from, to): (u64, u64),
+        owed: impl Fn(&Injection, u64) -> bool,
+    ) -> Option<(usize, &Injection, u64)> {
+        let lo = (process, conn, [1 + dir as u64, from, 0]);
+        let first = self.0.partition_point(|inj| inj.order_key() < lo);
+        self.0[first..]
+            .iter()
+            .enumerate()
+            .map_while(|(i, inj)| match inj.site {
+                Site::Stream { dir: d, pos, .. }
+                    if inj.process == process && inj.conn == conn && d == dir && pos < to =>
+                {
+                    Some((first + i, inj, pos))
+                }
+                _ => None,
+            })
+            .find(|(_, inj, pos)| owed(inj, *pos))
+    }
+
     /// The injection at this key, if any (index and entry).
     pub fn at(&self, process: u64, conn: u64, site: Site) -> Option<(usize, &Injection)> {
         let wanted = (process, conn, site.words());
@@ -191,5 +218,53 @@ mod tests {
         assert!(set.at(1, 9, site(0)).is_some());
         assert!(set.at(2, 9, site(0)).is_none());
         assert!(set.at(2, 8, site(5)).is_none());
+    }
+
+    #[test]
+    fn a_reads_span_finds_the_first_stream_injection_inside_it() {
+        use crate::decide::Dir;
+        let at = |conn, dir, pos| Injection {
+            process: 1,
+            conn,
+            site: Site::Stream {
+                dir,
+                pos,
+                attempt: 0,
+            },
+            fault: Fault::Reset,
+        };
+        let set = Injections::new(vec![
+            at(9, Dir::Rx, 5000),
+            at(9, Dir::Rx, 100),
+            at(9, Dir::Tx, 50),
+            at(8, Dir::Rx, 60),
+        ]);
+        let any = |_: &Injection, _: u64| true;
+        let pos = |r: Option<(usize, &Injection, u64)>| r.map(|(_, _, p)| p);
+        assert_eq!(
+            pos(set.first_on_stream(1, 9, Dir::Rx, (0, 200), any)),
+            Some(100)
+        );
+        assert_eq!(
+            pos(set.first_on_stream(1, 9, Dir::Rx, (101, 200), any)),
+            None
+        );
+        assert_eq!(
+            pos(set.first_on_stream(1, 9, Dir::Rx, (100, 6000), |_, p| p > 100)),
+            Some(5000)
+        );
+        assert_eq!(
+            pos(set.first_on_stream(1, 9, Dir::Tx, (0, 6000), any)),
+            Some(50)
+        );
+        assert_eq!(
+            pos(set.first_on_stream(1, 8, Dir::Rx, (0, 60), any)),
+            None,
+            "to is exclusive"
+        );
+        assert_eq!(
+            pos(set.first_on_stream(2, 9, Dir::Rx, (0, 6000), any)),
+            None
+        );
     }
 }

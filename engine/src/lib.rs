@@ -7,6 +7,8 @@
 //! - [`inject`] holds exact injections (fault at a decision key), what frozen policies are made of.
 //! - [`event`] formats event-log lines without allocating, for the shim's hooks; [`event::schema`]
 //!   holds the same lines as serde types, for reading a log back.
+//! - [`grid`] places read faults on a fixed grid of stream offsets, so they do not depend on how
+//!   the kernel chunked the stream.
 //! - [`realise`] is the realism model: what a fault becomes given the facts about a call, or which
 //!   rule of Linux's behaviour forbids it there.
 //! - [`system`] holds a system under test: `[[process]]`, the seeded `[attrition]` schedule and a
@@ -37,6 +39,7 @@ pub mod errno;
 pub mod event;
 pub mod fault;
 pub mod glob;
+pub mod grid;
 pub mod inject;
 pub mod kind;
 pub mod notes;

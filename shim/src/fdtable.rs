@@ -102,6 +102,9 @@ pub struct Slot {
     pub pos: [AtomicU64; 2],
     /// Calls made at the current offset, [rx, tx].
     pub attempt: [AtomicU32; 2],
+    /// One past the read offset of the last grid fault delivered (`chaos_engine::grid`): a cell
+    /// fires once, so the retry after an injected EINTR or EAGAIN is not faulted again.
+    pub rx_done: AtomicU64,
     /// Calls per op class on this connection, for `after`/`every` and non-stream keys.
     pub calls: [AtomicU32; CLASS_COUNT],
     /// CLOCK_MONOTONIC ns until which [rx, tx] is stalled; 0 when not stalled.
@@ -160,6 +163,7 @@ impl Slot {
             ordinal: AtomicU32::new(0),
             pos: [const { AtomicU64::new(0) }; 2],
             attempt: [const { AtomicU32::new(0) }; 2],
+            rx_done: AtomicU64::new(0),
             calls: [const { AtomicU32::new(0) }; CLASS_COUNT],
             stall_until: [const { AtomicU64::new(0) }; 2],
             qstate: AtomicU32::new(0),
@@ -370,6 +374,7 @@ pub fn classify(policy: &Policy, fd: c_int, role_hint: Role) -> Meta {
     for a in &slot.attempt {
         a.store(0, Relaxed);
     }
+    slot.rx_done.store(0, Relaxed);
     for c in &slot.calls {
         c.store(0, Relaxed);
     }

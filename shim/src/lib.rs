@@ -29,6 +29,7 @@ mod durable;
 mod facts;
 mod failed_close;
 mod fdtable;
+mod grid_read;
 mod guard;
 mod hold;
 mod hooks;

@@ -379,7 +379,7 @@ fn realise(
 
 /// Adds a drawn rule's outcome to the run's counts (the control page; nowhere without one).
 #[inline]
-fn tally(rule: usize, outcome: Result<(), Reason>) {
+pub(crate) fn tally(rule: usize, outcome: Result<(), Reason>) {
     if let Some(page) = crate::control::page() {
         page.tally(rule, outcome);
     }

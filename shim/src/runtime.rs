@@ -30,6 +30,9 @@ pub struct Runtime {
     /// Some rule has `after` or `every`: byte streams' data calls are counted too (their keys use
     /// offsets, not counts).
     pub counts_calls: bool,
+    /// The rules whose faults lie on the grid of stream offsets when they act on a stream's reads
+    /// (`chaos_engine::grid`): all but toxics.
+    pub grid_rules: u32,
     /// Injections so far per rule, for `times`.
     pub injected: Vec<AtomicU64>,
     /// CLOCK_MONOTONIC at process start, for `window`.
@@ -142,6 +145,14 @@ impl Runtime {
         let gates = policy.rules.iter().map(Gate::of).collect();
         let counts_calls = policy.rules.iter().any(|r| r.after > 0 || r.every > 1);
         let injected = policy.rules.iter().map(|_| AtomicU64::new(0)).collect();
+        let grid_rules = policy
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| chaos_engine::grid::Placement::of(&r.fault).is_some())
+            .fold(0u32, |m, (i, _)| {
+                m | 1u32.checked_shl(i as u32).unwrap_or(0)
+            });
         Runtime {
             policy,
             seed,
@@ -151,6 +162,7 @@ impl Runtime {
             injecting,
             gates,
             counts_calls,
+            grid_rules,
             injected,
             start_ns: crate::sys::now_ns(libc::CLOCK_MONOTONIC),
             exe,

@@ -15,8 +15,8 @@ name = "short-reads"
 on = "recv"
 fd = "tcp"
 probability = 0.3
-# Bytes, not a percentage: 64-byte responses are one segment, which benign's realism never splits;
-# an explicit length says the user wants a nearly closed window's splits.
+# Bytes, not a percentage: an explicit length says the user wants a nearly closed window's splits
+# (read faults are per 16 KiB cell of the stream: one cut within the first 60 bytes of a cell).
 fault = { short = "1..60" }
 
 [[rules]]

@@ -64,7 +64,7 @@ fn a_system_runs_page_draws_its_processes_faults_and_partition_in_a_browser() {
         &format!(
             "{}\n[[partition]]\nbetween = [[\"kv#0\"], [\"kv#1\", \"kv#2\"]]\n\
              window = [\"1s\", \"2.5s\"]\n\n[[rules]]\nname = \"kv-short-reads\"\non = \"recv\"\n\
-             fault = {{ short = \"1..50%\" }}\nprobability = 0.2\n",
+             fault = {{ short = \"1..20\" }}\n",
             std::fs::read_to_string(workspace_root().join("examples/kv/system.toml")).unwrap()
         ),
     );

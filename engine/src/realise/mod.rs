@@ -338,6 +338,49 @@ fn short(
     Ok(Action::Short { len, nonblocking })
 }
 
+/// Whether a stream read may be held to end at a grid offset (`crate::grid`): a cut, so a short
+/// read, under the rules of a short TCP read except its length, which the grid fixes. Only TCP
+/// (a pipe or unix read returns what whole writes queued), connected, before the peer's FIN
+/// (then everything it sent is queued and a read returns all of it), and not a MSG_WAITALL read
+/// no signal or timeout could end early; and, as for any short TCP read, not where what the read
+/// would return is one segment at most, nor shorter than one (`floor`: `MIN_SEGMENT`, or 1 for a
+/// byte-length spec, the user's explicit choice); `len` is what the cut leaves the read. Ok says
+/// whether the call is non-blocking.
+pub fn grid_cut(
+    ctx: RuleContext,
+    call: &Call,
+    facts: &mut impl Facts,
+    floor: usize,
+    len: usize,
+) -> Result<bool, NotHere> {
+    if call.dir() != Some(Dir::Rx) || !call.stream || call.op.is_multi_message() {
+        return Err(NotHere::WholeMessages);
+    }
+    if call.kind != FdKind::Tcp {
+        return Err(NotHere::SplitsAWrite);
+    }
+    transfers_data(call, facts)?;
+    if call.msg_flags & libc::MSG_WAITALL != 0 {
+        let (signals, n) = candidate_signals(ctx.signal);
+        if !facts.deliverable(&signals[..n]).any && facts.timeout_ns(Dir::Rx).is_none() {
+            return Err(NotHere::WaitAllNotInterrupted);
+        }
+    }
+    // With nothing queued the read waits for the next arrival, a segment starting where the read
+    // does: the cut leaves it a segment at least. With data queued, where its segments began is
+    // unknown (an earlier read may have ended inside one): only a queue of one small segment at
+    // most is never split.
+    let queued = facts.queued_in() as usize;
+    let short_of_a_segment = match queued {
+        0 => call.requested <= floor || len < floor,
+        q => call.requested.min(q) <= floor,
+    };
+    if short_of_a_segment {
+        return Err(NotHere::BelowSegment);
+    }
+    Ok(mode(call, facts) == Mode::Nonblocking)
+}
+
 /// Rule "segment boundary": a TCP read returns every queued byte up to its length, so it comes
 /// back short only where a segment ended; no segment is smaller than 536 bytes unless the window
 /// closes. Byte-length specs (`short = "1..10"`) are the user's explicit choice and go further.

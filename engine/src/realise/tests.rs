@@ -838,3 +838,74 @@ fn an_epoll_wait_gets_eintr_only_when_it_would_sleep_with_a_handler_to_run() {
         })
     ));
 }
+
+// ---- the grid's cuts follow a short read's rules, except its length --------------------------
+
+#[test]
+fn a_grid_cut_is_a_short_tcp_read_before_the_fin() {
+    let cut =
+        |c: Call, mut s: State| grid_cut(RuleContext::default(), &c, &mut s, MIN_SEGMENT, 1000);
+    let tcp = call(Op::Recv, FdKind::Tcp, 4096);
+    assert_eq!(cut(tcp, State::default()), Ok(false));
+    let nonblocking = State {
+        nonblocking: true,
+        ..State::default()
+    };
+    assert_eq!(cut(tcp, nonblocking), Ok(true));
+    // A read that would return one small segment is never split, whatever the grid says; an
+    // explicit byte length goes further, as for any short read.
+    let little = State {
+        queued_in: 31,
+        ..State::default()
+    };
+    assert_eq!(cut(tcp, little), Err(NotHere::BelowSegment));
+    assert_eq!(
+        grid_cut(RuleContext::default(), &tcp, &mut little.clone(), 1, 20),
+        Ok(false)
+    );
+    // Nothing queued: the read waits for what comes, which may be one small segment, so the cut
+    // leaves it a segment at least.
+    let waiting = State::default();
+    assert_eq!(
+        grid_cut(
+            RuleContext::default(),
+            &tcp,
+            &mut waiting.clone(),
+            MIN_SEGMENT,
+            30
+        ),
+        Err(NotHere::BelowSegment)
+    );
+    let plenty = State {
+        queued_in: 100_000,
+        ..State::default()
+    };
+    assert_eq!(cut(tcp, plenty), Ok(false));
+    for kind in [FdKind::Pipe, FdKind::Unix] {
+        assert_eq!(
+            cut(call(Op::Read, kind, 4096), State::default()),
+            Err(NotHere::SplitsAWrite)
+        );
+    }
+    let fin = State {
+        shut: Shut {
+            cant_recv: true,
+            cant_send: false,
+        },
+        queued_in: 10_000,
+        ..State::default()
+    };
+    assert_eq!(cut(tcp, fin), Err(NotHere::ShutDown));
+    let waitall = Call {
+        msg_flags: libc::MSG_WAITALL,
+        ..tcp
+    };
+    assert_eq!(
+        cut(waitall, State::default()),
+        Err(NotHere::WaitAllNotInterrupted)
+    );
+    assert_eq!(
+        cut(call(Op::Send, FdKind::Tcp, 4096), State::default()),
+        Err(NotHere::WholeMessages)
+    );
+}

@@ -30,7 +30,9 @@ pub(crate) fn run_simple(rt: &'static Runtime, call: Call, real: impl FnOnce() -
         | Decision::Track
         | Decision::Held(_)
         | Decision::Eof
-        | Decision::ResetDue => return real(),
+        | Decision::ResetDue
+        // Stream reads only: never a call without data.
+        | Decision::Grid(..) => return real(),
         Decision::Stalled => {
             sys::set_errno(libc::EAGAIN);
             return -1;

@@ -3,6 +3,7 @@
 
 use super::{current_meta, gate};
 use crate::fdtable::{self, FORCE_SLOW, Meta, Slot};
+use crate::grid_read;
 use crate::guard::guarded;
 use crate::log::{self, Applied, FaultRecord};
 use crate::plan::{self, Action, Break, Call, Mode, Plan};
@@ -33,6 +34,8 @@ pub(crate) enum Decision {
     /// Covered, but no rule fired: make the call and keep the stream position.
     Track,
     Fault(Meta, Plan),
+    /// A stream read meets a fault on the grid of offsets (`crate::grid_read`).
+    Grid(Meta, Plan, grid_read::Role),
 }
 
 /// Runs a data call on `fd`. `direct()` is the unmodified real call (the fast path). On the slow
@@ -127,7 +130,16 @@ fn counted(rt: &Runtime, slot: &Slot, call: &Call) -> Counted {
         site,
         n,
     };
-    if plan::any_may_fire(&rt.gates, &at, call.requested, candidates) {
+    let may_fire = if grid_read::applies(call, meta) {
+        // Grid rules fire where the read's span meets one of their cells' faults; the others
+        // (toxics) at the read's start, as on any call.
+        plan::any_may_fire(&rt.gates, &at, call.requested, candidates & !rt.grid_rules)
+            || grid_read::first_rule(rt, slot, at.conn, n, call, (candidates & rt.grid_rules, 0))
+                .is_some()
+    } else {
+        plan::any_may_fire(&rt.gates, &at, call.requested, candidates)
+    };
+    if may_fire {
         Counted::MayFire(at)
     } else {
         Counted::Only
@@ -231,6 +243,15 @@ fn transfer_rules(
             return r;
         }
         Decision::Fault(meta, plan) => (meta, plan),
+        Decision::Grid(meta, plan, grid_read::Role::At(c)) => {
+            // A cell fires once: the retry at this offset (after an EINTR, an EAGAIN) is not
+            // faulted again by it.
+            slot.rx_done.store(c + 1, Relaxed);
+            (meta, plan)
+        }
+        Decision::Grid(meta, plan, role) => {
+            return held_read(rt, slot, meta, &call, &plan, role, &real);
+        }
     };
     let mut applied = Applied::default();
     let limit = match plan.action {
@@ -469,6 +490,9 @@ pub(crate) fn decide(rt: &Runtime, slot: &Slot, call: &Call) -> Decision {
 fn decide_at(rt: &Runtime, slot: &Slot, call: &Call, at: plan::Position) -> Decision {
     let meta = Meta(slot.meta.load(Relaxed));
     let candidates = meta.mask() & rt.rules_for(call.op);
+    if grid_read::applies(call, meta) {
+        return decide_grid(rt, slot, call, meta, at, candidates);
+    }
     let injected = || plan::injected(rt, call, slot, meta, at);
     let chosen = || match candidates {
         0 => None,
@@ -481,6 +505,86 @@ fn decide_at(rt: &Runtime, slot: &Slot, call: &Call, at: plan::Position) -> Deci
         Some(plan) => Decision::Fault(meta, plan),
         None => Decision::Track,
     }
+}
+
+/// The decision for a stream read: a per-call fault (a toxic's, an exact injection of one) at
+/// the read's start as on any call, else what the read's span meets on the grid.
+fn decide_grid(
+    rt: &Runtime,
+    slot: &Slot,
+    call: &Call,
+    meta: Meta,
+    at: plan::Position,
+    candidates: u32,
+) -> Decision {
+    let per_call = candidates & !rt.grid_rules;
+    let off_grid = |p: &Plan| match p.source {
+        plan::Source::Injection(i) => {
+            chaos_engine::grid::Placement::of(&rt.policy.injections.get(i).fault).is_none()
+        }
+        plan::Source::Rule(_) => true,
+    };
+    let chosen = plan::injected(rt, call, slot, meta, at)
+        .filter(off_grid)
+        .or_else(|| match per_call {
+            0 => None,
+            _ => plan::choose(rt, call, slot, meta, at, per_call),
+        });
+    let decided = match chosen {
+        Some(plan) => Some((plan, None)),
+        None => grid_read::decide(rt, slot, call, meta, at, candidates & rt.grid_rules)
+            .map(|(plan, role)| (plan, Some(role))),
+    };
+    match decided.filter(|_| fdtable::still_same_file(call.fd, slot) && runtime::in_own_process()) {
+        Some((plan, None)) => Decision::Fault(meta, plan),
+        Some((plan, Some(role))) => Decision::Grid(meta, plan, role),
+        None => Decision::Track,
+    }
+}
+
+/// A stream read held to end at a grid offset: a `short`'s cut, or the hold before a fault the
+/// next read gets. Logged only when the read did end there (with less queued it ended sooner by
+/// itself, and the offset is still ahead).
+fn held_read(
+    rt: &Runtime,
+    slot: &Slot,
+    meta: Meta,
+    call: &Call,
+    plan: &Plan,
+    role: grid_read::Role,
+    real: &impl Fn(usize) -> isize,
+) -> isize {
+    let Action::Short { len, nonblocking } = plan.action else {
+        return real(call.requested);
+    };
+    let mut applied = Applied::default();
+    if nonblocking && !readiness::registrations_known(call.fd) {
+        // As for any short read: an edge-triggered loop we cannot re-arm would take it as
+        // "drained" and wait forever. The offset is passed.
+        sys::sleep_ns(SHORT_FALLBACK_NS);
+        applied.delay_ns = SHORT_FALLBACK_NS;
+        applied.degraded = Some("unseen-registration");
+        applied.before_call = true;
+        guarded(|| log_fault(rt, slot, meta, call, plan, -1, &applied));
+        let r = real(call.requested);
+        advance(slot, call, r);
+        return r;
+    }
+    let r = real(len);
+    let e = sys::errno();
+    guarded(|| {
+        advance(slot, call, r);
+        if r == len as isize {
+            readiness::rearm(call.fd);
+            match role {
+                grid_read::Role::Hold => applied.effect = Some("held"),
+                _ => grid_read::cut_made(rt, plan),
+            }
+            log_fault(rt, slot, meta, call, plan, r, &applied);
+        }
+    });
+    sys::set_errno(e);
+    r
 }
 
 /// The direction a call waits on when its fd is stalled: reads and accept wait to read, writes to
