@@ -15,6 +15,7 @@
 //! - [`disk`] is `[[disk]]`: what fits on a disk that fills.
 //! - [`durability`] is `[durability]`: which unsynced changes a crash undoes.
 //! - [`toxic`] is what Toxiproxy's toxics (latency, bandwidth, blackhole…) do to one call.
+//! - [`select`] is the one selection loop: which rule fires on a call, for both backends.
 //! - [`refusal`] says why a rule whose draw said "fire" did not inject (counted per rule).
 //! - [`quirk`] catalogues the platform quirks (macOS, BSD, old Linux, WSL1) the shim can reproduce.
 //!
@@ -42,6 +43,7 @@ pub mod profiles;
 pub mod quirk;
 pub mod realise;
 pub mod refusal;
+pub mod select;
 pub mod signal;
 pub mod system;
 pub mod toxic;
