@@ -153,6 +153,7 @@ fn init() -> Result<(), String> {
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect();
     PID.store(sys::getpid(), Relaxed);
+    runtime::set_started();
     crate::control::init(
         env("CHAOS_CONTROL").as_deref(),
         process.as_deref(),
@@ -213,11 +214,12 @@ extern "C" fn before_fork() {
 }
 
 /// A forked child is a new process: new key (from the parent's and the fork ordinal, so it is the
-/// same in every run), its own `times` budget, and its own `start` line.
+/// same in every run), its own `times` budget and `window` clock, and its own `start` line.
 extern "C" fn in_fork_child() {
     let parent = PROCESS_KEY.load(Relaxed);
     let child = chaos_engine::process_key::of_fork(parent, FORKS.load(Relaxed));
     PID.store(sys::getpid(), Relaxed);
+    runtime::set_started();
     crate::lineage::forked();
     if let Some(rt) = runtime::get() {
         runtime::set_process_key(child, rt.seed);

@@ -9,6 +9,7 @@ use super::sys::{self, Answer};
 use super::target::{Proc, Target};
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::Instant;
 
 pub struct Supervisor {
     pub listener: std::sync::Arc<OwnedFd>,
@@ -31,6 +32,8 @@ struct Exec {
     cmdline: Vec<u8>,
     /// Its parent and cwd at the exec: by the time it is logged it may be reaped.
     lineage: (i32, Option<String>),
+    /// When the exec was let run: the new program's start, for `window`.
+    at: Instant,
 }
 
 pub fn supervise(listener: OwnedFd, target: Target) {
@@ -163,7 +166,12 @@ impl Supervisor {
     /// A process we have not seen yet (the target after its exec, or a child it started): its
     /// key from its exe and command line, as the shim computes it, and its `start` line.
     fn adopt(&mut self, tgid: i32) -> bool {
-        self.pending.remove(&tgid);
+        // An exec'd program started at its exec; a forked child that has not exec'd, at its fork
+        // (the supervisor sees no fork: the kernel's record of the process's start says when).
+        let (start, forked) = match self.pending.remove(&tgid) {
+            Some(exec) => (exec.at, false),
+            None => (forked_at(tgid).unwrap_or_else(Instant::now), true),
+        };
         let Ok(pidfd) = sys::pidfd_open(tgid) else {
             return false;
         };
@@ -171,7 +179,19 @@ impl Supervisor {
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default();
         let cmdline = std::fs::read(format!("/proc/{tgid}/cmdline")).unwrap_or_default();
-        self.adopt_as(tgid, pidfd, exe, cmdline, events::lineage(tgid));
+        let lineage = events::lineage(tgid);
+        // A child of a process we follow that has made no exec is that process forked: the
+        // shim's key for it, from its parent's key and fork count.
+        let fork = match self.procs.get_mut(&lineage.0) {
+            Some(parent) if forked => {
+                let n = parent
+                    .forks
+                    .ordinal_of(tgid, &super::forks::children_of(lineage.0));
+                Some((chaos_engine::process_key::of_fork(parent.key, n), n))
+            }
+            _ => None,
+        };
+        self.adopt_as(tgid, pidfd, exe, cmdline, lineage, start, fork);
         true
     }
 
@@ -183,13 +203,18 @@ impl Supervisor {
         exe: String,
         cmdline: Vec<u8>,
         lineage: (i32, Option<String>),
+        start: Instant,
+        fork: Option<(u64, u64)>,
     ) {
         let argv = cmdline
             .split(|b| *b == 0)
             .filter(|a| !a.is_empty())
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect();
-        let key = self.target.process_key(&exe, &cmdline);
+        let key = match fork {
+            Some((key, _)) => key,
+            None => self.target.process_key(&exe, &cmdline),
+        };
         let proc = Proc {
             pid: tgid,
             key,
@@ -200,8 +225,11 @@ impl Supervisor {
             connects: [0; 7],
             waits: 0,
             seen: self.target.generation(),
+            budget: super::decide::Budget::new(self.target.policy.rules.len(), start),
+            forks: super::forks::Forks::new(fork.map_or(0, |(_, n)| n)),
         };
-        events::start(&mut self.log, &self.target, &proc, &exe, argv, lineage);
+        let via = if fork.is_some() { "fork" } else { "exec" };
+        events::start(&mut self.log, &self.target, &proc, &exe, argv, lineage, via);
         self.procs.insert(tgid, proc);
         self.generation += 1;
     }
@@ -251,6 +279,7 @@ impl Supervisor {
                 exe,
                 cmdline,
                 lineage: events::lineage(tgid),
+                at: Instant::now(),
             },
         );
         self.generation += 1;
@@ -271,7 +300,7 @@ impl Supervisor {
     /// with the program and arguments its exec named.
     fn exited(&mut self, tgid: i32) {
         if let Some(e) = self.pending.remove(&tgid) {
-            self.adopt_as(tgid, e.pidfd, e.exe, e.cmdline, e.lineage);
+            self.adopt_as(tgid, e.pidfd, e.exe, e.cmdline, e.lineage, e.at, None);
         }
         self.procs.remove(&tgid);
         self.tgids.retain(|_, t| *t != tgid);
@@ -306,4 +335,24 @@ impl Supervisor {
             let _ = sys::notif_send(self.listener.as_raw_fd(), id, answer);
         }
     }
+}
+
+/// When process `tgid` was created, as an `Instant`: its `starttime` in /proc (clock ticks since
+/// boot, CLOCK_BOOTTIME's count) taken back from now.
+fn forked_at(tgid: i32) -> Option<Instant> {
+    let stat = std::fs::read_to_string(format!("/proc/{tgid}/stat")).ok()?;
+    // `pid (comm) state ppid ...`: comm may hold spaces, so count from its `)`; starttime is
+    // field 22, the 20th after comm.
+    let ticks: u64 = stat
+        .rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(19)?
+        .parse()
+        .ok()?;
+    // SAFETY: sysconf reads a constant of the system.
+    let per_second = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok()?;
+    let started_ns = ticks.checked_mul(1_000_000_000)? / per_second.max(1);
+    let age_ns = sys::boottime_ns().checked_sub(started_ns)?;
+    Instant::now().checked_sub(std::time::Duration::from_nanos(age_ns))
 }

@@ -17,10 +17,8 @@ pub struct Target {
     /// In a system: the process's name (`kv#1`) and life.
     pub process: Option<String>,
     pub life: u32,
-    /// Per rule, injections so far (for `times`): one budget for the whole target.
-    pub injected: Vec<u64>,
-    /// CLOCK_MONOTONIC at launch, for `window`.
-    pub start: std::time::Instant,
+    /// Per rule, the engine's precomputed draw gates.
+    pub gates: Vec<chaos_engine::select::Gate>,
     /// What `terminate` sends (CHAOS_STOP_SIGNAL, else SIGTERM).
     pub stop_signal: i32,
     /// Per op, the rules that act on it, enabled or not (`Policy::mask_for_op`, computed once).
@@ -88,7 +86,7 @@ impl Target {
         let without = quirk::resolve(None, &names(&remove), &[])
             .map_err(|e| format!("CHAOS_NO_QUIRKS: {e}"))?;
         let quirks = QuirkSet((policy.quirks.0 | from_env.0) & !without.0);
-        let injected = vec![0; policy.rules.len()];
+        let gates = chaos_engine::select::Gate::all(&policy.rules);
         let stop_signal = match get("CHAOS_STOP_SIGNAL") {
             Some(s) => chaos_engine::signal::parse_signal(&s)
                 .map_err(|e| format!("CHAOS_STOP_SIGNAL: {e}"))?,
@@ -122,8 +120,7 @@ impl Target {
             quirks,
             process,
             life,
-            injected,
-            start: std::time::Instant::now(),
+            gates,
             stop_signal,
         })
     }
@@ -171,11 +168,9 @@ impl Target {
     /// The process key of a process running `exe` with `cmdline` (NUL-separated), as the shim's
     /// constructor computes it: the same program gets the same keys under either backend.
     ///
-    /// Where the backends differ: the supervisor does not see forks (clone is not notified: a
-    /// notified call a signal interrupts fails with EINTR, which a fork must never do), so it
-    /// knows no fork ordinal. A forked child keeps its parent's key here (the shim gives it
-    /// `of_fork(parent, n)`), and in a system a program a descendant execs gets the system
-    /// process's formula (the shim gives it `of_exec(lineage, exe)`).
+    /// A forked child that has not exec'd gets `of_fork` instead (`Supervisor::adopt`). Where the
+    /// backends still differ: in a system, a program a descendant execs gets the system
+    /// process's formula here (the shim gives it `of_exec(lineage, exe)`).
     pub fn process_key(&self, exe: &str, cmdline: &[u8]) -> u64 {
         match &self.process {
             Some(name) => process_key::of_system_process(exe, name, self.life),
@@ -200,6 +195,10 @@ pub struct Proc {
     pub waits: u64,
     /// The control page's generation this process last logged having seen.
     pub seen: u64,
+    /// Its own `times` budget and `window` clock.
+    pub budget: super::decide::Budget,
+    /// Its forks so far, for its children's keys.
+    pub forks: super::forks::Forks,
 }
 
 /// Partitions as this process sees them: the shim's `control::cut_towards`/`cut_from` over

@@ -83,8 +83,7 @@ pub trait Backend {
     fn can_log(&mut self) -> bool;
     /// What `fault` becomes on this call, or the realism rule that says Linux could not have
     /// produced it here.
-    fn realise(&mut self, fault: &Fault, ctx: RuleContext, param: u64)
-    -> Result<Action, NotHere>;
+    fn realise(&mut self, fault: &Fault, ctx: RuleContext, param: u64) -> Result<Action, NotHere>;
     /// Adds the outcome of a draw that said "fire" to the run's counts.
     fn tally(&mut self, rule: usize, outcome: Result<(), Reason>);
     /// Whether the backend can carry `fault` out at all (seccomp cannot reach inside the

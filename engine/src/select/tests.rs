@@ -125,7 +125,10 @@ fn times_is_a_budget_the_backend_keeps_and_a_used_up_rule_lets_the_next_fire() {
     use libc::{ECONNREFUSED as R, ETIMEDOUT as T};
     assert_eq!(errnos, vec![R, R, T, T]);
     assert_eq!(
-        b.tallies.iter().filter(|t| **t == (0, Err(Reason::TimesUsedUp))).count(),
+        b.tallies
+            .iter()
+            .filter(|t| **t == (0, Err(Reason::TimesUsedUp)))
+            .count(),
         2
     );
     // Another process (a fresh budget from its backend) gets its own two.
@@ -152,7 +155,11 @@ fn window_is_asked_of_the_backends_clock_once_per_call_and_only_when_needed() {
     assert_eq!(at(&mut b, 500_000_000), libc::ENETUNREACH);
     assert_eq!(at(&mut b, 1_500_000_000), libc::ECONNREFUSED);
     assert_eq!(at(&mut b, 2_500_000_000), libc::ETIMEDOUT);
-    assert_eq!(at(&mut b, 3_000_000_000), libc::ENETUNREACH, "the end is excluded");
+    assert_eq!(
+        at(&mut b, 3_000_000_000),
+        libc::ENETUNREACH,
+        "the end is excluded"
+    );
     assert!(b.tallies.contains(&(0, Err(Reason::OutsideWindow))));
     // A rule without a window never reads the clock.
     b.clock_reads = 0;
@@ -188,9 +195,8 @@ fn a_process_that_cannot_log_gets_no_fault_and_uses_no_times() {
 
 #[test]
 fn after_every_probability_and_min_bytes_gate_the_draw_uncounted() {
-    let (p, g) = policy(
-        "[[rules]]\non = [\"connect\"]\nafter = 2\nevery = 3\nfault = \"ECONNREFUSED\"\n",
-    );
+    let (p, g) =
+        policy("[[rules]]\non = [\"connect\"]\nafter = 2\nevery = 3\nfault = \"ECONNREFUSED\"\n");
     let mut b = Fake::new();
     let fired: Vec<u64> = (0..10)
         .filter(|n| select(&p, &g, &call(*n), 1, &mut b).is_some())

@@ -5,7 +5,7 @@ use super::{current_meta, gate};
 use crate::fdtable::{self, FORCE_SLOW, Meta, Slot};
 use crate::guard::guarded;
 use crate::log::{self, Applied, FaultRecord};
-use crate::plan::{self, Action, Break, Call, Mode, Plan};
+use crate::plan::{self, Action, Break, Call, Choice, Mode};
 use crate::quirks;
 use crate::readiness;
 use crate::runtime::{self, Runtime};
@@ -32,7 +32,7 @@ pub(crate) enum Decision {
     ResetDue,
     /// Covered, but no rule fired: make the call and keep the stream position.
     Track,
-    Fault(Meta, Plan),
+    Fault(Meta, Choice),
 }
 
 /// Runs a data call on `fd`. `direct()` is the unmodified real call (the fast path). On the slow
@@ -122,12 +122,8 @@ fn counted(rt: &Runtime, slot: &Slot, call: &Call) -> Counted {
     if candidates == 0 {
         return Counted::Only;
     }
-    let at = plan::Position {
-        conn: slot.conn.load(Relaxed),
-        site,
-        n,
-    };
-    if plan::any_may_fire(&rt.gates, &at, call.requested, candidates) {
+    let at = plan::position(slot.conn.load(Relaxed), site, n, call.requested);
+    if chaos_engine::select::any_may_fire(&rt.gates, &at, candidates) {
         Counted::MayFire(at)
     } else {
         Counted::Only
@@ -457,11 +453,7 @@ pub(crate) fn decide(rt: &Runtime, slot: &Slot, call: &Call) -> Decision {
     // same under a frozen policy.
     let (site, n) = plan::site_for(rt, call, slot, meta);
     crate::control::observe(rt, slot.conn.load(Relaxed), site);
-    let at = plan::Position {
-        conn: slot.conn.load(Relaxed),
-        site,
-        n,
-    };
+    let at = plan::position(slot.conn.load(Relaxed), site, n, call.requested);
     decide_at(rt, slot, call, at)
 }
 
@@ -469,13 +461,7 @@ pub(crate) fn decide(rt: &Runtime, slot: &Slot, call: &Call) -> Decision {
 fn decide_at(rt: &Runtime, slot: &Slot, call: &Call, at: plan::Position) -> Decision {
     let meta = Meta(slot.meta.load(Relaxed));
     let candidates = meta.mask() & rt.rules_for(call.op);
-    let injected = || plan::injected(rt, call, slot, meta, at);
-    let chosen = || match candidates {
-        0 => None,
-        _ => plan::choose(rt, call, slot, meta, at, candidates),
-    };
-    match injected()
-        .or_else(chosen)
+    match plan::decide(rt, call, slot, meta, &at, candidates)
         .filter(|_| fdtable::still_same_file(call.fd, slot) && runtime::in_own_process())
     {
         Some(plan) => Decision::Fault(meta, plan),
@@ -542,11 +528,11 @@ pub(crate) fn log_fault(
     slot: &Slot,
     meta: Meta,
     call: &Call,
-    plan: &Plan,
+    plan: &Choice,
     returned: isize,
     applied: &Applied,
 ) {
-    let fault = plan.source.fault(rt).kind_name();
+    let fault = plan.source.fault(&rt.policy).kind_name();
     log_fault_as(rt, slot, meta, call, plan, fault, returned, applied);
 }
 
@@ -557,7 +543,7 @@ pub(crate) fn log_fault_as(
     slot: &Slot,
     meta: Meta,
     call: &Call,
-    plan: &Plan,
+    plan: &Choice,
     fault: &str,
     returned: isize,
     applied: &Applied,
