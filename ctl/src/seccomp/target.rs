@@ -4,8 +4,8 @@
 
 use chaos_engine::policy::Policy;
 use chaos_engine::process_key;
-use chaos_engine::quirk::{self, QuirkSet};
-use chaos_engine::{parse, profiles};
+use chaos_engine::quirk::QuirkSet;
+use chaos_engine::settings::Settings;
 use std::collections::HashMap;
 
 /// The run's settings, shared by every process of the target.
@@ -42,59 +42,20 @@ impl Target {
                 .find(|(k, v)| k == name && !v.is_empty())
                 .map(|(_, v)| v.clone())
         };
-        let mut policy = match get("CHAOS_POLICY") {
-            Some(path) => {
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| format!("cannot read policy {path} (CHAOS_POLICY): {e}"))?;
-                let origin = get("CHAOS_POLICY_ORIGIN").unwrap_or(path);
-                parse::parse_policy(&text, &origin).map_err(|e| e.to_string())?
-            }
-            None => {
-                let name = get("CHAOS_PROFILE").unwrap_or_else(|| profiles::DEFAULT_PROFILE.into());
-                profiles::load_profile(&name)
-                    .map_err(|e| format!("CHAOS_PROFILE: {}", e.message))?
-            }
-        };
-        let process = get("CHAOS_PROCESS");
-        let life = match get("CHAOS_LIFE") {
-            Some(s) => s
-                .parse()
-                .map_err(|_| format!("CHAOS_LIFE must be an unsigned integer, got `{s}`"))?,
-            None => 0,
-        };
-        policy.scope_to_process(process.as_deref(), life);
-        let seed = match get("CHAOS_SEED") {
-            Some(s) => s
-                .parse()
-                .map_err(|_| format!("CHAOS_SEED must be an unsigned integer, got `{s}`"))?,
-            None => policy.seed,
-        };
-        let split = |v: Option<String>| -> Vec<String> {
-            v.unwrap_or_default()
-                .split(',')
-                .map(str::trim)
-                .filter(|n| !n.is_empty())
-                .map(String::from)
-                .collect()
-        };
-        let (add, remove) = (split(get("CHAOS_QUIRKS")), split(get("CHAOS_NO_QUIRKS")));
-        fn names(v: &[String]) -> Vec<&str> {
-            v.iter().map(String::as_str).collect()
-        }
-        let from_env = quirk::resolve(get("CHAOS_PLATFORM").as_deref(), &names(&add), &[])
-            .map_err(|e| format!("CHAOS_PLATFORM/CHAOS_QUIRKS: {e}"))?;
-        let without = quirk::resolve(None, &names(&remove), &[])
-            .map_err(|e| format!("CHAOS_NO_QUIRKS: {e}"))?;
-        let quirks = QuirkSet((policy.quirks.0 | from_env.0) & !without.0);
+        let Settings {
+            policy,
+            seed,
+            process,
+            life,
+            quirks,
+            stop_signal,
+            log,
+            control,
+        } = Settings::load(get, |path| std::fs::read_to_string(path)).map_err(|e| e.to_string())?;
         let gates = chaos_engine::select::Gate::all(&policy.rules);
-        let stop_signal = match get("CHAOS_STOP_SIGNAL") {
-            Some(s) => chaos_engine::signal::parse_signal(&s)
-                .map_err(|e| format!("CHAOS_STOP_SIGNAL: {e}"))?,
-            None => libc::SIGTERM,
-        };
         let initially = policy.initially_enabled() as u32;
         let rule_masks = chaos_engine::op::ALL_OPS.map(|op| policy.mask_for_op(op));
-        let control = match get("CHAOS_CONTROL") {
+        let control = match control {
             // As the shim: a page already gone means the run is over, and nothing steers this
             // process any more; any other failure is refused.
             Some(path) if !std::path::Path::new(&path).exists() => None,
@@ -116,7 +77,7 @@ impl Target {
             last_place: None,
             policy,
             seed,
-            log: get("CHAOS_LOG").map(Into::into),
+            log: log.map(Into::into),
             quirks,
             process,
             life,
@@ -172,10 +133,8 @@ impl Target {
     /// backends still differ: in a system, a program a descendant execs gets the system
     /// process's formula here (the shim gives it `of_exec(lineage, exe)`).
     pub fn process_key(&self, exe: &str, cmdline: &[u8]) -> u64 {
-        match &self.process {
-            Some(name) => process_key::of_system_process(exe, name, self.life),
-            None => process_key::of_program(exe, cmdline),
-        }
+        let system = self.process.as_deref().map(|name| (name, self.life));
+        process_key::at_start(system, exe, cmdline, None)
     }
 }
 
