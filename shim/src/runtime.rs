@@ -24,6 +24,8 @@ pub struct Runtime {
     pub class_rules: [u32; CLASS_COUNT],
     /// The policy has exact injections (`[[inject]]`): every call is looked up.
     pub injecting: bool,
+    /// Quirks or injections: no data call takes the counted-only path (one load for both).
+    pub always_slow: bool,
     /// Per rule, what the hot path checks before it draws (copied out of `policy.rules`, so the
     /// checks touch one small array).
     pub gates: Vec<chaos_engine::select::Gate>,
@@ -147,6 +149,7 @@ impl Runtime {
             rule_masks,
             class_rules,
             injecting,
+            always_slow: injecting || !quirks.is_empty(),
             gates,
             counts_calls,
             injected,

@@ -14,6 +14,10 @@ pub struct Gate {
     pub min_bytes: u64,
     /// `per = "connection"`: the draw ignores the site.
     pub per_connection: bool,
+    /// What the site's words are masked with for the draw: all ones, or none for a
+    /// `per = "connection"` rule (`PER_CONNECTION_WORDS` are zeros). A mask, not a branch,
+    /// on the hot path.
+    site_mask: u64,
 }
 
 impl Gate {
@@ -24,6 +28,7 @@ impl Gate {
             every: rule.every,
             min_bytes: rule.min_bytes,
             per_connection: rule.per_connection,
+            site_mask: if rule.per_connection { 0 } else { u64::MAX },
         }
     }
 
@@ -34,12 +39,14 @@ impl Gate {
 
     /// The site words this rule draws with: the call's, or the connection's alone.
     #[inline(always)]
-    pub fn words(&self, site_words: [u64; 3]) -> [u64; 3] {
-        if self.per_connection {
-            PER_CONNECTION_WORDS
-        } else {
-            site_words
-        }
+    pub fn words(&self, [kind, pos, attempt]: [u64; 3]) -> [u64; 3] {
+        const _: () = assert!(
+            PER_CONNECTION_WORDS[0] == 0
+                && PER_CONNECTION_WORDS[1] == 0
+                && PER_CONNECTION_WORDS[2] == 0
+        );
+        let m = self.site_mask;
+        [kind & m, pos & m, attempt & m]
     }
 
     /// Whether the rule may fire on the n-th call of its connection asking for `requested` bytes,
@@ -73,20 +80,27 @@ impl Gate {
     }
 }
 
-/// Whether any rule among `candidates` has counts, size and chance that let it fire at this
-/// place: the preload shim's early exit, before anything is gathered. Nearly always false.
+/// Whether any rule among `candidates` has counts, size and chance that let it fire on the n-th
+/// call of a connection (`base_conn`: the process's key base xor the connection's key) at a site
+/// (its `words`) asking for `requested` bytes: the preload shim's early exit, before anything is
+/// gathered. Nearly always false.
 #[inline(always)]
-pub fn any_may_fire(gates: &[Gate], at: &super::Position, candidates: u32) -> bool {
-    let base_conn = at.base ^ at.conn;
-    let words = at.site.words();
+pub fn any_may_fire(
+    gates: &[Gate],
+    base_conn: u64,
+    words: [u64; 3],
+    n: u64,
+    requested: usize,
+    candidates: u32,
+) -> bool {
     let mut bits = candidates;
     while bits != 0 {
         let i = bits.trailing_zeros();
         bits &= bits - 1;
         if let Some(gate) = gates.get(i as usize)
             && gate.may_fire(
-                at.n,
-                at.requested,
+                n,
+                requested,
                 chance_of_words(base_conn, i as u16, gate.words(words)),
             )
         {

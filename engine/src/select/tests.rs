@@ -327,7 +327,14 @@ fn the_hot_paths_early_exit_agrees_with_the_selection() {
             ..call(n)
         };
         assert_eq!(
-            any_may_fire(&g, &at, all(&p)),
+            any_may_fire(
+                &g,
+                at.base ^ at.conn,
+                at.site.words(),
+                at.n,
+                at.requested,
+                all(&p)
+            ),
             select(&p, &g, &at, all(&p), &mut Fake::new()).is_some(),
             "call {n}"
         );

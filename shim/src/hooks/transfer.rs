@@ -110,7 +110,7 @@ enum Counted {
 #[inline(always)]
 fn counted(rt: &Runtime, slot: &Slot, call: &Call) -> Counted {
     let meta = Meta(slot.meta.load(Relaxed));
-    if !rt.quirks.is_empty() || rt.injecting || !meta.valid() || meta.0 & FORCE_SLOW != 0 {
+    if rt.always_slow || !meta.valid() || meta.0 & FORCE_SLOW != 0 {
         return Counted::NotYet;
     }
     if meta.0 & fdtable::PEERED != 0 && crate::control::any_cut() {
@@ -122,9 +122,11 @@ fn counted(rt: &Runtime, slot: &Slot, call: &Call) -> Counted {
     if candidates == 0 {
         return Counted::Only;
     }
-    let at = plan::position(slot.conn.load(Relaxed), site, n, call.requested);
-    if chaos_engine::select::any_may_fire(&rt.gates, &at, candidates) {
-        Counted::MayFire(at)
+    let conn = slot.conn.load(Relaxed);
+    let base = crate::runtime::KEY_BASE.load(Relaxed);
+    let (words, requested) = (site.words(), call.requested);
+    if chaos_engine::select::any_may_fire(&rt.gates, base ^ conn, words, n, requested, candidates) {
+        Counted::MayFire(plan::position(conn, site, n, requested))
     } else {
         Counted::Only
     }
