@@ -25,6 +25,13 @@ pub struct Supervisor {
     generation: usize,
 }
 
+/// How a process we adopt came to be: when it started (its exec, or its fork), and for a forked
+/// child that has not exec'd, its key and its place among its parent's forks.
+struct Birth {
+    at: Instant,
+    fork: Option<(u64, u64)>,
+}
+
 /// An exec we let run: the program and arguments it asked for.
 struct Exec {
     pidfd: OwnedFd,
@@ -191,7 +198,14 @@ impl Supervisor {
             }
             _ => None,
         };
-        self.adopt_as(tgid, pidfd, exe, cmdline, lineage, start, fork);
+        self.adopt_as(
+            tgid,
+            pidfd,
+            exe,
+            cmdline,
+            lineage,
+            Birth { at: start, fork },
+        );
         true
     }
 
@@ -203,8 +217,7 @@ impl Supervisor {
         exe: String,
         cmdline: Vec<u8>,
         lineage: (i32, Option<String>),
-        start: Instant,
-        fork: Option<(u64, u64)>,
+        Birth { at: start, fork }: Birth,
     ) {
         let argv = cmdline
             .split(|b| *b == 0)
@@ -300,7 +313,11 @@ impl Supervisor {
     /// with the program and arguments its exec named.
     fn exited(&mut self, tgid: i32) {
         if let Some(e) = self.pending.remove(&tgid) {
-            self.adopt_as(tgid, e.pidfd, e.exe, e.cmdline, e.lineage, e.at, None);
+            let birth = Birth {
+                at: e.at,
+                fork: None,
+            };
+            self.adopt_as(tgid, e.pidfd, e.exe, e.cmdline, e.lineage, birth);
         }
         self.procs.remove(&tgid);
         self.tgids.retain(|_, t| *t != tgid);
