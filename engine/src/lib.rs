@@ -17,6 +17,8 @@
 //! - [`disk`] is `[[disk]]`: what fits on a disk that fills.
 //! - [`durability`] is `[durability]`: which unsynced changes a crash undoes.
 //! - [`toxic`] is what Toxiproxy's toxics (latency, bandwidth, blackhole…) do to one call.
+//! - [`select`] is the one selection loop: which rule fires on a call, for both backends.
+//! - [`settings`] reads a run's CHAOS_* settings through a function the backend passes.
 //! - [`refusal`] says why a rule whose draw said "fire" did not inject (counted per rule).
 //! - [`quirk`] catalogues the platform quirks (macOS, BSD, old Linux, WSL1) the shim can reproduce.
 //! - [`chance`] is the cheap half of a decision (does a rule fire at a key), [`process_key`] a
@@ -51,6 +53,8 @@ pub mod profiles;
 pub mod quirk;
 pub mod realise;
 pub mod refusal;
+pub mod select;
+pub mod settings;
 pub mod signal;
 pub mod system;
 pub mod toxic;

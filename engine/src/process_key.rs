@@ -5,6 +5,22 @@
 use crate::decide::mix;
 use crate::policy::fnv1a;
 
+/// The key of a process at its start, running `exe` with `cmdline` (NUL-separated): its
+/// program's, or in a system (`system`: its name and life) its process's; `lineage` is the key a
+/// system's descendant left for the program it exec'd. Both backends take it from here.
+pub fn at_start(
+    system: Option<(&str, u32)>,
+    exe: &str,
+    cmdline: &[u8],
+    lineage: Option<u64>,
+) -> u64 {
+    match (system, lineage) {
+        (Some(_), Some(lineage)) => of_exec(lineage, exe),
+        (Some((name, life)), None) => of_system_process(exe, name, life),
+        (None, _) => of_program(exe, cmdline),
+    }
+}
+
 /// A program started outside a system: its executable and command line.
 pub fn of_program(exe: &str, cmdline: &[u8]) -> u64 {
     mix(&[fnv1a(exe.as_bytes()), fnv1a(cmdline)])

@@ -3,12 +3,11 @@
 //!
 //! The read's span `[pos, pos + requested)` is walked cell by cell; the first fault owed in it
 //! (an exact injection first, then the rules in order) decides: a cut or a hold ends the read at
-//! the fault's offset, a fault at the read's start is chosen as on any call (`plan::choose`,
-//! `plan::injected`), keyed by its offset.
+//! the fault's offset, a fault at the read's start is chosen as on any call (`plan::decide`), keyed by its offset.
 
 use crate::facts::LiveFacts;
 use crate::fdtable::{Meta, Slot};
-use crate::plan::{self, Action, Call, Plan, Position, Source};
+use crate::plan::{self, Action, Call, Choice, Position, Source};
 use crate::runtime::{KEY_BASE, PROCESS_KEY, Runtime};
 use chaos_engine::chance::{chance_of_words, param_at};
 use chaos_engine::decide::{Dir, INJECTED, Key, Site};
@@ -95,7 +94,7 @@ pub fn decide(
     meta: Meta,
     at: Position,
     rules: u32,
-) -> Option<(Plan, Role)> {
+) -> Option<(Choice, Role)> {
     let pos = slot.pos[Dir::Rx as usize].load(Relaxed);
     let done = slot.rx_done.load(Relaxed);
     let len = call.requested as u64;
@@ -174,7 +173,7 @@ fn rule_at(
     i: usize,
     pos: u64,
     c: u64,
-) -> Option<(Plan, Role)> {
+) -> Option<(Choice, Role)> {
     let rule = &rt.policy.rules[i];
     let here = Position {
         site: offset_site(c),
@@ -183,17 +182,17 @@ fn rule_at(
     let placement = Placement::of(&rule.fault)?;
     // The fault at its offset is chosen as any call's, at a site whose draw is its cell's (an
     // `At` fault's offset is its cell's first byte).
-    let at_offset = || plan::choose(rt, call, slot, meta, here, 1 << i).map(|p| (p, Role::At(c)));
+    let at_offset = || plan::decide(rt, call, slot, meta, &here, 1 << i).map(|p| (p, Role::At(c)));
     let Step::Hold(len) = grid::step(pos, c) else {
         return at_offset();
     };
     let mut facts = LiveFacts::new(call.fd, slot, meta);
     let cut = cut_here(&rule.fault, rule.context(), call, &mut facts, meta, len);
-    if !plan::in_window(rt, rule, &mut None) {
+    if !plan::in_window(rt, i) {
         plan::tally(i, Err(Reason::OutsideWindow));
         return None;
     }
-    let plan_of = |action| Plan {
+    let plan_of = |action| Choice {
         action,
         source: Source::Rule(i),
         key: key(i as u16, at.conn, c),
@@ -251,13 +250,13 @@ fn injection_at(
     j: usize,
     pos: u64,
     c: u64,
-) -> Option<(Plan, Role)> {
+) -> Option<(Choice, Role)> {
     let fault = &rt.policy.injections.get(j).fault;
     let here = Position {
         site: offset_site(c),
         ..at
     };
-    let at_offset = || plan::injected(rt, call, slot, meta, here).map(|p| (p, Role::At(c)));
+    let at_offset = || plan::decide(rt, call, slot, meta, &here, 0).map(|p| (p, Role::At(c)));
     let Step::Hold(len) = grid::step(pos, c) else {
         return at_offset();
     };
@@ -278,7 +277,7 @@ fn injection_at(
     };
     let nonblocking = cut.ok()?;
     crate::log::writable().then(|| {
-        let plan = Plan {
+        let plan = Choice {
             action: Action::Short { len, nonblocking },
             source: Source::Injection(j),
             key: key(INJECTED, at.conn, c),
@@ -295,7 +294,7 @@ fn times_left(rt: &Runtime, i: usize) -> bool {
 }
 
 /// A rule's cut was made: it counts as injected, against its `times`.
-pub fn cut_made(rt: &Runtime, plan: &Plan) {
+pub fn cut_made(rt: &Runtime, plan: &Choice) {
     if let Source::Rule(i) = plan.source {
         plan::take_one_of_times(rt, i);
         plan::tally(i, Ok(()));

@@ -7,9 +7,7 @@
 use crate::guard::guarded;
 use crate::runtime::{self, FORKS, PID, PROCESS_KEY, Runtime};
 use crate::{log, real, sys};
-use chaos_engine::policy::Policy;
-use chaos_engine::quirk::{self, QuirkSet};
-use chaos_engine::{parse, profiles};
+use chaos_engine::settings::{Settings, SettingsError};
 use core::sync::atomic::Ordering::Relaxed;
 use std::ffi::OsString;
 
@@ -71,18 +69,6 @@ fn env(name: &str) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-fn load_policy() -> Result<Policy, String> {
-    if let Some(path) = env("CHAOS_POLICY") {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("chaos: cannot read policy {path} (CHAOS_POLICY): {e}"))?;
-        // chaos-ctl hands over a private copy of what it validated and names the original here.
-        let origin = env("CHAOS_POLICY_ORIGIN").unwrap_or(path);
-        return parse::parse_policy(&text, &origin).map_err(|e| e.to_string());
-    }
-    let name = env("CHAOS_PROFILE").unwrap_or_else(|| profiles::DEFAULT_PROFILE.to_string());
-    profiles::load_profile(&name).map_err(|e| format!("chaos: CHAOS_PROFILE: {}", e.message))
-}
-
 /// Why CHAOS_POLICY cannot be read for lack of permission, if that is so.
 fn policy_denied() -> Option<i32> {
     let path = env("CHAOS_POLICY")?;
@@ -129,22 +115,11 @@ fn init() -> Result<(), String> {
     {
         return Ok(());
     }
-    let mut policy = load_policy()?;
-    // A process of a system gets only its rules (see `Policy::scope_to_process`).
-    let process = env("CHAOS_PROCESS");
-    let life = match env("CHAOS_LIFE") {
-        Some(s) => s
-            .parse::<u32>()
-            .map_err(|_| format!("chaos: CHAOS_LIFE must be an unsigned integer, got `{s}`"))?,
-        None => 0,
-    };
-    policy.scope_to_process(process.as_deref(), life);
-    let seed = match env("CHAOS_SEED") {
-        Some(s) => s
-            .parse::<u64>()
-            .map_err(|_| format!("chaos: CHAOS_SEED must be an unsigned integer, got `{s}`"))?,
-        None => policy.seed,
-    };
+    let settings =
+        Settings::load(env, |path| std::fs::read_to_string(path)).map_err(|e| match e {
+            SettingsError::Policy(e) => e.to_string(),
+            SettingsError::Variable(m) => format!("chaos: {m}"),
+        })?;
     let exe = std::fs::read_link("/proc/self/exe")
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_default();
@@ -155,28 +130,36 @@ fn init() -> Result<(), String> {
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect();
     PID.store(sys::getpid(), Relaxed);
+    runtime::set_started();
     crate::control::init(
-        env("CHAOS_CONTROL").as_deref(),
-        process.as_deref(),
-        policy.initially_enabled(),
+        settings.control.as_deref(),
+        settings.process.as_deref(),
+        settings.policy.initially_enabled(),
     )?;
     // After the page is mapped: a descendant of a system's process finds its lineage there.
-    let key = crate::lineage::key_at_start(&exe, &cmdline, process.as_deref(), life);
+    let lineage = crate::lineage::inherited(settings.process.as_deref());
+    let key = settings.process_key(&exe, &cmdline, lineage);
+    let Settings {
+        policy,
+        seed,
+        process,
+        life,
+        quirks,
+        stop_signal,
+        log: log_path,
+        control: _,
+    } = settings;
     runtime::set_process_key(key, seed);
     crate::disk::init(&policy.disks);
     crate::durable::init(&policy, process.as_deref())?;
-    let quirks = quirks_from_env(policy.quirks)?;
     let mut rt = Runtime::new(policy, seed, exe, argv, quirks);
     rt.process = process;
     rt.life = life;
-    if let Some(s) = env("CHAOS_STOP_SIGNAL") {
-        rt.stop_signal = chaos_engine::signal::parse_signal(&s)
-            .map_err(|e| format!("chaos: CHAOS_STOP_SIGNAL: {e}"))?;
-    }
+    rt.stop_signal = stop_signal;
     rt.supervisor = env("CHAOS_SUPERVISOR")
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    if let Some(path) = env("CHAOS_LOG") {
+    if let Some(path) = log_path {
         log::open(&path).map_err(|e| format!("chaos: {e}"))?;
     }
     // SAFETY: both handlers are `extern "C"` functions that live as long as the process.
@@ -186,40 +169,17 @@ fn init() -> Result<(), String> {
     Ok(())
 }
 
-/// The policy's quirks plus CHAOS_PLATFORM and CHAOS_QUIRKS, minus CHAOS_NO_QUIRKS (comma lists).
-fn names(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
-}
-
-fn quirks_from_env(policy: QuirkSet) -> Result<QuirkSet, String> {
-    let list = |name| env(name).unwrap_or_default();
-    let (add, remove) = (list("CHAOS_QUIRKS"), list("CHAOS_NO_QUIRKS"));
-    let split = |s: &str| {
-        s.split(',')
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .map(String::from)
-            .collect::<Vec<_>>()
-    };
-    let (add, remove) = (split(&add), split(&remove));
-    let platform = env("CHAOS_PLATFORM");
-    let from_env = quirk::resolve(platform.as_deref(), &names(&add), &[])
-        .map_err(|e| format!("chaos: CHAOS_PLATFORM/CHAOS_QUIRKS: {e}"))?;
-    let without = quirk::resolve(None, &names(&remove), &[])
-        .map_err(|e| format!("chaos: CHAOS_NO_QUIRKS: {e}"))?;
-    Ok(QuirkSet((policy.0 | from_env.0) & !without.0))
-}
-
 extern "C" fn before_fork() {
     FORKS.fetch_add(1, Relaxed);
 }
 
 /// A forked child is a new process: new key (from the parent's and the fork ordinal, so it is the
-/// same in every run), its own `times` budget, and its own `start` line.
+/// same in every run), its own `times` budget and `window` clock, and its own `start` line.
 extern "C" fn in_fork_child() {
     let parent = PROCESS_KEY.load(Relaxed);
     let child = chaos_engine::process_key::of_fork(parent, FORKS.load(Relaxed));
     PID.store(sys::getpid(), Relaxed);
+    runtime::set_started();
     crate::lineage::forked();
     if let Some(rt) = runtime::get() {
         runtime::set_process_key(child, rt.seed);

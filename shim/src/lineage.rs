@@ -29,19 +29,14 @@ pub fn forked() {
     DESCENDANT.store(true, Relaxed);
 }
 
-/// This process's key at its start (constructor only, after the control page is mapped).
-pub fn key_at_start(exe: &str, cmdline: &[u8], process: Option<&str>, life: u32) -> u64 {
-    let Some(name) = process else {
-        return process_key::of_program(exe, cmdline);
-    };
+/// The key a system's descendant left for this program at its exec, if any (constructor only,
+/// after the control page is mapped): the engine's `Settings::process_key` makes the key.
+pub fn inherited(process: Option<&str>) -> Option<u64> {
+    process?;
     let (pid, ppid) = (sys::getpid() as u32, sys::getppid() as u32);
-    match crate::control::page().and_then(|p| p.take_lineage(pid, ppid)) {
-        Some(lineage) => {
-            DESCENDANT.store(true, Relaxed);
-            process_key::of_exec(lineage, exe)
-        }
-        None => process_key::of_system_process(exe, name, life),
-    }
+    let lineage = crate::control::page().and_then(|p| p.take_lineage(pid, ppid))?;
+    DESCENDANT.store(true, Relaxed);
+    Some(lineage)
 }
 
 /// Leaves this process's lineage for the program it is about to exec. Called by the exec hooks,

@@ -285,7 +285,7 @@ pub fn write_resolve(rt: &Runtime, op: Op, host: &[u8], source: Source, key: &Ke
     line.field_num("fd", -1);
     line.field_str("host", host);
     field_source(&mut line, rt, source);
-    line.field_str("fault", source.fault(rt).kind_name().as_bytes());
+    line.field_str("fault", source.fault(&rt.policy).kind_name().as_bytes());
     line.field_num("delay_ns", delay_ns);
     line.field_display("key", key);
     emit(&mut line);
@@ -313,7 +313,7 @@ pub fn write_fdless(rt: &Runtime, rec: &FdlessRecord, applied: &Applied) {
         line.field_str("path", path);
     }
     field_source(&mut line, rt, rec.source);
-    line.field_str("fault", rec.source.fault(rt).kind_name().as_bytes());
+    line.field_str("fault", rec.source.fault(&rt.policy).kind_name().as_bytes());
     if let Some(e) = rec.errno {
         line.field_str("errno", errno_name(e).as_bytes());
         line.field_num("returned", -1);

@@ -1,90 +1,118 @@
-//! Deciding what to do with one intercepted call: which rule fires, if any, and how the fault is
-//! applied so that the result is one the kernel could have produced.
+//! What this process tells the engine about one intercepted call: where it sits (its key), and
+//! what only the process can know (its clock, its `times` budget, whether it can log, the live
+//! fd's facts). Which rule fires is the engine's `select`, the same loop the seccomp backend runs.
 
 use crate::facts::LiveFacts;
 use crate::fdtable::{Meta, Slot};
-use crate::runtime::Gate;
 use crate::runtime::Runtime;
-use crate::sys;
-use chaos_engine::chance::{chance_at, chance_of_words, param_at};
-use chaos_engine::decide::{Dir, INJECTED, Key, Site};
+use chaos_engine::decide::{Dir, Site};
 use chaos_engine::fault::Fault;
 use chaos_engine::kind::FdKind;
 use chaos_engine::op::{Op, OpClass};
 use chaos_engine::realise::{self, NotHere, RuleContext};
 use chaos_engine::refusal::Reason;
+use chaos_engine::select::{Backend, select};
 use core::sync::atomic::Ordering::Relaxed;
 use libc::c_int;
 
 pub use chaos_engine::realise::{Action, Break, Mode};
+pub use chaos_engine::select::{Choice, Position, Source};
 
-#[derive(Clone, Copy, Debug)]
-pub struct Plan {
-    pub action: Action,
-    pub source: Source,
-    pub key: Key,
-}
-
-/// What decided a fault.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Source {
-    /// The policy's rule with this index, by its draw.
-    Rule(usize),
-    /// The policy's exact injection with this index (`[[inject]]`).
-    Injection(usize),
-}
-
-impl Source {
-    pub fn fault(self, rt: &Runtime) -> &Fault {
-        match self {
-            Source::Rule(i) => &rt.policy.rules[i].fault,
-            Source::Injection(i) => &rt.policy.injections.get(i).fault,
-        }
+/// The place of a call in this process, with its process key and key base loaded.
+#[inline(always)]
+pub fn position(conn: u64, site: Site, n: u64, requested: usize) -> Position {
+    Position {
+        process: crate::runtime::PROCESS_KEY.load(Relaxed),
+        base: crate::runtime::KEY_BASE.load(Relaxed),
+        conn,
+        site,
+        n,
+        requested,
     }
 }
 
-/// The exact injection at this key, if the policy has one (no draw: it always fires, where the
-/// kernel could produce it).
-pub fn injected(rt: &Runtime, call: &Call, slot: &Slot, meta: Meta, at: Position) -> Option<Plan> {
-    let Position { conn, site, .. } = at;
-    if !rt.injecting {
-        return None;
+/// What only this process can tell the engine's selection: its clock and `times` budget (both
+/// reset at fork), whether it can log, and the live fd's facts for the realism model.
+struct Live<'a, F> {
+    rt: &'a Runtime,
+    realise: F,
+    covers: &'a dyn Fn(&chaos_engine::policy::Rule) -> bool,
+    /// Only faults that do not lie on the grid of stream offsets (`chaos_engine::grid`): a stream
+    /// read's per-call faults, whose grid faults `grid_read` finds in the read's span.
+    off_grid: bool,
+}
+
+impl<F: FnMut(&Fault, RuleContext, u64) -> Result<Action, NotHere>> Backend for Live<'_, F> {
+    fn since_start_ns(&mut self) -> u64 {
+        crate::runtime::since_start_ns()
     }
-    let process = crate::runtime::PROCESS_KEY.load(Relaxed);
-    let (i, inj) = rt.policy.injections.at(process, conn, site)?;
+    fn take_one_of_times(&mut self, rule: usize, times: u64) -> bool {
+        self.rt.injected[rule].fetch_add(1, Relaxed) < times
+    }
+    fn can_log(&mut self) -> bool {
+        crate::log::writable()
+    }
+    fn realise(&mut self, fault: &Fault, ctx: RuleContext, param: u64) -> Result<Action, NotHere> {
+        (self.realise)(fault, ctx, param)
+    }
+    fn tally(&mut self, rule: usize, outcome: Result<(), Reason>) {
+        tally(rule, outcome);
+    }
+    fn covers(&self, rule: &chaos_engine::policy::Rule) -> bool {
+        (self.covers)(rule)
+    }
+    fn carries_out(&self, fault: &Fault) -> bool {
+        !self.off_grid || chaos_engine::grid::Placement::of(fault).is_none()
+    }
+}
+
+/// The fault for a call on an fd, if any: the exact injection at its key, else the first rule
+/// among `candidates` (a rule mask) that fires there. The realism model sees the live fd's
+/// facts, shared by every rule tried, so each fact costs one system call at most.
+pub fn decide(
+    rt: &Runtime,
+    call: &Call,
+    slot: &Slot,
+    meta: Meta,
+    at: &Position,
+    candidates: u32,
+) -> Option<Choice> {
+    decide_with(rt, call, slot, meta, at, candidates, false)
+}
+
+/// As `decide`, passing over every fault that lies on the grid of stream offsets: a stream
+/// read's per-call decision (toxics), whose grid faults `grid_read` places in the read's span.
+pub fn decide_off_grid(
+    rt: &Runtime,
+    call: &Call,
+    slot: &Slot,
+    meta: Meta,
+    at: &Position,
+    candidates: u32,
+) -> Option<Choice> {
+    decide_with(rt, call, slot, meta, at, candidates, true)
+}
+
+fn decide_with(
+    rt: &Runtime,
+    call: &Call,
+    slot: &Slot,
+    meta: Meta,
+    at: &Position,
+    candidates: u32,
+    off_grid: bool,
+) -> Option<Choice> {
     let mut facts = LiveFacts::new(call.fd, slot, meta);
-    // An exact injection is no rule: where Linux could not produce it, it is simply not there.
-    let action = realise(
-        &inj.fault,
-        RuleContext::default(),
-        call,
-        &mut facts,
-        meta,
-        0,
-    )
-    .ok()?;
-    if !crate::log::writable() {
-        return None;
-    }
-    Some(Plan {
-        action,
-        source: Source::Injection(i),
-        key: Key {
-            process,
-            conn,
-            rule: INJECTED,
-            site,
+    let shape = call.shape(meta);
+    let mut live = Live {
+        rt,
+        realise: |fault: &Fault, ctx, param| {
+            realise::realise(fault, ctx, &shape, &mut facts, param)
         },
-    })
-}
-
-/// Where a call sits among its connection's calls: the key's connection and site, and the call's
-/// number for `after`/`every`.
-#[derive(Clone, Copy, Debug)]
-pub struct Position {
-    pub conn: u64,
-    pub site: Site,
-    pub n: u64,
+        covers: &|_| true,
+        off_grid,
+    };
+    select(&rt.policy, &rt.gates, at, candidates, &mut live)
 }
 
 /// The facts about one call that decisions depend on.
@@ -155,82 +183,6 @@ pub fn site_for(rt: &Runtime, call: &Call, slot: &Slot, meta: Meta) -> (Site, u6
     }
 }
 
-/// Whether any rule among `candidates` has counts, size and chance that let it fire here: the
-/// hot path's early exit, before anything is gathered or guarded. Nearly always false.
-#[inline(always)]
-pub fn any_may_fire(gates: &[Gate], at: &Position, requested: usize, candidates: u32) -> bool {
-    let base_conn = crate::runtime::KEY_BASE.load(Relaxed) ^ at.conn;
-    let words = at.site.words();
-    let mut bits = candidates;
-    while bits != 0 {
-        let i = bits.trailing_zeros();
-        bits &= bits - 1;
-        if let Some(gate) = gates.get(i as usize)
-            && gate.may_fire(
-                at.n,
-                requested,
-                chance_of_words(base_conn, i as u16, gate.words(words)),
-            )
-        {
-            return true;
-        }
-    }
-    false
-}
-
-/// Runs the rules whose bits are in `candidates` in order; the first that fires wins.
-pub fn choose(
-    rt: &Runtime,
-    call: &Call,
-    slot: &Slot,
-    meta: Meta,
-    at: Position,
-    candidates: u32,
-) -> Option<Plan> {
-    let Position { conn, site, n } = at;
-    let process = crate::runtime::PROCESS_KEY.load(Relaxed);
-    let base = crate::runtime::KEY_BASE.load(Relaxed);
-    let mut facts = LiveFacts::new(call.fd, slot, meta);
-    let mut bits = candidates;
-    let mut now = None;
-    while bits != 0 {
-        let i = bits.trailing_zeros() as usize;
-        bits &= bits - 1;
-        let rule = &rt.policy.rules[i];
-        let (chance, fire) = draws(rt, base, conn, i, &site);
-        if !rt.gates[i].may_fire(n, call.requested, fire) {
-            continue;
-        }
-        // Drawn to fire: from here on every way out is counted (slow path only).
-        if !in_window(rt, rule, &mut now) {
-            tally(i, Err(Reason::OutsideWindow));
-            continue;
-        }
-        let key = Key {
-            process,
-            conn,
-            rule: i as u16,
-            site,
-        };
-        let param = param_at(chance);
-        let action = match after_draw(
-            rt,
-            i,
-            realise(&rule.fault, rule.context(), call, &mut facts, meta, param),
-        ) {
-            After::Fire(action) => action,
-            After::Next => continue,
-            After::Withhold => return None,
-        };
-        return Some(Plan {
-            action,
-            source: Source::Rule(i),
-            key,
-        });
-    }
-    None
-}
-
 /// The decision for a call with no fd (a name lookup, an open, a rename, a socket): the exact
 /// injection at `(conn, n-th call of op's class)` if there is one, else the first of `op`'s rules
 /// that `covers` the call and fires there. `action_of` turns a fault (with its parameter) into
@@ -242,139 +194,34 @@ pub fn decide_named(
     n: u64,
     covers: impl Fn(&chaos_engine::policy::Rule) -> bool,
     action_of: impl Fn(&Fault, u64) -> Result<Action, NotHere>,
-) -> Option<Plan> {
+) -> Option<Choice> {
     let site = Site::Call {
         class: op.class(),
         n,
     };
-    let process = crate::runtime::PROCESS_KEY.load(Relaxed);
-    let key = |rule: u16| Key {
-        process,
-        conn,
-        rule,
-        site,
+    let at = position(conn, site, n, 0);
+    let mut live = Live {
+        rt,
+        realise: |fault: &Fault, _, param| action_of(fault, param),
+        covers: &covers,
+        off_grid: false,
     };
-    if rt.injecting
-        && let Some((i, inj)) = rt.policy.injections.at(process, conn, site)
-        && let Ok(action) = action_of(&inj.fault, 0)
-    {
-        if !crate::log::writable() {
-            return None;
-        }
-        return Some(Plan {
-            action,
-            source: Source::Injection(i),
-            key: key(INJECTED),
-        });
-    }
-    let base = crate::runtime::KEY_BASE.load(Relaxed);
-    let mut bits = rt.rules_for(op);
-    while bits != 0 {
-        let i = bits.trailing_zeros() as usize;
-        bits &= bits - 1;
-        let rule = &rt.policy.rules[i];
-        if !covers(rule) {
-            continue;
-        }
-        // `per = "connection"`: once per name.
-        let (chance, fire) = draws(rt, base, conn, i, &site);
-        if !rt.gates[i].may_fire(n, 0, fire) {
-            continue;
-        }
-        if !in_window(rt, rule, &mut None) {
-            tally(i, Err(Reason::OutsideWindow));
-            continue;
-        }
-        let action = match after_draw(rt, i, action_of(&rule.fault, param_at(chance))) {
-            After::Fire(action) => action,
-            After::Next => continue,
-            After::Withhold => return None,
-        };
-        return Some(Plan {
-            action,
-            source: Source::Rule(i),
-            key: key(i as u16),
-        });
-    }
-    None
+    select(&rt.policy, &rt.gates, &at, rt.rules_for(op), &mut live)
 }
 
-/// What becomes of rule `i` once its draw said fire and the realism model answered.
-enum After {
-    Fire(Action),
-    /// Not here: the next rule may fire instead.
-    Next,
-    /// The process cannot log: no fault at all on this call.
-    Withhold,
+/// Whether rule `i` of this process is inside its `window` now (a blackhole lasts that long).
+pub fn in_window(rt: &Runtime, i: usize) -> bool {
+    rt.policy.rules[i]
+        .window
+        .is_none_or(|(from, to)| (from..to).contains(&crate::runtime::since_start_ns()))
 }
 
-/// The one path from "drawn to fire" to a fault, counting every way out: refused by the model,
-/// withheld for want of a log (before it uses up one of the rule's `times`: it did not happen),
-/// `times` used up, or fired.
-fn after_draw(rt: &Runtime, i: usize, realised: Result<Action, NotHere>) -> After {
-    let action = match realised {
-        Ok(action) => action,
-        Err(not_here) => {
-            tally(i, Err(Reason::Realism(not_here)));
-            return After::Next;
-        }
-    };
-    if !crate::log::writable() {
-        tally(i, Err(Reason::LogUnwritable));
-        return After::Withhold;
-    }
-    if !take_one_of_times(rt, i) {
-        tally(i, Err(Reason::TimesUsedUp));
-        return After::Next;
-    }
-    tally(i, Ok(()));
-    After::Fire(action)
-}
-
-/// Rule `i`'s two numbers at this site: the chance its parameter (a short length, a delay) is
-/// drawn from, per call, and the chance that decides whether it fires, which a
-/// `per = "connection"` rule draws once per connection.
-pub fn draws(rt: &Runtime, base: u64, conn: u64, i: usize, site: &Site) -> (u64, u64) {
-    let chance = chance_at(base, conn, i as u16, site);
-    let fire = if rt.gates[i].per_connection {
-        chance_of_words(base ^ conn, i as u16, rt.gates[i].words(site.words()))
-    } else {
-        chance
-    };
-    (chance, fire)
-}
-
-/// Counts one injection of rule `i` against its `times`; false when they are used up.
+/// Counts one injection of rule `i` against its `times` in this process; false when they were
+/// used up (the grid's cuts count once the read really ended at the cut: `grid_read::cut_made`).
 pub fn take_one_of_times(rt: &Runtime, i: usize) -> bool {
     rt.policy.rules[i]
         .times
         .is_none_or(|times| rt.injected[i].fetch_add(1, Relaxed) < times)
-}
-
-/// Whether `rule`'s `window` (time since process start) includes now; `now` caches the clock
-/// read for the other rules of the same call.
-pub fn in_window(rt: &Runtime, rule: &chaos_engine::policy::Rule, now: &mut Option<u64>) -> bool {
-    match rule.window {
-        None => true,
-        Some((start, end)) => {
-            let t = *now.get_or_insert_with(|| sys::now_ns(libc::CLOCK_MONOTONIC) - rt.start_ns);
-            (start..end).contains(&t)
-        }
-    }
-}
-
-/// Asks the engine's realism model what `fault` becomes on this call, with the live fd's facts,
-/// or which of its rules says Linux could not have produced it (the rule then does not fire).
-/// `facts` is shared by every rule tried on the call, so each fact costs one system call at most.
-fn realise(
-    fault: &Fault,
-    ctx: RuleContext,
-    call: &Call,
-    facts: &mut LiveFacts,
-    meta: Meta,
-    param: u64,
-) -> Result<Action, NotHere> {
-    realise::realise(fault, ctx, &call.shape(meta), facts, param)
 }
 
 /// Adds a drawn rule's outcome to the run's counts (the control page; nowhere without one).
@@ -393,12 +240,13 @@ pub fn connect_site(kind: FdKind) -> Position {
         [const { core::sync::atomic::AtomicU32::new(0) }; 7];
     let n = ATTEMPTS[kind as usize].fetch_add(1, Relaxed) as u64;
     let conn = chaos_engine::inject::connects_key(kind);
-    Position {
+    position(
         conn,
-        site: Site::Call {
+        Site::Call {
             class: OpClass::Connect,
             n,
         },
         n,
-    }
+        0,
+    )
 }

@@ -24,19 +24,19 @@ pub struct Runtime {
     pub class_rules: [u32; CLASS_COUNT],
     /// The policy has exact injections (`[[inject]]`): every call is looked up.
     pub injecting: bool,
+    /// Quirks or injections: no data call takes the counted-only path (one load for both).
+    pub always_slow: bool,
     /// Per rule, what the hot path checks before it draws (copied out of `policy.rules`, so the
     /// checks touch one small array).
-    pub gates: Vec<Gate>,
+    pub gates: Vec<chaos_engine::select::Gate>,
     /// Some rule has `after` or `every`: byte streams' data calls are counted too (their keys use
     /// offsets, not counts).
     pub counts_calls: bool,
     /// The rules whose faults lie on the grid of stream offsets when they act on a stream's reads
     /// (`chaos_engine::grid`): all but toxics.
     pub grid_rules: u32,
-    /// Injections so far per rule, for `times`.
+    /// Injections so far per rule in this process, for `times` (zeroed in a forked child).
     pub injected: Vec<AtomicU64>,
-    /// CLOCK_MONOTONIC at process start, for `window`.
-    pub start_ns: u64,
     pub exe: String,
     pub argv: Vec<String>,
     /// Platform quirks in effect (the policy's, plus CHAOS_PLATFORM/CHAOS_QUIRKS).
@@ -63,6 +63,8 @@ pub static KEY_BASE: AtomicU64 = AtomicU64::new(0);
 /// Our pid as last recorded (constructor, fork child handler). A hook running where getpid() differs
 /// is in a vfork child or a raw clone sharing our memory and must not touch shared state.
 pub static PID: AtomicI32 = AtomicI32::new(0);
+/// CLOCK_MONOTONIC when this process started (its exec, or its fork), for `window`.
+pub static START_NS: AtomicU64 = AtomicU64::new(0);
 /// Forks made by this process so far; the child's key mixes it in.
 pub static FORKS: AtomicU64 = AtomicU64::new(0);
 
@@ -142,7 +144,7 @@ impl Runtime {
             };
         }
         let class_rules = OpClass::ALL.map(class_rules);
-        let gates = policy.rules.iter().map(Gate::of).collect();
+        let gates = chaos_engine::select::Gate::all(&policy.rules);
         let counts_calls = policy.rules.iter().any(|r| r.after > 0 || r.every > 1);
         let injected = policy.rules.iter().map(|_| AtomicU64::new(0)).collect();
         let grid_rules = policy
@@ -160,11 +162,11 @@ impl Runtime {
             rule_masks,
             class_rules,
             injecting,
+            always_slow: injecting || !quirks.is_empty(),
             gates,
             counts_calls,
             grid_rules,
             injected,
-            start_ns: crate::sys::now_ns(libc::CLOCK_MONOTONIC),
             exe,
             argv,
             quirks,
@@ -176,57 +178,20 @@ impl Runtime {
     }
 }
 
-/// A rule's cheap preconditions: counts, size and probability.
-#[derive(Clone, Copy, Debug)]
-pub struct Gate {
-    pub threshold: u64,
-    pub after: u64,
-    pub every: u64,
-    pub min_bytes: u64,
-    /// `per = "connection"`: the draw ignores the site.
-    pub per_connection: bool,
-}
-
-impl Gate {
-    fn of(rule: &chaos_engine::policy::Rule) -> Gate {
-        Gate {
-            threshold: rule.threshold(),
-            after: rule.after,
-            every: rule.every,
-            min_bytes: rule.min_bytes,
-            per_connection: rule.per_connection,
-        }
-    }
-
-    /// The site words this rule draws with: the call's, or the connection's alone.
-    #[inline(always)]
-    pub fn words(&self, site_words: [u64; 3]) -> [u64; 3] {
-        if self.per_connection {
-            chaos_engine::chance::PER_CONNECTION_WORDS
-        } else {
-            site_words
-        }
-    }
-
-    /// Whether the rule may fire on the n-th call of its connection asking for `requested` bytes,
-    /// given the key's chance. (`window` and `times` are left to `plan::choose`.)
-    #[inline(always)]
-    pub fn may_fire(&self, n: u64, requested: usize, chance: u64) -> bool {
-        chaos_engine::policy::Rule::fires(self.threshold, chance) && self.counts_allow(n, requested)
-    }
-
-    #[inline(always)]
-    fn counts_allow(&self, n: u64, requested: usize) -> bool {
-        n >= self.after
-            && (self.every <= 1 || (n - self.after) % self.every == 0)
-            && requested as u64 >= self.min_bytes
-    }
-}
-
 /// Records this process's key (constructor, fork child) and what its decisions share.
 pub fn set_process_key(key: u64, seed: u64) {
     PROCESS_KEY.store(key, Relaxed);
     KEY_BASE.store(chaos_engine::chance::key_base(seed, key), Relaxed);
+}
+
+/// Marks now as this process's start, for `window` (constructor, fork child).
+pub fn set_started() {
+    START_NS.store(crate::sys::now_ns(libc::CLOCK_MONOTONIC), Relaxed);
+}
+
+/// Nanoseconds since this process started: what a rule's `window` is measured in.
+pub fn since_start_ns() -> u64 {
+    crate::sys::now_ns(libc::CLOCK_MONOTONIC).saturating_sub(START_NS.load(Relaxed))
 }
 
 /// True when this code runs in the process the runtime was built for (not a vfork child).

@@ -19,7 +19,7 @@
 use crate::fdtable::{Meta, Slot};
 use crate::hooks::transfer::{StallOutcome, apply_break, log_fault_as, start_stall};
 use crate::log::Applied;
-use crate::plan::{Call, Plan, Source};
+use crate::plan::{Call, Choice, Source};
 use crate::runtime::Runtime;
 use crate::sys;
 use chaos_engine::decide::Dir;
@@ -150,8 +150,7 @@ pub fn reset_now(fd: libc::c_int, slot: &Slot, by: ResetBy) {
 
 /// Whether rule `i` still applies now (switched on, inside its window): a blackhole lasts that long.
 pub fn rule_on(rt: &Runtime, i: usize) -> bool {
-    crate::control::enabled() & (1 << i) != 0
-        && crate::plan::in_window(rt, &rt.policy.rules[i], &mut None)
+    crate::control::enabled() & (1 << i) != 0 && crate::plan::in_window(rt, i)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -160,7 +159,7 @@ pub fn apply(
     slot: &Slot,
     meta: Meta,
     call: &Call,
-    plan: &Plan,
+    plan: &Choice,
     toxics: Toxics,
     mode: Mode,
     real: impl Fn(usize) -> isize,
@@ -272,7 +271,7 @@ fn steps(
     rt: &Runtime,
     slot: &Slot,
     call: &Call,
-    plan: &Plan,
+    plan: &Choice,
     x: Toxics,
     mode: Mode,
     dir: Dir,
@@ -369,7 +368,7 @@ fn ending(x: &Toxics) -> Break {
 }
 
 /// This chunk's latency (latency ± jitter), drawn from the connection and the offset it starts at.
-fn chunk_latency_at(slot: &Slot, plan: &Plan, dir: Dir, x: &Toxics) -> u64 {
+fn chunk_latency_at(slot: &Slot, plan: &Choice, dir: Dir, x: &Toxics) -> u64 {
     let param =
         chaos_engine::chance::param_at(plan.key.conn ^ slot.pos[dir as usize].load(Relaxed));
     toxic::chunk_latency(x.latency_ns.unwrap_or(0), x.jitter_ns, param)
@@ -556,7 +555,7 @@ fn after_latency_call(
     dir: Dir,
     r: isize,
     x: &Toxics,
-    plan: &Plan,
+    plan: &Choice,
 ) -> u64 {
     if dir != Dir::Rx || r <= 0 {
         return 0;

@@ -10,7 +10,7 @@
 //! is edge-triggered (Go's netpoller) and we cannot re-arm it from outside, so a lost edge would
 //! hang it. Stalls become delays of the same length here, logged as `degraded`.
 
-use super::decide::{self, Decision, Place};
+use super::decide::{self, Choice, Position};
 use super::events::{self, Applied, OnCall};
 use super::facts::{HeldFacts, shut_state};
 use super::fdview::{FdView, Role};
@@ -222,20 +222,21 @@ fn data(
         }
         _ => Site::Call { class, n: count },
     };
-    let at = Place {
+    let at = Position {
         process: proc.key,
         base: proc.base,
         conn: view.conn,
         site,
         n: count,
+        requested,
     };
     let call = shape(op, view, requested, flags);
     let view: &FdView = view;
     let decision = decide::decide(
         &mut s.target,
+        &mut proc.budget,
         op,
         at,
-        requested,
         rules,
         |fault, ctx, param| {
             let mut facts = HeldFacts { view, tid };
@@ -431,7 +432,7 @@ fn common(
     tgid: i32,
     n: &libc::seccomp_notif,
     on: OnCall,
-    d: Decision,
+    d: Choice,
     mut applied: Applied,
 ) -> Option<Answer> {
     let id = n.id;
@@ -649,7 +650,7 @@ fn connect(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> 
         local: local.endpoint(),
         path: None,
     });
-    let at = Place {
+    let at = Position {
         process: proc.key,
         base: proc.base,
         conn: connects_key(kind),
@@ -658,13 +659,14 @@ fn connect(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> 
             n: attempt,
         },
         n: attempt,
+        requested: 0,
     };
     let call = shape(Op::Connect, view, 0, 0);
     let d = decide::decide(
         &mut s.target,
+        &mut proc.budget,
         Op::Connect,
         at,
-        0,
         mask,
         |fault, ctx, param| {
             let mut facts = HeldFacts { view, tid };
@@ -700,7 +702,7 @@ fn accept(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> O
     }
     let count = view.calls[OpClass::Accept as usize];
     view.calls[OpClass::Accept as usize] += 1;
-    let at = Place {
+    let at = Position {
         process: proc.key,
         base: proc.base,
         conn: view.conn,
@@ -709,13 +711,21 @@ fn accept(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> O
             n: count,
         },
         n: count,
+        requested: 0,
     };
     let view: &FdView = view;
     let call = shape(op, view, 0, 0);
-    let d = decide::decide(&mut s.target, op, at, 0, rules, |fault, ctx, param| {
-        let mut facts = HeldFacts { view, tid };
-        realise::realise(fault, ctx, &call, &mut facts, param)
-    })?;
+    let d = decide::decide(
+        &mut s.target,
+        &mut proc.budget,
+        op,
+        at,
+        rules,
+        |fault, ctx, param| {
+            let mut facts = HeldFacts { view, tid };
+            realise::realise(fault, ctx, &call, &mut facts, param)
+        },
+    )?;
     let on = OnCall::new(op, fd, tid, Some(view), None);
     common(s, tgid, n, on, d, Applied::default())
 }
@@ -749,7 +759,7 @@ fn setsockopt(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) 
     }
     let count = view.calls[OpClass::Setsockopt as usize];
     view.calls[OpClass::Setsockopt as usize] += 1;
-    let at = Place {
+    let at = Position {
         process: proc.key,
         base: proc.base,
         conn: view.conn,
@@ -758,14 +768,15 @@ fn setsockopt(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) 
             n: count,
         },
         n: count,
+        requested: 0,
     };
     let view: &FdView = view;
     let call = shape(Op::Setsockopt, view, 0, 0);
     let d = decide::decide(
         &mut s.target,
+        &mut proc.budget,
         Op::Setsockopt,
         at,
-        0,
         rules,
         |fault, ctx, param| {
             let mut facts = HeldFacts { view, tid };
@@ -801,7 +812,7 @@ fn wait(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> Opt
         .is_ok_and(|epfd| sys::poll_one(epfd.as_raw_fd(), libc::POLLIN) == 0);
     let count = proc.waits;
     proc.waits += 1;
-    let at = Place {
+    let at = Position {
         process: proc.key,
         base: proc.base,
         conn: named_key(OpClass::Waits, Op::EpollWait.name().as_bytes()),
@@ -810,12 +821,13 @@ fn wait(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> Opt
             n: count,
         },
         n: count,
+        requested: 0,
     };
     let d = decide::decide(
         &mut s.target,
+        &mut proc.budget,
         Op::EpollWait,
         at,
-        0,
         rules,
         |fault: &Fault, _ctx: RuleContext, param| {
             realise::realise_wait(

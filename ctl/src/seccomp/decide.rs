@@ -1,135 +1,103 @@
-//! Which rule fires on a held call, and what it becomes: the shim's `plan::choose` and
-//! `plan::decide_named`, with the same keys, draws, gates and realism model, over the
-//! supervisor's view instead of the shim's fd table.
+//! What the supervisor tells the engine about a held call: the process's `times` budget and
+//! `window` clock, the fd's facts as its view holds them, and where outcomes are counted. Which
+//! rule fires is the engine's `select`, the same loop the preload shim runs.
 
 use super::target::Target;
-use chaos_engine::chance::{PER_CONNECTION_WORDS, chance_at, chance_of_words, param_at};
-use chaos_engine::decide::{INJECTED, Key, Site};
 use chaos_engine::fault::Fault;
 use chaos_engine::op::Op;
-use chaos_engine::policy::{Policy, Rule};
 use chaos_engine::realise::{Action, NotHere, RuleContext};
 use chaos_engine::refusal::Reason;
+use chaos_engine::select::{Backend, select};
+use std::time::Instant;
 
-/// What decided a fault.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Source {
-    Rule(usize),
-    Injection(usize),
+pub use chaos_engine::select::{Choice, Position, Source};
+
+/// One process's own `times` budget and `window` clock. A process is one program in one
+/// process: a forked child and an exec'd program each start a fresh one, as under the shim.
+pub struct Budget {
+    /// When the process started: its exec, or its fork.
+    pub start: Instant,
+    /// Per rule, injections so far in this process.
+    pub injected: Vec<u64>,
 }
 
-impl Source {
-    pub fn fault(self, policy: &Policy) -> &Fault {
-        match self {
-            Source::Rule(i) => &policy.rules[i].fault,
-            Source::Injection(i) => &policy.injections.get(i).fault,
+impl Budget {
+    pub fn new(rules: usize, start: Instant) -> Budget {
+        Budget {
+            start,
+            injected: vec![0; rules],
         }
     }
 }
 
-#[derive(Clone, Copy, Debug)]
-pub struct Decision {
-    pub action: Action,
-    pub source: Source,
-    pub key: Key,
+struct Held<'a, F> {
+    target: &'a Target,
+    budget: &'a mut Budget,
+    realise: F,
 }
 
-/// Where a call sits: its process, connection, site, and its number among its connection's
-/// calls of its class (for `after`/`every`).
-#[derive(Clone, Copy, Debug)]
-pub struct Place {
-    pub process: u64,
-    pub base: u64,
-    pub conn: u64,
-    pub site: Site,
-    pub n: u64,
+impl<F: FnMut(&Fault, RuleContext, u64) -> Result<Action, NotHere>> Backend for Held<'_, F> {
+    fn since_start_ns(&mut self) -> u64 {
+        self.budget.start.elapsed().as_nanos() as u64
+    }
+    fn take_one_of_times(&mut self, rule: usize, times: u64) -> bool {
+        let Some(used) = self.budget.injected.get_mut(rule) else {
+            return false;
+        };
+        if *used >= times {
+            return false;
+        }
+        *used += 1;
+        true
+    }
+    /// The supervisor's log is its own, always open.
+    fn can_log(&mut self) -> bool {
+        true
+    }
+    fn realise(&mut self, fault: &Fault, ctx: RuleContext, param: u64) -> Result<Action, NotHere> {
+        (self.realise)(fault, ctx, param)
+    }
+    fn tally(&mut self, rule: usize, outcome: Result<(), Reason>) {
+        self.target.tally(rule, outcome);
+    }
+    fn carries_out(&self, fault: &Fault) -> bool {
+        super::carries_out(fault)
+    }
 }
 
 /// The exact injection at this place, else the first rule among `candidates` (a rule mask) that
-/// fires here and that `realise` turns into something Linux could do here. Every draw that said
-/// "fire" is counted in the control page with its outcome, as the shim counts it.
+/// acts on `op`, is switched on, and fires here; `realise` turns a fault into what Linux could do
+/// on this call, from the supervisor's view of the fd.
 pub fn decide(
     target: &mut Target,
+    budget: &mut Budget,
     op: Op,
-    at: Place,
-    requested: usize,
+    at: Position,
     candidates: u32,
-    mut realise: impl FnMut(&Fault, RuleContext, u64) -> Result<Action, NotHere>,
-) -> Option<Decision> {
-    let key = |rule: u16| Key {
-        process: at.process,
-        conn: at.conn,
-        rule,
-        site: at.site,
+    realise: impl FnMut(&Fault, RuleContext, u64) -> Result<Action, NotHere>,
+) -> Option<Choice> {
+    let candidates = candidates & target.rules_for(op) & target.enabled();
+    let mut held = Held {
+        target,
+        budget,
+        realise,
     };
-    let policy = &target.policy;
-    if !policy.injections.is_empty()
-        && let Some((i, inj)) = policy.injections.at(at.process, at.conn, at.site)
-        && super::carries_out(&inj.fault)
-        && let Ok(action) = realise(&inj.fault, RuleContext::default(), 0)
-    {
-        return Some(Decision {
-            action,
-            source: Source::Injection(i),
-            key: key(INJECTED),
-        });
+    let choice = select(
+        &held.target.policy,
+        &held.target.gates,
+        &at,
+        candidates,
+        &mut held,
+    );
+    // Where a change of the control page first took effect: a call the rules were asked about.
+    if !matches!(
+        choice,
+        Some(Choice {
+            source: Source::Injection(_),
+            ..
+        })
+    ) {
+        target.last_place = Some(at.key(0).place());
     }
-    target.last_place = Some(chaos_engine::decide::Place {
-        process: at.process,
-        conn: at.conn,
-        site: at.site,
-    });
-    let mut bits = candidates & target.rules_for(op) & target.enabled();
-    while bits != 0 {
-        let i = bits.trailing_zeros() as usize;
-        bits &= bits - 1;
-        let rule = &target.policy.rules[i];
-        if !super::carries_out(&rule.fault) {
-            continue;
-        }
-        let chance = chance_at(at.base, at.conn, i as u16, &at.site);
-        let fire = if rule.per_connection {
-            chance_of_words(at.base ^ at.conn, i as u16, PER_CONNECTION_WORDS)
-        } else {
-            chance
-        };
-        if !Rule::fires(rule.threshold(), fire)
-            || !rule.counts_allow(at.n)
-            || (requested as u64) < rule.min_bytes
-        {
-            continue;
-        }
-        if !in_window(rule, target.start) {
-            target.tally(i, Err(Reason::OutsideWindow));
-            continue;
-        }
-        let action = match realise(&rule.fault, rule.context(), param_at(chance)) {
-            Ok(action) => action,
-            Err(not_here) => {
-                target.tally(i, Err(Reason::Realism(not_here)));
-                continue;
-            }
-        };
-        if let Some(times) = rule.times {
-            if target.injected[i] >= times {
-                target.tally(i, Err(Reason::TimesUsedUp));
-                continue;
-            }
-            target.injected[i] += 1;
-        }
-        target.tally(i, Ok(()));
-        return Some(Decision {
-            action,
-            source: Source::Rule(i),
-            key: key(i as u16),
-        });
-    }
-    None
-}
-
-fn in_window(rule: &Rule, start: std::time::Instant) -> bool {
-    match rule.window {
-        None => true,
-        Some((from, to)) => (from..to).contains(&(start.elapsed().as_nanos() as u64)),
-    }
+    choice
 }

@@ -1,7 +1,7 @@
 //! The seccomp backend's lines in the run's event log: the same `start` and `fault` events the
 //! shim writes (engine `event::schema`), with `"backend":"seccomp"`, appended whole.
 
-use super::decide::{Decision, Source};
+use super::decide::{Choice, Source};
 use super::fdview::FdView;
 use super::target::{Proc, Target};
 use chaos_engine::event::schema::{self, Header};
@@ -65,7 +65,8 @@ pub fn lineage(pid: i32) -> (i32, Option<String>) {
     (ppid, cwd)
 }
 
-/// `{"ev":"start",...}` for a process we first see (after its exec), with its `lineage`.
+/// `{"ev":"start",...}` for a process we first see (after its exec, or a forked child), with
+/// its `lineage` and how it came to be (`via`: "exec" or "fork").
 pub fn start(
     log: &mut Log,
     target: &Target,
@@ -73,6 +74,7 @@ pub fn start(
     exe: &str,
     argv: Vec<String>,
     (ppid, cwd): (i32, Option<String>),
+    via: &str,
 ) {
     let p = &target.policy;
     log.emit(&schema::Event::Start(schema::Start {
@@ -81,7 +83,7 @@ pub fn start(
             ..header(proc, None)
         },
         ppid,
-        via: "exec".into(),
+        via: via.into(),
         process: target.process.clone(),
         life: target.process.as_ref().map(|_| target.life),
         exe: Some(exe.to_string()),
@@ -169,7 +171,7 @@ pub fn fault(
     target: &Target,
     proc: &Proc,
     call: &OnCall,
-    d: &Decision,
+    d: &Choice,
     applied: &Applied,
 ) {
     let (rule, rule_index, inject_index) = match d.source {

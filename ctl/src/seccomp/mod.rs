@@ -20,6 +20,7 @@ mod events;
 mod facts;
 mod fdview;
 pub mod filter;
+mod forks;
 pub mod launcher;
 mod partition;
 pub mod server;

@@ -9,6 +9,7 @@ use super::sys::{self, Answer};
 use super::target::{Proc, Target};
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::Instant;
 
 pub struct Supervisor {
     pub listener: std::sync::Arc<OwnedFd>,
@@ -25,6 +26,13 @@ pub struct Supervisor {
     counts: Counts,
 }
 
+/// How a process we adopt came to be: when it started (its exec, or its fork), and for a forked
+/// child that has not exec'd, its key and its place among its parent's forks.
+struct Birth {
+    at: Instant,
+    fork: Option<(u64, u64)>,
+}
+
 /// An exec we let run: the program and arguments it asked for.
 struct Exec {
     pidfd: OwnedFd,
@@ -32,6 +40,8 @@ struct Exec {
     cmdline: Vec<u8>,
     /// Its parent and cwd at the exec: by the time it is logged it may be reaped.
     lineage: (i32, Option<String>),
+    /// When the exec was let run: the new program's start, for `window`.
+    at: Instant,
 }
 
 /// Supervises the target whose filter notifies `calls` (`filter::calls_for`).
@@ -203,7 +213,12 @@ impl Supervisor {
     /// A process we have not seen yet (the target after its exec, or a child it started): its
     /// key from its exe and command line, as the shim computes it, and its `start` line.
     fn adopt(&mut self, tgid: i32) -> bool {
-        self.pending.remove(&tgid);
+        // An exec'd program started at its exec; a forked child that has not exec'd, at its fork
+        // (the supervisor sees no fork: the kernel's record of the process's start says when).
+        let (start, forked) = match self.pending.remove(&tgid) {
+            Some(exec) => (exec.at, false),
+            None => (forked_at(tgid).unwrap_or_else(Instant::now), true),
+        };
         let Ok(pidfd) = sys::pidfd_open(tgid) else {
             return false;
         };
@@ -211,7 +226,26 @@ impl Supervisor {
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default();
         let cmdline = std::fs::read(format!("/proc/{tgid}/cmdline")).unwrap_or_default();
-        self.adopt_as(tgid, pidfd, exe, cmdline, events::lineage(tgid));
+        let lineage = events::lineage(tgid);
+        // A child of a process we follow that has made no exec is that process forked: the
+        // shim's key for it, from its parent's key and fork count.
+        let fork = match self.procs.get_mut(&lineage.0) {
+            Some(parent) if forked => {
+                let n = parent
+                    .forks
+                    .ordinal_of(tgid, &super::forks::children_of(lineage.0));
+                Some((chaos_engine::process_key::of_fork(parent.key, n), n))
+            }
+            _ => None,
+        };
+        self.adopt_as(
+            tgid,
+            pidfd,
+            exe,
+            cmdline,
+            lineage,
+            Birth { at: start, fork },
+        );
         true
     }
 
@@ -223,13 +257,17 @@ impl Supervisor {
         exe: String,
         cmdline: Vec<u8>,
         lineage: (i32, Option<String>),
+        Birth { at: start, fork }: Birth,
     ) {
         let argv = cmdline
             .split(|b| *b == 0)
             .filter(|a| !a.is_empty())
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect();
-        let key = self.target.process_key(&exe, &cmdline);
+        let key = match fork {
+            Some((key, _)) => key,
+            None => self.target.process_key(&exe, &cmdline),
+        };
         let proc = Proc {
             pid: tgid,
             key,
@@ -240,8 +278,11 @@ impl Supervisor {
             connects: [0; 7],
             waits: 0,
             seen: self.target.generation(),
+            budget: super::decide::Budget::new(self.target.policy.rules.len(), start),
+            forks: super::forks::Forks::new(fork.map_or(0, |(_, n)| n)),
         };
-        events::start(&mut self.log, &self.target, &proc, &exe, argv, lineage);
+        let via = if fork.is_some() { "fork" } else { "exec" };
+        events::start(&mut self.log, &self.target, &proc, &exe, argv, lineage, via);
         self.procs.insert(tgid, proc);
         self.generation += 1;
     }
@@ -291,6 +332,7 @@ impl Supervisor {
                 exe,
                 cmdline,
                 lineage: events::lineage(tgid),
+                at: Instant::now(),
             },
         );
         self.generation += 1;
@@ -311,7 +353,11 @@ impl Supervisor {
     /// with the program and arguments its exec named.
     fn exited(&mut self, tgid: i32) {
         if let Some(e) = self.pending.remove(&tgid) {
-            self.adopt_as(tgid, e.pidfd, e.exe, e.cmdline, e.lineage);
+            let birth = Birth {
+                at: e.at,
+                fork: None,
+            };
+            self.adopt_as(tgid, e.pidfd, e.exe, e.cmdline, e.lineage, birth);
         }
         self.procs.remove(&tgid);
         self.tgids.retain(|_, t| *t != tgid);
@@ -350,4 +396,24 @@ impl Supervisor {
             let _ = sys::notif_send(self.listener.as_raw_fd(), id, answer);
         }
     }
+}
+
+/// When process `tgid` was created, as an `Instant`: its `starttime` in /proc (clock ticks since
+/// boot, CLOCK_BOOTTIME's count) taken back from now.
+fn forked_at(tgid: i32) -> Option<Instant> {
+    let stat = std::fs::read_to_string(format!("/proc/{tgid}/stat")).ok()?;
+    // `pid (comm) state ppid ...`: comm may hold spaces, so count from its `)`; starttime is
+    // field 22, the 20th after comm.
+    let ticks: u64 = stat
+        .rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(19)?
+        .parse()
+        .ok()?;
+    // SAFETY: sysconf reads a constant of the system.
+    let per_second = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok()?;
+    let started_ns = ticks.checked_mul(1_000_000_000)? / per_second.max(1);
+    let age_ns = sys::boottime_ns().checked_sub(started_ns)?;
+    Instant::now().checked_sub(std::time::Duration::from_nanos(age_ns))
 }

@@ -347,3 +347,14 @@ pub fn signal_masks(tid: i32) -> Option<(u64, u64, u64)> {
     };
     Some((field("SigBlk:")?, field("SigIgn:")?, field("SigCgt:")?))
 }
+
+/// CLOCK_BOOTTIME now, in ns: the clock /proc's `starttime` counts in.
+pub fn boottime_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the kernel to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}

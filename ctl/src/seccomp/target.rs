@@ -4,8 +4,8 @@
 
 use chaos_engine::policy::Policy;
 use chaos_engine::process_key;
-use chaos_engine::quirk::{self, QuirkSet};
-use chaos_engine::{parse, profiles};
+use chaos_engine::quirk::QuirkSet;
+use chaos_engine::settings::Settings;
 use std::collections::HashMap;
 
 /// The run's settings, shared by every process of the target.
@@ -17,10 +17,8 @@ pub struct Target {
     /// In a system: the process's name (`kv#1`) and life.
     pub process: Option<String>,
     pub life: u32,
-    /// Per rule, injections so far (for `times`): one budget for the whole target.
-    pub injected: Vec<u64>,
-    /// CLOCK_MONOTONIC at launch, for `window`.
-    pub start: std::time::Instant,
+    /// Per rule, the engine's precomputed draw gates.
+    pub gates: Vec<chaos_engine::select::Gate>,
     /// What `terminate` sends (CHAOS_STOP_SIGNAL, else SIGTERM).
     pub stop_signal: i32,
     /// Per op, the rules that act on it, enabled or not (`Policy::mask_for_op`, computed once).
@@ -44,59 +42,20 @@ impl Target {
                 .find(|(k, v)| k == name && !v.is_empty())
                 .map(|(_, v)| v.clone())
         };
-        let mut policy = match get("CHAOS_POLICY") {
-            Some(path) => {
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| format!("cannot read policy {path} (CHAOS_POLICY): {e}"))?;
-                let origin = get("CHAOS_POLICY_ORIGIN").unwrap_or(path);
-                parse::parse_policy(&text, &origin).map_err(|e| e.to_string())?
-            }
-            None => {
-                let name = get("CHAOS_PROFILE").unwrap_or_else(|| profiles::DEFAULT_PROFILE.into());
-                profiles::load_profile(&name)
-                    .map_err(|e| format!("CHAOS_PROFILE: {}", e.message))?
-            }
-        };
-        let process = get("CHAOS_PROCESS");
-        let life = match get("CHAOS_LIFE") {
-            Some(s) => s
-                .parse()
-                .map_err(|_| format!("CHAOS_LIFE must be an unsigned integer, got `{s}`"))?,
-            None => 0,
-        };
-        policy.scope_to_process(process.as_deref(), life);
-        let seed = match get("CHAOS_SEED") {
-            Some(s) => s
-                .parse()
-                .map_err(|_| format!("CHAOS_SEED must be an unsigned integer, got `{s}`"))?,
-            None => policy.seed,
-        };
-        let split = |v: Option<String>| -> Vec<String> {
-            v.unwrap_or_default()
-                .split(',')
-                .map(str::trim)
-                .filter(|n| !n.is_empty())
-                .map(String::from)
-                .collect()
-        };
-        let (add, remove) = (split(get("CHAOS_QUIRKS")), split(get("CHAOS_NO_QUIRKS")));
-        fn names(v: &[String]) -> Vec<&str> {
-            v.iter().map(String::as_str).collect()
-        }
-        let from_env = quirk::resolve(get("CHAOS_PLATFORM").as_deref(), &names(&add), &[])
-            .map_err(|e| format!("CHAOS_PLATFORM/CHAOS_QUIRKS: {e}"))?;
-        let without = quirk::resolve(None, &names(&remove), &[])
-            .map_err(|e| format!("CHAOS_NO_QUIRKS: {e}"))?;
-        let quirks = QuirkSet((policy.quirks.0 | from_env.0) & !without.0);
-        let injected = vec![0; policy.rules.len()];
-        let stop_signal = match get("CHAOS_STOP_SIGNAL") {
-            Some(s) => chaos_engine::signal::parse_signal(&s)
-                .map_err(|e| format!("CHAOS_STOP_SIGNAL: {e}"))?,
-            None => libc::SIGTERM,
-        };
+        let Settings {
+            policy,
+            seed,
+            process,
+            life,
+            quirks,
+            stop_signal,
+            log,
+            control,
+        } = Settings::load(get, |path| std::fs::read_to_string(path)).map_err(|e| e.to_string())?;
+        let gates = chaos_engine::select::Gate::all(&policy.rules);
         let initially = policy.initially_enabled() as u32;
         let rule_masks = chaos_engine::op::ALL_OPS.map(|op| policy.mask_for_op(op));
-        let control = match get("CHAOS_CONTROL") {
+        let control = match control {
             // As the shim: a page already gone means the run is over, and nothing steers this
             // process any more; any other failure is refused.
             Some(path) if !std::path::Path::new(&path).exists() => None,
@@ -118,12 +77,11 @@ impl Target {
             last_place: None,
             policy,
             seed,
-            log: get("CHAOS_LOG").map(Into::into),
+            log: log.map(Into::into),
             quirks,
             process,
             life,
-            injected,
-            start: std::time::Instant::now(),
+            gates,
             stop_signal,
         })
     }
@@ -171,16 +129,12 @@ impl Target {
     /// The process key of a process running `exe` with `cmdline` (NUL-separated), as the shim's
     /// constructor computes it: the same program gets the same keys under either backend.
     ///
-    /// Where the backends differ: the supervisor does not see forks (clone is not notified: a
-    /// notified call a signal interrupts fails with EINTR, which a fork must never do), so it
-    /// knows no fork ordinal. A forked child keeps its parent's key here (the shim gives it
-    /// `of_fork(parent, n)`), and in a system a program a descendant execs gets the system
-    /// process's formula (the shim gives it `of_exec(lineage, exe)`).
+    /// A forked child that has not exec'd gets `of_fork` instead (`Supervisor::adopt`). Where the
+    /// backends still differ: in a system, a program a descendant execs gets the system
+    /// process's formula here (the shim gives it `of_exec(lineage, exe)`).
     pub fn process_key(&self, exe: &str, cmdline: &[u8]) -> u64 {
-        match &self.process {
-            Some(name) => process_key::of_system_process(exe, name, self.life),
-            None => process_key::of_program(exe, cmdline),
-        }
+        let system = self.process.as_deref().map(|name| (name, self.life));
+        process_key::at_start(system, exe, cmdline, None)
     }
 }
 
@@ -200,6 +154,10 @@ pub struct Proc {
     pub waits: u64,
     /// The control page's generation this process last logged having seen.
     pub seen: u64,
+    /// Its own `times` budget and `window` clock.
+    pub budget: super::decide::Budget,
+    /// Its forks so far, for its children's keys.
+    pub forks: super::forks::Forks,
 }
 
 /// Partitions as this process sees them: the shim's `control::cut_towards`/`cut_from` over

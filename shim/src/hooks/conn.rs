@@ -8,7 +8,7 @@ use crate::failed_close;
 use crate::fdtable::{self, Meta, Role, SockAddrBuf};
 use crate::guard::guarded;
 use crate::log::Applied;
-use crate::plan::{self, Action, Call, Mode, Plan};
+use crate::plan::{self, Action, Call, Choice, Mode};
 use crate::quirks;
 use crate::readiness;
 use crate::real;
@@ -93,7 +93,7 @@ fn finish(
     slot: &fdtable::Slot,
     meta: Meta,
     call: &Call,
-    plan: &Plan,
+    plan: &Choice,
     applied: &Applied,
     real: impl FnOnce() -> c_int,
 ) -> c_int {
@@ -409,7 +409,12 @@ pub unsafe extern "C" fn accept4(
 /// What a connect() decision needs: the socket's kind and the rules whose target covers the address
 /// being connected to. Every connect of the kind is counted, whichever address it goes to, so that
 /// keys are the same under a frozen policy.
-fn decide_connect(rt: &Runtime, fd: c_int, addr: *const sockaddr, len: socklen_t) -> Option<Plan> {
+fn decide_connect(
+    rt: &Runtime,
+    fd: c_int,
+    addr: *const sockaddr,
+    len: socklen_t,
+) -> Option<Choice> {
     // Connects are counted while the rules on them are switched off too: switching one on must
     // not shift the keys of later connects.
     if rt.rule_masks[Op::Connect as usize] == 0 && !rt.injecting {
@@ -435,23 +440,22 @@ fn decide_connect(rt: &Runtime, fd: c_int, addr: *const sockaddr, len: socklen_t
     let call = simple_call(Op::Connect, fd);
     let at = plan::connect_site(meta.kind());
     crate::control::observe(rt, at.conn, at.site);
-    let chosen = || {
-        let local = SockAddrBuf::read(fd, false);
-        let facts = FdFacts {
-            kind: meta.kind(),
-            // SAFETY: the program passed `len` bytes at `addr` to connect().
-            peer: unsafe { fdtable::endpoint_of(addr, len as usize) },
-            local: local.endpoint(),
-            path: None,
-        };
-        match rt.policy.mask_for(&facts) & candidates_for_op {
-            0 => None,
-            candidates => plan::choose(rt, &call, slot, meta, at, candidates),
+    // Which rules cover this address is worth asking only when some rule acts on connects.
+    let candidates = match candidates_for_op {
+        0 => 0,
+        ops => {
+            let local = SockAddrBuf::read(fd, false);
+            let facts = FdFacts {
+                kind: meta.kind(),
+                // SAFETY: the program passed `len` bytes at `addr` to connect().
+                peer: unsafe { fdtable::endpoint_of(addr, len as usize) },
+                local: local.endpoint(),
+                path: None,
+            };
+            rt.policy.mask_for(&facts) & ops
         }
     };
-    plan::injected(rt, &call, slot, meta, at)
-        .or_else(chosen)
-        .filter(|_| runtime::in_own_process())
+    plan::decide(rt, &call, slot, meta, &at, candidates).filter(|_| runtime::in_own_process())
 }
 
 #[cfg_attr(not(test), unsafe(no_mangle))]

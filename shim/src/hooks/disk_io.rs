@@ -35,7 +35,9 @@ fn disk_of(meta: Meta, slot: &Slot) -> Option<usize> {
 }
 
 /// A write to a file on a disk: `go(rt, slot, call, limit)` makes it (the rules' path) with at
-/// most `limit` bytes.
+/// most `limit` bytes. Out of line: the data hooks' common path stays small.
+#[cold]
+#[inline(never)]
 pub(crate) fn write(
     rt: &'static Runtime,
     slot: &'static Slot,

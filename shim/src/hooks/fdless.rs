@@ -11,7 +11,7 @@ use crate::durable;
 use crate::guard::guarded;
 use crate::log::{self, Applied};
 use crate::named_counts::NameCounts;
-use crate::plan::Plan;
+use crate::plan::Choice;
 use crate::real;
 use crate::runtime::{self, Runtime};
 use crate::sys;
@@ -45,7 +45,7 @@ fn decide(
     op: Op,
     target: &Target,
     action_of: &dyn Fn(&chaos_engine::fault::Fault, u64) -> Result<Action, NotHere>,
-) -> Option<Plan> {
+) -> Option<Choice> {
     let class = op.class();
     let name = target.path.unwrap_or(op.name().as_bytes());
     let conn = named_key(class, name);

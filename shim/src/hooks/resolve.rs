@@ -6,7 +6,7 @@
 
 use crate::guard::guarded;
 use crate::log;
-use crate::plan::Plan;
+use crate::plan::Choice;
 use crate::real;
 use crate::runtime::{self, Runtime};
 use crate::sys;
@@ -22,7 +22,7 @@ static COUNTS: crate::named_counts::NameCounts = crate::named_counts::NameCounts
 /// What to do with a lookup of `host` by `op`, if anything. Every lookup is counted when some
 /// rule acts on some resolve op, enabled or not, whichever op it is: a frozen policy (which looks
 /// at all of them) then finds the same keys, and switching a rule on never shifts one.
-fn decide(rt: &Runtime, op: Op, host: &[u8]) -> Option<Plan> {
+fn decide(rt: &Runtime, op: Op, host: &[u8]) -> Option<Choice> {
     if rt.class_rules[OpClass::Resolve as usize] == 0 && !rt.injecting {
         return None;
     }

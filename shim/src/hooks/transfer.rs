@@ -6,7 +6,7 @@ use crate::fdtable::{self, FORCE_SLOW, Meta, Slot};
 use crate::grid_read;
 use crate::guard::guarded;
 use crate::log::{self, Applied, FaultRecord};
-use crate::plan::{self, Action, Break, Call, Mode, Plan};
+use crate::plan::{self, Action, Break, Call, Choice, Mode};
 use crate::quirks;
 use crate::readiness;
 use crate::runtime::{self, Runtime};
@@ -33,9 +33,9 @@ pub(crate) enum Decision {
     ResetDue,
     /// Covered, but no rule fired: make the call and keep the stream position.
     Track,
-    Fault(Meta, Plan),
+    Fault(Meta, Choice),
     /// A stream read meets a fault on the grid of offsets (`crate::grid_read`).
-    Grid(Meta, Plan, grid_read::Role),
+    Grid(Meta, Choice, grid_read::Role),
 }
 
 /// Runs a data call on `fd`. `direct()` is the unmodified real call (the fast path). On the slow
@@ -113,7 +113,7 @@ enum Counted {
 #[inline(always)]
 fn counted(rt: &Runtime, slot: &Slot, call: &Call) -> Counted {
     let meta = Meta(slot.meta.load(Relaxed));
-    if !rt.quirks.is_empty() || rt.injecting || !meta.valid() || meta.0 & FORCE_SLOW != 0 {
+    if rt.always_slow || !meta.valid() || meta.0 & FORCE_SLOW != 0 {
         return Counted::NotYet;
     }
     if meta.0 & fdtable::PEERED != 0 && crate::control::any_cut() {
@@ -125,22 +125,23 @@ fn counted(rt: &Runtime, slot: &Slot, call: &Call) -> Counted {
     if candidates == 0 {
         return Counted::Only;
     }
-    let at = plan::Position {
-        conn: slot.conn.load(Relaxed),
-        site,
-        n,
+    let conn = slot.conn.load(Relaxed);
+    let base = crate::runtime::KEY_BASE.load(Relaxed);
+    let (words, requested) = (site.words(), call.requested);
+    let any = |mask| {
+        chaos_engine::select::any_may_fire(&rt.gates, base ^ conn, words, n, requested, mask)
     };
     let may_fire = if grid_read::applies(call, meta) {
         // Grid rules fire where the read's span meets one of their cells' faults; the others
         // (toxics) at the read's start, as on any call.
-        plan::any_may_fire(&rt.gates, &at, call.requested, candidates & !rt.grid_rules)
-            || grid_read::first_rule(rt, slot, at.conn, n, call, (candidates & rt.grid_rules, 0))
+        any(candidates & !rt.grid_rules)
+            || grid_read::first_rule(rt, slot, conn, n, call, (candidates & rt.grid_rules, 0))
                 .is_some()
     } else {
-        plan::any_may_fire(&rt.gates, &at, call.requested, candidates)
+        any(candidates)
     };
     if may_fire {
-        Counted::MayFire(at)
+        Counted::MayFire(plan::position(conn, site, n, requested))
     } else {
         Counted::Only
     }
@@ -478,11 +479,7 @@ pub(crate) fn decide(rt: &Runtime, slot: &Slot, call: &Call) -> Decision {
     // same under a frozen policy.
     let (site, n) = plan::site_for(rt, call, slot, meta);
     crate::control::observe(rt, slot.conn.load(Relaxed), site);
-    let at = plan::Position {
-        conn: slot.conn.load(Relaxed),
-        site,
-        n,
-    };
+    let at = plan::position(slot.conn.load(Relaxed), site, n, call.requested);
     decide_at(rt, slot, call, at)
 }
 
@@ -493,13 +490,7 @@ fn decide_at(rt: &Runtime, slot: &Slot, call: &Call, at: plan::Position) -> Deci
     if grid_read::applies(call, meta) {
         return decide_grid(rt, slot, call, meta, at, candidates);
     }
-    let injected = || plan::injected(rt, call, slot, meta, at);
-    let chosen = || match candidates {
-        0 => None,
-        _ => plan::choose(rt, call, slot, meta, at, candidates),
-    };
-    match injected()
-        .or_else(chosen)
+    match plan::decide(rt, call, slot, meta, &at, candidates)
         .filter(|_| fdtable::still_same_file(call.fd, slot) && runtime::in_own_process())
     {
         Some(plan) => Decision::Fault(meta, plan),
@@ -518,18 +509,8 @@ fn decide_grid(
     candidates: u32,
 ) -> Decision {
     let per_call = candidates & !rt.grid_rules;
-    let off_grid = |p: &Plan| match p.source {
-        plan::Source::Injection(i) => {
-            chaos_engine::grid::Placement::of(&rt.policy.injections.get(i).fault).is_none()
-        }
-        plan::Source::Rule(_) => true,
-    };
-    let chosen = plan::injected(rt, call, slot, meta, at)
-        .filter(off_grid)
-        .or_else(|| match per_call {
-            0 => None,
-            _ => plan::choose(rt, call, slot, meta, at, per_call),
-        });
+    // Faults that lie on the grid (an exact injection of one at the read's start) are the grid's.
+    let chosen = plan::decide_off_grid(rt, call, slot, meta, &at, per_call);
     let decided = match chosen {
         Some(plan) => Some((plan, None)),
         None => grid_read::decide(rt, slot, call, meta, at, candidates & rt.grid_rules)
@@ -550,7 +531,7 @@ fn held_read(
     slot: &Slot,
     meta: Meta,
     call: &Call,
-    plan: &Plan,
+    plan: &Choice,
     role: grid_read::Role,
     real: &impl Fn(usize) -> isize,
 ) -> isize {
@@ -646,11 +627,11 @@ pub(crate) fn log_fault(
     slot: &Slot,
     meta: Meta,
     call: &Call,
-    plan: &Plan,
+    plan: &Choice,
     returned: isize,
     applied: &Applied,
 ) {
-    let fault = plan.source.fault(rt).kind_name();
+    let fault = plan.source.fault(&rt.policy).kind_name();
     log_fault_as(rt, slot, meta, call, plan, fault, returned, applied);
 }
 
@@ -661,7 +642,7 @@ pub(crate) fn log_fault_as(
     slot: &Slot,
     meta: Meta,
     call: &Call,
-    plan: &Plan,
+    plan: &Choice,
     fault: &str,
     returned: isize,
     applied: &Applied,
