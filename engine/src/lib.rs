@@ -35,6 +35,7 @@ pub mod durability;
 pub mod env;
 pub mod errno;
 pub mod event;
+pub mod explore;
 pub mod fault;
 pub mod glob;
 pub mod inject;

@@ -20,6 +20,7 @@
 //!   descendants across exec).
 
 mod abspath;
+mod census;
 mod control;
 mod disk;
 mod durable;

@@ -50,6 +50,14 @@ pub fn injected(rt: &Runtime, call: &Call, slot: &Slot, meta: Meta, at: Position
     if !rt.injecting {
         return None;
     }
+    if crate::census::on() {
+        let target = crate::census::Target::Fd {
+            fd: call.fd,
+            meta,
+            slot,
+        };
+        crate::census::reached(call.op, conn, site, target);
+    }
     let process = crate::runtime::PROCESS_KEY.load(Relaxed);
     let (i, inj) = rt.policy.injections.at(process, conn, site)?;
     let mut facts = LiveFacts::new(call.fd, slot, meta);
