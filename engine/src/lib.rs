@@ -15,6 +15,7 @@
 //! - [`disk`] is `[[disk]]`: what fits on a disk that fills.
 //! - [`durability`] is `[durability]`: which unsynced changes a crash undoes.
 //! - [`toxic`] is what Toxiproxy's toxics (latency, bandwidth, blackhole…) do to one call.
+//! - [`explore`] lists the faults `chaos-ctl explore` tries at a fault point.
 //! - [`refusal`] says why a rule whose draw said "fire" did not inject (counted per rule).
 //! - [`quirk`] catalogues the platform quirks (macOS, BSD, old Linux, WSL1) the shim can reproduce.
 //! - [`chance`] is the cheap half of a decision (does a rule fire at a key), [`process_key`] a

@@ -249,33 +249,3 @@ fn hex(text: &[u8]) -> Option<u64> {
         Some(n << 4 | d as u64)
     })
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn maps_lines_parse_with_and_without_a_path() {
-        let m = parse_mapping(b"7f00a000-7f00b000 r-xp 00002000 08:01 1234     /usr/lib/libc.so.6")
-            .unwrap();
-        assert_eq!((m.start, m.end, m.offset), (0x7f00a000, 0x7f00b000, 0x2000));
-        assert_eq!(m.path, b"/usr/lib/libc.so.6");
-        let anon = parse_mapping(b"7f00a000-7f00b000 rw-p 00000000 00:00 0 ").unwrap();
-        assert!(anon.path.is_empty());
-        assert!(parse_mapping(b"garbage").is_none());
-    }
-
-    #[test]
-    fn a_point_is_new_once() {
-        assert!(first_time(0x55));
-        assert!(!first_time(0x55));
-        assert!(first_time(0x55 + SLOTS as u64));
-    }
-
-    #[test]
-    fn our_own_code_is_found_in_the_maps() {
-        let mut path = [0u8; 256];
-        let (n, _) = locate(call_site as fn() -> usize as usize, &mut path);
-        assert!(n > 0, "the test binary's own code has a mapping");
-    }
-}

@@ -17,7 +17,8 @@
 //!   (fsync errors reported once per description);
 //! - the run: `log` (the event log), `ownfd` (the shim's own fds), `failed_close` (fds whose close
 //!   failed, to catch retried closes), `control` (the control page), `lineage` (keys of a system's
-//!   descendants across exec).
+//!   descendants across exec), `census` (the fault points `chaos-ctl explore` walks: each call
+//!   site once, with its key).
 
 mod abspath;
 mod census;

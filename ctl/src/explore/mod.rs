@@ -243,7 +243,7 @@ fn base_policy(path: Option<&PathBuf>) -> Result<String, Failure> {
     }
     table.remove("rules");
     table.remove("inject");
-    Ok(toml::to_string(&table).map_err(|e| Failure::own(e.to_string()))?)
+    toml::to_string(&table).map_err(|e| Failure::own(e.to_string()))
 }
 
 #[cfg(test)]
