@@ -25,11 +25,17 @@ static SEEN: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
 /// How far a probe goes before the table counts as full (a point then goes unlogged).
 const PROBES: usize = 64;
 
-/// Switches the census on for this process (constructor, CHAOS_CENSUS=1).
-pub fn init(on: bool) {
+/// The program is an interpreter: its calls all come from a few call sites of its own, which tell
+/// nothing of the script's code paths, so a point is the op, what it acts on and its ordinal there
+/// (the decision key) instead of a call site.
+static INTERPRETED: AtomicBool = AtomicBool::new(false);
+
+/// Switches the census on for this process (constructor, CHAOS_CENSUS=1); `exe` is the program.
+pub fn init(on: bool, exe: &str) {
     if !on {
         return;
     }
+    INTERPRETED.store(is_interpreter(exe), Relaxed);
     let here = call_site as fn() -> usize as usize;
     let mut text = (0, 0);
     for_each_mapping(|m| {
@@ -68,8 +74,14 @@ pub enum Target<'a> {
 /// is new. Every caller checks `on()` first.
 #[inline(never)]
 pub fn reached(op: Op, conn: u64, site: Site, target: Target) {
-    let at = call_site();
-    let point = chaos_engine::decide::mix(&[op as u64, at as u64]) | 1;
+    let (point, at) = if INTERPRETED.load(Relaxed) {
+        let [a, b, c] = site.words();
+        (chaos_engine::decide::mix(&[op as u64, conn, a, b, c]), 0)
+    } else {
+        let at = call_site();
+        (chaos_engine::decide::mix(&[op as u64, at as u64]), at)
+    };
+    let point = point | 1;
     if !first_time(point) {
         return;
     }
@@ -80,7 +92,12 @@ pub fn reached(op: Op, conn: u64, site: Site, target: Target) {
         site,
     };
     let mut object = [0u8; 256];
-    let (len, offset) = locate(at, &mut object);
+    // No object: the point is named by its key (an interpreter's, or a site the walk missed).
+    let (len, offset) = if at == 0 {
+        (0, 0)
+    } else {
+        locate(at, &mut object)
+    };
     crate::log::write_point(op, &key, &object[..len], offset, target);
 }
 
@@ -95,6 +112,16 @@ fn first_time(point: u64) -> bool {
         }
     }
     false
+}
+
+/// Interpreters and VMs that run programs of their own (python3.12, node, java...).
+fn is_interpreter(exe: &str) -> bool {
+    let name = exe.rsplit('/').next().unwrap_or(exe);
+    [
+        "python", "node", "ruby", "perl", "java", "php", "lua", "bash", "dash",
+    ]
+    .iter()
+    .any(|i| name.starts_with(i))
 }
 
 /// The first return address on the stack outside the shim's code: where the program called us.

@@ -263,3 +263,54 @@ fn explore_refuses_bad_input_with_125() {
         done.stderr
     );
 }
+
+/// An interpreter's calls all come from its own few call sites: there a point is the op, what it
+/// acts on and its ordinal, so two opens of two files by one line of Python are two points.
+#[test]
+fn an_interpreted_programs_points_are_its_targets() {
+    let Some(python) = chaos_tests::require("python3") else {
+        return;
+    };
+    let dir = TempDir::new("explore-python");
+    dir.write("a.cfg", "a\n");
+    dir.write("b.cfg", "b\n");
+    let script = dir.write(
+        "two_files.py",
+        "import os, sys\nfor name in ('a.cfg', 'b.cfg'):\n    \
+         with open(os.path.join(sys.argv[1], name)) as f:\n        f.read()\n",
+    );
+    let mut cmd = Command::new(&bins().ctl);
+    cmd.env("CHAOS_SHIM", &bins().shim)
+        .args([
+            "explore",
+            "--budget",
+            "1",
+            "--timeout",
+            "20s",
+            "--json",
+            "--out",
+        ])
+        .arg(dir.join("out"))
+        .arg("--")
+        .arg(python)
+        .arg(&script)
+        .arg(dir.path());
+    let done = run(&mut cmd, 300);
+    let json: Value = serde_json::from_str(&done.stdout)
+        .unwrap_or_else(|e| panic!("explore's --json: {e}\n{}", done.describe()));
+    let opened: BTreeSet<String> = json["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["op"] == "open")
+        .filter_map(|p| p["target"].as_str())
+        .filter_map(|t| t.rsplit('/').next().map(str::to_string))
+        .collect();
+    for name in ["a.cfg", "b.cfg"] {
+        assert!(
+            opened.contains(name),
+            "{name} in {opened:?}\n{}",
+            done.stderr
+        );
+    }
+}

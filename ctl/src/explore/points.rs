@@ -52,8 +52,15 @@ pub fn points_of(log: &Log) -> Vec<Point> {
                 .clone()
                 .or_else(|| p.path.clone())
                 .unwrap_or_default();
+            // Without a call site (an interpreter's calls), the path or connection and the
+            // call's place on it: names that do not change between runs (a peer's port may).
+            let on = p
+                .path
+                .clone()
+                .or_else(|| p.conn.clone())
+                .unwrap_or_else(|| format!("{:016x}", key.conn));
             let id = if p.object.is_empty() {
-                format!("{}@{kind}:{target}#{}", p.op, key.site)
+                format!("{}@{kind}:{on}#{}", p.op, key.site)
             } else {
                 format!("{}@{}+0x{:x}", p.op, p.object, p.offset)
             };
@@ -114,5 +121,18 @@ mod tests {
         let text = policy_with("seed = 1\n", p, "\"EACCES\"");
         let policy = chaos_engine::parse::parse_policy(&text, "t").unwrap();
         assert_eq!(policy.injections.len(), 1, "{text}");
+    }
+
+    #[test]
+    fn an_interpreters_point_is_named_by_what_it_acts_on_and_where() {
+        let interp = POINT
+            .replace(
+                r#""object":"/tmp/t/explore_bugs","offset":4660"#,
+                r#""offset":0"#,
+            )
+            .replace("opens#0", "opens#2");
+        let p = &points_of(&Log::parse(&interp))[0];
+        assert_eq!(p.id, "open@file:/tmp/a.cfg#opens#2");
+        assert_eq!(p.site, "opens#2");
     }
 }
