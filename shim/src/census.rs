@@ -74,7 +74,7 @@ pub enum Target<'a> {
 /// is new. Every caller checks `on()` first.
 #[inline(never)]
 pub fn reached(op: Op, conn: u64, site: Site, target: Target) {
-    let (point, at) = if INTERPRETED.load(Relaxed) {
+    let (point, at) = if INTERPRETED.load(Relaxed) || !cfg!(frame_pointers) {
         let [a, b, c] = site.words();
         (chaos_engine::decide::mix(&[op as u64, conn, a, b, c]), 0)
     } else {
@@ -129,26 +129,31 @@ fn is_interpreter(exe: &str) -> bool {
 #[inline(never)]
 fn call_site() -> usize {
     let (lo, hi) = (SHIM_TEXT[0].load(Relaxed), SHIM_TEXT[1].load(Relaxed));
-    let mut fp: usize;
-    // SAFETY: reads the frame-pointer register; no memory is touched.
+    let (mut fp, sp): (usize, usize);
+    // SAFETY: reads the frame-pointer and stack-pointer registers; no memory is touched.
     #[cfg(target_arch = "x86_64")]
     unsafe {
-        core::arch::asm!("mov {}, rbp", out(reg) fp, options(nomem, nostack, preserves_flags))
+        core::arch::asm!("mov {}, rbp", "mov {}, rsp", out(reg) fp, out(reg) sp,
+            options(nomem, nostack, preserves_flags))
     };
-    // SAFETY: as above, x29 is aarch64's frame pointer.
+    // SAFETY: as above; x29 is aarch64's frame pointer.
     #[cfg(target_arch = "aarch64")]
     unsafe {
-        core::arch::asm!("mov {}, x29", out(reg) fp, options(nomem, nostack, preserves_flags))
+        core::arch::asm!("mov {}, x29", "mov {}, sp", out(reg) fp, out(reg) sp,
+            options(nomem, nostack, preserves_flags))
     };
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
-        fp = 0;
+        (fp, sp) = (0, 0);
     }
+    // The shim's frames between a hook and here are a few KiB of the live stack above `sp`, all
+    // mapped: a frame pointer outside that is not one of ours, and is not followed.
+    let ours = sp..sp.saturating_add(256 << 10);
     // Only the shim's own frames are walked, and every one of them keeps a frame pointer: the
     // walk stops at the first return address that is not ours, before it would read a frame of
     // the program's (which may not keep one).
     for _ in 0..64 {
-        if fp == 0 || fp % core::mem::align_of::<usize>() != 0 {
+        if !ours.contains(&fp) || fp % core::mem::align_of::<usize>() != 0 {
             return 0;
         }
         // SAFETY: `fp` is the frame pointer of a live frame of the shim's: it holds the caller's

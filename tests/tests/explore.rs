@@ -100,12 +100,14 @@ fn explore_finds_the_three_planted_bugs_and_nothing_else() {
         "only the planted bugs fail: {}",
         done.stderr
     );
-    // Three distinct call sites.
+    // Three distinct call sites, each named by the program's file and an offset in it.
     let sites: BTreeSet<&str> = failures_found
         .iter()
         .map(|f| f["point"].as_str().unwrap())
         .collect();
     assert_eq!(sites.len(), 3, "{sites:?}");
+    let object = format!("@{}+0x", exe.display());
+    assert!(sites.iter().all(|s| s.contains(&object)), "{sites:?}");
 
     // The handled sites: the other open, the first recv, the header's write. Each was tried
     // with faults that fired, and every one of those runs passed.
