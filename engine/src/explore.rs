@@ -22,6 +22,29 @@ const SOCKET_ONLY: &[&str] = &[
     "ECONNABORTED",
 ];
 
+/// Errnos that say the caller passed something wrong (a bad fd or buffer, a call that makes no
+/// sense on that fd): Linux returns them for a program's mistake, never to a valid call because
+/// of the world around it, so injecting one at a call that worked would be a fault Linux could
+/// not produce there.
+const CALLER_ERRORS: &[&str] = &[
+    "EBADF",
+    "EFAULT",
+    "EINVAL",
+    "ENOTSOCK",
+    "EISDIR",
+    "ESPIPE",
+    "EDESTADDRREQ",
+    "EISCONN",
+    "EAFNOSUPPORT",
+    "EPROTOTYPE",
+    "EOPNOTSUPP",
+    "EXDEV",
+    "ETXTBSY",
+    "EOVERFLOW",
+    "ENXIO",
+    "EMSGSIZE",
+];
+
 /// The faults to try at a point where `op` acts on an fd of `kind`, in a fixed order (errnos as
 /// the engine's per-call tables list them, then a short transfer, a stall and a reset where the
 /// call moves data): the same list every time, so two explores make the same runs.
@@ -29,6 +52,7 @@ pub fn faults_for(op: Op, kind: FdKind) -> Vec<String> {
     let mut faults: Vec<String> = op_allowed_names(op)
         .into_iter()
         .filter(|name| kind.is_socket() || !SOCKET_ONLY.contains(name))
+        .filter(|name| !CALLER_ERRORS.contains(name))
         .map(|name| format!("\"{name}\""))
         .collect();
     faults.dedup();
@@ -68,6 +92,21 @@ mod tests {
             "{ stall = \"20ms\" }",
         ] {
             assert!(f.contains(&want.to_string()), "{want} in {f:?}");
+        }
+    }
+
+    #[test]
+    fn a_call_that_worked_never_gets_a_callers_mistake() {
+        for (op, kind) in [
+            (Op::Recv, FdKind::Tcp),
+            (Op::Write, FdKind::Pipe),
+            (Op::Open, FdKind::File),
+            (Op::Connect, FdKind::Tcp),
+        ] {
+            let f = faults_for(op, kind);
+            for bad in ["\"EBADF\"", "\"EFAULT\"", "\"EINVAL\"", "\"ENOTSOCK\""] {
+                assert!(!f.contains(&bad.to_string()), "{op:?}: {bad} in {f:?}");
+            }
         }
     }
 
