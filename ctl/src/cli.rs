@@ -67,6 +67,9 @@ pub enum Command {
     },
     /// Run a program under many seeds (in parallel); report and keep the failing ones
     Sweep(SweepArgs),
+    /// Run every error path once: find each place CMD calls something that could fail, inject
+    /// each fault Linux could produce there, one run each; report failures with a frozen repro
+    Explore(crate::explore::ExploreArgs),
     /// Shrink a failing run's faults to a minimal set that still fails; write its frozen policy
     Minimize(MinimizeArgs),
     /// List the built-in profiles, or show one

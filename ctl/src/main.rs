@@ -6,6 +6,7 @@ mod control;
 mod durability;
 mod durability_watch;
 mod events;
+mod explore;
 mod failure;
 mod frozen;
 mod junit;
@@ -88,6 +89,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay::replay(args),
         Command::Freeze { log } => frozen::freeze(&log),
         Command::Sweep(args) => sweep::sweep(args),
+        Command::Explore(args) => explore::explore(args),
         Command::Minimize(args) => minimize::minimize(args),
         Command::Profiles { command } => match command {
             None | Some(ProfilesCommand::List) => policy_source::list_profiles().map(|_| 0),

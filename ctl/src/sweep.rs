@@ -38,9 +38,8 @@ fn parse_seeds(text: &str) -> Result<Vec<u64>, Failure> {
     Ok((a..=b).collect())
 }
 
-/// `K/N`: the seeds at positions K-1, K-1+N, K-1+2N… of the list.
-fn partition(seeds: Vec<u64>, spec: Option<&str>) -> Result<Vec<u64>, Failure> {
-    let Some(spec) = spec else { return Ok(seeds) };
+/// `K/N` with 1 <= K <= N: shard K of N (sweep and explore).
+pub fn parse_partition(spec: &str) -> Result<(usize, usize), Failure> {
     let bad = || {
         Failure::own(format!(
             "--partition `{spec}`: expected K/N with 1 <= K <= N, e.g. 2/4"
@@ -51,6 +50,13 @@ fn partition(seeds: Vec<u64>, spec: Option<&str>) -> Result<Vec<u64>, Failure> {
     if n == 0 || k == 0 || k > n {
         return Err(bad());
     }
+    Ok((k, n))
+}
+
+/// `K/N`: the seeds at positions K-1, K-1+N, K-1+2N… of the list.
+fn partition(seeds: Vec<u64>, spec: Option<&str>) -> Result<Vec<u64>, Failure> {
+    let Some(spec) = spec else { return Ok(seeds) };
+    let (k, n) = parse_partition(spec)?;
     let total = seeds.len();
     let shard: Vec<u64> = seeds.into_iter().skip(k - 1).step_by(n).collect();
     if shard.is_empty() {
@@ -71,7 +77,7 @@ struct SeedResult {
     intercepted: bool,
 }
 
-fn shell_word(w: &str) -> String {
+pub fn shell_word(w: &str) -> String {
     if !w.is_empty()
         && w.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c))
@@ -82,7 +88,7 @@ fn shell_word(w: &str) -> String {
     }
 }
 
-fn shell_line(words: &[OsString]) -> String {
+pub fn shell_line(words: &[OsString]) -> String {
     words
         .iter()
         .map(|w| shell_word(&w.to_string_lossy()))
@@ -91,7 +97,7 @@ fn shell_line(words: &[OsString]) -> String {
 }
 
 /// The last lines of a run's output, for the report.
-fn tail(path: &Path, lines: usize) -> String {
+pub fn tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read(path).unwrap_or_default();
     let text = String::from_utf8_lossy(&text);
     let all: Vec<&str> = text.lines().collect();

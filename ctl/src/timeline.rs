@@ -81,7 +81,11 @@ fn event_ts(e: &Event) -> Option<u64> {
         Event::Writeback(w) => Some(w.header.ts_ns),
         Event::Durability(d) => Some(d.ts_ns),
         // Written when the run ended, about the whole run: not a point on its timeline.
-        Event::Unlogged(_) | Event::Rule(_) | Event::Storage(_) | Event::Other => None,
+        Event::Unlogged(_)
+        | Event::Rule(_)
+        | Event::Storage(_)
+        | Event::Point(_)
+        | Event::Other => None,
     }
 }
 

@@ -19,6 +19,7 @@
 //! - [`toxic`] is what Toxiproxy's toxics (latency, bandwidth, blackhole…) do to one call.
 //! - [`select`] is the one selection loop: which rule fires on a call, for both backends.
 //! - [`settings`] reads a run's CHAOS_* settings through a function the backend passes.
+//! - [`explore`] lists the faults `chaos-ctl explore` tries at a fault point.
 //! - [`refusal`] says why a rule whose draw said "fire" did not inject (counted per rule).
 //! - [`quirk`] catalogues the platform quirks (macOS, BSD, old Linux, WSL1) the shim can reproduce.
 //! - [`chance`] is the cheap half of a decision (does a rule fire at a key), [`process_key`] a
@@ -39,6 +40,7 @@ pub mod durability;
 pub mod env;
 pub mod errno;
 pub mod event;
+pub mod explore;
 pub mod fault;
 pub mod glob;
 pub mod grid;

@@ -152,6 +152,7 @@ fn init() -> Result<(), String> {
     runtime::set_process_key(key, seed);
     crate::disk::init(&policy.disks);
     crate::durable::init(&policy, process.as_deref())?;
+    crate::census::init(env("CHAOS_CENSUS").is_some_and(|v| v == "1"), &exe);
     let mut rt = Runtime::new(policy, seed, exe, argv, quirks);
     rt.process = process;
     rt.life = life;

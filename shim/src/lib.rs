@@ -17,12 +17,14 @@
 //!   (fsync errors reported once per description);
 //! - the run: `log` (the event log), `ownfd` (the shim's own fds), `failed_close` (fds whose close
 //!   failed, to catch retried closes), `control` (the control page), `lineage` (keys of a system's
-//!   descendants across exec).
+//!   descendants across exec), `census` (the fault points `chaos-ctl explore` walks: each call
+//!   site once, with its key).
 
 // The unit tests reach the modules, not the hooks (unexported there), so most of it is unused.
 #![cfg_attr(test, allow(dead_code, unused_imports))]
 
 mod abspath;
+mod census;
 mod control;
 mod disk;
 mod durable;

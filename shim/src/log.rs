@@ -640,3 +640,28 @@ pub fn write_control_seen(
     line.commit();
     emit(&mut line);
 }
+
+/// A fault point explore's census found (`census.rs`): `{"ev":"point","op":…,"kind":…,
+/// "object":…,"offset":…,"key":…}`, with what the call acts on as a fault line names it.
+pub fn write_point(op: Op, key: &Key, object: &[u8], offset: u64, target: crate::census::Target) {
+    let mut line = LineBuf::new();
+    begin_event(&mut line, "point");
+    line.field_str("op", op.name().as_bytes());
+    match target {
+        crate::census::Target::Fd { fd, meta, slot } => {
+            line.field_num("fd", fd);
+            field_fd(&mut line, op, fd, meta, slot, None);
+        }
+        crate::census::Target::Named { kind, path } => {
+            line.field_num("fd", -1);
+            line.field_str("kind", kind.name().as_bytes());
+            if let Some(path) = path {
+                line.field_str("path", path);
+            }
+        }
+    }
+    line.field_str("object", object);
+    line.field_num("offset", offset);
+    line.field_display("key", key);
+    emit(&mut line);
+}

@@ -102,6 +102,14 @@ fn decide_with(
     candidates: u32,
     off_grid: bool,
 ) -> Option<Choice> {
+    if crate::census::on() {
+        let target = crate::census::Target::Fd {
+            fd: call.fd,
+            meta,
+            slot,
+        };
+        crate::census::reached(call.op, at.conn, at.site, target);
+    }
     let mut facts = LiveFacts::new(call.fd, slot, meta);
     let shape = call.shape(meta);
     let mut live = Live {

@@ -106,7 +106,8 @@ impl Runtime {
         let mut op_masks = [0u64; OP_COUNT];
         let mut rule_masks = [0u32; OP_COUNT];
         let forced = chaos_engine::quirk::forced_ops(quirks);
-        let injecting = !policy.injections.is_empty();
+        // The census looks at every call, as injections do (keys are the same either way).
+        let injecting = !policy.injections.is_empty() || crate::census::on();
         let class_rules = |class| {
             ALL_OPS
                 .iter()

@@ -14,6 +14,7 @@ mod disk;
 mod dns;
 mod doc_snippets;
 mod durability;
+mod explore;
 mod file_calls;
 mod http_curl;
 mod invariants;

@@ -52,6 +52,9 @@ pub enum Event {
     /// counts, summed over every process): its draws that said "fire", its injections, and why
     /// the rest did not fire.
     Rule(RuleLine),
+    /// A fault point `chaos-ctl explore`'s census found (CHAOS_CENSUS=1), the first time the
+    /// process reached it.
+    Point(PointLine),
     /// A line of a kind this reader does not know (from a newer shim).
     #[serde(other)]
     Other,
@@ -209,6 +212,31 @@ pub struct Warning {
     pub op: String,
     pub fd: i32,
     pub what: String,
+}
+
+/// `{"ev":"point",...}`: where a call that could fail was first reached. `object` and `offset`
+/// name the call site (the return address into the program, as a file and an offset in it: the
+/// same in every run); `key` is the decision key it was first reached at (rule `inject`), where
+/// an `[[inject]]` entry puts a fault on it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PointLine {
+    #[serde(flatten)]
+    pub header: Header,
+    pub op: String,
+    pub fd: i32,
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub conn: Option<String>,
+    #[serde(default)]
+    pub peer: Option<String>,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub object: String,
+    #[serde(default)]
+    pub offset: u64,
+    pub key: String,
 }
 
 /// `{"ev":"system",...}`.
@@ -492,6 +520,7 @@ impl Event {
             Event::Start(s) => Some(&s.header),
             Event::Fault(f) => Some(&f.header),
             Event::Warning(w) => Some(&w.header),
+            Event::Point(p) => Some(&p.header),
             Event::Exit(_)
             | Event::Process(_)
             | Event::System(_)

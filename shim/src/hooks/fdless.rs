@@ -51,6 +51,11 @@ fn decide(
     let conn = named_key(class, name);
     let n = COUNTS.next(conn);
     crate::control::observe(rt, conn, Site::Call { class, n });
+    if crate::census::on() {
+        let (kind, path) = (target.kind, target.path);
+        let named = crate::census::Target::Named { kind, path };
+        crate::census::reached(op, conn, Site::Call { class, n }, named);
+    }
     let facts = FdFacts {
         kind: target.kind,
         peer: Endpoint::Unknown,

@@ -1,0 +1,138 @@
+//! Fault points as a run's census logged them (`{"ev":"point"}` lines), and the policy that puts
+//! one fault on one of them.
+
+use crate::events::Log;
+use chaos_engine::decide::Key;
+use chaos_engine::event::schema::Event;
+use serde::{Deserialize, Serialize};
+
+/// A place where the program calls something that could fail.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Point {
+    /// What tells it apart from every other point: `op@object+0xOFFSET` for a call site in native
+    /// code; `op@kind:target#site` when the census could not name a call site.
+    pub id: String,
+    pub op: String,
+    pub kind: String,
+    /// The peer or path the call acted on when it was first reached ("" if none).
+    pub target: String,
+    /// The decision key it was first reached at: an `[[inject]]` there puts a fault on it.
+    pub process: u64,
+    pub conn: u64,
+    pub site: String,
+}
+
+impl Point {
+    /// The call site for people: `open in explore_bugs+0x1234`.
+    pub fn place(&self) -> String {
+        match self.id.split_once('@') {
+            Some((op, at)) => {
+                let short = at.rsplit('/').next().unwrap_or(at);
+                format!("{op} in {short}")
+            }
+            None => self.id.clone(),
+        }
+    }
+}
+
+/// The points a run's log names, in the order it logged them; lines with a key that does not
+/// parse are left out (the shim always writes one that does).
+pub fn points_of(log: &Log) -> Vec<Point> {
+    log.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Point(p) => Some(p),
+            _ => None,
+        })
+        .filter_map(|p| {
+            let key: Key = p.key.parse().ok()?;
+            let kind = p.kind.clone().unwrap_or_default();
+            let target = p
+                .peer
+                .clone()
+                .or_else(|| p.path.clone())
+                .unwrap_or_default();
+            // Without a call site (an interpreter's calls), the path or connection and the
+            // call's place on it: names that do not change between runs (a peer's port may).
+            let on = p
+                .path
+                .clone()
+                .or_else(|| p.conn.clone())
+                .unwrap_or_else(|| format!("{:016x}", key.conn));
+            let id = if p.object.is_empty() {
+                format!("{}@{kind}:{on}#{}", p.op, key.site)
+            } else {
+                format!("{}@{}+0x{:x}", p.op, p.object, p.offset)
+            };
+            Some(Point {
+                id,
+                op: p.op.clone(),
+                kind,
+                target,
+                process: key.process,
+                conn: key.conn,
+                site: key.site.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// `base` (the user's policy without its rules) plus one exact injection of `fault` at `point`.
+pub fn policy_with(base: &str, point: &Point, fault: &str) -> String {
+    format!(
+        "{base}\n# explore: {fault} at {} ({})\n[[inject]]\nprocess = \"{:016x}\"\nconn = \
+         \"{:016x}\"\nat = \"{}\"\non = \"{}\"\nfault = {fault}\n",
+        point.place(),
+        point.id.replace('\n', " "),
+        point.process,
+        point.conn,
+        point.site,
+        point.op,
+    )
+}
+
+/// Whether the run's log shows the injection at `point` (the realism model may have refused it
+/// there: then it is not in the log).
+pub fn fired(log: &Log, point: &Point) -> bool {
+    log.faults().any(|f| {
+        f.parsed_key().and_then(Result::ok).is_some_and(|k| {
+            k.process == point.process && k.conn == point.conn && k.site.to_string() == point.site
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POINT: &str = r#"{"ev":"point","ts_ns":1,"pid":7,"tid":7,"proc":"c2459c08352fe84d","op":"open","fd":-1,"kind":"file","path":"/tmp/a.cfg","object":"/tmp/t/explore_bugs","offset":4660,"key":"c2459c08352fe84d-0000000000000042/inject/opens#0"}"#;
+
+    #[test]
+    fn a_point_line_names_its_call_site_and_key() {
+        let log = Log::parse(POINT);
+        let points = points_of(&log);
+        assert_eq!(points.len(), 1, "{points:?}");
+        let p = &points[0];
+        assert_eq!(p.id, "open@/tmp/t/explore_bugs+0x1234");
+        assert_eq!(p.place(), "open in explore_bugs+0x1234");
+        assert_eq!((p.process, p.conn), (0xc2459c08352fe84d, 0x42));
+        assert_eq!(p.site, "opens#0");
+        assert_eq!(p.target, "/tmp/a.cfg");
+        let text = policy_with("seed = 1\n", p, "\"EACCES\"");
+        let policy = chaos_engine::parse::parse_policy(&text, "t").unwrap();
+        assert_eq!(policy.injections.len(), 1, "{text}");
+    }
+
+    #[test]
+    fn an_interpreters_point_is_named_by_what_it_acts_on_and_where() {
+        let interp = POINT
+            .replace(
+                r#""object":"/tmp/t/explore_bugs","offset":4660"#,
+                r#""offset":0"#,
+            )
+            .replace("opens#0", "opens#2");
+        let p = &points_of(&Log::parse(&interp))[0];
+        assert_eq!(p.id, "open@file:/tmp/a.cfg#opens#2");
+        assert_eq!(p.site, "opens#2");
+    }
+}

@@ -1,0 +1,187 @@
+//! One explore run: CMD under a policy with the census on, its outcome, and what it found. A run's
+//! result is kept in `--out` as JSON, so a second explore with the same `--out` skips it.
+
+use super::points::{self, Point};
+use crate::events::Log;
+use crate::failure::Failure;
+use crate::launch::{self, Launch};
+use crate::policy_source::PolicySource;
+use crate::preflight::Backend;
+use crate::trial::{self, Outcome};
+use serde::{Deserialize, Serialize};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// What a run came to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Pass,
+    /// Exited nonzero.
+    Fail,
+    /// Killed by a signal.
+    Crash,
+    /// Ran past --timeout.
+    Hang,
+    /// The realism model refused the fault at that place (or the place was not reached): the
+    /// program's outcome says nothing about the fault.
+    NotPossibleHere,
+    /// Killed because explore was interrupted.
+    Interrupted,
+}
+
+impl Verdict {
+    pub fn failed(&self) -> bool {
+        matches!(self, Verdict::Fail | Verdict::Crash | Verdict::Hang)
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Crash => "crash",
+            Verdict::Hang => "hang",
+            Verdict::NotPossibleHere => "not possible here",
+            Verdict::Interrupted => "interrupted",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunResult {
+    /// The point's id and the fault tried there ("" and "" for the discovery run).
+    pub point: String,
+    pub fault: String,
+    pub verdict: Verdict,
+    /// `exit 1`, `killed by SIGSEGV`, `timed out`, `passed`.
+    pub outcome: String,
+    pub seconds: f64,
+    /// The last lines of the program's output.
+    pub tail: String,
+    /// Every point the run's census logged (the frontier takes the new ones).
+    pub points: Vec<Point>,
+    /// The run's policy and log, in --out.
+    pub policy: PathBuf,
+    pub log: PathBuf,
+}
+
+/// What every run of one explore shares.
+pub struct Setup<'a> {
+    pub cmd: &'a [OsString],
+    pub shim: &'a Path,
+    pub out: &'a Path,
+    pub base: &'a str,
+    pub timeout: Duration,
+}
+
+/// A stable name for the run of `fault` at `point`: the same in every explore, so `--out` can be
+/// resumed.
+pub fn run_name(point: &str, fault: &str) -> String {
+    let h = chaos_engine::policy::fnv1a(format!("{point}\n{fault}").as_bytes());
+    format!("{h:016x}")
+}
+
+/// Runs CMD with `policy` (the census on), or returns the result an earlier explore kept for the
+/// same `name`.
+pub fn run(
+    setup: &Setup,
+    name: &str,
+    target: Option<(&Point, &str)>,
+) -> Result<RunResult, Failure> {
+    let dir = setup.out.join("runs");
+    let saved = dir.join(format!("{name}.json"));
+    if let Ok(text) = std::fs::read_to_string(&saved)
+        && let Ok(r) = serde_json::from_str::<RunResult>(&text)
+        && r.verdict != Verdict::Interrupted
+    {
+        return Ok(r);
+    }
+    let cannot =
+        |e: std::io::Error| Failure::own(format!("cannot write to {}: {e}", dir.display()));
+    std::fs::create_dir_all(&dir).map_err(cannot)?;
+    let policy = dir.join(format!("{name}.toml"));
+    let text = match target {
+        Some((point, fault)) => points::policy_with(setup.base, point, fault),
+        None => setup.base.to_string(),
+    };
+    std::fs::write(&policy, &text).map_err(cannot)?;
+    let log = dir.join(format!("{name}.jsonl"));
+    let output = dir.join(format!("{name}.out"));
+    let (outcome, seconds) = run_policy(setup, &policy, &log, &output, true)?;
+    let events = Log::read(&log).unwrap_or(Log {
+        events: Vec::new(),
+        bad_lines: 0,
+    });
+    if events.starts().next().is_none() && outcome != Outcome::Interrupted {
+        return Err(Failure::own(format!(
+            "{} never loaded the shim (no `start` event in {}): explore needs the preload \
+             backend (a dynamically linked program)",
+            setup.cmd[0].to_string_lossy(),
+            log.display()
+        )));
+    }
+    let fired = target.is_none_or(|(p, _)| points::fired(&events, p));
+    let verdict = match (&outcome, fired) {
+        (Outcome::Interrupted, _) => Verdict::Interrupted,
+        (_, false) => Verdict::NotPossibleHere,
+        (o, true) => verdict_of(o),
+    };
+    let result = RunResult {
+        point: target.map(|(p, _)| p.id.clone()).unwrap_or_default(),
+        fault: target.map(|(_, f)| f.to_string()).unwrap_or_default(),
+        verdict,
+        outcome: outcome.describe(),
+        seconds,
+        tail: crate::sweep::tail(&output, 20),
+        points: points::points_of(&events),
+        policy,
+        log,
+    };
+    if result.verdict != Verdict::Interrupted {
+        let json = serde_json::to_string(&result).expect("serialisable");
+        std::fs::write(&saved, json).map_err(cannot)?;
+    }
+    Ok(result)
+}
+
+pub fn verdict_of(o: &Outcome) -> Verdict {
+    match o {
+        Outcome::Passed => Verdict::Pass,
+        Outcome::Exited(_) => Verdict::Fail,
+        Outcome::Killed(_) => Verdict::Crash,
+        Outcome::TimedOut => Verdict::Hang,
+        Outcome::Interrupted => Verdict::Interrupted,
+    }
+}
+
+/// CMD under the policy file `policy`, its log to `log` and output to `output`.
+pub fn run_policy(
+    setup: &Setup,
+    policy: &Path,
+    log: &Path,
+    output: &Path,
+    census: bool,
+) -> Result<(Outcome, f64), Failure> {
+    launch::create_log(log)?;
+    let source = PolicySource::File(policy.to_path_buf());
+    let mut cmd = launch::command(
+        setup.cmd,
+        &Launch {
+            shim: setup.shim,
+            source: &source,
+            seed: None,
+            log,
+            platform: None,
+            quirks: &[],
+            no_quirks: &[],
+            backend: Backend::Preload,
+        },
+    );
+    if census {
+        cmd.env("CHAOS_CENSUS", "1");
+    }
+    let done = trial::run(cmd, output, setup.timeout)
+        .map_err(|e| Failure::own(format!("{}: {e}", setup.cmd[0].to_string_lossy())))?;
+    Ok((done.outcome, done.elapsed.as_secs_f64()))
+}
