@@ -209,10 +209,6 @@ fn preload_value(shim: &Path) -> OsString {
     value
 }
 
-pub fn absolute(p: &Path) -> Result<PathBuf, Failure> {
-    std::path::absolute(p).map_err(|e| Failure::own(format!("{}: {e}", p.display())))
-}
-
 /// A fresh log path, unique per process and time, in `$TMPDIR/chaos-logs/` (created 0700), so
 /// logs collect in one place and `rm -rf "${TMPDIR:-/tmp}/chaos-logs"` clears them. When that
 /// directory cannot be used (it is a symlink, another user's, or cannot be created), `$TMPDIR`.
