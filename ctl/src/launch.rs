@@ -327,7 +327,7 @@ pub fn intercepted(log: &Path) -> bool {
 
 /// A duration argument such as `30s` or `2m`.
 pub fn duration_arg(text: &str, flag: &str) -> Result<std::time::Duration, Failure> {
-    chaos_engine::fault::parse_duration(text)
+    chaos_engine::parse::units::parse_duration(text)
         .map(std::time::Duration::from_nanos)
         .map_err(|e| Failure::own(format!("{flag}: {e}")))
 }

@@ -1,6 +1,8 @@
 //! chaos-engine: the pure logic of chaos. No hooks, no global state.
 //!
-//! - [`parse`] turns policy TOML into a validated [`policy::Policy`], with `file:line:col` errors.
+//! - [`parse`] turns policy TOML into a validated [`policy::Policy`], with `file:line:col` errors:
+//!   serde's raw sections, the value syntaxes (`parse::units`) and the meaning checks live there, so
+//!   the model files (`policy`, `fault`, `toxic`, `inject`, `system`) never import it.
 //! - [`profiles`] holds the built-in policies (`benign`, `network`, `none`).
 //! - [`decide`] makes counter-based decisions that do not depend on thread interleaving, keyed by a
 //!   [`decide::Key`] whose text (the log's `key`) reads back with `FromStr`.
@@ -16,6 +18,7 @@
 //! - [`durability`] is `[durability]`: which unsynced changes a crash undoes.
 //! - [`toxic`] is what Toxiproxy's toxics (latency, bandwidth, blackhole…) do to one call.
 //! - [`refusal`] says why a rule whose draw said "fire" did not inject (counted per rule).
+//! - [`hash`] is FNV-1a, the hash behind digests and name-derived keys.
 //! - [`quirk`] catalogues the platform quirks (macOS, BSD, old Linux, WSL1) the shim can reproduce.
 //!
 //! The shim (`chaos-shim`) and the CLI (`chaos-ctl`) both depend on this crate; it depends on neither.
@@ -31,6 +34,7 @@ pub mod errno;
 pub mod event;
 pub mod fault;
 pub mod glob;
+pub mod hash;
 pub mod inject;
 pub mod kind;
 pub mod notes;

@@ -3,7 +3,7 @@
 //! seccomp supervisor both take it from here.
 
 use crate::decide::mix;
-use crate::policy::fnv1a;
+use crate::hash::fnv1a;
 
 /// A program started outside a system: its executable and command line.
 pub fn of_program(exe: &str, cmdline: &[u8]) -> u64 {
@@ -51,6 +51,6 @@ mod tests {
     #[test]
     fn an_exec_differs_from_a_fork_of_the_same_numbers() {
         let k = of_exec(7, "/bin/true");
-        assert_ne!(k, of_fork(7, crate::policy::fnv1a(b"/bin/true")));
+        assert_ne!(k, of_fork(7, crate::hash::fnv1a(b"/bin/true")));
     }
 }

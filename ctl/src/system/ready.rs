@@ -1,8 +1,8 @@
 //! Whether a process is ready for the workload: `tcp:`, `unix:`, `log:` and `cmd:` probes.
 
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -53,8 +53,7 @@ impl Probe {
                 for (k, v) in env {
                     c.env(k, v);
                 }
-                status_within(c, Duration::from_secs(10))
-                    .is_some_and(|s| s.success())
+                status_within(c, Duration::from_secs(10)).is_some_and(|s| s.success())
             }
         }
     }
