@@ -19,6 +19,7 @@ pub mod units;
 pub use error::{PolicyError, line_col};
 
 use crate::policy::{MAX_RULES, Policy, Rule, fnv1a};
+use crate::quirk::QuirkError;
 use error::humanize;
 use inject::build_injection;
 use raw::RawPolicy;
@@ -81,16 +82,19 @@ pub fn parse_policy(text: &str, origin: &str) -> Result<Policy, PolicyError> {
         &add,
         &remove,
     )
-    .map_err(|m| {
-        let span = if m.starts_with("unknown platform") {
-            raw.platform.as_ref().map(|p| p.span())
-        } else if add.iter().any(|n| m.contains(&format!("`{n}`"))) {
-            raw.quirks.as_ref().map(|q| q.span())
-        } else {
-            raw.no_quirks.as_ref().map(|q| q.span())
+    .map_err(|e| {
+        let span = match &e {
+            QuirkError::UnknownPlatform(_) => raw.platform.as_ref().map(|p| p.span()),
+            QuirkError::UnknownQuirk {
+                removing: false, ..
+            } => raw.quirks.as_ref().map(|q| q.span()),
+            QuirkError::UnknownQuirk { removing: true, .. } => {
+                raw.no_quirks.as_ref().map(|q| q.span())
+            }
         };
-        err_at(span.unwrap_or(0..0), m)
+        err_at(span.unwrap_or(0..0), e.to_string())
     })?;
+
     let quirk_probability = match &raw.quirk_probability {
         None => 1.0,
         Some(p) => probability(p, "quirk_probability", &err_at)?,

@@ -145,6 +145,11 @@ fn platform_and_quirk_fields() {
     assert!(e.message.contains("expected one of macos"), "{e}");
     let e = err("quirks = [\"nope\"]\n");
     assert!(e.message.contains("unknown quirk `nope`"), "{e}");
+    // Each unknown name points at the list it was written in.
+    let e = err("quirks = [\"no-accept4\"]\nno_quirks = [\"nope\"]\n");
+    assert_eq!((e.line, e.col), (2, 13), "{e}");
+    let e = err("no_quirks = [\"no-accept4\"]\nquirks = [\"nope\"]\n");
+    assert_eq!((e.line, e.col), (2, 10), "{e}");
 }
 
 #[test]
