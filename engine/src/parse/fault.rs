@@ -10,7 +10,8 @@ const FAULT_HELP: &str = "expected an errno name (\"ECONNRESET\", \"EINTR\"...),
 or toxics: { latency = \"100ms\", jitter = \"20ms\" }, { bandwidth = \"512KB/s\" }, { blackhole = true }, { limit_data = \"64KB\", then = \"close\" }, { reset_after = \"500ms\" }";
 
 pub(super) fn parse_fault(value: &toml::Value) -> Result<Fault, String> {
-    let errno_fault = |name: &str| -> Result<Fault, String> { parse_errno(name).map(Fault::Errno) };
+    let errno_fault =
+        |name: &str| -> Result<Fault, String> { Ok(Fault::Errno(parse_errno(name)?)) };
     match value {
         toml::Value::String(s) if s == "reset" => Ok(Fault::Reset),
         toml::Value::String(s) if s.starts_with("EAI_") => RESOLVER_ERRORS
@@ -60,14 +61,14 @@ pub(super) fn parse_fault(value: &toml::Value) -> Result<Fault, String> {
                 "errno" => errno_fault(text()?),
                 "reset" if v.as_bool() == Some(true) => Ok(Fault::Reset),
                 "reset" => Err("`reset` takes `true`".into()),
-                "delay" => parse_ns_range(text()?).map(Fault::Delay),
+                "delay" => Ok(Fault::Delay(parse_ns_range(text()?)?)),
                 "short" => {
                     let t = text()?;
                     parse_short(t)
                         .map(Fault::Short)
-                        .map_err(|m| short_backwards(t).unwrap_or(m))
+                        .map_err(|m| short_backwards(t).unwrap_or_else(|| m.into()))
                 }
-                "stall" => parse_ns_range(text()?).map(Fault::Stall),
+                "stall" => Ok(Fault::Stall(parse_ns_range(text()?)?)),
                 "reorder" => match v.as_integer() {
                     Some(n @ 1..=64) => Ok(Fault::Reorder(n as u32)),
                     _ => Err(
@@ -75,7 +76,7 @@ pub(super) fn parse_fault(value: &toml::Value) -> Result<Fault, String> {
                             .into(),
                     ),
                 },
-                "pause" => parse_ns_range(text()?).map(Fault::Pause),
+                "pause" => Ok(Fault::Pause(parse_ns_range(text()?)?)),
                 other => Err(format!("unknown fault `{other}`; {FAULT_HELP}")),
             }
         }

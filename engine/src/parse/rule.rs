@@ -132,7 +132,7 @@ pub(super) fn build_rule(raw: RawRule, index: usize, err_at: ErrAt) -> Result<Ru
     };
     let window = raw
         .window
-        .map(|w| parse_window(w.get_ref()).map_err(|m| err_at(w.span(), m)))
+        .map(|w| parse_window(w.get_ref()).map_err(|m| err_at(w.span(), m.into())))
         .transpose()?;
 
     let fault_span = raw.fault.span();

@@ -65,11 +65,11 @@ pub(super) fn build(
         })?;
         let dur = |v: &Option<Spanned<String>>| -> Result<u64, PolicyError> {
             v.as_ref().map_or(Ok(0), |s| {
-                parse_duration(s.get_ref()).map_err(|m| err_at(s.span(), m))
+                parse_duration(s.get_ref()).map_err(|m| err_at(s.span(), m.into()))
             })
         };
         system.nemesis.push(NemesisEvent {
-            at_ns: parse_duration(n.at.get_ref()).map_err(|m| err_at(n.at.span(), m))?,
+            at_ns: parse_duration(n.at.get_ref()).map_err(|m| err_at(n.at.span(), m.into()))?,
             target: n.process.into_inner(),
             kind,
             grace_ns: dur(&n.grace)?,
@@ -326,7 +326,7 @@ fn build_process(
         }
     };
     let ready_timeout_ns = match &raw.ready_timeout {
-        Some(t) => parse_duration(t.get_ref()).map_err(|m| err_at(t.span(), m))?,
+        Some(t) => parse_duration(t.get_ref()).map_err(|m| err_at(t.span(), m.into()))?,
         None => 30_000_000_000,
     };
     let env: Vec<(String, String)> = raw
@@ -400,12 +400,12 @@ fn build_process(
                 memory: l
                     .memory
                     .as_ref()
-                    .map(|m| parse_bytes(m.get_ref()).map_err(|e| err_at(m.span(), e)))
+                    .map(|m| parse_bytes(m.get_ref()).map_err(|e| err_at(m.span(), e.into())))
                     .transpose()?,
                 cpu_percent: l
                     .cpu
                     .as_ref()
-                    .map(|c| parse_percent(c.get_ref()).map_err(|e| err_at(c.span(), e)))
+                    .map(|c| parse_percent(c.get_ref()).map_err(|e| err_at(c.span(), e.into())))
                     .transpose()?,
             }
         }
@@ -525,7 +525,7 @@ fn range_or(
 ) -> Result<NsRange, PolicyError> {
     match v {
         None => Ok(parse_ns_range(default).expect("default range")),
-        Some(s) => parse_ns_range(s.get_ref()).map_err(|m| err_at(s.span(), m)),
+        Some(s) => parse_ns_range(s.get_ref()).map_err(|m| err_at(s.span(), m.into())),
     }
 }
 
@@ -536,7 +536,7 @@ fn window_or_always(
 ) -> Result<(u64, u64), PolicyError> {
     match w {
         None => Ok((0, u64::MAX)),
-        Some(w) => parse_window(w.get_ref()).map_err(|m| err_at(w.span(), m)),
+        Some(w) => parse_window(w.get_ref()).map_err(|m| err_at(w.span(), m.into())),
     }
 }
 

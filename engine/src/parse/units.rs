@@ -1,11 +1,90 @@
 //! The value syntaxes a policy uses: durations, ranges of them, windows, short-transfer sizes,
-//! errno names, byte sizes and CPU percentages. Each returns the value or what was expected.
+//! errno names, byte sizes and CPU percentages. Each returns the value or a `UnitError`, whose
+//! text says what was expected.
 
 use crate::errno::errno_value;
 use crate::fault::{NsRange, ShortSpec};
+use std::fmt;
+
+/// A value not written in its syntax; each holds the text as written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UnitError {
+    /// A duration without one of the units ns, us, ms, s, m or h.
+    DurationUnit(String),
+    /// A duration whose number does not parse.
+    DurationNumber(String),
+    /// A duration over a day.
+    DurationRange(String),
+    /// Not two durations, start before end.
+    Window,
+    /// `"3ms..1ms"`.
+    RangeBackwards(String),
+    /// A percentage short size outside 1..99, or backwards.
+    ShortPercent(String),
+    /// A short size that is neither percentages nor bytes.
+    Short(String),
+    UnknownErrno(String),
+    /// A size whose unit is not B, K, M or G (with their KB/KiB spellings).
+    SizeUnit(String),
+    /// A size whose number does not parse.
+    SizeNumber(String),
+    /// A size of 0, or beyond 2^64 bytes.
+    SizeRange(String),
+    /// Not a percentage of one CPU from 1% to 6400%.
+    CpuPercent(String),
+}
+
+const SHORT_EXPECTED: &str = "expected \"1..50%\" (percent of the request) or \"1..512\" (bytes)";
+
+impl fmt::Display for UnitError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            UnitError::DurationUnit(t) => write!(
+                f,
+                "`{t}` is not a duration; expected a number with ns, us, ms, s, m or h (e.g. 10ms)"
+            ),
+            UnitError::DurationNumber(t) => {
+                write!(f, "`{t}` is not a duration; expected e.g. 10ms")
+            }
+            UnitError::DurationRange(t) => write!(f, "`{t}` is out of range (0 to 24h)"),
+            UnitError::Window => f.write_str(
+                "`window` must be two durations, start before end, e.g. [\"2s\", \"60s\"]",
+            ),
+            UnitError::RangeBackwards(t) => write!(f, "`{t}`: the range's start is after its end"),
+            UnitError::ShortPercent(t) => write!(
+                f,
+                "short `{t}`: percentages must be 1..99 with start <= end; {SHORT_EXPECTED}"
+            ),
+            UnitError::Short(t) => write!(f, "short `{t}`: {SHORT_EXPECTED}"),
+            UnitError::UnknownErrno(n) => write!(
+                f,
+                "unknown errno `{n}`; expected a Linux errno name such as ECONNRESET, EINTR, EPIPE"
+            ),
+            UnitError::SizeUnit(t) => write!(
+                f,
+                "`{t}` is not a size; expected e.g. \"256M\", \"1G\" or \"512K\""
+            ),
+            UnitError::SizeNumber(t) => write!(f, "`{t}` is not a size; expected e.g. \"256M\""),
+            UnitError::SizeRange(t) => write!(f, "`{t}` is out of range"),
+            UnitError::CpuPercent(t) => write!(
+                f,
+                "cpu `{t}`: expected a percentage of one CPU, e.g. \"50%\""
+            ),
+        }
+    }
+}
+
+impl std::error::Error for UnitError {}
+
+/// The meaning checks and ctl carry error text; `?` turns a unit error into it.
+impl From<UnitError> for String {
+    fn from(e: UnitError) -> String {
+        e.to_string()
+    }
+}
 
 /// Parses `"10ms"`, `"1.5s"`, `"250us"`, `"100ns"`, `"2m"`, `"1h"`.
-pub fn parse_duration(text: &str) -> Result<u64, String> {
+pub fn parse_duration(text: &str) -> Result<u64, UnitError> {
     let t = text.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -19,31 +98,27 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
         "m" => 60e9,
         "h" => 3600e9,
         _ => {
-            return Err(format!(
-                "`{text}` is not a duration; expected a number with ns, us, ms, s, m or h (e.g. 10ms)"
-            ));
+            return Err(UnitError::DurationUnit(text.to_string()));
         }
     };
     let value: f64 = num
         .parse()
-        .map_err(|_| format!("`{text}` is not a duration; expected e.g. 10ms"))?;
+        .map_err(|_| UnitError::DurationNumber(text.to_string()))?;
     let ns = value * scale;
     if !(0.0..=86_400e9).contains(&ns) {
-        return Err(format!("`{text}` is out of range (0 to 24h)"));
+        return Err(UnitError::DurationRange(text.to_string()));
     }
     Ok(ns as u64)
 }
 
 /// `window = ["2s", "60s"]`: two durations, start before end, as `[start, end)` in ns.
-pub fn parse_window(parts: &[String]) -> Result<(u64, u64), String> {
-    let bad =
-        || "`window` must be two durations, start before end, e.g. [\"2s\", \"60s\"]".to_string();
+pub fn parse_window(parts: &[String]) -> Result<(u64, u64), UnitError> {
     if parts.len() != 2 {
-        return Err(bad());
+        return Err(UnitError::Window);
     }
     let (start, end) = (parse_duration(&parts[0])?, parse_duration(&parts[1])?);
     if start >= end {
-        return Err(bad());
+        return Err(UnitError::Window);
     }
     Ok((start, end))
 }
@@ -56,48 +131,41 @@ fn split_range(text: &str) -> (&str, &str) {
     }
 }
 
-pub fn parse_ns_range(text: &str) -> Result<NsRange, String> {
+pub fn parse_ns_range(text: &str) -> Result<NsRange, UnitError> {
     let (a, b) = split_range(text);
     let (lo, hi) = (parse_duration(a)?, parse_duration(b)?);
     if lo > hi {
-        return Err(format!("`{text}`: the range's start is after its end"));
+        return Err(UnitError::RangeBackwards(text.to_string()));
     }
     Ok(NsRange { lo, hi })
 }
 
-pub fn parse_short(text: &str) -> Result<ShortSpec, String> {
+pub fn parse_short(text: &str) -> Result<ShortSpec, UnitError> {
     let t = text.trim();
-    let expected = "expected \"1..50%\" (percent of the request) or \"1..512\" (bytes)";
     if let Some(body) = t.strip_suffix('%') {
         let (a, b) = split_range(body);
         let (lo, hi) = (a.trim().trim_end_matches('%'), b.trim());
         let parse = |s: &str| s.parse::<u8>().ok().filter(|v| (1..=99).contains(v));
         match (parse(lo), parse(hi)) {
             (Some(lo), Some(hi)) if lo <= hi => Ok(ShortSpec::Percent { lo, hi }),
-            _ => Err(format!(
-                "short `{text}`: percentages must be 1..99 with start <= end; {expected}"
-            )),
+            _ => Err(UnitError::ShortPercent(text.to_string())),
         }
     } else {
         let (a, b) = split_range(t);
         match (a.trim().parse::<u64>(), b.trim().parse::<u64>()) {
             (Ok(lo), Ok(hi)) if lo >= 1 && lo <= hi => Ok(ShortSpec::Bytes { lo, hi }),
-            _ => Err(format!("short `{text}`: {expected}")),
+            _ => Err(UnitError::Short(text.to_string())),
         }
     }
 }
 
 /// Parses an errno name as a policy writes it.
-pub fn parse_errno(name: &str) -> Result<i32, String> {
-    errno_value(name).ok_or_else(|| {
-        format!(
-            "unknown errno `{name}`; expected a Linux errno name such as ECONNRESET, EINTR, EPIPE"
-        )
-    })
+pub fn parse_errno(name: &str) -> Result<i32, UnitError> {
+    errno_value(name).ok_or_else(|| UnitError::UnknownErrno(name.to_string()))
 }
 
 /// `256M`, `1G`, `512K`, `1048576` (bytes); `MB`/`MiB` spellings too, all powers of 1024.
-pub fn parse_bytes(text: &str) -> Result<u64, String> {
+pub fn parse_bytes(text: &str) -> Result<u64, UnitError> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
@@ -107,26 +175,24 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
         "M" | "MB" | "MIB" => 1 << 20,
         "G" | "GB" | "GIB" => 1 << 30,
         _ => {
-            return Err(format!(
-                "`{text}` is not a size; expected e.g. \"256M\", \"1G\" or \"512K\""
-            ));
+            return Err(UnitError::SizeUnit(text.to_string()));
         }
     };
     let n: u64 = num
         .parse()
-        .map_err(|_| format!("`{text}` is not a size; expected e.g. \"256M\""))?;
+        .map_err(|_| UnitError::SizeNumber(text.to_string()))?;
     n.checked_mul(scale)
         .filter(|&b| b > 0)
-        .ok_or_else(|| format!("`{text}` is out of range"))
+        .ok_or_else(|| UnitError::SizeRange(text.to_string()))
 }
 
 /// `50%` of one CPU; `150%` is one and a half.
-pub fn parse_percent(text: &str) -> Result<u32, String> {
+pub fn parse_percent(text: &str) -> Result<u32, UnitError> {
     text.trim()
         .strip_suffix('%')
         .and_then(|n| n.trim().parse::<u32>().ok())
         .filter(|n| (1..=6400).contains(n))
-        .ok_or_else(|| format!("cpu `{text}`: expected a percentage of one CPU, e.g. \"50%\""))
+        .ok_or_else(|| UnitError::CpuPercent(text.to_string()))
 }
 
 #[cfg(test)]
@@ -164,5 +230,30 @@ mod tests {
         );
         assert!(parse_short("0..50%").is_err());
         assert!(parse_short("50..10").is_err());
+    }
+
+    #[test]
+    fn each_bad_value_says_which_syntax_it_broke() {
+        assert_eq!(
+            parse_duration("10"),
+            Err(UnitError::DurationUnit("10".into()))
+        );
+        assert_eq!(
+            parse_duration("10").unwrap_err().to_string(),
+            "`10` is not a duration; expected a number with ns, us, ms, s, m or h (e.g. 10ms)"
+        );
+        assert_eq!(
+            parse_ns_range("3ms..1ms"),
+            Err(UnitError::RangeBackwards("3ms..1ms".into()))
+        );
+        assert_eq!(
+            parse_window(&["5s".into(), "1s".into()]),
+            Err(UnitError::Window)
+        );
+        assert_eq!(parse_bytes("0"), Err(UnitError::SizeRange("0".into())));
+        assert_eq!(
+            parse_errno("ENOPE").unwrap_err().to_string(),
+            "unknown errno `ENOPE`; expected a Linux errno name such as ECONNRESET, EINTR, EPIPE"
+        );
     }
 }
