@@ -46,7 +46,7 @@ pub(super) fn parse_fault(value: &toml::Value) -> Result<Fault, String> {
             Ok(Fault::ErrnoAfter { errno, after_ns })
         }
         toml::Value::Table(t) if super::toxic::is_toxic_table(t) => {
-            super::toxic::parse(t).map(Fault::Toxic)
+            Ok(Fault::Toxic(super::toxic::parse(t)?))
         }
         toml::Value::Table(t) => {
             if t.len() != 1 {
