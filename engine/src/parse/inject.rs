@@ -58,7 +58,8 @@ pub(super) fn build_injection(raw: &RawInjection, err_at: ErrAt) -> Result<Injec
             ),
         ));
     }
-    let fault = parse_fault(raw.fault.get_ref()).map_err(|m| err_at(raw.fault.span(), m))?;
+    let fault =
+        parse_fault(raw.fault.get_ref()).map_err(|m| err_at(raw.fault.span(), m.to_string()))?;
     Ok(Injection {
         process,
         conn,

@@ -132,11 +132,12 @@ pub(super) fn build_rule(raw: RawRule, index: usize, err_at: ErrAt) -> Result<Ru
     };
     let window = raw
         .window
-        .map(|w| parse_window(w.get_ref()).map_err(|m| err_at(w.span(), m.into())))
+        .map(|w| parse_window(w.get_ref()).map_err(|m| err_at(w.span(), m.to_string())))
         .transpose()?;
 
     let fault_span = raw.fault.span();
-    let fault = parse_fault(raw.fault.get_ref()).map_err(|m| err_at(fault_span.clone(), m))?;
+    let fault =
+        parse_fault(raw.fault.get_ref()).map_err(|m| err_at(fault_span.clone(), m.to_string()))?;
     let (ops, left_out) =
         fitting_ops(&fault, ops, named, kinds, raw.any_errno).map_err(|m| err_at(fault_span, m))?;
     let signal = match raw.signal {

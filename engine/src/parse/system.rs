@@ -65,11 +65,12 @@ pub(super) fn build(
         })?;
         let dur = |v: &Option<Spanned<String>>| -> Result<u64, PolicyError> {
             v.as_ref().map_or(Ok(0), |s| {
-                parse_duration(s.get_ref()).map_err(|m| err_at(s.span(), m.into()))
+                parse_duration(s.get_ref()).map_err(|m| err_at(s.span(), m.to_string()))
             })
         };
         system.nemesis.push(NemesisEvent {
-            at_ns: parse_duration(n.at.get_ref()).map_err(|m| err_at(n.at.span(), m.into()))?,
+            at_ns: parse_duration(n.at.get_ref())
+                .map_err(|m| err_at(n.at.span(), m.to_string()))?,
             target: n.process.into_inner(),
             kind,
             grace_ns: dur(&n.grace)?,
@@ -326,7 +327,7 @@ fn build_process(
         }
     };
     let ready_timeout_ns = match &raw.ready_timeout {
-        Some(t) => parse_duration(t.get_ref()).map_err(|m| err_at(t.span(), m.into()))?,
+        Some(t) => parse_duration(t.get_ref()).map_err(|m| err_at(t.span(), m.to_string()))?,
         None => 30_000_000_000,
     };
     let env: Vec<(String, String)> = raw
@@ -400,12 +401,14 @@ fn build_process(
                 memory: l
                     .memory
                     .as_ref()
-                    .map(|m| parse_bytes(m.get_ref()).map_err(|e| err_at(m.span(), e.into())))
+                    .map(|m| parse_bytes(m.get_ref()).map_err(|e| err_at(m.span(), e.to_string())))
                     .transpose()?,
                 cpu_percent: l
                     .cpu
                     .as_ref()
-                    .map(|c| parse_percent(c.get_ref()).map_err(|e| err_at(c.span(), e.into())))
+                    .map(|c| {
+                        parse_percent(c.get_ref()).map_err(|e| err_at(c.span(), e.to_string()))
+                    })
                     .transpose()?,
             }
         }
@@ -525,7 +528,7 @@ fn range_or(
 ) -> Result<NsRange, PolicyError> {
     match v {
         None => Ok(parse_ns_range(default).expect("default range")),
-        Some(s) => parse_ns_range(s.get_ref()).map_err(|m| err_at(s.span(), m.into())),
+        Some(s) => parse_ns_range(s.get_ref()).map_err(|m| err_at(s.span(), m.to_string())),
     }
 }
 
@@ -536,7 +539,7 @@ fn window_or_always(
 ) -> Result<(u64, u64), PolicyError> {
     match w {
         None => Ok((0, u64::MAX)),
-        Some(w) => parse_window(w.get_ref()).map_err(|m| err_at(w.span(), m.into())),
+        Some(w) => parse_window(w.get_ref()).map_err(|m| err_at(w.span(), m.to_string())),
     }
 }
 

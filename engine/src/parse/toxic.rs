@@ -57,13 +57,6 @@ impl fmt::Display for ToxicError {
 
 impl std::error::Error for ToxicError {}
 
-/// `parse_fault` carries text.
-impl From<ToxicError> for String {
-    fn from(e: ToxicError) -> String {
-        e.to_string()
-    }
-}
-
 /// The keys a toxic fault table may hold.
 const KEYS: [&str; 8] = [
     "slow_close",

@@ -76,13 +76,6 @@ impl fmt::Display for UnitError {
 
 impl std::error::Error for UnitError {}
 
-/// The meaning checks and ctl carry error text; `?` turns a unit error into it.
-impl From<UnitError> for String {
-    fn from(e: UnitError) -> String {
-        e.to_string()
-    }
-}
-
 /// Parses `"10ms"`, `"1.5s"`, `"250us"`, `"100ns"`, `"2m"`, `"1h"`.
 pub fn parse_duration(text: &str) -> Result<u64, UnitError> {
     let t = text.trim();
