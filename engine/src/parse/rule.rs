@@ -138,8 +138,8 @@ pub(super) fn build_rule(raw: RawRule, index: usize, err_at: ErrAt) -> Result<Ru
     let fault_span = raw.fault.span();
     let fault =
         parse_fault(raw.fault.get_ref()).map_err(|m| err_at(fault_span.clone(), m.to_string()))?;
-    let (ops, left_out) =
-        fitting_ops(&fault, ops, named, kinds, raw.any_errno).map_err(|m| err_at(fault_span, m))?;
+    let (ops, left_out) = fitting_ops(&fault, ops, named, kinds, raw.any_errno)
+        .map_err(|m| err_at(fault_span, m.to_string()))?;
     let signal = match raw.signal {
         None => None,
         Some(s) => {
