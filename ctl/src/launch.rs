@@ -209,10 +209,6 @@ fn preload_value(shim: &Path) -> OsString {
     value
 }
 
-pub fn absolute(p: &Path) -> Result<PathBuf, Failure> {
-    std::path::absolute(p).map_err(|e| Failure::own(format!("{}: {e}", p.display())))
-}
-
 /// A fresh log path, unique per process and time, in `$TMPDIR/chaos-logs/` (created 0700), so
 /// logs collect in one place and `rm -rf "${TMPDIR:-/tmp}/chaos-logs"` clears them. When that
 /// directory cannot be used (it is a symlink, another user's, or cannot be created), `$TMPDIR`.
@@ -331,7 +327,7 @@ pub fn intercepted(log: &Path) -> bool {
 
 /// A duration argument such as `30s` or `2m`.
 pub fn duration_arg(text: &str, flag: &str) -> Result<std::time::Duration, Failure> {
-    chaos_engine::fault::parse_duration(text)
+    chaos_engine::parse::units::parse_duration(text)
         .map(std::time::Duration::from_nanos)
         .map_err(|e| Failure::own(format!("{flag}: {e}")))
 }

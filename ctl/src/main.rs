@@ -13,6 +13,7 @@ mod junit;
 mod launch;
 mod minimize;
 mod output;
+mod paths;
 mod policy_source;
 mod preflight;
 mod quirks;

@@ -20,7 +20,7 @@ impl PolicySource {
     /// What `--policy`/`--profile` ask for; a file path is made absolute (the program may chdir).
     pub fn from_args(args: &PolicyArgs) -> Result<PolicySource, Failure> {
         Ok(match (&args.policy, &args.profile) {
-            (Some(path), _) => PolicySource::File(crate::launch::absolute(path)?),
+            (Some(path), _) => PolicySource::File(crate::paths::absolute(path)?),
             (None, Some(name)) => PolicySource::Profile(name.clone()),
             (None, None) => PolicySource::Profile(profiles::DEFAULT_PROFILE.to_string()),
         })

@@ -5,8 +5,9 @@
 use crate::cli::SweepArgs;
 use crate::failure::Failure;
 use crate::junit;
-use crate::launch::{self, Launch, absolute, create_log};
+use crate::launch::{self, Launch, create_log};
 use crate::output::errout;
+use crate::paths::absolute;
 use crate::policy_source::PolicySource;
 use crate::trial::{self, Outcome};
 use indicatif::{ProgressBar, ProgressStyle};

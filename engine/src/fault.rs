@@ -1,6 +1,6 @@
-//! What a rule does when it fires, and the syntax for it.
+//! What a rule does when it fires (its syntax is `parse::fault`).
 
-use crate::errno::{errno_name, errno_value};
+use crate::errno::errno_name;
 
 /// Inclusive range of nanoseconds, e.g. `delay = "10ms..200ms"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,120 +150,9 @@ pub fn reentrant_return_for(code: i32) -> i32 {
     }
 }
 
-/// Parses `"10ms"`, `"1.5s"`, `"250us"`, `"100ns"`, `"2m"`, `"1h"`.
-pub fn parse_duration(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let scale: f64 = match unit {
-        "ns" => 1.0,
-        "us" | "µs" => 1e3,
-        "ms" => 1e6,
-        "s" => 1e9,
-        "m" => 60e9,
-        "h" => 3600e9,
-        _ => {
-            return Err(format!(
-                "`{text}` is not a duration; expected a number with ns, us, ms, s, m or h (e.g. 10ms)"
-            ));
-        }
-    };
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration; expected e.g. 10ms"))?;
-    let ns = value * scale;
-    if !(0.0..=86_400e9).contains(&ns) {
-        return Err(format!("`{text}` is out of range (0 to 24h)"));
-    }
-    Ok(ns as u64)
-}
-
-/// `window = ["2s", "60s"]`: two durations, start before end, as `[start, end)` in ns.
-pub fn parse_window(parts: &[String]) -> Result<(u64, u64), String> {
-    let bad =
-        || "`window` must be two durations, start before end, e.g. [\"2s\", \"60s\"]".to_string();
-    if parts.len() != 2 {
-        return Err(bad());
-    }
-    let (start, end) = (parse_duration(&parts[0])?, parse_duration(&parts[1])?);
-    if start >= end {
-        return Err(bad());
-    }
-    Ok((start, end))
-}
-
-/// Splits `"a..b"` into its ends; a single value is a range of one.
-fn split_range(text: &str) -> (&str, &str) {
-    match text.split_once("..") {
-        Some((a, b)) => (a, b),
-        None => (text, text),
-    }
-}
-
-pub fn parse_ns_range(text: &str) -> Result<NsRange, String> {
-    let (a, b) = split_range(text);
-    let (lo, hi) = (parse_duration(a)?, parse_duration(b)?);
-    if lo > hi {
-        return Err(format!("`{text}`: the range's start is after its end"));
-    }
-    Ok(NsRange { lo, hi })
-}
-
-pub fn parse_short(text: &str) -> Result<ShortSpec, String> {
-    let t = text.trim();
-    let expected = "expected \"1..50%\" (percent of the request) or \"1..512\" (bytes)";
-    if let Some(body) = t.strip_suffix('%') {
-        let (a, b) = split_range(body);
-        let (lo, hi) = (a.trim().trim_end_matches('%'), b.trim());
-        let parse = |s: &str| s.parse::<u8>().ok().filter(|v| (1..=99).contains(v));
-        match (parse(lo), parse(hi)) {
-            (Some(lo), Some(hi)) if lo <= hi => Ok(ShortSpec::Percent { lo, hi }),
-            _ => Err(format!(
-                "short `{text}`: percentages must be 1..99 with start <= end; {expected}"
-            )),
-        }
-    } else {
-        let (a, b) = split_range(t);
-        match (a.trim().parse::<u64>(), b.trim().parse::<u64>()) {
-            (Ok(lo), Ok(hi)) if lo >= 1 && lo <= hi => Ok(ShortSpec::Bytes { lo, hi }),
-            _ => Err(format!("short `{text}`: {expected}")),
-        }
-    }
-}
-
-/// Parses an errno name as a policy writes it.
-pub fn parse_errno(name: &str) -> Result<i32, String> {
-    errno_value(name).ok_or_else(|| {
-        format!(
-            "unknown errno `{name}`; expected a Linux errno name such as ECONNRESET, EINTR, EPIPE"
-        )
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_and_ranges() {
-        assert_eq!(parse_duration("10ms").unwrap(), 10_000_000);
-        assert_eq!(parse_duration("1.5s").unwrap(), 1_500_000_000);
-        assert_eq!(parse_duration("7us").unwrap(), 7_000);
-        assert_eq!(parse_duration("2m").unwrap(), 120_000_000_000);
-        assert_eq!(parse_duration("1h").unwrap(), 3_600_000_000_000);
-        assert!(parse_duration("10").is_err());
-        assert!(parse_duration("fast").is_err());
-        assert_eq!(
-            parse_ns_range("1ms..3ms").unwrap(),
-            NsRange {
-                lo: 1_000_000,
-                hi: 3_000_000
-            }
-        );
-        assert!(parse_ns_range("3ms..1ms").is_err());
-    }
 
     /// glibc's mapping of a resolver failure onto the gethostbyname family.
     #[test]
@@ -279,18 +168,16 @@ mod tests {
 
     #[test]
     fn short_picks_stay_inside_the_request() {
-        let pct = parse_short("1..50%").unwrap();
+        let pct = ShortSpec::Percent { lo: 1, hi: 50 };
         for draw in 0..1000 {
             let n = pct.pick(100, draw).unwrap();
             assert!((1..=50).contains(&n), "{n}");
         }
-        let bytes = parse_short("1..512").unwrap();
+        let bytes = ShortSpec::Bytes { lo: 1, hi: 512 };
         for draw in 0..1000 {
             let n = bytes.pick(10, draw).unwrap();
             assert!((1..10).contains(&n), "{n}");
         }
         assert_eq!(bytes.pick(1, 5), None);
-        assert!(parse_short("0..50%").is_err());
-        assert!(parse_short("50..10").is_err());
     }
 }

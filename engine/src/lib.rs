@@ -1,6 +1,8 @@
 //! chaos-engine: the pure logic of chaos. No hooks, no global state.
 //!
-//! - [`parse`] turns policy TOML into a validated [`policy::Policy`], with `file:line:col` errors.
+//! - [`parse`] turns policy TOML into a validated [`policy::Policy`], with `file:line:col` errors:
+//!   serde's raw sections, the value syntaxes (`parse::units`) and the meaning checks live there, so
+//!   the model files (`policy`, `fault`, `toxic`, `inject`, `system`) never import it.
 //! - [`profiles`] holds the built-in policies (`benign`, `network`, `none`).
 //! - [`decide`] makes counter-based decisions that do not depend on thread interleaving, keyed by a
 //!   [`decide::Key`] whose text (the log's `key`) reads back with `FromStr`.
@@ -21,6 +23,7 @@
 //! - [`settings`] reads a run's CHAOS_* settings through a function the backend passes.
 //! - [`explore`] lists the faults `chaos-ctl explore` tries at a fault point.
 //! - [`refusal`] says why a rule whose draw said "fire" did not inject (counted per rule).
+//! - [`hash`] is FNV-1a, the hash behind digests and name-derived keys.
 //! - [`quirk`] catalogues the platform quirks (macOS, BSD, old Linux, WSL1) the shim can reproduce.
 //! - [`chance`] is the cheap half of a decision (does a rule fire at a key), [`process_key`] a
 //!   process's share of every key.
@@ -44,6 +47,7 @@ pub mod explore;
 pub mod fault;
 pub mod glob;
 pub mod grid;
+pub mod hash;
 pub mod inject;
 pub mod kind;
 pub mod notes;

@@ -8,6 +8,9 @@ use crate::glob::Glob;
 use crate::kind::{FdKind, KindSet};
 use crate::op::{Op, OpSet};
 
+/// The shim's resolver hook takes it from here (the hash itself lives in `hash`).
+pub use crate::hash::fnv1a;
+
 /// Rule masks are 32-bit in the shim's fd table.
 pub const MAX_RULES: usize = 32;
 
@@ -195,11 +198,4 @@ impl Policy {
             .filter(|(_, r)| r.ops.contains(op))
             .fold(0, |m, (i, _)| m | (1 << i))
     }
-}
-
-/// FNV-1a, used for digests and for turning names into key material.
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3)
-    })
 }

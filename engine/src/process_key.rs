@@ -3,7 +3,7 @@
 //! seccomp supervisor both take it from here.
 
 use crate::decide::mix;
-use crate::policy::fnv1a;
+use crate::hash::fnv1a;
 
 /// The key of a process at its start, running `exe` with `cmdline` (NUL-separated): its
 /// program's, or in a system (`system`: its name and life) its process's; `lineage` is the key a
@@ -67,6 +67,6 @@ mod tests {
     #[test]
     fn an_exec_differs_from_a_fork_of_the_same_numbers() {
         let k = of_exec(7, "/bin/true");
-        assert_ne!(k, of_fork(7, crate::policy::fnv1a(b"/bin/true")));
+        assert_ne!(k, of_fork(7, crate::hash::fnv1a(b"/bin/true")));
     }
 }

@@ -501,26 +501,66 @@ impl QuirkSet {
     }
 }
 
-/// The quirks in effect: a platform's, plus `add`, minus `remove`. Names are checked.
-pub fn resolve(platform: Option<&str>, add: &[&str], remove: &[&str]) -> Result<QuirkSet, String> {
-    let mut set = match platform {
-        None => QuirkSet::default(),
-        Some(p) => QuirkSet::of_platform(Platform::from_name(p).ok_or_else(|| {
-            format!(
+/// A name `resolve` does not know, and which list it came from, so a caller can point at it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QuirkError {
+    UnknownPlatform(String),
+    /// `removing`: the name was in the list of quirks to take away.
+    UnknownQuirk {
+        name: String,
+        removing: bool,
+    },
+}
+
+impl fmt::Display for QuirkError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            QuirkError::UnknownPlatform(p) => write!(
+                f,
                 "unknown platform `{p}`; expected one of {}",
                 Platform::names()
-            )
-        })?),
+            ),
+            QuirkError::UnknownQuirk { name, .. } => write!(
+                f,
+                "unknown quirk `{name}`; expected one of {}",
+                quirk_names()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for QuirkError {}
+
+/// ctl's failures carry text.
+impl From<QuirkError> for String {
+    fn from(e: QuirkError) -> String {
+        e.to_string()
+    }
+}
+
+/// The quirks in effect: a platform's, plus `add`, minus `remove`. Names are checked.
+pub fn resolve(
+    platform: Option<&str>,
+    add: &[&str],
+    remove: &[&str],
+) -> Result<QuirkSet, QuirkError> {
+    let mut set = match platform {
+        None => QuirkSet::default(),
+        Some(p) => QuirkSet::of_platform(
+            Platform::from_name(p).ok_or_else(|| QuirkError::UnknownPlatform(p.to_string()))?,
+        ),
     };
-    let lookup = |n: &str| {
-        quirk_by_name(n)
-            .ok_or_else(|| format!("unknown quirk `{n}`; expected one of {}", quirk_names()))
+    let lookup = |n: &str, removing: bool| {
+        quirk_by_name(n).ok_or_else(|| QuirkError::UnknownQuirk {
+            name: n.to_string(),
+            removing,
+        })
     };
     for n in add {
-        set.0 |= lookup(n)?.bit();
+        set.0 |= lookup(n, false)?.bit();
     }
     for n in remove {
-        set.0 &= !lookup(n)?.bit();
+        set.0 &= !lookup(n, true)?.bit();
     }
     Ok(set)
 }
@@ -568,15 +608,21 @@ mod tests {
         );
         let one = resolve(None, &["no-accept4"], &[]).unwrap();
         assert_eq!(one.names(), vec!["no-accept4"]);
-        assert!(
-            resolve(Some("macOS"), &[], &[])
-                .unwrap_err()
-                .contains("expected one of macos")
+        let e = resolve(Some("macOS"), &[], &[]).unwrap_err();
+        assert_eq!(e, QuirkError::UnknownPlatform("macOS".into()));
+        assert!(e.to_string().contains("expected one of macos"), "{e}");
+        let e = resolve(None, &["no-accept4"], &["nope"]).unwrap_err();
+        assert_eq!(
+            e,
+            QuirkError::UnknownQuirk {
+                name: "nope".into(),
+                removing: true
+            }
         );
         assert!(
-            resolve(None, &["nope"], &[])
-                .unwrap_err()
-                .contains("unknown quirk `nope`")
+            e.to_string()
+                .starts_with("unknown quirk `nope`; expected one of "),
+            "{e}"
         );
         for q in QUIRKS {
             assert_eq!(q.quirk.info().name, q.name);

@@ -10,7 +10,7 @@ mod report;
 mod runs;
 
 use crate::failure::Failure;
-use crate::launch::absolute;
+use crate::paths::absolute;
 use chaos_engine::explore::faults_for;
 use chaos_engine::kind::FdKind;
 use chaos_engine::op::Op;

@@ -5,7 +5,7 @@
 use chaos_engine::event::schema::{Event, ProcessEvent};
 use std::io::Write;
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub struct Journal {
     file: Option<std::fs::File>,
@@ -102,6 +102,27 @@ pub fn progress_line(e: &ProcessEvent) -> String {
     }
     line.push('\n');
     line
+}
+
+/// A process event with its pid (when there is one), life and detail.
+pub fn journal_event(
+    mut e: chaos_engine::event::schema::ProcessEvent,
+    pid: i32,
+    life: u32,
+    detail: Option<String>,
+) -> chaos_engine::event::schema::ProcessEvent {
+    if pid > 0 {
+        e.pid = Some(pid);
+    }
+    e.life = Some(life);
+    if detail.is_some() {
+        e.detail = detail;
+    }
+    e
+}
+
+pub fn ns(d: Duration) -> u64 {
+    d.as_nanos() as u64
 }
 
 #[cfg(test)]

@@ -2,12 +2,13 @@
 //! endpoint): the control page holds the request, the supervisor carries it out like a
 //! scheduled `power-loss` event, so it is logged, counted, undone and frozen the same way.
 
+use super::dispatch::Dispatcher;
+use super::journal::{journal_event, ns};
 use super::replica::State;
-use super::{Supervisor, journal_event, ns};
 use chaos_engine::system::{self as sys, Kind, NemesisEvent};
 use std::time::{Duration, Instant};
 
-impl Supervisor<'_> {
+impl Dispatcher<'_> {
     /// The other replicas on replica `r`'s machine (`[[process]] machine`): none without one.
     pub(super) fn machine_peers(&self, r: usize) -> Vec<usize> {
         let Some(machine) = self.spec(r).machine.as_deref() else {

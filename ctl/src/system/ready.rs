@@ -1,9 +1,10 @@
 //! Whether a process is ready for the workload: `tcp:`, `unix:`, `log:` and `cmd:` probes.
 
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 /// A replica's probe, its templates expanded.
 pub enum Probe {
@@ -52,9 +53,26 @@ impl Probe {
                 for (k, v) in env {
                     c.env(k, v);
                 }
-                crate::system::replica::status_within(c, Duration::from_secs(10))
-                    .is_some_and(|s| s.success())
+                status_within(c, Duration::from_secs(10)).is_some_and(|s| s.success())
             }
         }
+    }
+}
+
+/// Runs `cmd` and waits at most `limit` for it (killing its process group then).
+fn status_within(mut cmd: Command, limit: Duration) -> Option<ExitStatus> {
+    let mut child = cmd.process_group(0).spawn().ok()?;
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        if start.elapsed() >= limit {
+            // SAFETY: kill takes two integers.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }

@@ -6,7 +6,7 @@ use super::ready::Probe;
 use chaos_engine::system::{Kind, ProcessSpec};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Where a replica is in its life.
@@ -178,23 +178,5 @@ impl Replica {
         self.life += 1;
         self.stats.starts += 1;
         Ok(pid)
-    }
-}
-
-/// Runs `cmd` and waits at most `limit` for it (killing its process group then).
-pub fn status_within(mut cmd: Command, limit: Duration) -> Option<ExitStatus> {
-    let mut child = cmd.process_group(0).spawn().ok()?;
-    let start = Instant::now();
-    loop {
-        if let Ok(Some(s)) = child.try_wait() {
-            return Some(s);
-        }
-        if start.elapsed() >= limit {
-            // SAFETY: kill takes two integers.
-            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
     }
 }

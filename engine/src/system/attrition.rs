@@ -110,7 +110,7 @@ pub struct Schedule<'a> {
 /// The schedule for `targets` (replica names, already narrowed to `cfg.processes`).
 pub fn schedule<'a>(seed: u64, cfg: &'a Attrition, targets: &[String]) -> Schedule<'a> {
     // Its own stream: the attrition schedule does not move when rules are added.
-    let state = (u128::from(seed) << 64) | u128::from(crate::policy::fnv1a(b"attrition"));
+    let state = (u128::from(seed) << 64) | u128::from(crate::hash::fnv1a(b"attrition"));
     Schedule {
         cfg,
         targets: targets.to_vec(),
@@ -193,7 +193,7 @@ impl Iterator for Schedule<'_> {
 /// How long after its `n`-th death by itself (an exit, a crash from a process fault) `replica` is
 /// restarted: drawn from `range`, the same for the same seed, replica and n.
 pub fn restart_delay(seed: u64, replica: &str, n: u64, range: NsRange) -> u64 {
-    let state = (u128::from(seed) << 64) | u128::from(crate::policy::fnv1a(replica.as_bytes()) ^ n);
+    let state = (u128::from(seed) << 64) | u128::from(crate::hash::fnv1a(replica.as_bytes()) ^ n);
     range.pick(Pcg64::new(state, 0x2545_f491_4f6c_dd1d).next_u64())
 }
 

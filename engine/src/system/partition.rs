@@ -197,7 +197,7 @@ pub fn fixed_events(
 /// The seeded `[partitions]` schedule over `nodes` (replica names), lazily: a heal, then a cut
 /// after each interval, healed after its duration.
 pub fn drawn_events(seed: u64, cfg: &Partitions, nodes: &[String]) -> DrawnPartitions {
-    let state = (u128::from(seed) << 64) | u128::from(crate::policy::fnv1a(b"partitions"));
+    let state = (u128::from(seed) << 64) | u128::from(crate::hash::fnv1a(b"partitions"));
     DrawnPartitions {
         cfg: cfg.clone(),
         nodes: nodes.to_vec(),

@@ -1,97 +1,18 @@
 //! `[[process]]`, `[attrition]` and `[[nemesis]]` as TOML, checked with errors that point at the
-//! value (called by `crate::parse::parse_policy`, which owns the file's positions).
+//! value (called by `parse_policy`, which owns the file's positions).
 
-use super::attrition::{Attrition, Kind, NemesisEvent};
-use super::partition::{FixedPartition, Partitions, Shape};
-use super::template;
-use super::{Limits, ProcessSpec, Ready, Restart, System};
-use crate::fault::{NsRange, parse_duration, parse_ns_range};
-use crate::parse::{Number, PolicyError};
-use serde::Deserialize;
-use std::collections::BTreeMap;
-use std::ops::Range;
+use super::error::{ErrAt, PolicyError};
+use super::raw::{Number, RawAttrition, RawNemesis, RawPartition, RawPartitions, RawProcess};
+use super::units::{parse_bytes, parse_duration, parse_ns_range, parse_percent, parse_window};
+use crate::fault::NsRange;
+use crate::system::attrition::{Attrition, Kind, NemesisEvent};
+use crate::system::partition::{FixedPartition, Partitions, Shape};
+use crate::system::template;
+use crate::system::{Limits, ProcessSpec, Ready, Restart, System};
 use toml::Spanned;
 
-type ErrAt<'a> = &'a dyn Fn(Range<usize>, String) -> PolicyError;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawProcess {
-    name: Spanned<String>,
-    cmd: Spanned<Vec<String>>,
-    replicas: Option<Spanned<u32>>,
-    port: Option<Spanned<u16>>,
-    data: Option<Spanned<String>>,
-    ready: Option<Spanned<String>>,
-    ready_timeout: Option<Spanned<String>>,
-    env: Option<Spanned<BTreeMap<String, String>>>,
-    stop_signal: Option<Spanned<String>>,
-    rules: Option<Spanned<Vec<Spanned<String>>>>,
-    restart: Option<Spanned<String>>,
-    limits: Option<Spanned<RawLimits>>,
-    user: Option<Spanned<String>>,
-    machine: Option<Spanned<String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawLimits {
-    nofile: Option<u64>,
-    memory: Option<Spanned<String>>,
-    cpu: Option<Spanned<String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawAttrition {
-    processes: Option<Spanned<Vec<Spanned<String>>>>,
-    max_dead: Option<u32>,
-    graceful: Option<Spanned<Number>>,
-    crash: Option<Spanned<Number>>,
-    wipe: Option<Spanned<Number>>,
-    pause: Option<Spanned<Number>>,
-    #[serde(rename = "power-loss")]
-    power_loss: Option<Spanned<Number>>,
-    interval: Option<Spanned<String>>,
-    recovery: Option<Spanned<String>>,
-    grace: Option<Spanned<String>>,
-    paused: Option<Spanned<String>>,
-    window: Option<Spanned<Vec<String>>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawPartition {
-    between: Option<Spanned<Vec<Vec<Spanned<String>>>>>,
-    cut: Option<Spanned<Vec<Vec<Spanned<String>>>>>,
-    window: Option<Spanned<Vec<String>>>,
-    #[serde(default)]
-    one_way: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawPartitions {
-    processes: Option<Spanned<Vec<Spanned<String>>>>,
-    shapes: Option<Spanned<Vec<Spanned<String>>>>,
-    interval: Option<Spanned<String>>,
-    duration: Option<Spanned<String>>,
-    window: Option<Spanned<Vec<String>>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawNemesis {
-    at: Spanned<String>,
-    process: Spanned<String>,
-    kind: Spanned<String>,
-    grace: Option<Spanned<String>>,
-    recovery: Option<Spanned<String>>,
-    paused: Option<Spanned<String>>,
-}
-
 /// The system sections of a policy. `rule_names`: the policy's rules, which `rules` may list.
-pub(crate) fn build(
+pub(super) fn build(
     processes: Vec<Spanned<RawProcess>>,
     attrition: Option<Spanned<RawAttrition>>,
     nemesis: Vec<Spanned<RawNemesis>>,
@@ -144,11 +65,12 @@ pub(crate) fn build(
         })?;
         let dur = |v: &Option<Spanned<String>>| -> Result<u64, PolicyError> {
             v.as_ref().map_or(Ok(0), |s| {
-                parse_duration(s.get_ref()).map_err(|m| err_at(s.span(), m))
+                parse_duration(s.get_ref()).map_err(|m| err_at(s.span(), m.to_string()))
             })
         };
         system.nemesis.push(NemesisEvent {
-            at_ns: parse_duration(n.at.get_ref()).map_err(|m| err_at(n.at.span(), m))?,
+            at_ns: parse_duration(n.at.get_ref())
+                .map_err(|m| err_at(n.at.span(), m.to_string()))?,
             target: n.process.into_inner(),
             kind,
             grace_ns: dur(&n.grace)?,
@@ -405,7 +327,7 @@ fn build_process(
         }
     };
     let ready_timeout_ns = match &raw.ready_timeout {
-        Some(t) => parse_duration(t.get_ref()).map_err(|m| err_at(t.span(), m))?,
+        Some(t) => parse_duration(t.get_ref()).map_err(|m| err_at(t.span(), m.to_string()))?,
         None => 30_000_000_000,
     };
     let env: Vec<(String, String)> = raw
@@ -479,12 +401,14 @@ fn build_process(
                 memory: l
                     .memory
                     .as_ref()
-                    .map(|m| parse_bytes(m.get_ref()).map_err(|e| err_at(m.span(), e)))
+                    .map(|m| parse_bytes(m.get_ref()).map_err(|e| err_at(m.span(), e.to_string())))
                     .transpose()?,
                 cpu_percent: l
                     .cpu
                     .as_ref()
-                    .map(|c| parse_percent(c.get_ref()).map_err(|e| err_at(c.span(), e)))
+                    .map(|c| {
+                        parse_percent(c.get_ref()).map_err(|e| err_at(c.span(), e.to_string()))
+                    })
                     .transpose()?,
             }
         }
@@ -604,7 +528,7 @@ fn range_or(
 ) -> Result<NsRange, PolicyError> {
     match v {
         None => Ok(parse_ns_range(default).expect("default range")),
-        Some(s) => parse_ns_range(s.get_ref()).map_err(|m| err_at(s.span(), m)),
+        Some(s) => parse_ns_range(s.get_ref()).map_err(|m| err_at(s.span(), m.to_string())),
     }
 }
 
@@ -615,41 +539,8 @@ fn window_or_always(
 ) -> Result<(u64, u64), PolicyError> {
     match w {
         None => Ok((0, u64::MAX)),
-        Some(w) => crate::fault::parse_window(w.get_ref()).map_err(|m| err_at(w.span(), m)),
+        Some(w) => parse_window(w.get_ref()).map_err(|m| err_at(w.span(), m.to_string())),
     }
-}
-
-/// `256M`, `1G`, `512K`, `1048576` (bytes); `MB`/`MiB` spellings too, all powers of 1024.
-pub fn parse_bytes(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let scale: u64 = match unit.trim().to_ascii_uppercase().as_str() {
-        "" | "B" => 1,
-        "K" | "KB" | "KIB" => 1 << 10,
-        "M" | "MB" | "MIB" => 1 << 20,
-        "G" | "GB" | "GIB" => 1 << 30,
-        _ => {
-            return Err(format!(
-                "`{text}` is not a size; expected e.g. \"256M\", \"1G\" or \"512K\""
-            ));
-        }
-    };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size; expected e.g. \"256M\""))?;
-    n.checked_mul(scale)
-        .filter(|&b| b > 0)
-        .ok_or_else(|| format!("`{text}` is out of range"))
-}
-
-/// `50%` of one CPU; `150%` is one and a half.
-fn parse_percent(text: &str) -> Result<u32, String> {
-    text.trim()
-        .strip_suffix('%')
-        .and_then(|n| n.trim().parse::<u32>().ok())
-        .filter(|n| (1..=6400).contains(n))
-        .ok_or_else(|| format!("cpu `{text}`: expected a percentage of one CPU, e.g. \"50%\""))
 }
 
 #[cfg(test)]
