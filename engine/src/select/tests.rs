@@ -4,8 +4,8 @@
 use super::*;
 use crate::chance::key_base;
 use crate::decide::Dir;
-use crate::inject::{parse_conn, parse_process};
 use crate::op::OpClass;
+use crate::parse::inject::{parse_conn, parse_process};
 use crate::parse::parse_policy;
 
 /// A backend whose answers a test sets, and which records what the loop asked of it.
