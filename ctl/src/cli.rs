@@ -69,7 +69,7 @@ pub enum Command {
     Sweep(SweepArgs),
     /// Run every error path once: find each place CMD calls something that could fail, inject
     /// each fault Linux could produce there, one run each; report failures with a frozen repro
-    Explore(crate::explore::ExploreArgs),
+    Explore(ExploreArgs),
     /// Shrink a failing run's faults to a minimal set that still fails; write its frozen policy
     Minimize(MinimizeArgs),
     /// List the built-in profiles, or show one
@@ -155,6 +155,41 @@ pub struct ReplayArgs {
     #[arg(long, short = 'q')]
     pub quiet: bool,
     #[arg(trailing_var_arg = true, value_name = "CMD", help = cmd_help())]
+    pub cmd: Vec<OsString>,
+}
+
+#[derive(Args)]
+pub struct ExploreArgs {
+    /// A policy whose non-fault parts (seed, quirks, disks) every run keeps; its rules are
+    /// dropped: explore injects one fault per run itself
+    #[arg(long, short = 'p', value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// At most this many runs (the discovery run and replays not counted); what is left is
+    /// reported as unexplored
+    #[arg(long, default_value_t = 500)]
+    pub budget: usize,
+    /// Runs at a time (default: the number of CPUs)
+    #[arg(long, short = 'j')]
+    pub jobs: Option<usize>,
+    /// A run that takes longer than this is a hang and is killed (e.g. 10s, 2m)
+    #[arg(long, default_value = "30s")]
+    pub timeout: String,
+    /// Where runs, their logs and the failures' frozen policies are kept; an explore given the
+    /// same directory again skips the runs it holds
+    #[arg(long, default_value = "chaos-explore")]
+    pub out: PathBuf,
+    /// Write a JUnit XML report: one testcase per (point, fault)
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Print the result as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Only every Nth run of the first wave, starting with the Kth (1-based): shards an explore
+    /// across CI jobs (each shard follows the points its own runs find)
+    #[arg(long, value_name = "K/N")]
+    pub partition: Option<String>,
+    /// The program and its arguments
+    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub cmd: Vec<OsString>,
 }
 

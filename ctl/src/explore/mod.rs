@@ -9,54 +9,18 @@ mod points;
 mod report;
 mod runs;
 
+use crate::cli::ExploreArgs;
 use crate::failure::Failure;
 use crate::paths::absolute;
 use chaos_engine::explore::faults_for;
 use chaos_engine::kind::FdKind;
 use chaos_engine::op::Op;
-use clap::Args;
 use points::Point;
 use runs::{RunResult, Setup, Verdict};
 use std::collections::BTreeSet;
-use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-#[derive(Args)]
-pub struct ExploreArgs {
-    /// A policy whose non-fault parts (seed, quirks, disks) every run keeps; its rules are
-    /// dropped: explore injects one fault per run itself
-    #[arg(long, short = 'p', value_name = "FILE")]
-    pub policy: Option<PathBuf>,
-    /// At most this many runs (the discovery run and replays not counted); what is left is
-    /// reported as unexplored
-    #[arg(long, default_value_t = 500)]
-    pub budget: usize,
-    /// Runs at a time (default: the number of CPUs)
-    #[arg(long, short = 'j')]
-    pub jobs: Option<usize>,
-    /// A run that takes longer than this is a hang and is killed (e.g. 10s, 2m)
-    #[arg(long, default_value = "30s")]
-    pub timeout: String,
-    /// Where runs, their logs and the failures' frozen policies are kept; an explore given the
-    /// same directory again skips the runs it holds
-    #[arg(long, default_value = "chaos-explore")]
-    pub out: PathBuf,
-    /// Write a JUnit XML report: one testcase per (point, fault)
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
-    /// Print the result as JSON on stdout
-    #[arg(long)]
-    pub json: bool,
-    /// Only every Nth run of the first wave, starting with the Kth (1-based): shards an explore
-    /// across CI jobs (each shard follows the points its own runs find)
-    #[arg(long, value_name = "K/N")]
-    pub partition: Option<String>,
-    /// The program and its arguments
-    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
-    pub cmd: Vec<OsString>,
-}
 
 /// Explore's exit status when some failure was found (its own failures are 125).
 pub const FOUND_FAILURES: u8 = 1;
