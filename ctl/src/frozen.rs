@@ -4,8 +4,8 @@
 
 use crate::events::Log;
 use crate::failure::Failure;
-use chaos_engine::decide::{Key, Place, Site};
 use chaos_engine::event::schema::Fault;
+use chaos_engine::key::{Key, Place, Site};
 use chaos_engine::op::OpClass;
 use chaos_engine::parse::inject::{parse_conn, parse_process};
 use std::collections::{HashMap, HashSet};

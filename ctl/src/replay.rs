@@ -8,7 +8,7 @@ use crate::frozen::{self, LoggedFault};
 use crate::launch::default_log_path;
 use crate::output::errout;
 use crate::paths::absolute;
-use chaos_engine::decide::Place;
+use chaos_engine::key::Place;
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::path::Path;

@@ -4,9 +4,9 @@
 //! the answer is no, so it must cost a few dozen instructions: a murmur3-style mix of the key's
 //! words, no PCG state. The part of the process and seed that never changes is folded once per
 //! process (`key_base`). Only when a rule fires is the fault's parameter (short length, delay)
-//! drawn, from a PCG stream seeded by the same key (`decide::draw`).
+//! drawn, from a PCG stream seeded by the same key (`draw`).
 
-use crate::decide::{Key, Site};
+use crate::key::{Key, Site};
 
 /// murmur3's 64-bit finalizer: every input bit flips each output bit with probability ~1/2.
 #[inline(always)]
@@ -75,10 +75,27 @@ pub fn chance(seed: u64, key: &Key) -> u64 {
     chance_at(key_base(seed, key.process), key.conn, key.rule, &key.site)
 }
 
+/// The numbers one decision uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Draw {
+    /// Compared with the rule's threshold (probability scaled to 2^64).
+    pub chance: u64,
+    /// For the fault's own parameter: short length, delay.
+    pub param: u64,
+}
+
+pub fn draw(seed: u64, key: &Key) -> Draw {
+    let chance = chance(seed, key);
+    Draw {
+        chance,
+        param: param_at(chance),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decide::Dir;
+    use crate::key::Dir;
 
     fn at(pos: u64, attempt: u32) -> Site {
         Site::Stream {
@@ -162,5 +179,33 @@ mod tests {
             .filter(|a| chance_at(base, 1, 0, &at(0, *a)) < u64::MAX / 2)
             .count();
         assert!((400..600).contains(&fired), "{fired}");
+    }
+
+    fn key(pos: u64) -> Key {
+        Key {
+            process: 1,
+            conn: 2,
+            rule: 0,
+            site: Site::Stream {
+                dir: Dir::Rx,
+                pos,
+                attempt: 0,
+            },
+        }
+    }
+
+    #[test]
+    fn same_key_same_draw_and_neighbours_differ() {
+        assert_eq!(draw(7, &key(10)), draw(7, &key(10)));
+        assert_ne!(draw(7, &key(10)), draw(7, &key(11)));
+        assert_ne!(draw(7, &key(10)), draw(8, &key(10)));
+    }
+
+    #[test]
+    fn draws_are_roughly_uniform() {
+        let hits = (0..100_000)
+            .filter(|p| draw(3, &key(*p)).chance < u64::MAX / 10)
+            .count();
+        assert!((9_000..11_000).contains(&hits), "{hits}");
     }
 }

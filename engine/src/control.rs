@@ -445,12 +445,12 @@ impl<'a> Page<'a> {
     /// (`Tx`: from `me` to it; `Rx`: from it to `me`). Never for a port of `me`'s own or of
     /// nobody's (a program outside the run).
     #[inline(always)]
-    pub fn cut_with_owner(&self, me: usize, port: u16, dir: crate::decide::Dir) -> bool {
+    pub fn cut_with_owner(&self, me: usize, port: u16, dir: crate::key::Dir) -> bool {
         self.port_owner(port).is_some_and(|peer| {
             peer != me
                 && match dir {
-                    crate::decide::Dir::Tx => self.cut(me, peer),
-                    crate::decide::Dir::Rx => self.cut(peer, me),
+                    crate::key::Dir::Tx => self.cut(me, peer),
+                    crate::key::Dir::Rx => self.cut(peer, me),
                 }
         })
     }
@@ -639,7 +639,7 @@ mod tests {
 
     #[test]
     fn a_cut_with_a_ports_owner_follows_the_direction_and_spares_strangers() {
-        use crate::decide::Dir;
+        use crate::key::Dir;
         let (w, p) = memory();
         let page = Page::over(&w, &p).unwrap();
         page.init(&["a", "b"], &[], 0, "");

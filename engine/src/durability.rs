@@ -347,7 +347,7 @@ pub fn torn_prefix(seed: u64, seq: u64, wrote: u64, unit: u64) -> u64 {
     if units == 0 {
         return 0;
     }
-    let draw = crate::decide::mix(&[seed, seq, 0x746f_726e]);
+    let draw = crate::hash::mix(&[seed, seq, 0x746f_726e]);
     (draw % units) * unit
 }
 

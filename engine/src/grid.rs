@@ -13,8 +13,8 @@
 //!
 //! Both backends use these rules; the key of a grid fault is its offset (`rx@OFFSET#0`).
 
-use crate::decide::{Dir, Site};
 use crate::fault::{Fault, ShortSpec};
+use crate::key::{Dir, Site};
 use crate::realise::MIN_SEGMENT;
 
 /// Bytes per cell. A rule's `probability` is per cell of this many bytes, so it keeps roughly its

@@ -6,8 +6,9 @@
 //! connection (`tcp-out#3`: the fourth outbound TCP connection of that process) and the site on it
 //! (`rx@1024#0`: a read at stream offset 1024, first attempt; `connect#0`: the first connect call).
 
-use crate::decide::{Site, mix};
 use crate::fault::Fault;
+use crate::hash::mix;
+use crate::key::Site;
 use crate::kind::FdKind;
 
 /// Names of the connection roles, in the shim's role order.
@@ -77,7 +78,7 @@ impl Injections {
         &self,
         process: u64,
         conn: u64,
-        dir: crate::decide::Dir,
+        dir: crate::key::Dir,
         (from, to): (u64, u64),
         owed: impl Fn(&Injection, u64) -> bool,
     ) -> Option<(usize, &Injection, u64)> {
@@ -134,7 +135,7 @@ mod tests {
 
     #[test]
     fn a_reads_span_finds_the_first_stream_injection_inside_it() {
-        use crate::decide::Dir;
+        use crate::key::Dir;
         let at = |conn, dir, pos| Injection {
             process: 1,
             conn,

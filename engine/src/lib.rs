@@ -4,8 +4,9 @@
 //!   serde's raw sections, the value syntaxes (`parse::units`) and the meaning checks live there, so
 //!   the model files (`policy`, `fault`, `toxic`, `inject`, `system`) never import it.
 //! - [`profiles`] holds the built-in policies (`benign`, `network`, `none`).
-//! - [`decide`] makes counter-based decisions that do not depend on thread interleaving, keyed by a
-//!   [`decide::Key`] whose text (the log's `key`) reads back with `FromStr`.
+//! - [`key`] names where a decision is made (process, connection, site), a [`key::Key`] whose text
+//!   (the log's `key`) reads back with `FromStr`; [`chance`] draws at it, whatever the threads'
+//!   interleaving.
 //! - [`inject`] holds exact injections (fault at a decision key), what frozen policies are made of.
 //! - [`event`] formats event-log lines without allocating, for the shim's hooks; [`event::schema`]
 //!   holds the same lines as serde types, for reading a log back.
@@ -37,7 +38,6 @@
 pub mod addr;
 pub mod chance;
 pub mod control;
-pub mod decide;
 pub mod disk;
 pub mod durability;
 pub mod env;
@@ -49,6 +49,7 @@ pub mod glob;
 pub mod grid;
 pub mod hash;
 pub mod inject;
+pub mod key;
 pub mod kind;
 pub mod notes;
 pub mod op;

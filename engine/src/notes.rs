@@ -4,9 +4,9 @@
 //! Pure functions of the parsed policy (and, for line numbers, of its text), so they are tested
 //! here and the CLI only prints them.
 
-use crate::decide::{Dir, Site};
 use crate::errno::{allowed_names, can_return, errno_name};
 use crate::fault::{Fault, ShortSpec};
+use crate::key::{Dir, Site};
 use crate::kind::{FdKind, KindSet};
 use crate::op::{Op, OpClass};
 use crate::policy::{Policy, Rule};

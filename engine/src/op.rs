@@ -232,10 +232,10 @@ impl Op {
     }
 
     /// The direction data moves in: reads receive, writes send; None for every other op.
-    pub fn dir(self) -> Option<crate::decide::Dir> {
+    pub fn dir(self) -> Option<Dir> {
         match self.class() {
-            OpClass::Reads => Some(crate::decide::Dir::Rx),
-            OpClass::Writes => Some(crate::decide::Dir::Tx),
+            OpClass::Reads => Some(Dir::Rx),
+            OpClass::Writes => Some(Dir::Tx),
             _ => None,
         }
     }
@@ -386,6 +386,23 @@ fsync, fdatasync, sync_file_range, syncfs, ftruncate, fallocate, posix_fallocate
 socket, pipe, dup, epoll_wait, or a group: reads, writes, accept, resolve, opens, syncs, space \
 (ftruncate, fallocate), entries (rename, unlink, mkdir), newfds (socket, pipe, dup), waits \
 (epoll_wait), all (every call on an fd)";
+
+/// A data call's direction: what the program receives (`rx`) or sends (`tx`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dir {
+    Rx,
+    Tx,
+}
+
+impl Dir {
+    /// `rx` or `tx`, as in a site's text.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dir::Rx => "rx",
+            Dir::Tx => "tx",
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -2,8 +2,8 @@
 //! in every run and distinct for every process of a run. Never a pid. The preload shim and the
 //! seccomp supervisor both take it from here.
 
-use crate::decide::mix;
 use crate::hash::fnv1a;
+use crate::hash::mix;
 
 /// The key of a process at its start, running `exe` with `cmdline` (NUL-separated): its
 /// program's, or in a system (`system`: its name and life) its process's; `lineage` is the key a

@@ -9,7 +9,7 @@
 
 use crate::fdtable::{Meta, Slot};
 use crate::sys::syscall;
-use chaos_engine::decide::{INJECTED, Key, Site};
+use chaos_engine::key::{INJECTED, Key, Site};
 use chaos_engine::kind::FdKind;
 use chaos_engine::op::Op;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -76,10 +76,10 @@ pub enum Target<'a> {
 pub fn reached(op: Op, conn: u64, site: Site, target: Target) {
     let (point, at) = if INTERPRETED.load(Relaxed) || !cfg!(frame_pointers) {
         let [a, b, c] = site.words();
-        (chaos_engine::decide::mix(&[op as u64, conn, a, b, c]), 0)
+        (chaos_engine::hash::mix(&[op as u64, conn, a, b, c]), 0)
     } else {
         let at = call_site();
-        (chaos_engine::decide::mix(&[op as u64, at as u64]), at)
+        (chaos_engine::hash::mix(&[op as u64, at as u64]), at)
     };
     let point = point | 1;
     if !first_time(point) {

@@ -9,7 +9,7 @@
 //! nothing of ours.
 
 use chaos_engine::control::{Page, SIZE, Unreadable};
-use chaos_engine::decide::{Place, Site};
+use chaos_engine::key::{Place, Site};
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering::Relaxed};
 
 /// The policy's initially enabled rules, read where there is no page.
@@ -171,15 +171,15 @@ pub fn register_port(port: u16) {
 
 /// Whether what this process sends to the owner of `peer_port` is lost now.
 pub fn cut_towards(peer_port: u16) -> bool {
-    cut_with(peer_port, chaos_engine::decide::Dir::Tx)
+    cut_with(peer_port, chaos_engine::key::Dir::Tx)
 }
 
 /// Whether what the owner of `peer_port` sends to this process is lost now.
 pub fn cut_from(peer_port: u16) -> bool {
-    cut_with(peer_port, chaos_engine::decide::Dir::Rx)
+    cut_with(peer_port, chaos_engine::key::Dir::Rx)
 }
 
-fn cut_with(peer_port: u16, dir: chaos_engine::decide::Dir) -> bool {
+fn cut_with(peer_port: u16, dir: chaos_engine::key::Dir) -> bool {
     match (page(), self_index()) {
         (Some(page), Some(me)) => page.cut_with_owner(me, peer_port, dir),
         _ => false,

@@ -5,7 +5,7 @@
 use crate::fdtable::{Meta, Role, Slot, SockAddrBuf};
 use crate::sockstate;
 use crate::sys;
-use chaos_engine::decide::Dir;
+use chaos_engine::key::Dir;
 use chaos_engine::kind::FdKind;
 use chaos_engine::realise::{Deliverable, Facts, Link, Ready, Shut};
 use libc::c_int;

@@ -16,7 +16,7 @@
 
 use crate::control;
 use crate::fdtable::Slot;
-use chaos_engine::decide::Dir;
+use chaos_engine::key::Dir;
 use core::sync::atomic::Ordering::Relaxed;
 
 /// How long one hold lasts before the cut is looked at again.

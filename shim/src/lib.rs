@@ -6,8 +6,9 @@
 //! - start and state: `init` (the constructor), `real` (the real functions), `runtime`
 //!   (process-wide state), `guard` (re-entry and panic containment), `sys` (raw syscalls),
 //!   `time` (ns to and from the kernel's time types);
-//! - the calls: `hooks` (the exported symbols), `fdtable` (the lock-free fd cache), `plan` (which
-//!   rule fires), `facts` (the realism model's facts from the live fd), `named_counts` (per-name
+//! - the calls: `hooks` (the exported symbols), `fdtable` (the lock-free fd cache), `plan` (this
+//!   process's side of the engine's selection), `grid_read` (a stream read's span walked for the
+//!   faults on the grid of stream offsets), `facts` (the realism model's facts from the live fd), `named_counts` (per-name
 //!   counters for calls with no fd), `abspath` (paths made absolute);
 //! - carrying faults out: `readiness` (epoll registrations and stalls), `hold` (partitions on live
 //!   connections), `toxic` (Toxiproxy's toxics), `reorder` (UDP reordering), `process_fault`

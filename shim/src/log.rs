@@ -18,9 +18,9 @@ use crate::runtime::{PROCESS_KEY, Runtime};
 use crate::sys;
 use chaos_engine::addr::Endpoint;
 use chaos_engine::control::Unreadable;
-use chaos_engine::decide::Key;
 use chaos_engine::errno::errno_name;
 use chaos_engine::event::LineBuf;
+use chaos_engine::key::Key;
 use chaos_engine::kind::FdKind;
 use chaos_engine::op::Op;
 use core::sync::atomic::{AtomicPtr, Ordering::Relaxed};
@@ -501,16 +501,16 @@ pub fn write_reset_due(
     addrs: &Addrs,
 ) {
     let meta = Meta(slot.meta.load(Relaxed));
-    let rx = chaos_engine::decide::Dir::Rx as usize;
+    let rx = chaos_engine::key::Dir::Rx as usize;
     let key = Key {
         process: PROCESS_KEY.load(Relaxed),
         conn: slot.conn.load(Relaxed),
         rule: match source {
             Source::Rule(i) => i as u16,
-            Source::Injection(_) => chaos_engine::decide::INJECTED,
+            Source::Injection(_) => chaos_engine::key::INJECTED,
         },
-        site: chaos_engine::decide::Site::Stream {
-            dir: chaos_engine::decide::Dir::Rx,
+        site: chaos_engine::key::Site::Stream {
+            dir: chaos_engine::key::Dir::Rx,
             pos: slot.pos[rx].load(Relaxed),
             attempt: slot.attempt[rx].load(Relaxed),
         },
@@ -616,7 +616,7 @@ pub fn write_exit(child: i32, wstatus: c_int) {
 pub fn write_control_seen(
     rt: &Runtime,
     generation: u64,
-    place: &chaos_engine::decide::Place,
+    place: &chaos_engine::key::Place,
     enabled: u32,
 ) {
     let mut line = LineBuf::new();

@@ -5,8 +5,8 @@
 use crate::facts::LiveFacts;
 use crate::fdtable::{Meta, Slot};
 use crate::runtime::Runtime;
-use chaos_engine::decide::{Dir, Site};
 use chaos_engine::fault::Fault;
+use chaos_engine::key::{Dir, Site};
 use chaos_engine::kind::FdKind;
 use chaos_engine::op::{Op, OpClass};
 use chaos_engine::realise::{self, NotHere, RuleContext};

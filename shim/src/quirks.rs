@@ -10,8 +10,9 @@ use crate::sockstate::{
     PENDING_RESET, SEND_FAILED, SHUT_RD, SHUT_WR,
 };
 use crate::sys;
-use chaos_engine::decide::Dir;
-use chaos_engine::decide::{Key, Site, draw};
+use chaos_engine::chance::draw;
+use chaos_engine::key::Dir;
+use chaos_engine::key::{Key, Site};
 use chaos_engine::kind::FdKind;
 use chaos_engine::op::OpClass;
 use chaos_engine::quirk::Quirk;

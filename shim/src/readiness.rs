@@ -24,7 +24,7 @@ use crate::fdtable::{self, MAX_FDS, Slot};
 use crate::ownfd;
 use crate::real;
 use crate::sys;
-use chaos_engine::decide::Dir;
+use chaos_engine::key::Dir;
 use core::sync::atomic::{
     AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering::Relaxed, Ordering::SeqCst,
 };

@@ -22,7 +22,7 @@ use crate::log::Applied;
 use crate::plan::{Call, Choice, Source};
 use crate::runtime::Runtime;
 use crate::sys;
-use chaos_engine::decide::Dir;
+use chaos_engine::key::Dir;
 use chaos_engine::realise::{Break, Mode};
 use chaos_engine::toxic::{self, Limit, Pace, Toxics};
 use core::sync::atomic::Ordering::Relaxed;

@@ -1,8 +1,8 @@
 //! Shared helpers for the integration tests: the built binaries, per-test temp dirs, C fixtures
 //! compiled at test time, children with hard deadlines, and the event log.
 
-pub use chaos_engine::decide::Key;
 pub use chaos_engine::event::schema::{Event, Fault};
+pub use chaos_engine::key::Key;
 use serde_json::Value;
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -2,8 +2,8 @@
 //! one fault on one of them.
 
 use crate::events::Log;
-use chaos_engine::decide::Key;
 use chaos_engine::event::schema::Event;
+use chaos_engine::key::Key;
 use serde::{Deserialize, Serialize};
 
 /// A place where the program calls something that could fail.

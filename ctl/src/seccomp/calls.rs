@@ -16,9 +16,9 @@ use super::facts::{HeldFacts, shut_state};
 use super::fdview::{FdView, Role};
 use super::supervisor::Supervisor;
 use super::sys::{self, Answer};
-use chaos_engine::decide::Site;
 use chaos_engine::fault::Fault;
 use chaos_engine::inject::{connects_key, named_key};
+use chaos_engine::key::Site;
 use chaos_engine::kind::FdKind;
 use chaos_engine::op::{Op, OpClass};
 use chaos_engine::quirk::Quirk;
@@ -199,7 +199,7 @@ fn data(
         {
             return Some(s.answer_when_healed(n.id, hold));
         }
-    } else if op.dir() == Some(chaos_engine::decide::Dir::Tx) {
+    } else if op.dir() == Some(chaos_engine::key::Dir::Tx) {
         view.held_since = None; // healed: what was held has gone out
     }
     let class = op.class();
@@ -255,7 +255,7 @@ fn data(
             // Nothing could move without waiting: the call runs as it is, and no fault happened.
             None => return Some(Answer::Continue),
         },
-        Action::Drop if op.dir() == Some(chaos_engine::decide::Dir::Tx) => {
+        Action::Drop if op.dir() == Some(chaos_engine::key::Dir::Tx) => {
             applied.returned = Some(requested as i64);
             Answer::Return(requested as i64)
         }
@@ -337,7 +337,7 @@ fn short(
         return None; // a pipe or file read cannot be made without possibly waiting
     }
     match op.dir()? {
-        chaos_engine::decide::Dir::Tx => {
+        chaos_engine::key::Dir::Tx => {
             let bytes = gather(pid, op, &args, len)?;
             if !sys::notif_valid(listener, n.id) {
                 return None;
@@ -366,7 +366,7 @@ fn short(
             };
             (k > 0).then_some(k as usize)
         }
-        chaos_engine::decide::Dir::Rx => {
+        chaos_engine::key::Dir::Rx => {
             let bufs = buffers(pid, op, &args)?;
             let mut tmp = vec![0u8; len];
             if !sys::notif_valid(listener, n.id) {
@@ -697,7 +697,7 @@ fn accept(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> O
     // its arrival is an edge of its own for Go's netpoller.
     let nonblocking = sys::getfl(view.fd()) & libc::O_NONBLOCK != 0;
     let pending = nonblocking && sys::poll_one(view.fd(), libc::POLLIN) & libc::POLLIN != 0;
-    if view.role == Role::Listen && !chaos_engine::decide::accept_is_counted(nonblocking, pending) {
+    if view.role == Role::Listen && !chaos_engine::key::accept_is_counted(nonblocking, pending) {
         return Some(Answer::Fail(libc::EAGAIN));
     }
     let count = view.calls[OpClass::Accept as usize];

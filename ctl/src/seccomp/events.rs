@@ -265,7 +265,7 @@ pub fn control_seen(
     target: &Target,
     proc: &Proc,
     generation: u64,
-    at: &chaos_engine::decide::Place,
+    at: &chaos_engine::key::Place,
 ) {
     let enabled = target.enabled();
     log.emit(&schema::Event::Control(schema::ControlLine {

@@ -4,7 +4,7 @@
 
 use super::fdview::{FdView, Role};
 use super::sys;
-use chaos_engine::decide::Dir;
+use chaos_engine::key::Dir;
 use chaos_engine::kind::FdKind;
 use chaos_engine::realise::{Deliverable, Facts, Link, Ready, Shut};
 

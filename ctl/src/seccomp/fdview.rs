@@ -10,8 +10,8 @@
 
 use super::sys;
 use super::target::Proc;
-use chaos_engine::decide::Dir;
 use chaos_engine::inject::conn_key;
+use chaos_engine::key::Dir;
 use chaos_engine::kind::FdKind;
 use chaos_engine::op::CLASS_COUNT;
 use chaos_engine::policy::{FdFacts, Policy};

@@ -28,7 +28,7 @@ use super::fdview::{FdView, ip_port};
 use super::supervisor::Supervisor;
 use super::sys::{self, Answer};
 use super::target::Cuts;
-use chaos_engine::decide::Dir;
+use chaos_engine::key::Dir;
 use chaos_engine::kind::FdKind;
 use std::os::fd::AsRawFd;
 

@@ -31,7 +31,7 @@ pub struct Target {
     initially: u32,
     /// The place of the last call a rule was decided on (where a change of the page first
     /// took effect, for the `seen` line).
-    pub last_place: Option<chaos_engine::decide::Place>,
+    pub last_place: Option<chaos_engine::key::Place>,
 }
 
 impl Target {
@@ -175,14 +175,14 @@ impl Cuts {
     }
 
     /// Whether traffic in `dir` with the owner of `peer_port` is lost now.
-    pub fn cut(&self, dir: chaos_engine::decide::Dir, peer_port: u16) -> bool {
+    pub fn cut(&self, dir: chaos_engine::key::Dir, peer_port: u16) -> bool {
         self.page.page().cut_with_owner(self.me, peer_port, dir)
     }
 
     /// Whether a connect to `port` crosses a cut (a SYN or its SYN-ACK would be lost).
     pub fn connect_cut(&self, port: u16) -> bool {
         self.page.page().any_cut()
-            && (self.cut(chaos_engine::decide::Dir::Tx, port)
-                || self.cut(chaos_engine::decide::Dir::Rx, port))
+            && (self.cut(chaos_engine::key::Dir::Tx, port)
+                || self.cut(chaos_engine::key::Dir::Rx, port))
     }
 }

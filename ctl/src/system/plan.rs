@@ -242,7 +242,7 @@ fn free_port() -> Result<u16, Failure> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
     for _ in 0..200 {
-        x = chaos_engine::decide::splitmix(x);
+        x = chaos_engine::hash::splitmix(x);
         let port = lo + (x % u64::from(span)) as u16;
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return Ok(port);

@@ -10,7 +10,7 @@
 //! A line that outgrew [`LINE_MAX`](super::LINE_MAX) lost its last fields and says
 //! `"truncated":true`; the fields a line can lose that way are `Option`s.
 
-use crate::decide::{Key, ParseKeyError};
+use crate::key::{Key, ParseKeyError};
 use serde::{Deserialize, Serialize};
 
 /// One line of the log, by its `ev`.
@@ -630,8 +630,8 @@ impl Event {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decide::{Dir, INJECTED, Site};
     use crate::event::LineBuf;
+    use crate::key::{Dir, INJECTED, Site};
     use serde_json::Value;
 
     /// Lines exactly as the shim wrote them (copied from real logs of `chaos-ctl run` and

@@ -4,8 +4,8 @@
 use super::error::{ErrAt, PolicyError};
 use super::fault::parse_fault;
 use super::raw::RawInjection;
-use crate::decide::{ParseKeyError, Site};
 use crate::inject::{Injection, ROLE_NAMES, conn_key, connects_key};
+use crate::key::{ParseKeyError, Site};
 use crate::kind::FdKind;
 use crate::op::{OP_NAMES_HELP, Op};
 use std::fmt;

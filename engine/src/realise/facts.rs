@@ -5,7 +5,7 @@
 //! it, and only after the rule's draw has already said "fire": a call on which nothing fires pays
 //! for none of them. Implementations cache what they fetched for the rest of the call.
 
-use crate::decide::Dir;
+use crate::key::Dir;
 use crate::kind::FdKind;
 use crate::op::{Op, OpClass};
 

@@ -13,8 +13,8 @@ mod tests;
 pub use facts::{Call, Deliverable, Facts, Link, Ready, Shut};
 pub use rules::{HARMLESS_SIGNALS, MIN_SEGMENT, NotHere, SYN_TIMEOUT_NS, candidate_signals};
 
-use crate::decide::Dir;
 use crate::fault::{Fault, ShortSpec};
+use crate::key::Dir;
 use crate::kind::FdKind;
 use crate::op::{Op, OpClass};
 

@@ -2,7 +2,7 @@
 //! early exit and the full selection read the same small array and cannot disagree.
 
 use crate::chance::{PER_CONNECTION_WORDS, chance_at, chance_of_words};
-use crate::decide::Site;
+use crate::key::Site;
 use crate::policy::Rule;
 
 /// What a rule's draw depends on besides the key: counts, size and probability.

@@ -15,8 +15,8 @@ mod tests;
 pub use gate::{Gate, any_may_fire};
 
 use crate::chance::param_at;
-use crate::decide::{INJECTED, Key, Site};
 use crate::fault::Fault;
+use crate::key::{INJECTED, Key, Site};
 use crate::policy::{Policy, Rule};
 use crate::realise::{Action, NotHere, RuleContext};
 use crate::refusal::Reason;

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::chance::key_base;
-use crate::decide::Dir;
+use crate::key::Dir;
 use crate::op::OpClass;
 use crate::parse::inject::{parse_conn, parse_process};
 use crate::parse::parse_policy;

@@ -14,7 +14,7 @@ use crate::readiness;
 use crate::real;
 use crate::runtime::{self, Runtime};
 use crate::sys;
-use chaos_engine::decide::Dir;
+use chaos_engine::key::Dir;
 use chaos_engine::op::Op;
 use chaos_engine::policy::FdFacts;
 use core::sync::atomic::Ordering::Relaxed;
@@ -319,7 +319,7 @@ fn accept_counts(fd: c_int) -> bool {
     let listening = || sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN) == Some(1);
     let counted = !nonblocking
         || !listening()
-        || chaos_engine::decide::accept_is_counted(
+        || chaos_engine::key::accept_is_counted(
             nonblocking,
             sys::poll_one(fd, libc::POLLIN, 0) & libc::POLLIN != 0,
         );
@@ -738,9 +738,9 @@ fn connect_across_cut(fd: c_int, addr: *const sockaddr, len: socklen_t, port: u1
         if let Some(slot) = fdtable::slot(fd) {
             slot.peer_port.store(u32::from(port), Relaxed);
             let until = sys::now_ns(libc::CLOCK_MONOTONIC) + crate::hold::SLICE_NS;
-            if crate::readiness::begin_stall(fd, slot, chaos_engine::decide::Dir::Tx, until) {
+            if crate::readiness::begin_stall(fd, slot, chaos_engine::key::Dir::Tx, until) {
                 slot.held
-                    .fetch_or(1 << chaos_engine::decide::Dir::Tx as u32, Relaxed);
+                    .fetch_or(1 << chaos_engine::key::Dir::Tx as u32, Relaxed);
             }
         }
     });

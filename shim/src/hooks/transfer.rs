@@ -11,7 +11,7 @@ use crate::quirks;
 use crate::readiness;
 use crate::runtime::{self, Runtime};
 use crate::sys;
-use chaos_engine::decide::Dir;
+use chaos_engine::key::Dir;
 use chaos_engine::op::Op;
 use core::sync::atomic::Ordering::Relaxed;
 use libc::c_int;
@@ -310,7 +310,7 @@ fn transfer_rules(
             call.requested
         }
         // connect-only actions never come out of the model for a data call.
-        Action::Drop if call.dir() == Some(chaos_engine::decide::Dir::Tx) => {
+        Action::Drop if call.dir() == Some(chaos_engine::key::Dir::Tx) => {
             // Handed to the network and lost there: the send succeeded.
             applied.effect = Some("dropped");
             let sent = call.requested as isize;
@@ -457,12 +457,12 @@ pub(crate) fn decide(rt: &Runtime, slot: &Slot, call: &Call) -> Decision {
     {
         // Not counted (nothing reached the kernel), but a change of the page is seen here.
         let site = match call.dir() {
-            Some(d) if meta.stream() => chaos_engine::decide::Site::Stream {
+            Some(d) if meta.stream() => chaos_engine::key::Site::Stream {
                 dir: d,
                 pos: slot.pos[d as usize].load(Relaxed),
                 attempt: slot.attempt[d as usize].load(Relaxed),
             },
-            _ => chaos_engine::decide::Site::Call {
+            _ => chaos_engine::key::Site::Call {
                 class: call.op.class(),
                 n: slot.calls[call.op.class() as usize].load(Relaxed) as u64,
             },

@@ -9,7 +9,7 @@ use crate::real;
 use crate::runtime;
 use crate::sys;
 use crate::time;
-use chaos_engine::decide::Dir;
+use chaos_engine::key::Dir;
 use core::sync::atomic::Ordering::Relaxed;
 use libc::{c_int, epoll_event, fd_set, nfds_t, pollfd, sigset_t, size_t, timespec, timeval};
 

@@ -1,19 +1,11 @@
-//! Counter-based decisions: a pure function of (seed, rule, process, connection, position).
-//!
-//! There is no shared random stream, so however threads interleave, the same key always draws the same
-//! numbers. The probability draw is a fast hash of the key's parts (`chance`: three multiply-folds,
-//! since every call on a targeted fd computes it); the fault's parameter (short length, delay) comes
-//! from a PCG stream (rand_pcg) seeded by that draw, computed only when the rule fires.
+//! Decision keys: where a decision is made (process, connection, site on it) and by which rule,
+//! with the text form logs, policies and replays use (`PROCESS-CONN/rN/SITE`). The numbers drawn
+//! at a key are `chance`'s.
 
+pub use crate::op::Dir;
 use crate::op::OpClass;
 use core::fmt;
 use core::str::FromStr;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Dir {
-    Rx,
-    Tx,
-}
 
 /// Where on a connection a decision is made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -33,29 +25,6 @@ pub struct Key {
     pub site: Site,
 }
 
-/// The numbers one decision uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Draw {
-    /// Compared with the rule's threshold (probability scaled to 2^64).
-    pub chance: u64,
-    /// For the fault's own parameter: short length, delay.
-    pub param: u64,
-}
-
-pub fn splitmix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
-
-/// Folds values into one well-mixed u64.
-pub fn mix(parts: &[u64]) -> u64 {
-    parts
-        .iter()
-        .fold(0x243f_6a88_85a3_08d3, |h, p| splitmix(h ^ p))
-}
-
 impl Site {
     /// The site as three numbers, for hashing and ordering.
     pub fn words(&self) -> [u64; 3] {
@@ -68,24 +37,6 @@ impl Site {
 
 /// The `rule` of a key whose fault came from an exact injection, not a rule's draw.
 pub const INJECTED: u16 = u16::MAX;
-
-pub fn draw(seed: u64, key: &Key) -> Draw {
-    let chance = crate::chance::chance(seed, key);
-    Draw {
-        chance,
-        param: crate::chance::param_at(chance),
-    }
-}
-
-impl Dir {
-    /// `rx` or `tx`, as in a site's text.
-    pub fn name(self) -> &'static str {
-        match self {
-            Dir::Rx => "rx",
-            Dir::Tx => "tx",
-        }
-    }
-}
 
 /// Why the text of a key or a site does not parse: the text, and what was expected where.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -294,21 +245,6 @@ mod tests {
                 attempt: 0,
             },
         }
-    }
-
-    #[test]
-    fn same_key_same_draw_and_neighbours_differ() {
-        assert_eq!(draw(7, &key(10)), draw(7, &key(10)));
-        assert_ne!(draw(7, &key(10)), draw(7, &key(11)));
-        assert_ne!(draw(7, &key(10)), draw(8, &key(10)));
-    }
-
-    #[test]
-    fn draws_are_roughly_uniform() {
-        let hits = (0..100_000)
-            .filter(|p| draw(3, &key(*p)).chance < u64::MAX / 10)
-            .count();
-        assert!((9_000..11_000).contains(&hits), "{hits}");
     }
 
     #[test]
