@@ -19,6 +19,9 @@ pub struct Account {
     pub faults: usize,
     /// `[[disk]]` short writes and refusals, and writeback errors reported to another fd.
     pub disk: usize,
+    /// Reads held to end at a grid fault's offset, the read before the fault (see
+    /// `Log::injected`).
+    pub held: usize,
     pub undone: usize,
     pub undo_failed: usize,
     pub process: usize,
@@ -33,9 +36,19 @@ pub struct Account {
 impl Account {
     pub fn of(log: &Log) -> Account {
         let mut a = Account {
-            faults: log.faults().count(),
+            faults: log.injected().count(),
             ..Account::default()
         };
+        // A grid fault's hold cut a read short: an effect of its own, counted with the fault it
+        // came before rather than as another fault.
+        for h in log.holds() {
+            a.held += 1;
+            a.add(
+                "held",
+                h.op.clone(),
+                format!("read held before {}", h.fault),
+            );
+        }
         for d in log.events.iter().filter_map(|e| e.as_disk()) {
             a.disk += 1;
             let what = match &d.errno {
@@ -104,6 +117,7 @@ impl Account {
     /// Every effect, of whatever kind.
     pub fn total(&self) -> usize {
         self.faults
+            + self.held
             + self.disk
             + self.undone
             + self.undo_failed
@@ -117,6 +131,7 @@ impl Account {
     pub fn headline(&self) -> String {
         let mut parts = vec![count(self.faults, "fault", "faults")];
         for (n, one, many) in [
+            (self.held, "held read", "held reads"),
             (self.disk, "disk effect", "disk effects"),
             (self.undone, "undone change", "undone changes"),
             (self.undo_failed, "failed undo", "failed undos"),
@@ -164,6 +179,7 @@ impl Account {
         serde_json::json!({
             "total": self.total(),
             "faults": self.faults,
+            "held": self.held,
             "disk": self.disk,
             "undone": self.undone,
             "undo_failed": self.undo_failed,
@@ -218,6 +234,24 @@ mod tests {
         assert!(t.contains("Not a directory"), "{t}");
         assert!(t.contains("kill crash"), "{t}");
         assert_eq!(a.json()["total"], 9);
+    }
+
+    #[test]
+    fn a_grid_faults_hold_is_no_fault_of_its_own() {
+        let log = r#"{"ev":"fault","ts_ns":2,"pid":7,"tid":7,"proc":"c2459c08352fe84d","op":"recv","fd":5,"rule":"r","fault":"ECONNRESET","effect":"held","returned":1000}
+{"ev":"fault","ts_ns":3,"pid":7,"tid":7,"proc":"c2459c08352fe84d","op":"recv","fd":5,"rule":"r","fault":"ECONNRESET","returned":-1}
+"#;
+        let parsed = Log::parse(log);
+        let a = Account::of(&parsed);
+        assert_eq!((a.faults, a.held, a.total()), (1, 1, 2));
+        assert_eq!(a.headline(), "1 fault, 1 held read");
+        assert!(
+            a.table().contains("read held before ECONNRESET"),
+            "{}",
+            a.table()
+        );
+        let by_rule = crate::report::tally(&parsed);
+        assert_eq!(by_rule.values().sum::<usize>(), 1, "{by_rule:?}");
     }
 
     #[test]

@@ -86,6 +86,17 @@ impl Log {
         self.events.iter().filter_map(Event::as_fault)
     }
 
+    /// The faults injected: every fault line but a grid fault's hold (`"effect":"held"`: the read
+    /// before a fault held to end at its offset), which is part of that fault, not another one.
+    pub fn injected(&self) -> impl Iterator<Item = &Fault> {
+        self.faults().filter(|f| !is_hold(f))
+    }
+
+    /// The reads held to end at a grid fault's offset (see `injected`).
+    pub fn holds(&self) -> impl Iterator<Item = &Fault> {
+        self.faults().filter(|f| is_hold(f))
+    }
+
     /// Bugs the shim saw the program make (e.g. a close retried after a failed close).
     pub fn warnings(&self) -> impl Iterator<Item = &Warning> {
         self.events.iter().filter_map(Event::as_warning)
@@ -178,4 +189,9 @@ pub fn append_exit(log_path: &Path, pid: i32, status: std::process::ExitStatus) 
             .open(log_path)
             .and_then(|mut f| f.write_all(line.as_bytes()));
     }
+}
+
+/// Whether a fault line is a grid fault's hold rather than a fault of its own.
+pub fn is_hold(f: &Fault) -> bool {
+    f.effect.as_deref() == Some("held")
 }

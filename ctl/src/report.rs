@@ -10,7 +10,7 @@ use std::path::Path;
 /// Fault counts keyed by (rule, op, fault).
 pub fn tally(log: &Log) -> BTreeMap<(String, String, String), usize> {
     let mut counts = BTreeMap::new();
-    for f in log.faults() {
+    for f in log.injected() {
         let key = (
             f.rule.clone(),
             f.op.clone(),
@@ -122,7 +122,7 @@ fn json_doc(path: &Path, log: &Log) -> serde_json::Value {
         "policy": first.and_then(|s| s.policy.clone()),
         "policy_digest": first.and_then(|s| s.policy_digest.clone()),
         "processes": log.starts().count(),
-        "faults": log.faults().count(),
+        "faults": log.injected().count(),
         "effects": account.json(),
         "bad_lines": log.bad_lines,
         "by_rule_op_fault": rows,
