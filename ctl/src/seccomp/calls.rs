@@ -321,17 +321,19 @@ fn grid_read(
     // by this backend: the grid's rules are all there is to decide.
     let rules = grid::grid_rules(&s.target, rules & s.target.enabled());
     let mut read = grid::Read {
-        target: &mut s.target,
+        target: &s.target,
         budget: &mut proc.budget,
         view,
         tid,
         op,
         call,
+    };
+    let span = grid::Span {
         at,
         pos,
         done: view.rx_done,
     };
-    let decided = read.decide(rules);
+    let decided = read.decide(&span, rules);
     s.target.last_place = Some(at.key(0).place());
     let (d, role) = decided?;
     let on = OnCall::new(op, fd, tid, Some(view), Some(at.requested as u64));
