@@ -263,3 +263,111 @@ fn injection_at(
 fn times_left(rule: &Rule, i: usize, backend: &impl GridRead) -> bool {
     rule.times.is_none_or(|t| backend.times_left(i, t))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grid::CELL;
+    use crate::parse::parse_policy;
+
+    /// A backend whose realism answers a test sets; the choice at an offset is a marker fault.
+    struct Fake {
+        cut: Result<bool, NotHere>,
+        tallies: Vec<(usize, Result<(), Reason>)>,
+    }
+
+    impl GridRead for Fake {
+        fn grid_cut(&mut self, _: &Fault, _: RuleContext, _: usize) -> Result<bool, NotHere> {
+            self.cut
+        }
+        fn realise(&mut self, _: &Fault, _: RuleContext, _: u64) -> Result<Action, NotHere> {
+            Ok(Action::Delay(1))
+        }
+        fn decide_at(&mut self, here: &Position, mask: u32) -> Option<Choice> {
+            Some(Choice {
+                action: Action::Delay(2),
+                source: Source::Rule(mask.trailing_zeros() as usize),
+                key: here.key(0),
+            })
+        }
+        fn since_start_ns(&mut self) -> u64 {
+            0
+        }
+        fn times_left(&self, _: usize, _: u64) -> bool {
+            true
+        }
+        fn can_log(&mut self) -> bool {
+            true
+        }
+        fn tally(&mut self, rule: usize, outcome: Result<(), Reason>) {
+            self.tallies.push((rule, outcome));
+        }
+    }
+
+    fn span(pos: u64, done: u64, requested: usize) -> Span {
+        Span {
+            at: Position {
+                process: 1,
+                base: 2,
+                conn: 3,
+                site: crate::grid::cell_site(Dir::Rx, 0),
+                n: 0,
+                requested,
+            },
+            pos,
+            done,
+        }
+    }
+
+    fn walk(text: &str, span: &Span, cut: Result<bool, NotHere>) -> Option<(Choice, Role)> {
+        let p = parse_policy(text, "t.toml").expect("test policy parses");
+        let gates = Gate::all(&p.rules);
+        let mut b = Fake {
+            cut,
+            tallies: Vec::new(),
+        };
+        decide(&p, &gates, span, true, 1, &mut b)
+    }
+
+    const RESET: &str = "[[rules]]\non = \"reads\"\nfault = \"ECONNRESET\"\n";
+    const SHORT: &str = "[[rules]]\non = \"reads\"\nfault = { short = \"1..50%\" }\n";
+
+    #[test]
+    fn a_fault_at_a_cell_holds_the_read_that_would_cross_it_and_the_next_read_gets_it() {
+        let (c, role) = walk(RESET, &span(100, 0, 2 * CELL as usize), Ok(false)).unwrap();
+        assert_eq!(role, Role::Hold);
+        assert!(matches!(c.action, Action::Short { len, .. } if len as u64 == CELL - 100));
+        let (_, role) = walk(RESET, &span(CELL, 0, 100), Ok(false)).unwrap();
+        assert_eq!(role, Role::At(CELL));
+        // Delivered once: the retry at the same offset is not faulted again.
+        assert!(walk(RESET, &span(CELL, CELL + 1, 100), Ok(false)).is_none());
+        // Where no cut may hold the read, the read reaching the offset gets it.
+        let (_, role) = walk(
+            RESET,
+            &span(100, 0, 2 * CELL as usize),
+            Err(NotHere::SplitsAWrite),
+        )
+        .unwrap();
+        assert_eq!(role, Role::At(CELL));
+    }
+
+    #[test]
+    fn a_cut_refused_here_is_passed_and_a_read_starting_at_it_is_not_cut() {
+        let (c, role) = walk(SHORT, &span(0, 0, CELL as usize), Ok(true)).unwrap();
+        assert_eq!(role, Role::Cut);
+        let Site::Stream { pos: at, .. } = c.key.site else {
+            panic!("{c:?}");
+        };
+        assert!(matches!(c.action, Action::Short { len, nonblocking: true } if len as u64 == at));
+        // Starting at the cut: a natural boundary; this cell's cut is behind it.
+        assert!(walk(SHORT, &span(at, 0, (CELL - at) as usize), Ok(true)).is_none());
+        assert!(
+            walk(
+                SHORT,
+                &span(0, 0, CELL as usize),
+                Err(NotHere::BelowSegment)
+            )
+            .is_none()
+        );
+    }
+}
