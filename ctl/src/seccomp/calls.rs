@@ -14,6 +14,7 @@ use super::decide::{self, Choice, Position};
 use super::events::{self, Applied, OnCall};
 use super::facts::{HeldFacts, shut_state};
 use super::fdview::{FdView, Role};
+use super::grid;
 use super::supervisor::Supervisor;
 use super::sys::{self, Answer};
 use chaos_engine::fault::Fault;
@@ -231,6 +232,11 @@ fn data(
         requested,
     };
     let call = shape(op, view, requested, flags);
+    if let Site::Stream { pos, .. } = site
+        && grid::applies(op, view, flags)
+    {
+        return grid_read(s, tgid, tid, n, op, (at, call, pos), rules);
+    }
     let view: &FdView = view;
     let decision = decide::decide(
         &mut s.target,
@@ -293,6 +299,72 @@ fn data(
     let proc = s.procs.get(&tgid)?;
     events::fault(&mut s.log, &s.target, proc, &on, &d, &applied);
     Some(answer)
+}
+
+/// A stream read, decided on the grid of offsets (`grid`): a cut or a hold is a short read we
+/// make ourselves, logged only when the read did end at the offset (with less queued it ended
+/// sooner by itself, and the offset is still ahead); a fault at the read's start is carried out
+/// as on any call.
+fn grid_read(
+    s: &mut Supervisor,
+    tgid: i32,
+    tid: i32,
+    n: &libc::seccomp_notif,
+    op: Op,
+    (at, call, pos): (Position, realise::Call, u64),
+    rules: u32,
+) -> Option<Answer> {
+    let fd = n.data.args[0] as i32;
+    let proc = s.procs.get_mut(&tgid)?;
+    let view = proc.fds.get(&fd)?;
+    // Toxics and reorders, the faults that stay per call on a stream read, are not carried out
+    // by this backend: the grid's rules are all there is to decide.
+    let rules = grid::grid_rules(&s.target, rules & s.target.enabled());
+    let mut read = grid::Read {
+        target: &s.target,
+        budget: &mut proc.budget,
+        view,
+        tid,
+        op,
+        call,
+    };
+    let span = grid::Span {
+        at,
+        pos,
+        done: view.rx_done,
+    };
+    let decided = read.decide(&span, rules);
+    s.target.last_place = Some(at.key(0).place());
+    let (d, role) = decided?;
+    let on = OnCall::new(op, fd, tid, Some(view), Some(at.requested as u64));
+    let mut applied = Applied::default();
+    let len = match (role, d.action) {
+        (grid::Role::At(c), _) => {
+            if let Some(v) = proc.fds.get_mut(&fd) {
+                v.rx_done = c + 1;
+            }
+            return common(s, tgid, n, on, d, applied);
+        }
+        (_, Action::Short { len, .. }) => len,
+        _ => return Some(Answer::Continue),
+    };
+    // Nothing could move without waiting: the call runs as it is, and no fault happened.
+    let k = short(tgid, s.listener.as_raw_fd(), n, op, view, len)?;
+    if k == len {
+        match role {
+            grid::Role::Hold => {
+                applied.effect = Some("held");
+                // The stall the next read gets is a delay here (see `common`): its hold says so.
+                if matches!(d.source.fault(&s.target.policy), Fault::Stall(_)) {
+                    applied.degraded = Some("edge-triggered-readiness");
+                }
+            }
+            _ => grid::cut_made(&s.target, &mut proc.budget, &d),
+        }
+        applied.returned = Some(k as i64);
+        events::fault(&mut s.log, &s.target, proc, &on, &d, &applied);
+    }
+    Some(Answer::Return(k as i64))
 }
 
 /// The bytes a send would send (its buffers, up to `limit`), read from the target.

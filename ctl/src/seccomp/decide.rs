@@ -76,19 +76,7 @@ pub fn decide(
     candidates: u32,
     realise: impl FnMut(&Fault, RuleContext, u64) -> Result<Action, NotHere>,
 ) -> Option<Choice> {
-    let candidates = candidates & target.rules_for(op) & target.enabled();
-    let mut held = Held {
-        target,
-        budget,
-        realise,
-    };
-    let choice = select(
-        &held.target.policy,
-        &held.target.gates,
-        &at,
-        candidates,
-        &mut held,
-    );
+    let choice = choose(target, budget, op, at, candidates, realise);
     // Where a change of the control page first took effect: a call the rules were asked about.
     if !matches!(
         choice,
@@ -100,4 +88,22 @@ pub fn decide(
         target.last_place = Some(at.key(0).place());
     }
     choice
+}
+
+/// As `decide`, without noting the place for the control page (a grid read notes its start).
+pub fn choose(
+    target: &Target,
+    budget: &mut Budget,
+    op: Op,
+    at: Position,
+    candidates: u32,
+    realise: impl FnMut(&Fault, RuleContext, u64) -> Result<Action, NotHere>,
+) -> Option<Choice> {
+    let candidates = candidates & target.rules_for(op) & target.enabled();
+    let mut held = Held {
+        target,
+        budget,
+        realise,
+    };
+    select(&target.policy, &target.gates, &at, candidates, &mut held)
 }

@@ -59,6 +59,9 @@ pub struct FdView {
     pub shut: u8,
     /// Per direction: the offset of the last data call and how many calls were made there.
     last_pos: [u64; 2],
+    /// One past the offset of the last grid fault a read got here (`grid::Role::At`): a cell
+    /// fires once, so the retry at that offset is not faulted again by it.
+    pub rx_done: u64,
     attempts: [u32; 2],
     /// Calls per op class, for `after`/`every` and for the call-counted sites.
     pub calls: [u64; CLASS_COUNT],
@@ -146,6 +149,7 @@ impl FdView {
             mask,
             shut: 0,
             last_pos: [u64::MAX; 2],
+            rx_done: 0,
             attempts: [0; 2],
             calls: [0; CLASS_COUNT],
             peer_port: if kind == FdKind::Tcp {

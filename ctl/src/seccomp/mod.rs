@@ -8,7 +8,7 @@
 //! - `target`: the run's settings and each process's state; `fdview`: our copy of one fd.
 //! - `calls`: one held call, decided and carried out; `decide`: the engine's choice of rule;
 //!   `partition`: cuts between the processes of a system, held from outside;
-//!   `facts`: the realism model's facts; `events`: the log lines; `sys`: the system calls.
+//!   `grid`: stream reads' faults on the grid of offsets; `facts`: the realism model's facts; `events`: the log lines; `sys`: the system calls.
 
 #[expect(
     clippy::undocumented_unsafe_blocks,
@@ -21,6 +21,7 @@ mod facts;
 mod fdview;
 pub mod filter;
 mod forks;
+mod grid;
 pub mod launcher;
 mod partition;
 pub mod server;

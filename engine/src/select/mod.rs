@@ -9,6 +9,7 @@
 //! policy means the same under either backend.
 
 mod gate;
+pub mod grid;
 #[cfg(test)]
 mod tests;
 

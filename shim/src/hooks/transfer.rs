@@ -135,8 +135,7 @@ fn counted(rt: &Runtime, slot: &Slot, call: &Call) -> Counted {
         // Grid rules fire where the read's span meets one of their cells' faults; the others
         // (toxics) at the read's start, as on any call.
         any(candidates & !rt.grid_rules)
-            || grid_read::first_rule(rt, slot, conn, n, call, (candidates & rt.grid_rules, 0))
-                .is_some()
+            || grid_read::meets_a_rule(rt, slot, conn, n, call, candidates & rt.grid_rules)
     } else {
         any(candidates)
     };
