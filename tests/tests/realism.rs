@@ -10,10 +10,8 @@ fn scenario(dir: &TempDir, policy: &str, mode: &str) -> Finished {
 }
 
 /// The fixture's handler is for SIGUSR1, which the rule vouches for (`signal`): without that,
-/// only harmless signals (SIGCHLD, SIGWINCH...) may be blamed for an EINTR. Read faults lie on
-/// the grid of stream offsets (docs/determinism.md): the fixture's 500 bytes are one cell, whose
-/// EINTR the first read (which waits) gets, once.
-const EINTR_ON_RECV: &str = "[[rules]]\non = \"recv\"\nfd = \"unix\"\nprobability = 1.0\nfault = \"EINTR\"\nsignal = \"SIGUSR1\"\n";
+/// only harmless signals (SIGCHLD, SIGWINCH...) may be blamed for an EINTR.
+const EINTR_ON_RECV: &str = "[[rules]]\non = \"recv\"\nfd = \"unix\"\nprobability = 0.5\nfault = \"EINTR\"\nsignal = \"SIGUSR1\"\n";
 
 #[test]
 fn eintr_only_where_a_signal_handler_could_interrupt() {
@@ -46,10 +44,9 @@ fn eintr_only_where_a_signal_handler_could_interrupt() {
         .unwrap()
         .parse()
         .unwrap();
-    assert_eq!(
-        n,
-        1,
-        "a handler without SA_RESTART should see the cell's EINTR, once: {}",
+    assert!(
+        n > 10,
+        "a handler without SA_RESTART should see EINTRs: {}",
         handler.describe()
     );
 }

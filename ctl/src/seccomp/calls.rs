@@ -589,36 +589,27 @@ fn common(
 }
 
 fn process_fault(s: &Supervisor, tgid: i32, id: u64, p: ProcessAction) -> Option<Answer> {
-    // SAFETY: kill has no memory arguments.
     match p {
         ProcessAction::Crash => {
-            unsafe { libc::kill(tgid, libc::SIGKILL) };
+            send(tgid, libc::SIGKILL);
             Some(Answer::Later)
         }
         ProcessAction::PowerLoss => {
-            // SAFETY: getpgid and kill have no memory arguments.
+            // SAFETY: getpgid has no memory arguments.
             let group = unsafe { libc::getpgid(tgid) };
             if group > 0 {
-                unsafe { libc::kill(-group, libc::SIGKILL) };
+                send(-group, libc::SIGKILL);
             }
-            unsafe { libc::kill(tgid, libc::SIGKILL) };
+            send(tgid, libc::SIGKILL);
             Some(Answer::Later)
         }
         ProcessAction::Terminate => {
-            unsafe { libc::kill(tgid, s.target.stop_signal) };
+            send(tgid, s.target.stop_signal);
             Some(Answer::Continue)
         }
         ProcessAction::Pause(ns) => {
-            unsafe { libc::kill(tgid, libc::SIGSTOP) };
-            // SAFETY: as above.
-            s.answer_later(
-                id,
-                ns,
-                move || unsafe {
-                    libc::kill(tgid, libc::SIGCONT);
-                },
-                Answer::Continue,
-            );
+            send(tgid, libc::SIGSTOP);
+            s.answer_later(id, ns, move || send(tgid, libc::SIGCONT), Answer::Continue);
             Some(Answer::Later)
         }
     }
@@ -659,10 +650,17 @@ fn break_connection(fd: i32, brk: Break) -> Option<&'static str> {
     }
 }
 
+/// Sends `signal` to a target process (or, negative, its group): a process fault carried out.
+/// Failure means the process is gone already, which is what the fault wanted.
+fn send(pid: i32, signal: i32) {
+    // SAFETY: kill has no memory arguments.
+    unsafe { libc::kill(pid, signal) };
+}
+
 /// A sockaddr the target passed, copied out of its memory.
 fn target_sockaddr(pid: i32, addr: u64, len: usize) -> Option<sys::SockAddr> {
-    // SAFETY: zeroed is a valid sockaddr_storage.
     let mut a = sys::SockAddr {
+        // SAFETY: all zeroes is a valid sockaddr_storage (plain integers).
         storage: unsafe { std::mem::zeroed() },
         len: 0,
     };

@@ -10,10 +10,6 @@
 //!   `partition`: cuts between the processes of a system, held from outside;
 //!   `grid`: stream reads' faults on the grid of offsets; `facts`: the realism model's facts; `events`: the log lines; `sys`: the system calls.
 
-#[expect(
-    clippy::undocumented_unsafe_blocks,
-    reason = "6 blocks left to the split of calls.rs; remove once they have their SAFETY notes"
-)]
 mod calls;
 mod decide;
 mod events;

@@ -11,10 +11,6 @@ mod fdlife;
 mod files;
 mod reap;
 mod resolve;
-#[expect(
-    clippy::undocumented_unsafe_blocks,
-    reason = "1 block left to the rewrite of transfer.rs; remove once it has its SAFETY note"
-)]
 pub(crate) mod transfer;
 mod wait;
 

@@ -599,6 +599,7 @@ pub(crate) fn apply_break(fd: c_int, brk: Break) {
                 sa_data: [0; 14],
             };
             // The real connect, not our hook: dissolving the association sends an RST.
+            // SAFETY: `unspec` is a whole sockaddr on our stack, and the length passed is its size.
             unsafe {
                 crate::real::connect(
                     fd,
