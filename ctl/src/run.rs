@@ -133,7 +133,7 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
         .flatten()
         .ok_or_else(|| Failure::own("waiting for the program failed".to_string()))?;
     crate::signals::forget_child();
-    crate::seccomp::server::settle(child.id() as i32);
+    crate::seccomp::live::settle(child.id() as i32);
     let crashed = status.signal() == Some(libc::SIGKILL);
     let seed = args.seed.unwrap_or(policy.seed);
     drop(watch);

@@ -10,12 +10,13 @@
 //! is edge-triggered (Go's netpoller) and we cannot re-arm it from outside, so a lost edge would
 //! hang it. Stalls become delays of the same length here, logged as `degraded`.
 
+use super::breaks::break_connection;
 use super::decide::{self, Choice, Position};
 use super::events::{self, Applied, OnCall};
 use super::facts::{HeldFacts, shut_state};
 use super::fdview::{FdView, Role};
 use super::grid;
-use super::supervisor::Supervisor;
+use super::state::Supervisor;
 use super::sys::{self, Answer};
 use chaos_engine::fault::Fault;
 use chaos_engine::inject::{connects_key, named_key};
@@ -23,7 +24,7 @@ use chaos_engine::key::Site;
 use chaos_engine::kind::FdKind;
 use chaos_engine::op::{Op, OpClass};
 use chaos_engine::quirk::Quirk;
-use chaos_engine::realise::{self, Action, Break, ProcessAction, RuleContext};
+use chaos_engine::realise::{self, Action, ProcessAction, RuleContext};
 use std::os::fd::AsRawFd;
 
 /// The op a data system call is, as the policy names it: glibc's recv and send are recvfrom and
@@ -142,7 +143,7 @@ pub fn handle(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) 
             v.ours = Some(ours);
         }
         _ => {
-            let view = FdView::new(ours, proc, &s.target.policy, hint)?;
+            let view = FdView::new(ours, &mut proc.ordinals, &s.target.policy, hint)?;
             proc.fds.insert(fd, view);
         }
     }
@@ -611,41 +612,6 @@ fn process_fault(s: &Supervisor, tgid: i32, id: u64, p: ProcessAction) -> Option
             send(tgid, libc::SIGSTOP);
             s.answer_later(id, ns, move || send(tgid, libc::SIGCONT), Answer::Continue);
             Some(Answer::Later)
-        }
-    }
-}
-
-/// Resets the connection on our copy (an RST to the peer; the target's fd is the same socket).
-pub fn reset(fd: i32) {
-    break_connection(fd, Break::Rst);
-}
-
-/// Breaks the connection on our copy as the error says (the same file, so the target's too).
-fn break_connection(fd: i32, brk: Break) -> Option<&'static str> {
-    // SAFETY: our copy of the fd; shutdown and connect(AF_UNSPEC) have no other effect.
-    unsafe {
-        match brk {
-            Break::None => None,
-            Break::Rst => {
-                let unspec = libc::sockaddr {
-                    sa_family: libc::AF_UNSPEC as libc::sa_family_t,
-                    sa_data: [0; 14],
-                };
-                libc::connect(
-                    fd,
-                    &unspec,
-                    std::mem::size_of::<libc::sockaddr>() as libc::socklen_t,
-                );
-                Some("rst-sent")
-            }
-            Break::ShutBoth => {
-                libc::shutdown(fd, libc::SHUT_RDWR);
-                Some("shutdown-both")
-            }
-            Break::ShutWrite => {
-                libc::shutdown(fd, libc::SHUT_WR);
-                Some("shutdown-write")
-            }
         }
     }
 }

@@ -2,33 +2,15 @@
 //! `window` clock, the fd's facts as its view holds them, and where outcomes are counted. Which
 //! rule fires is the engine's `select`, the same loop the preload shim runs.
 
+use super::budget::Budget;
 use super::target::Target;
 use chaos_engine::fault::Fault;
 use chaos_engine::op::Op;
 use chaos_engine::realise::{Action, NotHere, RuleContext};
 use chaos_engine::refusal::Reason;
 use chaos_engine::select::{Backend, select};
-use std::time::Instant;
 
 pub use chaos_engine::select::{Choice, Position, Source};
-
-/// One process's own `times` budget and `window` clock. A process is one program in one
-/// process: a forked child and an exec'd program each start a fresh one, as under the shim.
-pub struct Budget {
-    /// When the process started: its exec, or its fork.
-    pub start: Instant,
-    /// Per rule, injections so far in this process.
-    pub injected: Vec<u64>,
-}
-
-impl Budget {
-    pub fn new(rules: usize, start: Instant) -> Budget {
-        Budget {
-            start,
-            injected: vec![0; rules],
-        }
-    }
-}
 
 struct Held<'a, F> {
     target: &'a Target,

@@ -9,7 +9,6 @@
 //! count the shim keeps, because both start at the connection's start.
 
 use super::sys;
-use super::target::Proc;
 use chaos_engine::inject::conn_key;
 use chaos_engine::key::Dir;
 use chaos_engine::kind::FdKind;
@@ -102,9 +101,14 @@ pub fn kind_of(fd: RawFd) -> Option<(FdKind, bool)> {
 
 impl FdView {
     /// Classifies our copy of a target fd, numbering it as a new connection of its kind and role
-    /// (`hint`: Out for a connect; otherwise a connected stream socket we did not see connect
+    /// from the process's `ordinals` (`hint`: Out for a connect; otherwise a connected stream socket we did not see connect
     /// is taken as accepted).
-    pub fn new(ours: OwnedFd, proc: &mut Proc, policy: &Policy, hint: Role) -> Option<FdView> {
+    pub fn new(
+        ours: OwnedFd,
+        ordinals: &mut [[u32; 4]; 7],
+        policy: &Policy,
+        hint: Role,
+    ) -> Option<FdView> {
         let fd = ours.as_raw_fd();
         let ident = identity(fd)?;
         let (kind, stream) = kind_of(fd)?;
@@ -134,8 +138,8 @@ impl FdView {
             local: local.endpoint(),
             path: path.as_deref(),
         });
-        let ordinal = proc.ordinals[kind as usize][role as usize];
-        proc.ordinals[kind as usize][role as usize] += 1;
+        let ordinal = ordinals[kind as usize][role as usize];
+        ordinals[kind as usize][role as usize] += 1;
         Some(FdView {
             ours: Some(ours),
             ident,

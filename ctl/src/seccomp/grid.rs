@@ -5,7 +5,8 @@
 //! supervisor knows: the view's read offset and `rx_done`, the realism facts from our copy of
 //! the fd, the process's clock and `times`. Only TCP reads have offsets here (`FdView::offsets`).
 
-use super::decide::{self, Budget, Choice, Position, Source};
+use super::budget::Budget;
+use super::decide::{self, Choice, Position, Source};
 use super::facts::HeldFacts;
 use super::fdview::FdView;
 use super::target::Target;

@@ -4,12 +4,17 @@
 //! keys and log format as the shim. See docs/seccomp-backend.md.
 //!
 //! - `filter`: the BPF program and its installation; `launcher`: `chaos-ctl __seccomp-exec`.
-//! - `server`: where launchers hand over their listeners; `supervisor`: the notification loop.
-//! - `target`: the run's settings and each process's state; `fdview`: our copy of one fd.
+//! - `server`: where launchers hand over their listeners; `live`: which launched programs still
+//!   have a supervisor at work; `supervisor`: the notification loop, over `state` (what it holds).
+//! - `target`: the run's settings and each process's state; `fdview`: our copy of one fd;
+//!   `budget`: a process's `times` and `window` clock; `forks`: a forked child's key.
 //! - `calls`: one held call, decided and carried out; `decide`: the engine's choice of rule;
-//!   `partition`: cuts between the processes of a system, held from outside;
-//!   `grid`: stream reads' faults on the grid of offsets; `facts`: the realism model's facts; `events`: the log lines; `sys`: the system calls.
+//!   `breaks`: resets and shutdowns on our copy; `partition`: cuts between the processes of a
+//!   system, held from outside; `grid`: stream reads' faults on the grid of offsets; `facts`:
+//!   the realism model's facts; `events`: the log lines; `sys`: the system calls.
 
+mod breaks;
+mod budget;
 mod calls;
 mod decide;
 mod events;
@@ -19,8 +24,10 @@ pub mod filter;
 mod forks;
 mod grid;
 pub mod launcher;
+pub mod live;
 mod partition;
 pub mod server;
+mod state;
 mod supervisor;
 mod sys;
 mod target;

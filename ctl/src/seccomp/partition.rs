@@ -25,7 +25,7 @@
 //! thread.
 
 use super::fdview::{FdView, ip_port};
-use super::supervisor::Supervisor;
+use super::state::Supervisor;
 use super::sys::{self, Answer};
 use super::target::Cuts;
 use chaos_engine::key::Dir;
@@ -168,7 +168,7 @@ impl Supervisor {
                         && started.elapsed().as_nanos() as u64 >= ns
                     {
                         if let Some(fd) = &hold.at_limit {
-                            super::calls::reset(fd.as_raw_fd());
+                            super::breaks::reset(fd.as_raw_fd());
                         }
                         break answer;
                     }

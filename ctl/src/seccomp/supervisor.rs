@@ -5,43 +5,18 @@
 
 use super::calls;
 use super::events::{self, Log};
+use super::state::{Counts, Exec, Supervisor};
 use super::sys::{self, Answer};
 use super::target::{Proc, Target};
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Instant;
 
-pub struct Supervisor {
-    pub listener: std::sync::Arc<OwnedFd>,
-    pub target: Target,
-    pub log: Log,
-    pub procs: HashMap<i32, Proc>,
-    /// Thread id to process id.
-    tgids: HashMap<i32, i32>,
-    /// Processes whose exec we let run and that have made no call since: if one exits without
-    /// making any, its `start` line is written from what its exec asked for.
-    pending: HashMap<i32, Exec>,
-    /// Bumped whenever `procs` or `pending` gains or loses a process (the poll set follows).
-    generation: usize,
-    counts: Counts,
-}
-
 /// How a process we adopt came to be: when it started (its exec, or its fork), and for a forked
 /// child that has not exec'd, its key and its place among its parent's forks.
 struct Birth {
     at: Instant,
     fork: Option<(u64, u64)>,
-}
-
-/// An exec we let run: the program and arguments it asked for.
-struct Exec {
-    pidfd: OwnedFd,
-    exe: String,
-    cmdline: Vec<u8>,
-    /// Its parent and cwd at the exec: by the time it is logged it may be reaped.
-    lineage: (i32, Option<String>),
-    /// When the exec was let run: the new program's start, for `window`.
-    at: Instant,
 }
 
 /// Supervises the target whose filter notifies `calls` (`filter::calls_for`).
@@ -120,39 +95,6 @@ pub fn supervise(listener: OwnedFd, target: Target, calls: &[libc::c_long]) {
             }
             break;
         }
-    }
-}
-
-/// How many calls of each kind the filter handed over, for `CHAOS_DEBUG` (in chaos-ctl's own
-/// environment): what a policy costs under this backend is its notifications.
-struct Counts(Vec<(libc::c_long, u64)>);
-
-impl Counts {
-    /// Every call a filter may notify, those this one does not included (they stay at 0).
-    fn new() -> Counts {
-        Counts(super::filter::all().map(|(nr, _)| (*nr, 0)).collect())
-    }
-
-    fn add(&mut self, nr: i32) {
-        if let Some(c) = self
-            .0
-            .iter_mut()
-            .find(|(n, _)| *n == libc::c_long::from(nr))
-        {
-            c.1 += 1;
-        }
-    }
-
-    fn report(&self) {
-        if std::env::var_os("CHAOS_DEBUG").is_none_or(|v| v.is_empty()) {
-            return;
-        }
-        let counts: Vec<String> = self
-            .0
-            .iter()
-            .map(|(nr, n)| format!("{}={n}", super::filter::name(*nr)))
-            .collect();
-        eprintln!("chaos: debug: seccomp notifications: {}", counts.join(" "));
     }
 }
 
@@ -278,7 +220,7 @@ impl Supervisor {
             connects: [0; 7],
             waits: 0,
             seen: self.target.generation(),
-            budget: super::decide::Budget::new(self.target.policy.rules.len(), start),
+            budget: super::budget::Budget::new(self.target.policy.rules.len(), start),
             forks: super::forks::Forks::new(fork.map_or(0, |(_, n)| n)),
         };
         let via = if fork.is_some() { "fork" } else { "exec" };
@@ -366,7 +308,7 @@ impl Supervisor {
         if self.procs.is_empty() && self.pending.is_empty() {
             self.counts.report();
         }
-        super::server::ended(tgid);
+        super::live::ended(tgid);
     }
 
     /// Forgets a process whose exec is under way: after it, it is a new program with a new key.

@@ -155,7 +155,7 @@ pub struct Proc {
     /// The control page's generation this process last logged having seen.
     pub seen: u64,
     /// Its own `times` budget and `window` clock.
-    pub budget: super::decide::Budget,
+    pub budget: super::budget::Budget,
     /// Its forks so far, for its children's keys.
     pub forks: super::forks::Forks,
 }

@@ -76,14 +76,14 @@ pub fn observe(pid: i32) -> Option<Observed> {
     if libc::WIFSTOPPED(st) {
         return Some(Observed::Stopped);
     }
-    crate::seccomp::server::settle(pid);
+    crate::seccomp::live::settle(pid);
     Some(Observed::Exited(ExitStatus::from_raw(st)))
 }
 
 /// The workload's status once it has ended (its exit logged).
 pub fn workload_ended(pid: i32, log: &std::path::Path) -> Option<ExitStatus> {
     let status = crate::signals::reap(pid, false).ok()??;
-    crate::seccomp::server::settle(pid);
+    crate::seccomp::live::settle(pid);
     crate::events::append_exit(log, pid, status);
     Some(status)
 }
