@@ -11,6 +11,7 @@
 //! hang it. Stalls become delays of the same length here, logged as `degraded`.
 
 use super::breaks::break_connection;
+use super::budget::Budget;
 use super::decide::{self, Choice, Position};
 use super::events::{self, Applied, OnCall};
 use super::facts::{HeldFacts, shut_state};
@@ -18,6 +19,7 @@ use super::fdview::{FdView, Role};
 use super::grid;
 use super::state::Supervisor;
 use super::sys::{self, Answer};
+use super::target::Target;
 use chaos_engine::fault::Fault;
 use chaos_engine::inject::{connects_key, named_key};
 use chaos_engine::key::Site;
@@ -239,16 +241,12 @@ fn data(
         return grid_read(s, tgid, tid, n, op, (at, call, pos), rules);
     }
     let view: &FdView = view;
-    let decision = decide::decide(
+    let decision = decide_on_fd(
         &mut s.target,
         &mut proc.budget,
-        op,
-        at,
-        rules,
-        |fault, ctx, param| {
-            let mut facts = HeldFacts { view, tid };
-            realise::realise(fault, ctx, &call, &mut facts, param)
-        },
+        (op, at, rules),
+        (view, tid),
+        &call,
     )?;
     let d = decision;
     let on = OnCall::new(op, fd, tid, Some(view), Some(requested as u64));
@@ -698,16 +696,12 @@ fn connect(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> 
         requested: 0,
     };
     let call = shape(Op::Connect, view, 0, 0);
-    let d = decide::decide(
+    let d = decide_on_fd(
         &mut s.target,
         &mut proc.budget,
-        Op::Connect,
-        at,
-        mask,
-        |fault, ctx, param| {
-            let mut facts = HeldFacts { view, tid };
-            realise::realise(fault, ctx, &call, &mut facts, param)
-        },
+        (Op::Connect, at, mask),
+        (view, tid),
+        &call,
     )?;
     let on = OnCall::new(Op::Connect, fd, tid, Some(view), None);
     common(s, tgid, n, on, d, Applied::default())
@@ -751,16 +745,12 @@ fn accept(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> O
     };
     let view: &FdView = view;
     let call = shape(op, view, 0, 0);
-    let d = decide::decide(
+    let d = decide_on_fd(
         &mut s.target,
         &mut proc.budget,
-        op,
-        at,
-        rules,
-        |fault, ctx, param| {
-            let mut facts = HeldFacts { view, tid };
-            realise::realise(fault, ctx, &call, &mut facts, param)
-        },
+        (op, at, rules),
+        (view, tid),
+        &call,
     )?;
     let on = OnCall::new(op, fd, tid, Some(view), None);
     common(s, tgid, n, on, d, Applied::default())
@@ -808,16 +798,12 @@ fn setsockopt(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) 
     };
     let view: &FdView = view;
     let call = shape(Op::Setsockopt, view, 0, 0);
-    let d = decide::decide(
+    let d = decide_on_fd(
         &mut s.target,
         &mut proc.budget,
-        Op::Setsockopt,
-        at,
-        rules,
-        |fault, ctx, param| {
-            let mut facts = HeldFacts { view, tid };
-            realise::realise(fault, ctx, &call, &mut facts, param)
-        },
+        (Op::Setsockopt, at, rules),
+        (view, tid),
+        &call,
     )?;
     let on = OnCall::new(Op::Setsockopt, fd, tid, Some(view), None);
     common(s, tgid, n, on, d, Applied::default())
@@ -877,4 +863,19 @@ fn wait(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> Opt
     )?;
     let on = OnCall::new(Op::EpollWait, -1, tid, None, None);
     common(s, tgid, n, on, d, Applied::default())
+}
+
+/// The engine's choice for a call on a target fd: the realism model asks the supervisor's view
+/// of that fd (`view`, as thread `tid` sees it) about the call `call`.
+fn decide_on_fd(
+    target: &mut Target,
+    budget: &mut Budget,
+    (op, at, candidates): (Op, Position, u32),
+    (view, tid): (&FdView, i32),
+    call: &realise::Call,
+) -> Option<Choice> {
+    decide::decide(target, budget, op, at, candidates, |fault, ctx, param| {
+        let mut facts = HeldFacts { view, tid };
+        realise::realise(fault, ctx, call, &mut facts, param)
+    })
 }
