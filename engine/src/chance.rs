@@ -181,18 +181,7 @@ mod tests {
         assert!((400..600).contains(&fired), "{fired}");
     }
 
-    fn key(pos: u64) -> Key {
-        Key {
-            process: 1,
-            conn: 2,
-            rule: 0,
-            site: Site::Stream {
-                dir: Dir::Rx,
-                pos,
-                attempt: 0,
-            },
-        }
-    }
+    use crate::key::tests::key;
 
     #[test]
     fn same_key_same_draw_and_neighbours_differ() {

@@ -94,7 +94,7 @@ pub fn errno_name(value: i32) -> &'static str {
 }
 
 /// Errors a socket can have pending (from an RST, ICMP or timeout) and hand to any data call.
-const PENDING_NET: &[&str] = &[
+pub(crate) const PENDING_NET: &[&str] = &[
     "ECONNRESET",
     "ETIMEDOUT",
     "EHOSTUNREACH",

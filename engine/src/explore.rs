@@ -3,24 +3,16 @@
 //! model still has the last word at the place itself (a fault it refuses there does not fire,
 //! and explore reports it as "not possible here").
 
-use crate::errno::op_allowed_names;
+use crate::errno::{PENDING_NET, op_allowed_names};
 use crate::kind::FdKind;
 use crate::op::{Op, OpClass};
 
 /// Network errors a data call can return only on a socket (a pipe or a file never has a peer
-/// that resets it).
-const SOCKET_ONLY: &[&str] = &[
-    "ECONNRESET",
-    "ETIMEDOUT",
-    "EHOSTUNREACH",
-    "ENETUNREACH",
-    "ENETDOWN",
-    "EHOSTDOWN",
-    "ECONNREFUSED",
-    "EPROTO",
-    "ENOTCONN",
-    "ECONNABORTED",
-];
+/// that resets it): those a socket can have pending, and the two of a connection that never was
+/// or was aborted.
+fn socket_only(name: &str) -> bool {
+    PENDING_NET.contains(&name) || matches!(name, "ENOTCONN" | "ECONNABORTED")
+}
 
 /// Errnos that say the caller passed something wrong (a bad fd or buffer, a call that makes no
 /// sense on that fd): Linux returns them for a program's mistake, never to a valid call because
@@ -51,7 +43,7 @@ const CALLER_ERRORS: &[&str] = &[
 pub fn faults_for(op: Op, kind: FdKind) -> Vec<String> {
     let mut faults: Vec<String> = op_allowed_names(op)
         .into_iter()
-        .filter(|name| kind.is_socket() || !SOCKET_ONLY.contains(name))
+        .filter(|name| kind.is_socket() || !socket_only(name))
         .filter(|name| !CALLER_ERRORS.contains(name))
         .map(|name| format!("\"{name}\""))
         .collect();

@@ -231,10 +231,11 @@ pub fn accept_is_counted(nonblocking: bool, pending: bool) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn key(pos: u64) -> Key {
+    /// A key at receive offset `pos` (the other parts fixed), for tests here and in `chance`.
+    pub(crate) fn key(pos: u64) -> Key {
         Key {
             process: 1,
             conn: 2,
