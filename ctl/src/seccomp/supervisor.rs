@@ -169,6 +169,9 @@ impl Supervisor {
             .unwrap_or_default();
         let cmdline = std::fs::read(format!("/proc/{tgid}/cmdline")).unwrap_or_default();
         let lineage = events::lineage(tgid);
+        if forked {
+            self.adopt_parent(lineage.0, 16);
+        }
         // A child of a process we follow that has made no exec is that process forked: the
         // shim's key for it, from its parent's key and fork count.
         let fork = match self.procs.get_mut(&lineage.0) {
@@ -189,6 +192,25 @@ impl Supervisor {
             Birth { at: start, fork },
         );
         true
+    }
+
+    /// A forked child's first call can reach us before any of its parent's: the parent (exec'd
+    /// and not adopted yet, or itself forked and not seen yet) is adopted first, so the child's
+    /// key derives from its parent's, as the shim's does, and never repeats its parent's own.
+    /// `depth` bounds the walk up a chain of forks that made no call.
+    fn adopt_parent(&mut self, parent: i32, depth: u8) {
+        if self.procs.contains_key(&parent) || depth == 0 || parent <= 1 {
+            return;
+        }
+        if !self.pending.contains_key(&parent) {
+            // Followed only if it descends from a process we follow.
+            let grandparent = events::lineage(parent).0;
+            self.adopt_parent(grandparent, depth - 1);
+            if !self.procs.contains_key(&grandparent) {
+                return;
+            }
+        }
+        self.adopt(parent);
     }
 
     /// Records process `tgid` running `exe` with `cmdline` (NUL-terminated arguments).
