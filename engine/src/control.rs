@@ -10,14 +10,62 @@
 //! effect. This module is the layout and its accessors, over any memory (a mapped file in the shim
 //! and chaos-ctl, a vector in tests).
 
-use core::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+use core::sync::atomic::{
+    AtomicU8, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::SeqCst,
+};
 
 mod lineage;
 mod unlogged;
 pub use unlogged::{Unlogged, Unreadable, unreadable_policy_line};
 
 /// The first word of a control page of this layout (the digit changes with the layout).
-pub const MAGIC: u64 = u64::from_le_bytes(*b"CHAOSCP6");
+pub const MAGIC: u64 = u64::from_le_bytes(*b"CHAOSCP7");
+/// How long a writer waits for another before taking the page over as a dead writer's (about a
+/// second of spin hints; a live writer holds it for a few stores).
+const WRITER_SPINS: u32 = 1 << 24;
+/// How often a reader retries a snapshot torn by a writer before taking what it read.
+const READER_TRIES: u32 = 1024;
+
+/// The generation in generation word `raw` (see `Page::change`).
+#[inline(always)]
+pub fn generation_of(raw: u64) -> u64 {
+    raw >> 1
+}
+
+/// The generation and the rules it enabled, from the page's two words (a reader that keeps
+/// pointers to them, as the shim does): retried while a writer is at work or finished between
+/// the loads. No lock, no allocation; bounded, so a hook never waits on a stuck writer.
+pub fn snapshot(generation: &AtomicU64, enabled: &AtomicU64) -> (u64, u64) {
+    snapshot_around(generation, enabled, || {})
+}
+
+/// `snapshot`, with `between` run between the generation's load and the rules' (where a reader
+/// can be preempted), so that a test can make a change there.
+#[inline(always)]
+fn snapshot_around(
+    generation: &AtomicU64,
+    enabled: &AtomicU64,
+    mut between: impl FnMut(),
+) -> (u64, u64) {
+    let mut raw = generation.load(Acquire);
+    for _ in 0..READER_TRIES {
+        if raw & 1 == 0 {
+            between();
+            let on = enabled.load(Acquire);
+            let again = generation.load(Acquire);
+            if again == raw {
+                return (generation_of(raw), on);
+            }
+            raw = again;
+        } else {
+            core::hint::spin_loop();
+            raw = generation.load(Acquire);
+        }
+    }
+    // A writer that died mid-change: what is in force now is what calls are decided with.
+    (generation_of(raw), enabled.load(Acquire))
+}
+
 /// Processes a page can name (replicas and the workload); a cut row is a 64-bit mask.
 pub const MAX_PROCESSES: usize = 64;
 /// A process name's bytes in the directory (`kv#12`, `workload`).
@@ -226,8 +274,7 @@ impl<'a> Page<'a> {
         } else {
             0
         };
-        others.store(taken, SeqCst);
-        self.bump();
+        self.bump_after(|| others.store(taken, SeqCst));
     }
 
     /// The word `[durability]` journal records take their sequence numbers from.
@@ -311,10 +358,16 @@ impl<'a> Page<'a> {
     /// Bumped by every change.
     #[inline(always)]
     pub fn generation(&self) -> u64 {
-        self.words[W_GENERATION].load(Relaxed)
+        self.words[W_GENERATION].load(Relaxed) >> 1
     }
 
-    /// The word holding the generation, for a reader that keeps a pointer to it.
+    /// The generation and the rules it enabled, as one consistent pair (see `snapshot`).
+    pub fn snapshot(&self) -> (u64, u64) {
+        snapshot(&self.words[W_GENERATION], &self.words[W_ENABLED])
+    }
+
+    /// The word holding the generation (twice it, plus one while a change is under way: read it
+    /// through `generation_of` or `snapshot`), for a reader that keeps a pointer to it.
     pub fn generation_word(&self) -> &'a AtomicU64 {
         &self.words[W_GENERATION]
     }
@@ -331,20 +384,48 @@ impl<'a> Page<'a> {
     /// Switches rule `rule` on or off; returns whether that changed anything.
     pub fn set_enabled(&self, rule: usize, on: bool) -> bool {
         let bit = 1u64 << rule;
-        let before = if on {
-            self.words[W_ENABLED].fetch_or(bit, SeqCst)
-        } else {
-            self.words[W_ENABLED].fetch_and(!bit, SeqCst)
-        };
-        let changed = (before & bit != 0) != on;
-        if changed {
-            self.bump();
-        }
-        changed
+        self.change(|| {
+            let before = if on {
+                self.words[W_ENABLED].fetch_or(bit, SeqCst)
+            } else {
+                self.words[W_ENABLED].fetch_and(!bit, SeqCst)
+            };
+            (before & bit != 0) != on
+        })
     }
 
-    fn bump(&self) {
-        self.words[W_GENERATION].fetch_add(1, SeqCst);
+    /// A change that always counts as one.
+    fn bump_after(&self, f: impl FnOnce()) {
+        self.change(|| {
+            f();
+            true
+        });
+    }
+
+    /// Makes the change `f` (which says whether it changed anything) as the one writer of the
+    /// page, a new generation if it did. The generation word is a seqlock: odd while a writer is
+    /// at work, so that a reader never pairs a generation with what the next one enabled (a
+    /// process that logged "seen generation 1, nothing enabled" while generation 1 enabled a
+    /// rule was caught doing exactly that, preempted between its two loads).
+    fn change(&self, f: impl FnOnce() -> bool) -> bool {
+        let word = &self.words[W_GENERATION];
+        let mut spins = 0u32;
+        let held = loop {
+            let raw = word.load(SeqCst);
+            if raw & 1 == 0 {
+                if word.compare_exchange(raw, raw + 1, SeqCst, SeqCst).is_ok() {
+                    break raw;
+                }
+            } else if spins >= WRITER_SPINS {
+                // Its writer died between its two stores (killed mid-change): take over.
+                break raw - 1;
+            }
+            spins += 1;
+            core::hint::spin_loop();
+        };
+        let changed = f();
+        word.store(if changed { held + 2 } else { held }, SeqCst);
+        changed
     }
 
     pub fn process_count(&self) -> usize {
@@ -418,18 +499,19 @@ impl<'a> Page<'a> {
     /// Replaces the whole matrix (`rows[a]` bit `b`: a → b cut) at `now` (CLOCK_MONOTONIC ns).
     /// Rows that were already cut keep their start time.
     pub fn set_cuts(&self, rows: &[u64; MAX_PROCESSES], now: u64) {
-        for (a, row) in rows.iter().enumerate() {
-            let before = self.words[W_CUT + a].swap(*row, SeqCst);
-            let since = &self.words[W_CUT_SINCE + a];
-            match (before, *row) {
-                (_, 0) => since.store(0, SeqCst),
-                (0, _) => since.store(now.max(1), SeqCst),
-                _ => {}
+        self.bump_after(|| {
+            for (a, row) in rows.iter().enumerate() {
+                let before = self.words[W_CUT + a].swap(*row, SeqCst);
+                let since = &self.words[W_CUT_SINCE + a];
+                match (before, *row) {
+                    (_, 0) => since.store(0, SeqCst),
+                    (0, _) => since.store(now.max(1), SeqCst),
+                    _ => {}
+                }
             }
-        }
-        let any = rows.iter().any(|r| *r != 0);
-        self.words[W_ANY_CUT].store(any as u64, SeqCst);
-        self.bump();
+            let any = rows.iter().any(|r| *r != 0);
+            self.words[W_ANY_CUT].store(any as u64, SeqCst);
+        });
     }
 
     /// Who owns `port` (listens on it, or connected from it): a directory index.
@@ -524,6 +606,43 @@ mod tests {
             (0..WORDS).map(|_| AtomicU64::new(7)).collect(),
             (0..PORTS).map(|_| AtomicU8::new(3)).collect(),
         )
+    }
+
+    /// A reader preempted between its two loads while a rule is switched on does not pair the
+    /// old generation with the new rules: it reads again and gets the new generation.
+    #[test]
+    fn a_snapshot_never_pairs_a_generation_with_another_ones_rules() {
+        let (w, p) = memory();
+        let page = Page::over(&w, &p).unwrap();
+        page.init(&[], &["r"], 0, "");
+        assert_eq!(page.snapshot(), (0, 0));
+        let mut changes = 0;
+        let got = snapshot_around(&w[W_GENERATION], &w[W_ENABLED], || {
+            if changes == 0 {
+                assert!(page.set_enabled(0, true));
+            }
+            changes += 1;
+        });
+        assert_eq!(got, (1, 1), "generation 1 is the one that enabled rule 0");
+        assert_eq!(changes, 2, "read once more after the change");
+        assert!(!page.set_enabled(0, true), "no change, no new generation");
+        assert_eq!(page.generation(), 1);
+    }
+
+    /// While a writer is at work (the word odd), a reader waits for it rather than read half a
+    /// change.
+    #[test]
+    fn a_change_in_progress_is_waited_for() {
+        let (w, p) = memory();
+        let page = Page::over(&w, &p).unwrap();
+        page.init(&[], &["r"], 0, "");
+        w[W_GENERATION].store(1, SeqCst); // a writer holds it, mid-change
+        let mut tries = 0;
+        let got = snapshot_around(&w[W_GENERATION], &w[W_ENABLED], || tries += 1);
+        assert_eq!(tries, 0, "nothing read while the change was under way");
+        assert_eq!(got, (0, 0));
+        w[W_GENERATION].store(2, SeqCst); // it finished: generation 1
+        assert_eq!(page.snapshot(), (1, 0));
     }
 
     #[test]

@@ -191,14 +191,21 @@ fn cut_with(peer_port: u16, dir: chaos_engine::key::Dir) -> bool {
 #[inline(always)]
 pub fn observe(rt: &crate::runtime::Runtime, conn: u64, site: Site) {
     // SAFETY: GENERATION points at NO_GENERATION or into the page, mapped for the process's life.
-    let g = unsafe { (*GENERATION.load(Relaxed)).load(Relaxed) };
-    if g != SEEN.load(Relaxed) && SEEN.swap(g, Relaxed) != g {
+    let word = unsafe { &*GENERATION.load(Relaxed) };
+    if chaos_engine::control::generation_of(word.load(Relaxed)) == SEEN.load(Relaxed) {
+        return;
+    }
+    // SAFETY: ENABLED points at DEFAULT_ENABLED or into the page, mapped for the process's life.
+    let on = unsafe { &*ENABLED.load(Relaxed) };
+    // The generation and what it enabled as one pair: two plain loads could straddle a change.
+    let (g, on) = chaos_engine::control::snapshot(word, on);
+    if SEEN.swap(g, Relaxed) != g {
         let place = Place {
             process: crate::runtime::PROCESS_KEY.load(Relaxed),
             conn,
             site,
         };
-        crate::log::write_control_seen(rt, g, &place, enabled());
+        crate::log::write_control_seen(rt, g, &place, on as u32);
     }
 }
 

@@ -259,15 +259,14 @@ fn endpoint_text(a: &super::sys::SockAddr) -> Option<String> {
 }
 
 /// `{"ev":"control","what":"seen",...}`: the first call of `proc` a rule was decided on after
-/// the control page changed, as the shim logs it, with the rules enabled from then on.
+/// the control page changed, as the shim logs it, with the rules that generation enabled.
 pub fn control_seen(
     log: &mut Log,
     target: &Target,
     proc: &Proc,
-    generation: u64,
+    (generation, enabled): (u64, u32),
     at: &chaos_engine::key::Place,
 ) {
-    let enabled = target.enabled();
     log.emit(&schema::Event::Control(schema::ControlLine {
         ts_ns: now_ns(),
         generation,

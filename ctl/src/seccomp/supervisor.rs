@@ -133,13 +133,14 @@ impl Supervisor {
         let Some(at) = self.target.last_place else {
             return;
         };
-        let generation = self.target.generation();
+        let (generation, enabled) = self.target.control_snapshot();
         if let Some(proc) = self.procs.get_mut(&tgid)
             && proc.seen != generation
         {
             proc.seen = generation;
             let proc = &self.procs[&tgid];
-            events::control_seen(&mut self.log, &self.target, proc, generation, &at);
+            let seen = (generation, enabled);
+            events::control_seen(&mut self.log, &self.target, proc, seen, &at);
         }
     }
 

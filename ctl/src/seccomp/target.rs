@@ -112,6 +112,17 @@ impl Target {
         self.control.as_ref().map_or(0, |p| p.page().generation())
     }
 
+    /// The control page's generation and the rules it enabled, read as one pair.
+    pub fn control_snapshot(&self) -> (u64, u32) {
+        match &self.control {
+            Some(page) => {
+                let (generation, enabled) = page.page().snapshot();
+                (generation, enabled as u32)
+            }
+            None => (0, self.initially),
+        }
+    }
+
     /// The run's page and this process's place in its directory, when partitions can cut it.
     pub fn cuts(&self) -> Option<Cuts> {
         let me = self.me?;
