@@ -334,7 +334,8 @@ fn machines(
     let log = dir.join("sys.jsonl");
     let r = run(
         std::process::Command::new(&bins().ctl)
-            .args(["run", "-q", "--duration", "2s", "--policy"])
+            // Long enough for both restarted lives to write on a loaded machine (2 s was not).
+            .args(["run", "-q", "--duration", "5s", "--policy"])
             .arg(&policy)
             .arg("--log")
             .arg(&log),
