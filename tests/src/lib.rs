@@ -294,9 +294,9 @@ pub fn read_log(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-/// Every line of a log in the engine's schema. Panics on a line that does not parse into it, or
-/// that has a field the schema does not know (serialising the parsed line back would lose it): the
-/// schema must say everything the shim writes.
+/// Every line of a log in the engine's schema. Panics on a line that does not parse into it, of a
+/// kind it does not know, or with a field it does not know (serialising the parsed line back
+/// would lose it): the schema must say everything the shim and chaos-ctl write.
 pub fn read_events(path: &Path) -> Vec<Event> {
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("read log {}: {e}", path.display()));
@@ -306,6 +306,12 @@ pub fn read_events(path: &Path) -> Vec<Event> {
                 .unwrap_or_else(|e| panic!("torn or invalid log line ({e}): {l}"));
             let event: Event = serde_json::from_str(l)
                 .unwrap_or_else(|e| panic!("a log line outside the event schema ({e}): {l}"));
+            // A kind the schema does not know reads as `Other`, which the comparison below would
+            // also catch, but less clearly.
+            assert!(
+                event != Event::Other,
+                "a kind of line missing from chaos_engine::event::schema: {l}"
+            );
             let back = serde_json::to_value(&event).expect("events serialise");
             let unknown: Vec<&String> = raw
                 .as_object()
@@ -326,6 +332,14 @@ pub fn read_events(path: &Path) -> Vec<Event> {
 /// The injected faults and quirks of a log read with `read_events`.
 pub fn fault_events(events: &[Event]) -> Vec<&Fault> {
     events.iter().filter_map(Event::as_fault).collect()
+}
+
+/// How many faults of a log read with `read_events` say `fault` (`short`, `stall`, an errno...).
+pub fn count_fault_events(events: &[Event], fault: &str) -> usize {
+    fault_events(events)
+        .iter()
+        .filter(|f| f.fault == fault)
+        .count()
 }
 
 /// A fault's decision key; panics, saying why, if it has none or the key does not parse.

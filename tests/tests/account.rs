@@ -2,6 +2,7 @@
 //! faults, what a `[[disk]]` did, changes undone after a crash and undos that failed — and say in
 //! words how the program ended.
 
+use chaos_engine::event::schema::DurabilityLine;
 use chaos_tests::*;
 use std::process::Command;
 
@@ -53,8 +54,8 @@ fn a_disk_runs_short_write_and_refusals_are_counted_by_summary_and_report() {
         r.stdout,
         "30000\n30000\n5536\nNo space left on device\nNo space left on device\n"
     );
-    let log = read_log(&dir.join("d.jsonl"));
-    let disk = log.iter().filter(|e| e["ev"] == "disk").count();
+    let log = read_events(&dir.join("d.jsonl"));
+    let disk = log.iter().filter_map(Event::as_disk).count();
     assert_eq!(disk, 3, "{log:?}");
     assert!(
         r.stderr.contains("chaos: 0 faults, 3 disk effects in "),
@@ -117,7 +118,7 @@ print("saved", flush=True)
 os.kill(os.getpid(), signal.SIGKILL)
 "#;
 
-fn crash_save(how: &str) -> (Finished, Vec<serde_json::Value>) {
+fn crash_save(how: &str) -> (Finished, Vec<Event>) {
     let dir = TempDir::new(&format!("account-undo-{how}"));
     let data = dir.join("data");
     let policy = format!("[durability]\npath = \"{}/*\"\n", data.display());
@@ -137,13 +138,14 @@ fn crash_save(how: &str) -> (Finished, Vec<serde_json::Value>) {
         30,
     );
     assert_eq!(r.stdout, "saved\n", "{}", r.describe());
-    let log = read_log(&dir.join("u.jsonl"));
+    let log = read_events(&dir.join("u.jsonl"));
     (r, log)
 }
 
-fn durability_lines<'a>(log: &'a [serde_json::Value], what: &str) -> Vec<&'a serde_json::Value> {
+fn durability_lines<'a>(log: &'a [Event], what: &str) -> Vec<&'a DurabilityLine> {
     log.iter()
-        .filter(|e| e["ev"] == "durability" && e["what"] == what)
+        .filter_map(Event::as_durability)
+        .filter(|e| e.what == what)
         .collect()
 }
 
@@ -183,13 +185,13 @@ fn an_undo_that_fails_is_logged_and_summarised_as_a_failure() {
     let (r, log) = crash_save("break");
     let failed = durability_lines(&log, "undo-failed");
     assert_eq!(failed.len(), 1, "{log:?}");
-    assert_eq!(failed[0]["op"], "rename", "{log:?}");
-    let error = failed[0]["error"].as_str().unwrap_or_default();
+    assert_eq!(failed[0].op.as_deref(), Some("rename"), "{log:?}");
+    let error = failed[0].error.as_deref().unwrap_or_default();
     assert!(error.contains("Not a directory"), "{log:?}");
     assert!(
         durability_lines(&log, "undone")
             .iter()
-            .all(|e| e["op"] != "rename"),
+            .all(|e| e.op.as_deref() != Some("rename")),
         "a failed undo logged as undone: {log:?}"
     );
     assert!(r.stderr.contains(", 1 failed undo"), "{}", r.stderr);
@@ -261,12 +263,10 @@ fn a_systems_kills_pauses_and_restarts_are_counted_by_summary_and_report() {
         60,
     );
     assert_eq!(r.code(), Some(0), "{}", r.describe());
-    let acted = read_log(&log)
+    let acted = read_events(&log)
         .iter()
-        .filter(|e| {
-            e["ev"] == "process"
-                && ["kill", "pause", "oom", "restart"].contains(&e["what"].as_str().unwrap_or(""))
-        })
+        .filter_map(Event::as_process)
+        .filter(|e| ["kill", "pause", "oom", "restart"].contains(&e.what.as_str()))
         .count();
     assert!(acted >= 3, "the schedule did too little to test: {acted}");
     assert!(

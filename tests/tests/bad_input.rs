@@ -195,15 +195,15 @@ fn static_binaries_are_refused_by_the_preload_backend_unless_forced() {
         20,
     );
     assert_eq!(auto.code(), Some(0), "{}", auto.describe());
-    let events = read_log(&log);
+    let events = read_events(&log);
     let start = events
         .iter()
-        .find(|e| e["ev"] == "start")
+        .find_map(Event::as_start)
         .unwrap_or_else(|| panic!("a start line: {events:?}"));
-    assert_eq!(start["backend"], "seccomp", "{start}");
-    assert_eq!(start["exe"], exe.to_str().unwrap(), "{start}");
-    assert!(start["ppid"].as_i64().is_some_and(|p| p > 1), "{start}");
-    assert!(start["cwd"].is_string(), "{start}");
+    assert_eq!(start.backend.as_deref(), Some("seccomp"), "{start:?}");
+    assert_eq!(start.exe.as_deref(), exe.to_str(), "{start:?}");
+    assert!(start.ppid > 1, "{start:?}");
+    assert!(start.cwd.is_some(), "{start:?}");
     let forced = run(
         &mut ctl(&[
             "run",

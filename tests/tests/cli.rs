@@ -116,8 +116,8 @@ fn summary_report_and_json_report_agree_with_the_log() {
     );
     assert_eq!(r.code(), Some(0), "{}", r.describe());
     assert_eq!(r.stdout.trim(), "200000");
-    let log = read_log(&dir.join("r.jsonl"));
-    let n = faults(&log).len();
+    let log = read_events(&dir.join("r.jsonl"));
+    let n = fault_events(&log).len();
     assert!(n > 0);
     assert!(
         r.stderr.contains(&format!(

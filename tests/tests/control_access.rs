@@ -83,10 +83,11 @@ fn a_process_run_as_another_user_gets_the_page_and_nobody_else_does() {
         r.describe()
     );
     // nobody's process mapped the page and logged its start.
-    let log = read_log(&dir.join("u.jsonl"));
+    let log = read_events(&dir.join("u.jsonl"));
     assert!(
         log.iter()
-            .any(|e| e["ev"] == "start" && e["process"] == "idle"),
+            .filter_map(Event::as_start)
+            .any(|s| s.process.as_deref() == Some("idle")),
         "{log:?}"
     );
 }

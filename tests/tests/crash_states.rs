@@ -9,13 +9,14 @@ fn python() -> std::path::PathBuf {
     require("python3").expect("python3")
 }
 
-fn undone(log: &[serde_json::Value]) -> Vec<(String, String)> {
+fn undone(log: &[Event]) -> Vec<(String, String)> {
     log.iter()
-        .filter(|e| e["ev"] == "durability" && e["what"] == "undone")
+        .filter_map(Event::as_durability)
+        .filter(|e| e.what == "undone")
         .map(|e| {
             (
-                e["op"].as_str().unwrap().to_string(),
-                e["why"].as_str().unwrap().to_string(),
+                e.op.clone().expect("an undone change names its op"),
+                e.why.clone().expect("an undone change says why"),
             )
         })
         .collect()
@@ -34,11 +35,7 @@ fn append_log_policy(data: &std::path::Path, model: &str) -> String {
 
 /// Runs the append-log program (compiled into DIR) on DATA/log under `policy`; what the file
 /// holds afterwards (None: it is gone), and the run's log.
-fn append_log_under(
-    dir: &TempDir,
-    policy: &str,
-    log: &str,
-) -> (Option<String>, Vec<serde_json::Value>) {
+fn append_log_under(dir: &TempDir, policy: &str, log: &str) -> (Option<String>, Vec<Event>) {
     let program = dir.join("append_log");
     if !program.exists() {
         compile_c("append_log", dir.path(), &[]);
@@ -56,12 +53,12 @@ fn append_log_under(
     assert_eq!(r.status.signal(), Some(libc::SIGKILL), "{}", r.describe());
     (
         std::fs::read_to_string(&file).ok(),
-        read_log(&dir.join(log)),
+        read_events(&dir.join(log)),
     )
 }
 
 /// The append log under `model` in a fresh directory.
-fn append_log(model: &str) -> (Option<String>, Vec<serde_json::Value>) {
+fn append_log(model: &str) -> (Option<String>, Vec<Event>) {
     let dir = TempDir::new(&format!("crash-append-{model}"));
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
@@ -166,7 +163,7 @@ fn a_grandchilds_crash_is_undone_before_its_parent_reads_the_file() {
     assert_eq!(r.code(), Some(0), "{}", r.describe());
     assert_eq!(r.stdout, "after: durable\n", "{}", r.describe());
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "durable\n");
-    let log = read_log(&dir.join("g.jsonl"));
+    let log = read_events(&dir.join("g.jsonl"));
     assert_eq!(undone(&log), [("write".into(), "not fsynced".into())]);
 }
 
@@ -209,7 +206,7 @@ fn ext4_truncate_to_zero_and_rewrite_keeps_the_old_or_the_new_content_never_empt
 
 /// Runs a python script under `[durability]` over DATA (holding `wal` = "0123456789\n"), which
 /// ends by killing itself; what `wal` holds afterwards and the run's log.
-fn crash_after(name: &str, script: &str) -> (String, Vec<serde_json::Value>) {
+fn crash_after(name: &str, script: &str) -> (String, Vec<Event>) {
     let dir = TempDir::new(&format!("crash-{name}"));
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
@@ -230,8 +227,13 @@ fn crash_after(name: &str, script: &str) -> (String, Vec<serde_json::Value>) {
         30,
     );
     assert_eq!(r.status.signal(), Some(libc::SIGKILL), "{}", r.describe());
-    let log = read_log(&dir.join("w.jsonl"));
-    let errors: Vec<&serde_json::Value> = log.iter().filter(|e| e.get("error").is_some()).collect();
+    let log = read_events(&dir.join("w.jsonl"));
+    // Only a failed undo has an `error`.
+    let errors: Vec<_> = log
+        .iter()
+        .filter_map(Event::as_durability)
+        .filter(|e| e.error.is_some())
+        .collect();
     assert!(errors.is_empty(), "no undo may fail: {errors:?}");
     (std::fs::read_to_string(&wal).unwrap(), log)
 }
@@ -404,7 +406,7 @@ fn sync_makes_everything_durable() {
         std::fs::read_to_string(&file).ok().as_deref(),
         Some("kept\n")
     );
-    assert!(undone(&read_log(&dir.join("s.jsonl"))).is_empty());
+    assert!(undone(&read_events(&dir.join("s.jsonl"))).is_empty());
 }
 
 #[test]

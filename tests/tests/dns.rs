@@ -23,10 +23,11 @@ fn run_under(dir: &TempDir, log: &str, argv: &[&str]) -> Finished {
     run(&mut ctl_run(dir, Some(POLICY), log, argv), 60)
 }
 
-fn resolve_faults(dir: &TempDir, log: &str) -> Vec<serde_json::Value> {
-    read_log(&dir.join(log))
+fn resolve_faults(dir: &TempDir, log: &str) -> Vec<Fault> {
+    fault_events(&read_events(&dir.join(log)))
         .into_iter()
-        .filter(|e| e["ev"] == "fault" && e["fd"] == -1)
+        .filter(|f| f.fd == -1)
+        .cloned()
         .collect()
 }
 
@@ -66,12 +67,15 @@ except socket.gaierror as e:
     );
     assert!(r.stdout.contains("gethostbyname -3"), "{}", r.describe());
     let faults = resolve_faults(&dir, "py.jsonl");
-    let hosts: Vec<&str> = faults.iter().map(|f| f["host"].as_str().unwrap()).collect();
+    let hosts: Vec<&str> = faults
+        .iter()
+        .map(|f| f.host.as_deref().expect("a resolve fault names its host"))
+        .collect();
     assert_eq!(hosts, ["db.internal", "gone.example", "cache.internal"]);
     assert!(
         faults
             .iter()
-            .all(|f| f["key"].as_str().unwrap().ends_with("/resolve#0"))
+            .all(|f| f.key.as_deref().expect("a key").ends_with("/resolve#0"))
     );
 }
 
@@ -116,7 +120,12 @@ fn node_dns_lookup_in_the_thread_pool_sees_it() {
     let faults = resolve_faults(&dir, "node.jsonl");
     assert_eq!(faults.len(), 1, "{faults:?}");
     // libuv's worker thread made the call, not the main thread.
-    assert_ne!(faults[0]["tid"], faults[0]["pid"], "{:?}", faults[0]);
+    let f = &faults[0];
+    assert_ne!(
+        f.header.tid.expect("a fault has its tid"),
+        f.header.pid,
+        "{f:?}"
+    );
 }
 
 /// A lookup fault has a key like any other: `freeze` pins it and `replay` reaches it again.

@@ -32,11 +32,7 @@ if end == "crash":
 
 /// Runs the saver under `[durability]` with `model` over DIR; what DIR holds afterwards, and the
 /// log.
-fn save(
-    model: &str,
-    mode: &str,
-    end: &str,
-) -> (Vec<String>, Option<String>, Vec<serde_json::Value>) {
+fn save(model: &str, mode: &str, end: &str) -> (Vec<String>, Option<String>, Vec<Event>) {
     let dir = TempDir::new(&format!("durable-{model}-{mode}-{end}"));
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
@@ -73,16 +69,17 @@ fn save(
         .collect();
     names.sort();
     let content = std::fs::read_to_string(data.join("config")).ok();
-    (names, content, read_log(&dir.join("d.jsonl")))
+    (names, content, read_events(&dir.join("d.jsonl")))
 }
 
-fn undone(log: &[serde_json::Value]) -> Vec<(String, String)> {
+fn undone(log: &[Event]) -> Vec<(String, String)> {
     log.iter()
-        .filter(|e| e["ev"] == "durability" && e["what"] == "undone")
+        .filter_map(Event::as_durability)
+        .filter(|e| e.what == "undone")
         .map(|e| {
             (
-                e["op"].as_str().unwrap().to_string(),
-                e["why"].as_str().unwrap().to_string(),
+                e.op.clone().expect("an undone change names its op"),
+                e.why.clone().expect("an undone change says why"),
             )
         })
         .collect()
@@ -160,7 +157,7 @@ fn after_a_failed_fsync_the_data_is_lost_though_a_later_fsync_succeeds() {
     // Linux dropped the dirty pages with the error (kernel-facts F4): the second fsync had
     // nothing left to write, so those bytes never reached the disk (zeros where they were),
     // while the size and what was written and synced after them did.
-    let log = read_log(&dir.join("f.jsonl"));
+    let log = read_events(&dir.join("f.jsonl"));
     assert_eq!(undone(&log), [("write".into(), "fsync failed".into())]);
     assert_eq!(
         std::fs::read(data.join("wal")).unwrap(),
@@ -212,7 +209,7 @@ fn sqlite_rounds(journal: &str, sync: &str) -> (String, usize) {
             "round {seed}: {}",
             r.describe()
         );
-        undone_total += undone(&read_log(&dir.join(&log))).len();
+        undone_total += undone(&read_events(&dir.join(&log))).len();
     }
     let argv = args("check");
     let r = run(std::process::Command::new(&argv[0]).args(&argv[1..]), 60);
@@ -280,10 +277,11 @@ fn sqlite_survives_attrition_crashes_of_its_process() {
         60,
     );
     assert_eq!(r.code(), Some(0), "{}", r.describe());
-    let events = read_log(&log);
+    let events = read_events(&log);
     let kills = events
         .iter()
-        .filter(|e| e["ev"] == "process" && e["what"] == "kill")
+        .filter_map(Event::as_process)
+        .filter(|e| e.what == "kill")
         .count();
     assert!(kills >= 3, "attrition crashed the process: {kills}");
     assert!(
@@ -385,7 +383,7 @@ fn an_unlink_whose_directory_was_not_synced_is_undone_by_a_crash() {
         "precious\n"
     );
     assert!(!data.join("gone").exists(), "a synced unlink stays");
-    let log = read_log(&dir.join("u.jsonl"));
+    let log = read_events(&dir.join("u.jsonl"));
     // ext4 (the default): the directory's fsync committed the journal, the unlink after it was
     // never committed.
     assert_eq!(

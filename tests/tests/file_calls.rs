@@ -158,34 +158,26 @@ fn each_file_call_fails_with_the_errno_its_rule_names_by_absolute_path() {
     let out = run_fixture(&dir, &fixture, Under::Policy(&policy), "f.jsonl");
     assert_eq!(out, UNDER_RULES);
 
-    let log = read_log(&dir.join("f.jsonl"));
-    let f = faults(&log);
-    let at = |op: &str| -> Vec<&serde_json::Value> {
-        f.iter().copied().filter(|e| e["op"] == op).collect()
-    };
+    let log = read_events(&dir.join("f.jsonl"));
+    let f = fault_events(&log);
+    let at = |op: &str| -> Vec<&Fault> { f.iter().copied().filter(|e| e.op == op).collect() };
+    let in_work = |name: &str| Some(format!("{}/{name}", work.display()));
     // The relative open is logged (and matched) as the absolute path it resolved to.
     let opens = at("open");
     assert_eq!(opens.len(), 2, "{opens:?}");
-    assert_eq!(opens[1]["path"], format!("{}/rel-blocked", work.display()));
-    assert_eq!(opens[1]["fd"], -1);
-    assert_eq!(
-        at("openat")[0]["path"],
-        format!("{}/at-blocked", work.display())
-    );
+    assert_eq!(opens[1].path, in_work("rel-blocked"));
+    assert_eq!(opens[1].fd, -1);
+    assert_eq!(at("openat")[0].path, in_work("at-blocked"));
     // Calls on an open file name it by its fd's path.
     let fsync = at("fsync");
     assert_eq!(fsync.len(), 1);
-    assert_eq!(fsync[0]["path"], format!("{}/data", work.display()));
-    assert_eq!(fsync[0]["kind"], "file");
-    assert_eq!(at("socket")[0]["kind"], "tcp");
+    assert_eq!(fsync[0].path, in_work("data"));
+    assert_eq!(fsync[0].kind.as_deref(), Some("file"));
+    assert_eq!(at("socket")[0].kind.as_deref(), Some("tcp"));
     // glibc's stdio opens and writes through internal aliases no preload library can see: the
     // stdio rules never fire, and stdio works as without us.
-    assert!(
-        f.iter()
-            .all(|e| !e["rule"].as_str().unwrap().starts_with("stdio")),
-        "{f:?}"
-    );
-    assert!(f.iter().all(|e| e["key"].is_string()));
+    assert!(f.iter().all(|e| !e.rule.starts_with("stdio")), "{f:?}");
+    assert!(f.iter().all(|e| e.key.is_some()));
 }
 
 #[test]
@@ -209,12 +201,12 @@ fn file_faults_freeze_and_replay_at_the_same_calls() {
     );
     let replayed = run_fixture(&dir, &fixture, Under::Policy(&r.stdout), "replay.jsonl");
     assert_eq!(replayed, UNDER_RULES);
-    let log = read_log(&dir.join("replay.jsonl"));
+    let log = read_events(&dir.join("replay.jsonl"));
     assert_eq!(
-        faults(&log).len(),
-        faults(&read_log(&dir.join("f.jsonl"))).len()
+        fault_events(&log).len(),
+        fault_events(&read_events(&dir.join("f.jsonl"))).len()
     );
-    assert!(faults(&log).iter().all(|e| e["rule"] == "inject"));
+    assert!(fault_events(&log).iter().all(|e| e.rule == "inject"));
 }
 
 #[test]
@@ -297,16 +289,19 @@ fn nginx_with_sendfile_on_delivers_the_file_intact_through_short_sendfiles() {
         std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
     );
     assert_eq!(sha256(&out), sha256(&www.join("big.bin")));
-    let log = read_log(&dir.join("nginx.jsonl"));
-    let shorts: Vec<_> = faults(&log)
+    let log = read_events(&dir.join("nginx.jsonl"));
+    let shorts: Vec<_> = fault_events(&log)
         .into_iter()
-        .filter(|f| f["op"] == "sendfile" && f["fault"] == "short")
+        .filter(|f| f.op == "sendfile" && f.fault == "short")
         .collect();
     assert!(!shorts.is_empty(), "nginx's sendfiles were cut short");
+    let returned = |f: &Fault| f.returned.expect("a short transfer says what it returned");
+    let requested = |f: &Fault| {
+        f.requested
+            .expect("a short transfer says what it asked for")
+    };
     assert!(
-        shorts
-            .iter()
-            .all(|f| f["returned"].as_i64().unwrap() < f["requested"].as_i64().unwrap()),
+        shorts.iter().all(|f| returned(f) < requested(f) as i64),
         "{shorts:?}"
     );
 }
@@ -347,8 +342,8 @@ fn an_fsync_error_reaches_every_description_open_at_the_time_once() {
         r.stdout,
         "a Input/output error\na ok\na2 ok\nb Input/output error\nb ok\nc ok\n"
     );
-    let log = read_log(&dir.join("e.jsonl"));
-    let reported: Vec<_> = log.iter().filter(|e| e["ev"] == "writeback").collect();
+    let log = read_events(&dir.join("e.jsonl"));
+    let reported: Vec<_> = log.iter().filter_map(Event::as_writeback).collect();
     assert_eq!(reported.len(), 1, "{reported:?}");
-    assert_eq!(reported[0]["errno"], "EIO");
+    assert_eq!(reported[0].errno.as_deref(), Some("EIO"));
 }

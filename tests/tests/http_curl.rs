@@ -69,16 +69,16 @@ fn curl_download_under_benign_is_intact_and_faulted() {
         r.stderr
     );
     drop(_server);
-    let mut events = read_log(&dir.join("curl.jsonl"));
-    events.extend(read_log(&dir.join("server.jsonl")));
+    let mut events = read_events(&dir.join("curl.jsonl"));
+    events.extend(read_events(&dir.join("server.jsonl")));
     assert!(
-        count_fault(&events, "short") > 0,
+        count_fault_events(&events, "short") > 0,
         "short reads/writes injected"
     );
     // Python's only handler is SIGINT's, and curl has none: a SIGINT means "stop", so no EINTR can
     // be blamed on it (realism: EINTR needs a harmless handler).
     assert!(
-        count_fault(&events, "EINTR") == 0,
+        count_fault_events(&events, "EINTR") == 0,
         "no EINTR without a harmless handler"
     );
 }
@@ -125,14 +125,14 @@ fn reset_on_recv_fails_curl_and_resets_the_server() {
         seen == "ConnectionResetError" || seen == "BrokenPipeError",
         "the server saw a real reset, got {seen}"
     );
-    let log = read_log(&dir.join("reset.jsonl"));
+    let log = read_events(&dir.join("reset.jsonl"));
     // The read before the reset may be held to end at the reset's offset (`effect = "held"`,
     // docs/determinism.md); the reset itself sends the RST.
-    let reset = faults(&log)
+    let reset = fault_events(&log)
         .into_iter()
-        .find(|f| f["effect"] != "held")
+        .find(|f| f.effect.as_deref() != Some("held"))
         .expect("the reset");
-    assert_eq!(reset["effect"], "rst-sent");
+    assert_eq!(reset.effect.as_deref(), Some("rst-sent"));
 }
 
 #[test]
@@ -156,11 +156,12 @@ fn refused_connect_makes_curl_exit_7() {
         "{}",
         r.describe()
     );
-    let log = read_log(&dir.join("refuse.jsonl"));
+    let log = read_events(&dir.join("refuse.jsonl"));
     // curl connects non-blocking: Linux says EINPROGRESS and reports the refusal through POLLERR
     // and SO_ERROR, which the shim makes the kernel itself do.
-    assert_eq!(faults(&log)[0]["fault"], "ECONNREFUSED");
-    assert_eq!(faults(&log)[0]["errno"], "EINPROGRESS");
-    assert_eq!(faults(&log)[0]["effect"], "refused-by-kernel");
-    assert_eq!(faults(&log)[0]["op"], "connect");
+    let f = fault_events(&log)[0];
+    assert_eq!(f.fault, "ECONNREFUSED");
+    assert_eq!(f.errno.as_deref(), Some("EINPROGRESS"));
+    assert_eq!(f.effect.as_deref(), Some("refused-by-kernel"));
+    assert_eq!(f.op, "connect");
 }

@@ -4,7 +4,6 @@
 //! checks what the program saw (its result line) and, where it matters, the event log.
 
 use chaos_tests::*;
-use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -23,14 +22,14 @@ fn under(
     policy: &str,
     name: &str,
     args: &[&str],
-) -> (Finished, Vec<Value>) {
+) -> (Finished, Vec<Event>) {
     let policy_path = dir.write(&format!("{name}.toml"), policy);
     let log = dir.join(&format!("{name}.jsonl"));
     let r = run(preloaded(bin, &policy_path, &log).args(args), 30);
     assert_eq!(r.code(), Some(0), "{name}: {}", r.describe());
-    let events = read_log(&log);
+    let events = read_events(&log);
     assert!(
-        events.iter().any(|e| e["ev"] == "start"),
+        events.iter().any(|e| e.as_start().is_some()),
         "{name}: the shim never loaded: {}",
         r.describe()
     );
@@ -125,13 +124,13 @@ fn calls_on_unconnected_sockets_return_what_linux_returns_unfaulted() {
         .split(',')
         .map(|f| f.parse().unwrap())
         .collect();
-    let on_them: Vec<&Value> = faults(&log)
+    let on_them: Vec<&Fault> = fault_events(&log)
         .into_iter()
-        .filter(|f| f["fd"].as_i64().is_some_and(|fd| fds.contains(&fd)))
+        .filter(|f| fds.contains(&i64::from(f.fd)))
         .collect();
     assert!(
         on_them.is_empty(),
-        "{} fault event(s) on fds {fds:?}, e.g. {}",
+        "{} fault event(s) on fds {fds:?}, e.g. {:?}",
         on_them.len(),
         on_them[0]
     );
@@ -274,7 +273,10 @@ fn a_big_blocking_pipe_write_to_a_slow_reader_can_be_short() {
         (20 * 4 * 1024 * 1024, 1),
         "{l}"
     );
-    assert!(count_fault(&log, "short") >= 1, "the shorts are logged");
+    assert!(
+        count_fault_events(&log, "short") >= 1,
+        "the shorts are logged"
+    );
 }
 
 const EINTR_PIPES: &str = "[[rules]]\non = [\"reads\", \"writes\"]\nfd = \"pipe\"\nprobability = 0.5\nfault = \"EINTR\"\n";
@@ -292,7 +294,7 @@ fn no_eintr_when_the_call_cannot_block_and_signals_are_blocked() {
         "no EINTR on reads of queued data or writes with room, all signals blocked: {l}"
     );
     assert_eq!((num(l, "other"), num(l, "bytes")), (0, 10_000), "{l}");
-    assert_eq!(count_fault(&log, "EINTR"), 0);
+    assert_eq!(count_fault_events(&log, "EINTR"), 0);
 }
 
 /// 4a'. Reads that really wait, but every signal is blocked in every thread: no handler can run
@@ -314,7 +316,7 @@ fn no_eintr_when_every_signal_is_blocked() {
         "no EINTR while every signal is blocked: {l}"
     );
     assert_eq!((num(l, "bytes"), num(l, "intact")), (200, 1), "{l}");
-    assert_eq!(count_fault(&log, "EINTR"), 0);
+    assert_eq!(count_fault_events(&log, "EINTR"), 0);
 }
 
 /// Invariant 4b: Handlers only for SIGTERM, SIGINT and SIGHUP (shutdown signals nobody sends a test
@@ -336,7 +338,7 @@ fn no_eintr_from_handlers_for_shutdown_signals_only() {
         "handlers for SIGTERM/SIGINT/SIGHUP alone do not make EINTR possible: {l}"
     );
     assert_eq!((num(l, "bytes"), num(l, "intact")), (200, 1), "{l}");
-    assert_eq!(count_fault(&log, "EINTR"), 0);
+    assert_eq!(count_fault_events(&log, "EINTR"), 0);
 }
 
 /// 4c (control). A SIGCHLD handler without SA_RESTART, unblocked, and reads that really wait:
@@ -357,7 +359,7 @@ fn eintr_where_a_sigchld_handler_could_run_during_a_wait() {
         "reads that wait with a SIGCHLD handler (no SA_RESTART) installed can be interrupted: {l}"
     );
     assert_eq!((num(l, "bytes"), num(l, "intact")), (200, 1), "{l}");
-    assert!(count_fault(&log, "EINTR") > 0);
+    assert!(count_fault_events(&log, "EINTR") > 0);
 }
 
 /// Invariant 4d: `signal = "SIGUSR1"` in a rule declares a signal the program expects: its handler then
@@ -388,7 +390,7 @@ fn a_rules_signal_names_the_signal_that_may_interrupt() {
         "without signal = \"SIGUSR1\" its handler alone does not make EINTR possible: {l}"
     );
     assert_eq!((num(l, "bytes"), num(l, "intact")), (200, 1), "{l}");
-    assert_eq!(count_fault(&log, "EINTR"), 0);
+    assert_eq!(count_fault_events(&log, "EINTR"), 0);
 }
 
 const SHORT_READS: &str = "[[rules]]\non = \"reads\"\nfd = [\"tcp\", \"unix\", \"pipe\"]\nprobability = 1.0\nfault = { short = \"1..90%\" }\n";
@@ -506,10 +508,10 @@ fn a_refused_nonblocking_connect_reports_like_linux() {
         l, linux_line,
         "the injected refusal must look like Linux's own (second line: a real refused connect)"
     );
-    let f = faults(&log);
+    let f = fault_events(&log);
     assert!(
         f.iter()
-            .any(|e| e["op"] == "connect" && e["fault"] == "ECONNREFUSED"),
+            .any(|e| e.op == "connect" && e.fault == "ECONNREFUSED"),
         "the refusal is logged: {f:?}"
     );
 }
@@ -531,26 +533,18 @@ fn a_timed_out_blocking_connect_waits_before_failing() {
         (250..20_000).contains(&ms),
         "it fails after its 300 ms wait, not at once: {l}"
     );
-    let f = faults(&log);
+    let f = fault_events(&log);
     let ev = f
         .iter()
-        .find(|e| e["op"] == "connect" && e["errno"] == "ETIMEDOUT")
+        .find(|e| e.op == "connect" && e.errno.as_deref() == Some("ETIMEDOUT"))
         .unwrap_or_else(|| panic!("no ETIMEDOUT connect fault in the log: {f:?}"));
-    let obj = ev.as_object().unwrap();
-    let key = obj
-        .keys()
-        .find(|k| k.contains("after") || k.contains("wait"))
-        .cloned()
-        .unwrap_or_else(|| "after_ns".to_string());
-    let v = &obj.get(&key);
+    let ns = ev.after_ns.unwrap_or_else(|| {
+        panic!("the fault event says how long the connect waited (`after_ns`): {ev:?}")
+    });
     assert!(
-        v.is_some_and(|v| !v.is_null()),
-        "the fault event says how long the connect waited (`{key}`): {ev}"
+        ns >= 250_000_000,
+        "`after_ns` is the 300 ms wait in ns: {ev:?}"
     );
-    if key.ends_with("_ns") {
-        let ns = v.unwrap().as_u64().unwrap_or(0);
-        assert!(ns >= 250_000_000, "`{key}` is the 300 ms wait in ns: {ev}");
-    }
 }
 
 /// Invariant 9: The shim's own fds (log, eventfds, ...) are invisible: /proc/self/fd lists what it lists
@@ -620,13 +614,15 @@ fn the_shims_own_fds_are_not_the_programs_business() {
     check_after_faults(&r, "after a fault");
     let parent = log
         .iter()
-        .find(|e| e["ev"] == "start" && e["via"] == "exec")
-        .unwrap()["pid"]
-        .clone();
+        .filter_map(Event::as_start)
+        .find(|s| s.via == "exec")
+        .unwrap()
+        .header
+        .pid;
     assert!(
-        faults(&log)
+        fault_events(&log)
             .iter()
-            .any(|f| f["pid"] == parent && f["fault"] == "delay"),
+            .any(|f| f.header.pid == parent && f.fault == "delay"),
         "the parent's pipe read was delayed (and logged) before it listed its fds and forked"
     );
 }

@@ -34,8 +34,8 @@ fn summary_faults(stderr: &str) -> usize {
         .unwrap_or_else(|| panic!("no summary line in:\n{stderr}"))
 }
 
-fn fault_lines(log: &[Value]) -> Vec<&Value> {
-    log.iter().filter(|e| e["ev"] == "fault").collect()
+fn fault_lines(log: &[Event]) -> Vec<&Fault> {
+    fault_events(log)
 }
 
 /// A directory others may enter (the program runs as `nobody` inside it); the log in it stays
@@ -70,7 +70,7 @@ fd = "unix"
 fault = "ECONNRESET"
 "#;
 
-fn pids_of(stdout: &str, word: &str) -> Vec<i64> {
+fn pids_of(stdout: &str, word: &str) -> Vec<i32> {
     stdout
         .lines()
         .filter_map(|l| l.strip_prefix(word)?.trim().parse().ok())
@@ -99,16 +99,18 @@ fn a_process_that_drops_to_nobody_logs_every_fault_and_its_fork_starts() {
         pids_of(&out.stdout, "pid ")[0],
         pids_of(&out.stdout, "child ")[0],
     );
-    let log = read_log(&log_path);
+    let log = read_events(&log_path);
     let faults = fault_lines(&log);
     for p in [pid, child] {
-        let theirs = faults.iter().filter(|f| f["pid"] == p).count();
+        let theirs = faults.iter().filter(|f| f.header.pid == p).count();
         assert_eq!(
             theirs, 5,
             "pid {p}: 5 delayed writes, each logged\n{log:#?}"
         );
         assert!(
-            log.iter().any(|e| e["ev"] == "start" && e["pid"] == p),
+            log.iter()
+                .filter_map(Event::as_start)
+                .any(|s| s.header.pid == p),
             "pid {p} has its start line (the fork writes it through the kept fd)"
         );
     }
@@ -140,7 +142,7 @@ fn a_process_that_chroots_logs_every_fault() {
         60,
     );
     assert_eq!(out.code(), Some(0), "{}", out.describe());
-    let log = read_log(&dir.join("run.jsonl"));
+    let log = read_events(&dir.join("run.jsonl"));
     assert_eq!(fault_lines(&log).len(), 5, "{log:#?}");
     assert_eq!(summary_faults(&out.stderr), 5, "{}", out.stderr);
 }
@@ -169,7 +171,7 @@ fn a_process_that_cannot_open_the_log_injects_nothing_and_is_named() {
         out.describe()
     );
     let pid = pids_of(&out.stdout, "pid ")[0];
-    let log = read_log(&dir.join("run.jsonl"));
+    let log = read_events(&dir.join("run.jsonl"));
     assert_eq!(fault_lines(&log).len(), 0, "{log:#?}");
     assert!(
         out.stderr.contains(&format!(
@@ -178,11 +180,11 @@ fn a_process_that_cannot_open_the_log_injects_nothing_and_is_named() {
         "{}",
         out.stderr
     );
-    let unlogged: Vec<_> = log.iter().filter(|e| e["ev"] == "unlogged").collect();
+    let unlogged: Vec<_> = log.iter().filter_map(Event::as_unlogged).collect();
     assert_eq!(unlogged.len(), 1, "{log:#?}");
-    assert_eq!(unlogged[0]["pid"], pid);
-    assert_eq!(unlogged[0]["withheld"], 5);
-    assert_eq!(unlogged[0]["errno"], "EACCES");
+    assert_eq!(unlogged[0].pid, Some(pid));
+    assert_eq!(unlogged[0].withheld, 5);
+    assert_eq!(unlogged[0].errno.as_deref(), Some("EACCES"));
 
     let report = run(
         Command::new(&bins().ctl)
@@ -221,7 +223,7 @@ fn a_platform_quirk_is_withheld_too_where_it_could_not_be_logged() {
     // As root the log is open to it: the quirk refuses every sendto, and each is logged.
     let asis = sends("asis-udp", "asis.jsonl");
     assert_eq!(asis.code(), Some(1), "{}", asis.describe());
-    assert_eq!(fault_lines(&read_log(&dir.join("asis.jsonl"))).len(), 3);
+    assert_eq!(fault_lines(&read_events(&dir.join("asis.jsonl"))).len(), 3);
     // Dropped with a raw system call, it cannot log: every sendto goes through.
     let dropped = sends("rawsetuid-udp", "dropped.jsonl");
     assert_eq!(dropped.code(), Some(0), "{}", dropped.describe());
@@ -233,7 +235,10 @@ fn a_platform_quirk_is_withheld_too_where_it_could_not_be_logged() {
         "{}",
         dropped.stderr
     );
-    assert_eq!(fault_lines(&read_log(&dir.join("dropped.jsonl"))).len(), 0);
+    assert_eq!(
+        fault_lines(&read_events(&dir.join("dropped.jsonl"))).len(),
+        0
+    );
 }
 
 #[test]
@@ -272,9 +277,9 @@ fn a_full_disk_is_not_emulated_where_it_could_not_be_logged() {
     let asis = writes("asis-disk", "asis.jsonl");
     assert_eq!(asis.code(), Some(1), "{}", asis.describe());
     let disk_lines = |log: &str| {
-        read_log(&dir.join(log))
+        read_events(&dir.join(log))
             .iter()
-            .filter(|e| e["ev"] == "disk")
+            .filter_map(Event::as_disk)
             .count()
     };
     assert!(disk_lines("asis.jsonl") > 0);
@@ -330,7 +335,7 @@ fn a_program_execd_as_another_user_runs_without_chaos_and_is_named() {
         "{}",
         out.stderr
     );
-    let log = read_log(&dir.join("run.jsonl"));
+    let log = read_events(&dir.join("run.jsonl"));
     assert_eq!(fault_lines(&log).len(), 0, "{log:#?}");
 }
 
@@ -428,14 +433,14 @@ fault = { delay = "20ms" }
     // SAFETY: kill has no memory preconditions.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let out = wait_with_deadline(child, 30, "chaos-ctl run nginx");
-    let log = read_log(&dir.join("nginx.jsonl"));
+    let log = read_events(&dir.join("nginx.jsonl"));
     let faults = fault_lines(&log);
-    let workers: std::collections::BTreeSet<_> =
-        faults.iter().map(|f| f["pid"].as_i64().unwrap()).collect();
+    let workers: std::collections::BTreeSet<_> = faults.iter().map(|f| f.header.pid).collect();
     let master = log
         .iter()
-        .find(|e| e["ev"] == "start" && e["via"] == "exec")
-        .map(|e| e["pid"].as_i64().unwrap());
+        .filter_map(Event::as_start)
+        .find(|s| s.via == "exec")
+        .map(|s| s.header.pid);
     assert!(
         faults.len() >= 3,
         "every response was delayed and logged: {} fault line(s)\n{}\n{log:#?}",

@@ -1,19 +1,19 @@
 //! What a new user or a CI job runs into first: long command lines, odd `--log` and `--policy`
 //! paths, closed output, the CHAOS_* environment, signals, and `select`'s timeout (issue 10).
 
+use chaos_engine::event::schema::Start;
 use chaos_tests::*;
-use serde_json::Value;
 use std::process::{Command, Stdio};
 
 fn ctl() -> Command {
     Command::new(&bins().ctl)
 }
 
-fn start_lines(log: &std::path::Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(log).unwrap();
-    text.lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .filter(|v| v["ev"] == "start")
+fn start_lines(log: &std::path::Path) -> Vec<Start> {
+    read_events(log)
+        .iter()
+        .filter_map(Event::as_start)
+        .cloned()
         .collect()
 }
 
@@ -29,14 +29,14 @@ fn a_command_line_longer_than_a_log_line_still_gives_a_json_start_line() {
     let starts = start_lines(&dir.join("l.jsonl"));
     assert_eq!(starts.len(), 1);
     let s = &starts[0];
-    let kept = s["argv"].as_array().unwrap().len();
-    let cut = s["argv_truncated"].as_u64().expect("argv_truncated") as usize;
-    assert!(kept > 10, "{s}");
-    assert_eq!(kept + cut, 801, "{s}");
+    let kept = s.argv.as_ref().expect("argv").len();
+    let cut = s.argv_truncated.expect("argv_truncated");
+    assert!(kept > 10, "{s:?}");
+    assert_eq!(kept + cut, 801, "{s:?}");
     // The fields after argv are all there.
-    assert_eq!(s["policy"], "profile:benign", "{s}");
-    assert!(s["shim_version"].is_string(), "{s}");
-    assert!(s.get("truncated").is_none(), "{s}");
+    assert_eq!(s.policy.as_deref(), Some("profile:benign"), "{s:?}");
+    assert!(s.shim_version.is_some(), "{s:?}");
+    assert!(!s.header.truncated, "{s:?}");
 }
 
 #[test]
@@ -105,9 +105,9 @@ fn a_policy_from_stdin_reaches_the_shim_with_all_its_rules() {
     let starts = start_lines(&log);
     assert!(!starts.is_empty(), "{}", r.describe());
     for s in &starts {
-        assert_eq!(s["rules"], 1, "{s}");
-        assert_eq!(s["policy"], "/dev/stdin", "{s}");
-        assert_eq!(s["seed"], 5, "{s}");
+        assert_eq!(s.rules, Some(1), "{s:?}");
+        assert_eq!(s.policy.as_deref(), Some("/dev/stdin"), "{s:?}");
+        assert_eq!(s.seed, Some(5), "{s:?}");
     }
     assert!(r.stderr.contains("policy /dev/stdin"), "{}", r.describe());
     assert!(!r.stderr.contains("chaos: 0 fault"), "{}", r.describe());
@@ -149,9 +149,9 @@ fn a_policy_from_a_pipe_reaches_every_sweep_seed_and_its_copy_is_removed() {
         let starts = start_lines(&out.join(format!("seed-{seed}.jsonl")));
         assert!(!starts.is_empty());
         for s in &starts {
-            assert_eq!(s["rules"], 1, "seed {seed}: {s}");
-            assert_eq!(s["seed"], seed, "{s}");
-            assert_eq!(s["policy"], "/dev/stdin", "{s}");
+            assert_eq!(s.rules, Some(1), "seed {seed}: {s:?}");
+            assert_eq!(s.seed, Some(seed), "{s:?}");
+            assert_eq!(s.policy.as_deref(), Some("/dev/stdin"), "{s:?}");
         }
     }
     // The shim read a private copy, which is gone once chaos-ctl is.
@@ -231,7 +231,7 @@ fn run_honours_chaos_seed_and_says_so_and_the_flag_wins() {
         "{}",
         r.describe()
     );
-    assert_eq!(start_lines(&dir.join("a.jsonl"))[0]["seed"], 42);
+    assert_eq!(start_lines(&dir.join("a.jsonl"))[0].seed, Some(42));
 
     let mut cmd = ctl();
     cmd.env("CHAOS_SEED", "42")
@@ -241,7 +241,7 @@ fn run_honours_chaos_seed_and_says_so_and_the_flag_wins() {
     let r = run(&mut cmd, 20);
     assert_eq!(r.code(), Some(0), "{}", r.describe());
     assert!(r.stderr.contains("seed 7 (--seed)"), "{}", r.describe());
-    assert_eq!(start_lines(&dir.join("b.jsonl"))[0]["seed"], 7);
+    assert_eq!(start_lines(&dir.join("b.jsonl"))[0].seed, Some(7));
 
     let mut cmd = ctl_run(&dir, None, "c.jsonl", &["true"]);
     cmd.env("CHAOS_SEED", "forty-two");
@@ -265,11 +265,11 @@ fn run_honours_the_policy_profile_platform_and_log_variables() {
     let r = run(&mut cmd, 20);
     assert_eq!(r.code(), Some(0), "{}", r.describe());
     let starts = start_lines(&log);
-    assert_eq!(starts[0]["policy"], policy.to_str().unwrap());
-    assert_eq!(starts[0]["rules"], 1);
+    assert_eq!(starts[0].policy.as_deref(), policy.to_str());
+    assert_eq!(starts[0].rules, Some(1));
     assert!(
-        !starts[0]["quirks"].as_array().unwrap().is_empty(),
-        "{}",
+        !starts[0].quirks.as_ref().expect("quirks").is_empty(),
+        "{:?}",
         starts[0]
     );
 
@@ -278,8 +278,8 @@ fn run_honours_the_policy_profile_platform_and_log_variables() {
     let r = run(&mut cmd, 20);
     assert_eq!(r.code(), Some(0), "{}", r.describe());
     assert_eq!(
-        start_lines(&dir.join("prof.jsonl"))[0]["policy"],
-        "profile:none"
+        start_lines(&dir.join("prof.jsonl"))[0].policy.as_deref(),
+        Some("profile:none")
     );
 }
 

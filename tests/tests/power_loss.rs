@@ -2,6 +2,7 @@
 //! keeps its page cache, while a `power-loss` (attrition kind, `[[nemesis]]` entry, or
 //! `chaos-ctl control power-loss`) undoes its unsynced changes before it is restarted.
 
+use chaos_engine::event::schema::ProcessEvent;
 use chaos_tests::*;
 use std::path::Path;
 
@@ -41,11 +42,7 @@ fn appender_policy(dir: &TempDir, extra: &str) -> std::path::PathBuf {
 }
 
 /// Runs the appender system for `secs`; the lines of DATA/log afterwards, the log, and stderr.
-fn run_appender(
-    dir: &TempDir,
-    extra: &str,
-    secs: &str,
-) -> (Vec<String>, Vec<serde_json::Value>, String) {
+fn run_appender(dir: &TempDir, extra: &str, secs: &str) -> (Vec<String>, Vec<Event>, String) {
     let policy = appender_policy(dir, extra);
     let log = dir.join("sys.jsonl");
     let r = run(
@@ -60,15 +57,24 @@ fn run_appender(
     let content = std::fs::read_to_string(dir.join("data").join("log")).unwrap();
     (
         content.lines().map(str::to_string).collect(),
-        read_log(&log),
+        read_events(&log),
         r.stderr,
     )
 }
 
-fn undone_count(log: &[serde_json::Value]) -> usize {
+fn undone_count(log: &[Event]) -> usize {
     log.iter()
-        .filter(|e| e["ev"] == "durability" && e["what"] == "undone")
+        .filter_map(Event::as_durability)
+        .filter(|d| d.what == "undone")
         .count()
+}
+
+/// The system's process lines that say `what`, of any process.
+fn process_events<'a>(log: &'a [Event], what: &str) -> Vec<&'a ProcessEvent> {
+    log.iter()
+        .filter_map(Event::as_process)
+        .filter(|p| p.what == what)
+        .collect()
 }
 
 fn nemesis(kind: &str) -> String {
@@ -91,16 +97,10 @@ fn a_nemesis_crash_keeps_the_page_cache_and_a_power_loss_undoes_it() {
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert_eq!(lines[0], "durable");
     assert!(undone_count(&log) >= 1);
-    let kill = log
-        .iter()
-        .find(|e| e["ev"] == "process" && e["what"] == "kill")
-        .expect("a kill line");
-    assert_eq!(kill["kind"], "power-loss", "{kill}");
-    let exit = log
-        .iter()
-        .find(|e| e["ev"] == "process" && e["what"] == "exit")
-        .expect("an exit line");
-    assert_eq!(exit["kind"], "power-loss", "{exit}");
+    let kill = *process_events(&log, "kill").first().expect("a kill line");
+    assert_eq!(kill.kind.as_deref(), Some("power-loss"), "{kill:?}");
+    let exit = *process_events(&log, "exit").first().expect("an exit line");
+    assert_eq!(exit.kind.as_deref(), Some("power-loss"), "{exit:?}");
     // The summary's power-loss column counts it.
     let header = stderr
         .lines()
@@ -130,12 +130,14 @@ fn attrition_draws_power_losses_by_their_weight() {
          interval = \"400ms..600ms\"\nrecovery = \"50ms..100ms\"\n",
         "2s",
     );
-    let kills: Vec<&serde_json::Value> = log
-        .iter()
-        .filter(|e| e["ev"] == "process" && e["what"] == "kill")
-        .collect();
+    let kills = process_events(&log, "kill");
     assert!(!kills.is_empty(), "attrition struck");
-    assert!(kills.iter().all(|k| k["kind"] == "power-loss"), "{kills:?}");
+    assert!(
+        kills
+            .iter()
+            .all(|k| k.kind.as_deref() == Some("power-loss")),
+        "{kills:?}"
+    );
     assert!(
         undone_count(&log) >= 1,
         "each power loss undid the unsynced line"
@@ -159,11 +161,7 @@ fn attrition_draws_power_losses_by_their_weight() {
 /// Runs the appender system with a workload shell `script` ($CTL: chaos-ctl, $D: the test's
 /// directory, where the replica's output is `sys.run/app.out`); the lines of DATA/log afterwards
 /// and the log.
-fn run_with_workload(
-    dir: &TempDir,
-    extra: &str,
-    script: &str,
-) -> (Vec<String>, Vec<serde_json::Value>) {
+fn run_with_workload(dir: &TempDir, extra: &str, script: &str) -> (Vec<String>, Vec<Event>) {
     let policy = appender_policy(dir, extra);
     let log = dir.join("sys.jsonl");
     let r = run(
@@ -181,7 +179,7 @@ fn run_with_workload(
     let content = std::fs::read_to_string(dir.join("data").join("log")).unwrap();
     (
         content.lines().map(str::to_string).collect(),
-        read_log(&log),
+        read_events(&log),
     )
 }
 
@@ -222,16 +220,14 @@ fn control_power_loss_undoes_a_running_replicas_unsynced_writes() {
     assert!(undone_count(&log) >= 1);
     let control = log
         .iter()
-        .find(|e| e["ev"] == "control" && e["what"] == "power-loss")
+        .filter_map(Event::as_control)
+        .find(|c| c.what == "power-loss")
         .expect("a control line");
-    assert_eq!(control["process"], "app", "{control}");
-    assert_eq!(control["by"], "cli", "{control}");
-    let kill = log
-        .iter()
-        .find(|e| e["ev"] == "process" && e["what"] == "kill")
-        .expect("a kill line");
-    assert_eq!(kill["kind"], "power-loss", "{kill}");
-    assert_eq!(kill["key"], "control#0", "{kill}");
+    assert_eq!(control.process.as_deref(), Some("app"), "{control:?}");
+    assert_eq!(control.by.as_deref(), Some("cli"), "{control:?}");
+    let kill = *process_events(&log, "kill").first().expect("a kill line");
+    assert_eq!(kill.kind.as_deref(), Some("power-loss"), "{kill:?}");
+    assert_eq!(kill.key.as_deref(), Some("control#0"), "{kill:?}");
 }
 
 #[test]
@@ -273,10 +269,9 @@ fn control_power_loss_is_refused_without_durability() {
         "{err}"
     );
     assert!(err.contains("has no [durability]"), "{err}");
-    let log = read_log(&dir.join("sys.jsonl"));
+    let log = read_events(&dir.join("sys.jsonl"));
     assert!(
-        !log.iter()
-            .any(|e| e["ev"] == "process" && e["what"] == "kill"),
+        process_events(&log, "kill").is_empty(),
         "nothing was killed"
     );
 }
@@ -284,13 +279,7 @@ fn control_power_loss_is_refused_without_durability() {
 /// Processes a and b on machine m1 and c on m2, each appending one unsynced line per life to
 /// DATA/NAME (a then writes DATA/trigger, once b has written), under `crash = "process"` and
 /// `extra`; the log and what each file holds after a 2 s run.
-fn machines(
-    dir: &TempDir,
-    extra: &str,
-) -> (
-    Vec<serde_json::Value>,
-    std::collections::HashMap<String, String>,
-) {
+fn machines(dir: &TempDir, extra: &str) -> (Vec<Event>, std::collections::HashMap<String, String>) {
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
     let script = dir.write(
@@ -351,45 +340,42 @@ fn machines(
             )
         })
         .collect();
-    (read_log(&log), files)
+    (read_events(&log), files)
 }
 
-fn process_lines<'a>(
-    log: &'a [serde_json::Value],
-    name: &str,
-    what: &str,
-) -> Vec<&'a serde_json::Value> {
-    log.iter()
-        .filter(|e| e["ev"] == "process" && e["name"] == name && e["what"] == what)
+fn process_lines<'a>(log: &'a [Event], name: &str, what: &str) -> Vec<&'a ProcessEvent> {
+    process_events(log, what)
+        .into_iter()
+        .filter(|p| p.name == name)
         .collect()
 }
 
 /// b went down with a, both came back with their first life's unsynced line undone, and c, on
 /// another machine, was not touched.
-fn assert_machine_m1_lost_power(
-    log: &[serde_json::Value],
-    files: &std::collections::HashMap<String, String>,
-) {
+fn assert_machine_m1_lost_power(log: &[Event], files: &std::collections::HashMap<String, String>) {
     for name in ["a", "b"] {
         let restart = process_lines(log, name, "restart");
         assert_eq!(restart.len(), 1, "{name} came back");
         // Its first life's unsynced line is gone; the second life's was kept.
         assert_eq!(
             files[name],
-            format!("durable\nlife {}\n", restart[0]["pid"]),
+            format!(
+                "durable\nlife {}\n",
+                restart[0].pid.expect("a restart says its pid")
+            ),
             "{name}"
         );
     }
     let b = process_lines(log, "b", "kill");
     assert_eq!(b.len(), 1, "{b:?}");
-    assert_eq!(b[0]["kind"], "power-loss");
+    assert_eq!(b[0].kind.as_deref(), Some("power-loss"));
     assert!(
-        b[0]["detail"]
-            .as_str()
+        b[0].detail
+            .as_deref()
             .is_some_and(|d| d.contains("machine `m1` lost power with a")),
         "{b:?}"
     );
-    assert!(b[0]["at_ns"].is_null(), "freeze repeats the one event only");
+    assert!(b[0].at_ns.is_none(), "freeze repeats the one event only");
     assert!(process_lines(log, "c", "kill").is_empty());
     assert_eq!(files["c"].lines().count(), 2, "{}", files["c"]);
     assert!(undone_count(log) >= 2);
@@ -405,11 +391,14 @@ fn a_power_loss_takes_down_every_process_of_its_machine_and_no_other() {
     let a = process_lines(&log, "a", "kill");
     assert_eq!(a.len(), 1, "{a:?}");
     assert_eq!(
-        (&a[0]["kind"], &a[0]["key"]),
-        (&"power-loss".into(), &"nemesis#0".into())
+        (a[0].kind.as_deref(), a[0].key.as_deref()),
+        (Some("power-loss"), Some("nemesis#0"))
     );
     assert_machine_m1_lost_power(&log, &files);
-    assert_eq!(process_lines(&log, "b", "kill")[0]["key"], "nemesis#0");
+    assert_eq!(
+        process_lines(&log, "b", "kill")[0].key.as_deref(),
+        Some("nemesis#0")
+    );
 }
 
 #[test]

@@ -3,8 +3,8 @@
 //! `max_dead` holds on the log's timeline, a process fault at a key comes back after `freeze`,
 //! and limits are real.
 
+use chaos_engine::event::schema::ProcessEvent;
 use chaos_tests::*;
-use serde_json::Value;
 use std::collections::BTreeSet;
 use std::process::Command;
 
@@ -25,24 +25,30 @@ fn ctl_in_repo() -> Command {
     c
 }
 
-fn process_events(log: &std::path::Path) -> Vec<Value> {
-    read_log(log)
-        .into_iter()
-        .filter(|e| e["ev"] == "process")
+fn process_events(log: &std::path::Path) -> Vec<ProcessEvent> {
+    read_events(log)
+        .iter()
+        .filter_map(Event::as_process)
+        .cloned()
         .collect()
+}
+
+/// A kill or pause the schedule drew (it has a due time), as opposed to one a fault did.
+fn scheduled_strike(e: &ProcessEvent) -> bool {
+    (e.what == "kill" || e.what == "pause") && e.at_ns.is_some()
 }
 
 /// Replays the process events: the most replicas down (from a kill or pause to its ready or
 /// resume) when the schedule struck.
-fn most_down_at_a_strike(events: &[Value]) -> usize {
+fn most_down_at_a_strike(events: &[ProcessEvent]) -> usize {
     let mut down = BTreeSet::new();
     let mut most = 0;
     for e in events {
-        let name = e["name"].as_str().unwrap_or("").to_string();
-        match e["what"].as_str().unwrap_or("") {
+        let name = e.name.clone();
+        match e.what.as_str() {
             "kill" | "pause" => {
                 down.insert(name);
-                if !e["at_ns"].is_null() {
+                if e.at_ns.is_some() {
                     most = most.max(down.len());
                 }
             }
@@ -60,14 +66,14 @@ fn most_down_at_a_strike(events: &[Value]) -> usize {
 
 /// (due time, replica, kind, grace, recovery, pause) of every event the schedule drew before
 /// `until_ns`, carried out or skipped.
-fn planned(events: &[Value], until_ns: u64) -> Vec<String> {
+fn planned(events: &[ProcessEvent], until_ns: u64) -> Vec<String> {
     events
         .iter()
-        .filter(|e| e["at_ns"].as_u64().is_some_and(|t| t < until_ns))
+        .filter(|e| e.at_ns.is_some_and(|t| t < until_ns))
         .map(|e| {
             format!(
-                "{} {} {} {} {} {}",
-                e["at_ns"], e["name"], e["kind"], e["grace_ns"], e["recovery_ns"], e["paused_ns"]
+                "{:?} {} {:?} {:?} {:?} {:?}",
+                e.at_ns, e.name, e.kind, e.grace_ns, e.recovery_ns, e.paused_ns
             )
         })
         .collect()
@@ -115,25 +121,19 @@ fn kv_survives_attrition_with_one_replica_down_at_a_time() {
     assert_eq!(r.code(), Some(0), "{}", r.describe());
     assert!(r.stdout.contains("0 failure(s)"), "{}", r.describe());
     let events = process_events(&log);
-    let strikes = events
-        .iter()
-        .filter(|e| (e["what"] == "kill" || e["what"] == "pause") && !e["at_ns"].is_null())
-        .count();
+    let strikes = events.iter().filter(|e| scheduled_strike(e)).count();
     assert!(
         strikes >= 3,
         "the schedule struck {strikes} time(s): {events:?}"
     );
-    assert!(events.iter().any(|e| e["what"] == "restart"), "{events:?}");
+    assert!(events.iter().any(|e| e.what == "restart"), "{events:?}");
     assert_eq!(
         most_down_at_a_strike(&events),
         1,
         "max_dead = 1: {events:?}"
     );
     // Every kill ends in an exit line for the replica, logged by chaos-ctl as its reaper.
-    let exits = read_log(&log)
-        .into_iter()
-        .filter(|e| e["ev"] == "exit")
-        .count();
+    let exits = read_events(&log).iter().filter_map(Event::as_exit).count();
     assert!(
         exits >= strikes,
         "{exits} exit line(s) for {strikes} strike(s)"
@@ -182,7 +182,7 @@ grace = "20ms..80ms"
 paused = "50ms..200ms"
 "#;
 
-fn sleepers(dir: &TempDir, seed: u64, name: &str) -> Vec<Value> {
+fn sleepers(dir: &TempDir, seed: u64, name: &str) -> Vec<ProcessEvent> {
     let policy = dir.write("sleepers.toml", SLEEPERS);
     let log = dir.join(name);
     let r = run(
@@ -222,9 +222,9 @@ fn the_schedule_is_a_function_of_the_seed() {
     // Kills and pauses are carried out with their drawn kind.
     assert!(
         a.iter()
-            .any(|e| e["what"] == "pause" && e["kind"] == "pause")
+            .any(|e| e.what == "pause" && e.kind.as_deref() == Some("pause"))
     );
-    assert!(a.iter().any(|e| e["what"] == "kill"));
+    assert!(a.iter().any(|e| e.what == "kill"));
 }
 
 #[test]
@@ -248,29 +248,29 @@ fault = "crash"
     let log = dir.join("run.jsonl");
     let r = run_kv_workload(&policy, &log, 20);
     assert_eq!(r.code(), Some(0), "{}", r.describe());
-    let lines = read_log(&log);
-    let crash: Vec<&Value> = lines
-        .iter()
-        .filter(|e| e["ev"] == "fault" && e["fault"] == "crash")
+    let lines = read_events(&log);
+    let crash: Vec<&Fault> = fault_events(&lines)
+        .into_iter()
+        .filter(|f| f.fault == "crash")
         .collect();
     assert_eq!(
         crash.len(),
         1,
         "one crash, in the first life only: {crash:?}"
     );
-    let key = crash[0]["key"].as_str().unwrap().to_string();
+    let key = crash[0].key.clone().expect("a crash has its key");
     assert!(key.ends_with("/accept#3"), "{key}");
     let events = process_events(&log);
     let death = events
         .iter()
-        .find(|e| e["name"] == "kv#1" && e["what"] == "exit")
+        .find(|e| e.name == "kv#1" && e.what == "exit")
         .expect("kv#1 died");
-    assert_eq!(death["signal"], "SIGKILL");
-    assert_eq!(death["key"].as_str(), Some(key.as_str()), "{death}");
+    assert_eq!(death.signal.as_deref(), Some("SIGKILL"));
+    assert_eq!(death.key.as_deref(), Some(key.as_str()), "{death:?}");
     assert!(
         events
             .iter()
-            .any(|e| e["name"] == "kv#1" && e["what"] == "restart" && e["life"] == 1),
+            .any(|e| e.name == "kv#1" && e.what == "restart" && e.life == Some(1)),
         "{events:?}"
     );
 
@@ -293,14 +293,15 @@ fault = "crash"
         "{}",
         r.describe()
     );
-    let again: Vec<Value> = read_log(&replayed)
+    let replayed = read_events(&replayed);
+    let again: Vec<&Fault> = fault_events(&replayed)
         .into_iter()
-        .filter(|e| e["ev"] == "fault" && e["fault"] == "crash")
+        .filter(|f| f.fault == "crash")
         .collect();
     assert_eq!(again.len(), 1);
     // The same place: process, connection and site; the rule part says `inject` now.
     let place = key.replacen("/r0/", "/inject/", 1);
-    assert_eq!(again[0]["key"].as_str(), Some(place.as_str()));
+    assert_eq!(again[0].key.as_deref(), Some(place.as_str()));
 }
 
 /// A frozen system run repeats the schedule it carried out, as exact `[[nemesis]]` entries.
@@ -315,10 +316,7 @@ fn freeze_writes_the_carried_out_schedule_as_nemesis_entries() {
         30,
     );
     assert_eq!(frozen.code(), Some(0), "{}", frozen.describe());
-    let carried: Vec<&Value> = original
-        .iter()
-        .filter(|e| (e["what"] == "kill" || e["what"] == "pause") && !e["at_ns"].is_null())
-        .collect();
+    let carried: Vec<&ProcessEvent> = original.iter().filter(|e| scheduled_strike(e)).collect();
     assert_eq!(
         frozen.stdout.matches("[[nemesis]]").count(),
         carried.len(),
@@ -337,10 +335,10 @@ fn freeze_writes_the_carried_out_schedule_as_nemesis_entries() {
     );
     assert_eq!(r.code(), Some(0), "{}", r.describe());
     let again = process_events(&log);
-    let key = |e: &&Value| format!("{} {} {}", e["at_ns"], e["name"], e["kind"]);
+    let key = |e: &&ProcessEvent| format!("{:?} {} {:?}", e.at_ns, e.name, e.kind);
     let replayed: Vec<String> = again
         .iter()
-        .filter(|e| (e["what"] == "kill" || e["what"] == "pause") && !e["at_ns"].is_null())
+        .filter(|e| scheduled_strike(e))
         .map(|e| key(&e))
         .collect();
     let logged: Vec<String> = carried.iter().map(key).collect();
@@ -386,27 +384,29 @@ limits = { memory = "64M" }
     let events = process_events(&log);
     let fds_exit = events
         .iter()
-        .find(|e| e["name"] == "fds" && e["what"] == "exit")
+        .find(|e| e.name == "fds" && e.what == "exit")
         .expect("fds ended");
-    assert_eq!(fds_exit["status"], 1, "EMFILE from the kernel: {fds_exit}");
+    assert_eq!(
+        fds_exit.status,
+        Some(1),
+        "EMFILE from the kernel: {fds_exit:?}"
+    );
     let out = std::fs::read_to_string(dir.join("run.run/fds.out")).unwrap();
     assert!(out.contains("Too many open files"), "{out}");
     let hog_exit = events
         .iter()
-        .find(|e| e["name"] == "hog" && e["what"] == "exit")
+        .find(|e| e.name == "hog" && e.what == "exit")
         .expect("hog ended");
     if r.stderr.contains("memory 64M: cgroup") {
         // The cgroup's OOM killer: SIGKILL, logged as oom.
-        assert_eq!(hog_exit["signal"], "SIGKILL", "{hog_exit}");
+        assert_eq!(hog_exit.signal.as_deref(), Some("SIGKILL"), "{hog_exit:?}");
         assert!(
-            events
-                .iter()
-                .any(|e| e["name"] == "hog" && e["what"] == "oom"),
+            events.iter().any(|e| e.name == "hog" && e.what == "oom"),
             "{events:?}"
         );
     } else {
         // RLIMIT_AS: the allocation fails (MemoryError).
-        assert_eq!(hog_exit["status"], 1, "{hog_exit}");
+        assert_eq!(hog_exit.status, Some(1), "{hog_exit:?}");
     }
 }
 
@@ -448,7 +448,7 @@ fn systems_fixture(name: &str) -> std::path::PathBuf {
 fn hit_sleeper1(log: &std::path::Path) -> bool {
     process_events(log)
         .iter()
-        .any(|e| e["name"] == "sleeper#1" && e["what"] == "kill")
+        .any(|e| e.name == "sleeper#1" && e.what == "kill")
 }
 
 /// `sweep` runs each seed as a whole system run: each seed's verdict is the workload's, which
@@ -513,7 +513,7 @@ fn minimize_shrinks_process_events_to_the_one_that_matters() {
     assert_eq!(r.code(), Some(1), "seed 4 hits sleeper#1: {}", r.describe());
     let events = process_events(&log)
         .iter()
-        .filter(|e| e["what"] == "kill")
+        .filter(|e| e.what == "kill")
         .count();
     assert!(events >= 3, "{events}");
     let min = dir.join("min.toml");
@@ -564,28 +564,24 @@ fault = "terminate"
     let log = dir.join("run.jsonl");
     let r = run_kv_workload(&policy, &log, 30);
     assert_eq!(r.code(), Some(0), "{}", r.describe());
-    let lines = read_log(&log);
-    let pause = lines
-        .iter()
-        .find(|e| e["ev"] == "fault" && e["fault"] == "pause")
+    let lines = read_events(&log);
+    let pause = fault_events(&lines)
+        .into_iter()
+        .find(|f| f.fault == "pause")
         .expect("the pause fault");
-    assert_eq!(pause["effect"], "sigstop-self", "{pause}");
+    assert_eq!(pause.effect.as_deref(), Some("sigstop-self"), "{pause:?}");
     let events = process_events(&log);
-    let of = |name: &str, what: &str| {
-        events
-            .iter()
-            .any(|e| e["name"] == name && e["what"] == what)
-    };
+    let of = |name: &str, what: &str| events.iter().any(|e| e.name == name && e.what == what);
     assert!(of("kv#0", "pause") && of("kv#0", "resume"), "{events:?}");
     // Stopped and continued, never restarted: its only life ends with the run.
     assert!(!of("kv#0", "restart"), "{events:?}");
     let term = events
         .iter()
-        .find(|e| e["name"] == "kv#2" && e["what"] == "exit")
+        .find(|e| e.name == "kv#2" && e.what == "exit")
         .expect("kv#2 ended on its stop signal");
     // kv.py's SIGTERM handler exits 0: a graceful end, restarted all the same.
-    assert_eq!(term["status"], 0, "{term}");
-    assert_eq!(term["kind"], "graceful", "{term}");
+    assert_eq!(term.status, Some(0), "{term:?}");
+    assert_eq!(term.kind.as_deref(), Some("graceful"), "{term:?}");
     assert!(of("kv#2", "restart"), "{events:?}");
 }
 
@@ -692,8 +688,8 @@ ready = "cmd:test -f {run}/c.ready"
 fn carried_out(log: &std::path::Path) -> Vec<String> {
     process_events(log)
         .iter()
-        .filter(|e| !e["at_ns"].is_null())
-        .map(|e| format!("{} {} {}", e["name"], e["what"], e["kind"]))
+        .filter(|e| e.at_ns.is_some())
+        .map(|e| format!("{} {} {:?}", e.name, e.what, e.kind))
         .collect()
 }
 
@@ -746,7 +742,7 @@ fn a_seed_carries_out_the_same_schedule_however_slowly_processes_start() {
     }
     let late = process_events(&runs[2])
         .iter()
-        .filter(|e| e["late_ns"].as_u64().is_some_and(|n| n > 0))
+        .filter(|e| e.late_ns.is_some_and(|n| n > 0))
         .count();
     assert!(
         late > 0,

@@ -3,8 +3,8 @@
 //! is the same in every run of the seed, while the workload itself keeps the key of a system's
 //! process (exe, name, life), which frozen policies hold.
 
+use chaos_engine::event::schema::Start;
 use chaos_tests::*;
-use serde_json::Value;
 use std::collections::BTreeSet;
 use std::process::Command;
 
@@ -39,7 +39,7 @@ struct Outcome {
     failed: BTreeSet<usize>,
     fault_keys: BTreeSet<String>,
     fault_procs: Vec<String>,
-    log: Vec<Value>,
+    log: Vec<Event>,
 }
 
 /// A run of the workload under `shell` (dash vforks each command, bash forks it).
@@ -67,18 +67,15 @@ fn run_seed(dir: &TempDir, policy: &std::path::Path, shell: &str, seed: u64, tag
         .filter_map(|l| l.strip_prefix("fail "))
         .map(|n| n.parse().expect("a request number"))
         .collect();
-    let log = read_log(&log);
-    let faults = faults(&log);
+    let log = read_events(&log);
+    let faults = fault_events(&log);
     Outcome {
         failed,
         fault_keys: faults
             .iter()
-            .map(|f| f["key"].as_str().expect("a fault's key").to_string())
+            .map(|f| f.key.clone().expect("a fault's key"))
             .collect(),
-        fault_procs: faults
-            .iter()
-            .map(|f| f["proc"].as_str().expect("a fault's process").to_string())
-            .collect(),
+        fault_procs: faults.iter().map(|f| f.header.proc.clone()).collect(),
         log,
     }
 }
@@ -108,15 +105,9 @@ fn each_child_of_a_workload_shell_draws_for_itself_and_the_same_seed_fails_the_s
         assert_eq!(first.fault_keys.len(), n, "one fault per failed request");
         let procs: BTreeSet<&String> = first.fault_procs.iter().collect();
         assert_eq!(procs.len(), n, "every fault in a process of its own");
-        let curls: Vec<&Value> = first
-            .log
-            .iter()
-            .filter(|e| {
-                e["ev"] == "start" && e["exe"].as_str().is_some_and(|x| x.ends_with("/curl"))
-            })
-            .collect();
+        let curls = curl_starts(&first.log);
         assert_eq!(curls.len(), REQUESTS, "every curl has its start line");
-        let curl_keys: BTreeSet<&str> = curls.iter().filter_map(|e| e["proc"].as_str()).collect();
+        let curl_keys: BTreeSet<&str> = curls.iter().map(|s| s.header.proc.as_str()).collect();
         assert_eq!(curl_keys.len(), REQUESTS, "every curl has a key of its own");
 
         let again = run_seed(&dir, &policy, shell, seed, "b");
@@ -141,16 +132,13 @@ fn the_process_chaos_ctl_starts_keeps_the_key_of_a_systems_process() {
     let root = run
         .log
         .iter()
-        .find(|e| e["ev"] == "start" && e["process"] == "workload" && e["via"] == "exec")
+        .filter_map(Event::as_start)
+        .find(|s| s.process.as_deref() == Some("workload") && s.via == "exec")
         .expect("the workload's start line");
-    let exe = root["exe"].as_str().expect("its exe");
-    let life = root["life"].as_u64().unwrap_or(0) as u32;
+    let exe = root.exe.as_deref().expect("its exe");
+    let life = root.life.unwrap_or(0);
     let expected = chaos_engine::process_key::of_system_process(exe, "workload", life);
-    assert_eq!(
-        root["proc"].as_str(),
-        Some(format!("{expected:016x}").as_str()),
-        "{root}"
-    );
+    assert_eq!(root.header.proc, format!("{expected:016x}"), "{root:?}");
 }
 
 /// The keys of the curls a Python workload starts with `subprocess` (which vforks and tries
@@ -171,10 +159,17 @@ fn curl_keys_with_path(dir: &TempDir, policy: &std::path::Path, dirs_before: &st
         120,
     );
     assert_eq!(r.code(), Some(0), "{}", r.describe());
-    read_log(&log)
+    curl_starts(&read_events(&log))
         .iter()
-        .filter(|e| e["ev"] == "start" && e["exe"].as_str().is_some_and(|x| x.ends_with("/curl")))
-        .map(|e| e["proc"].as_str().expect("a process key").to_string())
+        .map(|s| s.header.proc.clone())
+        .collect()
+}
+
+/// The start lines of the curls a run started.
+fn curl_starts(log: &[Event]) -> Vec<&Start> {
+    log.iter()
+        .filter_map(Event::as_start)
+        .filter(|s| s.exe.as_deref().is_some_and(|x| x.ends_with("/curl")))
         .collect()
 }
 

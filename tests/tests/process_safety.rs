@@ -6,6 +6,14 @@ use chaos_tests::*;
 
 const BENIGN_UNIX: &str = "[[rules]]\non = [\"reads\", \"writes\"]\nfd = \"unix\"\nprobability = 0.3\nfault = { short = \"1..50%\" }\n\n[[rules]]\non = [\"reads\", \"writes\"]\nfd = \"unix\"\nprobability = 0.05\nfault = { delay = \"1us..20us\" }\n";
 
+/// How many processes of a log started by loading an executable whose path ends in `suffix`.
+fn starts_of(log: &[Event], suffix: &str) -> usize {
+    log.iter()
+        .filter_map(Event::as_start)
+        .filter(|s| s.exe.as_deref().is_some_and(|e| e.ends_with(suffix)))
+        .count()
+}
+
 #[test]
 fn fork_in_a_threaded_parent() {
     let dir = TempDir::new("fork");
@@ -21,15 +29,13 @@ fn fork_in_a_threaded_parent() {
     );
     assert_eq!(r.code(), Some(0), "{}", r.describe());
     assert!(r.stdout.contains("ok 40 children"));
-    let log = read_log(&dir.join("fork.jsonl"));
-    let forks = log
-        .iter()
-        .filter(|e| e["ev"] == "start" && e["via"] == "fork")
-        .count();
+    let log = read_events(&dir.join("fork.jsonl"));
+    let starts = || log.iter().filter_map(Event::as_start);
+    let forks = starts().filter(|s| s.via == "fork").count();
     assert_eq!(forks, 40, "every forked child writes its own start line");
-    let parent = log.iter().find(|e| e["via"] == "exec").unwrap()["pid"].clone();
+    let parent = starts().find(|s| s.via == "exec").unwrap().header.pid;
     assert!(
-        faults(&log).iter().any(|f| f["pid"] != parent),
+        fault_events(&log).iter().any(|f| f.header.pid != parent),
         "children get faults too"
     );
 }
@@ -56,13 +62,13 @@ fn vfork_children_from_python_subprocess() {
     );
     assert_eq!(r.code(), Some(0), "{}", r.describe());
     assert!(r.stdout.contains("ok spawned 30"), "{}", r.describe());
-    let log = read_log(&dir.join("vfork.jsonl"));
-    let echoes = log
-        .iter()
-        .filter(|e| e["ev"] == "start" && e["exe"].as_str().unwrap_or("").ends_with("/echo"))
-        .count();
-    assert_eq!(echoes, 30, "each exec'd child loads the shim");
-    assert!(!faults(&log).is_empty());
+    let log = read_events(&dir.join("vfork.jsonl"));
+    assert_eq!(
+        starts_of(&log, "/echo"),
+        30,
+        "each exec'd child loads the shim"
+    );
+    assert!(!fault_events(&log).is_empty());
 }
 
 #[test]
@@ -82,12 +88,14 @@ fn write_from_a_signal_handler() {
         60,
     );
     assert_eq!(r.code(), Some(0), "{}", r.describe());
-    let log = read_log(&dir.join("sig.jsonl"));
-    assert!(
-        faults(&log).iter().any(|f| f["kind"] == "pipe"),
-        "the handler's writes were hooked"
-    );
-    assert!(faults(&log).iter().any(|f| f["kind"] == "unix"));
+    let log = read_events(&dir.join("sig.jsonl"));
+    let of_kind = |kind: &str| {
+        fault_events(&log)
+            .iter()
+            .any(|f| f.kind.as_deref() == Some(kind))
+    };
+    assert!(of_kind("pipe"), "the handler's writes were hooked");
+    assert!(of_kind("unix"));
 }
 
 #[test]
@@ -155,14 +163,10 @@ fn exec_children_through_sh_are_intercepted() {
     );
     assert_eq!(r.code(), Some(0), "{}", r.describe());
     assert_eq!(std::fs::read(&data).unwrap(), std::fs::read(&out).unwrap());
-    let log = read_log(&dir.join("exec.jsonl"));
-    let cats = log
-        .iter()
-        .filter(|e| e["ev"] == "start" && e["exe"].as_str().unwrap_or("").ends_with("/cat"))
-        .count();
-    assert_eq!(cats, 3);
+    let log = read_events(&dir.join("exec.jsonl"));
+    assert_eq!(starts_of(&log, "/cat"), 3);
     let pids: std::collections::HashSet<_> =
-        faults(&log).iter().map(|f| f["pid"].clone()).collect();
+        fault_events(&log).iter().map(|f| f.header.pid).collect();
     assert!(
         pids.len() >= 2,
         "faults land in several exec'd children: {pids:?}"

@@ -48,11 +48,12 @@ fn supervisor_example_fails_under_macos_every_time_and_the_fix_holds() {
             "{}",
             mac.describe()
         );
-        let log = read_log(&dir.join(&format!("m{i}.jsonl")));
+        let log = read_events(&dir.join(&format!("m{i}.jsonl")));
         assert!(
-            faults(&log)
+            fault_events(&log)
                 .iter()
-                .any(|f| f["quirk"] == "setsockopt-after-shutdown" && f["errno"] == "EINVAL"),
+                .any(|f| f.quirk.as_deref() == Some("setsockopt-after-shutdown")
+                    && f.errno.as_deref() == Some("EINVAL")),
             "the quirk is logged by name"
         );
 
@@ -228,9 +229,11 @@ fn every_quirk_changes_only_what_it_should() {
             q.describe()
         );
         if linux != emulated {
-            let events = read_log(&log);
+            let events = read_events(&log);
             assert!(
-                faults(&events).iter().any(|f| f["quirk"] == *quirk),
+                fault_events(&events)
+                    .iter()
+                    .any(|f| f.quirk.as_deref() == Some(*quirk)),
                 "{mode}: a `{quirk}` event is logged"
             );
         }
@@ -557,11 +560,11 @@ fn curl_unix_socket_path_too_long_on_macos() {
         "curl cannot connect: {}",
         mac.describe()
     );
-    let log = read_log(&dir.join("c2.jsonl"));
+    let log = read_events(&dir.join("c2.jsonl"));
     assert!(
-        faults(&log)
+        fault_events(&log)
             .iter()
-            .any(|f| f["quirk"] == "unix-path-max-103")
+            .any(|f| f.quirk.as_deref() == Some("unix-path-max-103"))
     );
 }
 
@@ -571,9 +574,10 @@ fn a_close_retried_after_a_failed_close_is_reported() {
     let fixture = compile_c("quirks", dir.path(), &[]);
     let none = dir.write("none.toml", "");
     let warnings = |log: &std::path::Path| {
-        read_log(log)
-            .into_iter()
-            .filter(|e| e["ev"] == "warning" && e["op"] == "close")
+        read_events(log)
+            .iter()
+            .filter_map(Event::as_warning)
+            .filter(|w| w.op == "close")
             .count()
     };
     // Plain Linux: the close succeeds, so the second close is an ordinary EBADF, not a retry.

@@ -2,6 +2,7 @@
 //! (SIGKILL to its process group) under pgbench load recovers by WAL replay every time and keeps
 //! every committed row; a redis replica still serves every key after its primary is crashed.
 
+use chaos_engine::event::schema::{DurabilityLine, ProcessEvent};
 use chaos_tests::*;
 use std::process::Command;
 
@@ -80,16 +81,14 @@ fn postgres_recovers_every_committed_row_after_each_crash() {
     let r = run_system(&policy, &log, "postgres_workload.sh", 180);
     assert_eq!(r.code(), Some(0), "{}", r.describe());
     assert!(r.stdout.contains("lost 0"), "{}", r.describe());
-    let events: Vec<serde_json::Value> = read_log(&log)
-        .into_iter()
-        .filter(|e| e["ev"] == "process")
-        .collect();
+    let lines = read_events(&log);
+    let events: Vec<&ProcessEvent> = lines.iter().filter_map(Event::as_process).collect();
     let crashes = events
         .iter()
-        .filter(|e| e["what"] == "kill" && e["kind"] == "crash")
+        .filter(|e| e.what == "kill" && e.kind.as_deref() == Some("crash"))
         .count();
     assert!(crashes >= 2, "{crashes} crash(es): {events:?}");
-    let restarts = events.iter().filter(|e| e["what"] == "restart").count();
+    let restarts = events.iter().filter(|e| e.what == "restart").count();
     assert_eq!(restarts, crashes, "every crash restarted: {events:?}");
     // Each restart recovered from the WAL, as after a power loss.
     let out = std::fs::read_to_string(dir.join("pg.run/pg.out")).unwrap();
@@ -100,7 +99,7 @@ fn postgres_recovers_every_committed_row_after_each_crash() {
 
 /// PostgreSQL under `[durability]`: each crash also loses what no fsync made durable, as a power
 /// loss would. With `fsync = on` every committed row survives; with `fsync = off` they do not.
-fn postgres_with_durability(fsync: &str) -> (Finished, Vec<serde_json::Value>) {
+fn postgres_with_durability(fsync: &str) -> (Finished, Vec<DurabilityLine>) {
     require("psql").expect("psql");
     require("pgbench").expect("pgbench");
     let dir = TempDir::new(&format!("postgres-durable-{fsync}"));
@@ -111,9 +110,10 @@ fn postgres_with_durability(fsync: &str) -> (Finished, Vec<serde_json::Value>) {
     let policy = pg_policy(&dir, &format!("-c fsync={fsync}"), &tail);
     let log = dir.join("pg.jsonl");
     let r = run_system(&policy, &log, "postgres_workload.sh", 240);
-    let undone = read_log(&log)
-        .into_iter()
-        .filter(|e| e["ev"] == "durability")
+    let undone = read_events(&log)
+        .iter()
+        .filter_map(Event::as_durability)
+        .cloned()
         .collect();
     (r, undone)
 }
@@ -166,10 +166,12 @@ recovery = "1h"
         "{}",
         r.describe()
     );
-    let killed = read_log(&log)
-        .into_iter()
-        .find(|e| e["ev"] == "process" && e["what"] == "exit" && e["name"] == "redis#0")
+    let events = read_events(&log);
+    let killed = events
+        .iter()
+        .filter_map(Event::as_process)
+        .find(|e| e.what == "exit" && e.name == "redis#0")
         .expect("the primary's end");
-    assert_eq!(killed["signal"], "SIGKILL");
-    assert_eq!(killed["key"], "nemesis#0");
+    assert_eq!(killed.signal.as_deref(), Some("SIGKILL"));
+    assert_eq!(killed.key.as_deref(), Some("nemesis#0"));
 }

@@ -133,9 +133,9 @@ fn reset_is_a_real_rst_and_later_calls_agree() {
         "{}",
         r.describe()
     );
-    let log = read_log(&dir.join("reset.jsonl"));
-    let f = faults(&log);
+    let log = read_events(&dir.join("reset.jsonl"));
+    let f = fault_events(&log);
     assert_eq!(f.len(), 1);
-    assert_eq!(f[0]["effect"], "rst-sent");
-    assert_eq!(f[0]["errno"], "ECONNRESET");
+    assert_eq!(f[0].effect.as_deref(), Some("rst-sent"));
+    assert_eq!(f[0].errno.as_deref(), Some("ECONNRESET"));
 }

@@ -107,17 +107,15 @@ fn a_partition_with_a_process_in_two_groups_is_refused() {
         "{}",
         r.describe()
     );
-    let cuts: Vec<serde_json::Value> = read_log(&log)
-        .into_iter()
-        .filter(|e| e["ev"] == "control" && e["what"] == "partition")
+    let events = read_events(&log);
+    let cuts: Vec<_> = events
+        .iter()
+        .filter_map(Event::as_control)
+        .filter(|c| c.what == "partition")
         .collect();
     assert_eq!(cuts.len(), 1, "{cuts:?}");
     assert!(
-        cuts[0]["cut"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|pair| pair[0] != pair[1]),
+        !cuts[0].cut.is_empty() && cuts[0].cut.iter().all(|pair| pair[0] != pair[1]),
         "{cuts:?}"
     );
 }
@@ -143,11 +141,9 @@ fn replay_of_a_truncated_command_line_asks_for_the_command() {
     args.extend(long);
     let r = run(ctl().args(&args), 30);
     assert_eq!(r.code(), Some(0), "{}", r.describe());
-    let start = read_log(&log)
-        .into_iter()
-        .find(|e| e["ev"] == "start")
-        .unwrap();
-    assert!(start["argv_truncated"].as_u64().unwrap_or(0) > 0, "{start}");
+    let events = read_events(&log);
+    let start = events.iter().find_map(Event::as_start).unwrap();
+    assert!(start.argv_truncated.is_some_and(|n| n > 0), "{start:?}");
     let r = refused(
         &[
             "replay",

@@ -45,8 +45,11 @@ fn a_frozen_policy_parses_when_argv_and_rule_names_hold_newlines() {
     );
     assert_eq!(r.code(), Some(0), "{}", r.describe());
     let log = dir.join("n.jsonl");
-    let events = read_log(&log);
-    assert!(count_fault(&events, "delay") > 0, "no fault: {events:?}");
+    let events = read_events(&log);
+    assert!(
+        count_fault_events(&events, "delay") > 0,
+        "no fault: {events:?}"
+    );
 
     let r = run(ctl().arg("freeze").arg(&log), 30);
     assert_eq!(r.code(), Some(0), "freeze: {}", r.describe());
@@ -218,14 +221,12 @@ fn replay_without_a_command_runs_it_where_it_ran() {
         30,
     );
     assert_eq!(r.code(), Some(0), "{}", r.describe());
-    let start = read_log(&log)
-        .into_iter()
-        .find(|e| e["ev"] == "start")
-        .unwrap();
+    let events = read_events(&log);
+    let start = events.iter().find_map(Event::as_start).unwrap();
     assert_eq!(
-        start["cwd"].as_str(),
+        start.cwd.as_deref(),
         Some(work.canonicalize().unwrap().to_str().unwrap()),
-        "the start line names the working directory: {start}"
+        "the start line names the working directory: {start:?}"
     );
     std::fs::remove_file(work.join("where.txt")).unwrap();
 
@@ -276,34 +277,38 @@ fn every_process_end_is_logged_by_its_reaper() {
         30,
     );
     assert_eq!(r.code(), Some(7), "{}", r.describe());
-    let events = read_log(&log);
-    let top = events.iter().find(|e| e["ev"] == "start").unwrap();
-    let exits: Vec<&serde_json::Value> = events.iter().filter(|e| e["ev"] == "exit").collect();
+    let events = read_events(&log);
+    let top = events.iter().find_map(Event::as_start).unwrap();
+    let exits: Vec<_> = events.iter().filter_map(Event::as_exit).collect();
     assert_eq!(exits.len(), 3, "{exits:?}");
     let killed = exits
         .iter()
-        .find(|x| x["signal"] == "SIGKILL")
+        .find(|x| x.signal.as_deref() == Some("SIGKILL"))
         .expect("the SIGKILL'd child");
     let three = exits
         .iter()
-        .find(|x| x["status"] == 3)
+        .find(|x| x.status == Some(3))
         .expect("the child that exited 3");
     for child in [killed, three] {
         assert_eq!(
-            child["reaper"], top["pid"],
-            "reaped by the program: {child}"
+            child.reaper, top.header.pid,
+            "reaped by the program: {child:?}"
         );
-        assert_ne!(child["pid"], top["pid"]);
+        assert_ne!(child.pid, top.header.pid);
     }
     let own = exits
         .iter()
-        .find(|x| x["pid"] == top["pid"])
+        .find(|x| x.pid == top.header.pid)
         .expect("the program's own end");
-    assert_eq!(own["status"], 7, "{own}");
-    assert_eq!(own["proc"], top["proc"], "{own}");
-    assert_ne!(own["reaper"], top["pid"]);
+    assert_eq!(own.status, Some(7), "{own:?}");
+    assert_eq!(own.proc.as_ref(), Some(&top.header.proc), "{own:?}");
+    assert_ne!(own.reaper, top.header.pid);
     // The last line of the log: nothing the program did can come after its reaping.
-    assert_eq!(events.last().unwrap()["ev"], "exit");
+    assert!(
+        matches!(events.last(), Some(Event::Exit(_))),
+        "{:?}",
+        events.last()
+    );
 
     let r = run(ctl().arg("report").arg(&log), 30);
     assert_eq!(r.code(), Some(0), "{}", r.describe());

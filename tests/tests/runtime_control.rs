@@ -6,6 +6,7 @@
 //! Each scenario is `tests/fixtures/kv_control.py`, which checks what the store answers at each
 //! step; these tests check its verdict and what the log says of the changes.
 
+use chaos_engine::event::schema::ControlLine;
 use chaos_tests::*;
 use serde_json::Value;
 use std::process::Command;
@@ -50,11 +51,17 @@ fn scenario(policy: &std::path::Path, log: &std::path::Path, name: &str) -> Fini
     )
 }
 
-fn control_lines(log: &std::path::Path) -> Vec<Value> {
-    read_log(log)
-        .into_iter()
-        .filter(|e| e["ev"] == "control")
+fn control_lines(log: &std::path::Path) -> Vec<ControlLine> {
+    read_events(log)
+        .iter()
+        .filter_map(Event::as_control)
+        .cloned()
         .collect()
+}
+
+/// A directed pair of a cut, as a control line holds it.
+fn pair(from: &str, to: &str) -> [String; 2] {
+    [from.to_string(), to.to_string()]
 }
 
 #[test]
@@ -78,38 +85,34 @@ fn a_rule_switched_on_and_off_mid_run_takes_effect_at_once() {
     ] {
         assert!(r.stdout.contains(step), "{step}: {}", r.describe());
     }
-    let events = read_log(&log);
+    let events = read_events(&log);
     // The two refused connects, and only they: the rule fired exactly while it was on.
-    assert_eq!(count_fault(&events, "ECONNREFUSED"), 2, "{}", r.describe());
-    let changes: Vec<(String, String)> = control_lines(&log)
-        .iter()
-        .filter(|c| c["by"].is_string())
-        .map(|c| (c["by"].to_string(), c["what"].to_string()))
-        .collect();
     assert_eq!(
-        changes,
-        vec![
-            ("\"cli\"".into(), "\"enable\"".into()),
-            ("\"http\"".into(), "\"disable\"".into())
-        ]
+        count_fault_events(&events, "ECONNREFUSED"),
+        2,
+        "{}",
+        r.describe()
     );
-    // The workload's shim saw each generation at a place of its own, with what was on from then.
-    let seen: Vec<&Value> = events
+    let lines = control_lines(&log);
+    let changes: Vec<(&str, &str)> = lines
         .iter()
-        .filter(|e| e["ev"] == "control" && e["what"] == "seen")
+        .filter_map(|c| Some((c.by.as_deref()?, c.what.as_str())))
         .collect();
+    assert_eq!(changes, vec![("cli", "enable"), ("http", "disable")]);
+    // The workload's shim saw each generation at a place of its own, with what was on from then.
+    let seen: Vec<&ControlLine> = lines.iter().filter(|c| c.what == "seen").collect();
     let on = seen
         .iter()
-        .find(|s| s["generation"] == 1)
+        .find(|s| s.generation == 1)
         .unwrap_or_else(|| panic!("no process saw generation 1: {seen:?}"));
-    assert_eq!(on["enabled"], serde_json::json!(["db-down"]));
+    assert_eq!(on.enabled, Some(vec!["db-down".to_string()]));
     assert!(
-        on["at"].as_str().is_some_and(|a| a.contains("/connect#")),
-        "{on}"
+        on.at.as_deref().is_some_and(|a| a.contains("/connect#")),
+        "{on:?}"
     );
     assert!(
         seen.iter()
-            .any(|s| s["generation"] == 2 && s["enabled"] == serde_json::json!([])),
+            .any(|s| s.generation == 2 && s.enabled == Some(vec![])),
         "{seen:?}"
     );
 }
@@ -125,16 +128,16 @@ fn a_majority_cut_off_loses_quorum_writes_and_serves_after_heal() {
     let lines = control_lines(&log);
     let partition = lines
         .iter()
-        .find(|c| c["what"] == "partition")
+        .find(|c| c.what == "partition")
         .unwrap_or_else(|| panic!("no partition line: {lines:?}"));
-    let cut = partition["cut"].as_array().unwrap();
-    assert_eq!(cut.len(), 8, "2 x 2 pairs, both ways: {partition}");
-    assert!(cut.contains(&serde_json::json!(["kv#0", "kv#1"])));
-    assert!(!cut.contains(&serde_json::json!(["kv#1", "kv#2"])));
+    let cut = &partition.cut;
+    assert_eq!(cut.len(), 8, "2 x 2 pairs, both ways: {partition:?}");
+    assert!(cut.contains(&pair("kv#0", "kv#1")));
+    assert!(!cut.contains(&pair("kv#1", "kv#2")));
     assert!(
         lines
             .iter()
-            .any(|c| c["what"] == "heal" && c["by"] == "http")
+            .any(|c| c.what == "heal" && c.by.as_deref() == Some("http"))
     );
 }
 
@@ -146,16 +149,16 @@ fn a_one_way_cut_holds_one_direction_only_and_held_data_flows_on_heal() {
     let log = dir.join("run.jsonl");
     let r = scenario(&policy, &log, "one_way");
     assert_eq!(r.code(), Some(0), "{}", r.describe());
-    let cuts: Vec<Value> = control_lines(&log)
+    let cuts: Vec<Vec<[String; 2]>> = control_lines(&log)
         .into_iter()
-        .filter(|c| c["what"] == "partition")
-        .map(|c| c["cut"].clone())
+        .filter(|c| c.what == "partition")
+        .map(|c| c.cut)
         .collect();
     assert_eq!(
         cuts,
         vec![
-            serde_json::json!([["workload", "kv#0"]]),
-            serde_json::json!([["kv#0", "workload"]])
+            vec![pair("workload", "kv#0")],
+            vec![pair("kv#0", "workload")]
         ]
     );
 }
@@ -191,14 +194,15 @@ fn partition_windows_cut_and_heal_on_the_runs_timeline() {
     let r = scenario(&policy, &log, "scheduled");
     assert_eq!(r.code(), Some(0), "{}", r.describe());
     let lines = control_lines(&log);
+    let by_schedule = |c: &&ControlLine| c.by.as_deref() == Some("schedule");
     let scheduled: Vec<(&str, &str, u64)> = lines
         .iter()
-        .filter(|c| c["by"] == "schedule")
+        .filter(by_schedule)
         .map(|c| {
             (
-                c["what"].as_str().unwrap(),
-                c["key"].as_str().unwrap(),
-                c["t_ns"].as_u64().unwrap(),
+                c.what.as_str(),
+                c.key.as_deref().expect("a scheduled change has its key"),
+                c.t_ns.expect("a scheduled change has its time"),
             )
         })
         .collect();
@@ -217,13 +221,10 @@ fn partition_windows_cut_and_heal_on_the_runs_timeline() {
         (3_000_000_000..3_500_000_000).contains(&scheduled[1].2),
         "{scheduled:?}"
     );
-    let first = lines.iter().find(|c| c["by"] == "schedule").unwrap();
-    let cut = first["cut"].as_array().unwrap();
+    let first = lines.iter().find(by_schedule).unwrap();
+    let cut = &first.cut;
     assert_eq!(cut.len(), 8, "{cut:?}");
-    assert!(
-        cut.contains(&serde_json::json!(["workload", "kv#2"])),
-        "{cut:?}"
-    );
+    assert!(cut.contains(&pair("workload", "kv#2")), "{cut:?}");
 
     // Frozen, the cut is an exact `[[partition]]` of its directed pairs over the time it lasted;
     // replayed, the workload sees the same quorum loss and recovery.
@@ -256,9 +257,9 @@ fn partition_windows_cut_and_heal_on_the_runs_timeline() {
         "{}",
         r.describe()
     );
-    let again: Vec<Value> = control_lines(&replayed)
+    let again: Vec<ControlLine> = control_lines(&replayed)
         .into_iter()
-        .filter(|c| c["by"] == "schedule")
+        .filter(|c| c.by.as_deref() == Some("schedule"))
         .collect();
     assert_eq!(again.len(), 2, "{again:?}");
 }

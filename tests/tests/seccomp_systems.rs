@@ -108,41 +108,44 @@ fn a_rule_switched_on_mid_run_reaches_go_processes_of_a_system() {
         r.describe()
     );
     assert_eq!(lines[2], "ok 1000", "after it: {}", r.describe());
-    let events = read_log(&log);
-    let by_rule = |rule: &str| -> Vec<&serde_json::Value> {
-        faults(&events)
+    let events = read_events(&log);
+    let by_rule = |rule: &str| -> Vec<&Fault> {
+        fault_events(&events)
             .into_iter()
-            .filter(|f| f["rule"] == rule)
+            .filter(|f| f.rule == rule)
             .collect()
     };
     // Go's connects are non-blocking: the refusal comes as the kernel's, after EINPROGRESS.
     let refused = by_rule("web-down");
     assert!(!refused.is_empty(), "{}", r.describe());
     for f in &refused {
-        assert_eq!(f["backend"], "seccomp", "{f}");
-        assert_eq!(f["fault"], "ECONNREFUSED", "{f}");
+        assert_eq!(f.backend.as_deref(), Some("seccomp"), "{f:?}");
+        assert_eq!(f.fault, "ECONNREFUSED", "{f:?}");
     }
     // The server, running all along, was slowed only once its rule was switched on: on the
     // third fetch's accept, where it logged seeing the change, with what was on from then.
     let slowed = by_rule("web-slow");
     assert_eq!(slowed.len(), 1, "{}", r.describe());
-    assert_eq!(slowed[0]["op"], "accept4", "{}", slowed[0]);
-    let seen: Vec<&serde_json::Value> = events
+    assert_eq!(slowed[0].op, "accept4", "{:?}", slowed[0]);
+    let seen: Vec<_> = events
         .iter()
-        .filter(|e| e["ev"] == "control" && e["what"] == "seen")
+        .filter_map(Event::as_control)
+        .filter(|c| c.what == "seen")
         .collect();
     assert!(
-        seen.iter().any(|s| s["pid"] == slowed[0]["pid"]
-            && s["generation"] == 3
-            && s["enabled"] == serde_json::json!(["web-slow"])
-            && s["at"].as_str().is_some_and(|a| a.contains("accept#"))),
+        seen.iter().any(|s| s.pid == Some(slowed[0].header.pid)
+            && s.generation == 3
+            && s.enabled == Some(vec!["web-slow".to_string()])
+            && s.at.as_deref().is_some_and(|a| a.contains("accept#"))),
         "{seen:?}"
     );
     // The server ran under seccomp as a process of the system, by its name.
     assert!(
-        events.iter().any(|e| e["ev"] == "start"
-            && e["backend"] == "seccomp"
-            && e["process"].as_str().is_some_and(|p| p.starts_with("web"))),
+        events
+            .iter()
+            .filter_map(Event::as_start)
+            .any(|s| s.backend.as_deref() == Some("seccomp")
+                && s.process.as_deref().is_some_and(|p| p.starts_with("web"))),
         "{}",
         r.describe()
     );
@@ -171,10 +174,11 @@ fn go_replicas_are_crashed_and_restarted_by_attrition() {
         60,
     );
     assert_eq!(r.code(), Some(0), "{}", r.describe());
-    let events = read_log(&log);
+    let events = read_events(&log);
     let kills = events
         .iter()
-        .filter(|e| e["ev"] == "process" && e["what"] == "kill")
+        .filter_map(Event::as_process)
+        .filter(|p| p.what == "kill")
         .count();
     assert!(
         kills >= 3,
@@ -183,20 +187,20 @@ fn go_replicas_are_crashed_and_restarted_by_attrition() {
     );
     // Every life of each replica (`auto` picks seccomp for Go) started under the supervisor,
     // with its name and life number: each restart is a new launch with a new key.
-    let lives: BTreeSet<(String, u64)> = events
-        .iter()
-        .filter(|e| e["ev"] == "start" && e["backend"] == "seccomp")
-        .filter_map(|e| Some((e["process"].as_str()?.to_string(), e["life"].as_u64()?)))
+    let seccomp_starts = || {
+        events
+            .iter()
+            .filter_map(Event::as_start)
+            .filter(|s| s.backend.as_deref() == Some("seccomp"))
+    };
+    let lives: BTreeSet<(String, u32)> = seccomp_starts()
+        .filter_map(|s| Some((s.process.clone()?, s.life?)))
         .collect();
     assert!(
         lives.iter().any(|(_, life)| *life >= 1) && lives.len() >= kills,
         "a start line for each life: {lives:?} ({kills} kills)"
     );
-    let keys: BTreeSet<&str> = events
-        .iter()
-        .filter(|e| e["ev"] == "start" && e["backend"] == "seccomp")
-        .filter_map(|e| e["proc"].as_str())
-        .collect();
+    let keys: BTreeSet<&str> = seccomp_starts().map(|s| s.header.proc.as_str()).collect();
     assert_eq!(keys.len(), lives.len(), "one key per life: {keys:?}");
 }
 
@@ -245,11 +249,12 @@ echo "healed $c [$(cat during.txt)]""#;
     assert_eq!(cut[3], "[]", "{}", r.describe());
     assert!(count(&healed[1]) > count(&cut[2]), "{}", r.describe());
     assert_eq!(healed[2..].join(" "), "[ok 1000]", "{}", r.describe());
-    let events = read_log(&log);
+    let events = read_events(&log);
     assert!(
         events
             .iter()
-            .any(|e| e["ev"] == "control" && e["what"] == "partition"),
+            .filter_map(Event::as_control)
+            .any(|c| c.what == "partition"),
         "{}",
         r.describe()
     );
@@ -294,11 +299,11 @@ curl -s -o /dev/null -w "after %{http_code}\n" "$u""#;
     ] {
         assert!(r.stdout.contains(want), "{want}: {}", r.describe());
     }
-    let events = read_log(&log);
+    let events = read_events(&log);
     let backends: BTreeSet<Option<&str>> = events
         .iter()
-        .filter(|e| e["ev"] == "start")
-        .map(|e| e["backend"].as_str())
+        .filter_map(Event::as_start)
+        .map(|s| s.backend.as_deref())
         .collect();
     assert_eq!(
         backends,

@@ -84,7 +84,7 @@ fn a_system_runs_page_draws_its_processes_faults_and_partition_in_a_browser() {
         180,
     );
     assert_eq!(r.code(), Some(0), "{}", r.describe());
-    let events = read_log(&log);
+    let events = read_events(&log);
     let check = self_check(&page);
     assert_eq!(
         check["errors"],
@@ -103,23 +103,20 @@ fn a_system_runs_page_draws_its_processes_faults_and_partition_in_a_browser() {
         assert!(lanes.contains(name), "a lane for {name}: {lanes:?}");
     }
     // Every fault is drawn, as a point or counted in a bin.
-    let faults = events.iter().filter(|e| e["ev"] == "fault").count();
+    let faults = fault_events(&events).len();
     assert!(faults > 0, "the rule fired");
     assert_eq!(check["faults"].as_u64(), Some(faults as u64));
     let drawn = check["drawn_all"].as_u64().unwrap() + check["binned_all"].as_u64().unwrap();
     assert_eq!(drawn, faults as u64, "{check}");
 
     // The partition, at the times the log gives it (ms since the log's first line).
-    let t0 = events
-        .iter()
-        .filter_map(|e| e["ts_ns"].as_u64())
-        .min()
-        .unwrap();
+    let t0 = events.iter().filter_map(Event::ts_ns).min().unwrap();
     let at = |what: &str| {
         events
             .iter()
-            .find(|e| e["ev"] == "control" && e["what"] == what && !e["by"].is_null())
-            .and_then(|e| e["ts_ns"].as_u64())
+            .filter_map(Event::as_control)
+            .find(|c| c.what == what && c.by.is_some())
+            .map(|c| c.ts_ns)
             .map(|t| (t - t0) as f64 / 1e6)
             .unwrap_or_else(|| panic!("the log has a {what}"))
     };
@@ -144,10 +141,9 @@ fn a_system_runs_page_draws_its_processes_faults_and_partition_in_a_browser() {
     );
 
     // A click on a fault shows that fault's key.
-    let keys: BTreeSet<&str> = events
-        .iter()
-        .filter(|e| e["ev"] == "fault")
-        .filter_map(|e| e["key"].as_str())
+    let keys: BTreeSet<&str> = fault_events(&events)
+        .into_iter()
+        .filter_map(|f| f.key.as_deref())
         .collect();
     let clicked = check["clicked_key"]
         .as_str()
@@ -268,9 +264,9 @@ fn run_progress_says_each_process_event_as_it_happens_and_needs_a_system() {
         .lines()
         .filter(|l| l.starts_with("chaos: "))
         .collect();
-    let logged = read_log(&dir.join("p.jsonl"))
-        .into_iter()
-        .filter(|e| e["ev"] == "process")
+    let logged = read_events(&dir.join("p.jsonl"))
+        .iter()
+        .filter_map(Event::as_process)
         .count();
     assert_eq!(said.len(), logged, "a line per process event: {}", r.stderr);
     assert!(

@@ -28,13 +28,13 @@ probability = 0.05
 fault = "EAGAIN"
 "#;
 
-fn realism(dir: &TempDir, mode: &str, policy: &str) -> (Finished, Vec<serde_json::Value>) {
+fn realism(dir: &TempDir, mode: &str, policy: &str) -> (Finished, Vec<Event>) {
     let fixture = compile_c("realism", dir.path(), &[]);
     let p = dir.write(&format!("{mode}.toml"), policy);
     let log = dir.join(&format!("{mode}.jsonl"));
     let r = run(preloaded(&fixture, &p, &log).arg(mode), 30);
     assert_eq!(r.code(), Some(0), "{}", r.describe());
-    let events = read_log(&log);
+    let events = read_events(&log);
     (r, events)
 }
 
@@ -46,10 +46,10 @@ fn a_stall_on_a_blocking_fd_is_a_delay() {
     let dir = TempDir::new("stall-blocking");
     let (r, log) = realism(&dir, "stall-blocking", ONE_STALL);
     assert!(r.stdout.contains("recv=4 errno=-"), "{}", r.describe());
-    let f = faults(&log);
-    assert_eq!(f[0]["fault"], "stall");
-    assert_eq!(f[0]["delay_ns"], 100_000_000);
-    assert!(f[0].get("errno").is_none());
+    let f = fault_events(&log);
+    assert_eq!(f[0].fault, "stall");
+    assert_eq!(f[0].delay_ns, Some(100_000_000));
+    assert!(f[0].errno.is_none());
 }
 
 #[test]
@@ -63,8 +63,8 @@ fn a_stall_longer_than_the_receive_timeout_times_out() {
         r.describe()
     );
     assert_eq!(
-        faults(&log)[0]["delay_ns"],
-        20_000_000,
+        fault_events(&log)[0].delay_ns,
+        Some(20_000_000),
         "it waited exactly its 20ms timeout"
     );
 }
@@ -78,8 +78,8 @@ fn a_nonblocking_stall_is_eagain_and_hidden_from_poll_until_it_ends() {
         "{}",
         r.describe()
     );
-    assert_eq!(faults(&log).len(), 1, "one stall, one event");
-    assert_eq!(faults(&log)[0]["errno"], "EAGAIN");
+    assert_eq!(fault_events(&log).len(), 1, "one stall, one event");
+    assert_eq!(fault_events(&log)[0].errno.as_deref(), Some("EAGAIN"));
 }
 
 #[test]
@@ -87,7 +87,10 @@ fn an_unseen_epoll_registration_degrades_the_stall_to_a_delay() {
     let dir = TempDir::new("stall-unseen");
     let (r, log) = realism(&dir, "stall-unseen", ONE_STALL);
     assert!(r.stdout.contains("recv=4 errno=-"), "{}", r.describe());
-    assert_eq!(faults(&log)[0]["degraded"], "unseen-registration");
+    assert_eq!(
+        fault_events(&log)[0].degraded.as_deref(),
+        Some("unseen-registration")
+    );
 }
 
 #[test]
@@ -110,11 +113,11 @@ fn edge_triggered_loop_that_treats_short_reads_as_drained_never_hangs() {
         let r = run(&mut cmd, 60);
         assert_eq!(r.code(), Some(0), "seed {seed}: {}", r.describe());
         assert!(r.stdout.contains("ok 4 clients x 1048576 bytes echoed"));
-        let events = read_log(&dir.join(&log));
-        let start = events.iter().find(|e| e["ev"] == "start").unwrap();
-        assert_eq!(start["seed"], seed, "{start}");
-        for f in faults(&events) {
-            kinds.insert(f["fault"].as_str().unwrap().to_string());
+        let events = read_events(&dir.join(&log));
+        let start = events.iter().find_map(Event::as_start).unwrap();
+        assert_eq!(start.seed, Some(seed), "{start:?}");
+        for f in fault_events(&events) {
+            kinds.insert(f.fault.clone());
         }
     }
     for k in ["short", "stall", "EAGAIN"] {
@@ -136,10 +139,10 @@ fn tokio_echo_under_stalls_and_short_io() {
     );
     assert_eq!(r.code(), Some(0), "{}", r.describe());
     assert!(r.stdout.contains("ok 8 clients"), "{}", r.describe());
-    let log = read_log(&dir.join("tokio.jsonl"));
-    assert!(count_fault(&log, "stall") > 0 && count_fault(&log, "short") > 0);
+    let log = read_events(&dir.join("tokio.jsonl"));
+    assert!(count_fault_events(&log, "stall") > 0 && count_fault_events(&log, "short") > 0);
     assert!(
-        faults(&log).iter().all(|f| f.get("degraded").is_none()),
+        fault_events(&log).iter().all(|f| f.degraded.is_none()),
         "tokio's registrations are all seen"
     );
 }
@@ -176,13 +179,13 @@ fn nginx_serves_a_large_file_to_curl_under_benign_and_stalls() {
         std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
     );
     assert_eq!(sha256(&out), sha256(&www.join("big.bin")));
-    let log = read_log(&dir.join("nginx.jsonl"));
-    let stalls = faults(&log)
+    let log = read_events(&dir.join("nginx.jsonl"));
+    let stalls = fault_events(&log)
         .iter()
-        .filter(|f| f["fault"] == "stall" && f["errno"] == "EAGAIN")
+        .filter(|f| f.fault == "stall" && f.errno.as_deref() == Some("EAGAIN"))
         .count();
     assert!(stalls > 0, "nginx got EAGAIN stalls");
-    assert!(count_fault(&log, "short") > 0);
+    assert!(count_fault_events(&log, "short") > 0);
 }
 
 /// redis-benchmark retries a send that failed with EAGAIN in a tight loop (no syscall between tries),
@@ -246,11 +249,11 @@ fn redis_benchmark_against_redis_under_stalls() {
         "{out}"
     );
     assert!(!out.to_lowercase().contains("error"), "{out}");
-    let log = read_log(&dir.join("redis.jsonl"));
+    let log = read_events(&dir.join("redis.jsonl"));
     assert!(
-        faults(&log)
+        fault_events(&log)
             .iter()
-            .any(|f| f["fault"] == "stall" && f["errno"] == "EAGAIN"),
+            .any(|f| f.fault == "stall" && f.errno.as_deref() == Some("EAGAIN")),
         "redis got stalls"
     );
 }
@@ -300,11 +303,11 @@ asyncio.get_event_loop().run_until_complete(main())
         let r = run(&mut ctl_run(&dir, Some(HEAVY), &log, &argv), 120);
         assert_eq!(r.code(), Some(0), "{selector}: {}", r.describe());
         assert!(r.stdout.contains("ok asyncio"), "{selector}");
-        let log = read_log(&dir.join(&log));
+        let log = read_events(&dir.join(&log));
         assert!(
-            faults(&log)
+            fault_events(&log)
                 .iter()
-                .any(|f| f["fault"] == "stall" && f["errno"] == "EAGAIN"),
+                .any(|f| f.fault == "stall" && f.errno.as_deref() == Some("EAGAIN")),
             "{selector}: stalls injected"
         );
     }
@@ -348,17 +351,17 @@ fn curl_with_poll_under_stalls() {
     );
     assert_eq!(r.code(), Some(0), "{}", r.describe());
     assert_eq!(sha256(&out), sha256(&www.join("f.bin")));
-    let log = read_log(&dir.join("curl.jsonl"));
+    let log = read_events(&dir.join("curl.jsonl"));
     // Not the reads held to end where a stall begins (`effect = "held"`): the stalls themselves.
-    let stalls: Vec<_> = faults(&log)
+    let stalls: Vec<_> = fault_events(&log)
         .into_iter()
-        .filter(|f| f["fault"] == "stall" && f["effect"] != "held")
+        .filter(|f| f.fault == "stall" && f.effect.as_deref() != Some("held"))
         .collect();
     assert!(!stalls.is_empty());
     assert!(
         stalls
             .iter()
-            .all(|f| f["errno"] == "EAGAIN" && f.get("degraded").is_none()),
+            .all(|f| f.errno.as_deref() == Some("EAGAIN") && f.degraded.is_none()),
         "curl polls: real EAGAIN stalls"
     );
 }

@@ -58,12 +58,12 @@ fn file_rules_match_by_path_glob() {
     );
     assert_eq!(r.code(), Some(0), "{}", r.describe());
     assert_eq!(r.stdout.trim(), "550000", "short file reads lose nothing");
-    let log = read_log(&dir.join("p.jsonl"));
-    let f = faults(&log);
+    let log = read_events(&dir.join("p.jsonl"));
+    let f = fault_events(&log);
     assert!(!f.is_empty());
     assert!(
         f.iter()
-            .all(|e| e["kind"] == "file" && e["path"] == data.to_str().unwrap()),
+            .all(|e| e.kind.as_deref() == Some("file") && e.path.as_deref() == data.to_str()),
         "{f:?}"
     );
 }
@@ -97,12 +97,22 @@ s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\ns.sendall(b'hi')\
         30,
     );
     assert_eq!(r.code(), Some(0), "{}", r.describe());
-    let log = read_log(&dir.join("l.jsonl"));
-    let f = faults(&log);
+    let log = read_events(&dir.join("l.jsonl"));
+    let f = fault_events(&log);
     assert!(!f.is_empty());
     for e in &f {
-        assert_eq!(e["local"], format!("127.0.0.1:{port}"), "{e}");
-        assert!(e["conn"].as_str().unwrap().starts_with("tcp-in#"), "{e}");
+        assert_eq!(
+            e.local.as_deref(),
+            Some(format!("127.0.0.1:{port}").as_str()),
+            "{e:?}"
+        );
+        assert!(
+            e.conn
+                .as_deref()
+                .expect("a connection")
+                .starts_with("tcp-in#"),
+            "{e:?}"
+        );
     }
 }
 
@@ -147,11 +157,11 @@ fn abstract_unix_peers_match_at_patterns_on_both_backends() {
                 "{backend} {peer}: {}",
                 r.describe()
             );
-            let logged = read_log(&dir.join(&log));
-            let fs = faults(&logged);
+            let logged = read_events(&dir.join(&log));
+            let fs = fault_events(&logged);
             if expect.starts_with("failed") {
                 assert_eq!(fs.len(), 1, "{backend}: {logged:?}");
-                let named = fs[0]["peer"].as_str().unwrap_or_default();
+                let named = fs[0].peer.as_deref().unwrap_or_default();
                 assert!(
                     named.starts_with("@chaos-abs-"),
                     "{backend}: peer {named:?}"

@@ -105,16 +105,16 @@ fn curl_through_a_bandwidth_toxic_takes_the_time_the_rate_allows() {
         "{transfer} s: {}",
         r.describe()
     );
-    let log = read_log(&dir.join("bw.jsonl"));
+    let log = read_events(&dir.join("bw.jsonl"));
     assert!(
-        faults(&log)
+        fault_events(&log)
             .iter()
-            .any(|f| f["effect"] == "bandwidth" && f["fault"] == "short")
+            .any(|f| f.effect.as_deref() == Some("bandwidth") && f.fault == "short")
     );
     assert!(
-        faults(&log)
+        fault_events(&log)
             .iter()
-            .any(|f| f["effect"] == "bandwidth" && f["fault"] == "stall")
+            .any(|f| f.effect.as_deref() == Some("bandwidth") && f.fault == "stall")
     );
 }
 
@@ -236,9 +236,11 @@ fn blackholed_client_recovers(name: &str, argv: &[&str]) {
     wait_for_line(&lines, "recovered", 20);
     let status = bg.0.wait().unwrap();
     assert!(status.success(), "{name}: {status:?}");
-    let log = read_log(&dir.join("run.jsonl"));
+    let log = read_events(&dir.join("run.jsonl"));
     assert!(
-        faults(&log).iter().any(|f| f["effect"] == "blackhole"),
+        fault_events(&log)
+            .iter()
+            .any(|f| f.effect.as_deref() == Some("blackhole")),
         "{name}: the blackhole is logged"
     );
 }
@@ -299,13 +301,13 @@ fn limit_data_ends_the_connection_at_exactly_the_limit_with_a_fin_or_a_reset() {
         out.starts_with("ConnectionResetError after 65536 "),
         "{out}"
     );
-    let log = read_log(&dir.join("reset.jsonl"));
-    let f = faults(&log)
+    let log = read_events(&dir.join("reset.jsonl"));
+    let f = fault_events(&log)
         .into_iter()
-        .find(|f| f["fault"] == "close")
+        .find(|f| f.fault == "close")
         .expect("the limit is logged");
     assert_eq!(
-        (f["limit"].as_u64(), f["effect"].as_str()),
+        (f.limit, f.effect.as_deref()),
         (Some(65536), Some("limit-data-reset"))
     );
 }
@@ -354,10 +356,10 @@ fn limit_data_ends_the_stream_at_the_limit_whatever_the_read_size() {
             out.starts_with("ConnectionResetError after 65536 "),
             "recv({chunk}): {out}"
         );
-        let log = read_log(&dir.join(&format!("limit-{chunk}-reset.jsonl")));
-        let ends: Vec<_> = faults(&log)
+        let log = read_events(&dir.join(&format!("limit-{chunk}-reset.jsonl")));
+        let ends: Vec<_> = fault_events(&log)
             .into_iter()
-            .filter(|f| f["fault"] == "close")
+            .filter(|f| f.fault == "close")
             .collect();
         assert_eq!(ends.len(), 1, "one end, at the limit: {ends:?}");
     }
@@ -414,23 +416,32 @@ fn curl_gets_exactly_the_limit_in_header_and_body_bytes() {
 
 /// The `reset_after` line in a log: the rule, the connection's peer, the toxic and its RST.
 fn assert_reset_logged(log: &std::path::Path, port: u16, found_by: &[&str]) {
-    let events = read_log(log);
-    let resets: Vec<_> = faults(&events)
+    let events = read_events(log);
+    let resets: Vec<_> = fault_events(&events)
         .into_iter()
-        .filter(|f| f["effect"] == "reset-after")
+        .filter(|f| f.effect.as_deref() == Some("reset-after"))
         .collect();
-    assert_eq!(resets.len(), 1, "one reset, logged: {:?}", faults(&events));
-    let f = resets[0];
-    assert_eq!(f["rule"], "cut", "{f}");
-    assert_eq!(f["fault"], "reset", "{f}");
-    assert_eq!(f["errno"], "ECONNRESET", "{f}");
-    assert_eq!(f["peer"], format!("127.0.0.1:{port}"), "{f}");
-    assert!(
-        f["key"].as_str().is_some_and(|k| k.contains("/r0/rx@")),
-        "{f}"
+    assert_eq!(
+        resets.len(),
+        1,
+        "one reset, logged: {:?}",
+        fault_events(&events)
     );
-    let op = f["op"].as_str().unwrap_or("");
-    assert!(found_by.contains(&op), "found due by {op}: {f}");
+    let f = resets[0];
+    assert_eq!(f.rule, "cut", "{f:?}");
+    assert_eq!(f.fault, "reset", "{f:?}");
+    assert_eq!(f.errno.as_deref(), Some("ECONNRESET"), "{f:?}");
+    assert_eq!(
+        f.peer.as_deref(),
+        Some(format!("127.0.0.1:{port}").as_str()),
+        "{f:?}"
+    );
+    assert!(
+        f.key.as_deref().is_some_and(|k| k.contains("/r0/rx@")),
+        "{f:?}"
+    );
+    let op = f.op.as_str();
+    assert!(found_by.contains(&op), "found due by {op}: {f:?}");
 }
 
 /// `read_through_as` with the server's port, for the log's `peer`.
@@ -488,9 +499,11 @@ fn slow_close_delays_the_end_of_the_stream_by_its_time() {
             .parse()
             .unwrap();
         assert!((0.55..1.5).contains(&secs), "{log}: {out}");
-        let events = read_log(&dir.join(log));
+        let events = read_events(&dir.join(log));
         assert!(
-            faults(&events).iter().any(|f| f["effect"] == "slow-close"),
+            fault_events(&events)
+                .iter()
+                .any(|f| f.effect.as_deref() == Some("slow-close")),
             "{log}: logged"
         );
     }
@@ -595,9 +608,9 @@ fn a_toxic_the_seccomp_backend_refuses_logs_nothing_under_force() {
         "the refusal is said: {}",
         r.stderr
     );
-    let log = read_log(&dir.join("force.jsonl"));
-    let faults = faults(&log);
-    let phantom: Vec<_> = faults.iter().filter(|f| f["rule"] == "slow").collect();
+    let log = read_events(&dir.join("force.jsonl"));
+    let faults = fault_events(&log);
+    let phantom: Vec<_> = faults.iter().filter(|f| f.rule == "slow").collect();
     assert!(
         phantom.is_empty(),
         "no line for what did not happen: {phantom:?}"
@@ -605,7 +618,7 @@ fn a_toxic_the_seccomp_backend_refuses_logs_nothing_under_force() {
     assert!(
         faults
             .iter()
-            .any(|f| f["rule"] == "short-reads" && f["backend"] == "seccomp"),
+            .any(|f| f.rule == "short-reads" && f.backend.as_deref() == Some("seccomp")),
         "the rule the backend carries out still fires: {faults:?}"
     );
 }
@@ -666,16 +679,16 @@ fn a_timed_blackhole_ends_the_stream_with_nothing_through_and_logs_the_end() {
         );
         // What the blackhole swallowed never arrives: the FIN is all the reader sees.
         assert!(out.starts_with("eof after 0 "), "{mode}: {out}");
-        let events = read_log(&dir.join(&log));
-        let ends: Vec<_> = faults(&events)
+        let events = read_events(&dir.join(&log));
+        let ends: Vec<_> = fault_events(&events)
             .into_iter()
-            .filter(|f| f["effect"] == "blackhole-ended")
+            .filter(|f| f.effect.as_deref() == Some("blackhole-ended"))
             .collect();
         assert_eq!(ends.len(), 1, "{mode}: the end is one line: {ends:?}");
         assert_eq!(
-            (ends[0]["fault"].as_str(), ends[0]["returned"].as_i64()),
-            (Some("close"), Some(0)),
-            "{mode}: {}",
+            (ends[0].fault.as_str(), ends[0].returned),
+            ("close", Some(0)),
+            "{mode}: {:?}",
             ends[0]
         );
     }

@@ -288,6 +288,8 @@ pub fn apply(
         cut: cut_pairs(page, &names),
         key: key.map(str::to_string),
         pid: None,
+        tid: None,
+        proc: None,
         at: None,
         enabled: None,
     };

@@ -279,6 +279,8 @@ pub fn control_seen(
         cut: Vec::new(),
         key: None,
         pid: Some(proc.pid),
+        tid: None,
+        proc: Some(format!("{:016x}", proc.key)),
         at: Some(at.to_string()),
         enabled: Some(
             target
