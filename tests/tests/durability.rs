@@ -258,6 +258,7 @@ fn sqlite_survives_attrition_crashes_of_its_process() {
         &format!(
             "[[process]]\nname = \"db\"\n\
              cmd = [{py:?}, {w:?}, {d:?}, {l:?}, \"WAL\", \"FULL\", \"run\"]\nrestart = \"always\"\n\
+             ready = \"log:^check\"\n\
              [attrition]\nmax_dead = 1\ncrash = 1.0\ngraceful = 0.0\nwipe = 0.0\npause = 0.0\n\
              interval = \"300ms..500ms\"\nrecovery = \"50ms..100ms\"\n\
              [durability]\npath = \"{d}/*\"\n",
@@ -268,6 +269,8 @@ fn sqlite_survives_attrition_crashes_of_its_process() {
         ),
     );
     let log = dir.join("sys.jsonl");
+    // Ready once it has opened the database: on a loaded machine a crash timed before that
+    // found nothing written, and a run of such crashes undid nothing.
     let r = run(
         std::process::Command::new(&bins().ctl)
             .args(["run", "-q", "--duration", "4s", "--policy"])
