@@ -1,0 +1,430 @@
+//! Toxiproxy's HTTP API (`chaos-ctl toxiproxy`, `chaos-ctl run --toxiproxy-addr`): every
+//! endpoint's status and body against what Toxiproxy's source (Shopify/toxiproxy api.go,
+//! proxy_collection.go, toxic_collection.go) answers, and the relay its proxies become.
+
+use chaos_tests::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// `chaos-ctl toxiproxy` on a free port, killed with its group when dropped.
+fn standalone(extra: &[&str]) -> (Background, String) {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let server = Background::spawn(
+        Command::new(&bins().ctl)
+            .args(["toxiproxy", "--listen", &addr])
+            .args(extra),
+    );
+    wait_for_port(port, 20);
+    (server, addr)
+}
+
+struct Answer {
+    status: u16,
+    content_type: String,
+    body: String,
+}
+
+/// One request, raw HTTP/1.1, as a Toxiproxy client sends it.
+fn http(addr: &str, method: &str, path: &str, body: &str, agent: &str) -> Answer {
+    let mut s = TcpStream::connect(addr).expect("the API listens");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: {agent}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("an answer");
+    let (head, body) = text.split_once("\r\n\r\n").expect("headers end");
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-type: ")
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    Answer {
+        status,
+        content_type,
+        body: body.to_string(),
+    }
+}
+
+fn call(addr: &str, method: &str, path: &str, body: &str) -> Answer {
+    http(addr, method, path, body, "toxiproxy-test")
+}
+
+fn expect(a: Answer, status: u16, body: &str) {
+    assert_eq!((a.status, a.body.as_str()), (status, body), "{}", a.body);
+}
+
+#[test]
+fn every_endpoint_answers_as_toxiproxys_source_does() {
+    let (_server, api) = standalone(&[]);
+    let up = "127.0.0.1:1";
+    // api.go Version: `fmt.Sprintf("{\"version\": \"%s\"}\n", Version)`.
+    let v = call(&api, "GET", "/version", "");
+    assert_eq!(v.content_type, "application/json;charset=utf-8");
+    expect(v, 200, "{\"version\": \"2.12.0\"}\n");
+    expect(call(&api, "GET", "/proxies", ""), 200, "{}");
+
+    // ProxyCreate: `response.WriteHeader(http.StatusCreated)`; `proxy.Listen =
+    // proxy.listener.Addr().String()` reports the port bound.
+    let created = call(
+        &api,
+        "POST",
+        "/proxies",
+        &format!(r#"{{"name":"redis","listen":"localhost:0","upstream":"{up}"}}"#),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let v: serde_json::Value = serde_json::from_str(&created.body).unwrap();
+    let listen = v["listen"].as_str().unwrap().to_string();
+    assert!(
+        listen.starts_with("127.0.0.1:") && !listen.ends_with(":0"),
+        "{listen}"
+    );
+    let redis = format!(
+        r#"{{"name":"redis","listen":"{listen}","upstream":"{up}","enabled":true,"toxics":[]}}"#
+    );
+    assert_eq!(created.body, redis);
+    // ErrProxyAlreadyExists = newError("proxy already exists", http.StatusConflict), through
+    // http.Error: text/plain, the JSON and a newline.
+    let again = call(
+        &api,
+        "POST",
+        "/proxies",
+        &format!(r#"{{"name":"redis","upstream":"{up}"}}"#),
+    );
+    assert_eq!(again.content_type, "text/plain; charset=utf-8");
+    expect(
+        again,
+        409,
+        "{\"error\":\"proxy already exists\",\"status\":409}\n",
+    );
+    // `joinError(fmt.Errorf("name"), ErrMissingField)`.
+    expect(
+        call(&api, "POST", "/proxies", r#"{"upstream":"x:1"}"#),
+        400,
+        "{\"error\":\"missing required field: name\",\"status\":400}\n",
+    );
+    expect(
+        call(&api, "POST", "/proxies", r#"{"name":"x"}"#),
+        400,
+        "{\"error\":\"missing required field: upstream\",\"status\":400}\n",
+    );
+    expect(
+        call(&api, "POST", "/proxies", ""),
+        400,
+        "{\"error\":\"bad request body: EOF\",\"status\":400}\n",
+    );
+    expect(call(&api, "GET", "/proxies/redis", ""), 200, &redis);
+    expect(
+        call(&api, "GET", "/proxies", ""),
+        200,
+        &format!("{{\"redis\":{redis}}}"),
+    );
+    expect(
+        call(&api, "GET", "/proxies/nope", ""),
+        404,
+        "{\"error\":\"proxy not found\",\"status\":404}\n",
+    );
+
+    // AddToxicJson: stream downstream, toxicity 1, name `<type>_<stream>`; ToxicCreate writes
+    // no status of its own, so 200.
+    let latency = r#"{"attributes":{"latency":100,"jitter":0},"name":"latency_downstream","type":"latency","stream":"downstream","toxicity":1}"#;
+    expect(
+        call(
+            &api,
+            "POST",
+            "/proxies/redis/toxics",
+            r#"{"type":"latency","attributes":{"latency":100}}"#,
+        ),
+        200,
+        latency,
+    );
+    expect(
+        call(
+            &api,
+            "POST",
+            "/proxies/redis/toxics",
+            r#"{"type":"latency"}"#,
+        ),
+        409,
+        "{\"error\":\"toxic already exists\",\"status\":409}\n",
+    );
+    expect(
+        call(
+            &api,
+            "POST",
+            "/proxies/redis/toxics",
+            r#"{"type":"latency","stream":"sideways"}"#,
+        ),
+        400,
+        "{\"error\":\"stream was invalid, can be either upstream or downstream\",\"status\":400}\n",
+    );
+    expect(
+        call(&api, "POST", "/proxies/redis/toxics", r#"{"type":"lag"}"#),
+        400,
+        "{\"error\":\"invalid toxic type\",\"status\":400}\n",
+    );
+    let limit = r#"{"attributes":{"bytes":10},"name":"cut","type":"limit_data","stream":"upstream","toxicity":0.5}"#;
+    expect(
+        call(
+            &api,
+            "POST",
+            "/proxies/redis/toxics",
+            r#"{"name":"cut","type":"limit_data","stream":"upstream","toxicity":0.5,"attributes":{"bytes":10}}"#,
+        ),
+        200,
+        limit,
+    );
+    // GetToxicArray: the upstream chain, then the downstream one.
+    expect(
+        call(&api, "GET", "/proxies/redis/toxics", ""),
+        200,
+        &format!("[{limit},{latency}]"),
+    );
+    expect(
+        call(&api, "GET", "/proxies/redis/toxics/cut", ""),
+        200,
+        limit,
+    );
+    // UpdateToxicJson decodes onto the existing toxic; POST and PATCH both route to it.
+    let updated = latency.replace("\"jitter\":0", "\"jitter\":5");
+    expect(
+        call(
+            &api,
+            "PATCH",
+            "/proxies/redis/toxics/latency_downstream",
+            r#"{"attributes":{"jitter":5}}"#,
+        ),
+        200,
+        &updated,
+    );
+    expect(
+        call(&api, "PATCH", "/proxies/redis/toxics/nope", "{}"),
+        404,
+        "{\"error\":\"toxic not found\",\"status\":404}\n",
+    );
+    expect(
+        call(&api, "DELETE", "/proxies/redis/toxics/cut", ""),
+        204,
+        "",
+    );
+    expect(
+        call(&api, "DELETE", "/proxies/redis/toxics/cut", ""),
+        404,
+        "{\"error\":\"toxic not found\",\"status\":404}\n",
+    );
+
+    // ProxyUpdate: fields not given keep their values.
+    let off = call(&api, "PATCH", "/proxies/redis", r#"{"enabled":false}"#);
+    assert_eq!(off.status, 200);
+    assert!(off.body.contains("\"enabled\":false"), "{}", off.body);
+    // ResetState: every proxy started again, every toxic removed; 204.
+    expect(call(&api, "POST", "/reset", ""), 204, "");
+    expect(call(&api, "GET", "/proxies/redis", ""), 200, &redis);
+
+    // Populate: 201 with the proxies; an existing one that does not differ is kept.
+    let populated = call(
+        &api,
+        "POST",
+        "/populate",
+        &format!(r#"[{{"name":"redis","listen":"{listen}","upstream":"{up}"}}]"#),
+    );
+    expect(populated, 201, &format!("{{\"proxies\":[{redis}]}}"));
+    // `joinError(fmt.Errorf("upstream at proxy %d", i+1), ErrMissingField)`, inline with the
+    // (nil) proxies, as JSON.
+    let refused = call(&api, "POST", "/populate", r#"[{"name":"a"}]"#);
+    assert_eq!(refused.content_type, "application/json");
+    expect(
+        refused,
+        400,
+        r#"{"error":"missing required field: upstream at proxy 1","status":400,"proxies":null}"#,
+    );
+
+    // stopBrowsersMiddleware: `strings.HasPrefix(r.UserAgent(), "Mozilla/")` → 403.
+    let browser = http(
+        &api,
+        "GET",
+        "/proxies",
+        "",
+        "Mozilla/5.0 (X11; Linux x86_64)",
+    );
+    expect(browser, 403, "User agent not allowed\n");
+    // gorilla/mux: no such route, and a route's path with another method.
+    expect(call(&api, "GET", "/nope", ""), 404, "404 page not found\n");
+    assert_eq!(call(&api, "PUT", "/proxies/redis", "").status, 405);
+
+    expect(call(&api, "DELETE", "/proxies/redis", ""), 204, "");
+    expect(
+        call(&api, "DELETE", "/proxies/redis", ""),
+        404,
+        "{\"error\":\"proxy not found\",\"status\":404}\n",
+    );
+    expect(call(&api, "GET", "/proxies", ""), 200, "{}");
+}
+
+/// An echo server on a free port, for as long as the test runs.
+fn echo_upstream() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = conn.read(&mut buf) {
+                    if n == 0 || conn.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Sends a line and reads its echo; how long the round trip took.
+fn round_trip(conn: &mut TcpStream) -> Duration {
+    let start = Instant::now();
+    conn.write_all(b"ping\n").unwrap();
+    let mut got = [0u8; 5];
+    conn.read_exact(&mut got).expect("the echo");
+    assert_eq!(&got, b"ping\n");
+    start.elapsed()
+}
+
+fn connect(listen: &str) -> std::io::Result<TcpStream> {
+    let conn = TcpStream::connect(listen)?;
+    conn.set_read_timeout(Some(Duration::from_secs(20)))?;
+    Ok(conn)
+}
+
+#[test]
+fn a_proxy_is_a_relay_under_its_toxics_and_disabling_it_refuses_and_closes() {
+    let (_server, api) = standalone(&["--seed", "3"]);
+    let up = echo_upstream();
+    let created = call(
+        &api,
+        "POST",
+        "/proxies",
+        &format!(r#"{{"name":"echo","listen":"127.0.0.1:0","upstream":"{up}"}}"#),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let v: serde_json::Value = serde_json::from_str(&created.body).unwrap();
+    let listen = v["listen"].as_str().unwrap().to_string();
+    let mut conn = connect(&listen).expect("the relay listens");
+    round_trip(&mut conn);
+
+    // A toxic added to a live connection acts on it (Toxiproxy adds it to every link).
+    let added = call(
+        &api,
+        "POST",
+        "/proxies/echo/toxics",
+        r#"{"type":"latency","attributes":{"latency":300}}"#,
+    );
+    assert_eq!(added.status, 200, "{}", added.body);
+    let slow = round_trip(&mut conn);
+    assert!(
+        slow >= Duration::from_millis(300),
+        "the echo came back in {slow:?}"
+    );
+    assert_eq!(
+        call(
+            &api,
+            "DELETE",
+            "/proxies/echo/toxics/latency_downstream",
+            ""
+        )
+        .status,
+        204
+    );
+
+    // limit_data: the connection ends after that many bytes of the server's answer.
+    let mut fresh = connect(&listen).unwrap();
+    call(
+        &api,
+        "POST",
+        "/proxies/echo/toxics",
+        r#"{"type":"limit_data","attributes":{"bytes":3}}"#,
+    );
+    let mut limited = connect(&listen).unwrap();
+    limited.write_all(b"ping\n").unwrap();
+    let mut got = Vec::new();
+    let _ = limited.read_to_end(&mut got);
+    assert_eq!(got, b"pin", "3 bytes through, then the end");
+    assert_eq!(call(&api, "POST", "/reset", "").status, 204);
+    round_trip(&mut fresh);
+
+    // proxy.go stop: the listener is closed and every connection with it.
+    let off = call(&api, "PATCH", "/proxies/echo", r#"{"enabled":false}"#);
+    assert_eq!(off.status, 200, "{}", off.body);
+    let mut rest = Vec::new();
+    assert!(
+        matches!(conn.read_to_end(&mut rest), Ok(0) | Err(_)),
+        "the open connection is closed"
+    );
+    let refused = connect(&listen).map(|_| ()).unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+    let on = call(&api, "PATCH", "/proxies/echo", r#"{"enabled":true}"#);
+    assert_eq!(on.status, 200, "{}", on.body);
+    round_trip(&mut connect(&listen).expect("served again"));
+}
+
+#[test]
+fn run_logs_every_toxiproxy_change_as_a_control_line() {
+    let Some(curl) = require("curl") else { return };
+    let dir = TempDir::new("toxiproxy-run");
+    let port = free_port();
+    let api = format!("127.0.0.1:{port}");
+    let script = format!(
+        "until {curl} -s -o /dev/null http://{api}/version; do sleep 0.1; done; \
+         {curl} -s -X POST http://{api}/proxies -d '{{\"name\":\"r\",\"listen\":\"127.0.0.1:0\",\"upstream\":\"127.0.0.1:1\"}}' >/dev/null && \
+         {curl} -s -X POST http://{api}/proxies/r/toxics -d '{{\"type\":\"latency\",\"attributes\":{{\"latency\":5}}}}' >/dev/null && \
+         {curl} -s -X DELETE http://{api}/proxies/r/toxics/latency_downstream",
+        curl = curl.display()
+    );
+    let mut cmd = ctl_run(
+        &dir,
+        Some("seed = 1\n"),
+        "run.jsonl",
+        &["sh", "-c", &script],
+    );
+    cmd.args([] as [&str; 0]);
+    // --toxiproxy-addr goes before the command.
+    let mut argv: Vec<std::ffi::OsString> = cmd.get_args().map(Into::into).collect();
+    let at = argv.iter().position(|a| a == "--").unwrap();
+    argv.insert(at, "--toxiproxy-addr".into());
+    argv.insert(at + 1, api.clone().into());
+    let done = run(Command::new(&bins().ctl).args(&argv), 60);
+    assert_eq!(done.code(), Some(0), "{}", done.describe());
+    let lines: Vec<(String, String)> = read_log(&dir.join("run.jsonl"))
+        .iter()
+        .filter(|e| e["ev"] == "control" && e["by"] == "toxiproxy")
+        .map(|e| {
+            (
+                e["what"].as_str().unwrap().to_string(),
+                e["rule"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let whats: Vec<&str> = lines.iter().map(|(w, _)| w.as_str()).collect();
+    assert_eq!(
+        whats,
+        ["proxy-create", "toxic-add", "toxic-remove"],
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].1.starts_with("r/latency_downstream {"),
+        "{lines:?}"
+    );
+    assert!(lines[1].1.contains("\"latency\":5"), "{lines:?}");
+}
