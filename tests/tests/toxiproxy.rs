@@ -428,3 +428,120 @@ fn run_logs_every_toxiproxy_change_as_a_control_line() {
     );
     assert!(lines[1].1.contains("\"latency\":5"), "{lines:?}");
 }
+
+/// tests/node with the npm clients installed (`.ci/run`: `npm ci --prefix tests/node`); under
+/// CI a missing install fails the test.
+fn node_clients() -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    let node = require("node")?;
+    let dir = workspace_root().join("tests/node");
+    if !dir.join("node_modules/toxiproxy-node-client").is_dir() {
+        if std::env::var_os("CI").is_some() {
+            panic!("tests/node/node_modules is missing: run `npm ci --prefix tests/node`");
+        }
+        eprintln!("SKIPPED: npm ci --prefix tests/node has not been run");
+        return None;
+    }
+    Some((node, dir.join("toxiproxy_redis.js")))
+}
+
+fn redis_server(dir: &TempDir) -> Option<(Background, String)> {
+    let server = require("redis-server")?;
+    let port = free_port();
+    let redis = Background::spawn(
+        Command::new(server)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null()),
+    );
+    wait_for_port(port, 20);
+    Some((redis, format!("127.0.0.1:{port}")))
+}
+
+/// What the script measured with its PING under the latency toxic, and that it finished.
+fn check_node_run(done: &Finished) {
+    assert_eq!(done.code(), Some(0), "{}", done.describe());
+    let slow: f64 = done
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("toxic latency_downstream "))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("no PING under the toxic: {}", done.describe()));
+    assert!(slow >= 200.0, "PING took {slow} ms under a 200 ms latency");
+    for step in [
+        "disabled: refused and closed",
+        "enabled: served",
+        "reset: no toxics",
+        "ok",
+    ] {
+        assert!(
+            done.stdout.lines().any(|l| l == step),
+            "{step}: {}",
+            done.describe()
+        );
+    }
+}
+
+#[test]
+fn toxiproxy_node_client_drives_the_relay_from_outside_the_run() {
+    let Some((node, script)) = node_clients() else {
+        return;
+    };
+    let dir = TempDir::new("toxiproxy-node-outside");
+    let Some((_redis, upstream)) = redis_server(&dir) else {
+        return;
+    };
+    let (_api, api) = standalone(&[]);
+    let done = run(
+        Command::new(node)
+            .arg(script)
+            .arg(format!("http://{api}"))
+            .arg(&upstream),
+        60,
+    );
+    check_node_run(&done);
+}
+
+#[test]
+fn toxiproxy_node_client_drives_the_run_it_is_under() {
+    let Some((node, script)) = node_clients() else {
+        return;
+    };
+    let dir = TempDir::new("toxiproxy-node-under");
+    let Some((_redis, upstream)) = redis_server(&dir) else {
+        return;
+    };
+    let api = format!("127.0.0.1:{}", free_port());
+    let policy = dir.write("none.toml", "seed = 1\n");
+    let done = run(
+        Command::new(&bins().ctl)
+            .arg("run")
+            .arg("--policy")
+            .arg(&policy)
+            .arg("--log")
+            .arg(dir.join("run.jsonl"))
+            .args(["--toxiproxy-addr", &api, "--"])
+            .arg(node)
+            .arg(script)
+            .arg(format!("http://{api}"))
+            .arg(&upstream),
+        90,
+    );
+    check_node_run(&done);
+    let log = read_log(&dir.join("run.jsonl"));
+    assert!(
+        log.iter()
+            .any(|e| e["ev"] == "start" && e["exe"].as_str().is_some_and(|x| x.ends_with("node"))),
+        "node ran under the shim"
+    );
+    let changes = log.iter().filter(|e| e["by"] == "toxiproxy").count();
+    assert_eq!(changes, 8, "every change the client made is a control line");
+}

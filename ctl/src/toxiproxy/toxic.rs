@@ -7,7 +7,11 @@ use super::gojson;
 use serde_json::{Map, Value, json};
 
 /// A type's name, its Go struct's name, and its attributes with their Go types.
-pub type ToxicType = (&'static str, &'static str, &'static [(&'static str, &'static str)]);
+pub type ToxicType = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
 
 /// Each type Toxiproxy registers (toxics/*.go `Register`), its Go struct's name (for decoding
 /// errors), its attributes in declaration order (the order its JSON has) and their Go types.
