@@ -103,6 +103,7 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
     .inspect_err(|_| discard(&log_path))?;
     if let Some(addr) = args.toxiproxy_addr.as_deref() {
         let bound = crate::toxiproxy::serve(
+            "--toxiproxy-addr",
             addr,
             args.seed.unwrap_or(policy.seed),
             Some(log_path.clone()),

@@ -545,3 +545,33 @@ fn toxiproxy_node_client_drives_the_run_it_is_under() {
     let changes = log.iter().filter(|e| e["by"] == "toxiproxy").count();
     assert_eq!(changes, 8, "every change the client made is a control line");
 }
+
+#[test]
+fn a_bad_address_is_refused_with_125_naming_the_flag() {
+    let done = run(
+        Command::new(&bins().ctl).args(["toxiproxy", "--listen", "localhost"]),
+        20,
+    );
+    assert_eq!(done.code(), Some(125), "{}", done.describe());
+    assert!(
+        done.stderr
+            .contains("--listen `localhost`: expected IP:PORT"),
+        "{}",
+        done.describe()
+    );
+    let dir = TempDir::new("toxiproxy-bad-addr");
+    let mut argv = vec!["run".to_string(), "--toxiproxy-addr".into(), "8474".into()];
+    argv.extend([
+        "--log".into(),
+        dir.join("x.jsonl").display().to_string(),
+        "--".into(),
+        "true".into(),
+    ]);
+    let done = run(Command::new(&bins().ctl).args(&argv), 20);
+    assert_eq!(done.code(), Some(125), "{}", done.describe());
+    assert!(
+        done.stderr.contains("--toxiproxy-addr `8474`"),
+        "{}",
+        done.describe()
+    );
+}

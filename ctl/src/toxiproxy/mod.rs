@@ -28,15 +28,21 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:8474";
 
 /// Serves the API on `addr` from a thread of its own, for as long as chaos-ctl lives; changes
 /// are logged to `log` if given. Returns the address bound (port 0 picks one).
-pub fn serve(addr: &str, seed: u64, log: Option<PathBuf>) -> Result<std::net::SocketAddr, Failure> {
+/// `flag` names the option the address came from, for the error.
+pub fn serve(
+    flag: &str,
+    addr: &str,
+    seed: u64,
+    log: Option<PathBuf>,
+) -> Result<std::net::SocketAddr, Failure> {
     let parsed: std::net::SocketAddr = addr.parse().map_err(|_| {
         Failure::with(
             crate::failure::USAGE,
-            format!("--toxiproxy-addr `{addr}`: expected IP:PORT, e.g. {DEFAULT_ADDR}"),
+            format!("{flag} `{addr}`: expected IP:PORT, e.g. {DEFAULT_ADDR}"),
         )
     })?;
     let server = tiny_http::Server::http(parsed)
-        .map_err(|e| Failure::own(format!("toxiproxy API on {addr}: cannot listen: {e}")))?;
+        .map_err(|e| Failure::own(format!("{flag} {addr}: cannot listen: {e}")))?;
     let bound = server
         .server_addr()
         .to_ip()
@@ -121,7 +127,7 @@ fn append(log: &std::path::Path, changed: &api::Changed, started: std::time::Ins
 
 /// `chaos-ctl toxiproxy`: serves until killed.
 pub fn standalone(args: Args) -> Result<u8, Failure> {
-    let bound = serve(&args.listen, args.seed.unwrap_or(0), args.log)?;
+    let bound = serve("--listen", &args.listen, args.seed.unwrap_or(0), args.log)?;
     crate::output::errout!("chaos: toxiproxy API http://{bound}");
     loop {
         std::thread::park();
