@@ -575,3 +575,76 @@ fn a_bad_address_is_refused_with_125_naming_the_flag() {
         done.describe()
     );
 }
+
+/// python3 with the PyPI client `toxiproxy-python` (`.ci/run` pip-installs it); under CI a
+/// missing install fails the test.
+fn python_client() -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    let python = require("python3")?;
+    let found = run(Command::new(&python).args(["-c", "import toxiproxy"]), 20);
+    if found.code() != Some(0) {
+        if std::env::var_os("CI").is_some() {
+            panic!("toxiproxy-python is missing: pip install toxiproxy-python==0.1.1");
+        }
+        eprintln!("SKIPPED: toxiproxy-python is not installed");
+        return None;
+    }
+    Some((
+        python,
+        workspace_root().join("tests/python/toxiproxy_redis.py"),
+    ))
+}
+
+fn check_python_run(done: &Finished) {
+    assert_eq!(done.code(), Some(0), "{}", done.describe());
+    let slow: f64 = done
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("toxics ['latency_downstream'] ping_ms "))
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("no PING under the toxic: {}", done.describe()));
+    assert!(slow >= 200.0, "PING took {slow} ms under a 200 ms latency");
+    for step in ["down: refused", "up: served", "reset: no toxics", "ok"] {
+        assert!(
+            done.stdout.lines().any(|l| l == step),
+            "{step}: {}",
+            done.describe()
+        );
+    }
+}
+
+#[test]
+fn toxiproxy_python_drives_the_relay_outside_and_under_a_run() {
+    let Some((python, script)) = python_client() else {
+        return;
+    };
+    let dir = TempDir::new("toxiproxy-python");
+    let Some((_redis, upstream)) = redis_server(&dir) else {
+        return;
+    };
+    let (_api, api) = standalone(&[]);
+    let (host, port) = api.rsplit_once(':').unwrap();
+    let done = run(
+        Command::new(&python)
+            .arg(&script)
+            .args([host, port, &upstream]),
+        60,
+    );
+    check_python_run(&done);
+
+    let port = free_port().to_string();
+    let policy = dir.write("none.toml", "seed = 1\n");
+    let done = run(
+        Command::new(&bins().ctl)
+            .arg("run")
+            .arg("--policy")
+            .arg(&policy)
+            .arg("--log")
+            .arg(dir.join("run.jsonl"))
+            .args(["--toxiproxy-addr", &format!("127.0.0.1:{port}"), "--"])
+            .arg(&python)
+            .arg(&script)
+            .args(["127.0.0.1", &port, &upstream]),
+        90,
+    );
+    check_python_run(&done);
+}
