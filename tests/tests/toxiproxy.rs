@@ -648,3 +648,105 @@ fn toxiproxy_python_drives_the_relay_outside_and_under_a_run() {
     );
     check_python_run(&done);
 }
+
+/// A proxy to a fresh echo server with one toxic on it; the relay's address.
+fn proxy_with(api: &str, name: &str, toxic: &str) -> String {
+    let up = echo_upstream();
+    let created = call(
+        api,
+        "POST",
+        "/proxies",
+        &format!(r#"{{"name":"{name}","listen":"127.0.0.1:0","upstream":"{up}"}}"#),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let added = call(api, "POST", &format!("/proxies/{name}/toxics"), toxic);
+    assert_eq!(added.status, 200, "{}", added.body);
+    let v: serde_json::Value = serde_json::from_str(&created.body).unwrap();
+    v["listen"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn each_toxic_acts_in_the_relay_as_toxiproxys_does() {
+    let (_server, api) = standalone(&[]);
+
+    // reset_peer (toxics/reset_peer.go, link.go's linger 0): the first data ends the connection
+    // with a reset.
+    let listen = proxy_with(
+        &api,
+        "reset",
+        r#"{"type":"reset_peer","attributes":{"timeout":0}}"#,
+    );
+    let mut conn = connect(&listen).unwrap();
+    conn.write_all(b"ping\n").unwrap();
+    let mut buf = [0u8; 16];
+    let err = conn.read(&mut buf).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+
+    // timeout (toxics/timeout.go): data is swallowed, and the connection closed `timeout` ms on.
+    let listen = proxy_with(
+        &api,
+        "timeout",
+        r#"{"type":"timeout","stream":"upstream","attributes":{"timeout":100}}"#,
+    );
+    let mut conn = connect(&listen).unwrap();
+    conn.write_all(b"ping\n").unwrap();
+    let mut got = Vec::new();
+    let _ = conn.read_to_end(&mut got);
+    assert!(
+        got.is_empty(),
+        "nothing reached the server to echo: {got:?}"
+    );
+
+    // bandwidth 1 KB/s (toxics/bandwidth.go: len * ms / rate): 500 bytes take 500 ms.
+    let listen = proxy_with(
+        &api,
+        "slow",
+        r#"{"type":"bandwidth","attributes":{"rate":1}}"#,
+    );
+    let mut conn = connect(&listen).unwrap();
+    let start = Instant::now();
+    conn.write_all(&[b'x'; 500]).unwrap();
+    let mut got = vec![0u8; 500];
+    conn.read_exact(&mut got).unwrap();
+    assert!(
+        start.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        start.elapsed()
+    );
+
+    // slicer (toxics/slicer.go): one chunk arrives in pieces `delay` µs apart.
+    let listen = proxy_with(
+        &api,
+        "sliced",
+        r#"{"type":"slicer","attributes":{"average_size":1,"size_variation":0,"delay":20000}}"#,
+    );
+    let mut conn = connect(&listen).unwrap();
+    conn.write_all(b"ping\n").unwrap();
+    let (mut got, mut reads) = (Vec::new(), 0);
+    while got.len() < 5 {
+        let n = conn.read(&mut buf).unwrap();
+        assert!(n > 0, "the echo ended early");
+        got.extend_from_slice(&buf[..n]);
+        reads += 1;
+    }
+    assert_eq!(got, b"ping\n");
+    assert!(reads >= 2, "the echo came in one piece");
+
+    // slow_close (toxics/slow_close.go): the end of the stream arrives `delay` ms late.
+    let listen = proxy_with(
+        &api,
+        "lingers",
+        r#"{"type":"slow_close","attributes":{"delay":300}}"#,
+    );
+    let mut conn = connect(&listen).unwrap();
+    round_trip(&mut conn);
+    let start = Instant::now();
+    conn.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    conn.read_to_end(&mut rest).unwrap();
+    assert!(
+        start.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        start.elapsed()
+    );
+}
