@@ -15,7 +15,8 @@ fn standalone(extra: &[&str]) -> (Background, String) {
     let server = Background::spawn(
         Command::new(&bins().ctl)
             .args(["toxiproxy", "--listen", &addr])
-            .args(extra),
+            .args(extra)
+            .stderr(std::process::Stdio::null()),
     );
     wait_for_port(port, 20);
     (server, addr)
@@ -385,26 +386,24 @@ fn run_logs_every_toxiproxy_change_as_a_control_line() {
     let dir = TempDir::new("toxiproxy-run");
     let port = free_port();
     let api = format!("127.0.0.1:{port}");
+    // The API is bound before the program starts, so its first request finds it.
     let script = format!(
-        "until {curl} -s -o /dev/null http://{api}/version; do sleep 0.1; done; \
-         {curl} -s -X POST http://{api}/proxies -d '{{\"name\":\"r\",\"listen\":\"127.0.0.1:0\",\"upstream\":\"127.0.0.1:1\"}}' >/dev/null && \
-         {curl} -s -X POST http://{api}/proxies/r/toxics -d '{{\"type\":\"latency\",\"attributes\":{{\"latency\":5}}}}' >/dev/null && \
-         {curl} -s -X DELETE http://{api}/proxies/r/toxics/latency_downstream",
+        "{curl} -sf -X POST http://{api}/proxies -d '{{\"name\":\"r\",\"listen\":\"127.0.0.1:0\",\"upstream\":\"127.0.0.1:1\"}}' >/dev/null && \
+         {curl} -sf -X POST http://{api}/proxies/r/toxics -d '{{\"type\":\"latency\",\"attributes\":{{\"latency\":5}}}}' >/dev/null && \
+         {curl} -sf -X DELETE http://{api}/proxies/r/toxics/latency_downstream",
         curl = curl.display()
     );
-    let mut cmd = ctl_run(
-        &dir,
-        Some("seed = 1\n"),
-        "run.jsonl",
-        &["sh", "-c", &script],
+    let policy = dir.write("none.toml", "seed = 1\n");
+    let done = run(
+        Command::new(&bins().ctl)
+            .arg("run")
+            .arg("--policy")
+            .arg(&policy)
+            .arg("--log")
+            .arg(dir.join("run.jsonl"))
+            .args(["--toxiproxy-addr", &api, "--", "sh", "-c", &script]),
+        60,
     );
-    cmd.args([] as [&str; 0]);
-    // --toxiproxy-addr goes before the command.
-    let mut argv: Vec<std::ffi::OsString> = cmd.get_args().map(Into::into).collect();
-    let at = argv.iter().position(|a| a == "--").unwrap();
-    argv.insert(at, "--toxiproxy-addr".into());
-    argv.insert(at + 1, api.clone().into());
-    let done = run(Command::new(&bins().ctl).args(&argv), 60);
     assert_eq!(done.code(), Some(0), "{}", done.describe());
     let lines: Vec<(String, String)> = read_log(&dir.join("run.jsonl"))
         .iter()
@@ -749,4 +748,39 @@ fn each_toxic_acts_in_the_relay_as_toxiproxys_does() {
         "{:?}",
         start.elapsed()
     );
+}
+
+/// Which of 12 connections a toxicity-0.5 latency toxic delays, under `--seed seed`: connected
+/// one after another (so the relay numbers them in that order), measured together.
+fn delayed_connections(seed: &str) -> Vec<bool> {
+    let (_server, api) = standalone(&["--seed", seed]);
+    let listen = proxy_with(
+        &api,
+        "half",
+        r#"{"type":"latency","toxicity":0.5,"attributes":{"latency":1000}}"#,
+    );
+    let conns: Vec<TcpStream> = (0..12).map(|_| connect(&listen).unwrap()).collect();
+    let timings: Vec<_> = conns
+        .into_iter()
+        .map(|mut c| std::thread::spawn(move || round_trip(&mut c)))
+        .collect();
+    timings
+        .into_iter()
+        .map(|t| t.join().unwrap() >= Duration::from_millis(1000))
+        .collect()
+}
+
+#[test]
+fn toxicity_draws_per_connection_and_the_seed_repeats_them() {
+    let first = delayed_connections("5");
+    assert!(
+        first.contains(&true) && first.contains(&false),
+        "toxicity 0.5 delays some connections, not all: {first:?}"
+    );
+    assert_eq!(
+        delayed_connections("5"),
+        first,
+        "the same seed, the same connections"
+    );
+    assert_ne!(delayed_connections("6"), first, "another seed draws others");
 }
