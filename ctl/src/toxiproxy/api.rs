@@ -11,6 +11,7 @@ pub const VERSION: &str = "2.12.0";
 #[derive(Debug, PartialEq, Eq)]
 pub struct Reply {
     pub status: u16,
+    /// Empty: no Content-Type header.
     pub content_type: &'static str,
     pub body: String,
 }
@@ -28,10 +29,11 @@ fn ok(status: u16, body: String) -> Reply {
     }
 }
 
+/// Go writes no Content-Type for a response without a body.
 fn no_content() -> Reply {
     Reply {
         status: 204,
-        content_type: JSON,
+        content_type: "",
         body: String::new(),
     }
 }
@@ -88,7 +90,7 @@ pub fn handle(
     if !allowed.contains(&method) {
         let refused = Reply {
             status: 405,
-            content_type: TEXT,
+            content_type: "",
             body: String::new(),
         };
         return (refused, None);

@@ -89,13 +89,23 @@ fn answer(
     if let (Some(changed), Some(log)) = (changed, log) {
         append(log, &changed, started);
     }
-    let header = tiny_http::Header::from_bytes(&b"Content-Type"[..], reply.content_type.as_bytes())
-        .expect("a valid header");
-    let _ = request.respond(
-        tiny_http::Response::from_string(reply.body)
-            .with_status_code(reply.status)
-            .with_header(header),
+    // Response::from_string would add a text/plain Content-Type where Go writes none.
+    let mut headers = Vec::new();
+    if !reply.content_type.is_empty() {
+        headers.push(
+            tiny_http::Header::from_bytes(&b"Content-Type"[..], reply.content_type.as_bytes())
+                .expect("a valid header"),
+        );
+    }
+    let length = reply.body.len();
+    let response = tiny_http::Response::new(
+        reply.status.into(),
+        headers,
+        std::io::Cursor::new(reply.body.into_bytes()),
+        Some(length),
+        None,
     );
+    let _ = request.respond(response);
 }
 
 /// A change as a `control` line: `what` the verb (`toxic-add`…), `rule` the proxy or
