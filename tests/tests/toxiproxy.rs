@@ -787,3 +787,26 @@ fn toxicity_draws_per_connection_and_the_seed_repeats_them() {
     );
     assert_ne!(delayed_connections("6"), first, "another seed draws others");
 }
+
+#[test]
+fn standing_alone_the_changes_go_to_a_new_private_log() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("toxiproxy-log");
+    let log = dir.join("changes.jsonl");
+    let (_server, api) = standalone(&["--log", log.to_str().unwrap()]);
+    let created = call(
+        &api,
+        "POST",
+        "/proxies",
+        r#"{"name":"r","listen":"127.0.0.1:0","upstream":"127.0.0.1:1"}"#,
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let lines = read_log(&log);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(
+        (lines[0]["by"].as_str(), lines[0]["what"].as_str()),
+        (Some("toxiproxy"), Some("proxy-create"))
+    );
+    let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}

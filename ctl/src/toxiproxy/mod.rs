@@ -127,7 +127,16 @@ fn append(log: &std::path::Path, changed: &api::Changed, started: std::time::Ins
         enabled: None,
     };
     if let (Ok(mut f), Ok(mut text)) = (
-        std::fs::OpenOptions::new().append(true).open(log),
+        // Standing alone, the log may not exist yet: created private, never through a symlink,
+        // as a run's log is.
+        std::os::unix::fs::OpenOptionsExt::custom_flags(
+            std::os::unix::fs::OpenOptionsExt::mode(
+                std::fs::OpenOptions::new().append(true).create(true),
+                0o600,
+            ),
+            libc::O_NOFOLLOW,
+        )
+        .open(log),
         serde_json::to_string(&Event::Control(line)),
     ) {
         text.push('\n');
