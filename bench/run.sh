@@ -201,3 +201,23 @@ if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; 
   printf '%-30s %12.0f req/s (SET+GET)\n' "native" "$native"
   printf '%-30s %12.0f req/s  (%.1f%% of native)\n' "shim, no rules" "$shim" "$(echo "100 * $shim / $native" | bc -l)"
 fi
+
+if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null && command -v curl >/dev/null; then
+  echo
+  echo "redis-benchmark (SET/GET, 50 clients, 200000 requests) through a Toxiproxy proxy, no toxics"
+  port=$((20000 + RANDOM % 20000)); api=$((port + 1))
+  redis-server --port "$port" --save '' --appendonly no --daemonize no >/dev/null 2>&1 &
+  rpid=$!
+  target/release/chaos-ctl toxiproxy --listen "127.0.0.1:$api" 2>/dev/null &
+  tpid=$!
+  for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && curl -sf "http://127.0.0.1:$api/version" >/dev/null && break; sleep 0.1; done
+  relay=$(curl -sf -X POST "http://127.0.0.1:$api/proxies" \
+    -d "{\"name\":\"redis\",\"listen\":\"127.0.0.1:0\",\"upstream\":\"127.0.0.1:$port\"}" |
+    sed 's/.*"listen":"127.0.0.1:\([0-9]*\)".*/\1/')
+  rps() { timeout 120 redis-benchmark -p "$1" -t set,get -n 200000 -c 50 -q 2>/dev/null | tr '\r' '\n' | grep 'requests per second' | awk '{print $2}' | paste -sd+ | bc -l; }
+  d1=$(rps "$port"); r1=$(rps "$relay"); d2=$(rps "$port"); r2=$(rps "$relay")
+  kill "$tpid" "$rpid"; wait "$tpid" "$rpid" 2>/dev/null || true
+  direct=$(echo "($d1 + $d2) / 2" | bc -l); relayed=$(echo "($r1 + $r2) / 2" | bc -l)
+  printf '%-30s %12.0f req/s (SET+GET)\n' "direct" "$direct"
+  printf '%-30s %12.0f req/s  (%.1f%% of direct)\n' "through the relay" "$relayed" "$(echo "100 * $relayed / $direct" | bc -l)"
+fi

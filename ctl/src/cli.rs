@@ -79,6 +79,8 @@ pub enum Command {
     },
     /// Change a live run: switch rules on and off, cut and heal the network between its processes
     Control(crate::control::cli::ControlArgs),
+    /// Serve Toxiproxy's HTTP API standing alone: its clients create proxies (relays) and toxics
+    Toxiproxy(crate::toxiproxy::Args),
     /// Print the man page or a shell completion script (used by `make install`)
     #[command(hide = true)]
     Generate {
@@ -311,6 +313,10 @@ pub struct RunArgs {
     /// picks one, printed at start): JSON over HTTP, the same changes as `chaos-ctl control`
     #[arg(long, value_name = "ADDR")]
     pub control_addr: Option<String>,
+    /// Serve Toxiproxy's HTTP API on this address (e.g. 127.0.0.1:8474): its clients' proxies
+    /// and toxics act on the run, each change a `control` line in its log
+    #[arg(long, value_name = "ADDR")]
+    pub toxiproxy_addr: Option<String>,
     /// The program and its arguments (with [[process]] in the policy: the workload, optional)
     #[arg(trailing_var_arg = true, value_name = "CMD")]
     pub cmd: Vec<OsString>,

@@ -29,6 +29,7 @@ mod storage_line;
 mod sweep;
 mod system;
 mod timeline;
+mod toxiproxy;
 mod trial;
 mod unlogged;
 
@@ -97,6 +98,7 @@ fn main() -> ExitCode {
             Some(ProfilesCommand::Show { name }) => policy_source::show_profile(&name).map(|_| 0),
         },
         Command::Control(args) => control::cli::control(args),
+        Command::Toxiproxy(args) => toxiproxy::standalone(args),
         Command::Generate { what } => cli::generate(what).map(|_| 0),
     };
     // `validate` and `profiles` (policy_source.rs) still print with `println!`: the panic hook

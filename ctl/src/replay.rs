@@ -129,6 +129,7 @@ pub fn replay(args: ReplayArgs) -> Result<u8, Failure> {
         quiet: args.quiet,
         force: false,
         control_addr: None,
+        toxiproxy_addr: None,
         html: None,
         progress: false,
         backend: args.backend,

@@ -101,6 +101,18 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
         args.quiet,
     )
     .inspect_err(|_| discard(&log_path))?;
+    if let Some(addr) = args.toxiproxy_addr.as_deref() {
+        let bound = crate::toxiproxy::serve(
+            "--toxiproxy-addr",
+            addr,
+            args.seed.unwrap_or(policy.seed),
+            Some(log_path.clone()),
+        )
+        .inspect_err(|_| discard(&log_path))?;
+        if !args.quiet {
+            crate::output::errout!("chaos: toxiproxy API http://{bound}");
+        }
+    }
 
     let mut cmd = launch::command(
         &args.cmd,

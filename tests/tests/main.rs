@@ -44,6 +44,7 @@ mod signals;
 mod stalls;
 mod targeting;
 mod toxics;
+mod toxiproxy;
 mod udp;
 mod validate_warnings;
 

@@ -145,7 +145,7 @@ fn route(
 }
 
 /// `%23` → `#` and the like: rule names may hold characters a URL must escape.
-fn percent_decoded(text: &str) -> String {
+pub(crate) fn percent_decoded(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
