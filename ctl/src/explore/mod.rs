@@ -59,7 +59,7 @@ pub fn explore(args: ExploreArgs) -> Result<u8, Failure> {
             out.display()
         ))
     })?;
-    crate::launch::preflight(&args.cmd[0], crate::preflight::Backend::Preload)?;
+    crate::launch::preflight(&args.cmd[0], args.backend)?;
     let shim = crate::shim_path::find_shim()?;
     let setup = Setup {
         cmd: &args.cmd,
@@ -67,6 +67,7 @@ pub fn explore(args: ExploreArgs) -> Result<u8, Failure> {
         out: &out,
         base: &base,
         timeout,
+        backend: args.backend,
     };
 
     let discovery = runs::run(&setup, "discover", None)?;

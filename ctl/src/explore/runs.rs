@@ -73,6 +73,7 @@ pub struct Setup<'a> {
     pub out: &'a Path,
     pub base: &'a str,
     pub timeout: Duration,
+    pub backend: Backend,
 }
 
 /// A stable name for the run of `fault` at `point`: the same in every explore, so `--out` can be
@@ -115,8 +116,8 @@ pub fn run(
     });
     if events.starts().next().is_none() && outcome != Outcome::Interrupted {
         return Err(Failure::own(format!(
-            "{} never loaded the shim (no `start` event in {}): explore needs the preload \
-             backend (a dynamically linked program)",
+            "{} was not intercepted (no `start` event in {}): neither the shim nor the seccomp \
+             backend reached it",
             setup.cmd[0].to_string_lossy(),
             log.display()
         )));
@@ -175,7 +176,7 @@ pub fn run_policy(
             platform: None,
             quirks: &[],
             no_quirks: &[],
-            backend: Backend::Preload,
+            backend: setup.backend,
         },
     );
     if census {
