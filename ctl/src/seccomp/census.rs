@@ -106,9 +106,16 @@ impl Census {
     /// Whether the code at `offset` of `object` is a language runtime's.
     fn in_runtime(&mut self, object: &str, offset: u64) -> bool {
         let file = object.rsplit('/').next().unwrap_or(object);
-        if ["libc.so", "libc-", "ld-linux", "libpthread", "libstdc++", "libgcc_s"]
-            .iter()
-            .any(|lib| file.starts_with(lib))
+        if [
+            "libc.so",
+            "libc-",
+            "ld-linux",
+            "libpthread",
+            "libstdc++",
+            "libgcc_s",
+        ]
+        .iter()
+        .any(|lib| file.starts_with(lib))
         {
             return true;
         }
@@ -221,7 +228,11 @@ fn libc_names() -> HashSet<String> {
     let libc = maps
         .lines()
         .filter_map(|l| l.split_whitespace().nth(5))
-        .find(|p| p.rsplit('/').next().is_some_and(|f| f.starts_with("libc.so")));
+        .find(|p| {
+            p.rsplit('/')
+                .next()
+                .is_some_and(|f| f.starts_with("libc.so"))
+        });
     libc.and_then(Symbols::read)
         .map(|s| s.names().map(str::to_string).collect())
         .unwrap_or_default()
@@ -235,12 +246,12 @@ mod tests {
     #[test]
     fn return_addresses_follow_the_calls_x86_64_has() {
         let cases: [(&[u8], bool); 7] = [
-            (&[0xe8, 1, 2, 3, 4], true),                  // call rel32
-            (&[0xff, 0xd0], true),                        // call rax
-            (&[0x41, 0xff, 0xd3], true),                  // call r11
-            (&[0xff, 0x50, 0x08], true),                  // call [rax+8]
-            (&[0xff, 0x15, 1, 2, 3, 4], true),            // call [rip+disp32]
-            (&[0xff, 0x14, 0x25, 1, 2, 3, 4], true),      // call [disp32] through a SIB
+            (&[0xe8, 1, 2, 3, 4], true),                    // call rel32
+            (&[0xff, 0xd0], true),                          // call rax
+            (&[0x41, 0xff, 0xd3], true),                    // call r11
+            (&[0xff, 0x50, 0x08], true),                    // call [rax+8]
+            (&[0xff, 0x15, 1, 2, 3, 4], true),              // call [rip+disp32]
+            (&[0xff, 0x14, 0x25, 1, 2, 3, 4], true),        // call [disp32] through a SIB
             (&[0x48, 0x89, 0xc7, 0x0f, 0x05, 0x90], false), // mov rdi, rax; syscall; nop
         ];
         for (code, call) in cases {

@@ -49,7 +49,8 @@ pub const WAITS: &[(libc::c_long, &str)] = &[
 
 /// The open family, for rules on `open`/`openat` (their keys count opens per path only).
 #[cfg(target_arch = "x86_64")]
-pub const OPENS: &[(libc::c_long, &str)] = &[(libc::SYS_openat, "openat"), (libc::SYS_open, "open")];
+pub const OPENS: &[(libc::c_long, &str)] =
+    &[(libc::SYS_openat, "openat"), (libc::SYS_open, "open")];
 #[cfg(not(target_arch = "x86_64"))]
 pub const OPENS: &[(libc::c_long, &str)] = &[(libc::SYS_openat, "openat")];
 

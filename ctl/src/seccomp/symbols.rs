@@ -43,7 +43,11 @@ impl Symbols {
         for i in 0..phnum {
             let ph = usize::try_from(phoff + i * phentsize).ok()?;
             if u32_at(b, ph)? == PT_LOAD {
-                loads.push((u64_at(b, ph + 8)?, u64_at(b, ph + 0x10)?, u64_at(b, ph + 0x20)?));
+                loads.push((
+                    u64_at(b, ph + 8)?,
+                    u64_at(b, ph + 0x10)?,
+                    u64_at(b, ph + 0x20)?,
+                ));
             }
         }
         let section = |i: u64| -> Option<(u64, usize, usize, u64, u64)> {
@@ -123,8 +127,15 @@ pub fn is_runtime(name: &str, go: bool, libc: &std::collections::HashSet<String>
     }
     const STD: &[&str] = &[
         // `S` first is one of the standard library's abbreviations (St std::, So ostream...).
-        "_ZNS", "_ZNKS", "_ZS", "_ZN9__gnu_cxx", "_ZNK9__gnu_cxx", "_ZN10__cxxabiv1", "_ZN3std",
-        "_ZN4core", "_ZN5alloc",
+        "_ZNS",
+        "_ZNKS",
+        "_ZS",
+        "_ZN9__gnu_cxx",
+        "_ZNK9__gnu_cxx",
+        "_ZN10__cxxabiv1",
+        "_ZN3std",
+        "_ZN4core",
+        "_ZN5alloc",
     ];
     if name.starts_with("_Z") {
         return STD.iter().any(|p| name.starts_with(p));
@@ -157,7 +168,12 @@ mod tests {
     #[test]
     fn reserved_names_and_libc_exports_are_the_c_runtime() {
         let libc: HashSet<String> = ["fwrite".to_string()].into();
-        for rt in ["__libc_write", "_IO_new_file_write", "fwrite", "_ZNSo5writeEPKcl"] {
+        for rt in [
+            "__libc_write",
+            "_IO_new_file_write",
+            "fwrite",
+            "_ZNSo5writeEPKcl",
+        ] {
             assert!(is_runtime(rt, false, &libc), "{rt}");
         }
         for own in ["main", "write_all", "_Z8write_alli"] {
