@@ -316,3 +316,67 @@ fn an_interpreted_programs_points_are_its_targets() {
         );
     }
 }
+
+/// A Python program's planted bug (its open of required.cfg expects only ENOENT): found at that
+/// open, named by the file it acts on and its ordinal there, and no handled call is reported.
+#[test]
+fn a_python_programs_planted_bug_is_found() {
+    let Some(python) = chaos_tests::require("python3") else {
+        return;
+    };
+    // The interpreter itself, not a wrapper script in front of it (pyenv's is a shell script,
+    // whose own calls would be explored too).
+    let real = run(
+        Command::new(python).args(["-c", "import sys; print(sys.executable)"]),
+        60,
+    );
+    let python = real.stdout.trim().to_string();
+    let dir = TempDir::new("explore-python-bug");
+    dir.write("optional.cfg", "level = 3\n");
+    dir.write("required.cfg", "name = x\n");
+    let script = chaos_tests::workspace_root().join("tests/fixtures/explore_bugs.py");
+    let mut cmd = Command::new(&bins().ctl);
+    cmd.env("CHAOS_SHIM", &bins().shim)
+        .args(["explore", "-j", "2", "--timeout", "20s", "--json", "--out"])
+        .arg(dir.join("out"))
+        .arg("--")
+        .arg(&python)
+        .arg("-S")
+        .arg(&script)
+        .arg(dir.path());
+    let done = run(&mut cmd, 900);
+    let json: Value = serde_json::from_str(&done.stdout)
+        .unwrap_or_else(|e| panic!("explore's --json: {e}\n{}", done.describe()));
+    assert_eq!(done.code(), Some(1), "failures found: {}", done.describe());
+    let found = json["failures"].as_array().unwrap();
+    assert_eq!(found.len(), 1, "only the planted bug: {}", done.stderr);
+    let bug = &found[0];
+    assert_eq!(
+        bug["point"],
+        "open@file:{}#opens#0".replace("{}", &dir.join("required.cfg").to_string_lossy()),
+        "{bug}"
+    );
+    assert_eq!(bug["verdict"], "fail", "{bug}");
+    assert!(bug["tail"].as_str().unwrap().contains("Error"), "{bug}");
+    assert_eq!(bug["reproduced"], true, "{bug}");
+    // The handled open of optional.cfg was tried, its faults fired, and every run passed.
+    let optional = json["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| {
+            p["op"] == "open"
+                && p["target"]
+                    .as_str()
+                    .is_some_and(|t| t.ends_with("optional.cfg"))
+        })
+        .unwrap_or_else(|| panic!("no open of optional.cfg: {}", done.stderr));
+    assert_eq!(optional["failed"], 0, "{optional}");
+    assert!(optional["passed"].as_u64().unwrap() > 0, "{optional}");
+    // What the program wrote to its output after a fault (a traceback) made no new points.
+    assert!(
+        json["unexplored"].as_array().unwrap().is_empty(),
+        "{}",
+        done.stderr
+    );
+}

@@ -135,7 +135,14 @@ pub fn run(
         outcome: outcome.describe(),
         seconds,
         tail: crate::sweep::tail(&output, 20),
-        points: points::points_of(&events),
+        points: points::points_of(&events, &output)
+            .into_iter()
+            // What a program writes to its output after a fault (an error message, a
+            // traceback) differs with the fault: an interpreter's writes there, named by their
+            // offset in the output, would be new points in every run. The discovery run's are
+            // explored; a fault run's are not taken.
+            .filter(|p| target.is_none() || !p.id.contains(points::OUTPUT))
+            .collect(),
         policy,
         log,
     };
