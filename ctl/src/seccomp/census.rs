@@ -24,8 +24,10 @@ use std::collections::{HashMap, HashSet};
 const SCAN: usize = 4096;
 
 pub struct Census {
-    /// The points logged in this run, by id (`op@object+offset`).
-    seen: HashSet<String>,
+    /// How many times each point was reached in this run, by id (`op@object+offset`).
+    reached: HashMap<String, u32>,
+    /// Which reach of a point is logged (1: the first).
+    nth: u32,
     objects: HashMap<String, Option<Symbols>>,
     /// Per process, its executable mappings, read again when a held call's pc is in none.
     maps: HashMap<i32, Vec<Mapping>>,
@@ -42,9 +44,10 @@ struct Mapping {
 }
 
 impl Census {
-    pub fn new() -> Census {
+    pub fn new(nth: u32) -> Census {
         Census {
-            seen: HashSet::new(),
+            reached: HashMap::new(),
+            nth,
             objects: HashMap::new(),
             maps: HashMap::new(),
             libc: libc_names(),
@@ -60,7 +63,9 @@ impl Census {
             Some((object, offset)) => format!("{}@{object}+{offset:x}", on.op.name()),
             None => format!("{}@{key}", on.op.name()),
         };
-        if !self.seen.insert(id) {
+        let count = self.reached.entry(id).or_insert(0);
+        *count += 1;
+        if *count != self.nth {
             return;
         }
         let (object, offset) = site.unwrap_or_default();

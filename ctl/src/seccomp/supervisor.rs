@@ -34,7 +34,7 @@ pub fn supervise(listener: OwnedFd, target: Target, calls: &[libc::c_long]) {
         census: None,
     };
     if s.target.census {
-        s.census = Some(super::census::Census::new());
+        s.census = Some(super::census::Census::new(s.target.census_nth));
     }
     let fd = s.listener.as_raw_fd();
     sys::notif_sync_wake_up(fd);

@@ -35,6 +35,8 @@ pub struct Target {
     /// `chaos-ctl explore`'s census is on (CHAOS_CENSUS=1): every call is keyed, as under a
     /// frozen policy, and each new fault point logged.
     pub census: bool,
+    /// Which reach of a point the census logs (CHAOS_CENSUS_NTH, 1: the first).
+    pub census_nth: u32,
 }
 
 impl Target {
@@ -73,8 +75,13 @@ impl Target {
             .zip(process.as_ref())
             .and_then(|(c, name)| c.page().index_of(name.as_bytes()));
         let census = get("CHAOS_CENSUS").is_some_and(|v| v == "1");
+        let census_nth = get("CHAOS_CENSUS_NTH")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1u32)
+            .max(1);
         Ok(Target {
             census,
+            census_nth,
             rule_masks,
             control,
             me,
