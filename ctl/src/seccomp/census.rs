@@ -75,7 +75,7 @@ impl Census {
     /// The first return address of the program's own code on `tid`'s stack, as (object, offset
     /// in its file).
     fn call_site(&mut self, pid: i32, tid: i32) -> Option<(String, u64)> {
-        let regs = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/syscall")).ok()?;
+        let regs = registers(pid, tid)?;
         // `nr arg1 ... arg6 sp pc`, the last two in hex.
         let fields: Vec<&str> = regs.split_whitespace().collect();
         let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok();
@@ -87,23 +87,22 @@ impl Census {
         if cached.is_none_or(|m| !m.iter().any(|m| (m.start..m.end).contains(&pc))) {
             self.maps.insert(pid, executable_mappings(pid));
         }
-        let maps = self.maps.get(&pid)?.clone();
         let stack = read_stack(pid, sp)?;
         let mut first = None;
         for word in stack.chunks_exact(8) {
             let addr = u64::from_le_bytes(word.try_into().ok()?);
+            let maps = self.maps.get(&pid)?;
             let Some(m) = maps.iter().find(|m| (m.start..m.end).contains(&addr)) else {
                 continue;
             };
             if !follows_a_call(pid, addr) {
                 continue;
             }
-            let offset = addr - m.start + m.offset;
-            let here = (m.path.clone(), offset);
-            if !self.in_runtime(&m.path, offset) {
-                return Some(here);
+            let (path, offset) = (m.path.clone(), addr - m.start + m.offset);
+            if !self.in_runtime(&path, offset) {
+                return Some((path, offset));
             }
-            first.get_or_insert(here);
+            first.get_or_insert((path, offset));
         }
         first
     }
@@ -124,10 +123,13 @@ impl Census {
         {
             return true;
         }
-        let symbols = self
-            .objects
-            .entry(object.to_string())
-            .or_insert_with(|| Symbols::read(object));
+        if !self.objects.contains_key(object) {
+            self.objects
+                .insert(object.to_string(), Symbols::read(object));
+        }
+        let Some(symbols) = self.objects.get(object) else {
+            return false;
+        };
         let Some(symbols) = symbols else {
             return false;
         };
@@ -135,6 +137,20 @@ impl Census {
             .at_offset(offset)
             .is_some_and(|name| is_runtime(name, symbols.is_go(), &self.libc))
     }
+}
+
+/// `nr arg1 ... arg6 sp pc` of thread `tid`, held in its system call. The kernel says `running`
+/// while the thread has not yet gone to sleep waiting for our answer: asked again, briefly.
+fn registers(pid: i32, tid: i32) -> Option<String> {
+    let path = format!("/proc/{pid}/task/{tid}/syscall");
+    for _ in 0..100 {
+        let text = std::fs::read_to_string(&path).ok()?;
+        if !text.starts_with("running") {
+            return Some(text);
+        }
+        std::thread::yield_now();
+    }
+    None
 }
 
 /// The executable, file-backed mappings of process `pid`.

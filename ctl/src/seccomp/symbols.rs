@@ -8,6 +8,8 @@ pub struct Symbols {
     funcs: Vec<(u64, u64, String)>,
     /// The PT_LOAD segments: (file offset, address, size in the file).
     loads: Vec<(u64, u64, u64)>,
+    /// A Go program (its runtime's entry point is there).
+    go: bool,
 }
 
 fn u16_at(b: &[u8], at: usize) -> Option<u64> {
@@ -83,7 +85,8 @@ impl Symbols {
             funcs.push((value, len.max(1), name));
         }
         funcs.sort();
-        Some(Symbols { funcs, loads })
+        let go = funcs.iter().any(|f| f.2 == "runtime.main");
+        Some(Symbols { funcs, loads, go })
     }
 
     /// The function holding the byte at `offset` of the object's file.
@@ -103,9 +106,9 @@ impl Symbols {
         self.funcs.iter().map(|f| f.2.as_str())
     }
 
-    /// Whether the object is a Go program (its runtime's entry point is there).
+    /// Whether the object is a Go program.
     pub fn is_go(&self) -> bool {
-        self.funcs.iter().any(|f| f.2 == "runtime.main")
+        self.go
     }
 }
 
