@@ -316,6 +316,18 @@ mod tests {
     }
 
     #[test]
+    fn an_open_rule_notifies_the_opens_and_no_data_call() {
+        let calls = calls_for(
+            &policy("[[rules]]\non = [\"open\"]\nfd = \"file\"\nfault = \"EACCES\"\n"),
+            false,
+        );
+        assert!(has(&calls, OPENS), "{calls:?}");
+        assert!(!has(&calls, DATA), "{calls:?}");
+        let none = calls_for(&policy("seed = 1\n"), false);
+        assert!(!has(&none, OPENS), "{none:?}");
+    }
+
+    #[test]
     fn a_connect_only_policy_notifies_no_data_call_and_no_wait() {
         let calls = calls_for(
             &policy("[[rules]]\non = [\"connect\"]\nfault = \"ECONNREFUSED\"\n"),

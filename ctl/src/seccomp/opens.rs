@@ -97,3 +97,21 @@ fn absolute(tgid: i32, dirfd: i32, given: &[u8]) -> Vec<u8> {
     out.extend_from_slice(rel);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_relative_path_is_made_absolute_as_the_shim_makes_it() {
+        let me = std::process::id() as i32;
+        let cwd = std::env::current_dir().unwrap();
+        let cwd = cwd.to_string_lossy();
+        assert_eq!(absolute(me, libc::AT_FDCWD, b"/etc/hosts"), b"/etc/hosts");
+        assert_eq!(
+            absolute(me, libc::AT_FDCWD, b"./././a.cfg"),
+            format!("{cwd}/a.cfg").into_bytes()
+        );
+        assert_eq!(absolute(me, libc::AT_FDCWD, b"."), cwd.as_bytes());
+    }
+}
