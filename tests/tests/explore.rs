@@ -382,44 +382,51 @@ fn a_python_programs_planted_bug_is_found() {
 }
 
 /// `--nth 2` puts each fault on the second time a point is reached: the loop's open, fine on
-/// its first pass whatever error it gets, aborts on its second.
+/// its first pass whatever error it gets, aborts on its second. Under both backends: the
+/// dynamic build under the shim, the static one under seccomp.
 #[test]
 fn nth_puts_the_fault_on_a_later_reach_of_the_point() {
     let dir = TempDir::new("explore-nth");
-    let exe = compile_c("explore_nth", dir.path(), &[]);
     for i in 0..3 {
         dir.write(&format!("part{i}.cfg"), "x\n");
     }
-    let (first, json_first) = explore(&dir, "first", &exe, &[]);
-    assert_eq!(first.code(), Some(0), "{}", first.describe());
-    assert!(json_first["failures"].as_array().unwrap().is_empty());
-    let (second, json) = explore(&dir, "second", &exe, &["--nth", "2"]);
-    assert_eq!(second.code(), Some(1), "{}", second.describe());
-    let found = json["failures"].as_array().unwrap();
-    assert_eq!(found.len(), 1, "{}", second.stderr);
-    let bug = &found[0];
-    assert_eq!(bug["verdict"], "crash", "{bug}");
-    assert!(
-        bug["outcome"].as_str().unwrap().contains("SIGABRT"),
-        "{bug}"
-    );
-    assert!(bug["point"].as_str().unwrap().starts_with("open@"), "{bug}");
-    // The same call site as the first explore's open point, keyed at its second reach.
-    let open_first = json_first["points"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["op"] == "open")
-        .unwrap();
-    assert_eq!(bug["point"], open_first["point"]);
-    // Keyed at its second reach: the open of another file than the first explore's.
-    assert_ne!(
-        open_first["key"],
-        json["points"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["op"] == "open")
-            .unwrap()["key"]
-    );
+    let static_dir = dir.join("static");
+    std::fs::create_dir_all(&static_dir).unwrap();
+    let builds = [
+        ("dynamic", compile_c("explore_nth", dir.path(), &[])),
+        (
+            "static",
+            compile_c("explore_nth", &static_dir, &["-static"]),
+        ),
+    ];
+    for (build, exe) in builds {
+        let (first, json_first) = explore(&dir, &format!("{build}-first"), &exe, &[]);
+        assert_eq!(first.code(), Some(0), "{build}: {}", first.describe());
+        assert!(json_first["failures"].as_array().unwrap().is_empty());
+        let (second, json) = explore(&dir, &format!("{build}-second"), &exe, &["--nth", "2"]);
+        assert_eq!(second.code(), Some(1), "{build}: {}", second.describe());
+        let found = json["failures"].as_array().unwrap();
+        assert_eq!(found.len(), 1, "{build}: {}", second.stderr);
+        let bug = &found[0];
+        assert_eq!(bug["verdict"], "crash", "{bug}");
+        assert!(
+            bug["outcome"].as_str().unwrap().contains("SIGABRT"),
+            "{bug}"
+        );
+        assert!(bug["point"].as_str().unwrap().starts_with("open"), "{bug}");
+        // The same call site as the first explore's open point, keyed at its second reach:
+        // the open of another file.
+        let open_of = |j: &Value| -> Value {
+            j["points"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["op"].as_str().unwrap().starts_with("open"))
+                .unwrap()
+                .clone()
+        };
+        let (at_first, at_second) = (open_of(&json_first), open_of(&json));
+        assert_eq!(bug["point"], at_first["point"], "{build}");
+        assert_ne!(at_first["key"], at_second["key"], "{build}");
+    }
 }
