@@ -46,6 +46,7 @@ bench_mode() {
         match-p0) v=$(LD_PRELOAD=$SHIM CHAOS_POLICY=bench/match-p0.toml "$OUT/pingpong" "$ITER" "$mode") ;;
         page-nomatch) v=$(LD_PRELOAD=$SHIM CHAOS_POLICY=bench/nomatch.toml CHAOS_CONTROL=$PAGE_NOMATCH "$OUT/pingpong" "$ITER" "$mode") ;;
         page-off) v=$(LD_PRELOAD=$SHIM CHAOS_POLICY=bench/disabled.toml CHAOS_CONTROL=$PAGE_DISABLED "$OUT/pingpong" "$ITER" "$mode") ;;
+        census)   v=$(LD_PRELOAD=$SHIM CHAOS_PROFILE=none CHAOS_CENSUS=1 "$OUT/pingpong" "$ITER" "$mode") ;;
         fiu-run)  v=$(fiu-run -x "$OUT/pingpong" "$ITER" "$mode") ;;
       esac
       RUNS[$c]+="$v "
@@ -72,6 +73,7 @@ bench_mode() {
       match-p0) label="shim, matching rule, p=0";;
       page-nomatch) label="page, rules not matching";;
       page-off) label="page, rule on fd, off";;
+      census) label="shim, explore's census on";;
       fiu-run) label="libfiu fiu-run -x";;
     esac
     row "$label" "${RUNS[$c]}" "$base"
@@ -79,7 +81,7 @@ bench_mode() {
   echo
 }
 
-configs=(native empty nomatch other-op same-class match-p0 page-nomatch page-off)
+configs=(native empty nomatch other-op same-class match-p0 page-nomatch page-off census)
 command -v fiu-run >/dev/null && configs+=(fiu-run)
 bench_mode plain "${configs[@]}"
 bench_mode poll native empty nomatch

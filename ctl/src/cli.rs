@@ -190,6 +190,15 @@ pub struct ExploreArgs {
     /// across CI jobs (each shard follows the points its own runs find)
     #[arg(long, value_name = "K/N")]
     pub partition: Option<String>,
+    /// Put each fault on the Nth time a point is reached rather than the first (the third pass
+    /// of a loop, the second of two retries); points reached fewer times are not tried
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub nth: u32,
+    /// Which backend serves the program: preload (the shim, LD_PRELOAD), seccomp (chaos-ctl
+    /// answers its system calls: static binaries, Go), or auto (preload where the loader runs the
+    /// shim, seccomp otherwise)
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    pub backend: Backend,
     /// The program and its arguments
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub cmd: Vec<OsString>,

@@ -2,7 +2,7 @@
 //! honours or refuses when a user sets them around it) and the ones only the tools read.
 
 /// What the shim reads. chaos-ctl sets these for the program it runs.
-pub const SHIM_VARS: [&str; 13] = [
+pub const SHIM_VARS: [&str; 14] = [
     "CHAOS_POLICY",
     "CHAOS_POLICY_ORIGIN",
     "CHAOS_PROFILE",
@@ -17,8 +17,9 @@ pub const SHIM_VARS: [&str; 13] = [
     "CHAOS_LIFE",
     "CHAOS_SUPERVISOR",
     "CHAOS_STOP_SIGNAL",
-    // `chaos-ctl explore`: log every fault point the first time it is reached.
+    // `chaos-ctl explore`: log every fault point the first time it is reached (the Nth time).
     "CHAOS_CENSUS",
+    "CHAOS_CENSUS_NTH",
 ];
 
 /// What chaos-ctl tells the processes and the workload of a system, for them and not the shim:

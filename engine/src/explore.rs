@@ -44,6 +44,9 @@ pub fn faults_for(op: Op, kind: FdKind) -> Vec<String> {
     let mut faults: Vec<String> = op_allowed_names(op)
         .into_iter()
         .filter(|name| kind.is_socket() || !socket_only(name))
+        // A write gets EPIPE when nobody can read what it writes: a pipe or a socket has a
+        // reader that can go; a regular file has none.
+        .filter(|name| *name != "EPIPE" || kind.is_socket() || kind == FdKind::Pipe)
         .filter(|name| !CALLER_ERRORS.contains(name))
         .map(|name| format!("\"{name}\""))
         .collect();
@@ -72,6 +75,9 @@ mod tests {
         assert!(!f.contains(&"\"ECONNRESET\"".to_string()), "{f:?}");
         assert!(f.contains(&"{ short = \"1\" }".to_string()), "{f:?}");
         assert!(!f.contains(&"\"reset\"".to_string()), "{f:?}");
+        assert!(!f.contains(&"\"EPIPE\"".to_string()), "{f:?}");
+        let pipe = faults_for(Op::Write, FdKind::Pipe);
+        assert!(pipe.contains(&"\"EPIPE\"".to_string()), "{pipe:?}");
     }
 
     #[test]

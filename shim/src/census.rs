@@ -1,5 +1,6 @@
 //! `chaos-ctl explore`'s census: in a run with CHAOS_CENSUS=1, one `point` line per distinct fault
-//! point, the first time the process reaches it, with the decision key it was reached at. A point
+//! point, the first time the process reaches it (the Nth with CHAOS_CENSUS_NTH=N, `explore
+//! --nth`), with the decision key it was reached at. A point
 //! of native code is its call site: the first return address outside the shim, found by walking
 //! the shim's own frame-pointer chain (the workspace is built with frame pointers,
 //! `.cargo/config.toml`), named as (object, file offset) from /proc/self/maps so that it is the
@@ -12,7 +13,7 @@ use crate::sys::syscall;
 use chaos_engine::key::{INJECTED, Key, Site};
 use chaos_engine::kind::FdKind;
 use chaos_engine::op::Op;
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use libc::c_int;
 
 static ON: AtomicBool = AtomicBool::new(false);
@@ -22,6 +23,10 @@ static SHIM_TEXT: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
 /// parent's, so a point is logged by the first process of a lineage that reaches it.
 const SLOTS: usize = 4096;
 static SEEN: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
+/// How many times the point in the same slot of `SEEN` has been reached.
+static REACHED: [AtomicU32; SLOTS] = [const { AtomicU32::new(0) }; SLOTS];
+/// Which reach of a point is logged (1: the first).
+static NTH: AtomicU32 = AtomicU32::new(1);
 /// How far a probe goes before the table counts as full (a point then goes unlogged).
 const PROBES: usize = 64;
 
@@ -36,6 +41,12 @@ pub fn init(on: bool, exe: &str) {
         return;
     }
     INTERPRETED.store(is_interpreter(exe), Relaxed);
+    // Read once, in the constructor; a value that is not a count is the first reach.
+    let nth = std::env::var("CHAOS_CENSUS_NTH").ok();
+    NTH.store(
+        nth.and_then(|n| n.parse().ok()).unwrap_or(1).max(1),
+        Relaxed,
+    );
     let here = call_site as fn() -> usize as usize;
     let mut text = (0, 0);
     for_each_mapping(|m| {
@@ -82,7 +93,7 @@ pub fn reached(op: Op, conn: u64, site: Site, target: Target) {
         (chaos_engine::hash::mix(&[op as u64, at as u64]), at)
     };
     let point = point | 1;
-    if !first_time(point) {
+    if reach(point) != NTH.load(Relaxed) {
         return;
     }
     let key = Key {
@@ -101,17 +112,17 @@ pub fn reached(op: Op, conn: u64, site: Site, target: Target) {
     crate::log::write_point(op, &key, &object[..len], offset, target);
 }
 
-/// Claims `point` in the table; false when it was there already (or the table is full).
-fn first_time(point: u64) -> bool {
+/// Counts a reach of `point` in the table: which reach this is (1 the first), or 0 when the
+/// table is full.
+fn reach(point: u64) -> u32 {
     let mut i = (point as usize) % SLOTS;
     for _ in 0..PROBES {
         match SEEN[i].compare_exchange(0, point, Relaxed, Relaxed) {
-            Ok(_) => return true,
-            Err(seen) if seen == point => return false,
-            Err(_) => i = (i + 1) % SLOTS,
+            Err(seen) if seen != point => i = (i + 1) % SLOTS,
+            _ => return REACHED[i].fetch_add(1, Relaxed).saturating_add(1),
         }
     }
-    false
+    0
 }
 
 /// Interpreters and VMs that run programs of their own (python3.12, node, java...).

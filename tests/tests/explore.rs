@@ -316,3 +316,117 @@ fn an_interpreted_programs_points_are_its_targets() {
         );
     }
 }
+
+/// A Python program's planted bug (its open of required.cfg expects only ENOENT): found at that
+/// open, named by the file it acts on and its ordinal there, and no handled call is reported.
+#[test]
+fn a_python_programs_planted_bug_is_found() {
+    let Some(python) = chaos_tests::require("python3") else {
+        return;
+    };
+    // The interpreter itself, not a wrapper script in front of it (pyenv's is a shell script,
+    // whose own calls would be explored too).
+    let real = run(
+        Command::new(python).args(["-c", "import sys; print(sys.executable)"]),
+        60,
+    );
+    let python = real.stdout.trim().to_string();
+    let dir = TempDir::new("explore-python-bug");
+    dir.write("optional.cfg", "level = 3\n");
+    dir.write("required.cfg", "name = x\n");
+    let script = chaos_tests::workspace_root().join("tests/fixtures/explore_bugs.py");
+    let mut cmd = Command::new(&bins().ctl);
+    cmd.env("CHAOS_SHIM", &bins().shim)
+        .args(["explore", "-j", "2", "--timeout", "20s", "--json", "--out"])
+        .arg(dir.join("out"))
+        .arg("--")
+        .arg(&python)
+        .arg("-S")
+        .arg(&script)
+        .arg(dir.path());
+    let done = run(&mut cmd, 900);
+    let json: Value = serde_json::from_str(&done.stdout)
+        .unwrap_or_else(|e| panic!("explore's --json: {e}\n{}", done.describe()));
+    assert_eq!(done.code(), Some(1), "failures found: {}", done.describe());
+    let found = json["failures"].as_array().unwrap();
+    assert_eq!(found.len(), 1, "only the planted bug: {}", done.stderr);
+    let bug = &found[0];
+    assert_eq!(
+        bug["point"],
+        "open@file:{}#opens#0".replace("{}", &dir.join("required.cfg").to_string_lossy()),
+        "{bug}"
+    );
+    assert_eq!(bug["verdict"], "fail", "{bug}");
+    assert!(bug["tail"].as_str().unwrap().contains("Error"), "{bug}");
+    assert_eq!(bug["reproduced"], true, "{bug}");
+    // The handled open of optional.cfg was tried, its faults fired, and every run passed.
+    let optional = json["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| {
+            p["op"] == "open"
+                && p["target"]
+                    .as_str()
+                    .is_some_and(|t| t.ends_with("optional.cfg"))
+        })
+        .unwrap_or_else(|| panic!("no open of optional.cfg: {}", done.stderr));
+    assert_eq!(optional["failed"], 0, "{optional}");
+    assert!(optional["passed"].as_u64().unwrap() > 0, "{optional}");
+    // What the program wrote to its output after a fault (a traceback) made no new points.
+    assert!(
+        json["unexplored"].as_array().unwrap().is_empty(),
+        "{}",
+        done.stderr
+    );
+}
+
+/// `--nth 2` puts each fault on the second time a point is reached: the loop's open, fine on
+/// its first pass whatever error it gets, aborts on its second. Under both backends: the
+/// dynamic build under the shim, the static one under seccomp.
+#[test]
+fn nth_puts_the_fault_on_a_later_reach_of_the_point() {
+    let dir = TempDir::new("explore-nth");
+    for i in 0..3 {
+        dir.write(&format!("part{i}.cfg"), "x\n");
+    }
+    let static_dir = dir.join("static");
+    std::fs::create_dir_all(&static_dir).unwrap();
+    let builds = [
+        ("dynamic", compile_c("explore_nth", dir.path(), &[])),
+        (
+            "static",
+            compile_c("explore_nth", &static_dir, &["-static"]),
+        ),
+    ];
+    for (build, exe) in builds {
+        let (first, json_first) = explore(&dir, &format!("{build}-first"), &exe, &[]);
+        assert_eq!(first.code(), Some(0), "{build}: {}", first.describe());
+        assert!(json_first["failures"].as_array().unwrap().is_empty());
+        let (second, json) = explore(&dir, &format!("{build}-second"), &exe, &["--nth", "2"]);
+        assert_eq!(second.code(), Some(1), "{build}: {}", second.describe());
+        let found = json["failures"].as_array().unwrap();
+        assert_eq!(found.len(), 1, "{build}: {}", second.stderr);
+        let bug = &found[0];
+        assert_eq!(bug["verdict"], "crash", "{bug}");
+        assert!(
+            bug["outcome"].as_str().unwrap().contains("SIGABRT"),
+            "{bug}"
+        );
+        assert!(bug["point"].as_str().unwrap().starts_with("open"), "{bug}");
+        // The same call site as the first explore's open point, keyed at its second reach:
+        // the open of another file.
+        let open_of = |j: &Value| -> Value {
+            j["points"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["op"].as_str().unwrap().starts_with("open"))
+                .unwrap()
+                .clone()
+        };
+        let (at_first, at_second) = (open_of(&json_first), open_of(&json));
+        assert_eq!(bug["point"], at_first["point"], "{build}");
+        assert_ne!(at_first["key"], at_second["key"], "{build}");
+    }
+}

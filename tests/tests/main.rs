@@ -15,6 +15,7 @@ mod dns;
 mod doc_snippets;
 mod durability;
 mod explore;
+mod explore_seccomp;
 mod file_calls;
 mod http_curl;
 mod invariants;

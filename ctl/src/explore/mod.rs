@@ -42,6 +42,11 @@ pub fn explore(args: ExploreArgs) -> Result<u8, Failure> {
     if args.budget == 0 {
         return Err(Failure::own("--budget must be at least 1 run"));
     }
+    if args.nth == 0 {
+        return Err(Failure::own(
+            "--nth must be at least 1 (1: the first time a point is reached)",
+        ));
+    }
     let jobs = match args.jobs {
         Some(0) => return Err(Failure::own("-j/--jobs must be at least 1")),
         Some(n) => n,
@@ -59,7 +64,7 @@ pub fn explore(args: ExploreArgs) -> Result<u8, Failure> {
             out.display()
         ))
     })?;
-    crate::launch::preflight(&args.cmd[0], crate::preflight::Backend::Preload)?;
+    crate::launch::preflight(&args.cmd[0], args.backend)?;
     let shim = crate::shim_path::find_shim()?;
     let setup = Setup {
         cmd: &args.cmd,
@@ -67,9 +72,11 @@ pub fn explore(args: ExploreArgs) -> Result<u8, Failure> {
         out: &out,
         base: &base,
         timeout,
+        backend: args.backend,
+        nth: args.nth,
     };
 
-    let discovery = runs::run(&setup, "discover", None)?;
+    let discovery = runs::run(&setup, &runs::discovery_name(args.nth), None)?;
     if discovery.verdict != Verdict::Pass {
         return Err(Failure::own(format!(
             "{} {} with no fault injected (log {}): explore needs a run that passes\n{}",
@@ -163,7 +170,7 @@ fn run_all(setup: &Setup, tasks: &[Task], jobs: usize) -> Result<Vec<RunResult>,
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(task) = tasks.get(i) else { break };
-                    let name = runs::run_name(&task.point.id, &task.fault);
+                    let name = runs::run_name(&task.point.id, &task.fault, setup.nth);
                     let r = runs::run(setup, &name, Some((&task.point, &task.fault)));
                     let failed = r.is_err();
                     slots.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);

@@ -35,9 +35,15 @@ impl Point {
     }
 }
 
+/// The name a point gives the file that holds the program's output: every run has its own
+/// (`runs/NAME.out`), and a point named by it would be new in every run.
+pub const OUTPUT: &str = "(output)";
+
 /// The points a run's log names, in the order it logged them; lines with a key that does not
-/// parse are left out (the shim always writes one that does).
-pub fn points_of(log: &Log) -> Vec<Point> {
+/// parse are left out (the shim always writes one that does). `output` is the file the run's
+/// stdout and stderr went to.
+pub fn points_of(log: &Log, output: &std::path::Path) -> Vec<Point> {
+    let output = output.to_string_lossy();
     log.events
         .iter()
         .filter_map(|e| match e {
@@ -57,6 +63,13 @@ pub fn points_of(log: &Log) -> Vec<Point> {
             let on = p
                 .path
                 .clone()
+                .map(|path| {
+                    if path == output {
+                        OUTPUT.to_string()
+                    } else {
+                        path
+                    }
+                })
                 .or_else(|| p.conn.clone())
                 .unwrap_or_else(|| format!("{:016x}", key.conn));
             let id = if p.object.is_empty() {
@@ -110,7 +123,7 @@ mod tests {
     #[test]
     fn a_point_line_names_its_call_site_and_key() {
         let log = Log::parse(POINT);
-        let points = points_of(&log);
+        let points = points_of(&log, "/tmp/t/out".as_ref());
         assert_eq!(points.len(), 1, "{points:?}");
         let p = &points[0];
         assert_eq!(p.id, "open@/tmp/t/explore_bugs+0x1234");
@@ -131,8 +144,12 @@ mod tests {
                 r#""offset":0"#,
             )
             .replace("opens#0", "opens#2");
-        let p = &points_of(&Log::parse(&interp))[0];
+        let p = &points_of(&Log::parse(&interp), "/tmp/t/out".as_ref())[0];
         assert_eq!(p.id, "open@file:/tmp/a.cfg#opens#2");
         assert_eq!(p.site, "opens#2");
+        // The file that takes the run's output has another name in every run: not in the id.
+        let output = interp.replace("/tmp/a.cfg", "/tmp/t/runs/1.out");
+        let p = &points_of(&Log::parse(&output), "/tmp/t/runs/1.out".as_ref())[0];
+        assert_eq!(p.id, "open@file:(output)#opens#2");
     }
 }

@@ -73,13 +73,27 @@ pub struct Setup<'a> {
     pub out: &'a Path,
     pub base: &'a str,
     pub timeout: Duration,
+    pub backend: Backend,
+    /// Which reach of a point its fault is put on (`--nth`, 1: the first).
+    pub nth: u32,
 }
 
-/// A stable name for the run of `fault` at `point`: the same in every explore, so `--out` can be
-/// resumed.
-pub fn run_name(point: &str, fault: &str) -> String {
-    let h = chaos_engine::policy::fnv1a(format!("{point}\n{fault}").as_bytes());
-    format!("{h:016x}")
+/// A stable name for the run of `fault` at the `nth` reach of `point`: the same in every
+/// explore, so `--out` can be resumed (and an explore with another `--nth` makes its own runs).
+pub fn run_name(point: &str, fault: &str, nth: u32) -> String {
+    let text = match nth {
+        1 => format!("{point}\n{fault}"),
+        n => format!("{point}\n{fault}\n{n}"),
+    };
+    format!("{:016x}", chaos_engine::policy::fnv1a(text.as_bytes()))
+}
+
+/// The discovery run's name: its census logs the keys of the `nth` reaches.
+pub fn discovery_name(nth: u32) -> String {
+    match nth {
+        1 => "discover".to_string(),
+        n => format!("discover-{n}"),
+    }
 }
 
 /// Runs CMD with `policy` (the census on), or returns the result an earlier explore kept for the
@@ -115,8 +129,8 @@ pub fn run(
     });
     if events.starts().next().is_none() && outcome != Outcome::Interrupted {
         return Err(Failure::own(format!(
-            "{} never loaded the shim (no `start` event in {}): explore needs the preload \
-             backend (a dynamically linked program)",
+            "{} was not intercepted (no `start` event in {}): neither the shim nor the seccomp \
+             backend reached it",
             setup.cmd[0].to_string_lossy(),
             log.display()
         )));
@@ -134,7 +148,14 @@ pub fn run(
         outcome: outcome.describe(),
         seconds,
         tail: crate::sweep::tail(&output, 20),
-        points: points::points_of(&events),
+        points: points::points_of(&events, &output)
+            .into_iter()
+            // What a program writes to its output after a fault (an error message, a
+            // traceback) differs with the fault: an interpreter's writes there, named by their
+            // offset in the output, would be new points in every run. The discovery run's are
+            // explored; a fault run's are not taken.
+            .filter(|p| target.is_none() || !p.id.contains(points::OUTPUT))
+            .collect(),
         policy,
         log,
     };
@@ -175,11 +196,14 @@ pub fn run_policy(
             platform: None,
             quirks: &[],
             no_quirks: &[],
-            backend: Backend::Preload,
+            backend: setup.backend,
         },
     );
     if census {
         cmd.env("CHAOS_CENSUS", "1");
+        if setup.nth > 1 {
+            cmd.env("CHAOS_CENSUS_NTH", setup.nth.to_string());
+        }
     }
     let done = trial::run(cmd, output, setup.timeout)
         .map_err(|e| Failure::own(format!("{}: {e}", setup.cmd[0].to_string_lossy())))?;

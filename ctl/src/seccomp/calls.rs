@@ -116,6 +116,9 @@ pub fn handle(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) 
         libc::SYS_epoll_wait | libc::SYS_epoll_pwait | libc::SYS_epoll_pwait2 => {
             return wait(s, tgid, tid, n);
         }
+        libc::SYS_openat => return super::opens::open(s, tgid, tid, n),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_open => return super::opens::open(s, tgid, tid, n),
         _ => {}
     }
     if fd < 0 {
@@ -208,7 +211,7 @@ fn data(
     }
     let class = op.class();
     let rules = s.target.rules_for(op) & view.mask;
-    if rules == 0 && s.target.policy.injections.is_empty() {
+    if rules == 0 && !s.target.keys_every_call() {
         return Some(Answer::Continue);
     }
     let requested = if op.is_multi_message() {
@@ -234,6 +237,10 @@ fn data(
         n: count,
         requested,
     };
+    if let Some(census) = &mut s.census {
+        let on = OnCall::new(op, fd, tid, Some(&*view), Some(requested as u64));
+        census.reached(&mut s.log, tgid, &at, &on);
+    }
     let call = shape(op, view, requested, flags);
     if let Site::Stream { pos, .. } = site
         && grid::applies(op, view, flags)
@@ -498,7 +505,7 @@ fn fill_reply_fields(pid: i32, op: Op, args: &[u64; 6]) {
 
 /// Carries out what every call can get: errors (with what they do to the connection), delays,
 /// degraded stalls, a connect's special forms and process faults.
-fn common(
+pub(super) fn common(
     s: &mut Supervisor,
     tgid: i32,
     n: &libc::seccomp_notif,
@@ -665,7 +672,7 @@ fn connect(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> 
         return Some(s.answer_when_healed(n.id, hold));
     }
     let policy = &s.target.policy;
-    if s.target.rules_for(Op::Connect) == 0 && policy.injections.is_empty() {
+    if s.target.rules_for(Op::Connect) == 0 && !s.target.keys_every_call() {
         return Some(Answer::Continue);
     }
     let dest = target_sockaddr(tgid, args[1], args[2] as usize)?;
@@ -695,6 +702,10 @@ fn connect(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> 
         n: attempt,
         requested: 0,
     };
+    if let Some(census) = &mut s.census {
+        let on = OnCall::new(Op::Connect, fd, tid, Some(view), None);
+        census.reached(&mut s.log, tgid, &at, &on);
+    }
     let call = shape(Op::Connect, view, 0, 0);
     let d = decide_on_fd(
         &mut s.target,
@@ -717,7 +728,7 @@ fn accept(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> O
     let proc = s.procs.get_mut(&tgid)?;
     let view = proc.fds.get_mut(&fd)?;
     let rules = s.target.rules_for(op) & view.mask;
-    if rules == 0 && s.target.policy.injections.is_empty() {
+    if rules == 0 && !s.target.keys_every_call() {
         return Some(Answer::Continue);
     }
     // Our copy shares the listener's file description: its flags, and its queue. Nothing
@@ -743,6 +754,10 @@ fn accept(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> O
         n: count,
         requested: 0,
     };
+    if let Some(census) = &mut s.census {
+        let on = OnCall::new(op, fd, tid, Some(&*view), None);
+        census.reached(&mut s.log, tgid, &at, &on);
+    }
     let view: &FdView = view;
     let call = shape(op, view, 0, 0);
     let d = decide_on_fd(
@@ -780,7 +795,7 @@ fn setsockopt(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) 
         return Some(Answer::Fail(libc::EINVAL));
     }
     let rules = s.target.rules_for(Op::Setsockopt) & view.mask;
-    if rules == 0 && s.target.policy.injections.is_empty() {
+    if rules == 0 && !s.target.keys_every_call() {
         return Some(Answer::Continue);
     }
     let count = view.calls[OpClass::Setsockopt as usize];
@@ -796,6 +811,10 @@ fn setsockopt(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) 
         n: count,
         requested: 0,
     };
+    if let Some(census) = &mut s.census {
+        let on = OnCall::new(Op::Setsockopt, fd, tid, Some(&*view), None);
+        census.reached(&mut s.log, tgid, &at, &on);
+    }
     let view: &FdView = view;
     let call = shape(Op::Setsockopt, view, 0, 0);
     let d = decide_on_fd(
@@ -815,7 +834,7 @@ fn setsockopt(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) 
 fn wait(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> Option<Answer> {
     let args = n.data.args;
     let rules = s.target.rules_for(Op::EpollWait);
-    if rules == 0 && s.target.policy.injections.is_empty() {
+    if rules == 0 && !s.target.keys_every_call() {
         return Some(Answer::Continue);
     }
     let timed = if i64::from(n.data.nr) == libc::SYS_epoll_pwait2 {
@@ -845,6 +864,10 @@ fn wait(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> Opt
         n: count,
         requested: 0,
     };
+    if let Some(census) = &mut s.census {
+        let on = OnCall::new(Op::EpollWait, -1, tid, None, None);
+        census.reached(&mut s.log, tgid, &at, &on);
+    }
     let d = decide::decide(
         &mut s.target,
         &mut proc.budget,

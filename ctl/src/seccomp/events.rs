@@ -134,6 +134,8 @@ pub struct OnCall {
     pub conn: Option<String>,
     pub peer: Option<String>,
     pub local: Option<String>,
+    /// The path an open names, made absolute.
+    pub path: Option<String>,
 }
 
 impl OnCall {
@@ -148,6 +150,7 @@ impl OnCall {
             conn: None,
             peer: None,
             local: None,
+            path: None,
         };
         if let Some(v) = view {
             on.ours = (v.fd() >= 0).then(|| v.fd());
@@ -186,7 +189,7 @@ pub fn fault(
         conn: call.conn.clone(),
         peer: call.peer.clone(),
         local: call.local.clone(),
-        path: None,
+        path: call.path.clone(),
         host: None,
         rule,
         rule_index,
@@ -207,6 +210,36 @@ pub fn fault(
         degraded: applied.degraded.map(Into::into),
         key: Some(d.key.to_string()),
         backend: Some(BACKEND.into()),
+    }));
+}
+
+/// `{"ev":"point",...}`: a fault point explore's census found (`census`), at the call site
+/// `object`+`offset` ("" and 0 when none was found), first reached at `key`.
+pub fn point(
+    log: &mut Log,
+    (pid, proc): (i32, u64),
+    call: &OnCall,
+    key: &chaos_engine::key::Key,
+    object: String,
+    offset: u64,
+) {
+    log.emit(&schema::Event::Point(schema::PointLine {
+        header: Header {
+            ts_ns: now_ns(),
+            pid,
+            tid: Some(call.tid),
+            proc: format!("{proc:016x}"),
+            truncated: false,
+        },
+        op: call.op.name().into(),
+        fd: call.fd,
+        kind: call.kind.clone(),
+        conn: call.conn.clone(),
+        peer: call.peer.clone(),
+        path: call.path.clone(),
+        object,
+        offset,
+        key: key.to_string(),
     }));
 }
 

@@ -47,9 +47,16 @@ pub const WAITS: &[(libc::c_long, &str)] = &[
     (libc::SYS_epoll_pwait2, "epoll_pwait2"),
 ];
 
-/// Every call a filter may notify: with `calls_for`'s widest answer, the filter of old.
+/// The open family, for rules on `open`/`openat` (their keys count opens per path only).
+#[cfg(target_arch = "x86_64")]
+pub const OPENS: &[(libc::c_long, &str)] =
+    &[(libc::SYS_openat, "openat"), (libc::SYS_open, "open")];
+#[cfg(not(target_arch = "x86_64"))]
+pub const OPENS: &[(libc::c_long, &str)] = &[(libc::SYS_openat, "openat")];
+
+/// Every call a filter may notify: `calls_for`'s widest answer.
 pub fn all() -> impl Iterator<Item = &'static (libc::c_long, &'static str)> {
-    ALWAYS.iter().chain(DATA).chain(WAITS)
+    ALWAYS.iter().chain(DATA).chain(WAITS).chain(OPENS)
 }
 
 /// A notified call's name, for the supervisor's debug counts.
@@ -70,6 +77,7 @@ pub fn name(nr: libc::c_long) -> &'static str {
 ///   and accept keys the listener's accepts, so those rules need no data call.
 /// - the data calls when the process can be partitioned: a cut holds its reads and writes.
 /// - the epoll waits when a rule acts on `epoll_wait` (their keys count waits only).
+/// - the open family when a rule acts on `open` or `openat` (their keys count opens per path).
 /// - everything when the policy has `[[inject]]` entries: a frozen policy counts every class,
 ///   so that its keys are the run's whatever the rules were.
 ///
@@ -88,14 +96,23 @@ pub fn calls_for(policy: &Policy, partitioned: bool) -> Vec<libc::c_long> {
     };
     let data = injecting
         || partitioned
-        || ops().any(|op| !matches!(op, Op::Connect | Op::Accept | Op::Accept4 | Op::EpollWait));
+        || ops().any(|op| {
+            !matches!(
+                op,
+                Op::Connect | Op::Accept | Op::Accept4 | Op::EpollWait | Op::Open | Op::Openat
+            )
+        });
     let waits = injecting || ops().any(|op| op == Op::EpollWait);
+    let opens = injecting || ops().any(|op| matches!(op, Op::Open | Op::Openat));
     let mut calls: Vec<libc::c_long> = ALWAYS.iter().map(|(nr, _)| *nr).collect();
     if data {
         calls.extend(DATA.iter().map(|(nr, _)| *nr));
     }
     if waits {
         calls.extend(WAITS.iter().map(|(nr, _)| *nr));
+    }
+    if opens {
+        calls.extend(OPENS.iter().map(|(nr, _)| *nr));
     }
     calls
 }
@@ -296,6 +313,18 @@ mod tests {
             "all of a group or none: {calls:?}"
         );
         n == set.len()
+    }
+
+    #[test]
+    fn an_open_rule_notifies_the_opens_and_no_data_call() {
+        let calls = calls_for(
+            &policy("[[rules]]\non = [\"open\"]\nfd = \"file\"\nfault = \"EACCES\"\n"),
+            false,
+        );
+        assert!(has(&calls, OPENS), "{calls:?}");
+        assert!(!has(&calls, DATA), "{calls:?}");
+        let none = calls_for(&policy("seed = 1\n"), false);
+        assert!(!has(&none, OPENS), "{none:?}");
     }
 
     #[test]

@@ -12,10 +12,14 @@
 //!   `breaks`: resets and shutdowns on our copy; `partition`: cuts between the processes of a
 //!   system, held from outside; `grid`: stream reads' faults on the grid of offsets; `facts`:
 //!   the realism model's facts; `events`: the log lines; `sys`: the system calls.
+//! - `opens`: the open family, decided before the call by the path it names.
+//! - `census`: `chaos-ctl explore`'s fault points, each a call site found on the held thread's
+//!   stack; `symbols`: an object's function names, to tell a runtime's frames from the program's.
 
 mod breaks;
 mod budget;
 mod calls;
+mod census;
 mod decide;
 mod events;
 mod facts;
@@ -25,10 +29,12 @@ mod forks;
 mod grid;
 pub mod launcher;
 pub mod live;
+mod opens;
 mod partition;
 pub mod server;
 mod state;
 mod supervisor;
+mod symbols;
 mod sys;
 mod target;
 
@@ -42,8 +48,11 @@ use chaos_engine::op::Op;
 use chaos_engine::policy::Policy;
 
 /// The ops this backend decides: the socket data calls, connect, accept, setsockopt and epoll
-/// waits (see `filter::all`). glibc's recv and send arrive as recvfrom and sendto.
-pub const SERVED: [Op; 17] = [
+/// waits, and the open family (see `filter::all`). glibc's recv and send arrive as recvfrom and
+/// sendto.
+pub const SERVED: [Op; 19] = [
+    Op::Open,
+    Op::Openat,
     Op::Read,
     Op::Readv,
     Op::Recv,
@@ -82,7 +91,7 @@ pub fn unsupported(policy: &Policy) -> Vec<String> {
             let ops: Vec<&str> = rule.ops.iter().map(Op::name).collect();
             out.push(format!(
                 "rule `{}` acts on {} only, which the seccomp backend does not see (it sees \
-                 the socket data calls, connect, accept, setsockopt and epoll_wait)",
+                 the socket data calls, connect, accept, setsockopt, epoll_wait and open)",
                 rule.name,
                 ops.join(", ")
             ));

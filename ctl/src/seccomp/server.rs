@@ -84,7 +84,12 @@ fn serve(conn: UnixStream) {
             return;
         }
     };
-    let calls = super::filter::calls_for(&target.policy, target.cuts().is_some());
+    // The census keys every call, as a frozen policy does: its filter is a frozen policy's.
+    let calls = if target.census {
+        super::filter::all().map(|(nr, _)| *nr).collect()
+    } else {
+        super::filter::calls_for(&target.policy, target.cuts().is_some())
+    };
     if reply(&Reply::Filter(calls.clone())).is_err() {
         return;
     }

@@ -21,6 +21,8 @@ pub struct Supervisor {
     /// Bumped whenever `procs` or `pending` gains or loses a process (the poll set follows).
     pub(super) generation: usize,
     pub(super) counts: Counts,
+    /// explore's census, when it is on.
+    pub census: Option<super::census::Census>,
 }
 
 /// An exec we let run: the program and arguments it asked for.

@@ -31,7 +31,11 @@ pub fn supervise(listener: OwnedFd, target: Target, calls: &[libc::c_long]) {
         pending: HashMap::new(),
         generation: 0,
         counts: Counts::new(),
+        census: None,
     };
+    if s.target.census {
+        s.census = Some(super::census::Census::new(s.target.census_nth));
+    }
     let fd = s.listener.as_raw_fd();
     sys::notif_sync_wake_up(fd);
     // The launcher's own wait for the go-ahead, a read, is the first call we see when reads
@@ -242,6 +246,7 @@ impl Supervisor {
             ordinals: [[0; 4]; 7],
             connects: [0; 7],
             waits: 0,
+            opens: HashMap::new(),
             seen: self.target.generation(),
             budget: super::budget::Budget::new(self.target.policy.rules.len(), start),
             forks: super::forks::Forks::new(fork.map_or(0, |(_, n)| n)),

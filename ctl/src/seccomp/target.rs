@@ -32,6 +32,11 @@ pub struct Target {
     /// The place of the last call a rule was decided on (where a change of the page first
     /// took effect, for the `seen` line).
     pub last_place: Option<chaos_engine::key::Place>,
+    /// `chaos-ctl explore`'s census is on (CHAOS_CENSUS=1): every call is keyed, as under a
+    /// frozen policy, and each new fault point logged.
+    pub census: bool,
+    /// Which reach of a point the census logs (CHAOS_CENSUS_NTH, 1: the first).
+    pub census_nth: u32,
 }
 
 impl Target {
@@ -69,7 +74,14 @@ impl Target {
             .as_ref()
             .zip(process.as_ref())
             .and_then(|(c, name)| c.page().index_of(name.as_bytes()));
+        let census = get("CHAOS_CENSUS").is_some_and(|v| v == "1");
+        let census_nth = get("CHAOS_CENSUS_NTH")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1u32)
+            .max(1);
         Ok(Target {
+            census,
+            census_nth,
             rule_masks,
             control,
             me,
@@ -90,6 +102,12 @@ impl Target {
     /// while they are off, as the shim counts it, so that switching one on shifts no key.
     pub fn rules_for(&self, op: chaos_engine::op::Op) -> u32 {
         self.rule_masks[op as usize]
+    }
+
+    /// Whether every call is keyed and decided whatever the rules: a frozen policy's
+    /// injections count every class, and the census looks at every call.
+    pub fn keys_every_call(&self) -> bool {
+        self.census || !self.policy.injections.is_empty()
     }
 
     /// The rules enabled now: the control page's word (one load), else the policy's initial set.
@@ -163,6 +181,8 @@ pub struct Proc {
     pub connects: [u64; 7],
     /// Calls per class that have no fd or connection of their own (epoll waits).
     pub waits: u64,
+    /// Opens so far per path (by its key's connection part).
+    pub opens: HashMap<u64, u64>,
     /// The control page's generation this process last logged having seen.
     pub seen: u64,
     /// Its own `times` budget and `window` clock.
