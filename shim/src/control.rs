@@ -9,7 +9,6 @@
 //! nothing of ours.
 
 use chaos_engine::control::{Page, SIZE, Unreadable};
-use chaos_engine::key::{Place, Site};
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering::Relaxed};
 
 /// The policy's initially enabled rules, read where there is no page.
@@ -186,20 +185,13 @@ fn cut_with(peer_port: u16, dir: chaos_engine::key::Dir) -> bool {
     }
 }
 
-/// Logs the first call that sees a new generation, with its place: where the change first took
-/// effect in this process. One load when nothing changed.
+/// The page's generation, the first time a call of this process sees it change (claimed: the
+/// caller logs where the change first took effect here). One load when nothing changed.
 #[inline(always)]
-pub fn observe(rt: &crate::runtime::Runtime, conn: u64, site: Site) {
+pub fn new_generation() -> Option<u64> {
     // SAFETY: GENERATION points at NO_GENERATION or into the page, mapped for the process's life.
     let g = unsafe { (*GENERATION.load(Relaxed)).load(Relaxed) };
-    if g != SEEN.load(Relaxed) && SEEN.swap(g, Relaxed) != g {
-        let place = Place {
-            process: crate::runtime::PROCESS_KEY.load(Relaxed),
-            conn,
-            site,
-        };
-        crate::log::write_control_seen(rt, g, &place, enabled());
-    }
+    (g != SEEN.load(Relaxed) && SEEN.swap(g, Relaxed) != g).then_some(g)
 }
 
 /// Whether `ep` is the run's control endpoint (chaos-ctl's own HTTP server on loopback): never a

@@ -164,7 +164,7 @@ pub fn renews(slot: &Slot, dir: Dir) -> bool {
             None => (false, false),
             Some(rt) => {
                 let i = rule as usize - 1;
-                let on = crate::toxic::rule_on(rt, i);
+                let on = crate::plan::rule_on(rt, i);
                 let since = slot.black_since[d].load(Relaxed);
                 let timed_out = match &rt.policy.rules[i].fault {
                     chaos_engine::fault::Fault::Toxic(x) => {

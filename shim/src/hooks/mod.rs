@@ -40,7 +40,7 @@ pub(crate) fn current_meta(rt: &Runtime, fd: c_int, slot: &Slot) -> Meta {
     if meta.valid() {
         meta
     } else {
-        fdtable::classify(&rt.policy, fd, Role::Other)
+        crate::classify::classify(&rt.policy, fd, Role::Other)
     }
 }
 
@@ -75,6 +75,6 @@ pub(crate) fn reclassify(fd: c_int, role: Option<Role>) {
             || crate::disk::any()
             || crate::durable::active())
     {
-        crate::guard::guarded(|| fdtable::classify(&rt.policy, fd, role));
+        crate::guard::guarded(|| crate::classify::classify(&rt.policy, fd, role));
     }
 }
