@@ -75,7 +75,7 @@ pub fn classify(policy: &Policy, fd: c_int, role_hint: Role) -> Meta {
         (Some(p), Some(rt)) if crate::durable::active() => crate::durable::covers(rt, p),
         _ => false,
     };
-    let mask = if crate::control::is_control_endpoint(&facts.peer) {
+    let mask = if crate::page::is_control_endpoint(&facts.peer) {
         0
     } else {
         policy.mask_for(&facts)
@@ -147,7 +147,7 @@ pub fn classify(policy: &Policy, fd: c_int, role_hint: Role) -> Meta {
         _ => 0,
     };
     slot.peer_port.store(u32::from(peer_port), Relaxed);
-    let peered = peer_port != 0 && crate::control::partitionable();
+    let peered = peer_port != 0 && crate::page::partitionable();
     let meta = Meta::pack(mask, kind, stream, role)
         | if stalled { FORCE_SLOW } else { 0 }
         | if peered { PEERED } else { 0 }

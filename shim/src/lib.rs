@@ -7,11 +7,11 @@
 //! - state and the kernel: `sys` (raw syscalls), `time` (ns to and from the kernel's time
 //!   types), `real` (the real functions), `guard` (re-entry and panic containment), `ownfd` (the
 //!   shim's own fds), `fdtable` (the lock-free fd cache, a pure table), `sockaddr` (socket
-//!   addresses decoded), `control` (the control page), `census` (the fault points `chaos-ctl
-//!   explore` walks: each call site once), `runtime` (process-wide state), `named_counts`
-//!   (per-name counters for calls with no fd), `abspath` (paths made absolute), `failed_close`
-//!   (fds whose close failed, to catch retried closes), `writeback` (fsync errors reported once
-//!   per description), `sockstate` (the socket state platform quirks read);
+//!   addresses decoded), `page` (the shim's side of the run's control page), `census` (the fault
+//!   points `chaos-ctl explore` walks: each call site once), `runtime` (process-wide state),
+//!   `named_counts` (per-name counters for calls with no fd), `abspath` (paths made absolute),
+//!   `failed_close` (fds whose close failed, to catch retried closes), `writeback` (fsync errors
+//!   reported once per description), `sockstate` (the socket state platform quirks read);
 //! - what a call is: `facts` (the realism model's facts from the live fd), `readiness` (epoll
 //!   registrations and stalls), `log` (the event log), `disk` (`[[disk]]` counters), `durable`
 //!   (the `[durability]` journal), `lineage` (keys of a system's descendants across exec);
@@ -32,7 +32,6 @@ mod abspath;
 mod act;
 mod census;
 mod classify;
-mod control;
 mod disk;
 mod due;
 mod durable;
@@ -48,6 +47,7 @@ mod lineage;
 mod log;
 mod named_counts;
 mod ownfd;
+mod page;
 mod plan;
 mod process_fault;
 mod quirks;

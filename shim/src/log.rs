@@ -48,7 +48,7 @@ pub fn open(path: &str) -> Result<(), String> {
                 Ok(m) => m.is_file(),
                 Err(e) => e.kind() == ErrorKind::PermissionDenied,
             };
-        if !(someone_elses && crate::control::note_unreadable(Unreadable::Log, -fd, 0)) {
+        if !(someone_elses && crate::page::note_unreadable(Unreadable::Log, -fd, 0)) {
             return Err(format!(
                 "cannot open the event log {path}: {why} (it must not be a symlink)"
             ));
@@ -81,7 +81,7 @@ pub fn writable() -> bool {
         return true;
     }
     if fd != NOT_OURS {
-        crate::control::note_unreadable(Unreadable::Log, -fd, 1);
+        crate::page::note_unreadable(Unreadable::Log, -fd, 1);
     }
     false
 }

@@ -35,7 +35,7 @@ pub fn position(conn: u64, site: Site, n: u64, requested: usize) -> Position {
 /// change first took effect in this process. One load when nothing changed.
 #[inline(always)]
 pub fn observe_control(rt: &Runtime, conn: u64, site: Site) {
-    if let Some(generation) = crate::control::new_generation() {
+    if let Some(generation) = crate::page::new_generation() {
         control_seen(rt, generation, conn, site);
     }
 }
@@ -48,7 +48,7 @@ fn control_seen(rt: &Runtime, generation: u64, conn: u64, site: Site) {
         conn,
         site,
     };
-    crate::log::write_control_seen(rt, generation, &place, crate::control::enabled());
+    crate::log::write_control_seen(rt, generation, &place, crate::page::enabled());
 }
 
 /// Logs a fault point of explore's census the first time this process reaches it. Every caller
@@ -260,7 +260,7 @@ pub fn in_window(rt: &Runtime, i: usize) -> bool {
 
 /// Whether rule `i` still applies now (switched on, inside its window): a blackhole lasts that long.
 pub fn rule_on(rt: &Runtime, i: usize) -> bool {
-    crate::control::enabled() & (1 << i) != 0 && in_window(rt, i)
+    crate::page::enabled() & (1 << i) != 0 && in_window(rt, i)
 }
 
 /// Counts one injection of rule `i` against its `times` in this process; false when they were
@@ -274,7 +274,7 @@ pub fn take_one_of_times(rt: &Runtime, i: usize) -> bool {
 /// Adds a drawn rule's outcome to the run's counts (the control page; nowhere without one).
 #[inline]
 pub(crate) fn tally(rule: usize, outcome: Result<(), Reason>) {
-    if let Some(page) = crate::control::page() {
+    if let Some(page) = crate::page::mapped() {
         page.tally(rule, outcome);
     }
 }

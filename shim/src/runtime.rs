@@ -93,7 +93,7 @@ impl Runtime {
     /// switching a rule never shifts a key.
     #[inline(always)]
     pub fn rules_for(&self, op: chaos_engine::op::Op) -> u32 {
-        self.rule_masks[op as usize] & crate::control::enabled()
+        self.rule_masks[op as usize] & crate::page::enabled()
     }
 
     pub fn new(
@@ -118,7 +118,7 @@ impl Runtime {
             rule_masks[op as usize] = policy.mask_for_op(op);
             // A process partitions can cut looks at its TCP connections' data calls (only while
             // a cut is in force does that cost more than the targeted path's counting).
-            let peered = if crate::control::partitionable() && op.dir().is_some() {
+            let peered = if crate::page::partitionable() && op.dir().is_some() {
                 crate::fdtable::PEERED
             } else {
                 0

@@ -72,7 +72,7 @@ pub(crate) fn ended(slot: &Slot, call: &Call) -> Option<Ended> {
 pub fn arm_at_connect(rt: &Runtime, fd: libc::c_int, slot: &Slot, mask: u32, born: u64) {
     let base = crate::runtime::KEY_BASE.load(Relaxed);
     let conn = slot.conn.load(Relaxed);
-    let mut bits = mask & crate::control::enabled();
+    let mut bits = mask & crate::page::enabled();
     while bits != 0 {
         let i = bits.trailing_zeros() as usize;
         bits &= bits - 1;

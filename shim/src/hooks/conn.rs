@@ -345,7 +345,7 @@ pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) 
 pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
     // SAFETY: integer arguments, the program's own, passed on unchanged.
     let r = unsafe { real::listen(fd, backlog) };
-    if r == 0 && crate::control::partitionable() {
+    if r == 0 && crate::page::partitionable() {
         let e = sys::errno();
         guarded(|| register_local_port(fd));
         sys::set_errno(e);
@@ -360,7 +360,7 @@ fn register_local_port(fd: c_int) {
         return;
     }
     if let chaos_engine::addr::Endpoint::Ip(sa) = SockAddrBuf::read(fd, false).endpoint() {
-        crate::control::register_port(sa.port());
+        crate::page::register_port(sa.port());
     }
 }
 
@@ -434,7 +434,7 @@ fn decide_connect(
         return None;
     }
     // SAFETY: the program passed `len` bytes at `addr` to connect().
-    if crate::control::is_control_endpoint(&unsafe {
+    if crate::page::is_control_endpoint(&unsafe {
         crate::sockaddr::endpoint_of(addr, len as usize)
     }) {
         return None;
@@ -503,7 +503,7 @@ fn connect_with_rules(
     addr: *const sockaddr,
     len: socklen_t,
 ) -> c_int {
-    if crate::control::any_cut()
+    if crate::page::any_cut()
         && let chaos_engine::addr::Endpoint::Ip(sa) =
             // SAFETY: the program passed `len` bytes at `addr` to connect().
             unsafe { crate::sockaddr::endpoint_of(addr, len as usize) }
@@ -758,7 +758,7 @@ fn after_connect(fd: c_int, r: c_int, e: c_int) {
         return;
     }
     quirks::note_connected(fd);
-    if crate::control::partitionable() {
+    if crate::page::partitionable() {
         guarded(|| register_local_port(fd));
     }
     let same = fdtable::slot(fd).is_some_and(|slot| {

@@ -71,7 +71,7 @@ pub(crate) fn reclassify(fd: c_int, role: Option<Role>) {
     if let (Some(role), Some(rt)) = (role, runtime::get())
         && (!rt.policy.rules.is_empty()
             || rt.injecting
-            || crate::control::partitionable()
+            || crate::page::partitionable()
             || crate::disk::any()
             || crate::durable::active())
     {

@@ -117,7 +117,7 @@ fn counted(rt: &Runtime, slot: &Slot, call: &Call) -> Counted {
     if rt.always_slow || !meta.valid() || meta.0 & FORCE_SLOW != 0 {
         return Counted::NotYet;
     }
-    if meta.0 & fdtable::PEERED != 0 && crate::control::any_cut() {
+    if meta.0 & fdtable::PEERED != 0 && crate::page::any_cut() {
         return Counted::NotYet;
     }
     let (site, n) = plan::site_for(rt, call, slot, meta);
@@ -393,7 +393,7 @@ pub(crate) fn decide(rt: &Runtime, slot: &Slot, call: &Call) -> Decision {
         return Decision::Pass;
     }
     if meta.0 & fdtable::PEERED != 0
-        && crate::control::any_cut()
+        && crate::page::any_cut()
         && let Some(dir) = stall_dir(call)
         && crate::hold::is_cut(slot, dir)
     {

@@ -37,7 +37,7 @@ pub fn enabled() -> u32 {
 
 /// The page, if this process has one.
 #[inline(always)]
-pub fn page() -> Option<Page<'static>> {
+pub fn mapped() -> Option<Page<'static>> {
     let p = PAGE.load(Relaxed);
     if p.is_null() {
         return None;
@@ -127,7 +127,7 @@ pub fn page_denied(path: Option<&str>) -> bool {
 /// `withheld` more faults, for chaos-ctl's summary. Only syscalls and atomics: hooks call it.
 /// False without a page (nobody would hear of it).
 pub fn note_unreadable(what: Unreadable, errno: i32, withheld: u64) -> bool {
-    let Some(page) = page() else { return false };
+    let Some(page) = mapped() else { return false };
     let mut name = [0u8; 16];
     let n = crate::sys::comm(&mut name);
     page.note_unlogged(
@@ -158,12 +158,12 @@ pub fn partitionable() -> bool {
 /// Whether any cut is in force in the run (one load).
 #[inline(always)]
 pub fn any_cut() -> bool {
-    partitionable() && page().is_some_and(|p| p.any_cut())
+    partitionable() && mapped().is_some_and(|p| p.any_cut())
 }
 
 /// Records that this process owns `port` (it listens there or connected from it).
 pub fn register_port(port: u16) {
-    if let (Some(page), Some(me)) = (page(), self_index()) {
+    if let (Some(page), Some(me)) = (mapped(), self_index()) {
         page.set_port_owner(port, me);
     }
 }
@@ -179,7 +179,7 @@ pub fn cut_from(peer_port: u16) -> bool {
 }
 
 fn cut_with(peer_port: u16, dir: chaos_engine::key::Dir) -> bool {
-    match (page(), self_index()) {
+    match (mapped(), self_index()) {
         (Some(page), Some(me)) => page.cut_with_owner(me, peer_port, dir),
         _ => false,
     }
@@ -197,7 +197,7 @@ pub fn new_generation() -> Option<u64> {
 /// Whether `ep` is the run's control endpoint (chaos-ctl's own HTTP server on loopback): never a
 /// target, so that a test steering the run through it is not refused by its own rules.
 pub fn is_control_endpoint(ep: &chaos_engine::addr::Endpoint) -> bool {
-    match (ep, page().and_then(|p| p.control_port())) {
+    match (ep, mapped().and_then(|p| p.control_port())) {
         (chaos_engine::addr::Endpoint::Ip(sa), Some(port)) => {
             sa.port() == port && sa.ip().is_loopback()
         }
