@@ -122,7 +122,8 @@ fn counted(rt: &Runtime, slot: &Slot, call: &Call) -> Counted {
     }
     let (site, n) = plan::site_for(rt, call, slot, meta);
     crate::plan::observe_control(rt, slot.conn.load(Relaxed), site);
-    let candidates = meta.mask() & rt.rules_for(call.op);
+    // A rule at probability 0 is counted above like any other, and never drawn for.
+    let candidates = meta.mask() & rt.rules_for(call.op) & rt.drawable;
     if candidates == 0 {
         return Counted::Only;
     }
