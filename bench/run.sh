@@ -163,8 +163,8 @@ fi
 if command -v valgrind >/dev/null; then
   N=100000
   echo "extra user-space instructions per intercepted call (callgrind, slope between $N and $((2 * N)) rounds)"
-  printf '%-8s %12s %12s %12s %12s %12s %14s %14s\n' "loop" "no rules" "not matching" "fd, connect" \
-    "fd, read" "match, p=0" "page, no match" "page, rule off"
+  printf '%-8s %12s %12s %12s %12s %12s %12s %14s %14s\n' "loop" "no rules" "not matching" "fd, connect" \
+    "fd, read" "match, p=0" "match, rare" "page, no match" "page, rule off"
   # The environment goes on valgrind itself: it hands LD_PRELOAD on to the program it runs.
   count() { local n=$1; shift
     env "$@" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$OUT/pingpong" "$n" "$mode" 2>&1 |
@@ -178,11 +178,12 @@ if command -v valgrind >/dev/null; then
     o=$(slope LD_PRELOAD="$SHIM" CHAOS_POLICY=bench/other-op.toml)
     c=$(slope LD_PRELOAD="$SHIM" CHAOS_POLICY=bench/same-class.toml)
     p=$(slope LD_PRELOAD="$SHIM" CHAOS_POLICY=bench/match-p0.toml)
+    r=$(slope LD_PRELOAD="$SHIM" CHAOS_POLICY=bench/match-rare.toml)
     pm=$(slope LD_PRELOAD="$SHIM" CHAOS_POLICY=bench/nomatch.toml CHAOS_CONTROL="$PAGE_NOMATCH")
     po=$(slope LD_PRELOAD="$SHIM" CHAOS_POLICY=bench/disabled.toml CHAOS_CONTROL="$PAGE_DISABLED")
     per() { echo "($1 - $base) / $calls" | bc -l; }
-    printf '%-8s %12.1f %12.1f %12.1f %12.1f %12.1f %14.1f %14.1f\n' "$mode" "$(per "$e")" \
-      "$(per "$m")" "$(per "$o")" "$(per "$c")" "$(per "$p")" "$(per "$pm")" "$(per "$po")"
+    printf '%-8s %12.1f %12.1f %12.1f %12.1f %12.1f %12.1f %14.1f %14.1f\n' "$mode" "$(per "$e")" \
+      "$(per "$m")" "$(per "$o")" "$(per "$c")" "$(per "$p")" "$(per "$r")" "$(per "$pm")" "$(per "$po")"
   done
   echo
 fi

@@ -3,7 +3,7 @@
 //! to a system's processes, partitions and other control changes — for the summary and `report`.
 //! A count here is a count of log lines: the log is the truth of a run.
 
-use crate::events::Log;
+use crate::log::Log;
 use std::collections::BTreeMap;
 
 /// Process events that are chaos acting on a process (not the process's own start, exit or

@@ -72,7 +72,7 @@ pub fn after_exit(
 /// program of a one-program run) in their current life: one of their fault lines says so, since
 /// the last time chaos-ctl started the process.
 fn power_lost(log: &Path, name: Option<&str>) -> bool {
-    let Ok(log) = crate::events::Log::read(log) else {
+    let Ok(log) = crate::log::Log::read(log) else {
         return false;
     };
     let since = name.map_or(0, |n| {

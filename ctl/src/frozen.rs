@@ -2,8 +2,8 @@
 //! (process, connection, site), with no probabilities. `freeze` prints one; `replay` and `minimize`
 //! run them.
 
-use crate::events::Log;
 use crate::failure::Failure;
+use crate::log::Log;
 use chaos_engine::event::schema::Fault;
 use chaos_engine::key::{Key, Place, Site};
 use chaos_engine::op::OpClass;

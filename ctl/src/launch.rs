@@ -322,7 +322,7 @@ pub fn preflight(program: &OsString, backend: Backend) -> Result<(), Failure> {
 
 /// Whether a run's log shows that the program loaded the shim.
 pub fn intercepted(log: &Path) -> bool {
-    crate::events::Log::read(log).is_ok_and(|l| l.starts().next().is_some())
+    crate::log::Log::read(log).is_ok_and(|l| l.starts().next().is_some())
 }
 
 /// A duration argument such as `30s` or `2m`.

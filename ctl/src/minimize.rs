@@ -3,10 +3,10 @@
 //! run fails; runs that disagree make it flaky, which is reported and never trusted.
 
 use crate::cli::MinimizeArgs;
-use crate::events::Log;
 use crate::failure::Failure;
 use crate::frozen::{self, LoggedFault};
 use crate::launch::{self, Launch, create_log};
+use crate::log::Log;
 use crate::output::errout;
 use crate::paths::absolute;
 use crate::policy_source::PolicySource;

@@ -3,7 +3,7 @@
 //! `report` explain from those lines the rules that were drawn but never injected (which realism
 //! rule refused them, and what would let them fire).
 
-use crate::events::Log;
+use crate::log::Log;
 use chaos_engine::control::{MAX_RULES, Page};
 use chaos_engine::event::schema::{Event, RuleLine};
 use chaos_engine::policy::Policy;

@@ -2,10 +2,10 @@
 //! which of them came back (matched by decision key) and which the program never reached.
 
 use crate::cli::{PolicyArgs, ReplayArgs, RunArgs};
-use crate::events::Log;
 use crate::failure::Failure;
 use crate::frozen::{self, LoggedFault};
 use crate::launch::default_log_path;
+use crate::log::Log;
 use crate::output::errout;
 use crate::paths::absolute;
 use chaos_engine::key::Place;

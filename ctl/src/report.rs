@@ -1,8 +1,8 @@
 //! `chaos-ctl report` and the summary printed after a run.
 
 use crate::account::count;
-use crate::events::Log;
 use crate::failure::Failure;
+use crate::log::Log;
 use crate::output::{errout, out};
 use std::collections::BTreeMap;
 use std::path::Path;

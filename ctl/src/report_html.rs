@@ -3,8 +3,8 @@
 //! `timeline::build`'s; the page's code is `ctl/assets/timeline.js`, drawing with Apache ECharts
 //! (`ctl/assets/echarts.min.js`, Apache-2.0, its licence beside it).
 
-use crate::events::Log;
 use crate::failure::Failure;
+use crate::log::Log;
 use crate::output::out;
 use std::path::Path;
 
@@ -83,7 +83,7 @@ pub fn write(paths: &[&Path], out: &Path) -> Result<(), Failure> {
 mod tests {
     #[test]
     fn the_page_holds_everything_inline_and_a_script_end_in_the_data_cannot_close_it() {
-        let log = crate::events::Log::parse(concat!(
+        let log = crate::log::Log::parse(concat!(
             r#"{"ev":"start","ts_ns":1,"pid":5,"ppid":1,"proc":"00000000000000aa","via":"exec","#,
             r#""exe":"/bin/x</script><b>{{APP}}","argv":["x"]}"#
         ));

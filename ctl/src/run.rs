@@ -2,9 +2,9 @@
 
 use crate::account::count;
 use crate::cli::RunArgs;
-use crate::events::Log;
 use crate::failure::{self, Failure};
 use crate::launch::{self, Launch, create_log, default_log_path};
+use crate::log::Log;
 use crate::paths::absolute;
 use crate::policy_source::PolicySource;
 use crate::{preflight, report, shim_path};
@@ -163,7 +163,7 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
     };
 
     // The program cannot log its own death by a signal: chaos-ctl, its reaper, does.
-    crate::events::append_exit(&log_path, child.id() as i32, status);
+    crate::log::append_exit(&log_path, child.id() as i32, status);
     let log = Log::read_or_fail(&log_path)?;
     write_html(&args, &log_path);
     let seed = args.seed.unwrap_or(policy.seed);

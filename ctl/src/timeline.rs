@@ -5,7 +5,7 @@
 //! Times are milliseconds since the run's first line. Faults are stored column by column, with
 //! their strings in tables, so a 100,000-fault run stays a few megabytes.
 
-use crate::events::Log;
+use crate::log::Log;
 use chaos_engine::event::schema::{Event, ProcessEvent};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};

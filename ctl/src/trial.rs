@@ -123,7 +123,7 @@ pub fn run(mut cmd: Command, output: &Path, timeout: Duration) -> std::io::Resul
     let outcome = loop {
         if let Some(status) = child.try_wait()? {
             if let Some(log) = &log {
-                crate::events::append_exit(log, group, status);
+                crate::log::append_exit(log, group, status);
             }
             break match (status.code(), status.signal()) {
                 (Some(0), _) => Outcome::Passed,
@@ -135,14 +135,14 @@ pub fn run(mut cmd: Command, output: &Path, timeout: Duration) -> std::io::Resul
         if start.elapsed() >= timeout {
             kill_group();
             if let (Ok(status), Some(log)) = (child.wait(), &log) {
-                crate::events::append_exit(log, group, status);
+                crate::log::append_exit(log, group, status);
             }
             break Outcome::TimedOut;
         }
         if interrupted().is_some() {
             kill_group();
             if let (Ok(status), Some(log)) = (child.wait(), &log) {
-                crate::events::append_exit(log, group, status);
+                crate::log::append_exit(log, group, status);
             }
             break Outcome::Interrupted;
         }

@@ -3,7 +3,7 @@
 //! without its line, and said so in the control page. After the run chaos-ctl turns that table
 //! into `unlogged` lines in the log, so that the summary and `report` name them and say why.
 
-use crate::events::Log;
+use crate::log::Log;
 use chaos_engine::control::{Page, Unreadable};
 use chaos_engine::event::schema::{Event, UnloggedLine};
 use std::io::Write;

@@ -10,7 +10,7 @@
 
 use crate::fdtable::{Meta, Slot};
 use crate::sys::syscall;
-use chaos_engine::key::{INJECTED, Key, Site};
+use chaos_engine::key::Site;
 use chaos_engine::kind::FdKind;
 use chaos_engine::op::Op;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -81,10 +81,24 @@ pub enum Target<'a> {
     },
 }
 
-/// A decision entry point reached `op` at (`conn`, `site`) of this process: logs the point if it
-/// is new. Every caller checks `on()` first.
+/// A fault point reached for the first time: the object and file offset of its call site (no
+/// object: it is named by its key, an interpreter's, or a site the walk missed).
+pub struct Point {
+    object: [u8; 256],
+    len: usize,
+    pub offset: u64,
+}
+
+impl Point {
+    pub fn object(&self) -> &[u8] {
+        &self.object[..self.len]
+    }
+}
+
+/// A decision entry point reached `op` at (`conn`, `site`) of this process: the point, if it is
+/// new (the caller logs it). Every caller checks `on()` first.
 #[inline(never)]
-pub fn reached(op: Op, conn: u64, site: Site, target: Target) {
+pub fn reached(op: Op, conn: u64, site: Site) -> Option<Point> {
     let (point, at) = if INTERPRETED.load(Relaxed) || !cfg!(frame_pointers) {
         let [a, b, c] = site.words();
         (chaos_engine::hash::mix(&[op as u64, conn, a, b, c]), 0)
@@ -94,22 +108,19 @@ pub fn reached(op: Op, conn: u64, site: Site, target: Target) {
     };
     let point = point | 1;
     if reach(point) != NTH.load(Relaxed) {
-        return;
+        return None;
     }
-    let key = Key {
-        process: crate::runtime::PROCESS_KEY.load(Relaxed),
-        conn,
-        rule: INJECTED,
-        site,
-    };
     let mut object = [0u8; 256];
-    // No object: the point is named by its key (an interpreter's, or a site the walk missed).
     let (len, offset) = if at == 0 {
         (0, 0)
     } else {
         locate(at, &mut object)
     };
-    crate::log::write_point(op, &key, &object[..len], offset, target);
+    Some(Point {
+        object,
+        len,
+        offset,
+    })
 }
 
 /// Counts a reach of `point` in the table: which reach this is (1 the first), or 0 when the

@@ -19,7 +19,7 @@ static COUNT: AtomicU64 = AtomicU64::new(0);
 /// At init (may allocate): the policy's disks; without a page, this process counts from what
 /// their files hold now.
 pub fn init(disks: &[chaos_engine::disk::Disk]) {
-    let page_has = crate::control::page().is_some_and(|p| p.disk_count() == disks.len());
+    let page_has = crate::page::mapped().is_some_and(|p| p.disk_count() == disks.len());
     if !page_has {
         for (i, d) in disks.iter().take(MAX_DISKS).enumerate() {
             LOCAL[i][0].store(chaos_engine::disk::bytes_in_use(&d.path), Relaxed);
@@ -35,7 +35,7 @@ pub fn any() -> bool {
 
 /// Disk `i`'s (used, taken by others) words and its capacity.
 fn counters(i: usize) -> (&'static AtomicU64, &'static AtomicU64, u64) {
-    match crate::control::page() {
+    match crate::page::mapped() {
         Some(p) if p.disk_count() > i => {
             let (used, others) = p.disk_words(i);
             (used, others, p.disk_capacity(i))

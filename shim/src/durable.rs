@@ -161,7 +161,7 @@ fn open_raw(path: &[u8], flags: c_int) -> c_int {
 
 /// The next sequence number, shared by every process of the run.
 fn next_seq() -> u64 {
-    crate::control::page().map_or(0, |p| p.durable_seq_word().fetch_add(1, Relaxed) + 1)
+    crate::page::mapped().map_or(0, |p| p.durable_seq_word().fetch_add(1, Relaxed) + 1)
 }
 
 /// A journal line: `{"seq":N,"op":OP,"path":…,"ino":…` then `more`.

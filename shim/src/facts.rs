@@ -2,7 +2,8 @@
 //! calls on the live fd, each made only when the model asks and remembered for the rest of the call.
 //! Nothing here has side effects on the fd (no SO_ERROR read, no MSG_PEEK).
 
-use crate::fdtable::{Meta, Role, Slot, SockAddrBuf};
+use crate::fdtable::{Meta, Role, Slot};
+use crate::sockaddr::SockAddrBuf;
 use crate::sockstate;
 use crate::sys;
 use chaos_engine::key::Dir;

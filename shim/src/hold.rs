@@ -14,8 +14,8 @@
 //! 127.0.0.1. A held direction is a stall that renews itself while the cut lasts (`SLICE_NS` at a
 //! time), so heal is seen within a slice.
 
-use crate::control;
 use crate::fdtable::Slot;
+use crate::page;
 use chaos_engine::key::Dir;
 use core::sync::atomic::Ordering::Relaxed;
 
@@ -32,14 +32,14 @@ pub fn is_cut(slot: &Slot, dir: Dir) -> bool {
     let port = slot.peer_port.load(Relaxed) as u16;
     port != 0
         && match dir {
-            Dir::Rx => control::cut_from(port),
-            Dir::Tx => control::cut_towards(port),
+            Dir::Rx => page::cut_from(port),
+            Dir::Tx => page::cut_towards(port),
         }
 }
 
 /// Whether a connect to `port` crosses a cut (either direction: a SYN or its SYN-ACK is lost).
 pub fn connect_cut(port: u16) -> bool {
-    control::any_cut() && (control::cut_towards(port) || control::cut_from(port))
+    page::any_cut() && (page::cut_towards(port) || page::cut_from(port))
 }
 
 /// What a held call does: fail with EAGAIN now (non-blocking, the hold's stall begun), make the
@@ -58,8 +58,8 @@ fn dir_bit(dir: Dir) -> u32 {
 /// When the data a cut holds back on this connection times out: TCP_USER_TIMEOUT after it was
 /// first held (or the default retransmission timeout), counted from the start of the current cut.
 fn unacked_deadline(fd: libc::c_int, slot: &Slot, now: u64) -> u64 {
-    let cut_began = crate::control::page()
-        .zip(crate::control::self_index())
+    let cut_began = crate::page::mapped()
+        .zip(crate::page::self_index())
         .map_or(0, |(p, me)| p.cut_since(me));
     let since = slot.unacked_since.load(Relaxed);
     let since = if since == 0 || since < cut_began {
@@ -164,7 +164,7 @@ pub fn renews(slot: &Slot, dir: Dir) -> bool {
             None => (false, false),
             Some(rt) => {
                 let i = rule as usize - 1;
-                let on = crate::toxic::rule_on(rt, i);
+                let on = crate::plan::rule_on(rt, i);
                 let since = slot.black_since[d].load(Relaxed);
                 let timed_out = match &rt.policy.rules[i].fault {
                     chaos_engine::fault::Fault::Toxic(x) => {

@@ -89,7 +89,7 @@ fn policy_denied() -> Option<i32> {
 /// reports what stops it from starting), in the words chaos-ctl's summary would use.
 fn inert_as_another_user(errno: i32) -> Result<bool, String> {
     let control = env("CHAOS_CONTROL");
-    if control.is_some() && crate::control::page_denied(control.as_deref()) {
+    if control.is_some() && crate::page::page_denied(control.as_deref()) {
         let mut name = [0u8; 16];
         let n = crate::sys::comm(&mut name);
         let line = chaos_engine::control::unreadable_policy_line(
@@ -101,8 +101,8 @@ fn inert_as_another_user(errno: i32) -> Result<bool, String> {
         crate::sys::write_all(2, line.as_bytes());
         return Ok(true);
     }
-    crate::control::init(control.as_deref(), None, 0)?;
-    Ok(crate::control::note_unreadable(
+    crate::page::init(control.as_deref(), None, 0)?;
+    Ok(crate::page::note_unreadable(
         chaos_engine::control::Unreadable::Policy,
         errno,
         0,
@@ -131,7 +131,7 @@ fn init() -> Result<(), String> {
         .collect();
     PID.store(sys::getpid(), Relaxed);
     runtime::set_started();
-    crate::control::init(
+    crate::page::init(
         settings.control.as_deref(),
         settings.process.as_deref(),
         settings.policy.initially_enabled(),

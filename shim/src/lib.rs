@@ -2,32 +2,38 @@
 //! what to do when a rule can apply, and does it. docs/ARCHITECTURE.md follows one call through it
 //! (the hot path); docs/rust-preload-risks.md has the evidence behind its rules.
 //!
-//! Modules, every one (a module added here gets its line):
-//! - start and state: `init` (the constructor), `real` (the real functions), `runtime`
-//!   (process-wide state), `guard` (re-entry and panic containment), `sys` (raw syscalls),
-//!   `time` (ns to and from the kernel's time types);
-//! - the calls: `hooks` (the exported symbols), `fdtable` (the lock-free fd cache), `plan` (this
-//!   process's side of the engine's selection), `grid_read` (a stream read's span walked for the
-//!   faults on the grid of stream offsets), `facts` (the realism model's facts from the live fd), `named_counts` (per-name
-//!   counters for calls with no fd), `abspath` (paths made absolute);
-//! - carrying faults out: `readiness` (epoll registrations and stalls), `hold` (partitions on live
-//!   connections), `toxic` (Toxiproxy's toxics), `reorder` (UDP reordering), `process_fault`
-//!   (crash, terminate, pause), `quirks` and `sockstate` (platform quirks and the socket state
-//!   they read);
-//! - storage: `disk` (`[[disk]]` counters), `durable` (the `[durability]` journal), `writeback`
-//!   (fsync errors reported once per description);
-//! - the run: `log` (the event log), `ownfd` (the shim's own fds), `failed_close` (fds whose close
-//!   failed, to catch retried closes), `control` (the control page), `lineage` (keys of a system's
-//!   descendants across exec), `census` (the fault points `chaos-ctl explore` walks: each call
-//!   site once, with its key).
+//! Modules, every one (a module added here gets its line), in floors: each imports only its own
+//! floor and those below, and no two import each other (docs/ARCHITECTURE.md draws them):
+//! - state and the kernel: `sys` (raw syscalls), `time` (ns to and from the kernel's time
+//!   types), `real` (the real functions), `guard` (re-entry and panic containment), `ownfd` (the
+//!   shim's own fds), `fdtable` (the lock-free fd cache, a pure table), `sockaddr` (socket
+//!   addresses decoded), `page` (the shim's side of the run's control page), `census` (the fault
+//!   points `chaos-ctl explore` walks: each call site once), `runtime` (process-wide state),
+//!   `named_counts` (per-name counters for calls with no fd), `abspath` (paths made absolute),
+//!   `failed_close` (fds whose close failed, to catch retried closes), `writeback` (fsync errors
+//!   reported once per description), `sockstate` (the socket state platform quirks read);
+//! - what a call is: `facts` (the realism model's facts from the live fd), `readiness` (epoll
+//!   registrations and stalls), `log` (the event log), `disk` (`[[disk]]` counters), `durable`
+//!   (the `[durability]` journal), `lineage` (keys of a system's descendants across exec);
+//! - decisions: `plan` (this process's side of the engine's selection, and the logging of what
+//!   the observers below saw), `grid_read` (a stream read's span walked for the faults on the
+//!   grid of stream offsets);
+//! - carrying faults out: `act` (a break, a stall, the fault's line), `hold` (partitions on live
+//!   connections), `quirks` (platform quirks), `reorder` (UDP reordering), `process_fault`
+//!   (crash, terminate, pause), `toxic` (Toxiproxy's toxics);
+//! - `classify` (what an fd is and which rules cover it, into its slot), `due` (what falls due
+//!   while a program waits);
+//! - the top: `hooks` (the exported symbols) and `init` (the constructor).
 
 // The unit tests reach the modules, not the hooks (unexported there), so most of it is unused.
 #![cfg_attr(test, allow(dead_code, unused_imports))]
 
 mod abspath;
+mod act;
 mod census;
-mod control;
+mod classify;
 mod disk;
+mod due;
 mod durable;
 mod facts;
 mod failed_close;
@@ -41,6 +47,7 @@ mod lineage;
 mod log;
 mod named_counts;
 mod ownfd;
+mod page;
 mod plan;
 mod process_fault;
 mod quirks;
@@ -48,6 +55,7 @@ mod readiness;
 mod real;
 mod reorder;
 mod runtime;
+mod sockaddr;
 mod sockstate;
 mod sys;
 mod time;

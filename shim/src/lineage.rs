@@ -34,7 +34,7 @@ pub fn forked() {
 pub fn inherited(process: Option<&str>) -> Option<u64> {
     process?;
     let (pid, ppid) = (sys::getpid() as u32, sys::getppid() as u32);
-    let lineage = crate::control::page().and_then(|p| p.take_lineage(pid, ppid))?;
+    let lineage = crate::page::mapped().and_then(|p| p.take_lineage(pid, ppid))?;
     DESCENDANT.store(true, Relaxed);
     Some(lineage)
 }
@@ -48,7 +48,7 @@ pub fn before_exec() {
     if rt.process.is_none() {
         return;
     }
-    let Some(page) = crate::control::page() else {
+    let Some(page) = crate::page::mapped() else {
         return;
     };
     let (pid, ppid) = (sys::getpid() as u32, sys::getppid() as u32);

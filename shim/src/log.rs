@@ -11,10 +11,10 @@
 //! survive exec, and handing one across would show the program an fd of ours) withholds every
 //! fault (`writable`) and says so in the control page, where chaos-ctl finds it for the summary.
 
-use crate::fdtable::{Meta, Slot, SockAddrBuf};
+use crate::fdtable::{Meta, Slot};
 use crate::ownfd;
-use crate::plan::Source;
 use crate::runtime::{PROCESS_KEY, Runtime};
+use crate::sockaddr::SockAddrBuf;
 use crate::sys;
 use chaos_engine::addr::Endpoint;
 use chaos_engine::control::Unreadable;
@@ -23,6 +23,7 @@ use chaos_engine::event::LineBuf;
 use chaos_engine::key::Key;
 use chaos_engine::kind::FdKind;
 use chaos_engine::op::Op;
+use chaos_engine::select::Source;
 use core::sync::atomic::{AtomicPtr, Ordering::Relaxed};
 use libc::c_int;
 use std::io::ErrorKind;
@@ -47,7 +48,7 @@ pub fn open(path: &str) -> Result<(), String> {
                 Ok(m) => m.is_file(),
                 Err(e) => e.kind() == ErrorKind::PermissionDenied,
             };
-        if !(someone_elses && crate::control::note_unreadable(Unreadable::Log, -fd, 0)) {
+        if !(someone_elses && crate::page::note_unreadable(Unreadable::Log, -fd, 0)) {
             return Err(format!(
                 "cannot open the event log {path}: {why} (it must not be a symlink)"
             ));
@@ -80,7 +81,7 @@ pub fn writable() -> bool {
         return true;
     }
     if fd != NOT_OURS {
-        crate::control::note_unreadable(Unreadable::Log, -fd, 1);
+        crate::page::note_unreadable(Unreadable::Log, -fd, 1);
     }
     false
 }

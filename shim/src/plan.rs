@@ -31,6 +31,40 @@ pub fn position(conn: u64, site: Site, n: u64, requested: usize) -> Position {
     }
 }
 
+/// Logs the first call that sees a new generation of the control page, with its place: where the
+/// change first took effect in this process. One load when nothing changed.
+#[inline(always)]
+pub fn observe_control(rt: &Runtime, conn: u64, site: Site) {
+    if let Some((generation, enabled)) = crate::page::new_generation() {
+        control_seen(rt, (generation, enabled), conn, site);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn control_seen(rt: &Runtime, (generation, enabled): (u64, u32), conn: u64, site: Site) {
+    let place = chaos_engine::key::Place {
+        process: crate::runtime::PROCESS_KEY.load(Relaxed),
+        conn,
+        site,
+    };
+    crate::log::write_control_seen(rt, generation, &place, enabled);
+}
+
+/// Logs a fault point of explore's census the first time this process reaches it. Every caller
+/// checks `census::on()` first.
+pub fn census_reached(op: Op, conn: u64, site: Site, target: crate::census::Target) {
+    if let Some(point) = crate::census::reached(op, conn, site) {
+        let key = chaos_engine::key::Key {
+            process: crate::runtime::PROCESS_KEY.load(Relaxed),
+            conn,
+            rule: chaos_engine::key::INJECTED,
+            site,
+        };
+        crate::log::write_point(op, &key, point.object(), point.offset, target);
+    }
+}
+
 /// What only this process can tell the engine's selection: its clock and `times` budget (both
 /// reset at fork), whether it can log, and the live fd's facts for the realism model.
 struct Live<'a, F> {
@@ -108,7 +142,7 @@ fn decide_with(
             meta,
             slot,
         };
-        crate::census::reached(call.op, at.conn, at.site, target);
+        census_reached(call.op, at.conn, at.site, target);
     }
     let mut facts = LiveFacts::new(call.fd, slot, meta);
     let shape = call.shape(meta);
@@ -224,6 +258,11 @@ pub fn in_window(rt: &Runtime, i: usize) -> bool {
         .is_none_or(|(from, to)| (from..to).contains(&crate::runtime::since_start_ns()))
 }
 
+/// Whether rule `i` still applies now (switched on, inside its window): a blackhole lasts that long.
+pub fn rule_on(rt: &Runtime, i: usize) -> bool {
+    crate::page::enabled() & (1 << i) != 0 && in_window(rt, i)
+}
+
 /// Counts one injection of rule `i` against its `times` in this process; false when they were
 /// used up (the grid's cuts count once the read really ended at the cut: `grid_read::cut_made`).
 pub fn take_one_of_times(rt: &Runtime, i: usize) -> bool {
@@ -235,7 +274,7 @@ pub fn take_one_of_times(rt: &Runtime, i: usize) -> bool {
 /// Adds a drawn rule's outcome to the run's counts (the control page; nowhere without one).
 #[inline]
 pub(crate) fn tally(rule: usize, outcome: Result<(), Reason>) {
-    if let Some(page) = crate::control::page() {
+    if let Some(page) = crate::page::mapped() {
         page.tally(rule, outcome);
     }
 }

@@ -2,9 +2,10 @@
 //! without side effects (`sockstate`), returns the errno the platform would, and the hook logs it with
 //! the quirk's name.
 
-use crate::fdtable::{self, Meta, Slot, SockAddrBuf};
+use crate::fdtable::{self, Meta, Slot};
 use crate::plan::Call;
 use crate::runtime::Runtime;
+use crate::sockaddr::SockAddrBuf;
 use crate::sockstate::{
     self, ACCEPT_ERROR_GIVEN, CONNECT_FAILED, CONNECT_INTERRUPTED, CONNECTED, LINGERING,
     PENDING_RESET, SEND_FAILED, SHUT_RD, SHUT_WR,
@@ -390,7 +391,7 @@ pub fn after_connect(fd: c_int, r: c_int, errno: c_int) {
 
 fn is_loopback(addr: *const sockaddr, len: socklen_t) -> bool {
     // SAFETY: the program passed `len` bytes at `addr` to connect() or bind().
-    matches!(unsafe { fdtable::endpoint_of(addr, len as usize) },
+    matches!(unsafe { crate::sockaddr::endpoint_of(addr, len as usize) },
         chaos_engine::addr::Endpoint::Ip(sa) if sa.ip().is_loopback())
 }
 

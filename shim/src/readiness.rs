@@ -355,7 +355,7 @@ fn stalled_dirs(slot: &Slot) -> u32 {
     dirs
 }
 
-fn unlist(fd: c_int, slot: &Slot) {
+pub fn unlist(fd: c_int, slot: &Slot) {
     if slot.stall_until.iter().any(|u| u.load(Relaxed) != 0) || slot.reset_at.load(Relaxed) != 0 {
         return; // the other direction is still stalled, or a reset is armed
     }
@@ -451,46 +451,13 @@ pub fn still_stalled(fd: c_int, slot: &Slot, dir: Dir) -> bool {
     false
 }
 
-/// Ends expired stalls and returns the earliest end of those still running (CLOCK_MONOTONIC ns).
-pub fn expire_and_next_end(now: u64, waiter: &'static str) -> Option<u64> {
-    let mut next: Option<u64> = None;
-    for e in STALLED.iter() {
-        let fd = e.load(Relaxed);
-        if fd < 0 {
-            continue;
-        }
-        let Some(slot) = fdtable::slot(fd) else {
-            continue;
-        };
-        let reset_at = slot.reset_at.load(Relaxed);
-        if reset_at != 0 {
-            if reset_at <= now {
-                if slot.reset_at.swap(0, Relaxed) != 0 {
-                    crate::toxic::reset_now(fd, slot, crate::toxic::ResetBy::Wait(waiter));
-                    unlist(fd, slot);
-                }
-            } else {
-                next = Some(next.map_or(reset_at, |n| n.min(reset_at)));
-            }
-        }
-        for dir in [Dir::Rx, Dir::Tx] {
-            let until = slot.stall_until[dir as usize].load(Relaxed);
-            if until == 0 {
-                continue;
-            }
-            if until <= now && crate::hold::renews(slot, dir) {
-                // A partition's hold: the cut lasts, so the fd stays hidden another slice.
-                let until = now + crate::hold::SLICE_NS;
-                slot.stall_until[dir as usize].store(until, Relaxed);
-                next = Some(next.map_or(until, |n| n.min(until)));
-            } else if until <= now {
-                end_stall(fd, slot, dir);
-            } else {
-                next = Some(next.map_or(until, |n| n.min(until)));
-            }
-        }
-    }
-    next
+/// The fds with a stall (or an armed reset) in progress, for waiters to end what fell due
+/// (`due`).
+pub fn stalled_fds() -> impl Iterator<Item = c_int> {
+    STALLED
+        .iter()
+        .map(|e| e.load(Relaxed))
+        .filter(|fd| *fd >= 0)
 }
 
 /// Which directions of `fd` are stalled right now (bit 0 rx, bit 1 tx), for poll/select masking.

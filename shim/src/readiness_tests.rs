@@ -163,14 +163,14 @@ fn an_expired_stall_ends_at_the_next_wait_and_a_running_one_clamps_it() {
     let now = sys::now_ns(libc::CLOCK_MONOTONIC);
     let until = now + 30_000_000_000;
     assert!(begin_stall(a, slot, Dir::Tx, until));
-    let next = expire_and_next_end(now, "test").expect("a stall is running");
+    let next = crate::due::expire_and_next_end(now, "test").expect("a stall is running");
     assert!(
         next <= until,
         "the wait is clamped to the stall's end at the latest"
     );
     assert_eq!(stalled_now(a), 2, "tx still stalled");
     // Past its end (still before any other test's 60 s stalls end).
-    expire_and_next_end(until + 1, "test");
+    crate::due::expire_and_next_end(until + 1, "test");
     assert_eq!(slot.stall_until[Dir::Tx as usize].load(Relaxed), 0, "ended");
     assert_eq!(stalled_now(a), 0);
     close(&[a, b]);

@@ -29,6 +29,9 @@ pub struct Runtime {
     /// Per rule, what the hot path checks before it draws (copied out of `policy.rules`, so the
     /// checks touch one small array).
     pub gates: Vec<chaos_engine::select::Gate>,
+    /// The rules whose draw can ever fire (all but those at probability 0): the hot path draws
+    /// for no other (`chaos_engine::select::drawable`).
+    pub drawable: u32,
     /// Some rule has `after` or `every`: byte streams' data calls are counted too (their keys use
     /// offsets, not counts).
     pub counts_calls: bool,
@@ -93,7 +96,7 @@ impl Runtime {
     /// switching a rule never shifts a key.
     #[inline(always)]
     pub fn rules_for(&self, op: chaos_engine::op::Op) -> u32 {
-        self.rule_masks[op as usize] & crate::control::enabled()
+        self.rule_masks[op as usize] & crate::page::enabled()
     }
 
     pub fn new(
@@ -118,7 +121,7 @@ impl Runtime {
             rule_masks[op as usize] = policy.mask_for_op(op);
             // A process partitions can cut looks at its TCP connections' data calls (only while
             // a cut is in force does that cost more than the targeted path's counting).
-            let peered = if crate::control::partitionable() && op.dir().is_some() {
+            let peered = if crate::page::partitionable() && op.dir().is_some() {
                 crate::fdtable::PEERED
             } else {
                 0
@@ -146,6 +149,7 @@ impl Runtime {
         }
         let class_rules = OpClass::ALL.map(class_rules);
         let gates = chaos_engine::select::Gate::all(&policy.rules);
+        let drawable = chaos_engine::select::drawable(&gates);
         let counts_calls = policy.rules.iter().any(|r| r.after > 0 || r.every > 1);
         let injected = policy.rules.iter().map(|_| AtomicU64::new(0)).collect();
         let grid_rules = policy
@@ -165,6 +169,7 @@ impl Runtime {
             injecting,
             always_slow: injecting || !quirks.is_empty(),
             gates,
+            drawable,
             counts_calls,
             grid_rules,
             injected,

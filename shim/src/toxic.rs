@@ -16,8 +16,8 @@
 //! `reset`, `close`), with `effect` naming the toxic, so `freeze` turns a run with toxics into
 //! exact injections like any other.
 
+use crate::act::{StallOutcome, apply_break, log_fault_as, start_stall};
 use crate::fdtable::{Meta, Slot};
-use crate::hooks::transfer::{StallOutcome, apply_break, log_fault_as, start_stall};
 use crate::log::Applied;
 use crate::plan::{Call, Choice, Source};
 use crate::runtime::Runtime;
@@ -44,17 +44,24 @@ fn now() -> u64 {
     sys::now_ns(libc::CLOCK_MONOTONIC)
 }
 
+/// How a toxic has ended a connection for a call.
+pub(crate) enum Ended {
+    /// Its armed reset came due: the RST is sent now, the call fails with ECONNRESET.
+    ResetDue,
+    /// Its data limit was reached: reads see the end of the stream.
+    Eof,
+}
+
 /// For every call on a connection a toxic ended or armed a reset for (they carry FORCE_SLOW):
 /// reads after the data limit see EOF; a reset that came due is sent now.
-pub(crate) fn ended(slot: &Slot, call: &Call) -> Option<crate::hooks::transfer::Decision> {
-    use crate::hooks::transfer::Decision;
+pub(crate) fn ended(slot: &Slot, call: &Call) -> Option<Ended> {
     let reset_at = slot.reset_at.load(Relaxed);
     if reset_at != 0 && now() >= reset_at && slot.reset_at.swap(0, Relaxed) != 0 {
         reset_now(call.fd, slot, ResetBy::Call(call));
-        return Some(Decision::ResetDue);
+        return Some(Ended::ResetDue);
     }
     if call.dir() == Some(Dir::Rx) && slot.reads_ended.load(Relaxed) != 0 {
-        return Some(Decision::Eof);
+        return Some(Ended::Eof);
     }
     None
 }
@@ -65,7 +72,7 @@ pub(crate) fn ended(slot: &Slot, call: &Call) -> Option<crate::hooks::transfer::
 pub fn arm_at_connect(rt: &Runtime, fd: libc::c_int, slot: &Slot, mask: u32, born: u64) {
     let base = crate::runtime::KEY_BASE.load(Relaxed);
     let conn = slot.conn.load(Relaxed);
-    let mut bits = mask & crate::control::enabled();
+    let mut bits = mask & crate::page::enabled();
     while bits != 0 {
         let i = bits.trailing_zeros() as usize;
         bits &= bits - 1;
@@ -146,11 +153,6 @@ pub fn reset_now(fd: libc::c_int, slot: &Slot, by: ResetBy) {
             });
         }
     }
-}
-
-/// Whether rule `i` still applies now (switched on, inside its window): a blackhole lasts that long.
-pub fn rule_on(rt: &Runtime, i: usize) -> bool {
-    crate::control::enabled() & (1 << i) != 0 && crate::plan::in_window(rt, i)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -417,7 +419,7 @@ fn blackhole(
         return Ok(end(applied));
     }
     applied.effect = Some("blackhole");
-    let still = || rule.is_none_or(|i| rule_on(rt, i));
+    let still = || rule.is_none_or(|i| crate::plan::rule_on(rt, i));
     match mode {
         Mode::Nonblocking if crate::readiness::registrations_known(call.fd) => {
             let until = deadline.map_or(t + crate::hold::SLICE_NS, |dl| {

@@ -1,7 +1,7 @@
 //! Fault points as a run's census logged them (`{"ev":"point"}` lines), and the policy that puts
 //! one fault on one of them.
 
-use crate::events::Log;
+use crate::log::Log;
 use chaos_engine::event::schema::Event;
 use chaos_engine::key::Key;
 use serde::{Deserialize, Serialize};

@@ -2,9 +2,9 @@
 //! result is kept in `--out` as JSON, so a second explore with the same `--out` skips it.
 
 use super::points::{self, Point};
-use crate::events::Log;
 use crate::failure::Failure;
 use crate::launch::{self, Launch};
+use crate::log::Log;
 use crate::policy_source::PolicySource;
 use crate::preflight::Backend;
 use crate::trial::{self, Outcome};

@@ -41,7 +41,7 @@ impl Dispatcher<'_> {
     }
 
     pub(super) fn on_death(&mut self, r: usize, status: ExitStatus, now: Instant) {
-        crate::events::append_exit(self.run.log_path, self.replicas[r].pid, status);
+        crate::log::append_exit(self.run.log_path, self.replicas[r].pid, status);
         // Before anything restarts it: a crash loses what was not durable.
         let power_loss = matches!(
             self.replicas[r].state,
@@ -192,7 +192,7 @@ fn last_process_fault(
     pid: i32,
     kinds: &[&str],
 ) -> Option<chaos_engine::event::schema::Fault> {
-    let log = crate::events::Log::read(log).ok()?;
+    let log = crate::log::Log::read(log).ok()?;
     log.faults()
         .filter(|f| f.header.pid == pid && kinds.contains(&f.fault.as_str()))
         .last()

@@ -84,7 +84,7 @@ pub fn observe(pid: i32) -> Option<Observed> {
 pub fn workload_ended(pid: i32, log: &std::path::Path) -> Option<ExitStatus> {
     let status = crate::signals::reap(pid, false).ok()??;
     crate::seccomp::live::settle(pid);
-    crate::events::append_exit(log, pid, status);
+    crate::log::append_exit(log, pid, status);
     Some(status)
 }
 

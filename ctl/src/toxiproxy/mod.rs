@@ -125,6 +125,8 @@ fn append(log: &std::path::Path, changed: &api::Changed, started: std::time::Ins
         pid: None,
         at: None,
         enabled: None,
+        proc: None,
+        tid: None,
     };
     if let (Ok(mut f), Ok(mut text)) = (
         // Standing alone, the log may not exist yet: created private, never through a symlink,

@@ -80,6 +80,19 @@ impl Gate {
     }
 }
 
+/// The rules (bit i: rule i) whose draw can ever say fire: every rule but those at probability 0.
+/// The shim's early exit leaves the others out before it hashes anything: their draw would
+/// always say no. Their calls are counted all the same (the counting comes first), so keys,
+/// `times` and the refusal counts are what they would be with the draw.
+pub fn drawable(gates: &[Gate]) -> u32 {
+    gates
+        .iter()
+        .take(32)
+        .enumerate()
+        .filter(|(_, g)| g.threshold != 0)
+        .fold(0, |m, (i, _)| m | 1 << i)
+}
+
 /// Whether any rule among `candidates` has counts, size and chance that let it fire on the n-th
 /// call of a connection (`base_conn`: the process's key base xor the connection's key) at a site
 /// (its `words`) asking for `requested` bytes: the preload shim's early exit, before anything is

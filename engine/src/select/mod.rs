@@ -13,7 +13,7 @@ pub mod grid;
 #[cfg(test)]
 mod tests;
 
-pub use gate::{Gate, any_may_fire};
+pub use gate::{Gate, any_may_fire, drawable};
 
 use crate::chance::param_at;
 use crate::fault::Fault;

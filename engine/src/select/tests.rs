@@ -340,3 +340,21 @@ fn the_hot_paths_early_exit_agrees_with_the_selection() {
         );
     }
 }
+
+#[test]
+fn only_a_rule_at_probability_0_is_left_out_of_the_draws_and_it_never_fires() {
+    let (p, g) = policy(
+        "[[rules]]\non = \"connect\"\nfault = \"ECONNREFUSED\"\nprobability = 0.0\n\
+         [[rules]]\non = \"connect\"\nfault = \"ECONNREFUSED\"\nprobability = 0.000001\n\
+         [[rules]]\non = \"connect\"\nfault = \"ECONNREFUSED\"\n",
+    );
+    assert_eq!(drawable(&g), 0b110, "p = 0 alone is left out");
+    // What it leaves out is what the selection would never pick: rule 0 alone never fires,
+    // whatever the call.
+    for n in 0..500 {
+        assert!(
+            select(&p, &g, &call(n), 0b001, &mut Fake::new()).is_none(),
+            "call {n}"
+        );
+    }
+}

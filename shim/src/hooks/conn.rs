@@ -1,11 +1,10 @@
 //! connect, accept, setsockopt, shutdown: calls that are counted per connection, not by offset.
 
-use super::transfer::{
-    Decision, StallOutcome, decide, effect_of, log_fault, quirk_fail, start_stall,
-};
+use super::transfer::{Decision, decide, quirk_fail};
 use super::{current_meta, gate, new_fd, reclassify};
+use crate::act::{StallOutcome, effect_of, log_fault, start_stall};
 use crate::failed_close;
-use crate::fdtable::{self, Meta, Role, SockAddrBuf};
+use crate::fdtable::{self, Meta, Role};
 use crate::guard::guarded;
 use crate::log::Applied;
 use crate::plan::{self, Action, Call, Choice, Mode};
@@ -13,6 +12,7 @@ use crate::quirks;
 use crate::readiness;
 use crate::real;
 use crate::runtime::{self, Runtime};
+use crate::sockaddr::SockAddrBuf;
 use crate::sys;
 use chaos_engine::key::Dir;
 use chaos_engine::op::Op;
@@ -345,7 +345,7 @@ pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) 
 pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
     // SAFETY: integer arguments, the program's own, passed on unchanged.
     let r = unsafe { real::listen(fd, backlog) };
-    if r == 0 && crate::control::partitionable() {
+    if r == 0 && crate::page::partitionable() {
         let e = sys::errno();
         guarded(|| register_local_port(fd));
         sys::set_errno(e);
@@ -360,7 +360,7 @@ fn register_local_port(fd: c_int) {
         return;
     }
     if let chaos_engine::addr::Endpoint::Ip(sa) = SockAddrBuf::read(fd, false).endpoint() {
-        crate::control::register_port(sa.port());
+        crate::page::register_port(sa.port());
     }
 }
 
@@ -428,18 +428,20 @@ fn decide_connect(
     // was frozen from did. Connect keys use the kind only (`connect_site`).
     let meta = match Meta(slot.meta.load(Relaxed)) {
         m if m.valid() => m,
-        _ => fdtable::peek_outgoing(fd)?,
+        _ => crate::classify::peek_outgoing(fd)?,
     };
     if !meta.valid() {
         return None;
     }
     // SAFETY: the program passed `len` bytes at `addr` to connect().
-    if crate::control::is_control_endpoint(&unsafe { fdtable::endpoint_of(addr, len as usize) }) {
+    if crate::page::is_control_endpoint(&unsafe {
+        crate::sockaddr::endpoint_of(addr, len as usize)
+    }) {
         return None;
     }
     let call = simple_call(Op::Connect, fd);
     let at = plan::connect_site(meta.kind());
-    crate::control::observe(rt, at.conn, at.site);
+    crate::plan::observe_control(rt, at.conn, at.site);
     // Which rules cover this address is worth asking only when some rule acts on connects.
     let candidates = match candidates_for_op {
         0 => 0,
@@ -448,7 +450,7 @@ fn decide_connect(
             let facts = FdFacts {
                 kind: meta.kind(),
                 // SAFETY: the program passed `len` bytes at `addr` to connect().
-                peer: unsafe { fdtable::endpoint_of(addr, len as usize) },
+                peer: unsafe { crate::sockaddr::endpoint_of(addr, len as usize) },
                 local: local.endpoint(),
                 path: None,
             };
@@ -501,10 +503,10 @@ fn connect_with_rules(
     addr: *const sockaddr,
     len: socklen_t,
 ) -> c_int {
-    if crate::control::any_cut()
+    if crate::page::any_cut()
         && let chaos_engine::addr::Endpoint::Ip(sa) =
             // SAFETY: the program passed `len` bytes at `addr` to connect().
-            unsafe { fdtable::endpoint_of(addr, len as usize) }
+            unsafe { crate::sockaddr::endpoint_of(addr, len as usize) }
         && crate::hold::connect_cut(sa.port())
     {
         return connect_across_cut(fd, addr, len, sa.port());
@@ -521,7 +523,7 @@ fn connect_with_rules(
     // As decide_connect saw it: classified, or looked at only.
     let meta = match Meta(slot.meta.load(Relaxed)) {
         m if m.valid() => m,
-        _ => guarded(|| fdtable::peek_outgoing(fd))
+        _ => guarded(|| crate::classify::peek_outgoing(fd))
             .flatten()
             .unwrap_or(Meta(0)),
     };
@@ -756,7 +758,7 @@ fn after_connect(fd: c_int, r: c_int, e: c_int) {
         return;
     }
     quirks::note_connected(fd);
-    if crate::control::partitionable() {
+    if crate::page::partitionable() {
         guarded(|| register_local_port(fd));
     }
     let same = fdtable::slot(fd).is_some_and(|slot| {

@@ -50,11 +50,11 @@ fn decide(
     let name = target.path.unwrap_or(op.name().as_bytes());
     let conn = named_key(class, name);
     let n = COUNTS.next(conn);
-    crate::control::observe(rt, conn, Site::Call { class, n });
+    crate::plan::observe_control(rt, conn, Site::Call { class, n });
     if crate::census::on() {
         let (kind, path) = (target.kind, target.path);
         let named = crate::census::Target::Named { kind, path };
-        crate::census::reached(op, conn, Site::Call { class, n }, named);
+        crate::plan::census_reached(op, conn, Site::Call { class, n }, named);
     }
     let facts = FdFacts {
         kind: target.kind,

@@ -40,7 +40,7 @@ pub(crate) fn current_meta(rt: &Runtime, fd: c_int, slot: &Slot) -> Meta {
     if meta.valid() {
         meta
     } else {
-        fdtable::classify(&rt.policy, fd, Role::Other)
+        crate::classify::classify(&rt.policy, fd, Role::Other)
     }
 }
 
@@ -71,10 +71,10 @@ pub(crate) fn reclassify(fd: c_int, role: Option<Role>) {
     if let (Some(role), Some(rt)) = (role, runtime::get())
         && (!rt.policy.rules.is_empty()
             || rt.injecting
-            || crate::control::partitionable()
+            || crate::page::partitionable()
             || crate::disk::any()
             || crate::durable::active())
     {
-        crate::guard::guarded(|| fdtable::classify(&rt.policy, fd, role));
+        crate::guard::guarded(|| crate::classify::classify(&rt.policy, fd, role));
     }
 }

@@ -2,11 +2,12 @@
 //! decide, apply the fault, make the real call, advance the stream position, log.
 
 use super::{current_meta, gate};
+use crate::act::{StallOutcome, apply_break, effect_of, log_fault, start_stall};
 use crate::fdtable::{self, FORCE_SLOW, Meta, Slot};
 use crate::grid_read;
 use crate::guard::guarded;
-use crate::log::{self, Applied, FaultRecord};
-use crate::plan::{self, Action, Break, Call, Choice, Mode};
+use crate::log::{self, Applied};
+use crate::plan::{self, Action, Break, Call, Choice};
 use crate::quirks;
 use crate::readiness;
 use crate::runtime::{self, Runtime};
@@ -116,12 +117,13 @@ fn counted(rt: &Runtime, slot: &Slot, call: &Call) -> Counted {
     if rt.always_slow || !meta.valid() || meta.0 & FORCE_SLOW != 0 {
         return Counted::NotYet;
     }
-    if meta.0 & fdtable::PEERED != 0 && crate::control::any_cut() {
+    if meta.0 & fdtable::PEERED != 0 && crate::page::any_cut() {
         return Counted::NotYet;
     }
     let (site, n) = plan::site_for(rt, call, slot, meta);
-    crate::control::observe(rt, slot.conn.load(Relaxed), site);
-    let candidates = meta.mask() & rt.rules_for(call.op);
+    crate::plan::observe_control(rt, slot.conn.load(Relaxed), site);
+    // A rule at probability 0 is counted above like any other, and never drawn for.
+    let candidates = meta.mask() & rt.rules_for(call.op) & rt.drawable;
     if candidates == 0 {
         return Counted::Only;
     }
@@ -375,66 +377,6 @@ fn transfer_rules(
     r
 }
 
-pub(crate) enum StallOutcome {
-    /// Fail this call with EAGAIN.
-    Eagain,
-    /// Make the real call (after the sleep already taken).
-    Proceed,
-}
-
-/// Puts a decided stall into effect for a data call (or accept, whose "direction" is rx).
-pub(crate) fn start_stall(
-    slot: &Slot,
-    call: &Call,
-    ns: u64,
-    mode: Mode,
-    applied: &mut Applied,
-) -> StallOutcome {
-    let dir = call.dir().unwrap_or(Dir::Rx);
-    applied.stall_ns = ns;
-    match mode {
-        Mode::Blocking => {
-            sys::sleep_ns(ns);
-            applied.delay_ns = ns;
-            StallOutcome::Proceed
-        }
-        Mode::Timeout(timeout) => {
-            // The call waits up to its timeout; a longer stall makes it time out with EAGAIN.
-            let waited = ns.min(timeout);
-            sys::sleep_ns(waited);
-            applied.delay_ns = waited;
-            if ns >= timeout {
-                StallOutcome::Eagain
-            } else {
-                StallOutcome::Proceed
-            }
-        }
-        Mode::Nonblocking => {
-            let known = readiness::registrations_known(call.fd);
-            let started = known
-                && (ns == 0 || {
-                    let until = sys::now_ns(libc::CLOCK_MONOTONIC) + ns;
-                    readiness::begin_stall(call.fd, slot, dir, until)
-                });
-            if !started {
-                sys::sleep_ns(ns);
-                applied.delay_ns = ns;
-                applied.degraded = Some(if known {
-                    "stall-table-full"
-                } else {
-                    "unseen-registration"
-                });
-                return StallOutcome::Proceed;
-            }
-            if ns == 0 {
-                // One call's EAGAIN: the readiness it consumed is re-armed right away.
-                readiness::rearm(call.fd);
-            }
-            StallOutcome::Eagain
-        }
-    }
-}
-
 /// The slow path's decision, shared with the non-data calls.
 pub(crate) fn decide(rt: &Runtime, slot: &Slot, call: &Call) -> Decision {
     let meta = current_meta(rt, call.fd, slot);
@@ -443,14 +385,16 @@ pub(crate) fn decide(rt: &Runtime, slot: &Slot, call: &Call) -> Decision {
     {
         return Decision::Stalled;
     }
-    if let Some(d) = crate::toxic::ended(slot, call) {
-        return d;
+    match crate::toxic::ended(slot, call) {
+        Some(crate::toxic::Ended::ResetDue) => return Decision::ResetDue,
+        Some(crate::toxic::Ended::Eof) => return Decision::Eof,
+        None => {}
     }
     if !meta.valid() {
         return Decision::Pass;
     }
     if meta.0 & fdtable::PEERED != 0
-        && crate::control::any_cut()
+        && crate::page::any_cut()
         && let Some(dir) = stall_dir(call)
         && crate::hold::is_cut(slot, dir)
     {
@@ -466,7 +410,7 @@ pub(crate) fn decide(rt: &Runtime, slot: &Slot, call: &Call) -> Decision {
                 n: slot.calls[call.op.class() as usize].load(Relaxed) as u64,
             },
         };
-        crate::control::observe(rt, slot.conn.load(Relaxed), site);
+        crate::plan::observe_control(rt, slot.conn.load(Relaxed), site);
         return Decision::Held(dir);
     }
     if meta.mask() == 0 && !rt.injecting {
@@ -477,7 +421,7 @@ pub(crate) fn decide(rt: &Runtime, slot: &Slot, call: &Call) -> Decision {
     // Every call on a targeted fd is counted, whichever rules act on its op, so that keys are the
     // same under a frozen policy.
     let (site, n) = plan::site_for(rt, call, slot, meta);
-    crate::control::observe(rt, slot.conn.load(Relaxed), site);
+    crate::plan::observe_control(rt, slot.conn.load(Relaxed), site);
     let at = plan::position(slot.conn.load(Relaxed), site, n, call.requested);
     decide_at(rt, slot, call, at)
 }
@@ -490,7 +434,7 @@ fn decide_at(rt: &Runtime, slot: &Slot, call: &Call, at: plan::Position) -> Deci
         return decide_grid(rt, slot, call, meta, at, candidates);
     }
     match plan::decide(rt, call, slot, meta, &at, candidates)
-        .filter(|_| fdtable::still_same_file(call.fd, slot) && runtime::in_own_process())
+        .filter(|_| crate::classify::still_same_file(call.fd, slot) && runtime::in_own_process())
     {
         Some(plan) => Decision::Fault(meta, plan),
         None => Decision::Track,
@@ -515,7 +459,9 @@ fn decide_grid(
         None => grid_read::decide(rt, slot, call, meta, at, candidates & rt.grid_rules)
             .map(|(plan, role)| (plan, Some(role))),
     };
-    match decided.filter(|_| fdtable::still_same_file(call.fd, slot) && runtime::in_own_process()) {
+    match decided
+        .filter(|_| crate::classify::still_same_file(call.fd, slot) && runtime::in_own_process())
+    {
         Some((plan, None)) => Decision::Fault(meta, plan),
         Some((plan, Some(role))) => Decision::Grid(meta, plan, role),
         None => Decision::Track,
@@ -588,91 +534,4 @@ fn advance(slot: &Slot, call: &Call, r: isize) {
         slot.pos[dir as usize].fetch_add(r as u64, Relaxed);
         slot.attempt[dir as usize].store(0, Relaxed);
     }
-}
-
-pub(crate) fn apply_break(fd: c_int, brk: Break) {
-    match brk {
-        Break::None => {}
-        Break::Rst => {
-            let unspec = libc::sockaddr {
-                sa_family: libc::AF_UNSPEC as libc::sa_family_t,
-                sa_data: [0; 14],
-            };
-            // The real connect, not our hook: dissolving the association sends an RST.
-            // SAFETY: `unspec` is a whole sockaddr on our stack, and the length passed is its size.
-            unsafe {
-                crate::real::connect(
-                    fd,
-                    &unspec,
-                    core::mem::size_of::<libc::sockaddr>() as libc::socklen_t,
-                )
-            };
-        }
-        Break::ShutBoth => sys::shutdown(fd, libc::SHUT_RDWR),
-        Break::ShutWrite => sys::shutdown(fd, libc::SHUT_WR),
-    }
-}
-
-pub(crate) fn effect_of(brk: Break) -> Option<&'static str> {
-    match brk {
-        Break::None => None,
-        Break::Rst => Some("rst-sent"),
-        Break::ShutBoth => Some("shutdown-both"),
-        Break::ShutWrite => Some("shutdown-write"),
-    }
-}
-
-pub(crate) fn log_fault(
-    rt: &Runtime,
-    slot: &Slot,
-    meta: Meta,
-    call: &Call,
-    plan: &Choice,
-    returned: isize,
-    applied: &Applied,
-) {
-    let fault = plan.source.fault(&rt.policy).kind_name();
-    log_fault_as(rt, slot, meta, call, plan, fault, returned, applied);
-}
-
-/// As `log_fault`, naming the fault by what it amounted to (a toxic's `stall`, `short`…).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn log_fault_as(
-    rt: &Runtime,
-    slot: &Slot,
-    meta: Meta,
-    call: &Call,
-    plan: &Choice,
-    fault: &str,
-    returned: isize,
-    applied: &Applied,
-) {
-    let errno = match plan.action {
-        Action::Fail { errno, .. } | Action::FailAfter { errno, .. } => Some(errno),
-        Action::ConnectRefusedLater => Some(libc::EINPROGRESS),
-        Action::ConnectEintr => Some(libc::EINTR),
-        Action::Stall { .. } | Action::Toxic { .. }
-            if returned < 0 && applied.degraded.is_none() && applied.stall_ns > 0 =>
-        {
-            Some(libc::EAGAIN)
-        }
-        Action::Toxic { .. } if returned < 0 && fault == "reset" => Some(libc::ECONNRESET),
-        _ => None,
-    };
-    log::write_fault(
-        rt,
-        &FaultRecord {
-            op: call.op,
-            fd: call.fd,
-            meta,
-            slot,
-            source: plan.source,
-            fault,
-            errno,
-            requested: call.requested,
-            returned,
-            key: &plan.key,
-            applied,
-        },
-    );
 }

@@ -45,7 +45,7 @@ fn wait_loop(
     loop {
         let t = now();
         let next_end = if ACTIVE.load(Relaxed) > 0 {
-            readiness::expire_and_next_end(t, name)
+            crate::due::expire_and_next_end(t, name)
         } else {
             None
         };

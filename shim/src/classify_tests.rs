@@ -1,9 +1,12 @@
-//! The fd table without a loaded shim: classification into a slot, release, and what a slot
-//! keeps or drops when its fd number comes back as the same connection or as another file.
-//! Tests run in parallel threads of one process: each uses fd numbers of its own (the kernel
-//! never gives one number to two open files) and compares ordinals, never their values.
+//! Classification and the fd table without a loaded shim: classification into a slot, release,
+//! and what a slot keeps or drops when its fd number comes back as the same connection or as
+//! another file. Tests run in parallel threads of one process: each uses fd numbers of its own
+//! (the kernel never gives one number to two open files) and compares ordinals, never their
+//! values.
 
 use super::*;
+use crate::fdtable::{MAX_FDS, invalidate, invalidate_range};
+use crate::sockaddr::endpoint_of;
 use chaos_engine::parse::parse_policy;
 
 /// Rule 0 acts on unix sockets, rule 1 on pipes.

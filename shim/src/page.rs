@@ -9,7 +9,6 @@
 //! nothing of ours.
 
 use chaos_engine::control::{Page, SIZE, Unreadable};
-use chaos_engine::key::{Place, Site};
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering::Relaxed};
 
 /// The policy's initially enabled rules, read where there is no page.
@@ -38,7 +37,7 @@ pub fn enabled() -> u32 {
 
 /// The page, if this process has one.
 #[inline(always)]
-pub fn page() -> Option<Page<'static>> {
+pub fn mapped() -> Option<Page<'static>> {
     let p = PAGE.load(Relaxed);
     if p.is_null() {
         return None;
@@ -128,7 +127,7 @@ pub fn page_denied(path: Option<&str>) -> bool {
 /// `withheld` more faults, for chaos-ctl's summary. Only syscalls and atomics: hooks call it.
 /// False without a page (nobody would hear of it).
 pub fn note_unreadable(what: Unreadable, errno: i32, withheld: u64) -> bool {
-    let Some(page) = page() else { return false };
+    let Some(page) = mapped() else { return false };
     let mut name = [0u8; 16];
     let n = crate::sys::comm(&mut name);
     page.note_unlogged(
@@ -159,12 +158,12 @@ pub fn partitionable() -> bool {
 /// Whether any cut is in force in the run (one load).
 #[inline(always)]
 pub fn any_cut() -> bool {
-    partitionable() && page().is_some_and(|p| p.any_cut())
+    partitionable() && mapped().is_some_and(|p| p.any_cut())
 }
 
 /// Records that this process owns `port` (it listens there or connected from it).
 pub fn register_port(port: u16) {
-    if let (Some(page), Some(me)) = (page(), self_index()) {
+    if let (Some(page), Some(me)) = (mapped(), self_index()) {
         page.set_port_owner(port, me);
     }
 }
@@ -180,39 +179,33 @@ pub fn cut_from(peer_port: u16) -> bool {
 }
 
 fn cut_with(peer_port: u16, dir: chaos_engine::key::Dir) -> bool {
-    match (page(), self_index()) {
+    match (mapped(), self_index()) {
         (Some(page), Some(me)) => page.cut_with_owner(me, peer_port, dir),
         _ => false,
     }
 }
 
-/// Logs the first call that sees a new generation, with its place: where the change first took
-/// effect in this process. One load when nothing changed.
+/// The page's generation and the rules it enabled, the first time a call of this process sees
+/// it change (claimed: the caller logs where the change first took effect here). One load when
+/// nothing changed.
 #[inline(always)]
-pub fn observe(rt: &crate::runtime::Runtime, conn: u64, site: Site) {
+pub fn new_generation() -> Option<(u64, u32)> {
     // SAFETY: GENERATION points at NO_GENERATION or into the page, mapped for the process's life.
     let word = unsafe { &*GENERATION.load(Relaxed) };
     if chaos_engine::control::generation_of(word.load(Relaxed)) == SEEN.load(Relaxed) {
-        return;
+        return None;
     }
     // SAFETY: ENABLED points at DEFAULT_ENABLED or into the page, mapped for the process's life.
     let on = unsafe { &*ENABLED.load(Relaxed) };
     // The generation and what it enabled as one pair: two plain loads could straddle a change.
     let (g, on) = chaos_engine::control::snapshot(word, on);
-    if SEEN.swap(g, Relaxed) != g {
-        let place = Place {
-            process: crate::runtime::PROCESS_KEY.load(Relaxed),
-            conn,
-            site,
-        };
-        crate::log::write_control_seen(rt, g, &place, on as u32);
-    }
+    (SEEN.swap(g, Relaxed) != g).then_some((g, on as u32))
 }
 
 /// Whether `ep` is the run's control endpoint (chaos-ctl's own HTTP server on loopback): never a
 /// target, so that a test steering the run through it is not refused by its own rules.
 pub fn is_control_endpoint(ep: &chaos_engine::addr::Endpoint) -> bool {
-    match (ep, page().and_then(|p| p.control_port())) {
+    match (ep, mapped().and_then(|p| p.control_port())) {
         (chaos_engine::addr::Endpoint::Ip(sa), Some(port)) => {
             sa.port() == port && sa.ip().is_loopback()
         }

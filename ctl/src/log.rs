@@ -1,4 +1,6 @@
-//! Reading the event log back, into the engine's schema (`chaos_engine::event::schema`).
+//! The run's event log as chaos-ctl handles it: read back into the engine's schema
+//! (`chaos_engine::event::schema`), and the `exit` lines it appends for the processes it reaps.
+//! (The seccomp backend's writer of fault lines is `seccomp/events.rs`.)
 
 use chaos_engine::event::schema::{Event, Exit, Fault, ProcessEvent, Start, Warning};
 use std::path::Path;
