@@ -134,6 +134,8 @@ pub struct OnCall {
     pub conn: Option<String>,
     pub peer: Option<String>,
     pub local: Option<String>,
+    /// The path a call with no fd names (an open, a rename...), made absolute.
+    pub path: Option<String>,
 }
 
 impl OnCall {
@@ -148,6 +150,7 @@ impl OnCall {
             conn: None,
             peer: None,
             local: None,
+            path: None,
         };
         if let Some(v) = view {
             on.ours = (v.fd() >= 0).then(|| v.fd());
@@ -160,6 +163,12 @@ impl OnCall {
             if v.kind.is_socket() {
                 on.peer = endpoint_text(&super::sys::sockname(v.fd(), true));
                 on.local = endpoint_text(&super::sys::sockname(v.fd(), false));
+            }
+            if v.kind == chaos_engine::kind::FdKind::File {
+                // Where the file is now, as the shim reads it when it logs.
+                on.path = std::fs::read_link(format!("/proc/self/fd/{}", v.fd()))
+                    .ok()
+                    .map(|p| p.to_string_lossy().into_owned());
             }
         }
         on
@@ -186,7 +195,7 @@ pub fn fault(
         conn: call.conn.clone(),
         peer: call.peer.clone(),
         local: call.local.clone(),
-        path: None,
+        path: call.path.clone(),
         host: None,
         rule,
         rule_index,
@@ -291,5 +300,29 @@ pub fn control_seen(
                 .map(|(_, r)| r.name.clone())
                 .collect(),
         ),
+    }));
+}
+
+/// A `[[disk]]` refused a write or an allocation (`full`: ENOSPC) or cut a write where its
+/// space ended (`short`), as the shim logs it.
+pub fn disk(
+    log: &mut Log,
+    target: &Target,
+    proc: &Proc,
+    call: &OnCall,
+    (disk, what): (usize, &str),
+    requested: u64,
+    returned: i64,
+) {
+    log.emit(&schema::Event::Disk(schema::DiskLine {
+        header: header(proc, Some(call.tid)),
+        disk: target.disks.names.get(disk).cloned(),
+        what: what.into(),
+        op: call.op.name().into(),
+        fd: call.fd,
+        path: call.path.clone(),
+        requested: Some(requested),
+        returned: Some(returned),
+        errno: (what == "full").then(|| "ENOSPC".into()),
     }));
 }

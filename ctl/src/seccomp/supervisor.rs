@@ -241,6 +241,7 @@ impl Supervisor {
             ordinals: [[0; 4]; 7],
             connects: [0; 7],
             waits: 0,
+            named: HashMap::new(),
             seen: self.target.generation(),
             budget: super::budget::Budget::new(self.target.policy.rules.len(), start),
             forks: super::forks::Forks::new(fork.map_or(0, |(_, n)| n)),

@@ -32,6 +32,8 @@ pub struct Target {
     /// The place of the last call a rule was decided on (where a change of the page first
     /// took effect, for the `seen` line).
     pub last_place: Option<chaos_engine::key::Place>,
+    /// The policy's `[[disk]]`s and what is in use on each.
+    pub disks: super::disk::Disks,
 }
 
 impl Target {
@@ -69,7 +71,9 @@ impl Target {
             .as_ref()
             .zip(process.as_ref())
             .and_then(|(c, name)| c.page().index_of(name.as_bytes()));
+        let disks = super::disk::Disks::new(&policy, control.clone());
         Ok(Target {
+            disks,
             rule_masks,
             control,
             me,
@@ -152,6 +156,9 @@ pub struct Proc {
     pub connects: [u64; 7],
     /// Calls per class that have no fd or connection of their own (epoll waits).
     pub waits: u64,
+    /// Calls that name a path, per name and class (`inject::named_key`), as the shim's
+    /// `named_counts`.
+    pub named: HashMap<u64, u64>,
     /// The control page's generation this process last logged having seen.
     pub seen: u64,
     /// Its own `times` budget and `window` clock.
