@@ -82,15 +82,17 @@ fn absolute(tid: i32, dirfd: i32, given: &[u8]) -> Vec<u8> {
     out
 }
 
-/// An open is where the numbers the process closed since its last notified call are forgotten:
-/// close is not notified (see `filter`), and the shim numbers every file it opens afresh, even
-/// the same file again at the same number.
+/// An open is where the file numbers the process closed since its last notified call are
+/// forgotten: close is not notified (see `filter`), and the shim numbers every file it opens
+/// afresh, even the same file again at the same number. (A socket or pipe reusing a number has
+/// an inode of its own, so its view is replaced at its first call.)
 fn forget_closed(s: &mut Supervisor, tgid: i32) {
     if let Some(proc) = s.procs.get_mut(&tgid) {
-        proc.fds.retain(|fd, _| {
-            std::path::Path::new(&format!("/proc/{tgid}/fd/{fd}"))
-                .symlink_metadata()
-                .is_ok()
+        proc.fds.retain(|fd, v| {
+            v.kind != FdKind::File
+                || std::path::Path::new(&format!("/proc/{tgid}/fd/{fd}"))
+                    .symlink_metadata()
+                    .is_ok()
         });
     }
 }
