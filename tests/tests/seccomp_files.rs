@@ -326,3 +326,49 @@ fn a_static_build_fills_and_frees_a_disk_as_its_dynamic_build_does() {
         "the same disk lines under both backends"
     );
 }
+
+/// An fsync error a rule gives reaches every other open file description of the file once,
+/// as Linux reports writeback errors (errseq_t), under seccomp as under the shim: a dup'ed fd
+/// shares the failing description, and a description opened after the error does not get it.
+#[test]
+fn an_fsync_error_reaches_every_description_once_under_both_backends() {
+    let dir = TempDir::new("seccomp-errseq");
+    let data = dir.join("wal");
+    let policy = dir.write(
+        "errseq.toml",
+        &format!(
+            "[[rules]]\non = \"fsync\"\npath = \"{}\"\ntimes = 1\nfault = \"EIO\"\n",
+            data.display()
+        ),
+    );
+    let exe = dir.join("errseq");
+    let run_with = |backend: &str| {
+        let _ = std::fs::remove_file(&data);
+        let log = dir.join(&format!("{backend}.jsonl"));
+        let r = run(
+            Command::new(&bins().ctl)
+                .args(["run", "-q", "--backend", backend, "--policy"])
+                .arg(&policy)
+                .arg("--log")
+                .arg(&log)
+                .arg("--")
+                .arg(&exe)
+                .arg(&data),
+            60,
+        );
+        assert_eq!(r.code(), Some(0), "{backend}: {}", r.describe());
+        let reported: Vec<String> = read_log(&log)
+            .iter()
+            .filter(|e| e["ev"] == "writeback")
+            .map(|e| format!("{} {} {} {}", e["what"], e["op"], e["fd"], e["errno"]))
+            .collect();
+        (r.stdout, reported)
+    };
+    assert_eq!(compile_c("errseq", dir.path(), &[]), exe);
+    let preload = run_with("preload");
+    assert_eq!(compile_c("errseq", dir.path(), &["-static"]), exe);
+    let seccomp = run_with("seccomp");
+    assert_eq!(preload.0, "a EIO\na ok\na2 ok\nb EIO\nb ok\nc ok\n");
+    assert_eq!(preload.1.len(), 1, "{:?}", preload.1);
+    assert_eq!(preload, seccomp);
+}

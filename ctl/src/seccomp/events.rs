@@ -326,3 +326,16 @@ pub fn disk(
         errno: (what == "full").then(|| "ENOSPC".into()),
     }));
 }
+
+/// An fsync reporting a writeback error another description's fsync met, as the shim logs it:
+/// `{"ev":"writeback","what":"reported",...}`.
+pub fn writeback(log: &mut Log, proc: &Proc, call: &OnCall, errno: i32) {
+    log.emit(&schema::Event::Writeback(schema::WritebackLine {
+        header: header(proc, Some(call.tid)),
+        what: "reported".into(),
+        op: call.op.name().into(),
+        fd: call.fd,
+        path: call.path.clone(),
+        errno: Some(chaos_engine::errno::errno_name(errno).to_string()),
+    }));
+}

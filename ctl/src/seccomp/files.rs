@@ -72,7 +72,17 @@ pub fn on_fd(
     {
         return super::disk_io::resize(s, tgid, tid, n, op, i);
     }
+    let syncs = matches!(op, Op::Fsync | Op::Fdatasync);
+    if syncs && let Some(errno) = super::writeback::take(s, tgid, fd) {
+        // An error another description's fsync met is this one's to report, once.
+        let on = OnCall::new(op, fd, tid, s.procs.get(&tgid)?.fds.get(&fd), None);
+        events::writeback(&mut s.log, s.procs.get(&tgid)?, &on, errno);
+        return Some(Answer::Fail(errno));
+    }
     let d = decide_simple(s, tgid, tid, op, fd)?;
+    if let (true, Action::Fail { errno, .. }) = (syncs, d.action) {
+        super::writeback::failed(s, tgid, fd, errno);
+    }
     let on = OnCall::new(op, fd, tid, s.procs.get(&tgid)?.fds.get(&fd), Some(0));
     calls::common(s, tgid, n, on, d, Applied::default())
 }

@@ -10,7 +10,7 @@
 //!   `budget`: a process's `times` and `window` clock; `forks`: a forked child's key.
 //! - `calls`: one held call, decided and carried out; `files`: calls on a regular file;
 //!   `paths`: calls that name a path (opens, rename, unlink, mkdir); `disk` and `disk_io`:
-//!   `[[disk]]` capacity; `decide`: the engine's
+//!   `[[disk]]` capacity; `writeback`: an fsync error every description reports; `decide`: the engine's
 //!   choice of rule;
 //!   `breaks`: resets and shutdowns on our copy; `partition`: cuts between the processes of a
 //!   system, held from outside; `grid`: stream reads' faults on the grid of offsets; `facts`:
@@ -38,6 +38,7 @@ mod state;
 mod supervisor;
 mod sys;
 mod target;
+mod writeback;
 
 pub use filter::available;
 

@@ -88,6 +88,12 @@ fn absolute(tid: i32, dirfd: i32, given: &[u8]) -> Vec<u8> {
 /// an inode of its own, so its view is replaced at its first call.)
 fn forget_closed(s: &mut Supervisor, tgid: i32) {
     if let Some(proc) = s.procs.get_mut(&tgid) {
+        // A description opened after the error was seen does not report it.
+        proc.owed.retain(|fd, _| {
+            std::path::Path::new(&format!("/proc/{tgid}/fd/{fd}"))
+                .symlink_metadata()
+                .is_ok()
+        });
         proc.fds.retain(|fd, v| {
             v.kind != FdKind::File
                 || std::path::Path::new(&format!("/proc/{tgid}/fd/{fd}"))

@@ -242,6 +242,7 @@ impl Supervisor {
             connects: [0; 7],
             waits: 0,
             named: HashMap::new(),
+            owed: HashMap::new(),
             seen: self.target.generation(),
             budget: super::budget::Budget::new(self.target.policy.rules.len(), start),
             forks: super::forks::Forks::new(fork.map_or(0, |(_, n)| n)),

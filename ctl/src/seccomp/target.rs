@@ -159,6 +159,8 @@ pub struct Proc {
     /// Calls that name a path, per name and class (`inject::named_key`), as the shim's
     /// `named_counts`.
     pub named: HashMap<u64, u64>,
+    /// Per fd, a writeback error its description has still to report (`writeback`).
+    pub owed: HashMap<i32, i32>,
     /// The control page's generation this process last logged having seen.
     pub seen: u64,
     /// Its own `times` budget and `window` clock.
