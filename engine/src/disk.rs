@@ -40,6 +40,13 @@ pub fn write_fits(offset: u64, len: u64, size: u64, free: u64) -> u64 {
     limit.saturating_sub(offset).min(len)
 }
 
+/// The range a fallocate of `mode` asks space for: mode 0 and KEEP_SIZE allocate; punching,
+/// collapsing and zeroing ranges need no new space (None: like a truncation, only accounted
+/// after). Both backends ask it.
+pub fn allocates(mode: i32, offset: i64, len: i64) -> Option<(u64, u64)> {
+    (mode & !libc::FALLOC_FL_KEEP_SIZE == 0).then_some((offset.max(0) as u64, len.max(0) as u64))
+}
+
 /// The blocks a fallocate of `[offset, offset + len)` needs past the file's end (holes inside are
 /// not known without SEEK_HOLE, and are rare in files being filled).
 pub fn allocate_needs(offset: u64, len: u64, size: u64) -> u64 {
@@ -104,6 +111,14 @@ mod tests {
     #[test]
     fn overwrites_need_no_space() {
         assert_eq!(write_fits(0, 4096, 1 << 20, 0), 4096);
+    }
+
+    #[test]
+    fn only_plain_and_keep_size_fallocates_ask_for_space() {
+        assert_eq!(allocates(0, 0, 8192), Some((0, 8192)));
+        assert_eq!(allocates(1, 4096, 10), Some((4096, 10)));
+        assert_eq!(allocates(1 | 2, 0, 4096), None, "punch hole");
+        assert_eq!(allocates(0x10, 0, 4096), None, "zero range");
     }
 
     #[test]

@@ -25,6 +25,7 @@
 //! - [`explore`] lists the faults `chaos-ctl explore` tries at a fault point.
 //! - [`refusal`] says why a rule whose draw said "fire" did not inject (counted per rule).
 //! - [`hash`] is FNV-1a, the hash behind digests and name-derived keys.
+//! - [`path`] makes the path a call names absolute, as the kernel resolves it, for both backends.
 //! - [`quirk`] catalogues the platform quirks (macOS, BSD, old Linux, WSL1) the shim can reproduce.
 //! - [`chance`] is the cheap half of a decision (does a rule fire at a key), [`process_key`] a
 //!   process's share of every key.
@@ -54,6 +55,7 @@ pub mod kind;
 pub mod notes;
 pub mod op;
 pub mod parse;
+pub mod path;
 pub mod policy;
 pub mod process_key;
 pub mod profiles;

@@ -1,13 +1,11 @@
 //! The path a call names, made absolute the way the kernel resolves it (against the working
-//! directory, or `openat`'s directory fd), on the stack: `path` globs match what the program meant,
-//! whichever directory it was in. Symlinks and `..` are left as written (resolving them would take
-//! system calls per component; the glob sees the name the program gave).
+//! directory, or `openat`'s directory fd), on the stack: the base is read here, the joining is the
+//! engine's (`chaos_engine::path`), shared with the seccomp backend.
 
 use crate::sys;
 use libc::{c_char, c_int};
 
-/// PATH_MAX: the longest path the kernel accepts.
-const MAX: usize = 4096;
+use chaos_engine::path::MAX;
 
 pub struct AbsPath {
     buf: [u8; MAX],
@@ -30,44 +28,22 @@ pub fn c_bytes<'a>(p: *const c_char) -> Option<&'a [u8]> {
 }
 
 /// `path` as an absolute path, relative ones joined to `dirfd`'s directory (`AT_FDCWD`: the working
-/// directory) with leading `./` dropped. None for a null path; a path whose base cannot be read
-/// (a closed dirfd: the call will fail with EBADF anyway) or that would not fit is kept as given.
+/// directory) by the engine's rule (`chaos_engine::path`), which the seccomp backend follows too.
+/// None for a null path; a path whose base cannot be read (a closed dirfd: the call will fail
+/// with EBADF anyway) or that would not fit is kept as given.
 pub fn absolute(dirfd: c_int, path: *const c_char) -> Option<AbsPath> {
     let given = c_bytes(path)?;
     let mut out = AbsPath {
         buf: [0; MAX],
         len: 0,
     };
-    let mut rel = given;
-    if !given.starts_with(b"/") {
-        let base = if dirfd == libc::AT_FDCWD {
-            sys::getcwd(&mut out.buf)
-        } else {
-            sys::fd_path(dirfd, &mut out.buf)
-        };
-        match base {
-            Some(n) if n < MAX => out.len = n,
-            _ => out.len = 0,
-        }
-        while let Some(rest) = rel.strip_prefix(b"./") {
-            rel = rest;
-        }
-        if rel == b"." {
-            rel = b"";
-        }
-        if out.len > 0 && out.buf[out.len - 1] != b'/' && !rel.is_empty() && out.len < MAX {
-            out.buf[out.len] = b'/';
-            out.len += 1;
-        }
-        if out.len == 0 {
-            rel = given;
-        }
-    }
-    if out.len + rel.len() > MAX {
-        out.len = 0;
-        rel = &given[..given.len().min(MAX)];
-    }
-    out.buf[out.len..out.len + rel.len()].copy_from_slice(rel);
-    out.len += rel.len();
+    let base = if given.starts_with(b"/") {
+        None
+    } else if dirfd == libc::AT_FDCWD {
+        sys::getcwd(&mut out.buf)
+    } else {
+        sys::fd_path(dirfd, &mut out.buf)
+    };
+    out.len = chaos_engine::path::absolute_into(&mut out.buf, base, given);
     Some(out)
 }

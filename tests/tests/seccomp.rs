@@ -402,7 +402,7 @@ fn what_the_seccomp_backend_cannot_do_is_refused_not_skipped() {
     let dir = TempDir::new("seccomp-unsupported");
     let policy = dir.write(
         "p.toml",
-        "[[rules]]\nname = \"sync-fails\"\non = \"fsync\"\nprobability = 1.0\nfault = \"EIO\"\n",
+        "[[rules]]\nname = \"dup-fails\"\non = \"dup\"\nprobability = 1.0\nfault = \"EMFILE\"\n",
     );
     let r = run(
         ctl(&["run", "--policy", policy.to_str().unwrap(), "--"])
@@ -412,9 +412,8 @@ fn what_the_seccomp_backend_cannot_do_is_refused_not_skipped() {
     );
     assert_eq!(r.code(), Some(125), "{}", r.describe());
     assert!(
-        r.stderr.contains(
-            "rule `sync-fails` acts on fsync only, which the seccomp backend does not see"
-        ),
+        r.stderr
+            .contains("rule `dup-fails` acts on dup only, which the seccomp backend does not see"),
         "{}",
         r.stderr
     );

@@ -50,7 +50,7 @@ fn data_op(nr: i64, args: &[u64; 6]) -> Option<Op> {
 }
 
 /// The buffers of a data call in the target's memory, as (address, length) pairs.
-fn buffers(pid: i32, op: Op, args: &[u64; 6]) -> Option<Vec<(u64, usize)>> {
+pub(super) fn buffers(pid: i32, op: Op, args: &[u64; 6]) -> Option<Vec<(u64, usize)>> {
     let iovecs = |addr: u64, cnt: u64| -> Option<Vec<(u64, usize)>> {
         let cnt = cnt.min(1024) as usize;
         let mut out = Vec::with_capacity(cnt);
@@ -64,10 +64,15 @@ fn buffers(pid: i32, op: Op, args: &[u64; 6]) -> Option<Vec<(u64, usize)>> {
         Some(out)
     };
     match op {
-        Op::Read | Op::Write | Op::Recv | Op::Recvfrom | Op::Send | Op::Sendto => {
-            Some(vec![(args[1], args[2] as usize)])
-        }
-        Op::Readv | Op::Writev => iovecs(args[1], args[2]),
+        Op::Read
+        | Op::Write
+        | Op::Pread
+        | Op::Pwrite
+        | Op::Recv
+        | Op::Recvfrom
+        | Op::Send
+        | Op::Sendto => Some(vec![(args[1], args[2] as usize)]),
+        Op::Readv | Op::Writev | Op::Preadv | Op::Pwritev => iovecs(args[1], args[2]),
         Op::Recvmsg | Op::Sendmsg => {
             let m: libc::msghdr = sys::read_target_value(pid, args[1])?;
             iovecs(m.msg_iov as u64, m.msg_iovlen as u64)
@@ -111,14 +116,14 @@ pub fn handle(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) 
     let nr = i64::from(n.data.nr);
     let args = n.data.args;
     let fd = args[0] as i32;
+    if let Some(call) = super::paths::named_call(nr, &args) {
+        return super::paths::named(s, tgid, tid, n, call);
+    }
     let proc = s.procs.get_mut(&tgid)?;
     match nr {
         libc::SYS_epoll_wait | libc::SYS_epoll_pwait | libc::SYS_epoll_pwait2 => {
             return wait(s, tgid, tid, n);
         }
-        libc::SYS_openat => return super::opens::open(s, tgid, tid, n),
-        #[cfg(target_arch = "x86_64")]
-        libc::SYS_open => return super::opens::open(s, tgid, tid, n),
         _ => {}
     }
     if fd < 0 {
@@ -167,8 +172,14 @@ pub fn handle(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) 
             Some(Answer::Continue)
         }
         _ => match data_op(nr, &args) {
+            Some(op) if super::files::is_file(s, tgid, fd) => {
+                super::files::on_fd(s, tgid, tid, n, op)
+            }
             Some(op) => data(s, tgid, tid, n, op),
-            None => Some(Answer::Continue),
+            None => match super::files::fd_op(nr) {
+                Some(op) => super::files::on_fd(s, tgid, tid, n, op),
+                None => Some(Answer::Continue),
+            },
         },
     }
 }
@@ -374,7 +385,7 @@ fn grid_read(
 }
 
 /// The bytes a send would send (its buffers, up to `limit`), read from the target.
-fn gather(pid: i32, op: Op, args: &[u64; 6], limit: usize) -> Option<Vec<u8>> {
+pub(super) fn gather(pid: i32, op: Op, args: &[u64; 6], limit: usize) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(limit.min(1 << 20));
     for (addr, len) in buffers(pid, op, args)? {
         let take = len.min(limit - out.len());
@@ -890,7 +901,7 @@ fn wait(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> Opt
 
 /// The engine's choice for a call on a target fd: the realism model asks the supervisor's view
 /// of that fd (`view`, as thread `tid` sees it) about the call `call`.
-fn decide_on_fd(
+pub(super) fn decide_on_fd(
     target: &mut Target,
     budget: &mut Budget,
     (op, at, candidates): (Op, Position, u32),

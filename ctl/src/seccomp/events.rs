@@ -134,7 +134,7 @@ pub struct OnCall {
     pub conn: Option<String>,
     pub peer: Option<String>,
     pub local: Option<String>,
-    /// The path an open names, made absolute.
+    /// The path a call with no fd names (an open, a rename...), made absolute.
     pub path: Option<String>,
 }
 
@@ -163,6 +163,12 @@ impl OnCall {
             if v.kind.is_socket() {
                 on.peer = endpoint_text(&super::sys::sockname(v.fd(), true));
                 on.local = endpoint_text(&super::sys::sockname(v.fd(), false));
+            }
+            if v.kind == chaos_engine::kind::FdKind::File {
+                // Where the file is now, as the shim reads it when it logs.
+                on.path = std::fs::read_link(format!("/proc/self/fd/{}", v.fd()))
+                    .ok()
+                    .map(|p| p.to_string_lossy().into_owned());
             }
         }
         on
@@ -325,5 +331,42 @@ pub fn control_seen(
                 .map(|(_, r)| r.name.clone())
                 .collect(),
         ),
+    }));
+}
+
+/// A `[[disk]]` refused a write or an allocation (`full`: ENOSPC) or cut a write where its
+/// space ended (`short`), as the shim logs it.
+pub fn disk(
+    log: &mut Log,
+    target: &Target,
+    proc: &Proc,
+    call: &OnCall,
+    (disk, what): (usize, &str),
+    requested: u64,
+    returned: i64,
+) {
+    log.emit(&schema::Event::Disk(schema::DiskLine {
+        header: header(proc, Some(call.tid)),
+        disk: target.disks.names.get(disk).cloned(),
+        what: what.into(),
+        op: call.op.name().into(),
+        fd: call.fd,
+        path: call.path.clone(),
+        requested: Some(requested),
+        returned: Some(returned),
+        errno: (what == "full").then(|| "ENOSPC".into()),
+    }));
+}
+
+/// An fsync reporting a writeback error another description's fsync met, as the shim logs it:
+/// `{"ev":"writeback","what":"reported",...}`.
+pub fn writeback(log: &mut Log, proc: &Proc, call: &OnCall, errno: i32) {
+    log.emit(&schema::Event::Writeback(schema::WritebackLine {
+        header: header(proc, Some(call.tid)),
+        what: "reported".into(),
+        op: call.op.name().into(),
+        fd: call.fd,
+        path: call.path.clone(),
+        errno: Some(chaos_engine::errno::errno_name(errno).to_string()),
     }));
 }

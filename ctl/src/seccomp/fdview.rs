@@ -62,6 +62,11 @@ pub struct FdView {
     /// fires once, so the retry at that offset is not faulted again by it.
     pub rx_done: u64,
     attempts: [u32; 2],
+    /// A file's bytes read (Rx) and written (Tx) through it so far: its stream offsets, as the
+    /// shim counts them (`files`).
+    pub moved: [u64; 2],
+    /// The `[[disk]]` a file is on.
+    pub disk: Option<usize>,
     /// Calls per op class, for `after`/`every` and for the call-counted sites.
     pub calls: [u64; CLASS_COUNT],
     /// A TCP connection's peer port, once known (0: none yet): whom a partition may cut it from.
@@ -138,6 +143,10 @@ impl FdView {
             local: local.endpoint(),
             path: path.as_deref(),
         });
+        let disk = path.as_deref().and_then(|p| {
+            let disks = &policy.disks[..policy.disks.len().min(chaos_engine::disk::MAX_DISKS)];
+            disks.iter().position(|d| d.path.matches(p))
+        });
         let ordinal = ordinals[kind as usize][role as usize];
         ordinals[kind as usize][role as usize] += 1;
         Some(FdView {
@@ -155,6 +164,8 @@ impl FdView {
             last_pos: [u64::MAX; 2],
             rx_done: 0,
             attempts: [0; 2],
+            moved: [0; 2],
+            disk,
             calls: [0; CLASS_COUNT],
             peer_port: if kind == FdKind::Tcp {
                 ip_port(&peer)
@@ -202,6 +213,15 @@ impl FdView {
     /// The stream offset in `dir` now, and the attempt number of a call made there.
     pub fn stream_site(&mut self, dir: Dir) -> (u64, u32) {
         let pos = tcp_offset(self.fd(), dir, self.role == Role::Out);
+        self.site_at(dir, pos)
+    }
+
+    /// A file's offset in `dir` (the bytes moved through it), and the attempt number there.
+    pub fn file_site(&mut self, dir: Dir) -> (u64, u32) {
+        self.site_at(dir, self.moved[dir as usize])
+    }
+
+    fn site_at(&mut self, dir: Dir, pos: u64) -> (u64, u32) {
         let d = dir as usize;
         if pos != self.last_pos[d] {
             self.last_pos[d] = pos;

@@ -47,16 +47,46 @@ pub const WAITS: &[(libc::c_long, &str)] = &[
     (libc::SYS_epoll_pwait2, "epoll_pwait2"),
 ];
 
-/// The open family, for rules on `open`/`openat` (their keys count opens per path only).
-#[cfg(target_arch = "x86_64")]
-pub const OPENS: &[(libc::c_long, &str)] =
-    &[(libc::SYS_openat, "openat"), (libc::SYS_open, "open")];
-#[cfg(not(target_arch = "x86_64"))]
-pub const OPENS: &[(libc::c_long, &str)] = &[(libc::SYS_openat, "openat")];
+/// The file calls: the opens, the calls on an open file that are not plain reads and writes,
+/// and the calls that change a directory's entries. openat2 is served as `openat`; preadv2 and
+/// pwritev2 are not notified (glibc and Go make them only when asked for their flags).
+pub const FILES: &[(libc::c_long, &str)] = &[
+    (libc::SYS_open, "open"),
+    (libc::SYS_openat, "openat"),
+    (libc::SYS_openat2, "openat2"),
+    (libc::SYS_creat, "creat"),
+    (libc::SYS_pread64, "pread64"),
+    (libc::SYS_pwrite64, "pwrite64"),
+    (libc::SYS_preadv, "preadv"),
+    (libc::SYS_pwritev, "pwritev"),
+    (libc::SYS_fsync, "fsync"),
+    (libc::SYS_fdatasync, "fdatasync"),
+    (libc::SYS_sync_file_range, "sync_file_range"),
+    (libc::SYS_syncfs, "syncfs"),
+    (libc::SYS_ftruncate, "ftruncate"),
+    (libc::SYS_fallocate, "fallocate"),
+    (libc::SYS_rename, "rename"),
+    (libc::SYS_renameat, "renameat"),
+    (libc::SYS_renameat2, "renameat2"),
+    (libc::SYS_unlink, "unlink"),
+    (libc::SYS_unlinkat, "unlinkat"),
+    (libc::SYS_mkdir, "mkdir"),
+    (libc::SYS_mkdirat, "mkdirat"),
+];
 
-/// Every call a filter may notify: `calls_for`'s widest answer.
+/// Every call a filter may notify: with `calls_for`'s widest answer, the filter of old.
 pub fn all() -> impl Iterator<Item = &'static (libc::c_long, &'static str)> {
-    ALWAYS.iter().chain(DATA).chain(WAITS).chain(OPENS)
+    ALWAYS.iter().chain(DATA).chain(WAITS).chain(FILES)
+}
+
+/// Whether a rule needs the file calls: its `fd` covers files, and it acts on one of them or on
+/// reads or writes (a `reads` rule on TCP, whose group holds pread, needs none).
+fn needs_files(rule: &chaos_engine::policy::Rule) -> bool {
+    rule.kinds.contains(chaos_engine::kind::FdKind::File)
+        && rule
+            .ops
+            .iter()
+            .any(|op| super::FILE_OPS.contains(&op) || op.dir().is_some())
 }
 
 /// A notified call's name, for the supervisor's debug counts.
@@ -77,7 +107,13 @@ pub fn name(nr: libc::c_long) -> &'static str {
 ///   and accept keys the listener's accepts, so those rules need no data call.
 /// - the data calls when the process can be partitioned: a cut holds its reads and writes.
 /// - the epoll waits when a rule acts on `epoll_wait` (their keys count waits only).
-/// - the open family when a rule acts on `open` or `openat` (their keys count opens per path).
+/// - the file calls (`FILES`) when a rule acts on one of them, or on reads or writes of files,
+///   or the policy has `[[disk]]`s (whose files' growth is counted);
+///   with them the data calls, all together for the same reason as above: the shim numbers a
+///   file at its first call of any kind, a read included, and keys its reads and writes by the
+///   bytes moved, which only a supervisor that sees every read and write of it can count. An
+///   open is where a number closed since the last call is forgotten (`files::opening`).
+///   A policy with no rule on files notifies none of them.
 /// - everything when the policy has `[[inject]]` entries: a frozen policy counts every class,
 ///   so that its keys are the run's whatever the rules were.
 ///
@@ -94,16 +130,12 @@ pub fn calls_for(policy: &Policy, partitioned: bool) -> Vec<libc::c_long> {
             .flat_map(|r| r.ops.iter())
             .filter(|op| super::SERVED.contains(op))
     };
+    let files = injecting || !policy.disks.is_empty() || policy.rules.iter().any(needs_files);
     let data = injecting
         || partitioned
-        || ops().any(|op| {
-            !matches!(
-                op,
-                Op::Connect | Op::Accept | Op::Accept4 | Op::EpollWait | Op::Open | Op::Openat
-            )
-        });
+        || files
+        || ops().any(|op| !matches!(op, Op::Connect | Op::Accept | Op::Accept4 | Op::EpollWait));
     let waits = injecting || ops().any(|op| op == Op::EpollWait);
-    let opens = injecting || ops().any(|op| matches!(op, Op::Open | Op::Openat));
     let mut calls: Vec<libc::c_long> = ALWAYS.iter().map(|(nr, _)| *nr).collect();
     if data {
         calls.extend(DATA.iter().map(|(nr, _)| *nr));
@@ -111,8 +143,8 @@ pub fn calls_for(policy: &Policy, partitioned: bool) -> Vec<libc::c_long> {
     if waits {
         calls.extend(WAITS.iter().map(|(nr, _)| *nr));
     }
-    if opens {
-        calls.extend(OPENS.iter().map(|(nr, _)| *nr));
+    if files {
+        calls.extend(FILES.iter().map(|(nr, _)| *nr));
     }
     calls
 }
@@ -316,18 +348,6 @@ mod tests {
     }
 
     #[test]
-    fn an_open_rule_notifies_the_opens_and_no_data_call() {
-        let calls = calls_for(
-            &policy("[[rules]]\non = [\"open\"]\nfd = \"file\"\nfault = \"EACCES\"\n"),
-            false,
-        );
-        assert!(has(&calls, OPENS), "{calls:?}");
-        assert!(!has(&calls, DATA), "{calls:?}");
-        let none = calls_for(&policy("seed = 1\n"), false);
-        assert!(!has(&none, OPENS), "{none:?}");
-    }
-
-    #[test]
     fn a_connect_only_policy_notifies_no_data_call_and_no_wait() {
         let calls = calls_for(
             &policy("[[rules]]\non = [\"connect\"]\nfault = \"ECONNREFUSED\"\n"),
@@ -395,6 +415,36 @@ mod tests {
             false,
         );
         assert_eq!(frozen.len(), all().count(), "{frozen:?}");
+    }
+
+    #[test]
+    fn file_calls_follow_rules_that_can_act_on_files() {
+        for (rules, wanted) in [
+            ("on = \"reads\"\nfd = \"tcp\"\nfault = \"EINTR\"", false),
+            ("on = \"connect\"\nfault = \"ECONNREFUSED\"", false),
+            ("on = \"fsync\"\nfd = \"file\"\nfault = \"EIO\"", true),
+            (
+                "on = \"opens\"\npath = \"/srv/*\"\nfault = \"EACCES\"",
+                true,
+            ),
+            ("on = \"write\"\nfd = \"file\"\nfault = \"ENOSPC\"", true),
+        ] {
+            let calls = calls_for(&policy(&format!("[[rules]]\n{rules}\n")), false);
+            assert_eq!(has(&calls, FILES), wanted, "{rules}: {calls:?}");
+            if wanted {
+                // A file is numbered at its first call, a read or write included.
+                assert!(has(&calls, DATA), "{rules}: {calls:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_disk_notifies_the_file_calls_whose_growth_it_counts() {
+        let calls = calls_for(
+            &policy("[[disk]]\nname = \"d\"\npath = \"/srv/*\"\ncapacity = \"1MB\"\n"),
+            false,
+        );
+        assert!(has(&calls, FILES) && has(&calls, DATA), "{calls:?}");
     }
 
     #[test]

@@ -8,11 +8,13 @@
 //!   have a supervisor at work; `supervisor`: the notification loop, over `state` (what it holds).
 //! - `target`: the run's settings and each process's state; `fdview`: our copy of one fd;
 //!   `budget`: a process's `times` and `window` clock; `forks`: a forked child's key.
-//! - `calls`: one held call, decided and carried out; `decide`: the engine's choice of rule;
+//! - `calls`: one held call, decided and carried out; `files`: calls on a regular file;
+//!   `paths`: calls that name a path (opens, rename, unlink, mkdir); `disk` and `disk_io`:
+//!   `[[disk]]` capacity; `writeback`: an fsync error every description reports; `decide`: the engine's
+//!   choice of rule;
 //!   `breaks`: resets and shutdowns on our copy; `partition`: cuts between the processes of a
 //!   system, held from outside; `grid`: stream reads' faults on the grid of offsets; `facts`:
 //!   the realism model's facts; `events`: the log lines; `sys`: the system calls.
-//! - `opens`: the open family, decided before the call by the path it names.
 //! - `census`: `chaos-ctl explore`'s fault points, each a call site found on the held thread's
 //!   stack; `symbols`: an object's function names, to tell a runtime's frames from the program's.
 
@@ -21,22 +23,26 @@ mod budget;
 mod calls;
 mod census;
 mod decide;
+mod disk;
+mod disk_io;
 mod events;
 mod facts;
 mod fdview;
+mod files;
 pub mod filter;
 mod forks;
 mod grid;
 pub mod launcher;
 pub mod live;
-mod opens;
 mod partition;
+mod paths;
 pub mod server;
 mod state;
 mod supervisor;
 mod symbols;
 mod sys;
 mod target;
+mod writeback;
 
 pub use filter::available;
 
@@ -47,12 +53,30 @@ use chaos_engine::fault::Fault;
 use chaos_engine::op::Op;
 use chaos_engine::policy::Policy;
 
-/// The ops this backend decides: the socket data calls, connect, accept, setsockopt and epoll
-/// waits, and the open family (see `filter::all`). glibc's recv and send arrive as recvfrom and
-/// sendto.
-pub const SERVED: [Op; 19] = [
+/// The file ops this backend decides besides read, write, readv and writev (`files`).
+pub const FILE_OPS: [Op; 16] = [
+    Op::Pread,
+    Op::Preadv,
+    Op::Pwrite,
+    Op::Pwritev,
     Op::Open,
     Op::Openat,
+    Op::Creat,
+    Op::Fsync,
+    Op::Fdatasync,
+    Op::SyncFileRange,
+    Op::Syncfs,
+    Op::Ftruncate,
+    Op::Fallocate,
+    Op::Rename,
+    Op::Unlink,
+    Op::Mkdir,
+];
+
+/// The ops this backend decides: the socket data calls, connect, accept, setsockopt and epoll
+/// waits (see `filter::all`), and the file calls (`FILE_OPS`). glibc's recv and send arrive as
+/// recvfrom and sendto.
+pub const SERVED: [Op; 33] = [
     Op::Read,
     Op::Readv,
     Op::Recv,
@@ -70,6 +94,22 @@ pub const SERVED: [Op; 19] = [
     Op::Accept4,
     Op::Setsockopt,
     Op::EpollWait,
+    Op::Pread,
+    Op::Preadv,
+    Op::Pwrite,
+    Op::Pwritev,
+    Op::Open,
+    Op::Openat,
+    Op::Creat,
+    Op::Fsync,
+    Op::Fdatasync,
+    Op::SyncFileRange,
+    Op::Syncfs,
+    Op::Ftruncate,
+    Op::Fallocate,
+    Op::Rename,
+    Op::Unlink,
+    Op::Mkdir,
 ];
 
 /// Whether this backend can carry `fault` out from outside the process. A rule or injection
@@ -91,9 +131,11 @@ pub fn unsupported(policy: &Policy) -> Vec<String> {
             let ops: Vec<&str> = rule.ops.iter().map(Op::name).collect();
             out.push(format!(
                 "rule `{}` acts on {} only, which the seccomp backend does not see (it sees \
-                 the socket data calls, connect, accept, setsockopt, epoll_wait and open)",
+                 the socket data calls, connect, accept, setsockopt, epoll_wait and the file \
+                 calls: {})",
                 rule.name,
-                ops.join(", ")
+                ops.join(", "),
+                FILE_OPS.map(Op::name).join(", ")
             ));
         }
         if !carries_out(&rule.fault) {
@@ -104,9 +146,6 @@ pub fn unsupported(policy: &Policy) -> Vec<String> {
                 rule.fault.kind_name()
             ));
         }
-    }
-    if !policy.disks.is_empty() {
-        out.push("[[disk]] is accounted by the shim only".into());
     }
     if policy.durability.is_some() {
         out.push("[durability] is journaled by the shim only".into());

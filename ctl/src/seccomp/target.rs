@@ -37,6 +37,8 @@ pub struct Target {
     pub census: bool,
     /// Which reach of a point the census logs (CHAOS_CENSUS_NTH, 1: the first).
     pub census_nth: u32,
+    /// The policy's `[[disk]]`s and what is in use on each.
+    pub disks: super::disk::Disks,
 }
 
 impl Target {
@@ -79,9 +81,11 @@ impl Target {
             .and_then(|n| n.parse().ok())
             .unwrap_or(1u32)
             .max(1);
+        let disks = super::disk::Disks::new(&policy, control.clone());
         Ok(Target {
             census,
             census_nth,
+            disks,
             rule_masks,
             control,
             me,
@@ -181,8 +185,11 @@ pub struct Proc {
     pub connects: [u64; 7],
     /// Calls per class that have no fd or connection of their own (epoll waits).
     pub waits: u64,
-    /// Opens so far per path (by its key's connection part).
-    pub opens: HashMap<u64, u64>,
+    /// Calls that name a path, per name and class (`inject::named_key`), as the shim's
+    /// `named_counts`.
+    pub named: HashMap<u64, u64>,
+    /// Per fd, a writeback error its description has still to report (`writeback`).
+    pub owed: HashMap<i32, i32>,
     /// The control page's generation this process last logged having seen.
     pub seen: u64,
     /// Its own `times` budget and `window` clock.

@@ -77,11 +77,7 @@ sync_hooks! {
     syncfs => Syncfs, |_, ok: bool| if ok { durable::after_syncfs() };
 }
 
-/// The range a fallocate asks space for: mode 0 and KEEP_SIZE allocate; punching, collapsing and
-/// zeroing ranges do not need new space here (None: like a truncation, only accounted after).
-fn allocates(mode: c_int, off: off_t, len: off_t) -> Option<(u64, u64)> {
-    (mode & !libc::FALLOC_FL_KEEP_SIZE == 0).then_some((off.max(0) as u64, len.max(0) as u64))
-}
+use chaos_engine::disk::allocates;
 
 /// ftruncate and fallocate, one entry each: `name(fd, args) => Op, what it allocates;`.
 macro_rules! space_hooks {
