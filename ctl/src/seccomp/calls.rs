@@ -10,23 +10,22 @@
 //! is edge-triggered (Go's netpoller) and we cannot re-arm it from outside, so a lost edge would
 //! hang it. Stalls become delays of the same length here, logged as `degraded`.
 
-use super::breaks::break_connection;
-use super::budget::Budget;
-use super::decide::{self, Choice, Position};
+use super::args;
+use super::carry;
+use super::decide::{self, Position};
 use super::events::{self, Applied, OnCall};
-use super::facts::{HeldFacts, shut_state};
+use super::facts::shut_state;
 use super::fdview::{FdView, Role};
 use super::grid;
 use super::state::Supervisor;
 use super::sys::{self, Answer};
-use super::target::Target;
 use chaos_engine::fault::Fault;
 use chaos_engine::inject::{connects_key, named_key};
 use chaos_engine::key::Site;
 use chaos_engine::kind::FdKind;
 use chaos_engine::op::{Op, OpClass};
 use chaos_engine::quirk::Quirk;
-use chaos_engine::realise::{self, Action, ProcessAction, RuleContext};
+use chaos_engine::realise::{self, Action, RuleContext};
 use std::os::fd::AsRawFd;
 
 /// The op a data system call is, as the policy names it: glibc's recv and send are recvfrom and
@@ -47,48 +46,6 @@ fn data_op(nr: i64, args: &[u64; 6]) -> Option<Op> {
         libc::SYS_sendmmsg => Op::Sendmmsg,
         _ => return None,
     })
-}
-
-/// The buffers of a data call in the target's memory, as (address, length) pairs.
-pub(super) fn buffers(pid: i32, op: Op, args: &[u64; 6]) -> Option<Vec<(u64, usize)>> {
-    let iovecs = |addr: u64, cnt: u64| -> Option<Vec<(u64, usize)>> {
-        let cnt = cnt.min(1024) as usize;
-        let mut out = Vec::with_capacity(cnt);
-        for i in 0..cnt {
-            let v: libc::iovec = sys::read_target_value(
-                pid,
-                addr + (i * std::mem::size_of::<libc::iovec>()) as u64,
-            )?;
-            out.push((v.iov_base as u64, v.iov_len));
-        }
-        Some(out)
-    };
-    match op {
-        Op::Read
-        | Op::Write
-        | Op::Pread
-        | Op::Pwrite
-        | Op::Recv
-        | Op::Recvfrom
-        | Op::Send
-        | Op::Sendto => Some(vec![(args[1], args[2] as usize)]),
-        Op::Readv | Op::Writev | Op::Preadv | Op::Pwritev => iovecs(args[1], args[2]),
-        Op::Recvmsg | Op::Sendmsg => {
-            let m: libc::msghdr = sys::read_target_value(pid, args[1])?;
-            iovecs(m.msg_iov as u64, m.msg_iovlen as u64)
-        }
-        _ => None,
-    }
-}
-
-fn msg_flags(op: Op, args: &[u64; 6]) -> i32 {
-    match op {
-        Op::Recv | Op::Recvfrom | Op::Send | Op::Sendto | Op::Recvmmsg | Op::Sendmmsg => {
-            args[3] as i32
-        }
-        Op::Recvmsg | Op::Sendmsg => args[2] as i32,
-        _ => 0,
-    }
 }
 
 /// An exec: after it the process is a new program with a new key, adopted again at its first
@@ -204,7 +161,7 @@ fn data(
 ) -> Option<Answer> {
     let args = n.data.args;
     let fd = args[0] as i32;
-    let flags = msg_flags(op, &args);
+    let flags = args::msg_flags(op, &args);
     let proc = s.procs.get_mut(&tgid)?;
     let view = proc.fds.get_mut(&fd)?;
     view.refresh_mask(&s.target.policy);
@@ -228,7 +185,7 @@ fn data(
     let requested = if op.is_multi_message() {
         args[2] as usize
     } else {
-        let bufs = buffers(tgid, op, &args)?;
+        let bufs = args::buffers(tgid, op, &args)?;
         bufs.iter().map(|b| b.1).sum()
     };
     let count = view.calls[class as usize];
@@ -259,7 +216,7 @@ fn data(
         return grid_read(s, tgid, tid, n, op, (at, call, pos), rules);
     }
     let view: &FdView = view;
-    let decision = decide_on_fd(
+    let decision = decide::decide_on_fd(
         &mut s.target,
         &mut proc.budget,
         (op, at, rules),
@@ -297,7 +254,7 @@ fn data(
             Answer::Continue
         }
         Action::Duplicate => {
-            if let Some(bytes) = gather(tgid, op, &args, requested) {
+            if let Some(bytes) = args::gather(tgid, op, &args, requested) {
                 // SAFETY: our buffer and our copy of the fd; the destination is the target's
                 // own, read from its registers (a connected socket has none).
                 unsafe {
@@ -311,7 +268,7 @@ fn data(
             }
             Answer::Continue
         }
-        _ => return common(s, tgid, n, on, d, applied),
+        _ => return carry::common(s, tgid, n, on, d, applied),
     };
     let proc = s.procs.get(&tgid)?;
     events::fault(&mut s.log, &s.target, proc, &on, &d, &applied);
@@ -360,7 +317,7 @@ fn grid_read(
             if let Some(v) = proc.fds.get_mut(&fd) {
                 v.rx_done = c + 1;
             }
-            return common(s, tgid, n, on, d, applied);
+            return carry::common(s, tgid, n, on, d, applied);
         }
         (_, Action::Short { len, .. }) => len,
         _ => return Some(Answer::Continue),
@@ -382,23 +339,6 @@ fn grid_read(
         events::fault(&mut s.log, &s.target, proc, &on, &d, &applied);
     }
     Some(Answer::Return(k as i64))
-}
-
-/// The bytes a send would send (its buffers, up to `limit`), read from the target.
-pub(super) fn gather(pid: i32, op: Op, args: &[u64; 6], limit: usize) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(limit.min(1 << 20));
-    for (addr, len) in buffers(pid, op, args)? {
-        let take = len.min(limit - out.len());
-        let start = out.len();
-        out.resize(start + take, 0);
-        if !sys::read_target(pid, addr, &mut out[start..]) {
-            return None;
-        }
-        if out.len() == limit {
-            break;
-        }
-    }
-    Some(out)
 }
 
 /// A short transfer of at most `len` bytes made on our copy without waiting; the count moved,
@@ -427,12 +367,12 @@ fn short(
     }
     match op.dir()? {
         chaos_engine::key::Dir::Tx => {
-            let bytes = gather(pid, op, &args, len)?;
+            let bytes = args::gather(pid, op, &args, len)?;
             if !sys::notif_valid(listener, n.id) {
                 return None;
             }
             let flags = if socket {
-                dontwait | (msg_flags(op, &args) & libc::MSG_MORE)
+                dontwait | (args::msg_flags(op, &args) & libc::MSG_MORE)
             } else {
                 0
             };
@@ -456,12 +396,12 @@ fn short(
             (k > 0).then_some(k as usize)
         }
         chaos_engine::key::Dir::Rx => {
-            let bufs = buffers(pid, op, &args)?;
+            let bufs = args::buffers(pid, op, &args)?;
             let mut tmp = vec![0u8; len];
             if !sys::notif_valid(listener, n.id) {
                 return None;
             }
-            let peek = msg_flags(op, &args) & libc::MSG_PEEK;
+            let peek = args::msg_flags(op, &args) & libc::MSG_PEEK;
             // SAFETY: our buffer and our copy of the fd; non-blocking.
             let k = unsafe {
                 if socket {
@@ -514,169 +454,12 @@ fn fill_reply_fields(pid: i32, op: Op, args: &[u64; 6]) {
     }
 }
 
-/// Carries out what every call can get: errors (with what they do to the connection), delays,
-/// degraded stalls, a connect's special forms and process faults.
-pub(super) fn common(
-    s: &mut Supervisor,
-    tgid: i32,
-    n: &libc::seccomp_notif,
-    on: OnCall,
-    d: Choice,
-    mut applied: Applied,
-) -> Option<Answer> {
-    let id = n.id;
-    let ours = on.ours;
-    let answer = match d.action {
-        Action::Fail { errno, brk } => {
-            if let Some(fd) = ours {
-                applied.effect = break_connection(fd, brk);
-            }
-            applied.errno = Some(errno);
-            applied.returned = Some(-1);
-            Some(Answer::Fail(errno))
-        }
-        Action::Delay(ns) => {
-            applied.delay_ns = ns;
-            s.answer_later(id, ns, || {}, Answer::Continue);
-            Some(Answer::Later)
-        }
-        Action::Stall { ns, .. } => {
-            applied.delay_ns = ns;
-            applied.stall_ns = ns;
-            applied.degraded = Some("edge-triggered-readiness");
-            s.answer_later(id, ns, || {}, Answer::Continue);
-            Some(Answer::Later)
-        }
-        Action::FailAfter { errno, ns } => {
-            applied.after_ns = ns;
-            applied.errno = Some(errno);
-            applied.returned = Some(-1);
-            s.answer_later(id, ns, || {}, Answer::Fail(errno));
-            Some(Answer::Later)
-        }
-        Action::ConnectEintr => {
-            // As an interrupted blocking connect leaves it: the handshake goes on.
-            let fd = ours?;
-            let flags = sys::getfl(fd);
-            sys::setfl(fd, flags | libc::O_NONBLOCK);
-            let addr = target_sockaddr(tgid, n.data.args[1], n.data.args[2] as usize);
-            if let Some(a) = &addr {
-                // SAFETY: our copy of the fd and our copy of the address.
-                unsafe {
-                    libc::connect(fd, &a.storage as *const _ as *const libc::sockaddr, a.len)
-                };
-            }
-            sys::setfl(fd, flags);
-            applied.errno = Some(libc::EINTR);
-            applied.returned = Some(-1);
-            Some(Answer::Fail(libc::EINTR))
-        }
-        Action::ConnectRefusedLater => {
-            let fd = ours?;
-            match refusing_address(fd) {
-                Some(a) => {
-                    // SAFETY: our copy of the (non-blocking) socket and our address.
-                    let r = unsafe {
-                        libc::connect(fd, &a.storage as *const _ as *const libc::sockaddr, a.len)
-                    };
-                    let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-                    applied.effect = Some("refused-by-kernel");
-                    if r == 0 {
-                        Some(Answer::Return(0))
-                    } else {
-                        applied.errno = Some(e);
-                        applied.returned = Some(-1);
-                        Some(Answer::Fail(e))
-                    }
-                }
-                None => Some(Answer::Continue),
-            }
-        }
-        Action::Process(p) => {
-            let proc = s.procs.get(&tgid)?;
-            events::fault(&mut s.log, &s.target, proc, &on, &d, &applied);
-            return process_fault(s, tgid, id, p);
-        }
-        // Nothing this backend does (a toxic's or a reorder's action): no effect, so no line.
-        _ => return Some(Answer::Continue),
-    };
-    let proc = s.procs.get(&tgid)?;
-    events::fault(&mut s.log, &s.target, proc, &on, &d, &applied);
-    answer
-}
-
-fn process_fault(s: &Supervisor, tgid: i32, id: u64, p: ProcessAction) -> Option<Answer> {
-    match p {
-        ProcessAction::Crash => {
-            send(tgid, libc::SIGKILL);
-            Some(Answer::Later)
-        }
-        ProcessAction::PowerLoss => {
-            // SAFETY: getpgid has no memory arguments.
-            let group = unsafe { libc::getpgid(tgid) };
-            if group > 0 {
-                send(-group, libc::SIGKILL);
-            }
-            send(tgid, libc::SIGKILL);
-            Some(Answer::Later)
-        }
-        ProcessAction::Terminate => {
-            send(tgid, s.target.stop_signal);
-            Some(Answer::Continue)
-        }
-        ProcessAction::Pause(ns) => {
-            send(tgid, libc::SIGSTOP);
-            s.answer_later(id, ns, move || send(tgid, libc::SIGCONT), Answer::Continue);
-            Some(Answer::Later)
-        }
-    }
-}
-
-/// Sends `signal` to a target process (or, negative, its group): a process fault carried out.
-/// Failure means the process is gone already, which is what the fault wanted.
-fn send(pid: i32, signal: i32) {
-    // SAFETY: kill has no memory arguments.
-    unsafe { libc::kill(pid, signal) };
-}
-
-/// A sockaddr the target passed, copied out of its memory.
-fn target_sockaddr(pid: i32, addr: u64, len: usize) -> Option<sys::SockAddr> {
-    let mut a = sys::SockAddr {
-        // SAFETY: all zeroes is a valid sockaddr_storage (plain integers).
-        storage: unsafe { std::mem::zeroed() },
-        len: 0,
-    };
-    let len = len.min(std::mem::size_of::<libc::sockaddr_storage>());
-    // SAFETY: the slice covers `len` bytes of our storage.
-    let bytes = unsafe { std::slice::from_raw_parts_mut(&mut a.storage as *mut _ as *mut u8, len) };
-    if addr == 0 || !sys::read_target(pid, addr, bytes) {
-        return None;
-    }
-    a.len = len as libc::socklen_t;
-    Some(a)
-}
-
-/// A loopback address of `fd`'s family that nobody listens on (a port the kernel gave us and
-/// took back), for a refusal the kernel itself delivers.
-fn refusing_address(fd: i32) -> Option<sys::SockAddr> {
-    let family = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN)?;
-    let probe = std::net::TcpListener::bind(if family == libc::AF_INET6 {
-        "[::1]:0"
-    } else {
-        "127.0.0.1:0"
-    })
-    .ok()?;
-    let addr = sys::sockname(probe.as_raw_fd(), false);
-    drop(probe);
-    (addr.len > 0).then_some(addr)
-}
-
 fn connect(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> Option<Answer> {
     let args = n.data.args;
     let fd = args[0] as i32;
     if s.target.any_cut()
         && let Some(cuts) = s.target.cuts()
-        && let Some(dest) = target_sockaddr(tgid, args[1], args[2] as usize)
+        && let Some(dest) = args::target_sockaddr(tgid, args[1], args[2] as usize)
         && let chaos_engine::addr::Endpoint::Ip(sa) = dest.endpoint()
         && let Some(hold) = super::partition::connect(&cuts, sa.port())
     {
@@ -686,7 +469,7 @@ fn connect(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> 
     if s.target.rules_for(Op::Connect) == 0 && !s.target.keys_every_call() {
         return Some(Answer::Continue);
     }
-    let dest = target_sockaddr(tgid, args[1], args[2] as usize)?;
+    let dest = args::target_sockaddr(tgid, args[1], args[2] as usize)?;
     if dest.storage.ss_family as i32 == libc::AF_UNSPEC {
         return Some(Answer::Continue); // a disconnect, not a connection
     }
@@ -718,7 +501,7 @@ fn connect(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> 
         census.reached(&mut s.log, tgid, &at, &on);
     }
     let call = shape(Op::Connect, view, 0, 0);
-    let d = decide_on_fd(
+    let d = decide::decide_on_fd(
         &mut s.target,
         &mut proc.budget,
         (Op::Connect, at, mask),
@@ -726,7 +509,7 @@ fn connect(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> 
         &call,
     )?;
     let on = OnCall::new(Op::Connect, fd, tid, Some(view), None);
-    common(s, tgid, n, on, d, Applied::default())
+    carry::common(s, tgid, n, on, d, Applied::default())
 }
 
 fn accept(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> Option<Answer> {
@@ -771,7 +554,7 @@ fn accept(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> O
     }
     let view: &FdView = view;
     let call = shape(op, view, 0, 0);
-    let d = decide_on_fd(
+    let d = decide::decide_on_fd(
         &mut s.target,
         &mut proc.budget,
         (op, at, rules),
@@ -779,7 +562,7 @@ fn accept(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> O
         &call,
     )?;
     let on = OnCall::new(op, fd, tid, Some(view), None);
-    common(s, tgid, n, on, d, Applied::default())
+    carry::common(s, tgid, n, on, d, Applied::default())
 }
 
 fn setsockopt(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> Option<Answer> {
@@ -828,7 +611,7 @@ fn setsockopt(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) 
     }
     let view: &FdView = view;
     let call = shape(Op::Setsockopt, view, 0, 0);
-    let d = decide_on_fd(
+    let d = decide::decide_on_fd(
         &mut s.target,
         &mut proc.budget,
         (Op::Setsockopt, at, rules),
@@ -836,7 +619,7 @@ fn setsockopt(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) 
         &call,
     )?;
     let on = OnCall::new(Op::Setsockopt, fd, tid, Some(view), None);
-    common(s, tgid, n, on, d, Applied::default())
+    carry::common(s, tgid, n, on, d, Applied::default())
 }
 
 /// An epoll wait: decided only when it has a timeout (not zero), EINTR only when it would sleep
@@ -896,20 +679,5 @@ fn wait(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> Opt
         },
     )?;
     let on = OnCall::new(Op::EpollWait, -1, tid, None, None);
-    common(s, tgid, n, on, d, Applied::default())
-}
-
-/// The engine's choice for a call on a target fd: the realism model asks the supervisor's view
-/// of that fd (`view`, as thread `tid` sees it) about the call `call`.
-pub(super) fn decide_on_fd(
-    target: &mut Target,
-    budget: &mut Budget,
-    (op, at, candidates): (Op, Position, u32),
-    (view, tid): (&FdView, i32),
-    call: &realise::Call,
-) -> Option<Choice> {
-    decide::decide(target, budget, op, at, candidates, |fault, ctx, param| {
-        let mut facts = HeldFacts { view, tid };
-        realise::realise(fault, ctx, call, &mut facts, param)
-    })
+    carry::common(s, tgid, n, on, d, Applied::default())
 }

@@ -3,10 +3,12 @@
 //! rule fires is the engine's `select`, the same loop the preload shim runs.
 
 use super::budget::Budget;
+use super::facts::HeldFacts;
+use super::fdview::FdView;
 use super::target::Target;
 use chaos_engine::fault::Fault;
 use chaos_engine::op::Op;
-use chaos_engine::realise::{Action, NotHere, RuleContext};
+use chaos_engine::realise::{self, Action, NotHere, RuleContext};
 use chaos_engine::refusal::Reason;
 use chaos_engine::select::{Backend, select};
 
@@ -88,4 +90,19 @@ pub fn choose(
         realise,
     };
     select(&target.policy, &target.gates, &at, candidates, &mut held)
+}
+
+/// The engine's choice for a call on a target fd: the realism model asks the supervisor's view
+/// of that fd (`view`, as thread `tid` sees it) about the call `call`.
+pub fn decide_on_fd(
+    target: &mut Target,
+    budget: &mut Budget,
+    (op, at, candidates): (Op, Position, u32),
+    (view, tid): (&FdView, i32),
+    call: &realise::Call,
+) -> Option<Choice> {
+    decide(target, budget, op, at, candidates, |fault, ctx, param| {
+        let mut facts = HeldFacts { view, tid };
+        realise::realise(fault, ctx, call, &mut facts, param)
+    })
 }

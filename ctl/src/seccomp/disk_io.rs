@@ -3,10 +3,10 @@
 //! the rules decide, and the call is made by the supervisor on its copy of the fd, so that what
 //! the kernel then allocated is counted (`disk`).
 
-use super::calls;
+use super::carry;
 use super::disk::allocated;
 use super::events::{self, Applied, OnCall};
-use super::files::decide_simple;
+use super::file_choice::decide_simple;
 use super::state::Supervisor;
 use super::sys::Answer;
 use chaos_engine::disk::allocates;
@@ -58,7 +58,7 @@ pub fn resize(
                 events::fault(&mut s.log, &s.target, proc, &on, &d, &applied);
                 delay = Some(ns);
             }
-            _ => return calls::common(s, tgid, n, on, d, Applied::default()),
+            _ => return carry::common(s, tgid, n, on, d, Applied::default()),
         }
     }
     if !super::sys::notif_valid(std::os::fd::AsRawFd::as_raw_fd(&*s.listener), n.id) {

@@ -10,16 +10,19 @@
 //! the realism model allows is made by us on our copy of the fd (the same open file description,
 //! so the same offset), the bytes moved with process_vm_writev; a regular file never blocks.
 
-use super::calls;
+use super::args;
+use super::carry;
 use super::decide::Position;
+use super::decide::decide_on_fd;
 use super::events::{self, Applied, OnCall};
 use super::fdview::FdView;
+use super::file_choice::{decide_simple, shape};
 use super::state::Supervisor;
 use super::sys::{self, Answer};
 use chaos_engine::key::{Dir, Site};
 use chaos_engine::kind::FdKind;
 use chaos_engine::op::Op;
-use chaos_engine::realise::{self, Action};
+use chaos_engine::realise::Action;
 
 /// The op of a notified call on an fd that only files have (None: not one).
 pub fn fd_op(nr: i64) -> Option<Op> {
@@ -84,57 +87,7 @@ pub fn on_fd(
         super::writeback::failed(s, tgid, fd, errno);
     }
     let on = OnCall::new(op, fd, tid, s.procs.get(&tgid)?.fds.get(&fd), Some(0));
-    calls::common(s, tgid, n, on, d, Applied::default())
-}
-
-/// The engine's choice for a call on a file that moves no data, counted on its fd.
-pub fn decide_simple(
-    s: &mut Supervisor,
-    tgid: i32,
-    tid: i32,
-    op: Op,
-    fd: i32,
-) -> Option<super::decide::Choice> {
-    let proc = s.procs.get_mut(&tgid)?;
-    let view = proc.fds.get_mut(&fd)?;
-    let rules = s.target.rules_for(op) & view.mask;
-    if rules == 0 && !s.target.keys_every_call() {
-        return None;
-    }
-    let class = op.class();
-    let count = view.calls[class as usize];
-    view.calls[class as usize] += 1;
-    let at = Position {
-        process: proc.key,
-        base: proc.base,
-        conn: view.conn,
-        site: Site::Call { class, n: count },
-        n: count,
-        requested: 0,
-    };
-    let view: &FdView = view;
-    if let Some(census) = &mut s.census {
-        let on = OnCall::new(op, fd, tid, Some(view), Some(0));
-        census.reached(&mut s.log, tgid, &at, &on);
-    }
-    let call = shape(op, view, 0);
-    calls::decide_on_fd(
-        &mut s.target,
-        &mut proc.budget,
-        (op, at, rules),
-        (view, tid),
-        &call,
-    )
-}
-
-fn shape(op: Op, view: &FdView, requested: usize) -> realise::Call {
-    realise::Call {
-        op,
-        kind: view.kind,
-        stream: view.stream,
-        requested,
-        msg_flags: 0,
-    }
+    carry::common(s, tgid, n, on, d, Applied::default())
 }
 
 /// A read or write of a regular file.
@@ -158,7 +111,7 @@ fn data(
     if !decided && disk.is_none() {
         return Some(Answer::Continue);
     }
-    let bufs = calls::buffers(tgid, op, &args)?;
+    let bufs = args::buffers(tgid, op, &args)?;
     let asked: usize = bufs.iter().map(|b| b.1).sum();
     // The disk first, as the shim: a write that finds no space is refused before any rule.
     let write = match disk {
@@ -211,7 +164,7 @@ fn data(
     let runs = expected(view, op, &args, requested as u64);
     let chosen = if decided {
         let view: &FdView = view;
-        calls::decide_on_fd(
+        decide_on_fd(
             &mut s.target,
             &mut proc.budget,
             (op, at, rules),
@@ -256,7 +209,7 @@ fn data(
             events::fault(&mut s.log, &s.target, proc, &on, &d, &applied);
             Some(Answer::Return(k as i64))
         }
-        (Action::Fail { .. }, _) => calls::common(s, tgid, n, on, d, Applied::default()),
+        (Action::Fail { .. }, _) => carry::common(s, tgid, n, on, d, Applied::default()),
         (Action::Delay(ns), Some(w)) => {
             // Made now, answered after the delay: the disk's count is settled before any other
             // call of the program can look at it.
@@ -272,7 +225,7 @@ fn data(
         }
         _ => {
             view.moved[dir as usize] += runs;
-            calls::common(s, tgid, n, on, d, Applied::default())
+            carry::common(s, tgid, n, on, d, Applied::default())
         }
     }
 }
@@ -360,7 +313,7 @@ pub fn transfer(
     let at = explicit_offset(op, &args);
     match op.dir()? {
         Dir::Tx => {
-            let bytes = calls::gather(pid, op, &args, len)?;
+            let bytes = args::gather(pid, op, &args, len)?;
             if !sys::notif_valid(listener, n.id) {
                 return None;
             }

@@ -8,7 +8,9 @@
 //!   have a supervisor at work; `supervisor`: the notification loop, over `state` (what it holds).
 //! - `target`: the run's settings and each process's state; `fdview`: our copy of one fd;
 //!   `budget`: a process's `times` and `window` clock; `forks`: a forked child's key.
-//! - `calls`: one held call, decided and carried out; `files`: calls on a regular file;
+//! - `calls`: one held call, decoded and dispatched; `args`: its arguments in the target's
+//!   memory; `carry`: the engine's choice carried out; `files`: calls on a regular file, with
+//!   `file_choice` for those that move no data;
 //!   `paths`: calls that name a path (opens, rename, unlink, mkdir); `disk` and `disk_io`:
 //!   `[[disk]]` capacity; `writeback`: an fsync error every description reports; `decide`: the engine's
 //!   choice of rule;
@@ -18,9 +20,11 @@
 //! - `census`: `chaos-ctl explore`'s fault points, each a call site found on the held thread's
 //!   stack; `symbols`: an object's function names, to tell a runtime's frames from the program's.
 
+mod args;
 mod breaks;
 mod budget;
 mod calls;
+mod carry;
 mod census;
 mod decide;
 mod disk;
@@ -28,6 +32,7 @@ mod disk_io;
 mod events;
 mod facts;
 mod fdview;
+mod file_choice;
 mod files;
 pub mod filter;
 mod forks;

@@ -9,7 +9,7 @@
 //! The system call is the op: glibc's `open()` is the openat system call, so a rule on `open`
 //! sees a static glibc program's opens only through the `opens` group (musl's `open()` is open).
 
-use super::calls;
+use super::carry;
 use super::decide::{self, Position};
 use super::events::{Applied, OnCall};
 use super::state::Supervisor;
@@ -162,7 +162,7 @@ pub fn named(
         mask,
         |fault, _ctx, param| realise_fdless(fault, param),
     )?;
-    calls::common(s, tgid, n, on, d, Applied::default())
+    carry::common(s, tgid, n, on, d, Applied::default())
 }
 
 /// What an unlink, a rename or a truncating open may free on a `[[disk]]`, watched until it
