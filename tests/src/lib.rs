@@ -282,18 +282,6 @@ pub fn preloaded(program: &Path, policy: &Path, log: &Path) -> Command {
     cmd
 }
 
-/// Every line of a log as JSON; panics on a line that does not parse.
-pub fn read_log(path: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("read log {}: {e}", path.display()));
-    text.lines()
-        .map(|l| {
-            serde_json::from_str(l)
-                .unwrap_or_else(|e| panic!("torn or invalid log line ({e}): {l}"))
-        })
-        .collect()
-}
-
 /// Every line of a log in the engine's schema. Panics on a line that does not parse into it, of a
 /// kind it does not know, or with a field it does not know (serialising the parsed line back
 /// would lose it): the schema must say everything the shim and chaos-ctl write.
@@ -349,17 +337,6 @@ pub fn key_of(f: &Fault) -> Key {
         Some(Err(e)) => panic!("{e}: {f:?}"),
         None => panic!("a fault without a key: {f:?}"),
     }
-}
-
-pub fn faults(events: &[Value]) -> Vec<&Value> {
-    events.iter().filter(|e| e["ev"] == "fault").collect()
-}
-
-pub fn count_fault(events: &[Value], fault: &str) -> usize {
-    faults(events)
-        .iter()
-        .filter(|e| e["fault"] == fault)
-        .count()
 }
 
 /// A child's stdout as a stream of lines, read on a thread so waits can time out.

@@ -69,14 +69,14 @@ fn a_full_disk_cuts_one_write_short_then_refuses_until_space_is_freed() {
         std::fs::metadata(data.join("app.log")).unwrap().len(),
         55_056
     );
-    let log = read_log(&dir.join("d.jsonl"));
-    let disk: Vec<&serde_json::Value> = log.iter().filter(|e| e["ev"] == "disk").collect();
+    let log = read_events(&dir.join("d.jsonl"));
+    let disk: Vec<_> = log.iter().filter_map(Event::as_disk).collect();
     assert_eq!(disk.len(), 3, "{disk:?}");
-    assert_eq!(disk[0]["what"], "short");
-    assert_eq!(disk[0]["returned"], 5056);
-    assert_eq!(disk[1]["what"], "full");
-    assert_eq!(disk[1]["errno"], "ENOSPC");
-    assert_eq!(disk[1]["disk"], "data");
+    assert_eq!(disk[0].what, "short");
+    assert_eq!(disk[0].returned, Some(5056));
+    assert_eq!(disk[1].what, "full");
+    assert_eq!(disk[1].errno.as_deref(), Some("ENOSPC"));
+    assert_eq!(disk[1].disk.as_deref(), Some("data"));
 }
 
 #[test]
@@ -159,11 +159,12 @@ print("freed", write())
         r.stdout,
         "before 4096\nfilled No space left on device\nstatus 1\nunknown 2 True\nfreed 4096\n"
     );
-    let log = read_log(&dir.join("c.jsonl"));
+    let log = read_events(&dir.join("c.jsonl"));
     let changes: Vec<&str> = log
         .iter()
-        .filter(|e| e["ev"] == "control" && e["disk"] == "data")
-        .map(|e| e["what"].as_str().unwrap())
+        .filter_map(Event::as_control)
+        .filter(|c| c.disk.as_deref() == Some("data"))
+        .map(|c| c.what.as_str())
         .collect();
     assert_eq!(changes, ["disk-fill", "disk-free"]);
 }

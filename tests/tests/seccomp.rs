@@ -13,18 +13,18 @@ fn ctl(args: &[&str]) -> Command {
 
 /// The (key, fault) pairs of a log's faults, and checks that each says `backend: seccomp`.
 fn keyed_faults(log: &std::path::Path, backend: Option<&str>) -> BTreeSet<String> {
-    let events = read_log(log);
-    let faults = faults(&events);
+    let events = read_events(log);
+    let faults = fault_events(&events);
     for f in &faults {
         assert_eq!(
-            f["backend"].as_str(),
+            f.backend.as_deref(),
             backend,
-            "every fault names its backend: {f}"
+            "every fault names its backend: {f:?}"
         );
     }
     faults
         .iter()
-        .map(|f| format!("{} {}", f["key"].as_str().unwrap_or("?"), f["fault"]))
+        .map(|f| format!("{} {}", f.key.as_deref().unwrap_or("?"), f.fault))
         .collect()
 }
 
@@ -59,25 +59,26 @@ fn go_http_body_arrives_intact_under_benign_with_short_io_and_eintr() {
     );
     assert_eq!(r.code(), Some(0), "{}", r.describe());
     assert!(r.stdout.starts_with("ok 20000000 "), "{}", r.describe());
-    let events = read_log(&log);
-    let starts: Vec<_> = events.iter().filter(|e| e["ev"] == "start").collect();
+    let events = read_events(&log);
+    let starts: Vec<_> = events.iter().filter_map(Event::as_start).collect();
     assert_eq!(
         starts.len(),
         1,
         "one process, the Go program (not the launcher)"
     );
-    assert_eq!(starts[0]["backend"], "seccomp");
+    assert_eq!(starts[0].backend.as_deref(), Some("seccomp"));
     assert!(
-        starts[0]["exe"]
-            .as_str()
+        starts[0]
+            .exe
+            .as_deref()
             .unwrap()
             .ends_with(go.file_name().unwrap().to_str().unwrap())
     );
-    let faults = faults(&events);
+    let faults = fault_events(&events);
     let count = |op: &str, fault: &str| {
         faults
             .iter()
-            .filter(|f| f["op"] == op && f["fault"] == fault && f["backend"] == "seccomp")
+            .filter(|f| f.op == op && f.fault == fault && f.backend.as_deref() == Some("seccomp"))
             .count()
     };
     assert!(
@@ -91,16 +92,17 @@ fn go_http_body_arrives_intact_under_benign_with_short_io_and_eintr() {
         "EINTR on the netpoller's waits"
     );
     // A short transfer reports what really moved.
-    for f in faults.iter().filter(|f| f["fault"] == "short") {
-        let (asked, got) = (
-            f["requested"].as_u64().unwrap(),
-            f["returned"].as_i64().unwrap(),
-        );
-        assert!(got > 0 && (got as u64) < asked, "{f}");
+    for f in faults.iter().filter(|f| f.fault == "short") {
+        let (asked, got) = (f.requested.unwrap(), f.returned.unwrap());
+        assert!(got > 0 && (got as u64) < asked, "{f:?}");
     }
     // Go's netpoller is edge-triggered: EAGAIN stalls are delays here, and say so.
-    for f in faults.iter().filter(|f| f["fault"] == "stall") {
-        assert_eq!(f["degraded"], "edge-triggered-readiness", "{f}");
+    for f in faults.iter().filter(|f| f.fault == "stall") {
+        assert_eq!(
+            f.degraded.as_deref(),
+            Some("edge-triggered-readiness"),
+            "{f:?}"
+        );
     }
 }
 
@@ -160,16 +162,26 @@ fn go_client_prints_gos_own_errors_for_reset_and_refusal() {
             "{name}: Go's own error text: {}",
             r.describe()
         );
-        let events = read_log(&log);
-        let fs = faults(&events);
+        let events = read_events(&log);
+        let fs = fault_events(&events);
         assert!(
-            !fs.is_empty() && fs.iter().all(|f| f["backend"] == "seccomp"),
+            !fs.is_empty() && fs.iter().all(|f| f.backend.as_deref() == Some("seccomp")),
             "{name}: {fs:?}"
         );
         if name == "reset" {
-            assert_eq!(fs[0]["effect"], "rst-sent", "a real reset: {}", fs[0]);
+            assert_eq!(
+                fs[0].effect.as_deref(),
+                Some("rst-sent"),
+                "a real reset: {:?}",
+                fs[0]
+            );
         } else {
-            assert_eq!(fs[0]["effect"], "refused-by-kernel", "{}", fs[0]);
+            assert_eq!(
+                fs[0].effect.as_deref(),
+                Some("refused-by-kernel"),
+                "{:?}",
+                fs[0]
+            );
         }
     }
     // Without the rules the same fetch succeeds.
@@ -279,7 +291,7 @@ fn a_static_binary_gets_the_faults_and_keys_of_its_dynamic_build() {
         .map(|f| f.rsplit(' ').next().unwrap())
         .collect();
     assert!(
-        kinds.contains("\"short\"") && kinds.contains("\"delay\""),
+        kinds.contains("short") && kinds.contains("delay"),
         "{kinds:?}"
     );
 }
@@ -313,13 +325,13 @@ fn platform_macos_reproduces_setsockopt_after_shutdown_on_go() {
         "Go reports macOS's EINVAL: {}",
         r.describe()
     );
-    let events = read_log(&log);
-    let q: Vec<_> = faults(&events)
+    let events = read_events(&log);
+    let q: Vec<_> = fault_events(&events)
         .into_iter()
-        .filter(|f| f["quirk"] == "setsockopt-after-shutdown")
+        .filter(|f| f.quirk.as_deref() == Some("setsockopt-after-shutdown"))
         .collect();
     assert_eq!(q.len(), 1, "{q:?}");
-    assert_eq!(q[0]["backend"], "seccomp");
+    assert_eq!(q[0].backend.as_deref(), Some("seccomp"));
     // On Linux the same call succeeds.
     let r = run(
         ctl(&["run", "-q", "--profile", "none", "--"])
@@ -385,10 +397,16 @@ fn sweep_runs_a_go_program_under_seccomp() {
     for seed in 1..=3 {
         let log = out.join(format!("seed-{seed}.jsonl"));
         if log.exists() {
+            let seccomp = Some("seccomp");
             assert!(
-                std::fs::read_to_string(&log)
-                    .unwrap()
-                    .contains("\"backend\":\"seccomp\"")
+                read_events(&log).iter().any(|e| {
+                    e.as_start()
+                        .is_some_and(|s| s.backend.as_deref() == seccomp)
+                        || e.as_fault()
+                            .is_some_and(|f| f.backend.as_deref() == seccomp)
+                }),
+                "{} names the seccomp backend",
+                log.display()
             );
         }
     }
@@ -433,11 +451,12 @@ fn a_close_interrupted_by_a_signal_still_closes_under_seccomp() {
     );
     assert_eq!(r.code(), Some(0), "{}", r.describe());
     assert_eq!(r.stdout.trim(), "ok 3000", "{}", r.describe());
-    let events = read_log(&dir.join("run.jsonl"));
+    let events = read_events(&dir.join("run.jsonl"));
     assert!(
         events
             .iter()
-            .any(|e| e["ev"] == "start" && e["backend"] == "seccomp"),
+            .filter_map(Event::as_start)
+            .any(|s| s.backend.as_deref() == Some("seccomp")),
         "it ran under the seccomp backend"
     );
 }
@@ -470,7 +489,7 @@ fn a_failing_go_run_is_replayed_and_minimized_under_seccomp() {
         cmd.arg(&policy).arg("--log").arg(&log);
         client(&mut cmd);
         let r = run(&mut cmd, 120);
-        (r.code() == Some(1) && faults(&read_log(&log)).len() >= 5).then_some(r)
+        (r.code() == Some(1) && fault_events(&read_events(&log)).len() >= 5).then_some(r)
     });
     let r = failed.expect("some seed of 1..30 fails the client after a few faults");
     assert!(

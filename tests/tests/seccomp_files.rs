@@ -3,7 +3,6 @@
 //! policy with no rule on files hands no file call to the supervisor.
 
 use chaos_tests::*;
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
@@ -87,7 +86,7 @@ fn run_sequence(
     policy: &Path,
     exe: &Path,
     debug: bool,
-) -> (Finished, Vec<Value>) {
+) -> (Finished, Vec<Fault>) {
     let work = dir.join("work");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).unwrap();
@@ -109,28 +108,31 @@ fn run_sequence(
     }
     let r = run(&mut cmd, 60);
     assert_eq!(r.code(), Some(0), "{backend}: {}", r.describe());
-    let faults = faults(&read_log(&log)).into_iter().cloned().collect();
+    let faults = fault_events(&read_events(&log))
+        .into_iter()
+        .cloned()
+        .collect();
     (r, faults)
 }
 
 /// What a fault line says about the call and its fault, the backend aside. The op is the
 /// system call's: glibc's open() is openat, which the shim names after the function called.
-fn described(f: &Value) -> String {
-    let op = match f["op"].as_str().unwrap_or("?") {
+fn described(f: &Fault) -> String {
+    let op = match f.op.as_str() {
         "open" => "openat",
         op => op,
     };
     format!(
-        "{} {} {op} fd={} kind={} conn={} path={} errno={} requested={} returned={}",
-        f["key"].as_str().expect("a fault has its key"),
-        f["rule"],
-        f["fd"],
-        f["kind"],
-        f["conn"],
-        f["path"],
-        f["errno"],
-        f["requested"],
-        f["returned"]
+        "{} {} {op} fd={} kind={:?} conn={:?} path={:?} errno={:?} requested={:?} returned={:?}",
+        f.key.as_deref().expect("a fault has its key"),
+        f.rule,
+        f.fd,
+        f.kind,
+        f.conn,
+        f.path,
+        f.errno,
+        f.requested,
+        f.returned
     )
 }
 
@@ -146,14 +148,12 @@ fn a_static_build_gets_its_dynamic_builds_file_faults_at_the_same_keys() {
     let (sec_run, seccomp) = run_sequence(&dir, "seccomp", &policy, &exe, false);
 
     for f in &seccomp {
-        assert_eq!(f["backend"], "seccomp", "{f}");
+        assert_eq!(f.backend.as_deref(), Some("seccomp"), "{f:?}");
     }
     // Every rule fired somewhere, and none everywhere: the keys chose.
     let mut fired: BTreeMap<String, usize> = BTreeMap::new();
     for f in &preload {
-        *fired
-            .entry(f["rule"].as_str().unwrap().to_string())
-            .or_default() += 1;
+        *fired.entry(f.rule.clone()).or_default() += 1;
     }
     assert_eq!(fired.len(), 8, "every rule fired under the shim: {fired:?}");
     let lines: Vec<&str> = pre_run.stdout.lines().collect();
@@ -163,8 +163,8 @@ fn a_static_build_gets_its_dynamic_builds_file_faults_at_the_same_keys() {
     // Paths named relative to the working directory or a directory fd are matched absolute.
     let work = dir.join("work");
     for f in preload.iter().chain(&seccomp) {
-        if let Some(p) = f["path"].as_str() {
-            assert!(Path::new(p).starts_with(&work), "{f}");
+        if let Some(p) = &f.path {
+            assert!(Path::new(p).starts_with(&work), "{f:?}");
         }
     }
     let pre: Vec<String> = preload.iter().map(described).collect();
@@ -281,20 +281,13 @@ fn a_static_build_fills_and_frees_a_disk_as_its_dynamic_build_does() {
             60,
         );
         assert_eq!(r.code(), Some(0), "{backend}: {}", r.describe());
-        let disk: Vec<String> = read_log(&log)
+        let disk: Vec<String> = read_events(&log)
             .iter()
-            .filter(|e| e["ev"] == "disk")
+            .filter_map(Event::as_disk)
             .map(|e| {
                 format!(
-                    "{} {} {} fd={} {} requested={} returned={} {}",
-                    e["disk"],
-                    e["what"],
-                    e["op"],
-                    e["fd"],
-                    e["path"],
-                    e["requested"],
-                    e["returned"],
-                    e["errno"]
+                    "{:?} {} {} fd={} {:?} requested={:?} returned={:?} {:?}",
+                    e.disk, e.what, e.op, e.fd, e.path, e.requested, e.returned, e.errno
                 )
             })
             .collect();
@@ -357,10 +350,10 @@ fn an_fsync_error_reaches_every_description_once_under_both_backends() {
             60,
         );
         assert_eq!(r.code(), Some(0), "{backend}: {}", r.describe());
-        let reported: Vec<String> = read_log(&log)
+        let reported: Vec<String> = read_events(&log)
             .iter()
-            .filter(|e| e["ev"] == "writeback")
-            .map(|e| format!("{} {} {} {}", e["what"], e["op"], e["fd"], e["errno"]))
+            .filter_map(Event::as_writeback)
+            .map(|e| format!("{} {} {} {:?}", e.what, e.op, e.fd, e.errno))
             .collect();
         (r.stdout, reported)
     };

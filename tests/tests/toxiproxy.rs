@@ -408,15 +408,11 @@ fn run_logs_every_toxiproxy_change_as_a_control_line() {
         60,
     );
     assert_eq!(done.code(), Some(0), "{}", done.describe());
-    let lines: Vec<(String, String)> = read_log(&dir.join("run.jsonl"))
+    let lines: Vec<(String, Option<String>)> = read_events(&dir.join("run.jsonl"))
         .iter()
-        .filter(|e| e["ev"] == "control" && e["by"] == "toxiproxy")
-        .map(|e| {
-            (
-                e["what"].as_str().unwrap().to_string(),
-                e["rule"].as_str().unwrap_or("").to_string(),
-            )
-        })
+        .filter_map(Event::as_control)
+        .filter(|c| c.by.as_deref() == Some("toxiproxy"))
+        .map(|c| (c.what.clone(), c.rule.clone()))
         .collect();
     let whats: Vec<&str> = lines.iter().map(|(w, _)| w.as_str()).collect();
     assert_eq!(
@@ -424,11 +420,9 @@ fn run_logs_every_toxiproxy_change_as_a_control_line() {
         ["proxy-create", "toxic-add", "toxic-remove"],
         "{lines:?}"
     );
-    assert!(
-        lines[1].1.starts_with("r/latency_downstream {"),
-        "{lines:?}"
-    );
-    assert!(lines[1].1.contains("\"latency\":5"), "{lines:?}");
+    let added = lines[1].1.as_deref().expect("toxic-add names its toxic");
+    assert!(added.starts_with("r/latency_downstream {"), "{lines:?}");
+    assert!(added.contains("\"latency\":5"), "{lines:?}");
 }
 
 /// tests/node with the npm clients installed (`.ci/run`: `npm ci --prefix tests/node`); under
@@ -538,13 +532,18 @@ fn toxiproxy_node_client_drives_the_run_it_is_under() {
         90,
     );
     check_node_run(&done);
-    let log = read_log(&dir.join("run.jsonl"));
+    let log = read_events(&dir.join("run.jsonl"));
     assert!(
         log.iter()
-            .any(|e| e["ev"] == "start" && e["exe"].as_str().is_some_and(|x| x.ends_with("node"))),
+            .filter_map(Event::as_start)
+            .any(|s| s.exe.as_deref().is_some_and(|x| x.ends_with("node"))),
         "node ran under the shim"
     );
-    let changes = log.iter().filter(|e| e["by"] == "toxiproxy").count();
+    let changes = log
+        .iter()
+        .filter_map(Event::as_control)
+        .filter(|c| c.by.as_deref() == Some("toxiproxy"))
+        .count();
     assert_eq!(changes, 8, "every change the client made is a control line");
 }
 
@@ -801,11 +800,12 @@ fn standing_alone_the_changes_go_to_a_new_private_log() {
         r#"{"name":"r","listen":"127.0.0.1:0","upstream":"127.0.0.1:1"}"#,
     );
     assert_eq!(created.status, 201, "{}", created.body);
-    let lines = read_log(&log);
+    let lines = read_events(&log);
     assert_eq!(lines.len(), 1, "{lines:?}");
+    let change = lines[0].as_control().expect("a control line");
     assert_eq!(
-        (lines[0]["by"].as_str(), lines[0]["what"].as_str()),
-        (Some("toxiproxy"), Some("proxy-create"))
+        (change.by.as_deref(), change.what.as_str()),
+        (Some("toxiproxy"), "proxy-create")
     );
     let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
