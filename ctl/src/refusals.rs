@@ -4,8 +4,8 @@
 //! rule refused them, and what would let them fire).
 
 use crate::log::Log;
-use chaos_engine::control::{MAX_RULES, Page};
 use chaos_engine::event::schema::{Event, RuleLine};
+use chaos_engine::page::{MAX_RULES, Page};
 use chaos_engine::policy::Policy;
 use chaos_engine::refusal::Reason;
 use std::collections::BTreeMap;

@@ -4,8 +4,8 @@
 //! into `unlogged` lines in the log, so that the summary and `report` name them and say why.
 
 use crate::log::Log;
-use chaos_engine::control::{Page, Unreadable};
 use chaos_engine::event::schema::{Event, UnloggedLine};
+use chaos_engine::page::{Page, Unreadable};
 use std::io::Write;
 use std::path::Path;
 
@@ -91,7 +91,7 @@ pub fn describe(log: &Log) -> String {
             Some(pid) => {
                 let why = u.errno.as_deref().unwrap_or("unknown error");
                 out.push_str(&if u.what.as_deref() == Some("policy") {
-                    chaos_engine::control::unreadable_policy_line(
+                    chaos_engine::page::unreadable_policy_line(
                         pid.into(),
                         u.name.as_deref(),
                         why,

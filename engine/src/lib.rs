@@ -16,7 +16,7 @@
 //!   rule of Linux's behaviour forbids it there.
 //! - [`system`] holds a system under test: `[[process]]`, the seeded `[attrition]` schedule and a
 //!   frozen run's `[[nemesis]]` events, which chaos-ctl executes.
-//! - [`control`] is the layout of the control page, through which chaos-ctl steers a live run.
+//! - [`page`] is the layout of the control page, through which chaos-ctl steers a live run.
 //! - [`disk`] is `[[disk]]`: what fits on a disk that fills.
 //! - [`durability`] is `[durability]`: which unsynced changes a crash undoes.
 //! - [`toxic`] is what Toxiproxy's toxics (latency, bandwidth, blackhole…) do to one call.
@@ -38,7 +38,6 @@
 
 pub mod addr;
 pub mod chance;
-pub mod control;
 pub mod disk;
 pub mod durability;
 pub mod env;
@@ -54,6 +53,7 @@ pub mod key;
 pub mod kind;
 pub mod notes;
 pub mod op;
+pub mod page;
 pub mod parse;
 pub mod path;
 pub mod policy;

@@ -1,6 +1,6 @@
 //! Why a rule whose draw said "fire" did not inject: a realism rule refused it (`NotHere`), its
 //! `times` were used up, or the call fell outside its `window`. Every process of a run adds these
-//! to its control page (`control::Page::tally`), so that the summary and `report` can tell
+//! to its control page (`page::Page::tally`), so that the summary and `report` can tell
 //! "Linux could not do that here" from "chaos did nothing".
 
 use crate::realise::NotHere;

@@ -20,9 +20,9 @@ use chaos_engine::key::Dir;
 use core::sync::atomic::Ordering::Relaxed;
 
 /// How long one hold lasts before the cut is looked at again.
-pub use chaos_engine::control::HOLD_SLICE_NS as SLICE_NS;
+pub use chaos_engine::page::HOLD_SLICE_NS as SLICE_NS;
 /// Linux's retransmission timeout, for writes a cut holds.
-use chaos_engine::control::RETRANSMIT_TIMEOUT_NS;
+use chaos_engine::page::RETRANSMIT_TIMEOUT_NS;
 /// How long Linux keeps retrying a SYN (a blocking connect across a cut fails then).
 pub use chaos_engine::realise::SYN_TIMEOUT_NS;
 

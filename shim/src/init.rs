@@ -92,7 +92,7 @@ fn inert_as_another_user(errno: i32) -> Result<bool, String> {
     if control.is_some() && crate::page::page_denied(control.as_deref()) {
         let mut name = [0u8; 16];
         let n = crate::sys::comm(&mut name);
-        let line = chaos_engine::control::unreadable_policy_line(
+        let line = chaos_engine::page::unreadable_policy_line(
             crate::sys::getpid().into(),
             Some(&String::from_utf8_lossy(&name[..n])),
             chaos_engine::errno::errno_name(errno),
@@ -103,7 +103,7 @@ fn inert_as_another_user(errno: i32) -> Result<bool, String> {
     }
     crate::page::init(control.as_deref(), None, 0)?;
     Ok(crate::page::note_unreadable(
-        chaos_engine::control::Unreadable::Policy,
+        chaos_engine::page::Unreadable::Policy,
         errno,
         0,
     ))

@@ -8,7 +8,7 @@
 //! and nothing is ever cut. The mapping has no fd (closed right after mmap), so the program sees
 //! nothing of ours.
 
-use chaos_engine::control::{Page, SIZE, Unreadable};
+use chaos_engine::page::{Page, SIZE, Unreadable};
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering::Relaxed};
 
 /// The policy's initially enabled rules, read where there is no page.
@@ -192,13 +192,13 @@ fn cut_with(peer_port: u16, dir: chaos_engine::key::Dir) -> bool {
 pub fn new_generation() -> Option<(u64, u32)> {
     // SAFETY: GENERATION points at NO_GENERATION or into the page, mapped for the process's life.
     let word = unsafe { &*GENERATION.load(Relaxed) };
-    if chaos_engine::control::generation_of(word.load(Relaxed)) == SEEN.load(Relaxed) {
+    if chaos_engine::page::generation_of(word.load(Relaxed)) == SEEN.load(Relaxed) {
         return None;
     }
     // SAFETY: ENABLED points at DEFAULT_ENABLED or into the page, mapped for the process's life.
     let on = unsafe { &*ENABLED.load(Relaxed) };
     // The generation and what it enabled as one pair: two plain loads could straddle a change.
-    let (g, on) = chaos_engine::control::snapshot(word, on);
+    let (g, on) = chaos_engine::page::snapshot(word, on);
     (SEEN.swap(g, Relaxed) != g).then_some((g, on as u32))
 }
 

@@ -9,8 +9,8 @@ pub mod http;
 pub mod page;
 
 use crate::failure::Failure;
-use chaos_engine::control::{MAX_PROCESSES, Page};
 use chaos_engine::event::schema::{ControlLine, Event};
+use chaos_engine::page::{MAX_PROCESSES, Page};
 use serde::Serialize;
 use std::io::Write;
 
@@ -235,7 +235,7 @@ pub fn apply(
                 }
                 groups.push(idx);
             }
-            let rows = chaos_engine::control::rows_between(&groups, *one_way);
+            let rows = chaos_engine::page::rows_between(&groups, *one_way);
             page.set_cuts(&rows, now);
             ("partition", None)
         }

@@ -1,8 +1,8 @@
 //! The control page file, mapped: created by a run in its directory, opened by `chaos-ctl control`
-//! and the HTTP endpoint. The layout and its accessors are the engine's (`chaos_engine::control`).
+//! and the HTTP endpoint. The layout and its accessors are the engine's (`chaos_engine::page`).
 
 use crate::failure::Failure;
-use chaos_engine::control::{Page, SIZE};
+use chaos_engine::page::{Page, SIZE};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 

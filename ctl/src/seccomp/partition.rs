@@ -32,7 +32,7 @@ use chaos_engine::key::Dir;
 use chaos_engine::kind::FdKind;
 use std::os::fd::AsRawFd;
 
-use chaos_engine::control::{HOLD_SLICE_NS, RETRANSMIT_TIMEOUT_NS};
+use chaos_engine::page::{HOLD_SLICE_NS, RETRANSMIT_TIMEOUT_NS};
 
 /// listen() on a socket of a process partitions can cut: made on our copy (the same socket),
 /// its port recorded as this process's.

@@ -66,7 +66,7 @@ impl Dispatcher<'_> {
         let Some(control) = &self.control else { return };
         let page = control.page.page();
         let index = |n: &str| page.index_of(n.as_bytes());
-        let mut rows = [0u64; chaos_engine::control::MAX_PROCESSES];
+        let mut rows = [0u64; chaos_engine::page::MAX_PROCESSES];
         for (a, b) in &e.cut {
             if let (Some(a), Some(b)) = (index(a), index(b)) {
                 rows[a] |= 1 << b;

@@ -28,13 +28,13 @@ pub(super) fn build_disks(
             .map(|n| n.get_ref().clone())
             .unwrap_or_else(|| format!("disk-{i}"));
         if let Some(n) = &d.name
-            && (name.is_empty() || name.len() > crate::control::NAME_BYTES)
+            && (name.is_empty() || name.len() > crate::page::NAME_BYTES)
         {
             return Err(err_at(
                 n.span(),
                 format!(
                     "a disk's name must be 1 to {} bytes",
-                    crate::control::NAME_BYTES
+                    crate::page::NAME_BYTES
                 ),
             ));
         }
