@@ -463,23 +463,35 @@ fn redis_server(dir: &TempDir) -> Option<(Background, String)> {
 
 /// What the script measured with its PING under the latency toxic, and that it finished.
 fn check_node_run(done: &Finished) {
-    assert_eq!(done.code(), Some(0), "{}", done.describe());
-    let slow: f64 = done
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("toxic latency_downstream "))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|ms| ms.parse().ok())
-        .unwrap_or_else(|| panic!("no PING under the toxic: {}", done.describe()));
-    assert!(slow >= 200.0, "PING took {slow} ms under a 200 ms latency");
-    for step in [
+    // The node script prints `toxic latency_downstream … MS`.
+    fn ping(l: &str) -> Option<&str> {
+        l.strip_prefix("toxic latency_downstream ")?
+            .rsplit(' ')
+            .next()
+    }
+    let steps = [
         "disabled: refused and closed",
         "enabled: served",
         "reset: no toxics",
         "ok",
-    ] {
+    ];
+    check_client_run(done, ping, &steps);
+}
+
+/// A client script's run: it exited 0, PING under the 200 ms latency toxic took at least that
+/// long (`ping` finds the milliseconds in its line), and it printed every step.
+fn check_client_run(done: &Finished, ping: fn(&str) -> Option<&str>, steps: &[&str]) {
+    assert_eq!(done.code(), Some(0), "{}", done.describe());
+    let slow: f64 = done
+        .stdout
+        .lines()
+        .find_map(ping)
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("no PING under the toxic: {}", done.describe()));
+    assert!(slow >= 200.0, "PING took {slow} ms under a 200 ms latency");
+    for step in steps {
         assert!(
-            done.stdout.lines().any(|l| l == step),
+            done.stdout.lines().any(|l| l == *step),
             "{step}: {}",
             done.describe()
         );
@@ -596,21 +608,11 @@ fn python_client() -> Option<(std::path::PathBuf, std::path::PathBuf)> {
 }
 
 fn check_python_run(done: &Finished) {
-    assert_eq!(done.code(), Some(0), "{}", done.describe());
-    let slow: f64 = done
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("toxics ['latency_downstream'] ping_ms "))
-        .and_then(|ms| ms.parse().ok())
-        .unwrap_or_else(|| panic!("no PING under the toxic: {}", done.describe()));
-    assert!(slow >= 200.0, "PING took {slow} ms under a 200 ms latency");
-    for step in ["down: refused", "up: served", "reset: no toxics", "ok"] {
-        assert!(
-            done.stdout.lines().any(|l| l == step),
-            "{step}: {}",
-            done.describe()
-        );
+    fn ping(l: &str) -> Option<&str> {
+        l.strip_prefix("toxics ['latency_downstream'] ping_ms ")
     }
+    let steps = ["down: refused", "up: served", "reset: no toxics", "ok"];
+    check_client_run(done, ping, &steps);
 }
 
 #[test]

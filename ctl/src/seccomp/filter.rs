@@ -128,7 +128,7 @@ pub fn calls_for(policy: &Policy, partitioned: bool) -> Vec<libc::c_long> {
             .rules
             .iter()
             .flat_map(|r| r.ops.iter())
-            .filter(|op| super::SERVED.contains(op))
+            .filter(|op| super::serves(*op))
     };
     let files = injecting || !policy.disks.is_empty() || policy.rules.iter().any(needs_files);
     let data = injecting

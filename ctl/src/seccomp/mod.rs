@@ -78,10 +78,9 @@ pub const FILE_OPS: [Op; 16] = [
     Op::Mkdir,
 ];
 
-/// The ops this backend decides: the socket data calls, connect, accept, setsockopt and epoll
-/// waits (see `filter::all`), and the file calls (`FILE_OPS`). glibc's recv and send arrive as
-/// recvfrom and sendto.
-pub const SERVED: [Op; 33] = [
+/// The socket ops this backend decides: the data calls, connect, accept, setsockopt and epoll
+/// waits (see `filter::all`). glibc's recv and send arrive as recvfrom and sendto.
+pub const SOCKET_OPS: [Op; 17] = [
     Op::Read,
     Op::Readv,
     Op::Recv,
@@ -99,23 +98,12 @@ pub const SERVED: [Op; 33] = [
     Op::Accept4,
     Op::Setsockopt,
     Op::EpollWait,
-    Op::Pread,
-    Op::Preadv,
-    Op::Pwrite,
-    Op::Pwritev,
-    Op::Open,
-    Op::Openat,
-    Op::Creat,
-    Op::Fsync,
-    Op::Fdatasync,
-    Op::SyncFileRange,
-    Op::Syncfs,
-    Op::Ftruncate,
-    Op::Fallocate,
-    Op::Rename,
-    Op::Unlink,
-    Op::Mkdir,
 ];
+
+/// Whether this backend decides `op`: a socket op or a file op.
+pub fn serves(op: Op) -> bool {
+    SOCKET_OPS.contains(&op) || FILE_OPS.contains(&op)
+}
 
 /// Whether this backend can carry `fault` out from outside the process. A rule or injection
 /// whose fault it cannot is never drawn (under `--force`): a line for it would be a lie.
@@ -132,7 +120,7 @@ pub fn unsupported(policy: &Policy) -> Vec<String> {
         if rule.ops.is_empty() {
             continue; // scoped away from this process
         }
-        if !rule.ops.iter().any(|op| SERVED.contains(&op)) {
+        if !rule.ops.iter().any(serves) {
             let ops: Vec<&str> = rule.ops.iter().map(Op::name).collect();
             out.push(format!(
                 "rule `{}` acts on {} only, which the seccomp backend does not see (it sees \
