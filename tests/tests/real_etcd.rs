@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 const AFTER: u64 = 6;
 
 /// What etcd 3.4's raft loop logs (capnslog, level C) before exiting 1 when `wal.Save`, whose
-/// last step is the fdatasync, fails (server/etcdserver/raft.go).
+/// last step is the fdatasync, fails (etcdserver/raft.go in 3.4).
 const ETCD_FATAL: &str = "etcdserver: failed to save state and entries error: input/output error";
 
 /// The rule. etcd creates its first WAL segment in `member/wal.tmp/` and renames the directory
