@@ -31,6 +31,7 @@ mod process_keys;
 mod process_safety;
 mod quirks;
 mod read_grid;
+mod real_etcd;
 mod real_systems;
 mod realism;
 mod refusals;
