@@ -176,7 +176,7 @@ pub fn run(
     if setup.system.is_some() && !result.verdict.failed() {
         // A system run's directory (data, each process's output) is kept as evidence of a
         // failure only: hundreds of passing runs would fill `--out`.
-        crate::system::remove_run_dir(&log);
+        crate::system::remove_run_dir(&result.log);
     }
     if result.verdict != Verdict::Interrupted {
         let json = serde_json::to_string(&result).expect("serialisable");
