@@ -20,11 +20,11 @@ use chaos_engine::kind::FdKind;
 use chaos_engine::op::Op;
 use points::Point;
 use runs::{RunResult, Setup, Verdict};
-use system::System;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use system::System;
 
 /// Explore's exit status when some failure was found (its own failures are 125).
 pub const FOUND_FAILURES: u8 = 1;

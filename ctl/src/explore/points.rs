@@ -172,6 +172,42 @@ mod tests {
     }
 
     #[test]
+    fn in_a_system_a_point_is_the_process_s_own() {
+        let start = |name: &str, proc_key: &str| {
+            format!(
+                r#"{{"ev":"start","ts_ns":1,"pid":7,"ppid":1,"proc":"{proc_key}","via":"exec","process":"{name}"}}"#
+            )
+        };
+        let other = POINT.replace("c2459c08352fe84d", "00000000000000aa");
+        let text = [
+            start("srv#0", "c2459c08352fe84d"),
+            start("srv#1", "00000000000000aa"),
+            POINT.to_string(),
+            other,
+        ]
+        .join("\n");
+        let points = points_of(&Log::parse(&text), "/o".as_ref(), "/tmp/t".as_ref());
+        let ids: Vec<&str> = points.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "srv#0:open@/tmp/t/explore_bugs+0x1234",
+                "srv#1:open@/tmp/t/explore_bugs+0x1234"
+            ]
+        );
+        assert_eq!(points[1].place(), "open in explore_bugs+0x1234 (srv#1)");
+        assert_eq!(points[1].process, 0xaa);
+        // A path under the run's directory, another in every run, is named (run)/.
+        assert_eq!(points[0].target, "/tmp/a.cfg");
+        let in_run = POINT.replace("/tmp/a.cfg", "/tmp/t/srv-0/a.cfg").replace(
+            r#""object":"/tmp/t/explore_bugs","offset":4660"#,
+            r#""offset":0"#,
+        );
+        let p = &points_of(&Log::parse(&in_run), "/o".as_ref(), "/tmp/t".as_ref())[0];
+        assert_eq!(p.id, "open@file:(run)/srv-0/a.cfg#opens#0");
+    }
+
+    #[test]
     fn an_interpreters_point_is_named_by_what_it_acts_on_and_where() {
         let interp = POINT
             .replace(
@@ -179,7 +215,11 @@ mod tests {
                 r#""offset":0"#,
             )
             .replace("opens#0", "opens#2");
-        let p = &points_of(&Log::parse(&interp), "/tmp/t/out".as_ref(), "/tmp/t/x.run".as_ref())[0];
+        let p = &points_of(
+            &Log::parse(&interp),
+            "/tmp/t/out".as_ref(),
+            "/tmp/t/x.run".as_ref(),
+        )[0];
         assert_eq!(p.id, "open@file:/tmp/a.cfg#opens#2");
         assert_eq!(p.site, "opens#2");
         // The file that takes the run's output has another name in every run: not in the id.

@@ -66,15 +66,23 @@ mod tests {
         let sys = System::of(&policy).unwrap();
         assert_eq!(sys.programs, [OsString::from("srv")]);
         let log = |lines: &[String]| Log::parse(&lines.join("\n"));
-        let ended = log(&[exit("srv#0", "SIGTERM", None), exit("srv#1", "SIGKILL", None)]);
+        let ended = log(&[
+            exit("srv#0", "SIGTERM", None),
+            exit("srv#1", "SIGKILL", None),
+        ]);
         assert_eq!(sys.crashed(&ended), None);
         let killed = log(&[exit("srv#1", "SIGKILL", Some("crash"))]);
         assert_eq!(sys.crashed(&killed), None, "the schedule's kill");
-        let crashed = log(&[exit("srv#0", "SIGTERM", None), exit("srv#1", "SIGSEGV", None)]);
+        let crashed = log(&[
+            exit("srv#0", "SIGTERM", None),
+            exit("srv#1", "SIGSEGV", None),
+        ]);
         assert_eq!(
             sys.crashed(&crashed).as_deref(),
             Some("srv#1 killed by SIGSEGV")
         );
-        assert!(System::of(&chaos_engine::parse::parse_policy("seed = 1\n", "t").unwrap()).is_none());
+        assert!(
+            System::of(&chaos_engine::parse::parse_policy("seed = 1\n", "t").unwrap()).is_none()
+        );
     }
 }
