@@ -205,3 +205,39 @@ fn explore_finds_a_servers_planted_bug_in_each_replica_of_a_system() {
         again.describe()
     );
 }
+
+/// `run` hands the census explore asks of it (CHAOS_CENSUS in its environment) to its program,
+/// as it does to every process of a system; a CHAOS_CENSUS_NTH that is not a count is refused.
+#[test]
+fn run_hands_the_census_to_its_program_and_refuses_a_bad_nth() {
+    let dir = TempDir::new("explore-census-env");
+    let file = dir.write("a.txt", "a\n");
+    let census = |nth: Option<&str>, log: &str| {
+        let mut cmd = Command::new(&bins().ctl);
+        cmd.env("CHAOS_SHIM", &bins().shim)
+            .env("CHAOS_CENSUS", "1")
+            .args(["run", "-q", "--log"])
+            .arg(dir.join(log))
+            .args(["--", "cat"])
+            .arg(&file);
+        if let Some(n) = nth {
+            cmd.env("CHAOS_CENSUS_NTH", n);
+        }
+        run(&mut cmd, 60)
+    };
+    let done = census(None, "on.jsonl");
+    assert_eq!(done.code(), Some(0), "{}", done.describe());
+    let log = std::fs::read_to_string(dir.join("on.jsonl")).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains(r#""ev":"point""#) && l.contains("a.txt")),
+        "a point line for cat's open: {log}"
+    );
+    let done = census(Some("zero"), "bad.jsonl");
+    assert_eq!(done.code(), Some(125), "{}", done.describe());
+    assert!(
+        done.stderr.contains("CHAOS_CENSUS_NTH") && done.stderr.contains("`zero`"),
+        "{}",
+        done.stderr
+    );
+}
