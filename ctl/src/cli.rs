@@ -199,8 +199,8 @@ pub struct ExploreArgs {
     /// shim, seccomp otherwise)
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
     pub backend: Backend,
-    /// The program and its arguments
-    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
+    /// The program and its arguments (with [[process]] in the policy: the workload, optional)
+    #[arg(trailing_var_arg = true, value_name = "CMD")]
     pub cmd: Vec<OsString>,
 }
 
@@ -329,4 +329,8 @@ pub struct RunArgs {
     /// The program and its arguments (with [[process]] in the policy: the workload, optional)
     #[arg(trailing_var_arg = true, value_name = "CMD")]
     pub cmd: Vec<OsString>,
+    /// `explore`'s census (CHAOS_CENSUS=1, CHAOS_CENSUS_NTH): the reach of each point to log, for
+    /// every process of the run. No flag: only `explore` asks for it, through the environment.
+    #[arg(skip)]
+    pub census: Option<u32>,
 }

@@ -118,6 +118,16 @@ pub fn trial_command(argv: &[OsString], l: &Launch, system: bool) -> Command {
     cmd
 }
 
+/// The variables that turn `explore`'s census on for a program: log the `nth` reach of each
+/// fault point.
+pub fn census_env(nth: u32) -> Vec<(String, String)> {
+    let mut env = vec![("CHAOS_CENSUS".to_string(), "1".to_string())];
+    if nth > 1 {
+        env.push(("CHAOS_CENSUS_NTH".to_string(), nth.to_string()));
+    }
+    env
+}
+
 fn env_text(name: &str) -> Result<Option<String>, Failure> {
     match std::env::var_os(name) {
         None => Ok(None),
@@ -166,6 +176,19 @@ pub fn run_args_from_env(args: &mut crate::cli::RunArgs) -> Result<&'static str,
     }
     if args.log.is_none() {
         args.log = env_text("CHAOS_LOG")?.map(PathBuf::from);
+    }
+    // `explore` runs a system as `chaos-ctl run` with its census on: every process of the system
+    // must get it, not only this one (`launch::command` gives a program none of the caller's).
+    if env_text("CHAOS_CENSUS")?.as_deref() == Some("1") {
+        let nth = env_text("CHAOS_CENSUS_NTH")?;
+        args.census = Some(match nth {
+            Some(n) => n.trim().parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                Failure::own(format!(
+                    "CHAOS_CENSUS_NTH must be a count of at least 1, got `{n}`"
+                ))
+            })?,
+            None => 1,
+        });
     }
     if args.seed.is_some() {
         return Ok(" (--seed)");

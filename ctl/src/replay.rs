@@ -126,6 +126,7 @@ pub fn replay(args: ReplayArgs) -> Result<u8, Failure> {
             format!("{}ns", last.max(1))
         }),
         log: Some(new_log.clone()),
+        census: None,
         quiet: args.quiet,
         force: false,
         control_addr: None,

@@ -128,6 +128,7 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
         },
     );
     cmd.envs(control.env.iter().map(|(k, v)| (k, v)));
+    cmd.envs(args.census.map(launch::census_env).unwrap_or_default());
 
     // The run has started: its log says which storage it emulates, for `freeze`.
     crate::storage_line::write(&policy, &log_path);
@@ -286,6 +287,7 @@ fn run_system(
             }
             PolicySource::Profile(_) => None,
         },
+        census: args.census,
     })
     .inspect_err(|_| discard(&log_path))?;
     let log = Log::read_or_fail(&log_path)?;

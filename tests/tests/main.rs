@@ -16,6 +16,7 @@ mod doc_snippets;
 mod durability;
 mod explore;
 mod explore_seccomp;
+mod explore_system;
 mod file_calls;
 mod http_curl;
 mod invariants;

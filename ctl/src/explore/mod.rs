@@ -4,10 +4,13 @@
 //! at that key. Points first reached in those runs (retry and cleanup paths) join the frontier,
 //! wave after wave, until none is left or the budget is spent. Failures are deduplicated by point
 //! and outcome; each keeps its run's policy as a frozen repro, checked by replaying it once.
+//! A policy with `[[process]]` makes every run a `chaos-ctl run` of that system (`system.rs`):
+//! each process's points are its own, named by the process.
 
 mod points;
 mod report;
 mod runs;
+mod system;
 
 use crate::cli::ExploreArgs;
 use crate::failure::Failure;
@@ -21,6 +24,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use system::System;
 
 /// Explore's exit status when some failure was found (its own failures are 125).
 pub const FOUND_FAILURES: u8 = 1;
@@ -52,7 +56,14 @@ pub fn explore(args: ExploreArgs) -> Result<u8, Failure> {
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let base = base_policy(args.policy.as_ref())?;
+    let (base, system) = base_policy(args.policy.as_ref())?;
+    if system.is_none() && args.cmd.is_empty() {
+        return Err(Failure::with(
+            crate::failure::USAGE,
+            "no command given; expected `chaos-ctl explore [OPTIONS] -- CMD [ARGS…]` (only a \
+             policy with [[process]] entries runs without one)",
+        ));
+    }
     let junit = match &args.junit {
         Some(p) => Some(crate::sweep::check_writable_file(p, "JUnit report")?),
         None => None,
@@ -64,10 +75,14 @@ pub fn explore(args: ExploreArgs) -> Result<u8, Failure> {
             out.display()
         ))
     })?;
-    crate::launch::preflight(&args.cmd[0], args.backend)?;
+    let programs = system.iter().flat_map(|s| s.programs.iter());
+    for program in programs.chain(args.cmd.first()) {
+        crate::launch::preflight(program, args.backend)?;
+    }
     let shim = crate::shim_path::find_shim()?;
     let setup = Setup {
         cmd: &args.cmd,
+        system: system.as_ref(),
         shim: &shim,
         out: &out,
         base: &base,
@@ -80,7 +95,7 @@ pub fn explore(args: ExploreArgs) -> Result<u8, Failure> {
     if discovery.verdict != Verdict::Pass {
         return Err(Failure::own(format!(
             "{} {} with no fault injected (log {}): explore needs a run that passes\n{}",
-            args.cmd[0].to_string_lossy(),
+            setup.what(),
             discovery.outcome,
             discovery.log.display(),
             discovery.tail
@@ -193,28 +208,28 @@ fn run_all(setup: &Setup, tasks: &[Task], jobs: usize) -> Result<Vec<RunResult>,
 }
 
 /// The user's policy without its rules and injections (every run adds its own one), or an empty
-/// policy.
-fn base_policy(path: Option<&PathBuf>) -> Result<String, Failure> {
+/// policy; and the system of processes it declares, if it does.
+fn base_policy(path: Option<&PathBuf>) -> Result<(String, Option<System>), Failure> {
     let Some(path) = path else {
-        return Ok("seed = 1\n".to_string());
+        return Ok(("seed = 1\n".to_string(), None));
     };
     let text = std::fs::read_to_string(path)
         .map_err(|e| Failure::own(format!("cannot read policy {}: {e}", path.display())))?;
-    chaos_engine::parse::parse_policy(&text, &path.display().to_string())
+    let policy = chaos_engine::parse::parse_policy(&text, &path.display().to_string())
         .map_err(|e| Failure::own(e.to_string()))?;
     let mut table: toml::Table = text
         .parse()
         .map_err(|e| Failure::own(format!("{}: {e}", path.display())))?;
-    if table.contains_key("process") {
-        return Err(Failure::own(format!(
-            "{}: explore does not run a system of processes ([[process]]) yet; explore the \
-             program alone",
-            path.display()
-        )));
-    }
     table.remove("rules");
     table.remove("inject");
-    toml::to_string(&table).map_err(|e| Failure::own(e.to_string()))
+    // A process's `rules` list names the user's rules, which are gone.
+    if let Some(toml::Value::Array(processes)) = table.get_mut("process") {
+        for p in processes.iter_mut().filter_map(toml::Value::as_table_mut) {
+            p.remove("rules");
+        }
+    }
+    let text = toml::to_string(&table).map_err(|e| Failure::own(e.to_string()))?;
+    Ok((text, System::of(&policy)))
 }
 
 #[cfg(test)]
@@ -230,6 +245,7 @@ mod tests {
             process: 1,
             conn: 2,
             site: "tx@0#0".into(),
+            in_process: String::new(),
         }
     }
 

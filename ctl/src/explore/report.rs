@@ -237,14 +237,10 @@ fn distinct_failures(setup: &Setup, found: &Found) -> Result<Vec<Distinct>, Fail
         std::fs::write(&frozen, header + &text).map_err(cannot)?;
         d.policy = frozen;
         let replay = dir.join(format!("failure-{}.replay", i + 1));
-        let (outcome, _) = runs::run_policy(
-            setup,
-            &d.policy,
-            &replay.with_extension("jsonl"),
-            &replay.with_extension("out"),
-            false,
-        )?;
-        d.reproduced = outcome.describe() == d.outcome;
+        let log = replay.with_extension("jsonl");
+        let (outcome, _) =
+            runs::run_policy(setup, &d.policy, &log, &replay.with_extension("out"), false)?;
+        d.reproduced = runs::judge(setup, &outcome, &runs::read_log(&log)).1 == d.outcome;
     }
     Ok(distinct)
 }

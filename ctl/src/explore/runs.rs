@@ -2,6 +2,7 @@
 //! result is kept in `--out` as JSON, so a second explore with the same `--out` skips it.
 
 use super::points::{self, Point};
+use super::system::System;
 use crate::failure::Failure;
 use crate::launch::{self, Launch};
 use crate::log::Log;
@@ -68,7 +69,11 @@ pub struct RunResult {
 
 /// What every run of one explore shares.
 pub struct Setup<'a> {
+    /// The program, or a system's workload (empty: the system runs until its processes end).
     pub cmd: &'a [OsString],
+    /// The system of processes the policy declares, if it does: each run is then `chaos-ctl run`
+    /// of it.
+    pub system: Option<&'a System>,
     pub shim: &'a Path,
     pub out: &'a Path,
     pub base: &'a str,
@@ -76,6 +81,17 @@ pub struct Setup<'a> {
     pub backend: Backend,
     /// Which reach of a point its fault is put on (`--nth`, 1: the first).
     pub nth: u32,
+}
+
+impl Setup<'_> {
+    /// What is explored, for messages: the program, or the system.
+    pub fn what(&self) -> String {
+        match (self.cmd.first(), self.system) {
+            (Some(cmd), None) => cmd.to_string_lossy().into_owned(),
+            (Some(cmd), Some(_)) => format!("the system with workload {}", cmd.to_string_lossy()),
+            (None, _) => "the system".to_string(),
+        }
+    }
 }
 
 /// A stable name for the run of `fault` at the `nth` reach of `point`: the same in every
@@ -123,32 +139,30 @@ pub fn run(
     let log = dir.join(format!("{name}.jsonl"));
     let output = dir.join(format!("{name}.out"));
     let (outcome, seconds) = run_policy(setup, &policy, &log, &output, true)?;
-    let events = Log::read(&log).unwrap_or(Log {
-        events: Vec::new(),
-        bad_lines: 0,
-    });
+    let events = read_log(&log);
     if events.starts().next().is_none() && outcome != Outcome::Interrupted {
         return Err(Failure::own(format!(
             "{} was not intercepted (no `start` event in {}): neither the shim nor the seccomp \
              backend reached it",
-            setup.cmd[0].to_string_lossy(),
+            setup.what(),
             log.display()
         )));
     }
     let fired = target.is_none_or(|(p, _)| points::fired(&events, p));
+    let (verdict, described) = judge(setup, &outcome, &events);
     let verdict = match (&outcome, fired) {
         (Outcome::Interrupted, _) => Verdict::Interrupted,
         (_, false) => Verdict::NotPossibleHere,
-        (o, true) => verdict_of(o),
+        (_, true) => verdict,
     };
     let result = RunResult {
         point: target.map(|(p, _)| p.id.clone()).unwrap_or_default(),
         fault: target.map(|(_, f)| f.to_string()).unwrap_or_default(),
         verdict,
-        outcome: outcome.describe(),
+        outcome: described,
         seconds,
         tail: crate::sweep::tail(&output, 20),
-        points: points::points_of(&events, &output)
+        points: points::points_of(&events, &output, &log.with_extension("run"))
             .into_iter()
             // What a program writes to its output after a fault (an error message, a
             // traceback) differs with the fault: an interpreter's writes there, named by their
@@ -159,11 +173,36 @@ pub fn run(
         policy,
         log,
     };
+    if setup.system.is_some() && !result.verdict.failed() {
+        // A system run's directory (data, each process's output) is kept as evidence of a
+        // failure only: hundreds of passing runs would fill `--out`.
+        crate::system::remove_run_dir(&result.log);
+    }
     if result.verdict != Verdict::Interrupted {
         let json = serde_json::to_string(&result).expect("serialisable");
         std::fs::write(&saved, json).map_err(cannot)?;
     }
     Ok(result)
+}
+
+/// A run's log, or none (a run killed before its first line).
+pub fn read_log(log: &Path) -> Log {
+    Log::read(log).unwrap_or(Log {
+        events: Vec::new(),
+        bad_lines: 0,
+    })
+}
+
+/// What a run came to and how to say it: the program's (or the workload's) outcome, or in a
+/// system whose workload ended by itself the crash of one of its processes.
+pub fn judge(setup: &Setup, outcome: &Outcome, log: &Log) -> (Verdict, String) {
+    if let Some(system) = setup.system
+        && matches!(outcome, Outcome::Passed | Outcome::Exited(_))
+        && let Some(crash) = system.crashed(log)
+    {
+        return (Verdict::Crash, crash);
+    }
+    (verdict_of(outcome), outcome.describe())
 }
 
 pub fn verdict_of(o: &Outcome) -> Verdict {
@@ -186,7 +225,8 @@ pub fn run_policy(
 ) -> Result<(Outcome, f64), Failure> {
     launch::create_log(log)?;
     let source = PolicySource::File(policy.to_path_buf());
-    let mut cmd = launch::command(
+    // A system needs its supervisor: the run is `chaos-ctl run` of it, as a sweep's is.
+    let mut cmd = launch::trial_command(
         setup.cmd,
         &Launch {
             shim: setup.shim,
@@ -198,14 +238,13 @@ pub fn run_policy(
             no_quirks: &[],
             backend: setup.backend,
         },
+        setup.system.is_some(),
     );
     if census {
-        cmd.env("CHAOS_CENSUS", "1");
-        if setup.nth > 1 {
-            cmd.env("CHAOS_CENSUS_NTH", setup.nth.to_string());
-        }
+        // Under a system's `chaos-ctl run`, which hands it on to every process and the workload.
+        cmd.envs(launch::census_env(setup.nth));
     }
     let done = trial::run(cmd, output, setup.timeout)
-        .map_err(|e| Failure::own(format!("{}: {e}", setup.cmd[0].to_string_lossy())))?;
+        .map_err(|e| Failure::own(format!("{}: {e}", setup.what())))?;
     Ok((done.outcome, done.elapsed.as_secs_f64()))
 }

@@ -22,6 +22,8 @@ pub struct SystemRun<'a> {
     pub progress: bool,
     /// The policy's text, whose `[[process]]` tables the log records.
     pub policy_text: Option<String>,
+    /// `explore`'s census, for every process and the workload: the reach of each point to log.
+    pub census: Option<u32>,
 }
 
 /// How a system run ended.

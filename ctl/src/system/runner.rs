@@ -21,7 +21,8 @@ pub fn run(r: &SystemRun) -> Result<Ended, Failure> {
     let run_dir = fresh_run_dir(r.log_path)?;
     let t0 = Instant::now();
     let replicas = plan_replicas(&r.policy.system.processes, &run_dir)?;
-    let shared_env = shared_env(&replicas, &r.policy.system.processes, &run_dir);
+    let mut shared_env = shared_env(&replicas, &r.policy.system.processes, &run_dir);
+    shared_env.extend(r.census.map(crate::launch::census_env).unwrap_or_default());
     let mut d = Dispatcher {
         run: r,
         replicas,
