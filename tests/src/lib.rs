@@ -147,6 +147,37 @@ impl Finished {
     }
 }
 
+/// The calls the seccomp filter handed to the supervisor, per call, from the line
+/// `CHAOS_DEBUG=1` makes chaos-ctl print when the program ends.
+pub fn notifications(stderr: &str) -> std::collections::BTreeMap<String, u64> {
+    let line = stderr
+        .lines()
+        .rfind(|l| l.starts_with("chaos: debug: seccomp notifications: "))
+        .unwrap_or_else(|| panic!("no notification counts on stderr: {stderr}"));
+    line.rsplit(": ")
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').expect("call=count");
+            (k.to_string(), v.parse().expect("a count"))
+        })
+        .collect()
+}
+
+/// `chaos-ctl run -q --backend BACKEND --policy POLICY --log LOG -- EXE`, to which the caller adds
+/// the program's arguments: how the cross-backend tests run a dynamic and a static build alike.
+pub fn ctl_run_on(backend: &str, policy: &Path, log: &Path, exe: &Path) -> Command {
+    let mut cmd = Command::new(&bins().ctl);
+    cmd.args(["run", "-q", "--backend", backend, "--policy"])
+        .arg(policy)
+        .arg("--log")
+        .arg(log)
+        .arg("--")
+        .arg(exe);
+    cmd
+}
+
 /// Runs `cmd` to completion, killing it and everything it started (and failing the test) after
 /// `secs` seconds.
 pub fn run(cmd: &mut Command, secs: u64) -> Finished {

@@ -7,7 +7,6 @@ use chaos_tests::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::net::TcpListener;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -116,17 +115,8 @@ fn times_and_window_count_per_process_from_its_start_under_both_backends() {
     let port = sink.port.to_string();
     let run_with = |backend: &str, log: &str| {
         let log = dir.join(log);
-        let r = run(
-            Command::new(&bins().ctl)
-                .args(["run", "-q", "--backend", backend, "--policy"])
-                .arg(&policy)
-                .arg("--log")
-                .arg(&log)
-                .arg("--")
-                .arg(&exe)
-                .args([port.as_str(), "4", "3000"]),
-            60,
-        );
+        let args = [port.as_str(), "4", "3000"];
+        let r = run(ctl_run_on(backend, &policy, &log, &exe).args(args), 60);
         assert_eq!(r.code(), Some(0), "{backend}: {}", r.describe());
         assert!(r.stdout.ends_with("ok\n"), "{}", r.describe());
         log

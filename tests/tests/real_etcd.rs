@@ -4,7 +4,6 @@
 //! run serves every put and keeps running until chaos-ctl stops it.
 
 use chaos_tests::*;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -141,21 +140,6 @@ impl Drop for Etcd {
             kill_group(ctl);
         }
     }
-}
-
-/// The counts `CHAOS_DEBUG` prints of the calls the filter handed over.
-fn notifications(stderr: &str) -> BTreeMap<String, u64> {
-    let line = stderr
-        .lines()
-        .rfind(|l| l.starts_with("chaos: debug: seccomp notifications: "))
-        .unwrap_or_else(|| panic!("no notification counts on stderr: {stderr}"));
-    line.rsplit(": ")
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.parse().expect("a count")))
-        .collect()
 }
 
 #[test]

@@ -549,23 +549,6 @@ fn a_failing_go_run_is_replayed_and_minimized_under_seccomp() {
     );
 }
 
-/// The calls handed to the supervisor, from the `CHAOS_DEBUG` line its filter's counts make.
-fn notifications(stderr: &str) -> std::collections::BTreeMap<String, u64> {
-    let line = stderr
-        .lines()
-        .rfind(|l| l.starts_with("chaos: debug: seccomp notifications: "))
-        .unwrap_or_else(|| panic!("no notification counts on stderr: {stderr}"));
-    line.rsplit(": ")
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').expect("call=count");
-            (k.to_string(), v.parse().expect("a count"))
-        })
-        .collect()
-}
-
 /// Each notified call is a round trip to chaos-ctl, so the filter is built from the policy: one
 /// that only acts on connect has no read or write handed over, and its connect rule still acts.
 #[test]

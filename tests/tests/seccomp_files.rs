@@ -5,7 +5,6 @@
 use chaos_tests::*;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 /// A rule on each file op family, each drawn with a probability so that which calls it hits
 /// depends on the keys alone: relative and `*at` paths (matched as absolute), byte offsets of
@@ -92,15 +91,8 @@ fn run_sequence(
     std::fs::create_dir_all(&work).unwrap();
     let log = dir.join(&format!("{backend}.jsonl"));
     let _ = std::fs::remove_file(&log);
-    let mut cmd = Command::new(&bins().ctl);
-    cmd.args(["run", "-q", "--backend", backend, "--policy"])
-        .arg(policy)
-        .arg("--log")
-        .arg(&log)
-        .arg("--")
-        .arg(exe)
-        .arg(&work)
-        .arg(ROUNDS);
+    let mut cmd = ctl_run_on(backend, policy, &log, exe);
+    cmd.arg(&work).arg(ROUNDS);
     if debug {
         cmd.env("CHAOS_DEBUG", "1");
     } else {
@@ -179,23 +171,6 @@ fn a_static_build_gets_its_dynamic_builds_file_faults_at_the_same_keys() {
     );
 }
 
-/// The counts `CHAOS_DEBUG` prints of the calls the filter handed over.
-fn notifications(stderr: &str) -> BTreeMap<String, u64> {
-    let line = stderr
-        .lines()
-        .rfind(|l| l.starts_with("chaos: debug: seccomp notifications: "))
-        .unwrap_or_else(|| panic!("no notification counts on stderr: {stderr}"));
-    line.rsplit(": ")
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').expect("call=count");
-            (k.to_string(), v.parse().expect("a count"))
-        })
-        .collect()
-}
-
 const FILE_CALLS: &[&str] = &[
     "open",
     "openat",
@@ -269,17 +244,7 @@ fn a_static_build_fills_and_frees_a_disk_as_its_dynamic_build_does() {
         // Five of the disk's sixteen 4 KB blocks in use before the program starts.
         std::fs::write(work.join("old.bin"), vec![0u8; 20_000]).unwrap();
         let log = dir.join(&format!("{backend}.jsonl"));
-        let r = run(
-            Command::new(&bins().ctl)
-                .args(["run", "-q", "--backend", backend, "--policy"])
-                .arg(&policy)
-                .arg("--log")
-                .arg(&log)
-                .arg("--")
-                .arg(&exe)
-                .arg(&work),
-            60,
-        );
+        let r = run(ctl_run_on(backend, &policy, &log, &exe).arg(&work), 60);
         assert_eq!(r.code(), Some(0), "{backend}: {}", r.describe());
         let disk: Vec<String> = read_events(&log)
             .iter()
@@ -338,17 +303,7 @@ fn an_fsync_error_reaches_every_description_once_under_both_backends() {
     let run_with = |backend: &str| {
         let _ = std::fs::remove_file(&data);
         let log = dir.join(&format!("{backend}.jsonl"));
-        let r = run(
-            Command::new(&bins().ctl)
-                .args(["run", "-q", "--backend", backend, "--policy"])
-                .arg(&policy)
-                .arg("--log")
-                .arg(&log)
-                .arg("--")
-                .arg(&exe)
-                .arg(&data),
-            60,
-        );
+        let r = run(ctl_run_on(backend, &policy, &log, &exe).arg(&data), 60);
         assert_eq!(r.code(), Some(0), "{backend}: {}", r.describe());
         let reported: Vec<String> = read_events(&log)
             .iter()
