@@ -206,8 +206,9 @@ fn data(
         requested,
     };
     if let Some(census) = &mut s.census {
-        let on = OnCall::new(op, fd, tid, Some(&*view), Some(requested as u64));
-        census.reached(&mut s.log, tgid, &at, &on);
+        census.reached(&mut s.log, (tgid, tid), (op, &at), || {
+            OnCall::new(op, fd, tid, Some(&*view), Some(requested as u64))
+        });
     }
     let call = shape(op, view, requested, flags);
     if let Site::Stream { pos, .. } = site
@@ -497,8 +498,9 @@ fn connect(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> 
         requested: 0,
     };
     if let Some(census) = &mut s.census {
-        let on = OnCall::new(Op::Connect, fd, tid, Some(view), None);
-        census.reached(&mut s.log, tgid, &at, &on);
+        census.reached(&mut s.log, (tgid, tid), (Op::Connect, &at), || {
+            OnCall::new(Op::Connect, fd, tid, Some(view), None)
+        });
     }
     let call = shape(Op::Connect, view, 0, 0);
     let d = decide::decide_on_fd(
@@ -549,8 +551,9 @@ fn accept(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> O
         requested: 0,
     };
     if let Some(census) = &mut s.census {
-        let on = OnCall::new(op, fd, tid, Some(&*view), None);
-        census.reached(&mut s.log, tgid, &at, &on);
+        census.reached(&mut s.log, (tgid, tid), (op, &at), || {
+            OnCall::new(op, fd, tid, Some(&*view), None)
+        });
     }
     let view: &FdView = view;
     let call = shape(op, view, 0, 0);
@@ -606,8 +609,9 @@ fn setsockopt(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) 
         requested: 0,
     };
     if let Some(census) = &mut s.census {
-        let on = OnCall::new(Op::Setsockopt, fd, tid, Some(&*view), None);
-        census.reached(&mut s.log, tgid, &at, &on);
+        census.reached(&mut s.log, (tgid, tid), (Op::Setsockopt, &at), || {
+            OnCall::new(Op::Setsockopt, fd, tid, Some(&*view), None)
+        });
     }
     let view: &FdView = view;
     let call = shape(Op::Setsockopt, view, 0, 0);
@@ -659,8 +663,9 @@ fn wait(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> Opt
         requested: 0,
     };
     if let Some(census) = &mut s.census {
-        let on = OnCall::new(Op::EpollWait, -1, tid, None, None);
-        census.reached(&mut s.log, tgid, &at, &on);
+        census.reached(&mut s.log, (tgid, tid), (Op::EpollWait, &at), || {
+            OnCall::new(Op::EpollWait, -1, tid, None, None)
+        });
     }
     let d = decide::decide(
         &mut s.target,

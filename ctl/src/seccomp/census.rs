@@ -12,35 +12,83 @@
 //! runtime (libc, stdio, Go's os, net and syscall packages) are passed over, and the first
 //! frame of the program's own code is the point. Without symbols (a stripped program), the
 //! first return address is.
+//!
+//! Every call the census sees waits for it, so its cost per call is kept to two or three system
+//! calls: a read of the thread's /proc file (kept open), one or two reads of the stack; each
+//! stack word's verdict (a return address or not, the runtime's or the program's) is computed
+//! once per process, and what the call acts on is gathered only for a new point.
 
 use super::decide::Position;
 use super::events::{Log, OnCall};
 use super::symbols::{Symbols, is_runtime};
-use chaos_engine::key::INJECTED;
+use chaos_engine::key::{INJECTED, Key};
+use chaos_engine::op::Op;
+use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 
 /// How much of the stack above the held call is scanned: glibc's stdio and Go's os and poll
 /// packages stand a few hundred bytes between the system call and the program's frame.
 const SCAN: usize = 4096;
+/// The first part of it read: most calls find their frame there, and a read of one page or less
+/// costs the kernel one page to pin instead of two.
+const NEAR: usize = 1024;
+/// How many threads' /proc/…/syscall files are kept open at once: the ones of threads that have
+/// ended are only found out when read, so the lot is dropped (and reopened as needed) at this
+/// many, well under a default limit of 1,024 open files.
+const THREADS: usize = 256;
 
 pub struct Census {
-    /// How many times each point was reached in this run, by id (`op@object+offset`).
-    reached: HashMap<String, u32>,
+    /// How many times each point was reached in this run.
+    reached: HashMap<Reach, u32>,
     /// Which reach of a point is logged (1: the first).
     nth: u32,
-    objects: HashMap<String, Option<Symbols>>,
-    /// Per process, its executable mappings, read again when a held call's pc is in none.
-    maps: HashMap<i32, Vec<Mapping>>,
+    /// The objects met, by the index the other tables use; each with its symbols, if any.
+    objects: Vec<(String, Option<Symbols>)>,
+    procs: HashMap<i32, Proc>,
+    /// Per thread, its /proc/PID/task/TID/syscall, kept open and read again at offset 0: the
+    /// kernel shows a single-record file afresh on every read from 0 (seq_read_iter), and the
+    /// path walk of an open was most of the census's cost.
+    threads: HashMap<i32, (i32, File)>,
     /// What the system's C library exports: a static program's copy of it has the same names.
     libc: HashSet<String>,
+    /// The stack as read for the call in hand, kept to save an allocation per call.
+    stack: Vec<u8>,
 }
 
-#[derive(Clone)]
+/// A point, as counted: the call site, or where there is none the call's key.
+#[derive(PartialEq, Eq, Hash)]
+enum Reach {
+    Site(Op, u32, u64),
+    Key(Op, Key),
+}
+
+/// What the census knows of one process.
+struct Proc {
+    /// The key it had when this was gathered: another (an exec) makes all of it stale.
+    key: u64,
+    /// Its executable, file-backed mappings, by address; read again when a held call's pc is
+    /// in none of them.
+    maps: Vec<Mapping>,
+    /// Per stack word seen in an executable mapping, what it is: not a return address, or
+    /// the frame it returns to. Code does not change under a mapping, so a verdict holds until
+    /// the mappings are read again.
+    frames: HashMap<u64, Option<Frame>>,
+}
+
+#[derive(Clone, Copy)]
+struct Frame {
+    object: u32,
+    offset: u64,
+    runtime: bool,
+}
+
 struct Mapping {
     start: u64,
     end: u64,
     offset: u64,
-    path: String,
+    object: u32,
 }
 
 impl Census {
@@ -48,115 +96,185 @@ impl Census {
         Census {
             reached: HashMap::new(),
             nth,
-            objects: HashMap::new(),
-            maps: HashMap::new(),
+            objects: Vec::new(),
+            procs: HashMap::new(),
+            threads: HashMap::new(),
             libc: libc_names(),
+            stack: vec![0; SCAN],
         }
     }
 
-    /// A decision is about to be made on the call `on`, at `at`, for process `pid`: logs the
-    /// point if it is new.
-    pub fn reached(&mut self, log: &mut Log, pid: i32, at: &Position, on: &OnCall) {
-        let site = self.call_site(pid, on.tid);
+    /// A decision is about to be made on the call `op` of thread `tid`, at `at`, for process
+    /// `pid`: logs the point if it is new. What the call acts on (`on`) is gathered only then:
+    /// for a socket it is two system calls, for a file a readlink.
+    pub fn reached<C: Borrow<OnCall>>(
+        &mut self,
+        log: &mut Log,
+        (pid, tid): (i32, i32),
+        (op, at): (Op, &Position),
+        on: impl FnOnce() -> C,
+    ) {
+        let site = self.call_site(pid, tid, at.process);
         let key = at.key(INJECTED);
-        let id = match &site {
-            Some((object, offset)) => format!("{}@{object}+{offset:x}", on.op.name()),
-            None => format!("{}@{key}", on.op.name()),
+        let id = match site {
+            Some(f) => Reach::Site(op, f.object, f.offset),
+            None => Reach::Key(op, key),
         };
         let count = self.reached.entry(id).or_insert(0);
-        *count += 1;
+        *count = count.saturating_add(1);
         if *count != self.nth {
             return;
         }
-        let (object, offset) = site.unwrap_or_default();
-        super::events::point(log, (pid, at.process), on, &key, object, offset);
+        let (object, offset) = site
+            .map(|f| (self.objects[f.object as usize].0.clone(), f.offset))
+            .unwrap_or_default();
+        super::events::point(log, (pid, at.process), on().borrow(), &key, object, offset);
     }
 
-    /// The first return address of the program's own code on `tid`'s stack, as (object, offset
-    /// in its file).
-    fn call_site(&mut self, pid: i32, tid: i32) -> Option<(String, u64)> {
-        let regs = registers(pid, tid)?;
-        // `nr arg1 ... arg6 sp pc`, the last two in hex.
-        let fields: Vec<&str> = regs.split_whitespace().collect();
-        let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok();
-        let (sp, pc) = match fields[..] {
-            [.., sp, pc] if fields.len() >= 9 => (hex(sp)?, hex(pc)?),
-            _ => return None,
-        };
-        let cached = self.maps.get(&pid);
-        if cached.is_none_or(|m| !m.iter().any(|m| (m.start..m.end).contains(&pc))) {
-            self.maps.insert(pid, executable_mappings(pid));
+    /// The first return address of the program's own code on `tid`'s stack (else the first
+    /// return address at all).
+    fn call_site(&mut self, pid: i32, tid: i32, key: u64) -> Option<Frame> {
+        let (sp, pc) = self.registers(pid, tid)?;
+        let stale = self
+            .procs
+            .get(&pid)
+            .is_none_or(|p| p.key != key || !p.maps.iter().any(|m| (m.start..m.end).contains(&pc)));
+        if stale {
+            let maps = executable_mappings(pid, &mut self.objects);
+            self.procs.insert(
+                pid,
+                Proc {
+                    key,
+                    maps,
+                    frames: HashMap::new(),
+                },
+            );
         }
-        let stack = read_stack(pid, sp)?;
         let mut first = None;
-        for word in stack.chunks_exact(8) {
-            let addr = u64::from_le_bytes(word.try_into().ok()?);
-            let maps = self.maps.get(&pid)?;
-            let Some(m) = maps.iter().find(|m| (m.start..m.end).contains(&addr)) else {
-                continue;
-            };
-            if !follows_a_call(pid, addr) {
-                continue;
+        let mut from = 0;
+        for end in [NEAR, SCAN] {
+            let len = from + read_stack(pid, sp + from as u64, &mut self.stack[from..end]);
+            for at in (from..len).step_by(8) {
+                let word = u64::from_le_bytes(self.stack[at..at + 8].try_into().ok()?);
+                let Some(frame) = self.frame(pid, word) else {
+                    continue;
+                };
+                if !frame.runtime {
+                    return Some(frame);
+                }
+                first.get_or_insert(frame);
             }
-            let (path, offset) = (m.path.clone(), addr - m.start + m.offset);
-            if !self.in_runtime(&path, offset) {
-                return Some((path, offset));
+            if len < end {
+                break;
             }
-            first.get_or_insert((path, offset));
+            from = end;
         }
         first
     }
 
-    /// Whether the code at `offset` of `object` is a language runtime's.
-    fn in_runtime(&mut self, object: &str, offset: u64) -> bool {
-        let file = object.rsplit('/').next().unwrap_or(object);
-        if [
-            "libc.so",
-            "libc-",
-            "ld-linux",
-            "libpthread",
-            "libstdc++",
-            "libgcc_s",
-        ]
-        .iter()
-        .any(|lib| file.starts_with(lib))
-        {
-            return true;
+    /// What the word `addr` on a stack of process `pid` is: a return address, and to where.
+    fn frame(&mut self, pid: i32, addr: u64) -> Option<Frame> {
+        let proc = self.procs.get_mut(&pid)?;
+        let i = proc
+            .maps
+            .partition_point(|m| m.start <= addr)
+            .checked_sub(1)?;
+        let m = &proc.maps[i];
+        if addr >= m.end {
+            return None;
         }
-        if !self.objects.contains_key(object) {
-            self.objects
-                .insert(object.to_string(), Symbols::read(object));
+        if let Some(verdict) = proc.frames.get(&addr) {
+            return *verdict;
         }
-        let Some(symbols) = self.objects.get(object) else {
-            return false;
-        };
-        let Some(symbols) = symbols else {
-            return false;
-        };
-        symbols
-            .at_offset(offset)
-            .is_some_and(|name| is_runtime(name, symbols.is_go(), &self.libc))
+        let (object, offset) = (m.object, addr - m.start + m.offset);
+        let verdict = follows_a_call(pid, addr).then(|| Frame {
+            object,
+            offset,
+            runtime: in_runtime(&mut self.objects[object as usize], offset, &self.libc),
+        });
+        proc.frames.insert(addr, verdict);
+        verdict
+    }
+
+    /// `sp` and `pc` of thread `tid`, held in its system call, from /proc/PID/task/TID/syscall
+    /// (`nr arg1 ... arg6 sp pc`, in hex but for nr). The kernel says `running` while the
+    /// thread has not yet gone to sleep waiting for our answer: asked again, briefly.
+    fn registers(&mut self, pid: i32, tid: i32) -> Option<(u64, u64)> {
+        let mut text = [0u8; 256];
+        for attempt in 0..100 {
+            let file = self.syscall_file(pid, tid)?;
+            let n = match file.read_at(&mut text, 0) {
+                Ok(n) => n,
+                // The thread ended, or its id now names another one (an exec by another
+                // thread of its process): opened again, once.
+                Err(_) if attempt == 0 => {
+                    self.threads.remove(&tid);
+                    continue;
+                }
+                Err(_) => return None,
+            };
+            let text = &text[..n];
+            if !text.starts_with(b"running") {
+                let mut fields = text
+                    .split(|c| c.is_ascii_whitespace())
+                    .filter(|f| !f.is_empty());
+                let hex = |f: &[u8]| {
+                    let f = std::str::from_utf8(f).ok()?;
+                    u64::from_str_radix(f.trim_start_matches("0x"), 16).ok()
+                };
+                // Fewer than 9 fields: not in a system call at all.
+                let (sp, pc) = (fields.nth(7)?, fields.next()?);
+                return Some((hex(sp)?, hex(pc)?));
+            }
+            std::thread::yield_now();
+        }
+        None
+    }
+
+    fn syscall_file(&mut self, pid: i32, tid: i32) -> Option<&File> {
+        if self.threads.get(&tid).is_none_or(|(p, _)| *p != pid) {
+            if self.threads.len() >= THREADS {
+                self.threads.clear();
+            }
+            let file = File::open(format!("/proc/{pid}/task/{tid}/syscall")).ok()?;
+            self.threads.insert(tid, (pid, file));
+        }
+        self.threads.get(&tid).map(|(_, f)| f)
     }
 }
 
-/// `nr arg1 ... arg6 sp pc` of thread `tid`, held in its system call. The kernel says `running`
-/// while the thread has not yet gone to sleep waiting for our answer: asked again, briefly.
-fn registers(pid: i32, tid: i32) -> Option<String> {
-    let path = format!("/proc/{pid}/task/{tid}/syscall");
-    for _ in 0..100 {
-        let text = std::fs::read_to_string(&path).ok()?;
-        if !text.starts_with("running") {
-            return Some(text);
-        }
-        std::thread::yield_now();
+/// Whether the code at `offset` of `object` is a language runtime's.
+fn in_runtime(
+    (object, symbols): &mut (String, Option<Symbols>),
+    offset: u64,
+    libc: &HashSet<String>,
+) -> bool {
+    let file = object.rsplit('/').next().unwrap_or(object);
+    if [
+        "libc.so",
+        "libc-",
+        "ld-linux",
+        "libpthread",
+        "libstdc++",
+        "libgcc_s",
+    ]
+    .iter()
+    .any(|lib| file.starts_with(lib))
+    {
+        return true;
     }
-    None
+    let symbols = symbols.get_or_insert_with(|| Symbols::read(object).unwrap_or_default());
+    symbols
+        .at_offset(offset)
+        .is_some_and(|name| is_runtime(name, symbols.is_go(), libc))
 }
 
-/// The executable, file-backed mappings of process `pid`.
-fn executable_mappings(pid: i32) -> Vec<Mapping> {
+/// The executable, file-backed mappings of process `pid`, by address, their objects interned
+/// in `objects`.
+fn executable_mappings(pid: i32, objects: &mut Vec<(String, Option<Symbols>)>) -> Vec<Mapping> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
-    text.lines()
+    let mut maps: Vec<Mapping> = text
+        .lines()
         .filter_map(|line| {
             let mut f = line.split_whitespace();
             let (range, perms, offset) = (f.next()?, f.next()?, f.next()?);
@@ -165,28 +283,36 @@ fn executable_mappings(pid: i32) -> Vec<Mapping> {
                 return None;
             }
             let (start, end) = range.split_once('-')?;
+            let object = match objects.iter().position(|(p, _)| p == path) {
+                Some(i) => i,
+                None => {
+                    objects.push((path.to_string(), None));
+                    objects.len() - 1
+                }
+            };
             Some(Mapping {
                 start: u64::from_str_radix(start, 16).ok()?,
                 end: u64::from_str_radix(end, 16).ok()?,
                 offset: u64::from_str_radix(offset, 16).ok()?,
-                path: path.to_string(),
+                object: u32::try_from(object).ok()?,
             })
         })
-        .collect()
+        .collect();
+    maps.sort_by_key(|m| m.start);
+    maps
 }
 
-/// Up to `SCAN` bytes of the stack from `sp`; less near the stack's top (the read stops at the
-/// end of its mapping).
-fn read_stack(pid: i32, sp: u64) -> Option<Vec<u8>> {
-    let mut len = SCAN;
+/// Fills `buf` (a multiple of 64 bytes) with the stack from `sp`, or a part of it near the
+/// stack's top (the read stops at the end of its mapping): how many bytes were read.
+fn read_stack(pid: i32, sp: u64, buf: &mut [u8]) -> usize {
+    let mut len = buf.len();
     while len >= 64 {
-        let mut buf = vec![0u8; len];
-        if super::sys::read_target(pid, sp, &mut buf) {
-            return Some(buf);
+        if super::sys::read_target(pid, sp, &mut buf[..len]) {
+            return len;
         }
         len /= 4;
     }
-    None
+    0
 }
 
 /// Whether the instruction before `addr` is a call: what makes a stack word a return address
@@ -262,6 +388,57 @@ fn libc_names() -> HashSet<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The census keeps a thread's /proc/…/syscall open and reads it again at offset 0: each
+    /// read must show the call the thread is in now, not the first one it was read in.
+    #[test]
+    fn a_kept_syscall_file_shows_the_call_the_thread_is_in_now() {
+        let mut fds = [0; 4];
+        // SAFETY: two pipes into our own array of four ints.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: as above, its second half.
+        assert_eq!(unsafe { libc::pipe(fds[2..].as_mut_ptr()) }, 0);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let child = std::thread::spawn(move || {
+            // SAFETY: gettid has no arguments.
+            tx.send(unsafe { libc::gettid() }).unwrap();
+            let mut byte = 0u8;
+            // SAFETY: one byte into `byte`, from our own pipe.
+            unsafe { libc::read(fds[0], (&raw mut byte).cast(), 1) };
+            let mut p = libc::pollfd {
+                fd: fds[2],
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one pollfd of our own, no timeout, no mask.
+            unsafe { libc::ppoll(&mut p, 1, std::ptr::null(), std::ptr::null()) };
+        });
+        let tid = rx.recv().unwrap();
+        let pid = std::process::id() as i32;
+        let mut census = Census::new(1);
+        let in_call = |census: &mut Census, nr: i64| {
+            for _ in 0..1000 {
+                let file = census.syscall_file(pid, tid).unwrap();
+                let mut text = [0u8; 256];
+                let n = file.read_at(&mut text, 0).unwrap();
+                let first = text[..n].split(|c| *c == b' ').next().unwrap();
+                if first == nr.to_string().as_bytes() {
+                    return census.registers(pid, tid).unwrap();
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            panic!("thread {tid} never seen in system call {nr}");
+        };
+        let (_, reading) = in_call(&mut census, libc::SYS_read);
+        // SAFETY: one byte from a static, into our own pipe.
+        assert_eq!(unsafe { libc::write(fds[1], b"x".as_ptr().cast(), 1) }, 1);
+        let (_, polling) = in_call(&mut census, libc::SYS_ppoll);
+        assert_ne!(reading, polling, "the pc of ppoll is not that of read");
+        assert_eq!(census.threads.len(), 1, "one file, kept open");
+        // SAFETY: as above, ending the poll.
+        assert_eq!(unsafe { libc::write(fds[3], b"x".as_ptr().cast(), 1) }, 1);
+        child.join().unwrap();
+    }
 
     #[cfg(target_arch = "x86_64")]
     #[test]

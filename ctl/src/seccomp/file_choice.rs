@@ -31,8 +31,9 @@ pub fn decide_simple(s: &mut Supervisor, tgid: i32, tid: i32, op: Op, fd: i32) -
     };
     let view: &FdView = view;
     if let Some(census) = &mut s.census {
-        let on = OnCall::new(op, fd, tid, Some(view), Some(0));
-        census.reached(&mut s.log, tgid, &at, &on);
+        census.reached(&mut s.log, (tgid, tid), (op, &at), || {
+            OnCall::new(op, fd, tid, Some(view), Some(0))
+        });
     }
     let call = shape(op, view, 0);
     decide_on_fd(

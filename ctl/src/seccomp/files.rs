@@ -157,8 +157,9 @@ fn data(
         requested,
     };
     if let Some(census) = &mut s.census {
-        let on = OnCall::new(op, fd, tid, Some(&*view), Some(requested as u64));
-        census.reached(&mut s.log, tgid, &at, &on);
+        census.reached(&mut s.log, (tgid, tid), (op, &at), || {
+            OnCall::new(op, fd, tid, Some(&*view), Some(requested as u64))
+        });
     }
     let call = shape(op, view, requested);
     let runs = expected(view, op, &args, requested as u64);

@@ -152,7 +152,7 @@ pub fn named(
     on.kind = Some(FdKind::File.name().to_string());
     on.path = Some(String::from_utf8_lossy(&path).into_owned());
     if let Some(census) = &mut s.census {
-        census.reached(&mut s.log, tgid, &at, &on);
+        census.reached(&mut s.log, (tgid, tid), (on.op, &at), || &on);
     }
     let d = decide::decide(
         &mut s.target,

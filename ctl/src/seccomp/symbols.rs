@@ -3,7 +3,8 @@
 //! in the program's own code. A minimal reader of 64-bit little-endian ELF: the section headers,
 //! the program headers (to map a file offset to an address) and the symbol tables.
 
-/// One object's functions, sorted by address.
+/// One object's functions, sorted by address (none for a file that is not an ELF object).
+#[derive(Default)]
 pub struct Symbols {
     funcs: Vec<(u64, u64, String)>,
     /// The PT_LOAD segments: (file offset, address, size in the file).
