@@ -26,6 +26,7 @@ use chaos_engine::op::Op;
 use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::os::unix::fs::FileExt;
 
 /// How much of the stack above the held call is scanned: glibc's stdio and Go's os and poll
@@ -74,7 +75,28 @@ struct Proc {
     /// Per stack word seen in an executable mapping, what it is: not a return address, or
     /// the frame it returns to. Code does not change under a mapping, so a verdict holds until
     /// the mappings are read again.
-    frames: HashMap<u64, Option<Frame>>,
+    frames: HashMap<u64, Option<Frame>, BuildHasherDefault<AddrHash>>,
+}
+
+/// A hash of a code address for `Proc::frames`: one multiply. A Go stack has dozens of words
+/// in the program's text to look up per call, and SipHash made that most of the scan's cost;
+/// the addresses are the target's, not chosen to collide by whoever reads the log.
+#[derive(Default)]
+struct AddrHash(u64);
+
+impl Hasher for AddrHash {
+    fn finish(&self) -> u64 {
+        // The table takes its bucket from the low bits: a product's best are its high ones.
+        self.0 ^ self.0 >> 32
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, addr: u64) {
+        self.0 = (addr ^ addr >> 29).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -146,17 +168,18 @@ impl Census {
                 Proc {
                     key,
                     maps,
-                    frames: HashMap::new(),
+                    frames: HashMap::default(),
                 },
             );
         }
+        let proc = self.procs.get_mut(&pid)?;
         let mut first = None;
         let mut from = 0;
         for end in [NEAR, SCAN] {
             let len = from + read_stack(pid, sp + from as u64, &mut self.stack[from..end]);
             for at in (from..len).step_by(8) {
                 let word = u64::from_le_bytes(self.stack[at..at + 8].try_into().ok()?);
-                let Some(frame) = self.frame(pid, word) else {
+                let Some(frame) = proc.frame(pid, word, &mut self.objects, &self.libc) else {
                     continue;
                 };
                 if !frame.runtime {
@@ -170,30 +193,6 @@ impl Census {
             from = end;
         }
         first
-    }
-
-    /// What the word `addr` on a stack of process `pid` is: a return address, and to where.
-    fn frame(&mut self, pid: i32, addr: u64) -> Option<Frame> {
-        let proc = self.procs.get_mut(&pid)?;
-        let i = proc
-            .maps
-            .partition_point(|m| m.start <= addr)
-            .checked_sub(1)?;
-        let m = &proc.maps[i];
-        if addr >= m.end {
-            return None;
-        }
-        if let Some(verdict) = proc.frames.get(&addr) {
-            return *verdict;
-        }
-        let (object, offset) = (m.object, addr - m.start + m.offset);
-        let verdict = follows_a_call(pid, addr).then(|| Frame {
-            object,
-            offset,
-            runtime: in_runtime(&mut self.objects[object as usize], offset, &self.libc),
-        });
-        proc.frames.insert(addr, verdict);
-        verdict
     }
 
     /// `sp` and `pc` of thread `tid`, held in its system call, from /proc/PID/task/TID/syscall
@@ -240,6 +239,37 @@ impl Census {
             self.threads.insert(tid, (pid, file));
         }
         self.threads.get(&tid).map(|(_, f)| f)
+    }
+}
+
+impl Proc {
+    /// What the word `addr` on a stack of process `pid` is: a return address, and to where.
+    fn frame(
+        &mut self,
+        pid: i32,
+        addr: u64,
+        objects: &mut [(String, Option<Symbols>)],
+        libc: &HashSet<String>,
+    ) -> Option<Frame> {
+        let i = self
+            .maps
+            .partition_point(|m| m.start <= addr)
+            .checked_sub(1)?;
+        let m = &self.maps[i];
+        if addr >= m.end {
+            return None;
+        }
+        if let Some(verdict) = self.frames.get(&addr) {
+            return *verdict;
+        }
+        let (object, offset) = (m.object, addr - m.start + m.offset);
+        let verdict = follows_a_call(pid, addr).then(|| Frame {
+            object,
+            offset,
+            runtime: in_runtime(&mut objects[object as usize], offset, libc),
+        });
+        self.frames.insert(addr, verdict);
+        verdict
     }
 }
 
