@@ -81,13 +81,18 @@ bench_mode() {
   echo
 }
 
-configs=(native empty nomatch other-op same-class match-p0 page-nomatch page-off census)
-command -v fiu-run >/dev/null && configs+=(fiu-run)
-bench_mode plain "${configs[@]}"
-bench_mode poll native empty nomatch
-bench_mode epoll native empty nomatch
-bench_mode file native empty nomatch
-ITER=$((ITER / 10)) bench_mode churn native empty
+# ONLY=seccomp: the seccomp backend's tables alone (the shim's, callgrind's and redis's left out).
+SHIM_TABLES=yes
+[ "${ONLY:-}" = seccomp ] && SHIM_TABLES=
+if [ -n "$SHIM_TABLES" ]; then
+  configs=(native empty nomatch other-op same-class match-p0 page-nomatch page-off census)
+  command -v fiu-run >/dev/null && configs+=(fiu-run)
+  bench_mode plain "${configs[@]}"
+  bench_mode poll native empty nomatch
+  bench_mode epoll native empty nomatch
+  bench_mode file native empty nomatch
+  ITER=$((ITER / 10)) bench_mode churn native empty
+fi
 
 # The seccomp backend, for what the shim cannot reach: the same loop built static (no libc calls
 # for a preload library to hook) and its Go counterpart. Every call the filter hands over is a
@@ -107,20 +112,24 @@ fi
 # of the loop's calls and injects nothing, as chaos-ctl with a rule that does not fire.
 STRACE_INJECT=(strace -f -qq --seccomp-bpf -o /dev/null -e trace=sendto,recvfrom,read,write,connect
   -e inject=connect:error=ECONNREFUSED)
+# MODE (plain: send+recv; file: pwrite+pread) is the loop's; explore's census is what its
+# discovery run has on (CHAOS_CENSUS=1, no rules): every call handed over and its site found.
 seccomp_cost() {
-  local title=$1 prog=$2; shift 2
+  local title=$1 prog=$2 mode=$3; shift 3
   local configs=("$@")
   declare -A RUNS=()
   for ((r = 0; r < ROUNDS; r++)); do
     for c in "${configs[@]}"; do
       case $c in
-        native) v=$("$prog" "$SITER" plain) ;;
-        preload) v=$(LD_PRELOAD=$SHIM CHAOS_PROFILE=none "$OUT/pingpong" "$SITER" plain) ;;
-        none) v=$("$CTL" run -q --backend seccomp -P none --log "$OUT/s.jsonl" -- "$prog" "$SITER" plain) ;;
-        connect) v=$("$CTL" run -q --backend seccomp --policy bench/other-op.toml --log "$OUT/s.jsonl" -- "$prog" "$SITER" plain) ;;
-        nomatch) v=$("$CTL" run -q --backend seccomp --policy bench/nomatch.toml --log "$OUT/s.jsonl" -- "$prog" "$SITER" plain) ;;
-        match-p0) v=$("$CTL" run -q --backend seccomp --policy bench/match-p0.toml --log "$OUT/s.jsonl" -- "$prog" "$SITER" plain) ;;
-        strace) v=$("${STRACE_INJECT[@]}" "$prog" "$SITER" plain) ;;
+        native) v=$("$prog" "$SITER" "$mode") ;;
+        preload) v=$(LD_PRELOAD=$SHIM CHAOS_PROFILE=none "$OUT/pingpong" "$SITER" "$mode") ;;
+        none) v=$("$CTL" run -q --backend seccomp -P none --log "$OUT/s.jsonl" -- "$prog" "$SITER" "$mode") ;;
+        connect) v=$("$CTL" run -q --backend seccomp --policy bench/other-op.toml --log "$OUT/s.jsonl" -- "$prog" "$SITER" "$mode") ;;
+        nomatch) v=$("$CTL" run -q --backend seccomp --policy bench/nomatch.toml --log "$OUT/s.jsonl" -- "$prog" "$SITER" "$mode") ;;
+        match-p0) v=$("$CTL" run -q --backend seccomp --policy bench/match-p0.toml --log "$OUT/s.jsonl" -- "$prog" "$SITER" "$mode") ;;
+        file-p0) v=$("$CTL" run -q --backend seccomp --policy bench/file-p0.toml --log "$OUT/s.jsonl" -- "$prog" "$SITER" "$mode") ;;
+        census) v=$(CHAOS_CENSUS=1 "$CTL" run -q --backend seccomp -P none --log "$OUT/s.jsonl" -- "$prog" "$SITER" "$mode") ;;
+        strace) v=$("${STRACE_INJECT[@]}" "$prog" "$SITER" "$mode") ;;
       esac
       RUNS[$c]+="$v "
     done
@@ -138,21 +147,80 @@ seccomp_cost() {
       connect) label="seccomp: rule on connect only";;
       nomatch) label="seccomp: data rules, not this fd";;
       match-p0) label="seccomp: data rule on fd, p=0";;
+      file-p0) label="seccomp: file rule, p=0";;
+      census) label="seccomp: explore's census";;
       strace) label="strace -f --seccomp-bpf --inject";;
     esac
     row "$label" "${RUNS[$c]}" "$base"
   done
   echo
 }
-if "$CTL" run -q --backend seccomp -P none --log "$OUT/s.jsonl" -- true 2>/dev/null; then
-  seccomp_cost "send + recv on a unix socketpair, static C (gcc -static)" "$OUT/pingpong-static" \
-    native preload none connect nomatch match-p0 strace
+# `chaos-ctl explore`'s discovery run (the census on, no rules: CHAOS_CENSUS=1 is what explore
+# sets for it) against a plain run under the same backend with no rules, whole programs' wall
+# time, start-up included: the two ping-pongs (the worst case: nothing but system calls), the
+# explore tests' fixtures, and a Go HTTP client making 100 GETs of a local server (python3's).
+wall_us() {
+  local s
+  s=$(date +%s%N)
+  "$@" >/dev/null 2>&1 || true
+  echo $((($(date +%s%N) - s) / 1000))
+}
+discovery_row() {
+  local title=$1; shift
+  declare -A RUNS=()
+  for ((r = 0; r < ROUNDS; r++)); do
+    RUNS[native]+="$(wall_us "$@") "
+    RUNS[run]+="$(wall_us "$CTL" run -q --backend seccomp -P none --log "$OUT/d.jsonl" -- "$@") "
+    RUNS[census]+="$(wall_us env CHAOS_CENSUS=1 "$CTL" run -q --backend seccomp -P none --log "$OUT/d.jsonl" -- "$@") "
+  done
+  local n p c
+  n=$(echo "${RUNS[native]}" | fastest); p=$(echo "${RUNS[run]}" | fastest); c=$(echo "${RUNS[census]}" | fastest)
+  printf '%-44s %10.1f %10.1f %10.1f %9.2fx\n' "$title" "$(echo "$n / 1000" | bc -l)" \
+    "$(echo "$p / 1000" | bc -l)" "$(echo "$c / 1000" | bc -l)" "$(echo "$c / $p" | bc -l)"
+}
+discovery_table() {
+  echo "explore's discovery run under seccomp, wall time in ms, best of $ROUNDS"
+  printf '%-44s %10s %10s %10s %10s\n' "program" "native" "run" "discovery" "disc/run"
+  discovery_row "send+recv ping-pong, static C, $SITER rounds" "$OUT/pingpong-static" "$SITER" plain
+  [ -n "$GO_PINGPONG" ] && discovery_row "Write+Read ping-pong, Go, $SITER rounds" "$GO_PINGPONG" "$SITER" plain
+  local cfg=$OUT/explore-cfg
+  mkdir -p "$cfg"
+  echo "level = 3" >"$cfg/optional.cfg"
+  echo "name = x" >"$cfg/required.cfg"
+  cc -O2 -static -o "$OUT/explore-bugs-static" tests/fixtures/explore_bugs.c
+  discovery_row "explore_bugs.c fixture, static C" "$OUT/explore-bugs-static" "$cfg"
   if [ -n "$GO_PINGPONG" ]; then
-    seccomp_cost "Write + Read on a unix socketpair, Go (net.FileConn, netpoller)" "$GO_PINGPONG" \
-      native none connect nomatch match-p0 strace
+    GOCACHE=$PWD/target/go-fixtures/cache GO111MODULE=off CGO_ENABLED=0 \
+      go build -o "$OUT/explore-bugs-go" tests/fixtures/go/explore_bugs.go
+    discovery_row "explore_bugs.go fixture, Go" "$OUT/explore-bugs-go" "$cfg"
+    GOCACHE=$PWD/target/go-fixtures/cache GO111MODULE=off CGO_ENABLED=0 \
+      go build -o "$OUT/httpget" bench/httpget.go
+    if command -v python3 >/dev/null; then
+      local port=$((20000 + RANDOM % 20000))
+      mkdir -p "$OUT/www" && head -c 4096 /dev/urandom >"$OUT/www/blob"
+      (cd "$OUT/www" && exec timeout 600 python3 -m http.server "$port" --bind 127.0.0.1) >/dev/null 2>&1 &
+      local server=$!
+      for _ in $(seq 50); do "$OUT/httpget" "http://127.0.0.1:$port/blob" 1 2>/dev/null && break; sleep 0.1; done
+      discovery_row "Go net/http client, 100 GETs of a local server" "$OUT/httpget" "http://127.0.0.1:$port/blob" 100
+      kill "$server"; wait "$server" 2>/dev/null || true
+    fi
+  fi
+  echo
+}
+if "$CTL" run -q --backend seccomp -P none --log "$OUT/s.jsonl" -- true 2>/dev/null; then
+  seccomp_cost "send + recv on a unix socketpair, static C (gcc -static)" "$OUT/pingpong-static" plain \
+    native preload none connect nomatch match-p0 census strace
+  # The file loop: with no file rule its calls are not handed over at all; a file rule for
+  # another path (nomatch.toml) or this one (file-p0.toml) has every pwrite and pread handed over.
+  seccomp_cost "pwrite + pread on a regular file, static C (gcc -static)" "$OUT/pingpong-static" file \
+    native preload none nomatch file-p0 census
+  if [ -n "$GO_PINGPONG" ]; then
+    seccomp_cost "Write + Read on a unix socketpair, Go (net.FileConn, netpoller)" "$GO_PINGPONG" plain \
+      native none connect nomatch match-p0 census strace
   else
     echo "(no go on PATH: the Go table is left out)"; echo
   fi
+  discovery_table
 else
   echo "(the seccomp backend cannot run here: its tables are left out)"; echo
 fi
@@ -160,7 +228,7 @@ fi
 # Wall-clock numbers on a shared VM move by tens of ns between runs; instruction counts do not.
 # callgrind counts user-space instructions; running N and 2N rounds and taking the difference
 # leaves out everything done once (the shim's constructor, the program's start-up).
-if command -v valgrind >/dev/null; then
+if [ -n "$SHIM_TABLES" ] && command -v valgrind >/dev/null; then
   N=100000
   echo "extra user-space instructions per intercepted call (callgrind, slope between $N and $((2 * N)) rounds)"
   printf '%-8s %12s %12s %12s %12s %12s %12s %14s %14s\n' "loop" "no rules" "not matching" "fd, connect" \
@@ -188,7 +256,7 @@ if command -v valgrind >/dev/null; then
   echo
 fi
 
-if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; then
+if [ -n "$SHIM_TABLES" ] && command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; then
   echo "redis-benchmark (SET/GET, 50 clients, 200000 requests) against redis-server"
   port=$((20000 + RANDOM % 20000))
   bench_redis() {
@@ -205,7 +273,7 @@ if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; 
   printf '%-30s %12.0f req/s  (%.1f%% of native)\n' "shim, no rules" "$shim" "$(echo "100 * $shim / $native" | bc -l)"
 fi
 
-if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null && command -v curl >/dev/null; then
+if [ -n "$SHIM_TABLES" ] && command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null && command -v curl >/dev/null; then
   echo
   echo "redis-benchmark (SET/GET, 50 clients, 200000 requests) through a Toxiproxy proxy, no toxics"
   port=$((20000 + RANDOM % 20000)); api=$((port + 1))
