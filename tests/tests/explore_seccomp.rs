@@ -145,3 +145,40 @@ fn a_go_programs_planted_bug_is_found_under_seccomp() {
         );
     }
 }
+
+/// A static program that execs another at the same addresses: the census names the second
+/// one's open by the second program's file, not by the mappings it read for the first (it reads
+/// a process's mappings again when the process is a new one: an exec gives it a new key).
+#[test]
+fn an_exec_at_the_same_addresses_names_the_new_programs_sites() {
+    let dir = TempDir::new("census-exec");
+    let file = dir.write("a.txt", "a\n");
+    let (first_dir, second_dir) = (dir.join("first"), dir.join("second"));
+    std::fs::create_dir_all(&first_dir).unwrap();
+    std::fs::create_dir_all(&second_dir).unwrap();
+    let first = compile_c("census_exec", &first_dir, &["-static"]);
+    let second = compile_c("census_exec", &second_dir, &["-static"]);
+    let log = dir.join("census.jsonl");
+    let mut cmd = Command::new(&bins().ctl);
+    cmd.env("CHAOS_SHIM", &bins().shim)
+        .env("CHAOS_CENSUS", "1")
+        .args(["run", "-q", "--backend", "seccomp", "--log"])
+        .arg(&log)
+        .arg("--")
+        .args([&first, &file, &second]);
+    let done = run(&mut cmd, 60);
+    assert_eq!(done.code(), Some(0), "{}", done.describe());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let opens: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["ev"] == "point" && e["op"].as_str().is_some_and(|o| o.starts_with("open")))
+        .collect();
+    for exe in [&first, &second] {
+        assert!(
+            opens.iter().any(|e| e["object"] == exe.to_str().unwrap()),
+            "an open named in {}: {opens:?}",
+            exe.display()
+        );
+    }
+}

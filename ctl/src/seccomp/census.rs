@@ -39,13 +39,17 @@ const NEAR: usize = 1024;
 /// ended are only found out when read, so the lot is dropped (and reopened as needed) at this
 /// many, well under a default limit of 1,024 open files.
 const THREADS: usize = 256;
+/// How many stack words' verdicts a process keeps: a bound on memory for a program with a huge
+/// text; past it they are worked out again.
+const FRAMES: usize = 1 << 20;
 
 pub struct Census {
     /// How many times each point was reached in this run.
     reached: HashMap<Reach, u32>,
     /// Which reach of a point is logged (1: the first).
     nth: u32,
-    /// The objects met, by the index the other tables use; each with its symbols, if any.
+    /// The objects met, by the index the other tables use; each with its symbols once they are
+    /// needed (none for a file that is not an ELF object).
     objects: Vec<(String, Option<Symbols>)>,
     procs: HashMap<i32, Proc>,
     /// Per thread, its /proc/PID/task/TID/syscall, kept open and read again at offset 0: the
@@ -268,6 +272,9 @@ impl Proc {
             offset,
             runtime: in_runtime(&mut objects[object as usize], offset, libc),
         });
+        if self.frames.len() >= FRAMES {
+            self.frames.clear();
+        }
         self.frames.insert(addr, verdict);
         verdict
     }
