@@ -47,6 +47,7 @@ mod supervisor;
 mod symbols;
 mod sys;
 mod target;
+mod toxic;
 mod writeback;
 
 pub use filter::available;
@@ -108,7 +109,27 @@ pub fn serves(op: Op) -> bool {
 /// Whether this backend can carry `fault` out from outside the process. A rule or injection
 /// whose fault it cannot is never drawn (under `--force`): a line for it would be a lie.
 pub fn carries_out(fault: &Fault) -> bool {
-    !matches!(fault, Fault::Toxic(_) | Fault::Reorder(_))
+    not_carried(fault).is_none()
+}
+
+/// Why this backend cannot carry `fault` out, if it cannot.
+fn not_carried(fault: &Fault) -> Option<&'static str> {
+    match fault {
+        Fault::Toxic(x) if x.blackhole => Some(
+            "a blackhole hides readiness for as long as the rule is on, which needs EAGAIN \
+             with the program's epoll edges re-armed: the seccomp backend cannot re-arm them \
+             from outside",
+        ),
+        Fault::Toxic(x) if x.slow_close_ns.is_some() => Some(
+            "slow_close hides a FIN that is already queued, which needs EAGAIN with the \
+             program's epoll edges re-armed: the seccomp backend cannot re-arm them from outside",
+        ),
+        Fault::Reorder(_) => Some(
+            "reorder needs the shim's per-socket queue of held datagrams; the seccomp backend \
+             does not carry it out",
+        ),
+        _ => None,
+    }
 }
 
 /// What in `policy` this backend would not carry out, one line each: a rule none of whose ops
@@ -131,10 +152,9 @@ pub fn unsupported(policy: &Policy) -> Vec<String> {
                 FILE_OPS.map(Op::name).join(", ")
             ));
         }
-        if !carries_out(&rule.fault) {
+        if let Some(why) = not_carried(&rule.fault) {
             out.push(format!(
-                "rule `{}`: {} needs the shim's per-connection state; the seccomp backend does \
-                 not carry it out, and under --force the rule injects nothing",
+                "rule `{}`: {}: {why}, and under --force the rule injects nothing",
                 rule.name,
                 rule.fault.kind_name()
             ));
