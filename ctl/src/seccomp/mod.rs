@@ -125,8 +125,8 @@ fn not_carried(fault: &Fault) -> Option<&'static str> {
              program's epoll edges re-armed: the seccomp backend cannot re-arm them from outside",
         ),
         Fault::Reorder(_) => Some(
-            "reorder needs the shim's per-socket queue of held datagrams; the seccomp backend \
-             does not carry it out",
+            "a held datagram is sent when its socket closes, and this backend does not see \
+             close (see docs/seccomp-backend.md, \"Signals\"): it would be lost, not reordered",
         ),
         _ => None,
     }

@@ -58,6 +58,9 @@ struct State {
     /// `reset_after`: a timer is waiting to send the RST; it was sent.
     reset_armed: bool,
     reset_sent: bool,
+    /// Blocking reads held until the reset: the first to wake sends it, as under the shim
+    /// (the timer leaves it to them).
+    reset_waiters: u32,
     /// Bytes our own transfers moved on a socket without TCP's counters (a unix stream).
     moved: [u64; 2],
 }
@@ -77,6 +80,7 @@ impl Default for Shared {
             reads_ended: false,
             reset_armed: false,
             reset_sent: false,
+            reset_waiters: 0,
             moved: [0; 2],
         })))
     }
@@ -163,6 +167,7 @@ pub fn carry(
         fault: None,
         limit: None,
         waited: false,
+        awaits_reset: false,
         released: false,
         paced: false,
         cut: false,
@@ -212,6 +217,8 @@ struct Job {
     limit: Option<u64>,
     /// It waited for data as a blocking call does (what it then found needs no second wait).
     waited: bool,
+    /// It is counted among the reads waiting for the reset.
+    awaits_reset: bool,
     /// A write's latency was served.
     released: bool,
     /// A blocking write's wait for the rate was served.
@@ -242,7 +249,14 @@ impl Job {
     }
 
     /// Holds the call (on a thread of its own) until a step answers it.
-    fn hold(mut self, mut next: Next) {
+    fn hold(mut self, next: Next) {
+        self.hold_until_answered(next);
+        if self.awaits_reset {
+            self.state.lock().reset_waiters -= 1;
+        }
+    }
+
+    fn hold_until_answered(&mut self, mut next: Next) {
         loop {
             match next {
                 Next::Done(answer) => {
@@ -336,6 +350,9 @@ impl Job {
     fn step(&mut self) -> Next {
         let state = self.state.clone();
         let mut st = state.lock();
+        if std::mem::take(&mut self.awaits_reset) {
+            st.reset_waiters -= 1;
+        }
         let t = now();
         let d = self.dir as usize;
         let x = self.x;
@@ -361,6 +378,8 @@ impl Job {
                 && sys::ioctl_int(self.raw(), libc::FIONREAD) <= 0
             {
                 // A blocking read that would wait past the reset: the reset ends the wait.
+                st.reset_waiters += 1;
+                self.awaits_reset = true;
                 return Next::Ready(libc::POLLIN, at - t);
             }
         }
@@ -664,7 +683,7 @@ fn arm_reset(
                 std::thread::sleep(std::time::Duration::from_nanos(at - t));
             }
             let mut st = state.lock();
-            if st.reset_sent {
+            if st.reset_sent || st.reset_waiters > 0 {
                 return;
             }
             let Ok(ours) = sys::pidfd_getfd(&pidfd, fd) else {
