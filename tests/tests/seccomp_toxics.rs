@@ -5,7 +5,6 @@
 //! decides them; and the toxics it cannot carry out, refused with the reason.
 
 use chaos_tests::*;
-use std::process::Command;
 
 /// A policy of one rule `name` on TCP `on` with `fault`.
 fn policy(name: &str, on: &str, fault: &str) -> String {

@@ -312,8 +312,8 @@ fn grid_read(
     let fd = n.data.args[0] as i32;
     let proc = s.procs.get_mut(&tgid)?;
     let view = proc.fds.get(&fd)?;
-    // Toxics and reorders, the faults that stay per call on a stream read, are not carried out
-    // by this backend: the grid's rules are all there is to decide.
+    // Toxics, the faults that stay per call on a stream read, were decided at its start
+    // (`data`): the grid's rules are all there is to decide here.
     let rules = grid::grid_rules(&s.target, rules & s.target.enabled());
     let mut read = grid::Read {
         target: &s.target,
