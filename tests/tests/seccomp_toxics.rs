@@ -195,6 +195,8 @@ fn a_static_client_gets_the_bytes_and_keys_of_its_dynamic_build_through_each_tox
     let _sink = toxic_peer("sink", sink);
     let echo = free_port();
     let _echo = toxic_peer("echo", echo);
+    let hi = free_port();
+    let _hi = toxic_peer("hi", hi);
     let read = |port: u16| vec!["read".to_string(), port.to_string(), "4096".into()];
     let write = |port: u16| {
         ["write", &port.to_string(), "1048576", "16384"]
@@ -203,7 +205,7 @@ fn a_static_client_gets_the_bytes_and_keys_of_its_dynamic_build_through_each_tox
     };
     // Whole-stream bounds, as the shim's tests: latency once; 1 MiB at 512 KiB/s within 15 %.
     type Check = fn(&str);
-    let cases: [(&str, &str, Vec<String>, Check); 8] = [
+    let cases: [(&str, &str, Vec<String>, Check); 9] = [
         ("reads", "latency = \"300ms\"", read(blob), |out| {
             assert!(out.starts_with("eof after 1048576 "), "{out}");
             assert!((0.29..=0.40).contains(&secs(out, "first")), "{out}");
@@ -234,6 +236,12 @@ fn a_static_client_gets_the_bytes_and_keys_of_its_dynamic_build_through_each_tox
         ),
         ("writes", "limit_data = \"64KB\"", write(sink), |out| {
             assert!(out.starts_with("EPIPE after 65536 "), "{out}");
+        }),
+        // The server sends "hi" and closes at once: its FIN is seen 600 ms late, the data not.
+        ("reads", "slow_close = \"600ms\"", read(hi), |out| {
+            assert!(out.starts_with("eof after 2 "), "{out}");
+            assert!((0.55..1.5).contains(&secs(out, "in")), "{out}");
+            assert!(secs(out, "first") < 0.3, "{out}");
         }),
         // The echo server sends nothing: the blocking read waits, and the reset ends the wait.
         ("reads", "reset_after = \"400ms\"", read(echo), |out| {
@@ -276,10 +284,6 @@ fn toxics_the_seccomp_backend_cannot_carry_out_are_refused_with_the_reason() {
         (
             policy("hole", "reads", "blackhole = true"),
             "rule `hole`: toxic: a blackhole hides readiness",
-        ),
-        (
-            policy("late-fin", "reads", "slow_close = \"1s\""),
-            "rule `late-fin`: toxic: slow_close hides a FIN",
         ),
         (
             "[[rules]]\nname = \"shuffle\"\non = \"sendto\"\nfd = \"udp\"\nfault = { reorder = 1 }\n"

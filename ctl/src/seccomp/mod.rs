@@ -121,10 +121,6 @@ fn not_carried(fault: &Fault) -> Option<&'static str> {
              with the program's epoll edges re-armed: the seccomp backend cannot re-arm them \
              from outside",
         ),
-        Fault::Toxic(x) if x.slow_close_ns.is_some() => Some(
-            "slow_close hides a FIN that is already queued, which needs EAGAIN with the \
-             program's epoll edges re-armed: the seccomp backend cannot re-arm them from outside",
-        ),
         Fault::Reorder(_) => Some(
             "a held datagram is sent when its socket closes, and this backend does not see \
              close (see docs/seccomp-backend.md, \"Signals\"): it would be lost, not reordered",

@@ -8,6 +8,8 @@
 //! - `latency`: a read's chunk becomes readable that long after it was first seen queued (the
 //!   read is held, then made by us, so that we know whether it drained the chunk); a write that
 //!   starts a burst is held that long, then runs;
+//! - `slow_close` (reads): the peer's FIN, once nothing is queued before it, is readable that
+//!   much after it was first seen: the read that would see the end is held until then;
 //! - `bandwidth`: the engine's token bucket; a read or a non-blocking write moves what the
 //!   bucket holds, made by us on our copy (a short transfer), after a hold when it is empty; a
 //!   blocking write is held until the whole of it is within the rate, then runs.
@@ -15,8 +17,8 @@
 //! Where the shim answers "not ready yet" with EAGAIN and hides readiness, the call is held in
 //! the kernel instead (answered from a thread): an EAGAIN where there is data or room would lose
 //! an edge-triggered registration's edge for good (Go's netpoller), and we cannot re-arm it from
-//! outside. Such a hold is logged as a `stall` with `degraded`. `blackhole` and `slow_close`
-//! are not carried out (`super::carries_out`).
+//! outside. Such a hold is logged as a `stall` with `degraded`. `blackhole` is not carried out
+//! (`super::carries_out`).
 
 use super::args;
 use super::breaks::break_connection;
@@ -48,6 +50,9 @@ struct State {
     /// The bucket's tokens, and when they were counted (0: never, a full burst).
     tokens: [u64; 2],
     tokens_at: [u64; 2],
+    /// `slow_close`: when the peer's FIN, first seen with nothing before it, is readable (0: not
+    /// seen yet).
+    eof_at: u64,
     /// Reads under latency: 0 no chunk seen, CHUNK_OPEN readable, else when it becomes so.
     rx_chunk: u64,
     /// Writes under latency: when the last write was released.
@@ -75,6 +80,7 @@ impl Default for Shared {
             born: now(),
             tokens: [0; 2],
             tokens_at: [0; 2],
+            eof_at: 0,
             rx_chunk: 0,
             tx_last: 0,
             reads_ended: false,
@@ -400,8 +406,27 @@ impl Job {
                 Limit::Ended => return Next::Done(Answer::Continue),
             }
         }
-        // Whether we make the call: a toxic has to cut it or see what it moved.
-        let mut ours = end.is_some();
+        if let Some(delay) = x.slow_close_ns
+            && self.dir == Dir::Rx
+            && sys::ioctl_int(self.raw(), libc::FIONREAD) <= 0
+        {
+            // Data first: only the end of the stream, with nothing before it, is late.
+            if st.eof_at == 0 {
+                if sys::poll_one(self.raw(), libc::POLLRDHUP) & libc::POLLRDHUP != 0 {
+                    st.eof_at = t + delay;
+                } else if self.mode != Mode::Nonblocking && !self.waited {
+                    // Nothing yet: wait as the kernel would; a FIN that comes is late then.
+                    return Next::Ready(libc::POLLIN, u64::MAX);
+                }
+            }
+            if t < st.eof_at {
+                self.effect = Some("slow-close");
+                return Next::Sleep(st.eof_at - t);
+            }
+        }
+        // Whether we make the call: a toxic has to cut it or see what it moved (the end of the
+        // stream a slow_close held is read by us too, for its line).
+        let mut ours = end.is_some() || (self.effect == Some("slow-close") && self.stream);
         if let Some(base) = x.latency_ns {
             let param = chaos_engine::chance::param_at(self.conn ^ pos);
             let lat = toxic::chunk_latency(base, x.jitter_ns, param);
