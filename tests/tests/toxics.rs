@@ -545,13 +545,13 @@ fn bad_toxics_are_refused_with_what_was_expected() {
 }
 
 #[test]
-fn a_toxic_the_seccomp_backend_refuses_logs_nothing_under_force() {
+fn a_fault_the_seccomp_backend_refuses_logs_nothing_under_force() {
     let dir = TempDir::new("toxic-seccomp-force");
     let exe = compile_c("loopback_pair", dir.path(), &["-static"]);
     // A rule the backend carries out beside the one it refuses: the run is under chaos, and
     // only the refused rule is silent.
-    let text = "[[rules]]\nname = \"slow\"\non = \"reads\"\nfd = \"tcp\"\n\
-                fault = { blackhole = true }\n\n\
+    let text = "[[rules]]\nname = \"shuffle\"\non = \"writes\"\nfd = \"udp\"\n\
+                fault = { reorder = 1 }\n\n\
                 [[rules]]\nname = \"short-reads\"\non = \"reads\"\nfd = \"tcp\"\n\
                 probability = 0.3\nfault = { short = \"1..90%\" }\n";
     let mut cmd = Command::new(&bins().ctl);
@@ -565,14 +565,14 @@ fn a_toxic_the_seccomp_backend_refuses_logs_nothing_under_force() {
     let r = run(&mut cmd, 60);
     assert_eq!(r.code(), Some(0), "{}", r.describe());
     assert!(
-        r.stderr.contains("rule `slow`: toxic")
+        r.stderr.contains("rule `shuffle`: reorder")
             && r.stderr.contains("under --force the rule injects nothing"),
         "the refusal is said: {}",
         r.stderr
     );
     let log = read_events(&dir.join("force.jsonl"));
     let faults = fault_events(&log);
-    let phantom: Vec<_> = faults.iter().filter(|f| f.rule == "slow").collect();
+    let phantom: Vec<_> = faults.iter().filter(|f| f.rule == "shuffle").collect();
     assert!(
         phantom.is_empty(),
         "no line for what did not happen: {phantom:?}"

@@ -116,11 +116,6 @@ pub fn carries_out(fault: &Fault) -> bool {
 /// Why this backend cannot carry `fault` out, if it cannot.
 fn not_carried(fault: &Fault) -> Option<&'static str> {
     match fault {
-        Fault::Toxic(x) if x.blackhole => Some(
-            "a blackhole hides readiness for as long as the rule is on, which needs EAGAIN \
-             with the program's epoll edges re-armed: the seccomp backend cannot re-arm them \
-             from outside",
-        ),
         Fault::Reorder(_) => Some(
             "a held datagram is sent when its socket closes, and this backend does not see \
              close (see docs/seccomp-backend.md, \"Signals\"): it would be lost, not reordered",

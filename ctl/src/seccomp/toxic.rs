@@ -12,13 +12,14 @@
 //!   much after it was first seen: the read that would see the end is held until then;
 //! - `bandwidth`: the engine's token bucket; a read or a non-blocking write moves what the
 //!   bucket holds, made by us on our copy (a short transfer), after a hold when it is empty; a
-//!   blocking write is held until the whole of it is within the rate, then runs.
+//!   blocking write is held until the whole of it is within the rate, then runs;
+//! - `blackhole`: calls are held while the rule is on, looking again every 50 ms; a timed one
+//!   (`then`) ends the connection at its time as `limit_data` does.
 //!
 //! Where the shim answers "not ready yet" with EAGAIN and hides readiness, the call is held in
 //! the kernel instead (answered from a thread): an EAGAIN where there is data or room would lose
 //! an edge-triggered registration's edge for good (Go's netpoller), and we cannot re-arm it from
-//! outside. Such a hold is logged as a `stall` with `degraded`. `blackhole` is not carried out
-//! (`super::carries_out`).
+//! outside. Such a hold is logged as a `stall` with `degraded`.
 
 use super::args;
 use super::breaks::break_connection;
@@ -50,6 +51,8 @@ struct State {
     /// The bucket's tokens, and when they were counted (0: never, a full burst).
     tokens: [u64; 2],
     tokens_at: [u64; 2],
+    /// When a blackhole began in each direction (0: none is on).
+    black_since: [u64; 2],
     /// `slow_close`: when the peer's FIN, first seen with nothing before it, is readable (0: not
     /// seen yet).
     eof_at: u64,
@@ -80,6 +83,7 @@ impl Default for Shared {
             born: now(),
             tokens: [0; 2],
             tokens_at: [0; 2],
+            black_since: [0; 2],
             eof_at: 0,
             rx_chunk: 0,
             tx_last: 0,
@@ -129,6 +133,10 @@ pub fn carry(
     let line = events::fault_line(&s.target, proc, &on, d, &Applied::default());
     let flags = args::msg_flags(op, &n.data.args);
     let state = view.tox.clone();
+    let rule_on: Box<dyn Fn() -> bool + Send> = match d.source {
+        super::decide::Source::Rule(i) => Box::new(s.target.rule_on(i, proc.budget.start)),
+        super::decide::Source::Injection(_) => Box::new(|| true),
+    };
     if let Some(after) = x.reset_after_ns {
         arm_reset(
             &state,
@@ -162,6 +170,7 @@ pub fn carry(
         x,
         conn: d.key.conn,
         state,
+        rule_on,
         log: s.log.clone(),
         line,
         deadline: match mode {
@@ -175,8 +184,9 @@ pub fn carry(
         waited: false,
         awaits_reset: false,
         released: false,
-        paced: false,
+        paced: 0,
         cut: false,
+        shut_send: false,
     };
     Some(job.start())
 }
@@ -211,6 +221,8 @@ struct Job {
     /// The connection's key, for a chunk's jitter draw.
     conn: u64,
     state: Shared,
+    /// Whether what decided the toxic is still on (a blackhole lasts that long).
+    rule_on: Box<dyn Fn() -> bool + Send>,
     log: Log,
     line: schema::Fault,
     /// A blocking call's SO_RCVTIMEO/SO_SNDTIMEO, as a time.
@@ -227,10 +239,12 @@ struct Job {
     awaits_reset: bool,
     /// A write's latency was served.
     released: bool,
-    /// A blocking write's wait for the rate was served.
-    paced: bool,
+    /// A blocking write's wait for the rate: when it was due to end (0: not decided yet).
+    paced: u64,
     /// The rate cut its length.
     cut: bool,
+    /// A write let run on a socket we shut: it fails with EPIPE.
+    shut_send: bool,
 }
 
 impl Job {
@@ -390,6 +404,11 @@ impl Job {
             }
         }
         let pos = self.position(&st);
+        if x.blackhole
+            && let Some(next) = self.blackhole(&mut st, t, pos)
+        {
+            return next;
+        }
         let mut len = self.requested;
         let mut end = None;
         if let Some(limit) = x.limit_data {
@@ -468,15 +487,22 @@ impl Job {
             if self.dir == Dir::Tx && self.mode != Mode::Nonblocking {
                 // A blocking write does not come back short: it waits until the whole of it
                 // is within the rate, then goes, and the bucket is spent for it.
-                if !self.paced {
-                    self.paced = true;
+                if self.paced == 0 {
                     let wait = toxic::wait_for_whole(rate, tokens, len);
+                    self.paced = t + wait;
                     if wait > 0 {
                         self.effect = Some("bandwidth");
                         return Next::Sleep(wait);
                     }
                 }
-                st.tokens[d] = tokens.saturating_sub(len as u64);
+                if t > self.paced {
+                    // The wait paid the bucket's debt when it was due; a wake-up later than
+                    // that is the link's time again, not this write's.
+                    st.tokens[d] = 0;
+                    st.tokens_at[d] = self.paced;
+                } else {
+                    st.tokens[d] = tokens.saturating_sub(len as u64);
+                }
             } else {
                 ours = true;
                 match toxic::pace(rate, tokens, len) {
@@ -494,12 +520,56 @@ impl Job {
             }
         }
         if !ours || self.peek {
-            if self.delay > 0 {
-                self.fault = Some("delay");
-            }
             return Next::Done(Answer::Continue);
         }
         self.made(&mut st, pos, len, end)
+    }
+
+    /// A blackhole: nothing gets through while it is on (the call is held, in slices, looking
+    /// again after each), and a timed one ends the connection at its time. None once it is off.
+    fn blackhole(&mut self, st: &mut State, t: u64, pos: u64) -> Option<Next> {
+        let d = self.dir as usize;
+        if !(self.rule_on)() {
+            st.black_since[d] = 0;
+            return None;
+        }
+        if st.black_since[d] == 0 {
+            st.black_since[d] = t;
+        }
+        let deadline = self
+            .x
+            .reset_after_blackhole_ns
+            .map(|after| st.black_since[d] + after);
+        if deadline.is_none_or(|dl| t < dl) {
+            self.effect = Some("blackhole");
+            return Some(Next::Sleep(
+                deadline.map_or(SLICE_NS, |dl| (dl - t).min(SLICE_NS)),
+            ));
+        }
+        st.black_since[d] = 0;
+        self.effect = Some("blackhole-ended");
+        if self.x.limit_resets {
+            break_connection(self.raw(), Break::Rst);
+            self.fault = Some("reset");
+            return Some(Next::Done(Answer::Fail(libc::ECONNRESET)));
+        }
+        break_connection(self.raw(), Break::ShutBoth);
+        self.fault = Some("close");
+        self.limit = (pos > 0).then_some(pos);
+        Some(Next::Done(match self.dir {
+            // What the blackhole swallowed never arrives: reads see EOF from here (a shut socket
+            // still hands out what was queued).
+            Dir::Rx => {
+                st.reads_ended = true;
+                Answer::Return(0)
+            }
+            // Our writes fail as on a shut socket: the kernel says so (EPIPE, and SIGPIPE
+            // unless the program asked not to get it).
+            Dir::Tx => {
+                self.shut_send = true;
+                Answer::Continue
+            }
+        }))
     }
 
     /// Makes the call ourselves with at most `len` bytes, and what follows from what it moved.
@@ -554,13 +624,6 @@ impl Job {
             None if self.cut && moved == len => {
                 self.fault = Some("short");
                 self.effect = self.effect.or(Some("bandwidth"));
-            }
-            None if self.delay > 0 => {
-                self.fault = Some(if self.mode == Mode::Nonblocking {
-                    "stall"
-                } else {
-                    "delay"
-                })
             }
             None => {}
         }
@@ -636,7 +699,13 @@ impl Job {
 
     /// Logs what the call amounted to, if anything.
     fn finish(&mut self, answer: Answer) {
-        let Some(fault) = self.fault.or((self.delay > 0).then_some("delay")) else {
+        // Merely held: the shim's EAGAIN with readiness hidden (a stall) where the call could
+        // not block, a delay where it could.
+        let held = match self.mode {
+            Mode::Nonblocking => "stall",
+            _ => "delay",
+        };
+        let Some(fault) = self.fault.or((self.delay > 0).then_some(held)) else {
             return;
         };
         let mut line = self.line.clone();
@@ -649,6 +718,10 @@ impl Job {
             Answer::Fail(e) => {
                 line.returned = Some(-1);
                 line.errno = Some(chaos_engine::errno::errno_name(e).to_string());
+            }
+            Answer::Continue if self.shut_send => {
+                line.returned = Some(-1);
+                line.errno = Some("EPIPE".into());
             }
             Answer::Continue | Answer::Later => {}
         }
