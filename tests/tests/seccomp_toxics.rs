@@ -3,7 +3,8 @@
 //! `bandwidth` and `limit_data`; a static C client through each toxic the backend carries out,
 //! beside its dynamic build under the shim: the same bytes, the same keys where the stream
 //! decides them; a Go client held by a blackhole until it is switched off, or ended by a timed
-//! one; and reorder, refused with the reason.
+//! one; UDP latency, datagram by datagram, under both backends; and reorder, refused with the
+//! reason.
 
 use chaos_tests::*;
 
@@ -396,4 +397,42 @@ fn reorder_is_refused_under_seccomp_with_the_reason() {
     assert_eq!(r.code(), Some(125), "{}", r.describe());
     let says = "rule `shuffle`: reorder: a held datagram is sent when its socket closes";
     assert!(r.stderr.contains(says), "{}", r.describe());
+}
+
+#[test]
+fn each_datagram_is_late_by_the_latency_under_both_backends() {
+    let Some(python) = require("python3") else {
+        return;
+    };
+    let dir = TempDir::new("sc-toxic-udp");
+    let policy = dir.write(
+        "udp.toml",
+        "[[rules]]\non = \"recvfrom\"\nfd = \"udp\"\nfault = { latency = \"100ms\" }\n",
+    );
+    let fixture = workspace_root().join("tests/fixtures/udp_latency.py");
+    for backend in ["preload", "seccomp"] {
+        let log = dir.join(&format!("{backend}.jsonl"));
+        let mut cmd = ctl_run_on(backend, &policy, &log, &python);
+        cmd.arg(&fixture);
+        let r = run(&mut cmd, 60);
+        assert_eq!(r.code(), Some(0), "{backend}: {}", r.describe());
+        let took: Vec<f64> = r
+            .stdout
+            .split_whitespace()
+            .map(|t| t.parse().unwrap())
+            .collect();
+        assert_eq!(took.len(), 5, "{backend}: {}", r.describe());
+        for t in took {
+            assert!((0.099..0.2).contains(&t), "{backend}: {t} s");
+        }
+        let events = read_events(&log);
+        assert_eq!(
+            fault_events(&events)
+                .iter()
+                .filter(|f| f.effect.as_deref() == Some("latency"))
+                .count(),
+            5,
+            "{backend}: one line per datagram"
+        );
+    }
 }
