@@ -137,7 +137,9 @@ pub fn carry(
         super::decide::Source::Rule(i) => Box::new(s.target.rule_on(i, proc.budget.start)),
         super::decide::Source::Injection(_) => Box::new(|| true),
     };
-    if let Some(after) = x.reset_after_ns {
+    if let Some(after) = x.reset_after_ns
+        && !state.lock().reset_armed
+    {
         arm_reset(
             &state,
             proc.pidfd.try_clone().ok(),
