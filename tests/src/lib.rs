@@ -478,6 +478,45 @@ pub fn wait_for_port(port: u16, secs: u64) {
     }
 }
 
+/// `tests/fixtures/toxic_peer.py MODE PORT` in the background, without chaos (a server for the
+/// toxics tests: echo, blob, sink, hi, trickle, http).
+pub fn toxic_peer(mode: &str, port: u16) -> Background {
+    let bg = Background::spawn(
+        Command::new("python3")
+            .arg(workspace_root().join("tests/fixtures/toxic_peer.py"))
+            .arg(mode)
+            .arg(port.to_string())
+            .stdout(Stdio::null()),
+    );
+    wait_for_port(port, 20);
+    bg
+}
+
+/// A 1 MiB file `DIR/blob` served by python's http.server (without chaos) on the port returned.
+pub fn http_blob(dir: &TempDir) -> (Background, u16) {
+    let blob = dir.join("blob");
+    let data: Vec<u8> = (0..1u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    std::fs::write(&blob, data).unwrap();
+    let port = free_port();
+    let bg = Background::spawn(
+        Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    wait_for_port(port, 20);
+    (bg, port)
+}
+
 /// `len` bytes of a fixed xorshift stream: a file whose corruption a checksum would show.
 pub fn pseudo_random_file(path: &std::path::Path, len: usize) {
     let mut data = Vec::with_capacity(len);

@@ -43,6 +43,7 @@ mod runtime_control;
 mod seccomp;
 mod seccomp_files;
 mod seccomp_systems;
+mod seccomp_toxics;
 mod seeing_a_run;
 mod signals;
 mod stalls;

@@ -11,47 +11,9 @@ fn fixture() -> std::path::PathBuf {
     workspace_root().join("tests/fixtures/toxic_peer.py")
 }
 
-/// `toxic_peer.py MODE PORT` in the background, without chaos.
-fn peer(mode: &str, port: u16) -> Background {
-    let bg = Background::spawn(
-        Command::new("python3")
-            .arg(fixture())
-            .arg(mode)
-            .arg(port.to_string())
-            .stdout(Stdio::null()),
-    );
-    wait_for_port(port, 20);
-    bg
-}
-
 /// A policy of one rule called `name`.
 fn policy(name: &str, rule: &str) -> String {
     format!("[[rules]]\nname = \"{name}\"\n{rule}\n")
-}
-
-/// A 1 MiB file served by python's http.server, for curl.
-fn http_blob(dir: &TempDir) -> (Background, u16) {
-    let blob = dir.join("blob");
-    let data: Vec<u8> = (0..1u32 << 20)
-        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
-        .collect();
-    std::fs::write(&blob, data).unwrap();
-    let port = free_port();
-    let bg = Background::spawn(
-        Command::new("python3")
-            .args([
-                "-m",
-                "http.server",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-            ])
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
-    wait_for_port(port, 20);
-    (bg, port)
 }
 
 fn curl(dir: &TempDir, rule: &str, port: u16, log: &str) -> (Finished, Vec<f64>) {
@@ -203,7 +165,7 @@ fn redis_benchmark_through_5ms_of_latency_gets_the_throughput_it_allows() {
 fn blackholed_client_recovers(name: &str, argv: &[&str]) {
     let dir = TempDir::new(name);
     let port = free_port();
-    let _echo = peer("echo", port);
+    let _echo = toxic_peer("echo", port);
     let text = policy(
         "hole",
         &format!(
@@ -267,7 +229,7 @@ fn read_through(dir: &TempDir, server: &str, rule: &str, log: &str) -> String {
 
 fn read_through_as(dir: &TempDir, server: &str, rule: &str, log: &str, extra: &[&str]) -> String {
     let port = free_port();
-    let _server = peer(server, port);
+    let _server = toxic_peer(server, port);
     let text = policy(
         "cut",
         &format!("on = \"reads\"\nfd = \"tcp\"\npeer = \":{port}\"\n{rule}"),
@@ -370,7 +332,7 @@ fn curl_gets_exactly_the_limit_in_header_and_body_bytes() {
     let dir = TempDir::new("toxic-limit-curl");
     // The headers come alone: curl's first read finds them and nothing more.
     let port = free_port();
-    let _server = peer("http", port);
+    let _server = toxic_peer("http", port);
     let text = policy(
         "limit",
         &format!(
@@ -447,7 +409,7 @@ fn assert_reset_logged(log: &std::path::Path, port: u16, found_by: &[&str]) {
 /// `read_through_as` with the server's port, for the log's `peer`.
 fn reset_through(dir: &TempDir, server: &str, rule: &str, log: &str, extra: &[&str]) -> u16 {
     let port = free_port();
-    let _server = peer(server, port);
+    let _server = toxic_peer(server, port);
     let text = policy(
         "cut",
         &format!("on = \"reads\"\nfd = \"tcp\"\npeer = \":{port}\"\n{rule}"),
@@ -583,13 +545,13 @@ fn bad_toxics_are_refused_with_what_was_expected() {
 }
 
 #[test]
-fn a_toxic_the_seccomp_backend_refuses_logs_nothing_under_force() {
+fn a_fault_the_seccomp_backend_refuses_logs_nothing_under_force() {
     let dir = TempDir::new("toxic-seccomp-force");
     let exe = compile_c("loopback_pair", dir.path(), &["-static"]);
     // A rule the backend carries out beside the one it refuses: the run is under chaos, and
     // only the refused rule is silent.
-    let text = "[[rules]]\nname = \"slow\"\non = \"reads\"\nfd = \"tcp\"\n\
-                fault = { latency = \"5ms\" }\n\n\
+    let text = "[[rules]]\nname = \"shuffle\"\non = \"writes\"\nfd = \"udp\"\n\
+                fault = { reorder = 1 }\n\n\
                 [[rules]]\nname = \"short-reads\"\non = \"reads\"\nfd = \"tcp\"\n\
                 probability = 0.3\nfault = { short = \"1..90%\" }\n";
     let mut cmd = Command::new(&bins().ctl);
@@ -603,14 +565,14 @@ fn a_toxic_the_seccomp_backend_refuses_logs_nothing_under_force() {
     let r = run(&mut cmd, 60);
     assert_eq!(r.code(), Some(0), "{}", r.describe());
     assert!(
-        r.stderr.contains("rule `slow`: toxic")
+        r.stderr.contains("rule `shuffle`: reorder")
             && r.stderr.contains("under --force the rule injects nothing"),
         "the refusal is said: {}",
         r.stderr
     );
     let log = read_events(&dir.join("force.jsonl"));
     let faults = fault_events(&log);
-    let phantom: Vec<_> = faults.iter().filter(|f| f.rule == "slow").collect();
+    let phantom: Vec<_> = faults.iter().filter(|f| f.rule == "shuffle").collect();
     assert!(
         phantom.is_empty(),
         "no line for what did not happen: {phantom:?}"

@@ -214,6 +214,24 @@ fn data(
     if let Site::Stream { pos, .. } = site
         && grid::applies(op, view, flags)
     {
+        // Toxics stay per call on a stream read, decided at its start as the shim does.
+        let per_call = rules & !grid::grid_rules(&s.target, rules);
+        let view: &FdView = view;
+        if per_call != 0
+            && let Some(d) = decide::decide_off_grid(
+                &mut s.target,
+                &mut proc.budget,
+                (op, at, per_call),
+                (view, tid),
+                &call,
+            )
+        {
+            let on = OnCall::new(op, fd, tid, Some(view), Some(requested as u64));
+            if let Action::Toxic { toxics, mode } = d.action {
+                return super::toxic::carry(s, tgid, n, op, on, &d, toxics, mode);
+            }
+            return carry::common(s, tgid, n, on, d, Applied::default());
+        }
         return grid_read(s, tgid, tid, n, op, (at, call, pos), rules);
     }
     let view: &FdView = view;
@@ -269,6 +287,9 @@ fn data(
             }
             Answer::Continue
         }
+        Action::Toxic { toxics, mode } => {
+            return super::toxic::carry(s, tgid, n, op, on, &d, toxics, mode);
+        }
         _ => return carry::common(s, tgid, n, on, d, applied),
     };
     let proc = s.procs.get(&tgid)?;
@@ -292,8 +313,8 @@ fn grid_read(
     let fd = n.data.args[0] as i32;
     let proc = s.procs.get_mut(&tgid)?;
     let view = proc.fds.get(&fd)?;
-    // Toxics and reorders, the faults that stay per call on a stream read, are not carried out
-    // by this backend: the grid's rules are all there is to decide.
+    // Toxics, the faults that stay per call on a stream read, were decided at its start
+    // (`data`): the grid's rules are all there is to decide here.
     let rules = grid::grid_rules(&s.target, rules & s.target.enabled());
     let mut read = grid::Read {
         target: &s.target,
@@ -439,7 +460,7 @@ fn short(
 
 /// What a stream socket's receive reports besides the data: no source address (TCP and
 /// connected unix streams leave it empty) and, for recvmsg, no control data and no flags.
-fn fill_reply_fields(pid: i32, op: Op, args: &[u64; 6]) {
+pub(super) fn fill_reply_fields(pid: i32, op: Op, args: &[u64; 6]) {
     match op {
         Op::Recvfrom if args[5] != 0 => {
             sys::write_target(pid, args[5], &0u32.to_ne_bytes());

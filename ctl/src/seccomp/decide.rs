@@ -18,6 +18,8 @@ struct Held<'a, F> {
     target: &'a Target,
     budget: &'a mut Budget,
     realise: F,
+    /// A stream read's decision at its start: the grid's faults are the grid's.
+    off_grid: bool,
 }
 
 impl<F: FnMut(&Fault, RuleContext, u64) -> Result<Action, NotHere>> Backend for Held<'_, F> {
@@ -46,6 +48,7 @@ impl<F: FnMut(&Fault, RuleContext, u64) -> Result<Action, NotHere>> Backend for 
     }
     fn carries_out(&self, fault: &Fault) -> bool {
         super::carries_out(fault)
+            && !(self.off_grid && chaos_engine::grid::Placement::of(fault).is_some())
     }
 }
 
@@ -60,7 +63,7 @@ pub fn decide(
     candidates: u32,
     realise: impl FnMut(&Fault, RuleContext, u64) -> Result<Action, NotHere>,
 ) -> Option<Choice> {
-    let choice = choose(target, budget, op, at, candidates, realise);
+    let choice = choose_with(target, budget, (op, at, candidates), false, realise);
     // Where a change of the control page first took effect: a call the rules were asked about.
     if !matches!(
         choice,
@@ -83,11 +86,22 @@ pub fn choose(
     candidates: u32,
     realise: impl FnMut(&Fault, RuleContext, u64) -> Result<Action, NotHere>,
 ) -> Option<Choice> {
+    choose_with(target, budget, (op, at, candidates), false, realise)
+}
+
+fn choose_with(
+    target: &Target,
+    budget: &mut Budget,
+    (op, at, candidates): (Op, Position, u32),
+    off_grid: bool,
+    realise: impl FnMut(&Fault, RuleContext, u64) -> Result<Action, NotHere>,
+) -> Option<Choice> {
     let candidates = candidates & target.rules_for(op) & target.enabled();
     let mut held = Held {
         target,
         budget,
         realise,
+        off_grid,
     };
     select(&target.policy, &target.gates, &at, candidates, &mut held)
 }
@@ -105,4 +119,27 @@ pub fn decide_on_fd(
         let mut facts = HeldFacts { view, tid };
         realise::realise(fault, ctx, call, &mut facts, param)
     })
+}
+
+/// As `decide_on_fd`, passing over every fault that lies on the grid of stream offsets: a stream
+/// read's per-call decision at its start (toxics), as the shim's `decide_off_grid`.
+pub fn decide_off_grid(
+    target: &mut Target,
+    budget: &mut Budget,
+    (op, at, candidates): (Op, Position, u32),
+    (view, tid): (&FdView, i32),
+    call: &realise::Call,
+) -> Option<Choice> {
+    let choice = choose_with(
+        target,
+        budget,
+        (op, at, candidates),
+        true,
+        |fault, ctx, param| {
+            let mut facts = HeldFacts { view, tid };
+            realise::realise(fault, ctx, call, &mut facts, param)
+        },
+    );
+    target.last_place = Some(at.key(0).place());
+    choice
 }

@@ -11,24 +11,33 @@ use std::io::Write;
 pub const BACKEND: &str = "seccomp";
 
 /// The log, opened for appending (one `write` per line, as the shim does, so lines from many
-/// processes never interleave).
-pub struct Log(Option<std::fs::File>);
+/// processes never interleave). A clone shares the file: a call answered later from a thread
+/// (a toxic's wait) logs from there.
+#[derive(Clone)]
+pub struct Log(Option<std::sync::Arc<std::fs::File>>);
 
 impl Log {
     pub fn open(target: &Target) -> Log {
         Log(target
             .log
             .as_ref()
-            .and_then(|p| std::fs::OpenOptions::new().append(true).open(p).ok()))
+            .and_then(|p| std::fs::OpenOptions::new().append(true).open(p).ok())
+            .map(std::sync::Arc::new))
     }
 
     fn emit(&mut self, event: &schema::Event) {
-        let Some(file) = &mut self.0 else {
+        let Some(file) = &self.0 else {
             return;
         };
         let mut line = serde_json::to_vec(event).unwrap_or_default();
         line.push(b'\n');
-        let _ = file.write_all(&line);
+        let _ = (&**file).write_all(&line);
+    }
+
+    /// A fault line made earlier (`fault_line`), stamped now.
+    pub fn emit_fault(&mut self, mut line: schema::Fault) {
+        line.header.ts_ns = now_ns();
+        self.emit(&schema::Event::Fault(line));
     }
 }
 
@@ -183,11 +192,24 @@ pub fn fault(
     d: &Choice,
     applied: &Applied,
 ) {
+    log.emit(&schema::Event::Fault(fault_line(
+        target, proc, call, d, applied,
+    )));
+}
+
+/// The fault line `fault` writes, for a caller that fills in what it did later.
+pub fn fault_line(
+    target: &Target,
+    proc: &Proc,
+    call: &OnCall,
+    d: &Choice,
+    applied: &Applied,
+) -> schema::Fault {
     let (rule, rule_index, inject_index) = match d.source {
         Source::Rule(i) => (target.policy.rules[i].name.clone(), Some(i as u64), None),
         Source::Injection(i) => ("inject".to_string(), None, Some(i as u64)),
     };
-    log.emit(&schema::Event::Fault(schema::Fault {
+    schema::Fault {
         header: header(proc, Some(call.tid)),
         op: call.op.name().into(),
         fd: call.fd,
@@ -216,7 +238,7 @@ pub fn fault(
         degraded: applied.degraded.map(Into::into),
         key: Some(d.key.to_string()),
         backend: Some(BACKEND.into()),
-    }));
+    }
 }
 
 /// `{"ev":"point",...}`: a fault point explore's census found (`census`), at the call site

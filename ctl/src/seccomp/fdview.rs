@@ -77,6 +77,8 @@ pub struct FdView {
     /// When a partition first held a write on it that has not gone out since (for
     /// TCP_USER_TIMEOUT and the retransmission timeout).
     pub held_since: Option<std::time::Instant>,
+    /// Its toxics' state (`toxic`), shared with a thread answering one of its calls later.
+    pub tox: super::toxic::Shared,
 }
 
 /// The port of a TCP endpoint (0 for anything else).
@@ -174,6 +176,7 @@ impl FdView {
             },
             to_register: kind == FdKind::Tcp && role == Role::Out,
             held_since: None,
+            tox: super::toxic::Shared::default(),
         })
     }
 

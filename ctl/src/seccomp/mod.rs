@@ -16,7 +16,8 @@
 //!   choice of rule;
 //!   `breaks`: resets and shutdowns on our copy; `partition`: cuts between the processes of a
 //!   system, held from outside; `grid`: stream reads' faults on the grid of offsets; `facts`:
-//!   the realism model's facts; `events`: the log lines; `sys`: the system calls.
+//!   the realism model's facts; `toxic`: Toxiproxy's toxics, held and made from outside;
+//!   `events`: the log lines; `sys`: the system calls.
 //! - `census`: `chaos-ctl explore`'s fault points, each a call site found on the held thread's
 //!   stack; `symbols`: an object's function names, to tell a runtime's frames from the program's.
 
@@ -47,6 +48,7 @@ mod supervisor;
 mod symbols;
 mod sys;
 mod target;
+mod toxic;
 mod writeback;
 
 pub use filter::available;
@@ -108,7 +110,18 @@ pub fn serves(op: Op) -> bool {
 /// Whether this backend can carry `fault` out from outside the process. A rule or injection
 /// whose fault it cannot is never drawn (under `--force`): a line for it would be a lie.
 pub fn carries_out(fault: &Fault) -> bool {
-    !matches!(fault, Fault::Toxic(_) | Fault::Reorder(_))
+    not_carried(fault).is_none()
+}
+
+/// Why this backend cannot carry `fault` out, if it cannot.
+fn not_carried(fault: &Fault) -> Option<&'static str> {
+    match fault {
+        Fault::Reorder(_) => Some(
+            "a held datagram is sent when its socket closes, and this backend does not see \
+             close (see docs/seccomp-backend.md, \"Signals\"): it would be lost, not reordered",
+        ),
+        _ => None,
+    }
 }
 
 /// What in `policy` this backend would not carry out, one line each: a rule none of whose ops
@@ -131,10 +144,9 @@ pub fn unsupported(policy: &Policy) -> Vec<String> {
                 FILE_OPS.map(Op::name).join(", ")
             ));
         }
-        if !carries_out(&rule.fault) {
+        if let Some(why) = not_carried(&rule.fault) {
             out.push(format!(
-                "rule `{}`: {} needs the shim's per-connection state; the seccomp backend does \
-                 not carry it out, and under --force the rule injects nothing",
+                "rule `{}`: {}: {why}, and under --force the rule injects nothing",
                 rule.name,
                 rule.fault.kind_name()
             ));

@@ -122,6 +122,22 @@ impl Target {
         }
     }
 
+    /// Whether rule `i` is on (switched on, and inside its `window` counted from `start`, its
+    /// process's start), as a test a thread holding a call can make again and again.
+    pub fn rule_on(&self, i: usize, start: std::time::Instant) -> impl Fn() -> bool + Send + use<> {
+        let control = self.control.clone();
+        let initially = self.initially;
+        let window = self.policy.rules.get(i).and_then(|r| r.window);
+        move || {
+            let enabled = match &control {
+                Some(page) => page.page().enabled() as u32,
+                None => initially,
+            };
+            let since = start.elapsed().as_nanos() as u64;
+            enabled & (1 << i) != 0 && window.is_none_or(|(from, to)| (from..to).contains(&since))
+        }
+    }
+
     /// Adds a drawn rule's outcome to the run's counts, where the shims add theirs.
     pub fn tally(&self, rule: usize, outcome: Result<(), chaos_engine::refusal::Reason>) {
         if let Some(page) = &self.control {
