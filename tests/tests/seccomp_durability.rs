@@ -2,7 +2,8 @@
 //! build's crash loses under the shim, because the supervisor writes the journal the shim writes
 //! and the same undo reads it: unsynced appends, an overwrite and a truncation are undone while
 //! the synced records stay, a write that failed is not undone, an unsynced rename over a file
-//! and an unsynced unlink are undone, and a directory's fsync or a sync(2) keeps the unlink.
+//! and an unsynced unlink are undone, and a directory's fsync or a sync(2) keeps the unlink;
+//! O_DIRECT writes are not journaled, and the first is logged as `unseen`.
 
 use chaos_tests::*;
 use std::os::unix::process::ExitStatusExt;
@@ -14,6 +15,8 @@ use std::path::{Path, PathBuf};
 struct After {
     files: Vec<(String, String)>,
     undone: Vec<(String, String)>,
+    /// The `unseen` lines: the file's name and why its writes were not journaled.
+    unseen: Vec<(String, String)>,
     stdout: String,
 }
 
@@ -24,6 +27,7 @@ fn crash(
     exe: &Path,
     mode: &str,
     seed: &[(&str, &str)],
+    extra: &str,
 ) -> (After, Vec<Event>) {
     let data = dir.join(&format!("data-{backend}-{mode}"));
     let _ = std::fs::remove_dir_all(&data);
@@ -36,7 +40,7 @@ fn crash(
         &format!("{backend}-{mode}.toml"),
         &format!(
             "[durability]\npath = \"{d}/*\"\n\n[[rules]]\nname = \"crash\"\non = \"write\"\n\
-             fd = \"file\"\npath = \"{d}/log\"\nafter = 6\nfault = \"crash\"\n",
+             fd = \"file\"\npath = \"{d}/log\"\nafter = 6\nfault = \"crash\"\n{extra}",
             d = data.display()
         ),
     );
@@ -67,10 +71,21 @@ fn crash(
         .filter(|e| e.what == "undone")
         .map(|e| (e.op.clone().unwrap(), e.why.clone().unwrap()))
         .collect();
+    let unseen = events
+        .iter()
+        .filter_map(Event::as_durability)
+        .filter(|e| e.what == "unseen")
+        .map(|e| {
+            let path = e.path.clone().unwrap();
+            let name = Path::new(&path).file_name().unwrap().to_string_lossy();
+            (name.into_owned(), e.why.clone().unwrap())
+        })
+        .collect();
     (
         After {
             files,
             undone,
+            unseen,
             stdout: r.stdout,
         },
         events,
@@ -98,13 +113,25 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 /// Both backends over one mode: the same crash state and the same `undone` lines, which are
 /// `undone`; the state is `files`.
 fn both(mode: &str, seed: &[(&str, &str)], files: &[(&str, &str)], undone: &[(&str, &str)]) {
+    both_unseen(mode, seed, files, undone, &[]);
+}
+
+/// `both`, with the `unseen` lines expected.
+fn both_unseen(
+    mode: &str,
+    seed: &[(&str, &str)],
+    files: &[(&str, &str)],
+    undone: &[(&str, &str)],
+    unseen: &[(&str, &str)],
+) {
     let dir = TempDir::new(&format!("seccomp-durable-{mode}"));
     let (dynamic, fixed) = builds(&dir);
-    let (shim, _) = crash(&dir, "preload", &dynamic, mode, seed);
-    let (seccomp, events) = crash(&dir, "seccomp", &fixed, mode, seed);
+    let (shim, _) = crash(&dir, "preload", &dynamic, mode, seed, "");
+    let (seccomp, events) = crash(&dir, "seccomp", &fixed, mode, seed, "");
     let expected = After {
         files: pairs(files),
         undone: pairs(undone),
+        unseen: pairs(unseen),
         stdout: format!("done {mode}\n"),
     };
     assert_eq!(shim, expected, "{mode} under the shim");
@@ -159,4 +186,31 @@ fn an_unlink_is_undone_unless_it_was_synced_under_both_backends() {
     );
     both("unlink-synced", &[("victim", "precious\n")], &[], &[]);
     both("unlink-sync", &[("victim", "precious\n")], &[], &[]);
+}
+
+#[test]
+fn o_direct_writes_are_not_journaled_and_said_so_once_under_both_backends() {
+    let written = "d".repeat(8192);
+    both_unseen(
+        "direct",
+        &[],
+        &[("direct", &written)],
+        &[],
+        &[("direct", "O_DIRECT")],
+    );
+}
+
+/// On a `[[disk]]` the supervisor makes a write itself (to count what it allocated): an
+/// O_DIRECT one from a buffer placed as the program's was, which O_DIRECT checks.
+#[test]
+fn an_o_direct_write_on_a_disk_is_made_from_an_aligned_buffer_under_seccomp() {
+    let dir = TempDir::new("seccomp-durable-direct-disk");
+    let (_, fixed) = builds(&dir);
+    let disk = format!(
+        "\n[[disk]]\nname = \"d\"\npath = \"{}/*\"\ncapacity = \"1MB\"\n",
+        dir.join("data-seccomp-direct").display()
+    );
+    let (after, _) = crash(&dir, "seccomp", &fixed, "direct", &[], &disk);
+    assert_eq!(after.stdout, "done direct\n", "{after:?}");
+    assert_eq!(after.files, pairs(&[("direct", &"d".repeat(8192))]));
 }

@@ -109,8 +109,16 @@ fn data(
     }
     let disk = view.disk.filter(|_| dir == Dir::Tx);
     // A write to a file `[durability]` covers is journaled, then made by us, so that we know
-    // whether it landed (CONTINUE would not tell us).
-    let journaled = dir == Dir::Tx && view.durable && s.target.journal.is_some();
+    // whether it landed (CONTINUE would not tell us). As by the shim, O_SYNC/O_DSYNC writes
+    // (durable as they return) and O_DIRECT ones (past the page cache a crash empties) are not
+    // journaled, so they run as they are.
+    let covered = dir == Dir::Tx && view.durable && s.target.journal.is_some();
+    let flags = if covered { sys::getfl(view.fd()) } else { 0 };
+    let journaled = covered && flags & (libc::O_DSYNC | libc::O_DIRECT) == 0;
+    if covered && flags & libc::O_DSYNC == 0 && flags & libc::O_DIRECT != 0 {
+        super::journaled::direct_unseen(s, tgid, tid, fd);
+    }
+    let view = s.procs.get(&tgid)?.fds.get(&fd)?;
     let rules = s.target.rules_for(op) & view.mask;
     let decided = rules != 0 || s.target.keys_every_call();
     if !decided && disk.is_none() && !journaled {
@@ -383,6 +391,10 @@ fn expected(view: &FdView, op: Op, args: &[u64; 6], requested: u64) -> u64 {
     }
 }
 
+/// A page: an O_DIRECT write's buffer keeps its offset within one here (every block size
+/// divides it).
+const PAGE: usize = 4096;
+
 /// Makes the call ourselves on our copy with at most `len` bytes: the count moved, the
 /// kernel's error, or Err(None) when nothing could be made here (the call is no longer waiting,
 /// its memory cannot be read).
@@ -401,10 +413,22 @@ pub fn transfer(
     let errno = || std::io::Error::last_os_error().raw_os_error();
     match op.dir().ok_or(None)? {
         Dir::Tx => {
-            let bytes = args::gather(pid, op, &args, len).ok_or(None)?;
+            let mut bytes = args::gather(pid, op, &args, len).ok_or(None)?;
             if !sys::notif_valid(listener, n.id) {
                 return Err(None);
             }
+            let (mut from, count) = (0, bytes.len());
+            if sys::getfl(fd) & libc::O_DIRECT != 0
+                && let Some(&(addr, _)) = bufs.first()
+            {
+                // O_DIRECT checks the buffer's alignment: ours is placed as the program's was
+                // within a page, so it is refused or taken as the program's would be.
+                let mut aligned = vec![0u8; count + 2 * PAGE];
+                from = aligned.as_ptr().align_offset(PAGE) + (addr as usize % PAGE);
+                aligned[from..from + count].copy_from_slice(&bytes);
+                bytes = aligned;
+            }
+            let bytes = &bytes[from..from + count];
             let ptr = bytes.as_ptr() as *const libc::c_void;
             // SAFETY: our buffer, of the length passed, and our copy of the fd.
             let k = unsafe {

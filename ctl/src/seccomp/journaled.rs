@@ -86,6 +86,26 @@ pub fn sync(
     later(s, tgid, n, (on, d, delay), answer)
 }
 
+/// An O_DIRECT write to a covered file, which is not journaled: the process's first is logged
+/// as `unseen`, as the shim logs it.
+pub fn direct_unseen(s: &mut Supervisor, tgid: i32, tid: i32, fd: i32) {
+    let Some(proc) = s.procs.get_mut(&tgid) else {
+        return;
+    };
+    let Some(ours) = proc.fds.get(&fd).map(super::fdview::FdView::fd) else {
+        return;
+    };
+    if std::mem::replace(&mut proc.direct_said, true) {
+        return;
+    }
+    let Ok(path) = std::fs::read_link(format!("/proc/self/fd/{ours}")) else {
+        return;
+    };
+    let proc = &s.procs[&tgid];
+    let path = path.to_string_lossy();
+    events::durability_unseen(&mut s.log, proc, (tid, fd), &path, "O_DIRECT");
+}
+
 /// sync(2): every filesystem's changes are durable after it, so under `[durability]` it is
 /// journaled as a syncfs, once made (by us: it takes nothing and cannot fail).
 pub fn sync_all(s: &mut Supervisor, tgid: i32, n: &libc::seccomp_notif) -> Answer {

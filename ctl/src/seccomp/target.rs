@@ -206,6 +206,8 @@ pub struct Proc {
     pub budget: super::budget::Budget,
     /// Its forks so far, for its children's keys.
     pub forks: super::forks::Forks,
+    /// Its first O_DIRECT write to a file `[durability]` covers was logged as `unseen`.
+    pub direct_said: bool,
 }
 
 /// Partitions as this process sees them: the shim's `control::cut_towards`/`cut_from` over
