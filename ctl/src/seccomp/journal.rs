@@ -29,16 +29,27 @@ pub struct Stash {
 
 impl Journal {
     /// The journal of a target run under `policy` whose control page is at `control` (`name`:
-    /// its process name in a system). None without `[durability]` or a page (no chaos-ctl run
-    /// to undo anything: `chaos-ctl run` always has one).
+    /// its process name in a system). None without `[durability]`, or when the page is gone
+    /// (the run is over: nothing will undo anything). As the shim, `[durability]` without a
+    /// page named is refused: nothing would undo the journal, so the run would not have the
+    /// crashes it asked for.
     pub fn new(
         policy: &chaos_engine::policy::Policy,
         control: Option<&std::path::Path>,
         page: Option<&std::sync::Arc<crate::control::page::Mapped>>,
         name: Option<&str>,
     ) -> Result<Option<Journal>, String> {
-        let (Some(durability), Some(control), Some(page)) = (&policy.durability, control, page)
-        else {
+        let Some(durability) = &policy.durability else {
+            return Ok(None);
+        };
+        let Some(control) = control else {
+            return Err(
+                "[durability] needs `chaos-ctl run`, which undoes a crashed process's \
+                        unsynced changes (no CHAOS_CONTROL in the environment)"
+                    .into(),
+            );
+        };
+        let Some(page) = page else {
             return Ok(None);
         };
         let run = control.parent().ok_or("CHAOS_CONTROL has no directory")?;
@@ -307,4 +318,19 @@ impl Journal {
 fn as_path(bytes: &[u8]) -> PathBuf {
     use std::os::unix::ffi::OsStrExt;
     PathBuf::from(std::ffi::OsStr::from_bytes(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durability_without_a_control_page_is_refused_as_the_shim_refuses_it() {
+        let policy = chaos_engine::parse::parse_policy("[durability]\npath = \"/d/*\"\n", "t")
+            .expect("the test policy parses");
+        let refused = Journal::new(&policy, None, None, None).err();
+        assert!(refused.is_some_and(|e| e.contains("chaos-ctl run")));
+        let none = chaos_engine::parse::parse_policy("seed = 1\n", "t").unwrap();
+        assert!(Journal::new(&none, None, None, None).unwrap().is_none());
+    }
 }
