@@ -3,7 +3,9 @@
 //! create, a rename, an unlink) and every sync; after a process dies by a crash, chaos-ctl undoes
 //! what no sync made durable, newest first, so the restart finds what a machine that lost power
 //! at that moment would have kept (`docs/kernel-facts.md` F4, F6, F10-F13). This module is the
-//! model: which journaled changes a crash undoes, under the filesystem `model` the policy names.
+//! model: which journaled changes a crash undoes, under the filesystem `model` the policy names,
+//! and the journal's line format (`format_record`, read back as a `Record`), shared by the shim
+//! and the seccomp supervisor, which write the same journal.
 
 use serde::{Deserialize, Serialize};
 
@@ -110,6 +112,89 @@ pub struct Record {
     pub blob: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stash: Option<String>,
+}
+
+/// What a journal record holds beyond its `seq`, `op`, `path` and `ino`: the one format both
+/// writers use (the shim from its hooks, the seccomp supervisor from its notification loop),
+/// read back as a [`Record`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detail<'a> {
+    /// `create`, `sync`, `syncfail`, `dirsync`, `syncfs`, `close`, `void`.
+    Plain,
+    /// `write`: the old bytes of `[off, off + len)` are in the blob at `blob`; it wrote `wrote`.
+    Write {
+        old_size: u64,
+        off: u64,
+        len: u64,
+        wrote: u64,
+        blob: u64,
+    },
+    /// `truncate`: what it cut away, `[off, off + len)`, is in the blob at `blob`.
+    Truncate {
+        old_size: u64,
+        off: u64,
+        len: u64,
+        blob: u64,
+    },
+    /// `rename` to `to`; the file it replaced kept at `stash`.
+    Rename {
+        to: &'a [u8],
+        stash: Option<&'a [u8]>,
+    },
+    /// `unlink`: the file kept at `stash`.
+    Unlink { stash: &'a [u8] },
+}
+
+/// Formats one journal line into `line` (no allocation: the shim calls this from its hooks) and
+/// returns its bytes, newline included, to be written with one `write`.
+pub fn format_record<'l>(
+    line: &'l mut crate::event::LineBuf,
+    seq: u64,
+    op: &str,
+    path: &[u8],
+    ino: u64,
+    detail: Detail<'_>,
+) -> &'l [u8] {
+    line.begin();
+    line.field_num("seq", seq);
+    line.field_str("op", op.as_bytes());
+    line.field_str("path", path);
+    line.field_num("ino", ino);
+    match detail {
+        Detail::Plain => {}
+        Detail::Write {
+            old_size,
+            off,
+            len,
+            wrote,
+            blob,
+        } => {
+            line.field_num("old_size", old_size);
+            line.field_num("off", off);
+            line.field_num("len", len);
+            line.field_num("wrote", wrote);
+            line.field_num("blob", blob);
+        }
+        Detail::Truncate {
+            old_size,
+            off,
+            len,
+            blob,
+        } => {
+            line.field_num("old_size", old_size);
+            line.field_num("off", off);
+            line.field_num("len", len);
+            line.field_num("blob", blob);
+        }
+        Detail::Rename { to, stash } => {
+            line.field_str("to", to);
+            if let Some(stash) = stash {
+                line.field_str("stash", stash);
+            }
+        }
+        Detail::Unlink { stash } => line.field_str("stash", stash),
+    }
+    line.finish()
 }
 
 /// A process's journal directory name under the run's `durability/`: its name in the system
@@ -572,6 +657,66 @@ mod tests {
         for model in [Model::Ext4, Model::Posix] {
             assert_eq!(undone_in(&r, model), [(1, "not fsynced")]);
         }
+    }
+
+    #[test]
+    fn every_record_format_reads_back_as_the_record_it_wrote() {
+        let parse = |seq, op, detail| {
+            let mut line = crate::event::LineBuf::new();
+            let bytes = format_record(&mut line, seq, op, b"/d/a", 7, detail).to_vec();
+            assert_eq!(bytes.last(), Some(&b'\n'));
+            serde_json::from_slice::<Record>(&bytes).expect("a journal line parses")
+        };
+        let w = parse(
+            3,
+            "write",
+            Detail::Write {
+                old_size: 10,
+                off: 4,
+                len: 6,
+                wrote: 9,
+                blob: 128,
+            },
+        );
+        assert_eq!(
+            (w.seq, w.op.as_str(), w.path.as_str(), w.ino),
+            (3, "write", "/d/a", 7)
+        );
+        assert_eq!(
+            (w.old_size, w.off, w.len, w.wrote, w.blob),
+            (Some(10), Some(4), Some(6), Some(9), Some(128))
+        );
+        let t = parse(
+            4,
+            "truncate",
+            Detail::Truncate {
+                old_size: 10,
+                off: 0,
+                len: 10,
+                blob: 0,
+            },
+        );
+        assert_eq!((t.old_size, t.len, t.wrote), (Some(10), Some(10), None));
+        let r = parse(
+            5,
+            "rename",
+            Detail::Rename {
+                to: b"/d/b",
+                stash: Some(b"/j/1.stash-5"),
+            },
+        );
+        assert_eq!(r.to.as_deref(), Some("/d/b"));
+        assert_eq!(r.stash.as_deref(), Some("/j/1.stash-5"));
+        let u = parse(
+            6,
+            "unlink",
+            Detail::Unlink {
+                stash: b"/j/1.stash-6",
+            },
+        );
+        assert_eq!(u.stash.as_deref(), Some("/j/1.stash-6"));
+        let v = parse(6, "void", Detail::Plain);
+        assert_eq!((v.op.as_str(), v.to, v.old_size), ("void", None, None));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! once with raw system calls, so the program never sees one of ours.
 
 use crate::sys::{self, syscall};
+use chaos_engine::durability::{Detail, format_record};
 use chaos_engine::event::LineBuf;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering::Relaxed};
 use libc::c_int;
@@ -33,7 +34,7 @@ thread_local! {
 pub fn landed(made: bool) {
     let seq = IN_FLIGHT.try_with(|c| c.replace(0)).unwrap_or(0);
     if !made && seq != 0 {
-        record("void", b"", 0, seq, |_| {});
+        record("void", b"", 0, seq, Detail::Plain);
     }
 }
 
@@ -164,22 +165,18 @@ fn next_seq() -> u64 {
     crate::page::mapped().map_or(0, |p| p.durable_seq_word().fetch_add(1, Relaxed) + 1)
 }
 
-/// A journal line: `{"seq":N,"op":OP,"path":…,"ino":…` then `more`.
-fn record(op: &str, path: &[u8], ino: u64, seq: u64, more: impl FnOnce(&mut LineBuf)) {
+/// A journal line (`chaos_engine::durability::format_record`, the format the supervisor writes
+/// too), appended to this process's journal.
+fn record(op: &str, path: &[u8], ino: u64, seq: u64, detail: Detail<'_>) {
     let mut line = LineBuf::new();
-    line.begin();
-    line.field_num("seq", seq);
-    line.field_str("op", op.as_bytes());
-    line.field_str("path", path);
-    line.field_num("ino", ino);
-    more(&mut line);
+    let bytes = format_record(&mut line, seq, op, path, ino, detail);
     let mut buf = [0u8; 4200];
     let Some(journal) = file_path(&mut buf, b".journal", None) else {
         return;
     };
     let fd = open_raw(journal, libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT);
     if fd >= 0 {
-        sys::write_all(fd, line.finish());
+        sys::write_all(fd, bytes);
         sys::close(fd);
     }
 }
@@ -287,13 +284,14 @@ pub fn before_write(fd: c_int, pos: Option<u64>, len: u64) {
         Some(0)
     };
     let seq = next_seq();
-    record("write", &path[..n], st.st_ino, seq, |l| {
-        l.field_num("old_size", size);
-        l.field_num("off", off);
-        l.field_num("len", saved);
-        l.field_num("wrote", len);
-        l.field_num("blob", blob.unwrap_or(0));
-    });
+    let detail = Detail::Write {
+        old_size: size,
+        off,
+        len: saved,
+        wrote: len,
+        blob: blob.unwrap_or(0),
+    };
+    record("write", &path[..n], st.st_ino, seq, detail);
     in_flight(seq);
 }
 
@@ -309,12 +307,13 @@ pub fn before_resize(fd: c_int, new_len: Option<u64>) {
     let cut = size - off;
     let blob = if cut > 0 { save(fd, off, cut) } else { Some(0) };
     let seq = next_seq();
-    record("truncate", &path[..n], st.st_ino, seq, |l| {
-        l.field_num("old_size", size);
-        l.field_num("off", off);
-        l.field_num("len", cut);
-        l.field_num("blob", blob.unwrap_or(0));
-    });
+    let detail = Detail::Truncate {
+        old_size: size,
+        off,
+        len: cut,
+        blob: blob.unwrap_or(0),
+    };
+    record("truncate", &path[..n], st.st_ino, seq, detail);
     in_flight(seq);
 }
 
@@ -331,10 +330,10 @@ pub fn after_sync(fd: c_int, ok: bool) {
     };
     let path = &path[..n];
     match st.st_mode & libc::S_IFMT {
-        libc::S_IFDIR if ok => record("dirsync", path, st.st_ino, next_seq(), |_| {}),
+        libc::S_IFDIR if ok => record("dirsync", path, st.st_ino, next_seq(), Detail::Plain),
         libc::S_IFREG if covers(rt, path) => {
             let op = if ok { "sync" } else { "syncfail" };
-            record(op, path, st.st_ino, next_seq(), |_| {});
+            record(op, path, st.st_ino, next_seq(), Detail::Plain);
         }
         _ => {}
     }
@@ -347,20 +346,20 @@ pub fn closing(fd: c_int) {
     if let Some((n, st)) = covered_fd(fd, &mut path)
         && st.st_mode & libc::S_IFMT == libc::S_IFREG
     {
-        record("close", &path[..n], st.st_ino, next_seq(), |_| {});
+        record("close", &path[..n], st.st_ino, next_seq(), Detail::Plain);
     }
 }
 
 /// After a successful syncfs: everything is durable.
 pub fn after_syncfs() {
-    record("syncfs", b"", 0, next_seq(), |_| {});
+    record("syncfs", b"", 0, next_seq(), Detail::Plain);
 }
 
 /// A file at `path` (absolute, covered) that an open with O_CREAT made: `existed` was checked
 /// before the open.
 pub fn created(path: &[u8], fd: c_int) {
     if let Some(st) = sys::fstat(fd) {
-        record("create", path, st.st_ino, next_seq(), |_| {});
+        record("create", path, st.st_ino, next_seq(), Detail::Plain);
     }
 }
 
@@ -401,12 +400,13 @@ pub fn before_truncating_open(path: &[u8]) {
     };
     let size = st.st_size as u64;
     let blob = save(fd, 0, size);
-    record("truncate", path, st.st_ino, next_seq(), |l| {
-        l.field_num("old_size", size);
-        l.field_num("off", 0);
-        l.field_num("len", size);
-        l.field_num("blob", blob.unwrap_or(0));
-    });
+    let detail = Detail::Truncate {
+        old_size: size,
+        off: 0,
+        len: size,
+        blob: blob.unwrap_or(0),
+    };
+    record("truncate", path, st.st_ino, next_seq(), detail);
     sys::close(fd);
 }
 
@@ -470,9 +470,13 @@ pub fn drop_stash(stash: Option<Stash>) {
 /// An unlink of `path` succeeded.
 pub fn unlinked(path: &[u8], stash: Option<Stash>) {
     let Some(s) = stash else { return };
-    record("unlink", path, 0, s.seq, |l| {
-        l.field_str("stash", s.bytes())
-    });
+    record(
+        "unlink",
+        path,
+        0,
+        s.seq,
+        Detail::Unlink { stash: s.bytes() },
+    );
 }
 
 /// A rename of `from` to `to` succeeded; `replaced` kept the file it replaced. The inode is the
@@ -486,12 +490,11 @@ pub fn renamed(from: &[u8], to: &[u8], replaced: Option<Stash>) {
         })
         .flatten()
         .map_or(0, |st| st.st_ino);
-    record("rename", from, ino, next_seq(), |l| {
-        l.field_str("to", to);
-        if let Some(s) = &replaced {
-            l.field_str("stash", s.bytes());
-        }
-    });
+    let detail = Detail::Rename {
+        to,
+        stash: replaced.as_ref().map(Stash::bytes),
+    };
+    record("rename", from, ino, next_seq(), detail);
 }
 
 /// How long a reaper waits for chaos-ctl to undo a crashed child (it is gone, or stuck: the

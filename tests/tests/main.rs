@@ -41,6 +41,7 @@ mod regression;
 mod repro_tools;
 mod runtime_control;
 mod seccomp;
+mod seccomp_durability;
 mod seccomp_files;
 mod seccomp_systems;
 mod seccomp_toxics;

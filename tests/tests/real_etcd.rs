@@ -1,9 +1,12 @@
 //! etcd (Debian's etcd-server 3.4, a Go program, so served by the seccomp backend) under a rule
 //! that fails its WAL's fdatasync with EIO: etcd stops with its own fatal error, after the puts
 //! it acknowledged before, and the log holds the fault at its key. Without the fault the same
-//! run serves every put and keeps running until chaos-ctl stops it.
+//! run serves every put and keeps running until chaos-ctl stops it. Under `[durability]`, a
+//! crash that undoes etcd's unsynced database writes loses no acknowledged put, and a crash
+//! that tears its database's first write leaves a data dir etcd starts afresh from.
 
 use chaos_tests::*;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -32,18 +35,32 @@ struct Etcd {
     ctl: Option<Child>,
     client: String,
     dir: PathBuf,
+    /// Its run's name: `NAME.jsonl`, `NAME.stdout`, `NAME.stderr` in `dir`.
+    name: String,
     log: PathBuf,
     data: PathBuf,
+    /// When chaos-ctl was spawned (a rule's `window` counts from about then).
+    since: Instant,
 }
 
 /// Starts etcd on ephemeral ports in its own data dir under `chaos-ctl run --backend seccomp`.
 fn start(dir: &TempDir, after: u64) -> Etcd {
+    let policy = policy(&dir.join("data"), after);
+    let ports = (free_port(), free_port());
+    let mut etcd = Etcd::spawn(dir, &policy, "chaos", ports);
+    etcd.wait_healthy();
+    etcd
+}
+
+/// `chaos-ctl run --backend seccomp --policy P --log DIR/NAME.jsonl -- etcd` on DIR/data with
+/// the client and peer `ports` (the same on a restart), not yet waited for.
+fn etcd_command(dir: &TempDir, policy: &str, name: &str, ports: (u16, u16)) -> Command {
     let etcd = require("etcd").expect("etcd");
     let data = dir.join("data");
-    let policy = dir.write("policy.toml", &policy(&data, after));
-    let log = dir.join("chaos.jsonl");
-    let client = format!("http://127.0.0.1:{}", free_port());
-    let peer = format!("http://127.0.0.1:{}", free_port());
+    let policy = dir.write(&format!("{name}.toml"), policy);
+    let log = dir.join(&format!("{name}.jsonl"));
+    let client = format!("http://127.0.0.1:{}", ports.0);
+    let peer = format!("http://127.0.0.1:{}", ports.1);
     let mut cmd = Command::new(&bins().ctl);
     cmd.args(["run", "-q", "--backend", "seccomp", "--policy"])
         .arg(&policy)
@@ -62,30 +79,43 @@ fn start(dir: &TempDir, after: u64) -> Etcd {
         .env("CHAOS_DEBUG", "1")
         .stdin(Stdio::null())
         // Files, not pipes: nobody reads a pipe while etcd runs, and a full one would block it.
-        .stdout(std::fs::File::create(dir.join("stdout")).unwrap())
-        .stderr(std::fs::File::create(dir.join("stderr")).unwrap());
-    let ctl = Some(
-        own_group(&mut cmd)
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}")),
-    );
-    let mut etcd = Etcd {
-        ctl,
-        client,
-        dir: dir.path().to_path_buf(),
-        log,
-        data,
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while etcdctl(&etcd.client, &["endpoint", "health"]).code() != Some(0) {
-        if Instant::now() > deadline || etcd.running().try_wait().unwrap().is_some() {
-            kill_group(etcd.running());
-            let r = etcd.finish(5);
-            panic!("etcd did not become healthy: {}", r.describe());
+        .stdout(std::fs::File::create(dir.join(&format!("{name}.stdout"))).unwrap())
+        .stderr(std::fs::File::create(dir.join(&format!("{name}.stderr"))).unwrap());
+    cmd
+}
+
+impl Etcd {
+    /// Spawns etcd under chaos-ctl (`etcd_command`), in a process group of its own.
+    fn spawn(dir: &TempDir, policy: &str, name: &str, ports: (u16, u16)) -> Etcd {
+        let mut cmd = etcd_command(dir, policy, name, ports);
+        let ctl = Some(
+            own_group(&mut cmd)
+                .spawn()
+                .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}")),
+        );
+        Etcd {
+            ctl,
+            client: format!("http://127.0.0.1:{}", ports.0),
+            dir: dir.path().to_path_buf(),
+            name: name.to_string(),
+            log: dir.join(&format!("{name}.jsonl")),
+            data: dir.join("data"),
+            since: Instant::now(),
         }
-        std::thread::sleep(Duration::from_millis(200));
     }
-    etcd
+
+    /// Waits until etcd answers its health check (the test fails after 60 s, or if it ends).
+    fn wait_healthy(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while etcdctl(&self.client, &["endpoint", "health"]).code() != Some(0) {
+            if Instant::now() > deadline || self.running().try_wait().unwrap().is_some() {
+                kill_group(self.running());
+                let r = self.finish(5);
+                panic!("etcd did not become healthy: {}", r.describe());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
 }
 
 /// One etcdctl command with its own timeouts, under a hard deadline.
@@ -125,7 +155,10 @@ impl Etcd {
             std::thread::sleep(Duration::from_millis(20));
         };
         self.ctl = None;
-        let read = |name| std::fs::read_to_string(self.dir.join(name)).unwrap_or_default();
+        let read = |ext| {
+            std::fs::read_to_string(self.dir.join(format!("{}.{ext}", self.name)))
+                .unwrap_or_default()
+        };
         Finished {
             status,
             stdout: read("stdout"),
@@ -228,4 +261,181 @@ fn etcd_serves_every_put_when_its_wal_syncs_are_handed_over_but_never_failed() {
         seen.get("fdatasync").copied().unwrap_or(0) > AFTER,
         "{seen:?}"
     );
+}
+
+/// Every key etcd holds under the prefix `k`, as `key=value`, sorted.
+fn keys(client: &str) -> Vec<String> {
+    let r = etcdctl(client, &["get", "--prefix", "k"]);
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    let mut out: Vec<String> = lines
+        .chunks(2)
+        .map(|kv| format!("{}={}", kv[0], kv.get(1).unwrap_or(&"")))
+        .collect();
+    out.sort();
+    out
+}
+
+/// `[durability]` over the data dir, and what else `more` adds.
+fn durable(data: &Path, more: &str) -> String {
+    format!("[durability]\npath = \"{}/*\"\n{more}", data.display())
+}
+
+/// When the crash rule below may fire, after etcd has started: it makes about a dozen syncs of
+/// its bbolt database while it starts and none while idle, then one batch commit (writes, then
+/// fdatasync) within 100 ms of a put.
+const CRASH_FROM_S: u64 = 8;
+
+/// The `durability` lines' undone changes in `log`: op, path, why and the torn prefix kept.
+fn undone(log: &Path) -> Vec<(String, String, String, Option<u64>)> {
+    read_events(log)
+        .iter()
+        .filter_map(Event::as_durability)
+        .filter(|e| e.what == "undone")
+        .map(|e| {
+            (
+                e.op.clone().unwrap_or_default(),
+                e.path.clone().unwrap_or_default(),
+                e.why.clone().unwrap_or_default(),
+                e.torn_kept,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn etcd_keeps_every_acknowledged_put_through_a_crash_that_undoes_its_unsynced_writes() {
+    if require("etcd").is_none() || require("etcdctl").is_none() {
+        return;
+    }
+    let dir = TempDir::new("etcd-durable");
+    let data = dir.join("data");
+    let db = data.join("member/snap/db");
+    // A crash (SIGKILL, a power loss under `[durability]`) at the first fdatasync of etcd's
+    // bbolt database once it has started: the batch commit's pages are written, not synced.
+    let crash = format!(
+        "[[rules]]\nname = \"crash-in-db-commit\"\non = \"syncs\"\nfd = \"file\"\n\
+         path = \"{}\"\nwindow = [\"{CRASH_FROM_S}s\", \"10m\"]\nfault = \"crash\"\n",
+        db.display()
+    );
+    let ports = (free_port(), free_port());
+    let mut etcd = Etcd::spawn(&dir, &durable(&data, &crash), "crashed", ports);
+    etcd.wait_healthy();
+    std::thread::sleep(Duration::from_secs(CRASH_FROM_S + 1).saturating_sub(etcd.since.elapsed()));
+    let mut acknowledged = Vec::new();
+    for i in 0..20 {
+        let r = etcdctl(&etcd.client, &["put", &format!("k{i}"), &format!("v{i}")]);
+        if r.code() != Some(0) || r.stdout.trim() != "OK" {
+            break;
+        }
+        acknowledged.push(format!("k{i}=v{i}"));
+    }
+    let r = etcd.finish(30);
+    assert_eq!(
+        r.status.signal(),
+        Some(libc::SIGKILL),
+        "chaos-ctl ends as etcd did: {}",
+        r.describe()
+    );
+    assert!(!acknowledged.is_empty(), "puts before the crash");
+    let faults: Vec<String> = fault_events(&read_events(&etcd.log))
+        .iter()
+        .map(|f| format!("{} {} {:?}", f.fault, f.op, f.path))
+        .collect();
+    assert_eq!(
+        faults,
+        [format!(
+            "crash fdatasync {:?}",
+            Some(db.display().to_string())
+        )]
+    );
+    // The commit's pages were written and not synced: the crash undid them.
+    let undone = undone(&etcd.log);
+    assert!(
+        undone.iter().any(|(op, path, why, _)| op == "write"
+            && Path::new(path) == db
+            && why == "not fsynced"),
+        "{undone:?}"
+    );
+
+    // Restarted on the same data dir: etcd replays its WAL, which it fdatasynced before each
+    // acknowledgement, into the database the crash rolled back.
+    let mut again = Etcd::spawn(&dir, &durable(&data, ""), "restarted", ports);
+    again.wait_healthy();
+    assert_eq!(keys(&again.client), acknowledged);
+    // SAFETY: kill takes integers; the pid is our unreaped child's.
+    unsafe { libc::kill(again.running().id() as i32, libc::SIGTERM) };
+    again.finish(30);
+}
+
+#[test]
+fn etcd_starts_afresh_when_a_crash_tears_its_database_at_its_first_write() {
+    if require("etcd").is_none() || require("etcdctl").is_none() {
+        return;
+    }
+    let dir = TempDir::new("etcd-torn");
+    let data = dir.join("data");
+    let db = data.join("member/snap/db");
+    // Crashed at the database's first fdatasync, right after bbolt's first write (its four
+    // initial pages, 16 KiB): `torn` keeps a seeded whole-4 KiB prefix of that write.
+    let crash = format!(
+        "torn = \"4096\"\n\n[[rules]]\nname = \"crash-after-first-db-write\"\non = \"syncs\"\n\
+         fd = \"file\"\npath = \"{}\"\ntimes = 1\nfault = \"crash\"\n",
+        db.display()
+    );
+    let ports = (free_port(), free_port());
+    let mut etcd = Etcd::spawn(&dir, &durable(&data, &crash), "torn", ports);
+    let r = etcd.finish(60);
+    assert_eq!(r.status.signal(), Some(libc::SIGKILL), "{}", r.describe());
+    let undone = undone(&etcd.log);
+    let db_name = db.display().to_string();
+    // Newest first: the torn write, then the database's create, which no sync had committed
+    // either (ext4: nothing on the filesystem was synced since), so the file is gone with its
+    // prefix; then the directory probes etcd made before (`.touch`, created and unlinked).
+    let (op, path, why, kept) = &undone[0];
+    assert_eq!(
+        (op.as_str(), path.as_str(), why.as_str()),
+        ("write", db_name.as_str(), "not fsynced")
+    );
+    let kept = kept.expect("a torn write says what it kept");
+    assert!(kept > 0 && kept < 16384 && kept % 4096 == 0, "{kept}");
+    assert_eq!(
+        (
+            undone[1].0.as_str(),
+            undone[1].1.as_str(),
+            undone[1].2.as_str()
+        ),
+        ("create", db_name.as_str(), "no journal commit")
+    );
+    assert!(
+        undone[2..]
+            .iter()
+            .all(|(_, p, _, _)| p.ends_with("/.touch")),
+        "{undone:?}"
+    );
+    assert!(!db.exists(), "the database's create was undone");
+    assert!(
+        !data.join("member/wal").exists(),
+        "etcd had not made its WAL yet"
+    );
+
+    // Restarted: etcd finds its member directory (mkdir is not journaled) with neither a
+    // database nor a WAL, says it was initialized before, and bootstraps a new member from its
+    // flags: it serves.
+    let mut again = Etcd::spawn(&dir, &durable(&data, ""), "restarted", ports);
+    again.wait_healthy();
+    let r = etcdctl(&again.client, &["put", "k0", "v0"]);
+    assert_eq!(r.stdout.trim(), "OK", "{}", r.describe());
+    assert_eq!(keys(&again.client), ["k0=v0"]);
+    // SAFETY: kill takes integers; the pid is our unreaped child's.
+    unsafe { libc::kill(again.running().id() as i32, libc::SIGTERM) };
+    let r = again.finish(30);
+    assert!(
+        r.stderr.contains(
+            "the server is already initialized as member before, starting as etcd member"
+        ),
+        "{}",
+        r.describe()
+    );
+    assert!(db.exists(), "a new database");
 }

@@ -76,6 +76,9 @@ pub fn handle(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) 
     if let Some(call) = super::paths::named_call(nr, &args) {
         return super::paths::named(s, tgid, tid, n, call);
     }
+    if nr == libc::SYS_sync {
+        return Some(super::journaled::sync_all(s, tgid, n));
+    }
     let proc = s.procs.get_mut(&tgid)?;
     match nr {
         libc::SYS_epoll_wait | libc::SYS_epoll_pwait | libc::SYS_epoll_pwait2 => {

@@ -1,7 +1,8 @@
-//! ftruncate and fallocate of a file on a `[[disk]]`, as the shim's `disk_io::resize`: an
-//! allocation that does not fit fails ENOSPC before any rule (a `disk` line says so); otherwise
-//! the rules decide, and the call is made by the supervisor on its copy of the fd, so that what
-//! the kernel then allocated is counted (`disk`).
+//! ftruncate and fallocate of a file on a `[[disk]]` or under `[durability]`, as the shim's
+//! `disk_io::resize`: an allocation that does not fit on a disk fails ENOSPC before any rule (a
+//! `disk` line says so); otherwise the rules decide, and the call is made by the supervisor on
+//! its copy of the fd, so that what the kernel then allocated is counted (`disk`), and a
+//! journaled change whose call failed is voided (`journal`).
 
 use super::carry;
 use super::disk::allocated;
@@ -13,14 +14,15 @@ use chaos_engine::disk::allocates;
 use chaos_engine::op::Op;
 use chaos_engine::realise::Action;
 
-/// The answer for ftruncate or fallocate (`op`) of a file on disk `disk`.
+/// The answer for ftruncate or fallocate (`op`) of a file on disk `disk`, or covered by
+/// `[durability]`, or both.
 pub fn resize(
     s: &mut Supervisor,
     tgid: i32,
     tid: i32,
     n: &libc::seccomp_notif,
     op: Op,
-    disk: usize,
+    disk: Option<usize>,
 ) -> Option<Answer> {
     let args = n.data.args;
     let fd = args[0] as i32;
@@ -31,8 +33,9 @@ pub fn resize(
         Op::Fallocate => allocates(args[1] as i32, args[2] as i64, args[3] as i64),
         _ => None,
     };
-    let before = match need {
-        Some((offset, len)) => {
+    let before = match (need, disk) {
+        (_, None) => 0,
+        (Some((offset, len)), Some(disk)) => {
             let (fits, before) = s.target.disks.before_allocate(disk, ours, offset, len);
             if !fits {
                 let proc = s.procs.get(&tgid)?;
@@ -41,7 +44,7 @@ pub fn resize(
             }
             before
         }
-        None => {
+        (None, Some(_)) => {
             s.target.disks.settle();
             allocated(ours).map_or(0, |(blocks, _)| blocks)
         }
@@ -64,6 +67,17 @@ pub fn resize(
     if !super::sys::notif_valid(std::os::fd::AsRawFd::as_raw_fd(&*s.listener), n.id) {
         return Some(Answer::Continue);
     }
+    let durable = s.procs.get(&tgid)?.fds.get(&fd)?.durable;
+    let seq = match &s.target.journal {
+        Some(journal) if durable => std::fs::read_link(format!("/proc/self/fd/{ours}"))
+            .ok()
+            .map(|path| {
+                let path = path.into_os_string().into_encoded_bytes();
+                let new_len = (op == Op::Ftruncate).then_some(args[1]);
+                journal.before_resize(tgid, ours, &path, new_len)
+            }),
+        _ => None,
+    };
     // SAFETY: our copy of the fd, and the program's own integer arguments.
     let r = unsafe {
         match op {
@@ -85,7 +99,12 @@ pub fn resize(
                 .unwrap_or(libc::EIO),
         )
     };
-    s.target.disks.after_change(disk, ours, before);
+    if let (Some(seq), Some(journal), false) = (seq, &s.target.journal, r == 0) {
+        journal.void(tgid, seq);
+    }
+    if let Some(disk) = disk {
+        s.target.disks.after_change(disk, ours, before);
+    }
     match delay {
         // Made now, answered after the delay, as a delayed write on a disk is.
         Some(ns) => {

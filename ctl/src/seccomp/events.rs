@@ -392,3 +392,26 @@ pub fn writeback(log: &mut Log, proc: &Proc, call: &OnCall, errno: i32) {
         errno: Some(chaos_engine::errno::errno_name(errno).to_string()),
     }));
 }
+
+/// A write `[durability]` does not journal, said once per process as the shim says it: an
+/// O_DIRECT one goes past the page cache a crash empties.
+pub fn durability_unseen(log: &mut Log, proc: &Proc, (tid, fd): (i32, i32), path: &str, why: &str) {
+    let header = header(proc, Some(tid));
+    log.emit(&schema::Event::Durability(schema::DurabilityLine {
+        ts_ns: header.ts_ns,
+        pid: Some(header.pid),
+        tid: header.tid,
+        proc: Some(header.proc),
+        what: "unseen".into(),
+        process: None,
+        op: None,
+        fd: Some(fd),
+        path: Some(path.into()),
+        why: Some(why.into()),
+        to: None,
+        range: None,
+        old_size: None,
+        torn_kept: None,
+        error: None,
+    }));
+}

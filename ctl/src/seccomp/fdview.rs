@@ -67,6 +67,8 @@ pub struct FdView {
     pub moved: [u64; 2],
     /// The `[[disk]]` a file is on.
     pub disk: Option<usize>,
+    /// A regular file `[durability]` covers: its changes are journaled (`journaled`).
+    pub durable: bool,
     /// Calls per op class, for `after`/`every` and for the call-counted sites.
     pub calls: [u64; CLASS_COUNT],
     /// A TCP connection's peer port, once known (0: none yet): whom a partition may cut it from.
@@ -149,6 +151,13 @@ impl FdView {
             let disks = &policy.disks[..policy.disks.len().min(chaos_engine::disk::MAX_DISKS)];
             disks.iter().position(|d| d.path.matches(p))
         });
+        let durable = kind == FdKind::File
+            && path.as_deref().is_some_and(|p| {
+                policy
+                    .durability
+                    .as_ref()
+                    .is_some_and(|d| d.path.matches(p))
+            });
         let ordinal = ordinals[kind as usize][role as usize];
         ordinals[kind as usize][role as usize] += 1;
         Some(FdView {
@@ -168,6 +177,7 @@ impl FdView {
             attempts: [0; 2],
             moved: [0; 2],
             disk,
+            durable,
             calls: [0; CLASS_COUNT],
             peer_port: if kind == FdKind::Tcp {
                 ip_port(&peer)

@@ -69,25 +69,27 @@ pub fn on_fd(
     }
     let fd = n.data.args[0] as i32;
     let view = s.procs.get(&tgid)?.fds.get(&fd)?;
-    if let Some(i) = view
-        .disk
-        .filter(|_| matches!(op, Op::Ftruncate | Op::Fallocate))
-    {
-        return super::disk_io::resize(s, tgid, tid, n, op, i);
+    let journaled = view.durable && s.target.journal.is_some();
+    if (view.disk.is_some() || journaled) && matches!(op, Op::Ftruncate | Op::Fallocate) {
+        return super::disk_io::resize(s, tgid, tid, n, op, view.disk);
     }
     let syncs = matches!(op, Op::Fsync | Op::Fdatasync);
     if syncs && let Some(errno) = super::writeback::take(s, tgid, fd) {
         // An error another description's fsync met is this one's to report, once.
         let on = OnCall::new(op, fd, tid, s.procs.get(&tgid)?.fds.get(&fd), None);
         events::writeback(&mut s.log, s.procs.get(&tgid)?, &on, errno);
+        super::journaled::synced(s, tgid, fd, false);
         return Some(Answer::Fail(errno));
     }
-    let d = decide_simple(s, tgid, tid, op, fd)?;
-    if let (true, Action::Fail { errno, .. }) = (syncs, d.action) {
+    let d = decide_simple(s, tgid, tid, op, fd);
+    if let (true, Some(Action::Fail { errno, .. })) = (syncs, d.as_ref().map(|d| d.action)) {
         super::writeback::failed(s, tgid, fd, errno);
     }
     let on = OnCall::new(op, fd, tid, s.procs.get(&tgid)?.fds.get(&fd), Some(0));
-    carry::common(s, tgid, n, on, d, Applied::default())
+    if s.target.journal.is_some() && matches!(op, Op::Fsync | Op::Fdatasync | Op::Syncfs) {
+        return super::journaled::sync(s, tgid, n, op, on, d);
+    }
+    carry::common(s, tgid, n, on, d?, Applied::default())
 }
 
 /// A read or write of a regular file.
@@ -106,9 +108,20 @@ fn data(
         return Some(Answer::Continue); // a positional call on a pipe or socket: ESPIPE
     }
     let disk = view.disk.filter(|_| dir == Dir::Tx);
+    // A write to a file `[durability]` covers is journaled, then made by us, so that we know
+    // whether it landed (CONTINUE would not tell us). As by the shim, O_SYNC/O_DSYNC writes
+    // (durable as they return) and O_DIRECT ones (past the page cache a crash empties) are not
+    // journaled, so they run as they are.
+    let covered = dir == Dir::Tx && view.durable && s.target.journal.is_some();
+    let flags = if covered { sys::getfl(view.fd()) } else { 0 };
+    let journaled = covered && flags & (libc::O_DSYNC | libc::O_DIRECT) == 0;
+    if covered && flags & libc::O_DSYNC == 0 && flags & libc::O_DIRECT != 0 {
+        super::journaled::direct_unseen(s, tgid, tid, fd);
+    }
+    let view = s.procs.get(&tgid)?.fds.get(&fd)?;
     let rules = s.target.rules_for(op) & view.mask;
     let decided = rules != 0 || s.target.keys_every_call();
-    if !decided && disk.is_none() {
+    if !decided && disk.is_none() && !journaled {
         return Some(Answer::Continue);
     }
     let bufs = args::buffers(tgid, op, &args)?;
@@ -176,32 +189,38 @@ fn data(
         None
     };
     let on = OnCall::new(op, fd, tid, Some(view), Some(requested as u64));
-    let Some(d) = chosen else {
-        return Some(match write {
-            Some(w) => made(s, tgid, n, op, &on, &bufs, w, w.limit)
-                .map_or(Answer::Continue, |k| Answer::Return(k as i64)),
-            None => {
-                view.moved[dir as usize] += runs;
-                Answer::Continue
-            }
-        });
+    let made_here = write.is_some() || journaled;
+    let pos = explicit_offset(op, &args).map(|o| o.max(0) as u64);
+    let mut ours = Ours {
+        op,
+        bufs: &bufs,
+        write,
+        journaled: journaled.then_some((pos, asked as u64)),
     };
-    match (d.action, write) {
-        (Action::Short { len, .. }, _) => {
+    let Some(d) = chosen else {
+        if made_here {
+            let limit = write.map_or(asked, |w| w.limit);
+            return Some(answer_of(ours.make(s, tgid, n, &on, limit)));
+        }
+        view.moved[dir as usize] += runs;
+        return Some(Answer::Continue);
+    };
+    match d.action {
+        Action::Short { len, .. } => {
             let listener = std::os::fd::AsRawFd::as_raw_fd(&*s.listener);
-            let k = match write {
-                Some(w) => made(s, tgid, n, op, &on, &bufs, w, len.min(w.limit)),
-                None => {
-                    let k = transfer(tgid, listener, n, op, view, &bufs, len);
-                    if let Some(k) = k {
-                        view.moved[dir as usize] += k as u64;
-                    }
-                    k
+            let k = if dir == Dir::Tx {
+                let limit = write.map_or(len, |w| len.min(w.limit));
+                ours.make(s, tgid, n, &on, limit)
+            } else {
+                let k = transfer(tgid, listener, n, op, view, &bufs, len);
+                if let Ok(k) = k {
+                    view.moved[dir as usize] += k as u64;
                 }
+                k
             };
             // Nothing moved (the call went away, its memory could not be read): it runs as it
             // is, and no fault happened.
-            let k = k?;
+            let k = k.ok()?;
             let applied = Applied {
                 returned: Some(k as i64),
                 ..Applied::default()
@@ -210,24 +229,96 @@ fn data(
             events::fault(&mut s.log, &s.target, proc, &on, &d, &applied);
             Some(Answer::Return(k as i64))
         }
-        (Action::Fail { .. }, _) => carry::common(s, tgid, n, on, d, Applied::default()),
-        (Action::Delay(ns), Some(w)) => {
-            // Made now, answered after the delay: the disk's count is settled before any other
-            // call of the program can look at it.
-            let k = made(s, tgid, n, op, &on, &bufs, w, w.limit)?;
+        Action::Fail { .. } => carry::common(s, tgid, n, on, d, Applied::default()),
+        Action::Delay(ns) if made_here => {
+            // Made now, answered after the delay: the disk's count and the journal are settled
+            // before any other call of the program can look at them.
+            let limit = write.map_or(asked, |w| w.limit);
+            let answer = answer_of(ours.make(s, tgid, n, &on, limit));
             let applied = Applied {
                 delay_ns: ns,
                 ..Applied::default()
             };
             let proc = s.procs.get(&tgid)?;
             events::fault(&mut s.log, &s.target, proc, &on, &d, &applied);
-            s.answer_later(n.id, ns, || {}, Answer::Return(k as i64));
+            s.answer_later(n.id, ns, || {}, answer);
             Some(Answer::Later)
         }
         _ => {
             view.moved[dir as usize] += runs;
             carry::common(s, tgid, n, on, d, Applied::default())
         }
+    }
+}
+
+/// The answer for a write we made: its count, the kernel's error, or (nothing could be made
+/// here) the call as it is.
+fn answer_of(made: Result<usize, Option<i32>>) -> Answer {
+    match made {
+        Ok(k) => Answer::Return(k as i64),
+        Err(Some(errno)) => Answer::Fail(errno),
+        Err(None) => Answer::Continue,
+    }
+}
+
+/// A write the supervisor makes itself on its copy of the fd: one on a `[[disk]]` (whose
+/// allocation it counts) or one `[durability]` journals first (`journaled`: its explicit
+/// position and the length the program asked for, which the shim's journal records too).
+struct Ours<'a> {
+    op: Op,
+    bufs: &'a [(u64, usize)],
+    write: Option<DiskWrite>,
+    journaled: Option<(Option<u64>, u64)>,
+}
+
+impl Ours<'_> {
+    /// Makes the write with at most `len` bytes: the count written, the kernel's error, or
+    /// Err(None) when it could not be made here. A journaled change that did not land is
+    /// voided.
+    fn make(
+        &mut self,
+        s: &mut Supervisor,
+        tgid: i32,
+        n: &libc::seccomp_notif,
+        on: &OnCall,
+        len: usize,
+    ) -> Result<usize, Option<i32>> {
+        let seq = match (self.journaled, &s.target.journal) {
+            (Some((pos, asked)), Some(journal)) => {
+                let view = s.procs.get(&tgid).and_then(|p| p.fds.get(&on.fd));
+                let ours = view.map_or(-1, FdView::fd);
+                std::fs::read_link(format!("/proc/self/fd/{ours}"))
+                    .ok()
+                    .and_then(|path| {
+                        let path = path.into_os_string().into_encoded_bytes();
+                        journal.before_write(tgid, ours, &path, pos, asked)
+                    })
+            }
+            _ => None,
+        };
+        let k = match self.write {
+            Some(w) => made(s, tgid, n, self.op, on, self.bufs, w, len),
+            None => {
+                let listener = std::os::fd::AsRawFd::as_raw_fd(&*s.listener);
+                let view = s
+                    .procs
+                    .get_mut(&tgid)
+                    .and_then(|p| p.fds.get_mut(&on.fd))
+                    .ok_or(None)?;
+                let k = transfer(tgid, listener, n, self.op, view, self.bufs, len);
+                if let Ok(k) = k {
+                    view.moved[Dir::Tx as usize] += k as u64;
+                }
+                k
+            }
+        };
+        // A write that wrote nothing changed nothing a crash could undo.
+        if let (Some(seq), Some(journal)) = (seq, &s.target.journal)
+            && !matches!(k, Ok(1..))
+        {
+            journal.void(tgid, seq);
+        }
+        k
     }
 }
 
@@ -242,8 +333,8 @@ struct DiskWrite {
 }
 
 /// Makes a write to a file on a disk with at most `len` bytes, counts what it allocated and
-/// logs the disk's cut: the count written, or None when it could not be made here (the call
-/// then runs as it is).
+/// logs the disk's cut: the count written, the kernel's error, or Err(None) when it could not
+/// be made here (the call then runs as it is).
 #[allow(clippy::too_many_arguments)]
 fn made(
     s: &mut Supervisor,
@@ -254,15 +345,19 @@ fn made(
     bufs: &[(u64, usize)],
     w: DiskWrite,
     len: usize,
-) -> Option<usize> {
+) -> Result<usize, Option<i32>> {
     let listener = std::os::fd::AsRawFd::as_raw_fd(&*s.listener);
-    let view = s.procs.get_mut(&tgid)?.fds.get_mut(&on.fd)?;
+    let view = s
+        .procs
+        .get_mut(&tgid)
+        .and_then(|p| p.fds.get_mut(&on.fd))
+        .ok_or(None)?;
     let k = transfer(tgid, listener, n, op, view, bufs, len);
     s.target.disks.after_change(w.disk, view.fd(), w.before);
     let k = k?;
     view.moved[Dir::Tx as usize] += k as u64;
     if w.limit < w.asked {
-        let proc = s.procs.get(&tgid)?;
+        let proc = s.procs.get(&tgid).ok_or(None)?;
         let what = (w.disk, "short");
         events::disk(
             &mut s.log,
@@ -274,7 +369,7 @@ fn made(
             k as i64,
         );
     }
-    Some(k)
+    Ok(k)
 }
 
 /// What a read or write of a regular file that runs as it was made moves (see the module
@@ -297,9 +392,13 @@ fn expected(view: &FdView, op: Op, args: &[u64; 6], requested: u64) -> u64 {
     }
 }
 
-/// Makes the call ourselves on our copy with at most `len` bytes: the count moved, or None when
-/// nothing could be (the call is no longer waiting, its memory cannot be read, the file
-/// refused).
+/// A page: an O_DIRECT write's buffer keeps its offset within one here (every block size
+/// divides it).
+const PAGE: usize = 4096;
+
+/// Makes the call ourselves on our copy with at most `len` bytes: the count moved, the
+/// kernel's error, or Err(None) when nothing could be made here (the call is no longer waiting,
+/// its memory cannot be read).
 pub fn transfer(
     pid: i32,
     listener: i32,
@@ -308,16 +407,29 @@ pub fn transfer(
     view: &FdView,
     bufs: &[(u64, usize)],
     len: usize,
-) -> Option<usize> {
+) -> Result<usize, Option<i32>> {
     let args = n.data.args;
     let fd = view.fd();
     let at = explicit_offset(op, &args);
-    match op.dir()? {
+    let errno = || std::io::Error::last_os_error().raw_os_error();
+    match op.dir().ok_or(None)? {
         Dir::Tx => {
-            let bytes = args::gather(pid, op, &args, len)?;
+            let mut bytes = args::gather(pid, op, &args, len).ok_or(None)?;
             if !sys::notif_valid(listener, n.id) {
-                return None;
+                return Err(None);
             }
+            let (mut from, count) = (0, bytes.len());
+            if sys::getfl(fd) & libc::O_DIRECT != 0
+                && let Some(&(addr, _)) = bufs.first()
+            {
+                // O_DIRECT checks the buffer's alignment: ours is placed as the program's was
+                // within a page, so it is refused or taken as the program's would be.
+                let mut aligned = vec![0u8; count + 2 * PAGE];
+                from = aligned.as_ptr().align_offset(PAGE) + (addr as usize % PAGE);
+                aligned[from..from + count].copy_from_slice(&bytes);
+                bytes = aligned;
+            }
+            let bytes = &bytes[from..from + count];
             let ptr = bytes.as_ptr() as *const libc::c_void;
             // SAFETY: our buffer, of the length passed, and our copy of the fd.
             let k = unsafe {
@@ -326,12 +438,12 @@ pub fn transfer(
                     None => libc::write(fd, ptr, bytes.len()),
                 }
             };
-            (k >= 0).then_some(k as usize)
+            if k < 0 { Err(errno()) } else { Ok(k as usize) }
         }
         Dir::Rx => {
             let mut tmp = vec![0u8; len];
             if !sys::notif_valid(listener, n.id) {
-                return None;
+                return Err(None);
             }
             let ptr = tmp.as_mut_ptr() as *mut libc::c_void;
             // SAFETY: our buffer, of the length passed, and our copy of the fd.
@@ -342,7 +454,7 @@ pub fn transfer(
                 }
             };
             if k < 0 {
-                return None;
+                return Err(None);
             }
             let k = k as usize;
             let mut done = 0;
@@ -356,7 +468,7 @@ pub fn transfer(
                     break;
                 }
             }
-            Some(done)
+            Ok(done)
         }
     }
 }

@@ -48,7 +48,7 @@ pub const WAITS: &[(libc::c_long, &str)] = &[
 ];
 
 /// The file calls: the opens, the calls on an open file that are not plain reads and writes,
-/// and the calls that change a directory's entries. openat2 is served as `openat`; preadv2 and
+/// sync, and the calls that change a directory's entries. openat2 is served as `openat`; preadv2 and
 /// pwritev2 are not notified (glibc and Go make them only when asked for their flags).
 pub const FILES: &[(libc::c_long, &str)] = &[
     (libc::SYS_open, "open"),
@@ -63,6 +63,7 @@ pub const FILES: &[(libc::c_long, &str)] = &[
     (libc::SYS_fdatasync, "fdatasync"),
     (libc::SYS_sync_file_range, "sync_file_range"),
     (libc::SYS_syncfs, "syncfs"),
+    (libc::SYS_sync, "sync"),
     (libc::SYS_ftruncate, "ftruncate"),
     (libc::SYS_fallocate, "fallocate"),
     (libc::SYS_rename, "rename"),
@@ -108,7 +109,8 @@ pub fn name(nr: libc::c_long) -> &'static str {
 /// - the data calls when the process can be partitioned: a cut holds its reads and writes.
 /// - the epoll waits when a rule acts on `epoll_wait` (their keys count waits only).
 /// - the file calls (`FILES`) when a rule acts on one of them, or on reads or writes of files,
-///   or the policy has `[[disk]]`s (whose files' growth is counted);
+///   or the policy has `[[disk]]`s (whose files' growth is counted) or `[durability]` (whose
+///   journal needs every change and sync of a covered file);
 ///   with them the data calls, all together for the same reason as above: the shim numbers a
 ///   file at its first call of any kind, a read included, and keys its reads and writes by the
 ///   bytes moved, which only a supervisor that sees every read and write of it can count. An
@@ -130,7 +132,10 @@ pub fn calls_for(policy: &Policy, partitioned: bool) -> Vec<libc::c_long> {
             .flat_map(|r| r.ops.iter())
             .filter(|op| super::serves(*op))
     };
-    let files = injecting || !policy.disks.is_empty() || policy.rules.iter().any(needs_files);
+    let files = injecting
+        || !policy.disks.is_empty()
+        || policy.durability.is_some()
+        || policy.rules.iter().any(needs_files);
     let data = injecting
         || partitioned
         || files
@@ -386,6 +391,17 @@ mod tests {
             assert!(has(&calls, DATA), "{on}: {calls:?}");
             assert!(!has(&calls, WAITS), "{on}: {calls:?}");
         }
+    }
+
+    #[test]
+    fn durability_alone_notifies_the_file_and_data_calls() {
+        let calls = calls_for(&policy("[durability]\npath = \"/srv/*\"\n"), false);
+        assert!(
+            has(&calls, FILES),
+            "its journal sees every change: {calls:?}"
+        );
+        assert!(has(&calls, DATA), "{calls:?}");
+        assert!(!has(&calls, WAITS), "{calls:?}");
     }
 
     #[test]

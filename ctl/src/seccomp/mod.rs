@@ -12,8 +12,10 @@
 //!   memory; `carry`: the engine's choice carried out; `files`: calls on a regular file, with
 //!   `file_choice` for those that move no data;
 //!   `paths`: calls that name a path (opens, rename, unlink, mkdir); `disk` and `disk_io`:
-//!   `[[disk]]` capacity; `writeback`: an fsync error every description reports; `decide`: the engine's
-//!   choice of rule;
+//!   `[[disk]]` capacity; `writeback`: an fsync error every description reports; `journal`:
+//!   `[durability]`'s journal, as the shim writes it, and `journaled`: the calls it journals,
+//!   made by the supervisor so that it knows their results; `decide`: the engine's choice of
+//!   rule;
 //!   `breaks`: resets and shutdowns on our copy; `partition`: cuts between the processes of a
 //!   system, held from outside; `grid`: stream reads' faults on the grid of offsets; `facts`:
 //!   the realism model's facts; `toxic`: Toxiproxy's toxics, held and made from outside;
@@ -38,6 +40,8 @@ mod files;
 pub mod filter;
 mod forks;
 mod grid;
+mod journal;
+mod journaled;
 pub mod launcher;
 pub mod live;
 mod partition;
@@ -125,8 +129,8 @@ fn not_carried(fault: &Fault) -> Option<&'static str> {
 }
 
 /// What in `policy` this backend would not carry out, one line each: a rule none of whose ops
-/// it sees, a fault it cannot apply from outside the process, or storage emulation. A run is
-/// refused rather than run without the chaos it asked for.
+/// it sees, or a fault it cannot apply from outside the process. A run is refused rather than
+/// run without the chaos it asked for.
 pub fn unsupported(policy: &Policy) -> Vec<String> {
     let mut out = Vec::new();
     for rule in &policy.rules {
@@ -151,9 +155,6 @@ pub fn unsupported(policy: &Policy) -> Vec<String> {
                 rule.fault.kind_name()
             ));
         }
-    }
-    if policy.durability.is_some() {
-        out.push("[durability] is journaled by the shim only".into());
     }
     out
 }

@@ -117,7 +117,8 @@ pub fn named(
     }
     let disks = s.target.disks.any();
     let every = s.target.keys_every_call();
-    if s.target.rules_for(op) == 0 && !every && !disks {
+    let durable = s.target.journal.is_some();
+    if s.target.rules_for(op) == 0 && !every && !disks && !durable {
         return Some(Answer::Continue);
     }
     let given = sys::read_target_cstr(tgid, call.path)?;
@@ -125,8 +126,15 @@ pub fn named(
     if disks {
         on_disks(s, tid, n, &call, &path);
     }
+    let change = super::journaled::change_of(s, tgid, tid, n, &call, &path);
+    let mut on = OnCall::new(op, -1, tid, None, None);
+    on.kind = Some(FdKind::File.name().to_string());
+    on.path = Some(String::from_utf8_lossy(&path).into_owned());
     if s.target.rules_for(op) == 0 && !every {
-        return Some(Answer::Continue);
+        return match change {
+            Some(c) => super::journaled::named(s, tgid, n, (on, None), (&path, c)),
+            None => Some(Answer::Continue),
+        };
     }
     let mask = s.target.policy.mask_for(&FdFacts {
         kind: FdKind::File,
@@ -148,9 +156,6 @@ pub fn named(
         n: nth,
         requested: 0,
     };
-    let mut on = OnCall::new(op, -1, tid, None, None);
-    on.kind = Some(FdKind::File.name().to_string());
-    on.path = Some(String::from_utf8_lossy(&path).into_owned());
     if let Some(census) = &mut s.census {
         census.reached(&mut s.log, (tgid, tid), (on.op, &at), || &on);
     }
@@ -161,8 +166,22 @@ pub fn named(
         at,
         mask,
         |fault, _ctx, param| realise_fdless(fault, param),
-    )?;
-    carry::common(s, tgid, n, on, d, Applied::default())
+    );
+    match change {
+        Some(c) => super::journaled::named(s, tgid, n, (on, d), (&path, c)),
+        None => carry::common(s, tgid, n, on, d?, Applied::default()),
+    }
+}
+
+/// A rename's new name, absolute (`tid`: the thread that made it).
+pub fn rename_target(tid: i32, n: &libc::seccomp_notif) -> Option<Vec<u8>> {
+    let args = n.data.args;
+    let (dirfd, at) = match i64::from(n.data.nr) {
+        libc::SYS_rename => (libc::AT_FDCWD, args[1]),
+        _ => (args[2] as i32, args[3]),
+    };
+    let given = sys::read_target_cstr(n.pid as i32, at)?;
+    Some(absolute(tid, dirfd, &given))
 }
 
 /// What an unlink, a rename or a truncating open may free on a `[[disk]]`, watched until it
@@ -173,12 +192,7 @@ fn on_disks(s: &mut Supervisor, tid: i32, n: &libc::seccomp_notif, call: &Named,
     match call.op {
         Op::Unlink => s.target.disks.unlinking(path),
         Op::Rename => {
-            let (dirfd, at) = match nr {
-                libc::SYS_rename => (libc::AT_FDCWD, args[1]),
-                _ => (args[2] as i32, args[3]),
-            };
-            if let Some(given) = sys::read_target_cstr(n.pid as i32, at) {
-                let new = absolute(tid, dirfd, &given);
+            if let Some(new) = rename_target(tid, n) {
                 s.target.disks.renaming(path, &new);
             }
         }

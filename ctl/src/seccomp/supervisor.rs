@@ -251,6 +251,7 @@ impl Supervisor {
             seen: self.target.generation(),
             budget: super::budget::Budget::new(self.target.policy.rules.len(), start),
             forks: super::forks::Forks::new(fork.map_or(0, |(_, n)| n)),
+            direct_said: false,
         };
         let via = if fork.is_some() { "fork" } else { "exec" };
         events::start(&mut self.log, &self.target, &proc, &exe, argv, lineage, via);

@@ -358,3 +358,30 @@ pub fn boottime_ns() -> u64 {
     unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
+
+/// `SECCOMP_IOCTL_NOTIF_ADDFD`: installs a copy of our `src` in the target of notification `id`
+/// at its lowest free number (close-on-exec if `cloexec`); with `send`, answers the call with
+/// that number in the same step (Linux 5.14), so no signal can leave the fd installed and the
+/// call failed. The number in the target.
+pub fn notif_addfd(
+    listener: RawFd,
+    id: u64,
+    src: RawFd,
+    cloexec: bool,
+    send: bool,
+) -> Result<i32, i32> {
+    let mut add = libc::seccomp_notif_addfd {
+        id,
+        flags: if send {
+            libc::SECCOMP_ADDFD_FLAG_SEND as u32
+        } else {
+            0
+        },
+        srcfd: src as u32,
+        newfd: 0,
+        newfd_flags: if cloexec { libc::O_CLOEXEC as u32 } else { 0 },
+    };
+    // SAFETY: ADDFD reads the struct we pass, of the size its request code names.
+    let r = unsafe { libc::ioctl(listener, libc::SECCOMP_IOCTL_NOTIF_ADDFD, &mut add) };
+    if r < 0 { Err(last_errno()) } else { Ok(r) }
+}

@@ -39,6 +39,8 @@ pub struct Target {
     pub census_nth: u32,
     /// The policy's `[[disk]]`s and what is in use on each.
     pub disks: super::disk::Disks,
+    /// `[durability]`'s journal, as the shim writes it (`journal`).
+    pub journal: Option<super::journal::Journal>,
 }
 
 impl Target {
@@ -62,6 +64,7 @@ impl Target {
         let gates = chaos_engine::select::Gate::all(&policy.rules);
         let initially = policy.initially_enabled() as u32;
         let rule_masks = chaos_engine::op::ALL_OPS.map(|op| policy.mask_for_op(op));
+        let control_path = control.clone().map(std::path::PathBuf::from);
         let control = match control {
             // As the shim: a page already gone means the run is over, and nothing steers this
             // process any more; any other failure is refused.
@@ -82,7 +85,14 @@ impl Target {
             .unwrap_or(1u32)
             .max(1);
         let disks = super::disk::Disks::new(&policy, control.clone());
+        let journal = super::journal::Journal::new(
+            &policy,
+            control_path.as_deref(),
+            control.as_ref(),
+            process.as_deref(),
+        )?;
         Ok(Target {
+            journal,
             census,
             census_nth,
             disks,
@@ -212,6 +222,8 @@ pub struct Proc {
     pub budget: super::budget::Budget,
     /// Its forks so far, for its children's keys.
     pub forks: super::forks::Forks,
+    /// Its first O_DIRECT write to a file `[durability]` covers was logged as `unseen`.
+    pub direct_said: bool,
 }
 
 /// Partitions as this process sees them: the shim's `control::cut_towards`/`cut_from` over
