@@ -451,6 +451,40 @@ pub fn still_stalled(fd: c_int, slot: &Slot, dir: Dir) -> bool {
     false
 }
 
+/// A call that found `dir` stalled (`still_stalled`). A non-blocking one fails with EAGAIN
+/// (false): the stall hides its readiness. A blocking one (its fd was made blocking after a
+/// non-blocking call began the stall) waits the stall out, as it would wait for data or room
+/// that is not there yet, and goes on (true), or fails with EAGAIN at its socket timeout (false):
+/// Linux fails a blocking call with EAGAIN only then. Raw sleeps, no allocation.
+pub fn wait_out_stall(fd: c_int, slot: &Slot, dir: Dir, msg_flags: c_int) -> bool {
+    if msg_flags & libc::MSG_DONTWAIT != 0 || sys::fcntl_getfl(fd) & libc::O_NONBLOCK != 0 {
+        return false;
+    }
+    let timeout = sys::timeout_ns(
+        fd,
+        match dir {
+            Dir::Rx => libc::SO_RCVTIMEO,
+            Dir::Tx => libc::SO_SNDTIMEO,
+        },
+    );
+    let start = sys::now_ns(libc::CLOCK_MONOTONIC);
+    while still_stalled(fd, slot, dir) {
+        let now = sys::now_ns(libc::CLOCK_MONOTONIC);
+        let mut nap = slot.stall_until[dir as usize]
+            .load(Relaxed)
+            .saturating_sub(now);
+        if let Some(t) = timeout {
+            let left = (start + t).saturating_sub(now);
+            if left == 0 {
+                return false;
+            }
+            nap = nap.min(left);
+        }
+        sys::sleep_ns(nap.max(1));
+    }
+    true
+}
+
 /// The fds with a stall (or an armed reset) in progress, for waiters to end what fell due
 /// (`due`).
 pub fn stalled_fds() -> impl Iterator<Item = c_int> {

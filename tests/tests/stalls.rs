@@ -83,6 +83,20 @@ fn a_nonblocking_stall_is_eagain_and_hidden_from_poll_until_it_ends() {
 }
 
 #[test]
+fn a_blocking_call_on_an_fd_stalled_while_non_blocking_waits_instead_of_eagain() {
+    let dir = TempDir::new("stall-then-blocking");
+    let (r, log) = realism(&dir, "stall-then-blocking", ONE_STALL);
+    assert!(
+        r.stdout.contains(
+            "first=Resource temporarily unavailable blocking_recv=4 errno=- after_ms_ge_100=1"
+        ),
+        "a blocking recv never fails with EAGAIN without a timeout: {}",
+        r.describe()
+    );
+    assert_eq!(fault_events(&log).len(), 1, "one stall, one event");
+}
+
+#[test]
 fn an_unseen_epoll_registration_degrades_the_stall_to_a_delay() {
     let dir = TempDir::new("stall-unseen");
     let (r, log) = realism(&dir, "stall-unseen", ONE_STALL);

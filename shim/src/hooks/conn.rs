@@ -1,6 +1,6 @@
 //! connect, accept, setsockopt, shutdown: calls that are counted per connection, not by offset.
 
-use super::transfer::{Decision, decide, quirk_fail};
+use super::transfer::{Decision, decide_past_stalls, quirk_fail};
 use super::{current_meta, gate, new_fd, reclassify};
 use crate::act::{StallOutcome, effect_of, log_fault, start_stall};
 use crate::failed_close;
@@ -25,7 +25,7 @@ pub(crate) fn run_simple(rt: &'static Runtime, call: Call, real: impl FnOnce() -
     let Some((_, slot)) = gate(call.op, call.fd) else {
         return real();
     };
-    let (meta, plan) = match guarded(|| decide(rt, slot, &call)).unwrap_or(Decision::Pass) {
+    let (meta, plan) = match decide_past_stalls(rt, slot, &call).unwrap_or(Decision::Pass) {
         Decision::Pass
         | Decision::Track
         | Decision::Held(_)
@@ -33,7 +33,7 @@ pub(crate) fn run_simple(rt: &'static Runtime, call: Call, real: impl FnOnce() -
         | Decision::ResetDue
         // Stream reads only: never a call without data.
         | Decision::Grid(..) => return real(),
-        Decision::Stalled => {
+        Decision::Stalled(_) => {
             sys::set_errno(libc::EAGAIN);
             return -1;
         }

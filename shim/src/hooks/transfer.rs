@@ -24,8 +24,9 @@ const SHORT_FALLBACK_NS: u64 = 500_000;
 pub(crate) enum Decision {
     /// No rule covers this fd for this op.
     Pass,
-    /// The fd is in a stall in this call's direction: fail with EAGAIN, nothing else.
-    Stalled,
+    /// The fd is in a stall in this call's direction: a non-blocking call fails with EAGAIN,
+    /// nothing else; a blocking one waits it out (`readiness::wait_out_stall`).
+    Stalled(Dir),
     /// A partition cuts this call's direction of the connection (`hold`).
     Held(Dir),
     /// A toxic ended the connection for reads: return 0 (EOF).
@@ -206,13 +207,13 @@ fn transfer_rules(
     counted_at: Option<plan::Position>,
     real: impl Fn(usize) -> isize,
 ) -> isize {
-    let decided = guarded(|| match counted_at {
-        Some(at) => decide_at(rt, slot, &call, at),
-        None => decide(rt, slot, &call),
-    });
+    let decided = match counted_at {
+        Some(at) => guarded(|| decide_at(rt, slot, &call, at)),
+        None => decide_past_stalls(rt, slot, &call),
+    };
     let (meta, plan) = match decided.unwrap_or(Decision::Pass) {
         Decision::Pass => return real(call.requested),
-        Decision::Stalled => {
+        Decision::Stalled(_) => {
             sys::set_errno(libc::EAGAIN);
             return -1;
         }
@@ -377,13 +378,26 @@ fn transfer_rules(
     r
 }
 
+/// `decide`, for a call that may block: while its direction is stalled, a blocking call waits
+/// the stall out (outside the guard: the wait is the program's) and is decided again, since the
+/// page or the connection may have changed meanwhile. `Stalled` only for a call that must fail.
+pub(crate) fn decide_past_stalls(rt: &Runtime, slot: &Slot, call: &Call) -> Option<Decision> {
+    loop {
+        match guarded(|| decide(rt, slot, call)) {
+            Some(Decision::Stalled(dir))
+                if readiness::wait_out_stall(call.fd, slot, dir, call.msg_flags) => {}
+            decided => return decided,
+        }
+    }
+}
+
 /// The slow path's decision, shared with the non-data calls.
 pub(crate) fn decide(rt: &Runtime, slot: &Slot, call: &Call) -> Decision {
     let meta = current_meta(rt, call.fd, slot);
     if let Some(dir) = stall_dir(call)
         && readiness::still_stalled(call.fd, slot, dir)
     {
-        return Decision::Stalled;
+        return Decision::Stalled(dir);
     }
     match crate::toxic::ended(slot, call) {
         Some(crate::toxic::Ended::ResetDue) => return Decision::ResetDue,
