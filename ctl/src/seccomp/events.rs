@@ -186,6 +186,7 @@ pub fn fault(
     let (rule, rule_index, inject_index) = match d.source {
         Source::Rule(i) => (target.policy.rules[i].name.clone(), Some(i as u64), None),
         Source::Injection(i) => ("inject".to_string(), None, Some(i as u64)),
+        Source::Proxy(_) => ("toxiproxy".to_string(), None, None),
     };
     log.emit(&schema::Event::Fault(schema::Fault {
         header: header(proc, Some(call.tid)),

@@ -208,13 +208,15 @@ impl Page<'_> {
     }
 
     /// Replaces the whole table as one change (a new generation, so every shim logs where it
-    /// saw it). Entries past the table's size are left out; returns how many proxies fit.
-    pub fn set_proxies(&self, proxies: &[ProxyEntry], toxics: &[ToxicEntry]) -> usize {
+    /// saw it). `proxies[i]` is slot i (None: free): a connection keeps its proxy's slot, so a
+    /// slot must not be given to another proxy while its connections may live. Entries past the
+    /// table's size are left out; returns how many slots are in use.
+    pub fn set_proxies(&self, proxies: &[Option<ProxyEntry>], toxics: &[ToxicEntry]) -> usize {
         let count = proxies.len().min(MAX_PROXIES);
         self.bump_after(|| {
             for i in 0..MAX_PROXIES {
                 let w = self.proxy_words(i);
-                match proxies.get(i).filter(|_| i < count) {
+                match proxies.get(i).copied().flatten().filter(|_| i < count) {
                     Some(p) => {
                         let state = PRESENT | if p.enabled { ENABLED } else { 0 };
                         w[0].store(state, SeqCst);
@@ -405,7 +407,7 @@ mod tests {
             upstream: sa("[::1]:80"),
             enabled: true,
         };
-        assert_eq!(page.set_proxies(&[redis, other], &[]), 2);
+        assert_eq!(page.set_proxies(&[Some(redis), Some(other)], &[]), 2);
         assert_eq!(page.generation(), 1);
         assert!(page.any_proxy());
         assert_eq!(
@@ -418,7 +420,7 @@ mod tests {
         );
         assert_eq!(page.redirect(&sa("127.0.0.1:9001")), None);
         redis.enabled = false;
-        page.set_proxies(&[redis], &[]);
+        page.set_proxies(&[Some(redis), None], &[]);
         assert_eq!(page.generation(), 2);
         assert_eq!(
             page.redirect(&sa("127.0.0.1:9000")),
@@ -452,7 +454,7 @@ mod tests {
             attributes: a,
         };
         page.set_proxies(
-            &[proxy, proxy],
+            &[Some(proxy), Some(proxy)],
             &[
                 t(0, Kind::Latency, false, 1.0, [100, 10, 0]),
                 t(0, Kind::Latency, false, 1.0, [50, 0, 0]),
@@ -481,7 +483,7 @@ mod tests {
         assert!(other.blackhole);
         assert_eq!(other.reset_after_blackhole_ns, Some(2000 * MS));
         assert_eq!(page.toxics_for(1, true, never), None);
-        page.set_proxies(&[proxy], &[t(0, Kind::Slicer, false, 1.0, [1, 1, 1])]);
+        page.set_proxies(&[Some(proxy)], &[t(0, Kind::Slicer, false, 1.0, [1, 1, 1])]);
         assert_eq!(
             page.toxics_for(0, false, never),
             None,

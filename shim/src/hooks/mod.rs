@@ -57,6 +57,7 @@ pub(crate) fn new_fd(fd: c_int, role: Option<Role>) {
         slot.sndbuf.store(0, Relaxed);
         slot.quirk_draws.store(0, Relaxed);
         slot.wb_err.store(0, Relaxed);
+        slot.proxy.store(0, Relaxed);
     }
     reclassify(fd, role);
 }

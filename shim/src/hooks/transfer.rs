@@ -120,6 +120,10 @@ fn counted(rt: &Runtime, slot: &Slot, call: &Call) -> Counted {
     if meta.0 & fdtable::PEERED != 0 && crate::page::any_cut() {
         return Counted::NotYet;
     }
+    if meta.0 & fdtable::PROXIED != 0 {
+        // The proxy's toxics are read from the page per call.
+        return Counted::NotYet;
+    }
     let (site, n) = plan::site_for(rt, call, slot, meta);
     crate::plan::observe_control(rt, slot.conn.load(Relaxed), site);
     // A rule at probability 0 is counted above like any other, and never drawn for.
@@ -413,7 +417,7 @@ pub(crate) fn decide(rt: &Runtime, slot: &Slot, call: &Call) -> Decision {
         crate::plan::observe_control(rt, slot.conn.load(Relaxed), site);
         return Decision::Held(dir);
     }
-    if meta.mask() == 0 && !rt.injecting {
+    if meta.mask() == 0 && !rt.injecting && meta.0 & fdtable::PROXIED == 0 {
         // Here only because quirks force the slow path: keep the stream positions, which
         // close-reset-econnreset compares with what the peer acknowledged.
         return Decision::Track;
@@ -429,6 +433,14 @@ pub(crate) fn decide(rt: &Runtime, slot: &Slot, call: &Call) -> Decision {
 /// The decision for a call already counted at `at`.
 fn decide_at(rt: &Runtime, slot: &Slot, call: &Call, at: plan::Position) -> Decision {
     let meta = Meta(slot.meta.load(Relaxed));
+    if meta.0 & fdtable::PROXIED != 0 {
+        match crate::proxy::decide(slot, meta, call, &at) {
+            Some(crate::proxy::Verdict::Toxics(plan)) => return Decision::Fault(meta, plan),
+            Some(crate::proxy::Verdict::Ended(Dir::Rx)) => return Decision::Eof,
+            Some(crate::proxy::Verdict::Ended(Dir::Tx)) => return Decision::Pass,
+            None => {}
+        }
+    }
     let candidates = meta.mask() & rt.rules_for(call.op);
     if grid_read::applies(call, meta) {
         return decide_grid(rt, slot, call, meta, at, candidates);

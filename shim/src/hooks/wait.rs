@@ -35,7 +35,8 @@ fn wait_loop(
         Some(t) if t > 0 => sys::now_ns(libc::CLOCK_MONOTONIC_COARSE),
         _ => 0,
     };
-    if ACTIVE.load(Relaxed) == 0 {
+    let watch = crate::proxy::watch_slice();
+    if ACTIVE.load(Relaxed) == 0 && watch.is_none() {
         let n = call(timeout);
         if n != 0 || timeout == Some(0) || !WOKEN.with(|w| w.replace(false)) {
             return n;
@@ -48,6 +49,14 @@ fn wait_loop(
             crate::due::expire_and_next_end(t, name)
         } else {
             None
+        };
+        if watch.is_some() {
+            crate::guard::guarded(|| crate::proxy::sweep(name));
+        }
+        // Connections through a proxy: the wait wakes each slice to see a proxy disabled.
+        let next_end = match watch {
+            Some(slice) => Some(next_end.map_or(t + slice, |e| e.min(t + slice))),
+            None => next_end,
         };
         let remaining = deadline.map(|d| d.saturating_sub(t));
         let wait = match (remaining, next_end) {
@@ -246,7 +255,7 @@ fn poll_common(
     timeout: Option<u64>,
     mut call: impl FnMut(Option<u64>) -> c_int,
 ) -> c_int {
-    if runtime::get().is_none() || ACTIVE.load(Relaxed) == 0 {
+    if runtime::get().is_none() || (ACTIVE.load(Relaxed) == 0 && !crate::proxy::watching()) {
         return call(timeout);
     }
     wait_loop("poll", timeout, |wait| {
@@ -365,7 +374,7 @@ fn select_common(
     timeout: Option<u64>,
     mut call: impl FnMut(*mut fd_set, *mut fd_set, *mut fd_set, Option<u64>) -> c_int,
 ) -> c_int {
-    if runtime::get().is_none() || ACTIVE.load(Relaxed) == 0 {
+    if runtime::get().is_none() || (ACTIVE.load(Relaxed) == 0 && !crate::proxy::watching()) {
         return call(r, w, e, timeout);
     }
     // SAFETY: each set is null (not read) or one of the program's, which select reads too.
@@ -422,7 +431,7 @@ pub unsafe extern "C" fn select(
     e: *mut fd_set,
     tv: *mut timeval,
 ) -> c_int {
-    if runtime::get().is_none() || ACTIVE.load(Relaxed) == 0 {
+    if runtime::get().is_none() || (ACTIVE.load(Relaxed) == 0 && !crate::proxy::watching()) {
         // SAFETY: the program's own call with its own timeval, which Linux updates with the time
         // not slept, as the program may expect.
         return unsafe { real::select(n, r, w, e, tv) };
