@@ -277,3 +277,34 @@ pub fn sweep(waiter: &'static str) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(a: &str, v6: bool) -> Option<(libc::sockaddr_storage, socklen_t)> {
+        // SAFETY: sockaddr_storage is plain data; all zeroes is a valid (AF_UNSPEC) value.
+        let mut out: libc::sockaddr_storage = unsafe { core::mem::zeroed() };
+        let len = write_sockaddr(&a.parse().unwrap(), v6, &mut out)?;
+        Some((out, len))
+    }
+
+    #[test]
+    fn an_upstream_is_written_in_the_sockets_family() {
+        let (out, len) = written("127.0.0.1:6379", false).unwrap();
+        // SAFETY: `len` bytes were written at `out`, which outlives the endpoint.
+        let ep =
+            unsafe { crate::sockaddr::endpoint_of(&out as *const _ as *const _, len as usize) };
+        assert_eq!(ep, Endpoint::Ip("127.0.0.1:6379".parse().unwrap()));
+        // An IPv6 socket reaches an IPv4 upstream by its mapped address.
+        let (out, len) = written("127.0.0.1:6379", true).unwrap();
+        // SAFETY: as above.
+        let ep =
+            unsafe { crate::sockaddr::endpoint_of(&out as *const _ as *const _, len as usize) };
+        assert_eq!(ep, Endpoint::Ip("[::ffff:127.0.0.1]:6379".parse().unwrap()));
+        assert!(
+            written("[::1]:6379", false).is_none(),
+            "an IPv4 socket cannot reach an IPv6 upstream: the connect goes to the relay"
+        );
+    }
+}
