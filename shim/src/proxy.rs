@@ -124,6 +124,17 @@ fn proxy_of(slot: &Slot) -> Option<usize> {
     }
 }
 
+/// Whether a call on a proxied connection must look at its proxy: it has toxics, or it was
+/// disabled or deleted. Two loads: an enabled proxy without toxics costs its connections no more
+/// than a targeted fd's counting.
+#[inline(always)]
+pub fn needs_look(slot: &Slot) -> bool {
+    match (proxy_of(slot), crate::page::mapped()) {
+        (Some(p), Some(page)) => !page.proxy_quiet(p),
+        _ => false,
+    }
+}
+
 /// Whether the fd's connection went through a proxy (for the classification's `PROXIED`).
 pub fn proxied(slot: &Slot) -> bool {
     proxy_of(slot).is_some()
@@ -207,6 +218,17 @@ pub fn decide(slot: &Slot, meta: Meta, call: &Call, at: &Position) -> Option<Ver
         source: Source::Proxy(first),
         key,
     }))
+}
+
+/// Whether the proxy of a connection still holds its `dir` in a timeout toxic's blackhole (the
+/// toxic removed, or the proxy gone, lets the data flow again).
+pub fn blackhole_on(slot: &Slot, dir: Dir) -> bool {
+    let (Some(proxy), Some(page)) = (proxy_of(slot), crate::page::mapped()) else {
+        return false;
+    };
+    // The toxicity draw was made when the blackhole began: any timeout toxic left holds on.
+    page.toxics_for(proxy, dir == Dir::Tx, |_| 0)
+        .is_some_and(|(x, _)| x.blackhole)
 }
 
 /// The proxy was disabled or deleted: Toxiproxy closes its connections, so both directions are

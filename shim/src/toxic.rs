@@ -327,12 +327,17 @@ fn steps(
         }
     }
     if x.blackhole {
-        // A proxy's timeout holds until its own timeout ends the connection.
         let rule = match plan.source {
             Source::Rule(i) => Some(i),
             Source::Injection(_) | Source::Proxy(_) => None,
         };
-        if let Some(end) = blackhole(rt, slot, call, dir, rule, &x, mode, applied)? {
+        // A rule's lasts while the rule is on; a proxy's timeout while the proxy has it.
+        let still = || match plan.source {
+            Source::Rule(i) => crate::plan::rule_on(rt, i),
+            Source::Injection(_) => true,
+            Source::Proxy(_) => crate::proxy::blackhole_on(slot, dir),
+        };
+        if let Some(end) = blackhole(slot, call, dir, rule, &still, &x, mode, applied)? {
             return Ok(end);
         }
     }
@@ -384,11 +389,11 @@ fn chunk_latency_at(slot: &Slot, plan: &Choice, dir: Dir, x: &Toxics) -> u64 {
 /// ends the connection, Err(_) for EAGAIN now.
 #[allow(clippy::too_many_arguments)]
 fn blackhole(
-    rt: &Runtime,
     slot: &Slot,
     call: &Call,
     dir: Dir,
     rule: Option<usize>,
+    still: &dyn Fn() -> bool,
     x: &Toxics,
     mode: Mode,
     applied: &mut Applied,
@@ -423,7 +428,6 @@ fn blackhole(
         return Ok(end(applied));
     }
     applied.effect = Some("blackhole");
-    let still = || rule.is_none_or(|i| crate::plan::rule_on(rt, i));
     match mode {
         Mode::Nonblocking if crate::readiness::registrations_known(call.fd) => {
             let until = deadline.map_or(t + crate::hold::SLICE_NS, |dl| {

@@ -37,7 +37,7 @@ fn recording_echo() -> (String, Arc<Mutex<Vec<SocketAddr>>>) {
 /// The client, under chaos: drives the API with urllib and talks through the proxy with plain
 /// sockets, printing what it saw as `key value` lines.
 const CLIENT: &str = r#"
-import json, socket, sys, time, urllib.request
+import json, socket, sys, threading, time, urllib.request
 api, upstream = sys.argv[1], sys.argv[2]
 def call(method, path, body=None):
     data = None if body is None else json.dumps(body).encode()
@@ -71,6 +71,21 @@ call("POST", "/proxies/echo/toxics", {"type": "latency", "attributes": {"latency
 print("slow", echo(s))
 call("DELETE", "/proxies/echo/toxics/latency_downstream")
 print("fast", echo(s))
+call("POST", "/proxies/echo/toxics", {"type": "timeout", "attributes": {"timeout": 0}})
+s.sendall(b"held\n")
+s.settimeout(0.5)
+try:
+    print("blackholed", repr(s.recv(16)))
+except TimeoutError:
+    print("blackholed yes")
+# A blocking read held by the blackhole goes on when the toxic is removed meanwhile. (After the
+# last slice of the non-blocking reads' stall: a stall begun while the fd was non-blocking still
+# answers EAGAIN to the rest of its slice.)
+s.settimeout(None)
+time.sleep(0.1)
+threading.Timer(0.5, call, ("DELETE", "/proxies/echo/toxics/timeout_downstream")).start()
+print("released", repr(s.recv(16)))
+s.settimeout(20)
 call("POST", "/proxies/echo", {"enabled": False})
 print("after-disable", repr(s.recv(16)))
 try:
@@ -135,6 +150,12 @@ fn a_client_under_chaos_connects_straight_to_upstream_and_applies_the_toxics_its
         slow >= 0.3,
         "the 300 ms latency toxic held the echo {slow} s"
     );
+    assert_eq!(field(out, "blackholed"), "yes", "a timeout toxic holds what comes");
+    assert_eq!(
+        field(out, "released"),
+        r"b'held\n'",
+        "removing it lets the held data through"
+    );
     assert_eq!(
         field(out, "after-disable"),
         "b''",
@@ -157,7 +178,7 @@ fn a_client_under_chaos_connects_straight_to_upstream_and_applies_the_toxics_its
         .filter(|c| c.by.as_deref() == Some("toxiproxy"))
         .map(|c| c.generation)
         .collect();
-    assert_eq!(changes.len(), 5, "{changes:?}");
+    assert_eq!(changes.len(), 7, "{changes:?}");
     assert!(
         changes.windows(2).all(|w| w[0] < w[1]) && changes[0] > 0,
         "each change a new generation: {changes:?}"

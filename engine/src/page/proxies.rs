@@ -23,6 +23,8 @@ pub(super) const TOXIC_WORDS: usize = 5;
 
 const PRESENT: u64 = 1;
 const ENABLED: u64 = 2;
+/// Some toxic of the table is the proxy's.
+const TOXICS: u64 = 4;
 
 /// Toxiproxy's toxic types, in the page as a number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -218,7 +220,10 @@ impl Page<'_> {
                 let w = self.proxy_words(i);
                 match proxies.get(i).copied().flatten().filter(|_| i < count) {
                     Some(p) => {
-                        let state = PRESENT | if p.enabled { ENABLED } else { 0 };
+                        let toxic = toxics.iter().take(MAX_TOXICS).any(|t| t.proxy == i);
+                        let state = PRESENT
+                            | if p.enabled { ENABLED } else { 0 }
+                            | if toxic { TOXICS } else { 0 };
                         w[0].store(state, SeqCst);
                         for (k, v) in encode(&p.listen).into_iter().enumerate() {
                             w[1 + k].store(v, SeqCst);
@@ -230,7 +235,7 @@ impl Page<'_> {
                     None => w[0].store(0, SeqCst),
                 }
             }
-            let mut kept = toxics.iter().filter(|t| t.proxy < count);
+            let mut kept = toxics.iter().filter(|t| t.proxy < count).take(MAX_TOXICS);
             for i in 0..MAX_TOXICS {
                 let w = self.toxic_words(i);
                 match kept.next() {
@@ -302,6 +307,13 @@ impl Page<'_> {
                 })
             })
         })
+    }
+
+    /// Whether proxy `i` is there, enabled and without toxics: a connection through it needs
+    /// nothing from the page on this call (one load).
+    #[inline(always)]
+    pub fn proxy_quiet(&self, i: usize) -> bool {
+        i < MAX_PROXIES && self.proxy_words(i)[0].load(Relaxed) == PRESENT | ENABLED
     }
 
     /// Whether proxy `i` is still there and enabled.
@@ -432,6 +444,7 @@ mod tests {
             "a deleted proxy is gone"
         );
         assert!(!page.proxy_enabled(0) && !page.proxy_enabled(1));
+        assert!(!page.proxy_quiet(0), "a disabled proxy ends its connections");
         page.set_proxies(&[], &[]);
         assert!(!page.any_proxy());
     }
@@ -453,6 +466,21 @@ mod tests {
             toxicity,
             attributes: a,
         };
+        page.set_proxies(
+            &[Some(proxy), Some(proxy)],
+            &[
+                t(0, Kind::Latency, false, 1.0, [100, 10, 0]),
+                t(0, Kind::Latency, false, 1.0, [50, 0, 0]),
+                t(0, Kind::Bandwidth, true, 1.0, [64, 0, 0]),
+                t(0, Kind::LimitData, false, 0.5, [1000, 0, 0]),
+                t(1, Kind::Timeout, false, 1.0, [2000, 0, 0]),
+                t(0, Kind::Slicer, true, 1.0, [10, 5, 100]),
+                t(5, Kind::Latency, false, 1.0, [1, 0, 0]),
+            ],
+        );
+        assert!(!page.proxy_quiet(0) && !page.proxy_quiet(1), "both have toxics");
+        page.set_proxies(&[Some(proxy)], &[]);
+        assert!(page.proxy_quiet(0), "enabled, no toxics: nothing to do per call");
         page.set_proxies(
             &[Some(proxy), Some(proxy)],
             &[

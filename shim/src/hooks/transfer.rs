@@ -117,11 +117,7 @@ fn counted(rt: &Runtime, slot: &Slot, call: &Call) -> Counted {
     if rt.always_slow || !meta.valid() || meta.0 & FORCE_SLOW != 0 {
         return Counted::NotYet;
     }
-    if meta.0 & fdtable::PEERED != 0 && crate::page::any_cut() {
-        return Counted::NotYet;
-    }
-    if meta.0 & fdtable::PROXIED != 0 {
-        // The proxy's toxics are read from the page per call.
+    if meta.0 & (fdtable::PEERED | fdtable::PROXIED) != 0 && looks_at_page(meta, slot) {
         return Counted::NotYet;
     }
     let (site, n) = plan::site_for(rt, call, slot, meta);
@@ -150,6 +146,14 @@ fn counted(rt: &Runtime, slot: &Slot, call: &Call) -> Counted {
     } else {
         Counted::Only
     }
+}
+
+/// A connection the page may say something about now: a cut in force (partitions), or its
+/// proxy's toxics or end (Toxiproxy). Out of line: most connections are neither.
+#[inline(never)]
+fn looks_at_page(meta: Meta, slot: &Slot) -> bool {
+    (meta.0 & fdtable::PEERED != 0 && crate::page::any_cut())
+        || (meta.0 & fdtable::PROXIED != 0 && crate::proxy::needs_look(slot))
 }
 
 #[inline(never)]

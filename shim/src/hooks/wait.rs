@@ -35,14 +35,14 @@ fn wait_loop(
         Some(t) if t > 0 => sys::now_ns(libc::CLOCK_MONOTONIC_COARSE),
         _ => 0,
     };
-    let watch = crate::proxy::watch_slice();
-    if ACTIVE.load(Relaxed) == 0 && watch.is_none() {
+    if ACTIVE.load(Relaxed) == 0 && !crate::proxy::watching() {
         let n = call(timeout);
         if n != 0 || timeout == Some(0) || !WOKEN.with(|w| w.replace(false)) {
             return n;
         }
     }
     let deadline = timeout.map(|t| entered.saturating_add(t));
+    let watch = crate::proxy::watch_slice();
     loop {
         let t = now();
         let next_end = if ACTIVE.load(Relaxed) > 0 {
