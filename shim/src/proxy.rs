@@ -105,7 +105,12 @@ pub unsafe fn mark(fd: c_int, proxy: usize, addr: *const sockaddr, len: socklen_
     }
     slot.proxy
         .store(((n as u32) << 16) | (proxy as u32 + 1), Relaxed);
-    WATCHING.store(true, Relaxed);
+    if !WATCHING.swap(true, Relaxed) {
+        // From now on this process's waits take their slow loop, which looks at the proxies
+        // (`watch_slice`): counted as one more user of it, so that the waits' fast path stays
+        // the one load it is for every other process.
+        crate::readiness::ACTIVE.fetch_add(1, core::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Forgets the proxy of `fd` (its connect failed).
@@ -261,12 +266,6 @@ pub enum By {
 static WATCHING: AtomicBool = AtomicBool::new(false);
 /// The page generation the last sweep looked at.
 static SWEPT: AtomicU64 = AtomicU64::new(0);
-
-/// Whether this process's waits look at the proxies (one load).
-#[inline(always)]
-pub fn watching() -> bool {
-    WATCHING.load(Relaxed)
-}
 
 /// How long a wait may sleep before it looks at the proxies again (None: it need not): a
 /// process with connections through a proxy learns of a disabled proxy within a hold's slice,

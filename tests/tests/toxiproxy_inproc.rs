@@ -150,7 +150,11 @@ fn a_client_under_chaos_connects_straight_to_upstream_and_applies_the_toxics_its
         slow >= 0.3,
         "the 300 ms latency toxic held the echo {slow} s"
     );
-    assert_eq!(field(out, "blackholed"), "yes", "a timeout toxic holds what comes");
+    assert_eq!(
+        field(out, "blackholed"),
+        "yes",
+        "a timeout toxic holds what comes"
+    );
     assert_eq!(
         field(out, "released"),
         r"b'held\n'",

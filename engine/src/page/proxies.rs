@@ -444,7 +444,10 @@ mod tests {
             "a deleted proxy is gone"
         );
         assert!(!page.proxy_enabled(0) && !page.proxy_enabled(1));
-        assert!(!page.proxy_quiet(0), "a disabled proxy ends its connections");
+        assert!(
+            !page.proxy_quiet(0),
+            "a disabled proxy ends its connections"
+        );
         page.set_proxies(&[], &[]);
         assert!(!page.any_proxy());
     }
@@ -478,9 +481,15 @@ mod tests {
                 t(5, Kind::Latency, false, 1.0, [1, 0, 0]),
             ],
         );
-        assert!(!page.proxy_quiet(0) && !page.proxy_quiet(1), "both have toxics");
+        assert!(
+            !page.proxy_quiet(0) && !page.proxy_quiet(1),
+            "both have toxics"
+        );
         page.set_proxies(&[Some(proxy)], &[]);
-        assert!(page.proxy_quiet(0), "enabled, no toxics: nothing to do per call");
+        assert!(
+            page.proxy_quiet(0),
+            "enabled, no toxics: nothing to do per call"
+        );
         page.set_proxies(
             &[Some(proxy), Some(proxy)],
             &[

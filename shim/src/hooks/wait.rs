@@ -35,7 +35,7 @@ fn wait_loop(
         Some(t) if t > 0 => sys::now_ns(libc::CLOCK_MONOTONIC_COARSE),
         _ => 0,
     };
-    if ACTIVE.load(Relaxed) == 0 && !crate::proxy::watching() {
+    if ACTIVE.load(Relaxed) == 0 {
         let n = call(timeout);
         if n != 0 || timeout == Some(0) || !WOKEN.with(|w| w.replace(false)) {
             return n;
@@ -255,7 +255,7 @@ fn poll_common(
     timeout: Option<u64>,
     mut call: impl FnMut(Option<u64>) -> c_int,
 ) -> c_int {
-    if runtime::get().is_none() || (ACTIVE.load(Relaxed) == 0 && !crate::proxy::watching()) {
+    if runtime::get().is_none() || ACTIVE.load(Relaxed) == 0 {
         return call(timeout);
     }
     wait_loop("poll", timeout, |wait| {
@@ -374,7 +374,7 @@ fn select_common(
     timeout: Option<u64>,
     mut call: impl FnMut(*mut fd_set, *mut fd_set, *mut fd_set, Option<u64>) -> c_int,
 ) -> c_int {
-    if runtime::get().is_none() || (ACTIVE.load(Relaxed) == 0 && !crate::proxy::watching()) {
+    if runtime::get().is_none() || ACTIVE.load(Relaxed) == 0 {
         return call(r, w, e, timeout);
     }
     // SAFETY: each set is null (not read) or one of the program's, which select reads too.
@@ -431,7 +431,7 @@ pub unsafe extern "C" fn select(
     e: *mut fd_set,
     tv: *mut timeval,
 ) -> c_int {
-    if runtime::get().is_none() || (ACTIVE.load(Relaxed) == 0 && !crate::proxy::watching()) {
+    if runtime::get().is_none() || ACTIVE.load(Relaxed) == 0 {
         // SAFETY: the program's own call with its own timeval, which Linux updates with the time
         // not slept, as the program may expect.
         return unsafe { real::select(n, r, w, e, tv) };
