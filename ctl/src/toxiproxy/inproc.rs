@@ -97,3 +97,76 @@ impl InProcess {
         page.generation()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::toxiproxy::model::{Listeners, Proxy};
+    use chaos_engine::page::proxies::Redirect;
+
+    /// Listeners that bind nothing: each proxy gets the next port.
+    #[derive(Default)]
+    struct Ports(u16);
+
+    impl Listeners for Ports {
+        fn start(&mut self, _: &Proxy) -> Result<String, String> {
+            self.0 += 1;
+            Ok(format!("127.0.0.1:{}", 41000 + self.0))
+        }
+        fn stop(&mut self, _: &str) {}
+        fn toxics_changed(&mut self, _: &Proxy) {}
+        fn resolve(&self, listen: &str) -> Result<String, String> {
+            Ok(listen.to_string())
+        }
+    }
+
+    fn create(c: &mut Collection, l: &mut Ports, name: &str) {
+        let body =
+            format!(r#"{{"name":"{name}","listen":"127.0.0.1:0","upstream":"127.0.0.1:6379"}}"#);
+        c.create(&body, l).unwrap();
+    }
+
+    #[test]
+    fn each_change_is_a_generation_and_a_deleted_proxys_slot_waits_its_turn() {
+        let dir = std::env::temp_dir().join(format!("chaos-inproc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let page =
+            Arc::new(Mapped::create(&dir.join("control"), &[], &[], 0, &dir.join("log")).unwrap());
+        let mut w = InProcess::new(page.clone());
+        let (mut c, mut l) = (Collection::default(), Ports::default());
+        let to = |port: u16| {
+            page.page()
+                .redirect(&SocketAddr::from(([127, 0, 0, 1], port)))
+        };
+        create(&mut c, &mut l, "a");
+        create(&mut c, &mut l, "b");
+        let g1 = w.write(&c);
+        assert!(g1 > 0);
+        let up: SocketAddr = "127.0.0.1:6379".parse().unwrap();
+        assert_eq!(to(41001), Some(Redirect::To(0, up)));
+        assert_eq!(to(41002), Some(Redirect::To(1, up)));
+        c.add_toxic(
+            "b",
+            r#"{"type":"latency","attributes":{"latency":7}}"#,
+            &mut l,
+        )
+        .unwrap();
+        let g2 = w.write(&c);
+        assert!(g2 > g1, "every change is a new generation");
+        let (x, _) = page.page().toxics_for(1, false, |_| 0).unwrap();
+        assert_eq!(x.latency_ns, Some(7_000_000));
+        assert_eq!(page.page().toxics_for(0, false, |_| 0), None);
+
+        c.delete("a", &mut l).unwrap();
+        create(&mut c, &mut l, "c");
+        w.write(&c);
+        assert_eq!(to(41001), None, "a is gone");
+        assert_eq!(
+            to(41003),
+            Some(Redirect::To(2, up)),
+            "c does not take a's slot while others are free: a's connections keep it"
+        );
+        assert_eq!(to(41002), Some(Redirect::To(1, up)), "b keeps its slot");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
