@@ -216,3 +216,83 @@ fn a_client_under_chaos_connects_straight_to_upstream_and_applies_the_toxics_its
         "{toxic_lines:?}"
     );
 }
+
+/// A client that adds a latency toxic and measures it.
+const SLOW_CLIENT: &str = r#"
+import json, socket, sys, time, urllib.request
+api, upstream = sys.argv[1], sys.argv[2]
+def call(method, path, body):
+    req = urllib.request.Request(api + path, data=json.dumps(body).encode(), method=method)
+    with urllib.request.urlopen(req, timeout=20) as r:
+        return json.loads(r.read())
+def echo(s):
+    start = time.monotonic()
+    s.sendall(b"ping\n")
+    got = b""
+    while len(got) < 5:
+        got += s.recv(5 - len(got))
+    return time.monotonic() - start
+p = call("POST", "/proxies", {"name": "echo", "listen": "127.0.0.1:0", "upstream": upstream})
+host, port = p["listen"].rsplit(":", 1)
+s = socket.create_connection((host, int(port)), timeout=20)
+echo(s)
+call("POST", "/proxies/echo/toxics", {"type": "latency", "attributes": {"latency": 300}})
+print("slow", echo(s))
+"#;
+
+fn slow_run(dir: &TempDir, policy: &std::path::Path, log: &str, api: &str, up: &str) -> Finished {
+    let python = require("python3").expect("python3");
+    run(
+        Command::new(&bins().ctl)
+            .arg("run")
+            .arg("--policy")
+            .arg(policy)
+            .arg("--log")
+            .arg(dir.join(log))
+            .args(["--toxiproxy-addr", api, "--"])
+            .arg(&python)
+            .arg(dir.join("slow.py"))
+            .arg(format!("http://{api}"))
+            .arg(up),
+        90,
+    )
+}
+
+#[test]
+fn a_frozen_run_replays_the_proxys_toxics_as_injections_through_the_same_redirect() {
+    if require("python3").is_none() {
+        return;
+    }
+    let dir = TempDir::new("toxiproxy-inproc-freeze");
+    let (upstream, _peers) = recording_echo();
+    // The same API address both times: the client's argv, and so its process key, is the same.
+    let api = format!("127.0.0.1:{}", free_port());
+    dir.write("slow.py", SLOW_CLIENT);
+    let none = dir.write("none.toml", "seed = 1\n");
+    let first = slow_run(&dir, &none, "first.jsonl", &api, &upstream);
+    assert_eq!(first.code(), Some(0), "{}", first.describe());
+    let frozen = run(
+        Command::new(&bins().ctl)
+            .arg("freeze")
+            .arg(dir.join("first.jsonl")),
+        30,
+    );
+    assert_eq!(frozen.code(), Some(0), "{}", frozen.describe());
+    assert!(frozen.stdout.contains("[[inject]]"), "{}", frozen.stdout);
+    let policy = dir.write("frozen.toml", &frozen.stdout);
+
+    let again = slow_run(&dir, &policy, "again.jsonl", &api, &upstream);
+    assert_eq!(again.code(), Some(0), "{}", again.describe());
+    let slow: f64 = field(&again.stdout, "slow").parse().unwrap();
+    assert!(slow >= 0.3, "the replayed latency held the echo {slow} s");
+    let log = read_events(&dir.join("again.jsonl"));
+    let faults = fault_events(&log);
+    assert!(
+        faults.iter().all(|f| f.rule != "toxiproxy"),
+        "the toxic itself did not act again (its effect is the injection's): {faults:?}"
+    );
+    assert!(
+        faults.iter().any(|f| f.rule == "inject"),
+        "the injection took its place: {faults:?}"
+    );
+}

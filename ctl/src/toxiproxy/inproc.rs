@@ -3,6 +3,10 @@
 //! its `upstream` by its shim, with the toxics applied there (`chaos_engine::page::proxies`).
 //! The relay keeps serving clients that are not under chaos.
 //!
+//! Replaying a frozen policy (one with injections), the page gets the proxies without their
+//! toxics: what the toxics did in the original run is in the policy as exact injections at its
+//! keys, which the redirected connections meet again.
+//!
 //! A connection keeps its proxy's slot in the table for its life, so a slot is handed out again
 //! only once every other slot has been used since (a deleted proxy's connections, which Toxiproxy
 //! closes, must not pick up another proxy's toxics).
@@ -17,6 +21,9 @@ use std::sync::Arc;
 
 pub struct InProcess {
     page: Arc<Mapped>,
+    /// The run replays a frozen policy: the toxics' effects are its injections, at the keys the
+    /// original run logged them, so the page gets the proxies (the redirect) without toxics.
+    frozen: bool,
     slots: HashMap<String, usize>,
     /// Where the search for a free slot starts (round robin).
     next: usize,
@@ -33,9 +40,10 @@ fn resolve(text: &str) -> Option<SocketAddr> {
 }
 
 impl InProcess {
-    pub fn new(page: Arc<Mapped>) -> InProcess {
+    pub fn new(page: Arc<Mapped>, frozen: bool) -> InProcess {
         InProcess {
             page,
+            frozen,
             slots: HashMap::new(),
             next: 0,
         }
@@ -74,7 +82,7 @@ impl InProcess {
                 upstream,
                 enabled: proxy.enabled,
             });
-            for t in proxy.toxics() {
+            for t in proxy.toxics().filter(|_| !self.frozen) {
                 let Some(kind) = Kind::of(t.kind) else {
                     continue;
                 };
@@ -132,7 +140,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let page =
             Arc::new(Mapped::create(&dir.join("control"), &[], &[], 0, &dir.join("log")).unwrap());
-        let mut w = InProcess::new(page.clone());
+        let mut w = InProcess::new(page.clone(), false);
         let (mut c, mut l) = (Collection::default(), Ports::default());
         let to = |port: u16| {
             page.page()
@@ -167,6 +175,16 @@ mod tests {
             "c does not take a's slot while others are free: a's connections keep it"
         );
         assert_eq!(to(41002), Some(Redirect::To(1, up)), "b keeps its slot");
+        let mut frozen = InProcess::new(page.clone(), true);
+        frozen.write(&c);
+        let Some(Redirect::To(b, _)) = to(41002) else {
+            panic!("b redirects")
+        };
+        assert_eq!(
+            page.page().toxics_for(b, false, |_| 0),
+            None,
+            "replaying a frozen policy, the toxics' effects are its injections"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

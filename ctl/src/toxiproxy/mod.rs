@@ -33,13 +33,14 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:8474";
 /// Serves the API on `addr` from a thread of its own, for as long as chaos-ctl lives; changes
 /// are logged to `log` if given. Returns the address bound (port 0 picks one).
 /// `flag` names the option the address came from, for the error. Beside a run, `page` is its
-/// control page, into which every change is written for the in-process path.
+/// control page, into which every change is written for the in-process path, and whether its
+/// policy is frozen (`inproc`).
 pub fn serve(
     flag: &str,
     addr: &str,
     seed: u64,
     log: Option<PathBuf>,
-    page: Option<std::sync::Arc<crate::control::page::Mapped>>,
+    page: Option<(std::sync::Arc<crate::control::page::Mapped>, bool)>,
 ) -> Result<std::net::SocketAddr, Failure> {
     let parsed: std::net::SocketAddr = addr.parse().map_err(|_| {
         Failure::with(
@@ -59,7 +60,7 @@ pub fn serve(
         .spawn(move || {
             let mut collection = model::Collection::default();
             let mut relays = relay::Relays::new(seed);
-            let mut inproc = page.map(inproc::InProcess::new);
+            let mut inproc = page.map(|(page, frozen)| inproc::InProcess::new(page, frozen));
             for request in server.incoming_requests() {
                 answer(
                     request,
