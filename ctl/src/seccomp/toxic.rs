@@ -136,6 +136,8 @@ pub fn carry(
     let rule_on: Box<dyn Fn() -> bool + Send> = match d.source {
         super::decide::Source::Rule(i) => Box::new(s.target.rule_on(i, proc.budget.start)),
         super::decide::Source::Injection(_) => Box::new(|| true),
+        // Processes under this backend reach proxies through the relay: no such source here.
+        super::decide::Source::Proxy(_) => Box::new(|| true),
     };
     if let Some(after) = x.reset_after_ns
         && !state.lock().reset_armed
