@@ -78,11 +78,9 @@ try:
     print("blackholed", repr(s.recv(16)))
 except TimeoutError:
     print("blackholed yes")
-# A blocking read held by the blackhole goes on when the toxic is removed meanwhile. (After the
-# last slice of the non-blocking reads' stall: a stall begun while the fd was non-blocking still
-# answers EAGAIN to the rest of its slice.)
+# A blocking read held by the blackhole goes on when the toxic is removed meanwhile (at once:
+# the stall the non-blocking reads began is waited out, never an EAGAIN to a blocking read).
 s.settimeout(None)
-time.sleep(0.1)
 threading.Timer(0.5, call, ("DELETE", "/proxies/echo/toxics/timeout_downstream")).start()
 print("released", repr(s.recv(16)))
 s.settimeout(20)
