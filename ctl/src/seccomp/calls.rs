@@ -73,7 +73,7 @@ pub fn handle(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) 
     let nr = i64::from(n.data.nr);
     let args = n.data.args;
     let fd = args[0] as i32;
-    if let Some(call) = super::paths::named_call(nr, &args) {
+    if let Some(call) = super::names::named_call(nr, &args) {
         return super::paths::named(s, tgid, tid, n, call);
     }
     if nr == libc::SYS_sync {

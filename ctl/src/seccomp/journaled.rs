@@ -13,7 +13,7 @@
 use super::carry;
 use super::decide::Choice;
 use super::events::{self, Applied, OnCall};
-use super::paths::Named;
+use super::names::Named;
 use super::state::Supervisor;
 use super::sys::{self, Answer};
 use chaos_engine::op::Op;
@@ -207,7 +207,7 @@ pub fn change_of(
             }
         }
         Op::Rename => {
-            let to = super::paths::rename_target(tid, n)?;
+            let to = super::names::rename_target(tid, n)?;
             (journal.covers(path) || journal.covers(&to)).then_some(Change::Rename { to })
         }
         Op::Unlink if journal.covers(path) => Some(Change::Unlink),

@@ -11,7 +11,8 @@
 //! - `calls`: one held call, decoded and dispatched; `args`: its arguments in the target's
 //!   memory; `carry`: the engine's choice carried out; `files`: calls on a regular file, with
 //!   `file_choice` for those that move no data;
-//!   `paths`: calls that name a path (opens, rename, unlink, mkdir); `disk` and `disk_io`:
+//!   `paths`: calls that name a path (opens, rename, unlink, mkdir), with `names`: what such
+//!   a call names, made absolute; `disk` and `disk_io`:
 //!   `[[disk]]` capacity; `writeback`: an fsync error every description reports; `journal`:
 //!   `[durability]`'s journal, as the shim writes it, and `journaled`: the calls it journals,
 //!   made by the supervisor so that it knows their results; `decide`: the engine's choice of
@@ -44,6 +45,7 @@ mod journal;
 mod journaled;
 pub mod launcher;
 pub mod live;
+mod names;
 mod partition;
 mod paths;
 pub mod server;
