@@ -534,10 +534,11 @@ pub fn write_reset_due(
 
 /// A connection made through a Toxiproxy proxy that was then disabled or deleted, ended as
 /// Toxiproxy ends it (`crate::proxy`): `{"ev":"fault",…,"rule":"toxiproxy","fault":"close",
-/// "effect":"proxy-disabled"}`. It has no key: it follows the API's change, not a draw.
+/// "effect":"proxy-disabled"}`. It has no key: it follows the API's change, not a draw. `op`:
+/// the call that found the proxy gone, or the wait that did (then no `requested`).
 pub fn write_proxy_closed(
     rt: &Runtime,
-    by: crate::proxy::By,
+    (op, requested): (&str, Option<usize>),
     fd: c_int,
     meta: Meta,
     slot: &Slot,
@@ -545,10 +546,6 @@ pub fn write_proxy_closed(
 ) {
     let mut line = LineBuf::new();
     begin_event(&mut line, "fault");
-    let (op, requested) = match by {
-        crate::proxy::By::Call(op, n) => (op.name(), Some(n)),
-        crate::proxy::By::Wait(name) => (name, None),
-    };
     line.field_str("op", op.as_bytes());
     line.field_num("fd", fd);
     field_fd(&mut line, Op::Recv, fd, meta, slot, Some(addrs));

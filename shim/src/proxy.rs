@@ -250,13 +250,17 @@ fn end(fd: c_int, slot: &Slot, by: By) {
     let meta = Meta(slot.meta.fetch_or(FORCE_SLOW, Relaxed));
     slot.meta.fetch_and(!PROXIED, Relaxed);
     if let Some(rt) = crate::runtime::get() {
+        let by = match by {
+            By::Call(op, n) => (op.name(), Some(n)),
+            By::Wait(name) => (name, None),
+        };
         crate::log::write_proxy_closed(rt, by, fd, meta, slot, &addrs);
     }
 }
 
 /// Who found a connection's proxy gone.
 #[derive(Clone, Copy)]
-pub enum By {
+pub(crate) enum By {
     Call(chaos_engine::op::Op, usize),
     Wait(&'static str),
 }
