@@ -1,6 +1,7 @@
 //! A held call's arguments that live in the target's memory: its buffers, the bytes a send
 //! would send, a `MSG_*` flags argument, a sockaddr. Read with process_vm_readv; None when the
 //! memory cannot be read (the thread is gone, the address is bad: the call then runs as made).
+//! And the fields a receive made by us writes back besides the data (`fill_reply_fields`).
 
 use super::sys;
 use chaos_engine::op::Op;
@@ -80,4 +81,22 @@ pub fn target_sockaddr(pid: i32, addr: u64, len: usize) -> Option<sys::SockAddr>
     }
     a.len = len as libc::socklen_t;
     Some(a)
+}
+
+/// What a stream socket's receive reports besides the data: no source address (TCP and
+/// connected unix streams leave it empty) and, for recvmsg, no control data and no flags.
+pub fn fill_reply_fields(pid: i32, op: Op, args: &[u64; 6]) {
+    match op {
+        Op::Recvfrom if args[5] != 0 => {
+            sys::write_target(pid, args[5], &0u32.to_ne_bytes());
+        }
+        Op::Recvmsg => {
+            let base = args[1];
+            let namelen = std::mem::offset_of!(libc::msghdr, msg_namelen) as u64;
+            let flags = std::mem::offset_of!(libc::msghdr, msg_flags) as u64;
+            sys::write_target(pid, base + namelen, &0u32.to_ne_bytes());
+            sys::write_target(pid, base + flags, &0i32.to_ne_bytes());
+        }
+        _ => {}
+    }
 }

@@ -455,27 +455,9 @@ fn short(
                     break;
                 }
             }
-            fill_reply_fields(pid, op, &args);
+            args::fill_reply_fields(pid, op, &args);
             Some(done)
         }
-    }
-}
-
-/// What a stream socket's receive reports besides the data: no source address (TCP and
-/// connected unix streams leave it empty) and, for recvmsg, no control data and no flags.
-pub(super) fn fill_reply_fields(pid: i32, op: Op, args: &[u64; 6]) {
-    match op {
-        Op::Recvfrom if args[5] != 0 => {
-            sys::write_target(pid, args[5], &0u32.to_ne_bytes());
-        }
-        Op::Recvmsg => {
-            let base = args[1];
-            let namelen = std::mem::offset_of!(libc::msghdr, msg_namelen) as u64;
-            let flags = std::mem::offset_of!(libc::msghdr, msg_flags) as u64;
-            sys::write_target(pid, base + namelen, &0u32.to_ne_bytes());
-            sys::write_target(pid, base + flags, &0i32.to_ne_bytes());
-        }
-        _ => {}
     }
 }
 

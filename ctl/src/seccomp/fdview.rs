@@ -80,7 +80,7 @@ pub struct FdView {
     /// TCP_USER_TIMEOUT and the retransmission timeout).
     pub held_since: Option<std::time::Instant>,
     /// Its toxics' state (`toxic`), shared with a thread answering one of its calls later.
-    pub tox: super::toxic::Shared,
+    pub tox: super::toxic_state::Shared,
 }
 
 /// The port of a TCP endpoint (0 for anything else).
@@ -186,7 +186,7 @@ impl FdView {
             },
             to_register: kind == FdKind::Tcp && role == Role::Out,
             held_since: None,
-            tox: super::toxic::Shared::default(),
+            tox: super::toxic_state::Shared::default(),
         })
     }
 

@@ -19,7 +19,8 @@
 //!   rule;
 //!   `breaks`: resets and shutdowns on our copy; `partition`: cuts between the processes of a
 //!   system, held from outside; `grid`: stream reads' faults on the grid of offsets; `facts`:
-//!   the realism model's facts; `toxic`: Toxiproxy's toxics, held and made from outside;
+//!   the realism model's facts; `toxic`: Toxiproxy's toxics, held and made from outside, over
+//!   `toxic_state`: a connection's toxic state;
 //!   `events`: the log lines; `sys`: the system calls.
 //! - `census`: `chaos-ctl explore`'s fault points, each a call site found on the held thread's
 //!   stack; `symbols`: an object's function names, to tell a runtime's frames from the program's.
@@ -55,6 +56,7 @@ mod symbols;
 mod sys;
 mod target;
 mod toxic;
+mod toxic_state;
 mod writeback;
 
 pub use filter::available;

@@ -28,6 +28,7 @@ use super::events::{self, Applied, Log, OnCall};
 use super::fdview::Role;
 use super::state::Supervisor;
 use super::sys::{self, Answer};
+use super::toxic_state::{Shared, State, now};
 use chaos_engine::event::schema;
 use chaos_engine::key::Dir;
 use chaos_engine::kind::FdKind;
@@ -35,82 +36,13 @@ use chaos_engine::op::Op;
 use chaos_engine::realise::{Break, Mode};
 use chaos_engine::toxic::{self, Limit, Pace, Toxics};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 /// A latency chunk that is readable now (rather than a time it becomes readable).
 const CHUNK_OPEN: u64 = u64::MAX;
 
 /// How long a wait sleeps before it looks whether the held call is still there.
 const SLICE_NS: u64 = 50_000_000;
-
-/// One connection's toxic state, per direction where it has one (indexed by `Dir`).
-struct State {
-    /// CLOCK_MONOTONIC when the supervisor first saw the connection: `reset_after` counts
-    /// from here.
-    born: u64,
-    /// The bucket's tokens, and when they were counted (0: never, a full burst).
-    tokens: [u64; 2],
-    tokens_at: [u64; 2],
-    /// When a blackhole began in each direction (0: none is on).
-    black_since: [u64; 2],
-    /// `slow_close`: when the peer's FIN, first seen with nothing before it, is readable (0: not
-    /// seen yet).
-    eof_at: u64,
-    /// Reads under latency: 0 no chunk seen, CHUNK_OPEN readable, else when it becomes so.
-    rx_chunk: u64,
-    /// Writes under latency: when the last write was released.
-    tx_last: u64,
-    /// A toxic ended the connection with a FIN both ways: reads see EOF (what was queued past
-    /// the limit never arrived).
-    reads_ended: bool,
-    /// `reset_after`: a timer is waiting to send the RST; it was sent.
-    reset_armed: bool,
-    reset_sent: bool,
-    /// Blocking reads held until the reset: the first to wake sends it, as under the shim
-    /// (the timer leaves it to them).
-    reset_waiters: u32,
-    /// Bytes our own transfers moved on a socket without TCP's counters (a unix stream).
-    moved: [u64; 2],
-}
-
-/// The state, shared with the threads that answer the connection's calls later.
-#[derive(Clone)]
-pub struct Shared(Arc<Mutex<State>>);
-
-impl Default for Shared {
-    fn default() -> Shared {
-        Shared(Arc::new(Mutex::new(State {
-            born: now(),
-            tokens: [0; 2],
-            tokens_at: [0; 2],
-            black_since: [0; 2],
-            eof_at: 0,
-            rx_chunk: 0,
-            tx_last: 0,
-            reads_ended: false,
-            reset_armed: false,
-            reset_sent: false,
-            reset_waiters: 0,
-            moved: [0; 2],
-        })))
-    }
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-fn now() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec for the kernel to fill.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
 
 /// Carries out a toxic the engine chose for a data call: at once when nothing has to wait,
 /// else from a thread (the answer is then `Later`).
@@ -695,7 +627,7 @@ impl Job {
                     }
                     done += take;
                 }
-                super::calls::fill_reply_fields(pid, op, args);
+                args::fill_reply_fields(pid, op, args);
                 Ok(done)
             }
         }
