@@ -12,6 +12,26 @@ use super::sys::{self, Answer};
 use chaos_engine::realise::{Action, ProcessAction};
 use std::os::fd::AsRawFd;
 
+/// A call the supervisor made itself, answered with its result `answer` after the delay `ns`
+/// the rules chose for it; its fault line (the delay) is written now.
+pub fn made_then_delayed(
+    s: &mut Supervisor,
+    (tgid, id): (i32, u64),
+    on: &OnCall,
+    d: &Choice,
+    ns: u64,
+    answer: Answer,
+) -> Option<Answer> {
+    let applied = Applied {
+        delay_ns: ns,
+        ..Applied::default()
+    };
+    let proc = s.procs.get(&tgid)?;
+    events::fault(&mut s.log, &s.target, proc, on, d, &applied);
+    s.answer_later(id, ns, || {}, answer);
+    Some(Answer::Later)
+}
+
 /// Carries out what every call can get: errors (with what they do to the connection), delays,
 /// degraded stalls, a connect's special forms and process faults.
 pub fn common(

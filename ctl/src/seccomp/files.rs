@@ -235,14 +235,7 @@ fn data(
             // before any other call of the program can look at them.
             let limit = write.map_or(asked, |w| w.limit);
             let answer = answer_of(ours.make(s, tgid, n, &on, limit));
-            let applied = Applied {
-                delay_ns: ns,
-                ..Applied::default()
-            };
-            let proc = s.procs.get(&tgid)?;
-            events::fault(&mut s.log, &s.target, proc, &on, &d, &applied);
-            s.answer_later(n.id, ns, || {}, answer);
-            Some(Answer::Later)
+            carry::made_then_delayed(s, (tgid, n.id), &on, &d, ns, answer)
         }
         _ => {
             view.moved[dir as usize] += runs;

@@ -132,14 +132,7 @@ fn later(
     let (Some(d), Some(ns)) = (d, delay) else {
         return Some(answer);
     };
-    let applied = Applied {
-        delay_ns: ns,
-        ..Applied::default()
-    };
-    let proc = s.procs.get(&tgid)?;
-    events::fault(&mut s.log, &s.target, proc, &on, &d, &applied);
-    s.answer_later(n.id, ns, || {}, answer);
-    Some(Answer::Later)
+    carry::made_then_delayed(s, (tgid, n.id), &on, &d, ns, answer)
 }
 
 /// A change a named call makes to what `[durability]` covers.
