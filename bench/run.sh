@@ -286,9 +286,26 @@ if [ -n "$SHIM_TABLES" ] && command -v redis-server >/dev/null && command -v red
     -d "{\"name\":\"redis\",\"listen\":\"127.0.0.1:0\",\"upstream\":\"127.0.0.1:$port\"}" |
     sed 's/.*"listen":"127.0.0.1:\([0-9]*\)".*/\1/')
   rps() { timeout 120 redis-benchmark -p "$1" -t set,get -n 200000 -c 50 -q 2>/dev/null | tr '\r' '\n' | grep 'requests per second' | awk '{print $2}' | paste -sd+ | bc -l; }
-  d1=$(rps "$port"); r1=$(rps "$relay"); d2=$(rps "$port"); r2=$(rps "$relay")
+  # In-process: redis-benchmark under `chaos-ctl run --toxiproxy-addr` (no rules) creates the same
+  # proxy through the run's API and connects to its listen port; its shim connects it straight to
+  # redis-server (no hop). The relay of that run listens too, unused.
+  inproc_dir=$(mktemp -d)
+  printf 'seed = 1\n' > "$inproc_dir/none.toml"
+  inproc() {
+    local api2=$((port + 2))
+    timeout 180 target/release/chaos-ctl run --quiet --policy "$inproc_dir/none.toml" --log "$inproc_dir/run.jsonl" \
+      --toxiproxy-addr "127.0.0.1:$api2" -- sh -c "
+        listen=\$(curl -sf -X POST http://127.0.0.1:$api2/proxies -d '{\"name\":\"redis\",\"listen\":\"127.0.0.1:0\",\"upstream\":\"127.0.0.1:$port\"}' |
+          sed 's/.*\"listen\":\"127.0.0.1:\\([0-9]*\\)\".*/\\1/')
+        redis-benchmark -p \"\$listen\" -t set,get -n 200000 -c 50 -q" 2>/dev/null |
+      tr '\r' '\n' | grep 'requests per second' | awk '{print $2}' | paste -sd+ | bc -l
+  }
+  d1=$(rps "$port"); r1=$(rps "$relay"); i1=$(inproc); d2=$(rps "$port"); r2=$(rps "$relay"); i2=$(inproc)
   kill "$tpid" "$rpid"; wait "$tpid" "$rpid" 2>/dev/null || true
+  rm -rf "$inproc_dir"
   direct=$(echo "($d1 + $d2) / 2" | bc -l); relayed=$(echo "($r1 + $r2) / 2" | bc -l)
+  inprocess=$(echo "(${i1:-0} + ${i2:-0}) / 2" | bc -l)
   printf '%-30s %12.0f req/s (SET+GET)\n' "direct" "$direct"
   printf '%-30s %12.0f req/s  (%.1f%% of direct)\n' "through the relay" "$relayed" "$(echo "100 * $relayed / $direct" | bc -l)"
+  printf '%-30s %12.0f req/s  (%.1f%% of direct)\n' "in-process (no hop)" "$inprocess" "$(echo "100 * $inprocess / $direct" | bc -l)"
 fi

@@ -107,6 +107,7 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
             addr,
             args.seed.unwrap_or(policy.seed),
             Some(log_path.clone()),
+            Some((control.page.clone(), !policy.injections.is_empty())),
         )
         .inspect_err(|_| discard(&log_path))?;
         if !args.quiet {

@@ -37,6 +37,8 @@ impl Site {
 
 /// The `rule` of a key whose fault came from an exact injection, not a rule's draw.
 pub const INJECTED: u16 = u16::MAX;
+/// The `rule` of a key whose fault came from a Toxiproxy proxy's toxics (`r65534`).
+pub const PROXY: u16 = u16::MAX - 1;
 
 /// Why the text of a key or a site does not parse: the text, and what was expected where.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -15,11 +15,12 @@ use core::sync::atomic::{
 };
 
 mod lineage;
+pub mod proxies;
 mod unlogged;
 pub use unlogged::{Unlogged, Unreadable, unreadable_policy_line};
 
 /// The first word of a control page of this layout (the digit changes with the layout).
-pub const MAGIC: u64 = u64::from_le_bytes(*b"CHAOSCP7");
+pub const MAGIC: u64 = u64::from_le_bytes(*b"CHAOSCP8");
 /// How long a writer waits for another before taking the page over as a dead writer's (about a
 /// second of spin hints; a live writer holds it for a few stores).
 const WRITER_SPINS: u32 = 1 << 24;
@@ -117,8 +118,12 @@ const W_DURABILITY: usize = W_LINEAGE + lineage::SLOTS * lineage::ENTRY_WORDS;
 /// Power losses asked for (`chaos-ctl control power-loss`), bit i: process i; the supervisor
 /// takes them, since only it can kill, undo and restart a replica.
 const W_POWER_LOSS: usize = W_DURABILITY + 1;
+/// Toxiproxy's proxies (`proxies`): how many, then the proxies, then their toxics.
+const W_PROXY_COUNT: usize = W_POWER_LOSS + 1;
+const W_PROXIES: usize = W_PROXY_COUNT + 1;
+const W_PROXY_TOXICS: usize = W_PROXIES + proxies::MAX_PROXIES * proxies::PROXY_WORDS;
 /// The words before the port directory.
-pub const WORDS: usize = W_POWER_LOSS + 1;
+pub const WORDS: usize = W_PROXY_TOXICS + proxies::MAX_TOXICS * proxies::TOXIC_WORDS;
 /// The port directory: one byte per TCP port, the owner's index + 1 (0: nobody of ours).
 pub const PORTS: usize = 65536;
 /// How long a call held by a cut waits before the page is looked at again: a heal is seen

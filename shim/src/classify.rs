@@ -2,7 +2,7 @@
 //! cover it, and what its slot in the fd table starts from. Run once per fd, on its first hooked
 //! call or when a hook makes it (socket, accept, connect); the table itself is `fdtable`.
 
-use crate::fdtable::{DISK, DURABLE, FORCE_SLOW, Meta, PEERED, Role, Slot, slot};
+use crate::fdtable::{DISK, DURABLE, FORCE_SLOW, Meta, PEERED, PROXIED, Role, Slot, slot};
 use crate::sockaddr::SockAddrBuf;
 use crate::sys;
 use chaos_engine::addr::Endpoint;
@@ -152,7 +152,12 @@ pub fn classify(policy: &Policy, fd: c_int, role_hint: Role) -> Meta {
         | if stalled { FORCE_SLOW } else { 0 }
         | if peered { PEERED } else { 0 }
         | if disk.is_some() { DISK } else { 0 }
-        | if durable { DURABLE } else { 0 };
+        | if durable { DURABLE } else { 0 }
+        | if crate::proxy::proxied(slot) {
+            PROXIED
+        } else {
+            0
+        };
     slot.meta.store(meta, Relaxed);
     let born = slot.born_ns.load(Relaxed);
     if !same

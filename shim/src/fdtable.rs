@@ -25,6 +25,9 @@ pub const PEERED: u64 = 1 << 61;
 pub const DISK: u64 = 1 << 60;
 /// A regular file under `[durability]`: its changes are journaled until a sync makes them durable.
 pub const DURABLE: u64 = 1 << 59;
+/// A TCP connection made through a Toxiproxy proxy (`crate::proxy`): its data calls take the
+/// targeted path, which applies the proxy's toxics.
+pub const PROXIED: u64 = 1 << 58;
 
 /// How the connection came to be; part of the connection key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,6 +152,11 @@ pub struct Slot {
     pub disk: AtomicU32,
     /// A writeback error this description has yet to report at its next fsync (`writeback`).
     pub wb_err: AtomicU32,
+    /// The Toxiproxy proxy the connection was made through (`crate::proxy`): its slot + 1 in
+    /// the low 16 bits (0: none), the length of the address the program connected to above.
+    pub proxy: AtomicU32,
+    /// That address, as the program passed it (what getpeername reports).
+    pub proxy_peer: [AtomicU64; 4],
 }
 
 impl Slot {
@@ -183,6 +191,8 @@ impl Slot {
             reset_by: AtomicU32::new(0),
             disk: AtomicU32::new(0),
             wb_err: AtomicU32::new(0),
+            proxy: AtomicU32::new(0),
+            proxy_peer: [const { AtomicU64::new(0) }; 4],
         }
     }
 }

@@ -20,7 +20,8 @@
 //!   grid of stream offsets);
 //! - carrying faults out: `act` (a break, a stall, the fault's line), `hold` (partitions on live
 //!   connections), `quirks` (platform quirks), `reorder` (UDP reordering), `process_fault`
-//!   (crash, terminate, pause), `toxic` (Toxiproxy's toxics);
+//!   (crash, terminate, pause), `toxic` (Toxiproxy's toxics), `proxy` (Toxiproxy's proxies
+//!   in-process: the connect redirected to `upstream`, the proxy's toxics on its data calls);
 //! - `classify` (what an fd is and which rules cover it, into its slot), `due` (what falls due
 //!   while a program waits);
 //! - the top: `hooks` (the exported symbols) and `init` (the constructor).
@@ -50,6 +51,7 @@ mod ownfd;
 mod page;
 mod plan;
 mod process_fault;
+mod proxy;
 mod quirks;
 mod readiness;
 mod real;

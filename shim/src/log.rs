@@ -275,6 +275,7 @@ fn field_source(line: &mut LineBuf, rt: &Runtime, source: Source) {
             line.field_str("rule", b"inject");
             line.field_num("inject_index", i);
         }
+        Source::Proxy(_) => line.field_str("rule", b"toxiproxy"),
     }
 }
 
@@ -506,10 +507,7 @@ pub fn write_reset_due(
     let key = Key {
         process: PROCESS_KEY.load(Relaxed),
         conn: slot.conn.load(Relaxed),
-        rule: match source {
-            Source::Rule(i) => i as u16,
-            Source::Injection(_) => chaos_engine::key::INJECTED,
-        },
+        rule: source.key_rule(),
         site: chaos_engine::key::Site::Stream {
             dir: chaos_engine::key::Dir::Rx,
             pos: slot.pos[rx].load(Relaxed),
@@ -531,6 +529,36 @@ pub fn write_reset_due(
     line.field_num("delay_ns", 0);
     line.field_str("effect", b"reset-after");
     line.field_display("key", key);
+    emit(&mut line);
+}
+
+/// A connection made through a Toxiproxy proxy that was then disabled or deleted, ended as
+/// Toxiproxy ends it (`crate::proxy`): `{"ev":"fault",…,"rule":"toxiproxy","fault":"close",
+/// "effect":"proxy-disabled"}`. It has no key: it follows the API's change, not a draw.
+pub fn write_proxy_closed(
+    rt: &Runtime,
+    by: crate::proxy::By,
+    fd: c_int,
+    meta: Meta,
+    slot: &Slot,
+    addrs: &Addrs,
+) {
+    let mut line = LineBuf::new();
+    begin_event(&mut line, "fault");
+    let (op, requested) = match by {
+        crate::proxy::By::Call(op, n) => (op.name(), Some(n)),
+        crate::proxy::By::Wait(name) => (name, None),
+    };
+    line.field_str("op", op.as_bytes());
+    line.field_num("fd", fd);
+    field_fd(&mut line, Op::Recv, fd, meta, slot, Some(addrs));
+    field_source(&mut line, rt, Source::Proxy(0));
+    line.field_str("fault", b"close");
+    if let Some(n) = requested {
+        line.field_num("requested", n);
+    }
+    line.field_num("delay_ns", 0);
+    line.field_str("effect", b"proxy-disabled");
     emit(&mut line);
 }
 

@@ -90,7 +90,9 @@ fn uses_epoll() -> bool {
 /// fds with a stall in progress, for waiters to clamp their timeouts and end expired stalls.
 const STALL_SLOTS: usize = 256;
 static STALLED: [AtomicI32; STALL_SLOTS] = [const { AtomicI32::new(-1) }; STALL_SLOTS];
-/// How many entries of STALLED are in use; 0 keeps every wait on its fast path.
+/// How many entries of STALLED are in use, plus one in a process with connections through a
+/// Toxiproxy proxy (`proxy::mark`: its waits look at the proxies); 0 keeps every wait on its fast
+/// path.
 pub static ACTIVE: AtomicU32 = AtomicU32::new(0);
 
 pub fn dir_events(dir: Dir) -> u32 {

@@ -126,6 +126,13 @@ impl Runtime {
             } else {
                 0
             };
+            // Connections made through a Toxiproxy proxy carry out its toxics on their data calls
+            // (only those fds have the bit, so no other fd's fast path changes).
+            let proxied = if crate::page::mapped().is_some() && op.dir().is_some() {
+                crate::fdtable::PROXIED
+            } else {
+                0
+            };
             // Files under a `[[disk]]` are accounted as they grow and shrink, and those under
             // `[durability]` journaled.
             let storage = if matches!(op.class(), OpClass::Writes | OpClass::Space) {
@@ -144,7 +151,11 @@ impl Runtime {
             op_masks[op as usize] = if forced[op as usize] || injecting {
                 u64::MAX // every call of this op is checked for quirks or injections
             } else {
-                class_rules(op.class()) as u64 | crate::fdtable::FORCE_SLOW | peered | storage
+                class_rules(op.class()) as u64
+                    | crate::fdtable::FORCE_SLOW
+                    | peered
+                    | storage
+                    | proxied
             };
         }
         let class_rules = OpClass::ALL.map(class_rules);

@@ -99,14 +99,16 @@ pub fn arm_at_connect(rt: &Runtime, fd: libc::c_int, slot: &Slot, mask: u32, bor
     }
 }
 
-/// `Slot::reset_by` for a reset armed by `source`: rule + 1, or the injection's index with
-/// `RESET_BY_INJECTION` set (0 stays "nothing armed").
+/// `Slot::reset_by` for a reset armed by `source`: rule + 1, or the injection's (proxy toxic's)
+/// index with `RESET_BY_INJECTION` (`RESET_BY_PROXY`) set (0 stays "nothing armed").
 const RESET_BY_INJECTION: u32 = 1 << 31;
+const RESET_BY_PROXY: u32 = 1 << 30;
 
 fn armed_by(source: Source) -> u32 {
     match source {
         Source::Rule(i) => i as u32 + 1,
         Source::Injection(i) => RESET_BY_INJECTION | i as u32,
+        Source::Proxy(i) => RESET_BY_PROXY | i as u32,
     }
 }
 
@@ -116,6 +118,7 @@ fn armer(word: u32) -> Option<Source> {
         w if w & RESET_BY_INJECTION != 0 => {
             Some(Source::Injection((w & !RESET_BY_INJECTION) as usize))
         }
+        w if w & RESET_BY_PROXY != 0 => Some(Source::Proxy((w & !RESET_BY_PROXY) as usize)),
         w => Some(Source::Rule(w as usize - 1)),
     }
 }
@@ -326,9 +329,15 @@ fn steps(
     if x.blackhole {
         let rule = match plan.source {
             Source::Rule(i) => Some(i),
-            Source::Injection(_) => None,
+            Source::Injection(_) | Source::Proxy(_) => None,
         };
-        if let Some(end) = blackhole(rt, slot, call, dir, rule, &x, mode, applied)? {
+        // A rule's lasts while the rule is on; a proxy's timeout while the proxy has it.
+        let still = || match plan.source {
+            Source::Rule(i) => crate::plan::rule_on(rt, i),
+            Source::Injection(_) => true,
+            Source::Proxy(_) => crate::proxy::blackhole_on(slot, dir),
+        };
+        if let Some(end) = blackhole(slot, call, dir, rule, &still, &x, mode, applied)? {
             return Ok(end);
         }
     }
@@ -380,11 +389,11 @@ fn chunk_latency_at(slot: &Slot, plan: &Choice, dir: Dir, x: &Toxics) -> u64 {
 /// ends the connection, Err(_) for EAGAIN now.
 #[allow(clippy::too_many_arguments)]
 fn blackhole(
-    rt: &Runtime,
     slot: &Slot,
     call: &Call,
     dir: Dir,
     rule: Option<usize>,
+    still: &dyn Fn() -> bool,
     x: &Toxics,
     mode: Mode,
     applied: &mut Applied,
@@ -419,7 +428,6 @@ fn blackhole(
         return Ok(end(applied));
     }
     applied.effect = Some("blackhole");
-    let still = || rule.is_none_or(|i| crate::plan::rule_on(rt, i));
     match mode {
         Mode::Nonblocking if crate::readiness::registrations_known(call.fd) => {
             let until = deadline.map_or(t + crate::hold::SLICE_NS, |dl| {

@@ -51,6 +51,7 @@ mod stalls;
 mod targeting;
 mod toxics;
 mod toxiproxy;
+mod toxiproxy_inproc;
 mod udp;
 mod validate_warnings;
 

@@ -557,6 +557,20 @@ fn toxiproxy_node_client_drives_the_run_it_is_under() {
         .filter(|c| c.by.as_deref() == Some("toxiproxy"))
         .count();
     assert_eq!(changes, 8, "every change the client made is a control line");
+    // Under chaos the client's connection is made straight to redis, and the latency toxic
+    // acted in node itself (its line), not in a relay.
+    let node_pids: Vec<i32> = log
+        .iter()
+        .filter_map(Event::as_start)
+        .filter(|s| s.exe.as_deref().is_some_and(|x| x.ends_with("node")))
+        .map(|s| s.header.pid)
+        .collect();
+    assert!(
+        fault_events(&log).iter().any(|f| f.rule == "toxiproxy"
+            && f.effect.as_deref() == Some("latency")
+            && node_pids.contains(&f.header.pid)),
+        "the latency toxic acted in node"
+    );
 }
 
 #[test]

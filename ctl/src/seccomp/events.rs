@@ -208,6 +208,7 @@ pub fn fault_line(
     let (rule, rule_index, inject_index) = match d.source {
         Source::Rule(i) => (target.policy.rules[i].name.clone(), Some(i as u64), None),
         Source::Injection(i) => ("inject".to_string(), None, Some(i as u64)),
+        Source::Proxy(_) => ("toxiproxy".to_string(), None, None),
     };
     schema::Fault {
         header: header(proc, Some(call.tid)),

@@ -6,13 +6,17 @@
 //! - `toxic`: the toxic types and their attributes; `model`: proxies, toxics and what each
 //!   request does to them (pure);
 //! - `api`: routes, statuses and bodies; `relay`: a real listener per enabled proxy;
-//!   `link`: one relayed connection through the proxy's toxics.
+//!   `link`: one relayed connection through the proxy's toxics;
+//! - `inproc`: beside a run, the proxies written into its control page, so that its processes
+//!   connect straight to `upstream` and apply the toxics themselves (no hop).
 //!
-//! Every change is a `control` line in the run's log (`by: "toxiproxy"`).
+//! Every change is a `control` line in the run's log (`by: "toxiproxy"`), and beside a run a new
+//! generation of its control page (which each process logs as `seen` where it first acts on it).
 
 pub mod api;
 pub mod error;
 pub mod gojson;
+pub mod inproc;
 pub mod link;
 pub mod model;
 pub mod relay;
@@ -28,12 +32,15 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:8474";
 
 /// Serves the API on `addr` from a thread of its own, for as long as chaos-ctl lives; changes
 /// are logged to `log` if given. Returns the address bound (port 0 picks one).
-/// `flag` names the option the address came from, for the error.
+/// `flag` names the option the address came from, for the error. Beside a run, `page` is its
+/// control page, into which every change is written for the in-process path, and whether its
+/// policy is frozen (`inproc`).
 pub fn serve(
     flag: &str,
     addr: &str,
     seed: u64,
     log: Option<PathBuf>,
+    page: Option<(std::sync::Arc<crate::control::page::Mapped>, bool)>,
 ) -> Result<std::net::SocketAddr, Failure> {
     let parsed: std::net::SocketAddr = addr.parse().map_err(|_| {
         Failure::with(
@@ -53,11 +60,13 @@ pub fn serve(
         .spawn(move || {
             let mut collection = model::Collection::default();
             let mut relays = relay::Relays::new(seed);
+            let mut inproc = page.map(|(page, frozen)| inproc::InProcess::new(page, frozen));
             for request in server.incoming_requests() {
                 answer(
                     request,
                     &mut collection,
                     &mut relays,
+                    inproc.as_mut(),
                     log.as_deref(),
                     started,
                 );
@@ -71,6 +80,7 @@ fn answer(
     mut request: tiny_http::Request,
     collection: &mut model::Collection,
     relays: &mut relay::Relays,
+    inproc: Option<&mut inproc::InProcess>,
     log: Option<&std::path::Path>,
     started: std::time::Instant,
 ) {
@@ -86,8 +96,12 @@ fn answer(
     let method = request.method().as_str().to_ascii_uppercase();
     let segments = api::segments(request.url());
     let (reply, changed) = api::handle(collection, relays, &method, &segments, &user_agent, &body);
-    if let (Some(changed), Some(log)) = (changed, log) {
-        append(log, &changed, started);
+    if let Some(changed) = changed {
+        // The page first, so that the line's generation is the one processes will log as seen.
+        let generation = inproc.map_or(0, |i| i.write(collection));
+        if let Some(log) = log {
+            append(log, &changed, generation, started);
+        }
     }
     // Response::from_string would add a text/plain Content-Type where Go writes none.
     let mut headers = Vec::new();
@@ -110,10 +124,16 @@ fn answer(
 
 /// A change as a `control` line: `what` the verb (`toxic-add`…), `rule` the proxy or
 /// `proxy/toxic` it changed.
-fn append(log: &std::path::Path, changed: &api::Changed, started: std::time::Instant) {
+/// `generation`: the control page's after the change (0 standing alone: there is no page).
+fn append(
+    log: &std::path::Path,
+    changed: &api::Changed,
+    generation: u64,
+    started: std::time::Instant,
+) {
     let line = ControlLine {
         ts_ns: crate::system::journal::now_ns(),
-        generation: 0,
+        generation,
         t_ns: Some(started.elapsed().as_nanos() as u64),
         by: Some("toxiproxy".into()),
         what: changed.what.to_string(),
@@ -148,7 +168,13 @@ fn append(log: &std::path::Path, changed: &api::Changed, started: std::time::Ins
 
 /// `chaos-ctl toxiproxy`: serves until killed.
 pub fn standalone(args: Args) -> Result<u8, Failure> {
-    let bound = serve("--listen", &args.listen, args.seed.unwrap_or(0), args.log)?;
+    let bound = serve(
+        "--listen",
+        &args.listen,
+        args.seed.unwrap_or(0),
+        args.log,
+        None,
+    )?;
     crate::output::errout!("chaos: toxiproxy API http://{bound}");
     loop {
         std::thread::park();

@@ -51,15 +51,41 @@ impl Position {
 pub enum Source {
     /// The policy's rule with this index, by its draw.
     Rule(usize),
-    /// The policy's exact injection with this index (`[[inject]]`).
+    /// The exact injection with this index (`[[inject]]`).
     Injection(usize),
+    /// A Toxiproxy proxy's toxics (the control page's toxic entry that acted first), applied
+    /// in-process to a connection made through the proxy (`crate::page::proxies`).
+    Proxy(usize),
 }
+
+/// What a proxy's toxics are, as a fault: their effects are logged by what they amount to.
+static PROXY_TOXICS: Fault = Fault::Toxic(crate::toxic::Toxics {
+    latency_ns: None,
+    jitter_ns: 0,
+    bandwidth: None,
+    blackhole: false,
+    reset_after_blackhole_ns: None,
+    limit_data: None,
+    limit_resets: false,
+    reset_after_ns: None,
+    slow_close_ns: None,
+});
 
 impl Source {
     pub fn fault(self, policy: &Policy) -> &Fault {
         match self {
             Source::Rule(i) => &policy.rules[i].fault,
             Source::Injection(i) => &policy.injections.get(i).fault,
+            Source::Proxy(_) => &PROXY_TOXICS,
+        }
+    }
+
+    /// The `rule` of its decision key.
+    pub fn key_rule(self) -> u16 {
+        match self {
+            Source::Rule(i) => i as u16,
+            Source::Injection(_) => crate::key::INJECTED,
+            Source::Proxy(_) => crate::key::PROXY,
         }
     }
 }

@@ -380,7 +380,13 @@ pub unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut s
     }
     // SAFETY: the program's own arguments, passed on unchanged: the real call's contract is the one
     // the program called us with.
-    unsafe { real::getpeername(fd, addr, len) }
+    let r = unsafe { real::getpeername(fd, addr, len) };
+    // Through a Toxiproxy proxy the peer is the proxy's `listen`, where the program connected.
+    // SAFETY: the program's own buffer and length, filled as the kernel just did.
+    if r == 0 && runtime::get().is_some() && unsafe { crate::proxy::peer(fd, addr, len) } {
+        return 0;
+    }
+    r
 }
 
 #[cfg_attr(not(test), unsafe(no_mangle))]
@@ -467,6 +473,32 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
         // one the program called us with.
         return unsafe { real::connect(fd, addr, len) };
     };
+    // SAFETY: sockaddr_storage is plain data; all zeroes is a valid (AF_UNSPEC) value.
+    let mut upstream: libc::sockaddr_storage = unsafe { core::mem::zeroed() };
+    // SAFETY: the program passed `len` readable bytes at `addr` to connect().
+    let redirected = guarded(|| unsafe { crate::proxy::redirect(fd, addr, len, &mut upstream) });
+    if let Some((proxy, up_len)) = redirected.flatten() {
+        // SAFETY: as above; marked before the connect, so that its classification sees it.
+        unsafe { crate::proxy::mark(fd, proxy, addr, len) };
+        let r = connect_to(rt, fd, &upstream as *const _ as *const sockaddr, up_len);
+        let e = sys::errno();
+        // EINTR and EINPROGRESS leave the connection going on in the background.
+        if r != 0
+            && !matches!(
+                e,
+                libc::EINPROGRESS | libc::EINTR | libc::EALREADY | libc::EISCONN
+            )
+        {
+            crate::proxy::unmark(fd);
+        }
+        sys::set_errno(e);
+        return r;
+    }
+    connect_to(rt, fd, addr, len)
+}
+
+/// connect() to `addr`, as the program's or as a proxy redirected it.
+fn connect_to(rt: &'static Runtime, fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     if rt.quirks.is_empty() {
         return connect_with_rules(rt, fd, addr, len);
     }

@@ -57,6 +57,7 @@ pub(crate) fn new_fd(fd: c_int, role: Option<Role>) {
         slot.sndbuf.store(0, Relaxed);
         slot.quirk_draws.store(0, Relaxed);
         slot.wb_err.store(0, Relaxed);
+        slot.proxy.store(0, Relaxed);
     }
     reclassify(fd, role);
 }
@@ -73,7 +74,12 @@ pub(crate) fn reclassify(fd: c_int, role: Option<Role>) {
             || rt.injecting
             || crate::page::partitionable()
             || crate::disk::any()
-            || crate::durable::active())
+            || crate::durable::active()
+            // Under a run (its page), connections are keyed as their connect made them
+            // (`tcp-out#N`) even without rules: a Toxiproxy proxy's toxics may act on them, and a
+            // frozen policy replaying those (with injections, so classified here) must find
+            // the same ordinals.
+            || crate::page::mapped().is_some())
     {
         crate::guard::guarded(|| crate::classify::classify(&rt.policy, fd, role));
     }

@@ -117,7 +117,7 @@ fn counted(rt: &Runtime, slot: &Slot, call: &Call) -> Counted {
     if rt.always_slow || !meta.valid() || meta.0 & FORCE_SLOW != 0 {
         return Counted::NotYet;
     }
-    if meta.0 & fdtable::PEERED != 0 && crate::page::any_cut() {
+    if meta.0 & (fdtable::PEERED | fdtable::PROXIED) != 0 && looks_at_page(meta, slot) {
         return Counted::NotYet;
     }
     let (site, n) = plan::site_for(rt, call, slot, meta);
@@ -146,6 +146,14 @@ fn counted(rt: &Runtime, slot: &Slot, call: &Call) -> Counted {
     } else {
         Counted::Only
     }
+}
+
+/// A connection the page may say something about now: a cut in force (partitions), or its
+/// proxy's toxics or end (Toxiproxy). Out of line: most connections are neither.
+#[inline(never)]
+fn looks_at_page(meta: Meta, slot: &Slot) -> bool {
+    (meta.0 & fdtable::PEERED != 0 && crate::page::any_cut())
+        || (meta.0 & fdtable::PROXIED != 0 && crate::proxy::needs_look(slot))
 }
 
 #[inline(never)]
@@ -413,7 +421,7 @@ pub(crate) fn decide(rt: &Runtime, slot: &Slot, call: &Call) -> Decision {
         crate::plan::observe_control(rt, slot.conn.load(Relaxed), site);
         return Decision::Held(dir);
     }
-    if meta.mask() == 0 && !rt.injecting {
+    if meta.mask() == 0 && !rt.injecting && meta.0 & fdtable::PROXIED == 0 {
         // Here only because quirks force the slow path: keep the stream positions, which
         // close-reset-econnreset compares with what the peer acknowledged.
         return Decision::Track;
@@ -429,6 +437,14 @@ pub(crate) fn decide(rt: &Runtime, slot: &Slot, call: &Call) -> Decision {
 /// The decision for a call already counted at `at`.
 fn decide_at(rt: &Runtime, slot: &Slot, call: &Call, at: plan::Position) -> Decision {
     let meta = Meta(slot.meta.load(Relaxed));
+    if meta.0 & fdtable::PROXIED != 0 {
+        match crate::proxy::decide(slot, meta, call, &at) {
+            Some(crate::proxy::Verdict::Toxics(plan)) => return Decision::Fault(meta, plan),
+            Some(crate::proxy::Verdict::Ended(Dir::Rx)) => return Decision::Eof,
+            Some(crate::proxy::Verdict::Ended(Dir::Tx)) => return Decision::Pass,
+            None => {}
+        }
+    }
     let candidates = meta.mask() & rt.rules_for(call.op);
     if grid_read::applies(call, meta) {
         return decide_grid(rt, slot, call, meta, at, candidates);

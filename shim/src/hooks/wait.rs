@@ -42,12 +42,21 @@ fn wait_loop(
         }
     }
     let deadline = timeout.map(|t| entered.saturating_add(t));
+    let watch = crate::proxy::watch_slice();
     loop {
         let t = now();
         let next_end = if ACTIVE.load(Relaxed) > 0 {
             crate::due::expire_and_next_end(t, name)
         } else {
             None
+        };
+        if watch.is_some() {
+            crate::guard::guarded(|| crate::proxy::sweep(name));
+        }
+        // Connections through a proxy: the wait wakes each slice to see a proxy disabled.
+        let next_end = match watch {
+            Some(slice) => Some(next_end.map_or(t + slice, |e| e.min(t + slice))),
+            None => next_end,
         };
         let remaining = deadline.map(|d| d.saturating_sub(t));
         let wait = match (remaining, next_end) {

@@ -1,0 +1,298 @@
+//! Toxiproxy's proxies in-process: a program under `chaos-ctl run --toxiproxy-addr` that
+//! connects to a proxy's `listen` is connected straight to its `upstream` by its shim (no relay
+//! hop), the proxy's toxics act in the program, and every change is a new generation of the
+//! run's control page that the program logs as `seen`.
+
+use chaos_tests::*;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+/// An echo server on a free port that records the peer address of every connection it accepts.
+fn recording_echo() -> (String, Arc<Mutex<Vec<SocketAddr>>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let peers = Arc::new(Mutex::new(Vec::new()));
+    let seen = peers.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            if let Ok(p) = conn.peer_addr() {
+                seen.lock().unwrap().push(p);
+            }
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = conn.read(&mut buf) {
+                    if n == 0 || conn.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (addr, peers)
+}
+
+/// The client, under chaos: drives the API with urllib and talks through the proxy with plain
+/// sockets, printing what it saw as `key value` lines.
+const CLIENT: &str = r#"
+import json, socket, sys, threading, time, urllib.request
+api, upstream = sys.argv[1], sys.argv[2]
+def call(method, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(api + path, data=data, method=method)
+    with urllib.request.urlopen(req, timeout=20) as r:
+        text = r.read()
+        return json.loads(text) if text else None
+def connect(listen):
+    host, port = listen.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=20)
+    return s
+def echo(s):
+    start = time.monotonic()
+    s.sendall(b"ping\n")
+    got = b""
+    while len(got) < 5:
+        chunk = s.recv(5 - len(got))
+        if not chunk:
+            break
+        got += chunk
+    assert got == b"ping\n", got
+    return time.monotonic() - start
+p = call("POST", "/proxies", {"name": "echo", "listen": "127.0.0.1:0", "upstream": upstream})
+listen = p["listen"]
+print("listen", listen)
+s = connect(listen)
+print("local", "%s:%d" % s.getsockname())
+print("peer", "%s:%d" % s.getpeername())
+echo(s)
+call("POST", "/proxies/echo/toxics", {"type": "latency", "attributes": {"latency": 300}})
+print("slow", echo(s))
+call("DELETE", "/proxies/echo/toxics/latency_downstream")
+print("fast", echo(s))
+call("POST", "/proxies/echo/toxics", {"type": "timeout", "attributes": {"timeout": 0}})
+s.sendall(b"held\n")
+s.settimeout(0.5)
+try:
+    print("blackholed", repr(s.recv(16)))
+except TimeoutError:
+    print("blackholed yes")
+# A blocking read held by the blackhole goes on when the toxic is removed meanwhile. (After the
+# last slice of the non-blocking reads' stall: a stall begun while the fd was non-blocking still
+# answers EAGAIN to the rest of its slice.)
+s.settimeout(None)
+time.sleep(0.1)
+threading.Timer(0.5, call, ("DELETE", "/proxies/echo/toxics/timeout_downstream")).start()
+print("released", repr(s.recv(16)))
+s.settimeout(20)
+call("POST", "/proxies/echo", {"enabled": False})
+print("after-disable", repr(s.recv(16)))
+try:
+    connect(listen)
+    print("refused no")
+except ConnectionRefusedError:
+    print("refused yes")
+call("POST", "/proxies/echo", {"enabled": True})
+again = connect(listen)
+echo(again)
+print("served-again", "%s:%d" % again.getsockname())
+"#;
+
+/// `key value` lines of the client's output.
+fn field<'a>(out: &'a str, key: &str) -> &'a str {
+    out.lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("no `{key}` in the client's output:\n{out}"))
+}
+
+#[test]
+fn a_client_under_chaos_connects_straight_to_upstream_and_applies_the_toxics_itself() {
+    let Some(python) = require("python3") else {
+        return;
+    };
+    let dir = TempDir::new("toxiproxy-inproc");
+    let (upstream, peers) = recording_echo();
+    let api = format!("127.0.0.1:{}", free_port());
+    let policy = dir.write("none.toml", "seed = 1\n");
+    let script = dir.write("client.py", CLIENT);
+    let done = run(
+        Command::new(&bins().ctl)
+            .arg("run")
+            .arg("--policy")
+            .arg(&policy)
+            .arg("--log")
+            .arg(dir.join("run.jsonl"))
+            .args(["--toxiproxy-addr", &api, "--"])
+            .arg(&python)
+            .arg(&script)
+            .arg(format!("http://{api}"))
+            .arg(&upstream),
+        90,
+    );
+    assert_eq!(done.code(), Some(0), "{}", done.describe());
+    let out = &done.stdout;
+
+    // No hop: the upstream's peer is the client's own socket, not a relay's.
+    let local: SocketAddr = field(out, "local").parse().unwrap();
+    let again: SocketAddr = field(out, "served-again").parse().unwrap();
+    let peers = peers.lock().unwrap().clone();
+    assert_eq!(
+        peers,
+        [local, again],
+        "the upstream was reached by the client itself, once per connection"
+    );
+    // As through Toxiproxy, the program's peer is where it connected.
+    assert_eq!(field(out, "peer"), field(out, "listen"));
+
+    let slow: f64 = field(out, "slow").parse().unwrap();
+    assert!(
+        slow >= 0.3,
+        "the 300 ms latency toxic held the echo {slow} s"
+    );
+    assert_eq!(
+        field(out, "blackholed"),
+        "yes",
+        "a timeout toxic holds what comes"
+    );
+    assert_eq!(
+        field(out, "released"),
+        r"b'held\n'",
+        "removing it lets the held data through"
+    );
+    assert_eq!(
+        field(out, "after-disable"),
+        "b''",
+        "disabling ends the connection"
+    );
+    assert_eq!(field(out, "refused"), "yes", "a disabled proxy refuses");
+
+    let log = read_events(&dir.join("run.jsonl"));
+    let python_pids: Vec<i32> = log
+        .iter()
+        .filter_map(Event::as_start)
+        .filter(|s| s.exe.as_deref().is_some_and(|x| x.contains("python")))
+        .map(|s| s.header.pid)
+        .collect();
+    assert!(!python_pids.is_empty(), "python ran under the shim");
+    // Every change is a generation of the page, and the client logs where it first saw them.
+    let changes: Vec<u64> = log
+        .iter()
+        .filter_map(Event::as_control)
+        .filter(|c| c.by.as_deref() == Some("toxiproxy"))
+        .map(|c| c.generation)
+        .collect();
+    assert_eq!(changes.len(), 7, "{changes:?}");
+    assert!(
+        changes.windows(2).all(|w| w[0] < w[1]) && changes[0] > 0,
+        "each change a new generation: {changes:?}"
+    );
+    let seen: Vec<u64> = log
+        .iter()
+        .filter_map(Event::as_control)
+        .filter(|c| c.what == "seen" && c.pid.is_some_and(|p| python_pids.contains(&p)))
+        .map(|c| c.generation)
+        .collect();
+    assert!(
+        seen.contains(&changes[1]),
+        "the client saw the latency toxic's generation {}: {seen:?}",
+        changes[1]
+    );
+    // The toxic acted in the client: its effect is the client's line.
+    let toxic_lines: Vec<_> = fault_events(&log)
+        .into_iter()
+        .filter(|f| f.rule == "toxiproxy" && python_pids.contains(&f.header.pid))
+        .collect();
+    assert!(
+        toxic_lines
+            .iter()
+            .any(|f| f.effect.as_deref() == Some("latency") && f.key.is_some()),
+        "{toxic_lines:?}"
+    );
+    assert!(
+        toxic_lines
+            .iter()
+            .any(|f| f.effect.as_deref() == Some("proxy-disabled")),
+        "{toxic_lines:?}"
+    );
+}
+
+/// A client that adds a latency toxic and measures it.
+const SLOW_CLIENT: &str = r#"
+import json, socket, sys, time, urllib.request
+api, upstream = sys.argv[1], sys.argv[2]
+def call(method, path, body):
+    req = urllib.request.Request(api + path, data=json.dumps(body).encode(), method=method)
+    with urllib.request.urlopen(req, timeout=20) as r:
+        return json.loads(r.read())
+def echo(s):
+    start = time.monotonic()
+    s.sendall(b"ping\n")
+    got = b""
+    while len(got) < 5:
+        got += s.recv(5 - len(got))
+    return time.monotonic() - start
+p = call("POST", "/proxies", {"name": "echo", "listen": "127.0.0.1:0", "upstream": upstream})
+host, port = p["listen"].rsplit(":", 1)
+s = socket.create_connection((host, int(port)), timeout=20)
+echo(s)
+call("POST", "/proxies/echo/toxics", {"type": "latency", "attributes": {"latency": 300}})
+print("slow", echo(s))
+"#;
+
+fn slow_run(dir: &TempDir, policy: &std::path::Path, log: &str, api: &str, up: &str) -> Finished {
+    let python = require("python3").expect("python3");
+    run(
+        Command::new(&bins().ctl)
+            .arg("run")
+            .arg("--policy")
+            .arg(policy)
+            .arg("--log")
+            .arg(dir.join(log))
+            .args(["--toxiproxy-addr", api, "--"])
+            .arg(&python)
+            .arg(dir.join("slow.py"))
+            .arg(format!("http://{api}"))
+            .arg(up),
+        90,
+    )
+}
+
+#[test]
+fn a_frozen_run_replays_the_proxys_toxics_as_injections_through_the_same_redirect() {
+    if require("python3").is_none() {
+        return;
+    }
+    let dir = TempDir::new("toxiproxy-inproc-freeze");
+    let (upstream, _peers) = recording_echo();
+    // The same API address both times: the client's argv, and so its process key, is the same.
+    let api = format!("127.0.0.1:{}", free_port());
+    dir.write("slow.py", SLOW_CLIENT);
+    let none = dir.write("none.toml", "seed = 1\n");
+    let first = slow_run(&dir, &none, "first.jsonl", &api, &upstream);
+    assert_eq!(first.code(), Some(0), "{}", first.describe());
+    let frozen = run(
+        Command::new(&bins().ctl)
+            .arg("freeze")
+            .arg(dir.join("first.jsonl")),
+        30,
+    );
+    assert_eq!(frozen.code(), Some(0), "{}", frozen.describe());
+    assert!(frozen.stdout.contains("[[inject]]"), "{}", frozen.stdout);
+    let policy = dir.write("frozen.toml", &frozen.stdout);
+
+    let again = slow_run(&dir, &policy, "again.jsonl", &api, &upstream);
+    assert_eq!(again.code(), Some(0), "{}", again.describe());
+    let slow: f64 = field(&again.stdout, "slow").parse().unwrap();
+    assert!(slow >= 0.3, "the replayed latency held the echo {slow} s");
+    let log = read_events(&dir.join("again.jsonl"));
+    let faults = fault_events(&log);
+    assert!(
+        faults.iter().all(|f| f.rule != "toxiproxy"),
+        "the toxic itself did not act again (its effect is the injection's): {faults:?}"
+    );
+    assert!(
+        faults.iter().any(|f| f.rule == "inject"),
+        "the injection took its place: {faults:?}"
+    );
+}
