@@ -81,6 +81,8 @@ pub struct FdView {
     pub held_since: Option<std::time::Instant>,
     /// Its toxics' state (`toxic`), shared with a thread answering one of its calls later.
     pub tox: super::toxic::Shared,
+    /// The Toxiproxy proxy it was connected through (`proxied`).
+    pub proxy: Option<super::proxied::Through>,
 }
 
 /// The port of a TCP endpoint (0 for anything else).
@@ -187,6 +189,7 @@ impl FdView {
             to_register: kind == FdKind::Tcp && role == Role::Out,
             held_since: None,
             tox: super::toxic::Shared::default(),
+            proxy: None,
         })
     }
 

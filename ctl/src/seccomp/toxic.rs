@@ -136,6 +136,14 @@ pub fn carry(
     let rule_on: Box<dyn Fn() -> bool + Send> = match d.source {
         super::decide::Source::Rule(i) => Box::new(s.target.rule_on(i, proc.budget.start)),
         super::decide::Source::Injection(_) => Box::new(|| true),
+        super::decide::Source::Proxy(_) => match &view.proxy {
+            Some(t) => Box::new(super::proxied::blackhole_on(
+                s.target.proxies().cloned(),
+                t.proxy,
+                dir,
+            )),
+            None => Box::new(|| false),
+        },
     };
     if let Some(after) = x.reset_after_ns
         && !state.lock().reset_armed
