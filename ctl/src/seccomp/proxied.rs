@@ -323,7 +323,8 @@ fn requested(tgid: i32, op: Op, args: &[u64; 6]) -> Option<u64> {
 }
 
 /// Whether the proxy of a connection still holds `dir` in a timeout toxic's blackhole: the
-/// toxic removed, or the proxy gone, lets the data flow again.
+/// toxic removed, or the proxy disabled or gone, lets the call go on (and the next one finds
+/// the connection ended).
 pub fn blackhole_on(
     page: Option<std::sync::Arc<crate::control::page::Mapped>>,
     proxy: usize,
@@ -333,9 +334,11 @@ pub fn blackhole_on(
         page.as_ref().is_some_and(|m| {
             // The toxicity draw was made when the blackhole began: any timeout toxic left
             // holds on.
-            m.page()
-                .toxics_for(proxy, dir == Dir::Tx, |_| 0)
-                .is_some_and(|(x, _)| x.blackhole)
+            let page = m.page();
+            page.proxy_enabled(proxy)
+                && page
+                    .toxics_for(proxy, dir == Dir::Tx, |_| 0)
+                    .is_some_and(|(x, _)| x.blackhole)
         })
     }
 }
