@@ -155,3 +155,45 @@ fn a_blocking_client_under_seccomp_is_connected_to_upstream_from_a_thread() {
         "{log:?}"
     );
 }
+
+#[test]
+fn a_proxys_toxic_lands_on_the_same_key_under_both_backends() {
+    let Some(python) = require("python3") else {
+        return;
+    };
+    let dir = TempDir::new("toxiproxy-seccomp-keys");
+    let (upstream, _peers) = recording_echo();
+    // The same API address and upstream both times: the same argv, so the same process key.
+    let api = format!("127.0.0.1:{}", free_port());
+    let script = dir.write("blocking.py", BLOCKING);
+    let policy = dir.write("none.toml", "seed = 1\n");
+    let mut keys = Vec::new();
+    for backend in ["preload", "seccomp"] {
+        let log = dir.join(&format!("{backend}.jsonl"));
+        let done = run(
+            Command::new(&bins().ctl)
+                .args(["run", "--backend", backend, "--policy"])
+                .arg(&policy)
+                .arg("--log")
+                .arg(&log)
+                .args(["--toxiproxy-addr", &api, "--"])
+                .arg(&python)
+                .arg(&script)
+                .arg(format!("http://{api}"))
+                .arg(&upstream),
+            90,
+        );
+        assert_eq!(done.code(), Some(0), "{backend}: {}", done.describe());
+        let first = fault_events(&read_events(&log))
+            .into_iter()
+            .find(|f| f.rule == "toxiproxy" && f.effect.as_deref() == Some("latency"))
+            .and_then(|f| f.key.clone())
+            .unwrap_or_else(|| panic!("{backend}: no latency line"));
+        assert!(first.contains("/r65534/"), "{backend}: {first}");
+        keys.push(first);
+    }
+    assert_eq!(
+        keys[0], keys[1],
+        "the same connection, offset and rule word"
+    );
+}

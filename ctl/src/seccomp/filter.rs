@@ -81,7 +81,12 @@ pub const FILES: &[(libc::c_long, &str)] = &[
 
 /// Every call a filter may notify: with `calls_for`'s widest answer, the filter of old.
 pub fn all() -> impl Iterator<Item = &'static (libc::c_long, &'static str)> {
-    ALWAYS.iter().chain(DATA).chain(WAITS).chain(FILES).chain(PEER)
+    ALWAYS
+        .iter()
+        .chain(DATA)
+        .chain(WAITS)
+        .chain(FILES)
+        .chain(PEER)
 }
 
 /// Whether a rule needs the file calls: its `fd` covers files, and it acts on one of them or on
@@ -368,14 +373,16 @@ mod tests {
     fn a_connect_only_policy_notifies_no_data_call_and_no_wait() {
         let calls = calls_for(
             &policy("[[rules]]\non = [\"connect\"]\nfault = \"ECONNREFUSED\"\n"),
-            false, false,
+            false,
+            false,
         );
         assert!(has(&calls, ALWAYS));
         assert!(!has(&calls, DATA), "{calls:?}");
         assert!(!has(&calls, WAITS), "{calls:?}");
         let accept = calls_for(
             &policy("[[rules]]\non = [\"accept\"]\nfault = \"ECONNABORTED\"\n"),
-            false, false,
+            false,
+            false,
         );
         assert!(!has(&accept, DATA), "{accept:?}");
     }
@@ -398,7 +405,8 @@ mod tests {
                 &policy(&format!(
                     "[[rules]]\non = [\"{on}\"]\nfault = \"{fault}\"\n"
                 )),
-                false, false,
+                false,
+                false,
             );
             assert!(has(&calls, DATA), "{on}: {calls:?}");
             assert!(!has(&calls, WAITS), "{on}: {calls:?}");
@@ -420,7 +428,8 @@ mod tests {
     fn a_rule_switched_off_at_the_start_still_gets_its_calls() {
         let calls = calls_for(
             &policy("[[rules]]\non = [\"read\"]\nenabled = false\nfault = \"EINTR\"\n"),
-            false, false,
+            false,
+            false,
         );
         assert!(
             has(&calls, DATA),
@@ -432,7 +441,8 @@ mod tests {
     fn waits_follow_epoll_wait_rules_and_injections_take_everything() {
         let waits = calls_for(
             &policy("[[rules]]\non = [\"epoll_wait\"]\nfault = \"EINTR\"\n"),
-            false, false,
+            false,
+            false,
         );
         assert!(has(&waits, WAITS) && !has(&waits, DATA), "{waits:?}");
         let frozen = calls_for(
@@ -440,7 +450,8 @@ mod tests {
                 "[[inject]]\nprocess = \"0000000000000001\"\nconn = \"tcp-out#0\"\n\
                  at = \"rx@0#0\"\nfault = \"ECONNRESET\"\n",
             ),
-            false, false,
+            false,
+            false,
         );
         assert_eq!(frozen.len(), all().count(), "{frozen:?}");
     }
@@ -470,7 +481,8 @@ mod tests {
     fn a_disk_notifies_the_file_calls_whose_growth_it_counts() {
         let calls = calls_for(
             &policy("[[disk]]\nname = \"d\"\npath = \"/srv/*\"\ncapacity = \"1MB\"\n"),
-            false, false,
+            false,
+            false,
         );
         assert!(has(&calls, FILES) && has(&calls, DATA), "{calls:?}");
     }
