@@ -69,6 +69,26 @@ fn a_go_client_under_seccomp_connects_straight_to_upstream_and_gets_the_toxics()
     let log = read_events(&dir.join("run.jsonl"));
     let go_pids = pids_of(&log, "toxiproxy_client");
     assert!(!go_pids.is_empty(), "{log:?}");
+    // Every change is a generation of the page; the Go process logs where it first acted on the
+    // latency toxic's.
+    let changes: Vec<u64> = log
+        .iter()
+        .filter_map(Event::as_control)
+        .filter(|c| c.by.as_deref() == Some("toxiproxy"))
+        .map(|c| c.generation)
+        .collect();
+    assert_eq!(changes.len(), 5, "{changes:?}");
+    let seen: Vec<u64> = log
+        .iter()
+        .filter_map(Event::as_control)
+        .filter(|c| c.what == "seen" && c.pid.is_some_and(|p| go_pids.contains(&p)))
+        .map(|c| c.generation)
+        .collect();
+    assert!(
+        seen.contains(&changes[1]),
+        "the Go process saw the latency toxic's generation {}: {seen:?}",
+        changes[1]
+    );
     let lines: Vec<_> = fault_events(&log)
         .into_iter()
         .filter(|f| f.rule == "toxiproxy" && go_pids.contains(&f.header.pid))
@@ -91,7 +111,7 @@ fn a_go_client_under_seccomp_connects_straight_to_upstream_and_gets_the_toxics()
 /// A client whose sockets block (no timeout): its connect is answered from a thread.
 const BLOCKING: &str = r#"
 import json, socket, sys, time, urllib.request
-api, upstream = sys.argv[1], sys.argv[2]
+api, upstream, ask = sys.argv[1], sys.argv[2], sys.argv[3]
 def call(method, path, body):
     req = urllib.request.Request(api + path, data=json.dumps(body).encode(), method=method)
     with urllib.request.urlopen(req, timeout=20) as r:
@@ -103,14 +123,17 @@ def echo(s):
     while len(got) < 5:
         got += s.recv(5 - len(got))
     return time.monotonic() - start
-p = call("POST", "/proxies", {"name": "echo", "listen": "127.0.0.1:0", "upstream": upstream})
+p = call("POST", "/proxies", {"name": "echo", "listen": ask, "upstream": upstream})
 host, port = p["listen"].rsplit(":", 1)
 print("listen", p["listen"])
-s = socket.socket()
-s.connect((host, int(port)))
+v6 = host.startswith("[")
+s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET)
+s.connect((host.strip("[]"), int(port)))
 print("blocking", s.gettimeout() is None)
-print("local", "%s:%d" % s.getsockname())
-print("peer", "%s:%d" % s.getpeername())
+def name(a):
+    return ("[%s]:%d" if v6 else "%s:%d") % a[:2]
+print("local", name(s.getsockname()))
+print("peer", name(s.getpeername()))
 echo(s)
 call("POST", "/proxies/echo/toxics", {"type": "latency", "attributes": {"latency": 300}})
 print("slow", echo(s))
@@ -133,6 +156,7 @@ fn a_blocking_client_under_seccomp_is_connected_to_upstream_from_a_thread() {
             script.display().to_string(),
             format!("http://{api}"),
             upstream,
+            "127.0.0.1:0".into(),
         ],
     );
     assert_eq!(done.code(), Some(0), "{}", done.describe());
@@ -180,7 +204,8 @@ fn a_proxys_toxic_lands_on_the_same_key_under_both_backends() {
                 .arg(&python)
                 .arg(&script)
                 .arg(format!("http://{api}"))
-                .arg(&upstream),
+                .arg(&upstream)
+                .arg("127.0.0.1:0"),
             90,
         );
         assert_eq!(done.code(), Some(0), "{backend}: {}", done.describe());
@@ -196,4 +221,39 @@ fn a_proxys_toxic_lands_on_the_same_key_under_both_backends() {
         keys[0], keys[1],
         "the same connection, offset and rule word"
     );
+}
+
+#[test]
+fn an_ipv6_client_reaches_an_ipv4_upstream_by_its_mapped_address() {
+    let Some(python) = require("python3") else {
+        return;
+    };
+    let dir = TempDir::new("toxiproxy-seccomp-v6");
+    let (upstream, peers) = recording_echo();
+    let api = format!("127.0.0.1:{}", free_port());
+    let script = dir.write("blocking.py", BLOCKING);
+    let done = run_with_api(
+        &dir,
+        &api,
+        &python,
+        &[
+            script.display().to_string(),
+            format!("http://{api}"),
+            upstream,
+            "[::1]:0".into(),
+        ],
+    );
+    assert_eq!(done.code(), Some(0), "{}", done.describe());
+    let out = &done.stdout;
+    assert!(field(out, "listen").starts_with("[::1]:"), "{out}");
+    // The IPv6 socket's connection arrives at the IPv4 upstream from its mapped address.
+    let local: SocketAddr = field(out, "local").parse().unwrap();
+    let std::net::IpAddr::V6(ip) = local.ip() else {
+        panic!("{local}")
+    };
+    let mapped = SocketAddr::new(ip.to_ipv4_mapped().expect("mapped").into(), local.port());
+    assert_eq!(peers.lock().unwrap().clone(), [mapped], "no hop");
+    assert_eq!(field(out, "peer"), field(out, "listen"));
+    let slow: f64 = field(out, "slow").parse().unwrap();
+    assert!(slow >= 0.3, "{slow} s");
 }

@@ -71,6 +71,12 @@ pub fn connect(
         return None;
     }
     let (storage, len) = sockaddr_of(&upstream, to.is_ipv6())?;
+    if to.is_ipv6()
+        && upstream.is_ipv4()
+        && sys::getsockopt_int(view.fd(), libc::IPPROTO_IPV6, libc::IPV6_V6ONLY) == Some(1)
+    {
+        return None; // an IPv6-only socket cannot reach it by its mapped address
+    }
     let ours = view.ours.as_ref()?.try_clone().ok()?;
     // SAFETY: `dest.storage` holds `dest.len` initialised bytes (at most its size).
     let listen = unsafe {
