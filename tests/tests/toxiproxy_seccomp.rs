@@ -257,3 +257,50 @@ fn an_ipv6_client_reaches_an_ipv4_upstream_by_its_mapped_address() {
     let slow: f64 = field(out, "slow").parse().unwrap();
     assert!(slow >= 0.3, "{slow} s");
 }
+
+#[test]
+fn a_connect_rule_on_the_upstream_acts_on_a_connect_to_listen() {
+    let Some(python) = require("python3") else {
+        return;
+    };
+    let dir = TempDir::new("toxiproxy-seccomp-rule");
+    let (upstream, peers) = recording_echo();
+    let api = format!("127.0.0.1:{}", free_port());
+    let script = dir.write("blocking.py", BLOCKING);
+    // As under the shim, the rules see where a proxy's connect goes: its upstream.
+    let policy = dir.write(
+        "refuse.toml",
+        &format!(
+            "[[rules]]\nname = \"refuse-upstream\"\non = \"connect\"\npeer = \"{upstream}\"\n\
+             fault = \"ECONNREFUSED\"\n"
+        ),
+    );
+    let done = run(
+        Command::new(&bins().ctl)
+            .args(["run", "--backend", "seccomp", "--policy"])
+            .arg(&policy)
+            .arg("--log")
+            .arg(dir.join("run.jsonl"))
+            .args(["--toxiproxy-addr", &api, "--"])
+            .arg(&python)
+            .arg(&script)
+            .arg(format!("http://{api}"))
+            .arg(&upstream)
+            .arg("127.0.0.1:0"),
+        90,
+    );
+    assert_ne!(done.code(), Some(0), "{}", done.describe());
+    assert!(
+        done.stderr.contains("ConnectionRefusedError"),
+        "{}",
+        done.describe()
+    );
+    assert!(peers.lock().unwrap().is_empty(), "nothing reached upstream");
+    let log = read_events(&dir.join("run.jsonl"));
+    assert!(
+        fault_events(&log)
+            .iter()
+            .any(|f| f.rule == "refuse-upstream" && f.op == "connect"),
+        "{log:?}"
+    );
+}

@@ -526,7 +526,8 @@ fn connect(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> 
     let local = sys::sockname(view.fd(), false);
     let mask = policy.mask_for(&chaos_engine::policy::FdFacts {
         kind,
-        peer: dest.endpoint(),
+        // A proxy's connect is the upstream's, as under the shim: rules target where it goes.
+        peer: super::proxied::upstream(&s.target, &dest).unwrap_or(dest.endpoint()),
         local: local.endpoint(),
         path: None,
     });

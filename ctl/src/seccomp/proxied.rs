@@ -120,6 +120,18 @@ pub fn connect(
     }
 }
 
+/// Where a connect to `dest` goes if it is an enabled proxy's `listen`: its upstream.
+pub fn upstream(target: &super::target::Target, dest: &sys::SockAddr) -> Option<Endpoint<'static>> {
+    let page = target.proxies()?.page();
+    let Endpoint::Ip(to) = dest.endpoint() else {
+        return None;
+    };
+    match page.redirect(&to)? {
+        Redirect::To(_, up) => Some(Endpoint::Ip(up)),
+        Redirect::Refused => None,
+    }
+}
+
 /// Whether a connect that failed with `e` leaves the connection going on in the background.
 fn goes_on(e: i32) -> bool {
     matches!(
