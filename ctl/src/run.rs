@@ -101,6 +101,7 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
         args.quiet,
     )
     .inspect_err(|_| discard(&log_path))?;
+    let mut toxiproxy_env = None;
     if let Some(addr) = args.toxiproxy_addr.as_deref() {
         let bound = crate::toxiproxy::serve(
             "--toxiproxy-addr",
@@ -113,6 +114,9 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
         if !args.quiet {
             crate::output::errout!("chaos: toxiproxy API http://{bound}");
         }
+        // The seccomp backend's filter, built before the program starts, must then notify the
+        // calls a proxy made later acts on.
+        toxiproxy_env = Some((crate::toxiproxy::ENV, format!("http://{bound}")));
     }
 
     let mut cmd = launch::command(
@@ -129,6 +133,7 @@ pub fn run_program(mut args: RunArgs) -> Result<Ran, Failure> {
         },
     );
     cmd.envs(control.env.iter().map(|(k, v)| (k, v)));
+    cmd.envs(toxiproxy_env);
     cmd.envs(args.census.map(launch::census_env).unwrap_or_default());
 
     // The run has started: its log says which storage it emulates, for `freeze`.

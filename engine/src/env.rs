@@ -28,8 +28,13 @@ pub const SYSTEM_VARS: [&str; 1] = ["CHAOS_RUN"];
 pub const ADDRS_PREFIX: &str = "CHAOS_ADDRS_";
 
 /// A run's control page (read by the shim and by `chaos-ctl control`) and its HTTP endpoint, set
-/// by chaos-ctl for every process of a run; a run started inside another gets its own.
-pub const CONTROL_VARS: [&str; 2] = ["CHAOS_CONTROL", "CHAOS_CONTROL_URL"];
+/// by chaos-ctl for every process of a run, and the Toxiproxy API's URL beside it
+/// (`--toxiproxy-addr`, read by the seccomp supervisor); a run started inside another gets its
+/// own.
+pub const CONTROL_VARS: [&str; 3] = ["CHAOS_CONTROL", "CHAOS_CONTROL_URL", TOXIPROXY_URL];
+
+/// Set with `chaos-ctl run --toxiproxy-addr`: the API's URL.
+pub const TOXIPROXY_URL: &str = "CHAOS_TOXIPROXY_URL";
 
 /// Read by chaos-ctl (CHAOS_SHIM; CHAOS_DEBUG, for the seccomp supervisor's notification counts)
 /// and the test suite (CHAOS_TEST_BIN_DIR), not by the shim.

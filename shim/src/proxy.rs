@@ -25,9 +25,6 @@ use core::net::{IpAddr, SocketAddr};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use libc::{c_int, sockaddr, socklen_t};
 
-/// The toxicity draws' rule words: apart from any policy rule's.
-const DRAW_RULE: u16 = 0xC000;
-
 /// Where a connect to `addr` goes instead: the proxy's slot and its upstream written into `out`
 /// (in the socket's family), with its length. None: not a proxy's address (or one this socket
 /// cannot reach directly: a TCP socket only, and an IPv4 socket cannot reach an IPv6 upstream),
@@ -193,13 +190,7 @@ pub fn decide(slot: &Slot, meta: Meta, call: &Call, at: &Position) -> Option<Ver
         return Some(Verdict::Ended(dir));
     }
     let base_conn = at.base ^ at.conn;
-    let draw = |entry: usize| {
-        chaos_engine::chance::chance_of_words(
-            base_conn,
-            DRAW_RULE | entry as u16,
-            chaos_engine::chance::PER_CONNECTION_WORDS,
-        )
-    };
+    let draw = |entry: usize| chaos_engine::page::proxies::toxicity_draw(base_conn, entry);
     let (toxics, first) = page.toxics_for(proxy, dir == Dir::Tx, draw)?;
     let mut facts = crate::facts::LiveFacts::new(call.fd, slot, meta);
     let ctx = chaos_engine::realise::RuleContext { signal: None };

@@ -52,6 +52,7 @@ mod targeting;
 mod toxics;
 mod toxiproxy;
 mod toxiproxy_inproc;
+mod toxiproxy_seccomp;
 mod udp;
 mod validate_warnings;
 

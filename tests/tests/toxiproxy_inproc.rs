@@ -10,7 +10,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 /// An echo server on a free port that records the peer address of every connection it accepts.
-fn recording_echo() -> (String, Arc<Mutex<Vec<SocketAddr>>>) {
+pub(crate) fn recording_echo() -> (String, Arc<Mutex<Vec<SocketAddr>>>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let peers = Arc::new(Mutex::new(Vec::new()));
@@ -98,7 +98,7 @@ print("served-again", "%s:%d" % again.getsockname())
 "#;
 
 /// `key value` lines of the client's output.
-fn field<'a>(out: &'a str, key: &str) -> &'a str {
+pub(crate) fn field<'a>(out: &'a str, key: &str) -> &'a str {
     out.lines()
         .find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix(' ')))
         .unwrap_or_else(|| panic!("no `{key}` in the client's output:\n{out}"))

@@ -122,6 +122,7 @@ pub fn handle(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) 
         libc::SYS_connect => connect(s, tgid, tid, n),
         libc::SYS_accept | libc::SYS_accept4 => accept(s, tgid, tid, n),
         libc::SYS_setsockopt => setsockopt(s, tgid, tid, n),
+        libc::SYS_getpeername => super::proxied::peer(s, tgid, n),
         libc::SYS_shutdown => {
             let view = s.procs.get_mut(&tgid)?.fds.get_mut(&fd)?;
             view.shut |= match args[1] as i32 {
@@ -180,6 +181,13 @@ fn data(
     } else if op.dir() == Some(chaos_engine::key::Dir::Tx) {
         view.held_since = None; // healed: what was held has gone out
     }
+    if view.proxy.is_some()
+        && let Some(answer) = super::proxied::data(s, tgid, tid, n, op)
+    {
+        return Some(answer);
+    }
+    let proc = s.procs.get_mut(&tgid)?;
+    let view = proc.fds.get_mut(&fd)?;
     let class = op.class();
     let rules = s.target.rules_for(op) & view.mask;
     if rules == 0 && !s.target.keys_every_call() {
@@ -472,14 +480,26 @@ fn connect(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> 
     {
         return Some(s.answer_when_healed(n.id, hold));
     }
-    let policy = &s.target.policy;
-    if s.target.rules_for(Op::Connect) == 0 && !s.target.keys_every_call() {
+    let proxies = s.target.proxies().is_some();
+    if s.target.rules_for(Op::Connect) == 0 && !s.target.keys_every_call() && !proxies {
         return Some(Answer::Continue);
     }
     let dest = args::target_sockaddr(tgid, args[1], args[2] as usize)?;
     if dest.storage.ss_family as i32 == libc::AF_UNSPEC {
         return Some(Answer::Continue); // a disconnect, not a connection
     }
+    // A Toxiproxy proxy's `listen`: the connect goes to its upstream, after the rules had their
+    // say (as under the shim, a rule's fault is the connect's).
+    let redirect = |s: &mut Supervisor| {
+        let a = proxies
+            .then(|| super::proxied::connect(s, tgid, n, &dest))
+            .flatten();
+        Some(a.unwrap_or(Answer::Continue))
+    };
+    if s.target.rules_for(Op::Connect) == 0 && !s.target.keys_every_call() {
+        return redirect(s);
+    }
+    let policy = &s.target.policy;
     let proc = s.procs.get_mut(&tgid)?;
     let view = proc.fds.get(&fd)?;
     let kind = view.kind;
@@ -488,7 +508,8 @@ fn connect(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> 
     let local = sys::sockname(view.fd(), false);
     let mask = policy.mask_for(&chaos_engine::policy::FdFacts {
         kind,
-        peer: dest.endpoint(),
+        // A proxy's connect is the upstream's, as under the shim: rules target where it goes.
+        peer: super::proxied::upstream(&s.target, &dest).unwrap_or(dest.endpoint()),
         local: local.endpoint(),
         path: None,
     });
@@ -509,13 +530,15 @@ fn connect(s: &mut Supervisor, tgid: i32, tid: i32, n: &libc::seccomp_notif) -> 
         });
     }
     let call = shape(Op::Connect, view, 0, 0);
-    let d = decide::decide_on_fd(
+    let Some(d) = decide::decide_on_fd(
         &mut s.target,
         &mut proc.budget,
         (Op::Connect, at, mask),
         (view, tid),
         &call,
-    )?;
+    ) else {
+        return redirect(s);
+    };
     let on = OnCall::new(Op::Connect, fd, tid, Some(view), None);
     carry::common(s, tgid, n, on, d, Applied::default())
 }

@@ -81,6 +81,8 @@ pub struct FdView {
     pub held_since: Option<std::time::Instant>,
     /// Its toxics' state (`toxic`), shared with a thread answering one of its calls later.
     pub tox: super::toxic_state::Shared,
+    /// The Toxiproxy proxy it was connected through (`proxied`).
+    pub proxy: Option<Through>,
 }
 
 /// The port of a TCP endpoint (0 for anything else).
@@ -187,6 +189,7 @@ impl FdView {
             to_register: kind == FdKind::Tcp && role == Role::Out,
             held_since: None,
             tox: super::toxic_state::Shared::default(),
+            proxy: None,
         })
     }
 
@@ -278,3 +281,16 @@ const TCP_TIME_WAIT: u8 = 6;
 const TCP_CLOSE_WAIT: u8 = 8;
 const TCP_LAST_ACK: u8 = 9;
 const TCP_CLOSING: u8 = 11;
+
+/// A connection made through a Toxiproxy proxy (`proxied`), in its fd view.
+pub struct Through {
+    /// The proxy's slot in the page's table: no other proxy gets it while its connections may
+    /// live (`toxiproxy::inproc`), so the slot alone names the proxy.
+    pub proxy: usize,
+    /// The address the program connected to, as it passed it: what getpeername says.
+    pub listen: Vec<u8>,
+    /// The proxy was disabled or deleted and the connection ended: reads see the end of the
+    /// stream (what was still queued never came through the proxy), writes fail as on a shut
+    /// socket.
+    pub ended: bool,
+}

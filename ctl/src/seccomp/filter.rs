@@ -47,6 +47,10 @@ pub const WAITS: &[(libc::c_long, &str)] = &[
     (libc::SYS_epoll_pwait2, "epoll_pwait2"),
 ];
 
+/// getpeername, for connections made through a Toxiproxy proxy: their peer is the proxy's
+/// `listen`, where the program connected, as through Toxiproxy (`proxied`).
+pub const PEER: &[(libc::c_long, &str)] = &[(libc::SYS_getpeername, "getpeername")];
+
 /// The file calls: the opens, the calls on an open file that are not plain reads and writes,
 /// sync, and the calls that change a directory's entries. openat2 is served as `openat`; preadv2 and
 /// pwritev2 are not notified (glibc and Go make them only when asked for their flags).
@@ -77,7 +81,12 @@ pub const FILES: &[(libc::c_long, &str)] = &[
 
 /// Every call a filter may notify: with `calls_for`'s widest answer, the filter of old.
 pub fn all() -> impl Iterator<Item = &'static (libc::c_long, &'static str)> {
-    ALWAYS.iter().chain(DATA).chain(WAITS).chain(FILES)
+    ALWAYS
+        .iter()
+        .chain(DATA)
+        .chain(WAITS)
+        .chain(FILES)
+        .chain(PEER)
 }
 
 /// Whether a rule needs the file calls: its `fd` covers files, and it acts on one of them or on
@@ -96,7 +105,8 @@ pub fn name(nr: libc::c_long) -> &'static str {
 }
 
 /// The calls the filter of a run of `policy` notifies (`partitioned`: the process is in a system
-/// whose control page can cut it off from the others).
+/// whose control page can cut it off from the others; `proxied`: a Toxiproxy API writes proxies
+/// into the run's control page).
 ///
 /// `ALWAYS`, plus:
 /// - the data calls when a rule, enabled or not, acts on an op this backend serves other than
@@ -107,6 +117,9 @@ pub fn name(nr: libc::c_long) -> &'static str {
 ///   the same reason: their keys hold the socket's number. Connect keys count connects per kind
 ///   and accept keys the listener's accepts, so those rules need no data call.
 /// - the data calls when the process can be partitioned: a cut holds its reads and writes.
+/// - the data calls and getpeername (`PEER`) when a Toxiproxy API is on: proxies, and their
+///   toxics, come while the run lives, after the filter is in place, so a connection through
+///   one must be seen at each call even with no rule at all.
 /// - the epoll waits when a rule acts on `epoll_wait` (their keys count waits only).
 /// - the file calls (`FILES`) when a rule acts on one of them, or on reads or writes of files,
 ///   or the policy has `[[disk]]`s (whose files' growth is counted) or `[durability]` (whose
@@ -123,7 +136,7 @@ pub fn name(nr: libc::c_long) -> &'static str {
 /// on while the run lives, and the filter, installed before the program starts, cannot grow.
 /// Rules scoped to another process of a system have no ops here (`scope_to_process`). What the
 /// control page can change besides rules (cuts) is covered by `partitioned`.
-pub fn calls_for(policy: &Policy, partitioned: bool) -> Vec<libc::c_long> {
+pub fn calls_for(policy: &Policy, partitioned: bool, proxied: bool) -> Vec<libc::c_long> {
     let injecting = !policy.injections.is_empty();
     let ops = || {
         policy
@@ -138,6 +151,7 @@ pub fn calls_for(policy: &Policy, partitioned: bool) -> Vec<libc::c_long> {
         || policy.rules.iter().any(needs_files);
     let data = injecting
         || partitioned
+        || proxied
         || files
         || ops().any(|op| !matches!(op, Op::Connect | Op::Accept | Op::Accept4 | Op::EpollWait));
     let waits = injecting || ops().any(|op| op == Op::EpollWait);
@@ -150,6 +164,9 @@ pub fn calls_for(policy: &Policy, partitioned: bool) -> Vec<libc::c_long> {
     }
     if files {
         calls.extend(FILES.iter().map(|(nr, _)| *nr));
+    }
+    if proxied || injecting {
+        calls.extend(PEER.iter().map(|(nr, _)| *nr));
     }
     calls
 }
@@ -357,6 +374,7 @@ mod tests {
         let calls = calls_for(
             &policy("[[rules]]\non = [\"connect\"]\nfault = \"ECONNREFUSED\"\n"),
             false,
+            false,
         );
         assert!(has(&calls, ALWAYS));
         assert!(!has(&calls, DATA), "{calls:?}");
@@ -364,13 +382,14 @@ mod tests {
         let accept = calls_for(
             &policy("[[rules]]\non = [\"accept\"]\nfault = \"ECONNABORTED\"\n"),
             false,
+            false,
         );
         assert!(!has(&accept, DATA), "{accept:?}");
     }
 
     #[test]
     fn no_rules_notify_only_what_keeps_the_books() {
-        let calls = calls_for(&policy("seed = 1\n"), false);
+        let calls = calls_for(&policy("seed = 1\n"), false, false);
         assert_eq!(calls, ALWAYS.iter().map(|(nr, _)| *nr).collect::<Vec<_>>());
     }
 
@@ -387,6 +406,7 @@ mod tests {
                     "[[rules]]\non = [\"{on}\"]\nfault = \"{fault}\"\n"
                 )),
                 false,
+                false,
             );
             assert!(has(&calls, DATA), "{on}: {calls:?}");
             assert!(!has(&calls, WAITS), "{on}: {calls:?}");
@@ -395,7 +415,7 @@ mod tests {
 
     #[test]
     fn durability_alone_notifies_the_file_and_data_calls() {
-        let calls = calls_for(&policy("[durability]\npath = \"/srv/*\"\n"), false);
+        let calls = calls_for(&policy("[durability]\npath = \"/srv/*\"\n"), false, false);
         assert!(
             has(&calls, FILES),
             "its journal sees every change: {calls:?}"
@@ -409,6 +429,7 @@ mod tests {
         let calls = calls_for(
             &policy("[[rules]]\non = [\"read\"]\nenabled = false\nfault = \"EINTR\"\n"),
             false,
+            false,
         );
         assert!(
             has(&calls, DATA),
@@ -421,6 +442,7 @@ mod tests {
         let waits = calls_for(
             &policy("[[rules]]\non = [\"epoll_wait\"]\nfault = \"EINTR\"\n"),
             false,
+            false,
         );
         assert!(has(&waits, WAITS) && !has(&waits, DATA), "{waits:?}");
         let frozen = calls_for(
@@ -428,6 +450,7 @@ mod tests {
                 "[[inject]]\nprocess = \"0000000000000001\"\nconn = \"tcp-out#0\"\n\
                  at = \"rx@0#0\"\nfault = \"ECONNRESET\"\n",
             ),
+            false,
             false,
         );
         assert_eq!(frozen.len(), all().count(), "{frozen:?}");
@@ -445,7 +468,7 @@ mod tests {
             ),
             ("on = \"write\"\nfd = \"file\"\nfault = \"ENOSPC\"", true),
         ] {
-            let calls = calls_for(&policy(&format!("[[rules]]\n{rules}\n")), false);
+            let calls = calls_for(&policy(&format!("[[rules]]\n{rules}\n")), false, false);
             assert_eq!(has(&calls, FILES), wanted, "{rules}: {calls:?}");
             if wanted {
                 // A file is numbered at its first call, a read or write included.
@@ -459,13 +482,22 @@ mod tests {
         let calls = calls_for(
             &policy("[[disk]]\nname = \"d\"\npath = \"/srv/*\"\ncapacity = \"1MB\"\n"),
             false,
+            false,
         );
         assert!(has(&calls, FILES) && has(&calls, DATA), "{calls:?}");
     }
 
     #[test]
+    fn a_toxiproxy_api_notifies_the_data_calls_and_getpeername_with_no_rule() {
+        let calls = calls_for(&policy("seed = 1\n"), false, true);
+        assert!(has(&calls, DATA) && has(&calls, PEER), "{calls:?}");
+        assert!(!has(&calls, WAITS) && !has(&calls, FILES), "{calls:?}");
+        assert!(!has(&calls_for(&policy("seed = 1\n"), false, false), PEER));
+    }
+
+    #[test]
     fn a_process_a_partition_can_cut_has_its_data_calls_notified() {
-        let calls = calls_for(&policy("seed = 1\n"), true);
+        let calls = calls_for(&policy("seed = 1\n"), true, false);
         assert!(has(&calls, DATA) && !has(&calls, WAITS), "{calls:?}");
     }
 }

@@ -21,6 +21,8 @@
 //!   system, held from outside; `grid`: stream reads' faults on the grid of offsets; `facts`:
 //!   the realism model's facts; `toxic`: Toxiproxy's toxics, held and made from outside, over
 //!   `toxic_state`: a connection's toxic state;
+//!   `proxied`: connections to a Toxiproxy proxy's `listen` made to its upstream, with its
+//!   toxics;
 //!   `events`: the log lines; `sys`: the system calls.
 //! - `census`: `chaos-ctl explore`'s fault points, each a call site found on the held thread's
 //!   stack; `symbols`: an object's function names, to tell a runtime's frames from the program's.
@@ -49,6 +51,7 @@ pub mod live;
 mod names;
 mod partition;
 mod paths;
+mod proxied;
 pub mod server;
 mod state;
 mod supervisor;

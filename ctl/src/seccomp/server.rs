@@ -88,7 +88,11 @@ fn serve(conn: UnixStream) {
     let calls = if target.census {
         super::filter::all().map(|(nr, _)| *nr).collect()
     } else {
-        super::filter::calls_for(&target.policy, target.cuts().is_some())
+        super::filter::calls_for(
+            &target.policy,
+            target.cuts().is_some(),
+            target.proxies().is_some(),
+        )
     };
     if reply(&Reply::Filter(calls.clone())).is_err() {
         return;

@@ -41,6 +41,8 @@ pub struct Target {
     pub disks: super::disk::Disks,
     /// `[durability]`'s journal, as the shim writes it (`journal`).
     pub journal: Option<super::journal::Journal>,
+    /// A Toxiproxy API writes proxies into the run's control page (`proxied`).
+    pub toxiproxy: bool,
 }
 
 impl Target {
@@ -91,7 +93,9 @@ impl Target {
             control.as_ref(),
             process.as_deref(),
         )?;
+        let toxiproxy = control.is_some() && get(crate::toxiproxy::ENV).is_some();
         Ok(Target {
+            toxiproxy,
             journal,
             census,
             census_nth,
@@ -169,6 +173,11 @@ impl Target {
             }
             None => (0, self.initially),
         }
+    }
+
+    /// The run's control page, where a Toxiproxy API writes its proxies, when one is on.
+    pub fn proxies(&self) -> Option<&std::sync::Arc<crate::control::page::Mapped>> {
+        self.control.as_ref().filter(|_| self.toxiproxy)
     }
 
     /// The run's page and this process's place in its directory, when partitions can cut it.

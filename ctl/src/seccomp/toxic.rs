@@ -68,8 +68,14 @@ pub fn carry(
     let rule_on: Box<dyn Fn() -> bool + Send> = match d.source {
         super::decide::Source::Rule(i) => Box::new(s.target.rule_on(i, proc.budget.start)),
         super::decide::Source::Injection(_) => Box::new(|| true),
-        // Processes under this backend reach proxies through the relay: no such source here.
-        super::decide::Source::Proxy(_) => Box::new(|| true),
+        super::decide::Source::Proxy(_) => match &view.proxy {
+            Some(t) => Box::new(proxy_blackhole_on(
+                s.target.proxies().cloned(),
+                t.proxy,
+                dir,
+            )),
+            None => Box::new(|| false),
+        },
     };
     if let Some(after) = x.reset_after_ns
         && !state.lock().reset_armed
@@ -730,4 +736,25 @@ fn arm_reset(
             break_connection(ours.as_raw_fd(), Break::Rst);
             log.emit_fault(line);
         });
+}
+
+/// Whether the proxy of a connection still holds `dir` in a timeout toxic's blackhole: the
+/// toxic removed, or the proxy disabled or gone, lets the call go on (and the next one finds
+/// the connection ended).
+fn proxy_blackhole_on(
+    page: Option<std::sync::Arc<crate::control::page::Mapped>>,
+    proxy: usize,
+    dir: Dir,
+) -> impl Fn() -> bool + Send {
+    move || {
+        page.as_ref().is_some_and(|m| {
+            // The toxicity draw was made when the blackhole began: any timeout toxic left
+            // holds on.
+            let page = m.page();
+            page.proxy_enabled(proxy)
+                && page
+                    .toxics_for(proxy, dir == Dir::Tx, |_| 0)
+                    .is_some_and(|(x, _)| x.blackhole)
+        })
+    }
 }

@@ -27,6 +27,10 @@ use chaos_engine::event::schema::{ControlLine, Event};
 use std::io::Write;
 use std::path::PathBuf;
 
+/// Set for a program run beside the API (`chaos-ctl run --toxiproxy-addr`): its URL, as
+/// `CHAOS_CONTROL_URL` gives the control endpoint's.
+pub const ENV: &str = chaos_engine::env::TOXIPROXY_URL;
+
 /// Toxiproxy's own default address.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8474";
 

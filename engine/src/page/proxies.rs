@@ -160,6 +160,18 @@ fn threshold(toxicity: f32) -> u64 {
     }
 }
 
+/// A connection's draw for the toxic in table entry `entry` against its toxicity: fixed per
+/// connection (`base_conn`: the process's key base and the connection's key), so the shim and
+/// the seccomp supervisor give a connection the same toxics. Its rule word lies apart from any
+/// policy rule's.
+pub fn toxicity_draw(base_conn: u64, entry: usize) -> u64 {
+    crate::chance::chance_of_words(
+        base_conn,
+        0xC000 | entry as u16,
+        crate::chance::PER_CONNECTION_WORDS,
+    )
+}
+
 const MS: u64 = 1_000_000;
 
 fn non_negative(v: i64) -> u64 {
