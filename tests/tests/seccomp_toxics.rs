@@ -108,9 +108,11 @@ fn a_go_client_through_a_bandwidth_toxic_takes_the_time_the_rate_allows() {
         return;
     };
     assert!(f.ok && f.body == 1 << 20, "{}", f.body);
-    // 1 MiB at 512 KiB/s is 2 s (less the first burst of 10 KiB): within 15 %.
+    // 1 MiB at 512 KiB/s is 2 s (less the first burst of 10 KiB): never more than 15 % faster;
+    // slower by up to half, since a loaded machine oversleeps and the bucket earns at most a
+    // burst meanwhile (seen: 2.5 s with two builds beside the suite).
     let transfer = f.total - f.connect;
-    assert!((1.7..=2.3).contains(&transfer), "{transfer} s");
+    assert!((1.7..=3.0).contains(&transfer), "{transfer} s");
     let lines = seccomp_lines(&log, "bandwidth");
     assert!(lines.iter().any(|f| f.fault == "short"), "short reads");
     assert!(lines.iter().any(|f| f.fault == "stall"), "held reads");
@@ -281,7 +283,8 @@ fn a_static_client_gets_the_bytes_and_keys_of_its_dynamic_build_through_each_tox
             .map(String::from)
             .to_vec()
     };
-    // Whole-stream bounds, as the shim's tests: latency once; 1 MiB at 512 KiB/s within 15 %.
+    // Whole-stream bounds, as the shim's tests: latency once; 1 MiB at 512 KiB/s no more than
+    // 15 % faster, and slower by up to half (a loaded machine oversleeps).
     type Check = fn(&str);
     let cases: [(&str, &str, Vec<String>, Check); 12] = [
         ("reads", "latency = \"300ms\"", read(blob), |out| {
@@ -295,11 +298,11 @@ fn a_static_client_gets_the_bytes_and_keys_of_its_dynamic_build_through_each_tox
         }),
         ("reads", "bandwidth = \"512KB/s\"", read(blob), |out| {
             assert!(out.starts_with("eof after 1048576 "), "{out}");
-            assert!((1.7..=2.3).contains(&secs(out, "in")), "{out}");
+            assert!((1.7..=3.0).contains(&secs(out, "in")), "{out}");
         }),
         ("writes", "bandwidth = \"512KB/s\"", write(sink), |out| {
             assert!(out.starts_with("sent 1048576 "), "{out}");
-            assert!((1.7..=2.3).contains(&secs(out, "in")), "{out}");
+            assert!((1.7..=3.0).contains(&secs(out, "in")), "{out}");
         }),
         ("reads", "limit_data = \"64KB\"", read(blob), |out| {
             assert!(out.starts_with("eof after 65536 "), "{out}");

@@ -60,10 +60,12 @@ fn curl_through_a_bandwidth_toxic_takes_the_time_the_rate_allows() {
         sha256(&dir.join("blob")),
         "intact"
     );
-    // 1 MiB at 512 KiB/s is 2 s (less the first burst of 10 KiB): within 15 %.
+    // 1 MiB at 512 KiB/s is 2 s (less the first burst of 10 KiB): never more than 15 % faster;
+    // slower by up to half, since a loaded machine oversleeps and the bucket earns at most a
+    // burst meanwhile (seen: 2.5 s with two builds beside the suite).
     let transfer = t[2] - t[0];
     assert!(
-        (1.7..=2.3).contains(&transfer),
+        (1.7..=3.0).contains(&transfer),
         "{transfer} s: {}",
         r.describe()
     );

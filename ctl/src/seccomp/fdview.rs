@@ -252,13 +252,38 @@ impl FdView {
 /// Bytes the target has read (Rx) or written (Tx) on this TCP connection so far.
 /// `active`: we connected it, so the peer's ack of our SYN counts one byte in tcpi_bytes_acked
 /// (tcp_snd_una_update on the SYN-ACK) that is not data.
+///
+/// The kernel's counter and the queue's size are two reads, and data (or an ack) arriving
+/// between them counts in one and not the other: a read position taken that way falls short by
+/// what arrived, and a limit meant to cut the stream there lets a read run past it. The program
+/// is held, so only arrivals move them: the counter is read again around the queue's size until
+/// it did not move (a few tries; a stream that never pauses keeps the last pair).
 pub fn tcp_offset(fd: RawFd, dir: Dir, active: bool) -> u64 {
-    let Some(info) = sys::tcp_info(fd) else {
+    let Some(mut info) = sys::tcp_info(fd) else {
         return 0;
     };
+    let counter = |i: &libc::tcp_info| match dir {
+        Dir::Rx => i.tcpi_bytes_received,
+        Dir::Tx => i.tcpi_bytes_acked,
+    };
+    let mut queued = 0;
+    for _ in 0..8 {
+        queued = match dir {
+            Dir::Rx => sys::ioctl_int(fd, libc::FIONREAD),
+            Dir::Tx => sys::ioctl_int(fd, libc::TIOCOUTQ),
+        }
+        .max(0) as u64;
+        let Some(again) = sys::tcp_info(fd) else {
+            break;
+        };
+        let settled = counter(&again) == counter(&info);
+        info = again;
+        if settled {
+            break;
+        }
+    }
     match dir {
         Dir::Rx => {
-            let queued = sys::ioctl_int(fd, libc::FIONREAD).max(0) as u64;
             // A FIN received counts one byte in tcpi_bytes_received (tcp_rcv_nxt_update) that
             // SIOCINQ does not report (tcp_inq): it is not data.
             let fin = u64::from(matches!(
@@ -270,7 +295,6 @@ pub fn tcp_offset(fd: RawFd, dir: Dir, active: bool) -> u64 {
                 .saturating_sub(fin)
         }
         Dir::Tx => {
-            let queued = sys::ioctl_int(fd, libc::TIOCOUTQ).max(0) as u64;
             let syn = u64::from(active && info.tcpi_bytes_acked > 0);
             info.tcpi_bytes_acked - syn + queued
         }
