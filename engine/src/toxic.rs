@@ -235,7 +235,10 @@ mod tests {
     fn a_slice_is_average_plus_or_minus_variation_and_never_empty() {
         let sizes: Vec<usize> = (0..1000).map(|d| slice_size(&SLICER, d)).collect();
         assert!(sizes.iter().all(|n| (80..=120).contains(n)));
-        assert!(sizes.contains(&80) && sizes.contains(&120), "the whole range");
+        assert!(
+            sizes.contains(&80) && sizes.contains(&120),
+            "the whole range"
+        );
         let fixed = Slicer {
             variation: 0,
             ..SLICER
@@ -278,7 +281,10 @@ mod tests {
         assert_eq!(sizes, vec![100; 10]);
         assert!((9 * s.delay_ns..10 * s.delay_ns).contains(&t), "{t}");
         let (sizes, _) = sliced(&s, 1000, 30);
-        assert!(sizes.iter().all(|&n| n == 30 || n == 10), "a smaller ask is not cut");
+        assert!(
+            sizes.iter().all(|&n| n == 30 || n == 10),
+            "a smaller ask is not cut"
+        );
         assert_eq!(slice(&s, 500, 100, 1000, 0), Pace::Wait(400));
     }
 

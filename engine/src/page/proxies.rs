@@ -569,6 +569,9 @@ mod tests {
         );
         let (down, first) = page.toxics_for(0, false, never).unwrap();
         assert_eq!(first, 0, "a slicer alone acts in-process");
-        assert_eq!(down.slicer.map(|s| (s.average, s.delay_ns)), Some((100, 10_000_000)));
+        assert_eq!(
+            down.slicer.map(|s| (s.average, s.delay_ns)),
+            Some((100, 10_000_000))
+        );
     }
 }
