@@ -34,6 +34,17 @@ pub struct Toxics {
     /// Reads: the peer's FIN reaches us this much later (its close took that long to arrive):
     /// the end of the stream is seen that late, what came before it is not delayed.
     pub slow_close_ns: Option<u64>,
+    /// Toxiproxy's `slicer`: data moves in slices `delay` apart.
+    pub slicer: Option<Slicer>,
+}
+
+/// toxics/slicer.go: what arrives at once is cut in slices of about `average` ± `variation`
+/// bytes, each `delay_ns` after the one before.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Slicer {
+    pub average: u64,
+    pub variation: u64,
+    pub delay_ns: u64,
 }
 
 /// What one call does under a rate.
@@ -119,6 +130,37 @@ pub fn write_starts_chunk(latency_ns: u64, last_release_ns: u64, now_ns: u64) ->
     last_release_ns == 0 || now_ns.saturating_sub(last_release_ns) >= latency_ns
 }
 
+/// A slice's size from the decision's parameter draw: average ± variation, uniformly, at least
+/// one byte (Toxiproxy requires the variation to be below the average, so a slice is never empty).
+pub fn slice_size(s: &Slicer, draw: u64) -> usize {
+    let average = s.average.max(1);
+    let variation = s.variation.min(average - 1);
+    (average - variation + draw % (2 * variation + 1)) as usize
+}
+
+/// A call asking for `requested` bytes under a slicer whose next slice is available at
+/// `next_ns` (0: the first): it waits until then, or moves at most one slice. After a call that
+/// moved data, the next slice is available `delay_ns` later (`next_slice`).
+pub fn slice(s: &Slicer, next_ns: u64, now_ns: u64, requested: usize, draw: u64) -> Pace {
+    if next_ns > now_ns {
+        return Pace::Wait(next_ns - now_ns);
+    }
+    Pace::Go(requested.min(slice_size(s, draw)))
+}
+
+/// When the slice after one that moved at `now_ns` is available.
+pub fn next_slice(s: &Slicer, now_ns: u64) -> u64 {
+    now_ns.saturating_add(s.delay_ns).max(1)
+}
+
+/// How long a blocking write of `requested` bytes is held so that it takes what its slices would
+/// (it does not come back short, as a blocking write does not): one delay between each two slices
+/// of average size, from when its first slice is available.
+pub fn whole_write_wait(s: &Slicer, next_ns: u64, now_ns: u64, requested: usize) -> u64 {
+    let slices = (requested as u64).div_ceil(s.average.max(1)).max(1);
+    next_ns.saturating_sub(now_ns) + (slices - 1) * s.delay_ns
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +223,80 @@ mod tests {
         assert_eq!(limit(100, 60, 50), Limit::Reaches(40));
         assert_eq!(limit(100, 60, 40), Limit::Reaches(40));
         assert_eq!(limit(100, 100, 1), Limit::Ended);
+    }
+
+    const SLICER: Slicer = Slicer {
+        average: 100,
+        variation: 20,
+        delay_ns: 10_000_000,
+    };
+
+    #[test]
+    fn a_slice_is_average_plus_or_minus_variation_and_never_empty() {
+        let sizes: Vec<usize> = (0..1000).map(|d| slice_size(&SLICER, d)).collect();
+        assert!(sizes.iter().all(|n| (80..=120).contains(n)));
+        assert!(
+            sizes.contains(&80) && sizes.contains(&120),
+            "the whole range"
+        );
+        let fixed = Slicer {
+            variation: 0,
+            ..SLICER
+        };
+        assert!((0..100).all(|d| slice_size(&fixed, d) == 100));
+        let silly = Slicer {
+            average: 0,
+            variation: 50,
+            delay_ns: 1,
+        };
+        assert!((0..100).all(|d| slice_size(&silly, d) == 1));
+    }
+
+    /// Moves `total` bytes in calls of `chunk` under a slicer, advancing a clock by the waits:
+    /// the sizes moved and the time it took.
+    fn sliced(s: &Slicer, total: usize, chunk: usize) -> (Vec<usize>, u64) {
+        let (mut t, mut next, mut sizes) = (0u64, 0u64, vec![]);
+        let mut moved = 0;
+        while moved < total {
+            match slice(s, next, t, chunk.min(total - moved), moved as u64) {
+                Pace::Go(n) => {
+                    sizes.push(n);
+                    moved += n;
+                    next = next_slice(s, t);
+                    t += 1_000;
+                }
+                Pace::Wait(ns) => t += ns,
+            }
+        }
+        (sizes, t)
+    }
+
+    #[test]
+    fn a_thousand_bytes_in_slices_of_a_hundred_take_nine_delays() {
+        let s = Slicer {
+            variation: 0,
+            ..SLICER
+        };
+        let (sizes, t) = sliced(&s, 1000, 65536);
+        assert_eq!(sizes, vec![100; 10]);
+        assert!((9 * s.delay_ns..10 * s.delay_ns).contains(&t), "{t}");
+        let (sizes, _) = sliced(&s, 1000, 30);
+        assert!(
+            sizes.iter().all(|&n| n == 30 || n == 10),
+            "a smaller ask is not cut"
+        );
+        assert_eq!(slice(&s, 500, 100, 1000, 0), Pace::Wait(400));
+    }
+
+    #[test]
+    fn a_blocking_write_waits_for_its_slices() {
+        let s = Slicer {
+            variation: 0,
+            ..SLICER
+        };
+        assert_eq!(whole_write_wait(&s, 0, 5, 100), 0, "one slice, available");
+        assert_eq!(whole_write_wait(&s, 0, 5, 1000), 9 * s.delay_ns);
+        assert_eq!(whole_write_wait(&s, 15, 5, 1), 10);
     }
 
     #[test]

@@ -125,6 +125,7 @@ pub fn classify(policy: &Policy, fd: c_int, role_hint: Role) -> Meta {
             .chain(&slot.tox_last)
             .chain(&slot.tox_t0)
             .chain(&slot.tox_pos0)
+            .chain(&slot.tox_slice)
         {
             w.store(0, Relaxed);
         }

@@ -106,6 +106,7 @@ fn a_reused_fd_number_is_a_new_connection_with_nothing_of_the_old() {
     let (ordinal, conn) = (s.ordinal.load(Relaxed), s.conn.load(Relaxed));
     s.reset_at.store(42, Relaxed);
     s.tox_ready[0].store(7, Relaxed);
+    s.tox_slice[0].store(7, Relaxed);
     s.calls[0].store(5, Relaxed);
     assert!(still_same_file(a, s));
 
@@ -122,6 +123,7 @@ fn a_reused_fd_number_is_a_new_connection_with_nothing_of_the_old() {
     assert_ne!(s.conn.load(Relaxed), conn);
     assert_eq!(s.reset_at.load(Relaxed), 0);
     assert_eq!(s.tox_ready[0].load(Relaxed), 0);
+    assert_eq!(s.tox_slice[0].load(Relaxed), 0);
     assert_eq!(s.calls[0].load(Relaxed), 0);
     assert!(m.0 & FORCE_SLOW == 0, "nothing armed on the new connection");
 

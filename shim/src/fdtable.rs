@@ -137,6 +137,8 @@ pub struct Slot {
     pub tox_last: [AtomicU64; 2],
     pub tox_t0: [AtomicU64; 2],
     pub tox_pos0: [AtomicU64; 2],
+    /// `slicer`: when the next slice may move, per direction (0: at once).
+    pub tox_slice: [AtomicU64; 2],
     /// `slow_close`: when the peer's FIN, first seen queued, becomes visible (0: not seen yet).
     pub tox_eof_at: AtomicU64,
     /// A toxic ended the connection for our reads (`limit_data`, `then = "close"`): they return
@@ -185,6 +187,7 @@ impl Slot {
             tox_last: [const { AtomicU64::new(0) }; 2],
             tox_t0: [const { AtomicU64::new(0) }; 2],
             tox_pos0: [const { AtomicU64::new(0) }; 2],
+            tox_slice: [const { AtomicU64::new(0) }; 2],
             tox_eof_at: AtomicU64::new(0),
             reads_ended: AtomicU32::new(0),
             reset_at: AtomicU64::new(0),

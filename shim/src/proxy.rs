@@ -171,6 +171,8 @@ pub unsafe fn peer(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> bool 
 }
 
 /// What a proxy does to a data call on a connection made through it.
+// Returned by value on the hot path, where boxing the large variant would allocate.
+#[allow(clippy::large_enum_variant)]
 pub enum Verdict {
     /// Its toxics for the call's direction, as a fault to carry out.
     Toxics(Choice),

@@ -10,7 +10,10 @@
 //! - `bandwidth`: transfers paced to the rate over the connection's life, by short transfers and
 //!   not-ready time;
 //! - `slow_close` (reads): the peer's FIN arrives that much later: the end of the stream is not
-//!   readable until then (what came before it is not delayed).
+//!   readable until then (what came before it is not delayed);
+//! - `slicer`: a call moves at most one slice (a short transfer), and the next slice moves
+//!   `delay` after it (not-ready time); a blocking write, which does not come back short, is held
+//!   for the delays its slices take.
 //!
 //! Every effect is logged as the plain fault it amounts to at that key (`stall`, `short`, `delay`,
 //! `reset`, `close`), with `effect` naming the toxic, so `freeze` turns a run with toxics into
@@ -208,6 +211,12 @@ pub fn apply(
             if toxics.bandwidth.is_some() {
                 spend(slot, dir, r);
             }
+            if let Some(s) = toxics.slicer
+                && r > 0
+                && call.msg_flags & libc::MSG_PEEK == 0
+            {
+                slot.tox_slice[d].store(toxic::next_slice(&s, now()), Relaxed);
+            }
             if toxics.latency_ns.is_some() {
                 let slept =
                     crate::guard::guarded(|| after_latency_call(slot, call, dir, r, &toxics, plan))
@@ -365,6 +374,13 @@ fn steps(
     }
     if let Some(rate) = x.bandwidth {
         len = len.min(pace(slot, call, dir, rate, len, mode, applied)?);
+    }
+    if let Some(s) = x.slicer {
+        let n = slice(slot, call, plan, dir, &s, len, mode, applied)?;
+        if n < len {
+            applied.effect = Some("slicer");
+            len = n;
+        }
     }
     Ok(Step::Call(len, end))
 }
@@ -642,6 +658,44 @@ fn pace(
                     Pace::Go(n) => Ok(n),
                     Pace::Wait(_) => Ok(1),
                 },
+            }
+        }
+    }
+}
+
+/// Slicer: how many bytes the call may move now (after any wait), or Err for EAGAIN now.
+#[allow(clippy::too_many_arguments)]
+fn slice(
+    slot: &Slot,
+    call: &Call,
+    plan: &Choice,
+    dir: Dir,
+    s: &toxic::Slicer,
+    len: usize,
+    mode: Mode,
+    applied: &mut Applied,
+) -> Result<usize, bool> {
+    let d = dir as usize;
+    let next = slot.tox_slice[d].load(Relaxed);
+    if dir == Dir::Tx && mode != Mode::Nonblocking {
+        let wait = toxic::whole_write_wait(s, next, now(), len);
+        if wait > 0 {
+            applied.effect = Some("slicer");
+            if let StallOutcome::Eagain = not_ready(slot, call, wait, mode, applied) {
+                return Err(true);
+            }
+        }
+        return Ok(len);
+    }
+    // The slice's size belongs to the stream offset it starts at, as a chunk's latency does.
+    let draw = chaos_engine::chance::param_at(plan.key.conn ^ slot.pos[d].load(Relaxed));
+    match toxic::slice(s, next, now(), len, draw) {
+        Pace::Go(n) => Ok(n),
+        Pace::Wait(ns) => {
+            applied.effect = Some("slicer");
+            match not_ready(slot, call, ns, mode, applied) {
+                StallOutcome::Eagain => Err(true),
+                StallOutcome::Proceed => Ok(len.min(toxic::slice_size(s, draw))),
             }
         }
     }

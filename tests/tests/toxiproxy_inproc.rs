@@ -294,3 +294,112 @@ fn a_frozen_run_replays_the_proxys_toxics_as_injections_through_the_same_redirec
         "the injection took its place: {faults:?}"
     );
 }
+
+/// A server on a free port that answers each connection's first line with `reply` bytes in one
+/// write, then waits for the client to close.
+pub(crate) fn replying_server(reply: usize) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut line = [0u8; 64];
+                if matches!(conn.read(&mut line), Ok(n) if n > 0) {
+                    let _ = conn.write_all(&vec![b'x'; reply]);
+                }
+                let _ = conn.read(&mut line);
+            });
+        }
+    });
+    addr
+}
+
+/// Adds a slicer on the replies, then reads a 1000-byte reply with large `recv`s, printing the
+/// size of each and how long the whole took. It waits before reading, so that the whole reply
+/// is queued and only the slicer can cut it.
+const SLICED_CLIENT: &str = r#"
+import json, socket, sys, time, urllib.request
+api, upstream = sys.argv[1], sys.argv[2]
+def call(method, path, body):
+    req = urllib.request.Request(api + path, data=json.dumps(body).encode(), method=method)
+    with urllib.request.urlopen(req, timeout=20) as r:
+        return json.loads(r.read())
+p = call("POST", "/proxies", {"name": "big", "listen": "127.0.0.1:0", "upstream": upstream})
+call("POST", "/proxies/big/toxics", {"type": "slicer", "stream": "downstream",
+     "attributes": {"average_size": 100, "size_variation": 0, "delay": 10000}})
+host, port = p["listen"].rsplit(":", 1)
+s = socket.create_connection((host, int(port)), timeout=20)
+s.sendall(b"go\n")
+time.sleep(0.2)
+start = time.monotonic()
+sizes = []
+while sum(sizes) < 1000:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    sizes.append(len(chunk))
+print("took", time.monotonic() - start)
+print("sizes", " ".join(map(str, sizes)))
+"#;
+
+#[test]
+fn a_slicer_toxic_cuts_the_clients_reads_into_slices_a_delay_apart() {
+    let Some(python) = require("python3") else {
+        return;
+    };
+    let dir = TempDir::new("toxiproxy-inproc-slicer");
+    let upstream = replying_server(1000);
+    let api = format!("127.0.0.1:{}", free_port());
+    let policy = dir.write("none.toml", "seed = 1\n");
+    let script = dir.write("sliced.py", SLICED_CLIENT);
+    let done = run(
+        Command::new(&bins().ctl)
+            .arg("run")
+            .arg("--policy")
+            .arg(&policy)
+            .arg("--log")
+            .arg(dir.join("run.jsonl"))
+            .args(["--toxiproxy-addr", &api, "--"])
+            .arg(&python)
+            .arg(&script)
+            .arg(format!("http://{api}"))
+            .arg(&upstream),
+        90,
+    );
+    assert_eq!(done.code(), Some(0), "{}", done.describe());
+    let out = &done.stdout;
+    let sizes: Vec<usize> = field(out, "sizes")
+        .split(' ')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert_eq!(sizes.iter().sum::<usize>(), 1000, "{sizes:?}");
+    assert!(
+        sizes.iter().all(|&n| n <= 100),
+        "every read got at most one slice: {sizes:?}"
+    );
+    // Ten slices, nine delays of 10 ms between them.
+    let took: f64 = field(out, "took").parse().unwrap();
+    assert!(took >= 0.08, "the slices came {took} s apart in all");
+
+    let log = read_events(&dir.join("run.jsonl"));
+    let python_pids: Vec<i32> = log
+        .iter()
+        .filter_map(Event::as_start)
+        .filter(|s| s.exe.as_deref().is_some_and(|x| x.contains("python")))
+        .map(|s| s.header.pid)
+        .collect();
+    let sliced: Vec<_> = fault_events(&log)
+        .into_iter()
+        .filter(|f| {
+            f.rule == "toxiproxy"
+                && python_pids.contains(&f.header.pid)
+                && f.effect.as_deref() == Some("slicer")
+        })
+        .collect();
+    assert!(
+        sliced.iter().filter(|f| f.fault == "short").count() >= 9,
+        "a short line for each cut read: {sliced:?}"
+    );
+    assert!(sliced.iter().all(|f| f.key.is_some()), "{sliced:?}");
+}

@@ -3,7 +3,7 @@
 //! connected straight to the proxy's upstream by the supervisor (no relay hop), see `listen` as
 //! their peer, and get the proxy's toxics from the supervisor, logged as their own.
 
-use super::toxiproxy_inproc::{field, recording_echo};
+use super::toxiproxy_inproc::{field, recording_echo, replying_server};
 use chaos_tests::*;
 use std::net::SocketAddr;
 use std::process::Command;
@@ -303,4 +303,46 @@ fn a_connect_rule_on_the_upstream_acts_on_a_connect_to_listen() {
             .any(|f| f.rule == "refuse-upstream" && f.op == "connect"),
         "{log:?}"
     );
+}
+
+#[test]
+fn a_slicer_toxic_cuts_a_go_clients_reads_into_slices_a_delay_apart() {
+    let Some(go) = build_go("toxiproxy_client") else {
+        return;
+    };
+    let dir = TempDir::new("toxiproxy-seccomp-slicer");
+    let upstream = replying_server(1000);
+    let api = format!("127.0.0.1:{}", free_port());
+    let args = [format!("http://{api}"), upstream, "slicer".into()];
+    let done = run_with_api(&dir, &api, &go, &args);
+    assert_eq!(done.code(), Some(0), "{}", done.describe());
+    let out = &done.stdout;
+    let sizes: Vec<usize> = field(out, "sizes")
+        .split(' ')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert_eq!(sizes.iter().sum::<usize>(), 1000, "{sizes:?}");
+    assert!(
+        sizes.iter().all(|&n| n <= 100),
+        "every Read got at most one slice: {sizes:?}"
+    );
+    // Ten slices, nine delays of 10 ms between them.
+    let took: f64 = field(out, "took").parse().unwrap();
+    assert!(took >= 0.08, "the slices came {took} s apart in all");
+
+    let log = read_events(&dir.join("run.jsonl"));
+    let go_pids = pids_of(&log, "toxiproxy_client");
+    let sliced: Vec<_> = fault_events(&log)
+        .into_iter()
+        .filter(|f| {
+            f.rule == "toxiproxy"
+                && go_pids.contains(&f.header.pid)
+                && f.effect.as_deref() == Some("slicer")
+        })
+        .collect();
+    assert!(
+        sliced.iter().filter(|f| f.fault == "short").count() >= 9,
+        "a short line for each cut read: {sliced:?}"
+    );
+    assert!(sliced.iter().all(|f| f.key.is_some()), "{sliced:?}");
 }

@@ -13,6 +13,9 @@
 //! - `bandwidth`: the engine's token bucket; a read or a non-blocking write moves what the
 //!   bucket holds, made by us on our copy (a short transfer), after a hold when it is empty; a
 //!   blocking write is held until the whole of it is within the rate, then runs;
+//! - `slicer`: a read or a non-blocking write moves at most one slice, made by us (a short
+//!   transfer), and the next is held until `delay` after it; a blocking write is held for the
+//!   delays its slices take, then runs;
 //! - `blackhole`: calls are held while the rule is on, looking again every 50 ms; a timed one
 //!   (`then`) ends the connection at its time as `limit_data` does.
 //!
@@ -127,6 +130,7 @@ pub fn carry(
         awaits_reset: false,
         released: false,
         paced: 0,
+        sliced: false,
         cut: false,
         shut_send: false,
     };
@@ -183,7 +187,9 @@ struct Job {
     released: bool,
     /// A blocking write's wait for the rate: when it was due to end (0: not decided yet).
     paced: u64,
-    /// The rate cut its length.
+    /// A blocking write's wait for its slices was served.
+    sliced: bool,
+    /// The rate or the slicer cut its length.
     cut: bool,
     /// A write let run on a socket we shut: it fails with EPIPE.
     shut_send: bool,
@@ -461,6 +467,38 @@ impl Job {
                 }
             }
         }
+        if let Some(sl) = x.slicer {
+            if self.dir == Dir::Tx && self.mode != Mode::Nonblocking {
+                // A blocking write does not come back short: it is held for its slices.
+                if !self.sliced {
+                    self.sliced = true;
+                    let wait = toxic::whole_write_wait(&sl, st.slice_at[d], t, len);
+                    if wait > 0 {
+                        self.effect = Some("slicer");
+                        return Next::Sleep(wait);
+                    }
+                }
+                st.slice_at[d] = toxic::next_slice(&sl, t);
+            } else {
+                // Made by us, so that the next slice is timed from one that moved.
+                ours = true;
+                // The slice's size belongs to the offset it starts at, as under the shim.
+                let draw = chaos_engine::chance::param_at(self.conn ^ pos);
+                match toxic::slice(&sl, st.slice_at[d], t, len, draw) {
+                    Pace::Go(n) => {
+                        if n < len {
+                            len = n;
+                            self.cut = true;
+                            self.effect = Some("slicer");
+                        }
+                    }
+                    Pace::Wait(ns) => {
+                        self.effect = Some("slicer");
+                        return Next::Sleep(ns);
+                    }
+                }
+            }
+        }
         if !ours || self.peek {
             return Next::Done(Answer::Continue);
         }
@@ -542,6 +580,11 @@ impl Job {
         }
         if self.tcp.is_none() {
             st.moved[d] += moved as u64;
+        }
+        if let Some(sl) = self.x.slicer
+            && moved > 0
+        {
+            st.slice_at[d] = toxic::next_slice(&sl, now());
         }
         if self.x.latency_ns.is_some() && self.dir == Dir::Rx {
             // A read that drained what was queued closes the chunk: the next data is a new one.

@@ -30,6 +30,8 @@ pub(super) struct State {
     /// Blocking reads held until the reset: the first to wake sends it, as under the shim
     /// (the timer leaves it to them).
     pub(super) reset_waiters: u32,
+    /// `slicer`: when the next slice may move (0: at once).
+    pub(super) slice_at: [u64; 2],
     /// Bytes our own transfers moved on a socket without TCP's counters (a unix stream).
     pub(super) moved: [u64; 2],
 }
@@ -52,6 +54,7 @@ impl Default for Shared {
             reset_armed: false,
             reset_sent: false,
             reset_waiters: 0,
+            slice_at: [0; 2],
             moved: [0; 2],
         })))
     }

@@ -41,7 +41,7 @@ pub enum Kind {
     Timeout = 4,
     /// timeout (ms)
     ResetPeer = 5,
-    /// average_size, size_variation (bytes), delay (µs): not carried out in-process
+    /// average_size, size_variation (bytes), delay (µs)
     Slicer = 6,
     /// bytes
     LimitData = 7,
@@ -202,7 +202,28 @@ pub fn fold(into: &mut Toxics, kind: Kind, a: [i64; 3]) {
             let n = non_negative(a[0]);
             into.limit_data = Some(into.limit_data.map_or(n, |l| l.min(n)));
         }
-        Kind::Noop | Kind::Slicer => {}
+        Kind::Slicer => {
+            // Toxiproxy's chain passes each slice through the next slicer: the smaller wins,
+            // and the delays add up.
+            let mine = crate::toxic::Slicer {
+                average: non_negative(a[0]),
+                variation: non_negative(a[1]),
+                delay_ns: non_negative(a[2]) * 1000,
+            };
+            into.slicer = Some(match into.slicer {
+                None => mine,
+                Some(s) => crate::toxic::Slicer {
+                    average: s.average.min(mine.average),
+                    variation: if s.average <= mine.average {
+                        s.variation
+                    } else {
+                        mine.variation
+                    },
+                    delay_ns: s.delay_ns + mine.delay_ns,
+                },
+            });
+        }
+        Kind::Noop => {}
     }
 }
 
@@ -532,11 +553,25 @@ mod tests {
         assert!(other.blackhole);
         assert_eq!(other.reset_after_blackhole_ns, Some(2000 * MS));
         assert_eq!(page.toxics_for(1, true, never), None);
-        page.set_proxies(&[Some(proxy)], &[t(0, Kind::Slicer, false, 1.0, [1, 1, 1])]);
         assert_eq!(
-            page.toxics_for(0, false, never),
-            None,
-            "a slicer alone does nothing in-process"
+            up.slicer,
+            Some(crate::toxic::Slicer {
+                average: 10,
+                variation: 5,
+                delay_ns: 100_000
+            }),
+            "delay is in µs"
+        );
+        assert_eq!(down.slicer, None, "the slicer is upstream's");
+        page.set_proxies(
+            &[Some(proxy)],
+            &[t(0, Kind::Slicer, false, 1.0, [100, 0, 10_000])],
+        );
+        let (down, first) = page.toxics_for(0, false, never).unwrap();
+        assert_eq!(first, 0, "a slicer alone acts in-process");
+        assert_eq!(
+            down.slicer.map(|s| (s.average, s.delay_ns)),
+            Some((100, 10_000_000))
         );
     }
 }

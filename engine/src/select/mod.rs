@@ -69,6 +69,7 @@ static PROXY_TOXICS: Fault = Fault::Toxic(crate::toxic::Toxics {
     limit_resets: false,
     reset_after_ns: None,
     slow_close_ns: None,
+    slicer: None,
 });
 
 impl Source {
