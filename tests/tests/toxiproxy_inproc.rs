@@ -104,6 +104,76 @@ pub(crate) fn field<'a>(out: &'a str, key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no `{key}` in the client's output:\n{out}"))
 }
 
+/// `chaos-ctl run --backend BACKEND --toxiproxy-addr API` of `program ARGS`, with no rule, its log
+/// in `DIR/run.jsonl`.
+pub(crate) fn run_with_api(
+    dir: &TempDir,
+    api: &str,
+    backend: &str,
+    program: &std::path::Path,
+    args: &[String],
+) -> Finished {
+    let policy = dir.write("none.toml", "seed = 1\n");
+    run(
+        Command::new(&bins().ctl)
+            .args(["run", "--backend", backend, "--policy"])
+            .arg(&policy)
+            .arg("--log")
+            .arg(dir.join("run.jsonl"))
+            .args(["--toxiproxy-addr", api, "--"])
+            .arg(program)
+            .args(args),
+        90,
+    )
+}
+
+/// The pids of the processes whose `start` line names `exe`.
+pub(crate) fn pids_of(log: &[Event], exe: &str) -> Vec<i32> {
+    log.iter()
+        .filter_map(Event::as_start)
+        .filter(|s| s.exe.as_deref().is_some_and(|x| x.contains(exe)))
+        .map(|s| s.header.pid)
+        .collect()
+}
+
+/// What a slicer toxic {average_size 100, variation 0, delay 10 ms} on downstream did to a
+/// client that read a 1000-byte reply (`out`: its `took` and `sizes` lines): every read got one
+/// slice at most, the slices came a delay apart, and the client process `exe` logged each cut.
+pub(crate) fn assert_sliced(out: &str, log: &[Event], exe: &str) {
+    let sizes: Vec<usize> = field(out, "sizes")
+        .split(' ')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert_eq!(sizes.iter().sum::<usize>(), 1000, "{sizes:?}");
+    assert!(
+        sizes.iter().all(|&n| n <= 100),
+        "every read got at most one slice: {sizes:?}"
+    );
+    // Ten slices, nine delays of 10 ms between them.
+    let took: f64 = field(out, "took").parse().unwrap();
+    assert!(took >= 0.08, "the slices came {took} s apart in all");
+
+    let pids = pids_of(log, exe);
+    let sliced: Vec<_> = fault_events(log)
+        .into_iter()
+        .filter(|f| {
+            f.rule == "toxiproxy"
+                && pids.contains(&f.header.pid)
+                && f.effect.as_deref() == Some("slicer")
+        })
+        .collect();
+    assert!(
+        sliced.iter().filter(|f| f.fault == "short").count() >= 9,
+        "a short line for each cut read: {sliced:?}"
+    );
+    assert!(sliced.iter().all(|f| f.key.is_some()), "{sliced:?}");
+}
+
+/// A path as a program argument.
+fn path_arg(p: &std::path::Path) -> String {
+    p.to_str().expect("a UTF-8 temp path").to_string()
+}
+
 #[test]
 fn a_client_under_chaos_connects_straight_to_upstream_and_applies_the_toxics_itself() {
     let Some(python) = require("python3") else {
@@ -112,22 +182,9 @@ fn a_client_under_chaos_connects_straight_to_upstream_and_applies_the_toxics_its
     let dir = TempDir::new("toxiproxy-inproc");
     let (upstream, peers) = recording_echo();
     let api = format!("127.0.0.1:{}", free_port());
-    let policy = dir.write("none.toml", "seed = 1\n");
     let script = dir.write("client.py", CLIENT);
-    let done = run(
-        Command::new(&bins().ctl)
-            .arg("run")
-            .arg("--policy")
-            .arg(&policy)
-            .arg("--log")
-            .arg(dir.join("run.jsonl"))
-            .args(["--toxiproxy-addr", &api, "--"])
-            .arg(&python)
-            .arg(&script)
-            .arg(format!("http://{api}"))
-            .arg(&upstream),
-        90,
-    );
+    let args = [path_arg(&script), format!("http://{api}"), upstream];
+    let done = run_with_api(&dir, &api, "preload", &python, &args);
     assert_eq!(done.code(), Some(0), "{}", done.describe());
     let out = &done.stdout;
 
@@ -351,55 +408,9 @@ fn a_slicer_toxic_cuts_the_clients_reads_into_slices_a_delay_apart() {
     let dir = TempDir::new("toxiproxy-inproc-slicer");
     let upstream = replying_server(1000);
     let api = format!("127.0.0.1:{}", free_port());
-    let policy = dir.write("none.toml", "seed = 1\n");
     let script = dir.write("sliced.py", SLICED_CLIENT);
-    let done = run(
-        Command::new(&bins().ctl)
-            .arg("run")
-            .arg("--policy")
-            .arg(&policy)
-            .arg("--log")
-            .arg(dir.join("run.jsonl"))
-            .args(["--toxiproxy-addr", &api, "--"])
-            .arg(&python)
-            .arg(&script)
-            .arg(format!("http://{api}"))
-            .arg(&upstream),
-        90,
-    );
+    let args = [path_arg(&script), format!("http://{api}"), upstream];
+    let done = run_with_api(&dir, &api, "preload", &python, &args);
     assert_eq!(done.code(), Some(0), "{}", done.describe());
-    let out = &done.stdout;
-    let sizes: Vec<usize> = field(out, "sizes")
-        .split(' ')
-        .map(|n| n.parse().unwrap())
-        .collect();
-    assert_eq!(sizes.iter().sum::<usize>(), 1000, "{sizes:?}");
-    assert!(
-        sizes.iter().all(|&n| n <= 100),
-        "every read got at most one slice: {sizes:?}"
-    );
-    // Ten slices, nine delays of 10 ms between them.
-    let took: f64 = field(out, "took").parse().unwrap();
-    assert!(took >= 0.08, "the slices came {took} s apart in all");
-
-    let log = read_events(&dir.join("run.jsonl"));
-    let python_pids: Vec<i32> = log
-        .iter()
-        .filter_map(Event::as_start)
-        .filter(|s| s.exe.as_deref().is_some_and(|x| x.contains("python")))
-        .map(|s| s.header.pid)
-        .collect();
-    let sliced: Vec<_> = fault_events(&log)
-        .into_iter()
-        .filter(|f| {
-            f.rule == "toxiproxy"
-                && python_pids.contains(&f.header.pid)
-                && f.effect.as_deref() == Some("slicer")
-        })
-        .collect();
-    assert!(
-        sliced.iter().filter(|f| f.fault == "short").count() >= 9,
-        "a short line for each cut read: {sliced:?}"
-    );
-    assert!(sliced.iter().all(|f| f.key.is_some()), "{sliced:?}");
+    assert_sliced(&done.stdout, &read_events(&dir.join("run.jsonl")), "python");
 }

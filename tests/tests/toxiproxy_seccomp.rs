@@ -3,35 +3,12 @@
 //! connected straight to the proxy's upstream by the supervisor (no relay hop), see `listen` as
 //! their peer, and get the proxy's toxics from the supervisor, logged as their own.
 
-use super::toxiproxy_inproc::{field, recording_echo, replying_server};
+use super::toxiproxy_inproc::{
+    assert_sliced, field, pids_of, recording_echo, replying_server, run_with_api,
+};
 use chaos_tests::*;
 use std::net::SocketAddr;
 use std::process::Command;
-
-/// `chaos-ctl run --backend seccomp --toxiproxy-addr API` of `program ARGS`, with no rule.
-fn run_with_api(dir: &TempDir, api: &str, program: &std::path::Path, args: &[String]) -> Finished {
-    let policy = dir.write("none.toml", "seed = 1\n");
-    run(
-        Command::new(&bins().ctl)
-            .args(["run", "--backend", "seccomp", "--policy"])
-            .arg(&policy)
-            .arg("--log")
-            .arg(dir.join("run.jsonl"))
-            .args(["--toxiproxy-addr", api, "--"])
-            .arg(program)
-            .args(args),
-        90,
-    )
-}
-
-/// The pids of the processes whose `start` line names `exe`.
-fn pids_of(log: &[Event], exe: &str) -> Vec<i32> {
-    log.iter()
-        .filter_map(Event::as_start)
-        .filter(|s| s.exe.as_deref().is_some_and(|x| x.contains(exe)))
-        .map(|s| s.header.pid)
-        .collect()
-}
 
 #[test]
 fn a_go_client_under_seccomp_connects_straight_to_upstream_and_gets_the_toxics() {
@@ -41,7 +18,13 @@ fn a_go_client_under_seccomp_connects_straight_to_upstream_and_gets_the_toxics()
     let dir = TempDir::new("toxiproxy-seccomp-go");
     let (upstream, peers) = recording_echo();
     let api = format!("127.0.0.1:{}", free_port());
-    let done = run_with_api(&dir, &api, &go, &[format!("http://{api}"), upstream]);
+    let done = run_with_api(
+        &dir,
+        &api,
+        "seccomp",
+        &go,
+        &[format!("http://{api}"), upstream],
+    );
     assert_eq!(done.code(), Some(0), "{}", done.describe());
     let out = &done.stdout;
 
@@ -151,6 +134,7 @@ fn a_blocking_client_under_seccomp_is_connected_to_upstream_from_a_thread() {
     let done = run_with_api(
         &dir,
         &api,
+        "seccomp",
         &python,
         &[
             script.display().to_string(),
@@ -235,6 +219,7 @@ fn an_ipv6_client_reaches_an_ipv4_upstream_by_its_mapped_address() {
     let done = run_with_api(
         &dir,
         &api,
+        "seccomp",
         &python,
         &[
             script.display().to_string(),
@@ -314,35 +299,11 @@ fn a_slicer_toxic_cuts_a_go_clients_reads_into_slices_a_delay_apart() {
     let upstream = replying_server(1000);
     let api = format!("127.0.0.1:{}", free_port());
     let args = [format!("http://{api}"), upstream, "slicer".into()];
-    let done = run_with_api(&dir, &api, &go, &args);
+    let done = run_with_api(&dir, &api, "seccomp", &go, &args);
     assert_eq!(done.code(), Some(0), "{}", done.describe());
-    let out = &done.stdout;
-    let sizes: Vec<usize> = field(out, "sizes")
-        .split(' ')
-        .map(|n| n.parse().unwrap())
-        .collect();
-    assert_eq!(sizes.iter().sum::<usize>(), 1000, "{sizes:?}");
-    assert!(
-        sizes.iter().all(|&n| n <= 100),
-        "every Read got at most one slice: {sizes:?}"
+    assert_sliced(
+        &done.stdout,
+        &read_events(&dir.join("run.jsonl")),
+        "toxiproxy_client",
     );
-    // Ten slices, nine delays of 10 ms between them.
-    let took: f64 = field(out, "took").parse().unwrap();
-    assert!(took >= 0.08, "the slices came {took} s apart in all");
-
-    let log = read_events(&dir.join("run.jsonl"));
-    let go_pids = pids_of(&log, "toxiproxy_client");
-    let sliced: Vec<_> = fault_events(&log)
-        .into_iter()
-        .filter(|f| {
-            f.rule == "toxiproxy"
-                && go_pids.contains(&f.header.pid)
-                && f.effect.as_deref() == Some("slicer")
-        })
-        .collect();
-    assert!(
-        sliced.iter().filter(|f| f.fault == "short").count() >= 9,
-        "a short line for each cut read: {sliced:?}"
-    );
-    assert!(sliced.iter().all(|f| f.key.is_some()), "{sliced:?}");
 }
