@@ -9,6 +9,7 @@ use super::toxiproxy_inproc::{
 use chaos_tests::*;
 use std::net::SocketAddr;
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 
 #[test]
 fn a_go_client_under_seccomp_connects_straight_to_upstream_and_gets_the_toxics() {
@@ -122,28 +123,33 @@ call("POST", "/proxies/echo/toxics", {"type": "latency", "attributes": {"latency
 print("slow", echo(s))
 "#;
 
-#[test]
-fn a_blocking_client_under_seccomp_is_connected_to_upstream_from_a_thread() {
-    let Some(python) = require("python3") else {
-        return;
-    };
-    let dir = TempDir::new("toxiproxy-seccomp-py");
+/// The peers an echo server saw (`recording_echo`).
+type Peers = Arc<Mutex<Vec<SocketAddr>>>;
+
+/// The blocking python client (`BLOCKING`) under the seccomp backend, its proxy listening on
+/// `listen`, to an echo that records its peers: the run's directory, its end, those peers.
+fn blocking_client(name: &str, listen: &str) -> Option<(TempDir, Finished, Peers)> {
+    let python = require("python3")?;
+    let dir = TempDir::new(name);
     let (upstream, peers) = recording_echo();
     let api = format!("127.0.0.1:{}", free_port());
     let script = dir.write("blocking.py", BLOCKING);
-    let done = run_with_api(
-        &dir,
-        &api,
-        "seccomp",
-        &python,
-        &[
-            script.display().to_string(),
-            format!("http://{api}"),
-            upstream,
-            "127.0.0.1:0".into(),
-        ],
-    );
+    let args = [
+        script.display().to_string(),
+        format!("http://{api}"),
+        upstream,
+        listen.to_string(),
+    ];
+    let done = run_with_api(&dir, &api, "seccomp", &python, &args);
     assert_eq!(done.code(), Some(0), "{}", done.describe());
+    Some((dir, done, peers))
+}
+
+#[test]
+fn a_blocking_client_under_seccomp_is_connected_to_upstream_from_a_thread() {
+    let Some((dir, done, peers)) = blocking_client("toxiproxy-seccomp-py", "127.0.0.1:0") else {
+        return;
+    };
     let out = &done.stdout;
     assert_eq!(field(out, "blocking"), "True");
     let local: SocketAddr = field(out, "local").parse().unwrap();
@@ -209,26 +215,9 @@ fn a_proxys_toxic_lands_on_the_same_key_under_both_backends() {
 
 #[test]
 fn an_ipv6_client_reaches_an_ipv4_upstream_by_its_mapped_address() {
-    let Some(python) = require("python3") else {
+    let Some((_dir, done, peers)) = blocking_client("toxiproxy-seccomp-v6", "[::1]:0") else {
         return;
     };
-    let dir = TempDir::new("toxiproxy-seccomp-v6");
-    let (upstream, peers) = recording_echo();
-    let api = format!("127.0.0.1:{}", free_port());
-    let script = dir.write("blocking.py", BLOCKING);
-    let done = run_with_api(
-        &dir,
-        &api,
-        "seccomp",
-        &python,
-        &[
-            script.display().to_string(),
-            format!("http://{api}"),
-            upstream,
-            "[::1]:0".into(),
-        ],
-    );
-    assert_eq!(done.code(), Some(0), "{}", done.describe());
     let out = &done.stdout;
     assert!(field(out, "listen").starts_with("[::1]:"), "{out}");
     // The IPv6 socket's connection arrives at the IPv4 upstream from its mapped address.
