@@ -136,6 +136,32 @@ pub(crate) fn pids_of(log: &[Event], exe: &str) -> Vec<i32> {
         .collect()
 }
 
+/// The generations of the page the Toxiproxy API's changes made, in order.
+pub(crate) fn api_generations(log: &[Event]) -> Vec<u64> {
+    log.iter()
+        .filter_map(Event::as_control)
+        .filter(|c| c.by.as_deref() == Some("toxiproxy"))
+        .map(|c| c.generation)
+        .collect()
+}
+
+/// The generations processes `pids` logged `seen` lines for.
+pub(crate) fn seen_generations(log: &[Event], pids: &[i32]) -> Vec<u64> {
+    log.iter()
+        .filter_map(Event::as_control)
+        .filter(|c| c.what == "seen" && c.pid.is_some_and(|p| pids.contains(&p)))
+        .map(|c| c.generation)
+        .collect()
+}
+
+/// The fault lines proxies' toxics wrote in processes `pids`.
+pub(crate) fn proxy_lines<'a>(log: &'a [Event], pids: &[i32]) -> Vec<&'a Fault> {
+    fault_events(log)
+        .into_iter()
+        .filter(|f| f.rule == "toxiproxy" && pids.contains(&f.header.pid))
+        .collect()
+}
+
 /// What a slicer toxic {average_size 100, variation 0, delay 10 ms} on downstream did to a
 /// client that read a 1000-byte reply (`out`: its `took` and `sizes` lines): every read got one
 /// slice at most, the slices came a delay apart, and the client process `exe` logged each cut.
@@ -154,13 +180,9 @@ pub(crate) fn assert_sliced(out: &str, log: &[Event], exe: &str) {
     assert!(took >= 0.08, "the slices came {took} s apart in all");
 
     let pids = pids_of(log, exe);
-    let sliced: Vec<_> = fault_events(log)
+    let sliced: Vec<_> = proxy_lines(log, &pids)
         .into_iter()
-        .filter(|f| {
-            f.rule == "toxiproxy"
-                && pids.contains(&f.header.pid)
-                && f.effect.as_deref() == Some("slicer")
-        })
+        .filter(|f| f.effect.as_deref() == Some("slicer"))
         .collect();
     assert!(
         sliced.iter().filter(|f| f.fault == "short").count() >= 9,
@@ -223,41 +245,23 @@ fn a_client_under_chaos_connects_straight_to_upstream_and_applies_the_toxics_its
     assert_eq!(field(out, "refused"), "yes", "a disabled proxy refuses");
 
     let log = read_events(&dir.join("run.jsonl"));
-    let python_pids: Vec<i32> = log
-        .iter()
-        .filter_map(Event::as_start)
-        .filter(|s| s.exe.as_deref().is_some_and(|x| x.contains("python")))
-        .map(|s| s.header.pid)
-        .collect();
+    let python_pids = pids_of(&log, "python");
     assert!(!python_pids.is_empty(), "python ran under the shim");
     // Every change is a generation of the page, and the client logs where it first saw them.
-    let changes: Vec<u64> = log
-        .iter()
-        .filter_map(Event::as_control)
-        .filter(|c| c.by.as_deref() == Some("toxiproxy"))
-        .map(|c| c.generation)
-        .collect();
+    let changes = api_generations(&log);
     assert_eq!(changes.len(), 7, "{changes:?}");
     assert!(
         changes.windows(2).all(|w| w[0] < w[1]) && changes[0] > 0,
         "each change a new generation: {changes:?}"
     );
-    let seen: Vec<u64> = log
-        .iter()
-        .filter_map(Event::as_control)
-        .filter(|c| c.what == "seen" && c.pid.is_some_and(|p| python_pids.contains(&p)))
-        .map(|c| c.generation)
-        .collect();
+    let seen = seen_generations(&log, &python_pids);
     assert!(
         seen.contains(&changes[1]),
         "the client saw the latency toxic's generation {}: {seen:?}",
         changes[1]
     );
     // The toxic acted in the client: its effect is the client's line.
-    let toxic_lines: Vec<_> = fault_events(&log)
-        .into_iter()
-        .filter(|f| f.rule == "toxiproxy" && python_pids.contains(&f.header.pid))
-        .collect();
+    let toxic_lines = proxy_lines(&log, &python_pids);
     assert!(
         toxic_lines
             .iter()

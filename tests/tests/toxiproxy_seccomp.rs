@@ -4,7 +4,8 @@
 //! their peer, and get the proxy's toxics from the supervisor, logged as their own.
 
 use super::toxiproxy_inproc::{
-    assert_sliced, field, pids_of, recording_echo, replying_server, run_with_api,
+    api_generations, assert_sliced, field, pids_of, proxy_lines, recording_echo, replying_server,
+    run_with_api, seen_generations,
 };
 use chaos_tests::*;
 use std::net::SocketAddr;
@@ -55,28 +56,15 @@ fn a_go_client_under_seccomp_connects_straight_to_upstream_and_gets_the_toxics()
     assert!(!go_pids.is_empty(), "{log:?}");
     // Every change is a generation of the page; the Go process logs where it first acted on the
     // latency toxic's.
-    let changes: Vec<u64> = log
-        .iter()
-        .filter_map(Event::as_control)
-        .filter(|c| c.by.as_deref() == Some("toxiproxy"))
-        .map(|c| c.generation)
-        .collect();
+    let changes = api_generations(&log);
     assert_eq!(changes.len(), 5, "{changes:?}");
-    let seen: Vec<u64> = log
-        .iter()
-        .filter_map(Event::as_control)
-        .filter(|c| c.what == "seen" && c.pid.is_some_and(|p| go_pids.contains(&p)))
-        .map(|c| c.generation)
-        .collect();
+    let seen = seen_generations(&log, &go_pids);
     assert!(
         seen.contains(&changes[1]),
         "the Go process saw the latency toxic's generation {}: {seen:?}",
         changes[1]
     );
-    let lines: Vec<_> = fault_events(&log)
-        .into_iter()
-        .filter(|f| f.rule == "toxiproxy" && go_pids.contains(&f.header.pid))
-        .collect();
+    let lines = proxy_lines(&log, &go_pids);
     assert!(
         lines.iter().any(|f| f.effect.as_deref() == Some("latency")
             && f.key.is_some()
